@@ -1,0 +1,44 @@
+/**
+ * `@tether/db`: an embedded document and key-value database for Deno, with
+ * TTL, tags and Mongo-style queries, on pluggable async storage.
+ *
+ * ```ts
+ * import { open } from "./mod.ts";
+ *
+ * await using db = await open(); // in memory; see the README for file and Deno KV
+ * await db.put("user1", { name: "John", age: 30 }, { ttl: 3_600_000, tags: ["user", "active"] });
+ * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
+ *
+ * console.assert((await db.get("user1") as { name: string }).name === "John");
+ * console.assert((await db.query({ age: { $gt: 25 }, tags: "active" })).length === 1);
+ * console.assert(await db.delete(key));
+ * ```
+ *
+ * @module
+ */
+
+export { Collection, type QueryFilter } from "./src/collection.ts";
+export { Cursor } from "./src/cursor.ts";
+export { Database, DEFAULT_COLLECTION, open } from "./src/database.ts";
+export {
+  ClosedError,
+  ConflictError,
+  DuplicateKeyError,
+  IntegrityError,
+  LockedError,
+  QuotaError,
+  TetherError,
+  TooLargeError,
+  WrongKeyError,
+} from "./src/errors.ts";
+export type { Filter } from "./src/query/compile.ts";
+export type {
+  Clock,
+  DatabaseStats,
+  Entry,
+  FindOptions,
+  OpenOptions,
+  PutBatchOptions,
+  PutOptions,
+} from "./src/types.ts";
+export type { Storage } from "./src/storage.ts";

@@ -1,0 +1,134 @@
+/**
+ * Byte-array helpers shared by the engine and the storages.
+ *
+ * @module
+ */
+
+/**
+ * Compares two byte arrays in unsigned lexicographic order (a proper prefix
+ * sorts first).
+ *
+ * @param a First bytes.
+ * @param b Second bytes.
+ * @returns A negative number, zero or a positive number.
+ *
+ * @example
+ * ```ts
+ * import { compareBytes } from "./bytes.ts";
+ * console.assert(compareBytes(new Uint8Array([1]), new Uint8Array([1, 0])) < 0);
+ * ```
+ */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The smallest byte string greater than every string that starts with
+ * `prefix`, or `undefined` when there is none (the prefix is all `0xff`).
+ *
+ * @param prefix The prefix.
+ * @returns The exclusive upper bound of the prefix's range.
+ *
+ * @example
+ * ```ts
+ * import { prefixEnd } from "./bytes.ts";
+ * console.assert(prefixEnd(new Uint8Array([1, 255]))![0] === 2);
+ * ```
+ */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i]! !== 0xff) {
+      const end = prefix.slice(0, i + 1);
+      end[i]!++;
+      return end;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether `bytes` starts with `prefix`.
+ *
+ * @param bytes The bytes to test.
+ * @param prefix The prefix.
+ * @returns `true` when every byte of `prefix` leads `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { startsWith } from "./bytes.ts";
+ * console.assert(startsWith(new Uint8Array([1, 2]), new Uint8Array([1])));
+ * ```
+ */
+export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[i] !== prefix[i]) return false;
+  }
+  return true;
+}
+
+/** Slab size of {@linkcode allocBytes}. */
+const SLAB = 64 * 1024;
+/** Requests above this size get their own buffer. */
+const SMALL = 2048;
+let slab = new Uint8Array(SLAB);
+let slabUsed = 0;
+
+/**
+ * Allocates a small byte array carved out of a shared 64 KiB slab, as Node's
+ * Buffer pool does: creating an `ArrayBuffer` costs far more than a view on
+ * one, and keys and records are allocated on every operation. Requests over
+ * 2 KiB get a buffer of their own. A slab is freed once no view on it lives;
+ * never transfer or resize the `.buffer` of a returned array.
+ *
+ * @param size Bytes wanted.
+ * @returns A zero-filled array of exactly `size` bytes.
+ *
+ * @example
+ * ```ts
+ * import { allocBytes } from "./bytes.ts";
+ * console.assert(allocBytes(10).length === 10);
+ * ```
+ */
+export function allocBytes(size: number): Uint8Array {
+  if (size > SMALL) return new Uint8Array(size);
+  if (slabUsed + size > SLAB) {
+    slab = new Uint8Array(SLAB);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += size;
+  return out;
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * UTF-8-encodes a string into pooled memory (see {@linkcode allocBytes}).
+ *
+ * @param text The string.
+ * @returns Its UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeUtf8 } from "./bytes.ts";
+ * console.assert(encodeUtf8("é").length === 2);
+ * ```
+ */
+export function encodeUtf8(text: string): Uint8Array {
+  const worst = text.length * 3;
+  if (worst > SMALL) return textEncoder.encode(text);
+  if (slabUsed + worst > SLAB) {
+    slab = new Uint8Array(SLAB);
+    slabUsed = 0;
+  }
+  const { written } = textEncoder.encodeInto(text, slab.subarray(slabUsed));
+  const out = slab.subarray(slabUsed, slabUsed + written);
+  slabUsed += written;
+  return out;
+}

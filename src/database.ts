@@ -1,0 +1,271 @@
+/**
+ * `open()` and the `Database` class.
+ *
+ * @module
+ */
+
+import { Collection } from "./collection.ts";
+import { Engine, type EngineSettings } from "./engine.ts";
+import { MemoryStorage } from "./memory_storage.ts";
+import type { DatabaseStats, OpenOptions } from "./types.ts";
+import { checkCount, checkDuration, describeType } from "./validate.ts";
+
+/** The name of the collection behind the database-level API. */
+export const DEFAULT_COLLECTION = "default";
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+let create: <T>(engine: Engine) => Database<T>;
+
+/**
+ * An open database. It is also its default collection: `put`, `get`,
+ * `query`, `find` and the rest work on the collection named `"default"`.
+ *
+ * Close it with `close()` or `await using`; closing stops its timers and
+ * waits for queued writes.
+ *
+ * @typeParam T The default collection's values' type.
+ *
+ * @example
+ * ```ts
+ * import { open } from "../mod.ts";
+ * await using db = await open();
+ * await db.put("user1", { name: "John", age: 30 }, { ttl: 3_600_000, tags: ["user"] });
+ * console.assert((await db.query({ tags: "user" })).length === 1);
+ * ```
+ */
+export class Database<T = unknown> extends Collection<T> {
+  readonly #engine: Engine;
+  readonly #collections = new Map<string, Collection<unknown>>();
+
+  static {
+    create = <T>(engine: Engine) => new Database<T>(engine);
+  }
+
+  private constructor(engine: Engine) {
+    super(engine, DEFAULT_COLLECTION);
+    this.#engine = engine;
+    this.#collections.set(DEFAULT_COLLECTION, this as Collection<unknown>);
+  }
+
+  /**
+   * A named collection (created on first write). The same name always gives
+   * the same object; `"default"` is the database itself.
+   *
+   * @typeParam U The collection's values' type.
+   * @param name 1 to 128 characters: letters, digits, `_`, `-` and `.`, not
+   *   starting with `-` or `.`.
+   * @returns The collection.
+   * @throws {TypeError} When the name is not a string or has other characters.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const readings = db.collection<{ temp: number }>("readings");
+   * await readings.put({ temp: 21.5 }, { ttl: 60_000 });
+   * console.assert(await readings.count() === 1);
+   * ```
+   */
+  collection<U = unknown>(name: string): Collection<U> {
+    const action = "Cannot open a collection";
+    this.#engine.assertOpen(action);
+    if (typeof name !== "string" || !NAME.test(name)) {
+      throw new TypeError(
+        `${action}: the name must be 1-128 letters, digits, '_', '-' or '.', not starting with '-' or '.', got ${
+          typeof name === "string" ? `'${name}'` : describeType(name)
+        }`,
+      );
+    }
+    let collection = this.#collections.get(name);
+    if (collection === undefined) {
+      collection = new Collection<unknown>(this.#engine, name);
+      this.#collections.set(name, collection);
+    }
+    return collection as Collection<U>;
+  }
+
+  /**
+   * Removes every expired item now (the sweeper also does it in the
+   * background). Reads never show expired items either way.
+   *
+   * @returns How many items were removed.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * let now = 0;
+   * await using db = await open({ clock: { now: () => now } });
+   * await db.put("k", 1, { ttl: 10 });
+   * now = 10;
+   * console.assert(await db.cleanup() === 1);
+   * ```
+   */
+  async cleanup(): Promise<number> {
+    return await this.#engine.cleanup();
+  }
+
+  /**
+   * Counters and sizes: visible items, TTL items, bytes, operation counts,
+   * sweeps.
+   *
+   * @returns A snapshot.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.put("k", 1);
+   * console.assert(db.stats().items === 1 && db.stats().ops.puts === 1);
+   * ```
+   */
+  stats(): DatabaseStats {
+    return this.#engine.stats();
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#engine.closed;
+  }
+
+  /**
+   * Stops background work, waits for queued writes and releases the storage.
+   * Idempotent; every later call rejects with a `ClosedError`.
+   *
+   * @returns When the database is closed.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * const db = await open();
+   * await db.close();
+   * await db.close();
+   * console.assert(db.closed);
+   * ```
+   */
+  close(): Promise<void> {
+    return this.#engine.close();
+  }
+
+  /**
+   * Closes the database at the end of an `await using` block.
+   *
+   * @returns When the database is closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {
+  const action = "Cannot open the database";
+  if (limit === undefined) return Infinity;
+  if (typeof limit === "number") {
+    if (!(limit > 0)) {
+      throw new RangeError(
+        `${action}: memoryLimit must be a number of bytes above 0, got ${limit}`,
+      );
+    }
+    return limit;
+  }
+  const match = typeof limit === "string"
+    ? /^(\d+(?:\.\d+)?)%$/.exec(limit)
+    : null;
+  const percent = match === null ? NaN : Number(match[1]);
+  if (!(percent > 0 && percent <= 100)) {
+    throw new RangeError(
+      `${action}: memoryLimit must be bytes or a percentage such as "25%", got ${
+        describeType(limit)
+      }`,
+    );
+  }
+  let available: number;
+  try {
+    available = Deno.systemMemoryInfo().available;
+  } catch (cause) {
+    throw new TypeError(
+      `${action}: memoryLimit "${limit}" needs the system's free memory, which needs --allow-sys`,
+      { cause },
+    );
+  }
+  return Math.floor(available * percent / 100);
+}
+
+/**
+ * Opens a database. With no options it is in memory, with a TTL sweep every
+ * 10 s and no memory limit.
+ *
+ * @typeParam T The default collection's values' type.
+ * @param options Storage, TTL intervals, limits, clock and abort signal.
+ * @returns The open database.
+ * @throws {RangeError} When an option is out of range.
+ * @throws {TypeError} When an option has the wrong type.
+ *
+ * @example
+ * ```ts
+ * import { open } from "../mod.ts";
+ * await using db = await open({ ttlCheckInterval: 5_000 });
+ * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
+ * console.assert(await db.get(key) !== null);
+ * ```
+ */
+export async function open<T = unknown>(
+  options: OpenOptions = {},
+): Promise<Database<T>> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Cannot open the database: options must be an object, got ${
+        describeType(options)
+      }`,
+    );
+  }
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const clock = options.clock ?? Date;
+  if (typeof clock.now !== "function") {
+    throw new TypeError(
+      "Cannot open the database: clock must have a now() method",
+    );
+  }
+  const settings: EngineSettings = {
+    clock,
+    ttlCheckInterval: checkDuration(
+      options.ttlCheckInterval,
+      "ttlCheckInterval",
+      10_000,
+    ),
+    cleanupInterval: checkDuration(
+      options.cleanupInterval,
+      "cleanupInterval",
+      3_600_000,
+    ),
+    maxValueBytes: checkDuration(
+      options.maxValueBytes,
+      "maxValueBytes",
+      65_536,
+    ),
+    memoryLimit: resolveMemoryLimit(options.memoryLimit),
+    maxRetries: checkCount(
+      options.maxRetries,
+      "maxRetries",
+      "Cannot open the database",
+      3,
+    ),
+    retryDelay: checkCount(
+      options.retryDelay,
+      "retryDelay",
+      "Cannot open the database",
+      100,
+    ),
+  };
+  const storage = options.storage ?? new MemoryStorage();
+  const engine = await Engine.open(storage, settings);
+  const db = create<T>(engine);
+  if (signal !== undefined) {
+    const onAbort = () => void db.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    engine.onClose(() => signal.removeEventListener("abort", onAbort));
+  }
+  return db;
+}

@@ -1,0 +1,134 @@
+/**
+ * The domain errors of `@tether/db`.
+ *
+ * Caller mistakes (a bad argument, a malformed filter) are reported with the
+ * built-in `TypeError` and `RangeError`. The classes here are the conditions a
+ * program is expected to catch and handle: every one extends
+ * {@linkcode TetherError}, so `err instanceof TetherError` catches them all.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every domain error raised by `@tether/db`.
+ *
+ * @example Catch any database error
+ * ```ts
+ * import { ClosedError, TetherError } from "./errors.ts";
+ * const err: Error = new ClosedError("Cannot get 'a': the database is closed");
+ * console.assert(err instanceof TetherError);
+ * ```
+ */
+export class TetherError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and the state that prevented it.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The database (or a cursor or storage) was used after `close()`.
+ *
+ * @example
+ * ```ts
+ * import { ClosedError } from "./errors.ts";
+ * const err = new ClosedError("Cannot put 'k': the database is closed");
+ * console.assert(err.name === "ClosedError");
+ * ```
+ */
+export class ClosedError extends TetherError {}
+
+/**
+ * A write lost a race: an expected version or versionstamp no longer matches,
+ * or retries were exhausted. Nothing was written.
+ *
+ * @example
+ * ```ts
+ * import { ConflictError } from "./errors.ts";
+ * const err = new ConflictError("Cannot update 'a': expected version 2, found 3");
+ * console.assert(err.name === "ConflictError");
+ * ```
+ */
+export class ConflictError extends TetherError {}
+
+/**
+ * A write would create a second item with the same key or unique-index value.
+ * Nothing was written.
+ *
+ * @example
+ * ```ts
+ * import { DuplicateKeyError } from "./errors.ts";
+ * const err = new DuplicateKeyError("Cannot insert 'a': the key already exists");
+ * console.assert(err.name === "DuplicateKeyError");
+ * ```
+ */
+export class DuplicateKeyError extends TetherError {}
+
+/**
+ * Stored data failed verification (checksum, MAC or structure). Corruption is
+ * reported, never skipped.
+ *
+ * @example
+ * ```ts
+ * import { IntegrityError } from "./errors.ts";
+ * const err = new IntegrityError("Cannot read 'a': the record is not valid JSON");
+ * console.assert(err.name === "IntegrityError");
+ * ```
+ */
+export class IntegrityError extends TetherError {}
+
+/**
+ * The passphrase or key given does not open this database.
+ *
+ * @example
+ * ```ts
+ * import { WrongKeyError } from "./errors.ts";
+ * const err = new WrongKeyError("Cannot open 'app.tdb': the passphrase is wrong");
+ * console.assert(err.name === "WrongKeyError");
+ * ```
+ */
+export class WrongKeyError extends TetherError {}
+
+/**
+ * Another process holds the lock on the database.
+ *
+ * @example
+ * ```ts
+ * import { LockedError } from "./errors.ts";
+ * const err = new LockedError("Cannot open 'app.tdb': locked by another process");
+ * console.assert(err.name === "LockedError");
+ * ```
+ */
+export class LockedError extends TetherError {}
+
+/**
+ * The write would take the database past its `memoryLimit` (or a storage
+ * quota). Nothing was written.
+ *
+ * @example
+ * ```ts
+ * import { QuotaError } from "./errors.ts";
+ * const err = new QuotaError("Cannot put 'a': the memory limit is reached");
+ * console.assert(err.name === "QuotaError");
+ * ```
+ */
+export class QuotaError extends TetherError {}
+
+/**
+ * A value (or key) is larger than the configured maximum. Nothing was
+ * written.
+ *
+ * @example
+ * ```ts
+ * import { TooLargeError } from "./errors.ts";
+ * const err = new TooLargeError("Cannot put 'a': value is 70000 bytes, limit 65536");
+ * console.assert(err.name === "TooLargeError");
+ * ```
+ */
+export class TooLargeError extends TetherError {}

@@ -1,0 +1,149 @@
+/**
+ * The storage-adapter contract.
+ *
+ * A storage is dumb: it maps ordered byte keys to byte values and applies
+ * atomic commits. It never parses a document. The engine (documents, TTL,
+ * queries, indexes) runs unchanged on every storage that honours this
+ * contract, and `tests/conformance.ts` checks that an adapter does.
+ *
+ * @module
+ */
+
+/**
+ * One stored entry.
+ *
+ * Byte arrays handed out by a storage must be treated as read-only by the
+ * caller: an adapter may return its internal buffers.
+ */
+export interface StorageEntry {
+  /** The key, compared byte by byte (unsigned, shorter prefix first). */
+  readonly key: Uint8Array;
+  /** The value bytes. */
+  readonly value: Uint8Array;
+  /**
+   * An opaque string that changes on every write of this key and sorts in
+   * commit order (like Deno KV's versionstamp).
+   */
+  readonly versionstamp: string;
+}
+
+/**
+ * Which keys a scan visits. Keys are visited in byte order (reversed with
+ * `reverse`).
+ *
+ * - `prefix` alone: every key that starts with it (the prefix itself included
+ *   if it is stored).
+ * - `start` (inclusive) and `end` (exclusive) bound the range; with `prefix`
+ *   they narrow it further.
+ */
+export interface ScanOptions {
+  /** Only keys starting with these bytes. */
+  readonly prefix?: Uint8Array;
+  /** Lowest key visited (inclusive). */
+  readonly start?: Uint8Array;
+  /** Key at which the scan stops (exclusive). */
+  readonly end?: Uint8Array;
+  /** Visit keys from highest to lowest. */
+  readonly reverse?: boolean;
+  /** Stop after this many entries. */
+  readonly limit?: number;
+}
+
+/**
+ * A version check inside a commit: the commit applies only if the key's
+ * current versionstamp equals `versionstamp` (`null` means "must not exist").
+ */
+export interface StorageCheck {
+  /** The key to check. */
+  readonly key: Uint8Array;
+  /** The expected versionstamp, or `null` for "absent". */
+  readonly versionstamp: string | null;
+}
+
+/** A key to write inside a commit. */
+export interface StorageSet {
+  /** The key. */
+  readonly key: Uint8Array;
+  /** The new value. */
+  readonly value: Uint8Array;
+  /**
+   * Epoch milliseconds after which the storage may delete the entry on its
+   * own. Only a hint for storages with native expiry; the engine filters
+   * expired items itself and never relies on it.
+   */
+  readonly expireAt?: number;
+}
+
+/**
+ * An atomic commit: every check passes and then every set and delete is
+ * applied, or nothing is. A key must not appear in both `sets` and `deletes`.
+ */
+export interface StorageCommit {
+  /** Version checks that must all pass. */
+  readonly checks?: readonly StorageCheck[];
+  /** Keys to write. */
+  readonly sets?: readonly StorageSet[];
+  /** Keys to delete (deleting an absent key is not an error). */
+  readonly deletes?: readonly Uint8Array[];
+}
+
+/**
+ * The outcome of a commit: `ok: false` when a check failed (nothing was
+ * applied); otherwise the versionstamp now carried by every written key.
+ */
+export type StorageCommitResult =
+  | { readonly ok: true; readonly versionstamp: string }
+  | { readonly ok: false };
+
+/** Optional abilities a storage can advertise to the engine. */
+export interface StorageCapabilities {
+  /** The storage removes entries past `expireAt` by itself. */
+  readonly nativeExpiry: boolean;
+  /**
+   * Other processes may write to the same storage at the same time, so the
+   * engine must not assume its in-memory view is complete.
+   */
+  readonly shared: boolean;
+}
+
+/**
+ * An async, ordered byte-key storage. Every method rejects with a
+ * `ClosedError` after `close()`; `close()` itself is idempotent.
+ */
+export interface Storage {
+  /** What the storage can do beyond the contract. */
+  readonly capabilities: StorageCapabilities;
+  /**
+   * Reads one key.
+   *
+   * @param key The key.
+   * @returns The entry, or `null` when absent.
+   */
+  get(key: Uint8Array): Promise<StorageEntry | null>;
+  /**
+   * Reads several keys at once.
+   *
+   * @param keys The keys.
+   * @returns One entry or `null` per key, in the same order.
+   */
+  getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]>;
+  /**
+   * Visits entries in key order, in pages (non-empty arrays) so that callers
+   * pay for one `await` per page rather than per entry. A scan need not be a
+   * snapshot: writes made while it runs may or may not be seen, but every
+   * entry present for the whole scan is visited exactly once.
+   *
+   * @param options Which keys to visit.
+   * @returns The pages of entries, lazily.
+   */
+  scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]>;
+  /**
+   * Applies an atomic commit.
+   *
+   * @param commit Checks, sets and deletes.
+   * @returns Whether the checks passed, and the new versionstamp.
+   */
+  commit(commit: StorageCommit): Promise<StorageCommitResult>;
+  /** Releases the storage. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,642 @@
+/**
+ * The schedule of keys that expire: a binary min-heap and, on top of it, a
+ * map of live expiry times whose heap entries are invalidated lazily.
+ *
+ * @example
+ * ```ts
+ * import { TtlSchedule } from "./ttl_schedule.ts";
+ *
+ * const schedule = new TtlSchedule<string>();
+ * schedule.set("session:a", 1_000);
+ * schedule.set("session:b", 2_000);
+ * const expired = schedule.popExpired(1_500);
+ * console.assert(expired.length === 1 && expired[0]!.key === "session:a");
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * A binary min-heap ordered by a strict "less than" predicate.
+ *
+ * `push` and `pop` take O(log n) comparisons, `peek` O(1), and
+ * {@linkcode MinHeap.from} builds a heap from n items in O(n).
+ *
+ * @typeParam T The item type.
+ *
+ * @example
+ * ```ts
+ * import { MinHeap } from "./ttl_schedule.ts";
+ *
+ * const heap = new MinHeap<number>((a, b) => a < b);
+ * heap.push(3);
+ * heap.push(1);
+ * heap.push(2);
+ * console.assert(heap.pop() === 1 && heap.pop() === 2 && heap.size === 1);
+ * ```
+ */
+export class MinHeap<T> {
+  #less: (a: T, b: T) => boolean;
+  #items: T[] = [];
+
+  /**
+   * Creates an empty heap.
+   *
+   * @param less Whether `a` must come out before `b`; a strict weak order.
+   * @throws {TypeError} If `less` is not a function.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const maxHeap = new MinHeap<number>((a, b) => a > b);
+   * maxHeap.push(1);
+   * maxHeap.push(5);
+   * console.assert(maxHeap.peek() === 5);
+   * ```
+   */
+  constructor(less: (a: T, b: T) => boolean) {
+    if (typeof less !== "function") {
+      throw new TypeError(
+        `Cannot create a MinHeap: the ordering must be a function, got ${typeof less}`,
+      );
+    }
+    this.#less = less;
+  }
+
+  /**
+   * Builds a heap from items in O(n).
+   *
+   * @param items The items, in any order.
+   * @param less Whether `a` must come out before `b`.
+   * @returns A new heap holding the items.
+   * @throws {TypeError} If `less` is not a function.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = MinHeap.from([5, 3, 8, 1], (a, b) => a < b);
+   * console.assert(heap.size === 4 && heap.peek() === 1);
+   * ```
+   */
+  static from<T>(
+    items: Iterable<T>,
+    less: (a: T, b: T) => boolean,
+  ): MinHeap<T> {
+    const heap = new MinHeap<T>(less);
+    const array = Array.from(items);
+    heap.#items = array;
+    for (let i = (array.length >>> 1) - 1; i >= 0; i--) heap.#siftDown(i);
+    return heap;
+  }
+
+  /**
+   * The number of items.
+   *
+   * @returns The item count.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = new MinHeap<number>((a, b) => a < b);
+   * heap.push(1);
+   * console.assert(heap.size === 1);
+   * ```
+   */
+  get size(): number {
+    return this.#items.length;
+  }
+
+  /**
+   * Adds an item.
+   *
+   * @param item The item.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = new MinHeap<number>((a, b) => a < b);
+   * heap.push(2);
+   * heap.push(1);
+   * console.assert(heap.peek() === 1);
+   * ```
+   */
+  push(item: T): void {
+    const items = this.#items;
+    const less = this.#less;
+    let i = items.length;
+    items.push(item);
+    while (i > 0) {
+      const parent = (i - 1) >>> 1;
+      const p = items[parent]!;
+      if (!less(item, p)) break;
+      items[i] = p;
+      i = parent;
+    }
+    items[i] = item;
+  }
+
+  /**
+   * The least item, left in the heap.
+   *
+   * @returns The least item, or `undefined` when the heap is empty.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = new MinHeap<number>((a, b) => a < b);
+   * console.assert(heap.peek() === undefined);
+   * heap.push(4);
+   * console.assert(heap.peek() === 4 && heap.size === 1);
+   * ```
+   */
+  peek(): T | undefined {
+    return this.#items[0];
+  }
+
+  /**
+   * Removes and returns the least item.
+   *
+   * @returns The least item, or `undefined` when the heap is empty.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = MinHeap.from([2, 1], (a, b) => a < b);
+   * console.assert(heap.pop() === 1 && heap.pop() === 2);
+   * console.assert(heap.pop() === undefined);
+   * ```
+   */
+  pop(): T | undefined {
+    const items = this.#items;
+    if (items.length === 0) return undefined;
+    const top = items[0];
+    const last = items.pop()!;
+    if (items.length > 0) {
+      items[0] = last;
+      this.#siftDown(0);
+    }
+    return top;
+  }
+
+  /**
+   * Removes every item.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = MinHeap.from([1, 2], (a, b) => a < b);
+   * heap.clear();
+   * console.assert(heap.size === 0);
+   * ```
+   */
+  clear(): void {
+    this.#items = [];
+  }
+
+  /**
+   * Visits, in heap order (parents before children), every item for which
+   * `within` holds, skipping whole subtrees where it does not. When `within`
+   * is monotone with the heap order (true for a prefix of the order), this
+   * costs O(k) for k items visited.
+   *
+   * @param within Whether an item (and so possibly its children) is wanted.
+   * @param visit Called for each wanted item.
+   *
+   * @example
+   * ```ts
+   * import { MinHeap } from "./ttl_schedule.ts";
+   *
+   * const heap = MinHeap.from([5, 3, 8, 1], (a, b) => a < b);
+   * let n = 0;
+   * heap.visitWhile((x) => x <= 4, () => n++);
+   * console.assert(n === 2);
+   * ```
+   */
+  visitWhile(within: (item: T) => boolean, visit: (item: T) => void): void {
+    const items = this.#items;
+    if (items.length === 0) return;
+    const stack = [0];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      const item = items[i]!;
+      if (!within(item)) continue;
+      visit(item);
+      const left = 2 * i + 1;
+      if (left < items.length) stack.push(left);
+      if (left + 1 < items.length) stack.push(left + 1);
+    }
+  }
+
+  #siftDown(start: number): void {
+    const items = this.#items;
+    const less = this.#less;
+    const n = items.length;
+    const item = items[start]!;
+    let i = start;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      const right = child + 1;
+      if (right < n && less(items[right]!, items[child]!)) child = right;
+      const c = items[child]!;
+      if (!less(c, item)) break;
+      items[i] = c;
+      i = child;
+    }
+    items[i] = item;
+  }
+}
+
+/**
+ * A key and the time it expires.
+ *
+ * @typeParam K The key type.
+ *
+ * @example
+ * ```ts
+ * import type { Expiry } from "./ttl_schedule.ts";
+ *
+ * const expiry: Expiry<string> = { key: "a", expiresAt: Date.now() + 1_000 };
+ * console.assert(expiry.expiresAt > 0);
+ * ```
+ */
+export interface Expiry<K> {
+  /** The key. */
+  readonly key: K;
+  /** When it expires, in epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+function earlier<K>(a: Expiry<K>, b: Expiry<K>): boolean {
+  return a.expiresAt < b.expiresAt;
+}
+
+/**
+ * Keys with an expiry time in epoch milliseconds, popped in expiry order.
+ *
+ * Rescheduling or cancelling a key leaves its old heap entry in place; stale
+ * entries are skipped when they reach the top of the heap, and the heap is
+ * rebuilt in O(n) from the live entries once stale ones outnumber them
+ * (`heapSize > 2 * size + 32`), so memory stays proportional to `size`.
+ *
+ * The {@linkcode Expiry} objects handed out are the schedule's own records:
+ * treat them as read-only.
+ *
+ * @typeParam K The key type, compared like `Map` keys (SameValueZero).
+ *
+ * @example
+ * ```ts
+ * import { TtlSchedule } from "./ttl_schedule.ts";
+ *
+ * const schedule = new TtlSchedule<number>();
+ * schedule.set(1, 100);
+ * schedule.set(2, 50);
+ * schedule.set(1, 10); // reschedule
+ * schedule.delete(2); // cancel
+ * const due = schedule.popExpired(100);
+ * console.assert(due.length === 1 && due[0]!.key === 1 && due[0]!.expiresAt === 10);
+ * console.assert(schedule.size === 0);
+ * ```
+ */
+export class TtlSchedule<K> {
+  /** The live entry of each key; a heap entry is stale unless it is here. */
+  #live = new Map<K, Expiry<K>>();
+  #heap = new MinHeap<Expiry<K>>(earlier);
+
+  /**
+   * Schedules a key, or reschedules it if it is already scheduled.
+   *
+   * @param key The key.
+   * @param expiresAt When it expires, in epoch milliseconds.
+   * @throws {RangeError} If `expiresAt` is not a finite number.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * schedule.set("a", 7);
+   * console.assert(schedule.get("a") === 7 && schedule.size === 1);
+   * ```
+   */
+  set(key: K, expiresAt: number): void {
+    if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) {
+      throw new RangeError(
+        `Cannot schedule a key: expiresAt must be a finite number of epoch milliseconds, got ${
+          String(expiresAt)
+        }`,
+      );
+    }
+    const current = this.#live.get(key);
+    if (current !== undefined && current.expiresAt === expiresAt) return;
+    const entry: Expiry<K> = { key, expiresAt };
+    this.#live.set(key, entry);
+    this.#heap.push(entry);
+    this.#compact();
+  }
+
+  /**
+   * Cancels a key's expiry.
+   *
+   * @param key The key.
+   * @returns `true` if the key was scheduled.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * console.assert(schedule.delete("a") === true);
+   * console.assert(schedule.delete("a") === false);
+   * console.assert(schedule.popExpired(10).length === 0);
+   * ```
+   */
+  delete(key: K): boolean {
+    if (!this.#live.delete(key)) return false;
+    this.#compact();
+    return true;
+  }
+
+  /**
+   * The current expiry time of a key.
+   *
+   * @param key The key.
+   * @returns Its expiry in epoch milliseconds, or `undefined` if unscheduled.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * console.assert(schedule.get("a") === 5 && schedule.get("b") === undefined);
+   * ```
+   */
+  get(key: K): number | undefined {
+    return this.#live.get(key)?.expiresAt;
+  }
+
+  /**
+   * Whether a key is scheduled.
+   *
+   * @param key The key.
+   * @returns `true` if the key has an expiry.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * console.assert(schedule.has("a") && !schedule.has("b"));
+   * ```
+   */
+  has(key: K): boolean {
+    return this.#live.has(key);
+  }
+
+  /**
+   * The number of scheduled keys.
+   *
+   * @returns The live key count.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * schedule.set("a", 6);
+   * console.assert(schedule.size === 1);
+   * ```
+   */
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * The number of heap entries, stale ones included; after every call it is
+   * at most `2 * size + 32`.
+   *
+   * @returns The heap entry count.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * schedule.set("a", 6);
+   * console.assert(schedule.heapSize === 2 && schedule.size === 1);
+   * ```
+   */
+  get heapSize(): number {
+    return this.#heap.size;
+  }
+
+  /**
+   * The earliest live expiry, left scheduled. Stale heap entries met on the
+   * way are dropped.
+   *
+   * @returns The earliest expiry, or `undefined` when nothing is scheduled.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * schedule.set("b", 3);
+   * schedule.delete("b");
+   * console.assert(schedule.peek()?.key === "a" && schedule.size === 1);
+   * ```
+   */
+  peek(): Expiry<K> | undefined {
+    const heap = this.#heap;
+    const live = this.#live;
+    for (;;) {
+      const top = heap.peek();
+      if (top === undefined || live.get(top.key) === top) return top;
+      heap.pop();
+    }
+  }
+
+  /**
+   * Removes and returns the keys that have expired by `now`, earliest first.
+   * Costs O(k log n) for k returned keys (plus any stale entries skipped).
+   *
+   * @param now The current time, in epoch milliseconds; keys with
+   * `expiresAt <= now` have expired.
+   * @param limit The most keys to return. Defaults to `Infinity`.
+   * @returns The expired entries, in non-decreasing `expiresAt` order.
+   * @throws {RangeError} If `now` is NaN, or `limit` is not a non-negative
+   * integer or `Infinity`.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 1);
+   * schedule.set("b", 2);
+   * schedule.set("c", 3);
+   * const due = schedule.popExpired(2, 1);
+   * console.assert(due.length === 1 && due[0]!.key === "a");
+   * console.assert(schedule.popExpired(2).map((e) => e.key).join() === "b");
+   * console.assert(schedule.size === 1);
+   * ```
+   */
+  popExpired(now: number, limit: number = Infinity): Expiry<K>[] {
+    if (typeof now !== "number" || Number.isNaN(now)) {
+      throw new RangeError(
+        `Cannot pop expired keys: now must be a number of epoch milliseconds, got ${
+          String(now)
+        }`,
+      );
+    }
+    if (
+      typeof limit !== "number" ||
+      !(limit === Infinity || (Number.isInteger(limit) && limit >= 0))
+    ) {
+      throw new RangeError(
+        `Cannot pop expired keys: limit must be a non-negative integer or Infinity, got ${
+          String(limit)
+        }`,
+      );
+    }
+    const heap = this.#heap;
+    const live = this.#live;
+    const expired: Expiry<K>[] = [];
+    while (expired.length < limit) {
+      const top = heap.peek();
+      if (top === undefined) break;
+      if (live.get(top.key) !== top) {
+        heap.pop();
+        continue;
+      }
+      if (top.expiresAt > now) break;
+      heap.pop();
+      live.delete(top.key);
+      expired.push(top);
+    }
+    this.#compact();
+    return expired;
+  }
+
+  /**
+   * Lists up to `limit` live keys that have expired by `now`, without
+   * removing them (in heap order, not sorted). Costs O(k) for the k heap
+   * entries visited.
+   *
+   * @param now The current time, in epoch milliseconds.
+   * @param limit The most entries to return.
+   * @returns The due entries.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 1);
+   * schedule.set("b", 5);
+   * console.assert(schedule.due(3).length === 1 && schedule.size === 2);
+   * ```
+   */
+  due(now: number, limit: number = Infinity): Expiry<K>[] {
+    const out: Expiry<K>[] = [];
+    if (this.#live.size === 0 || limit <= 0) return out;
+    const live = this.#live;
+    this.#heap.visitWhile(
+      (e) => e.expiresAt <= now && out.length < limit,
+      (e) => {
+        if (live.get(e.key) === e) out.push(e);
+      },
+    );
+    return out;
+  }
+
+  /**
+   * Counts the live keys that have expired by `now`, without removing them.
+   * Costs O(k) for the k heap entries (live or stale) due by `now`.
+   *
+   * @param now The current time, in epoch milliseconds.
+   * @returns How many live keys have `expiresAt <= now`.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 1);
+   * schedule.set("b", 5);
+   * schedule.set("a", 2);
+   * console.assert(schedule.countExpired(2) === 1 && schedule.size === 2);
+   * ```
+   */
+  countExpired(now: number): number {
+    if (this.#live.size === 0) return 0;
+    const live = this.#live;
+    let n = 0;
+    this.#heap.visitWhile(
+      (e) => e.expiresAt <= now,
+      (e) => {
+        if (live.get(e.key) === e) n++;
+      },
+    );
+    return n;
+  }
+
+  /**
+   * Cancels every expiry.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * schedule.clear();
+   * console.assert(schedule.size === 0 && schedule.heapSize === 0);
+   * ```
+   */
+  clear(): void {
+    this.#live.clear();
+    this.#heap.clear();
+  }
+
+  /**
+   * Iterates the live expiries, in no particular order.
+   *
+   * @returns An iterator of the scheduled entries.
+   *
+   * @example
+   * ```ts
+   * import { TtlSchedule } from "./ttl_schedule.ts";
+   *
+   * const schedule = new TtlSchedule<string>();
+   * schedule.set("a", 5);
+   * schedule.set("b", 3);
+   * const keys = [...schedule].map((e) => e.key).sort();
+   * console.assert(keys.join() === "a,b");
+   * ```
+   */
+  [Symbol.iterator](): IterableIterator<Expiry<K>> {
+    return this.#live.values();
+  }
+
+  /** Rebuilds the heap from the live entries once stale entries dominate. */
+  #compact(): void {
+    if (this.#heap.size > 2 * this.#live.size + 32) {
+      this.#heap = MinHeap.from(this.#live.values(), earlier);
+    }
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Public option and result types.
+ *
+ * @module
+ */
+
+import type { Storage } from "./storage.ts";
+
+/**
+ * Where the database reads the time, in epoch milliseconds. `Date` is one;
+ * tests inject a fake one to make TTL deterministic.
+ */
+export interface Clock {
+  /** The current time, epoch milliseconds. */
+  now(): number;
+}
+
+/** Options of {@linkcode open}. Every duration is in milliseconds. */
+export interface OpenOptions {
+  /**
+   * The storage adapter. Defaults to a new in-memory storage. (File and Deno
+   * KV storages take their own options; see the README.)
+   */
+  readonly storage?: Storage;
+  /**
+   * How often the TTL sweeper removes expired items. Default `10_000`.
+   * Expired items are invisible to reads at once either way.
+   */
+  readonly ttlCheckInterval?: number;
+  /**
+   * How often a fuller cleanup pass runs (expired items the schedule does not
+   * know of, heap compaction). Default `3_600_000` (one hour).
+   */
+  readonly cleanupInterval?: number;
+  /** The largest stored record, in bytes. Default `65_536` (64 KiB). */
+  readonly maxValueBytes?: number;
+  /**
+   * The most bytes (keys plus encoded values) the database may hold: a number
+   * of bytes, or a percentage of the system's available memory such as
+   * `"25%"` (MicroTetherDB's `ram_percentage`; needs `--allow-sys`). A write
+   * past it fails with a `QuotaError`. Default: no limit.
+   */
+  readonly memoryLimit?: number | `${number}%`;
+  /** Aborting this signal closes the database. */
+  readonly signal?: AbortSignal;
+  /** The time source. Default `Date`. */
+  readonly clock?: Clock;
+  /**
+   * How many times a write that lost a race against another writer of a
+   * shared storage is retried before a `ConflictError`. Default `3`.
+   */
+  readonly maxRetries?: number;
+  /** Delay before such a retry. Default `100`. */
+  readonly retryDelay?: number;
+}
+
+/** Options of `put` and `putBatch`. */
+export interface PutOptions {
+  /**
+   * Time to live in milliseconds: an item put at time T is visible while
+   * `now < T + ttl`. Omit for no expiry.
+   */
+  readonly ttl?: number;
+  /** Tags attached to the item (metadata; the value is never changed). */
+  readonly tags?: readonly string[];
+}
+
+/** Options of `putBatch`: one TTL for all, or one per item. */
+export interface PutBatchOptions {
+  /** One TTL for every item, or one per item (`undefined` for none). */
+  readonly ttl?: number | readonly (number | undefined)[];
+  /** Tags for every item. */
+  readonly tags?: readonly string[];
+}
+
+/** Options of `find`. */
+export interface FindOptions {
+  /** Return at most this many items. */
+  readonly limit?: number;
+  /** Skip this many matching items first. */
+  readonly skip?: number;
+  /** Aborting it stops the scan; iteration rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** An item with its key and metadata, as returned by `getEntry`. */
+export interface Entry<T> {
+  /** The item's key. */
+  readonly key: string;
+  /** A copy of the value. */
+  readonly value: T;
+  /** The item's tags (empty when it has none). */
+  readonly tags: readonly string[];
+  /** Epoch ms from which the item is invisible, or `undefined`. */
+  readonly expiresAt: number | undefined;
+  /** Epoch ms of the first write of this key (since it last expired or was deleted). */
+  readonly createdAt: number;
+  /** Epoch ms of the latest write. */
+  readonly updatedAt: number;
+  /** 1 on the first write, incremented by every later one. */
+  readonly version: number;
+}
+
+/** Counters returned by `stats()`. */
+export interface DatabaseStats {
+  /** The storage adapter's class name. */
+  readonly storage: string;
+  /** Visible items (expired ones are excluded at once). */
+  readonly items: number;
+  /** Visible items that have a TTL. */
+  readonly ttlItems: number;
+  /** Bytes held: keys plus encoded records, expired-but-unswept included. */
+  readonly bytes: number;
+  /** The memory limit in bytes, or `undefined`. */
+  readonly memoryLimit: number | undefined;
+  /** Operation counts since open. */
+  readonly ops: {
+    /** Items written. */
+    readonly puts: number;
+    /** Key lookups. */
+    readonly gets: number;
+    /** Items deleted by the caller. */
+    readonly deletes: number;
+    /** Queries run. */
+    readonly queries: number;
+  };
+  /** Sweeps run (timer, opportunistic and `cleanup()`). */
+  readonly sweeps: number;
+  /** Expired items removed by sweeps. */
+  readonly expired: number;
+  /** When the last sweep ran, epoch ms. */
+  readonly lastSweepAt: number | undefined;
+  /** Errors raised by background sweeps (the last one is `lastError`). */
+  readonly sweepErrors: number;
+  /** The last background error, if any. */
+  readonly lastError: Error | undefined;
+}

@@ -1,0 +1,203 @@
+/**
+ * Argument checks shared by the public classes. Caller mistakes are
+ * `TypeError`s and `RangeError`s whose messages say the action and the state.
+ *
+ * @module
+ */
+
+/** The longest key accepted, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+
+const encoder = new TextEncoder();
+
+/**
+ * Checks an item key.
+ *
+ * @param key The key.
+ * @param action What is being attempted.
+ * @throws {TypeError} When it is not a non-empty string.
+ * @throws {RangeError} When it is longer than {@linkcode MAX_KEY_BYTES}.
+ *
+ * @example
+ * ```ts
+ * import { checkKey } from "./validate.ts";
+ * checkKey("user1", "Cannot get");
+ * ```
+ */
+export function checkKey(key: unknown, action: string): asserts key is string {
+  if (typeof key !== "string") {
+    throw new TypeError(
+      `${action}: the key must be a string, got ${describeType(key)}`,
+    );
+  }
+  if (key.length === 0) {
+    throw new TypeError(`${action}: the key must not be empty`);
+  }
+  if (key.length * 3 > MAX_KEY_BYTES) {
+    const bytes = encoder.encode(key).length;
+    if (bytes > MAX_KEY_BYTES) {
+      throw new RangeError(
+        `${action}: the key is ${bytes} bytes, over the ${MAX_KEY_BYTES}-byte limit`,
+      );
+    }
+  }
+}
+
+/**
+ * Checks a TTL in milliseconds.
+ *
+ * @param ttl The TTL, or `undefined` for none.
+ * @param action What is being attempted.
+ * @returns The TTL.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a finite number greater than zero.
+ *
+ * @example
+ * ```ts
+ * import { checkTtl } from "./validate.ts";
+ * console.assert(checkTtl(60_000, "Cannot put") === 60_000);
+ * ```
+ */
+export function checkTtl(ttl: unknown, action: string): number | undefined {
+  if (ttl === undefined) return undefined;
+  if (typeof ttl !== "number") {
+    throw new TypeError(
+      `${action}: ttl must be a number of milliseconds, got ${
+        describeType(ttl)
+      }`,
+    );
+  }
+  if (!(ttl > 0) || !Number.isFinite(ttl)) {
+    throw new RangeError(
+      `${action}: ttl must be a finite number of milliseconds above 0, got ${ttl} (omit it for no expiry)`,
+    );
+  }
+  return ttl;
+}
+
+/**
+ * Checks tags and returns a frozen, de-duplicated copy.
+ *
+ * @param tags The tags, or `undefined`.
+ * @param action What is being attempted.
+ * @returns The copy, or `undefined` when there are none.
+ * @throws {TypeError} When they are not an array of non-empty strings.
+ *
+ * @example
+ * ```ts
+ * import { checkTags } from "./validate.ts";
+ * console.assert(checkTags(["a", "a", "b"], "Cannot put")?.length === 2);
+ * ```
+ */
+export function checkTags(
+  tags: unknown,
+  action: string,
+): readonly string[] | undefined {
+  if (tags === undefined) return undefined;
+  if (!Array.isArray(tags)) {
+    throw new TypeError(
+      `${action}: tags must be an array of strings, got ${describeType(tags)}`,
+    );
+  }
+  for (const tag of tags) {
+    if (typeof tag !== "string" || tag.length === 0) {
+      throw new TypeError(
+        `${action}: every tag must be a non-empty string, got ${
+          describeType(tag)
+        }`,
+      );
+    }
+  }
+  if (tags.length === 0) return undefined;
+  return Object.freeze([...new Set(tags as string[])]);
+}
+
+/**
+ * Checks a count such as `limit` or `skip`.
+ *
+ * @param n The number, or `undefined`.
+ * @param name The option's name.
+ * @param action What is being attempted.
+ * @param fallback Returned for `undefined`.
+ * @returns The number.
+ * @throws {RangeError} When it is not a whole number of at least 0.
+ *
+ * @example
+ * ```ts
+ * import { checkCount } from "./validate.ts";
+ * console.assert(checkCount(5, "limit", "Cannot find", Infinity) === 5);
+ * ```
+ */
+export function checkCount(
+  n: unknown,
+  name: string,
+  action: string,
+  fallback: number,
+): number {
+  if (n === undefined) return fallback;
+  if (typeof n !== "number" || !(Number.isInteger(n) && n >= 0)) {
+    throw new RangeError(
+      `${action}: ${name} must be a whole number of at least 0, got ${
+        typeof n === "number" ? n : describeType(n)
+      }`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Checks a duration option (ms, may be `Infinity` to disable).
+ *
+ * @param n The value, or `undefined`.
+ * @param name The option's name.
+ * @param fallback Returned for `undefined`.
+ * @returns The duration.
+ * @throws {RangeError} When it is not a number above 0.
+ *
+ * @example
+ * ```ts
+ * import { checkDuration } from "./validate.ts";
+ * console.assert(checkDuration(undefined, "ttlCheckInterval", 10) === 10);
+ * ```
+ */
+export function checkDuration(
+  n: unknown,
+  name: string,
+  fallback: number,
+): number {
+  if (n === undefined) return fallback;
+  if (typeof n !== "number" || !(n > 0)) {
+    throw new RangeError(
+      `Cannot open the database: ${name} must be a number of milliseconds above 0, got ${
+        typeof n === "number" ? n : describeType(n)
+      }`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Names the type of a value for error messages.
+ *
+ * @param v Any value.
+ * @returns A short description such as `number 5` or `an array`.
+ *
+ * @example
+ * ```ts
+ * import { describeType } from "./validate.ts";
+ * console.assert(describeType(null) === "null");
+ * ```
+ */
+export function describeType(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") {
+    const name = (v as { constructor?: { name?: string } }).constructor?.name;
+    return name === undefined || name === "Object" ? "an object" : `a ${name}`;
+  }
+  if (typeof v === "string") return `string '${v.slice(0, 40)}'`;
+  if (typeof v === "number" || typeof v === "boolean") {
+    return `${typeof v} ${v}`;
+  }
+  return typeof v;
+}

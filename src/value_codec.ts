@@ -1,0 +1,313 @@
+/**
+ * Validation, copying and (de)serialisation of stored values.
+ *
+ * Values are JSON-compatible: plain objects, arrays, strings, finite numbers,
+ * booleans and `null`, plus `Date`, which round-trips as a `Date`. Anything
+ * else is a `TypeError` that names the path of the offending part.
+ *
+ * @module
+ */
+
+import { encodeUtf8 } from "./bytes.ts";
+import { IntegrityError } from "./errors.ts";
+
+/** The deepest nesting accepted in a value. */
+export const MAX_DEPTH = 100;
+
+/** A value after validation: a private deep copy and where its dates are. */
+export interface CheckedValue {
+  /** A deep copy of the input, safe to keep. */
+  readonly value: unknown;
+  /** Paths (as segment arrays) of every `Date` inside the value. */
+  readonly dates: readonly (readonly (string | number)[])[] | undefined;
+}
+
+/** Everything stored for one item: its value and metadata. */
+export interface StoredRecord {
+  /** The value (never handed out directly; callers get copies). */
+  readonly value: unknown;
+  /** Tags attached with `put(..., { tags })`. */
+  readonly tags: readonly string[] | undefined;
+  /** Epoch ms from which the item is invisible, or `undefined`. */
+  readonly expiresAt: number | undefined;
+  /** Epoch ms of the first write. */
+  readonly createdAt: number;
+  /** Epoch ms of the last write. */
+  readonly updatedAt: number;
+  /** 1 on the first write, incremented on every later one. */
+  readonly version: number;
+  /** Paths of the `Date`s inside `value`. */
+  readonly dates: readonly (readonly (string | number)[])[] | undefined;
+}
+
+function describe(path: readonly (string | number)[]): string {
+  if (path.length === 0) return "the value";
+  let out = "";
+  for (const seg of path) {
+    out += typeof seg === "number" ? `[${seg}]` : out === "" ? seg : `.${seg}`;
+  }
+  return `'${out}'`;
+}
+
+function typeName(v: unknown): string {
+  if (typeof v !== "object" || v === null) return typeof v;
+  const ctor = (v as { constructor?: { name?: string } }).constructor;
+  return ctor?.name ?? "object";
+}
+
+function setOwn(target: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") {
+    Object.defineProperty(target, k, {
+      value: v,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[k] = v;
+  }
+}
+
+class Checker {
+  path: (string | number)[] = [];
+  ancestors: object[] = [];
+  dates: (string | number)[][] | undefined;
+  action: string;
+
+  constructor(action: string) {
+    this.action = action;
+  }
+
+  fail(problem: string): never {
+    throw new TypeError(
+      `${this.action}: ${problem} at ${describe(this.path)}`,
+    );
+  }
+
+  copy(v: unknown): unknown {
+    switch (typeof v) {
+      case "string":
+      case "boolean":
+        return v;
+      case "number":
+        if (!Number.isFinite(v)) this.fail(`${v} is not JSON-compatible`);
+        return v;
+      case "object":
+        break;
+      case "bigint":
+        return this.fail("a bigint is not JSON-compatible");
+      case "undefined":
+        return this.fail("undefined is not JSON-compatible");
+      default:
+        return this.fail(`a ${typeof v} is not JSON-compatible`);
+    }
+    if (v === null) return null;
+    if (v instanceof Date) {
+      const t = v.getTime();
+      if (Number.isNaN(t)) this.fail("an invalid Date is not storable");
+      (this.dates ??= []).push(this.path.slice());
+      return new Date(t);
+    }
+    if (this.ancestors.includes(v)) this.fail("a circular reference");
+    if (this.ancestors.length >= MAX_DEPTH) {
+      throw new RangeError(
+        `${this.action}: nesting deeper than ${MAX_DEPTH} levels at ${
+          describe(this.path)
+        }`,
+      );
+    }
+    this.ancestors.push(v);
+    let out: unknown;
+    if (Array.isArray(v)) {
+      const n = v.length;
+      const arr = new Array(n);
+      for (let i = 0; i < n; i++) {
+        this.path.push(i);
+        if (!(i in v)) this.fail("an array hole is not JSON-compatible");
+        arr[i] = this.copy(v[i]);
+        this.path.pop();
+      }
+      out = arr;
+    } else {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) {
+        this.fail(`a ${typeName(v)} is not a plain object`);
+      }
+      if (Object.getOwnPropertySymbols(v).length > 0) {
+        this.fail("a symbol key is not JSON-compatible");
+      }
+      const obj: Record<string, unknown> = {};
+      const src = v as Record<string, unknown>;
+      for (const k in src) {
+        if (!Object.hasOwn(src, k)) continue;
+        const item = src[k];
+        if (item === undefined) continue;
+        this.path.push(k);
+        setOwn(obj, k, this.copy(item));
+        this.path.pop();
+      }
+      out = obj;
+    }
+    this.ancestors.pop();
+    return out;
+  }
+}
+
+/**
+ * Validates a value and returns a private deep copy of it.
+ *
+ * Object properties whose value is `undefined` are left out, as
+ * `JSON.stringify` does.
+ *
+ * @param value The caller's value.
+ * @param action What is being attempted, for error messages.
+ * @returns The copy and the paths of its dates.
+ * @throws {TypeError} When a part of the value is not JSON-compatible
+ *   (function, symbol, bigint, `NaN`, `Infinity`, `undefined` in an array, a
+ *   class instance, a cycle); the message names the path.
+ * @throws {RangeError} When the value nests deeper than {@linkcode MAX_DEPTH}.
+ *
+ * @example
+ * ```ts
+ * import { checkValue } from "./value_codec.ts";
+ * const { value, dates } = checkValue({ at: new Date(0) }, "Cannot put 'a'");
+ * console.assert((value as { at: Date }).at instanceof Date);
+ * console.assert(dates?.length === 1);
+ * ```
+ */
+export function checkValue(value: unknown, action: string): CheckedValue {
+  const checker = new Checker(action);
+  const copy = checker.copy(value);
+  return { value: copy, dates: checker.dates };
+}
+
+/**
+ * Deep-copies a value that is already known to be valid (a stored value).
+ *
+ * @param v The value.
+ * @returns A copy sharing nothing mutable with `v`.
+ *
+ * @example
+ * ```ts
+ * import { copyValue } from "./value_codec.ts";
+ * const a = { list: [1, 2] };
+ * const b = copyValue(a) as typeof a;
+ * b.list.push(3);
+ * console.assert(a.list.length === 2);
+ * ```
+ */
+export function copyValue(v: unknown): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (Array.isArray(v)) {
+    const n = v.length;
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = copyValue(v[i]);
+    return out;
+  }
+  if (v instanceof Date) return new Date(v.getTime());
+  const out: Record<string, unknown> = {};
+  const src = v as Record<string, unknown>;
+  for (const k in src) setOwn(out, k, copyValue(src[k]));
+  return out;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Serialises a record to bytes (UTF-8 JSON; see FORMAT.md).
+ *
+ * @param record The record.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import { decodeRecord, encodeRecord } from "./value_codec.ts";
+ * const bytes = encodeRecord({
+ *   value: { a: 1 }, tags: undefined, expiresAt: undefined,
+ *   createdAt: 1, updatedAt: 1, version: 1, dates: undefined,
+ * });
+ * console.assert(decodeRecord(bytes, "read").version === 1);
+ * ```
+ */
+export function encodeRecord(record: StoredRecord): Uint8Array {
+  const env: Record<string, unknown> = {
+    v: record.value,
+    c: record.createdAt,
+    u: record.updatedAt,
+    n: record.version,
+  };
+  if (record.tags !== undefined) env.t = record.tags;
+  if (record.expiresAt !== undefined) env.x = record.expiresAt;
+  if (record.dates !== undefined) env.d = record.dates;
+  return encodeUtf8(JSON.stringify(env));
+}
+
+function reviveDate(
+  root: unknown,
+  path: readonly (string | number)[],
+): unknown {
+  if (path.length === 0) return new Date(root as string);
+  let parent = root as Record<string | number, unknown>;
+  for (let i = 0; i < path.length - 1; i++) {
+    parent = parent[path[i]!] as Record<string | number, unknown>;
+  }
+  const last = path[path.length - 1]!;
+  parent[last] = new Date(parent[last] as string);
+  return root;
+}
+
+/**
+ * Parses bytes written by {@linkcode encodeRecord}.
+ *
+ * @param bytes The stored bytes.
+ * @param action What is being attempted, for error messages.
+ * @returns The record.
+ * @throws {IntegrityError} When the bytes are not a valid record.
+ *
+ * @example
+ * ```ts
+ * import { decodeRecord } from "./value_codec.ts";
+ * try {
+ *   decodeRecord(new Uint8Array([1, 2, 3]), "Cannot get 'a'");
+ * } catch (e) {
+ *   console.assert((e as Error).name === "IntegrityError");
+ * }
+ * ```
+ */
+export function decodeRecord(bytes: Uint8Array, action: string): StoredRecord {
+  let env: Record<string, unknown>;
+  try {
+    env = JSON.parse(decoder.decode(bytes));
+  } catch (cause) {
+    throw new IntegrityError(`${action}: the stored record is not valid JSON`, {
+      cause,
+    });
+  }
+  if (
+    typeof env !== "object" || env === null || !("v" in env) ||
+    typeof env.c !== "number" || typeof env.u !== "number" ||
+    typeof env.n !== "number"
+  ) {
+    throw new IntegrityError(`${action}: the stored record has no envelope`);
+  }
+  const dates = env.d as (string | number)[][] | undefined;
+  let value = env.v;
+  if (dates !== undefined) {
+    try {
+      for (const p of dates) value = reviveDate(value, p);
+    } catch (cause) {
+      throw new IntegrityError(`${action}: the stored dates do not resolve`, {
+        cause,
+      });
+    }
+  }
+  return {
+    value,
+    tags: env.t as string[] | undefined,
+    expiresAt: env.x as number | undefined,
+    createdAt: env.c,
+    updatedAt: env.u,
+    version: env.n,
+    dates,
+  };
+}

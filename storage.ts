@@ -1,0 +1,29 @@
+/**
+ * The storage-adapter contract and the in-memory storage, for writing and
+ * testing storage adapters. Applications only need `open()` from the main
+ * module.
+ *
+ * ```ts
+ * import { MemoryStorage } from "./storage.ts";
+ * import { open } from "./mod.ts";
+ *
+ * await using db = await open({ storage: new MemoryStorage() });
+ * await db.put("k", { a: 1 });
+ * ```
+ *
+ * @module
+ */
+
+export { MemoryStorage } from "./src/memory_storage.ts";
+export type {
+  ScanOptions,
+  Storage,
+  StorageCapabilities,
+  StorageCheck,
+  StorageCommit,
+  StorageCommitResult,
+  StorageEntry,
+  StorageSet,
+} from "./src/storage.ts";
+export { compareBytes, prefixEnd } from "./src/bytes.ts";
+export { decodeKey, encodeKey, type KeyPart } from "./src/key_codec.ts";
