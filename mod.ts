@@ -3,15 +3,16 @@
  * TTL, tags and Mongo-style queries, on pluggable async storage.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "./mod.ts";
  *
  * await using db = await open(); // in memory; see the README for file and Deno KV
  * await db.put("user1", { name: "John", age: 30 }, { ttl: 3_600_000, tags: ["user", "active"] });
  * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
  *
- * console.assert((await db.get("user1") as { name: string }).name === "John");
- * console.assert((await db.query({ age: { $gt: 25 }, tags: "active" })).length === 1);
- * console.assert(await db.delete(key));
+ * assert((await db.get("user1") as { name: string }).name === "John");
+ * assert((await db.query({ age: { $gt: 25 }, tags: "active" })).length === 1);
+ * assert(await db.delete(key));
  * ```
  *
  * @module

@@ -17,11 +17,12 @@ const MAX_TIME = 2 ** 48 - 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KeyGenerator } from "./auto_key.ts";
  * const gen = new KeyGenerator({ now: () => 0 });
  * const a = gen.next();
  * const b = gen.next();
- * console.assert(a.length === 26 && a < b);
+ * assert(a.length === 26 && a < b);
  * ```
  */
 export class KeyGenerator {

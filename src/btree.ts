@@ -8,13 +8,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BTree } from "./btree.ts";
  *
  * const tree = new BTree<string, number>((a, b) => a < b ? -1 : a > b ? 1 : 0);
  * tree.set("b", 2);
  * tree.set("a", 1);
  * tree.set("c", 3);
- * console.assert([...tree.keys({ gte: "b" })].join() === "b,c");
+ * assert([...tree.keys({ gte: "b" })].join() === "b,c");
  * ```
  *
  * @module
@@ -27,10 +28,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Comparator } from "./btree.ts";
  *
  * const byNumber: Comparator<number> = (a, b) => a - b;
- * console.assert(byNumber(1, 2) < 0);
+ * assert(byNumber(1, 2) < 0);
  * ```
  */
 export type Comparator<K> = (a: K, b: K) => number;
@@ -42,12 +44,13 @@ export type Comparator<K> = (a: K, b: K) => number;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BTree, type BTreeRange } from "./btree.ts";
  *
  * const tree = new BTree<number, string>((a, b) => a - b);
  * for (let i = 0; i < 10; i++) tree.set(i, `v${i}`);
  * const range: BTreeRange<number> = { gt: 2, lte: 5, reverse: true };
- * console.assert([...tree.keys(range)].join() === "5,4,3");
+ * assert([...tree.keys(range)].join() === "5,4,3");
  * ```
  */
 export interface BTreeRange<K> {
@@ -243,15 +246,16 @@ let internalsOf!: (tree: BTree<any, any>) => TreeInternals<any, any>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BTree } from "./btree.ts";
  *
  * const tree = new BTree<number, string>((a, b) => a - b, { order: 4 });
  * for (let i = 0; i < 100; i++) tree.set(i, String(i));
- * console.assert(tree.size === 100);
- * console.assert(tree.get(42) === "42");
- * console.assert(tree.delete(42) && !tree.has(42));
- * console.assert([...tree.keys({ gte: 40, lt: 45 })].join() === "40,41,43,44");
- * console.assert(tree.last()?.[0] === 99);
+ * assert(tree.size === 100);
+ * assert(tree.get(42) === "42");
+ * assert(tree.delete(42) && !tree.has(42));
+ * assert([...tree.keys({ gte: 40, lt: 45 })].join() === "40,41,43,44");
+ * assert(tree.last()?.[0] === 99);
  * ```
  */
 export class BTree<K, V> {
@@ -288,13 +292,14 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<string, boolean>(
    *   (a, b) => a < b ? -1 : a > b ? 1 : 0,
    *   { order: 32 },
    * );
-   * console.assert(tree.size === 0);
+   * assert(tree.size === 0);
    * ```
    */
   constructor(compare: Comparator<K>, options?: BTreeOptions) {
@@ -321,12 +326,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, number>((a, b) => a - b);
    * tree.set(1, 1);
    * tree.set(1, 2);
-   * console.assert(tree.size === 1);
+   * assert(tree.size === 1);
    * ```
    */
   get size(): number {
@@ -352,12 +358,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * tree.set(7, "seven");
-   * console.assert(tree.get(7) === "seven");
-   * console.assert(tree.get(8) === undefined);
+   * assert(tree.get(7) === "seven");
+   * assert(tree.get(8) === undefined);
    * ```
    */
   get(key: K): V | undefined {
@@ -378,11 +385,12 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, undefined>((a, b) => a - b);
    * tree.set(1, undefined);
-   * console.assert(tree.has(1) && !tree.has(2));
+   * assert(tree.has(1) && !tree.has(2));
    * ```
    */
   has(key: K): boolean {
@@ -401,12 +409,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
-   * console.assert(tree.set(1, "a") === true);
-   * console.assert(tree.set(1, "b") === false);
-   * console.assert(tree.get(1) === "b");
+   * assert(tree.set(1, "a") === true);
+   * assert(tree.set(1, "b") === false);
+   * assert(tree.get(1) === "b");
    * ```
    */
   set(key: K, value: V): boolean {
@@ -488,12 +497,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, number>((a, b) => a - b);
    * tree.set(1, 1);
-   * console.assert(tree.delete(1) === true);
-   * console.assert(tree.delete(1) === false);
+   * assert(tree.delete(1) === true);
+   * assert(tree.delete(1) === false);
    * ```
    */
   delete(key: K): boolean {
@@ -619,12 +629,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, number>((a, b) => a - b);
    * tree.set(1, 1);
    * tree.clear();
-   * console.assert(tree.size === 0 && tree.first() === undefined);
+   * assert(tree.size === 0 && tree.first() === undefined);
    * ```
    */
   clear(): void {
@@ -658,12 +669,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * tree.set(2, "b");
    * tree.set(1, "a");
-   * console.assert(tree.first()?.[1] === "a");
+   * assert(tree.first()?.[1] === "a");
    * ```
    */
   first(): [K, V] | undefined {
@@ -679,12 +691,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * tree.set(2, "b");
    * tree.set(1, "a");
-   * console.assert(tree.last()?.[1] === "b");
+   * assert(tree.last()?.[1] === "b");
    * ```
    */
   last(): [K, V] | undefined {
@@ -704,12 +717,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * for (let i = 1; i <= 5; i++) tree.set(i, `v${i}`);
    * const got = [...tree.entries({ gte: 2, lt: 4, reverse: true })];
-   * console.assert(JSON.stringify(got) === '[[3,"v3"],[2,"v2"]]');
+   * assert(JSON.stringify(got) === '[[3,"v3"],[2,"v2"]]');
    * ```
    */
   entries(range?: BTreeRange<K>): IterableIterator<[K, V]> {
@@ -725,11 +739,12 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * for (let i = 1; i <= 5; i++) tree.set(i, `v${i}`);
-   * console.assert([...tree.keys({ gt: 3 })].join() === "4,5");
+   * assert([...tree.keys({ gt: 3 })].join() === "4,5");
    * ```
    */
   keys(range?: BTreeRange<K>): IterableIterator<K> {
@@ -745,11 +760,12 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * for (let i = 1; i <= 5; i++) tree.set(i, `v${i}`);
-   * console.assert([...tree.values({ lte: 2 })].join() === "v1,v2");
+   * assert([...tree.values({ lte: 2 })].join() === "v1,v2");
    * ```
    */
   values(range?: BTreeRange<K>): IterableIterator<V> {
@@ -763,12 +779,13 @@ export class BTree<K, V> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { BTree } from "./btree.ts";
    *
    * const tree = new BTree<number, string>((a, b) => a - b);
    * tree.set(2, "b");
    * tree.set(1, "a");
-   * console.assert(JSON.stringify([...tree]) === '[[1,"a"],[2,"b"]]');
+   * assert(JSON.stringify([...tree]) === '[[1,"a"],[2,"b"]]');
    * ```
    */
   [Symbol.iterator](): IterableIterator<[K, V]> {
@@ -902,12 +919,13 @@ export interface BTreeShape {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { _checkInvariants, BTree } from "./btree.ts";
  *
  * const tree = new BTree<number, number>((a, b) => a - b, { order: 4 });
  * for (let i = 0; i < 100; i++) tree.set(i, i);
  * for (let i = 0; i < 100; i++) tree.delete(i);
- * console.assert(_checkInvariants(tree).leaves === 1);
+ * assert(_checkInvariants(tree).leaves === 1);
  * ```
  */
 export function _checkInvariants<K, V>(tree: BTree<K, V>): BTreeShape {

@@ -14,8 +14,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareBytes } from "./bytes.ts";
- * console.assert(compareBytes(new Uint8Array([1]), new Uint8Array([1, 0])) < 0);
+ * assert(compareBytes(new Uint8Array([1]), new Uint8Array([1, 0])) < 0);
  * ```
  */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -36,8 +37,9 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prefixEnd } from "./bytes.ts";
- * console.assert(prefixEnd(new Uint8Array([1, 255]))![0] === 2);
+ * assert(prefixEnd(new Uint8Array([1, 255]))![0] === 2);
  * ```
  */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
@@ -60,8 +62,9 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startsWith } from "./bytes.ts";
- * console.assert(startsWith(new Uint8Array([1, 2]), new Uint8Array([1])));
+ * assert(startsWith(new Uint8Array([1, 2]), new Uint8Array([1])));
  * ```
  */
 export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
@@ -91,8 +94,9 @@ let slabUsed = 0;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allocBytes } from "./bytes.ts";
- * console.assert(allocBytes(10).length === 10);
+ * assert(allocBytes(10).length === 10);
  * ```
  */
 export function allocBytes(size: number): Uint8Array {
@@ -116,8 +120,9 @@ const textEncoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeUtf8 } from "./bytes.ts";
- * console.assert(encodeUtf8("é").length === 2);
+ * assert(encodeUtf8("é").length === 2);
  * ```
  */
 export function encodeUtf8(text: string): Uint8Array {

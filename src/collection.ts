@@ -36,12 +36,13 @@ export type QueryFilter = Filter & { readonly $limit?: number };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
  * await using db = await open();
  * const users = db.collection<{ name: string }>("users");
  * await users.put("u1", { name: "Ada" });
- * console.assert((await users.get("u1"))?.name === "Ada");
- * console.assert(await db.get("u1") === null); // other collection
+ * assert((await users.get("u1"))?.name === "Ada");
+ * assert(await db.get("u1") === null); // other collection
  * ```
  */
 export class Collection<T = unknown> {
@@ -77,10 +78,11 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
-   * console.assert(key.length === 26);
+   * assert(key.length === 26);
    * ```
    */
   put(value: T, options?: PutOptions): Promise<string>;
@@ -146,11 +148,12 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("k", { a: 1 });
-   * console.assert((await db.get("k") as { a: number }).a === 1);
-   * console.assert(await db.get("missing") === null);
+   * assert((await db.get("k") as { a: number }).a === 1);
+   * assert(await db.get("missing") === null);
    * ```
    */
   async get(key: string): Promise<T | null> {
@@ -170,11 +173,12 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("k", { a: 1 }, { tags: ["t"], ttl: 1000 });
    * const entry = await db.getEntry("k");
-   * console.assert(entry?.tags[0] === "t" && entry.expiresAt !== undefined);
+   * assert(entry?.tags[0] === "t" && entry.expiresAt !== undefined);
    * ```
    */
   async getEntry(key: string): Promise<Entry<T> | null> {
@@ -194,10 +198,11 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("k", 1);
-   * console.assert(await db.has("k"));
+   * assert(await db.has("k"));
    * ```
    */
   async has(key: string): Promise<boolean> {
@@ -216,11 +221,12 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("k", 1);
-   * console.assert(await db.delete("k"));
-   * console.assert(!(await db.delete("k")));
+   * assert(await db.delete("k"));
+   * assert(!(await db.delete("k")));
    * ```
    */
   async delete(key: string): Promise<boolean> {
@@ -241,10 +247,11 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.putBatch([1, 2, 3]);
-   * console.assert(await db.clear() === 3);
+   * assert(await db.clear() === 3);
    * ```
    */
   async clear(): Promise<number> {
@@ -267,10 +274,11 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * const keys = await db.putBatch([{ a: 1 }, { b: 2 }], { ttl: [1000, 2000] });
-   * console.assert(keys.length === 2 && keys[0] < keys[1]);
+   * assert(keys.length === 2 && keys[0]! < keys[1]!);
    * await db.putBatch(new Map([["k1", { a: 1 }], ["k2", { b: 2 }]]));
    * ```
    */
@@ -323,10 +331,11 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * const keys = await db.putBatch([1, 2]);
-   * console.assert(await db.deleteBatch([...keys, "nope"]) === 2);
+   * assert(await db.deleteBatch([...keys, "nope"]) === 2);
    * ```
    */
   async deleteBatch(keys: Iterable<string>): Promise<number> {
@@ -365,11 +374,12 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("a", { address: { city: "NY" } });
    * const found = await db.find({ "address.city": "NY" }, { limit: 5 }).toArray();
-   * console.assert(found.length === 1);
+   * assert(found.length === 1);
    * ```
    */
   find(filter: QueryFilter = {}, options: FindOptions = {}): Cursor<T> {
@@ -404,11 +414,12 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("u", { age: 30 }, { tags: ["active"] });
    * const rows = await db.query({ age: { $gt: 25 }, tags: "active", $limit: 10 });
-   * console.assert(rows.length === 1);
+   * assert(rows.length === 1);
    * ```
    */
   async query(filter: QueryFilter = {}): Promise<T[]> {
@@ -425,11 +436,12 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }]);
-   * console.assert(await db.count() === 2);
-   * console.assert(await db.count({ n: 1 }) === 1);
+   * assert(await db.count() === 2);
+   * assert(await db.count({ n: 1 }) === 1);
    * ```
    */
   async count(filter?: QueryFilter): Promise<number> {

@@ -39,12 +39,13 @@ let create: <T>(plan: CursorPlan) => Cursor<T>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
  * await using db = await open();
  * await db.put("a", { n: 1 });
  * await db.put("b", { n: 2 });
  * for await (const value of db.find({ n: { $gt: 1 } })) {
- *   console.assert((value as { n: number }).n === 2);
+ *   assert((value as { n: number }).n === 2);
  * }
  * ```
  */
@@ -104,11 +105,12 @@ export class Cursor<T> implements AsyncIterable<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("a", { n: 1 }, { tags: ["x"] });
    * for await (const entry of db.find({ tags: "x" }).entries()) {
-   *   console.assert(entry.key === "a" && entry.version === 1);
+   *   assert(entry.key === "a" && entry.version === 1);
    * }
    * ```
    */
@@ -128,11 +130,12 @@ export class Cursor<T> implements AsyncIterable<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }, { n: 3 }]);
    * const values = await db.find({}, { skip: 1, limit: 1 }).toArray();
-   * console.assert(values.length === 1);
+   * assert(values.length === 1);
    * ```
    */
   async toArray(): Promise<T[]> {
@@ -151,10 +154,11 @@ export class Cursor<T> implements AsyncIterable<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }]);
-   * console.assert(await db.find({ n: 2 }).count() === 1);
+   * assert(await db.find({ n: 2 }).count() === 1);
    * ```
    */
   async count(): Promise<number> {

@@ -28,10 +28,11 @@ let create: <T>(engine: Engine) => Database<T>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
  * await using db = await open();
  * await db.put("user1", { name: "John", age: 30 }, { ttl: 3_600_000, tags: ["user"] });
- * console.assert((await db.query({ tags: "user" })).length === 1);
+ * assert((await db.query({ tags: "user" })).length === 1);
  * ```
  */
 export class Database<T = unknown> extends Collection<T> {
@@ -60,11 +61,12 @@ export class Database<T = unknown> extends Collection<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * const readings = db.collection<{ temp: number }>("readings");
    * await readings.put({ temp: 21.5 }, { ttl: 60_000 });
-   * console.assert(await readings.count() === 1);
+   * assert(await readings.count() === 1);
    * ```
    */
   collection<U = unknown>(name: string): Collection<U> {
@@ -94,12 +96,13 @@ export class Database<T = unknown> extends Collection<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * let now = 0;
    * await using db = await open({ clock: { now: () => now } });
    * await db.put("k", 1, { ttl: 10 });
    * now = 10;
-   * console.assert(await db.cleanup() === 1);
+   * assert(await db.cleanup() === 1);
    * ```
    */
   async cleanup(): Promise<number> {
@@ -114,10 +117,11 @@ export class Database<T = unknown> extends Collection<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * await using db = await open();
    * await db.put("k", 1);
-   * console.assert(db.stats().items === 1 && db.stats().ops.puts === 1);
+   * assert(db.stats().items === 1 && db.stats().ops.puts === 1);
    * ```
    */
   stats(): DatabaseStats {
@@ -137,11 +141,12 @@ export class Database<T = unknown> extends Collection<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { open } from "../mod.ts";
    * const db = await open();
    * await db.close();
    * await db.close();
-   * console.assert(db.closed);
+   * assert(db.closed);
    * ```
    */
   close(): Promise<void> {
@@ -204,10 +209,11 @@ function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
  * await using db = await open({ ttlCheckInterval: 5_000 });
  * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
- * console.assert(await db.get(key) !== null);
+ * assert(await db.get(key) !== null);
  * ```
  */
 export async function open<T = unknown>(

@@ -14,9 +14,10 @@
  *
  * @example Catch any database error
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ClosedError, TetherError } from "./errors.ts";
  * const err: Error = new ClosedError("Cannot get 'a': the database is closed");
- * console.assert(err instanceof TetherError);
+ * assert(err instanceof TetherError);
  * ```
  */
 export class TetherError extends Error {
@@ -37,9 +38,10 @@ export class TetherError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ClosedError } from "./errors.ts";
  * const err = new ClosedError("Cannot put 'k': the database is closed");
- * console.assert(err.name === "ClosedError");
+ * assert(err.name === "ClosedError");
  * ```
  */
 export class ClosedError extends TetherError {}
@@ -50,9 +52,10 @@ export class ClosedError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ConflictError } from "./errors.ts";
  * const err = new ConflictError("Cannot update 'a': expected version 2, found 3");
- * console.assert(err.name === "ConflictError");
+ * assert(err.name === "ConflictError");
  * ```
  */
 export class ConflictError extends TetherError {}
@@ -63,9 +66,10 @@ export class ConflictError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DuplicateKeyError } from "./errors.ts";
  * const err = new DuplicateKeyError("Cannot insert 'a': the key already exists");
- * console.assert(err.name === "DuplicateKeyError");
+ * assert(err.name === "DuplicateKeyError");
  * ```
  */
 export class DuplicateKeyError extends TetherError {}
@@ -76,9 +80,10 @@ export class DuplicateKeyError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IntegrityError } from "./errors.ts";
  * const err = new IntegrityError("Cannot read 'a': the record is not valid JSON");
- * console.assert(err.name === "IntegrityError");
+ * assert(err.name === "IntegrityError");
  * ```
  */
 export class IntegrityError extends TetherError {}
@@ -88,9 +93,10 @@ export class IntegrityError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WrongKeyError } from "./errors.ts";
  * const err = new WrongKeyError("Cannot open 'app.tdb': the passphrase is wrong");
- * console.assert(err.name === "WrongKeyError");
+ * assert(err.name === "WrongKeyError");
  * ```
  */
 export class WrongKeyError extends TetherError {}
@@ -100,9 +106,10 @@ export class WrongKeyError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LockedError } from "./errors.ts";
  * const err = new LockedError("Cannot open 'app.tdb': locked by another process");
- * console.assert(err.name === "LockedError");
+ * assert(err.name === "LockedError");
  * ```
  */
 export class LockedError extends TetherError {}
@@ -113,9 +120,10 @@ export class LockedError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { QuotaError } from "./errors.ts";
  * const err = new QuotaError("Cannot put 'a': the memory limit is reached");
- * console.assert(err.name === "QuotaError");
+ * assert(err.name === "QuotaError");
  * ```
  */
 export class QuotaError extends TetherError {}
@@ -126,9 +134,10 @@ export class QuotaError extends TetherError {}
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TooLargeError } from "./errors.ts";
  * const err = new TooLargeError("Cannot put 'a': value is 70000 bytes, limit 65536");
- * console.assert(err.name === "TooLargeError");
+ * assert(err.name === "TooLargeError");
  * ```
  */
 export class TooLargeError extends TetherError {}

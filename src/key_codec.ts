@@ -53,13 +53,14 @@
  *
  * @example Prefix scans
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeKey, encodeKey } from "./key_codec.ts";
  * import { compareBytes, startsWith } from "./bytes.ts";
  *
  * const doc = encodeKey(["users", "u1"]);
- * console.assert(startsWith(doc, encodeKey(["users"])));
- * console.assert(compareBytes(doc, encodeKey(["users", "u2"])) < 0);
- * console.assert(decodeKey(doc)[1] === "u1");
+ * assert(startsWith(doc, encodeKey(["users"])));
+ * assert(compareBytes(doc, encodeKey(["users", "u2"])) < 0);
+ * assert(decodeKey(doc)[1] === "u1");
  * ```
  *
  * @module
@@ -76,8 +77,9 @@ export type KeyPart = null | number | string | Uint8Array | boolean | Date;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { KEY_TYPE_ORDER } from "./key_codec.ts";
- * console.assert(KEY_TYPE_ORDER.indexOf("number") < KEY_TYPE_ORDER.indexOf("string"));
+ * assert(KEY_TYPE_ORDER.indexOf("number") < KEY_TYPE_ORDER.indexOf("string"));
  * ```
  */
 export const KEY_TYPE_ORDER: readonly string[] = Object.freeze([
@@ -170,12 +172,13 @@ function writeFloat(buf: Uint8Array, pos: number, value: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeKey } from "./key_codec.ts";
  * import { compareBytes } from "./bytes.ts";
  *
  * const a = encodeKey(["users", 2]);
  * const b = encodeKey(["users", 10]);
- * console.assert(compareBytes(a, b) < 0);
+ * assert(compareBytes(a, b) < 0);
  * ```
  */
 export function encodeKey(parts: readonly KeyPart[]): Uint8Array {
@@ -377,10 +380,11 @@ function unescape(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeKey, encodeKey } from "./key_codec.ts";
  *
  * const [collection, id] = decodeKey(encodeKey(["users", 42]));
- * console.assert(collection === "users" && id === 42);
+ * assert(collection === "users" && id === 42);
  * ```
  */
 export function decodeKey(bytes: Uint8Array): KeyPart[] {
@@ -532,12 +536,13 @@ function compareStrings(a: string, b: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareKeyParts } from "./key_codec.ts";
  *
- * console.assert(compareKeyParts(null, -Infinity) < 0);
- * console.assert(compareKeyParts(99, "1") < 0);
- * console.assert(compareKeyParts("\u{1F600}", "\uFFFD") > 0);
- * console.assert(compareKeyParts(-0, 0) === 0);
+ * assert(compareKeyParts(null, -Infinity) < 0);
+ * assert(compareKeyParts(99, "1") < 0);
+ * assert(compareKeyParts("\u{1F600}", "\uFFFD") > 0);
+ * assert(compareKeyParts(-0, 0) === 0);
  * ```
  */
 export function compareKeyParts(a: KeyPart, b: KeyPart): number {
@@ -580,10 +585,11 @@ export function compareKeyParts(a: KeyPart, b: KeyPart): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareKeys } from "./key_codec.ts";
  *
- * console.assert(compareKeys(["users"], ["users", 1]) < 0);
- * console.assert(compareKeys(["a", 2], ["a", 10]) < 0);
+ * assert(compareKeys(["users"], ["users", 1]) < 0);
+ * assert(compareKeys(["a", 2], ["a", 10]) < 0);
  * ```
  */
 export function compareKeys(

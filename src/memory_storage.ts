@@ -49,11 +49,12 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStorage } from "./memory_storage.ts";
  * const storage = new MemoryStorage();
  * const key = new Uint8Array([1]);
  * await storage.commit({ sets: [{ key, value: new Uint8Array([42]) }] });
- * console.assert((await storage.get(key))?.value[0] === 42);
+ * assert((await storage.get(key))?.value[0] === 42);
  * await storage.close();
  * ```
  */

@@ -4,13 +4,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TtlSchedule } from "./ttl_schedule.ts";
  *
  * const schedule = new TtlSchedule<string>();
  * schedule.set("session:a", 1_000);
  * schedule.set("session:b", 2_000);
  * const expired = schedule.popExpired(1_500);
- * console.assert(expired.length === 1 && expired[0]!.key === "session:a");
+ * assert(expired.length === 1 && expired[0]!.key === "session:a");
  * ```
  *
  * @module
@@ -26,13 +27,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MinHeap } from "./ttl_schedule.ts";
  *
  * const heap = new MinHeap<number>((a, b) => a < b);
  * heap.push(3);
  * heap.push(1);
  * heap.push(2);
- * console.assert(heap.pop() === 1 && heap.pop() === 2 && heap.size === 1);
+ * assert(heap.pop() === 1 && heap.pop() === 2 && heap.size === 1);
  * ```
  */
 export class MinHeap<T> {
@@ -47,12 +49,13 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const maxHeap = new MinHeap<number>((a, b) => a > b);
    * maxHeap.push(1);
    * maxHeap.push(5);
-   * console.assert(maxHeap.peek() === 5);
+   * assert(maxHeap.peek() === 5);
    * ```
    */
   constructor(less: (a: T, b: T) => boolean) {
@@ -74,10 +77,11 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = MinHeap.from([5, 3, 8, 1], (a, b) => a < b);
-   * console.assert(heap.size === 4 && heap.peek() === 1);
+   * assert(heap.size === 4 && heap.peek() === 1);
    * ```
    */
   static from<T>(
@@ -98,11 +102,12 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = new MinHeap<number>((a, b) => a < b);
    * heap.push(1);
-   * console.assert(heap.size === 1);
+   * assert(heap.size === 1);
    * ```
    */
   get size(): number {
@@ -116,12 +121,13 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = new MinHeap<number>((a, b) => a < b);
    * heap.push(2);
    * heap.push(1);
-   * console.assert(heap.peek() === 1);
+   * assert(heap.peek() === 1);
    * ```
    */
   push(item: T): void {
@@ -146,12 +152,13 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = new MinHeap<number>((a, b) => a < b);
-   * console.assert(heap.peek() === undefined);
+   * assert(heap.peek() === undefined);
    * heap.push(4);
-   * console.assert(heap.peek() === 4 && heap.size === 1);
+   * assert(heap.peek() === 4 && heap.size === 1);
    * ```
    */
   peek(): T | undefined {
@@ -165,11 +172,12 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = MinHeap.from([2, 1], (a, b) => a < b);
-   * console.assert(heap.pop() === 1 && heap.pop() === 2);
-   * console.assert(heap.pop() === undefined);
+   * assert(heap.pop() === 1 && heap.pop() === 2);
+   * assert(heap.pop() === undefined);
    * ```
    */
   pop(): T | undefined {
@@ -189,11 +197,12 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = MinHeap.from([1, 2], (a, b) => a < b);
    * heap.clear();
-   * console.assert(heap.size === 0);
+   * assert(heap.size === 0);
    * ```
    */
   clear(): void {
@@ -211,12 +220,13 @@ export class MinHeap<T> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { MinHeap } from "./ttl_schedule.ts";
    *
    * const heap = MinHeap.from([5, 3, 8, 1], (a, b) => a < b);
    * let n = 0;
    * heap.visitWhile((x) => x <= 4, () => n++);
-   * console.assert(n === 2);
+   * assert(n === 2);
    * ```
    */
   visitWhile(within: (item: T) => boolean, visit: (item: T) => void): void {
@@ -261,10 +271,11 @@ export class MinHeap<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Expiry } from "./ttl_schedule.ts";
  *
  * const expiry: Expiry<string> = { key: "a", expiresAt: Date.now() + 1_000 };
- * console.assert(expiry.expiresAt > 0);
+ * assert(expiry.expiresAt > 0);
  * ```
  */
 export interface Expiry<K> {
@@ -293,6 +304,7 @@ function earlier<K>(a: Expiry<K>, b: Expiry<K>): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TtlSchedule } from "./ttl_schedule.ts";
  *
  * const schedule = new TtlSchedule<number>();
@@ -301,8 +313,8 @@ function earlier<K>(a: Expiry<K>, b: Expiry<K>): boolean {
  * schedule.set(1, 10); // reschedule
  * schedule.delete(2); // cancel
  * const due = schedule.popExpired(100);
- * console.assert(due.length === 1 && due[0]!.key === 1 && due[0]!.expiresAt === 10);
- * console.assert(schedule.size === 0);
+ * assert(due.length === 1 && due[0]!.key === 1 && due[0]!.expiresAt === 10);
+ * assert(schedule.size === 0);
  * ```
  */
 export class TtlSchedule<K> {
@@ -319,12 +331,13 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
    * schedule.set("a", 7);
-   * console.assert(schedule.get("a") === 7 && schedule.size === 1);
+   * assert(schedule.get("a") === 7 && schedule.size === 1);
    * ```
    */
   set(key: K, expiresAt: number): void {
@@ -351,13 +364,14 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
-   * console.assert(schedule.delete("a") === true);
-   * console.assert(schedule.delete("a") === false);
-   * console.assert(schedule.popExpired(10).length === 0);
+   * assert(schedule.delete("a") === true);
+   * assert(schedule.delete("a") === false);
+   * assert(schedule.popExpired(10).length === 0);
    * ```
    */
   delete(key: K): boolean {
@@ -374,11 +388,12 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
-   * console.assert(schedule.get("a") === 5 && schedule.get("b") === undefined);
+   * assert(schedule.get("a") === 5 && schedule.get("b") === undefined);
    * ```
    */
   get(key: K): number | undefined {
@@ -393,11 +408,12 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
-   * console.assert(schedule.has("a") && !schedule.has("b"));
+   * assert(schedule.has("a") && !schedule.has("b"));
    * ```
    */
   has(key: K): boolean {
@@ -411,12 +427,13 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
    * schedule.set("a", 6);
-   * console.assert(schedule.size === 1);
+   * assert(schedule.size === 1);
    * ```
    */
   get size(): number {
@@ -431,12 +448,13 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
    * schedule.set("a", 6);
-   * console.assert(schedule.heapSize === 2 && schedule.size === 1);
+   * assert(schedule.heapSize === 2 && schedule.size === 1);
    * ```
    */
   get heapSize(): number {
@@ -451,13 +469,14 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
    * schedule.set("b", 3);
    * schedule.delete("b");
-   * console.assert(schedule.peek()?.key === "a" && schedule.size === 1);
+   * assert(schedule.peek()?.key === "a" && schedule.size === 1);
    * ```
    */
   peek(): Expiry<K> | undefined {
@@ -483,6 +502,7 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
@@ -490,9 +510,9 @@ export class TtlSchedule<K> {
    * schedule.set("b", 2);
    * schedule.set("c", 3);
    * const due = schedule.popExpired(2, 1);
-   * console.assert(due.length === 1 && due[0]!.key === "a");
-   * console.assert(schedule.popExpired(2).map((e) => e.key).join() === "b");
-   * console.assert(schedule.size === 1);
+   * assert(due.length === 1 && due[0]!.key === "a");
+   * assert(schedule.popExpired(2).map((e) => e.key).join() === "b");
+   * assert(schedule.size === 1);
    * ```
    */
   popExpired(now: number, limit: number = Infinity): Expiry<K>[] {
@@ -543,12 +563,13 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 1);
    * schedule.set("b", 5);
-   * console.assert(schedule.due(3).length === 1 && schedule.size === 2);
+   * assert(schedule.due(3).length === 1 && schedule.size === 2);
    * ```
    */
   due(now: number, limit: number = Infinity): Expiry<K>[] {
@@ -573,13 +594,14 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 1);
    * schedule.set("b", 5);
    * schedule.set("a", 2);
-   * console.assert(schedule.countExpired(2) === 1 && schedule.size === 2);
+   * assert(schedule.countExpired(2) === 1 && schedule.size === 2);
    * ```
    */
   countExpired(now: number): number {
@@ -600,12 +622,13 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
    * schedule.clear();
-   * console.assert(schedule.size === 0 && schedule.heapSize === 0);
+   * assert(schedule.size === 0 && schedule.heapSize === 0);
    * ```
    */
   clear(): void {
@@ -620,13 +643,14 @@ export class TtlSchedule<K> {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { TtlSchedule } from "./ttl_schedule.ts";
    *
    * const schedule = new TtlSchedule<string>();
    * schedule.set("a", 5);
    * schedule.set("b", 3);
    * const keys = [...schedule].map((e) => e.key).sort();
-   * console.assert(keys.join() === "a,b");
+   * assert(keys.join() === "a,b");
    * ```
    */
   [Symbol.iterator](): IterableIterator<Expiry<K>> {

@@ -54,8 +54,9 @@ export function checkKey(key: unknown, action: string): asserts key is string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkTtl } from "./validate.ts";
- * console.assert(checkTtl(60_000, "Cannot put") === 60_000);
+ * assert(checkTtl(60_000, "Cannot put") === 60_000);
  * ```
  */
 export function checkTtl(ttl: unknown, action: string): number | undefined {
@@ -85,8 +86,9 @@ export function checkTtl(ttl: unknown, action: string): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkTags } from "./validate.ts";
- * console.assert(checkTags(["a", "a", "b"], "Cannot put")?.length === 2);
+ * assert(checkTags(["a", "a", "b"], "Cannot put")?.length === 2);
  * ```
  */
 export function checkTags(
@@ -124,8 +126,9 @@ export function checkTags(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkCount } from "./validate.ts";
- * console.assert(checkCount(5, "limit", "Cannot find", Infinity) === 5);
+ * assert(checkCount(5, "limit", "Cannot find", Infinity) === 5);
  * ```
  */
 export function checkCount(
@@ -156,8 +159,9 @@ export function checkCount(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkDuration } from "./validate.ts";
- * console.assert(checkDuration(undefined, "ttlCheckInterval", 10) === 10);
+ * assert(checkDuration(undefined, "ttlCheckInterval", 10) === 10);
  * ```
  */
 export function checkDuration(
@@ -184,8 +188,9 @@ export function checkDuration(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeType } from "./validate.ts";
- * console.assert(describeType(null) === "null");
+ * assert(describeType(null) === "null");
  * ```
  */
 export function describeType(v: unknown): string {

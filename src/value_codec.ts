@@ -169,10 +169,11 @@ class Checker {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkValue } from "./value_codec.ts";
  * const { value, dates } = checkValue({ at: new Date(0) }, "Cannot put 'a'");
- * console.assert((value as { at: Date }).at instanceof Date);
- * console.assert(dates?.length === 1);
+ * assert((value as { at: Date }).at instanceof Date);
+ * assert(dates?.length === 1);
  * ```
  */
 export function checkValue(value: unknown, action: string): CheckedValue {
@@ -189,11 +190,12 @@ export function checkValue(value: unknown, action: string): CheckedValue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { copyValue } from "./value_codec.ts";
  * const a = { list: [1, 2] };
  * const b = copyValue(a) as typeof a;
  * b.list.push(3);
- * console.assert(a.list.length === 2);
+ * assert(a.list.length === 2);
  * ```
  */
 export function copyValue(v: unknown): unknown {
@@ -221,12 +223,13 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRecord, encodeRecord } from "./value_codec.ts";
  * const bytes = encodeRecord({
  *   value: { a: 1 }, tags: undefined, expiresAt: undefined,
  *   createdAt: 1, updatedAt: 1, version: 1, dates: undefined,
  * });
- * console.assert(decodeRecord(bytes, "read").version === 1);
+ * assert(decodeRecord(bytes, "read").version === 1);
  * ```
  */
 export function encodeRecord(record: StoredRecord): Uint8Array {
@@ -266,11 +269,12 @@ function reviveDate(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRecord } from "./value_codec.ts";
  * try {
  *   decodeRecord(new Uint8Array([1, 2, 3]), "Cannot get 'a'");
  * } catch (e) {
- *   console.assert((e as Error).name === "IntegrityError");
+ *   assert((e as Error).name === "IntegrityError");
  * }
  * ```
  */

@@ -44,8 +44,9 @@ function isDocument(v: unknown): v is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayOperators } from "./array.ts";
- * console.assert("$elemMatch" in arrayOperators && "$contains" in arrayOperators);
+ * assert("$elemMatch" in arrayOperators && "$contains" in arrayOperators);
  * ```
  */
 export const arrayOperators: { readonly [op: string]: OperatorCompiler } = {

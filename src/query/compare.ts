@@ -53,9 +53,10 @@ export const RANK_OTHER = 9;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RANK_NUMBER, RANK_STRING, typeRank } from "./compare.ts";
- * console.assert(typeRank(42) === RANK_NUMBER);
- * console.assert(typeRank("x") === RANK_STRING);
+ * assert(typeRank(42) === RANK_NUMBER);
+ * assert(typeRank("x") === RANK_STRING);
  * ```
  */
 export function typeRank(value: unknown): number {
@@ -91,9 +92,10 @@ export function typeRank(value: unknown): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareStrings } from "./compare.ts";
- * console.assert(compareStrings("a", "b") < 0);
- * console.assert(compareStrings("\u{1F600}", "\uFFFF") > 0); // "<" says otherwise
+ * assert(compareStrings("a", "b") < 0);
+ * assert(compareStrings("\u{1F600}", "\uFFFF") > 0); // "<" says otherwise
  * ```
  */
 export function compareStrings(a: string, b: string): number {
@@ -164,11 +166,12 @@ function compareArrays(a: readonly unknown[], b: readonly unknown[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compareValues } from "./compare.ts";
- * console.assert(compareValues(1, 2) < 0);
- * console.assert(compareValues(null, 0) < 0); // null sorts before numbers
- * console.assert(compareValues("10", 9) > 0); // strings after numbers
- * console.assert(compareValues(new Date(5), new Date(5)) === 0);
+ * assert(compareValues(1, 2) < 0);
+ * assert(compareValues(null, 0) < 0); // null sorts before numbers
+ * assert(compareValues("10", 9) > 0); // strings after numbers
+ * assert(compareValues(new Date(5), new Date(5)) === 0);
  * ```
  */
 export function compareValues(a: unknown, b: unknown): number {
@@ -214,10 +217,11 @@ export function compareValues(a: unknown, b: unknown): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { valuesEqual } from "./compare.ts";
- * console.assert(valuesEqual({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] }));
- * console.assert(valuesEqual(new Date(7), new Date(7)));
- * console.assert(!valuesEqual({ a: 1, b: 2 }, { b: 2, a: 1 }));
+ * assert(valuesEqual({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] }));
+ * assert(valuesEqual(new Date(7), new Date(7)));
+ * assert(!valuesEqual({ a: 1, b: 2 }, { b: 2, a: 1 }));
  * ```
  */
 export function valuesEqual(a: unknown, b: unknown): boolean {

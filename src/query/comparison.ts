@@ -41,10 +41,11 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { equalityTest } from "./comparison.ts";
- * console.assert(equalityTest(null)(undefined));
- * console.assert(equalityTest([1, 2])([1, 2]));
- * console.assert(!equalityTest(1)("1"));
+ * assert(equalityTest(null)(undefined));
+ * assert(equalityTest([1, 2])([1, 2]));
+ * assert(!equalityTest(1)("1"));
  * ```
  */
 export function equalityTest(value: unknown): ValueTest {
@@ -92,10 +93,11 @@ function accept(op: OrderingOperator, c: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { orderingTest } from "./comparison.ts";
  * const gt = orderingTest("$gt", 30);
- * console.assert(gt(31) && !gt(30) && !gt("31"));
- * console.assert(orderingTest("$gte", null)(undefined));
+ * assert(gt(31) && !gt(30) && !gt("31"));
+ * assert(orderingTest("$gte", null)(undefined));
  * ```
  */
 export function orderingTest(op: OrderingOperator, value: unknown): ValueTest {
@@ -149,9 +151,10 @@ export function orderingTest(op: OrderingOperator, value: unknown): ValueTest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { membershipTest } from "./comparison.ts";
  * const t = membershipTest(["a", 1, /^x/, null]);
- * console.assert(t("a") && t(1) && t("xy") && t(undefined) && !t("b"));
+ * assert(t("a") && t(1) && t("xy") && t(undefined) && !t("b"));
  * ```
  */
 export function membershipTest(values: readonly unknown[]): ValueTest {
@@ -218,8 +221,9 @@ function ordering(op: OrderingOperator): OperatorCompiler {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { comparisonOperators } from "./comparison.ts";
- * console.assert("$gte" in comparisonOperators);
+ * assert("$gte" in comparisonOperators);
  * ```
  */
 export const comparisonOperators: { readonly [op: string]: OperatorCompiler } =

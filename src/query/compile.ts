@@ -17,10 +17,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileFilter } from "./compile.ts";
  * const adultsInNY = compileFilter({ age: { $gt: 30 }, city: "NY" });
- * console.assert(adultsInNY({ age: 41, city: "NY" }));
- * console.assert(!adultsInNY({ age: 41, city: "LA" }));
+ * assert(adultsInNY({ age: 41, city: "NY" }));
+ * assert(!adultsInNY({ age: 41, city: "LA" }));
  * ```
  *
  * @module
@@ -243,29 +244,32 @@ class Compiler {
  *
  * @example Query documents
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileFilter } from "./compile.ts";
  * const p = compileFilter({ "address.city": "NY", tags: { $all: ["vip"] } });
- * console.assert(p({ address: { city: "NY" }, tags: ["vip", "new"] }));
- * console.assert(!p({ address: { city: "NY" }, tags: [] }));
+ * assert(p({ address: { city: "NY" }, tags: ["vip", "new"] }));
+ * assert(!p({ address: { city: "NY" }, tags: [] }));
  * ```
  *
  * @example Match against an item's tags
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileFilter } from "./compile.ts";
  * const active = compileFilter({ tags: "active" });
- * console.assert(active({ name: "Ann" }, ["user", "active"]));
- * console.assert(!active({ name: "Ann", tags: ["active"] }, ["user"]));
+ * assert(active({ name: "Ann" }, ["user", "active"]));
+ * assert(!active({ name: "Ann", tags: ["active"] }, ["user"]));
  * ```
  *
  * @example Malformed filters throw
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileFilter } from "./compile.ts";
  * try {
  *   compileFilter({ age: { $gtx: 1 } });
- *   console.assert(false);
+ *   assert(false);
  * } catch (e) {
- *   console.assert(e instanceof TypeError);
- *   console.assert((e as Error).message === "Cannot compile filter at 'age': unknown operator '$gtx'");
+ *   assert(e instanceof TypeError);
+ *   assert((e as Error).message === "Cannot compile filter at 'age': unknown operator '$gtx'");
  * }
  * ```
  */

@@ -86,8 +86,9 @@ function typeTest(alias: unknown, path: string): ValueTest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { elementOperators } from "./element.ts";
- * console.assert("$exists" in elementOperators && "$type" in elementOperators);
+ * assert("$exists" in elementOperators && "$type" in elementOperators);
  * ```
  */
 export const elementOperators: { readonly [op: string]: OperatorCompiler } = {

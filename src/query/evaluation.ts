@@ -32,8 +32,9 @@ const ALLOWED_OPTIONS = /^[imsu]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statelessRegExp } from "./evaluation.ts";
- * console.assert(statelessRegExp(/a/gi).flags === "i");
+ * assert(statelessRegExp(/a/gi).flags === "i");
  * ```
  */
 export function statelessRegExp(re: RegExp): RegExp {
@@ -50,9 +51,10 @@ export function statelessRegExp(re: RegExp): RegExp {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { regexTest } from "./evaluation.ts";
  * const t = regexTest(/^jo/i);
- * console.assert(t("John") && !t("Ann") && !t(42));
+ * assert(t("John") && !t("Ann") && !t(42));
  * ```
  */
 export function regexTest(re: RegExp): ValueTest {
@@ -133,8 +135,9 @@ const LONG_LIMIT = 2 ** 63;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluationOperators } from "./evaluation.ts";
- * console.assert("$regex" in evaluationOperators && "$mod" in evaluationOperators);
+ * assert("$regex" in evaluationOperators && "$mod" in evaluationOperators);
  * ```
  */
 export const evaluationOperators: { readonly [op: string]: OperatorCompiler } =

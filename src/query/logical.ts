@@ -25,9 +25,10 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { allOf } from "./logical.ts";
  * const p = allOf([(d) => d !== 0, (d) => d !== 1]);
- * console.assert(p(2, undefined) && !p(1, undefined));
+ * assert(p(2, undefined) && !p(1, undefined));
  * ```
  */
 export function allOf(preds: readonly DocPredicate[]): DocPredicate {
@@ -65,9 +66,10 @@ export function allOf(preds: readonly DocPredicate[]): DocPredicate {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { anyOf } from "./logical.ts";
  * const p = anyOf([(d) => d === 0, (d) => d === 1]);
- * console.assert(p(1, undefined) && !p(2, undefined));
+ * assert(p(1, undefined) && !p(2, undefined));
  * ```
  */
 export function anyOf(preds: readonly DocPredicate[]): DocPredicate {
@@ -115,9 +117,10 @@ function filterList(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileLogical } from "./logical.ts";
  * const p = compileLogical("$or", [1, 2], (f) => (doc) => doc === f);
- * console.assert(p(2, undefined) && !p(3, undefined));
+ * assert(p(2, undefined) && !p(3, undefined));
  * ```
  */
 export function compileLogical(
@@ -144,8 +147,9 @@ export function compileLogical(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fieldLogicalOperators } from "./logical.ts";
- * console.assert("$not" in fieldLogicalOperators);
+ * assert("$not" in fieldLogicalOperators);
  * ```
  */
 export const fieldLogicalOperators: {

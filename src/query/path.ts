@@ -61,8 +61,9 @@ function isIndex(segment: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitPath } from "./path.ts";
- * console.assert(splitPath("a.b.0").length === 3);
+ * assert(splitPath("a.b.0").length === 3);
  * ```
  */
 export function splitPath(path: string): string[] {
@@ -87,11 +88,12 @@ export function splitPath(path: string): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getPath } from "./path.ts";
  * const doc = { a: { b: [10, 20] } };
- * console.assert(getPath(doc, "a.b.1") === 20);
- * console.assert(getPath(doc, "a.c") === undefined);
- * console.assert(getPath(42, "a") === undefined);
+ * assert(getPath(doc, "a.b.1") === 20);
+ * assert(getPath(doc, "a.c") === undefined);
+ * assert(getPath(42, "a") === undefined);
  * ```
  */
 export function getPath(doc: unknown, path: string): unknown {
@@ -186,10 +188,11 @@ function inArray(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compilePathMatcher } from "./path.ts";
  * const m = compilePathMatcher("a.b", true);
- * console.assert(m({ a: [{ b: 1 }, { b: 2 }] }, (v) => v === 2));
- * console.assert(m({}, (v) => v === undefined)); // missing
+ * assert(m({ a: [{ b: 1 }, { b: 2 }] }, (v) => v === 2));
+ * assert(m({}, (v) => v === undefined)); // missing
  * ```
  */
 export function compilePathMatcher(
@@ -246,9 +249,10 @@ export function compilePathMatcher(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileRestMatcher } from "./path.ts";
  * const m = compileRestMatcher("tags", true);
- * console.assert(m(["user", "active"], (v) => v === "active"));
+ * assert(m(["user", "active"], (v) => v === "active"));
  * ```
  */
 export function compileRestMatcher(

@@ -74,9 +74,10 @@ export type OperatorCompiler = (
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { leafOp } from "./types.ts";
  * const op = leafOp((v) => v === 1, true, false);
- * console.assert(op.kind === "leaf" && op.test(1));
+ * assert(op.kind === "leaf" && op.test(1));
  * ```
  */
 export function leafOp(
@@ -96,9 +97,10 @@ export function leafOp(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { elementTest, leafOp } from "./types.ts";
  * const ne1 = elementTest(leafOp((v) => v === 1, true, true));
- * console.assert(ne1(2) && !ne1(1));
+ * assert(ne1(2) && !ne1(1));
  * ```
  */
 export function elementTest(op: FieldOp): ValueTest {
@@ -124,9 +126,10 @@ export function elementTest(op: FieldOp): ValueTest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPlainObject } from "./types.ts";
- * console.assert(isPlainObject({ a: 1 }));
- * console.assert(!isPlainObject([]) && !isPlainObject(new Date()));
+ * assert(isPlainObject({ a: 1 }));
+ * assert(!isPlainObject([]) && !isPlainObject(new Date()));
  * ```
  */
 export function isPlainObject(
@@ -146,9 +149,10 @@ export function isPlainObject(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { filterError } from "./types.ts";
  * const e = filterError("age", "unknown operator '$gtx'");
- * console.assert(e.message === "Cannot compile filter at 'age': unknown operator '$gtx'");
+ * assert(e.message === "Cannot compile filter at 'age': unknown operator '$gtx'");
  * ```
  */
 export function filterError(path: string, problem: string): TypeError {
@@ -168,9 +172,10 @@ export function filterError(path: string, problem: string): TypeError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { filterRangeError } from "./types.ts";
  * const e = filterRangeError("n", "'$mod' divisor must not be 0");
- * console.assert(e instanceof RangeError);
+ * assert(e instanceof RangeError);
  * ```
  */
 export function filterRangeError(path: string, problem: string): RangeError {
@@ -185,8 +190,9 @@ export function filterRangeError(path: string, problem: string): RangeError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describe } from "./types.ts";
- * console.assert(describe(5) === "number 5");
+ * assert(describe(5) === "number 5");
  * ```
  */
 export function describe(value: unknown): string {
@@ -224,11 +230,12 @@ export function describe(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkValue } from "./types.ts";
  * checkValue({ a: [1, "x", null, new Date()] }, "f", "$eq"); // passes
  * let threw = false;
  * try { checkValue(() => 1, "f", "$eq"); } catch { threw = true; }
- * console.assert(threw);
+ * assert(threw);
  * ```
  */
 export function checkValue(value: unknown, path: string, op: string): void {
