@@ -1,0 +1,184 @@
+/**
+ * Timing helpers: warm-up, repeated samples, median and min.
+ *
+ * @module
+ */
+
+/** The timings of one benchmarked operation. */
+export interface Result {
+  /** Which implementation ("ours", "LokiJS", ...). */
+  readonly impl: string;
+  /** What was run. */
+  readonly op: string;
+  /** Logical operations per sample (items put, lookups, queries...). */
+  readonly ops: number;
+  /** Each recorded sample, in ms (warm-up excluded). */
+  readonly samples: number[];
+  /** Median sample, ms. */
+  readonly medianMs: number;
+  /** Fastest sample, ms. */
+  readonly minMs: number;
+  /** `ops` per second at the median sample. */
+  readonly opsPerSec: number;
+  /** `ops` per second at the fastest sample. */
+  readonly bestOpsPerSec: number;
+  /** Anything measured alongside (result counts, stalls...). */
+  readonly extra?: Record<string, number | string | boolean>;
+}
+
+/** One benchmark: set up (untimed), run (timed), tear down (untimed). */
+export interface Case<S> {
+  /** Which implementation. */
+  readonly impl: string;
+  /** What is run. */
+  readonly op: string;
+  /** Logical operations per run. */
+  readonly ops: number;
+  /** Builds the state of one run (untimed). */
+  readonly setup?: () => S | Promise<S>;
+  /** The timed work. */
+  readonly run: (state: S) => unknown | Promise<unknown>;
+  /** Releases the state or checks the outcome (untimed). */
+  readonly teardown?: (state: S) => unknown | Promise<unknown>;
+}
+
+/** Collects garbage when the runtime exposes `gc` (`--expose-gc`). */
+export function collectGarbage(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc !== undefined) gc();
+}
+
+/**
+ * The median of some numbers.
+ *
+ * @param xs The numbers (not empty).
+ * @returns The median.
+ */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Summarises samples.
+ *
+ * @param impl Implementation.
+ * @param op Operation.
+ * @param ops Operations per sample.
+ * @param samples Samples in ms.
+ * @param extra Anything else to keep.
+ * @returns The result.
+ */
+export function summarise(
+  impl: string,
+  op: string,
+  ops: number,
+  samples: number[],
+  extra?: Record<string, number | string | boolean>,
+): Result {
+  const medianMs = median(samples);
+  const minMs = Math.min(...samples);
+  return {
+    impl,
+    op,
+    ops,
+    samples,
+    medianMs,
+    minMs,
+    opsPerSec: ops / (medianMs / 1000),
+    bestOpsPerSec: ops / (minMs / 1000),
+    ...(extra === undefined ? {} : { extra }),
+  };
+}
+
+/**
+ * Runs a case `warmup` times unrecorded, then `reps` times recorded.
+ *
+ * @param c The case.
+ * @param warmup Unrecorded runs.
+ * @param reps Recorded runs.
+ * @param log Progress output.
+ * @returns The result.
+ */
+export async function runCase<S>(
+  c: Case<S>,
+  warmup: number,
+  reps: number,
+  log: (line: string) => void,
+): Promise<Result> {
+  const samples: number[] = [];
+  for (let i = 0; i < warmup + reps; i++) {
+    const state = c.setup === undefined ? undefined as S : await c.setup();
+    collectGarbage();
+    const t0 = performance.now();
+    await c.run(state);
+    const ms = performance.now() - t0;
+    if (c.teardown !== undefined) await c.teardown(state);
+    if (i >= warmup) samples.push(ms);
+  }
+  const r = summarise(c.impl, c.op, c.ops, samples);
+  log(
+    `  ${c.impl} ${c.op}: median ${r.medianMs.toFixed(1)} ms, ${
+      fmtOps(r.opsPerSec)
+    } ops/s`,
+  );
+  return r;
+}
+
+/**
+ * Measures the longest gap between ticks of a 1 ms interval while `work`
+ * runs: how long the event loop was blocked at a stretch.
+ *
+ * @param work The work (sync or async).
+ * @returns The work's duration, the largest gap and the number of ticks.
+ */
+export async function measureStall(
+  work: () => unknown | Promise<unknown>,
+): Promise<{ ms: number; maxGapMs: number; ticks: number; result: unknown }> {
+  let last = performance.now();
+  let maxGap = 0;
+  let ticks = 0;
+  let running = false;
+  const id = setInterval(() => {
+    const t = performance.now();
+    if (running) {
+      maxGap = Math.max(maxGap, t - last);
+      ticks++;
+    }
+    last = t;
+  }, 1);
+  await new Promise((r) => setTimeout(r, 20));
+  collectGarbage();
+  await new Promise((r) => setTimeout(r, 5));
+  running = true;
+  last = performance.now();
+  const t0 = last;
+  const result = await work();
+  const ms = performance.now() - t0;
+  // Let the interval fire once more so a stall at the very end is counted.
+  await new Promise((r) => setTimeout(r, 5));
+  running = false;
+  clearInterval(id);
+  return { ms, maxGapMs: maxGap, ticks, result };
+}
+
+/**
+ * Formats ops/s with thousands separators.
+ *
+ * @param n Ops per second.
+ * @returns The text.
+ */
+export function fmtOps(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+/**
+ * Formats milliseconds.
+ *
+ * @param ms Milliseconds.
+ * @returns The text.
+ */
+export function fmtMs(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}
