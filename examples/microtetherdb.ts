@@ -246,14 +246,14 @@ class ManualClock implements Clock {
 // There is nothing to pass: the database always runs on the caller's event
 // loop, its timers are unref'd, and several databases share the loop.
 {
-  async function userApplication(): Promise<unknown[]> {
+  const userApplication = async (): Promise<unknown[]> => {
     await using db = await open();
     await db.put("sensor_key", { sensor: "temperature", value: 25.5 }, {
       ttl: 3_600_000,
     });
     assert.ok(await db.get("sensor_key"));
     return await db.query({ sensor: "temperature" });
-  }
+  };
   const results = await userApplication();
   assert.equal(results.length, 1);
   await using clientDb = await open();

@@ -116,7 +116,6 @@ export class Engine {
   readonly #keys: KeyGenerator;
   /** Per collection: document id -> expiry. */
   readonly #schedules = new Map<string, TtlSchedule<string>>();
-  readonly #cache = new WeakMap<Uint8Array, StoredRecord>();
   readonly #stored = new Map<string, number>();
   #bytes = 0;
   #queue: Promise<unknown> = Promise.resolve();
@@ -304,19 +303,15 @@ export class Engine {
   }
 
   /**
-   * Decodes an entry's record, through the cache.
+   * Decodes an entry's record (the storage's memo when it kept one).
    *
    * @param entry The storage entry.
    * @param action For error messages.
    * @returns The record (shared: never hand it out).
    */
   decode(entry: StorageEntry, action: string): StoredRecord {
-    let record = this.#cache.get(entry.value);
-    if (record === undefined) {
-      record = decodeRecord(entry.value, action);
-      this.#cache.set(entry.value, record);
-    }
-    return record;
+    const memo = entry.memo as StoredRecord | undefined;
+    return memo !== undefined ? memo : decodeRecord(entry.value, action);
   }
 
   /**
@@ -490,14 +485,13 @@ export class Engine {
               `${action}: the record for '${op.id}' is ${value.length} bytes, over maxValueBytes ${maxValueBytes}`,
             );
           }
-          this.#cache.set(value, record);
           records.push(record);
           delta += key.length + value.length;
           stored++;
           sets.push(
             record.expiresAt === undefined
-              ? { key, value }
-              : { key, value, expireAt: record.expiresAt },
+              ? { key, value, memo: record }
+              : { key, value, memo: record, expireAt: record.expiresAt },
           );
         } else {
           records.push(undefined);
@@ -529,7 +523,7 @@ export class Engine {
         const record = records[i];
         if (record?.expiresAt !== undefined) {
           schedule.set(op.id, record.expiresAt);
-        } else {
+        } else if (schedule.size > 0) {
           schedule.delete(op.id);
         }
         if (op.kind === "put") this.#ops.puts++;

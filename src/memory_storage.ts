@@ -19,13 +19,34 @@ import type {
 /** Entries are collected this many at a time; the tree is re-seeked between. */
 const SCAN_BATCH = 256;
 
-interface Slot {
-  value: Uint8Array;
-  versionstamp: string;
+/** One stored entry; replaced (never mutated) on every write of its key. */
+interface Slot extends StorageEntry {
+  readonly memo: unknown;
+}
+
+/** Where a key lives: the tree and the hash index share it. */
+interface Cell {
+  readonly key: Uint8Array;
+  slot: Slot;
 }
 
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
+}
+
+/** FNV-1a over the bytes: the hash index's bucket. */
+function hashBytes(key: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h = Math.imul(h ^ key[i]!, 0x01000193);
+  }
+  return h;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
@@ -41,11 +62,13 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
 }
 
 /**
- * A {@linkcode Storage} that keeps everything in a B+tree in memory. Data is
- * lost when the process ends.
+ * A {@linkcode Storage} that keeps everything in memory: a B+tree orders the
+ * keys for scans, and a hash index answers point reads and version checks in
+ * constant time. Data is lost when the process ends.
  *
  * Values passed to `commit` are kept as they are (not copied), and `get` and
- * `scan` hand out the stored buffers: neither side may modify them.
+ * `scan` hand out the stored entries: neither side may modify them. The
+ * `memo` given with a set is kept and returned with the entry.
  *
  * @example
  * ```ts
@@ -59,7 +82,8 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
  * ```
  */
 export class MemoryStorage implements Storage {
-  #tree = new BTree<Uint8Array, Slot>(compareBytes);
+  #tree = new BTree<Uint8Array, Cell>(compareBytes);
+  #index = new Map<number, Cell | Cell[]>();
   #version = 0;
   #closed = false;
 
@@ -75,6 +99,39 @@ export class MemoryStorage implements Storage {
     }
   }
 
+  #find(key: Uint8Array, hash: number): Cell | undefined {
+    const bucket = this.#index.get(hash);
+    if (bucket === undefined) return undefined;
+    if (!Array.isArray(bucket)) {
+      return sameBytes(bucket.key, key) ? bucket : undefined;
+    }
+    for (const cell of bucket) if (sameBytes(cell.key, key)) return cell;
+    return undefined;
+  }
+
+  #insert(cell: Cell, hash: number): void {
+    const bucket = this.#index.get(hash);
+    if (bucket === undefined) this.#index.set(hash, cell);
+    else if (Array.isArray(bucket)) bucket.push(cell);
+    else this.#index.set(hash, [bucket, cell]);
+    this.#tree.set(cell.key, cell);
+  }
+
+  #remove(key: Uint8Array, hash: number): void {
+    const bucket = this.#index.get(hash);
+    if (bucket === undefined) return;
+    if (!Array.isArray(bucket)) {
+      if (!sameBytes(bucket.key, key)) return;
+      this.#index.delete(hash);
+    } else {
+      const i = bucket.findIndex((cell) => sameBytes(cell.key, key));
+      if (i < 0) return;
+      bucket.splice(i, 1);
+      if (bucket.length === 1) this.#index.set(hash, bucket[0]!);
+    }
+    this.#tree.delete(key);
+  }
+
   /**
    * Reads one key.
    *
@@ -83,17 +140,9 @@ export class MemoryStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   get(key: Uint8Array): Promise<StorageEntry | null> {
-    try {
-      this.#check("get");
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const slot = this.#tree.get(key);
-    return Promise.resolve(
-      slot === undefined
-        ? null
-        : { key, value: slot.value, versionstamp: slot.versionstamp },
-    );
+    if (this.#closed) return Promise.reject(this.#closedError("get"));
+    const cell = this.#find(key, hashBytes(key));
+    return Promise.resolve(cell === undefined ? null : cell.slot);
   }
 
   /**
@@ -104,17 +153,18 @@ export class MemoryStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
-    try {
-      this.#check("get");
-    } catch (e) {
-      return Promise.reject(e);
+    if (this.#closed) return Promise.reject(this.#closedError("get"));
+    const out: (StorageEntry | null)[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const cell = this.#find(key, hashBytes(key));
+      out[i] = cell === undefined ? null : cell.slot;
     }
-    return Promise.resolve(keys.map((key) => {
-      const slot = this.#tree.get(key);
-      return slot === undefined
-        ? null
-        : { key, value: slot.value, versionstamp: slot.versionstamp };
-    }));
+    return Promise.resolve(out);
+  }
+
+  #closedError(action: string): ClosedError {
+    return new ClosedError(`Cannot ${action}: the memory storage is closed`);
   }
 
   /**
@@ -123,7 +173,7 @@ export class MemoryStorage implements Storage {
    * if it lands in a batch not yet read.
    *
    * @param options Which keys to visit.
-   * @returns The entries.
+   * @returns The entries, in pages.
    * @throws {ClosedError} After `close()`.
    */
   async *scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
@@ -151,8 +201,8 @@ export class MemoryStorage implements Storage {
         else if (lo !== undefined) range.gte = lo;
         if (hi !== undefined) range.lt = hi;
       }
-      for (const [key, slot] of this.#tree.entries(range)) {
-        batch.push({ key, value: slot.value, versionstamp: slot.versionstamp });
+      for (const cell of this.#tree.values(range)) {
+        batch.push(cell.slot);
         if (batch.length >= SCAN_BATCH || batch.length >= left) break;
       }
       if (batch.length === 0) return;
@@ -172,16 +222,11 @@ export class MemoryStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   commit(commit: StorageCommit): Promise<StorageCommitResult> {
-    try {
-      this.#check("commit");
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    const tree = this.#tree;
+    if (this.#closed) return Promise.reject(this.#closedError("commit"));
     if (commit.checks !== undefined) {
       for (const check of commit.checks) {
-        const slot = tree.get(check.key);
-        const current = slot === undefined ? null : slot.versionstamp;
+        const cell = this.#find(check.key, hashBytes(check.key));
+        const current = cell === undefined ? null : cell.slot.versionstamp;
         if (current !== check.versionstamp) {
           return Promise.resolve({ ok: false });
         }
@@ -190,11 +235,26 @@ export class MemoryStorage implements Storage {
     const versionstamp = stamp(++this.#version);
     if (commit.sets !== undefined) {
       for (const set of commit.sets) {
-        tree.set(set.key, { value: set.value, versionstamp });
+        const hash = hashBytes(set.key);
+        const cell = this.#find(set.key, hash);
+        if (cell !== undefined) {
+          cell.slot = {
+            key: cell.key,
+            value: set.value,
+            versionstamp,
+            memo: set.memo,
+          };
+        } else {
+          const key = set.key;
+          this.#insert({
+            key,
+            slot: { key, value: set.value, versionstamp, memo: set.memo },
+          }, hash);
+        }
       }
     }
     if (commit.deletes !== undefined) {
-      for (const key of commit.deletes) tree.delete(key);
+      for (const key of commit.deletes) this.#remove(key, hashBytes(key));
     }
     return Promise.resolve({ ok: true, versionstamp });
   }
@@ -203,6 +263,7 @@ export class MemoryStorage implements Storage {
   close(): Promise<void> {
     this.#closed = true;
     this.#tree.clear();
+    this.#index.clear();
     return Promise.resolve();
   }
 }

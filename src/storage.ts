@@ -25,6 +25,11 @@ export interface StorageEntry {
    * commit order (like Deno KV's versionstamp).
    */
   readonly versionstamp: string;
+  /**
+   * The `memo` given with the set that wrote this value, if the storage keeps
+   * memos (see {@linkcode StorageSet.memo}).
+   */
+  readonly memo?: unknown;
 }
 
 /**
@@ -72,6 +77,13 @@ export interface StorageSet {
    * expired items itself and never relies on it.
    */
   readonly expireAt?: number;
+  /**
+   * An in-memory companion of `value` (the engine passes the decoded
+   * record). A storage that keeps values in memory may keep it and return it
+   * as `entry.memo` for as long as the value is unchanged, sparing the engine
+   * a decode; any storage may ignore it. It is never persisted.
+   */
+  readonly memo?: unknown;
 }
 
 /**

@@ -177,9 +177,54 @@ class Checker {
  * ```
  */
 export function checkValue(value: unknown, action: string): CheckedValue {
+  // Fast path: plain JSON without dates. Anything else (dates, errors) takes
+  // the slow path, which tracks paths for dates and error messages.
+  const copy = fastCopy(value, 0);
+  if (copy !== SLOW) return { value: copy, dates: undefined };
   const checker = new Checker(action);
-  const copy = checker.copy(value);
-  return { value: copy, dates: checker.dates };
+  const checked = checker.copy(value);
+  return { value: checked, dates: checker.dates };
+}
+
+const SLOW: unique symbol = Symbol("slow");
+
+function fastCopy(v: unknown, depth: number): unknown {
+  if (typeof v !== "object") {
+    if (typeof v === "string" || typeof v === "boolean") return v;
+    if (typeof v === "number" && v - v === 0) return v;
+    return SLOW;
+  }
+  if (v === null) return null;
+  if (depth >= MAX_DEPTH) return SLOW;
+  if (Array.isArray(v)) {
+    const n = v.length;
+    const out = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const item = v[i];
+      if (item === undefined) return SLOW;
+      const c = fastCopy(item, depth + 1);
+      if (c === SLOW) return SLOW;
+      out[i] = c;
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return SLOW;
+  if (Object.getOwnPropertySymbols(v).length > 0) return SLOW;
+  const out: Record<string, unknown> = {};
+  const src = v as Record<string, unknown>;
+  for (const k in src) {
+    const item = src[k];
+    if (item === undefined) {
+      if (Object.hasOwn(src, k)) continue;
+      return SLOW;
+    }
+    const c = fastCopy(item, depth + 1);
+    if (c === SLOW) return SLOW;
+    if (k === "__proto__") setOwn(out, k, c);
+    else out[k] = c;
+  }
+  return out;
 }
 
 /**
@@ -233,18 +278,15 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function encodeRecord(record: StoredRecord): Uint8Array {
-  const env: Record<string, unknown> = {
-    v: record.value,
-    c: record.createdAt,
-    u: record.updatedAt,
-    n: record.version,
-  };
-  if (record.tags !== undefined) env.t = record.tags;
-  if (record.expiresAt !== undefined) env.x = record.expiresAt;
-  if (record.dates !== undefined) env.d = record.dates;
-  return encodeUtf8(JSON.stringify(env));
+  let json = '{"v":' + JSON.stringify(record.value) + ',"c":' +
+    record.createdAt + ',"u":' + record.updatedAt + ',"n":' + record.version;
+  if (record.tags !== undefined) json += ',"t":' + JSON.stringify(record.tags);
+  if (record.expiresAt !== undefined) json += ',"x":' + record.expiresAt;
+  if (record.dates !== undefined) {
+    json += ',"d":' + JSON.stringify(record.dates);
+  }
+  return encodeUtf8(json + "}");
 }
-
 function reviveDate(
   root: unknown,
   path: readonly (string | number)[],
