@@ -56,6 +56,16 @@ export interface DeleteOp {
   readonly id: string;
 }
 
+/** What the engine tracks for one collection. */
+interface CollectionState {
+  /** Documents in storage, expired or not. */
+  stored: number;
+  /** Document id -> expiry, for documents with a TTL. */
+  readonly schedule: TtlSchedule<string>;
+  /** Expired ids popped by a sweep that has not removed them yet. */
+  readonly inflight: Map<string, number>;
+}
+
 /** One step of an atomic write. */
 export type WriteOp = PutOp | DeleteOp;
 
@@ -114,9 +124,8 @@ export class Engine {
   readonly #storage: Storage;
   readonly #settings: EngineSettings;
   readonly #keys: KeyGenerator;
-  /** Per collection: document id -> expiry. */
-  readonly #schedules = new Map<string, TtlSchedule<string>>();
-  readonly #stored = new Map<string, number>();
+  /** Per collection bookkeeping. */
+  readonly #collections = new Map<string, CollectionState>();
   #bytes = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -162,36 +171,37 @@ export class Engine {
         const collection = parts[1] as string;
         const id = parts[2] as string;
         const record = this.decode(entry, `Cannot open: reading '${id}'`);
-        this.#stored.set(collection, (this.#stored.get(collection) ?? 0) + 1);
+        const state = this.#state(collection);
+        state.stored++;
         this.#bytes += entry.key.length + entry.value.length;
         if (record.expiresAt !== undefined) {
-          this.#schedule(collection).set(id, record.expiresAt);
+          state.schedule.set(id, record.expiresAt);
         }
       }
     }
   }
 
-  #schedule(collection: string): TtlSchedule<string> {
-    let schedule = this.#schedules.get(collection);
-    if (schedule === undefined) {
-      schedule = new TtlSchedule<string>();
-      this.#schedules.set(collection, schedule);
+  #state(collection: string): CollectionState {
+    let state = this.#collections.get(collection);
+    if (state === undefined) {
+      state = {
+        stored: 0,
+        schedule: new TtlSchedule<string>(),
+        inflight: new Map(),
+      };
+      this.#collections.set(collection, state);
     }
-    return schedule;
+    return state;
   }
 
-  #add(map: Map<string, number>, collection: string, n: number): void {
-    map.set(collection, (map.get(collection) ?? 0) + n);
-  }
-
-  #expiredIn(collection: string, now: number): number {
-    const schedule = this.#schedules.get(collection);
-    return schedule === undefined ? 0 : schedule.countExpired(now);
+  #visibleCount(state: CollectionState, now: number): number {
+    return state.stored - state.schedule.countExpired(now) -
+      state.inflight.size;
   }
 
   #earliestExpiry(): number {
     let min = Infinity;
-    for (const schedule of this.#schedules.values()) {
+    for (const { schedule } of this.#collections.values()) {
       const top = schedule.peek();
       if (top !== undefined && top.expiresAt < min) min = top.expiresAt;
     }
@@ -403,11 +413,13 @@ export class Engine {
   count(collection?: string): number {
     const now = this.now();
     if (collection !== undefined) {
-      return (this.#stored.get(collection) ?? 0) -
-        this.#expiredIn(collection, now);
+      const state = this.#collections.get(collection);
+      return state === undefined ? 0 : this.#visibleCount(state, now);
     }
     let total = 0;
-    for (const [c, n] of this.#stored) total += n - this.#expiredIn(c, now);
+    for (const state of this.#collections.values()) {
+      total += this.#visibleCount(state, now);
+    }
     return total;
   }
 
@@ -516,11 +528,14 @@ export class Engine {
         continue;
       }
       this.#bytes += delta;
-      this.#add(this.#stored, collection, stored);
-      const schedule = this.#schedule(collection);
+      const state = this.#state(collection);
+      state.stored += stored;
+      const { schedule, inflight } = state;
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]!;
         const record = records[i];
+        // This write supersedes a sweep that may be waiting for the key.
+        if (inflight.size > 0) inflight.delete(op.id);
         if (record?.expiresAt !== undefined) {
           schedule.set(op.id, record.expiresAt);
         } else if (schedule.size > 0) {
@@ -566,9 +581,10 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       this.#bytes -= bytes;
-      this.#add(this.#stored, collection, -deletes.length);
-      const schedule = this.#schedule(collection);
-      for (const id of ids) schedule.delete(id);
+      const state = this.#state(collection);
+      state.stored -= deletes.length;
+      state.inflight.clear();
+      for (const id of ids) state.schedule.delete(id);
       this.#ops.deletes += visible;
       return visible;
     });
@@ -599,13 +615,16 @@ export class Engine {
     this.#sweeps++;
     this.#lastSweepAt = now;
     let removed = 0;
-    for (const [collection, schedule] of this.#schedules) {
+    for (const [collection, state] of this.#collections) {
       if (limit <= 0) break;
-      const due = schedule.due(now, limit);
+      // Popped entries wait in `inflight` (still counted as expired) until
+      // their items are gone or a write supersedes them.
+      const due = state.schedule.popExpired(now, limit);
       if (due.length === 0) continue;
       limit -= due.length;
+      for (const d of due) state.inflight.set(d.key, d.expiresAt);
       removed += await this.#enqueue(() =>
-        this.#removeExpired(collection, schedule, due)
+        this.#removeExpired(collection, state, due)
       );
     }
     return removed;
@@ -613,43 +632,43 @@ export class Engine {
 
   async #removeExpired(
     collection: string,
-    schedule: TtlSchedule<string>,
+    state: CollectionState,
     due: readonly { key: string; expiresAt: number }[],
   ): Promise<number> {
-    // The due entries stay scheduled until their items are gone, so counts
-    // stay exact while this waits in the queue.
     const action = `Cannot sweep expired items of '${collection}'`;
-    const keys = due.map((d) => this.docKey(collection, d.key));
-    const current = await this.#storage.getMany(keys);
-    const now = this.now();
-    const checks = [];
-    const deletes = [];
-    const done: string[] = [];
-    let bytes = 0;
-    for (let i = 0; i < keys.length; i++) {
-      const d = due[i]!;
-      // Re-put or deleted since it was listed: that write fixed the schedule.
-      if (schedule.get(d.key) !== d.expiresAt) continue;
-      const entry = current[i] ?? null;
-      const record = entry === null ? undefined : this.decode(entry, action);
-      if (record === undefined || !isExpired(record, now)) {
-        done.push(d.key); // nothing to remove; drop the stale schedule entry
-        continue;
+    const { inflight } = state;
+    const live = due.filter((d) => inflight.get(d.key) === d.expiresAt);
+    try {
+      const keys = live.map((d) => this.docKey(collection, d.key));
+      const current = await this.#storage.getMany(keys);
+      const now = this.now();
+      const checks = [];
+      const deletes = [];
+      let bytes = 0;
+      for (let i = 0; i < keys.length; i++) {
+        const entry = current[i] ?? null;
+        if (entry === null) continue;
+        if (!isExpired(this.decode(entry, action), now)) continue;
+        checks.push({ key: keys[i]!, versionstamp: entry.versionstamp });
+        deletes.push(keys[i]!);
+        bytes += entry.key.length + entry.value.length;
       }
-      checks.push({ key: keys[i]!, versionstamp: entry!.versionstamp });
-      deletes.push(keys[i]!);
-      done.push(d.key);
-      bytes += entry!.key.length + entry!.value.length;
+      if (deletes.length > 0) {
+        const result = await this.#storage.commit({ checks, deletes });
+        if (!result.ok) throw new ConflictError(`${action}: lost a race`);
+        this.#bytes -= bytes;
+        state.stored -= deletes.length;
+        this.#expired += deletes.length;
+      }
+      for (const d of live) inflight.delete(d.key);
+      return deletes.length;
+    } catch (e) {
+      // Schedule them again so a later sweep retries; reads hide them.
+      for (const d of live) {
+        if (inflight.delete(d.key)) state.schedule.set(d.key, d.expiresAt);
+      }
+      throw e;
     }
-    if (deletes.length > 0) {
-      const result = await this.#storage.commit({ checks, deletes });
-      if (!result.ok) throw new ConflictError(`${action}: lost a race`);
-      this.#bytes -= bytes;
-      this.#add(this.#stored, collection, -deletes.length);
-      this.#expired += deletes.length;
-    }
-    for (const key of done) schedule.delete(key);
-    return deletes.length;
   }
 
   async #sweepAll(): Promise<number> {
@@ -679,7 +698,7 @@ export class Engine {
   stats(): DatabaseStats {
     const now = this.now();
     let ttlItems = 0;
-    for (const schedule of this.#schedules.values()) {
+    for (const { schedule } of this.#collections.values()) {
       ttlItems += schedule.size - schedule.countExpired(now);
     }
     return {

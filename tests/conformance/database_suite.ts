@@ -598,4 +598,59 @@ export function databaseSuite(factory: StorageFactory): void {
       );
     },
   );
+
+  t(
+    "concurrent writes and sweeps keep counts exact (property)",
+    async ({ db, clock }) => {
+      const key = fc.constantFrom("a", "b", "c", "d", "e");
+      const cmd = fc.oneof(
+        fc.record({
+          op: fc.constant("put" as const),
+          key,
+          ttl: fc.option(fc.integer({ min: 1, max: 20 }), { nil: undefined }),
+        }),
+        fc.record({ op: fc.constant("delete" as const), key }),
+        fc.record({ op: fc.constant("cleanup" as const) }),
+        fc.record({ op: fc.constant("get" as const), key }),
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(cmd, { maxLength: 8 }), { maxLength: 6 }),
+          async (rounds) => {
+            await db.clear();
+            const model = new Map<string, number>(); // key -> expiresAt
+            for (const round of rounds) {
+              const now = clock.now();
+              // Writes apply in call order; nothing here is awaited one by one.
+              const pending: Promise<unknown>[] = [];
+              for (const c of round) {
+                if (c.op === "put") {
+                  const options = c.ttl === undefined ? {} : { ttl: c.ttl };
+                  pending.push(db.put(c.key, 1, options));
+                  model.set(c.key, now + (c.ttl ?? Infinity));
+                } else if (c.op === "delete") {
+                  pending.push(db.delete(c.key));
+                  model.delete(c.key);
+                } else if (c.op === "cleanup") {
+                  pending.push(db.cleanup());
+                } else {
+                  pending.push(db.get(c.key));
+                }
+              }
+              await Promise.all(pending);
+              clock.advance(7);
+              const visible = [...model].filter(([, at]) => clock.now() < at);
+              assert.equal(db.stats().items, visible.length);
+              assert.equal(await db.count(), visible.length);
+              assert.equal((await db.query({})).length, visible.length);
+            }
+            await db.cleanup();
+            const visible = [...model].filter(([, at]) => clock.now() < at);
+            assert.equal(db.stats().items, visible.length);
+          },
+        ),
+        { numRuns: 60 },
+      );
+    },
+  );
 }
