@@ -655,6 +655,17 @@ async function oursSweep(
   );
   await stallCase(
     "ours",
+    "for await (const v of db.find({ age: { $gte: 0 } })) n++",
+    M,
+    async () => {
+      let n = 0;
+      for await (const _ of db.find({ age: { $gte: 0 } })) n++;
+      return n;
+    },
+    M,
+  );
+  await stallCase(
+    "ours",
     "await db.count({ age: { $gte: 0 } })",
     M,
     () => db.count({ age: { $gte: 0 } }),

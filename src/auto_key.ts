@@ -29,6 +29,8 @@ export class KeyGenerator {
   #clock: { now(): number };
   #lastTime = -1;
   #random = new Uint8Array(16); // one base32 digit (0..31) per byte
+  #prefix = "";
+  #prefixTime = -1;
 
   /**
    * Creates a generator.
@@ -68,10 +70,15 @@ export class KeyGenerator {
       }
       r[i]!++;
     }
-    let out = "";
-    for (let i = 9; i >= 0; i--) {
-      out += ALPHABET[Math.floor(time / 32 ** i) % 32];
+    if (time !== this.#prefixTime) {
+      let prefix = "";
+      for (let i = 9; i >= 0; i--) {
+        prefix += ALPHABET[Math.floor(time / 32 ** i) % 32];
+      }
+      this.#prefix = prefix;
+      this.#prefixTime = time;
     }
+    let out = this.#prefix;
     for (let i = 0; i < 16; i++) out += ALPHABET[r[i]!];
     return out;
   }

@@ -8,7 +8,12 @@ import { Collection } from "./collection.ts";
 import { Engine, type EngineSettings } from "./engine.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import type { DatabaseStats, OpenOptions } from "./types.ts";
-import { checkCount, checkDuration, describeType } from "./validate.ts";
+import {
+  checkCount,
+  checkInterval,
+  checkSize,
+  describeType,
+} from "./validate.ts";
 
 /** The name of the collection behind the database-level API. */
 export const DEFAULT_COLLECTION = "default";
@@ -236,17 +241,17 @@ export async function open<T = unknown>(
   }
   const settings: EngineSettings = {
     clock,
-    ttlCheckInterval: checkDuration(
+    ttlCheckInterval: checkInterval(
       options.ttlCheckInterval,
       "ttlCheckInterval",
       10_000,
     ),
-    cleanupInterval: checkDuration(
+    cleanupInterval: checkInterval(
       options.cleanupInterval,
       "cleanupInterval",
       3_600_000,
     ),
-    maxValueBytes: checkDuration(
+    maxValueBytes: checkSize(
       options.maxValueBytes,
       "maxValueBytes",
       65_536,

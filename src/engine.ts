@@ -32,7 +32,7 @@ const DOC = "d";
 /** Most expired items one sweep commit removes. */
 const SWEEP_BATCH = 1024;
 /** A scan gives the event loop a turn after this many ms of work. */
-const SLICE_MS = 8;
+const SLICE_MS = 5;
 
 /** A put inside a write. */
 export interface PutOp {
@@ -126,6 +126,7 @@ export class Engine {
   readonly #keys: KeyGenerator;
   /** Per collection bookkeeping. */
   readonly #collections = new Map<string, CollectionState>();
+  readonly #prefixes = new Map<string, Uint8Array>();
   #bytes = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -289,7 +290,7 @@ export class Engine {
    * @returns The encoded key.
    */
   docKey(collection: string, id: string): Uint8Array {
-    return encodeKey([DOC, collection, id]);
+    return encodeKey([id], this.collectionPrefix(collection));
   }
 
   /**
@@ -299,7 +300,12 @@ export class Engine {
    * @returns The encoded prefix.
    */
   collectionPrefix(collection: string): Uint8Array {
-    return encodeKey([DOC, collection]);
+    let prefix = this.#prefixes.get(collection);
+    if (prefix === undefined) {
+      prefix = encodeKey([DOC, collection]);
+      this.#prefixes.set(collection, prefix);
+    }
+    return prefix;
   }
 
   /**

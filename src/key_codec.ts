@@ -165,6 +165,8 @@ function writeFloat(buf: Uint8Array, pos: number, value: number): void {
  * prefix of the encoding of every tuple that extends it.
  *
  * @param parts The elements of the key.
+ * @param prefix Already-encoded leading elements (the encoding of a tuple
+ *   is the concatenation of its elements' encodings), copied in front.
  * @returns The encoded key.
  * @throws {TypeError} When `parts` is not an array, an element is not a
  * {@linkcode KeyPart}, or a string element has a lone surrogate.
@@ -181,7 +183,10 @@ function writeFloat(buf: Uint8Array, pos: number, value: number): void {
  * assert(compareBytes(a, b) < 0);
  * ```
  */
-export function encodeKey(parts: readonly KeyPart[]): Uint8Array {
+export function encodeKey(
+  parts: readonly KeyPart[],
+  prefix?: Uint8Array,
+): Uint8Array {
   if (!Array.isArray(parts)) {
     throw new TypeError(
       `Cannot encode key: expected an array of key parts, got ${
@@ -192,6 +197,11 @@ export function encodeKey(parts: readonly KeyPart[]): Uint8Array {
   let buf = scratch;
   scratch = EMPTY;
   let pos = 0;
+  if (prefix !== undefined) {
+    if (prefix.length > buf.length) buf = grow(buf, 0, prefix.length);
+    buf.set(prefix);
+    pos = prefix.length;
+  }
   const count = parts.length;
   for (let i = 0; i < count; i++) {
     const part: unknown = parts[i];

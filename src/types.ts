@@ -23,13 +23,15 @@ export interface OpenOptions {
    */
   readonly storage?: Storage;
   /**
-   * How often the TTL sweeper removes expired items. Default `10_000`.
+   * How often the TTL sweeper removes expired items. Default `10_000`;
+   * at most 2^31 - 1; `Infinity` turns the timer off (operations still sweep).
    * Expired items are invisible to reads at once either way.
    */
   readonly ttlCheckInterval?: number;
   /**
    * How often a fuller cleanup pass runs (expired items the schedule does not
-   * know of, heap compaction). Default `3_600_000` (one hour).
+   * know of, heap compaction). Default `3_600_000` (one hour); `Infinity`
+   * turns it off.
    */
   readonly cleanupInterval?: number;
   /** The largest stored record, in bytes. Default `65_536` (64 KiB). */

@@ -148,31 +148,66 @@ export function checkCount(
   return n;
 }
 
+/** The longest timer `setInterval` supports, in ms (2^31 - 1). */
+export const MAX_INTERVAL = 2_147_483_647;
+
 /**
- * Checks a duration option (ms, may be `Infinity` to disable).
+ * Checks a timer interval option: milliseconds above 0 and at most
+ * {@linkcode MAX_INTERVAL}, or `Infinity` to turn the timer off.
  *
  * @param n The value, or `undefined`.
  * @param name The option's name.
  * @param fallback Returned for `undefined`.
- * @returns The duration.
- * @throws {RangeError} When it is not a number above 0.
+ * @returns The interval.
+ * @throws {RangeError} When it is out of range.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkDuration } from "./validate.ts";
- * assert(checkDuration(undefined, "ttlCheckInterval", 10) === 10);
+ * import { checkInterval } from "./validate.ts";
+ * assert(checkInterval(undefined, "ttlCheckInterval", 10) === 10);
+ * assert(checkInterval(Infinity, "ttlCheckInterval", 10) === Infinity);
  * ```
  */
-export function checkDuration(
+export function checkInterval(
   n: unknown,
   name: string,
   fallback: number,
 ): number {
   if (n === undefined) return fallback;
-  if (typeof n !== "number" || !(n > 0)) {
+  if (
+    typeof n !== "number" || !(n > 0 && (n <= MAX_INTERVAL || n === Infinity))
+  ) {
     throw new RangeError(
-      `Cannot open the database: ${name} must be a number of milliseconds above 0, got ${
+      `Cannot open the database: ${name} must be milliseconds from 1 to ${MAX_INTERVAL}, or Infinity for no timer, got ${
+        typeof n === "number" ? n : describeType(n)
+      }`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Checks a size option: a whole number of bytes above 0.
+ *
+ * @param n The value, or `undefined`.
+ * @param name The option's name.
+ * @param fallback Returned for `undefined`.
+ * @returns The size.
+ * @throws {RangeError} When it is not a whole number above 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSize } from "./validate.ts";
+ * assert(checkSize(1024, "maxValueBytes", 10) === 1024);
+ * ```
+ */
+export function checkSize(n: unknown, name: string, fallback: number): number {
+  if (n === undefined) return fallback;
+  if (typeof n !== "number" || !(Number.isSafeInteger(n) && n > 0)) {
+    throw new RangeError(
+      `Cannot open the database: ${name} must be a whole number of bytes above 0, got ${
         typeof n === "number" ? n : describeType(n)
       }`,
     );

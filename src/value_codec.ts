@@ -248,16 +248,27 @@ export function copyValue(v: unknown): unknown {
   if (Array.isArray(v)) {
     const n = v.length;
     const out = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = copyValue(v[i]);
+    for (let i = 0; i < n; i++) {
+      const item = v[i];
+      out[i] = typeof item === "object" && item !== null
+        ? copyValue(item)
+        : item;
+    }
     return out;
   }
   if (v instanceof Date) return new Date(v.getTime());
   const out: Record<string, unknown> = {};
   const src = v as Record<string, unknown>;
-  for (const k in src) setOwn(out, k, copyValue(src[k]));
+  for (const k in src) {
+    const item = src[k];
+    const c = typeof item === "object" && item !== null
+      ? copyValue(item)
+      : item;
+    if (k === "__proto__") setOwn(out, k, c);
+    else out[k] = c;
+  }
   return out;
 }
-
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**

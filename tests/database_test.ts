@@ -10,6 +10,13 @@ Deno.test("open validates its options", async () => {
   await assert.rejects(open({ ttlCheckInterval: 0 }), RangeError);
   await assert.rejects(open({ cleanupInterval: -5 }), RangeError);
   await assert.rejects(open({ maxValueBytes: NaN }), RangeError);
+  await assert.rejects(open({ maxValueBytes: 1.5 }), RangeError);
+  await assert.rejects(open({ ttlCheckInterval: 2 ** 31 }), RangeError);
+  const untimed = await open({
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await untimed.close();
   await assert.rejects(open({ memoryLimit: 0 }), RangeError);
   await assert.rejects(
     open({ memoryLimit: "150%" as `${number}%` }),
