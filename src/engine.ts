@@ -160,7 +160,12 @@ export class Engine {
     settings: EngineSettings,
   ): Promise<Engine> {
     const engine = new Engine(storage, settings);
-    await engine.#load();
+    try {
+      await engine.#load();
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
     engine.#startTimers();
     return engine;
   }

@@ -29,9 +29,10 @@ export interface OpenOptions {
    */
   readonly ttlCheckInterval?: number;
   /**
-   * How often a fuller cleanup pass runs (expired items the schedule does not
-   * know of, heap compaction). Default `3_600_000` (one hour); `Infinity`
-   * turns it off.
+   * How often a full cleanup pass runs: every expired item is removed, not
+   * just a batch. (On storages shared with other processes, such as the
+   * Deno KV storage to come, it will also look for expired items that other
+   * processes wrote.) Default `3_600_000` (one hour); `Infinity` turns it off.
    */
   readonly cleanupInterval?: number;
   /** The largest stored record, in bytes. Default `65_536` (64 KiB). */
