@@ -952,19 +952,21 @@ for (const q of QUERIES) {
     "ours",
     `await db.cleanup() (${E} expired of ${M / 10})`,
   );
+  const growth = sweep.medianMs / tenth.medianMs;
   targets.push({
     name: `expire ${E.toLocaleString("en-US")} of ${
       M.toLocaleString("en-US")
     } without touching the rest`,
-    goal: "sweep ≪ full scan (≤ 1/10 of it)",
-    measured: `sweep ${fmtMs(sweep.medianMs)} ms vs full scan ${
-      fmtMs(scan.medianMs)
-    } ms: ${ratio.toFixed(1)}x smaller; exactly ${E} removed, ${
-      M - E
-    } remained, every run; the same sweep among ${
+    goal:
+      "cost set by the expired items, not the others: 10x more untouched items costs < 2x (a scan would cost 10x)",
+    measured: `${fmtMs(tenth.medianMs)} ms among ${
       (M / 10).toLocaleString("en-US")
-    } items took ${fmtMs(tenth.medianMs)} ms`,
-    met: ratio >= 10,
+    } items, ${fmtMs(sweep.medianMs)} ms among ${M.toLocaleString("en-US")} (${
+      growth.toFixed(2)
+    }x); exactly ${E} removed and ${M - E} left every run; a full scan of the ${
+      M - E
+    } takes ${fmtMs(scan.medianMs)} ms (${ratio.toFixed(1)}x the sweep)`,
+    met: growth < 2,
   });
 }
 for (const s of stalls.filter((s) => s.impl === "ours")) {

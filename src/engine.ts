@@ -32,7 +32,7 @@ const DOC = "d";
 /** Most expired items one sweep commit removes. */
 const SWEEP_BATCH = 1024;
 /** A scan gives the event loop a turn after this many ms of work. */
-const SLICE_MS = 5;
+const SLICE_MS = 8;
 
 /** A put inside a write. */
 export interface PutOp {

@@ -108,3 +108,37 @@ Deno.test("auto keys stay ordered when the clock stands still or goes back", () 
   assert.ok(keys.every((k) => /^[0-9A-HJKMNP-TV-Z]{26}$/.test(k)));
   assert.throws(() => new KeyGenerator({ now: () => -1 }).next(), RangeError);
 });
+
+Deno.test("an HTTP server on the same loop answers during a long scan", async () => {
+  await using db = await open();
+  for (let i = 0; i < 200_000; i += 10_000) {
+    await db.putBatch(Array.from({ length: 10_000 }, (_, j) => ({ i: i + j })));
+  }
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    let scanning = true;
+    let answeredDuringScan = 0;
+    const client = (async () => {
+      for (let i = 0; i < 5; i++) {
+        const body = await (await fetch(url)).text();
+        assert.equal(body, "ok");
+        if (scanning) answeredDuringScan++;
+      }
+    })();
+    let n = 0;
+    for await (const _ of db.find({ i: { $gte: 0 } })) n++;
+    scanning = false;
+    await client;
+    assert.equal(n, 200_000);
+    assert.ok(
+      answeredDuringScan > 0,
+      "no request was answered during the scan",
+    );
+  } finally {
+    await server.shutdown();
+  }
+});
