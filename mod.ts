@@ -18,9 +18,18 @@
  * @module
  */
 
-export { Collection, type QueryFilter } from "./src/collection.ts";
-export { Cursor } from "./src/cursor.ts";
-export { Database, DEFAULT_COLLECTION, open } from "./src/database.ts";
+export {
+  Collection,
+  type IndexDeclaration,
+  type QueryFilter,
+} from "./src/collection.ts";
+export { Cursor, type Explanation } from "./src/cursor.ts";
+export {
+  type CollectionOptions,
+  Database,
+  DEFAULT_COLLECTION,
+  open,
+} from "./src/database.ts";
 export {
   ClosedError,
   ConflictError,
@@ -38,8 +47,15 @@ export type {
   DatabaseStats,
   Entry,
   FindOptions,
+  IndexOptions,
   OpenOptions,
   PutBatchOptions,
   PutOptions,
+  UpdateOptions,
 } from "./src/types.ts";
+export type { StoredIndex as IndexDescription } from "./src/indexes.ts";
+export type { IndexSpec } from "./src/index_keys.ts";
+export type { Projection } from "./src/query/projection.ts";
+export type { SortSpec } from "./src/query/sort.ts";
+export type { Update } from "./src/query/update.ts";
 export type { Storage } from "./src/storage.ts";

@@ -6,27 +6,42 @@
 
 import { createCursor, type Cursor, toEntry } from "./cursor.ts";
 import type { Engine, WriteOp } from "./engine.ts";
+import { ConflictError, DuplicateKeyError } from "./errors.ts";
+import { indexName } from "./index_keys.ts";
+import type { StoredIndex } from "./indexes.ts";
 import { compileFilter, type Filter } from "./query/compile.ts";
+import { compileProjection } from "./query/projection.ts";
+import { compileSort } from "./query/sort.ts";
+import { compileUpdate, type Update } from "./query/update.ts";
 import type {
   Entry,
   FindOptions,
+  IndexOptions,
   PutBatchOptions,
   PutOptions,
+  UpdateOptions,
 } from "./types.ts";
 import {
   checkCount,
+  checkFields,
   checkKey,
   checkTags,
   checkTtl,
   describeType,
 } from "./validate.ts";
-import { checkValue, copyValue } from "./value_codec.ts";
+import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
 
 /**
  * A query filter: Mongo-style conditions plus `$limit` (MicroTetherDB's
  * result cap). See the README for the operators.
  */
 export type QueryFilter = Filter & { readonly $limit?: number };
+
+/** An index declared with `db.collection(name, { indexes })`. */
+export interface IndexDeclaration extends IndexOptions {
+  /** A (dotted) field or a list of them. */
+  readonly fields: string | readonly string[];
+}
 
 /**
  * A named set of keyed items. `Database` is the default collection, so every
@@ -48,15 +63,36 @@ export type QueryFilter = Filter & { readonly $limit?: number };
 export class Collection<T = unknown> {
   readonly #engine: Engine;
   readonly #name: string;
+  #pending: Promise<void> | undefined;
 
   /**
    * Internal: collections come from `open()` and `db.collection()`.
    *
    * @ignore
    */
-  constructor(engine: Engine, name: string) {
+  constructor(
+    engine: Engine,
+    name: string,
+    indexes: readonly IndexDeclaration[] = [],
+  ) {
     this.#engine = engine;
     this.#name = name;
+    if (indexes.length > 0) {
+      // Declared indexes are created before any other call of this object
+      // runs; a failure is reported by each call.
+      this.#pending = (async () => {
+        for (const { fields, ...options } of indexes) {
+          await this.createIndex(fields, options);
+        }
+      })();
+      const pending = this.#pending;
+      this.#pending.then(
+        () => {
+          if (this.#pending === pending) this.#pending = undefined;
+        },
+        () => {},
+      );
+    }
   }
 
   /** The collection's name. */
@@ -384,6 +420,27 @@ export class Collection<T = unknown> {
    */
   find(filter: QueryFilter = {}, options: FindOptions = {}): Cursor<T> {
     const action = `Cannot query '${this.#name}'`;
+    const { conditions, limit } = this.#filter(filter, options.limit, action);
+    if (options.sort !== undefined) compileSort(options.sort); // validate now
+    if (options.fields !== undefined) compileProjection(options.fields);
+    return createCursor<T>({
+      engine: this.#engine,
+      collection: this.#name,
+      filter: conditions,
+      predicate: compileFilter(conditions),
+      sort: options.sort,
+      projection: options.fields,
+      limit,
+      skip: checkCount(options.skip, "skip", action, 0),
+      signal: options.signal,
+    });
+  }
+
+  #filter(
+    filter: QueryFilter,
+    limit: unknown,
+    action: string,
+  ): { conditions: Filter; limit: number } {
     if (
       typeof filter !== "object" || filter === null || Array.isArray(filter)
     ) {
@@ -392,16 +449,11 @@ export class Collection<T = unknown> {
       );
     }
     const { $limit, ...conditions } = filter;
-    let limit = checkCount(options.limit, "limit", action, Infinity);
-    limit = Math.min(limit, checkCount($limit, "$limit", action, Infinity));
-    return createCursor<T>({
-      engine: this.#engine,
-      collection: this.#name,
-      predicate: compileFilter(conditions),
-      limit,
-      skip: checkCount(options.skip, "skip", action, 0),
-      signal: options.signal,
-    });
+    const n = checkCount(limit, "limit", action, Infinity);
+    return {
+      conditions,
+      limit: Math.min(n, checkCount($limit, "$limit", action, Infinity)),
+    };
   }
 
   /**
@@ -450,5 +502,609 @@ export class Collection<T = unknown> {
       return this.#engine.count(this.#name);
     }
     return await this.find(filter).count();
+  }
+  // --- Documents (unosql's surface) ---------------------------------------
+
+  #ready(): Promise<void> | undefined {
+    return this.#pending;
+  }
+
+  /**
+   * Inserts a document. Its `_id` (a string) is kept when given, else a new
+   * time-ordered id is generated; the stored document carries it as `_id`.
+   *
+   * @param doc A plain object.
+   * @returns The document's id.
+   * @throws {TypeError} When `doc` is not a plain object, `_id` is not a
+   *   non-empty string, or a value is not JSON-compatible.
+   * @throws {DuplicateKeyError} When the id or a unique index value is taken.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const users = db.collection("users");
+   * const id = await users.insert({ name: "Arman", age: 29 });
+   * assert.deepEqual(await users.findOne({ name: "Arman" }), { _id: id, name: "Arman", age: 29 });
+   * ```
+   */
+  async insert(doc: T): Promise<string> {
+    const [id] = await this.insertMany([doc]);
+    return id!;
+  }
+
+  /**
+   * Inserts several documents atomically: all or none.
+   *
+   * @param docs Plain objects.
+   * @returns Their ids, in order.
+   * @throws {TypeError} When a document is invalid (nothing is inserted).
+   * @throws {DuplicateKeyError} When an id or unique index value is taken,
+   *   also between the documents given (nothing is inserted).
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const ids = await db.collection("c").insertMany([{ a: 1 }, { _id: "x", a: 2 }]);
+   * assert.equal(ids[1], "x");
+   * ```
+   */
+  async insertMany(docs: readonly T[]): Promise<string[]> {
+    const action = `Cannot insert into '${this.#name}'`;
+    this.#engine.assertOpen(action);
+    if (!Array.isArray(docs)) {
+      throw new TypeError(
+        `${action}: documents must be an array, got ${describeType(docs)}`,
+      );
+    }
+    const ids = new Set<string>();
+    const ops: WriteOp[] = docs.map((doc, i) => {
+      const at = docs.length === 1 ? action : `${action}: document ${i}`;
+      const { id, value } = this.#document(doc, undefined, at);
+      if (ids.has(id)) {
+        throw new DuplicateKeyError(`${at}: the id '${id}' is given twice`);
+      }
+      ids.add(id);
+      return {
+        kind: "put",
+        id,
+        value,
+        tags: undefined,
+        ttl: undefined,
+        mustBeNew: true,
+      };
+    });
+    await this.#ready();
+    await this.#engine.write(this.#name, ops, action);
+    return [...ids];
+  }
+
+  #document(
+    doc: unknown,
+    id: string | undefined,
+    action: string,
+  ): { id: string; value: CheckedValue } {
+    if (
+      typeof doc !== "object" || doc === null || Array.isArray(doc) ||
+      (Object.getPrototypeOf(doc) !== Object.prototype &&
+        Object.getPrototypeOf(doc) !== null)
+    ) {
+      throw new TypeError(
+        `${action}: a document must be a plain object, got ${
+          describeType(doc)
+        }`,
+      );
+    }
+    const given = (doc as { _id?: unknown })._id;
+    if (given !== undefined) {
+      if (typeof given !== "string") {
+        throw new TypeError(
+          `${action}: _id must be a string, got ${describeType(given)}`,
+        );
+      }
+      checkKey(given, action);
+      if (id !== undefined && given !== id) {
+        throw new TypeError(
+          `${action}: _id '${given}' differs from the id '${id}'; _id is immutable`,
+        );
+      }
+    }
+    const key = id ?? given ?? this.#engine.newKey();
+    const { _id: _, ...rest } = doc as Record<string, unknown>;
+    return { id: key, value: checkValue({ _id: key, ...rest }, action) };
+  }
+
+  /**
+   * Finds the first matching document.
+   *
+   * @param filter Mongo-style conditions.
+   * @param options `sort`, `skip`, `fields` and `signal`.
+   * @returns A copy, or `null`.
+   * @throws {TypeError} When the filter is malformed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insertMany([{ n: 1 }, { n: 2 }]);
+   * assert.equal((await c.findOne({}, { sort: { n: -1 } }) as { n: number }).n, 2);
+   * ```
+   */
+  async findOne(
+    filter: QueryFilter = {},
+    options: Omit<FindOptions, "limit"> = {},
+  ): Promise<T | null> {
+    await this.#ready();
+    const [first] = await this.find(filter, { ...options, limit: 1 })
+      .toArray();
+    return first ?? null;
+  }
+
+  /**
+   * Every visible document, in key order.
+   *
+   * @returns Copies.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.collection("c").insert({ a: 1 });
+   * assert.equal((await db.collection("c").all()).length, 1);
+   * ```
+   */
+  async all(): Promise<T[]> {
+    await this.#ready();
+    return await this.find({}).toArray();
+  }
+
+  /**
+   * Updates every matching document: a plain object is merged into it
+   * (top-level fields replaced), or operators `$set`, `$unset`, `$inc`,
+   * `$push`, `$pull`, `$addToSet`, `$min`, `$max`, `$rename` are applied. A
+   * document whose content does not change keeps its version and timestamp;
+   * a changed one gets version + 1 and a new `updatedAt`. Tags and TTL are
+   * kept. All changes are one atomic commit.
+   *
+   * @param filter Which documents.
+   * @param changes A merge object or update operators.
+   * @param options `expectedVersion`: every matching document must be at
+   *   this version, else a `ConflictError` and nothing changes.
+   * @returns How many documents changed.
+   * @throws {TypeError} When the filter or the changes are malformed, or
+   *   touch `_id`.
+   * @throws {ConflictError} When `expectedVersion` does not match.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const users = db.collection("users");
+   * const id = await users.insert({ name: "Arman", age: 29 });
+   * assert.equal(await users.update({ name: "Arman" }, { age: 30 }), 1);
+   * assert.equal(await users.update({ _id: id }, { $inc: { age: 1 } }, { expectedVersion: 2 }), 1);
+   * assert.equal((await users.getEntry(id))?.version, 3);
+   * ```
+   */
+  async update(
+    filter: QueryFilter,
+    changes: Update,
+    options: UpdateOptions = {},
+  ): Promise<number> {
+    const action = `Cannot update '${this.#name}'`;
+    this.#engine.assertOpen(action);
+    const { conditions, limit } = this.#filter(filter, undefined, action);
+    const predicate = compileFilter(conditions);
+    const updater = compileUpdate(changes, { protect: ["_id"] });
+    const { expectedVersion } = options;
+    if (
+      expectedVersion !== undefined &&
+      !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 1)
+    ) {
+      throw new RangeError(
+        `${action}: expectedVersion must be a whole number from 1, got ${expectedVersion}`,
+      );
+    }
+    await this.#ready();
+    let changed = 0;
+    await this.#engine.transact(this.#name, action, async () => {
+      changed = 0;
+      const ops: WriteOp[] = [];
+      const cursor = createCursor<T>({
+        engine: this.#engine,
+        collection: this.#name,
+        filter: conditions,
+        predicate,
+        sort: undefined,
+        projection: undefined,
+        limit,
+        skip: 0,
+        signal: undefined,
+      });
+      for await (const entry of cursor.entries()) {
+        if (
+          expectedVersion !== undefined && entry.version !== expectedVersion
+        ) {
+          throw new ConflictError(
+            `${action}: expected version ${expectedVersion} of '${entry.key}', found version ${entry.version}`,
+          );
+        }
+        const result = updater(entry.value);
+        if (!result.changed) continue;
+        const at = `${action}: document '${entry.key}'`;
+        ops.push({
+          kind: "put",
+          id: entry.key,
+          value: this.#document(result.doc, entry.key, at).value,
+          tags: undefined,
+          ttl: undefined,
+          keepMeta: true,
+          expectedVersion: entry.version,
+        });
+      }
+      changed = ops.length;
+      return ops;
+    });
+    return changed;
+  }
+
+  /**
+   * Replaces a document by id (its `_id`, tags and TTL are kept).
+   *
+   * @param id The document's id.
+   * @param doc The new content (a plain object; `_id`, if present, must be
+   *   `id`).
+   * @param options `expectedVersion`: the document must be at this version.
+   * @returns `true` if it existed and was replaced, `false` if absent.
+   * @throws {TypeError} When the document is invalid.
+   * @throws {ConflictError} When `expectedVersion` does not match.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * const id = await c.insert({ a: 1 });
+   * assert(await c.replace(id, { b: 2 }, { expectedVersion: 1 }));
+   * assert.deepEqual(await c.get(id), { _id: id, b: 2 });
+   * ```
+   */
+  async replace(
+    id: string,
+    doc: T,
+    options: UpdateOptions = {},
+  ): Promise<boolean> {
+    const action = `Cannot replace '${id}' in '${this.#name}'`;
+    checkKey(id, action);
+    const { value } = this.#document(doc, id, action);
+    await this.#ready();
+    let found = false;
+    await this.#engine.transact(this.#name, action, async () => {
+      const record = await this.#engine.read(this.#name, id, action);
+      found = record !== null;
+      if (record === null) return [];
+      const { expectedVersion } = options;
+      if (expectedVersion !== undefined && record.version !== expectedVersion) {
+        throw new ConflictError(
+          `${action}: expected version ${expectedVersion}, found version ${record.version}`,
+        );
+      }
+      return [{
+        kind: "put",
+        id,
+        value,
+        tags: undefined,
+        ttl: undefined,
+        keepMeta: true,
+        expectedVersion: record.version,
+      }];
+    });
+    return found;
+  }
+
+  /**
+   * Deletes every matching document in one atomic commit.
+   *
+   * @param filter Which documents (`{}` for all).
+   * @returns How many were deleted.
+   * @throws {TypeError} When the filter is malformed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+   * assert.equal(await c.deleteMany({ n: { $gte: 2 } }), 2);
+   * ```
+   */
+  async deleteMany(filter: QueryFilter): Promise<number> {
+    const action = `Cannot delete from '${this.#name}'`;
+    this.#engine.assertOpen(action);
+    const { conditions, limit } = this.#filter(filter, undefined, action);
+    const predicate = compileFilter(conditions);
+    await this.#ready();
+    const existed = await this.#engine.transact(
+      this.#name,
+      action,
+      async () => {
+        const ops: WriteOp[] = [];
+        const cursor = createCursor<T>({
+          engine: this.#engine,
+          collection: this.#name,
+          filter: conditions,
+          predicate,
+          sort: undefined,
+          projection: undefined,
+          limit,
+          skip: 0,
+          signal: undefined,
+        });
+        for await (const entry of cursor.entries()) {
+          ops.push({ kind: "delete", id: entry.key });
+        }
+        return ops;
+      },
+    );
+    return existed.filter(Boolean).length;
+  }
+
+  #ordered(
+    n: number,
+    reverse: boolean,
+    name: string,
+  ): Cursor<T> {
+    const action = `Cannot read the ${name} items of '${this.#name}'`;
+    const limit = checkCount(n, "n", action, 0);
+    return createCursor<T>({
+      engine: this.#engine,
+      collection: this.#name,
+      filter: {},
+      predicate: () => true,
+      sort: undefined,
+      projection: undefined,
+      limit,
+      skip: 0,
+      signal: undefined,
+      source: (signal) =>
+        this.#engine.orderPages(this.#name, { reverse, signal }),
+      sourceDescription: `insertion order${reverse ? ", newest first" : ""}`,
+    });
+  }
+
+  /**
+   * The `n` most recently inserted items, oldest of them first (unosql's
+   * `get_last_n_records`), read from the insertion-order index. `n = 0`
+   * returns nothing.
+   *
+   * @param n How many.
+   * @returns Copies.
+   * @throws {RangeError} When `n` is not a whole number of at least 0.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
+   * assert.deepEqual((await c.last(2)).map((d) => (d as { n: number }).n), [2, 3]);
+   * assert.deepEqual(await c.last(0), []);
+   * ```
+   */
+  async last(n: number): Promise<T[]> {
+    await this.#ready();
+    return (await this.#ordered(n, true, "last").toArray()).reverse();
+  }
+
+  /**
+   * The `n` earliest inserted items, in insertion order. `n = 0` returns
+   * nothing.
+   *
+   * @param n How many.
+   * @returns Copies.
+   * @throws {RangeError} When `n` is not a whole number of at least 0.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection<{ _id?: string; n: number }>("c");
+   * const [id] = await c.insertMany([{ n: 1 }, { n: 2 }]);
+   * assert.deepEqual(await c.first(1), [{ _id: id, n: 1 }]);
+   * ```
+   */
+  async first(n: number): Promise<T[]> {
+    await this.#ready();
+    return await this.#ordered(n, false, "first").toArray();
+  }
+
+  /**
+   * Documents whose `field` is between `start` and `end`, both inclusive,
+   * in the field's order (unosql's `get_records_in_timeframe`). The field
+   * `"_createdAt"` means the creation time, served by the insertion-order
+   * index; any other field uses an index on it when there is one.
+   *
+   * @param field A (dotted) field, or `"_createdAt"`.
+   * @param start The lowest value.
+   * @param end The highest value.
+   * @returns Copies.
+   * @throws {TypeError} When the bounds are not numbers, strings or Dates.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("readings");
+   * await c.insertMany([{ t: 1 }, { t: 5 }, { t: 9 }]);
+   * assert.equal((await c.between("t", 1, 5)).length, 2);
+   * assert.equal((await c.between("_createdAt", 0, Date.now())).length, 3);
+   * ```
+   */
+  async between(
+    field: string,
+    start: number | string | Date,
+    end: number | string | Date,
+  ): Promise<T[]> {
+    const action = `Cannot read '${this.#name}' between two values`;
+    for (const bound of [start, end]) {
+      if (
+        typeof bound !== "number" && typeof bound !== "string" &&
+        !(bound instanceof Date)
+      ) {
+        throw new TypeError(
+          `${action}: bounds must be numbers, strings or Dates, got ${
+            describeType(bound)
+          }`,
+        );
+      }
+    }
+    await this.#ready();
+    if (field === "_createdAt") {
+      const from = start instanceof Date ? start.getTime() : start;
+      const to = end instanceof Date ? end.getTime() : end;
+      if (typeof from !== "number" || typeof to !== "number") {
+        throw new TypeError(
+          `${action}: _createdAt bounds must be numbers or Dates`,
+        );
+      }
+      return await createCursor<T>({
+        engine: this.#engine,
+        collection: this.#name,
+        filter: {},
+        predicate: () => true,
+        sort: undefined,
+        projection: undefined,
+        limit: Infinity,
+        skip: 0,
+        signal: undefined,
+        source: (signal) =>
+          this.#engine.orderPages(this.#name, { from, to, signal }),
+        sourceDescription: "insertion order, by creation time",
+      }).toArray();
+    }
+    return await this.find({ [field]: { $gte: start, $lte: end } }, {
+      sort: { [field]: 1 },
+    }).toArray();
+  }
+
+  /**
+   * Releases what the storage can reload (unosql's `optimize_memory`). On
+   * the memory storage there is nothing to release and this does nothing;
+   * it never loses data.
+   *
+   * @returns When done.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.unload();
+   * ```
+   */
+  async unload(): Promise<void> {
+    this.#engine.assertOpen(`Cannot unload '${this.#name}'`);
+    await this.#ready();
+  }
+
+  /**
+   * Creates a secondary index on one field or several (a compound index),
+   * from the documents already stored, and keeps it up to date in the same
+   * atomic commit as every later write. Idempotent for the same fields and
+   * options.
+   *
+   * @param fields A (dotted) field or a list of them.
+   * @param options `unique` rejects a second document with the same values
+   *   (`DuplicateKeyError`); `sparse` skips documents missing every field.
+   * @returns The index's name, MongoDB style: `"city_1_age_1"`.
+   * @throws {TypeError} When a field name is invalid, or an index of that
+   *   name exists with other options.
+   * @throws {DuplicateKeyError} When `unique` and stored documents collide.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const users = db.collection("users");
+   * assert.equal(await users.createIndex(["city", "age"]), "city_1_age_1");
+   * ```
+   */
+  async createIndex(
+    fields: string | readonly string[],
+    options: IndexOptions = {},
+  ): Promise<string> {
+    const action = `Cannot create an index on '${this.#name}'`;
+    const list = checkFields(fields, action);
+    await this.#ready();
+    return await this.#engine.createIndex(this.#name, {
+      name: indexName(list),
+      fields: list,
+      unique: options.unique === true,
+      sparse: options.sparse === true,
+    }, action);
+  }
+
+  /**
+   * Drops an index and its entries.
+   *
+   * @param index The index's name, or its fields.
+   * @returns Whether it existed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const users = db.collection("users");
+   * await users.createIndex("email", { unique: true });
+   * assert(await users.dropIndex("email"));
+   * ```
+   */
+  async dropIndex(index: string | readonly string[]): Promise<boolean> {
+    const action = `Cannot drop an index of '${this.#name}'`;
+    const name = typeof index === "string" && this.#engine.indexes(this.#name)
+        .some((i) => i.name === index)
+      ? index
+      : indexName(checkFields(index, action));
+    await this.#ready();
+    return await this.#engine.dropIndex(this.#name, name, action);
+  }
+
+  /**
+   * The collection's secondary indexes.
+   *
+   * @returns Name, fields, options and whether each is multikey.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.createIndex("a");
+   * assert.equal((await c.indexes())[0]?.name, "a_1");
+   * ```
+   */
+  async indexes(): Promise<StoredIndex[]> {
+    this.#engine.assertOpen(`Cannot list the indexes of '${this.#name}'`);
+    await this.#ready();
+    return this.#engine.indexes(this.#name).map((i) => ({
+      ...i,
+      fields: [...i.fields],
+    }));
   }
 }

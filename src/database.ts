@@ -4,7 +4,16 @@
  * @module
  */
 
-import { Collection } from "./collection.ts";
+import { Collection, type IndexDeclaration } from "./collection.ts";
+
+/** Options of `db.collection()`. */
+export interface CollectionOptions {
+  /**
+   * Indexes to create (if missing) before the collection's first operation
+   * runs: `[{ fields: ["city", "age"] }, { fields: "email", unique: true }]`.
+   */
+  readonly indexes?: readonly IndexDeclaration[];
+}
 import { Engine, type EngineSettings } from "./engine.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import type { DatabaseStats, OpenOptions } from "./types.ts";
@@ -61,6 +70,8 @@ export class Database<T = unknown> extends Collection<T> {
    * @typeParam U The collection's values' type.
    * @param name 1 to 128 characters: letters, digits, `_`, `-` and `.`, not
    *   starting with `-` or `.`.
+   * @param options Indexes to declare (applied on the first call with a
+   *   name; later calls return the same collection).
    * @returns The collection.
    * @throws {TypeError} When the name is not a string or has other characters.
    *
@@ -74,7 +85,10 @@ export class Database<T = unknown> extends Collection<T> {
    * assert(await readings.count() === 1);
    * ```
    */
-  collection<U = unknown>(name: string): Collection<U> {
+  collection<U = unknown>(
+    name: string,
+    options: CollectionOptions = {},
+  ): Collection<U> {
     const action = "Cannot open a collection";
     this.#engine.assertOpen(action);
     if (typeof name !== "string" || !NAME.test(name)) {
@@ -86,7 +100,11 @@ export class Database<T = unknown> extends Collection<T> {
     }
     let collection = this.#collections.get(name);
     if (collection === undefined) {
-      collection = new Collection<unknown>(this.#engine, name);
+      collection = new Collection<unknown>(
+        this.#engine,
+        name,
+        options.indexes ?? [],
+      );
       this.#collections.set(name, collection);
     }
     return collection as Collection<U>;

@@ -12,10 +12,24 @@
 import {
   ClosedError,
   ConflictError,
+  DuplicateKeyError,
+  IntegrityError,
   QuotaError,
   TooLargeError,
 } from "./errors.ts";
+import { encodeUtf8, prefixEnd } from "./bytes.ts";
+import {
+  CollectionIndexes,
+  entryId,
+  entryValue,
+  type IndexEntry,
+  type StoredIndex,
+} from "./indexes.ts";
+import type { IndexSpec } from "./index_keys.ts";
 import { decodeKey, encodeKey } from "./key_codec.ts";
+import { type Plan, planQuery, rangeToBytes } from "./planner.ts";
+import type { Filter } from "./query/compile.ts";
+import type { SortSpec } from "./query/sort.ts";
 import type { Storage, StorageEntry } from "./storage.ts";
 import { TtlSchedule } from "./ttl_schedule.ts";
 import type { Clock, DatabaseStats } from "./types.ts";
@@ -29,6 +43,8 @@ import { KeyGenerator } from "./auto_key.ts";
 
 /** Key-space tag of documents: `["d", collection, id]`. */
 const DOC = "d";
+/** Key-space tag of metadata: `["m", collection, "index", name]`. */
+const META = "m";
 /** Most expired items one sweep commit removes. */
 const SWEEP_BATCH = 1024;
 /** A scan gives the event loop a turn after this many ms of work. */
@@ -46,6 +62,12 @@ export interface PutOp {
   readonly tags: readonly string[] | undefined;
   /** TTL in ms, if any. */
   readonly ttl: number | undefined;
+  /** Keep the current item's tags and expiry instead (updates). */
+  readonly keepMeta?: boolean;
+  /** Fail with a `DuplicateKeyError` when a visible item has this id. */
+  readonly mustBeNew?: boolean;
+  /** Fail with a `ConflictError` unless the visible item has this version. */
+  readonly expectedVersion?: number;
 }
 
 /** A delete inside a write. */
@@ -64,6 +86,19 @@ interface CollectionState {
   readonly schedule: TtlSchedule<string>;
   /** Expired ids popped by a sweep that has not removed them yet. */
   readonly inflight: Map<string, number>;
+  /** Secondary indexes and insertion order. */
+  readonly indexes: CollectionIndexes;
+  /** The highest insertion sequence number used. */
+  seq: number;
+}
+
+/** One item's change inside a commit. */
+interface ItemChange {
+  readonly id: string;
+  readonly key: Uint8Array;
+  readonly entry: StorageEntry | null;
+  readonly old: StoredRecord | undefined;
+  readonly next: StoredRecord | undefined;
 }
 
 /** One step of an atomic write. */
@@ -171,6 +206,27 @@ export class Engine {
   }
 
   async #load(): Promise<void> {
+    for await (
+      const page of this.#storage.scan({ prefix: encodeKey([META]) })
+    ) {
+      for (const entry of page) {
+        const parts = decodeKey(entry.key);
+        if (parts[2] !== "index") continue;
+        const collection = parts[1] as string;
+        let spec: StoredIndex;
+        try {
+          spec = JSON.parse(new TextDecoder().decode(entry.value));
+        } catch (cause) {
+          throw new IntegrityError(
+            `Cannot open: the definition of index '${
+              String(parts[3])
+            }' of '${collection}' is not valid JSON`,
+            { cause },
+          );
+        }
+        this.#state(collection).indexes.add(spec);
+      }
+    }
     for await (const page of this.#storage.scan({ prefix: encodeKey([DOC]) })) {
       for (const entry of page) {
         const parts = decodeKey(entry.key);
@@ -179,6 +235,7 @@ export class Engine {
         const record = this.decode(entry, `Cannot open: reading '${id}'`);
         const state = this.#state(collection);
         state.stored++;
+        if (record.seq > state.seq) state.seq = record.seq;
         this.#bytes += entry.key.length + entry.value.length;
         if (record.expiresAt !== undefined) {
           state.schedule.set(id, record.expiresAt);
@@ -194,6 +251,8 @@ export class Engine {
         stored: 0,
         schedule: new TtlSchedule<string>(),
         inflight: new Map(),
+        indexes: new CollectionIndexes(collection),
+        seq: 0,
       };
       this.#collections.set(collection, state);
     }
@@ -449,85 +508,41 @@ export class Engine {
    * @returns Per step, whether a visible item existed before.
    * @throws {TooLargeError} A record is over `maxValueBytes`.
    * @throws {QuotaError} The write would pass `memoryLimit`.
-   * @throws {ConflictError} Another writer won every retry.
+   * @throws {DuplicateKeyError} An id or unique index value is taken.
+   * @throws {ConflictError} An expected version does not match, or another
+   *   writer won every retry.
    */
   write(
     collection: string,
     ops: readonly WriteOp[],
     action: string,
   ): Promise<boolean[]> {
-    this.assertOpen(action);
-    const result = this.#enqueue(() => this.#write(collection, ops, action));
-    this.poke();
-    return result;
+    return this.transact(collection, action, () => Promise.resolve(ops));
   }
 
-  async #write(
+  /**
+   * Runs `build` in the write queue (so nothing else writes meanwhile), then
+   * applies the steps it returns in one atomic commit. On a shared storage a
+   * lost race runs `build` again, up to `maxRetries` times.
+   *
+   * @param collection Collection name.
+   * @param action For error messages.
+   * @param build Reads what it needs and returns the steps; each id at most
+   *   once.
+   * @returns Per step, whether a visible item existed before.
+   */
+  transact(
     collection: string,
-    ops: readonly WriteOp[],
     action: string,
+    build: () => Promise<readonly WriteOp[]>,
   ): Promise<boolean[]> {
-    const keys = ops.map((op) => this.docKey(collection, op.id));
-    const { maxRetries, retryDelay, maxValueBytes, memoryLimit } =
-      this.#settings;
-    for (let attempt = 0;; attempt++) {
-      const current = await this.#storage.getMany(keys);
-      const now = this.now();
-      const existed: boolean[] = [];
-      const checks = [];
-      const sets = [];
-      const deletes = [];
-      const records: (StoredRecord | undefined)[] = [];
-      let delta = 0;
-      let stored = 0;
-      for (let i = 0; i < ops.length; i++) {
-        const op = ops[i]!;
-        const key = keys[i]!;
-        const entry = current[i] ?? null;
-        const old = entry === null ? undefined : this.decode(entry, action);
-        const live = old !== undefined && !isExpired(old, now);
-        existed.push(live);
-        checks.push({ key, versionstamp: entry?.versionstamp ?? null });
-        if (entry !== null) {
-          delta -= entry.key.length + entry.value.length;
-          stored--;
-        }
-        if (op.kind === "put") {
-          const record: StoredRecord = {
-            value: op.value.value,
-            tags: op.tags,
-            expiresAt: op.ttl === undefined ? undefined : now + op.ttl,
-            createdAt: live ? old.createdAt : now,
-            updatedAt: now,
-            version: live ? old.version + 1 : 1,
-            dates: op.value.dates,
-          };
-          const value = encodeRecord(record);
-          if (value.length > maxValueBytes) {
-            throw new TooLargeError(
-              `${action}: the record for '${op.id}' is ${value.length} bytes, over maxValueBytes ${maxValueBytes}`,
-            );
-          }
-          records.push(record);
-          delta += key.length + value.length;
-          stored++;
-          sets.push(
-            record.expiresAt === undefined
-              ? { key, value, memo: record }
-              : { key, value, memo: record, expireAt: record.expiresAt },
-          );
-        } else {
-          records.push(undefined);
-          if (entry !== null) deletes.push(key);
-        }
-      }
-      if (delta > 0 && this.#bytes + delta > memoryLimit) {
-        throw new QuotaError(
-          `${action}: it needs ${delta} more bytes and the database holds ${this.#bytes} of its ${memoryLimit}-byte memory limit`,
-        );
-      }
-      const result = await this.#storage.commit({ checks, sets, deletes });
-      if (!result.ok) {
+    this.assertOpen(action);
+    const result = this.#enqueue(async () => {
+      const { maxRetries, retryDelay } = this.#settings;
+      for (let attempt = 0;; attempt++) {
+        const ops = await build();
+        const existed = await this.#write(collection, ops, action);
+        if (existed !== undefined) return existed;
         if (attempt >= maxRetries) {
           throw new ConflictError(
             `${action}: another writer changed the same items ${
@@ -536,27 +551,548 @@ export class Engine {
           );
         }
         await new Promise((r) => setTimeout(r, retryDelay));
-        continue;
       }
-      this.#bytes += delta;
-      const state = this.#state(collection);
-      state.stored += stored;
-      const { schedule, inflight } = state;
-      for (let i = 0; i < ops.length; i++) {
-        const op = ops[i]!;
-        const record = records[i];
-        // This write supersedes a sweep that may be waiting for the key.
-        if (inflight.size > 0) inflight.delete(op.id);
-        if (record?.expiresAt !== undefined) {
-          schedule.set(op.id, record.expiresAt);
-        } else if (schedule.size > 0) {
-          schedule.delete(op.id);
+    });
+    this.poke();
+    return result;
+  }
+
+  /** Applies one attempt; `undefined` when a version check failed. */
+  async #write(
+    collection: string,
+    ops: readonly WriteOp[],
+    action: string,
+  ): Promise<boolean[] | undefined> {
+    if (ops.length === 0) return [];
+    const state = this.#state(collection);
+    const keys = ops.map((op) => this.docKey(collection, op.id));
+    const { maxValueBytes } = this.#settings;
+    const current = await this.#storage.getMany(keys);
+    const now = this.now();
+    const existed: boolean[] = [];
+    const changes: ItemChange[] = [];
+    const values: (Uint8Array | undefined)[] = [];
+    let seq = state.seq;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const entry = current[i] ?? null;
+      const old = entry === null ? undefined : this.decode(entry, action);
+      const live = old !== undefined && !isExpired(old, now);
+      existed.push(live);
+      let next: StoredRecord | undefined;
+      if (op.kind === "put") {
+        if (op.mustBeNew === true && live) {
+          throw new DuplicateKeyError(
+            `${action}: an item with id '${op.id}' already exists`,
+          );
         }
-        if (op.kind === "put") this.#ops.puts++;
-        else if (existed[i]) this.#ops.deletes++;
+        if (
+          op.expectedVersion !== undefined &&
+          (live ? old.version : 0) !== op.expectedVersion
+        ) {
+          throw new ConflictError(
+            `${action}: expected version ${op.expectedVersion} of '${op.id}', found ${
+              live ? `version ${old.version}` : "no item"
+            }`,
+          );
+        }
+        const keep = op.keepMeta === true && live;
+        next = {
+          value: op.value.value,
+          tags: keep ? old.tags : op.tags,
+          expiresAt: keep
+            ? old.expiresAt
+            : op.ttl === undefined
+            ? undefined
+            : now + op.ttl,
+          createdAt: live ? old.createdAt : now,
+          updatedAt: now,
+          version: live ? old.version + 1 : 1,
+          seq: live ? old.seq : ++seq,
+          dates: op.value.dates,
+        };
+        const value = encodeRecord(next);
+        if (value.length > maxValueBytes) {
+          throw new TooLargeError(
+            `${action}: the record for '${op.id}' is ${value.length} bytes, over maxValueBytes ${maxValueBytes}`,
+          );
+        }
+        values.push(value);
+      } else {
+        values.push(undefined);
       }
-      return existed;
+      changes.push({ id: op.id, key: keys[i]!, entry, old, next });
     }
+    const ok = await this.#commitItems(
+      collection,
+      state,
+      changes,
+      values,
+      action,
+      () => {
+        state.seq = seq;
+        const { schedule, inflight } = state;
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
+          const next = changes[i]!.next;
+          // This write supersedes a sweep that may be waiting for the key.
+          if (inflight.size > 0) inflight.delete(op.id);
+          if (next?.expiresAt !== undefined) {
+            schedule.set(op.id, next.expiresAt);
+          } else if (schedule.size > 0) {
+            schedule.delete(op.id);
+          }
+          if (op.kind === "put") this.#ops.puts++;
+          else if (existed[i]) this.#ops.deletes++;
+        }
+      },
+    );
+    if (!ok) return undefined;
+    return existed;
+  }
+
+  /**
+   * Writes item changes and their index entries in one commit, enforcing
+   * unique indexes and the memory limit; updates `stored` and `bytes`.
+   *
+   * @returns `false` when a version check failed (nothing was written).
+   */
+  async #commitItems(
+    collection: string,
+    state: CollectionState,
+    changes: readonly ItemChange[],
+    values: readonly (Uint8Array | undefined)[],
+    action: string,
+    committed?: () => void,
+  ): Promise<boolean> {
+    const { indexes } = state;
+    const checks: { key: Uint8Array; versionstamp: string | null }[] = [];
+    const sets: {
+      key: Uint8Array;
+      value: Uint8Array;
+      memo?: unknown;
+      expireAt?: number;
+    }[] = [];
+    const deletes: Uint8Array[] = [];
+    let delta = 0;
+    let stored = 0;
+    // Unique entries to claim, and unique entries to release if still ours.
+    const claims: { entry: IndexEntry; owner: string }[] = [];
+    const releases: { entry: IndexEntry; owner: string }[] = [];
+    const claimed = new Map<string, string>();
+    const multikey = new Set<string>();
+    for (let i = 0; i < changes.length; i++) {
+      const { id, key, entry, old, next } = changes[i]!;
+      checks.push({ key, versionstamp: entry?.versionstamp ?? null });
+      if (entry !== null) {
+        delta -= entry.key.length + entry.value.length;
+        stored--;
+      }
+      const value = values[i];
+      if (next !== undefined && value !== undefined) {
+        delta += key.length + value.length;
+        stored++;
+        sets.push(
+          next.expiresAt === undefined
+            ? { key, value, memo: next }
+            : { key, value, memo: next, expireAt: next.expiresAt },
+        );
+      } else if (entry !== null) {
+        deletes.push(key);
+      }
+      const before = old === undefined ? [] : indexes.entries(id, old);
+      const after = next === undefined
+        ? []
+        : this.#entriesOf(indexes, id, next, action);
+      if (
+        before.length === 1 && after.length === 1 &&
+        before[0]!.id === after[0]!.id
+      ) {
+        continue; // Only the unchanged insertion-order entry: no indexes.
+      }
+      const beforeIds = new Set(before.map((e) => e.id));
+      const afterIds = new Set(after.map((e) => e.id));
+      for (const e of before) {
+        if (afterIds.has(e.id)) continue;
+        if (e.unique) {
+          releases.push({ entry: e, owner: id });
+        } else {
+          deletes.push(e.key);
+          delta -= e.key.length + entryValue(id).length;
+        }
+      }
+      if (next !== undefined && indexes.size > 0) {
+        for (const name of indexes.newlyMultikey(next)) multikey.add(name);
+      }
+      for (const e of after) {
+        if (beforeIds.has(e.id)) continue;
+        const entryBytes = entryValue(id);
+        if (e.unique) {
+          const holder = claimed.get(e.id);
+          if (holder !== undefined && holder !== id) {
+            throw this.#duplicate(action, collection, e, holder);
+          }
+          claimed.set(e.id, id);
+          claims.push({ entry: e, owner: id });
+        }
+        sets.push({ key: e.key, value: entryBytes });
+        delta += e.key.length + entryBytes.length;
+      }
+    }
+    if (claims.length > 0 || releases.length > 0) {
+      const probes = await this.#storage.getMany([
+        ...claims.map((c) => c.entry.key),
+        ...releases.map((r) => r.entry.key),
+      ]);
+      const rivals: { entry: IndexEntry; holder: string }[] = [];
+      for (let j = 0; j < claims.length; j++) {
+        const probe = probes[j] ?? null;
+        const claim = claims[j]!;
+        checks.push({
+          key: claim.entry.key,
+          versionstamp: probe?.versionstamp ?? null,
+        });
+        if (probe === null) continue;
+        const holder = entryId(probe.value);
+        if (holder === claim.owner) continue;
+        // A holder rewritten by this same commit releases or keeps it there.
+        if (changes.some((c) => c.id === holder)) continue;
+        rivals.push({ entry: claim.entry, holder });
+      }
+      if (rivals.length > 0) {
+        // A holder that has expired or is gone left a stale entry: take it.
+        const held = await this.#storage.getMany(
+          rivals.map((r) => this.docKey(collection, r.holder)),
+        );
+        const now = this.now();
+        for (let j = 0; j < rivals.length; j++) {
+          const doc = held[j] ?? null;
+          if (doc !== null && !isExpired(this.decode(doc, action), now)) {
+            throw this.#duplicate(
+              action,
+              collection,
+              rivals[j]!.entry,
+              rivals[j]!.holder,
+            );
+          }
+        }
+      }
+      for (let j = 0; j < releases.length; j++) {
+        const probe = probes[claims.length + j] ?? null;
+        const release = releases[j]!;
+        if (probe === null || entryId(probe.value) !== release.owner) continue;
+        if (claimed.has(release.entry.id)) continue; // taken over right here
+        checks.push({
+          key: release.entry.key,
+          versionstamp: probe.versionstamp,
+        });
+        deletes.push(release.entry.key);
+        delta -= probe.key.length + probe.value.length;
+      }
+    }
+    for (const name of multikey) {
+      sets.push({
+        key: this.#indexMetaKey(collection, name),
+        value: encodeUtf8(
+          JSON.stringify({ ...indexes.get(name)!, multikey: true }),
+        ),
+      });
+    }
+    const { memoryLimit } = this.#settings;
+    if (delta > 0 && this.#bytes + delta > memoryLimit) {
+      throw new QuotaError(
+        `${action}: it needs ${delta} more bytes and the database holds ${this.#bytes} of its ${memoryLimit}-byte memory limit`,
+      );
+    }
+    const result = await this.#storage.commit({ checks, sets, deletes });
+    if (!result.ok) return false;
+    this.#bytes += delta;
+    state.stored += stored;
+    for (const name of multikey) {
+      indexes.add({ ...indexes.get(name)!, multikey: true });
+    }
+    // Bookkeeping that must change together with `stored` (no await between).
+    committed?.();
+    return true;
+  }
+
+  #entriesOf(
+    indexes: CollectionIndexes,
+    id: string,
+    record: StoredRecord,
+    action: string,
+  ): IndexEntry[] {
+    try {
+      return indexes.entries(id, record);
+    } catch (e) {
+      if (e instanceof TypeError) {
+        throw new TypeError(`${action}: ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  #duplicate(
+    action: string,
+    collection: string,
+    entry: IndexEntry,
+    holder: string,
+  ): DuplicateKeyError {
+    const shown = entry.tuple.length === 1
+      ? JSON.stringify(entry.tuple[0])
+      : JSON.stringify(entry.tuple);
+    return new DuplicateKeyError(
+      `${action}: unique index '${entry.index}' of '${collection}' already has ${shown} (item '${holder}')`,
+    );
+  }
+
+  #indexMetaKey(collection: string, name: string): Uint8Array {
+    return encodeKey([META, collection, "index", name]);
+  }
+
+  /**
+   * Plans a query over a collection's indexes.
+   *
+   * @param collection Collection name.
+   * @param filter The filter (without `$limit`).
+   * @param sort The requested order, if any.
+   * @returns The plan.
+   */
+  plan(
+    collection: string,
+    filter: Filter,
+    sort: SortSpec | undefined,
+  ): Plan {
+    const state = this.#collections.get(collection);
+    const indexes = state === undefined ? [] : state.indexes.list;
+    return planQuery(filter, sort, indexes);
+  }
+
+  /**
+   * Visits the documents an index plan selects, in index order, page by
+   * page; each document once even when a multikey index lists it twice.
+   * Expiry and the filter are for the caller to check.
+   *
+   * @param collection Collection name.
+   * @param plan An index plan from {@linkcode Engine.plan}.
+   * @param options Abort signal and a counter of index entries examined.
+   * @returns Pages of document entries.
+   */
+  async *indexPages(
+    collection: string,
+    plan: Plan,
+    options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
+  ): AsyncGenerator<readonly StorageEntry[]> {
+    const state = this.#state(collection);
+    const prefix = state.indexes.prefix(plan.index!);
+    const ranges = plan.reverse ? [...plan.ranges].reverse() : plan.ranges;
+    const seen = new Set<string>();
+    const dedupe = plan.ranges.length > 1 ||
+      state.indexes.get(plan.index!)?.multikey === true;
+    for (const range of ranges) {
+      const { start, end } = rangeToBytes(prefix, range);
+      yield* this.#entryPages(
+        collection,
+        { start, end, reverse: plan.reverse },
+        options,
+        dedupe ? seen : undefined,
+      );
+    }
+  }
+
+  /**
+   * Visits documents in insertion order (or reversed), optionally within a
+   * creation-time frame.
+   *
+   * @param collection Collection name.
+   * @param options Direction, time frame (inclusive), abort signal.
+   * @returns Pages of document entries.
+   */
+  orderPages(
+    collection: string,
+    options: {
+      reverse?: boolean;
+      from?: number;
+      to?: number;
+      signal?: AbortSignal | undefined;
+    },
+  ): AsyncGenerator<readonly StorageEntry[]> {
+    const prefix = this.#state(collection).indexes.orderPrefix;
+    const start = options.from === undefined
+      ? prefix
+      : encodeKey([options.from], prefix);
+    const end = options.to === undefined
+      ? prefixEnd(prefix)
+      : prefixEnd(encodeKey([options.to], prefix));
+    return this.#entryPages(
+      collection,
+      end === undefined
+        ? { start, reverse: options.reverse === true }
+        : { start, end, reverse: options.reverse === true },
+      { signal: options.signal },
+      undefined,
+    );
+  }
+
+  async *#entryPages(
+    collection: string,
+    scan: { start: Uint8Array; end?: Uint8Array; reverse: boolean },
+    options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
+    seen: Set<string> | undefined,
+  ): AsyncGenerator<readonly StorageEntry[]> {
+    const { signal } = options;
+    signal?.throwIfAborted();
+    this.assertOpen("Cannot scan");
+    let last = performance.now();
+    for await (const page of this.#storage.scan(scan)) {
+      signal?.throwIfAborted();
+      if (options.examined !== undefined) options.examined.keys += page.length;
+      const keys: Uint8Array[] = [];
+      for (const entry of page) {
+        const id = entryId(entry.value);
+        if (seen !== undefined) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+        }
+        keys.push(this.docKey(collection, id));
+      }
+      const docs = await this.#storage.getMany(keys);
+      const found: StorageEntry[] = [];
+      for (const doc of docs) if (doc !== null) found.push(doc);
+      if (found.length > 0) yield found;
+      const t = performance.now();
+      if (t - last > SLICE_MS) {
+        await yieldToLoop();
+        signal?.throwIfAborted();
+        last = performance.now();
+      }
+    }
+  }
+
+  /**
+   * The secondary indexes of a collection.
+   *
+   * @param collection Collection name.
+   * @returns Their definitions.
+   */
+  indexes(collection: string): StoredIndex[] {
+    return this.#collections.get(collection)?.indexes.list ?? [];
+  }
+
+  /**
+   * Creates a secondary index from the collection's current items, in one
+   * commit with its definition. An identical existing index is kept.
+   *
+   * @param collection Collection name.
+   * @param spec The index.
+   * @param action For error messages.
+   * @returns The index's name.
+   * @throws {TypeError} When an index of that name exists with other options.
+   * @throws {DuplicateKeyError} When a unique index meets a duplicate.
+   */
+  createIndex(
+    collection: string,
+    spec: IndexSpec,
+    action: string,
+  ): Promise<string> {
+    this.assertOpen(action);
+    return this.#enqueue(async () => {
+      const state = this.#state(collection);
+      const existing = state.indexes.get(spec.name);
+      if (existing !== undefined) {
+        if (
+          existing.unique === spec.unique && existing.sparse === spec.sparse &&
+          existing.fields.join("\u0000") === spec.fields.join("\u0000")
+        ) return spec.name;
+        throw new TypeError(
+          `${action}: index '${spec.name}' already exists with other options`,
+        );
+      }
+      const building = new CollectionIndexes(collection);
+      let stored: StoredIndex = { ...spec, multikey: false };
+      building.add(stored);
+      const sets: { key: Uint8Array; value: Uint8Array }[] = [];
+      const owners = new Map<string, string>();
+      const now = this.now();
+      let bytes = 0;
+      for await (
+        const page of this.#storage.scan({
+          prefix: this.collectionPrefix(collection),
+        })
+      ) {
+        for (const entry of page) {
+          const record = this.decode(entry, action);
+          if (isExpired(record, now)) continue;
+          const id = this.idOf(entry);
+          const entries = this.#entriesOf(building, id, record, action)
+            .slice(1); // not the insertion-order entry
+          if (!stored.multikey && building.newlyMultikey(record).length > 0) {
+            stored = { ...stored, multikey: true };
+            building.add(stored);
+          }
+          for (const e of entries) {
+            if (e.unique) {
+              const holder = owners.get(e.id);
+              if (holder !== undefined) {
+                throw this.#duplicate(action, collection, e, holder);
+              }
+              owners.set(e.id, id);
+            }
+            const value = entryValue(id);
+            sets.push({ key: e.key, value });
+            bytes += e.key.length + value.length;
+          }
+        }
+      }
+      sets.push({
+        key: this.#indexMetaKey(collection, spec.name),
+        value: encodeUtf8(JSON.stringify(stored)),
+      });
+      const result = await this.#storage.commit({ sets });
+      if (!result.ok) {
+        throw new ConflictError(`${action}: the storage refused the commit`);
+      }
+      this.#bytes += bytes;
+      state.indexes.add(stored);
+      return spec.name;
+    });
+  }
+
+  /**
+   * Drops a secondary index and its entries in one commit.
+   *
+   * @param collection Collection name.
+   * @param name The index's name.
+   * @param action For error messages.
+   * @returns Whether it existed.
+   */
+  dropIndex(
+    collection: string,
+    name: string,
+    action: string,
+  ): Promise<boolean> {
+    this.assertOpen(action);
+    return this.#enqueue(async () => {
+      const state = this.#collections.get(collection);
+      if (state?.indexes.get(name) === undefined) return false;
+      const deletes = [this.#indexMetaKey(collection, name)];
+      let bytes = 0;
+      for await (
+        const page of this.#storage.scan({ prefix: state.indexes.prefix(name) })
+      ) {
+        for (const entry of page) {
+          deletes.push(entry.key);
+          bytes += entry.key.length + entry.value.length;
+        }
+      }
+      const result = await this.#storage.commit({ deletes });
+      if (!result.ok) {
+        throw new ConflictError(`${action}: the storage refused the commit`);
+      }
+      this.#bytes -= bytes;
+      state.indexes.remove(name);
+      return true;
+    });
   }
 
   /**
@@ -587,13 +1123,24 @@ export class Engine {
         }
       }
       if (deletes.length === 0) return 0;
+      const docs = deletes.length;
+      const state = this.#state(collection);
+      for (
+        const prefix of [state.indexes.orderPrefix, state.indexes.indexesPrefix]
+      ) {
+        for await (const page of this.#storage.scan({ prefix })) {
+          for (const entry of page) {
+            deletes.push(entry.key);
+            bytes += entry.key.length + entry.value.length;
+          }
+        }
+      }
       const result = await this.#storage.commit({ deletes });
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       this.#bytes -= bytes;
-      const state = this.#state(collection);
-      state.stored -= deletes.length;
+      state.stored -= docs;
       state.inflight.clear();
       for (const id of ids) state.schedule.delete(id);
       this.#ops.deletes += visible;
@@ -653,26 +1200,36 @@ export class Engine {
       const keys = live.map((d) => this.docKey(collection, d.key));
       const current = await this.#storage.getMany(keys);
       const now = this.now();
-      const checks = [];
-      const deletes = [];
-      let bytes = 0;
+      const changes: ItemChange[] = [];
       for (let i = 0; i < keys.length; i++) {
         const entry = current[i] ?? null;
         if (entry === null) continue;
-        if (!isExpired(this.decode(entry, action), now)) continue;
-        checks.push({ key: keys[i]!, versionstamp: entry.versionstamp });
-        deletes.push(keys[i]!);
-        bytes += entry.key.length + entry.value.length;
+        const old = this.decode(entry, action);
+        if (!isExpired(old, now)) continue; // re-put since it was scheduled
+        changes.push({
+          id: live[i]!.key,
+          key: keys[i]!,
+          entry,
+          old,
+          next: undefined,
+        });
       }
-      if (deletes.length > 0) {
-        const result = await this.#storage.commit({ checks, deletes });
-        if (!result.ok) throw new ConflictError(`${action}: lost a race`);
-        this.#bytes -= bytes;
-        state.stored -= deletes.length;
-        this.#expired += deletes.length;
+      if (changes.length > 0) {
+        const ok = await this.#commitItems(
+          collection,
+          state,
+          changes,
+          changes.map(() => undefined),
+          action,
+          () => {
+            this.#expired += changes.length;
+            for (const d of live) inflight.delete(d.key);
+          },
+        );
+        if (!ok) throw new ConflictError(`${action}: lost a race`);
       }
       for (const d of live) inflight.delete(d.key);
-      return deletes.length;
+      return changes.length;
     } catch (e) {
       // Schedule them again so a later sweep retries; reads hide them.
       for (const d of live) {

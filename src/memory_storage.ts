@@ -5,7 +5,7 @@
  */
 
 import { BTree, type BTreeRange } from "./btree.ts";
-import { compareBytes, prefixEnd } from "./bytes.ts";
+import { binaryString, compareBytes, prefixEnd } from "./bytes.ts";
 import { ClosedError } from "./errors.ts";
 import type {
   ScanOptions,
@@ -30,26 +30,6 @@ interface Cell {
   /** The key as a binary string (one char per byte): the tree's key. */
   readonly id: string;
   slot: Slot;
-}
-
-const codes: number[] = [];
-
-/**
- * The key as a string of char codes 0-255. JS compares strings by code unit,
- * so these compare exactly like the bytes, and several times faster.
- */
-function binaryString(key: Uint8Array): string {
-  const n = key.length;
-  if (n > 4096) {
-    let out = "";
-    for (let i = 0; i < n; i += 4096) {
-      out += binaryString(key.subarray(i, Math.min(n, i + 4096)));
-    }
-    return out;
-  }
-  codes.length = n;
-  for (let i = 0; i < n; i++) codes[i] = key[i]!;
-  return String.fromCharCode.apply(null, codes);
 }
 
 function compareStrings(a: string, b: string): number {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Projection } from "./query/projection.ts";
+import type { SortSpec } from "./query/sort.ts";
 import type { Storage } from "./storage.ts";
 
 /**
@@ -78,6 +80,10 @@ export interface PutBatchOptions {
 
 /** Options of `find`. */
 export interface FindOptions {
+  /** Order: `{ field: 1 }` ascending, `-1` descending, several in turn. */
+  readonly sort?: SortSpec;
+  /** Projection: `{ a: 1, "b.c": 1 }` keeps, `{ secret: 0 }` drops. */
+  readonly fields?: Projection;
   /** Return at most this many items. */
   readonly limit?: number;
   /** Skip this many matching items first. */
@@ -137,4 +143,21 @@ export interface DatabaseStats {
   readonly sweepErrors: number;
   /** The last background error, if any. */
   readonly lastError: Error | undefined;
+}
+
+/** Options of `createIndex`. */
+export interface IndexOptions {
+  /** Reject a second document with the same values. */
+  readonly unique?: boolean;
+  /** Leave out documents that have none of the fields. */
+  readonly sparse?: boolean;
+}
+
+/** Options of `update` and `replace`. */
+export interface UpdateOptions {
+  /**
+   * Optimistic concurrency: the document(s) must be at this version, else a
+   * `ConflictError` and nothing changes.
+   */
+  readonly expectedVersion?: number;
 }

@@ -241,3 +241,44 @@ export function describeType(v: unknown): string {
   }
   return typeof v;
 }
+
+/**
+ * Checks index fields: one dotted path or a non-empty list of distinct ones.
+ *
+ * @param fields The fields.
+ * @param action What is being attempted.
+ * @returns The list.
+ * @throws {TypeError} When a path is empty, has an empty segment or starts
+ *   with `$`, or the list is empty or repeats a path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkFields } from "./validate.ts";
+ * assert.deepEqual(checkFields("a.b", "Cannot index"), ["a.b"]);
+ * ```
+ */
+export function checkFields(fields: unknown, action: string): string[] {
+  const list = typeof fields === "string" ? [fields] : fields;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TypeError(
+      `${action}: fields must be a field name or a non-empty array of them, got ${
+        describeType(fields)
+      }`,
+    );
+  }
+  for (const field of list) {
+    if (
+      typeof field !== "string" || field === "" ||
+      field.split(".").some((seg) => seg === "" || seg.startsWith("$"))
+    ) {
+      throw new TypeError(
+        `${action}: '${String(field)}' is not a field path`,
+      );
+    }
+  }
+  if (new Set(list).size !== list.length) {
+    throw new TypeError(`${action}: a field is listed twice`);
+  }
+  return list as string[];
+}

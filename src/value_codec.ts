@@ -36,6 +36,8 @@ export interface StoredRecord {
   readonly updatedAt: number;
   /** 1 on the first write, incremented on every later one. */
   readonly version: number;
+  /** Insertion sequence number within the collection (0 when unknown). */
+  readonly seq: number;
   /** Paths of the `Date`s inside `value`. */
   readonly dates: readonly (readonly (string | number)[])[] | undefined;
 }
@@ -283,14 +285,15 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * import { decodeRecord, encodeRecord } from "./value_codec.ts";
  * const bytes = encodeRecord({
  *   value: { a: 1 }, tags: undefined, expiresAt: undefined,
- *   createdAt: 1, updatedAt: 1, version: 1, dates: undefined,
+ *   createdAt: 1, updatedAt: 1, version: 1, seq: 1, dates: undefined,
  * });
  * assert(decodeRecord(bytes, "read").version === 1);
  * ```
  */
 export function encodeRecord(record: StoredRecord): Uint8Array {
   let json = '{"v":' + JSON.stringify(record.value) + ',"c":' +
-    record.createdAt + ',"u":' + record.updatedAt + ',"n":' + record.version;
+    record.createdAt + ',"u":' + record.updatedAt + ',"n":' + record.version +
+    ',"s":' + record.seq;
   if (record.tags !== undefined) json += ',"t":' + JSON.stringify(record.tags);
   if (record.expiresAt !== undefined) json += ',"x":' + record.expiresAt;
   if (record.dates !== undefined) {
@@ -365,6 +368,7 @@ export function decodeRecord(bytes: Uint8Array, action: string): StoredRecord {
     createdAt: env.c,
     updatedAt: env.u,
     version: env.n,
+    seq: typeof env.s === "number" ? env.s : 0,
     dates,
   };
 }

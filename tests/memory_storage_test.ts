@@ -1,4 +1,5 @@
 import { MemoryStorage } from "../storage.ts";
+import { collectionSuite } from "./conformance/collection_suite.ts";
 import { databaseSuite } from "./conformance/database_suite.ts";
 import { storageSuite } from "./conformance/storage_suite.ts";
 
@@ -9,3 +10,4 @@ const factory = {
 
 storageSuite(factory);
 databaseSuite(factory);
+collectionSuite(factory);

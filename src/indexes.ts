@@ -1,0 +1,271 @@
+/**
+ * The index entries a collection's items produce: one insertion-order entry
+ * per item (which serves `first`, `last` and time-frame reads) and one or more
+ * per secondary index. Entries are written and deleted in the same atomic
+ * commit as their item.
+ *
+ * Key layout (see FORMAT.md):
+ *
+ * - insertion order: `["o", collection, createdAt, seq, id]`
+ * - secondary index: `["i", collection, index, ...values, id]`, or
+ *   `["i", collection, index, ...values]` for a unique index, so that two
+ *   items cannot hold one value even when several processes write at once.
+ *
+ * Every entry's value is the item's id in UTF-8.
+ *
+ * @module
+ */
+
+import { binaryString, encodeUtf8 } from "./bytes.ts";
+import {
+  type IndexSpec,
+  indexTuples,
+  isMultikeyDocument,
+} from "./index_keys.ts";
+import { encodeIndexKey, encodeKey, type IndexKeyPart } from "./key_codec.ts";
+import type { IndexInfo } from "./planner.ts";
+import type { StoredRecord } from "./value_codec.ts";
+
+/** One index entry of one item. */
+export interface IndexEntry {
+  /** The storage key. */
+  readonly key: Uint8Array;
+  /** `key` as a binary string, for set arithmetic. */
+  readonly id: string;
+  /** The index's name, or `""` for the insertion-order entry. */
+  readonly index: string;
+  /** Whether the key excludes the item id (unique index). */
+  readonly unique: boolean;
+  /** The indexed values. */
+  readonly tuple: readonly IndexKeyPart[];
+}
+
+/** Index definitions as stored in the collection's metadata. */
+export interface StoredIndex extends IndexSpec {
+  /** Whether some item produced several entries (arrays). */
+  readonly multikey: boolean;
+}
+
+const ORDER = "o";
+const INDEX = "i";
+
+/**
+ * The secondary indexes of one collection, and the entries items produce.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CollectionIndexes } from "./indexes.ts";
+ * const set = new CollectionIndexes("users");
+ * set.add({ name: "city", fields: ["city"], unique: false, sparse: false, multikey: false });
+ * const record = {
+ *   value: { city: "NY" }, tags: undefined, expiresAt: undefined, createdAt: 1,
+ *   updatedAt: 1, version: 1, seq: 1, dates: undefined,
+ * };
+ * assert.equal(set.entries("u1", record).length, 2);
+ * ```
+ */
+export class CollectionIndexes {
+  readonly #collection: string;
+  readonly #indexes = new Map<string, StoredIndex>();
+  readonly #prefixes = new Map<string, Uint8Array>();
+  readonly #orderPrefix: Uint8Array;
+
+  /**
+   * @param collection The collection's name.
+   */
+  constructor(collection: string) {
+    this.#collection = collection;
+    this.#orderPrefix = encodeKey([ORDER, collection]);
+  }
+
+  /** The indexes, as the planner wants them. */
+  get list(): IndexInfo[] {
+    return [...this.#indexes.values()];
+  }
+
+  /** Whether the collection has secondary indexes. */
+  get size(): number {
+    return this.#indexes.size;
+  }
+
+  /**
+   * The index called `name`.
+   *
+   * @param name The index's name.
+   * @returns Its definition, or `undefined`.
+   */
+  get(name: string): StoredIndex | undefined {
+    return this.#indexes.get(name);
+  }
+
+  /**
+   * Adds (or replaces) an index definition.
+   *
+   * @param spec The definition.
+   */
+  add(spec: StoredIndex): void {
+    this.#indexes.set(spec.name, spec);
+    this.#prefixes.set(
+      spec.name,
+      encodeKey([INDEX, this.#collection, spec.name]),
+    );
+  }
+
+  /**
+   * Removes an index definition.
+   *
+   * @param name The index's name.
+   * @returns Whether it existed.
+   */
+  remove(name: string): boolean {
+    this.#prefixes.delete(name);
+    return this.#indexes.delete(name);
+  }
+
+  /** The key prefix of the insertion-order entries. */
+  get orderPrefix(): Uint8Array {
+    return this.#orderPrefix;
+  }
+
+  /**
+   * The key prefix of an index's entries.
+   *
+   * @param name The index's name.
+   * @returns The prefix.
+   */
+  prefix(name: string): Uint8Array {
+    let prefix = this.#prefixes.get(name);
+    if (prefix === undefined) {
+      prefix = encodeKey([INDEX, this.#collection, name]);
+      this.#prefixes.set(name, prefix);
+    }
+    return prefix;
+  }
+
+  /** The key prefix of every secondary index entry of the collection. */
+  get indexesPrefix(): Uint8Array {
+    return encodeKey([INDEX, this.#collection]);
+  }
+
+  /**
+   * The entries of one index for one item.
+   *
+   * @param spec The index.
+   * @param id The item's id.
+   * @param record The item.
+   * @returns The entries.
+   * @throws {TypeError} When the item cannot be indexed (two array fields).
+   */
+  indexEntries(
+    spec: StoredIndex,
+    id: string,
+    record: StoredRecord,
+  ): IndexEntry[] {
+    const prefix = this.prefix(spec.name);
+    const out: IndexEntry[] = [];
+    for (
+      const tuple of indexTuples(spec, record.value, {
+        createdAt: record.createdAt,
+        updatedAt: record.updatedAt,
+        version: record.version,
+      })
+    ) {
+      const key = encodeIndexKey(
+        spec.unique ? tuple : [...tuple, id],
+        prefix,
+      );
+      out.push({
+        key,
+        id: binaryString(key),
+        index: spec.name,
+        unique: spec.unique,
+        tuple,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The indexes not yet marked multikey that this item makes multikey (an
+   * array on an indexed path, even with one element or none).
+   *
+   * @param record The item.
+   * @returns Their names.
+   */
+  newlyMultikey(record: StoredRecord): string[] {
+    const out: string[] = [];
+    for (const spec of this.#indexes.values()) {
+      if (spec.multikey) continue;
+      const meta = {
+        createdAt: record.createdAt,
+        updatedAt: record.updatedAt,
+        version: record.version,
+      };
+      if (isMultikeyDocument(spec, record.value, meta)) out.push(spec.name);
+    }
+    return out;
+  }
+
+  /**
+   * Every entry an item produces: insertion order first, then each index.
+   *
+   * @param id The item's id.
+   * @param record The item.
+   * @returns The entries.
+   * @throws {TypeError} When the item cannot be indexed.
+   */
+  entries(id: string, record: StoredRecord): IndexEntry[] {
+    const key = encodeKey(
+      [record.createdAt, record.seq, id],
+      this.#orderPrefix,
+    );
+    const out: IndexEntry[] = [{
+      key,
+      id: binaryString(key),
+      index: "",
+      unique: false,
+      tuple: [record.createdAt, record.seq],
+    }];
+    for (const spec of this.#indexes.values()) {
+      out.push(...this.indexEntries(spec, id, record));
+    }
+    return out;
+  }
+}
+
+/**
+ * The value stored in an index entry: the item id in UTF-8.
+ *
+ * @param id The item's id.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryValue } from "./indexes.ts";
+ * assert.equal(entryValue("a").length, 1);
+ * ```
+ */
+export function entryValue(id: string): Uint8Array {
+  return encodeUtf8(id);
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * The item id an index entry points to.
+ *
+ * @param value The entry's value.
+ * @returns The id.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryId, entryValue } from "./indexes.ts";
+ * assert.equal(entryId(entryValue("u1")), "u1");
+ * ```
+ */
+export function entryId(value: Uint8Array): string {
+  return decoder.decode(value);
+}

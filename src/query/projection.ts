@@ -1,0 +1,251 @@
+/**
+ * The projection compiler: turns a MongoDB-style find projection into a
+ * function that picks fields out of a document.
+ *
+ * A projection either includes fields (`{ name: 1, "address.city": 1 }`) or
+ * excludes them (`{ secret: 0 }`), never both, except for `_id`: it is
+ * included by default and may be excluded from an inclusion projection
+ * (`{ name: 1, _id: 0 }`). Dot paths walk into nested objects, and through
+ * arrays element by element: `{ "items.sku": 1 }` keeps `items` as an array
+ * of `{ sku }` objects (dropping elements that are not objects), and
+ * `{ "items.sku": 0 }` removes `sku` from every element. Fields keep the
+ * document's order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileProjection } from "./projection.ts";
+ * const p = compileProjection({ name: 1, "items.sku": 1, _id: 0 });
+ * const doc = { _id: 7, name: "cart", items: [{ sku: "a", qty: 1 }], note: "x" };
+ * assert.deepEqual(p(doc), { name: "cart", items: [{ sku: "a" }] });
+ * ```
+ *
+ * @module
+ */
+
+import { splitPath } from "./path.ts";
+import { describe, isPlainObject } from "./types.ts";
+
+/** A find projection: paths mapped to inclusion (1/true) or exclusion (0/false). */
+export type Projection = { readonly [path: string]: 0 | 1 | boolean };
+
+/** A projection tree: `true` at a selected path, subtrees for its parents. */
+interface Tree {
+  [field: string]: Tree | true;
+}
+
+/** An object a path can walk into (not an array, Date or RegExp). */
+function isDocument(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null &&
+    !Array.isArray(value) && !(value instanceof Date) &&
+    !(value instanceof RegExp);
+}
+
+function setOwn(
+  target: Record<string, unknown> | Tree,
+  key: string,
+  value: unknown,
+): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    target[key] = value;
+  }
+}
+
+function projectionError(path: string, problem: string): TypeError {
+  return new TypeError(`Cannot compile projection at '${path}': ${problem}`);
+}
+
+function node(tree: Tree, key: string): Tree | true | undefined {
+  return Object.hasOwn(tree, key) ? tree[key] : undefined;
+}
+
+function include(
+  doc: Record<string, unknown>,
+  tree: Tree,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(doc)) {
+    const sub = node(tree, k);
+    if (sub === undefined) continue;
+    const v = doc[k];
+    if (sub === true) {
+      setOwn(out, k, v);
+    } else if (isDocument(v)) {
+      setOwn(out, k, include(v, sub));
+    } else if (Array.isArray(v)) {
+      setOwn(out, k, includeArray(v, sub));
+    }
+  }
+  return out;
+}
+
+function includeArray(arr: readonly unknown[], tree: Tree): unknown[] {
+  const out: unknown[] = [];
+  for (const el of arr) {
+    if (isDocument(el)) out.push(include(el, tree));
+    else if (Array.isArray(el)) out.push(includeArray(el, tree));
+  }
+  return out;
+}
+
+function exclude(
+  doc: Record<string, unknown>,
+  tree: Tree,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(doc)) {
+    const sub = node(tree, k);
+    if (sub === true) continue;
+    const v = doc[k];
+    if (sub === undefined) setOwn(out, k, v);
+    else if (isDocument(v)) setOwn(out, k, exclude(v, sub));
+    else if (Array.isArray(v)) setOwn(out, k, excludeArray(v, sub));
+    else setOwn(out, k, v);
+  }
+  return out;
+}
+
+function excludeArray(arr: readonly unknown[], tree: Tree): unknown[] {
+  return arr.map((el) =>
+    isDocument(el)
+      ? exclude(el, tree)
+      : Array.isArray(el)
+      ? excludeArray(el, tree)
+      : el
+  );
+}
+
+/** Adds a path to a tree; rejects a path inside or around another. */
+function add(tree: Tree, path: string): void {
+  let segs: string[];
+  try {
+    segs = splitPath(path);
+  } catch {
+    throw projectionError(path, "the path has an empty segment");
+  }
+  let cur = tree;
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i] as string;
+    if (seg.startsWith("$")) {
+      throw projectionError(
+        path,
+        `field names must not start with '$', got '${seg}'`,
+      );
+    }
+    const sub = node(cur, seg);
+    const last = i + 1 === segs.length;
+    if (sub === true || (last && sub !== undefined)) {
+      throw projectionError(
+        path,
+        "the path collides with another path of the projection",
+      );
+    }
+    if (last) {
+      setOwn(cur, seg, true);
+    } else if (sub === undefined) {
+      const next: Tree = {};
+      setOwn(cur, seg, next);
+      cur = next;
+    } else {
+      cur = sub;
+    }
+  }
+}
+
+/**
+ * Compiles a find projection (see the module documentation).
+ *
+ * @param projection Paths mapped to `1`/`true` (include) or `0`/`false`
+ * (exclude). `{}` keeps every field.
+ * @returns A function from a document to a new, projected object. Values
+ * that are not objects are returned as they are. Selected values are shared
+ * with the input, not copied.
+ * @throws {TypeError} If the projection is not a plain object; mixes
+ * inclusions and exclusions (other than `_id: 0`); has a value other than
+ * `0`, `1`, `true` or `false` (projection operators such as `$slice` are not
+ * supported); or has an empty, `$`-prefixed or colliding path (`a` with
+ * `a.b`).
+ *
+ * @example Inclusion and exclusion
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileProjection } from "./projection.ts";
+ * const doc = { _id: 1, name: "Ann", address: { city: "NY", zip: "10001" } };
+ * assert.deepEqual(
+ *   compileProjection({ "address.city": 1 })(doc),
+ *   { _id: 1, address: { city: "NY" } },
+ * );
+ * assert.deepEqual(
+ *   compileProjection({ address: 0 })(doc),
+ *   { _id: 1, name: "Ann" },
+ * );
+ * ```
+ *
+ * @example Inclusion and exclusion cannot be mixed
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileProjection } from "./projection.ts";
+ * assert.throws(() => compileProjection({ name: 1, secret: 0 }), TypeError);
+ * ```
+ */
+export function compileProjection(
+  projection: Projection,
+): (doc: unknown) => unknown {
+  if (!isPlainObject(projection)) {
+    throw new TypeError(
+      `Cannot compile projection: a projection must be a plain object, got ${
+        describe(projection)
+      }`,
+    );
+  }
+  const tree: Tree = {};
+  let mode: boolean | undefined; // true: inclusion, false: exclusion
+  let modePath = "";
+  let idIncluded = true;
+  for (const path of Object.keys(projection)) {
+    const v: unknown = projection[path];
+    let on: boolean;
+    if (v === 0 || v === 1 || typeof v === "boolean") {
+      on = v === 1 || v === true;
+    } else {
+      throw projectionError(
+        path,
+        isPlainObject(v)
+          ? "projection operators are not supported"
+          : `expected 0, 1, true or false, got ${describe(v)}`,
+      );
+    }
+    if (path === "_id") {
+      idIncluded = on;
+      continue;
+    }
+    if (mode !== undefined && mode !== on) {
+      throw projectionError(
+        path,
+        `cannot ${on ? "include" : "exclude"} a field in a projection that ${
+          mode ? "includes" : "excludes"
+        } '${modePath}'`,
+      );
+    }
+    mode = on;
+    modePath = path;
+    add(tree, path);
+  }
+  if (mode === undefined) {
+    // Only `_id` (or nothing): `{_id: 1}` keeps just _id, `{_id: 0}` drops it.
+    mode = Object.hasOwn(projection, "_id") ? idIncluded : false;
+  }
+  if (mode) {
+    if (idIncluded) add(tree, "_id");
+    return (doc) => isDocument(doc) ? include(doc, tree) : doc;
+  }
+  if (!idIncluded) add(tree, "_id");
+  return (doc) => isDocument(doc) ? exclude(doc, tree) : doc;
+}

@@ -1,0 +1,182 @@
+/**
+ * The sort compiler: turns a MongoDB-style sort specification into a
+ * comparator for `Array.prototype.sort` (which is stable, so ties keep their
+ * input order).
+ *
+ * Semantics are MongoDB's: documents are compared by each path in turn, in
+ * BSON type order (see {@linkcode compareValues}); a missing field sorts as
+ * `null`; an array field sorts by its smallest element ascending and by its
+ * largest descending, and an empty array sorts before `null`. A path through
+ * an array of objects takes every element's field into account.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileSort } from "./sort.ts";
+ * const docs = [{ n: 2 }, { n: null }, { n: [5, 0] }, {}];
+ * docs.sort(compileSort({ n: -1 }));
+ * assert.deepEqual(docs, [{ n: [5, 0] }, { n: 2 }, { n: null }, {}]);
+ * ```
+ *
+ * @module
+ */
+
+import { compareValues } from "./compare.ts";
+import { splitPath } from "./path.ts";
+import { describe, isPlainObject } from "./types.ts";
+
+/** A sort specification: paths mapped to 1 (ascending) or -1 (descending). */
+export type SortSpec = { readonly [path: string]: 1 | -1 };
+
+/** The sort key of an empty array: below `null` (like BSON `undefined`). */
+const EMPTY = undefined;
+
+/** An object a path can walk into (not an array, Date or RegExp). */
+function isDocument(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null &&
+    !Array.isArray(value) && !(value instanceof Date) &&
+    !(value instanceof RegExp);
+}
+
+function field(obj: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+function isIndex(segment: string): boolean {
+  return /^(0|[1-9][0-9]*)$/.test(segment);
+}
+
+/** Collects the candidate sort keys of `value` for `segs[i..]`. */
+function collect(
+  value: unknown,
+  segs: readonly string[],
+  i: number,
+  out: unknown[],
+): void {
+  if (i === segs.length) {
+    if (Array.isArray(value)) {
+      if (value.length === 0) out.push(EMPTY);
+      else for (const el of value) out.push(el === undefined ? null : el);
+    } else {
+      out.push(value === undefined ? null : value);
+    }
+    return;
+  }
+  const seg = segs[i] as string;
+  if (isDocument(value)) return collect(field(value, seg), segs, i + 1, out);
+  if (!Array.isArray(value)) {
+    out.push(null);
+    return;
+  }
+  const before = out.length;
+  for (const el of value) {
+    if (isDocument(el)) collect(field(el, seg), segs, i + 1, out);
+  }
+  if (isIndex(seg)) {
+    const index = Number(seg);
+    if (index < value.length) collect(value[index], segs, i + 1, out);
+  }
+  if (out.length === before) out.push(null);
+}
+
+/** The sort key of a document: the smallest (or largest) candidate. */
+function sortKey(
+  doc: unknown,
+  segs: readonly string[],
+  desc: boolean,
+): unknown {
+  // Fast path: no arrays on the way.
+  let cur = doc;
+  let i = 0;
+  for (; i < segs.length; i++) {
+    if (!isDocument(cur)) break;
+    cur = field(cur, segs[i] as string);
+  }
+  if (i === segs.length && !Array.isArray(cur)) {
+    return cur === undefined ? null : cur;
+  }
+  const keys: unknown[] = [];
+  collect(doc, segs, 0, keys);
+  let best = keys[0];
+  for (let k = 1; k < keys.length; k++) {
+    const c = compareValues(keys[k], best);
+    if (desc ? c > 0 : c < 0) best = keys[k];
+  }
+  return best;
+}
+
+/**
+ * Compiles a sort specification into a comparator (see the module
+ * documentation for the order).
+ *
+ * @param spec Paths mapped to `1` (ascending) or `-1` (descending), compared
+ * in the order given, e.g. `{ "address.city": 1, age: -1 }`. `{}` compares
+ * every pair as equal.
+ * @returns A comparator for `Array.prototype.sort`: negative, zero or positive
+ * as the first document sorts before, with, or after the second.
+ * @throws {TypeError} If the specification is not a plain object, a path is
+ * empty, has an empty segment or a `$`-prefixed segment, or a direction is not
+ * a number.
+ * @throws {RangeError} If a direction is a number other than `1` or `-1`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileSort } from "./sort.ts";
+ * const people = [
+ *   { name: "Bo", city: "NY" },
+ *   { name: "Al", city: "LA" },
+ *   { name: "Cy", city: "NY" },
+ * ];
+ * people.sort(compileSort({ city: 1, name: -1 }));
+ * assert.deepEqual(people.map((p) => p.name), ["Al", "Cy", "Bo"]);
+ * ```
+ */
+export function compileSort(
+  spec: SortSpec,
+): (a: unknown, b: unknown) => number {
+  if (!isPlainObject(spec)) {
+    throw new TypeError(
+      `Cannot compile sort: a sort must be a plain object, got ${
+        describe(spec)
+      }`,
+    );
+  }
+  const keys: { segs: readonly string[]; desc: boolean }[] = [];
+  for (const path of Object.keys(spec)) {
+    const dir: unknown = spec[path];
+    let segs: string[];
+    try {
+      segs = splitPath(path);
+    } catch {
+      throw new TypeError(
+        `Cannot compile sort at '${path}': the path has an empty segment`,
+      );
+    }
+    if (segs.some((s) => s.startsWith("$"))) {
+      throw new TypeError(
+        `Cannot compile sort at '${path}': field names must not start with '$'`,
+      );
+    }
+    if (typeof dir !== "number") {
+      throw new TypeError(
+        `Cannot compile sort at '${path}': the direction must be 1 or -1, got ${
+          describe(dir)
+        }`,
+      );
+    }
+    if (dir !== 1 && dir !== -1) {
+      throw new RangeError(
+        `Cannot compile sort at '${path}': the direction must be 1 or -1, got ${dir}`,
+      );
+    }
+    keys.push({ segs, desc: dir === -1 });
+  }
+  return (a, b) => {
+    for (const { segs, desc } of keys) {
+      const c = compareValues(sortKey(a, segs, desc), sortKey(b, segs, desc));
+      if (c !== 0) return desc ? -c : c;
+    }
+    return 0;
+  };
+}

@@ -1,0 +1,482 @@
+/**
+ * The collection conformance suite: documents, versions, update operators,
+ * indexes, the planner and cursors, run unchanged on every storage adapter.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { Query } from "mingo";
+import {
+  ConflictError,
+  type Database,
+  DuplicateKeyError,
+  open,
+  type SortSpec,
+} from "../../mod.ts";
+import { FakeClock } from "./database_suite.ts";
+import type { StorageFactory } from "./storage_suite.ts";
+
+type Ctx = { db: Database; clock: FakeClock };
+type Doc = Record<string, unknown> & { _id?: string };
+
+/**
+ * Registers the collection conformance tests for one adapter.
+ *
+ * @param factory Makes fresh storages.
+ */
+export function collectionSuite(factory: StorageFactory): void {
+  const t = (name: string, fn: (ctx: Ctx) => Promise<void>) =>
+    Deno.test(`collection conformance [${factory.name}]: ${name}`, async () => {
+      const clock = new FakeClock();
+      const db = await open({ storage: await factory.create(), clock });
+      try {
+        await fn({ db, clock });
+      } finally {
+        await db.close();
+        await factory.cleanup?.();
+      }
+    });
+
+  t(
+    "insert keeps or generates _id; a duplicate id writes nothing",
+    async ({ db }) => {
+      const users = db.collection<Doc>("users");
+      const id = await users.insert({ name: "Alice", age: 25 });
+      assert.equal(id.length, 26);
+      assert.deepEqual(await users.findOne({ name: "Alice" }), {
+        _id: id,
+        name: "Alice",
+        age: 25,
+      });
+      assert.equal(await users.insert({ _id: "bob", name: "Bob" }), "bob");
+      await assert.rejects(
+        users.insert({ _id: "bob", name: "Other" }),
+        DuplicateKeyError,
+      );
+      assert.deepEqual(await users.get("bob"), { _id: "bob", name: "Bob" });
+      await assert.rejects(users.insert("nope" as unknown as Doc), TypeError);
+      await assert.rejects(users.insert([1] as unknown as Doc), TypeError);
+      await assert.rejects(
+        users.insert({ _id: 5 } as unknown as Doc),
+        TypeError,
+      );
+      assert.equal(await users.count(), 2);
+    },
+  );
+
+  t(
+    "insertMany is atomic, duplicates within the batch included",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      await assert.rejects(
+        c.insertMany([{ _id: "a" }, { _id: "b" }, { _id: "a" }]),
+        DuplicateKeyError,
+      );
+      await assert.rejects(
+        c.insertMany([{ ok: 1 }, { bad: () => 1 }]),
+        TypeError,
+      );
+      assert.equal(await c.count(), 0);
+      const ids = await c.insertMany([{ n: 1 }, { n: 2 }]);
+      assert.equal(ids.length, 2);
+      assert.equal(await c.count(), 2);
+    },
+  );
+
+  t(
+    "metadata: version, createdAt and updatedAt through getEntry",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      const id = await c.insert({ n: 1 });
+      const created = clock.now();
+      clock.advance(10);
+      assert.equal(await c.update({ _id: id }, { $set: { n: 1 } }), 0, "no-op");
+      let entry = await c.getEntry(id);
+      assert.equal(entry?.version, 1);
+      assert.equal(entry?.updatedAt, created);
+      assert.equal(await c.update({ _id: id }, { $inc: { n: 1 } }), 1);
+      entry = await c.getEntry(id);
+      assert.equal(entry?.version, 2);
+      assert.equal(entry?.createdAt, created);
+      assert.equal(entry?.updatedAt, created + 10);
+      assert.deepEqual(entry?.value, { _id: id, n: 2 });
+    },
+  );
+
+  t("update: merge and operators, atomic over every match", async ({ db }) => {
+    const c = db.collection<Doc>("c");
+    await c.insertMany([
+      { _id: "a", name: "Arman", age: 29, tags: ["x"] },
+      { _id: "b", name: "Bo", age: 40, tags: [] },
+    ]);
+    assert.equal(await c.update({ name: "Arman" }, { age: 30 }), 1);
+    assert.equal((await c.get("a"))?.age, 30);
+    assert.equal(
+      await c.update({}, {
+        $push: { tags: "y" },
+        $unset: { name: "" },
+        $set: { "meta.seen": true },
+      }),
+      2,
+    );
+    assert.deepEqual(await c.get("b"), {
+      _id: "b",
+      age: 40,
+      tags: ["y"],
+      meta: { seen: true },
+    });
+    assert.equal(await c.update({}, { $pull: { tags: "x" } }), 1);
+    assert.deepEqual((await c.get("a"))?.tags, ["y"]);
+    // An error on one document changes none.
+    await assert.rejects(c.update({}, { $inc: { tags: 1 } }), TypeError);
+    assert.equal((await c.getEntry("b"))?.version, 2);
+    await assert.rejects(c.update({}, { $set: { _id: "z" } }), TypeError);
+    await assert.rejects(c.update({}, { $bogus: { a: 1 } }), TypeError);
+  });
+
+  t(
+    "expectedVersion: a stale version is a ConflictError and nothing changes",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      const id = await c.insert({ n: 1 });
+      assert.equal(
+        await c.update({ _id: id }, { n: 2 }, { expectedVersion: 1 }),
+        1,
+      );
+      await assert.rejects(
+        c.update({ _id: id }, { n: 3 }, { expectedVersion: 1 }),
+        ConflictError,
+      );
+      assert.equal((await c.get(id))?.n, 2);
+      await assert.rejects(
+        c.replace(id, { n: 9 }, { expectedVersion: 1 }),
+        ConflictError,
+      );
+      assert.ok(await c.replace(id, { n: 9 }, { expectedVersion: 2 }));
+      assert.deepEqual(await c.get(id), { _id: id, n: 9 });
+      assert.equal(await c.replace("missing", { n: 1 }), false);
+      await assert.rejects(c.replace(id, { _id: "other" }), TypeError);
+    },
+  );
+
+  t("replace and update keep tags and TTL", async ({ db, clock }) => {
+    await db.put("k", { _id: "k", n: 1 }, { ttl: 100, tags: ["t"] });
+    await db.update({ _id: "k" }, { n: 2 });
+    await db.replace("k", { n: 3 });
+    const entry = await db.getEntry("k");
+    assert.deepEqual(entry?.tags, ["t"]);
+    assert.equal(entry?.expiresAt, clock.now() + 100);
+    clock.advance(100);
+    assert.equal(await db.get("k"), null);
+  });
+
+  t("deleteMany, all, count", async ({ db }) => {
+    const c = db.collection<Doc>("c");
+    await c.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+    assert.equal(await c.deleteMany({ n: { $gt: 2 } }), 2);
+    assert.equal((await c.all()).length, 2);
+    assert.equal(await c.count({ n: 1 }), 1);
+    assert.equal(await c.deleteMany({}), 2);
+    assert.equal(await c.count(), 0);
+  });
+
+  t(
+    "first and last in insertion order; n = 0 returns nothing",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      // Ids that sort against insertion order, inserted in the same ms.
+      for (const id of ["z", "m", "a", "q"]) await c.insert({ _id: id });
+      clock.advance(1);
+      await c.insert({ _id: "b" });
+      const ids = (docs: Doc[]) => docs.map((d) => d._id);
+      assert.deepEqual(ids(await c.first(2)), ["z", "m"]);
+      assert.deepEqual(ids(await c.last(2)), ["q", "b"]);
+      assert.deepEqual(ids(await c.last(10)), ["z", "m", "a", "q", "b"]);
+      assert.deepEqual(await c.last(0), []);
+      assert.deepEqual(await c.first(0), []);
+      await assert.rejects(c.last(-1), RangeError);
+      await c.delete("q");
+      assert.deepEqual(ids(await c.last(1)), ["b"]);
+      await c.put("m", { _id: "m", v: 2 }); // an update keeps its place
+      assert.deepEqual(ids(await c.first(2)), ["z", "m"]);
+    },
+  );
+
+  t(
+    "between: inclusive, by field (indexed or not) and by creation time",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("readings");
+      for (const t of [5, 1, 9, 3]) {
+        await c.insert({ t });
+        clock.advance(10);
+      }
+      const ts = (docs: Doc[]) => docs.map((d) => d.t);
+      assert.deepEqual(ts(await c.between("t", 3, 5)), [3, 5]);
+      await c.createIndex("t");
+      assert.deepEqual(ts(await c.between("t", 1, 9)), [1, 3, 5, 9]);
+      const start = clock.now() - 40;
+      assert.deepEqual(
+        ts(await c.between("_createdAt", start + 10, start + 20)),
+        [
+          1,
+          9,
+        ],
+      );
+      await assert.rejects(
+        c.between("t", {} as unknown as number, 2),
+        TypeError,
+      );
+    },
+  );
+
+  t("find: sort, skip, limit and projection", async ({ db }) => {
+    const c = db.collection<Doc>("c");
+    await c.insertMany([
+      { _id: "1", name: "b", age: 30, address: { city: "NY", zip: 1 } },
+      { _id: "2", name: "a", age: 30, address: { city: "SF", zip: 2 } },
+      { _id: "3", name: "c", age: 20 },
+    ]);
+    const sorted = await c.find({}, { sort: { age: -1, name: 1 } }).toArray();
+    assert.deepEqual(sorted.map((d) => d._id), ["2", "1", "3"]);
+    const page = await c.find({}, { sort: { name: 1 }, skip: 1, limit: 1 })
+      .toArray();
+    assert.deepEqual(page.map((d) => d._id), ["1"]);
+    const projected = await c.find({ age: 30 }, {
+      fields: { "address.city": 1, _id: 0 },
+      sort: { name: 1 },
+    }).toArray();
+    assert.deepEqual(projected, [{ address: { city: "SF" } }, {
+      address: { city: "NY" },
+    }]);
+    assert.throws(() => c.find({}, { sort: { a: 2 as 1 } }), Error);
+  });
+
+  t(
+    "indexes: create, list, use, drop; answers never change",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      const docs = Array.from({ length: 200 }, (_, i) => ({
+        city: ["NY", "SF", "LA"][i % 3],
+        age: i % 50,
+        labels: [`t${i % 7}`, `t${i % 5}`],
+      }));
+      await c.insertMany(docs);
+      const before = await c.find({ city: "NY", age: { $gte: 40 } }).toArray();
+      assert.equal(await c.createIndex(["city", "age"]), "city_1_age_1");
+      assert.equal(await c.createIndex("labels"), "labels_1");
+      const listed = await c.indexes();
+      assert.deepEqual(listed.map((i) => i.name).sort(), [
+        "city_1_age_1",
+        "labels_1",
+      ]);
+      assert.equal(listed.find((i) => i.name === "labels_1")?.multikey, true);
+      // Without a sort the order is the plan's: compare as sets.
+      const byId = (docs: Doc[]) =>
+        docs.slice().sort((x, y) => x._id! < y._id! ? -1 : 1);
+      const cursor = c.find({ city: "NY", age: { $gte: 40 } });
+      assert.deepEqual(byId(await cursor.toArray()), byId(before));
+      const plan = await cursor.explain();
+      assert.equal(plan.kind, "index");
+      assert.equal(plan.index, "city_1_age_1");
+      assert.equal(
+        plan.docsExamined,
+        before.length,
+        "only the matches are read",
+      );
+      assert.equal(plan.returned, before.length);
+      const tagged = await c.find({ labels: "t3" }).explain();
+      assert.equal(tagged.index, "labels_1");
+      assert.equal(
+        tagged.returned,
+        docs.filter((d) => d.labels.includes("t3")).length,
+      );
+      assert.ok(await c.dropIndex(["city", "age"]));
+      assert.equal(await c.dropIndex("city_1_age_1"), false);
+      assert.equal((await c.find({ city: "NY" }).explain()).kind, "scan");
+      assert.deepEqual(
+        byId(await c.find({ city: "NY", age: { $gte: 40 } }).toArray()),
+        byId(before),
+      );
+    },
+  );
+
+  t("a range on an index reads only what it returns", async ({ db }) => {
+    const c = db.collection<Doc>("c");
+    await c.createIndex("n");
+    await c.insertMany(Array.from({ length: 1000 }, (_, i) => ({ n: i })));
+    const cursor = c.find({ n: { $gte: 500 } }, { sort: { n: 1 }, limit: 100 });
+    const plan = await cursor.explain();
+    assert.equal(plan.index, "n_1");
+    assert.equal(plan.sortCovered, true);
+    assert.equal(plan.returned, 100);
+    assert.ok(plan.docsExamined <= 256 + 100, `read ${plan.docsExamined}`);
+    const values = (await cursor.toArray()).map((d) => d.n);
+    assert.deepEqual(values, Array.from({ length: 100 }, (_, i) => 500 + i));
+    const desc = await c.find({}, { sort: { n: -1 }, limit: 3 }).toArray();
+    assert.deepEqual(desc.map((d) => d.n), [999, 998, 997]);
+  });
+
+  t(
+    "unique index: a duplicate is refused and nothing is written",
+    async ({ db }) => {
+      const users = db.collection<Doc>("users", {
+        indexes: [{ fields: "email", unique: true }],
+      });
+      await users.insert({ _id: "u1", email: "a@b.c" });
+      await assert.rejects(
+        users.insert({ _id: "u2", email: "a@b.c" }),
+        (e: Error) => {
+          assert.ok(e instanceof DuplicateKeyError);
+          assert.match(e.message, /unique index 'email_1'.*"a@b.c"/);
+          return true;
+        },
+      );
+      assert.equal(await users.get("u2"), null);
+      await users.insert({ _id: "u2", email: "x@y.z" });
+      await assert.rejects(
+        users.update({ _id: "u2" }, { email: "a@b.c" }),
+        DuplicateKeyError,
+      );
+      assert.equal((await users.get("u2"))?.email, "x@y.z");
+      // Freeing a value lets another document take it, even in one batch.
+      await users.update({ _id: "u1" }, { email: "new@b.c" });
+      await users.update({ _id: "u2" }, { email: "a@b.c" });
+      await users.delete("u2");
+      await users.insert({ _id: "u3", email: "a@b.c" });
+      await assert.rejects(
+        users.createIndex("email", { unique: false }),
+        TypeError,
+      );
+      const other = db.collection<Doc>("other");
+      await other.insertMany([{ k: 1 }, { k: 1 }]);
+      await assert.rejects(
+        other.createIndex("k", { unique: true }),
+        DuplicateKeyError,
+      );
+      assert.deepEqual(await other.indexes(), []);
+    },
+  );
+
+  t(
+    "an expired document frees its unique value and leaves its indexes",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      await c.createIndex("code", { unique: true });
+      await c.put("a", { code: 1 }, { ttl: 10 });
+      await assert.rejects(c.insert({ _id: "b", code: 1 }), DuplicateKeyError);
+      clock.advance(10);
+      await c.insert({ _id: "b", code: 1 });
+      await db.cleanup();
+      assert.equal(db.stats().expired, 1);
+      assert.deepEqual(await c.find({ code: 1 }).toArray(), [{
+        _id: "b",
+        code: 1,
+      }]);
+      await assert.rejects(c.insert({ _id: "c", code: 1 }), DuplicateKeyError);
+    },
+  );
+
+  t(
+    "sparse indexes skip documents without the fields and are not used for null",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      await c.createIndex("email", { unique: true, sparse: true });
+      await c.insertMany([{ n: 1 }, { n: 2 }, { email: "a" }]);
+      assert.equal(await c.count({ email: null }), 2);
+      assert.equal((await c.find({ email: "a" }).explain()).index, "email_1");
+    },
+  );
+
+  t(
+    "indexes follow every write: put, update, delete, clear, expiry",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      await c.createIndex("v");
+      await c.put("a", { v: 1 });
+      await c.put("a", { v: 2 });
+      assert.equal(await c.count({ v: 1 }), 0);
+      assert.equal(await c.count({ v: 2 }), 1);
+      await c.update({ v: 2 }, { $set: { v: 3 } });
+      await c.put("b", { v: 3 }, { ttl: 5 });
+      assert.equal((await c.find({ v: 3 }).toArray()).length, 2);
+      clock.advance(5);
+      assert.equal((await c.find({ v: 3 }).toArray()).length, 1);
+      await db.cleanup();
+      await c.delete("a");
+      assert.equal((await c.find({ v: 3 }).explain()).keysExamined, 0);
+      await c.put("x", { v: 7 });
+      await c.clear();
+      assert.equal((await c.find({ v: 7 }).explain()).keysExamined, 0);
+    },
+  );
+
+  t("queries with indexes agree with mingo (property)", async ({ db }) => {
+    const c = db.collection<Doc>("c");
+    await c.createIndex("a");
+    await c.createIndex(["b", "a"]);
+    await c.createIndex("tags");
+    const value = fc.oneof(
+      fc.integer({ min: 0, max: 5 }),
+      fc.constantFrom("x", "y", "z"),
+      fc.constant(null),
+    );
+    const doc = fc.record({
+      a: value,
+      b: fc.integer({ min: 0, max: 3 }),
+      tags: fc.array(fc.constantFrom("p", "q", "r"), { maxLength: 3 }),
+    }, { requiredKeys: ["b"] });
+    const cond = fc.oneof(
+      value.map((v) => ({ a: v })),
+      fc.integer({ min: 0, max: 5 }).map((v) => ({ a: { $gt: v } })),
+      fc.integer({ min: 0, max: 5 }).map((v) => ({ a: { $lte: v } })),
+      fc.array(value, { minLength: 1, maxLength: 3 }).map((v) => ({
+        a: { $in: v },
+      })),
+      fc.integer({ min: 0, max: 3 }).map((v) => ({ b: v })),
+      fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 5 }))
+        .map(([b, a]) => ({ b, a: { $gte: a } })),
+      fc.constantFrom("p", "q", "r").map((t) => ({ tags: t })),
+      fc.constant({}),
+    );
+    const sortArb = fc.option(
+      fc.constantFrom<SortSpec>({ a: 1 }, { a: -1 }, { b: 1, a: 1 }, {
+        b: -1,
+        a: -1,
+      }),
+      { nil: undefined },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(doc, { maxLength: 40 }),
+        cond,
+        sortArb,
+        fc.integer({ min: 0, max: 3 }),
+        fc.option(fc.integer({ min: 0, max: 10 }), { nil: undefined }),
+        async (docs, filter, sort, skip, limit) => {
+          await c.clear();
+          const withIds = docs.map((d, i) => ({
+            _id: `d${String(i).padStart(3, "0")}`,
+            ...d,
+          }));
+          if (withIds.length > 0) await c.insertMany(withIds);
+          // Ties in the sort are broken by _id on both sides.
+          const fullSort: Record<string, 1 | -1> = { ...(sort ?? {}), _id: 1 };
+          let q = new Query(filter).find(withIds).sort(fullSort).skip(skip);
+          if (limit !== undefined) q = q.limit(limit);
+          const expected = q.all();
+          const got = await c.find(filter, {
+            sort: fullSort,
+            skip,
+            ...(limit === undefined ? {} : { limit }),
+          }).toArray();
+          assert.deepEqual(got, expected);
+          assert.equal(
+            await c.count(filter),
+            new Query(filter).find(withIds).all().length,
+          );
+        },
+      ),
+      { numRuns: 150, seed: 7 },
+    );
+  });
+}
