@@ -23,7 +23,7 @@ export {
   type IndexDeclaration,
   type QueryFilter,
 } from "./src/collection.ts";
-export { Cursor, type Explanation } from "./src/cursor.ts";
+export { Cursor, type Explanation, type Page } from "./src/cursor.ts";
 export {
   type CollectionOptions,
   Database,

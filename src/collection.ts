@@ -433,6 +433,7 @@ export class Collection<T = unknown> {
       limit,
       skip: checkCount(options.skip, "skip", action, 0),
       signal: options.signal,
+      after: options.after,
     });
   }
 

@@ -5,6 +5,7 @@
  */
 
 import type { Engine } from "./engine.ts";
+import type { DocPage } from "./engine.ts";
 import type { Plan } from "./planner.ts";
 import type { Filter, Predicate } from "./query/compile.ts";
 import { compileProjection, type Projection } from "./query/projection.ts";
@@ -24,10 +25,12 @@ interface CursorPlan {
   readonly limit: number;
   readonly skip: number;
   readonly signal: AbortSignal | undefined;
+  /** A position from `page()`: resume after it. */
+  readonly after?: string | undefined;
   /** Which documents to visit instead of planning (first, last, between). */
   readonly source?: (
     signal: AbortSignal | undefined,
-  ) => AsyncIterable<readonly StorageEntry[]>;
+  ) => AsyncIterable<DocPage>;
   /** How `source` visits, for `explain()`. */
   readonly sourceDescription?: string;
 }
@@ -35,6 +38,65 @@ interface CursorPlan {
 interface Hit {
   readonly entry: StorageEntry;
   readonly record: StoredRecord;
+  /** The key the source visited (index key, or the document key). */
+  readonly source: Uint8Array;
+  readonly range: number;
+}
+
+/** Where a paginated query stopped. */
+type Position =
+  | { readonly p: string; readonly r: number; readonly k: string }
+  | { readonly o: number };
+
+function encodePosition(position: Position): string {
+  return btoa(JSON.stringify(position)).replaceAll("+", "-").replaceAll(
+    "/",
+    "_",
+  ).replace(/=+$/, "");
+}
+
+function decodePosition(token: string, action: string): Position {
+  try {
+    const json = atob(token.replaceAll("-", "+").replaceAll("_", "/"));
+    const position = JSON.parse(json);
+    if (
+      typeof position === "object" && position !== null &&
+      (typeof position.o === "number" ||
+        (typeof position.p === "string" && typeof position.r === "number" &&
+          typeof position.k === "string"))
+    ) {
+      return position;
+    }
+  } catch {
+    // reported below
+  }
+  throw new TypeError(`${action}: '${token}' is not a cursor position`);
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+function planTag(plan: Plan | undefined): string {
+  return plan === undefined
+    ? "source"
+    : plan.kind === "scan"
+    ? "scan"
+    : `${plan.index}:${plan.reverse ? "desc" : "asc"}:${plan.ranges.length}`;
+}
+
+/** One page of results and where the next page starts. */
+export interface Page<T> {
+  /** The values of this page. */
+  readonly items: T[];
+  /** Pass as `find(filter, { after })` for the next page; absent at the end. */
+  readonly next: string | undefined;
 }
 
 /** What `explain()` reports about one run of a query. */
@@ -103,37 +165,71 @@ export class Cursor<T> implements AsyncIterable<T> {
     plan: Plan | undefined = this.#choose(),
   ): AsyncGenerator<readonly Hit[]> {
     const { engine, collection, predicate, signal, sort, source } = this.#plan;
+    const action = `Cannot query '${collection}'`;
     let skip = this.#plan.skip;
     let left = this.#plan.limit;
-    engine.countQuery();
-    if (left <= 0) return;
-    const action = `Cannot query '${collection}'`;
-    const pages = source !== undefined
-      ? source(signal)
-      : plan === undefined || plan.kind === "scan"
-      ? engine.pages(collection, { signal })
-      : engine.indexPages(collection, plan, { signal, examined: stats });
     const sorted = sort !== undefined &&
       (source !== undefined || plan === undefined || !plan.sortCovered);
+    let resume: { range: number; key: Uint8Array } | undefined;
+    if (this.#plan.after !== undefined) {
+      const at = decodePosition(this.#plan.after, action);
+      // `skip` counts from the start of the results, not from a position.
+      skip = 0;
+      if ("o" in at) {
+        if (!sorted) {
+          throw new TypeError(
+            `${action}: the position belongs to another query plan`,
+          );
+        }
+        skip = at.o;
+      } else {
+        if (sorted || at.p !== planTag(plan)) {
+          throw new TypeError(
+            `${action}: the position belongs to another query plan`,
+          );
+        }
+        resume = { range: at.r, key: fromBase64(at.k) };
+      }
+    }
+    engine.countQuery();
+    if (left <= 0) return;
+    const pages: AsyncIterable<DocPage> = source !== undefined
+      ? source(signal)
+      : plan === undefined || plan.kind === "scan"
+      ? engine.pages(collection, { signal, after: resume?.key })
+      : engine.indexPages(collection, plan, {
+        signal,
+        examined: stats,
+        after: resume,
+      });
     const all: Hit[] = [];
     for await (const page of pages) {
       const now = engine.now();
       stats.docs += page.length;
       const out: Hit[] = [];
-      for (const entry of page) {
+      const sources = page.sources;
+      const range = page.range ?? 0;
+      for (let i = 0; i < page.length; i++) {
+        const entry = page[i]!;
         const record = engine.visible(entry, now, action);
         if (record === undefined || !predicate(record.value, record.tags)) {
           continue;
         }
+        const hit = {
+          entry,
+          record,
+          source: sources === undefined ? entry.key : sources[i]!,
+          range,
+        };
         if (sorted) {
-          all.push({ entry, record });
+          all.push(hit);
           continue;
         }
         if (skip > 0) {
           skip--;
           continue;
         }
-        out.push({ entry, record });
+        out.push(hit);
         if (--left === 0) break;
       }
       if (out.length > 0) yield out;
@@ -141,6 +237,7 @@ export class Cursor<T> implements AsyncIterable<T> {
     }
     if (sorted) {
       const compare = compileSort(sort!);
+      // Ties keep key order (a stable sort), so pages never overlap.
       all.sort((a, b) => compare(a.record.value, b.record.value));
       const end = left === Infinity ? all.length : skip + left;
       const out = all.slice(skip, end);
@@ -233,9 +330,83 @@ export class Cursor<T> implements AsyncIterable<T> {
    * ```
    */
   async count(): Promise<number> {
+    const counted = await this.#countByIndex();
+    if (counted !== undefined) return counted;
     let n = 0;
     for await (const hits of this.#hits()) n += hits.length;
     return n;
+  }
+
+  async #countByIndex(
+    examined?: { keys: number },
+    plan: Plan | undefined = this.#choose(),
+  ): Promise<number | undefined> {
+    const { engine, collection, source, after, skip, limit } = this.#plan;
+    if (source !== undefined || after !== undefined || plan === undefined) {
+      return undefined;
+    }
+    const n = await engine.countByIndex(collection, plan, examined);
+    if (n === undefined) return undefined;
+    engine.countQuery();
+    return Math.max(0, Math.min(n - skip, limit));
+  }
+
+  /**
+   * Reads one page: up to `size` values and a position to pass as
+   * `find(filter, { after })` (with the same filter and options) for the
+   * next one. Positions are strings, so an edge function can hand them to its
+   * client. For orders served by the key or an index the position is a key,
+   * so writes between pages never repeat or skip an item that stays in
+   * place; for orders sorted in memory it is an offset.
+   *
+   * @param size Most values on the page (at least 1).
+   * @returns The values and the next position (absent on the last page).
+   * @throws {RangeError} When `size` is not a whole number of at least 1.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([1, 2, 3, 4, 5]);
+   * const first = await db.find({}).page(2);
+   * const second = await db.find({}, { after: first.next }).page(2);
+   * assert.deepEqual([...first.items, ...second.items], [1, 2, 3, 4]);
+   * ```
+   */
+  async page(size: number): Promise<Page<T>> {
+    if (!(Number.isInteger(size) && size >= 1)) {
+      throw new RangeError(
+        `Cannot read a page of '${this.#plan.collection}': size must be a whole number of at least 1, got ${size}`,
+      );
+    }
+    const plan = this.#choose();
+    const shape = this.#shape();
+    const limited = createCursor<T>({
+      ...this.#plan,
+      limit: Math.min(this.#plan.limit, size + 1),
+    });
+    const hits: Hit[] = [];
+    for await (const page of limited.#hits(undefined, plan)) hits.push(...page);
+    const more = hits.length > size;
+    const items = hits.slice(0, size);
+    const items_ = items.map((hit) => shape(hit.record.value) as T);
+    if (!more || items.length === 0) return { items: items_, next: undefined };
+    const { sort, source } = this.#plan;
+    const sorted = sort !== undefined &&
+      (source !== undefined || plan === undefined || !plan.sortCovered);
+    let next: Position;
+    if (sorted) {
+      const start = this.#plan.after === undefined
+        ? this.#plan.skip
+        : (decodePosition(this.#plan.after, "Cannot page") as { o?: number })
+          .o ?? 0;
+      next = { o: start + items.length };
+    } else {
+      const last = items[items.length - 1]!;
+      next = { p: planTag(plan), r: last.range, k: toBase64(last.source) };
+    }
+    return { items: items_, next: encodePosition(next) };
   }
 
   /**
@@ -243,6 +414,8 @@ export class Cursor<T> implements AsyncIterable<T> {
    * direction) and how many index entries and documents it read to return
    * how many results.
    *
+   * @param mode `"count"` explains `count()`, which can answer from an exact
+   *   index plan without reading documents.
    * @returns The explanation.
    *
    * @example
@@ -259,11 +432,18 @@ export class Cursor<T> implements AsyncIterable<T> {
    * assert.equal(plan.returned, 2);
    * ```
    */
-  async explain(): Promise<Explanation> {
+  async explain(mode: "find" | "count" = "find"): Promise<Explanation> {
     const stats = { keys: 0, docs: 0 };
     const plan = this.#choose();
     let returned = 0;
-    for await (const hits of this.#hits(stats, plan)) returned += hits.length;
+    const counted = mode === "count"
+      ? await this.#countByIndex(stats, plan)
+      : undefined;
+    if (counted !== undefined) {
+      returned = counted;
+    } else {
+      for await (const hits of this.#hits(stats, plan)) returned += hits.length;
+    }
     const { sourceDescription, sort } = this.#plan;
     if (plan === undefined) {
       return {

@@ -101,6 +101,23 @@ interface ItemChange {
   readonly next: StoredRecord | undefined;
 }
 
+/**
+ * A page of documents read through an index: `sources[i]` is the index key
+ * that led to document `i`, and `range` which of the plan's ranges it was in
+ * (cursor positions resume from them).
+ */
+export type DocPage = readonly StorageEntry[] & {
+  readonly sources?: readonly Uint8Array[];
+  readonly range?: number;
+};
+
+/** The smallest key greater than `key`. */
+function successor(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}
+
 /** One step of an atomic write. */
 export type WriteOp = PutOp | DeleteOp;
 
@@ -446,16 +463,25 @@ export class Engine {
    */
   async *pages(
     collection: string,
-    options: { reverse?: boolean; signal?: AbortSignal | undefined } = {},
+    options: {
+      reverse?: boolean;
+      signal?: AbortSignal | undefined;
+      after?: Uint8Array | undefined;
+    } = {},
   ): AsyncGenerator<readonly StorageEntry[]> {
-    const { signal } = options;
+    const { signal, after } = options;
     signal?.throwIfAborted();
     this.assertOpen("Cannot scan");
     let last = performance.now();
-    const scan = this.#storage.scan({
-      prefix: this.collectionPrefix(collection),
-      reverse: options.reverse === true,
-    });
+    const reverse = options.reverse === true;
+    const prefix = this.collectionPrefix(collection);
+    const scan = this.#storage.scan(
+      after === undefined
+        ? { prefix, reverse }
+        : reverse
+        ? { prefix, end: after, reverse }
+        : { prefix, start: successor(after), reverse },
+    );
     for await (const page of scan) {
       signal?.throwIfAborted();
       yield page;
@@ -881,23 +907,80 @@ export class Engine {
   async *indexPages(
     collection: string,
     plan: Plan,
-    options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
-  ): AsyncGenerator<readonly StorageEntry[]> {
+    options: {
+      signal?: AbortSignal | undefined;
+      examined?: { keys: number };
+      after?: { range: number; key: Uint8Array } | undefined;
+    },
+  ): AsyncGenerator<DocPage> {
     const state = this.#state(collection);
     const prefix = state.indexes.prefix(plan.index!);
     const ranges = plan.reverse ? [...plan.ranges].reverse() : plan.ranges;
     const seen = new Set<string>();
     const dedupe = plan.ranges.length > 1 ||
       state.indexes.get(plan.index!)?.multikey === true;
-    for (const range of ranges) {
-      const { start, end } = rangeToBytes(prefix, range);
+    const { after } = options;
+    for (let r = after?.range ?? 0; r < ranges.length; r++) {
+      let { start, end } = rangeToBytes(prefix, ranges[r]!);
+      if (after !== undefined && r === after.range) {
+        if (plan.reverse) end = after.key;
+        else start = successor(after.key);
+      }
       yield* this.#entryPages(
         collection,
         { start, end, reverse: plan.reverse },
         options,
         dedupe ? seen : undefined,
+        r,
       );
     }
+  }
+
+  /**
+   * Counts the documents an exact index plan selects from the index alone,
+   * without reading a document; `undefined` when that would not be exact
+   * (the plan is inexact, or some item may have expired).
+   *
+   * @param collection Collection name.
+   * @param plan The plan.
+   * @param examined Counts the index entries read.
+   * @returns The count, or `undefined`.
+   */
+  async countByIndex(
+    collection: string,
+    plan: Plan,
+    examined?: { keys: number },
+  ): Promise<number | undefined> {
+    const state = this.#collections.get(collection);
+    if (
+      state === undefined || plan.kind !== "index" || !plan.exact ||
+      state.inflight.size > 0 || state.schedule.countExpired(this.now()) > 0
+    ) {
+      return undefined;
+    }
+    const prefix = state.indexes.prefix(plan.index!);
+    const dedupe = plan.ranges.length > 1 ||
+      state.indexes.get(plan.index!)?.multikey === true;
+    const seen = new Set<string>();
+    let n = 0;
+    let last = performance.now();
+    for (const range of plan.ranges) {
+      const { start, end } = rangeToBytes(prefix, range);
+      for await (const page of this.#storage.scan({ start, end })) {
+        if (examined !== undefined) examined.keys += page.length;
+        if (!dedupe) {
+          n += page.length;
+        } else {
+          for (const entry of page) seen.add(entryId(entry.value));
+        }
+        const t = performance.now();
+        if (t - last > SLICE_MS) {
+          await yieldToLoop();
+          last = performance.now();
+        }
+      }
+    }
+    return dedupe ? seen.size : n;
   }
 
   /**
@@ -916,7 +999,7 @@ export class Engine {
       to?: number;
       signal?: AbortSignal | undefined;
     },
-  ): AsyncGenerator<readonly StorageEntry[]> {
+  ): AsyncGenerator<DocPage> {
     const prefix = this.#state(collection).indexes.orderPrefix;
     const start = options.from === undefined
       ? prefix
@@ -939,7 +1022,8 @@ export class Engine {
     scan: { start: Uint8Array; end?: Uint8Array; reverse: boolean },
     options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
     seen: Set<string> | undefined,
-  ): AsyncGenerator<readonly StorageEntry[]> {
+    range = 0,
+  ): AsyncGenerator<DocPage> {
     const { signal } = options;
     signal?.throwIfAborted();
     this.assertOpen("Cannot scan");
@@ -948,6 +1032,7 @@ export class Engine {
       signal?.throwIfAborted();
       if (options.examined !== undefined) options.examined.keys += page.length;
       const keys: Uint8Array[] = [];
+      const from: Uint8Array[] = [];
       for (const entry of page) {
         const id = entryId(entry.value);
         if (seen !== undefined) {
@@ -955,11 +1040,20 @@ export class Engine {
           seen.add(id);
         }
         keys.push(this.docKey(collection, id));
+        from.push(entry.key);
       }
       const docs = await this.#storage.getMany(keys);
       const found: StorageEntry[] = [];
-      for (const doc of docs) if (doc !== null) found.push(doc);
-      if (found.length > 0) yield found;
+      const sources: Uint8Array[] = [];
+      for (let i = 0; i < docs.length; i++) {
+        const doc = docs[i] ?? null;
+        if (doc === null) continue;
+        found.push(doc);
+        sources.push(from[i]!);
+      }
+      if (found.length > 0) {
+        yield Object.assign(found, { sources, range }) as DocPage;
+      }
       const t = performance.now();
       if (t - last > SLICE_MS) {
         await yieldToLoop();

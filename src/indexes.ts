@@ -165,11 +165,8 @@ export class CollectionIndexes {
     const prefix = this.prefix(spec.name);
     const out: IndexEntry[] = [];
     for (
-      const tuple of indexTuples(spec, record.value, {
-        createdAt: record.createdAt,
-        updatedAt: record.updatedAt,
-        version: record.version,
-      })
+      // No metadata: filters see only the document, so indexes must too.
+      const tuple of indexTuples(spec, record.value)
     ) {
       const key = encodeIndexKey(
         spec.unique ? tuple : [...tuple, id],
@@ -197,12 +194,7 @@ export class CollectionIndexes {
     const out: string[] = [];
     for (const spec of this.#indexes.values()) {
       if (spec.multikey) continue;
-      const meta = {
-        createdAt: record.createdAt,
-        updatedAt: record.updatedAt,
-        version: record.version,
-      };
-      if (isMultikeyDocument(spec, record.value, meta)) out.push(spec.name);
+      if (isMultikeyDocument(spec, record.value)) out.push(spec.name);
     }
     return out;
   }

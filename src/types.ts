@@ -90,6 +90,11 @@ export interface FindOptions {
   readonly skip?: number;
   /** Aborting it stops the scan; iteration rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Resume after this position, from `cursor.page()` of the same query
+   * (`skip` then counts from there: it is not applied again).
+   */
+  readonly after?: string | undefined;
 }
 
 /** An item with its key and metadata, as returned by `getEntry`. */

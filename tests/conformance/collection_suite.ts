@@ -479,4 +479,82 @@ export function collectionSuite(factory: StorageFactory): void {
       { numRuns: 150, seed: 7 },
     );
   });
+
+  t(
+    "pagination: page() positions resume exactly, for every kind of plan",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      await c.createIndex("n");
+      await c.insertMany(
+        Array.from(
+          { length: 25 },
+          (_, i) => ({ _id: `k${i + 10}`, n: i % 7, m: i }),
+        ),
+      );
+      const cases: [Record<string, unknown>, Parameters<typeof c.find>[1]][] = [
+        [{}, {}], // key order
+        [{ n: { $gte: 2 } }, {}], // index range
+        [{}, { sort: { n: -1 } }], // index order, backwards
+        [{ m: { $lt: 20 } }, { sort: { m: -1 } }], // sorted in memory
+      ];
+      for (const [filter, options] of cases) {
+        const all = await c.find(filter, options).toArray();
+        const seen: Doc[] = [];
+        let after: string | undefined;
+        let pages = 0;
+        do {
+          const page = await c.find(filter, { ...options, after }).page(4);
+          seen.push(...page.items);
+          after = page.next;
+          pages++;
+        } while (after !== undefined);
+        assert.deepEqual(seen, all, JSON.stringify({ filter, options }));
+        assert.equal(pages, Math.max(1, Math.ceil(all.length / 4)));
+      }
+      // Writes before the position do not shift a key-ordered page.
+      const first = await c.find({}).page(5);
+      await c.insert({ _id: "a0", n: 1, m: -1 }); // sorts before every key
+      const second = await c.find({}, { after: first.next }).page(5);
+      assert.equal(second.items[0]?._id, "k15");
+      // A position from another plan is refused.
+      const sorted = await c.find({}, { sort: { m: 1 } }).page(2);
+      await assert.rejects(
+        c.find({}, { after: sorted.next }).toArray(),
+        TypeError,
+      );
+      await assert.rejects(
+        c.find({}, { after: "not a position" }).toArray(),
+        TypeError,
+      );
+      await assert.rejects(c.find({}).page(0), RangeError);
+    },
+  );
+
+  t(
+    "count answers from an exact index plan without reading documents",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      await c.createIndex(["city", "age"]);
+      await c.insertMany(
+        Array.from(
+          { length: 60 },
+          (_, i) => ({ city: i % 2 ? "NY" : "SF", age: i }),
+        ),
+      );
+      const filter = { city: "NY", age: { $gte: 40 } };
+      assert.equal(await c.count(filter), 10);
+      const plan = await c.find(filter).explain("count");
+      assert.equal(plan.docsExamined, 0);
+      assert.equal(plan.returned, 10);
+      assert.equal(await c.find(filter, { skip: 3, limit: 5 }).count(), 5);
+      // Once an item may have expired, the documents are read again.
+      await c.put("short", { city: "NY", age: 50 }, { ttl: 5 });
+      assert.equal(await c.count(filter), 11);
+      clock.advance(5);
+      const expiredPlan = await c.find(filter).explain("count");
+      assert.ok(expiredPlan.docsExamined > 0);
+      assert.equal(expiredPlan.returned, 10);
+      assert.equal(await c.count(filter), 10);
+    },
+  );
 }
