@@ -80,9 +80,19 @@ export class Collection<T = unknown> {
     if (indexes.length > 0) {
       // Declared indexes are created before any other call of this object
       // runs; a failure is reported by each call.
+      const action = `Cannot create the indexes declared for '${name}'`;
+      const specs = indexes.map(({ fields, unique, sparse }) => {
+        const list = checkFields(fields, action);
+        return {
+          name: indexName(list),
+          fields: list,
+          unique: unique === true,
+          sparse: sparse === true,
+        };
+      });
       this.#pending = (async () => {
-        for (const { fields, ...options } of indexes) {
-          await this.createIndex(fields, options);
+        for (const spec of specs) {
+          await engine.createIndex(name, spec, action);
         }
       })();
       const pending = this.#pending;

@@ -557,4 +557,23 @@ export function collectionSuite(factory: StorageFactory): void {
       assert.equal(await c.count(filter), 10);
     },
   );
+
+  t(
+    "a compound index refuses a document with two array fields",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      await c.createIndex(["a", "b"]);
+      await c.insert({ _id: "ok", a: [1, 2], b: 1 });
+      await assert.rejects(
+        c.insert({ _id: "bad", a: [1], b: [2] }),
+        /more than one array field/,
+      );
+      assert.equal(await c.get("bad"), null);
+      await assert.rejects(
+        c.update({ _id: "ok" }, { $set: { b: [3] } }),
+        TypeError,
+      );
+      assert.deepEqual(await c.get("ok"), { _id: "ok", a: [1, 2], b: 1 });
+    },
+  );
 }
