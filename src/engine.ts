@@ -726,6 +726,25 @@ export class Engine {
       } else if (entry !== null) {
         deletes.push(key);
       }
+      if (indexes.size === 0) {
+        // Only the insertion-order entry, unchanged when the item stays.
+        const same = old !== undefined && next !== undefined &&
+          old.createdAt === next.createdAt && old.seq === next.seq;
+        if (!same) {
+          if (old !== undefined) {
+            const orderKey = indexes.orderKey(id, old);
+            deletes.push(orderKey);
+            delta -= orderKey.length + entryValue(id).length;
+          }
+          if (next !== undefined) {
+            const orderKey = indexes.orderKey(id, next);
+            const orderValue = entryValue(id);
+            sets.push({ key: orderKey, value: orderValue });
+            delta += orderKey.length + orderValue.length;
+          }
+        }
+        continue;
+      }
       const before = old === undefined ? [] : indexes.entries(id, old);
       const after = next === undefined
         ? []

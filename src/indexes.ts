@@ -200,6 +200,17 @@ export class CollectionIndexes {
   }
 
   /**
+   * The insertion-order key of an item.
+   *
+   * @param id The item's id.
+   * @param record The item.
+   * @returns The key.
+   */
+  orderKey(id: string, record: StoredRecord): Uint8Array {
+    return encodeKey([record.createdAt, record.seq, id], this.#orderPrefix);
+  }
+
+  /**
    * Every entry an item produces: insertion order first, then each index.
    *
    * @param id The item's id.
