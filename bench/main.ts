@@ -18,6 +18,7 @@ import {
   type Result,
   runCase,
 } from "./harness.ts";
+import { renderIndexOnly, runIndexBench } from "./indexes.ts";
 import {
   type LokiCollection,
   type LokiDb,
@@ -70,6 +71,27 @@ const started = performance.now();
 const docs = makeDocs(N, SEED);
 const keys = docs.map((_, i) => `k${i}`);
 const order = shuffledIndices(N, 7);
+
+// `--only=indexes`: scenario 7 alone, then exit.
+if (args.has("--only=indexes")) {
+  const r = await runIndexBench({
+    docs,
+    warmup: WARMUP,
+    reps: REPS,
+    queryReps: 7, // QUERY_REPS, declared with scenario 4 below
+    log,
+  });
+  console.log(
+    JSON_OUT
+      ? JSON.stringify(
+        { deno: Deno.version, quick: QUICK, ...r, markdown: undefined },
+        null,
+        2,
+      )
+      : renderIndexOnly(r, QUICK),
+  );
+  Deno.exit(0);
+}
 
 const results: Record<string, Result[]> = {
   put: [],
@@ -510,6 +532,18 @@ for (const q of QUERIES) {
 map.clear();
 lokiPlain.db.close();
 await ours.close();
+collectGarbage();
+
+// ---------------------------------------------------------------------------
+// 7. Indexes and the planner (bench/indexes.ts), on the same documents; run
+// here, reported after scenario 6.
+const indexReport = await runIndexBench({
+  docs,
+  warmup: WARMUP,
+  reps: REPS,
+  queryReps: QUERY_REPS,
+  log,
+});
 collectGarbage();
 
 // ---------------------------------------------------------------------------
@@ -980,6 +1014,7 @@ for (const s of stalls.filter((s) => s.impl === "ours")) {
     met: stall <= 20,
   });
 }
+targets.push(...indexReport.targets);
 
 if (JSON_OUT) {
   console.log(JSON.stringify(
@@ -995,6 +1030,7 @@ if (JSON_OUT) {
       stalls,
       targets,
       notes,
+      indexes: { ...indexReport, markdown: undefined },
     },
     null,
     2,
@@ -1097,5 +1133,7 @@ if (JSON_OUT) {
     p();
     for (const n of notes) p(`- ${n}`);
   }
+  p();
+  p(indexReport.markdown);
   console.log(out.join("\n"));
 }

@@ -17,11 +17,10 @@ import {
   QuotaError,
   TooLargeError,
 } from "./errors.ts";
-import { encodeUtf8, prefixEnd } from "./bytes.ts";
+import { binaryString, encodeUtf8, prefixEnd } from "./bytes.ts";
 import {
   CollectionIndexes,
   entryId,
-  entryValue,
   type IndexEntry,
   type StoredIndex,
 } from "./indexes.ts";
@@ -734,13 +733,12 @@ export class Engine {
           if (old !== undefined) {
             const orderKey = indexes.orderKey(id, old);
             deletes.push(orderKey);
-            delta -= orderKey.length + entryValue(id).length;
+            delta -= orderKey.length + key.length;
           }
           if (next !== undefined) {
             const orderKey = indexes.orderKey(id, next);
-            const orderValue = entryValue(id);
-            sets.push({ key: orderKey, value: orderValue });
-            delta += orderKey.length + orderValue.length;
+            sets.push({ key: orderKey, value: key });
+            delta += orderKey.length + key.length;
           }
         }
         continue;
@@ -763,7 +761,7 @@ export class Engine {
           releases.push({ entry: e, owner: id });
         } else {
           deletes.push(e.key);
-          delta -= e.key.length + entryValue(id).length;
+          delta -= e.key.length + key.length;
         }
       }
       if (next !== undefined && indexes.size > 0) {
@@ -771,7 +769,7 @@ export class Engine {
       }
       for (const e of after) {
         if (beforeIds.has(e.id)) continue;
-        const entryBytes = entryValue(id);
+        const entryBytes = key; // an index entry's value is the item's key
         if (e.unique) {
           const holder = claimed.get(e.id);
           if (holder !== undefined && holder !== id) {
@@ -946,7 +944,6 @@ export class Engine {
         else start = successor(after.key);
       }
       yield* this.#entryPages(
-        collection,
         { start, end, reverse: plan.reverse },
         options,
         dedupe ? seen : undefined,
@@ -990,7 +987,7 @@ export class Engine {
         if (!dedupe) {
           n += page.length;
         } else {
-          for (const entry of page) seen.add(entryId(entry.value));
+          for (const entry of page) seen.add(binaryString(entry.value));
         }
         const t = performance.now();
         if (t - last > SLICE_MS) {
@@ -1027,7 +1024,6 @@ export class Engine {
       ? prefixEnd(prefix)
       : prefixEnd(encodeKey([options.to], prefix));
     return this.#entryPages(
-      collection,
       end === undefined
         ? { start, reverse: options.reverse === true }
         : { start, end, reverse: options.reverse === true },
@@ -1037,7 +1033,6 @@ export class Engine {
   }
 
   async *#entryPages(
-    collection: string,
     scan: { start: Uint8Array; end?: Uint8Array; reverse: boolean },
     options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
     seen: Set<string> | undefined,
@@ -1053,12 +1048,12 @@ export class Engine {
       const keys: Uint8Array[] = [];
       const from: Uint8Array[] = [];
       for (const entry of page) {
-        const id = entryId(entry.value);
         if (seen !== undefined) {
+          const id = binaryString(entry.value);
           if (seen.has(id)) continue;
           seen.add(id);
         }
-        keys.push(this.docKey(collection, id));
+        keys.push(entry.value); // the item's key
         from.push(entry.key);
       }
       const docs = await this.#storage.getMany(keys);
@@ -1151,7 +1146,7 @@ export class Engine {
               }
               owners.set(e.id, id);
             }
-            const value = entryValue(id);
+            const value = entry.key; // the item's key
             sets.push({ key: e.key, value });
             bytes += e.key.length + value.length;
           }

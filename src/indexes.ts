@@ -11,18 +11,23 @@
  *   `["i", collection, index, ...values]` for a unique index, so that two
  *   items cannot hold one value even when several processes write at once.
  *
- * Every entry's value is the item's id in UTF-8.
+ * Every entry's value is the item's storage key (`["d", collection, id]`).
  *
  * @module
  */
 
-import { binaryString, encodeUtf8 } from "./bytes.ts";
+import { binaryString } from "./bytes.ts";
 import {
   type IndexSpec,
   indexTuples,
   isMultikeyDocument,
 } from "./index_keys.ts";
-import { encodeIndexKey, encodeKey, type IndexKeyPart } from "./key_codec.ts";
+import {
+  decodeKey,
+  encodeIndexKey,
+  encodeKey,
+  type IndexKeyPart,
+} from "./key_codec.ts";
 import type { IndexInfo } from "./planner.ts";
 import type { StoredRecord } from "./value_codec.ts";
 
@@ -238,26 +243,8 @@ export class CollectionIndexes {
 }
 
 /**
- * The value stored in an index entry: the item id in UTF-8.
- *
- * @param id The item's id.
- * @returns The bytes.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { entryValue } from "./indexes.ts";
- * assert.equal(entryValue("a").length, 1);
- * ```
- */
-export function entryValue(id: string): Uint8Array {
-  return encodeUtf8(id);
-}
-
-const decoder = new TextDecoder();
-
-/**
- * The item id an index entry points to.
+ * The item id an index entry points to. An entry's value is the item's
+ * storage key, `["d", collection, id]`, so reads fetch the item directly.
  *
  * @param value The entry's value.
  * @returns The id.
@@ -265,10 +252,11 @@ const decoder = new TextDecoder();
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { entryId, entryValue } from "./indexes.ts";
- * assert.equal(entryId(entryValue("u1")), "u1");
+ * import { entryId } from "./indexes.ts";
+ * import { encodeKey } from "./key_codec.ts";
+ * assert.equal(entryId(encodeKey(["d", "users", "u1"])), "u1");
  * ```
  */
 export function entryId(value: Uint8Array): string {
-  return decoder.decode(value);
+  return decodeKey(value)[2] as string;
 }
