@@ -4,7 +4,12 @@
  * @module
  */
 
-import { createCursor, type Cursor, toEntry } from "./cursor.ts";
+import {
+  createCursor,
+  type Cursor,
+  type CursorPlan,
+  toEntry,
+} from "./cursor.ts";
 import type { Engine, WriteOp } from "./engine.ts";
 import { ConflictError, DuplicateKeyError } from "./errors.ts";
 import { indexName } from "./index_keys.ts";
@@ -433,9 +438,7 @@ export class Collection<T = unknown> {
     const { conditions, limit } = this.#filter(filter, options.limit, action);
     if (options.sort !== undefined) compileSort(options.sort); // validate now
     if (options.fields !== undefined) compileProjection(options.fields);
-    return createCursor<T>({
-      engine: this.#engine,
-      collection: this.#name,
+    return this.#cursor({
       filter: conditions,
       predicate: compileFilter(conditions),
       sort: options.sort,
@@ -515,6 +518,32 @@ export class Collection<T = unknown> {
     return await this.find(filter).count();
   }
   // --- Documents (unosql's surface) ---------------------------------------
+
+  #cursor(
+    plan:
+      & Omit<
+        CursorPlan,
+        | "engine"
+        | "collection"
+        | "sort"
+        | "projection"
+        | "skip"
+        | "signal"
+        | "limit"
+      >
+      & Partial<CursorPlan>,
+  ): Cursor<T> {
+    return createCursor<T>({
+      engine: this.#engine,
+      collection: this.#name,
+      sort: undefined,
+      projection: undefined,
+      limit: Infinity,
+      skip: 0,
+      signal: undefined,
+      ...plan,
+    });
+  }
 
   #ready(): Promise<void> | undefined {
     return this.#pending;
@@ -730,16 +759,10 @@ export class Collection<T = unknown> {
     await this.#engine.transact(this.#name, action, async () => {
       changed = 0;
       const ops: WriteOp[] = [];
-      const cursor = createCursor<T>({
-        engine: this.#engine,
-        collection: this.#name,
+      const cursor = this.#cursor({
         filter: conditions,
         predicate,
-        sort: undefined,
-        projection: undefined,
         limit,
-        skip: 0,
-        signal: undefined,
       });
       for await (const entry of cursor.entries()) {
         if (
@@ -851,16 +874,10 @@ export class Collection<T = unknown> {
       action,
       async () => {
         const ops: WriteOp[] = [];
-        const cursor = createCursor<T>({
-          engine: this.#engine,
-          collection: this.#name,
+        const cursor = this.#cursor({
           filter: conditions,
           predicate,
-          sort: undefined,
-          projection: undefined,
           limit,
-          skip: 0,
-          signal: undefined,
         });
         for await (const entry of cursor.entries()) {
           ops.push({ kind: "delete", id: entry.key });
@@ -878,16 +895,10 @@ export class Collection<T = unknown> {
   ): Cursor<T> {
     const action = `Cannot read the ${name} items of '${this.#name}'`;
     const limit = checkCount(n, "n", action, 0);
-    return createCursor<T>({
-      engine: this.#engine,
-      collection: this.#name,
+    return this.#cursor({
       filter: {},
       predicate: () => true,
-      sort: undefined,
-      projection: undefined,
       limit,
-      skip: 0,
-      signal: undefined,
       source: (signal) =>
         this.#engine.orderPages(this.#name, { reverse, signal }),
       sourceDescription: `insertion order${reverse ? ", newest first" : ""}`,
@@ -992,16 +1003,9 @@ export class Collection<T = unknown> {
           `${action}: _createdAt bounds must be numbers or Dates`,
         );
       }
-      return await createCursor<T>({
-        engine: this.#engine,
-        collection: this.#name,
+      return await this.#cursor({
         filter: {},
         predicate: () => true,
-        sort: undefined,
-        projection: undefined,
-        limit: Infinity,
-        skip: 0,
-        signal: undefined,
         source: (signal) =>
           this.#engine.orderPages(this.#name, { from, to, signal }),
         sourceDescription: "insertion order, by creation time",

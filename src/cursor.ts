@@ -14,8 +14,8 @@ import type { StorageEntry } from "./storage.ts";
 import type { Entry } from "./types.ts";
 import { copyValue, type StoredRecord } from "./value_codec.ts";
 
-/** Everything a cursor needs to run its query. */
-interface CursorPlan {
+/** Everything a cursor needs to run its query (internal). */
+export interface CursorPlan {
   readonly engine: Engine;
   readonly collection: string;
   readonly filter: Filter;

@@ -1184,15 +1184,7 @@ export class Engine {
       const state = this.#collections.get(collection);
       if (state?.indexes.get(name) === undefined) return false;
       const deletes = [this.#indexMetaKey(collection, name)];
-      let bytes = 0;
-      for await (
-        const page of this.#storage.scan({ prefix: state.indexes.prefix(name) })
-      ) {
-        for (const entry of page) {
-          deletes.push(entry.key);
-          bytes += entry.key.length + entry.value.length;
-        }
-      }
+      const bytes = await this.#keysUnder(state.indexes.prefix(name), deletes);
       const result = await this.#storage.commit({ deletes });
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
@@ -1201,6 +1193,18 @@ export class Engine {
       state.indexes.remove(name);
       return true;
     });
+  }
+
+  /** Appends every key under `prefix` to `keys`; returns their bytes. */
+  async #keysUnder(prefix: Uint8Array, keys: Uint8Array[]): Promise<number> {
+    let bytes = 0;
+    for await (const page of this.#storage.scan({ prefix })) {
+      for (const entry of page) {
+        keys.push(entry.key);
+        bytes += entry.key.length + entry.value.length;
+      }
+    }
+    return bytes;
   }
 
   /**
@@ -1233,16 +1237,8 @@ export class Engine {
       if (deletes.length === 0) return 0;
       const docs = deletes.length;
       const state = this.#state(collection);
-      for (
-        const prefix of [state.indexes.orderPrefix, state.indexes.indexesPrefix]
-      ) {
-        for await (const page of this.#storage.scan({ prefix })) {
-          for (const entry of page) {
-            deletes.push(entry.key);
-            bytes += entry.key.length + entry.value.length;
-          }
-        }
-      }
+      bytes += await this.#keysUnder(state.indexes.orderPrefix, deletes);
+      bytes += await this.#keysUnder(state.indexes.indexesPrefix, deletes);
       const result = await this.#storage.commit({ deletes });
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
