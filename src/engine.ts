@@ -1116,12 +1116,18 @@ export class Engine {
           `${action}: index '${spec.name}' already exists with other options`,
         );
       }
+      // Expired items go first, so that every stored item has its entries
+      // (the invariant every later write and sweep relies on).
+      const due = state.schedule.popExpired(this.now());
+      if (due.length > 0) {
+        for (const d of due) state.inflight.set(d.key, d.expiresAt);
+        await this.#removeExpired(collection, state, due);
+      }
       const building = new CollectionIndexes(collection);
       let stored: StoredIndex = { ...spec, multikey: false };
       building.add(stored);
       const sets: { key: Uint8Array; value: Uint8Array }[] = [];
       const owners = new Map<string, string>();
-      const now = this.now();
       let bytes = 0;
       for await (
         const page of this.#storage.scan({
@@ -1130,7 +1136,6 @@ export class Engine {
       ) {
         for (const entry of page) {
           const record = this.decode(entry, action);
-          if (isExpired(record, now)) continue;
           const id = this.idOf(entry);
           const entries = this.#entriesOf(building, id, record, action)
             .slice(1); // not the insertion-order entry

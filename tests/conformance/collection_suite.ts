@@ -403,10 +403,12 @@ export function collectionSuite(factory: StorageFactory): void {
       assert.equal((await c.find({ v: 3 }).toArray()).length, 1);
       await db.cleanup();
       await c.delete("a");
+      assert.equal(await c.count(), 0);
       assert.equal((await c.find({ v: 3 }).explain()).keysExamined, 0);
       await c.put("x", { v: 7 });
       await c.clear();
       assert.equal((await c.find({ v: 7 }).explain()).keysExamined, 0);
+      assert.equal(db.stats().bytes, 0, "every index byte is accounted for");
     },
   );
 
@@ -454,6 +456,7 @@ export function collectionSuite(factory: StorageFactory): void {
         fc.option(fc.integer({ min: 0, max: 10 }), { nil: undefined }),
         async (docs, filter, sort, skip, limit) => {
           await c.clear();
+          assert.equal(db.stats().bytes, 0, "clear frees every byte");
           const withIds = docs.map((d, i) => ({
             _id: `d${String(i).padStart(3, "0")}`,
             ...d,
@@ -574,6 +577,21 @@ export function collectionSuite(factory: StorageFactory): void {
         TypeError,
       );
       assert.deepEqual(await c.get("ok"), { _id: "ok", a: [1, 2], b: 1 });
+    },
+  );
+
+  t(
+    "createIndex after items expired: sweeps them first, bytes stay exact",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      await c.put("old", { v: 1 }, { ttl: 5 });
+      await c.put("keep", { v: 1 });
+      clock.advance(5);
+      await c.createIndex("v", { unique: true });
+      assert.deepEqual(await c.find({ v: 1 }).toArray(), [{ v: 1 }]);
+      await c.clear();
+      assert.equal(db.stats().bytes, 0);
+      assert.equal(db.stats().items, 0);
     },
   );
 }
