@@ -227,6 +227,10 @@ export class Engine {
     ) {
       for (const entry of page) {
         const parts = decodeKey(entry.key);
+        if (parts[2] === "order") {
+          this.#state(parts[1] as string).indexes.ordered = true;
+          continue;
+        }
         if (parts[2] !== "index") continue;
         const collection = parts[1] as string;
         let spec: StoredIndex;
@@ -726,6 +730,7 @@ export class Engine {
         deletes.push(key);
       }
       if (indexes.size === 0) {
+        if (!indexes.ordered) continue; // no entries at all
         // Only the insertion-order entry, unchanged when the item stays.
         const same = old !== undefined && next !== undefined &&
           old.createdAt === next.createdAt && old.seq === next.seq;
@@ -746,12 +751,12 @@ export class Engine {
       const before = old === undefined ? [] : indexes.entries(id, old);
       const after = next === undefined
         ? []
-        : this.#entriesOf(indexes, id, next, action);
+        : this.#entriesOf(indexes, id, next, action, multikey);
       if (
         before.length === 1 && after.length === 1 &&
         before[0]!.id === after[0]!.id
       ) {
-        continue; // Only the unchanged insertion-order entry: no indexes.
+        continue; // One entry, unchanged.
       }
       const beforeIds = new Set(before.map((e) => e.id));
       const afterIds = new Set(after.map((e) => e.id));
@@ -763,9 +768,6 @@ export class Engine {
           deletes.push(e.key);
           delta -= e.key.length + key.length;
         }
-      }
-      if (next !== undefined && indexes.size > 0) {
-        for (const name of indexes.newlyMultikey(next)) multikey.add(name);
       }
       for (const e of after) {
         if (beforeIds.has(e.id)) continue;
@@ -864,9 +866,10 @@ export class Engine {
     id: string,
     record: StoredRecord,
     action: string,
+    multikey?: Set<string>,
   ): IndexEntry[] {
     try {
-      return indexes.entries(id, record);
+      return indexes.entries(id, record, multikey);
     } catch (e) {
       if (e instanceof TypeError) {
         throw new TypeError(`${action}: ${e.message}`, { cause: e });
@@ -1007,7 +1010,7 @@ export class Engine {
    * @param options Direction, time frame (inclusive), abort signal.
    * @returns Pages of document entries.
    */
-  orderPages(
+  async *orderPages(
     collection: string,
     options: {
       reverse?: boolean;
@@ -1016,6 +1019,7 @@ export class Engine {
       signal?: AbortSignal | undefined;
     },
   ): AsyncGenerator<DocPage> {
+    await this.#ensureOrder(collection);
     const prefix = this.#state(collection).indexes.orderPrefix;
     const start = options.from === undefined
       ? prefix
@@ -1023,13 +1027,53 @@ export class Engine {
     const end = options.to === undefined
       ? prefixEnd(prefix)
       : prefixEnd(encodeKey([options.to], prefix));
-    return this.#entryPages(
+    yield* this.#entryPages(
       end === undefined
         ? { start, reverse: options.reverse === true }
         : { start, end, reverse: options.reverse === true },
       { signal: options.signal },
       undefined,
     );
+  }
+
+  /** Builds the insertion-order entries of a collection, once. */
+  #ensureOrder(collection: string): Promise<void> {
+    const state = this.#state(collection);
+    if (state.indexes.ordered) return Promise.resolve();
+    const action = `Cannot order '${collection}' by insertion`;
+    this.assertOpen(action);
+    return this.#enqueue(async () => {
+      const { indexes } = state;
+      if (indexes.ordered) return;
+      const due = state.schedule.popExpired(this.now());
+      if (due.length > 0) {
+        for (const d of due) state.inflight.set(d.key, d.expiresAt);
+        await this.#removeExpired(collection, state, due);
+      }
+      const sets: { key: Uint8Array; value: Uint8Array }[] = [];
+      let bytes = 0;
+      for await (
+        const page of this.#storage.scan({
+          prefix: this.collectionPrefix(collection),
+        })
+      ) {
+        for (const entry of page) {
+          const record = this.decode(entry, action);
+          const key = indexes.orderKey(this.idOf(entry), record);
+          sets.push({ key, value: entry.key });
+          bytes += key.length + entry.key.length;
+        }
+      }
+      const meta = encodeKey([META, collection, "order"]);
+      const value = encodeUtf8("{}");
+      sets.push({ key: meta, value });
+      const result = await this.#storage.commit({ sets });
+      if (!result.ok) {
+        throw new ConflictError(`${action}: the storage refused the commit`);
+      }
+      this.#bytes += bytes;
+      indexes.ordered = true;
+    });
   }
 
   async *#entryPages(
@@ -1137,9 +1181,9 @@ export class Engine {
         for (const entry of page) {
           const record = this.decode(entry, action);
           const id = this.idOf(entry);
-          const entries = this.#entriesOf(building, id, record, action)
-            .slice(1); // not the insertion-order entry
-          if (!stored.multikey && building.newlyMultikey(record).length > 0) {
+          const found = new Set<string>();
+          const entries = this.#entriesOf(building, id, record, action, found);
+          if (found.size > 0) {
             stored = { ...stored, multikey: true };
             building.add(stored);
           }

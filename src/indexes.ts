@@ -17,11 +17,7 @@
  */
 
 import { binaryString } from "./bytes.ts";
-import {
-  type IndexSpec,
-  indexTuples,
-  isMultikeyDocument,
-} from "./index_keys.ts";
+import { indexEntries, type IndexSpec } from "./index_keys.ts";
 import {
   decodeKey,
   encodeIndexKey,
@@ -75,6 +71,11 @@ export class CollectionIndexes {
   readonly #indexes = new Map<string, StoredIndex>();
   readonly #prefixes = new Map<string, Uint8Array>();
   readonly #orderPrefix: Uint8Array;
+  /**
+   * Whether the insertion-order entries exist. They are built on the first
+   * `first`/`last`/`between("_createdAt")` of the collection, then kept.
+   */
+  ordered = false;
 
   /**
    * @param collection The collection's name.
@@ -166,13 +167,14 @@ export class CollectionIndexes {
     spec: StoredIndex,
     id: string,
     record: StoredRecord,
+    multikey?: Set<string>,
   ): IndexEntry[] {
     const prefix = this.prefix(spec.name);
     const out: IndexEntry[] = [];
-    for (
-      // No metadata: filters see only the document, so indexes must too.
-      const tuple of indexTuples(spec, record.value)
-    ) {
+    // No metadata: filters see only the document, so indexes must too.
+    const made = indexEntries(spec, record.value);
+    if (made.multikey && !spec.multikey) multikey?.add(spec.name);
+    for (const tuple of made.tuples) {
       const key = encodeIndexKey(
         spec.unique ? tuple : [...tuple, id],
         prefix,
@@ -189,22 +191,6 @@ export class CollectionIndexes {
   }
 
   /**
-   * The indexes not yet marked multikey that this item makes multikey (an
-   * array on an indexed path, even with one element or none).
-   *
-   * @param record The item.
-   * @returns Their names.
-   */
-  newlyMultikey(record: StoredRecord): string[] {
-    const out: string[] = [];
-    for (const spec of this.#indexes.values()) {
-      if (spec.multikey) continue;
-      if (isMultikeyDocument(spec, record.value)) out.push(spec.name);
-    }
-    return out;
-  }
-
-  /**
    * The insertion-order key of an item.
    *
    * @param id The item's id.
@@ -216,27 +202,34 @@ export class CollectionIndexes {
   }
 
   /**
-   * Every entry an item produces: insertion order first, then each index.
+   * Every entry an item produces: insertion order first (once built), then
+   * each index.
    *
    * @param id The item's id.
    * @param record The item.
+   * @param multikey Receives the names of indexes not yet marked multikey
+   *   that this item makes multikey (an array on an indexed path).
    * @returns The entries.
    * @throws {TypeError} When the item cannot be indexed.
    */
-  entries(id: string, record: StoredRecord): IndexEntry[] {
-    const key = encodeKey(
-      [record.createdAt, record.seq, id],
-      this.#orderPrefix,
-    );
-    const out: IndexEntry[] = [{
-      key,
-      id: binaryString(key),
-      index: "",
-      unique: false,
-      tuple: [record.createdAt, record.seq],
-    }];
+  entries(
+    id: string,
+    record: StoredRecord,
+    multikey?: Set<string>,
+  ): IndexEntry[] {
+    const out: IndexEntry[] = [];
+    if (this.ordered) {
+      const key = this.orderKey(id, record);
+      out.push({
+        key,
+        id: binaryString(key),
+        index: "",
+        unique: false,
+        tuple: [record.createdAt, record.seq],
+      });
+    }
     for (const spec of this.#indexes.values()) {
-      out.push(...this.indexEntries(spec, id, record));
+      out.push(...this.indexEntries(spec, id, record, multikey));
     }
     return out;
   }

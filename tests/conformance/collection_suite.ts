@@ -594,4 +594,23 @@ export function collectionSuite(factory: StorageFactory): void {
       assert.equal(db.stats().items, 0);
     },
   );
+
+  t(
+    "the insertion-order index is built on first use, expired items first",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c");
+      await c.put("b", { n: 1 });
+      await c.put("a", { n: 2 }, { ttl: 5 });
+      await c.put("c", { n: 3 });
+      clock.advance(5);
+      assert.deepEqual(await c.last(5), [{ n: 1 }, { n: 3 }]);
+      await c.put("d", { n: 4 });
+      assert.deepEqual(await c.first(1), [{ n: 1 }]);
+      assert.deepEqual(await c.last(1), [{ n: 4 }]);
+      await c.clear();
+      assert.equal(db.stats().bytes, 0);
+      await c.put("e", { n: 5 });
+      assert.deepEqual(await c.last(1), [{ n: 5 }]);
+    },
+  );
 }
