@@ -63,6 +63,8 @@ const INDEX = "i";
  *   value: { city: "NY" }, tags: undefined, expiresAt: undefined, createdAt: 1,
  *   updatedAt: 1, version: 1, seq: 1, dates: undefined,
  * };
+ * assert.equal(set.entries("u1", record).length, 1);
+ * set.ordered = true; // once first/last/between("_createdAt") ran
  * assert.equal(set.entries("u1", record).length, 2);
  * ```
  */
