@@ -21,6 +21,7 @@ import { binaryString, encodeUtf8, prefixEnd } from "./bytes.ts";
 import {
   CollectionIndexes,
   entryId,
+  entryKeyId,
   type IndexEntry,
   type StoredIndex,
 } from "./indexes.ts";
@@ -754,14 +755,16 @@ export class Engine {
         : this.#entriesOf(indexes, id, next, action, multikey);
       if (
         before.length === 1 && after.length === 1 &&
-        before[0]!.id === after[0]!.id
+        entryKeyId(before[0]!) === entryKeyId(after[0]!)
       ) {
         continue; // One entry, unchanged.
       }
-      const beforeIds = new Set(before.map((e) => e.id));
-      const afterIds = new Set(after.map((e) => e.id));
+      const beforeIds = new Set(before.map(entryKeyId));
+      const afterIds = before.length === 0
+        ? beforeIds
+        : new Set(after.map(entryKeyId));
       for (const e of before) {
-        if (afterIds.has(e.id)) continue;
+        if (afterIds.has(entryKeyId(e))) continue;
         if (e.unique) {
           releases.push({ entry: e, owner: id });
         } else {
@@ -770,14 +773,14 @@ export class Engine {
         }
       }
       for (const e of after) {
-        if (beforeIds.has(e.id)) continue;
+        if (beforeIds.size > 0 && beforeIds.has(entryKeyId(e))) continue;
         const entryBytes = key; // an index entry's value is the item's key
         if (e.unique) {
-          const holder = claimed.get(e.id);
+          const holder = claimed.get(entryKeyId(e));
           if (holder !== undefined && holder !== id) {
             throw this.#duplicate(action, collection, e, holder);
           }
-          claimed.set(e.id, id);
+          claimed.set(entryKeyId(e), id);
           claims.push({ entry: e, owner: id });
         }
         sets.push({ key: e.key, value: entryBytes });
@@ -826,7 +829,7 @@ export class Engine {
         const probe = probes[claims.length + j] ?? null;
         const release = releases[j]!;
         if (probe === null || entryId(probe.value) !== release.owner) continue;
-        if (claimed.has(release.entry.id)) continue; // taken over right here
+        if (claimed.has(entryKeyId(release.entry))) continue; // taken over
         checks.push({
           key: release.entry.key,
           versionstamp: probe.versionstamp,
@@ -1189,11 +1192,11 @@ export class Engine {
           }
           for (const e of entries) {
             if (e.unique) {
-              const holder = owners.get(e.id);
+              const holder = owners.get(entryKeyId(e));
               if (holder !== undefined) {
                 throw this.#duplicate(action, collection, e, holder);
               }
-              owners.set(e.id, id);
+              owners.set(entryKeyId(e), id);
             }
             const value = entry.key; // the item's key
             sets.push({ key: e.key, value });

@@ -31,8 +31,8 @@ import type { StoredRecord } from "./value_codec.ts";
 export interface IndexEntry {
   /** The storage key. */
   readonly key: Uint8Array;
-  /** `key` as a binary string, for set arithmetic. */
-  readonly id: string;
+  /** `key` as a binary string, for set arithmetic: see {@linkcode entryKeyId}. */
+  id?: string;
   /** The index's name, or `""` for the insertion-order entry. */
   readonly index: string;
   /** Whether the key excludes the item id (unique index). */
@@ -183,7 +183,6 @@ export class CollectionIndexes {
       );
       out.push({
         key,
-        id: binaryString(key),
         index: spec.name,
         unique: spec.unique,
         tuple,
@@ -224,7 +223,6 @@ export class CollectionIndexes {
       const key = this.orderKey(id, record);
       out.push({
         key,
-        id: binaryString(key),
         index: "",
         unique: false,
         tuple: [record.createdAt, record.seq],
@@ -254,4 +252,22 @@ export class CollectionIndexes {
  */
 export function entryId(value: Uint8Array): string {
   return decodeKey(value)[2] as string;
+}
+
+/**
+ * An entry's key as a binary string (computed once, on first need).
+ *
+ * @param entry The entry.
+ * @returns The key's binary string.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryKeyId } from "./indexes.ts";
+ * const entry = { key: new Uint8Array([65]), index: "i", unique: false, tuple: [] };
+ * assert.equal(entryKeyId(entry), "A");
+ * ```
+ */
+export function entryKeyId(entry: IndexEntry): string {
+  return entry.id ??= binaryString(entry.key);
 }
