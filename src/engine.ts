@@ -1039,6 +1039,20 @@ export class Engine {
     );
   }
 
+  /**
+   * Removes every expired item of a collection, from inside the write queue
+   * (so every stored item then has all its index entries).
+   */
+  async #dropExpired(
+    collection: string,
+    state: CollectionState,
+  ): Promise<void> {
+    const due = state.schedule.popExpired(this.now());
+    if (due.length === 0) return;
+    for (const d of due) state.inflight.set(d.key, d.expiresAt);
+    await this.#removeExpired(collection, state, due);
+  }
+
   /** Builds the insertion-order entries of a collection, once. */
   #ensureOrder(collection: string): Promise<void> {
     const state = this.#state(collection);
@@ -1048,11 +1062,7 @@ export class Engine {
     return this.#enqueue(async () => {
       const { indexes } = state;
       if (indexes.ordered) return;
-      const due = state.schedule.popExpired(this.now());
-      if (due.length > 0) {
-        for (const d of due) state.inflight.set(d.key, d.expiresAt);
-        await this.#removeExpired(collection, state, due);
-      }
+      await this.#dropExpired(collection, state);
       const sets: { key: Uint8Array; value: Uint8Array }[] = [];
       let bytes = 0;
       for await (
@@ -1165,11 +1175,7 @@ export class Engine {
       }
       // Expired items go first, so that every stored item has its entries
       // (the invariant every later write and sweep relies on).
-      const due = state.schedule.popExpired(this.now());
-      if (due.length > 0) {
-        for (const d of due) state.inflight.set(d.key, d.expiresAt);
-        await this.#removeExpired(collection, state, due);
-      }
+      await this.#dropExpired(collection, state);
       const building = new CollectionIndexes(collection);
       let stored: StoredIndex = { ...spec, multikey: false };
       building.add(stored);
