@@ -202,7 +202,12 @@ export class Cursor<T> implements AsyncIterable<T> {
         examined: stats,
         after: resume,
       });
+    // In-memory sort: with a limit, keep only the best skip + limit hits
+    // (sorted, ties in arrival order, so the result equals a stable sort).
+    const compare = sorted ? compileSort(sort!) : undefined;
+    const keep = left === Infinity ? Infinity : skip + left;
     const all: Hit[] = [];
+    const order = (a: Hit, b: Hit) => compare!(a.record.value, b.record.value);
     for await (const page of pages) {
       const now = engine.now();
       stats.docs += page.length;
@@ -222,7 +227,22 @@ export class Cursor<T> implements AsyncIterable<T> {
           range,
         };
         if (sorted) {
-          all.push(hit);
+          if (keep === Infinity) {
+            all.push(hit);
+          } else if (
+            all.length < keep || order(hit, all[all.length - 1]!) < 0
+          ) {
+            // After every equal hit already kept: ties keep arrival order.
+            let lo = 0;
+            let hi = all.length;
+            while (lo < hi) {
+              const mid = (lo + hi) >>> 1;
+              if (order(all[mid]!, hit) <= 0) lo = mid + 1;
+              else hi = mid;
+            }
+            all.splice(lo, 0, hit);
+            if (all.length > keep) all.pop();
+          }
           continue;
         }
         if (skip > 0) {
@@ -236,11 +256,9 @@ export class Cursor<T> implements AsyncIterable<T> {
       if (left === 0) return;
     }
     if (sorted) {
-      const compare = compileSort(sort!);
       // Ties keep key order (a stable sort), so pages never overlap.
-      all.sort((a, b) => compare(a.record.value, b.record.value));
-      const end = left === Infinity ? all.length : skip + left;
-      const out = all.slice(skip, end);
+      if (keep === Infinity) all.sort(order);
+      const out = all.slice(skip, keep);
       if (out.length > 0) yield out;
     }
   }

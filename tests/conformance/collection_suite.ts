@@ -613,4 +613,42 @@ export function collectionSuite(factory: StorageFactory): void {
       assert.deepEqual(await c.last(1), [{ n: 5 }]);
     },
   );
+
+  t(
+    "sort with a limit keeps the best items, ties in key order (property)",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 60 }),
+          fc.integer({ min: 0, max: 10 }),
+          fc.integer({ min: 1, max: 15 }),
+          fc.constantFrom<1 | -1>(1, -1),
+          async (groups, skip, limit, dir) => {
+            await c.clear();
+            if (groups.length > 0) {
+              await c.insertMany(
+                groups.map((g, i) => ({
+                  _id: `k${String(i).padStart(2, "0")}`,
+                  g,
+                })),
+              );
+            }
+            const sort = { g: dir };
+            const all = await c.find({}, { sort }).toArray();
+            const ids = all.map((d) => d._id);
+            // A stable sort: equal groups stay in key order.
+            const expected = groups
+              .map((g, i) => ({ g, id: `k${String(i).padStart(2, "0")}` }))
+              .sort((a, b) => (a.g - b.g) * dir)
+              .map((d) => d.id);
+            assert.deepEqual(ids, expected);
+            const page = await c.find({}, { sort, skip, limit }).toArray();
+            assert.deepEqual(page, all.slice(skip, skip + limit));
+          },
+        ),
+        { numRuns: 100, seed: 11 },
+      );
+    },
+  );
 }
