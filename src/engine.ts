@@ -1,6 +1,8 @@
 /**
  * The engine shared by every storage: key layout, the write queue, the TTL
- * schedule and sweeper, the decoded-record cache, counters and scans.
+ * schedule and sweeper, secondary and insertion-order index maintenance,
+ * counters and scans. Decoded records travel with storage entries as their
+ * `memo` where the storage keeps one.
  *
  * The engine knows nothing of the storage behind it beyond the
  * {@linkcode Storage} contract. Public classes (`Database`, `Collection`,

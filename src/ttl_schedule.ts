@@ -553,39 +553,6 @@ export class TtlSchedule<K> {
   }
 
   /**
-   * Lists up to `limit` live keys that have expired by `now`, without
-   * removing them (in heap order, not sorted). Costs O(k) for the k heap
-   * entries visited.
-   *
-   * @param now The current time, in epoch milliseconds.
-   * @param limit The most entries to return.
-   * @returns The due entries.
-   *
-   * @example
-   * ```ts
-   * import assert from "node:assert/strict";
-   * import { TtlSchedule } from "./ttl_schedule.ts";
-   *
-   * const schedule = new TtlSchedule<string>();
-   * schedule.set("a", 1);
-   * schedule.set("b", 5);
-   * assert(schedule.due(3).length === 1 && schedule.size === 2);
-   * ```
-   */
-  due(now: number, limit: number = Infinity): Expiry<K>[] {
-    const out: Expiry<K>[] = [];
-    if (this.#live.size === 0 || limit <= 0) return out;
-    const live = this.#live;
-    this.#heap.visitWhile(
-      (e) => e.expiresAt <= now && out.length < limit,
-      (e) => {
-        if (live.get(e.key) === e) out.push(e);
-      },
-    );
-    return out;
-  }
-
-  /**
    * Counts the live keys that have expired by `now`, without removing them.
    * Costs O(k) for the k heap entries (live or stale) due by `now`.
    *

@@ -57,7 +57,28 @@ function typeName(v: unknown): string {
   return ctor?.name ?? "object";
 }
 
-function setOwn(target: Record<string, unknown>, k: string, v: unknown): void {
+/**
+ * Sets an own, enumerable property, even one named `__proto__` (plain
+ * assignment would change the prototype instead).
+ *
+ * @param target The object.
+ * @param k The property name.
+ * @param v The value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setOwn } from "./value_codec.ts";
+ * const o: Record<string, unknown> = {};
+ * setOwn(o, "__proto__", 1);
+ * assert.equal(Object.keys(o)[0], "__proto__");
+ * ```
+ */
+export function setOwn(
+  target: Record<string, unknown>,
+  k: string,
+  v: unknown,
+): void {
   if (k === "__proto__") {
     Object.defineProperty(target, k, {
       value: v,

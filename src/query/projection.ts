@@ -23,6 +23,7 @@
  * @module
  */
 
+import { setOwn } from "../value_codec.ts";
 import { splitPath } from "./path.ts";
 import { describe, isPlainObject } from "./types.ts";
 
@@ -39,23 +40,6 @@ function isDocument(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null &&
     !Array.isArray(value) && !(value instanceof Date) &&
     !(value instanceof RegExp);
-}
-
-function setOwn(
-  target: Record<string, unknown> | Tree,
-  key: string,
-  value: unknown,
-): void {
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
 }
 
 function projectionError(path: string, problem: string): TypeError {

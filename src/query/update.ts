@@ -32,7 +32,7 @@ import { compareStrings, compareValues, valuesEqual } from "./compare.ts";
 import { compileFilter, type Predicate } from "./compile.ts";
 import { splitPath } from "./path.ts";
 import { describe, isPlainObject } from "./types.ts";
-import { copyValue } from "../value_codec.ts";
+import { copyValue, setOwn } from "../value_codec.ts";
 
 /**
  * An update document: either fields to merge into the document
@@ -121,19 +121,6 @@ function isDocument(value: unknown): value is Doc {
   return typeof value === "object" && value !== null &&
     !Array.isArray(value) && !(value instanceof Date) &&
     !(value instanceof RegExp);
-}
-
-function setOwn(target: Doc, key: string, value: unknown): void {
-  if (key === "__proto__") {
-    Object.defineProperty(target, key, {
-      value,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  } else {
-    target[key] = value;
-  }
 }
 
 function shallowCopy(doc: Doc): Doc {
