@@ -15,7 +15,9 @@ export interface CollectionOptions {
   readonly indexes?: readonly IndexDeclaration[];
 }
 import { Engine, type EngineSettings } from "./engine.ts";
+import { FileStorage } from "./file_storage.ts";
 import { MemoryStorage } from "./memory_storage.ts";
+import type { Storage } from "./storage.ts";
 import type { DatabaseStats, OpenOptions } from "./types.ts";
 import {
   checkCount,
@@ -133,6 +135,35 @@ export class Database<T = unknown> extends Collection<T> {
   }
 
   /**
+   * Removes every expired item, then has the storage drop dead data: the
+   * file storage rewrites its log with only live items (beside the old one,
+   * renamed over it once complete, so a crash at any point loses nothing).
+   * The file storage also compacts on its own when the log grows past
+   * `compactRatio` times the live data, and at every `cleanupInterval`.
+   * On memory storage it only removes expired items.
+   *
+   * @returns Whether the storage rewrote anything (`false` when there was
+   *   nothing to drop, or on memory storage).
+   * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} On a database opened `readOnly`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * const dir = await Deno.makeTempDir();
+   * await using db = await open({ path: `${dir}/app.tdb` });
+   * for (let i = 0; i < 100; i++) await db.put("counter", i);
+   * const before = db.stats().storageStats?.fileBytes as number;
+   * assert(await db.compact());
+   * assert((db.stats().storageStats?.fileBytes as number) < before);
+   * ```
+   */
+  async compact(): Promise<boolean> {
+    return await this.#engine.compact();
+  }
+
+  /**
    * Counters and sizes: visible items, TTL items, bytes, operation counts,
    * sweeps.
    *
@@ -184,6 +215,41 @@ export class Database<T = unknown> extends Collection<T> {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+const FILE_OPTIONS = [
+  "durability",
+  "lockTimeout",
+  "readOnly",
+  "repair",
+  "flushInterval",
+  "compactRatio",
+  "compactMinBytes",
+] as const;
+
+function openStorage(options: OpenOptions): Promise<Storage> {
+  const action = "Cannot open the database";
+  const { path } = options;
+  if (path === undefined) {
+    const stray = FILE_OPTIONS.find((name) => options[name] !== undefined);
+    if (stray !== undefined) {
+      throw new TypeError(
+        `${action}: ${stray} is an option of file storage; give a path too`,
+      );
+    }
+    return Promise.resolve(options.storage ?? new MemoryStorage());
+  }
+  if (options.storage !== undefined) {
+    throw new TypeError(
+      `${action}: give either a path or a storage, not both`,
+    );
+  }
+  if (typeof path !== "string" || path.length === 0) {
+    throw new TypeError(
+      `${action}: path must be a non-empty string, got ${describeType(path)}`,
+    );
+  }
+  return FileStorage.open(path, options);
 }
 
 function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {
@@ -288,7 +354,7 @@ export async function open<T = unknown>(
       100,
     ),
   };
-  const storage = options.storage ?? new MemoryStorage();
+  const storage = await openStorage(options);
   const engine = await Engine.open(storage, settings);
   const db = create<T>(engine);
   if (signal !== undefined) {

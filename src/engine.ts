@@ -188,6 +188,7 @@ export class Engine {
   #timers: number[] = [];
   #onClose: (() => void)[] = [];
   #sweeping = false;
+  #reloading = false;
   #ops = { puts: 0, gets: 0, deletes: 0, queries: 0 };
   #sweeps = 0;
   #expired = 0;
@@ -297,6 +298,7 @@ export class Engine {
   }
 
   #startTimers(): void {
+    if (this.#storage.capabilities.readOnly === true) return;
     const { ttlCheckInterval, cleanupInterval } = this.#settings;
     if (Number.isFinite(ttlCheckInterval)) {
       const id = setInterval(
@@ -319,7 +321,7 @@ export class Engine {
   #background(full: boolean): void {
     if (this.#closed || this.#sweeping) return;
     this.#sweeping = true;
-    (full ? this.cleanup() : this.#sweepAll())
+    (full ? this.compact() : this.#sweepAll())
       .catch((e) => this.#recordError(e))
       .finally(() => this.#sweeping = false);
   }
@@ -573,8 +575,8 @@ export class Engine {
       const { maxRetries, retryDelay } = this.#settings;
       for (let attempt = 0;; attempt++) {
         const ops = await build();
-        const existed = await this.#write(collection, ops, action);
-        if (existed !== undefined) return existed;
+        const done = await this.#write(collection, ops, action);
+        if (done !== undefined) return done;
         if (attempt >= maxRetries) {
           throw new ConflictError(
             `${action}: another writer changed the same items ${
@@ -586,7 +588,37 @@ export class Engine {
       }
     });
     this.poke();
-    return result;
+    // The queue moves on once the commit is applied; the caller also waits
+    // until it is durable (so concurrent writers share one fsync).
+    return result.then(async ({ existed, durable }) => {
+      if (durable !== undefined) await this.#settle(durable);
+      return existed;
+    });
+  }
+
+  /**
+   * Waits for a commit to be durable. If the storage could not make it so, it
+   * has taken the commit back (and later ones): rebuild the bookkeeping.
+   */
+  async #settle(durable: Promise<void>): Promise<void> {
+    try {
+      await durable;
+    } catch (e) {
+      this.#reloadSoon();
+      throw e;
+    }
+  }
+
+  /** Rebuilds counts, sizes, schedules and index definitions from storage. */
+  #reloadSoon(): void {
+    if (this.#reloading || this.#closed) return;
+    this.#reloading = true;
+    this.#enqueue(async () => {
+      this.#reloading = false;
+      this.#collections.clear();
+      this.#bytes = 0;
+      await this.#load();
+    }).catch((e) => this.#recordError(e));
   }
 
   /** Applies one attempt; `undefined` when a version check failed. */
@@ -594,8 +626,10 @@ export class Engine {
     collection: string,
     ops: readonly WriteOp[],
     action: string,
-  ): Promise<boolean[] | undefined> {
-    if (ops.length === 0) return [];
+  ): Promise<
+    { existed: boolean[]; durable: Promise<void> | undefined } | undefined
+  > {
+    if (ops.length === 0) return { existed: [], durable: undefined };
     const state = this.#state(collection);
     const keys = ops.map((op) => this.docKey(collection, op.id));
     const { maxValueBytes } = this.#settings;
@@ -655,7 +689,7 @@ export class Engine {
       }
       changes.push({ id: op.id, key: keys[i]!, entry, old, next });
     }
-    const ok = await this.#commitItems(
+    const committed = await this.#commitItems(
       collection,
       state,
       changes,
@@ -679,15 +713,16 @@ export class Engine {
         }
       },
     );
-    if (!ok) return undefined;
-    return existed;
+    if (committed === false) return undefined;
+    return { existed, durable: committed.durable };
   }
 
   /**
    * Writes item changes and their index entries in one commit, enforcing
    * unique indexes and the memory limit; updates `stored` and `bytes`.
    *
-   * @returns `false` when a version check failed (nothing was written).
+   * @returns `false` when a version check failed (nothing was written),
+   *   else the storage's `durable` promise, if it gave one.
    */
   async #commitItems(
     collection: string,
@@ -696,7 +731,7 @@ export class Engine {
     values: readonly (Uint8Array | undefined)[],
     action: string,
     committed?: () => void,
-  ): Promise<boolean> {
+  ): Promise<false | { durable: Promise<void> | undefined }> {
     const { indexes } = state;
     const checks: { key: Uint8Array; versionstamp: string | null }[] = [];
     const sets: {
@@ -863,7 +898,7 @@ export class Engine {
     }
     // Bookkeeping that must change together with `stored` (no await between).
     committed?.();
-    return true;
+    return { durable: result.durable };
   }
 
   #entriesOf(
@@ -1086,6 +1121,7 @@ export class Engine {
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
+      if (result.durable !== undefined) await this.#settle(result.durable);
       this.#bytes += bytes;
       indexes.ordered = true;
     });
@@ -1220,6 +1256,7 @@ export class Engine {
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
+      if (result.durable !== undefined) await this.#settle(result.durable);
       this.#bytes += bytes;
       state.indexes.add(stored);
       return spec.name;
@@ -1249,6 +1286,7 @@ export class Engine {
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
+      if (result.durable !== undefined) await this.#settle(result.durable);
       this.#bytes -= bytes;
       state.indexes.remove(name);
       return true;
@@ -1303,6 +1341,7 @@ export class Engine {
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
+      if (result.durable !== undefined) await this.#settle(result.durable);
       this.#bytes -= bytes;
       state.stored -= docs;
       state.inflight.clear();
@@ -1318,6 +1357,7 @@ export class Engine {
    */
   poke(): void {
     if (this.#sweeping || this.#closed) return;
+    if (this.#storage.capabilities.readOnly === true) return;
     if (this.#earliestExpiry() > this.now()) return;
     this.#sweeping = true;
     this.sweep(SWEEP_BATCH)
@@ -1379,7 +1419,7 @@ export class Engine {
         });
       }
       if (changes.length > 0) {
-        const ok = await this.#commitItems(
+        const committed = await this.#commitItems(
           collection,
           state,
           changes,
@@ -1390,7 +1430,12 @@ export class Engine {
             for (const d of live) inflight.delete(d.key);
           },
         );
-        if (!ok) throw new ConflictError(`${action}: lost a race`);
+        if (committed === false) {
+          throw new ConflictError(`${action}: lost a race`);
+        }
+        if (committed.durable !== undefined) {
+          await this.#settle(committed.durable);
+        }
       }
       for (const d of live) inflight.delete(d.key);
       return changes.length;
@@ -1423,6 +1468,22 @@ export class Engine {
   }
 
   /**
+   * Removes every expired item, then lets the storage drop dead data (the
+   * file storage rewrites its log).
+   *
+   * @returns Whether the storage rewrote anything.
+   */
+  async compact(): Promise<boolean> {
+    this.assertOpen("Cannot compact");
+    if (this.#storage.compact === undefined) {
+      await this.#sweepAll();
+      return false;
+    }
+    await this.#sweepAll();
+    return await this.#storage.compact();
+  }
+
+  /**
    * Counters and sizes.
    *
    * @returns A snapshot.
@@ -1447,6 +1508,7 @@ export class Engine {
       lastSweepAt: this.#lastSweepAt,
       sweepErrors: this.#sweepErrors,
       lastError: this.#lastError,
+      storageStats: this.#storage.stats?.(),
     };
   }
 

@@ -4,9 +4,8 @@
  * @module
  */
 
-import { BTree, type BTreeRange } from "./btree.ts";
-import { binaryString, compareBytes, prefixEnd } from "./bytes.ts";
 import { ClosedError } from "./errors.ts";
+import { KeyTable } from "./key_table.ts";
 import type {
   ScanOptions,
   Storage,
@@ -16,55 +15,8 @@ import type {
   StorageEntry,
 } from "./storage.ts";
 
-/** Entries are collected this many at a time; the tree is re-seeked between. */
-const SCAN_BATCH = 256;
-
-/** One stored entry; replaced (never mutated) on every write of its key. */
-interface Slot extends StorageEntry {
-  readonly memo: unknown;
-}
-
-/** Where a key lives: the tree and the hash index share it. */
-interface Cell {
-  readonly key: Uint8Array;
-  /** The key as a binary string (one char per byte): the tree's key. */
-  readonly id: string;
-  slot: Slot;
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
-}
-
-/** FNV-1a over the bytes: the hash index's bucket. */
-function hashBytes(key: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h = Math.imul(h ^ key[i]!, 0x01000193);
-  }
-  return h;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareBytes(a, b) >= 0 ? a : b;
-}
-
-function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareBytes(a, b) <= 0 ? a : b;
 }
 
 /**
@@ -88,8 +40,7 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
  * ```
  */
 export class MemoryStorage implements Storage {
-  #tree = new BTree<string, Cell>(compareStrings);
-  #index = new Map<number, Cell | Cell[]>();
+  #table = new KeyTable();
   #version = 0;
   #closed = false;
 
@@ -99,46 +50,12 @@ export class MemoryStorage implements Storage {
     shared: false,
   };
 
-  #check(action: string): void {
-    if (this.#closed) {
-      throw new ClosedError(`Cannot ${action}: the memory storage is closed`);
-    }
-  }
+  #alive = (): void => {
+    if (this.#closed) throw this.#closedError("scan");
+  };
 
-  #find(key: Uint8Array, hash: number): Cell | undefined {
-    const bucket = this.#index.get(hash);
-    if (bucket === undefined) return undefined;
-    if (!Array.isArray(bucket)) {
-      return sameBytes(bucket.key, key) ? bucket : undefined;
-    }
-    for (const cell of bucket) if (sameBytes(cell.key, key)) return cell;
-    return undefined;
-  }
-
-  #insert(cell: Cell, hash: number): void {
-    const bucket = this.#index.get(hash);
-    if (bucket === undefined) this.#index.set(hash, cell);
-    else if (Array.isArray(bucket)) bucket.push(cell);
-    else this.#index.set(hash, [bucket, cell]);
-    this.#tree.set(cell.id, cell);
-  }
-
-  #remove(key: Uint8Array, hash: number): void {
-    const bucket = this.#index.get(hash);
-    if (bucket === undefined) return;
-    let cell: Cell;
-    if (!Array.isArray(bucket)) {
-      if (!sameBytes(bucket.key, key)) return;
-      cell = bucket;
-      this.#index.delete(hash);
-    } else {
-      const i = bucket.findIndex((c) => sameBytes(c.key, key));
-      if (i < 0) return;
-      cell = bucket[i]!;
-      bucket.splice(i, 1);
-      if (bucket.length === 1) this.#index.set(hash, bucket[0]!);
-    }
-    this.#tree.delete(cell.id);
+  #closedError(action: string): ClosedError {
+    return new ClosedError(`Cannot ${action}: the memory storage is closed`);
   }
 
   /**
@@ -150,8 +67,7 @@ export class MemoryStorage implements Storage {
    */
   get(key: Uint8Array): Promise<StorageEntry | null> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    const cell = this.#find(key, hashBytes(key));
-    return Promise.resolve(cell === undefined ? null : cell.slot);
+    return Promise.resolve(this.#table.get(key) ?? null);
   }
 
   /**
@@ -165,15 +81,9 @@ export class MemoryStorage implements Storage {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
     const out: (StorageEntry | null)[] = new Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      const cell = this.#find(key, hashBytes(key));
-      out[i] = cell === undefined ? null : cell.slot;
+      out[i] = this.#table.get(keys[i]!) ?? null;
     }
     return Promise.resolve(out);
-  }
-
-  #closedError(action: string): ClosedError {
-    return new ClosedError(`Cannot ${action}: the memory storage is closed`);
   }
 
   /**
@@ -185,46 +95,8 @@ export class MemoryStorage implements Storage {
    * @returns The entries, in pages.
    * @throws {ClosedError} After `close()`.
    */
-  async *scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
-    this.#check("scan");
-    let lo = options.start;
-    let hi = options.end;
-    if (options.prefix !== undefined) {
-      lo = maxKey(lo, options.prefix);
-      hi = minKey(hi, prefixEnd(options.prefix));
-    }
-    const reverse = options.reverse === true;
-    let left = options.limit ?? Infinity;
-    const loId = lo === undefined ? undefined : binaryString(lo);
-    const hiId = hi === undefined ? undefined : binaryString(hi);
-    let cursor: string | undefined;
-    while (left > 0) {
-      this.#check("scan");
-      const batch: StorageEntry[] = [];
-      const range: BTreeRange<string> = {};
-      if (reverse) {
-        range.reverse = true;
-        if (loId !== undefined) range.gte = loId;
-        const upper = cursor ?? hiId;
-        if (upper !== undefined) range.lt = upper;
-      } else {
-        if (cursor !== undefined) range.gt = cursor;
-        else if (loId !== undefined) range.gte = loId;
-        if (hiId !== undefined) range.lt = hiId;
-      }
-      let last: Cell | undefined;
-      for (const cell of this.#tree.values(range)) {
-        batch.push(cell.slot);
-        last = cell;
-        if (batch.length >= SCAN_BATCH || batch.length >= left) break;
-      }
-      if (last === undefined) return;
-      cursor = last.id;
-      const full = batch.length >= SCAN_BATCH;
-      left -= batch.length;
-      yield batch;
-      if (!full) return;
-    }
+  scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
+    return this.#table.scan(options, this.#alive);
   }
 
   /**
@@ -236,48 +108,18 @@ export class MemoryStorage implements Storage {
    */
   commit(commit: StorageCommit): Promise<StorageCommitResult> {
     if (this.#closed) return Promise.reject(this.#closedError("commit"));
-    if (commit.checks !== undefined) {
-      for (const check of commit.checks) {
-        const cell = this.#find(check.key, hashBytes(check.key));
-        const current = cell === undefined ? null : cell.slot.versionstamp;
-        if (current !== check.versionstamp) {
-          return Promise.resolve({ ok: false });
-        }
-      }
+    if (!this.#table.check(commit.checks)) {
+      return Promise.resolve({ ok: false });
     }
     const versionstamp = stamp(++this.#version);
-    if (commit.sets !== undefined) {
-      for (const set of commit.sets) {
-        const hash = hashBytes(set.key);
-        const cell = this.#find(set.key, hash);
-        if (cell !== undefined) {
-          cell.slot = {
-            key: cell.key,
-            value: set.value,
-            versionstamp,
-            memo: set.memo,
-          };
-        } else {
-          const key = set.key;
-          this.#insert({
-            key,
-            id: binaryString(key),
-            slot: { key, value: set.value, versionstamp, memo: set.memo },
-          }, hash);
-        }
-      }
-    }
-    if (commit.deletes !== undefined) {
-      for (const key of commit.deletes) this.#remove(key, hashBytes(key));
-    }
+    this.#table.apply(commit.sets ?? [], commit.deletes ?? [], versionstamp);
     return Promise.resolve({ ok: true, versionstamp });
   }
 
   /** Drops everything. Idempotent. */
   close(): Promise<void> {
     this.#closed = true;
-    this.#tree.clear();
-    this.#index.clear();
+    this.#table.clear();
     return Promise.resolve();
   }
 }

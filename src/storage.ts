@@ -102,9 +102,19 @@ export interface StorageCommit {
 /**
  * The outcome of a commit: `ok: false` when a check failed (nothing was
  * applied); otherwise the versionstamp now carried by every written key.
+ *
+ * A storage that writes to disk in groups may return `durable`: the commit is
+ * already applied (visible to reads and to later checks) and `durable`
+ * resolves once it is durable. If it rejects, the storage has taken the
+ * commit back, together with every later commit not yet durable (their
+ * `durable` reject too), and the caller must treat them all as not done.
  */
 export type StorageCommitResult =
-  | { readonly ok: true; readonly versionstamp: string }
+  | {
+    readonly ok: true;
+    readonly versionstamp: string;
+    readonly durable?: Promise<void>;
+  }
   | { readonly ok: false };
 
 /** Optional abilities a storage can advertise to the engine. */
@@ -116,6 +126,11 @@ export interface StorageCapabilities {
    * engine must not assume its in-memory view is complete.
    */
   readonly shared: boolean;
+  /**
+   * Writes are refused (a read-only open): the engine starts no sweeper and
+   * leaves expired items in place (reads still hide them).
+   */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -156,6 +171,20 @@ export interface Storage {
    * @returns Whether the checks passed, and the new versionstamp.
    */
   commit(commit: StorageCommit): Promise<StorageCommitResult>;
+  /**
+   * Optional: rewrites the storage without dead data (the file storage
+   * compacts its log). The engine calls it from `db.compact()` and after
+   * each full cleanup pass.
+   *
+   * @returns Whether anything was rewritten.
+   */
+  compact?(): Promise<boolean>;
+  /**
+   * Optional: counters for `db.stats().storageStats`.
+   *
+   * @returns Plain data (numbers, strings, booleans).
+   */
+  stats?(): Readonly<Record<string, unknown>>;
   /** Releases the storage. Idempotent. */
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@
 import type { Projection } from "./query/projection.ts";
 import type { SortSpec } from "./query/sort.ts";
 import type { Storage } from "./storage.ts";
+import type { FileStorageOptions } from "./file_storage.ts";
 
 /**
  * Where the database reads the time, in epoch milliseconds. `Date` is one;
@@ -17,11 +18,21 @@ export interface Clock {
   now(): number;
 }
 
-/** Options of {@linkcode open}. Every duration is in milliseconds. */
-export interface OpenOptions {
+/**
+ * Options of {@linkcode open}. Every duration is in milliseconds. The file
+ * storage's options (`durability`, `lockTimeout`, `readOnly`, `repair`,
+ * `flushInterval`, `compactRatio`, `compactMinBytes`) apply with `path`.
+ */
+export interface OpenOptions extends FileStorageOptions {
   /**
-   * The storage adapter. Defaults to a new in-memory storage. (File and Deno
-   * KV storages take their own options; see the README.)
+   * Keep the database in this file (created with its directory if missing):
+   * an append-only log, replayed into memory on open. Without `path` and
+   * `storage` the database lives in memory.
+   */
+  readonly path?: string;
+  /**
+   * A storage adapter (instead of `path`). Defaults to a new in-memory
+   * storage.
    */
   readonly storage?: Storage;
   /**
@@ -148,6 +159,12 @@ export interface DatabaseStats {
   readonly sweepErrors: number;
   /** The last background error, if any. */
   readonly lastError: Error | undefined;
+  /**
+   * The storage's own counters, if it keeps any: for the file storage, a
+   * `FileStorageStats` (file and live bytes, fsyncs, compactions, and what
+   * was recovered or repaired at open).
+   */
+  readonly storageStats: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** Options of `createIndex`. */

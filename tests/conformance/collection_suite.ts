@@ -15,6 +15,7 @@ import {
 } from "../../mod.ts";
 import { FakeClock } from "./database_suite.ts";
 import type { StorageFactory } from "./storage_suite.ts";
+import { reopening } from "./reopen.ts";
 
 type Ctx = { db: Database; clock: FakeClock };
 type Doc = Record<string, unknown> & { _id?: string };
@@ -28,7 +29,14 @@ export function collectionSuite(factory: StorageFactory): void {
   const t = (name: string, fn: (ctx: Ctx) => Promise<void>) =>
     Deno.test(`collection conformance [${factory.name}]: ${name}`, async () => {
       const clock = new FakeClock();
-      const db = await open({ storage: await factory.create(), clock });
+      let db = await open({ storage: await factory.create(), clock });
+      if (factory.reopen !== undefined) {
+        const reopen = factory.reopen;
+        db = reopening(
+          db,
+          async () => await open({ storage: await reopen(), clock }),
+        ).db;
+      }
       try {
         await fn({ db, clock });
       } finally {

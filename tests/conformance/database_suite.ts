@@ -18,6 +18,7 @@ import {
 import { encodeKey } from "../../src/key_codec.ts";
 import type { Storage } from "../../src/storage.ts";
 import type { StorageFactory } from "./storage_suite.ts";
+import { reopening } from "./reopen.ts";
 
 /** A clock the test moves by hand. */
 export class FakeClock {
@@ -54,10 +55,23 @@ export function databaseSuite(factory: StorageFactory): void {
   ) =>
     Deno.test(`database conformance [${factory.name}]: ${name}`, async () => {
       const clock = new FakeClock();
-      const storage = await factory.create();
-      const db = await open({ ...options, storage, clock });
+      let storage = await factory.create();
+      let db = await open({ ...options, storage, clock });
+      if (factory.reopen !== undefined) {
+        const reopen = factory.reopen;
+        db = reopening(db, async () => {
+          storage = await reopen();
+          return await open({ ...options, storage, clock });
+        }).db;
+      }
+      const current = new Proxy({} as Storage, {
+        get: (_, prop) => {
+          const value = Reflect.get(storage, prop, storage);
+          return typeof value === "function" ? value.bind(storage) : value;
+        },
+      });
       try {
-        await fn({ db, clock, storage });
+        await fn({ db, clock, storage: current });
       } finally {
         await db.close();
         await factory.cleanup?.();

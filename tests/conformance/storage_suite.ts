@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { compareBytes, prefixEnd } from "../../src/bytes.ts";
 import { ClosedError } from "../../src/errors.ts";
 import type { Storage, StorageEntry } from "../../src/storage.ts";
+import { ReopeningStorage } from "./reopen.ts";
 
 /** Makes a fresh, empty storage; `cleanup` removes what it left behind. */
 export interface StorageFactory {
@@ -16,6 +17,11 @@ export interface StorageFactory {
   readonly name: string;
   /** A new empty storage. */
   create(): Promise<Storage>;
+  /**
+   * When given, the suites run in a reopen-after-every-step variant: this
+   * opens the storage last made by `create` again (after it was closed).
+   */
+  reopen?(): Promise<Storage>;
   /** Called after each test. */
   cleanup?(): Promise<void>;
 }
@@ -38,7 +44,10 @@ async function withStorage(
   factory: StorageFactory,
   fn: (s: Storage) => Promise<void>,
 ): Promise<void> {
-  const storage = await factory.create();
+  const first = await factory.create();
+  const storage = factory.reopen === undefined
+    ? first
+    : new ReopeningStorage(first, () => factory.reopen!());
   try {
     await fn(storage);
   } finally {

@@ -1,0 +1,290 @@
+/**
+ * The bytes of the file log (see FORMAT.md, "File log"): a 64-byte header,
+ * then frames, each one atomic commit with its sequence number and CRC-32C.
+ *
+ * @module
+ */
+
+import { crc32c } from "./crc32c.ts";
+
+/** The first 8 bytes of every log file. */
+export const MAGIC: Uint8Array = new TextEncoder().encode("TETHERDB");
+/** The log format version written in the header. */
+export const FILE_FORMAT_VERSION = 1;
+/** Header size in bytes. */
+export const HEADER_BYTES = 64;
+/**
+ * Frame header size in bytes: payload length, sequence, kind, payload CRC,
+ * header CRC.
+ */
+export const FRAME_HEADER_BYTES = 21;
+/** Frame kind of a commit (the only kind in version 1). */
+export const KIND_COMMIT = 1;
+/** The largest frame payload: 1 GiB. */
+export const MAX_PAYLOAD_BYTES: number = 1 << 30;
+
+/** What the header holds. */
+export interface FileHeader {
+  /** Format version. */
+  readonly version: number;
+  /** Flags (bit 0: encrypted; reserved in version 1). */
+  readonly flags: number;
+  /** When the database was created, epoch ms. */
+  readonly createdAt: number;
+  /** The sequence number of the last commit folded into this file at its start. */
+  readonly baseSeq: number;
+  /** 16 bytes reserved for the encryption salt (zeros when unused). */
+  readonly salt: Uint8Array;
+}
+
+/** One decoded commit frame: keys and values are views of the file buffer. */
+export interface Frame {
+  /** The commit's sequence number. */
+  readonly seq: number;
+  /** Keys written, with their values. */
+  readonly sets: { key: Uint8Array; value: Uint8Array }[];
+  /** Keys deleted. */
+  readonly deletes: Uint8Array[];
+}
+
+/**
+ * Encodes a header.
+ *
+ * @param header The fields.
+ * @returns 64 bytes.
+ */
+export function encodeHeader(header: FileHeader): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  view.setUint16(8, header.version, true);
+  view.setUint16(10, header.flags, true);
+  view.setUint32(12, HEADER_BYTES, true);
+  view.setFloat64(16, header.createdAt, true);
+  view.setFloat64(24, header.baseSeq, true);
+  out.set(header.salt.subarray(0, 16), 32);
+  view.setUint32(60, crc32c(out, 0, 60), true);
+  return out;
+}
+
+/**
+ * Decodes and verifies a header.
+ *
+ * @param bytes The file's first bytes (at least 64).
+ * @returns The header, or a reason it is not one.
+ */
+export function decodeHeader(bytes: Uint8Array): FileHeader | string {
+  if (bytes.length < HEADER_BYTES) {
+    return `the file is ${bytes.length} bytes, shorter than the ${HEADER_BYTES}-byte header`;
+  }
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) return "it does not start with 'TETHERDB'";
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  if (view.getUint32(60, true) !== crc32c(bytes, 0, 60)) {
+    return "the header checksum does not match";
+  }
+  const version = view.getUint16(8, true);
+  if (version !== FILE_FORMAT_VERSION) {
+    return `its format version is ${version}; this release reads version ${FILE_FORMAT_VERSION}`;
+  }
+  if (view.getUint32(12, true) !== HEADER_BYTES) {
+    return "its header length is not 64";
+  }
+  return {
+    version,
+    flags: view.getUint16(10, true),
+    createdAt: view.getFloat64(16, true),
+    baseSeq: view.getFloat64(24, true),
+    salt: bytes.slice(32, 48),
+  };
+}
+
+/**
+ * Encodes one commit as a frame.
+ *
+ * @param seq Its sequence number.
+ * @param sets Keys and values written.
+ * @param deletes Keys deleted.
+ * @returns The frame bytes.
+ * @throws {RangeError} When the payload would pass 1 GiB.
+ */
+export function encodeFrame(
+  seq: number,
+  sets: readonly { readonly key: Uint8Array; readonly value: Uint8Array }[],
+  deletes: readonly Uint8Array[],
+): Uint8Array {
+  let length = 8;
+  for (const set of sets) length += 8 + set.key.length + set.value.length;
+  for (const key of deletes) length += 4 + key.length;
+  if (length > MAX_PAYLOAD_BYTES) {
+    throw new RangeError(
+      `a commit of ${length} bytes is over the ${MAX_PAYLOAD_BYTES}-byte frame limit`,
+    );
+  }
+  const out = new Uint8Array(FRAME_HEADER_BYTES + length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, length, true);
+  view.setFloat64(4, seq, true);
+  out[12] = KIND_COMMIT;
+  let at = FRAME_HEADER_BYTES;
+  view.setUint32(at, sets.length, true);
+  view.setUint32(at + 4, deletes.length, true);
+  at += 8;
+  for (const { key, value } of sets) {
+    view.setUint32(at, key.length, true);
+    out.set(key, at + 4);
+    at += 4 + key.length;
+    view.setUint32(at, value.length, true);
+    out.set(value, at + 4);
+    at += 4 + value.length;
+  }
+  for (const key of deletes) {
+    view.setUint32(at, key.length, true);
+    out.set(key, at + 4);
+    at += 4 + key.length;
+  }
+  view.setUint32(13, crc32c(out, FRAME_HEADER_BYTES, out.length), true);
+  view.setUint32(17, crc32c(out, 0, 17), true);
+  return out;
+}
+
+/** Why reading stopped at an offset. */
+export type FrameProblem =
+  /** The last frame runs past the end of the file (a write cut short). */
+  | "truncated"
+  /** The frame's checksum or structure is wrong. */
+  | "corrupt";
+
+/** The outcome of reading one frame at an offset. */
+export type FrameRead =
+  | { readonly frame: Frame; readonly end: number }
+  | { readonly problem: FrameProblem; readonly reason: string };
+
+/**
+ * Reads the frame starting at `at`.
+ *
+ * @param bytes The whole file.
+ * @param at The frame's offset.
+ * @param minSeq The least sequence number it may carry.
+ * @returns The frame and where the next starts, or what is wrong.
+ */
+export function readFrame(
+  bytes: Uint8Array,
+  at: number,
+  minSeq: number,
+): FrameRead {
+  const size = bytes.length;
+  if (size - at < FRAME_HEADER_BYTES) {
+    return {
+      problem: "truncated",
+      reason: `${size - at} bytes remain, fewer than a frame header`,
+    };
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at);
+  if (view.getUint32(17, true) !== crc32c(bytes, at, at + 17)) {
+    return {
+      problem: "corrupt",
+      reason: "the frame header checksum does not match",
+    };
+  }
+  const length = view.getUint32(0, true);
+  const seq = view.getFloat64(4, true);
+  const end = at + FRAME_HEADER_BYTES + length;
+  if (end > size) {
+    return {
+      problem: "truncated",
+      reason: `the frame needs ${end - at} bytes and ${size - at} remain`,
+    };
+  }
+  if (length < 8 || length > MAX_PAYLOAD_BYTES) {
+    return {
+      problem: "corrupt",
+      reason: `the frame length ${length} is invalid`,
+    };
+  }
+  if (
+    view.getUint32(13, true) !== crc32c(bytes, at + FRAME_HEADER_BYTES, end)
+  ) {
+    return {
+      problem: "corrupt",
+      reason: "the payload checksum does not match",
+    };
+  }
+  if (!Number.isSafeInteger(seq) || seq < minSeq) {
+    return {
+      problem: "corrupt",
+      reason: `the sequence number ${seq} is below ${minSeq}`,
+    };
+  }
+  if (bytes[at + 12] !== KIND_COMMIT) {
+    return {
+      problem: "corrupt",
+      reason: `the frame kind ${bytes[at + 12]} is unknown`,
+    };
+  }
+  let p = at + FRAME_HEADER_BYTES;
+  const setCount = view.getUint32(p - at, true);
+  const deleteCount = view.getUint32(p - at + 4, true);
+  p += 8;
+  const sets: { key: Uint8Array; value: Uint8Array }[] = [];
+  const deletes: Uint8Array[] = [];
+  const take = (): Uint8Array | undefined => {
+    if (end - p < 4) return undefined;
+    const n = view.getUint32(p - at, true);
+    if (end - p - 4 < n) return undefined;
+    const out = bytes.subarray(p + 4, p + 4 + n);
+    p += 4 + n;
+    return out;
+  };
+  for (let i = 0; i < setCount; i++) {
+    const key = take();
+    const value = key === undefined ? undefined : take();
+    if (value === undefined) {
+      return {
+        problem: "corrupt",
+        reason: "a key or value runs past the frame",
+      };
+    }
+    sets.push({ key: key!, value });
+  }
+  for (let i = 0; i < deleteCount; i++) {
+    const key = take();
+    if (key === undefined) {
+      return { problem: "corrupt", reason: "a key runs past the frame" };
+    }
+    deletes.push(key);
+  }
+  if (p !== end) {
+    return { problem: "corrupt", reason: "the frame has trailing bytes" };
+  }
+  return { frame: { seq, sets, deletes }, end };
+}
+
+/**
+ * Looks for the next intact frame after a damaged one: the first offset in
+ * `[from, bytes.length)` where a frame with a sequence number of at least
+ * `minSeq` reads cleanly.
+ *
+ * @param bytes The whole file.
+ * @param from Where to start looking.
+ * @param minSeq The least sequence number a real frame there would carry.
+ * @returns The offset, or `-1`.
+ */
+export function findNextFrame(
+  bytes: Uint8Array,
+  from: number,
+  minSeq: number,
+): number {
+  const size = bytes.length;
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  for (let at = from; at + FRAME_HEADER_BYTES + 8 <= size; at++) {
+    if (bytes[at + 12] !== KIND_COMMIT) continue;
+    const length = view.getUint32(at, true);
+    if (length < 8 || at + FRAME_HEADER_BYTES + length > size) continue;
+    const seq = view.getFloat64(at + 4, true);
+    if (!Number.isSafeInteger(seq) || seq < minSeq) continue;
+    if ("frame" in readFrame(bytes, at, minSeq)) return at;
+  }
+  return -1;
+}

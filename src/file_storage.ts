@@ -1,0 +1,963 @@
+/**
+ * The file storage: every key in an in-memory table, every commit appended
+ * to a checksummed log file (see FORMAT.md, "File log"), with group commit,
+ * torn-tail recovery, repair, compaction and a one-writer lock.
+ *
+ * @module
+ */
+
+import {
+  ClosedError,
+  IntegrityError,
+  LockedError,
+  QuotaError,
+  TetherError,
+  TooLargeError,
+} from "./errors.ts";
+import {
+  decodeHeader,
+  encodeFrame,
+  encodeHeader,
+  FILE_FORMAT_VERSION,
+  type FileHeader,
+  findNextFrame,
+  HEADER_BYTES,
+  MAGIC,
+  readFrame,
+} from "./file_format.ts";
+import { KeyTable, type Slot, type Undo } from "./key_table.ts";
+import type {
+  ScanOptions,
+  Storage,
+  StorageCapabilities,
+  StorageCommit,
+  StorageCommitResult,
+  StorageEntry,
+} from "./storage.ts";
+
+/**
+ * When a commit counts as written:
+ *
+ * - `"strict"`: its promise resolves after its bytes are on disk (fsync);
+ *   commits that arrive together share one fsync (group commit).
+ * - `"batched"`: it resolves at once; commits are written and fsynced every
+ *   `flushInterval` ms or after a number of commits that adapts to the write
+ *   rate (32 to 16 384), so a crash loses at most that window.
+ * - `"none"`: like `"batched"` but never fsynced: a process crash loses the
+ *   unwritten window, a power cut whatever the OS had not written back.
+ */
+export type Durability = "strict" | "batched" | "none";
+
+/** Options of {@linkcode FileStorage.open}. */
+export interface FileStorageOptions {
+  /** When commits are durable. Default `"strict"`. */
+  readonly durability?: Durability;
+  /**
+   * How long to wait for another process's lock before a `LockedError`, ms.
+   * Default `5000`.
+   */
+  readonly lockTimeout?: number;
+  /**
+   * Open without the lock and refuse writes: several readers may open a file
+   * while one writer has it. A reader sees the commits that were in the file
+   * when it opened (and more with `refresh()`).
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Salvage a damaged log: keep every intact commit, drop the damaged bytes
+   * (reported in `stats()`) after copying the damaged file aside, and rewrite
+   * the log. Without it a damaged log is an `IntegrityError`.
+   */
+  readonly repair?: boolean;
+  /** `"batched"` and `"none"`: the longest a commit waits to be written, ms. Default `100`. */
+  readonly flushInterval?: number;
+  /**
+   * Compact on its own when the log is this many times the size of the live
+   * data (and over `compactMinBytes`). Default `2`.
+   */
+  readonly compactRatio?: number;
+  /** No automatic compaction below this file size, bytes. Default 1 MiB. */
+  readonly compactMinBytes?: number;
+}
+
+/** Counters of a file storage, from `stats()`. */
+export type FileStorageStats = {
+  /** The log file's path. */
+  readonly path: string;
+  /** The durability mode. */
+  readonly durability: Durability;
+  /** Whether it was opened read-only. */
+  readonly readOnly: boolean;
+  /** Bytes in the log file (written, not counting commits still queued). */
+  readonly fileBytes: number;
+  /** Bytes of live keys and values (8 bytes of lengths each included). */
+  readonly liveBytes: number;
+  /** Keys held. */
+  readonly keys: number;
+  /** Commits accepted since open. */
+  readonly commits: number;
+  /** Commits accepted but not yet written. */
+  readonly queued: number;
+  /** Writes of queued commits to the file. */
+  readonly flushes: number;
+  /** fsyncs of the log. */
+  readonly syncs: number;
+  /** Compactions done since open. */
+  readonly compactions: number;
+  /** Bytes of a torn last commit cut off when the file was opened. */
+  readonly tornBytes: number;
+  /** Damaged byte ranges dropped by `repair` when the file was opened. */
+  readonly repairedRanges: number;
+  /** Bytes dropped by `repair`. */
+  readonly repairedBytes: number;
+  /** Where `repair` copied the damaged file, if it did. */
+  readonly damagedCopy: string | undefined;
+  /** Failed writes or fsyncs since open. */
+  readonly writeErrors: number;
+  /** The last write or compaction error, if any. */
+  readonly lastError: string | undefined;
+};
+
+/** A commit accepted and not yet durable. */
+interface Queued {
+  readonly frame: Uint8Array;
+  /** Strict mode: what takes the commit back if it cannot be written. */
+  readonly undo: Undo[] | undefined;
+  readonly live: number;
+  readonly resolve: (() => void) | undefined;
+  readonly reject: ((e: Error) => void) | undefined;
+}
+
+/**
+ * Points where tests make writes fail or stop compaction. Not part of the
+ * public API.
+ */
+export const faults: {
+  /** Called before each write to the log; throw to fail it. */
+  beforeWrite?: (() => void) | undefined;
+  /** Called at each step of a compaction; throw to stop it there. */
+  compactStep?: ((step: string) => void) | undefined;
+} = {};
+
+const LOCK_POLL_MS = 25;
+const MAX_THRESHOLD = 16_384;
+const MIN_THRESHOLD = 32;
+/** Snapshot frames hold at most this many payload bytes. */
+const SNAPSHOT_FRAME_BYTES = 1 << 20;
+/** Compaction writes the new file in chunks of about this size. */
+const WRITE_CHUNK_BYTES = 4 << 20;
+
+function stamp(n: number): string {
+  return n.toString(16).padStart(16, "0");
+}
+
+function slotBytes(slot: { key: Uint8Array; value: Uint8Array }): number {
+  return 8 + slot.key.length + slot.value.length;
+}
+
+function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? path.slice(0, 1) : path.slice(0, i);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await file.write(bytes.subarray(at));
+}
+
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const { size } = await file.stat();
+  const out = new Uint8Array(size);
+  let at = 0;
+  while (at < size) {
+    const n = await file.read(out.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return at === size ? out : out.subarray(0, at);
+}
+
+async function syncDir(path: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const dir = await Deno.open(dirname(path), { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" ||
+    /no space left|quota exceeded/i.test(errorText(e));
+}
+
+async function acquireLock(
+  path: string,
+  timeout: number,
+): Promise<Deno.FsFile> {
+  const lockPath = `${path}.lock`;
+  const file = await Deno.open(lockPath, {
+    read: true,
+    write: true,
+    create: true,
+  });
+  try {
+    const deadline = Date.now() + timeout;
+    while (!(await file.tryLock(true))) {
+      if (Date.now() >= deadline) {
+        throw new LockedError(
+          `Cannot open '${path}': another writer holds its lock '${lockPath}' (waited ${timeout} ms); close it, or open with readOnly: true`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+    }
+    return file;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+/**
+ * A {@linkcode Storage} kept in one append-only log file. Every key and
+ * value is held in memory (bounded by the database's `memoryLimit`); the log
+ * is replayed on open. Use it through `open({ path })`, or directly:
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FileStorage } from "./file_storage.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".tdb" });
+ * await Deno.remove(path);
+ * const storage = await FileStorage.open(path);
+ * const key = new Uint8Array([1]);
+ * await storage.commit({ sets: [{ key, value: new Uint8Array([42]) }] });
+ * await storage.close();
+ * const again = await FileStorage.open(path);
+ * assert((await again.get(key))?.value[0] === 42);
+ * await again.close();
+ * ```
+ */
+export class FileStorage implements Storage {
+  /** A file has one writer (this process) and no native expiry. */
+  readonly capabilities: StorageCapabilities;
+
+  readonly #path: string;
+  readonly #durability: Durability;
+  readonly #readOnly: boolean;
+  readonly #flushInterval: number;
+  readonly #compactRatio: number;
+  readonly #compactMinBytes: number;
+  readonly #table = new KeyTable();
+  #header: FileHeader;
+  #file: Deno.FsFile;
+  #lock: Deno.FsFile | undefined;
+  #seq = 0;
+  #fileBytes = 0;
+  #liveBytes = 0;
+  #queue: Queued[] = [];
+  #flushing: Promise<void> | undefined;
+  #io: Promise<unknown> = Promise.resolve();
+  #timer: number | undefined;
+  #threshold = 256;
+  #lastFlushAt = 0;
+  #compacting: Promise<boolean> | undefined;
+  /** Frames written since a compaction's snapshot: they go to the new file too. */
+  #tail: Uint8Array[] | undefined;
+  #failures = 0;
+  #broken: Error | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #commitsSinceCompaction = 0;
+  #stats = {
+    commits: 0,
+    flushes: 0,
+    syncs: 0,
+    compactions: 0,
+    tornBytes: 0,
+    repairedRanges: 0,
+    repairedBytes: 0,
+    damagedCopy: undefined as string | undefined,
+    lastError: undefined as string | undefined,
+  };
+
+  private constructor(
+    path: string,
+    options: FileStorageOptions,
+    file: Deno.FsFile,
+    lock: Deno.FsFile | undefined,
+    header: FileHeader,
+  ) {
+    this.#path = path;
+    this.#durability = options.durability ?? "strict";
+    this.#readOnly = options.readOnly === true;
+    this.#flushInterval = options.flushInterval ?? 100;
+    this.#compactRatio = options.compactRatio ?? 2;
+    this.#compactMinBytes = options.compactMinBytes ?? 1 << 20;
+    this.#file = file;
+    this.#lock = lock;
+    this.#header = header;
+    this.capabilities = {
+      nativeExpiry: false,
+      shared: false,
+      readOnly: this.#readOnly,
+    };
+  }
+
+  /**
+   * Opens (creating it and its directory if missing) a log file: takes the
+   * writer's lock, replays the log into memory, cuts off a torn last commit
+   * and removes what an interrupted compaction left.
+   *
+   * @param path The log file's path.
+   * @param options Durability, lock timeout, read-only, repair, compaction.
+   * @returns The open storage.
+   * @throws {LockedError} Another writer holds the file past `lockTimeout`.
+   * @throws {IntegrityError} The log is damaged (and `repair` is off), or is
+   *   not a `@tether/db` log.
+   * @throws {TypeError} A bad option, or `readOnly` on a missing file.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FileStorage } from "./file_storage.ts";
+   * const dir = await Deno.makeTempDir();
+   * const storage = await FileStorage.open(`${dir}/app.tdb`, { durability: "batched" });
+   * assert.equal(storage.stats().durability, "batched");
+   * await storage.close();
+   * ```
+   */
+  static async open(
+    path: string,
+    options: FileStorageOptions = {},
+  ): Promise<FileStorage> {
+    const action = "Cannot open the file storage";
+    if (typeof path !== "string" || path.length === 0) {
+      throw new TypeError(`${action}: the path must be a non-empty string`);
+    }
+    checkOptions(options, action);
+    const readOnly = options.readOnly === true;
+    if (readOnly && options.repair === true) {
+      throw new TypeError(
+        `${action}: repair rewrites the file, so it cannot be read-only`,
+      );
+    }
+    let lock: Deno.FsFile | undefined;
+    let file: Deno.FsFile | undefined;
+    try {
+      if (!readOnly) {
+        await Deno.mkdir(dirname(path), { recursive: true });
+        lock = await acquireLock(path, options.lockTimeout ?? 5000);
+        await Deno.remove(`${path}.compact`).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+      }
+      try {
+        file = await Deno.open(
+          path,
+          readOnly ? { read: true } : { read: true, write: true, create: true },
+        );
+      } catch (e) {
+        if (readOnly && e instanceof Deno.errors.NotFound) {
+          throw new TypeError(
+            `${action}: '${path}' does not exist, and a read-only open does not create it`,
+            { cause: e },
+          );
+        }
+        throw e;
+      }
+      const bytes = await readAll(file);
+      const storage = new FileStorage(path, options, file, lock, {
+        version: FILE_FORMAT_VERSION,
+        flags: 0,
+        createdAt: Date.now(),
+        baseSeq: 0,
+        salt: new Uint8Array(16),
+      });
+      await storage.#replay(bytes, options.repair === true);
+      return storage;
+    } catch (e) {
+      file?.close();
+      lock?.close();
+      throw e;
+    }
+  }
+
+  /** Reads the whole log into the table; fixes the tail or repairs. */
+  async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
+    const path = this.#path;
+    let rewrite = false;
+    let start = HEADER_BYTES;
+    if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
+      // New file, or its creation was cut short before the header was whole.
+      if (this.#readOnly) return;
+      await this.#file.truncate(0);
+      await this.#file.seek(0, Deno.SeekMode.Start);
+      await writeAll(this.#file, encodeHeader(this.#header));
+      await this.#file.sync();
+      await syncDir(path);
+      this.#fileBytes = HEADER_BYTES;
+      return;
+    }
+    const header = decodeHeader(bytes);
+    if (typeof header === "string") {
+      if (!repair) {
+        throw new IntegrityError(
+          `Cannot open '${path}': it is not a readable @tether/db log (${header}); open with { repair: true } to salvage its commits`,
+        );
+      }
+      rewrite = true;
+      this.#stats.repairedRanges++;
+      const next = findNextFrame(bytes, 0, 0);
+      start = next < 0 ? bytes.length : next;
+      this.#stats.repairedBytes += start;
+    } else {
+      this.#header = header;
+    }
+    let at = start;
+    let seq = this.#header.baseSeq;
+    const table = this.#table;
+    while (at < bytes.length) {
+      const read = readFrame(bytes, at, seq);
+      if ("frame" in read) {
+        const { frame } = read;
+        table.apply(frame.sets, frame.deletes, stamp(frame.seq));
+        seq = frame.seq;
+        at = read.end;
+        continue;
+      }
+      const next = read.problem === "corrupt"
+        ? findNextFrame(bytes, at + 1, seq)
+        : -1;
+      if (next < 0 && (read.problem === "truncated" || allZero(bytes, at))) {
+        // A commit cut short by a crash: it was never acknowledged.
+        this.#stats.tornBytes = bytes.length - at;
+        break;
+      }
+      if (!repair) {
+        throw new IntegrityError(
+          `Cannot open '${path}': the log is damaged at byte ${at} of ${bytes.length} (${read.reason}); open with { repair: true } to keep every intact commit`,
+        );
+      }
+      rewrite = true;
+      const end = next < 0 ? bytes.length : next;
+      this.#stats.repairedRanges++;
+      this.#stats.repairedBytes += end - at;
+      at = end;
+    }
+    this.#seq = seq;
+    this.#fileBytes = at;
+    let live = 0;
+    for (const slot of table.slots()) live += slotBytes(slot);
+    this.#liveBytes = live;
+    if (this.#readOnly) return;
+    if (rewrite) {
+      const copy = `${path}.damaged-${Date.now()}`;
+      await Deno.copyFile(path, copy);
+      this.#stats.damagedCopy = copy;
+      await this.#rewrite();
+      return;
+    }
+    if (this.#stats.tornBytes > 0) {
+      await this.#file.truncate(at);
+      await this.#file.sync();
+    }
+    await this.#file.seek(at, Deno.SeekMode.Start);
+  }
+
+  #closedError(action: string): ClosedError {
+    return new ClosedError(
+      `Cannot ${action}: the file storage '${this.#path}' is closed`,
+    );
+  }
+
+  #alive = (): void => {
+    if (this.#closed) throw this.#closedError("scan");
+  };
+
+  /**
+   * Reads one key.
+   *
+   * @param key The key.
+   * @returns The entry, or `null`.
+   * @throws {ClosedError} After `close()`.
+   */
+  get(key: Uint8Array): Promise<StorageEntry | null> {
+    if (this.#closed) return Promise.reject(this.#closedError("get"));
+    return Promise.resolve(this.#table.get(key) ?? null);
+  }
+
+  /**
+   * Reads several keys.
+   *
+   * @param keys The keys.
+   * @returns An entry or `null` per key.
+   * @throws {ClosedError} After `close()`.
+   */
+  getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
+    if (this.#closed) return Promise.reject(this.#closedError("get"));
+    const out: (StorageEntry | null)[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      out[i] = this.#table.get(keys[i]!) ?? null;
+    }
+    return Promise.resolve(out);
+  }
+
+  /**
+   * Visits entries in key order, in pages.
+   *
+   * @param options Which keys to visit.
+   * @returns The entries, in pages.
+   * @throws {ClosedError} After `close()`.
+   */
+  scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
+    return this.#table.scan(options, this.#alive);
+  }
+
+  /**
+   * Applies an atomic commit in memory at once and appends it to the log.
+   * With strict durability the result carries `durable`, which settles when
+   * the commit is on disk; if writing fails, the commit (and every later one
+   * not yet written) is taken back and `durable` rejects.
+   *
+   * @param commit Checks, sets and deletes.
+   * @returns `{ ok: false }` when a check fails, else the new versionstamp.
+   * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} On a read-only storage.
+   * @throws {TooLargeError} A commit over the 1 GiB frame limit.
+   */
+  commit(commit: StorageCommit): Promise<StorageCommitResult> {
+    if (this.#closed) return Promise.reject(this.#closedError("commit"));
+    if (this.#readOnly) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot write to '${this.#path}': it is open read-only`,
+        ),
+      );
+    }
+    if (this.#broken !== undefined) {
+      return Promise.reject(
+        new TetherError(
+          `Cannot write to '${this.#path}': a failed write could not be undone in the file; reopen the database`,
+          { cause: this.#broken },
+        ),
+      );
+    }
+    const table = this.#table;
+    if (!table.check(commit.checks)) return Promise.resolve({ ok: false });
+    const sets = commit.sets ?? [];
+    const deletes = commit.deletes ?? [];
+    const seq = this.#seq + 1;
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(seq, sets, deletes);
+    } catch (e) {
+      return Promise.reject(
+        new TooLargeError(`Cannot write to '${this.#path}': ${errorText(e)}`, {
+          cause: e,
+        }),
+      );
+    }
+    this.#seq = seq;
+    const versionstamp = stamp(seq);
+    const undo: Undo[] = [];
+    table.apply(sets, deletes, versionstamp, undo);
+    let live = 0;
+    for (const set of sets) live += slotBytes(set);
+    for (const u of undo) {
+      if (u.before !== undefined) live -= slotBytes(u.before);
+    }
+    this.#liveBytes += live;
+    this.#stats.commits++;
+    this.#commitsSinceCompaction++;
+    if (this.#durability !== "strict") {
+      this.#queue.push({
+        frame,
+        undo: undefined,
+        live,
+        resolve: undefined,
+        reject: undefined,
+      });
+      if (this.#queue.length >= this.#threshold) this.#kick();
+      else this.#arm();
+      return Promise.resolve({ ok: true, versionstamp });
+    }
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const durable = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.#queue.push({ frame, undo, live, resolve, reject });
+    this.#kick();
+    return Promise.resolve({ ok: true, versionstamp, durable });
+  }
+
+  /** Starts the flush loop unless it runs. */
+  #kick(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+      if (this.#queue.length > 0 && this.#durability === "strict") this.#kick();
+    });
+  }
+
+  /** Batched modes: flush after `flushInterval` at the latest. */
+  #arm(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    const id = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#queue.length < this.#threshold / 4) {
+        this.#threshold = Math.max(MIN_THRESHOLD, this.#threshold >> 1);
+      }
+      this.#kick();
+    }, this.#flushInterval) as unknown as number;
+    this.#timer = id;
+    Deno.unrefTimer(id);
+  }
+
+  #withIo<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.#io.then(fn);
+    this.#io = run.catch(() => {});
+    return run;
+  }
+
+  async #flushLoop(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const ok = await this.#withIo(() => this.#flushOnce());
+      if (!ok) {
+        if (this.#durability !== "strict") this.#arm();
+        return;
+      }
+    }
+    this.#maybeCompact();
+  }
+
+  /** Writes (and syncs) every queued commit; `false` when that failed. */
+  async #flushOnce(): Promise<boolean> {
+    const batch = this.#queue;
+    if (batch.length === 0) return true;
+    this.#queue = [];
+    const bytes = concat(batch.map((q) => q.frame));
+    try {
+      faults.beforeWrite?.();
+      await writeAll(this.#file, bytes);
+      if (this.#durability !== "none") {
+        await this.#file.syncData();
+        this.#stats.syncs++;
+      }
+    } catch (cause) {
+      await this.#writeFailed(batch, bytes.length, cause);
+      return false;
+    }
+    this.#fileBytes += bytes.length;
+    this.#stats.flushes++;
+    this.#tail?.push(bytes);
+    const now = Date.now();
+    if (
+      this.#durability !== "strict" && batch.length >= this.#threshold &&
+      now - this.#lastFlushAt < this.#flushInterval / 4
+    ) {
+      this.#threshold = Math.min(MAX_THRESHOLD, this.#threshold << 1);
+    }
+    this.#lastFlushAt = now;
+    for (const q of batch) q.resolve?.();
+    return true;
+  }
+
+  async #writeFailed(
+    batch: Queued[],
+    length: number,
+    cause: unknown,
+  ): Promise<void> {
+    this.#failures++;
+    this.#stats.lastError = errorText(cause);
+    // Cut off whatever part of the batch reached the file.
+    try {
+      await this.#file.truncate(this.#fileBytes);
+      await this.#file.seek(this.#fileBytes, Deno.SeekMode.Start);
+    } catch (e) {
+      this.#broken = e instanceof Error ? e : new Error(String(e));
+    }
+    if (this.#durability !== "strict") {
+      // Already acknowledged: keep them queued and try again later.
+      this.#queue = batch.concat(this.#queue);
+      return;
+    }
+    const failed = batch.concat(this.#queue);
+    this.#queue = [];
+    for (let i = failed.length - 1; i >= 0; i--) {
+      const q = failed[i]!;
+      this.#table.revert(q.undo!);
+      this.#liveBytes -= q.live;
+    }
+    const message =
+      `Cannot write ${failed.length} commit(s) (${length} bytes) to '${this.#path}': ${
+        errorText(cause)
+      }; they were taken back and the database is unchanged`;
+    const error = isNoSpace(cause)
+      ? new QuotaError(message, { cause })
+      : new TetherError(message, { cause });
+    for (const q of failed) q.reject!(error);
+  }
+
+  /** Writes queued commits now and waits until they are written. */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#flushing !== undefined) {
+      this.#kick();
+      await this.#flushing;
+      if (this.#queue.length > 0 && this.#flushing === undefined) {
+        // The last attempt failed; report it rather than spin.
+        throw new TetherError(
+          `Cannot flush '${this.#path}': ${this.#stats.lastError}`,
+        );
+      }
+    }
+  }
+
+  #maybeCompact(): void {
+    if (this.#compacting !== undefined || this.#closed) return;
+    if (
+      this.#fileBytes > this.#compactMinBytes &&
+      this.#fileBytes > this.#compactRatio * (this.#liveBytes + HEADER_BYTES)
+    ) {
+      this.compact().catch((e) => this.#stats.lastError = errorText(e));
+    }
+  }
+
+  /**
+   * Rewrites the log with only the live keys: the new file is written and
+   * fsynced beside the old one, renamed over it and the directory fsynced,
+   * so a crash at any point leaves one complete log. Writes go on meanwhile.
+   * Skipped when nothing was written since the last compaction.
+   *
+   * @returns Whether it rewrote the file.
+   * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} On a read-only storage.
+   */
+  compact(): Promise<boolean> {
+    if (this.#closed) return Promise.reject(this.#closedError("compact"));
+    if (this.#readOnly) {
+      return Promise.reject(
+        new TypeError(`Cannot compact '${this.#path}': it is open read-only`),
+      );
+    }
+    if (this.#compacting !== undefined) return this.#compacting;
+    if (this.#commitsSinceCompaction === 0 && this.#stats.compactions > 0) {
+      return Promise.resolve(false);
+    }
+    this.#compacting = this.#rewrite().then(() => true).finally(() => {
+      this.#compacting = undefined;
+    });
+    return this.#compacting;
+  }
+
+  /** Compaction proper (also the last step of a repair). */
+  async #rewrite(): Promise<void> {
+    const path = this.#path;
+    const tmpPath = `${path}.compact`;
+    const failures = this.#failures;
+    const slots: Slot[] = Array.from(this.#table.slots());
+    const seq = this.#seq;
+    const commits = this.#stats.commits;
+    this.#tail = [];
+    const tmp = await Deno.open(tmpPath, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    let renamed = false;
+    try {
+      faults.compactStep?.("open");
+      const header: FileHeader = { ...this.#header, baseSeq: seq };
+      let size = HEADER_BYTES;
+      let chunk: Uint8Array[] = [encodeHeader(header)];
+      let chunkBytes = HEADER_BYTES;
+      let sets: { key: Uint8Array; value: Uint8Array }[] = [];
+      let frameBytes = 8;
+      const endFrame = async (): Promise<void> => {
+        if (sets.length === 0) return;
+        const frame = encodeFrame(seq, sets, []);
+        sets = [];
+        frameBytes = 8;
+        chunk.push(frame);
+        chunkBytes += frame.length;
+        size += frame.length;
+        if (chunkBytes >= WRITE_CHUNK_BYTES) {
+          await writeAll(tmp, concat(chunk));
+          chunk = [];
+          chunkBytes = 0;
+        }
+      };
+      for (const slot of slots) {
+        sets.push(slot);
+        frameBytes += slotBytes(slot);
+        if (frameBytes >= SNAPSHOT_FRAME_BYTES) await endFrame();
+      }
+      await endFrame();
+      if (chunk.length > 0) await writeAll(tmp, concat(chunk));
+      faults.compactStep?.("snapshot");
+      await this.#withIo(async () => {
+        if (this.#failures !== failures) {
+          throw new TetherError(
+            `Cannot compact '${path}': a write failed while it ran`,
+          );
+        }
+        const tail = this.#tail!;
+        this.#tail = undefined;
+        for (const bytes of tail) {
+          await writeAll(tmp, bytes);
+          size += bytes.length;
+        }
+        await tmp.sync();
+        faults.compactStep?.("synced");
+        tmp.close();
+        await Deno.rename(tmpPath, path);
+        renamed = true;
+        faults.compactStep?.("renamed");
+        await syncDir(path);
+        const file = await Deno.open(path, { read: true, write: true });
+        await file.seek(size, Deno.SeekMode.Start);
+        this.#file.close();
+        this.#file = file;
+        this.#header = header;
+        this.#fileBytes = size;
+      });
+      this.#stats.compactions++;
+      this.#commitsSinceCompaction = this.#stats.commits - commits;
+    } catch (e) {
+      this.#tail = undefined;
+      if (!renamed) {
+        try {
+          tmp.close();
+        } catch { /* already closed */ }
+        await Deno.remove(tmpPath).catch(() => {});
+      }
+      this.#stats.lastError = errorText(e);
+      throw e;
+    }
+  }
+
+  /**
+   * Counters: sizes, commits, flushes, fsyncs, compactions, and what was
+   * recovered or repaired at open.
+   *
+   * @returns A snapshot.
+   */
+  stats(): FileStorageStats {
+    const s = this.#stats;
+    return {
+      path: this.#path,
+      durability: this.#durability,
+      readOnly: this.#readOnly,
+      fileBytes: this.#fileBytes,
+      liveBytes: this.#liveBytes,
+      keys: this.#table.size,
+      commits: s.commits,
+      queued: this.#queue.length,
+      flushes: s.flushes,
+      syncs: s.syncs,
+      compactions: s.compactions,
+      tornBytes: s.tornBytes,
+      repairedRanges: s.repairedRanges,
+      repairedBytes: s.repairedBytes,
+      damagedCopy: s.damagedCopy,
+      writeErrors: this.#failures,
+      lastError: s.lastError,
+    };
+  }
+
+  /**
+   * Writes what is queued, waits for a running compaction, closes the file
+   * and releases the lock. Idempotent.
+   *
+   * @returns When closed.
+   * @throws {TetherError} When queued commits (batched modes) could not be
+   *   written; the file holds every commit written before.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    let failure: unknown;
+    try {
+      await this.#compacting?.catch(() => {});
+      await this.flush();
+    } catch (e) {
+      failure = e;
+    } finally {
+      await this.#io;
+      this.#file.close();
+      this.#lock?.close();
+      this.#table.clear();
+    }
+    if (failure !== undefined) throw failure;
+  }
+}
+
+function isMagicPrefix(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length && i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) return false;
+  }
+  return true;
+}
+
+function checkOptions(options: FileStorageOptions, action: string): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${action}: options must be an object`);
+  }
+  const { durability } = options;
+  if (
+    durability !== undefined && durability !== "strict" &&
+    durability !== "batched" && durability !== "none"
+  ) {
+    throw new TypeError(
+      `${action}: durability must be "strict", "batched" or "none", got ${
+        JSON.stringify(durability)
+      }`,
+    );
+  }
+  const positive = (name: keyof FileStorageOptions, min: number) => {
+    const value = options[name];
+    if (value === undefined) return;
+    if (typeof value !== "number" || !(value >= min) || value === Infinity) {
+      throw new RangeError(
+        `${action}: ${name} must be a finite number of at least ${min}, got ${
+          String(value)
+        }`,
+      );
+    }
+  };
+  positive("lockTimeout", 0);
+  positive("flushInterval", 1);
+  positive("compactRatio", 1);
+  positive("compactMinBytes", 0);
+}
