@@ -59,3 +59,8 @@ export type { Projection } from "./src/query/projection.ts";
 export type { SortSpec } from "./src/query/sort.ts";
 export type { Update } from "./src/query/update.ts";
 export type { Storage } from "./src/storage.ts";
+export type {
+  Durability,
+  FileStorageOptions,
+  FileStorageStats,
+} from "./src/file_storage.ts";

@@ -15,6 +15,12 @@
  */
 
 export { MemoryStorage } from "./src/memory_storage.ts";
+export {
+  type Durability,
+  FileStorage,
+  type FileStorageOptions,
+  type FileStorageStats,
+} from "./src/file_storage.ts";
 export type {
   ScanOptions,
   Storage,

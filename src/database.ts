@@ -164,6 +164,33 @@ export class Database<T = unknown> extends Collection<T> {
   }
 
   /**
+   * For a database opened `readOnly` on a file another process writes:
+   * loads the commits made since it was opened (or last refreshed). A
+   * read-only database otherwise shows the file as it was when opened.
+   * Elsewhere it does nothing and returns `false`.
+   *
+   * @returns Whether anything changed.
+   * @throws {ClosedError} After `close()`.
+   * @throws {IntegrityError} The new part of the file is damaged.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * const path = `${await Deno.makeTempDir()}/app.tdb`;
+   * await using writer = await open({ path });
+   * await using reader = await open({ path, readOnly: true });
+   * await writer.put("k", 1);
+   * assert.equal(await reader.get("k"), null);
+   * assert(await reader.refresh());
+   * assert.equal(await reader.get("k"), 1);
+   * ```
+   */
+  async refresh(): Promise<boolean> {
+    return await this.#engine.refresh();
+  }
+
+  /**
    * Counters and sizes: visible items, TTL items, bytes, operation counts,
    * sweeps.
    *

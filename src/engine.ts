@@ -1468,6 +1468,27 @@ export class Engine {
   }
 
   /**
+   * Has the storage load other processes' changes (a read-only file
+   * database), then rebuilds counts, schedules and index definitions.
+   *
+   * @returns Whether anything changed.
+   */
+  refresh(): Promise<boolean> {
+    this.assertOpen("Cannot refresh");
+    const storage = this.#storage;
+    if (storage.refresh === undefined) return Promise.resolve(false);
+    return this.#enqueue(async () => {
+      const changed = await storage.refresh!();
+      if (changed) {
+        this.#collections.clear();
+        this.#bytes = 0;
+        await this.#load();
+      }
+      return changed;
+    });
+  }
+
+  /**
    * Removes every expired item, then lets the storage drop dead data (the
    * file storage rewrites its log).
    *

@@ -725,6 +725,82 @@ export class FileStorage implements Storage {
     for (const q of failed) q.reject!(error);
   }
 
+  /**
+   * Read-only storages: loads what the writer committed since open (or the
+   * last refresh), and starts over from the file if a compaction replaced
+   * it. A commit the writer is still writing is left for the next refresh.
+   * A writer's own storage always sees everything: it returns `false`.
+   *
+   * @returns Whether anything changed.
+   * @throws {ClosedError} After `close()`.
+   * @throws {IntegrityError} The new part of the log is damaged.
+   */
+  refresh(): Promise<boolean> {
+    if (this.#closed) return Promise.reject(this.#closedError("refresh"));
+    if (!this.#readOnly) return Promise.resolve(false);
+    return this.#withIo(async () => {
+      const path = this.#path;
+      const [now, mine] = await Promise.all([
+        Deno.stat(path),
+        this.#file.stat(),
+      ]);
+      if (
+        (now.ino !== null && mine.ino !== null && now.ino !== mine.ino) ||
+        now.size < this.#fileBytes || this.#fileBytes < HEADER_BYTES
+      ) {
+        const file = await Deno.open(path, { read: true });
+        let bytes: Uint8Array;
+        try {
+          bytes = await readAll(file);
+        } catch (e) {
+          file.close();
+          throw e;
+        }
+        this.#file.close();
+        this.#file = file;
+        this.#table.clear();
+        this.#stats.tornBytes = 0;
+        await this.#replay(bytes, false);
+        return true;
+      }
+      if (now.size === this.#fileBytes) return false;
+      const bytes = new Uint8Array(now.size - this.#fileBytes);
+      await this.#file.seek(this.#fileBytes, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < bytes.length) {
+        const n = await this.#file.read(bytes.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      const fresh = bytes.subarray(0, got);
+      let at = 0;
+      let changed = false;
+      while (at < fresh.length) {
+        const read = readFrame(fresh, at, this.#seq);
+        if (!("frame" in read)) {
+          if (read.problem === "truncated") break; // still being written
+          throw new IntegrityError(
+            `Cannot refresh from '${path}': the log is damaged at byte ${
+              this.#fileBytes + at
+            } (${read.reason})`,
+          );
+        }
+        const { frame } = read;
+        const undo: Undo[] = [];
+        this.#table.apply(frame.sets, frame.deletes, stamp(frame.seq), undo);
+        for (const set of frame.sets) this.#liveBytes += slotBytes(set);
+        for (const u of undo) {
+          if (u.before !== undefined) this.#liveBytes -= slotBytes(u.before);
+        }
+        this.#seq = frame.seq;
+        at = read.end;
+        changed = true;
+      }
+      this.#fileBytes += at;
+      return changed;
+    });
+  }
+
   /** Writes queued commits now and waits until they are written. */
   async flush(): Promise<void> {
     while (this.#queue.length > 0 || this.#flushing !== undefined) {

@@ -180,6 +180,14 @@ export interface Storage {
    */
   compact?(): Promise<boolean>;
   /**
+   * Optional: loads changes that another process made (a read-only file
+   * storage reads the log's new commits). The engine calls it from
+   * `db.refresh()` and rebuilds its bookkeeping when it returns `true`.
+   *
+   * @returns Whether anything changed.
+   */
+  refresh?(): Promise<boolean>;
+  /**
    * Optional: counters for `db.stats().storageStats`.
    *
    * @returns Plain data (numbers, strings, booleans).
