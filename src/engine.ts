@@ -39,6 +39,7 @@ import {
   type CheckedValue,
   decodeRecord,
   encodeRecord,
+  recordMeta,
   type StoredRecord,
 } from "./value_codec.ts";
 import { KeyGenerator } from "./auto_key.ts";
@@ -256,7 +257,8 @@ export class Engine {
         const parts = decodeKey(entry.key);
         const collection = parts[1] as string;
         const id = parts[2] as string;
-        const record = this.decode(entry, `Cannot open: reading '${id}'`);
+        const record = recordMeta(entry.value) ??
+          this.decode(entry, `Cannot open: reading '${id}'`);
         const state = this.#state(collection);
         state.stored++;
         if (record.seq > state.seq) state.seq = record.seq;

@@ -120,6 +120,7 @@ export type FileStorageStats = {
 
 /** A commit accepted and not yet durable. */
 interface Queued {
+  readonly seq: number;
   readonly frame: Uint8Array;
   /** Strict mode: what takes the commit back if it cannot be written. */
   readonly undo: Undo[] | undefined;
@@ -286,8 +287,11 @@ export class FileStorage implements Storage {
   #threshold = 256;
   #lastFlushAt = 0;
   #compacting: Promise<boolean> | undefined;
-  /** Frames written since a compaction's snapshot: they go to the new file too. */
-  #tail: Uint8Array[] | undefined;
+  /**
+   * While a compaction runs: the sequence number its snapshot includes, and
+   * the later frames written since, which go to the new file too.
+   */
+  #tail: { seq: number; frames: Uint8Array[] } | undefined;
   #failures = 0;
   #broken: Error | undefined;
   #closed = false;
@@ -596,6 +600,7 @@ export class FileStorage implements Storage {
     this.#commitsSinceCompaction++;
     if (this.#durability !== "strict") {
       this.#queue.push({
+        seq,
         frame,
         undo: undefined,
         live,
@@ -612,7 +617,7 @@ export class FileStorage implements Storage {
       resolve = res;
       reject = rej;
     });
-    this.#queue.push({ frame, undo, live, resolve, reject });
+    this.#queue.push({ seq, frame, undo, live, resolve, reject });
     this.#kick();
     return Promise.resolve({ ok: true, versionstamp, durable });
   }
@@ -676,7 +681,10 @@ export class FileStorage implements Storage {
     }
     this.#fileBytes += bytes.length;
     this.#stats.flushes++;
-    this.#tail?.push(bytes);
+    const tail = this.#tail;
+    if (tail !== undefined) {
+      for (const q of batch) if (q.seq > tail.seq) tail.frames.push(q.frame);
+    }
     const now = Date.now();
     if (
       this.#durability !== "strict" && batch.length >= this.#threshold &&
@@ -860,7 +868,7 @@ export class FileStorage implements Storage {
     const slots: Slot[] = Array.from(this.#table.slots());
     const seq = this.#seq;
     const commits = this.#stats.commits;
-    this.#tail = [];
+    this.#tail = { seq, frames: [] };
     const tmp = await Deno.open(tmpPath, {
       write: true,
       create: true,
@@ -903,9 +911,10 @@ export class FileStorage implements Storage {
             `Cannot compact '${path}': a write failed while it ran`,
           );
         }
-        const tail = this.#tail!;
+        const tail = this.#tail!.frames;
         this.#tail = undefined;
-        for (const bytes of tail) {
+        if (tail.length > 0) {
+          const bytes = concat(tail);
           await writeAll(tmp, bytes);
           size += bytes.length;
         }
@@ -922,6 +931,12 @@ export class FileStorage implements Storage {
         this.#file = file;
         this.#header = header;
         this.#fileBytes = size;
+        // Commits not yet written that the snapshot holds are now durable.
+        if (this.#queue.length > 0 && this.#queue[0]!.seq <= seq) {
+          const covered = this.#queue.filter((q) => q.seq <= seq);
+          this.#queue = this.#queue.filter((q) => q.seq > seq);
+          for (const q of covered) q.resolve?.();
+        }
       });
       this.#stats.compactions++;
       this.#commitsSinceCompaction = this.#stats.commits - commits;

@@ -393,3 +393,59 @@ export function decodeRecord(bytes: Uint8Array, action: string): StoredRecord {
     dates,
   };
 }
+
+/** Finds the last `,"<name>":` in `bytes` at or after `from`; -1 if absent. */
+function lastField(bytes: Uint8Array, name: number, from: number): number {
+  for (let i = bytes.length - 5; i >= from; i--) {
+    if (
+      bytes[i + 2] === name && bytes[i] === 0x2c && bytes[i + 1] === 0x22 &&
+      bytes[i + 3] === 0x22 && bytes[i + 4] === 0x3a
+    ) return i + 5;
+  }
+  return -1;
+}
+
+function numberAt(bytes: Uint8Array, at: number): number {
+  let end = at;
+  while (end < bytes.length && bytes[end] !== 0x2c && bytes[end] !== 0x7d) {
+    end++;
+  }
+  let text = "";
+  for (let i = at; i < end; i++) text += String.fromCharCode(bytes[i]!);
+  return text.length === 0 ? NaN : Number(text);
+}
+
+/**
+ * Reads only a record's insertion sequence and expiry, without parsing the
+ * value: what opening a database needs for each item. The envelope's `s`
+ * and `x` come after the value, and `t` and `d` after them hold only strings
+ * (whose quotes JSON escapes), so the last `,"s":` is the envelope's.
+ *
+ * @param bytes Bytes written by {@linkcode encodeRecord}.
+ * @returns `{ seq, expiresAt }`, or `undefined` when the bytes do not look
+ *   like a record (the caller then decodes them in full, which reports why).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeRecord, recordMeta } from "./value_codec.ts";
+ * const bytes = encodeRecord({
+ *   value: { s: 9 }, tags: ["x"], expiresAt: 50, createdAt: 1,
+ *   updatedAt: 1, version: 1, seq: 7, dates: undefined,
+ * });
+ * assert.deepEqual(recordMeta(bytes), { seq: 7, expiresAt: 50 });
+ * ```
+ */
+export function recordMeta(
+  bytes: Uint8Array,
+): { seq: number; expiresAt: number | undefined } | undefined {
+  if (bytes[0] !== 0x7b || bytes[bytes.length - 1] !== 0x7d) return undefined;
+  const s = lastField(bytes, 0x73, 1);
+  if (s < 0) return undefined;
+  const seq = numberAt(bytes, s);
+  if (!Number.isFinite(seq)) return undefined;
+  const x = lastField(bytes, 0x78, s);
+  if (x < 0) return { seq, expiresAt: undefined };
+  const expiresAt = numberAt(bytes, x);
+  return Number.isFinite(expiresAt) ? { seq, expiresAt } : undefined;
+}

@@ -164,3 +164,24 @@ Deno.test("a value over maxValueBytes is refused before the log sees it", async 
   await assert.rejects(db.put("big", "x".repeat(200)), TooLargeError);
   assert.equal(fileStats(db).commits, 0);
 });
+
+Deno.test("compaction with commits still queued (batched) keeps the log readable and complete", async () => {
+  await using tmp = await tempPath();
+  {
+    await using db = await open({
+      path: tmp.path,
+      durability: "batched",
+      flushInterval: 60_000,
+    });
+    for (let i = 0; i < 50; i++) await db.put(`k${i % 10}`, i);
+    assert.ok(fileStats(db).queued > 0);
+    assert.equal(await db.compact(), true);
+    for (let i = 50; i < 60; i++) await db.put(`k${i % 10}`, i);
+  }
+  await using db = await open({ path: tmp.path });
+  assert.equal(fileStats(db).tornBytes, 0);
+  assert.deepEqual(
+    await db.query({}),
+    Array.from({ length: 10 }, (_, i) => 50 + i),
+  );
+});
