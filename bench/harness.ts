@@ -182,3 +182,45 @@ export function fmtOps(n: number): string {
 export function fmtMs(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
 }
+
+/**
+ * Runs several cases round-robin: warm-up rounds, then `reps` rounds in
+ * which each case runs once, so a slow spell of a noisy machine hits every
+ * case alike rather than the one that happened to be running.
+ *
+ * @param cases The cases (their states may differ).
+ * @param warmup Unrecorded rounds.
+ * @param reps Recorded rounds.
+ * @param log Progress output.
+ * @returns One result per case, in the order given.
+ */
+export async function runInterleaved(
+  // deno-lint-ignore no-explicit-any
+  cases: readonly Case<any>[],
+  warmup: number,
+  reps: number,
+  log: (line: string) => void,
+): Promise<Result[]> {
+  const samples: number[][] = cases.map(() => []);
+  for (let i = 0; i < warmup + reps; i++) {
+    for (let j = 0; j < cases.length; j++) {
+      const c = cases[j]!;
+      const state = c.setup === undefined ? undefined : await c.setup();
+      collectGarbage();
+      const t0 = performance.now();
+      await c.run(state);
+      const ms = performance.now() - t0;
+      if (c.teardown !== undefined) await c.teardown(state);
+      if (i >= warmup) samples[j]!.push(ms);
+    }
+  }
+  return cases.map((c, j) => {
+    const r = summarise(c.impl, c.op, c.ops, samples[j]!);
+    log(
+      `  ${c.impl} ${c.op}: median ${r.medianMs.toFixed(1)} ms, ${
+        fmtOps(r.opsPerSec)
+      } ops/s`,
+    );
+    return r;
+  });
+}

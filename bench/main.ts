@@ -1,7 +1,9 @@
 /**
  * `deno task bench`: our memory storage against a `Map`, LokiJS, NeDB and
- * mingo on the same generated data. Prints a markdown report, or raw numbers
- * with `--json`; `--quick` runs everything 10x smaller.
+ * mingo on the same generated data, then our file storage against
+ * `node:sqlite` and Deno KV (bench/file.ts). Prints a markdown report, or raw
+ * numbers with `--json`; `--quick` runs everything 10x smaller;
+ * `--only=indexes` and `--only=file` run one scenario alone.
  *
  * @module
  */
@@ -18,6 +20,7 @@ import {
   type Result,
   runCase,
 } from "./harness.ts";
+import { renderFileOnly, runFileBench } from "./file.ts";
 import { renderIndexOnly, runIndexBench } from "./indexes.ts";
 import {
   type LokiCollection,
@@ -89,6 +92,27 @@ if (args.has("--only=indexes")) {
         2,
       )
       : renderIndexOnly(r, QUICK),
+  );
+  Deno.exit(0);
+}
+
+// `--only=file`: scenario 8 alone, then exit.
+if (args.has("--only=file")) {
+  const r = await runFileBench({
+    docs,
+    quick: QUICK,
+    warmup: WARMUP,
+    reps: REPS,
+    log,
+  });
+  console.log(
+    JSON_OUT
+      ? JSON.stringify(
+        { deno: Deno.version, quick: QUICK, ...r, markdown: undefined },
+        null,
+        2,
+      )
+      : renderFileOnly(r, QUICK),
   );
   Deno.exit(0);
 }
@@ -884,6 +908,18 @@ async function oursSweep(
   collectGarbage();
 }
 
+// ---------------------------------------------------------------------------
+// 8. File storage against node:sqlite and Deno KV (bench/file.ts), last so
+// that its files and its 1,000,000 documents affect no other scenario.
+const fileReport = await runFileBench({
+  docs,
+  quick: QUICK,
+  warmup: WARMUP,
+  reps: REPS,
+  log,
+});
+collectGarbage();
+
 const totalMs = performance.now() - started;
 
 // ---------------------------------------------------------------------------
@@ -1015,6 +1051,7 @@ for (const s of stalls.filter((s) => s.impl === "ours")) {
   });
 }
 targets.push(...indexReport.targets);
+targets.push(...fileReport.targets);
 
 if (JSON_OUT) {
   console.log(JSON.stringify(
@@ -1031,6 +1068,7 @@ if (JSON_OUT) {
       targets,
       notes,
       indexes: { ...indexReport, markdown: undefined },
+      file: { ...fileReport, markdown: undefined },
     },
     null,
     2,
@@ -1135,5 +1173,7 @@ if (JSON_OUT) {
   }
   p();
   p(indexReport.markdown);
+  p();
+  p(fileReport.markdown);
   console.log(out.join("\n"));
 }

@@ -189,7 +189,7 @@ export class Engine {
   #timers: number[] = [];
   #onClose: (() => void)[] = [];
   #sweeping = false;
-  #reloading = false;
+  #reloading: Promise<void> | undefined;
   #ops = { puts: 0, gets: 0, deletes: 0, queries: 0 };
   #sweeps = 0;
   #expired = 0;
@@ -593,7 +593,7 @@ export class Engine {
     // The queue moves on once the commit is applied; the caller also waits
     // until it is durable (so concurrent writers share one fsync).
     return result.then(async ({ existed, durable }) => {
-      if (durable !== undefined) await this.#settle(durable);
+      if (durable !== undefined) await this.#settle(durable, true);
       return existed;
     });
   }
@@ -602,25 +602,31 @@ export class Engine {
    * Waits for a commit to be durable. If the storage could not make it so, it
    * has taken the commit back (and later ones): rebuild the bookkeeping.
    */
-  async #settle(durable: Promise<void>): Promise<void> {
+  async #settle(
+    durable: Promise<void>,
+    outsideQueue = false,
+  ): Promise<void> {
     try {
       await durable;
     } catch (e) {
-      this.#reloadSoon();
+      // Outside the write queue, wait for the rebuild so that the caller
+      // sees consistent counts as soon as its write rejects.
+      const reload = this.#reloadSoon();
+      if (outsideQueue) await reload;
       throw e;
     }
   }
 
   /** Rebuilds counts, sizes, schedules and index definitions from storage. */
-  #reloadSoon(): void {
-    if (this.#reloading || this.#closed) return;
-    this.#reloading = true;
-    this.#enqueue(async () => {
-      this.#reloading = false;
+  #reloadSoon(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#reloading ??= this.#enqueue(async () => {
+      this.#reloading = undefined;
       this.#collections.clear();
       this.#bytes = 0;
       await this.#load();
     }).catch((e) => this.#recordError(e));
+    return this.#reloading;
   }
 
   /** Applies one attempt; `undefined` when a version check failed. */

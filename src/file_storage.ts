@@ -14,6 +14,7 @@ import {
   TetherError,
   TooLargeError,
 } from "./errors.ts";
+import { crc32c } from "./crc32c.ts";
 import {
   decodeHeader,
   encodeFrame,
@@ -21,6 +22,7 @@ import {
   FILE_FORMAT_VERSION,
   type FileHeader,
   findNextFrame,
+  FRAME_HEADER_BYTES,
   HEADER_BYTES,
   MAGIC,
   readFrame,
@@ -204,6 +206,26 @@ async function syncDir(path: string): Promise<void> {
 function allZero(bytes: Uint8Array, from: number): boolean {
   for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
+}
+
+/** Zeros a torn write leaves at the end: at least this many in a row. */
+const MIN_ZERO_TAIL = 16;
+
+/**
+ * Whether the damaged last frame at `at` ends in a run of zeros (at least
+ * `MIN_ZERO_TAIL`, to the end of the file) that starts inside it: in its
+ * header, or in its payload when its header is intact and declares a frame
+ * that reaches the end of the file. That is a write whose file size reached
+ * the disk and whose last bytes did not.
+ */
+function zeroTail(bytes: Uint8Array, at: number): boolean {
+  let z = bytes.length;
+  while (z > at && bytes[z - 1] === 0) z--;
+  if (bytes.length - z < MIN_ZERO_TAIL) return false;
+  if (z < at + FRAME_HEADER_BYTES) return true;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at);
+  if (view.getUint32(17, true) !== crc32c(bytes, at, at + 17)) return false;
+  return at + FRAME_HEADER_BYTES + view.getUint32(0, true) >= bytes.length;
 }
 
 function errorText(e: unknown): string {
@@ -431,7 +453,7 @@ export class FileStorage implements Storage {
     if (typeof header === "string") {
       if (!repair) {
         throw new IntegrityError(
-          `Cannot open '${path}': it is not a readable @tether/db log (${header}); open with { repair: true } to salvage its commits`,
+          `Cannot open '${path}': it is not a readable @tether/db log (byte 0: ${header}); open with { repair: true } to salvage its commits`,
         );
       }
       rewrite = true;
@@ -457,7 +479,11 @@ export class FileStorage implements Storage {
       const next = read.problem === "corrupt"
         ? findNextFrame(bytes, at + 1, seq)
         : -1;
-      if (next < 0 && (read.problem === "truncated" || allZero(bytes, at))) {
+      if (
+        next < 0 &&
+        (read.problem === "truncated" || allZero(bytes, at) ||
+          zeroTail(bytes, at))
+      ) {
         // A commit cut short by a crash: it was never acknowledged.
         this.#stats.tornBytes = bytes.length - at;
         break;
@@ -812,9 +838,12 @@ export class FileStorage implements Storage {
   /** Writes queued commits now and waits until they are written. */
   async flush(): Promise<void> {
     while (this.#queue.length > 0 || this.#flushing !== undefined) {
+      // An attempt already running was not started by this call: wait for
+      // it, then try once more before reporting a failure.
+      const ours = this.#flushing === undefined;
       this.#kick();
       await this.#flushing;
-      if (this.#queue.length > 0 && this.#flushing === undefined) {
+      if (ours && this.#queue.length > 0 && this.#flushing === undefined) {
         // The last attempt failed; report it rather than spin.
         throw new TetherError(
           `Cannot flush '${this.#path}': ${this.#stats.lastError}`,
@@ -870,6 +899,7 @@ export class FileStorage implements Storage {
     const commits = this.#stats.commits;
     this.#tail = { seq, frames: [] };
     const tmp = await Deno.open(tmpPath, {
+      read: true,
       write: true,
       create: true,
       truncate: true,
@@ -920,15 +950,13 @@ export class FileStorage implements Storage {
         }
         await tmp.sync();
         faults.compactStep?.("synced");
-        tmp.close();
         await Deno.rename(tmpPath, path);
+        // From here the log is the new file: switch to it (its handle is
+        // already at its end) before anything else can fail, so that later
+        // commits never go to the old, unlinked file.
         renamed = true;
-        faults.compactStep?.("renamed");
-        await syncDir(path);
-        const file = await Deno.open(path, { read: true, write: true });
-        await file.seek(size, Deno.SeekMode.Start);
         this.#file.close();
-        this.#file = file;
+        this.#file = tmp;
         this.#header = header;
         this.#fileBytes = size;
         // Commits not yet written that the snapshot holds are now durable.
@@ -937,6 +965,8 @@ export class FileStorage implements Storage {
           this.#queue = this.#queue.filter((q) => q.seq > seq);
           for (const q of covered) q.resolve?.();
         }
+        faults.compactStep?.("renamed");
+        await syncDir(path);
       });
       this.#stats.compactions++;
       this.#commitsSinceCompaction = this.#stats.commits - commits;
