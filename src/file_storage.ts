@@ -550,11 +550,7 @@ export class FileStorage implements Storage {
    */
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    const out: (StorageEntry | null)[] = new Array(keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      out[i] = this.#table.get(keys[i]!) ?? null;
-    }
-    return Promise.resolve(out);
+    return Promise.resolve(this.#table.getMany(keys));
   }
 
   /**

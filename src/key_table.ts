@@ -162,6 +162,20 @@ export class KeyTable {
   }
 
   /**
+   * Reads several keys.
+   *
+   * @param keys The keys.
+   * @returns A slot or `null` per key, in order.
+   */
+  getMany(keys: readonly Uint8Array[]): (StorageEntry | null)[] {
+    const out: (StorageEntry | null)[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      out[i] = this.#find(keys[i]!, hashBytes(keys[i]!))?.slot ?? null;
+    }
+    return out;
+  }
+
+  /**
    * Whether every check holds (a key's versionstamp, or its absence).
    *
    * @param checks The checks.

@@ -185,3 +185,20 @@ Deno.test("compaction with commits still queued (batched) keeps the log readable
     Array.from({ length: 10 }, (_, i) => 50 + i),
   );
 });
+
+Deno.test("the log compacts on its own once it passes compactRatio times the live data", async () => {
+  await using tmp = await tempPath();
+  const value = "x".repeat(1000);
+  {
+    await using db = await open({
+      path: tmp.path,
+      compactMinBytes: 20_000,
+      compactRatio: 2,
+    });
+    for (let i = 0; i < 200; i++) await db.put("same", `${i}${value}`);
+  }
+  // 200 KB were written for one live 1 KB value.
+  assert.ok((await Deno.stat(tmp.path)).size < 20_000 * 2 + 2_000);
+  await using db = await open({ path: tmp.path });
+  assert.equal(await db.get("same"), `199${value}`);
+});
