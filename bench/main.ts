@@ -75,15 +75,11 @@ const docs = makeDocs(N, SEED);
 const keys = docs.map((_, i) => `k${i}`);
 const order = shuffledIndices(N, 7);
 
-// `--only=indexes`: scenario 7 alone, then exit.
-if (args.has("--only=indexes")) {
-  const r = await runIndexBench({
-    docs,
-    warmup: WARMUP,
-    reps: REPS,
-    queryReps: 7, // QUERY_REPS, declared with scenario 4 below
-    log,
-  });
+/** Prints one scenario's result alone (`--only=...`) and exits. */
+function printAlone<R extends object>(
+  r: R,
+  render: (r: R, quick: boolean) => string,
+): never {
   console.log(
     JSON_OUT
       ? JSON.stringify(
@@ -91,30 +87,31 @@ if (args.has("--only=indexes")) {
         null,
         2,
       )
-      : renderIndexOnly(r, QUICK),
+      : render(r, QUICK),
   );
   Deno.exit(0);
 }
 
+// `--only=indexes`: scenario 7 alone, then exit.
+if (args.has("--only=indexes")) {
+  printAlone(
+    await runIndexBench({
+      docs,
+      warmup: WARMUP,
+      reps: REPS,
+      queryReps: 7, // QUERY_REPS, declared with scenario 4 below
+      log,
+    }),
+    renderIndexOnly,
+  );
+}
+
 // `--only=file`: scenario 8 alone, then exit.
 if (args.has("--only=file")) {
-  const r = await runFileBench({
-    docs,
-    quick: QUICK,
-    warmup: WARMUP,
-    reps: REPS,
-    log,
-  });
-  console.log(
-    JSON_OUT
-      ? JSON.stringify(
-        { deno: Deno.version, quick: QUICK, ...r, markdown: undefined },
-        null,
-        2,
-      )
-      : renderFileOnly(r, QUICK),
+  printAlone(
+    await runFileBench({ docs, quick: QUICK, warmup: WARMUP, reps: REPS, log }),
+    renderFileOnly,
   );
-  Deno.exit(0);
 }
 
 const results: Record<string, Result[]> = {
