@@ -1021,34 +1021,3 @@ export async function runFileBench(ctx: FileBenchContext): Promise<FileReport> {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }
-
-/**
- * The report of `--only=file`: a header, the Targets and scenario 8.
- *
- * @param r The outcome.
- * @param quick Whether `--quick` was given.
- * @returns Markdown.
- */
-export function renderFileOnly(r: FileReport, quick: boolean): string {
-  const out = [
-    `# @tether/db benchmark: scenario 8 (file storage) only${
-      quick ? " (--quick, 10x smaller)" : ""
-    }`,
-    "",
-    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os}/${Deno.build.arch}, ${
-      new Date().toISOString()
-    }.`,
-    "",
-    "## Targets",
-    "",
-    "| Target | Goal | Measured | Status |",
-    "|---|---|---|---|",
-  ];
-  for (const t of r.targets) {
-    out.push(
-      `| ${t.name} | ${t.goal} | ${t.measured} | ${t.met ? "met" : "MISSED"} |`,
-    );
-  }
-  out.push("", r.markdown);
-  return out.join("\n");
-}

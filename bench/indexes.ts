@@ -680,35 +680,3 @@ export async function runIndexBench(
     markdown: md.join("\n"),
   };
 }
-
-/**
- * The report of scenario 7 alone (`--only=indexes`): a heading, its Targets
- * table and its section.
- *
- * @param r The outcome.
- * @param quick Whether `--quick` shrank it.
- * @returns Markdown.
- */
-export function renderIndexOnly(r: IndexReport, quick: boolean): string {
-  const out = [
-    `# @tether/db benchmark: scenario 7 only${
-      quick ? " (--quick, 10x smaller)" : ""
-    }`,
-    "",
-    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os}/${Deno.build.arch}, ${
-      new Date().toISOString()
-    }.`,
-    "",
-    "## Targets",
-    "",
-    "| Target | Goal | Measured | Status |",
-    "|---|---|---|---|",
-  ];
-  for (const t of r.targets) {
-    out.push(
-      `| ${t.name} | ${t.goal} | ${t.measured} | ${t.met ? "met" : "MISSED"} |`,
-    );
-  }
-  out.push("", r.markdown);
-  return out.join("\n");
-}

@@ -17,11 +17,12 @@ import {
   fmtOps,
   measureStall,
   median,
+  renderAlone,
   type Result,
   runCase,
 } from "./harness.ts";
-import { renderFileOnly, runFileBench } from "./file.ts";
-import { renderIndexOnly, runIndexBench } from "./indexes.ts";
+import { runFileBench } from "./file.ts";
+import { runIndexBench } from "./indexes.ts";
 import {
   type LokiCollection,
   type LokiDb,
@@ -102,7 +103,7 @@ if (args.has("--only=indexes")) {
       queryReps: 7, // QUERY_REPS, declared with scenario 4 below
       log,
     }),
-    renderIndexOnly,
+    (r, quick) => renderAlone("scenario 7", r, quick),
   );
 }
 
@@ -110,7 +111,7 @@ if (args.has("--only=indexes")) {
 if (args.has("--only=file")) {
   printAlone(
     await runFileBench({ docs, quick: QUICK, warmup: WARMUP, reps: REPS, log }),
-    renderFileOnly,
+    (r, quick) => renderAlone("scenario 8 (file storage)", r, quick),
   );
 }
 

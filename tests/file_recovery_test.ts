@@ -17,6 +17,7 @@ import {
 import { faults, FileStorage } from "../src/file_storage.ts";
 import { encodeFrame } from "../src/file_format.ts";
 import { crc32c } from "../src/crc32c.ts";
+import { mulberry32 as prng } from "../bench/data.ts";
 
 const HEADER_BYTES = 64;
 const FRAME_HEADER_BYTES = 21;
@@ -37,18 +38,6 @@ async function tempDir(): Promise<
 
 function fileStats(db: Database<unknown>): FileStorageStats {
   return db.stats().storageStats as FileStorageStats;
-}
-
-/** mulberry32: a small seeded PRNG, so every run flips the same bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function exists(path: string): Promise<boolean> {
