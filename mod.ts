@@ -59,6 +59,7 @@ export type { Projection } from "./src/query/projection.ts";
 export type { SortSpec } from "./src/query/sort.ts";
 export type { Update } from "./src/query/update.ts";
 export type { Storage } from "./src/storage.ts";
+export type { KvKey, KvKeyPart, KvLike } from "./src/kv_storage.ts";
 export type {
   Durability,
   FileStorageOptions,

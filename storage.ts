@@ -21,6 +21,15 @@ export {
   type FileStorageOptions,
   type FileStorageStats,
 } from "./src/file_storage.ts";
+export {
+  type KvAtomicLike,
+  type KvEntryLike,
+  type KvKey,
+  type KvKeyPart,
+  type KvLike,
+  KvStorage,
+  type KvStorageOptions,
+} from "./src/kv_storage.ts";
 export type {
   ScanOptions,
   Storage,
@@ -29,7 +38,9 @@ export type {
   StorageCommit,
   StorageCommitResult,
   StorageEntry,
+  StorageLimits,
   StorageSet,
+  WatchedEntries,
 } from "./src/storage.ts";
 export { compareBytes, prefixEnd } from "./src/bytes.ts";
 export { decodeKey, encodeKey, type KeyPart } from "./src/key_codec.ts";

@@ -15,6 +15,7 @@ export interface CollectionOptions {
   readonly indexes?: readonly IndexDeclaration[];
 }
 import { Engine, type EngineSettings } from "./engine.ts";
+import { type KvLike, KvStorage } from "./kv_storage.ts";
 import { FileStorage } from "./file_storage.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import type { Storage } from "./storage.ts";
@@ -256,7 +257,13 @@ const FILE_OPTIONS = [
 
 function openStorage(options: OpenOptions): Promise<Storage> {
   const action = "Cannot open the database";
-  const { path } = options;
+  const { path, kv } = options;
+  if (kv !== undefined) return openKvStorage(options, kv);
+  if (options.prefix !== undefined) {
+    throw new TypeError(
+      `${action}: prefix is an option of Deno KV; give kv too`,
+    );
+  }
   if (path === undefined) {
     const stray = FILE_OPTIONS.find((name) => options[name] !== undefined);
     if (stray !== undefined) {
@@ -277,6 +284,47 @@ function openStorage(options: OpenOptions): Promise<Storage> {
     );
   }
   return FileStorage.open(path, options);
+}
+
+async function openKvStorage(
+  options: OpenOptions,
+  kv: KvLike | string,
+): Promise<Storage> {
+  const action = "Cannot open the database";
+  const other = options.path !== undefined
+    ? "path"
+    : options.storage !== undefined
+    ? "storage"
+    : FILE_OPTIONS.find((name) => options[name] !== undefined);
+  if (other !== undefined) {
+    throw new TypeError(
+      `${action}: ${other} is not an option of Deno KV storage (kv)`,
+    );
+  }
+  const settings = {
+    closeKv: typeof kv === "string",
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.maxValueBytes === undefined
+      ? {}
+      : { maxValueBytes: options.maxValueBytes }),
+  };
+  if (typeof kv !== "string") return new KvStorage(kv, settings);
+  const openKv = (globalThis as {
+    Deno?: { openKv?: (path?: string) => Promise<KvLike> };
+  }).Deno?.openKv;
+  if (typeof openKv !== "function") {
+    throw new TypeError(
+      `${action}: Deno.openKv is missing; run Deno with --unstable-kv`,
+    );
+  }
+  const opened = await openKv(kv === "" ? undefined : kv);
+  try {
+    return new KvStorage(opened, settings);
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
 }
 
 function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {

@@ -134,12 +134,40 @@ export interface StorageCapabilities {
 }
 
 /**
+ * What one atomic commit of a storage can hold. A storage without limits
+ * (memory, file) leaves {@linkcode Storage.limits} undefined. The engine
+ * refuses a caller's write that would pass them (a `TooLargeError`, nothing
+ * written) and splits its own bulk work (index builds, `clear`, sweeps)
+ * into several commits that fit.
+ */
+export interface StorageLimits {
+  /** Most sets plus deletes in one commit. */
+  readonly maxMutations: number;
+  /** Most version checks in one commit. */
+  readonly maxChecks: number;
+  /** Longest key the engine may use, in bytes. */
+  readonly maxKeyBytes: number;
+  /** Largest value one set may carry, in bytes. */
+  readonly maxValueBytes: number;
+  /** Most key plus value bytes of all sets and deletes in one commit. */
+  readonly maxCommitBytes: number;
+}
+
+/**
+ * A change observed by {@linkcode Storage.watch}: the key's current entry, or
+ * `null` once it is gone.
+ */
+export type WatchedEntries = readonly (StorageEntry | null)[];
+
+/**
  * An async, ordered byte-key storage. Every method rejects with a
  * `ClosedError` after `close()`; `close()` itself is idempotent.
  */
 export interface Storage {
   /** What the storage can do beyond the contract. */
   readonly capabilities: StorageCapabilities;
+  /** Per-commit limits, when the storage has any. */
+  readonly limits?: StorageLimits | undefined;
   /**
    * Reads one key.
    *
@@ -187,6 +215,20 @@ export interface Storage {
    * @returns Whether anything changed.
    */
   refresh?(): Promise<boolean>;
+  /**
+   * Optional: follows keys that other processes may write. The iterable
+   * yields the current entries of `keys` at once, then again whenever one of
+   * them changes (intermediate versions may be skipped), until `signal`
+   * aborts or the storage closes.
+   *
+   * @param keys The keys to follow (a storage may cap how many).
+   * @param signal Ends the iteration.
+   * @returns The entries of `keys`, in order, per change.
+   */
+  watch?(
+    keys: readonly Uint8Array[],
+    signal?: AbortSignal,
+  ): AsyncIterable<WatchedEntries>;
   /**
    * Optional: counters for `db.stats().storageStats`.
    *

@@ -8,6 +8,7 @@ import type { Projection } from "./query/projection.ts";
 import type { SortSpec } from "./query/sort.ts";
 import type { Storage } from "./storage.ts";
 import type { FileStorageOptions } from "./file_storage.ts";
+import type { KvKey, KvLike } from "./kv_storage.ts";
 
 /**
  * Where the database reads the time, in epoch milliseconds. `Date` is one;
@@ -36,6 +37,19 @@ export interface OpenOptions extends FileStorageOptions {
    */
   readonly storage?: Storage;
   /**
+   * Keep the database in Deno KV (needs `--unstable-kv`): a `Deno.Kv` you
+   * opened (`await Deno.openKv()` on Deno Deploy), or a string that `open`
+   * passes to `Deno.openKv` (a file path, `":memory:"`, or a KV Connect URL
+   * with `DENO_KV_ACCESS_TOKEN` set) and closes with the database. Other
+   * processes and isolates may share it.
+   */
+  readonly kv?: KvLike | string;
+  /**
+   * With `kv`: the KV key prefix under which the database lives, so several
+   * databases share one KV. Default `["tether"]`.
+   */
+  readonly prefix?: KvKey;
+  /**
    * How often the TTL sweeper removes expired items. Default `10_000`;
    * at most 2^31 - 1; `Infinity` turns the timer off (operations still sweep).
    * Expired items are invisible to reads at once either way.
@@ -43,9 +57,8 @@ export interface OpenOptions extends FileStorageOptions {
   readonly ttlCheckInterval?: number;
   /**
    * How often a full cleanup pass runs: every expired item is removed, not
-   * just a batch. (On storages shared with other processes, such as the
-   * Deno KV storage to come, it will also look for expired items that other
-   * processes wrote.) Default `3_600_000` (one hour); `Infinity` turns it off.
+   * just a batch. (On Deno KV, which removes expired entries by itself, it
+   * removes those this process knows of sooner.) Default `3_600_000` (one hour); `Infinity` turns it off.
    */
   readonly cleanupInterval?: number;
   /** The largest stored record, in bytes. Default `65_536` (64 KiB). */

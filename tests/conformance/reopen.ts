@@ -12,6 +12,7 @@ import type {
   StorageCommit,
   StorageCommitResult,
   StorageEntry,
+  StorageLimits,
 } from "../../src/storage.ts";
 
 /** The methods after which the database is reopened. */
@@ -194,6 +195,11 @@ export class ReopeningStorage implements Storage {
   /** The current storage's capabilities. */
   get capabilities(): StorageCapabilities {
     return this.#current.capabilities;
+  }
+
+  /** The current storage's limits. */
+  get limits(): StorageLimits | undefined {
+    return this.#current.limits;
   }
 
   async #fresh(): Promise<Storage> {
