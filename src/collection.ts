@@ -512,10 +512,11 @@ export class Collection<T = unknown> {
    */
   async count(filter?: QueryFilter): Promise<number> {
     this.#engine.assertOpen(`Cannot count '${this.#name}'`);
-    if (filter === undefined || Object.keys(filter).length === 0) {
-      return this.#engine.count(this.#name);
-    }
-    return await this.find(filter).count();
+    const all = filter === undefined || Object.keys(filter).length === 0;
+    // A shared storage (Deno KV) is counted by reading it: other processes
+    // write to it too.
+    if (all && !this.#engine.shared) return this.#engine.count(this.#name);
+    return await this.find(filter ?? {}).count();
   }
   // --- Documents (unosql's surface) ---------------------------------------
 
@@ -880,7 +881,11 @@ export class Collection<T = unknown> {
           limit,
         });
         for await (const entry of cursor.entries()) {
-          ops.push({ kind: "delete", id: entry.key });
+          ops.push({
+            kind: "delete",
+            id: entry.key,
+            expectedVersion: entry.version,
+          });
         }
         return ops;
       },

@@ -153,17 +153,19 @@ export class Cursor<T> implements AsyncIterable<T> {
     this.#plan = plan;
   }
 
-  #choose(): Plan | undefined {
+  async #choose(): Promise<{ plan: Plan | undefined }> {
     const { engine, collection, filter, sort, source } = this.#plan;
-    return source === undefined
-      ? engine.plan(collection, filter, sort)
-      : undefined;
+    if (source !== undefined) return { plan: undefined };
+    // Another process may have changed the indexes of a shared storage.
+    await engine.sync(collection);
+    return { plan: engine.plan(collection, filter, sort) };
   }
 
   async *#hits(
     stats: { keys: number; docs: number } = { keys: 0, docs: 0 },
-    plan: Plan | undefined = this.#choose(),
+    chosen?: { plan: Plan | undefined },
   ): AsyncGenerator<readonly Hit[]> {
+    const { plan } = chosen ?? await this.#choose();
     const { engine, collection, predicate, signal, sort, source } = this.#plan;
     const action = `Cannot query '${collection}'`;
     let skip = this.#plan.skip;
@@ -348,17 +350,19 @@ export class Cursor<T> implements AsyncIterable<T> {
    * ```
    */
   async count(): Promise<number> {
-    const counted = await this.#countByIndex();
+    const chosen = await this.#choose();
+    const counted = await this.#countByIndex(undefined, chosen);
     if (counted !== undefined) return counted;
     let n = 0;
-    for await (const hits of this.#hits()) n += hits.length;
+    for await (const hits of this.#hits(undefined, chosen)) n += hits.length;
     return n;
   }
 
   async #countByIndex(
     examined?: { keys: number },
-    plan: Plan | undefined = this.#choose(),
+    chosen?: { plan: Plan | undefined },
   ): Promise<number | undefined> {
+    const { plan } = chosen ?? await this.#choose();
     const { engine, collection, source, after, skip, limit } = this.#plan;
     if (source !== undefined || after !== undefined || plan === undefined) {
       return undefined;
@@ -398,14 +402,17 @@ export class Cursor<T> implements AsyncIterable<T> {
         `Cannot read a page of '${this.#plan.collection}': size must be a whole number of at least 1, got ${size}`,
       );
     }
-    const plan = this.#choose();
+    const chosen = await this.#choose();
+    const { plan } = chosen;
     const shape = this.#shape();
     const limited = createCursor<T>({
       ...this.#plan,
       limit: Math.min(this.#plan.limit, size + 1),
     });
     const hits: Hit[] = [];
-    for await (const page of limited.#hits(undefined, plan)) hits.push(...page);
+    for await (const page of limited.#hits(undefined, chosen)) {
+      hits.push(...page);
+    }
     const more = hits.length > size;
     const items = hits.slice(0, size);
     const items_ = items.map((hit) => shape(hit.record.value) as T);
@@ -452,15 +459,18 @@ export class Cursor<T> implements AsyncIterable<T> {
    */
   async explain(mode: "find" | "count" = "find"): Promise<Explanation> {
     const stats = { keys: 0, docs: 0 };
-    const plan = this.#choose();
+    const chosen = await this.#choose();
+    const { plan } = chosen;
     let returned = 0;
     const counted = mode === "count"
-      ? await this.#countByIndex(stats, plan)
+      ? await this.#countByIndex(stats, chosen)
       : undefined;
     if (counted !== undefined) {
       returned = counted;
     } else {
-      for await (const hits of this.#hits(stats, plan)) returned += hits.length;
+      for await (const hits of this.#hits(stats, chosen)) {
+        returned += hits.length;
+      }
     }
     const { sourceDescription, sort } = this.#plan;
     if (plan === undefined) {

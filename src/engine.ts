@@ -69,7 +69,11 @@ export interface PutOp {
   readonly keepMeta?: boolean;
   /** Fail with a `DuplicateKeyError` when a visible item has this id. */
   readonly mustBeNew?: boolean;
-  /** Fail with a `ConflictError` unless the visible item has this version. */
+  /**
+   * The version the caller's `build` read (0: no visible item). If the item
+   * has moved on since (another process wrote it), the attempt is a lost
+   * race: `build` runs again.
+   */
   readonly expectedVersion?: number;
 }
 
@@ -79,6 +83,8 @@ export interface DeleteOp {
   readonly kind: "delete";
   /** The item's key. */
   readonly id: string;
+  /** As {@linkcode PutOp.expectedVersion}. */
+  readonly expectedVersion?: number;
 }
 
 /** What the engine tracks for one collection. */
@@ -90,7 +96,13 @@ interface CollectionState {
   /** Expired ids popped by a sweep that has not removed them yet. */
   readonly inflight: Map<string, number>;
   /** Secondary indexes and insertion order. */
-  readonly indexes: CollectionIndexes;
+  indexes: CollectionIndexes;
+  /**
+   * Versionstamp of the collection's schema key as last read (shared
+   * storages: every commit checks it, so no write misses an index that
+   * another process created).
+   */
+  schema: string | null;
   /** The highest insertion sequence number used. */
   seq: number;
 }
@@ -189,6 +201,7 @@ export class Engine {
   #timers: number[] = [];
   #onClose: (() => void)[] = [];
   #sweeping = false;
+  #poked: Promise<unknown> | undefined;
   #reloading: Promise<void> | undefined;
   #ops = { puts: 0, gets: 0, deletes: 0, queries: 0 };
   #sweeps = 0;
@@ -226,32 +239,45 @@ export class Engine {
     return engine;
   }
 
+  /** Applies one metadata entry (index definition, order, schema). */
+  #loadMeta(entry: StorageEntry): void {
+    const parts = decodeKey(entry.key);
+    const collection = parts[1] as string;
+    if (parts[2] === "order") {
+      const { indexes } = this.#state(collection);
+      indexes.ordered = true;
+      indexes.orderBuilding = entry.value.length > 2; // `{"building":true}`
+      return;
+    }
+    if (parts[2] === "schema") {
+      this.#state(collection).schema = entry.versionstamp;
+      return;
+    }
+    if (parts[2] !== "index") return;
+    let spec: StoredIndex;
+    try {
+      spec = JSON.parse(new TextDecoder().decode(entry.value));
+    } catch (cause) {
+      throw new IntegrityError(
+        `Cannot open: the definition of index '${
+          String(parts[3])
+        }' of '${collection}' is not valid JSON`,
+        { cause },
+      );
+    }
+    this.#state(collection).indexes.add(spec);
+  }
+
   async #load(): Promise<void> {
     for await (
       const page of this.#storage.scan({ prefix: encodeKey([META]) })
     ) {
-      for (const entry of page) {
-        const parts = decodeKey(entry.key);
-        if (parts[2] === "order") {
-          this.#state(parts[1] as string).indexes.ordered = true;
-          continue;
-        }
-        if (parts[2] !== "index") continue;
-        const collection = parts[1] as string;
-        let spec: StoredIndex;
-        try {
-          spec = JSON.parse(new TextDecoder().decode(entry.value));
-        } catch (cause) {
-          throw new IntegrityError(
-            `Cannot open: the definition of index '${
-              String(parts[3])
-            }' of '${collection}' is not valid JSON`,
-            { cause },
-          );
-        }
-        this.#state(collection).indexes.add(spec);
-      }
+      for (const entry of page) this.#loadMeta(entry);
     }
+    // A shared storage that expires items itself (Deno KV) is not read
+    // whole: other processes change it anyway, so counts come from scans.
+    const { shared, nativeExpiry } = this.#storage.capabilities;
+    if (shared && nativeExpiry) return;
     for await (const page of this.#storage.scan({ prefix: encodeKey([DOC]) })) {
       for (const entry of page) {
         const parts = decodeKey(entry.key);
@@ -279,6 +305,7 @@ export class Engine {
         inflight: new Map(),
         indexes: new CollectionIndexes(collection),
         seq: 0,
+        schema: null,
       };
       this.#collections.set(collection, state);
     }
@@ -286,8 +313,10 @@ export class Engine {
   }
 
   #visibleCount(state: CollectionState, now: number): number {
-    return state.stored - state.schedule.countExpired(now) -
-      state.inflight.size;
+    return Math.max(
+      0,
+      state.stored - state.schedule.countExpired(now) - state.inflight.size,
+    );
   }
 
   #earliestExpiry(): number {
@@ -586,7 +615,10 @@ export class Engine {
             } times in a row`,
           );
         }
-        await new Promise((r) => setTimeout(r, retryDelay));
+        // Jittered, so that racing writers do not meet again.
+        await new Promise((r) =>
+          setTimeout(r, retryDelay * (0.5 + Math.random()))
+        );
       }
     });
     this.poke();
@@ -653,21 +685,17 @@ export class Engine {
       const old = entry === null ? undefined : this.decode(entry, action);
       const live = old !== undefined && !isExpired(old, now);
       existed.push(live);
+      if (
+        op.expectedVersion !== undefined &&
+        (live ? old.version : 0) !== op.expectedVersion
+      ) {
+        return undefined; // changed since `build` read it: a lost race
+      }
       let next: StoredRecord | undefined;
       if (op.kind === "put") {
         if (op.mustBeNew === true && live) {
           throw new DuplicateKeyError(
             `${action}: an item with id '${op.id}' already exists`,
-          );
-        }
-        if (
-          op.expectedVersion !== undefined &&
-          (live ? old.version : 0) !== op.expectedVersion
-        ) {
-          throw new ConflictError(
-            `${action}: expected version ${op.expectedVersion} of '${op.id}', found ${
-              live ? `version ${old.version}` : "no item"
-            }`,
           );
         }
         const keep = op.keepMeta === true && live;
@@ -740,7 +768,8 @@ export class Engine {
     action: string,
     committed?: () => void,
   ): Promise<false | { durable: Promise<void> | undefined }> {
-    const { indexes } = state;
+    // Both read together: `sync` may replace them while this awaits.
+    const { indexes, schema } = state;
     const checks: { key: Uint8Array; versionstamp: string | null }[] = [];
     const sets: {
       key: Uint8Array;
@@ -756,8 +785,18 @@ export class Engine {
     const releases: { entry: IndexEntry; owner: string }[] = [];
     const claimed = new Map<string, string>();
     const multikey = new Set<string>();
+    const native = this.#storage.capabilities.nativeExpiry;
     for (let i = 0; i < changes.length; i++) {
       const { id, key, entry, old, next } = changes[i]!;
+      // Index entries expire with their item where the storage expires
+      // entries itself; a changed expiry rewrites them all.
+      const expireAt = native ? next?.expiresAt : undefined;
+      const ttlMoved = native && old !== undefined && next !== undefined &&
+        old.expiresAt !== next.expiresAt;
+      const entrySet = (k: Uint8Array, v: Uint8Array) =>
+        expireAt === undefined
+          ? { key: k, value: v }
+          : { key: k, value: v, expireAt };
       checks.push({ key, versionstamp: entry?.versionstamp ?? null });
       if (entry !== null) {
         delta -= entry.key.length + entry.value.length;
@@ -780,15 +819,15 @@ export class Engine {
         // Only the insertion-order entry, unchanged when the item stays.
         const same = old !== undefined && next !== undefined &&
           old.createdAt === next.createdAt && old.seq === next.seq;
-        if (!same) {
-          if (old !== undefined) {
+        if (!same || ttlMoved) {
+          if (old !== undefined && !same) {
             const orderKey = indexes.orderKey(id, old);
             deletes.push(orderKey);
             delta -= orderKey.length + key.length;
           }
           if (next !== undefined) {
             const orderKey = indexes.orderKey(id, next);
-            sets.push({ key: orderKey, value: key });
+            sets.push(entrySet(orderKey, key));
             delta += orderKey.length + key.length;
           }
         }
@@ -799,7 +838,7 @@ export class Engine {
         ? []
         : this.#entriesOf(indexes, id, next, action, multikey);
       if (
-        before.length === 1 && after.length === 1 &&
+        before.length === 1 && after.length === 1 && !ttlMoved &&
         entryKeyId(before[0]!) === entryKeyId(after[0]!)
       ) {
         continue; // One entry, unchanged.
@@ -808,6 +847,7 @@ export class Engine {
       const afterIds = before.length === 0
         ? beforeIds
         : new Set(after.map(entryKeyId));
+      if (ttlMoved) beforeIds.clear(); // set every entry again
       for (const e of before) {
         if (afterIds.has(entryKeyId(e))) continue;
         if (e.unique) {
@@ -828,7 +868,7 @@ export class Engine {
           claimed.set(entryKeyId(e), id);
           claims.push({ entry: e, owner: id });
         }
-        sets.push({ key: e.key, value: entryBytes });
+        sets.push(entrySet(e.key, entryBytes));
         delta += e.key.length + entryBytes.length;
       }
     }
@@ -891,6 +931,15 @@ export class Engine {
         ),
       });
     }
+    const shared = this.shared;
+    if (shared) {
+      checks.push({
+        key: this.#schemaKey(collection),
+        versionstamp: schema,
+      });
+      if (multikey.size > 0) sets.push(this.#schemaBump(collection));
+    }
+    this.#fits(checks.length, sets.length + deletes.length, action);
     const { memoryLimit } = this.#settings;
     if (delta > 0 && this.#bytes + delta > memoryLimit) {
       throw new QuotaError(
@@ -898,7 +947,11 @@ export class Engine {
       );
     }
     const result = await this.#storage.commit({ checks, sets, deletes });
-    if (!result.ok) return false;
+    if (!result.ok) {
+      if (shared) await this.sync(collection);
+      return false;
+    }
+    if (shared && multikey.size > 0) state.schema = result.versionstamp;
     this.#bytes += delta;
     state.stored += stored;
     for (const name of multikey) {
@@ -907,6 +960,17 @@ export class Engine {
     // Bookkeeping that must change together with `stored` (no await between).
     committed?.();
     return { durable: result.durable };
+  }
+
+  /** Refuses a caller's write that one commit of the storage cannot hold. */
+  #fits(checks: number, mutations: number, action: string): void {
+    const limits = this.#storage.limits;
+    if (limits === undefined) return;
+    if (checks > limits.maxChecks || mutations > limits.maxMutations) {
+      throw new TooLargeError(
+        `${action}: one atomic write would need ${checks} version checks and ${mutations} mutations; the storage allows ${limits.maxChecks} and ${limits.maxMutations} (write fewer items per call)`,
+      );
+    }
   }
 
   #entriesOf(
@@ -944,6 +1008,55 @@ export class Engine {
     return encodeKey([META, collection, "index", name]);
   }
 
+  #schemaKey(collection: string): Uint8Array {
+    return encodeKey([META, collection, "schema"]);
+  }
+
+  /** Whether other processes may write the storage too. */
+  get shared(): boolean {
+    return this.#storage.capabilities.shared;
+  }
+
+  /**
+   * The set that records a schema change (an index or the insertion order
+   * created or dropped), which fails every other writer's next commit once so
+   * that it reloads the definitions.
+   */
+  #schemaBump(collection: string): { key: Uint8Array; value: Uint8Array } {
+    return {
+      key: this.#schemaKey(collection),
+      value: encodeUtf8(String(this.now())),
+    };
+  }
+
+  /**
+   * On a shared storage, reloads a collection's index definitions when
+   * another process changed them (one read when nothing changed).
+   *
+   * @param collection Collection name.
+   * @returns When the definitions are current.
+   */
+  async sync(collection: string): Promise<void> {
+    if (!this.shared || this.#closed) return;
+    const state = this.#state(collection);
+    const found = await this.#storage.get(this.#schemaKey(collection));
+    if ((found?.versionstamp ?? null) === state.schema) return;
+    const fresh = new CollectionIndexes(collection);
+    const prefix = encodeKey([META, collection]);
+    let schema: string | null = null;
+    const specs: StorageEntry[] = [];
+    for await (const page of this.#storage.scan({ prefix })) {
+      for (const entry of page) {
+        const parts = decodeKey(entry.key);
+        if (parts[2] === "schema") schema = entry.versionstamp;
+        else specs.push(entry);
+      }
+    }
+    state.indexes = fresh;
+    state.schema = schema;
+    for (const entry of specs) this.#loadMeta(entry);
+  }
+
   /**
    * Plans a query over a collection's indexes.
    *
@@ -958,7 +1071,9 @@ export class Engine {
     sort: SortSpec | undefined,
   ): Plan {
     const state = this.#collections.get(collection);
-    const indexes = state === undefined ? [] : state.indexes.list;
+    const indexes = state === undefined
+      ? []
+      : state.indexes.list.filter((i) => i.building !== true);
     return planQuery(filter, sort, indexes);
   }
 
@@ -1020,6 +1135,8 @@ export class Engine {
   ): Promise<number | undefined> {
     const state = this.#collections.get(collection);
     if (
+      // Items of other processes may have expired unseen.
+      this.shared ||
       state === undefined || plan.kind !== "index" || !plan.exact ||
       state.inflight.size > 0 || state.schedule.countExpired(this.now()) > 0
     ) {
@@ -1101,10 +1218,13 @@ export class Engine {
   /** Builds the insertion-order entries of a collection, once. */
   #ensureOrder(collection: string): Promise<void> {
     const state = this.#state(collection);
-    if (state.indexes.ordered) return Promise.resolve();
+    if (state.indexes.ordered && !state.indexes.orderBuilding && !this.shared) {
+      return Promise.resolve();
+    }
     const action = `Cannot order '${collection}' by insertion`;
     this.assertOpen(action);
     return this.#enqueue(async () => {
+      if (this.#bulk) return await this.#orderInSteps(collection, action);
       const { indexes } = state;
       if (indexes.ordered) return;
       await this.#dropExpired(collection, state);
@@ -1187,7 +1307,8 @@ export class Engine {
    * @returns Their definitions.
    */
   indexes(collection: string): StoredIndex[] {
-    return this.#collections.get(collection)?.indexes.list ?? [];
+    const list = this.#collections.get(collection)?.indexes.list ?? [];
+    return list.filter((i) => i.building !== true);
   }
 
   /**
@@ -1208,6 +1329,9 @@ export class Engine {
   ): Promise<string> {
     this.assertOpen(action);
     return this.#enqueue(async () => {
+      if (this.#bulk) {
+        return await this.#createIndexInSteps(collection, spec, action);
+      }
       const state = this.#state(collection);
       const existing = state.indexes.get(spec.name);
       if (existing !== undefined) {
@@ -1286,6 +1410,13 @@ export class Engine {
   ): Promise<boolean> {
     this.assertOpen(action);
     return this.#enqueue(async () => {
+      if (this.#bulk) {
+        await this.sync(collection);
+        const state = this.#state(collection);
+        if (state.indexes.get(name) === undefined) return false;
+        await this.#dropIndexInSteps(collection, state, name, action);
+        return true;
+      }
       const state = this.#collections.get(collection);
       if (state?.indexes.get(name) === undefined) return false;
       const deletes = [this.#indexMetaKey(collection, name)];
@@ -1323,6 +1454,7 @@ export class Engine {
   clear(collection: string, action: string): Promise<number> {
     this.assertOpen(action);
     return this.#enqueue(async () => {
+      if (this.#bulk) return await this.#clearInSteps(collection, action);
       const now = this.now();
       const deletes: Uint8Array[] = [];
       const ids: string[] = [];
@@ -1360,6 +1492,445 @@ export class Engine {
   }
 
   /**
+   * Whether bulk work goes in steps: the storage is shared with other
+   * processes or limits what one commit holds (Deno KV).
+   */
+  get #bulk(): boolean {
+    return this.shared || this.#storage.limits !== undefined;
+  }
+
+  /** How many items one commit of bulk work takes at first. */
+  #groupSize(state: CollectionState): number {
+    const limits = this.#storage.limits;
+    if (limits === undefined) return 1024;
+    const list = state.indexes.list;
+    const uniques = list.filter((i) => i.unique).length;
+    const checks = 1 + 2 * uniques;
+    const mutations = 1 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
+    return Math.max(
+      1,
+      Math.min(
+        Math.floor((limits.maxChecks - 2) / checks),
+        Math.floor((limits.maxMutations - 2) / mutations),
+      ),
+    );
+  }
+
+  /**
+   * Runs `fn` on consecutive groups of `items`, halving the group when the
+   * storage finds it too large for one commit.
+   */
+  async #inGroups<I>(
+    items: readonly I[],
+    size: number,
+    fn: (group: readonly I[]) => Promise<void>,
+  ): Promise<void> {
+    for (let i = 0; i < items.length;) {
+      const n = Math.min(size, items.length - i);
+      try {
+        await fn(items.slice(i, i + n));
+        i += n;
+      } catch (e) {
+        if (!(e instanceof TooLargeError) || n === 1) throw e;
+        size = Math.max(1, n >> 1);
+      }
+    }
+  }
+
+  /**
+   * Commits a schema change (index definition or order marker) with a
+   * version check on the schema key; after a lost race, reloads the
+   * definitions and asks `still` whether the change is still wanted.
+   */
+  async #commitSchema(
+    collection: string,
+    state: CollectionState,
+    change: {
+      sets?: { key: Uint8Array; value: Uint8Array }[];
+      deletes?: Uint8Array[];
+    },
+    action: string,
+    still: () => boolean = () => true,
+  ): Promise<boolean> {
+    for (let attempt = 0;; attempt++) {
+      const result = await this.#storage.commit({
+        checks: [{
+          key: this.#schemaKey(collection),
+          versionstamp: state.schema,
+        }],
+        sets: [...change.sets ?? [], this.#schemaBump(collection)],
+        deletes: change.deletes ?? [],
+      });
+      if (result.ok) {
+        if (result.durable !== undefined) await this.#settle(result.durable);
+        state.schema = result.versionstamp;
+        return true;
+      }
+      await this.sync(collection);
+      if (!still()) return false;
+      if (attempt >= this.#settings.maxRetries) {
+        throw new ConflictError(
+          `${action}: another process changed the indexes of '${collection}' ${
+            attempt + 1
+          } times in a row`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Writes the entries that `entriesOf` gives for existing documents, a
+   * group per commit, each checked against the documents' versions (a
+   * document rewritten meanwhile is read again). Unique entries held by
+   * another live document are a `DuplicateKeyError`.
+   */
+  async #backfill(
+    collection: string,
+    state: CollectionState,
+    action: string,
+    entriesOf: (id: string, record: StoredRecord) => IndexEntry[],
+  ): Promise<void> {
+    const native = this.#storage.capabilities.nativeExpiry;
+    const group = async (docs: readonly StorageEntry[]): Promise<void> => {
+      let current: readonly StorageEntry[] = docs;
+      for (let attempt = 0;; attempt++) {
+        const now = this.now();
+        const checks: { key: Uint8Array; versionstamp: string | null }[] = [
+          { key: this.#schemaKey(collection), versionstamp: state.schema },
+        ];
+        const sets: {
+          key: Uint8Array;
+          value: Uint8Array;
+          expireAt?: number;
+        }[] = [];
+        const uniques: { entry: IndexEntry; id: string }[] = [];
+        const owners = new Map<string, string>();
+        for (const doc of current) {
+          const record = this.decode(doc, action);
+          if (isExpired(record, now)) continue;
+          const id = this.idOf(doc);
+          checks.push({ key: doc.key, versionstamp: doc.versionstamp });
+          for (const e of entriesOf(id, record)) {
+            if (e.unique) {
+              const holder = owners.get(entryKeyId(e));
+              if (holder !== undefined && holder !== id) {
+                throw this.#duplicate(action, collection, e, holder);
+              }
+              owners.set(entryKeyId(e), id);
+              uniques.push({ entry: e, id });
+            }
+            const expireAt = native ? record.expiresAt : undefined;
+            sets.push(
+              expireAt === undefined
+                ? { key: e.key, value: doc.key }
+                : { key: e.key, value: doc.key, expireAt },
+            );
+          }
+        }
+        if (uniques.length > 0) {
+          const probes = await this.#storage.getMany(
+            uniques.map((u) => u.entry.key),
+          );
+          for (let j = 0; j < uniques.length; j++) {
+            const probe = probes[j] ?? null;
+            const { entry, id } = uniques[j]!;
+            checks.push({
+              key: entry.key,
+              versionstamp: probe?.versionstamp ?? null,
+            });
+            if (probe === null) continue;
+            const holder = entryId(probe.value);
+            if (holder === id) continue;
+            const held = await this.#storage.get(
+              this.docKey(collection, holder),
+            );
+            if (held !== null && !isExpired(this.decode(held, action), now)) {
+              throw this.#duplicate(action, collection, entry, holder);
+            }
+          }
+        }
+        this.#fits(checks.length, sets.length, action);
+        const result = await this.#storage.commit({ checks, sets });
+        if (result.ok) {
+          if (result.durable !== undefined) await this.#settle(result.durable);
+          for (const set of sets) {
+            this.#bytes += set.key.length + set.value.length;
+          }
+          return;
+        }
+        if (attempt >= this.#settings.maxRetries + 8) {
+          throw new ConflictError(
+            `${action}: other writers kept changing the same documents`,
+          );
+        }
+        await this.sync(collection);
+        const fresh = await this.#storage.getMany(current.map((d) => d.key));
+        current = fresh.filter((d): d is StorageEntry => d !== null);
+      }
+    };
+    const size = this.#groupSize(state);
+    for await (
+      const page of this.#storage.scan({
+        prefix: this.collectionPrefix(collection),
+      })
+    ) {
+      await this.#inGroups(page, size, group);
+    }
+  }
+
+  /** Deletes every key under `prefix`, a commit per group (no checks). */
+  async #deleteUnder(prefix: Uint8Array): Promise<void> {
+    const limit = this.#storage.limits?.maxMutations ?? 1024;
+    for (;;) {
+      const keys: Uint8Array[] = [];
+      for await (const page of this.#storage.scan({ prefix, limit })) {
+        for (const e of page) {
+          keys.push(e.key);
+          this.#bytes -= e.key.length + e.value.length;
+        }
+      }
+      if (keys.length === 0) return;
+      await this.#inGroups(keys, limit, async (deletes) => {
+        const result = await this.#storage.commit({ deletes: [...deletes] });
+        if (result.ok && result.durable !== undefined) {
+          await this.#settle(result.durable);
+        }
+      });
+    }
+  }
+
+  /**
+   * Creates an index where other processes may write meanwhile: the
+   * definition first (marked as building, so every writer keeps its entries
+   * from then on), then the entries of existing documents in groups, then the
+   * definition without the mark. A duplicate under a unique index removes
+   * the index again.
+   */
+  async #createIndexInSteps(
+    collection: string,
+    spec: IndexSpec,
+    action: string,
+  ): Promise<string> {
+    await this.sync(collection);
+    const state = this.#state(collection);
+    await this.#dropExpired(collection, state);
+    const same = (i: StoredIndex | undefined): boolean =>
+      i !== undefined && i.unique === spec.unique && i.sparse === spec.sparse &&
+      i.fields.join("\u0000") === spec.fields.join("\u0000");
+    const metaKey = this.#indexMetaKey(collection, spec.name);
+    for (;;) {
+      const existing = state.indexes.get(spec.name) as StoredIndex | undefined;
+      if (existing !== undefined && !same(existing)) {
+        throw new TypeError(
+          `${action}: index '${spec.name}' already exists with other options`,
+        );
+      }
+      if (existing !== undefined && existing.building !== true) {
+        return spec.name;
+      }
+      if (existing !== undefined) break; // resume a build left unfinished
+      const building: StoredIndex = {
+        ...spec,
+        multikey: false,
+        building: true,
+      };
+      const done = await this.#commitSchema(
+        collection,
+        state,
+        {
+          sets: [{ key: metaKey, value: encodeUtf8(JSON.stringify(building)) }],
+        },
+        action,
+        () => state.indexes.get(spec.name) === undefined,
+      );
+      if (done) {
+        state.indexes.add(building);
+        break;
+      }
+    }
+    const one = new CollectionIndexes(collection);
+    one.add({ ...spec, multikey: false });
+    const found = new Set<string>();
+    try {
+      await this.#backfill(
+        collection,
+        state,
+        action,
+        (id, record) => this.#entriesOf(one, id, record, action, found),
+      );
+    } catch (e) {
+      if (e instanceof DuplicateKeyError) {
+        await this.#dropIndexInSteps(collection, state, spec.name, action);
+      }
+      throw e;
+    }
+    const current = state.indexes.get(spec.name) as StoredIndex | undefined;
+    const ready: StoredIndex = {
+      ...spec,
+      multikey: found.size > 0 || current?.multikey === true,
+    };
+    await this.#commitSchema(
+      collection,
+      state,
+      { sets: [{ key: metaKey, value: encodeUtf8(JSON.stringify(ready)) }] },
+      action,
+      () => same(state.indexes.get(spec.name)),
+    );
+    state.indexes.add(ready);
+    return spec.name;
+  }
+
+  /** Drops an index: the definition first, then its entries in groups. */
+  async #dropIndexInSteps(
+    collection: string,
+    state: CollectionState,
+    name: string,
+    action: string,
+  ): Promise<void> {
+    const prefix = state.indexes.prefix(name);
+    await this.#commitSchema(
+      collection,
+      state,
+      { deletes: [this.#indexMetaKey(collection, name)] },
+      action,
+      () => state.indexes.get(name) !== undefined,
+    );
+    state.indexes.remove(name);
+    await this.#deleteUnder(prefix);
+  }
+
+  /** Builds the insertion-order entries in steps, as an index. */
+  async #orderInSteps(collection: string, action: string): Promise<void> {
+    await this.sync(collection);
+    const state = this.#state(collection);
+    const meta = encodeKey([META, collection, "order"]);
+    if (state.indexes.ordered && !state.indexes.orderBuilding) return;
+    if (!state.indexes.ordered) {
+      const started = await this.#commitSchema(
+        collection,
+        state,
+        { sets: [{ key: meta, value: encodeUtf8('{"building":true}') }] },
+        action,
+        () => !state.indexes.ordered,
+      );
+      if (started) state.indexes.ordered = true;
+      state.indexes.orderBuilding = true;
+    }
+    if (!state.indexes.orderBuilding) return;
+    await this.#dropExpired(collection, state);
+    const order = state.indexes;
+    await this.#backfill(collection, state, action, (id, record) => [{
+      key: order.orderKey(id, record),
+      index: "",
+      unique: false,
+      tuple: [],
+    }]);
+    await this.#commitSchema(
+      collection,
+      state,
+      { sets: [{ key: meta, value: encodeUtf8("{}") }] },
+      action,
+      () => state.indexes.ordered,
+    );
+    state.indexes.orderBuilding = false;
+  }
+
+  /**
+   * Deletes items with their index entries, a group per commit; a group that
+   * lost a race is read again (items already gone or rewritten alive are
+   * left alone when `onlyExpired`).
+   *
+   * @returns How many visible items were deleted.
+   */
+  async #deleteInGroups(
+    collection: string,
+    state: CollectionState,
+    changes: readonly ItemChange[],
+    action: string,
+    onlyExpired: boolean,
+  ): Promise<number> {
+    let visible = 0;
+    await this.#inGroups(changes, this.#groupSize(state), async (group) => {
+      let current = group;
+      for (let attempt = 0;; attempt++) {
+        const now = this.now();
+        const live = current.filter((c) =>
+          c.old !== undefined && !isExpired(c.old, now)
+        ).length;
+        const committed = await this.#commitItems(
+          collection,
+          state,
+          current,
+          current.map(() => undefined),
+          action,
+        );
+        if (committed !== false) {
+          if (committed.durable !== undefined) {
+            await this.#settle(committed.durable);
+          }
+          visible += live;
+          for (const c of current) state.schedule.delete(c.id);
+          return;
+        }
+        if (attempt >= this.#settings.maxRetries + 8) {
+          throw new ConflictError(
+            `${action}: other writers kept changing the same items`,
+          );
+        }
+        const fresh = await this.#storage.getMany(current.map((c) => c.key));
+        const next: ItemChange[] = [];
+        for (let i = 0; i < current.length; i++) {
+          const entry = fresh[i] ?? null;
+          if (entry === null) continue;
+          const old = this.decode(entry, action);
+          if (onlyExpired && !isExpired(old, this.now())) continue;
+          next.push({ ...current[i]!, entry, old });
+        }
+        if (next.length === 0) return;
+        current = next;
+      }
+    });
+    return visible;
+  }
+
+  /** Deletes every document of a collection, a group per commit. */
+  async #clearInSteps(collection: string, action: string): Promise<number> {
+    await this.sync(collection);
+    const state = this.#state(collection);
+    let removed = 0;
+    for (;;) {
+      const changes: ItemChange[] = [];
+      for await (
+        const page of this.#storage.scan({
+          prefix: this.collectionPrefix(collection),
+          limit: 1024,
+        })
+      ) {
+        for (const entry of page) {
+          changes.push({
+            id: this.idOf(entry),
+            key: entry.key,
+            entry,
+            old: this.decode(entry, action),
+            next: undefined,
+          });
+        }
+      }
+      if (changes.length === 0) break;
+      removed += await this.#deleteInGroups(
+        collection,
+        state,
+        changes,
+        action,
+        false,
+      );
+    }
+    state.inflight.clear();
+    this.#ops.deletes += removed;
+    return removed;
+  }
+
+  /**
    * Starts a bounded background sweep when the earliest expiry has passed.
    * Never awaited by the caller; errors land in `stats().lastError`.
    */
@@ -1368,9 +1939,12 @@ export class Engine {
     if (this.#storage.capabilities.readOnly === true) return;
     if (this.#earliestExpiry() > this.now()) return;
     this.#sweeping = true;
-    this.sweep(SWEEP_BATCH)
+    this.#poked = this.sweep(SWEEP_BATCH)
       .catch((e) => this.#recordError(e))
-      .finally(() => this.#sweeping = false);
+      .finally(() => {
+        this.#sweeping = false;
+        this.#poked = undefined;
+      });
   }
 
   /**
@@ -1413,9 +1987,13 @@ export class Engine {
       const current = await this.#storage.getMany(keys);
       const now = this.now();
       const changes: ItemChange[] = [];
+      let gone = 0;
       for (let i = 0; i < keys.length; i++) {
         const entry = current[i] ?? null;
-        if (entry === null) continue;
+        if (entry === null) {
+          gone++; // the storage expired it first (or another process)
+          continue;
+        }
         const old = this.decode(entry, action);
         if (!isExpired(old, now)) continue; // re-put since it was scheduled
         changes.push({
@@ -1426,7 +2004,10 @@ export class Engine {
           next: undefined,
         });
       }
-      if (changes.length > 0) {
+      if (changes.length > 0 && this.#bulk) {
+        await this.#deleteInGroups(collection, state, changes, action, true);
+        this.#expired += changes.length;
+      } else if (changes.length > 0) {
         const committed = await this.#commitItems(
           collection,
           state,
@@ -1445,8 +2026,12 @@ export class Engine {
           await this.#settle(committed.durable);
         }
       }
+      if (gone > 0) {
+        state.stored = Math.max(0, state.stored - gone);
+        this.#expired += gone;
+      }
       for (const d of live) inflight.delete(d.key);
-      return changes.length;
+      return changes.length + gone;
     } catch (e) {
       // Schedule them again so a later sweep retries; reads hide them.
       for (const d of live) {
@@ -1457,6 +2042,8 @@ export class Engine {
   }
 
   async #sweepAll(): Promise<number> {
+    // A sweep started by an operation may hold items this one would skip.
+    if (this.#poked !== undefined) await this.#poked;
     let total = 0;
     for (;;) {
       total += await this.sweep(SWEEP_BATCH);

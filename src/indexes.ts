@@ -24,7 +24,6 @@ import {
   encodeKey,
   type IndexKeyPart,
 } from "./key_codec.ts";
-import type { IndexInfo } from "./planner.ts";
 import type { StoredRecord } from "./value_codec.ts";
 
 /** One index entry of one item. */
@@ -45,6 +44,11 @@ export interface IndexEntry {
 export interface StoredIndex extends IndexSpec {
   /** Whether some item produced several entries (arrays). */
   readonly multikey: boolean;
+  /**
+   * Set while the index is being built on a storage shared with other
+   * processes: writers keep its entries, queries do not use it yet.
+   */
+  readonly building?: boolean;
 }
 
 const ORDER = "o";
@@ -78,6 +82,8 @@ export class CollectionIndexes {
    * `first`/`last`/`between("_createdAt")` of the collection, then kept.
    */
   ordered = false;
+  /** The insertion-order entries are still being built (shared storage). */
+  orderBuilding = false;
 
   /**
    * @param collection The collection's name.
@@ -88,7 +94,7 @@ export class CollectionIndexes {
   }
 
   /** The indexes, as the planner wants them. */
-  get list(): IndexInfo[] {
+  get list(): StoredIndex[] {
     return [...this.#indexes.values()];
   }
 

@@ -1,4 +1,6 @@
 import { KvStorage } from "../src/kv_storage.ts";
+import { collectionSuite } from "./conformance/collection_suite.ts";
+import { databaseSuite } from "./conformance/database_suite.ts";
 import {
   type StorageFactory,
   storageSuite,
@@ -9,6 +11,7 @@ function kvs(name: string, onDisk: boolean): StorageFactory {
   let dir: string | undefined;
   return {
     name,
+    shared: true,
     create: async () => {
       let path = ":memory:";
       if (onDisk) {
@@ -24,5 +27,8 @@ function kvs(name: string, onDisk: boolean): StorageFactory {
   };
 }
 
-storageSuite(kvs("kv :memory:", false));
-storageSuite(kvs("kv file", true));
+for (const factory of [kvs("kv :memory:", false), kvs("kv file", true)]) {
+  storageSuite(factory);
+  databaseSuite(factory);
+  collectionSuite(factory);
+}

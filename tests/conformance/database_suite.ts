@@ -17,7 +17,7 @@ import {
 } from "../../mod.ts";
 import { encodeKey } from "../../src/key_codec.ts";
 import type { Storage } from "../../src/storage.ts";
-import type { StorageFactory } from "./storage_suite.ts";
+import { fill, type StorageFactory } from "./storage_suite.ts";
 import { reopening } from "./reopen.ts";
 
 /** A clock the test moves by hand. */
@@ -415,7 +415,10 @@ export function databaseSuite(factory: StorageFactory): void {
   });
 
   t("break releases a scan and an aborted signal stops it", async ({ db }) => {
-    await db.putBatch(Array.from({ length: 600 }, (_, i) => ({ i })));
+    await fill(
+      Array.from({ length: 600 }, (_, i) => ({ i })),
+      (part) => db.putBatch(part),
+    );
     let n = 0;
     for await (const _ of db.find({})) {
       if (++n === 3) break;

@@ -24,6 +24,33 @@ export interface StorageFactory {
   reopen?(): Promise<Storage>;
   /** Called after each test. */
   cleanup?(): Promise<void>;
+  /**
+   * Other processes may write to the storage (Deno KV): counts from an index
+   * alone are not exact, so `count` reads documents.
+   */
+  readonly shared?: boolean;
+}
+
+/**
+ * Most items a test writes in one call when filling a collection: a commit
+ * of Deno KV holds at most 100 version checks, and the suites test scans
+ * and indexes there, not batch sizes.
+ */
+export const FILL = 40;
+
+/**
+ * Writes `items` through `write` in calls of at most {@linkcode FILL}.
+ *
+ * @param items What to write.
+ * @param write Writes one slice (`insertMany`, `putBatch`).
+ */
+export async function fill<I>(
+  items: readonly I[],
+  write: (slice: I[]) => Promise<unknown>,
+): Promise<void> {
+  for (let i = 0; i < items.length; i += FILL) {
+    await write(items.slice(i, i + FILL));
+  }
 }
 
 const b = (...bytes: number[]) => new Uint8Array(bytes);
