@@ -43,6 +43,7 @@ export {
 } from "./src/errors.ts";
 export type { Filter } from "./src/query/compile.ts";
 export type {
+  Change,
   Clock,
   DatabaseStats,
   Entry,
@@ -52,6 +53,7 @@ export type {
   PutBatchOptions,
   PutOptions,
   UpdateOptions,
+  WatchOptions,
 } from "./src/types.ts";
 export type { StoredIndex as IndexDescription } from "./src/indexes.ts";
 export type { IndexSpec } from "./src/index_keys.ts";

@@ -19,12 +19,14 @@ import { compileProjection } from "./query/projection.ts";
 import { compileSort } from "./query/sort.ts";
 import { compileUpdate, type Update } from "./query/update.ts";
 import type {
+  Change,
   Entry,
   FindOptions,
   IndexOptions,
   PutBatchOptions,
   PutOptions,
   UpdateOptions,
+  WatchOptions,
 } from "./types.ts";
 import {
   checkCount,
@@ -307,6 +309,49 @@ export class Collection<T = unknown> {
    */
   async clear(): Promise<number> {
     return await this.#engine.clear(this.#name, `Cannot clear '${this.#name}'`);
+  }
+
+  /**
+   * Follows the collection's changes as they happen: every put, delete,
+   * expiry and clear made through this database, in order, none missed
+   * (they wait in memory until read). On Deno KV opened with `feed: true`
+   * it also reports the puts and deletes of other processes and isolates,
+   * through `kv.watch`; those can be coalesced (when several commits land
+   * between two notifications, only the latest is seen) and carry no
+   * version. It sees changes from when the iteration starts (its first
+   * `next()`); earlier ones are not replayed. The iteration
+   * ends when `signal` aborts, the loop breaks, or the database closes.
+   *
+   * @param options `signal` to stop.
+   * @returns The changes.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const seen: string[] = [];
+   * const done = (async () => {
+   *   for await (const change of db.watch()) {
+   *     seen.push(`${change.type} ${change.key}`);
+   *     if (change.type === "delete") break;
+   *   }
+   * })();
+   * await new Promise((r) => setTimeout(r, 0)); // the loop has started
+   * await db.put("k", 1);
+   * await db.delete("k");
+   * await done;
+   * assert.deepEqual(seen, ["put k", "delete k"]);
+   * ```
+   */
+  watch(options: WatchOptions = {}): AsyncIterable<Change> {
+    const action = `Cannot watch '${this.#name}'`;
+    this.#engine.assertOpen(action);
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`${action}: options must be an object`);
+    }
+    return this.#engine.changes(this.#name, options.signal);
   }
 
   /**

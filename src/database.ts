@@ -428,6 +428,7 @@ export async function open<T = unknown>(
       "Cannot open the database",
       100,
     ),
+    feed: options.feed === true,
   };
   const storage = await openStorage(options);
   const engine = await Engine.open(storage, settings);

@@ -34,7 +34,7 @@ import type { Filter } from "./query/compile.ts";
 import type { SortSpec } from "./query/sort.ts";
 import type { Storage, StorageEntry } from "./storage.ts";
 import { TtlSchedule } from "./ttl_schedule.ts";
-import type { Clock, DatabaseStats } from "./types.ts";
+import type { Change, Clock, DatabaseStats } from "./types.ts";
 import {
   type CheckedValue,
   decodeRecord,
@@ -152,6 +152,8 @@ export interface EngineSettings {
   readonly maxRetries: number;
   /** Delay before a retry, ms. */
   readonly retryDelay: number;
+  /** Record each commit's changes for other processes' `watch` (shared). */
+  readonly feed?: boolean;
 }
 
 /**
@@ -201,6 +203,9 @@ export class Engine {
   #timers: number[] = [];
   #onClose: (() => void)[] = [];
   #sweeping = false;
+  readonly #listeners = new Set<(change: Change) => void>();
+  /** Tells this engine's own feed records from other processes'. */
+  readonly #writer = crypto.randomUUID();
   #poked: Promise<unknown> | undefined;
   #reloading: Promise<void> | undefined;
   #ops = { puts: 0, gets: 0, deletes: 0, queries: 0 };
@@ -746,6 +751,18 @@ export class Engine {
           }
           if (op.kind === "put") this.#ops.puts++;
           else if (existed[i]) this.#ops.deletes++;
+          if (this.#listeners.size > 0 && (next !== undefined || existed[i])) {
+            this.#emit(
+              next === undefined
+                ? { type: "delete", collection, key: op.id }
+                : {
+                  type: "put",
+                  collection,
+                  key: op.id,
+                  version: next.version,
+                },
+            );
+          }
         }
       },
     );
@@ -938,6 +955,15 @@ export class Engine {
         versionstamp: schema,
       });
       if (multikey.size > 0) sets.push(this.#schemaBump(collection));
+    }
+    if (shared && this.#settings.feed === true) {
+      sets.push({
+        key: encodeKey([META, collection, "feed"]),
+        value: encodeUtf8(JSON.stringify({
+          w: this.#writer,
+          c: changes.map((c) => [c.id, c.next === undefined ? 0 : 1]),
+        })),
+      });
     }
     this.#fits(checks.length, sets.length + deletes.length, action);
     const { memoryLimit } = this.#settings;
@@ -1484,6 +1510,7 @@ export class Engine {
       if (result.durable !== undefined) await this.#settle(result.durable);
       this.#bytes -= bytes;
       state.stored -= docs;
+      this.#emit({ type: "clear", collection });
       state.inflight.clear();
       for (const id of ids) state.schedule.delete(id);
       this.#ops.deletes += visible;
@@ -1927,6 +1954,7 @@ export class Engine {
     }
     state.inflight.clear();
     this.#ops.deletes += removed;
+    this.#emit({ type: "clear", collection });
     return removed;
   }
 
@@ -2030,6 +2058,9 @@ export class Engine {
         state.stored = Math.max(0, state.stored - gone);
         this.#expired += gone;
       }
+      for (const c of changes) {
+        this.#emit({ type: "expire", collection, key: c.id });
+      }
       for (const d of live) inflight.delete(d.key);
       return changes.length + gone;
     } catch (e) {
@@ -2126,6 +2157,92 @@ export class Engine {
       lastError: this.#lastError,
       storageStats: this.#storage.stats?.(),
     };
+  }
+
+  #emit(change: Change): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+
+  /**
+   * Follows the changes of one collection: this engine's own writes, and on
+   * a shared storage with `watch` the feed records of other processes.
+   *
+   * @param collection Collection name.
+   * @param signal Ends the iteration.
+   * @returns The changes, in the order this process saw them.
+   */
+  async *changes(
+    collection: string,
+    signal?: AbortSignal,
+  ): AsyncGenerator<Change> {
+    this.assertOpen(`Cannot watch '${collection}'`);
+    signal?.throwIfAborted();
+    const queue: Change[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const stop = new AbortController();
+    const finish = () => {
+      done = true;
+      stop.abort();
+      wake?.();
+    };
+    const listener = (change: Change) => {
+      if (change.collection !== collection) return;
+      queue.push(change);
+      wake?.();
+    };
+    this.#listeners.add(listener);
+    signal?.addEventListener("abort", finish, { once: true });
+    this.#onClose.push(finish);
+    const storage = this.#storage;
+    let remote: Promise<void> | undefined;
+    if (this.shared && storage.watch !== undefined) {
+      const key = encodeKey([META, collection, "feed"]);
+      remote = (async () => {
+        let first = true;
+        for await (const [entry] of storage.watch!([key], stop.signal)) {
+          if (first) { // the current record, not a change
+            first = false;
+            continue;
+          }
+          if (entry === null || entry === undefined) continue;
+          let record: { w: string; c: [string, number][] };
+          try {
+            record = JSON.parse(new TextDecoder().decode(entry.value));
+          } catch {
+            continue;
+          }
+          if (record.w === this.#writer) continue;
+          for (const [key, put] of record.c) {
+            queue.push({
+              type: put === 1 ? "put" : "delete",
+              collection,
+              key,
+              remote: true,
+            });
+          }
+          wake?.();
+        }
+      })().catch((e) => {
+        if (!done) this.#recordError(e);
+      });
+    }
+    try {
+      while (!done) {
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => wake = resolve);
+          wake = undefined;
+          continue;
+        }
+        yield queue.shift()!;
+      }
+    } finally {
+      this.#listeners.delete(listener);
+      this.#onClose = this.#onClose.filter((fn) => fn !== finish);
+      signal?.removeEventListener("abort", finish);
+      stop.abort();
+      await remote;
+    }
   }
 
   /**

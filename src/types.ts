@@ -81,6 +81,40 @@ export interface OpenOptions extends FileStorageOptions {
   readonly maxRetries?: number;
   /** Delay before such a retry. Default `100`. */
   readonly retryDelay?: number;
+  /**
+   * On Deno KV: every commit also records which documents it changed under
+   * one key per collection, so that `watch()` in other processes and
+   * isolates sees them (through `kv.watch`). Costs one more KV write per
+   * commit, to a key every writer shares. Default `false`.
+   */
+  readonly feed?: boolean;
+}
+
+/**
+ * One change seen by {@linkcode Collection.watch}.
+ *
+ * - `put`, `delete`: a document written or deleted through this database,
+ *   or (with `remote: true`) by another process sharing the Deno KV storage.
+ * - `expire`: a document the TTL sweeper of this process removed.
+ * - `clear`: every document of the collection was deleted here.
+ */
+export interface Change {
+  /** What happened. */
+  readonly type: "put" | "delete" | "expire" | "clear";
+  /** The collection. */
+  readonly collection: string;
+  /** The document's key (absent for `clear`). */
+  readonly key?: string;
+  /** The version written (`put` from this process). */
+  readonly version?: number;
+  /** Another process made the change (Deno KV with `feed: true`). */
+  readonly remote?: boolean;
+}
+
+/** Options of {@linkcode Collection.watch}. */
+export interface WatchOptions {
+  /** Ends the iteration. */
+  readonly signal?: AbortSignal;
 }
 
 /** Options of `put` and `putBatch`. */

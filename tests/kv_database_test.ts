@@ -1,0 +1,211 @@
+/**
+ * Deno KV specifics: values split across KV entries, writes over KV's
+ * atomic limits, expiry hidden before KV removes it, bulk work in steps,
+ * prefixes, several handles on one KV (schema changes, change feed).
+ */
+
+import assert from "node:assert/strict";
+import { type Change, DuplicateKeyError, open, TooLargeError } from "../mod.ts";
+import { FakeClock } from "./conformance/database_suite.ts";
+import { fill } from "./conformance/storage_suite.ts";
+
+async function rawKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
+  let n = 0;
+  for await (const _ of kv.list({ prefix })) n++;
+  return n;
+}
+
+Deno.test("kv: values across the 64 KiB boundary are split and joined in one atomic write", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv, maxValueBytes: 300_000 });
+  const sizes = [65_000, 65_500, 65_536, 65_600, 131_072, 200_000];
+  for (const n of sizes) {
+    await db.put(`v${n}`, { s: "x".repeat(n - 40) });
+  }
+  assert.ok(await rawKeys(kv, ["tether", "c"]) > 0, "large values are split");
+  for (const n of sizes) {
+    const got = await db.get(`v${n}`) as { s: string };
+    assert.equal(got.s.length, n - 40);
+  }
+  // Overwriting with a small value or deleting removes every part.
+  for (const n of sizes) {
+    if (n % 2 === 0) await db.put(`v${n}`, { s: "small" });
+    else await db.delete(`v${n}`);
+  }
+  assert.equal(await rawKeys(kv, ["tether", "c"]), 0, "no part left behind");
+  assert.deepEqual(await db.get("v65536"), { s: "small" });
+  await assert.rejects(
+    db.put("huge", { s: "x".repeat(400_000) }),
+    TooLargeError,
+  );
+  kv.close();
+});
+
+Deno.test("kv: maxValueBytes over what one atomic write holds is a RangeError", async () => {
+  await assert.rejects(
+    open({ kv: ":memory:", maxValueBytes: 2_000_000 }),
+    RangeError,
+  );
+  await assert.rejects(open({ kv: ":memory:", path: "x.tdb" }), TypeError);
+  await assert.rejects(open({ prefix: ["a"] }), TypeError);
+  await assert.rejects(
+    open({ kv: ":memory:", prefix: "a" as unknown as string[] }),
+    TypeError,
+  );
+});
+
+Deno.test("kv: a batch over the atomic limits is a TooLargeError and writes nothing", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const err = await db.putBatch(Array.from({ length: 150 }, (_, i) => i))
+    .then(() => undefined, (e) => e);
+  assert.ok(err instanceof TooLargeError);
+  assert.match(err.message, /100 version checks|allows 100/);
+  assert.equal(await db.count(), 0);
+  const c = db.collection("c");
+  await c.createIndex("labels");
+  // 50 documents of 25 labels: 1300 mutations, over KV's 1000.
+  const labels = Array.from({ length: 25 }, (_, i) => `l${i}`);
+  const over = await c.insertMany(
+    Array.from({ length: 50 }, (_, i) => ({ a: i, b: i, labels })),
+  ).then(() => undefined, (e) => e);
+  assert.ok(over instanceof TooLargeError);
+  assert.match(over.message, /mutations/);
+  assert.equal(await c.count(), 0);
+  // Within the limits, one call is one atomic write.
+  assert.equal(
+    (await c.insertMany([{ a: 1, b: 1 }, { a: 2, b: 2 }])).length,
+    2,
+  );
+  assert.equal(await c.count({ a: 2 }), 1);
+});
+
+Deno.test("kv: an expired item is hidden at once, before KV removes it", async () => {
+  const clock = new FakeClock();
+  const kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv, clock, ttlCheckInterval: Infinity });
+  const c = db.collection<{ _id?: string; room: string }>("c");
+  await c.createIndex("room");
+  await c.put("t1", { room: "a" }, { ttl: 60_000 });
+  await c.put("t2", { room: "a" });
+  clock.advance(60_000);
+  // Deno KV itself still holds it (its expiry is in real time, later).
+  assert.ok(await rawKeys(kv, ["tether"]) > 2);
+  assert.equal(await c.get("t1"), null);
+  assert.deepEqual(await c.find({ room: "a" }).toArray(), [{ room: "a" }]);
+  assert.deepEqual(await c.get("t2"), { room: "a" });
+  assert.equal(await c.count({ room: "a" }), 1);
+  assert.equal(await c.count(), 1);
+  kv.close();
+});
+
+Deno.test("kv: index builds, drops and clear of more documents than one atomic write holds", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const c = db.collection("big");
+  const docs = Array.from({ length: 1500 }, (_, i) => ({
+    n: i,
+    g: i % 10,
+    u: `u${i}`,
+  }));
+  await fill(docs, (part) => c.insertMany(part));
+  assert.equal(await c.createIndex("g"), "g_1");
+  assert.equal(await c.createIndex("u", { unique: true }), "u_1");
+  const plan = await c.find({ g: 3 }).explain();
+  assert.equal(plan.index, "g_1");
+  assert.equal(plan.returned, 150);
+  assert.equal(await c.count({ u: "u77" }), 1);
+  await assert.rejects(c.insert({ u: "u77" }), DuplicateKeyError);
+  // A duplicate met while building a unique index leaves no index behind.
+  await c.put("dup", { n: 0, g: 0, u: "x" });
+  await assert.rejects(c.createIndex("n", { unique: true }), DuplicateKeyError);
+  assert.deepEqual((await c.indexes()).map((i) => i.name), ["g_1", "u_1"]);
+  assert.equal((await c.first(3)).length, 3);
+  assert.equal(await c.dropIndex("g_1"), true);
+  assert.equal(await c.clear(), 1501);
+  assert.equal(await c.count(), 0);
+  assert.equal(await c.find({ u: "u5" }).count(), 0);
+});
+
+Deno.test("kv: prefixes keep databases on one KV apart", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await using a = await open({ kv, prefix: ["app", "a"] });
+  await using b = await open({ kv, prefix: ["app", "b"] });
+  await a.put("k", 1);
+  await b.put("k", 2);
+  assert.equal(await a.get("k"), 1);
+  assert.equal(await b.get("k"), 2);
+  assert.equal(await a.count(), 1);
+  await a.clear();
+  assert.equal(await b.get("k"), 2);
+  kv.close();
+});
+
+Deno.test("kv: an index created by another handle is kept by this one's next write", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-kv-" });
+  try {
+    const path = `${dir}/kv.sqlite`;
+    await using one = await open({ kv: path });
+    await using two = await open({ kv: path });
+    const c1 = one.collection("c");
+    const c2 = two.collection("c");
+    await c2.insert({ _id: "before", v: 1 }); // two knows the schema now
+    await c1.createIndex("v", { unique: true });
+    await c2.insert({ _id: "after", v: 2 }); // must write the index entry
+    await assert.rejects(c2.insert({ v: 2 }), DuplicateKeyError);
+    const plan = await c1.find({ v: 2 }).explain();
+    assert.equal(plan.index, "v_1");
+    assert.equal(plan.returned, 1);
+    assert.deepEqual(await c2.find({ v: 1 }).toArray(), [{
+      _id: "before",
+      v: 1,
+    }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kv: watch reports this handle's changes in order, and another handle's with feed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-kv-" });
+  try {
+    const path = `${dir}/kv.sqlite`;
+    await using one = await open({ kv: path, feed: true });
+    await using two = await open({ kv: path, feed: true });
+    const local: Change[] = [];
+    const remote: Change[] = [];
+    const stop = new AbortController();
+    const seenLocal = (async () => {
+      for await (const change of one.watch({ signal: stop.signal })) {
+        local.push(change);
+        if (local.length === 3) return;
+      }
+    })();
+    const seenRemote = (async () => {
+      for await (const change of two.watch({ signal: stop.signal })) {
+        remote.push(change);
+        if (change.type === "delete") return;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 50)); // both watches started
+    await one.put("a", 1);
+    await new Promise((r) => setTimeout(r, 50));
+    await one.put("a", 2);
+    await new Promise((r) => setTimeout(r, 50));
+    await one.delete("a");
+    await seenLocal;
+    await seenRemote;
+    stop.abort();
+    assert.deepEqual(local.map((c) => [c.type, c.key, c.version]), [
+      ["put", "a", 1],
+      ["put", "a", 2],
+      ["delete", "a", undefined],
+    ]);
+    assert.ok(remote.length >= 1 && remote.every((c) => c.remote === true));
+    assert.deepEqual(remote.at(-1), {
+      type: "delete",
+      collection: "default",
+      key: "a",
+      remote: true,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
