@@ -198,7 +198,7 @@ export class KvStorage implements Storage {
   >();
   readonly #watches = new Set<AbortController>();
   #closed = false;
-  #counters = { commits: 0, conflicts: 0, splitValues: 0 };
+  #counters = { commits: 0, conflicts: 0, busy: 0, splitValues: 0 };
 
   /**
    * Deno KV is shared (other processes and isolates write to it) and expires
@@ -470,7 +470,7 @@ export class KvStorage implements Storage {
     for (const key of stale) op.delete(key);
     let result: { ok: boolean; versionstamp?: string };
     try {
-      result = await op.commit();
+      result = await this.#send(op);
     } catch (e) {
       if (this.#closed) throw closed("commit");
       if (e instanceof TypeError && /too (large|many)/i.test(e.message)) {
@@ -495,6 +495,28 @@ export class KvStorage implements Storage {
       this.#counters.splitValues++;
     }
     return { ok: true, versionstamp };
+  }
+
+  /**
+   * Commits, waiting out a local KV file that another process holds locked
+   * (SQLite's "database is locked": nothing was written). After a few tries
+   * the commit counts as a lost race, which the engine retries.
+   */
+  async #send(
+    op: KvAtomicLike,
+  ): Promise<{ ok: boolean; versionstamp?: string }> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await op.commit();
+      } catch (e) {
+        if (!(e instanceof Error) || !/database is locked/i.test(e.message)) {
+          throw e;
+        }
+        this.#counters.busy++;
+        if (attempt >= 4) return { ok: false };
+        await new Promise((r) => setTimeout(r, 1 + Math.random() * 4));
+      }
+    }
   }
 
   /** Chunk entries of split values that this commit overwrites or deletes. */
@@ -556,7 +578,8 @@ export class KvStorage implements Storage {
   }
 
   /**
-   * Counters: commits, commits refused by a check, split values written.
+   * Counters: commits, commits refused by a check, commits that met a
+   * locked KV file, split values written.
    *
    * @returns The counters.
    */
