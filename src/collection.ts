@@ -10,7 +10,7 @@ import {
   type CursorPlan,
   toEntry,
 } from "./cursor.ts";
-import type { Engine, WriteOp } from "./engine.ts";
+import type { DocPage, Engine, WriteOp } from "./engine.ts";
 import { ConflictError, DuplicateKeyError } from "./errors.ts";
 import { indexName } from "./index_keys.ts";
 import type { StoredIndex } from "./indexes.ts";
@@ -758,7 +758,10 @@ export class Collection<T = unknown> {
    * `$push`, `$pull`, `$addToSet`, `$min`, `$max`, `$rename` are applied. A
    * document whose content does not change keeps its version and timestamp;
    * a changed one gets version + 1 and a new `updatedAt`. Tags and TTL are
-   * kept. All changes are one atomic commit.
+   * kept. All changes are one atomic commit, except on a storage that limits
+   * the size of one (Deno KV): there, more documents than one commit holds
+   * are changed in several, each document atomically with its index
+   * entries, and an error part-way says how many were applied.
    *
    * @param filter Which documents.
    * @param changes A merge object or update operators.
@@ -801,14 +804,13 @@ export class Collection<T = unknown> {
       );
     }
     await this.#ready();
-    let changed = 0;
-    await this.#engine.transact(this.#name, action, async () => {
-      changed = 0;
+    const collect = async (ids?: readonly string[]) => {
       const ops: WriteOp[] = [];
       const cursor = this.#cursor({
         filter: conditions,
         predicate,
         limit,
+        ...this.#only(ids),
       });
       for await (const entry of cursor.entries()) {
         if (
@@ -831,10 +833,23 @@ export class Collection<T = unknown> {
           expectedVersion: entry.version,
         });
       }
-      changed = ops.length;
       return ops;
-    });
-    return changed;
+    };
+    const applied = await this.#engine.transact(
+      this.#name,
+      action,
+      () => collect(),
+      collect,
+    );
+    return applied.length;
+  }
+
+  /** A cursor source of just these documents (a group to write again). */
+  #only(
+    ids: readonly string[] | undefined,
+  ): { source?: (signal: AbortSignal | undefined) => AsyncIterable<DocPage> } {
+    if (ids === undefined) return {};
+    return { source: () => this.#engine.idPages(this.#name, ids) };
   }
 
   /**
@@ -893,7 +908,8 @@ export class Collection<T = unknown> {
   }
 
   /**
-   * Deletes every matching document in one atomic commit.
+   * Deletes every matching document in one atomic commit (on Deno KV,
+   * more than one commit holds go in several, as with `update`).
    *
    * @param filter Which documents (`{}` for all).
    * @returns How many were deleted.
@@ -915,25 +931,28 @@ export class Collection<T = unknown> {
     const { conditions, limit } = this.#filter(filter, undefined, action);
     const predicate = compileFilter(conditions);
     await this.#ready();
+    const collect = async (ids?: readonly string[]) => {
+      const ops: WriteOp[] = [];
+      const cursor = this.#cursor({
+        filter: conditions,
+        predicate,
+        limit,
+        ...this.#only(ids),
+      });
+      for await (const entry of cursor.entries()) {
+        ops.push({
+          kind: "delete",
+          id: entry.key,
+          expectedVersion: entry.version,
+        });
+      }
+      return ops;
+    };
     const existed = await this.#engine.transact(
       this.#name,
       action,
-      async () => {
-        const ops: WriteOp[] = [];
-        const cursor = this.#cursor({
-          filter: conditions,
-          predicate,
-          limit,
-        });
-        for await (const entry of cursor.entries()) {
-          ops.push({
-            kind: "delete",
-            id: entry.key,
-            expectedVersion: entry.version,
-          });
-        }
-        return ops;
-      },
+      () => collect(),
+      collect,
     );
     return existed.filter(Boolean).length;
   }

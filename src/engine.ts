@@ -605,12 +605,19 @@ export class Engine {
     collection: string,
     action: string,
     build: () => Promise<readonly WriteOp[]>,
+    regroup?: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
   ): Promise<boolean[]> {
     this.assertOpen(action);
     const result = this.#enqueue(async () => {
       const { maxRetries, retryDelay } = this.#settings;
       for (let attempt = 0;; attempt++) {
         const ops = await build();
+        if (
+          regroup !== undefined && this.#storage.limits !== undefined &&
+          ops.length > this.#groupSize(this.#state(collection))
+        ) {
+          return await this.#writeInGroups(collection, ops, action, regroup);
+        }
         const done = await this.#write(collection, ops, action);
         if (done !== undefined) return done;
         if (attempt >= maxRetries) {
@@ -633,6 +640,78 @@ export class Engine {
       if (durable !== undefined) await this.#settle(durable, true);
       return existed;
     });
+  }
+
+  /**
+   * Applies steps too many for one commit of the storage (an `update` or
+   * `deleteMany` matching many documents on Deno KV) in groups that fit,
+   * each atomic; a group that lost a race is rebuilt from its items'
+   * current state by `regroup`.
+   */
+  async #writeInGroups(
+    collection: string,
+    ops: readonly WriteOp[],
+    action: string,
+    regroup: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
+  ): Promise<{ existed: boolean[]; durable: undefined }> {
+    const { maxRetries, retryDelay } = this.#settings;
+    const existed: boolean[] = [];
+    const size = this.#groupSize(this.#state(collection));
+    try {
+      await this.#inGroups(ops, size, async (group) => {
+        let current = group;
+        for (let attempt = 0;; attempt++) {
+          const done = await this.#write(collection, current, action);
+          if (done !== undefined) {
+            if (done.durable !== undefined) await this.#settle(done.durable);
+            existed.push(...done.existed);
+            return;
+          }
+          if (attempt >= maxRetries) {
+            throw new ConflictError(
+              `${action}: another writer changed the same items ${
+                attempt + 1
+              } times in a row`,
+            );
+          }
+          await new Promise((r) =>
+            setTimeout(r, retryDelay * (0.5 + Math.random()))
+          );
+          current = await regroup(current.map((op) => op.id));
+          if (current.length === 0) return;
+        }
+      });
+    } catch (e) {
+      if (existed.length === 0 || !(e instanceof Error)) throw e;
+      const Class = e.constructor as new (
+        message: string,
+        options: { cause: unknown },
+      ) => Error;
+      throw new Class(
+        `${e.message} (${existed.length} of ${ops.length} changes were applied before: this storage takes a write this large in several commits)`,
+        { cause: e },
+      );
+    }
+    return { existed, durable: undefined };
+  }
+
+  /**
+   * Pages of the given items' current documents (for `regroup`).
+   *
+   * @param collection Collection name.
+   * @param ids Document keys.
+   * @returns One page with the documents that exist.
+   */
+  async *idPages(
+    collection: string,
+    ids: readonly string[],
+  ): AsyncGenerator<DocPage> {
+    const keys = ids.map((id) => this.docKey(collection, id));
+    const found = await this.#storage.getMany(keys);
+    const docs = found.filter((e): e is StorageEntry => e !== null);
+    if (docs.length > 0) {
+      yield Object.assign(docs, { sources: docs.map((d) => d.key), range: 0 });
+    }
   }
 
   /**

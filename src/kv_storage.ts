@@ -149,13 +149,22 @@ function checkPrefix(prefix: KvKey): void {
   }
 }
 
-/** Approximate encoded size of the prefix (KV's tuple encoding). */
+/** Encoded size of a byte string in KV's key encoding (tag, 0x00 escaped, end). */
+function bytesPartSize(bytes: Uint8Array): number {
+  let n = bytes.length + 2;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] === 0) n++;
+  return n;
+}
+
+/** Encoded size of the prefix (an upper bound for numbers and bigints). */
 function prefixBytes(prefix: KvKey): number {
   let n = 0;
   for (const part of prefix) {
-    if (part instanceof Uint8Array) n += part.length * 2 + 2;
-    else if (typeof part === "string") n += part.length * 3 * 2 + 2;
-    else n += 10;
+    if (part instanceof Uint8Array) n += bytesPartSize(part);
+    else if (typeof part === "string") {
+      n += bytesPartSize(new TextEncoder().encode(part));
+    } else if (typeof part === "boolean") n += 1;
+    else n += 24;
   }
   return n;
 }
@@ -197,6 +206,7 @@ export class KvStorage implements Storage {
     { marker: ChunkMarker; versionstamp: string }
   >();
   readonly #watches = new Set<AbortController>();
+  readonly #prefixSize: number;
   #closed = false;
   #counters = { commits: 0, conflicts: 0, busy: 0, splitValues: 0 };
 
@@ -244,6 +254,7 @@ export class KvStorage implements Storage {
     this.#clock = options.clock ?? Date;
     this.#maxValueBytes = maxValueBytes;
     const overhead = prefixBytes(prefix);
+    this.#prefixSize = overhead;
     this.limits = {
       maxMutations: KV_MUTATIONS,
       maxChecks: KV_CHECKS,
@@ -256,6 +267,12 @@ export class KvStorage implements Storage {
 
   #key(key: Uint8Array): KvKey {
     return [...this.#prefix, key];
+  }
+
+  /** Whether KV can hold `key` at all (2048 bytes once encoded). */
+  #storable(key: Uint8Array): boolean {
+    return key.length * 2 + 2 + this.#prefixSize <= KV_KEY ||
+      bytesPartSize(key) + this.#prefixSize <= KV_KEY;
   }
 
   #chunkKey(key: Uint8Array, id: string, i: number): KvKey {
@@ -317,6 +334,7 @@ export class KvStorage implements Storage {
    */
   async get(key: Uint8Array): Promise<StorageEntry | null> {
     if (this.#closed) throw closed("get");
+    if (!this.#storable(key)) return null; // never stored
     return await this.#entry(key, await this.#kv.get(this.#key(key)));
   }
 
@@ -333,6 +351,9 @@ export class KvStorage implements Storage {
     if (this.#closed) throw closed("get");
     if (keys.length === 0) return [];
     if (keys.length === 1) return [await this.get(keys[0]!)];
+    if (!keys.every((k) => this.#storable(k))) {
+      return await Promise.all(keys.map((k) => this.get(k)));
+    }
     const groups: Promise<KvEntryLike[]>[] = [];
     for (let i = 0; i < keys.length; i += KV_GET_MANY) {
       groups.push(
@@ -429,7 +450,25 @@ export class KvStorage implements Storage {
     const op = this.#kv.atomic();
     const checks = commit.checks ?? [];
     for (const c of checks) {
+      if (!this.#storable(c.key)) {
+        // Such a key is never stored: absent passes, anything else fails.
+        if (c.versionstamp === null) continue;
+        return { ok: false };
+      }
       op.check({ key: this.#key(c.key), versionstamp: c.versionstamp });
+    }
+    for (
+      const key of [
+        ...(commit.sets ?? []).map((s) => s.key),
+        ...commit.deletes ?? [],
+      ]
+    ) {
+      if (this.#storable(key)) continue;
+      throw new TooLargeError(
+        `Cannot commit to Deno KV: a key is ${
+          bytesPartSize(key) + this.#prefixSize
+        } bytes once encoded under the prefix, over Deno KV's ${KV_KEY} (an id or an indexed value is too long)`,
+      );
     }
     const stale = this.#staleChunks(commit);
     const touched: string[] = [];

@@ -209,3 +209,32 @@ Deno.test("kv: watch reports this handle's changes in order, and another handle'
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("kv: update and deleteMany over more documents than one atomic write holds go in groups", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const c = db.collection<{ n: number; even: boolean; seen?: number }>("c");
+  await c.createIndex("even");
+  await fill(
+    Array.from({ length: 450 }, (_, i) => ({ n: i, even: i % 2 === 0 })),
+    (part) => c.insertMany(part),
+  );
+  assert.equal(await c.update({ even: true }, { $inc: { seen: 1 } }), 225);
+  assert.equal(await c.count({ seen: 1 }), 225);
+  assert.equal(await c.count({ seen: { $exists: false } }), 225);
+  assert.equal(await c.deleteMany({ n: { $gte: 100 } }), 350);
+  assert.equal(await c.count(), 100);
+  assert.equal(await c.count({ even: true }), 50);
+  assert.equal((await c.find({ even: false }).explain()).returned, 50);
+});
+
+Deno.test("kv: a key too long for Deno KV is a TooLargeError, and reading it finds nothing", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const long = "\0".repeat(700); // escaped twice on the way into KV
+  assert.equal(await db.get(long), null);
+  await assert.rejects(db.put(long, 1), TooLargeError);
+  const c = db.collection("c");
+  await c.createIndex("s");
+  await assert.rejects(c.insert({ s: "\0".repeat(1000) }), TooLargeError);
+  assert.equal(await c.count(), 0);
+  assert.equal(await db.count(), 0);
+});
