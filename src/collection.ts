@@ -600,9 +600,12 @@ export class Collection<T = unknown> {
    * time-ordered id is generated; the stored document carries it as `_id`.
    *
    * @param doc A plain object.
+   * @param options `ttl` (ms; the document expires like a `put` item) and
+   *   `tags`.
    * @returns The document's id.
    * @throws {TypeError} When `doc` is not a plain object, `_id` is not a
    *   non-empty string, or a value is not JSON-compatible.
+   * @throws {RangeError} When the TTL is not a positive number.
    * @throws {DuplicateKeyError} When the id or a unique index value is taken.
    * @throws {ClosedError} After `close()`.
    *
@@ -614,10 +617,12 @@ export class Collection<T = unknown> {
    * const users = db.collection("users");
    * const id = await users.insert({ name: "Arman", age: 29 });
    * assert.deepEqual(await users.findOne({ name: "Arman" }), { _id: id, name: "Arman", age: 29 });
+   * const session = await db.collection("sessions").insert({ user: id }, { ttl: 60_000 });
+   * assert.equal((await db.collection("sessions").getEntry(session))?.expiresAt !== undefined, true);
    * ```
    */
-  async insert(doc: T): Promise<string> {
-    const [id] = await this.insertMany([doc]);
+  async insert(doc: T, options: PutOptions = {}): Promise<string> {
+    const [id] = await this.insertMany([doc], options);
     return id!;
   }
 
@@ -625,6 +630,7 @@ export class Collection<T = unknown> {
    * Inserts several documents atomically: all or none.
    *
    * @param docs Plain objects.
+   * @param options `ttl` (ms) and `tags` for every document.
    * @returns Their ids, in order.
    * @throws {TypeError} When a document is invalid (nothing is inserted).
    * @throws {DuplicateKeyError} When an id or unique index value is taken,
@@ -640,7 +646,10 @@ export class Collection<T = unknown> {
    * assert.equal(ids[1], "x");
    * ```
    */
-  async insertMany(docs: readonly T[]): Promise<string[]> {
+  async insertMany(
+    docs: readonly T[],
+    options: PutOptions = {},
+  ): Promise<string[]> {
     const action = `Cannot insert into '${this.#name}'`;
     this.#engine.assertOpen(action);
     if (!Array.isArray(docs)) {
@@ -648,6 +657,11 @@ export class Collection<T = unknown> {
         `${action}: documents must be an array, got ${describeType(docs)}`,
       );
     }
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`${action}: options must be an object`);
+    }
+    const ttl = checkTtl(options.ttl, action);
+    const tags = checkTags(options.tags, action);
     const ids = new Set<string>();
     const ops: WriteOp[] = docs.map((doc, i) => {
       const at = docs.length === 1 ? action : `${action}: document ${i}`;
@@ -660,8 +674,8 @@ export class Collection<T = unknown> {
         kind: "put",
         id,
         value,
-        tags: undefined,
-        ttl: undefined,
+        tags,
+        ttl,
         mustBeNew: true,
       };
     });

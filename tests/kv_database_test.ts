@@ -238,3 +238,18 @@ Deno.test("kv: a key too long for Deno KV is a TooLargeError, and reading it fin
   assert.equal(await c.count(), 0);
   assert.equal(await db.count(), 0);
 });
+
+Deno.test("insert with a TTL expires the document and its index entries", async () => {
+  const clock = new FakeClock();
+  await using db = await open({ kv: ":memory:", clock });
+  const c = db.collection<{ _id?: string; device: string }>("readings");
+  await c.createIndex("device");
+  const id = await c.insert({ device: "d1" }, { ttl: 1000, tags: ["s"] });
+  await c.insertMany([{ device: "d1" }], { ttl: 5000 });
+  assert.equal((await c.getEntry(id))?.expiresAt, clock.now() + 1000);
+  assert.deepEqual((await c.getEntry(id))?.tags, ["s"]);
+  clock.advance(1000);
+  assert.equal(await c.findOne({ _id: id }), null);
+  assert.equal(await c.count({ device: "d1" }), 1);
+  await assert.rejects(c.insert({ device: "d2" }, { ttl: -1 }), RangeError);
+});
