@@ -185,6 +185,7 @@ export class Collection<T = unknown> {
     return {
       kind: "put",
       id: key ?? this.#engine.newKey(),
+      ...(key === undefined ? { fresh: true } : {}),
       value: checkValue(value, action),
       ttl: checkTtl(ttl, action),
       tags: checkTags(tags, action),
@@ -677,6 +678,9 @@ export class Collection<T = unknown> {
         tags,
         ttl,
         mustBeNew: true,
+        ...((doc as { _id?: unknown })._id === undefined
+          ? { fresh: true }
+          : {}),
       };
     });
     await this.#ready();

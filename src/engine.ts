@@ -48,6 +48,10 @@ import { KeyGenerator } from "./auto_key.ts";
 const DOC = "d";
 /** Key-space tag of metadata: `["m", collection, "index", name]`. */
 const META = "m";
+/** Most items per collection remembered as written last (shared storage). */
+const RECENT_ITEMS = 1024;
+/** Largest record remembered so. */
+const RECENT_BYTES = 4096;
 /** Most expired items one sweep commit removes. */
 const SWEEP_BATCH = 1024;
 /** A scan gives the event loop a turn after this many ms of work. */
@@ -69,6 +73,8 @@ export interface PutOp {
   readonly keepMeta?: boolean;
   /** Fail with a `DuplicateKeyError` when a visible item has this id. */
   readonly mustBeNew?: boolean;
+  /** The id was just generated, so no item has it (a hint: still checked). */
+  readonly fresh?: boolean;
   /**
    * The version the caller's `build` read (0: no visible item). If the item
    * has moved on since (another process wrote it), the attempt is a lost
@@ -105,6 +111,17 @@ interface CollectionState {
   schema: string | null;
   /** The highest insertion sequence number used. */
   seq: number;
+  /**
+   * How often a put of a caller-given key found an item (moving average), to
+   * decide whether to skip reading first on a shared storage.
+   */
+  existRate: number;
+  /**
+   * Items this process wrote last (shared storage), oldest first: a write
+   * over one of them assumes it is unchanged, which its version check
+   * verifies, instead of reading it first.
+   */
+  readonly recent: Map<string, StorageEntry>;
 }
 
 /** One item's change inside a commit. */
@@ -311,6 +328,8 @@ export class Engine {
         indexes: new CollectionIndexes(collection),
         seq: 0,
         schema: null,
+        existRate: 0,
+        recent: new Map(),
       };
       this.#collections.set(collection, state);
     }
@@ -756,8 +775,89 @@ export class Engine {
     if (ops.length === 0) return { existed: [], durable: undefined };
     const state = this.#state(collection);
     const keys = ops.map((op) => this.docKey(collection, op.id));
-    const { maxValueBytes } = this.#settings;
+    if (this.shared) {
+      // A read costs a round trip on a shared storage: write over what the
+      // items probably are (as this process last wrote them, or absent),
+      // with version checks that they are; read only if one was not.
+      const guess = this.#guess(state, ops);
+      if (guess !== undefined) {
+        const done = await this.#writeOver(
+          collection,
+          ops,
+          action,
+          keys,
+          guess.entries,
+        );
+        if (guess.absentGiven) this.#learn(state, done === undefined ? 1 : 0);
+        if (done !== undefined) return done;
+        for (const op of ops) state.recent.delete(op.id);
+      }
+    }
     const current = await this.#storage.getMany(keys);
+    if (this.shared) {
+      let given = 0;
+      let found = 0;
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        if (op.kind !== "put" || op.fresh === true) continue;
+        given++;
+        if (current[i] !== null) found++;
+      }
+      if (given > 0) this.#learn(state, found / given);
+    }
+    return await this.#writeOver(collection, ops, action, keys, current);
+  }
+
+  /**
+   * What the items of a write probably are, without reading them: the
+   * entries this process wrote last, or absent for new ids and for given
+   * keys when puts of given keys have mostly found nothing (`existRate`).
+   * `undefined` when some item must be read.
+   */
+  #guess(
+    state: CollectionState,
+    ops: readonly WriteOp[],
+  ): { entries: (StorageEntry | null)[]; absentGiven: boolean } | undefined {
+    const entries: (StorageEntry | null)[] = [];
+    let absentGiven = false;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const known = state.recent.get(op.id);
+      if (known !== undefined) {
+        // An insert over it would fail unverified: read instead.
+        if (op.kind === "put" && op.mustBeNew === true) return undefined;
+        entries.push(known);
+        continue;
+      }
+      if (op.kind !== "put" || op.expectedVersion !== undefined) {
+        return undefined;
+      }
+      if (op.fresh !== true) {
+        if (state.existRate >= 0.25) return undefined;
+        absentGiven = true;
+      }
+      entries.push(null);
+    }
+    return { entries, absentGiven };
+  }
+
+  /** Updates the moving average of puts of given keys that found an item. */
+  #learn(state: CollectionState, found: number): void {
+    state.existRate = 0.8 * state.existRate + 0.2 * found;
+  }
+
+  /** Applies one attempt over the items' current entries. */
+  async #writeOver(
+    collection: string,
+    ops: readonly WriteOp[],
+    action: string,
+    keys: readonly Uint8Array[],
+    current: readonly (StorageEntry | null)[],
+  ): Promise<
+    { existed: boolean[]; durable: Promise<void> | undefined } | undefined
+  > {
+    const state = this.#state(collection);
+    const { maxValueBytes } = this.#settings;
     const now = this.now();
     const existed: boolean[] = [];
     const changes: ItemChange[] = [];
@@ -846,6 +946,26 @@ export class Engine {
       },
     );
     if (committed === false) return undefined;
+    if (this.shared) {
+      const { recent } = state;
+      for (let i = 0; i < ops.length; i++) {
+        const next = changes[i]!.next;
+        const value = values[i];
+        const id = ops[i]!.id;
+        recent.delete(id);
+        if (next === undefined || value === undefined) continue;
+        if (value.length > RECENT_BYTES) continue;
+        recent.set(id, {
+          key: keys[i]!,
+          value,
+          versionstamp: committed.versionstamp,
+          memo: next,
+        });
+        if (recent.size > RECENT_ITEMS) {
+          recent.delete(recent.keys().next().value!);
+        }
+      }
+    }
     return { existed, durable: committed.durable };
   }
 
@@ -863,7 +983,9 @@ export class Engine {
     values: readonly (Uint8Array | undefined)[],
     action: string,
     committed?: () => void,
-  ): Promise<false | { durable: Promise<void> | undefined }> {
+  ): Promise<
+    false | { durable: Promise<void> | undefined; versionstamp: string }
+  > {
     // Both read together: `sync` may replace them while this awaits.
     const { indexes, schema } = state;
     const checks: { key: Uint8Array; versionstamp: string | null }[] = [];
@@ -1064,7 +1186,7 @@ export class Engine {
     }
     // Bookkeeping that must change together with `stored` (no await between).
     committed?.();
-    return { durable: result.durable };
+    return { durable: result.durable, versionstamp: result.versionstamp };
   }
 
   /** Refuses a caller's write that one commit of the storage cannot hold. */
@@ -2032,6 +2154,7 @@ export class Engine {
       );
     }
     state.inflight.clear();
+    state.recent.clear();
     this.#ops.deletes += removed;
     this.#emit({ type: "clear", collection });
     return removed;

@@ -253,3 +253,63 @@ Deno.test("insert with a TTL expires the document and its index entries", async 
   assert.equal(await c.count({ device: "d1" }), 1);
   await assert.rejects(c.insert({ device: "d2" }, { ttl: -1 }), RangeError);
 });
+
+Deno.test("kv: a put that guessed its key was new reads and writes again when it was not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-kv-" });
+  try {
+    const clock = new FakeClock();
+    const path = `${dir}/kv.sqlite`;
+    await using one = await open({ kv: path, clock });
+    await using two = await open({ kv: path, clock });
+    await one.put("k", { v: 1 });
+    clock.advance(5);
+    await two.put("k", { v: 2 }); // two has never seen "k"
+    const entry = await one.getEntry("k");
+    assert.equal(entry?.version, 2);
+    assert.equal(entry?.createdAt, clock.now() - 5);
+    assert.deepEqual(entry?.value, { v: 2 });
+    const c1 = one.collection("c");
+    const c2 = two.collection("c");
+    await c1.insert({ _id: "x" });
+    await assert.rejects(c2.insert({ _id: "x" }), DuplicateKeyError);
+    // Keys that keep existing stop the guessing; answers stay right.
+    for (let i = 3; i < 8; i++) await two.put("k", { v: i });
+    assert.equal((await one.getEntry("k"))?.version, 7);
+    assert.equal(await two.count(), 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kv: writes over items this handle wrote last stay right when another handle changed them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-kv-" });
+  try {
+    const path = `${dir}/kv.sqlite`;
+    await using one = await open({ kv: path });
+    await using two = await open({ kv: path });
+    await one.put("k", { v: 1 });
+    await one.put("k", { v: 2 }); // over what one wrote: no read needed
+    assert.equal((await two.getEntry("k"))?.version, 2);
+    await two.put("k", { v: 3 }); // one's memory of "k" is now stale
+    await one.put("k", { v: 4 });
+    const entry = await two.getEntry("k");
+    assert.equal(entry?.version, 4);
+    assert.deepEqual(entry?.value, { v: 4 });
+    const c1 = one.collection<{ _id?: string; n: number }>("c");
+    const c2 = two.collection<{ _id?: string; n: number }>("c");
+    await c1.createIndex("n", { unique: true });
+    await c1.insert({ _id: "a", n: 1 });
+    await c2.deleteMany({ _id: "a" });
+    // one remembers "a", but it is gone: an insert of "a" must succeed.
+    await c1.insert({ _id: "a", n: 2 });
+    await c1.update({ _id: "a" }, { $inc: { n: 10 } });
+    await c2.update({ _id: "a" }, { $inc: { n: 100 } });
+    await c1.update({ _id: "a" }, { $inc: { n: 1000 } });
+    assert.deepEqual(await c2.findOne({ _id: "a" }), { _id: "a", n: 1112 });
+    assert.equal(await c2.count({ n: 1112 }), 1);
+    assert.equal(await one.delete("k"), true);
+    assert.equal(await two.get("k"), null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
