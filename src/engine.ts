@@ -49,7 +49,9 @@ const DOC = "d";
 /** Key-space tag of metadata: `["m", collection, "index", name]`. */
 const META = "m";
 /** Most items per collection remembered as written last (shared storage). */
-const RECENT_ITEMS = 1024;
+const RECENT_ITEMS = 16_384;
+/** Most record bytes per collection remembered so. */
+const RECENT_TOTAL = 2 * 1024 * 1024;
 /** Largest record remembered so. */
 const RECENT_BYTES = 4096;
 /** Most expired items one sweep commit removes. */
@@ -122,6 +124,8 @@ interface CollectionState {
    * verifies, instead of reading it first.
    */
   readonly recent: Map<string, StorageEntry>;
+  /** Value bytes in `recent`. */
+  recentBytes: number;
 }
 
 /** One item's change inside a commit. */
@@ -330,6 +334,7 @@ export class Engine {
         schema: null,
         existRate: 0,
         recent: new Map(),
+        recentBytes: 0,
       };
       this.#collections.set(collection, state);
     }
@@ -790,7 +795,12 @@ export class Engine {
         );
         if (guess.absentGiven) this.#learn(state, done === undefined ? 1 : 0);
         if (done !== undefined) return done;
-        for (const op of ops) state.recent.delete(op.id);
+        for (const op of ops) {
+          const was = state.recent.get(op.id);
+          if (was === undefined) continue;
+          state.recent.delete(op.id);
+          state.recentBytes -= was.value.length;
+        }
       }
     }
     const current = await this.#storage.getMany(keys);
@@ -952,7 +962,11 @@ export class Engine {
         const next = changes[i]!.next;
         const value = values[i];
         const id = ops[i]!.id;
-        recent.delete(id);
+        const was = recent.get(id);
+        if (was !== undefined) {
+          recent.delete(id);
+          state.recentBytes -= was.value.length;
+        }
         if (next === undefined || value === undefined) continue;
         if (value.length > RECENT_BYTES) continue;
         recent.set(id, {
@@ -961,8 +975,13 @@ export class Engine {
           versionstamp: committed.versionstamp,
           memo: next,
         });
-        if (recent.size > RECENT_ITEMS) {
-          recent.delete(recent.keys().next().value!);
+        state.recentBytes += value.length;
+        while (
+          recent.size > RECENT_ITEMS || state.recentBytes > RECENT_TOTAL
+        ) {
+          const [oldest, entry] = recent.entries().next().value!;
+          recent.delete(oldest);
+          state.recentBytes -= entry.value.length;
         }
       }
     }
@@ -2155,6 +2174,7 @@ export class Engine {
     }
     state.inflight.clear();
     state.recent.clear();
+    state.recentBytes = 0;
     this.#ops.deletes += removed;
     this.#emit({ type: "clear", collection });
     return removed;
