@@ -1,9 +1,10 @@
 /**
  * `deno task bench`: our memory storage against a `Map`, LokiJS, NeDB and
  * mingo on the same generated data, then our file storage against
- * `node:sqlite` and Deno KV (bench/file.ts). Prints a markdown report, or raw
- * numbers with `--json`; `--quick` runs everything 10x smaller;
- * `--only=indexes` and `--only=file` run one scenario alone.
+ * `node:sqlite` and Deno KV (bench/file.ts), then our Deno KV storage against
+ * raw Deno KV calls (bench/kv.ts). Prints a markdown report, or raw numbers
+ * with `--json`; `--quick` runs everything 10x smaller; `--only=indexes`,
+ * `--only=file` and `--only=kv` run one scenario alone.
  *
  * @module
  */
@@ -23,6 +24,7 @@ import {
 } from "./harness.ts";
 import { runFileBench } from "./file.ts";
 import { runIndexBench } from "./indexes.ts";
+import { runKvBench } from "./kv.ts";
 import {
   type LokiCollection,
   type LokiDb,
@@ -112,6 +114,14 @@ if (args.has("--only=file")) {
   printAlone(
     await runFileBench({ docs, quick: QUICK, warmup: WARMUP, reps: REPS, log }),
     (r, quick) => renderAlone("scenario 8 (file storage)", r, quick),
+  );
+}
+
+// `--only=kv`: scenario 9 alone, then exit.
+if (args.has("--only=kv")) {
+  printAlone(
+    await runKvBench({ quick: QUICK, warmup: WARMUP, log }),
+    (r, quick) => renderAlone("scenario 9 (Deno KV storage)", r, quick),
   );
 }
 
@@ -918,6 +928,11 @@ const fileReport = await runFileBench({
 });
 collectGarbage();
 
+// ---------------------------------------------------------------------------
+// 9. Deno KV storage against raw Deno KV calls (bench/kv.ts).
+const kvReport = await runKvBench({ quick: QUICK, warmup: WARMUP, log });
+collectGarbage();
+
 const totalMs = performance.now() - started;
 
 // ---------------------------------------------------------------------------
@@ -1050,6 +1065,7 @@ for (const s of stalls.filter((s) => s.impl === "ours")) {
 }
 targets.push(...indexReport.targets);
 targets.push(...fileReport.targets);
+targets.push(...kvReport.targets);
 
 if (JSON_OUT) {
   console.log(JSON.stringify(
@@ -1067,6 +1083,7 @@ if (JSON_OUT) {
       notes,
       indexes: { ...indexReport, markdown: undefined },
       file: { ...fileReport, markdown: undefined },
+      kv: { ...kvReport, markdown: undefined },
     },
     null,
     2,
@@ -1173,5 +1190,7 @@ if (JSON_OUT) {
   p(indexReport.markdown);
   p();
   p(fileReport.markdown);
+  p();
+  p(kvReport.markdown);
   console.log(out.join("\n"));
 }
