@@ -10,7 +10,7 @@ import {
   type CursorPlan,
   toEntry,
 } from "./cursor.ts";
-import type { DocPage, Engine, WriteOp } from "./engine.ts";
+import type { Engine, WriteOp } from "./engine.ts";
 import { ConflictError, DuplicateKeyError } from "./errors.ts";
 import { indexName } from "./index_keys.ts";
 import type { StoredIndex } from "./indexes.ts";
@@ -824,12 +824,7 @@ export class Collection<T = unknown> {
     await this.#ready();
     const collect = async (ids?: readonly string[]) => {
       const ops: WriteOp[] = [];
-      const cursor = this.#cursor({
-        filter: conditions,
-        predicate,
-        limit,
-        ...this.#only(ids),
-      });
+      const cursor = this.#matching(conditions, predicate, limit, ids);
       for await (const entry of cursor.entries()) {
         if (
           expectedVersion !== undefined && entry.version !== expectedVersion
@@ -862,12 +857,24 @@ export class Collection<T = unknown> {
     return applied.length;
   }
 
-  /** A cursor source of just these documents (a group to write again). */
-  #only(
+  /**
+   * The documents an `update` or `deleteMany` visits: every match, or only
+   * those of `ids` that still match (a group to write again).
+   */
+  #matching(
+    filter: Filter,
+    predicate: (doc: unknown) => boolean,
+    limit: number,
     ids: readonly string[] | undefined,
-  ): { source?: (signal: AbortSignal | undefined) => AsyncIterable<DocPage> } {
-    if (ids === undefined) return {};
-    return { source: () => this.#engine.idPages(this.#name, ids) };
+  ): Cursor<T> {
+    return this.#cursor({
+      filter,
+      predicate,
+      limit,
+      ...(ids === undefined
+        ? {}
+        : { source: () => this.#engine.idPages(this.#name, ids) }),
+    });
   }
 
   /**
@@ -951,12 +958,7 @@ export class Collection<T = unknown> {
     await this.#ready();
     const collect = async (ids?: readonly string[]) => {
       const ops: WriteOp[] = [];
-      const cursor = this.#cursor({
-        filter: conditions,
-        predicate,
-        limit,
-        ...this.#only(ids),
-      });
+      const cursor = this.#matching(conditions, predicate, limit, ids);
       for await (const entry of cursor.entries()) {
         ops.push({
           kind: "delete",

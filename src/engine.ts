@@ -633,7 +633,6 @@ export class Engine {
   ): Promise<boolean[]> {
     this.assertOpen(action);
     const result = this.#enqueue(async () => {
-      const { maxRetries, retryDelay } = this.#settings;
       for (let attempt = 0;; attempt++) {
         const ops = await build();
         if (
@@ -644,17 +643,7 @@ export class Engine {
         }
         const done = await this.#write(collection, ops, action);
         if (done !== undefined) return done;
-        if (attempt >= maxRetries) {
-          throw new ConflictError(
-            `${action}: another writer changed the same items ${
-              attempt + 1
-            } times in a row`,
-          );
-        }
-        // Jittered, so that racing writers do not meet again.
-        await new Promise((r) =>
-          setTimeout(r, retryDelay * (0.5 + Math.random()))
-        );
+        await this.#lostRace(attempt, action);
       }
     });
     this.poke();
@@ -664,6 +653,23 @@ export class Engine {
       if (durable !== undefined) await this.#settle(durable, true);
       return existed;
     });
+  }
+
+  /**
+   * After a write lost a race: a `ConflictError` once `maxRetries` retries
+   * are spent, else a pause of about `retryDelay` (jittered, so that racing
+   * writers do not meet again).
+   */
+  async #lostRace(attempt: number, action: string): Promise<void> {
+    const { maxRetries, retryDelay } = this.#settings;
+    if (attempt >= maxRetries) {
+      throw new ConflictError(
+        `${action}: another writer changed the same items ${
+          attempt + 1
+        } times in a row`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, retryDelay * (0.5 + Math.random())));
   }
 
   /**
@@ -678,7 +684,6 @@ export class Engine {
     action: string,
     regroup: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
   ): Promise<{ existed: boolean[]; durable: undefined }> {
-    const { maxRetries, retryDelay } = this.#settings;
     const existed: boolean[] = [];
     const size = this.#groupSize(this.#state(collection));
     try {
@@ -691,16 +696,7 @@ export class Engine {
             existed.push(...done.existed);
             return;
           }
-          if (attempt >= maxRetries) {
-            throw new ConflictError(
-              `${action}: another writer changed the same items ${
-                attempt + 1
-              } times in a row`,
-            );
-          }
-          await new Promise((r) =>
-            setTimeout(r, retryDelay * (0.5 + Math.random()))
-          );
+          await this.#lostRace(attempt, action);
           current = await regroup(current.map((op) => op.id));
           if (current.length === 0) return;
         }
