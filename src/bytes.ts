@@ -168,3 +168,43 @@ export function binaryString(bytes: Uint8Array): string {
   for (let i = 0; i < n; i++) codes[i] = bytes[i]!;
   return String.fromCharCode.apply(null, codes);
 }
+
+/**
+ * Standard base64 of bytes.
+ *
+ * @param bytes The bytes.
+ * @returns The base64 text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { base64ToBytes, bytesToBase64 } from "./bytes.ts";
+ * assert.equal(bytesToBase64(new Uint8Array([1, 2, 3])), "AQID");
+ * assert.deepEqual(base64ToBytes("AQID"), new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/**
+ * Bytes of standard base64 text.
+ *
+ * @param text The base64 text.
+ * @returns The bytes.
+ * @throws {DOMException} When `text` is not base64.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { base64ToBytes } from "./bytes.ts";
+ * assert.equal(base64ToBytes("AQID").length, 3);
+ * ```
+ */
+export function base64ToBytes(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { base64ToBytes, bytesToBase64 } from "./bytes.ts";
 import type { Engine } from "./engine.ts";
 import type { DocPage } from "./engine.ts";
 import type { Plan } from "./planner.ts";
@@ -71,16 +72,6 @@ function decodePosition(token: string, action: string): Position {
     // reported below
   }
   throw new TypeError(`${action}: '${token}' is not a cursor position`);
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
-function fromBase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }
 
 function planTag(plan: Plan | undefined): string {
@@ -190,7 +181,7 @@ export class Cursor<T> implements AsyncIterable<T> {
             `${action}: the position belongs to another query plan`,
           );
         }
-        resume = { range: at.r, key: fromBase64(at.k) };
+        resume = { range: at.r, key: base64ToBytes(at.k) };
       }
     }
     engine.countQuery();
@@ -429,7 +420,7 @@ export class Cursor<T> implements AsyncIterable<T> {
       next = { o: start + items.length };
     } else {
       const last = items[items.length - 1]!;
-      next = { p: planTag(plan), r: last.range, k: toBase64(last.source) };
+      next = { p: planTag(plan), r: last.range, k: bytesToBase64(last.source) };
     }
     return { items: items_, next: encodePosition(next) };
   }

@@ -16,6 +16,7 @@ export interface CollectionOptions {
 }
 import { Engine, type EngineSettings } from "./engine.ts";
 import { type KvLike, KvStorage } from "./kv_storage.ts";
+import { CodecStorage, type EncryptionOptions } from "./codec_storage.ts";
 import { FileStorage } from "./file_storage.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import type { Storage } from "./storage.ts";
@@ -162,6 +163,40 @@ export class Database<T = unknown> extends Collection<T> {
    */
   async compact(): Promise<boolean> {
     return await this.#engine.compact();
+  }
+
+  /**
+   * Re-encrypts every stored value under a new passphrase or key (and new
+   * data keys). Each step is atomic: if it is interrupted, the database
+   * opens with the old secret or the new one, and calling `rekey` again
+   * finishes the job. Writes may go on meanwhile.
+   *
+   * @param secret `{ passphrase, iterations? }` or `{ key }`.
+   * @returns How many stored values were re-encrypted.
+   * @throws {TypeError} When the database is not encrypted, or the secret is
+   *   malformed.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open({
+   *   encryption: { passphrase: "old secret", iterations: 1000 },
+   * });
+   * await db.put("k", { a: 1 });
+   * assert.equal(await db.rekey({ passphrase: "new secret", iterations: 1000 }), 1);
+   * assert.deepEqual(await db.get("k"), { a: 1 });
+   * ```
+   */
+  async rekey(secret: EncryptionOptions): Promise<number> {
+    const action = "Cannot rekey the database";
+    this.#engine.assertOpen(action);
+    const storage = this.#engine.storage;
+    if (!(storage instanceof CodecStorage) || !storage.encrypted) {
+      throw new TypeError(`${action}: it is not encrypted`);
+    }
+    return await storage.rekey(secret);
   }
 
   /**
@@ -430,7 +465,17 @@ export async function open<T = unknown>(
     ),
     feed: options.feed === true,
   };
-  const storage = await openStorage(options);
+  const inner = await openStorage(options);
+  let storage: Storage;
+  try {
+    storage = await CodecStorage.open(inner, {
+      encryption: options.encryption,
+      compression: options.compression,
+    });
+  } catch (e) {
+    await inner.close();
+    throw e;
+  }
   const engine = await Engine.open(storage, settings);
   const db = create<T>(engine);
   if (signal !== undefined) {

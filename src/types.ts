@@ -9,6 +9,7 @@ import type { SortSpec } from "./query/sort.ts";
 import type { Storage } from "./storage.ts";
 import type { FileStorageOptions } from "./file_storage.ts";
 import type { KvKey, KvLike } from "./kv_storage.ts";
+import type { CompressionOptions, EncryptionOptions } from "./codec_storage.ts";
 
 /**
  * Where the database reads the time, in epoch milliseconds. `Date` is one;
@@ -81,6 +82,20 @@ export interface OpenOptions extends FileStorageOptions {
   readonly maxRetries?: number;
   /** Delay before such a retry. Default `100`. */
   readonly retryDelay?: number;
+  /**
+   * Encrypt every stored value (AES-CBC + HMAC-SHA256, WebCrypto):
+   * `{ passphrase }` (keys from PBKDF2-SHA256, `iterations` default 600,000)
+   * or `{ key }` (16 or 32 random bytes: AES-128 or AES-256). Chosen when the
+   * database is created; needed to open it after. See the README's Security
+   * section for what is protected.
+   */
+  readonly encryption?: EncryptionOptions;
+  /**
+   * Compress stored values with deflate when it makes them smaller: `true`
+   * (values from 256 bytes) or `{ minBytes }`. Chosen when the database is
+   * created (later opens may change `minBytes` or turn it off).
+   */
+  readonly compression?: CompressionOptions;
   /**
    * On Deno KV: every commit also records which documents it changed under
    * one key per collection, so that `watch()` in other processes and
