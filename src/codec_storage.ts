@@ -79,6 +79,8 @@ export interface CodecOptions {
 
 /** The header key: outside every engine key space. */
 const HEADER = encodeKey(["k", "header"]);
+/** The name of the blind-index key in the wrapped key set. */
+const BLIND = "b";
 /** What a key wrap is bound to. */
 const WRAP_IDENTITY = new TextEncoder().encode("tether-db keys");
 
@@ -265,6 +267,7 @@ async function importAll(
 ): Promise<Map<number, RecordKeys>> {
   const out = new Map<number, RecordKeys>();
   for (const [generation, material] of Object.entries(keys)) {
+    if (generation === BLIND) continue;
     const bytes = base64ToBytes(material);
     const split = bytes.length - 32;
     out.set(
@@ -309,6 +312,13 @@ export class CodecStorage implements Storage {
   #keys: Map<number, RecordKeys>;
   #current: RecordKeys | undefined;
   #unlocked: Unlocked | undefined;
+  /**
+   * Keyed digests for blind indexes (HMAC-SHA256 under a key of their own),
+   * when encrypted.
+   */
+  readonly blind:
+    | ((data: readonly Uint8Array[]) => Promise<Uint8Array[]>)
+    | undefined;
 
   private constructor(
     inner: Storage,
@@ -322,6 +332,26 @@ export class CodecStorage implements Storage {
     this.#headerStamp = headerStamp;
     this.#keys = keys;
     this.#unlocked = unlocked;
+    const blindKey = unlocked?.material[BLIND];
+    if (blindKey !== undefined) {
+      const key = crypto.subtle.importKey(
+        "raw",
+        base64ToBytes(blindKey) as Uint8Array<ArrayBuffer>,
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      this.blind = async (data) => {
+        const k = await key;
+        return await Promise.all(
+          data.map(async (d) =>
+            new Uint8Array(
+              await crypto.subtle.sign("HMAC", k, d as Uint8Array<ArrayBuffer>),
+            )
+          ),
+        );
+      };
+    }
     this.#current = header.encryption === null
       ? undefined
       : keys.get(header.encryption.generation);
@@ -439,7 +469,10 @@ export class CodecStorage implements Storage {
     let unlocked: Unlocked | undefined;
     if (encryption !== undefined) {
       const bits = encryption.key?.length === 16 ? 128 : 256;
-      const material = { "0": newKeyMaterial(bits) };
+      const material = {
+        "0": newKeyMaterial(bits),
+        [BLIND]: bytesToBase64(crypto.getRandomValues(new Uint8Array(32))),
+      };
       const { wrap, kek } = await makeWrap(encryption, material);
       header = {
         ...header,
@@ -667,8 +700,10 @@ export class CodecStorage implements Storage {
       if (pending === 0) break;
     }
     // Step 3: only the new keys, under the new secret.
+    // The blind-index key stays: index keys are made with it.
     const material: Record<string, string> = {
       [generation]: both[generation]!,
+      [BLIND]: both[BLIND]!,
     };
     this.#keys = await importAll(material);
     const final = await makeWrap(secret, material);

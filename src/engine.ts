@@ -29,7 +29,12 @@ import {
 } from "./indexes.ts";
 import type { IndexSpec } from "./index_keys.ts";
 import { decodeKey, encodeKey } from "./key_codec.ts";
-import { type Plan, planQuery, rangeToBytes } from "./planner.ts";
+import {
+  type KeyRange,
+  type Plan,
+  planQuery,
+  rangeToBytes,
+} from "./planner.ts";
 import type { Filter } from "./query/compile.ts";
 import type { SortSpec } from "./query/sort.ts";
 import type { Storage, StorageEntry } from "./storage.ts";
@@ -43,6 +48,7 @@ import {
   type StoredRecord,
 } from "./value_codec.ts";
 import { KeyGenerator } from "./auto_key.ts";
+import { Blinder } from "./blind_index.ts";
 
 /** Key-space tag of documents: `["d", collection, id]`. */
 const DOC = "d";
@@ -212,6 +218,8 @@ function unref(id: number): void {
  */
 export class Engine {
   readonly #storage: Storage;
+  /** Digests of index values, when the storage keeps indexes blind. */
+  readonly #blinder: Blinder | undefined;
   readonly #settings: EngineSettings;
   readonly #keys: KeyGenerator;
   /** Per collection bookkeeping. */
@@ -238,6 +246,9 @@ export class Engine {
 
   private constructor(storage: Storage, settings: EngineSettings) {
     this.#storage = storage;
+    this.#blinder = storage.blind === undefined
+      ? undefined
+      : new Blinder(storage.blind);
     this.#settings = settings;
     this.#keys = new KeyGenerator(settings.clock);
   }
@@ -329,7 +340,7 @@ export class Engine {
         stored: 0,
         schedule: new TtlSchedule<string>(),
         inflight: new Map(),
-        indexes: new CollectionIndexes(collection),
+        indexes: new CollectionIndexes(collection, this.#blinder),
         seq: 0,
         schema: null,
         existRate: 0,
@@ -1003,6 +1014,14 @@ export class Engine {
   > {
     // Both read together: `sync` may replace them while this awaits.
     const { indexes, schema } = state;
+    if (indexes.blinder !== undefined) {
+      const records: StoredRecord[] = [];
+      for (const c of changes) {
+        if (c.old !== undefined) records.push(c.old);
+        if (c.next !== undefined) records.push(c.next);
+      }
+      await indexes.prepare(records);
+    }
     const checks: { key: Uint8Array; versionstamp: string | null }[] = [];
     const sets: {
       key: Uint8Array;
@@ -1283,7 +1302,7 @@ export class Engine {
     const state = this.#state(collection);
     const found = await this.#storage.get(this.#schemaKey(collection));
     if ((found?.versionstamp ?? null) === state.schema) return;
-    const fresh = new CollectionIndexes(collection);
+    const fresh = new CollectionIndexes(collection, this.#blinder);
     const prefix = encodeKey([META, collection]);
     let schema: string | null = null;
     const specs: StorageEntry[] = [];
@@ -1313,9 +1332,12 @@ export class Engine {
     sort: SortSpec | undefined,
   ): Plan {
     const state = this.#collections.get(collection);
-    const indexes = state === undefined
+    let indexes = state === undefined
       ? []
       : state.indexes.list.filter((i) => i.building !== true);
+    if (this.#blinder !== undefined) {
+      indexes = indexes.map((i) => ({ ...i, blind: true }));
+    }
     return planQuery(filter, sort, indexes);
   }
 
@@ -1346,7 +1368,7 @@ export class Engine {
       state.indexes.get(plan.index!)?.multikey === true;
     const { after } = options;
     for (let r = after?.range ?? 0; r < ranges.length; r++) {
-      let { start, end } = rangeToBytes(prefix, ranges[r]!);
+      let { start, end } = await this.#rangeBytes(prefix, ranges[r]!);
       if (after !== undefined && r === after.range) {
         if (plan.reverse) end = after.key;
         else start = successor(after.key);
@@ -1358,6 +1380,17 @@ export class Engine {
         r,
       );
     }
+  }
+
+  /** The scan bounds of an index range, with digests for blind indexes. */
+  async #rangeBytes(
+    prefix: Uint8Array,
+    range: KeyRange,
+  ): Promise<{ start: Uint8Array; end: Uint8Array }> {
+    const blinder = this.#blinder;
+    if (blinder === undefined) return rangeToBytes(prefix, range);
+    await blinder.prepare([...range.start, ...range.end]);
+    return rangeToBytes(prefix, range, (t) => blinder.tuple(t));
   }
 
   /**
@@ -1391,7 +1424,7 @@ export class Engine {
     let n = 0;
     let last = performance.now();
     for (const range of plan.ranges) {
-      const { start, end } = rangeToBytes(prefix, range);
+      const { start, end } = await this.#rangeBytes(prefix, range);
       for await (const page of this.#storage.scan({ start, end })) {
         if (examined !== undefined) examined.keys += page.length;
         if (!dedupe) {
@@ -1588,7 +1621,7 @@ export class Engine {
       // Expired items go first, so that every stored item has its entries
       // (the invariant every later write and sweep relies on).
       await this.#dropExpired(collection, state);
-      const building = new CollectionIndexes(collection);
+      const building = new CollectionIndexes(collection, this.#blinder);
       let stored: StoredIndex = { ...spec, multikey: false };
       building.add(stored);
       const sets: { key: Uint8Array; value: Uint8Array }[] = [];
@@ -1599,6 +1632,7 @@ export class Engine {
           prefix: this.collectionPrefix(collection),
         })
       ) {
+        await building.prepare(page.map((e) => this.decode(e, action)));
         for (const entry of page) {
           const record = this.decode(entry, action);
           const id = this.idOf(entry);
@@ -1832,11 +1866,13 @@ export class Engine {
     state: CollectionState,
     action: string,
     entriesOf: (id: string, record: StoredRecord) => IndexEntry[],
+    prepare?: (records: StoredRecord[]) => Promise<void>,
   ): Promise<void> {
     const native = this.#storage.capabilities.nativeExpiry;
     const group = async (docs: readonly StorageEntry[]): Promise<void> => {
       let current: readonly StorageEntry[] = docs;
       for (let attempt = 0;; attempt++) {
+        await prepare?.(current.map((d) => this.decode(d, action)));
         const now = this.now();
         const checks: { key: Uint8Array; versionstamp: string | null }[] = [
           { key: this.#schemaKey(collection), versionstamp: state.schema },
@@ -1991,7 +2027,7 @@ export class Engine {
         break;
       }
     }
-    const one = new CollectionIndexes(collection);
+    const one = new CollectionIndexes(collection, this.#blinder);
     one.add({ ...spec, multikey: false });
     const found = new Set<string>();
     try {
@@ -2000,6 +2036,7 @@ export class Engine {
         state,
         action,
         (id, record) => this.#entriesOf(one, id, record, action, found),
+        (records) => one.prepare(records),
       );
     } catch (e) {
       if (e instanceof DuplicateKeyError) {

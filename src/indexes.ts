@@ -25,6 +25,7 @@ import {
   type IndexKeyPart,
 } from "./key_codec.ts";
 import type { StoredRecord } from "./value_codec.ts";
+import type { Blinder } from "./blind_index.ts";
 
 /** One index entry of one item. */
 export interface IndexEntry {
@@ -85,12 +86,47 @@ export class CollectionIndexes {
   /** The insertion-order entries are still being built (shared storage). */
   orderBuilding = false;
 
+  /** Digests index values (blind indexes of an encrypted database). */
+  readonly blinder: Blinder | undefined;
+
   /**
    * @param collection The collection's name.
+   * @param blinder Makes index keys from digests of the values instead of
+   *   the values (prepared ahead).
    */
-  constructor(collection: string) {
+  constructor(collection: string, blinder?: Blinder) {
     this.#collection = collection;
     this.#orderPrefix = encodeKey([ORDER, collection]);
+    this.blinder = blinder;
+  }
+
+  /**
+   * Computes ahead the digests the entries of these records need (blind
+   * indexes only; otherwise nothing to do).
+   *
+   * @param records The records about to be indexed.
+   * @param specs The indexes (default: all of them).
+   * @returns When `entries` can be called for them.
+   */
+  async prepare(
+    records: Iterable<StoredRecord>,
+    specs: Iterable<StoredIndex> = this.#indexes.values(),
+  ): Promise<void> {
+    if (this.blinder === undefined) return;
+    const parts: IndexKeyPart[] = [];
+    const list = [...specs];
+    for (const record of records) {
+      for (const spec of list) {
+        try {
+          for (const tuple of indexEntries(spec, record.value).tuples) {
+            parts.push(...tuple);
+          }
+        } catch {
+          // Unindexable items fail later, with the caller's message.
+        }
+      }
+    }
+    await this.blinder.prepare(parts);
   }
 
   /** The indexes, as the planner wants them. */
@@ -182,9 +218,11 @@ export class CollectionIndexes {
     // No metadata: filters see only the document, so indexes must too.
     const made = indexEntries(spec, record.value);
     if (made.multikey && !spec.multikey) multikey?.add(spec.name);
+    const blinder = this.blinder;
     for (const tuple of made.tuples) {
+      const keyed = blinder === undefined ? tuple : blinder.tuple(tuple);
       const key = encodeIndexKey(
-        spec.unique ? tuple : [...tuple, id],
+        spec.unique ? keyed : [...keyed, id],
         prefix,
       );
       out.push({

@@ -73,6 +73,11 @@ export type SortSpec = { readonly [path: string]: 1 | -1 };
 export interface IndexInfo extends IndexSpec {
   /** Whether some document made the index multikey (sticky). */
   readonly multikey: boolean;
+  /**
+   * A blind index (encrypted database): its keys hold digests of the values,
+   * so it serves equality and `$in`, not ranges or sorts.
+   */
+  readonly blind?: boolean;
 }
 
 /**
@@ -422,7 +427,8 @@ function planIndex(
   }
   let iv: Interval | undefined;
   let emptyRange = false;
-  if (k < fields.length) {
+  const blind = index.blind === true;
+  if (k < fields.length && !blind) {
     const field = fields[k]!;
     for (const c of conds) {
       if (c.path !== field || c.kind !== "range") continue;
@@ -438,7 +444,7 @@ function planIndex(
   const hasRange = iv !== undefined || emptyRange;
   if (k === 0 && !hasRange) {
     // Narrows nothing: only worth it to produce the sort order.
-    if (sortKeys.length === 0 || index.sparse || index.multikey) {
+    if (sortKeys.length === 0 || index.sparse || index.multikey || blind) {
       return undefined;
     }
   }
@@ -468,7 +474,10 @@ function planIndex(
     !(index.multikey && [...used].some((c) => c.acceptsMissing));
   let sortCovered = sortKeys.length === 0;
   let reverse = false;
-  if (!sortCovered && !index.multikey) {
+  if (!sortCovered && blind) {
+    // Digests keep no order: only sorts on pinned fields are covered.
+    sortCovered = sortKeys.every(([p]) => pinned.has(p));
+  } else if (!sortCovered && !index.multikey) {
     const rest = sortKeys.filter(([p]) => !pinned.has(p));
     const seq = fields.filter((f) => !pinned.has(f));
     const dir = rest[0]?.[1] ?? 1;
@@ -484,6 +493,7 @@ function planIndex(
   if (sortKeys.length > 0 && sortCovered) flags.push("sort covered");
   if (reverse) flags.push("reverse");
   if (index.multikey) flags.push("multikey");
+  if (blind) flags.push("blind");
   const description = `index ${index.name} [${
     texts.length === 0 ? "all" : texts.join(", ")
   }] (${flags.join(", ")})`;
@@ -568,6 +578,12 @@ export function planQuery(
     if (c !== undefined && (best === undefined || better(c, best))) best = c;
   }
   if (best !== undefined) return best.plan;
+  // Blind indexes that a range or sort on their first field could have used.
+  const blinds = indexes.filter((i) =>
+    i.blind === true && Array.isArray(i.fields) &&
+    (conds.some((c) => c.path === i.fields[0] && c.kind === "range") ||
+      sortKeys.some(([p]) => p === i.fields[0]))
+  ).map((i) => i.name);
   return {
     kind: "scan",
     ranges: [],
@@ -575,7 +591,13 @@ export function planQuery(
     sortCovered: sortKeys.length === 0,
     exact: !residual && conds.length === 0,
     description: `collection scan${
-      indexes.length === 0 ? "" : " (no usable index)"
+      blinds.length > 0
+        ? ` (blind index ${
+          blinds.join(", ")
+        } of an encrypted database serves equality only, not ranges or sorts)`
+        : indexes.length === 0
+        ? ""
+        : " (no usable index)"
     }`,
   };
 }
@@ -618,6 +640,8 @@ export function tupleInRange(
  * @param prefix The encoded key prefix of the index, e.g.
  *   `encodeKey(["i", collection, indexName])`.
  * @param range The range.
+ * @param blind Turns the bounds' values into their digests (blind indexes:
+ *   equality ranges only).
  * @returns The bounds for `storage.scan({ start, end })`.
  * @throws {TypeError} When a bound is not made of index key parts.
  * @throws {RangeError} When the range has no byte bound (an empty prefix
@@ -643,9 +667,10 @@ export function tupleInRange(
 export function rangeToBytes(
   prefix: Uint8Array,
   range: KeyRange,
+  blind?: (tuple: readonly IndexKeyPart[]) => IndexKeyPart[],
 ): { start: Uint8Array; end: Uint8Array } {
-  const lo = encodeIndexKey(range.start, prefix);
-  const hi = encodeIndexKey(range.end, prefix);
+  const lo = encodeIndexKey(blind?.(range.start) ?? range.start, prefix);
+  const hi = encodeIndexKey(blind?.(range.end) ?? range.end, prefix);
   const start = range.startInclusive ? lo : prefixEnd(lo);
   const end = range.endInclusive ? prefixEnd(hi) : hi;
   if (start === undefined || end === undefined) {

@@ -230,6 +230,15 @@ export interface Storage {
     signal?: AbortSignal,
   ): AsyncIterable<WatchedEntries>;
   /**
+   * Optional, for encrypted storages: keyed digests (at least 16 bytes each)
+   * of byte strings, one per input, always the same for the same input. The
+   * engine then stores digests of index values in index keys instead of the
+   * values (blind indexes).
+   */
+  readonly blind?:
+    | ((data: readonly Uint8Array[]) => Promise<Uint8Array[]>)
+    | undefined;
+  /**
    * Optional: counters for `db.stats().storageStats`.
    *
    * @returns Plain data (numbers, strings, booleans).

@@ -35,6 +35,7 @@ const BOTH = { ...ENCRYPTED, ...COMPRESSED } satisfies CodecOptions;
 function memory(name: string, options: CodecOptions): StorageFactory {
   return {
     name,
+    blind: options.encryption !== undefined,
     create: () => CodecStorage.open(new MemoryStorage(), options),
   };
 }
@@ -44,6 +45,7 @@ function file(name: string, options: CodecOptions): StorageFactory {
   let path = "";
   return {
     name,
+    blind: options.encryption !== undefined,
     create: async () => {
       dir = await Deno.makeTempDir({ prefix: "tether-codec-" });
       path = `${dir}/db.tdb`;
@@ -62,6 +64,7 @@ function kv(name: string, options: CodecOptions): StorageFactory {
   return {
     name,
     shared: true,
+    blind: options.encryption !== undefined,
     create: async () =>
       await CodecStorage.open(
         new KvStorage(await Deno.openKv(":memory:"), { closeKv: true }),
@@ -471,4 +474,49 @@ Deno.test("codec: a raw 16-byte key means AES-128, and 32 AES-256", async () => 
     const s = await CodecStorage.open(inner, { encryption: { key } });
     assert.deepEqual(await (await open({ storage: s })).get("k"), 1);
   }
+});
+
+Deno.test("codec: blind indexes keep indexed values out of the keys, serve equality and $in, and say why ranges scan", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv, ...ENCRYPTED });
+  const c = db.collection<{ _id?: string; email: string; age: number }>("u");
+  await c.createIndex("email", { unique: true });
+  await c.createIndex(["age", "email"]);
+  await c.insertMany([
+    { _id: "a", email: "alice@example.com", age: 31 },
+    { _id: "b", email: "bob@example.com", age: 42 },
+    { _id: "c", email: "carol@example.com", age: 42 },
+  ]);
+  for await (const entry of kv.list({ prefix: [] })) {
+    const bytes = new TextDecoder("latin1").decode(
+      entry.key.map((p) =>
+        p instanceof Uint8Array ? p : new TextEncoder().encode(String(p))
+      )
+        .reduce((a, b) => new Uint8Array([...a, ...b]), new Uint8Array()),
+    );
+    assert.ok(!bytes.includes("example.com"), "an email in a KV key");
+    assert.ok(!bytes.includes("alice"), "a name in a KV key");
+  }
+  const eq = await c.find({ email: "bob@example.com" }).explain();
+  assert.equal(eq.index, "email_1");
+  assert.equal(eq.returned, 1);
+  assert.match(eq.description, /blind/);
+  const any = c.find({
+    email: { $in: ["alice@example.com", "carol@example.com"] },
+  });
+  assert.equal((await any.explain()).index, "email_1");
+  assert.deepEqual((await any.toArray()).map((d) => d._id).sort(), ["a", "c"]);
+  const compound = await c.find({ age: 42, email: "carol@example.com" })
+    .explain();
+  assert.equal(compound.index, "age_1_email_1");
+  assert.equal(compound.docsExamined, 1);
+  const range = await c.find({ age: { $gt: 40 } }).explain();
+  assert.equal(range.kind, "scan");
+  assert.match(range.description, /blind index age_1_email_1/);
+  assert.equal(range.returned, 2);
+  await assert.rejects(
+    c.insert({ email: "bob@example.com", age: 1 }),
+    (e: Error) => /already has "bob@example.com"/.test(e.message),
+  );
+  kv.close();
 });

@@ -29,6 +29,11 @@ export interface StorageFactory {
    * alone are not exact, so `count` reads documents.
    */
   readonly shared?: boolean;
+  /**
+   * Index keys hold digests of the values (an encrypted database): indexes
+   * serve equality and `$in`, and ranges and sorts scan.
+   */
+  readonly blind?: boolean;
 }
 
 /**
