@@ -321,6 +321,9 @@ function openStorage(options: OpenOptions): Promise<Storage> {
   return FileStorage.open(path, options);
 }
 
+/** The largest value the Deno KV storage takes. */
+const KV_MAX_VALUE = 786_432;
+
 async function openKvStorage(
   options: OpenOptions,
   kv: KvLike | string,
@@ -340,9 +343,12 @@ async function openKvStorage(
     closeKv: typeof kv === "string",
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
-    ...(options.maxValueBytes === undefined
-      ? {}
-      : { maxValueBytes: options.maxValueBytes }),
+    // Room for the codec's envelope (up to 67 bytes) around a record of
+    // maxValueBytes, within what one atomic operation holds.
+    maxValueBytes: typeof options.maxValueBytes === "number" &&
+        options.maxValueBytes > KV_MAX_VALUE
+      ? options.maxValueBytes // refused by KvStorage, with the figure
+      : Math.min(KV_MAX_VALUE, (options.maxValueBytes ?? 65_536) + 1024),
   };
   if (typeof kv !== "string") return new KvStorage(kv, settings);
   const openKv = (globalThis as {

@@ -520,3 +520,13 @@ Deno.test("codec: blind indexes keep indexed values out of the keys, serve equal
   );
   kv.close();
 });
+
+Deno.test("codec on Deno KV: a record just under maxValueBytes still fits once sealed", async () => {
+  await using db = await open({ kv: ":memory:", ...ENCRYPTED });
+  const text = Array.from(randomBytes(40_000)).map((b) =>
+    b.toString(16).padStart(2, "0")
+  ).join("");
+  const value = { s: text.slice(0, 65_440) };
+  await db.put("big", value);
+  assert.deepEqual(await db.get("big"), value);
+});
