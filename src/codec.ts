@@ -330,25 +330,12 @@ export async function pbkdf2(
   salt: Uint8Array,
   iterations: number,
 ): Promise<Uint8Array> {
-  const base = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(passphrase),
-    "PBKDF2",
-    false,
-    ["deriveBits"],
-  );
-  return new Uint8Array(
-    await crypto.subtle.deriveBits(
-      {
-        name: "PBKDF2",
-        hash: "SHA-256",
-        salt: salt as Uint8Array<ArrayBuffer>,
-        iterations,
-      },
-      base,
-      512,
-    ),
-  );
+  return await derive64(new TextEncoder().encode(passphrase), {
+    name: "PBKDF2",
+    hash: "SHA-256",
+    salt: salt as Uint8Array<ArrayBuffer>,
+    iterations,
+  });
 }
 
 /**
@@ -369,23 +356,25 @@ export async function hkdf(
   key: Uint8Array,
   salt: Uint8Array,
 ): Promise<Uint8Array> {
+  return await derive64(key, {
+    name: "HKDF",
+    hash: "SHA-256",
+    salt: salt as Uint8Array<ArrayBuffer>,
+    info: new TextEncoder().encode("tether-db key wrap"),
+  });
+}
+
+/** 64 bytes derived from `secret` with a WebCrypto derivation. */
+async function derive64(
+  secret: Uint8Array,
+  params: Pbkdf2Params | HkdfParams,
+): Promise<Uint8Array> {
   const base = await crypto.subtle.importKey(
     "raw",
-    key as Uint8Array<ArrayBuffer>,
-    "HKDF",
+    secret as Uint8Array<ArrayBuffer>,
+    params.name,
     false,
     ["deriveBits"],
   );
-  return new Uint8Array(
-    await crypto.subtle.deriveBits(
-      {
-        name: "HKDF",
-        hash: "SHA-256",
-        salt: salt as Uint8Array<ArrayBuffer>,
-        info: new TextEncoder().encode("tether-db key wrap"),
-      },
-      base,
-      512,
-    ),
-  );
+  return new Uint8Array(await crypto.subtle.deriveBits(params, base, 512));
 }
