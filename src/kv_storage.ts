@@ -86,8 +86,10 @@ export interface KvStorageOptions {
   /** Close the `Deno.Kv` when the storage closes. Default `false`. */
   readonly closeKv?: boolean;
   /**
-   * Time source that `expireAt` values refer to (the database's clock), used
-   * to turn them into KV's `expireIn`. Default `Date`.
+   * Time source that `expireAt` values refer to (the database's clock).
+   * Default `Date`. KV expires entries by real time, so with any other clock
+   * (a test's fake one) entries get no `expireIn`: KV could otherwise delete
+   * an item that the clock still calls live. The engine's sweeps remove them.
    */
   readonly clock?: Clock;
   /**
@@ -212,12 +214,9 @@ export class KvStorage implements Storage {
 
   /**
    * Deno KV is shared (other processes and isolates write to it) and expires
-   * entries itself.
+   * entries itself (with the real clock).
    */
-  readonly capabilities: StorageCapabilities = {
-    nativeExpiry: true,
-    shared: true,
-  };
+  readonly capabilities: StorageCapabilities;
 
   /** Deno KV's per-operation limits, as they apply to engine keys. */
   readonly limits: StorageLimits;
@@ -252,6 +251,7 @@ export class KvStorage implements Storage {
     this.#chunkPrefix = [...prefix, "c"];
     this.#closeKv = options.closeKv === true;
     this.#clock = options.clock ?? Date;
+    this.capabilities = { nativeExpiry: this.#clock === Date, shared: true };
     this.#maxValueBytes = maxValueBytes;
     const overhead = prefixBytes(prefix);
     this.#prefixSize = overhead;
@@ -474,8 +474,9 @@ export class KvStorage implements Storage {
     const touched: string[] = [];
     const written: { bin: string; marker: ChunkMarker }[] = [];
     const now = this.#clock.now();
+    const native = this.capabilities.nativeExpiry;
     for (const set of commit.sets ?? []) {
-      const options = set.expireAt === undefined
+      const options = set.expireAt === undefined || !native
         ? undefined
         : { expireIn: Math.max(0, Math.ceil(set.expireAt - now)) };
       const bin = binaryString(set.key);

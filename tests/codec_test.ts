@@ -40,10 +40,14 @@ function memory(name: string, options: CodecOptions): StorageFactory {
   };
 }
 
-function file(name: string, options: CodecOptions): StorageFactory {
+function file(
+  name: string,
+  options: CodecOptions,
+  reopen: boolean,
+): StorageFactory {
   let dir: string | undefined;
   let path = "";
-  return {
+  const factory: StorageFactory = {
     name,
     blind: options.encryption !== undefined,
     create: async () => {
@@ -51,12 +55,16 @@ function file(name: string, options: CodecOptions): StorageFactory {
       path = `${dir}/db.tdb`;
       return await CodecStorage.open(await FileStorage.open(path), options);
     },
-    reopen: async () =>
-      await CodecStorage.open(await FileStorage.open(path), options),
     cleanup: async () => {
       if (dir !== undefined) await Deno.remove(dir, { recursive: true });
       dir = undefined;
     },
+  };
+  if (!reopen) return factory;
+  return {
+    ...factory,
+    reopen: async () =>
+      await CodecStorage.open(await FileStorage.open(path), options),
   };
 }
 
@@ -77,7 +85,12 @@ for (
   const factory of [
     memory("memory, encrypted", ENCRYPTED),
     memory("memory, compressed", COMPRESSED),
-    file("file, encrypted and compressed, reopened", BOTH),
+    memory("memory, encrypted and compressed", BOTH),
+    file("file, encrypted", ENCRYPTED, false),
+    file("file, compressed", COMPRESSED, false),
+    file("file, encrypted and compressed, reopened", BOTH, true),
+    kv("kv, encrypted", ENCRYPTED),
+    kv("kv, compressed", COMPRESSED),
     kv("kv, encrypted and compressed", BOTH),
   ]
 ) {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type Change, DuplicateKeyError, open, TooLargeError } from "../mod.ts";
+import type { KvAtomicLike, KvLike } from "../src/kv_storage.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 import { fill } from "./conformance/storage_suite.ts";
 
@@ -311,5 +312,79 @@ Deno.test("kv: writes over items this handle wrote last stay right when another 
     assert.equal(await two.get("k"), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kv: with the real clock an item expires by KV's own expireIn, and reads hide it at once", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv, ttlCheckInterval: Infinity });
+  assert.equal(db.stats().storage, "KvStorage");
+  const c = db.collection<{ _id?: string; room: string }>("c");
+  await c.createIndex("room");
+  await c.insert({ _id: "gone", room: "a" }, { ttl: 1 });
+  await c.insert({ _id: "kept", room: "a" });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(await c.get("gone"), null);
+  assert.deepEqual(await c.find({ room: "a" }).toArray(), [{
+    _id: "kept",
+    room: "a",
+  }]);
+  assert.equal(await c.count({ room: "a" }), 1);
+  kv.close();
+});
+
+/** A Deno.Kv whose atomic operations report the `expireIn` of their sets. */
+function recording(kv: Deno.Kv, seen: (number | undefined)[]): KvLike {
+  return {
+    get: (key) => kv.get(key as Deno.KvKey),
+    getMany: (keys) => kv.getMany(keys as Deno.KvKey[]),
+    list: (selector, options) =>
+      kv.list(selector as { start: Deno.KvKey; end: Deno.KvKey }, options),
+    watch: (keys) => kv.watch(keys as Deno.KvKey[]),
+    close: () => kv.close(),
+    atomic: () => {
+      const op = kv.atomic();
+      const wrapped: KvAtomicLike = {
+        check: (...checks) => {
+          op.check(...(checks as Deno.AtomicCheck[]));
+          return wrapped;
+        },
+        set: (key, value, options) => {
+          seen.push(options?.expireIn);
+          op.set(key as Deno.KvKey, value, options);
+          return wrapped;
+        },
+        delete: (key) => {
+          op.delete(key as Deno.KvKey);
+          return wrapped;
+        },
+        commit: () => op.commit(),
+      };
+      return wrapped;
+    },
+  };
+}
+
+Deno.test("kv: KV's own expiry gets the TTL with the real clock, and nothing with an injected one (it runs on real time)", async () => {
+  for (const injected of [false, true]) {
+    const kv = await Deno.openKv(":memory:");
+    const seen: (number | undefined)[] = [];
+    const clock = new FakeClock();
+    await using db = await open({
+      kv: recording(kv, seen),
+      ttlCheckInterval: Infinity,
+      ...(injected ? { clock } : {}),
+    });
+    await db.put("k", 1, { ttl: 60_000 });
+    const withTtl = seen.filter((x) => x !== undefined);
+    if (injected) {
+      assert.deepEqual(withTtl, []);
+      clock.advance(60_000);
+      assert.equal(await db.get("k"), null);
+    } else {
+      assert.equal(withTtl.length, 1);
+      assert.ok(withTtl[0]! > 59_000 && withTtl[0]! <= 60_000);
+    }
+    kv.close();
   }
 });
