@@ -227,7 +227,7 @@ export async function runInterleaved(
 
 /**
  * The markdown report of one scenario run alone (`--only=...`): the
- * machine line, its targets, then its section.
+ * machine line, its targets (if it has any), then its section.
  *
  * @param title The scenario, e.g. "scenario 7".
  * @param r Its targets and markdown section.
@@ -255,12 +255,16 @@ export function renderAlone(
     `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os}/${Deno.build.arch}, ${
       new Date().toISOString()
     }.`,
-    "",
-    "## Targets",
-    "",
-    "| Target | Goal | Measured | Status |",
-    "|---|---|---|---|",
   ];
+  if (r.targets.length > 0) {
+    out.push(
+      "",
+      "## Targets",
+      "",
+      "| Target | Goal | Measured | Status |",
+      "|---|---|---|---|",
+    );
+  }
   for (const t of r.targets) {
     out.push(
       `| ${t.name} | ${t.goal} | ${t.measured} | ${t.met ? "met" : "MISSED"} |`,

@@ -2,9 +2,11 @@
  * `deno task bench`: our memory storage against a `Map`, LokiJS, NeDB and
  * mingo on the same generated data, then our file storage against
  * `node:sqlite` and Deno KV (bench/file.ts), then our Deno KV storage against
- * raw Deno KV calls (bench/kv.ts). Prints a markdown report, or raw numbers
- * with `--json`; `--quick` runs everything 10x smaller; `--only=indexes`,
- * `--only=file` and `--only=kv` run one scenario alone.
+ * raw Deno KV calls (bench/kv.ts), then compression and encryption at rest
+ * against plain on each storage (bench/codec.ts). Prints a markdown report,
+ * or raw numbers with `--json`; `--quick` runs everything 10x smaller;
+ * `--only=indexes`, `--only=file`, `--only=kv` and `--only=codec` run one
+ * scenario alone.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import {
   type Result,
   runCase,
 } from "./harness.ts";
+import { runCodecBench } from "./codec.ts";
 import { runFileBench } from "./file.ts";
 import { runIndexBench } from "./indexes.ts";
 import { runKvBench } from "./kv.ts";
@@ -122,6 +125,15 @@ if (args.has("--only=kv")) {
   printAlone(
     await runKvBench({ quick: QUICK, warmup: WARMUP, log }),
     (r, quick) => renderAlone("scenario 9 (Deno KV storage)", r, quick),
+  );
+}
+
+// `--only=codec`: scenario 10 alone, then exit.
+if (args.has("--only=codec")) {
+  printAlone(
+    await runCodecBench({ quick: QUICK, warmup: WARMUP, log }),
+    (r, quick) =>
+      renderAlone("scenario 10 (compression and encryption)", r, quick),
   );
 }
 
@@ -933,6 +945,12 @@ collectGarbage();
 const kvReport = await runKvBench({ quick: QUICK, warmup: WARMUP, log });
 collectGarbage();
 
+// ---------------------------------------------------------------------------
+// 10. Compression and encryption against plain, on each storage
+// (bench/codec.ts).
+const codecReport = await runCodecBench({ quick: QUICK, warmup: WARMUP, log });
+collectGarbage();
+
 const totalMs = performance.now() - started;
 
 // ---------------------------------------------------------------------------
@@ -1066,6 +1084,7 @@ for (const s of stalls.filter((s) => s.impl === "ours")) {
 targets.push(...indexReport.targets);
 targets.push(...fileReport.targets);
 targets.push(...kvReport.targets);
+targets.push(...codecReport.targets);
 
 if (JSON_OUT) {
   console.log(JSON.stringify(
@@ -1084,6 +1103,7 @@ if (JSON_OUT) {
       indexes: { ...indexReport, markdown: undefined },
       file: { ...fileReport, markdown: undefined },
       kv: { ...kvReport, markdown: undefined },
+      codec: { ...codecReport, markdown: undefined },
     },
     null,
     2,
@@ -1192,5 +1212,7 @@ if (JSON_OUT) {
   p(fileReport.markdown);
   p();
   p(kvReport.markdown);
+  p();
+  p(codecReport.markdown);
   console.log(out.join("\n"));
 }

@@ -528,7 +528,10 @@ export class CodecStorage implements Storage {
     return this.#inner.capabilities;
   }
 
-  /** The inner storage's limits, less the envelope's overhead per value. */
+  /**
+   * The inner storage's limits. Values grow by up to 67 bytes in the
+   * envelope; `open()` leaves that room on Deno KV.
+   */
   get limits(): StorageLimits | undefined {
     return this.#inner.limits;
   }
