@@ -63,6 +63,10 @@ export type { Update } from "./src/query/update.ts";
 export type { Storage } from "./src/storage.ts";
 export type { KvKey, KvKeyPart, KvLike } from "./src/kv_storage.ts";
 export type {
+  CompressionOptions,
+  EncryptionOptions,
+} from "./src/codec_storage.ts";
+export type {
   Durability,
   FileStorageOptions,
   FileStorageStats,

@@ -22,6 +22,12 @@ export {
   type FileStorageStats,
 } from "./src/file_storage.ts";
 export {
+  type CodecOptions,
+  CodecStorage,
+  type CompressionOptions,
+  type EncryptionOptions,
+} from "./src/codec_storage.ts";
+export {
   type KvAtomicLike,
   type KvEntryLike,
   type KvKey,
