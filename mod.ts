@@ -67,6 +67,13 @@ export type {
   EncryptionOptions,
 } from "./src/codec_storage.ts";
 export type {
+  ExportOptions,
+  ExportTarget,
+  ImportOptions,
+  ImportSource,
+  TransferResult,
+} from "./src/ndjson.ts";
+export type {
   Durability,
   FileStorageOptions,
   FileStorageStats,

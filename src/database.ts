@@ -17,6 +17,15 @@ export interface CollectionOptions {
 import { Engine, type EngineSettings } from "./engine.ts";
 import { type KvLike, KvStorage } from "./kv_storage.ts";
 import { CodecStorage, type EncryptionOptions } from "./codec_storage.ts";
+import {
+  exportNdjson,
+  type ExportOptions,
+  type ExportTarget,
+  importNdjson,
+  type ImportOptions,
+  type ImportSource,
+  type TransferResult,
+} from "./ndjson.ts";
 import { FileStorage } from "./file_storage.ts";
 import { MemoryStorage } from "./memory_storage.ts";
 import type { Storage } from "./storage.ts";
@@ -163,6 +172,71 @@ export class Database<T = unknown> extends Collection<T> {
    */
   async compact(): Promise<boolean> {
     return await this.#engine.compact();
+  }
+
+  /**
+   * Writes every live document as NDJSON, one per line, with its
+   * collection (`col`), key (`id`), value (`v`, dates as ISO strings listed
+   * in `d`), times (`c`, `u`), version (`n`), tags (`t`) and expiry (`x`).
+   *
+   * @param target A file path (created or truncated) or a `WritableStream`
+   *   (closed at the end).
+   * @param options `collections`: only these.
+   * @returns How many documents were written.
+   * @throws {TypeError} When a collection name is invalid.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.collection("r").insert({ _id: "a", t: 1 });
+   * const chunks: Uint8Array[] = [];
+   * await db.export(new WritableStream({ write: (c) => void chunks.push(c) }));
+   * const line = JSON.parse(new TextDecoder().decode(chunks[0]));
+   * assert.deepEqual([line.col, line.id, line.v], ["r", "a", { _id: "a", t: 1 }]);
+   * ```
+   */
+  async export(
+    target: ExportTarget,
+    options: ExportOptions = {},
+  ): Promise<TransferResult> {
+    this.#engine.assertOpen("Cannot export");
+    return await exportNdjson(this.#engine, target, options);
+  }
+
+  /**
+   * Stores the documents of NDJSON written by `export` (or by another tool
+   * in the same shape), with their keys, metadata and TTLs. Every line is
+   * checked first: a malformed one is a `TypeError` naming its number and
+   * nothing is stored. Lines whose item has expired are skipped.
+   *
+   * @param source A file path or a `ReadableStream` (kept in memory until
+   *   checked).
+   * @param options `mode`: `"merge"` (default) or `"replace"` (each
+   *   collection in the input is emptied first).
+   * @returns How many documents were stored and how many had expired.
+   * @throws {TypeError} When a line is malformed (nothing is stored).
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const text = '{"col":"r","id":"a","v":{"t":1},"c":1,"u":2,"n":3}\n';
+   * const result = await db.import(new Blob([text]).stream());
+   * assert.equal(result.documents, 1);
+   * assert.equal((await db.collection("r").getEntry("a"))?.version, 3);
+   * ```
+   */
+  async import(
+    source: ImportSource,
+    options: ImportOptions = {},
+  ): Promise<TransferResult> {
+    this.#engine.assertOpen("Cannot import");
+    return await importNdjson(this.#engine, source, options);
   }
 
   /**

@@ -84,6 +84,16 @@ export interface PutOp {
   /** The id was just generated, so no item has it (a hint: still checked). */
   readonly fresh?: boolean;
   /**
+   * Metadata to store as given instead of computing it (import, restore):
+   * the item is written exactly as it was exported.
+   */
+  readonly meta?: {
+    readonly createdAt: number;
+    readonly updatedAt: number;
+    readonly version: number;
+    readonly expiresAt: number | undefined;
+  };
+  /**
    * The version the caller's `build` read (0: no visible item). If the item
    * has moved on since (another process wrote it), the attempt is a lost
    * race: `build` runs again.
@@ -900,20 +910,32 @@ export class Engine {
           );
         }
         const keep = op.keepMeta === true && live;
-        next = {
-          value: op.value.value,
-          tags: keep ? old.tags : op.tags,
-          expiresAt: keep
-            ? old.expiresAt
-            : op.ttl === undefined
-            ? undefined
-            : now + op.ttl,
-          createdAt: live ? old.createdAt : now,
-          updatedAt: now,
-          version: live ? old.version + 1 : 1,
-          seq: live ? old.seq : ++seq,
-          dates: op.value.dates,
-        };
+        const { meta } = op;
+        next = meta !== undefined
+          ? {
+            value: op.value.value,
+            tags: op.tags,
+            expiresAt: meta.expiresAt,
+            createdAt: meta.createdAt,
+            updatedAt: meta.updatedAt,
+            version: meta.version,
+            seq: live ? old.seq : ++seq,
+            dates: op.value.dates,
+          }
+          : {
+            value: op.value.value,
+            tags: keep ? old.tags : op.tags,
+            expiresAt: keep
+              ? old.expiresAt
+              : op.ttl === undefined
+              ? undefined
+              : now + op.ttl,
+            createdAt: live ? old.createdAt : now,
+            updatedAt: now,
+            version: live ? old.version + 1 : 1,
+            seq: live ? old.seq : ++seq,
+            dates: op.value.dates,
+          };
         const value = encodeRecord(next);
         if (value.length > maxValueBytes) {
           throw new TooLargeError(
@@ -1391,6 +1413,48 @@ export class Engine {
     if (blinder === undefined) return rangeToBytes(prefix, range);
     await blinder.prepare([...range.start, ...range.end]);
     return rangeToBytes(prefix, range, (t) => blinder.tuple(t));
+  }
+
+  /**
+   * Every stored document of the given collections (all when omitted), in
+   * key order, page by page, as raw record bytes (expired ones included: the
+   * caller checks `recordMeta`).
+   *
+   * @param collections Collection names, or `undefined` for all.
+   * @returns Pages of `{ collection, id, bytes }`.
+   */
+  async *documents(
+    collections?: readonly string[],
+  ): AsyncGenerator<{ collection: string; id: string; bytes: Uint8Array }[]> {
+    this.assertOpen("Cannot export");
+    const prefixes = collections === undefined
+      ? [encodeKey([DOC])]
+      : [...new Set(collections)].sort().map((c) => this.collectionPrefix(c));
+    for (const prefix of prefixes) {
+      for await (const page of this.#storage.scan({ prefix })) {
+        yield page.map((entry) => {
+          const parts = decodeKey(entry.key);
+          return {
+            collection: parts[1] as string,
+            id: parts[2] as string,
+            bytes: entry.value,
+          };
+        });
+        await yieldToLoop();
+      }
+    }
+  }
+
+  /**
+   * How many items one write of a bulk load should carry: what one commit of
+   * the storage holds for this collection, or 1,000 without limits.
+   *
+   * @param collection Collection name.
+   * @returns Items per write.
+   */
+  batchSize(collection: string): number {
+    if (this.#storage.limits === undefined) return 1000;
+    return Math.max(1, Math.min(40, this.#groupSize(this.#state(collection))));
   }
 
   /**

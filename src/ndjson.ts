@@ -1,0 +1,285 @@
+/**
+ * NDJSON export and import: one document per line with its collection, key,
+ * metadata and TTL, for moving data to and from other tools.
+ *
+ * A line is the stored record (FORMAT.md, "Record envelope") with two more
+ * fields in front: `col` (the collection) and `id` (the key), e.g.
+ * `{"col":"readings","id":"r1","v":{"t":21.5},"c":1700000000000,"u":1700000000000,"n":1,"s":1,"x":1700003600000}`.
+ *
+ * @module
+ */
+
+import { encodeUtf8 } from "./bytes.ts";
+import type { Engine, WriteOp } from "./engine.ts";
+import { IntegrityError } from "./errors.ts";
+import { checkKey } from "./validate.ts";
+import {
+  checkValue,
+  decodeRecord,
+  recordMeta,
+  type StoredRecord,
+} from "./value_codec.ts";
+
+/** Where an export goes: a file path, or a stream. */
+export type ExportTarget = string | WritableStream<Uint8Array>;
+/** Where an import comes from: a file path, or a stream. */
+export type ImportSource = string | ReadableStream<Uint8Array>;
+
+/** Options of `export`. */
+export interface ExportOptions {
+  /** Only these collections (default: every one). */
+  readonly collections?: readonly string[];
+}
+
+/** Options of `import`. */
+export interface ImportOptions {
+  /**
+   * `"merge"` (default): lines overwrite items with the same key, others
+   * stay. `"replace"`: each collection that appears in the input is emptied
+   * first.
+   */
+  readonly mode?: "merge" | "replace";
+}
+
+/** What an export or import did. */
+export interface TransferResult {
+  /** Documents written (export) or stored (import). */
+  readonly documents: number;
+  /** Import: lines skipped because their item had already expired. */
+  readonly expired: number;
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const FLUSH_BYTES = 64 * 1024;
+
+/**
+ * Writes every live document as one NDJSON line.
+ *
+ * @param engine The engine.
+ * @param target A path (created or truncated) or a stream (closed at the end).
+ * @param options Which collections.
+ * @returns How many documents were written.
+ */
+export async function exportNdjson(
+  engine: Engine,
+  target: ExportTarget,
+  options: ExportOptions = {},
+): Promise<TransferResult> {
+  const action = "Cannot export";
+  const collections = options.collections;
+  if (collections !== undefined) {
+    if (!Array.isArray(collections)) {
+      throw new TypeError(`${action}: collections must be an array of names`);
+    }
+    for (const name of collections) {
+      if (typeof name !== "string" || !NAME.test(name)) {
+        throw new TypeError(
+          `${action}: '${String(name)}' is not a collection name`,
+        );
+      }
+    }
+  }
+  const stream = typeof target === "string"
+    ? (await Deno.open(target, { write: true, create: true, truncate: true }))
+      .writable
+    : target;
+  const writer = stream.getWriter();
+  let documents = 0;
+  try {
+    const decoder = new TextDecoder();
+    let chunk = "";
+    const now = engine.now();
+    for await (const page of engine.documents(collections)) {
+      for (const { collection, id, bytes } of page) {
+        const meta = recordMeta(bytes);
+        if (meta?.expiresAt !== undefined && now >= meta.expiresAt) continue;
+        const record = decoder.decode(bytes);
+        if (record[0] !== "{") {
+          throw new IntegrityError(
+            `${action}: the record of '${id}' in '${collection}' is not JSON`,
+          );
+        }
+        chunk += `{"col":${JSON.stringify(collection)},"id":${
+          JSON.stringify(id)
+        },${record.slice(1)}\n`;
+        documents++;
+        if (chunk.length >= FLUSH_BYTES) {
+          await writer.write(encodeUtf8(chunk));
+          chunk = "";
+        }
+      }
+    }
+    if (chunk.length > 0) await writer.write(encodeUtf8(chunk));
+    await writer.close();
+  } catch (e) {
+    await writer.abort(e).catch(() => {});
+    throw e;
+  }
+  return { documents, expired: 0 };
+}
+
+/** One parsed line. */
+interface Line {
+  readonly collection: string;
+  readonly id: string;
+  readonly record: StoredRecord;
+}
+
+async function* lines(
+  source: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let rest = "";
+  for await (const text of source.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    let at: number;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, at);
+      rest = rest.slice(at + 1);
+    }
+  }
+  if (rest.length > 0) yield rest;
+}
+
+function parseLine(text: string, n: number): Line | undefined {
+  const action = `Cannot import line ${n}`;
+  const trimmed = text.trim();
+  if (trimmed.length === 0) return undefined;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(trimmed);
+  } catch (cause) {
+    throw new TypeError(`${action}: it is not JSON`, { cause });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new TypeError(`${action}: it is not a JSON object`);
+  }
+  const { col, id } = parsed;
+  if (typeof col !== "string" || !NAME.test(col)) {
+    throw new TypeError(`${action}: "col" must be a collection name`);
+  }
+  checkKey(id, action);
+  let record: StoredRecord;
+  try {
+    record = decodeRecord(encodeUtf8(trimmed), action);
+  } catch (e) {
+    throw new TypeError(
+      `${action}: it needs "v", and "c", "u", "n" as numbers (${
+        (e as Error).message
+      })`,
+    );
+  }
+  const checked = checkValue(record.value, action);
+  if (
+    !Number.isFinite(record.createdAt) || !Number.isFinite(record.updatedAt) ||
+    !(Number.isSafeInteger(record.version) && record.version >= 1) ||
+    (record.expiresAt !== undefined && !Number.isFinite(record.expiresAt)) ||
+    (record.tags !== undefined &&
+      (!Array.isArray(record.tags) ||
+        !record.tags.every((t) => typeof t === "string")))
+  ) {
+    throw new TypeError(
+      `${action}: "c", "u" and "x" must be epoch ms, "n" a version from 1, "t" strings`,
+    );
+  }
+  return {
+    collection: col,
+    id,
+    record: { ...record, value: checked.value, dates: checked.dates },
+  };
+}
+
+/**
+ * Reads NDJSON lines (as `exportNdjson` writes them) and stores them with
+ * their metadata. Every line is checked before anything is written, so a bad
+ * line changes nothing; the writes then go in batches (not one atomic step).
+ *
+ * @param engine The engine.
+ * @param source A path (read twice: checked, then loaded) or a stream (its
+ *   lines are kept in memory until all are checked).
+ * @param options `mode`.
+ * @returns How many documents were stored, and how many had expired.
+ * @throws {TypeError} When a line is malformed (naming its number); nothing
+ *   is written.
+ */
+export async function importNdjson(
+  engine: Engine,
+  source: ImportSource,
+  options: ImportOptions = {},
+): Promise<TransferResult> {
+  const action = "Cannot import";
+  const mode = options.mode ?? "merge";
+  if (mode !== "merge" && mode !== "replace") {
+    throw new TypeError(`${action}: mode must be "merge" or "replace"`);
+  }
+  const open = async () =>
+    typeof source === "string"
+      ? (await Deno.open(source, { read: true })).readable
+      : source;
+  // Pass 1: check every line.
+  const kept: Line[] = [];
+  const collections = new Set<string>();
+  let n = 0;
+  for await (const text of lines(await open())) {
+    const line = parseLine(text, ++n);
+    if (line === undefined) continue;
+    collections.add(line.collection);
+    if (typeof source !== "string") kept.push(line);
+  }
+  if (mode === "replace") {
+    for (const c of collections) {
+      await engine.clear(c, `${action}: clearing '${c}'`);
+    }
+  }
+  // Pass 2: store them, a batch per write.
+  let documents = 0;
+  let expired = 0;
+  const batches = new Map<string, WriteOp[]>();
+  const ids = new Map<string, Set<string>>();
+  const flush = async (collection: string) => {
+    const ops = batches.get(collection);
+    if (ops === undefined || ops.length === 0) return;
+    batches.set(collection, []);
+    ids.get(collection)?.clear();
+    await engine.write(collection, ops, `${action} into '${collection}'`);
+    documents += ops.length;
+  };
+  const add = async (line: Line) => {
+    const { collection, id, record } = line;
+    if (record.expiresAt !== undefined && engine.now() >= record.expiresAt) {
+      expired++;
+      return;
+    }
+    let seen = ids.get(collection);
+    if (seen === undefined) ids.set(collection, seen = new Set());
+    // A key twice in the input: the later line wins, in a later write.
+    if (seen.has(id)) await flush(collection);
+    seen.add(id);
+    let ops = batches.get(collection);
+    if (ops === undefined) batches.set(collection, ops = []);
+    ops.push({
+      kind: "put",
+      id,
+      value: { value: record.value, dates: record.dates },
+      tags: record.tags,
+      ttl: undefined,
+      meta: {
+        createdAt: record.createdAt,
+        updatedAt: record.updatedAt,
+        version: record.version,
+        expiresAt: record.expiresAt,
+      },
+    });
+    if (ops.length >= engine.batchSize(collection)) await flush(collection);
+  };
+  if (typeof source === "string") {
+    n = 0;
+    for await (const text of lines(await open())) {
+      const line = parseLine(text, ++n);
+      if (line !== undefined) await add(line);
+    }
+  } else {
+    for (const line of kept) await add(line);
+  }
+  for (const collection of batches.keys()) await flush(collection);
+  return { documents, expired };
+}
