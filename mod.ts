@@ -67,6 +67,13 @@ export type {
   EncryptionOptions,
 } from "./src/codec_storage.ts";
 export type {
+  BackupOptions,
+  BackupResult,
+  BackupSource,
+  BackupTarget,
+  RestoreOptions,
+} from "./src/backup.ts";
+export type {
   ExportOptions,
   ExportTarget,
   ImportOptions,

@@ -224,6 +224,21 @@ async function makeWrap(
   return { wrap: await sealWrap(shape, kek, keys), kek };
 }
 
+/** Seals bytes under a wrap's key. */
+async function sealWrapBytes(
+  shape: Pick<Wrap, "kdf" | "salt" | "iterations">,
+  kek: RecordKeys,
+  data: Uint8Array,
+): Promise<SecretWrap> {
+  const sealed = await seal(data, WRAP_IDENTITY, { keys: kek });
+  return {
+    kdf: shape.kdf,
+    salt: shape.salt,
+    ...(shape.iterations === undefined ? {} : { iterations: shape.iterations }),
+    keys: bytesToBase64(sealed),
+  };
+}
+
 /** Seals the data keys under a wrap's key. */
 async function sealWrap(
   shape: Pick<Wrap, "kdf" | "salt" | "iterations">,
@@ -236,6 +251,87 @@ async function sealWrap(
     { keys: kek },
   );
   return { ...shape, keys: bytesToBase64(sealed) };
+}
+
+/** Bytes sealed under a key derived from a secret (a backup's key). */
+export interface SecretWrap {
+  /** The derivation. */
+  readonly kdf: "PBKDF2-SHA256" | "HKDF-SHA256";
+  /** Base64 of the 16-byte salt. */
+  readonly salt: string;
+  /** PBKDF2 iterations. */
+  readonly iterations?: number;
+  /** Base64 of the sealed bytes. */
+  readonly keys: string;
+}
+
+/**
+ * Seals bytes under a key derived from a secret, with a fresh salt.
+ *
+ * @param secret A passphrase or raw key.
+ * @param data The bytes.
+ * @returns The wrap (derivation, salt, sealed bytes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openWithSecret, sealWithSecret } from "./codec_storage.ts";
+ * const secret = { passphrase: "pw", iterations: 1000 };
+ * const wrap = await sealWithSecret(secret, new Uint8Array([1, 2]));
+ * assert.deepEqual(await openWithSecret(secret, wrap), new Uint8Array([1, 2]));
+ * ```
+ */
+export async function sealWithSecret(
+  secret: EncryptionOptions,
+  data: Uint8Array,
+): Promise<SecretWrap> {
+  checkEncryption(secret, "Cannot seal");
+  const salt = bytesToBase64(crypto.getRandomValues(new Uint8Array(16)));
+  const shape: Pick<Wrap, "kdf" | "salt" | "iterations"> =
+    secret.passphrase !== undefined
+      ? {
+        kdf: "PBKDF2-SHA256",
+        salt,
+        iterations: secret.iterations ?? DEFAULT_ITERATIONS,
+      }
+      : { kdf: "HKDF-SHA256", salt };
+  const kek = (await wrapKey(secret, shape))!;
+  const sealed = await seal(data, WRAP_IDENTITY, { keys: kek });
+  return { ...shape, keys: bytesToBase64(sealed) };
+}
+
+/**
+ * Opens bytes sealed by {@linkcode sealWithSecret} (or by a database's key
+ * wrap).
+ *
+ * @param secret The passphrase or raw key.
+ * @param wrap The wrap.
+ * @returns The bytes, or `undefined` when the secret is not the right one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openWithSecret, sealWithSecret } from "./codec_storage.ts";
+ * const wrap = await sealWithSecret({ passphrase: "a", iterations: 1000 }, new Uint8Array([1]));
+ * assert.equal(await openWithSecret({ passphrase: "b", iterations: 1000 }, wrap), undefined);
+ * ```
+ */
+export async function openWithSecret(
+  secret: EncryptionOptions,
+  wrap: SecretWrap,
+): Promise<Uint8Array | undefined> {
+  const kek = await wrapKey(secret, wrap);
+  if (kek === undefined) return undefined;
+  try {
+    return await openEnvelope(
+      base64ToBytes(wrap.keys),
+      WRAP_IDENTITY,
+      () => kek,
+    );
+  } catch (e) {
+    if (e instanceof EnvelopeError) return undefined;
+    throw e;
+  }
 }
 
 /** Opens a wrap with a secret; `undefined` when the secret is not its own. */
@@ -516,6 +612,45 @@ export class CodecStorage implements Storage {
     this.#current = header.encryption === null
       ? undefined
       : this.#keys.get(header.encryption.generation);
+  }
+
+  /**
+   * Seals bytes under this database's secret (the key derived from it when
+   * it was opened), so that whoever has the secret can open them: how a
+   * backup of an encrypted database carries its key.
+   *
+   * @param data The bytes.
+   * @returns The wrap, or `undefined` when the database is not encrypted.
+   */
+  async sealForSecret(data: Uint8Array): Promise<SecretWrap | undefined> {
+    const unlocked = this.#unlocked;
+    if (unlocked === undefined) return undefined;
+    return await sealWrapBytes(unlocked.wrap, unlocked.kek, data);
+  }
+
+  /**
+   * Opens bytes sealed by `sealForSecret` of a database opened with the same
+   * secret and salt (a backup restored into the database it came from),
+   * without asking for the secret again.
+   *
+   * @param wrap The wrap.
+   * @returns The bytes, or `undefined` when this database cannot open it.
+   */
+  async openSealed(wrap: SecretWrap): Promise<Uint8Array | undefined> {
+    const unlocked = this.#unlocked;
+    if (unlocked === undefined || unlocked.wrap.salt !== wrap.salt) {
+      return undefined;
+    }
+    try {
+      return await openEnvelope(
+        base64ToBytes(wrap.keys),
+        WRAP_IDENTITY,
+        () => unlocked.kek,
+      );
+    } catch (e) {
+      if (e instanceof EnvelopeError) return undefined;
+      throw e;
+    }
   }
 
   /** Whether values are encrypted. */

@@ -18,6 +18,15 @@ import { Engine, type EngineSettings } from "./engine.ts";
 import { type KvLike, KvStorage } from "./kv_storage.ts";
 import { CodecStorage, type EncryptionOptions } from "./codec_storage.ts";
 import {
+  type BackupOptions,
+  type BackupResult,
+  type BackupSource,
+  type BackupTarget,
+  restoreBackup,
+  type RestoreOptions,
+  writeBackup,
+} from "./backup.ts";
+import {
   exportNdjson,
   type ExportOptions,
   type ExportTarget,
@@ -237,6 +246,78 @@ export class Database<T = unknown> extends Collection<T> {
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot import");
     return await importNdjson(this.#engine, source, options);
+  }
+
+  /**
+   * Writes a backup of every live document: a point-in-time copy (this
+   * database's writes wait while it is taken), streamed, compressed, with a
+   * SHA-256 checksum, and encrypted when the database is (under the same
+   * secret) or when `encryption` gives a secret of its own. Restores into
+   * any storage. See FORMAT.md, "Backup".
+   *
+   * @param target A file path (created or truncated) or a `WritableStream`
+   *   (closed at the end).
+   * @param options `collections`: only these; `encryption`: the backup's own
+   *   secret.
+   * @returns How many documents and bytes were written.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.collection("r").insert({ _id: "a", t: 1 });
+   * const chunks: Uint8Array[] = [];
+   * const done = await db.backup(new WritableStream({ write: (c) => void chunks.push(c) }));
+   * assert.equal(done.documents, 1);
+   * await using copy = await open();
+   * await copy.restore(new Blob(chunks as Uint8Array<ArrayBuffer>[]).stream());
+   * assert.deepEqual(await copy.collection("r").get("a"), { _id: "a", t: 1 });
+   * ```
+   */
+  async backup(
+    target: BackupTarget,
+    options: BackupOptions = {},
+  ): Promise<BackupResult> {
+    this.#engine.assertOpen("Cannot back up");
+    return await writeBackup(this.#engine, target, options);
+  }
+
+  /**
+   * Restores a backup: verifies all of it first (format, checksum, MACs,
+   * every document), so a damaged, truncated or foreign backup is an error
+   * and the database is exactly as before; then, with `mode: "replace"`
+   * (default), empties every collection and stores the backup's documents
+   * with their metadata and TTLs (`"merge"` only overwrites the same keys).
+   *
+   * @param source A file path (read twice) or a `ReadableStream` (its
+   *   documents kept in memory until verified).
+   * @param options `mode`; `encryption`: the backup's secret, when this
+   *   database was not opened with it.
+   * @returns How many documents were stored, and how many had expired since.
+   * @throws {IntegrityError} When the backup fails verification (nothing
+   *   changed).
+   * @throws {WrongKeyError} When it is encrypted and cannot be opened.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { IntegrityError, open } from "../mod.ts";
+   * await using db = await open();
+   * await db.put("k", 1);
+   * const bad = new Blob([new TextEncoder().encode("TETHERBK....")]).stream();
+   * await assert.rejects(db.restore(bad), IntegrityError);
+   * assert.equal(await db.get("k"), 1);
+   * ```
+   */
+  async restore(
+    source: BackupSource,
+    options: RestoreOptions = {},
+  ): Promise<TransferResult> {
+    this.#engine.assertOpen("Cannot restore");
+    return await restoreBackup(this.#engine, source, options);
   }
 
   /**

@@ -1446,6 +1446,42 @@ export class Engine {
   }
 
   /**
+   * Runs `fn` while this engine's writes wait (a backup's point in time).
+   * `fn` must not write through the engine.
+   *
+   * @param fn The work.
+   * @returns What `fn` returns.
+   */
+  exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    this.assertOpen("Cannot hold writes");
+    return this.#enqueue(fn);
+  }
+
+  /**
+   * The names of the collections that hold at least one stored document,
+   * found by skipping from one collection to the next.
+   *
+   * @returns The names, in order.
+   */
+  async collectionNames(): Promise<string[]> {
+    const names: string[] = [];
+    const all = encodeKey([DOC]);
+    const end = prefixEnd(all)!;
+    let start: Uint8Array = all;
+    for (;;) {
+      let found: string | undefined;
+      for await (const page of this.#storage.scan({ start, end, limit: 1 })) {
+        found = decodeKey(page[0]!.key)[1] as string;
+      }
+      if (found === undefined) return names;
+      names.push(found);
+      const next = prefixEnd(this.collectionPrefix(found));
+      if (next === undefined) return names;
+      start = next;
+    }
+  }
+
+  /**
    * How many items one write of a bulk load should carry: what one commit of
    * the storage holds for this collection, or 1,000 without limits.
    *

@@ -86,27 +86,13 @@ export async function exportNdjson(
   const writer = stream.getWriter();
   let documents = 0;
   try {
-    const decoder = new TextDecoder();
     let chunk = "";
-    const now = engine.now();
-    for await (const page of engine.documents(collections)) {
-      for (const { collection, id, bytes } of page) {
-        const meta = recordMeta(bytes);
-        if (meta?.expiresAt !== undefined && now >= meta.expiresAt) continue;
-        const record = decoder.decode(bytes);
-        if (record[0] !== "{") {
-          throw new IntegrityError(
-            `${action}: the record of '${id}' in '${collection}' is not JSON`,
-          );
-        }
-        chunk += `{"col":${JSON.stringify(collection)},"id":${
-          JSON.stringify(id)
-        },${record.slice(1)}\n`;
-        documents++;
-        if (chunk.length >= FLUSH_BYTES) {
-          await writer.write(encodeUtf8(chunk));
-          chunk = "";
-        }
+    for await (const line of documentLines(engine, collections, action)) {
+      chunk += line;
+      documents++;
+      if (chunk.length >= FLUSH_BYTES) {
+        await writer.write(encodeUtf8(chunk));
+        chunk = "";
       }
     }
     if (chunk.length > 0) await writer.write(encodeUtf8(chunk));
@@ -118,8 +104,40 @@ export async function exportNdjson(
   return { documents, expired: 0 };
 }
 
+/**
+ * The NDJSON line of every live document, each ending in a newline.
+ *
+ * @param engine The engine.
+ * @param collections Only these (default: all).
+ * @param action For error messages.
+ * @returns The lines, lazily.
+ */
+export async function* documentLines(
+  engine: Engine,
+  collections: readonly string[] | undefined,
+  action: string,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  const now = engine.now();
+  for await (const page of engine.documents(collections)) {
+    for (const { collection, id, bytes } of page) {
+      const meta = recordMeta(bytes);
+      if (meta?.expiresAt !== undefined && now >= meta.expiresAt) continue;
+      const record = decoder.decode(bytes);
+      if (record[0] !== "{") {
+        throw new IntegrityError(
+          `${action}: the record of '${id}' in '${collection}' is not JSON`,
+        );
+      }
+      yield `{"col":${JSON.stringify(collection)},"id":${JSON.stringify(id)},${
+        record.slice(1)
+      }\n`;
+    }
+  }
+}
+
 /** One parsed line. */
-interface Line {
+export interface Line {
   readonly collection: string;
   readonly id: string;
   readonly record: StoredRecord;
@@ -140,7 +158,15 @@ async function* lines(
   if (rest.length > 0) yield rest;
 }
 
-function parseLine(text: string, n: number): Line | undefined {
+/**
+ * Parses and checks one NDJSON line.
+ *
+ * @param text The line.
+ * @param n Its number, for error messages.
+ * @returns The document, or `undefined` for a blank line.
+ * @throws {TypeError} When it is malformed.
+ */
+export function parseLine(text: string, n: number): Line | undefined {
   const action = `Cannot import line ${n}`;
   const trimmed = text.trim();
   if (trimmed.length === 0) return undefined;
@@ -231,31 +257,85 @@ export async function importNdjson(
     }
   }
   // Pass 2: store them, a batch per write.
-  let documents = 0;
-  let expired = 0;
-  const batches = new Map<string, WriteOp[]>();
-  const ids = new Map<string, Set<string>>();
-  const flush = async (collection: string) => {
-    const ops = batches.get(collection);
+  const loader = new Loader(engine, action);
+  if (typeof source === "string") {
+    n = 0;
+    for await (const text of lines(await open())) {
+      const line = parseLine(text, ++n);
+      if (line !== undefined) await loader.add(line);
+    }
+  } else {
+    for (const line of kept) await loader.add(line);
+  }
+  return await loader.finish();
+}
+
+/**
+ * Stores parsed lines with their metadata, a batch per write (sized to the
+ * storage), skipping those whose item has expired.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../mod.ts";
+ * await using db = await open();
+ * const result = await db.import(
+ *   new Blob(['{"col":"c","id":"a","v":1,"c":1,"u":1,"n":1}']).stream(),
+ * );
+ * assert.equal(result.documents, 1);
+ * ```
+ */
+export class Loader {
+  readonly #engine: Engine;
+  readonly #action: string;
+  readonly #batches = new Map<string, WriteOp[]>();
+  readonly #ids = new Map<string, Set<string>>();
+  #documents = 0;
+  #expired = 0;
+
+  /**
+   * @param engine The engine.
+   * @param action For error messages.
+   */
+  constructor(engine: Engine, action: string) {
+    this.#engine = engine;
+    this.#action = action;
+  }
+
+  async #flush(collection: string): Promise<void> {
+    const ops = this.#batches.get(collection);
     if (ops === undefined || ops.length === 0) return;
-    batches.set(collection, []);
-    ids.get(collection)?.clear();
-    await engine.write(collection, ops, `${action} into '${collection}'`);
-    documents += ops.length;
-  };
-  const add = async (line: Line) => {
+    this.#batches.set(collection, []);
+    this.#ids.get(collection)?.clear();
+    await this.#engine.write(
+      collection,
+      ops,
+      `${this.#action} into '${collection}'`,
+    );
+    this.#documents += ops.length;
+  }
+
+  /**
+   * Queues a line, writing its collection's batch when full.
+   *
+   * @param line The parsed line.
+   * @returns When queued (or written).
+   */
+  async add(line: Line): Promise<void> {
     const { collection, id, record } = line;
-    if (record.expiresAt !== undefined && engine.now() >= record.expiresAt) {
-      expired++;
+    if (
+      record.expiresAt !== undefined && this.#engine.now() >= record.expiresAt
+    ) {
+      this.#expired++;
       return;
     }
-    let seen = ids.get(collection);
-    if (seen === undefined) ids.set(collection, seen = new Set());
+    let seen = this.#ids.get(collection);
+    if (seen === undefined) this.#ids.set(collection, seen = new Set());
     // A key twice in the input: the later line wins, in a later write.
-    if (seen.has(id)) await flush(collection);
+    if (seen.has(id)) await this.#flush(collection);
     seen.add(id);
-    let ops = batches.get(collection);
-    if (ops === undefined) batches.set(collection, ops = []);
+    let ops = this.#batches.get(collection);
+    if (ops === undefined) this.#batches.set(collection, ops = []);
     ops.push({
       kind: "put",
       id,
@@ -269,17 +349,20 @@ export async function importNdjson(
         expiresAt: record.expiresAt,
       },
     });
-    if (ops.length >= engine.batchSize(collection)) await flush(collection);
-  };
-  if (typeof source === "string") {
-    n = 0;
-    for await (const text of lines(await open())) {
-      const line = parseLine(text, ++n);
-      if (line !== undefined) await add(line);
+    if (ops.length >= this.#engine.batchSize(collection)) {
+      await this.#flush(collection);
     }
-  } else {
-    for (const line of kept) await add(line);
   }
-  for (const collection of batches.keys()) await flush(collection);
-  return { documents, expired };
+
+  /**
+   * Writes what is queued.
+   *
+   * @returns How many documents were stored and how many had expired.
+   */
+  async finish(): Promise<TransferResult> {
+    for (const collection of this.#batches.keys()) {
+      await this.#flush(collection);
+    }
+    return { documents: this.#documents, expired: this.#expired };
+  }
 }

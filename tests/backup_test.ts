@@ -1,0 +1,209 @@
+/**
+ * Backups and restore: round trips between storages, encrypted backups, and
+ * restore refusing damaged input while leaving the database as it was.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { type Database, IntegrityError, open, WrongKeyError } from "../mod.ts";
+import { FakeClock } from "./conformance/database_suite.ts";
+
+type Doc = { _id?: string; device: string; at?: Date; n?: number };
+
+async function fill(db: Database): Promise<void> {
+  const r = db.collection<Doc>("readings");
+  await r.createIndex("device");
+  for (let i = 0; i < 120; i++) {
+    await r.insert({
+      _id: `r${i}`,
+      device: `d${i % 7}`,
+      at: new Date(i),
+      n: i,
+    });
+  }
+  await r.update({ _id: "r3" }, { $inc: { n: 100 } });
+  await db.put("plain", { secret: "swordfish" }, { tags: ["x"], ttl: 60_000 });
+  await db.collection("notes").insert({ _id: "n", device: "d0" });
+}
+
+/** Everything a database holds, as comparable data. */
+async function contents(db: Database): Promise<unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of ["readings", "notes", "default", "extra"]) {
+    const c = db.collection(name);
+    const ids = (await c.find({}).toArray() as { _id?: string }[]).map((d) =>
+      d._id
+    );
+    const entries = [];
+    for (const id of ids) {
+      if (id !== undefined) entries.push(await c.getEntry(id));
+    }
+    out[name] = { count: await c.count(), entries };
+  }
+  out.plain = await db.getEntry("plain");
+  return out;
+}
+
+async function bytesOf(db: Database, options = {}): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  await db.backup(
+    new WritableStream({ write: (c) => void chunks.push(c.slice()) }),
+    options,
+  );
+  return new Uint8Array(
+    await new Blob(chunks as Uint8Array<ArrayBuffer>[]).arrayBuffer(),
+  );
+}
+
+function stream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+}
+
+Deno.test("backup: restores into every storage exactly, with metadata, dates and TTLs", async () => {
+  const clock = new FakeClock();
+  const dir = await Deno.makeTempDir({ prefix: "tether-backup-" });
+  try {
+    await using source = await open({ clock, path: `${dir}/source.tdb` });
+    await fill(source);
+    const path = `${dir}/full.tbk`;
+    const done = await source.backup(path);
+    assert.equal(done.documents, 122);
+    assert.equal(done.bytes, (await Deno.stat(path)).size);
+    const expected = await contents(source);
+    const kv = await Deno.openKv(":memory:");
+    for (
+      const target of [
+        () => open({ clock }),
+        () => open({ clock, path: `${dir}/copy.tdb` }),
+        () => open({ clock, kv }),
+      ]
+    ) {
+      await using db = await target();
+      await db.collection("extra").insert({ _id: "e", device: "x" });
+      assert.deepEqual(await db.restore(path), { documents: 122, expired: 0 });
+      // "replace": the database is the backup, "extra" is gone.
+      assert.deepEqual(await contents(db), expected);
+      const at = (await db.collection<Doc>("readings").get("r5"))?.at;
+      assert.ok(at instanceof Date && at.getTime() === 5);
+      await db.collection("extra").insert({ _id: "e", device: "x" });
+      await db.restore(stream(await Deno.readFile(path)), { mode: "merge" });
+      assert.equal(await db.collection("extra").count(), 1);
+    }
+    kv.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("backup: an encrypted database's backup is encrypted under its secret; another secret can be chosen", async () => {
+  const secret = { passphrase: "tiger", iterations: 1000 };
+  await using db = await open({ encryption: secret });
+  await fill(db);
+  const bytes = await bytesOf(db);
+  const text = new TextDecoder("latin1").decode(bytes);
+  assert.ok(!text.includes("swordfish"));
+  assert.ok(!text.includes("readings"));
+  // Into itself: no secret needed. Elsewhere: the database's secret.
+  await db.restore(stream(bytes));
+  await using other = await open();
+  await assert.rejects(other.restore(stream(bytes)), WrongKeyError);
+  await assert.rejects(
+    other.restore(stream(bytes), {
+      encryption: { passphrase: "nope", iterations: 1000 },
+    }),
+    WrongKeyError,
+  );
+  assert.equal(
+    (await other.restore(stream(bytes), { encryption: secret })).documents,
+    122,
+  );
+  assert.deepEqual(await contents(other), await contents(db));
+  // A plain database's backup under a passphrase of its own.
+  const own = { passphrase: "backup only", iterations: 1000 };
+  const sealed = await bytesOf(other, { encryption: own });
+  assert.ok(!new TextDecoder("latin1").decode(sealed).includes("swordfish"));
+  await using third = await open();
+  await assert.rejects(third.restore(stream(sealed)), WrongKeyError);
+  await third.restore(stream(sealed), { encryption: own });
+  assert.deepEqual(await contents(third), await contents(db));
+});
+
+Deno.test("restore refuses a damaged, truncated or padded backup and leaves the database as it was", async () => {
+  for (const encrypted of [false, true]) {
+    const secret = { passphrase: "x", iterations: 1000 };
+    await using source = await open(encrypted ? { encryption: secret } : {});
+    await fill(source);
+    const good = await bytesOf(source);
+    await using db = await open();
+    await db.collection("notes").insert({ _id: "mine", device: "kept" });
+    const before = await contents(db);
+    const options = encrypted ? { encryption: secret } : {};
+    const positions = [
+      0,
+      9,
+      14,
+      40,
+      Math.floor(good.length / 2),
+      good.length - 40,
+      good.length - 1,
+    ];
+    for (const at of positions) {
+      const bad = good.slice();
+      bad[at]! ^= 0x40;
+      await assert.rejects(
+        db.restore(stream(bad), options),
+        (e: Error) => e instanceof IntegrityError || e instanceof WrongKeyError,
+        `byte ${at} flipped`,
+      );
+      assert.deepEqual(await contents(db), before, `byte ${at} flipped`);
+    }
+    for (
+      const length of [
+        0,
+        5,
+        20,
+        good.length >> 1,
+        good.length - 33,
+        good.length - 1,
+      ]
+    ) {
+      await assert.rejects(
+        db.restore(stream(good.subarray(0, length)), options),
+        IntegrityError,
+      );
+      assert.deepEqual(await contents(db), before, `cut at ${length}`);
+    }
+    const padded = new Uint8Array(good.length + 1);
+    padded.set(good);
+    await assert.rejects(db.restore(stream(padded), options), IntegrityError);
+    assert.deepEqual(await contents(db), before);
+    // The intact backup restores.
+    await db.restore(stream(good), options);
+    assert.deepEqual(await contents(db), await contents(source));
+  }
+});
+
+Deno.test("restore refuses a backup with any one byte changed (property)", async () => {
+  await using source = await open();
+  await source.collection("c").insertMany([{ _id: "a", n: 1 }, {
+    _id: "b",
+    n: 2,
+  }]);
+  const good = await bytesOf(source);
+  await using db = await open();
+  await db.put("mine", 1);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.integer({ min: 0, max: good.length - 1 }),
+      fc.integer({ min: 1, max: 255 }),
+      async (at, xor) => {
+        const bad = good.slice();
+        bad[at]! ^= xor;
+        await assert.rejects(db.restore(stream(bad)), IntegrityError);
+        assert.equal(await db.get("mine"), 1);
+        assert.equal(await db.collection("c").count(), 0);
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
