@@ -66,6 +66,7 @@ export type {
   CompressionOptions,
   EncryptionOptions,
 } from "./src/codec_storage.ts";
+export type { VerifyReport } from "./src/engine.ts";
 export type {
   BackupOptions,
   BackupResult,

@@ -699,6 +699,34 @@ export class CodecStorage implements Storage {
   }
 
   /**
+   * Checks every stored value (tag, decryption, decompression) without
+   * stopping at the first bad one.
+   *
+   * @returns Per bad value, its key and what is wrong; and how many were
+   *   checked.
+   */
+  async verify(): Promise<{
+    checked: number;
+    problems: { key: Uint8Array; message: string }[];
+  }> {
+    let checked = 0;
+    const problems: { key: Uint8Array; message: string }[] = [];
+    for await (const page of this.#inner.scan({})) {
+      for (const entry of page) {
+        if (isHeader(entry.key)) continue;
+        checked++;
+        try {
+          await this.#open(entry);
+        } catch (e) {
+          if (!(e instanceof IntegrityError)) throw e;
+          problems.push({ key: entry.key, message: e.message });
+        }
+      }
+    }
+    return { checked, problems };
+  }
+
+  /**
    * Reads and opens one key.
    *
    * @param key The key.

@@ -14,7 +14,7 @@ export interface CollectionOptions {
    */
   readonly indexes?: readonly IndexDeclaration[];
 }
-import { Engine, type EngineSettings } from "./engine.ts";
+import { Engine, type EngineSettings, type VerifyReport } from "./engine.ts";
 import { type KvLike, KvStorage } from "./kv_storage.ts";
 import { CodecStorage, type EncryptionOptions } from "./codec_storage.ts";
 import {
@@ -246,6 +246,50 @@ export class Database<T = unknown> extends Collection<T> {
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot import");
     return await importNdjson(this.#engine, source, options);
+  }
+
+  /**
+   * The names of the collections that hold documents (whether opened in
+   * this process or not).
+   *
+   * @returns The names, sorted.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.collection("b").insert({ n: 1 });
+   * await db.put("k", 1);
+   * assert.deepEqual(await db.collections(), ["b", "default"]);
+   * ```
+   */
+  async collections(): Promise<string[]> {
+    this.#engine.assertOpen("Cannot list collections");
+    return await this.#engine.collectionNames();
+  }
+
+  /**
+   * Reads everything stored and reports what fails verification: values
+   * failing their MAC or checksum (encrypted or compressed databases),
+   * records that do not decode, index entries pointing at no document. It
+   * does not stop at the first problem.
+   *
+   * @returns How many stored values were checked, and the problems.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.put("k", 1);
+   * assert.deepEqual((await db.verify()).problems, []);
+   * ```
+   */
+  async verify(): Promise<VerifyReport> {
+    return await this.#engine.verify();
   }
 
   /**

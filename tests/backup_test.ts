@@ -207,3 +207,52 @@ Deno.test("restore refuses a backup with any one byte changed (property)", async
     { numRuns: 200 },
   );
 });
+
+Deno.test("verify reports every damaged value and every index entry without its document", async () => {
+  const { CodecStorage } = await import("../src/codec_storage.ts");
+  const { MemoryStorage } = await import("../src/memory_storage.ts");
+  const { encodeKey } = await import("../src/key_codec.ts");
+  const inner = new MemoryStorage();
+  await using db = await open({
+    storage: await CodecStorage.open(inner, {
+      encryption: { passphrase: "v", iterations: 1000 },
+    }),
+  });
+  const c = db.collection("c");
+  await c.createIndex("n");
+  await c.insertMany([{ _id: "a", n: 1 }, { _id: "b", n: 2 }, {
+    _id: "d",
+    n: 3,
+  }]);
+  assert.deepEqual((await db.verify()).problems, []);
+  for (const id of ["a", "b"]) {
+    const key = encodeKey(["d", "c", id]);
+    const value = (await inner.get(key))!.value.slice();
+    value[value.length - 1]! ^= 1;
+    await inner.commit({ sets: [{ key, value }] });
+  }
+  const report = await db.verify();
+  assert.ok(report.checked >= 6);
+  assert.deepEqual(report.problems.map((p) => [p.collection, p.key]), [
+    ["c", "a"],
+    ["c", "b"],
+  ]);
+  assert.match(report.problems[0]!.problem, /fails its MAC/);
+  // A plain database: a record that does not decode, and an index entry
+  // whose document is gone.
+  const bare = new MemoryStorage();
+  await using plain = await open({ storage: bare });
+  const p = plain.collection("p");
+  await p.createIndex("n");
+  await p.insertMany([{ _id: "x", n: 1 }, { _id: "y", n: 2 }]);
+  await bare.commit({
+    sets: [{ key: encodeKey(["d", "p", "x"]), value: new Uint8Array([120]) }],
+    deletes: [encodeKey(["d", "p", "y"])],
+  });
+  const found = (await plain.verify()).problems;
+  assert.deepEqual(found.map((f) => [f.collection, f.key]), [
+    ["p", "x"],
+    ["p", "y"],
+  ]);
+  assert.match(found[1]!.problem, /index 'n_1' points at no document/);
+});
