@@ -42,6 +42,12 @@ export interface BackupOptions {
   /** Only these collections (default: every one). */
   readonly collections?: readonly string[];
   /**
+   * Incremental: only what changed at or after this time (epoch ms) —
+   * documents written since, and documents deleted since (from their
+   * tombstones, so `since` must be within `tombstoneRetention` of now).
+   */
+  readonly since?: number;
+  /**
    * Encrypt the backup under this secret. Default: an encrypted database's
    * backup is encrypted under the database's own secret; a plain database's
    * backup is not encrypted.
@@ -52,9 +58,10 @@ export interface BackupOptions {
 /** Options of `restore`. */
 export interface RestoreOptions {
   /**
-   * `"replace"` (default): the database becomes the backup (every
-   * collection is emptied first). `"merge"`: the backup's documents
-   * overwrite those with the same keys; others stay.
+   * `"replace"` (default for a full backup): the database becomes the
+   * backup (every collection is emptied first). `"merge"` (the only mode of
+   * an incremental backup): the backup's documents overwrite those with the
+   * same keys, its deletions delete, others stay.
    */
   readonly mode?: "merge" | "replace";
   /**
@@ -78,12 +85,15 @@ interface Header {
   readonly createdAt: number;
   readonly source: string;
   readonly collections: readonly string[] | null;
+  /** Incremental: changes at or after this time; `null` for a full backup. */
+  readonly since: number | null;
   readonly encryption: SecretWrap | null;
 }
 
 function isHeader(h: Header): boolean {
   const e = h.encryption as Partial<SecretWrap> | null;
   return typeof h.createdAt === "number" && typeof h.source === "string" &&
+    (h.since === null || typeof h.since === "number") &&
     (h.collections === null ||
       (Array.isArray(h.collections) &&
         h.collections.every((c) => typeof c === "string"))) &&
@@ -131,6 +141,18 @@ export async function writeBackup(
   options: BackupOptions = {},
 ): Promise<BackupResult> {
   const action = "Cannot back up";
+  const { since } = options;
+  if (since !== undefined) {
+    if (typeof since !== "number" || !Number.isFinite(since)) {
+      throw new TypeError(`${action}: since must be epoch milliseconds`);
+    }
+    const kept = engine.now() - engine.tombstoneRetention;
+    if (since < kept) {
+      throw new RangeError(
+        `${action}: deletions are kept ${engine.tombstoneRetention} ms (tombstoneRetention), so changes since ${since} may be incomplete; take a full backup`,
+      );
+    }
+  }
   let wrap: SecretWrap | null = null;
   let keys: RecordKeys | undefined;
   const storage = engine.storage;
@@ -148,6 +170,7 @@ export async function writeBackup(
     collections: options.collections === undefined
       ? null
       : [...options.collections],
+    since: since ?? null,
     encryption: wrap,
   };
   const headerBytes = encodeUtf8(JSON.stringify(header));
@@ -184,7 +207,12 @@ export async function writeBackup(
     await engine.exclusive(async () => {
       let text = "";
       for await (
-        const line of documentLines(engine, options.collections, action)
+        const line of documentLines(
+          engine,
+          options.collections,
+          action,
+          since,
+        )
       ) {
         text += line;
         documents++;
@@ -257,8 +285,8 @@ async function readBackup(
   engine: Engine,
   stream: ReadableStream<Uint8Array>,
   secret: EncryptionOptions | undefined,
-  each: (line: Line) => Promise<void> | void,
-): Promise<number> {
+  each: (line: Line, header: Header) => Promise<void> | void,
+): Promise<Header> {
   const action = "Cannot restore";
   const reader = new ByteReader(stream);
   try {
@@ -357,7 +385,7 @@ async function readBackup(
         }
         if (line === undefined) continue;
         documents++;
-        await each(line);
+        await each(line, header);
       }
     }
     const summaryLength = await reader.u32("the summary");
@@ -381,7 +409,7 @@ async function readBackup(
     if (!(await reader.atEnd())) {
       throw new IntegrityError(`${action}: there are bytes after the backup`);
     }
-    return documents;
+    return header;
   } finally {
     await reader.cancel();
   }
@@ -405,8 +433,8 @@ export async function restoreBackup(
   options: RestoreOptions = {},
 ): Promise<TransferResult> {
   const action = "Cannot restore";
-  const mode = options.mode ?? "replace";
-  if (mode !== "merge" && mode !== "replace") {
+  const { mode } = options;
+  if (mode !== undefined && mode !== "merge" && mode !== "replace") {
     throw new TypeError(`${action}: mode must be "merge" or "replace"`);
   }
   const open = async () =>
@@ -414,14 +442,19 @@ export async function restoreBackup(
       ? (await Deno.open(source, { read: true })).readable
       : source;
   const kept: Line[] = [];
-  await readBackup(
+  const header = await readBackup(
     engine,
     await open(),
     options.encryption,
     typeof source === "string" ? () => {} : (line) => void kept.push(line),
   );
   // Verified: now change the database.
-  if (mode === "replace") {
+  if (header.since !== null && mode === "replace") {
+    throw new TypeError(
+      `${action}: an incremental backup (changes since ${header.since}) only merges; restore its full backup first`,
+    );
+  }
+  if ((mode ?? (header.since === null ? "replace" : "merge")) === "replace") {
     for (const c of await engine.collectionNames()) {
       await engine.clear(c, `${action}: emptying '${c}'`);
     }

@@ -669,6 +669,11 @@ export async function open<T = unknown>(
       100,
     ),
     feed: options.feed === true,
+    tombstoneRetention: checkInterval(
+      options.tombstoneRetention,
+      "tombstoneRetention",
+      604_800_000,
+    ),
   };
   const inner = await openStorage(options);
   let storage: Storage;

@@ -54,6 +54,11 @@ import { Blinder } from "./blind_index.ts";
 const DOC = "d";
 /** Key-space tag of metadata: `["m", collection, "index", name]`. */
 const META = "m";
+/**
+ * Key-space tag of tombstones: `["t", collection, id]`, the time a document
+ * was deleted, kept `tombstoneRetention` ms for incremental backups.
+ */
+const TOMB = "t";
 /** Most items per collection remembered as written last (shared storage). */
 const RECENT_ITEMS = 16_384;
 /** Most record bytes per collection remembered so. */
@@ -151,6 +156,8 @@ interface ItemChange {
   readonly entry: StorageEntry | null;
   readonly old: StoredRecord | undefined;
   readonly next: StoredRecord | undefined;
+  /** The id was just generated: it has no tombstone to remove. */
+  readonly fresh?: boolean;
 }
 
 /**
@@ -203,6 +210,8 @@ export interface EngineSettings {
   readonly retryDelay: number;
   /** Record each commit's changes for other processes' `watch` (shared). */
   readonly feed?: boolean;
+  /** How long tombstones of deleted documents are kept, ms. */
+  readonly tombstoneRetention: number;
 }
 
 /**
@@ -234,6 +243,7 @@ function unref(id: number): void {
  * const engine = await Engine.open(new MemoryStorage(), {
  *   clock: Date, ttlCheckInterval: 10_000, cleanupInterval: 3_600_000,
  *   maxValueBytes: 65_536, memoryLimit: Infinity, maxRetries: 3, retryDelay: 100,
+ *   tombstoneRetention: 604_800_000,
  * });
  * await engine.close();
  * ```
@@ -958,7 +968,14 @@ export class Engine {
       } else {
         values.push(undefined);
       }
-      changes.push({ id: op.id, key: keys[i]!, entry, old, next });
+      changes.push({
+        id: op.id,
+        key: keys[i]!,
+        entry,
+        old,
+        next,
+        fresh: op.kind === "put" && op.fresh === true,
+      });
     }
     const committed = await this.#commitItems(
       collection,
@@ -1048,6 +1065,7 @@ export class Engine {
   > {
     // Both read together: `sync` may replace them while this awaits.
     const { indexes, schema } = state;
+    const tombNow = this.now();
     if (indexes.blinder !== undefined) {
       const records: StoredRecord[] = [];
       for (const c of changes) {
@@ -1089,6 +1107,7 @@ export class Engine {
         stored--;
       }
       const value = values[i];
+      const wasLive = old !== undefined && !isExpired(old, tombNow);
       if (next !== undefined && value !== undefined) {
         delta += key.length + value.length;
         stored++;
@@ -1097,8 +1116,19 @@ export class Engine {
             ? { key, value, memo: next }
             : { key, value, memo: next, expireAt: next.expiresAt },
         );
+        // Back after a deletion: the tombstone goes.
+        if (!wasLive && changes[i]!.fresh !== true) {
+          deletes.push(this.#tombKey(collection, id));
+        }
       } else if (entry !== null) {
         deletes.push(key);
+        // A deletion (not an expiry) leaves a tombstone for backups.
+        if (wasLive) {
+          sets.push({
+            key: this.#tombKey(collection, id),
+            value: encodeUtf8(String(tombNow)),
+          });
+        }
       }
       if (indexes.size === 0) {
         if (!indexes.ordered) continue; // no entries at all
@@ -1301,6 +1331,69 @@ export class Engine {
 
   #indexMetaKey(collection: string, name: string): Uint8Array {
     return encodeKey([META, collection, "index", name]);
+  }
+
+  #tombKey(collection: string, id: string): Uint8Array {
+    return encodeKey([TOMB, collection, id]);
+  }
+
+  /**
+   * The deletions recorded at or after `since` (tombstones), page by page.
+   *
+   * @param since Epoch ms.
+   * @param collections Only these (default: all).
+   * @returns Pages of `{ collection, id, at }`.
+   */
+  async *tombstones(
+    since: number,
+    collections?: readonly string[],
+  ): AsyncGenerator<{ collection: string; id: string; at: number }[]> {
+    const prefixes = collections === undefined
+      ? [encodeKey([TOMB])]
+      : [...new Set(collections)].sort().map((c) => encodeKey([TOMB, c]));
+    const decoder = new TextDecoder();
+    for (const prefix of prefixes) {
+      for await (const page of this.#storage.scan({ prefix })) {
+        const out: { collection: string; id: string; at: number }[] = [];
+        for (const entry of page) {
+          const at = Number(decoder.decode(entry.value));
+          if (!(at >= since)) continue;
+          const parts = decodeKey(entry.key);
+          out.push({
+            collection: parts[1] as string,
+            id: parts[2] as string,
+            at,
+          });
+        }
+        if (out.length > 0) yield out;
+      }
+    }
+  }
+
+  /**
+   * Removes tombstones older than the retention.
+   *
+   * @returns How many were removed.
+   */
+  async #purgeTombstones(): Promise<number> {
+    const before = this.now() - this.#settings.tombstoneRetention;
+    const old: Uint8Array[] = [];
+    for await (
+      const page of this.#storage.scan({ prefix: encodeKey([TOMB]) })
+    ) {
+      for (const entry of page) {
+        const at = Number(new TextDecoder().decode(entry.value));
+        if (!(at >= before)) old.push(entry.key);
+      }
+    }
+    const size = this.#storage.limits?.maxMutations ?? 1024;
+    await this.#inGroups(old, size, async (deletes) => {
+      const result = await this.#storage.commit({ deletes: [...deletes] });
+      if (result.ok && result.durable !== undefined) {
+        await this.#settle(result.durable);
+      }
+    });
+    return old.length;
   }
 
   #schemaKey(collection: string): Uint8Array {
@@ -1554,6 +1647,11 @@ export class Engine {
       if (next === undefined) return names;
       start = next;
     }
+  }
+
+  /** How long tombstones are kept, ms. */
+  get tombstoneRetention(): number {
+    return this.#settings.tombstoneRetention;
   }
 
   /**
@@ -1908,6 +2006,7 @@ export class Engine {
       if (this.#bulk) return await this.#clearInSteps(collection, action);
       const now = this.now();
       const deletes: Uint8Array[] = [];
+      const tombs: { key: Uint8Array; value: Uint8Array }[] = [];
       const ids: string[] = [];
       let visible = 0;
       let bytes = 0;
@@ -1918,9 +2017,16 @@ export class Engine {
       ) {
         for (const entry of page) {
           deletes.push(entry.key);
-          ids.push(this.idOf(entry));
+          const id = this.idOf(entry);
+          ids.push(id);
           bytes += entry.key.length + entry.value.length;
-          if (!isExpired(this.decode(entry, action), now)) visible++;
+          if (!isExpired(this.decode(entry, action), now)) {
+            visible++;
+            tombs.push({
+              key: this.#tombKey(collection, id),
+              value: encodeUtf8(String(now)),
+            });
+          }
         }
       }
       if (deletes.length === 0) return 0;
@@ -1928,7 +2034,7 @@ export class Engine {
       const state = this.#state(collection);
       bytes += await this.#keysUnder(state.indexes.orderPrefix, deletes);
       bytes += await this.#keysUnder(state.indexes.indexesPrefix, deletes);
-      const result = await this.#storage.commit({ deletes });
+      const result = await this.#storage.commit({ sets: tombs, deletes });
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
@@ -1958,7 +2064,8 @@ export class Engine {
     const list = state.indexes.list;
     const uniques = list.filter((i) => i.unique).length;
     const checks = 1 + 2 * uniques;
-    const mutations = 1 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
+    // The item, its tombstone, and each entry removed and added.
+    const mutations = 2 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
     return Math.max(
       1,
       Math.min(
@@ -2552,11 +2659,9 @@ export class Engine {
    */
   async compact(): Promise<boolean> {
     this.assertOpen("Cannot compact");
-    if (this.#storage.compact === undefined) {
-      await this.#sweepAll();
-      return false;
-    }
     await this.#sweepAll();
+    await this.#purgeTombstones();
+    if (this.#storage.compact === undefined) return false;
     return await this.#storage.compact();
   }
 

@@ -47,6 +47,8 @@ export interface TransferResult {
   readonly documents: number;
   /** Import: lines skipped because their item had already expired. */
   readonly expired: number;
+  /** Deletions written (incremental backup) or applied (import, restore). */
+  readonly deleted: number;
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -101,7 +103,7 @@ export async function exportNdjson(
     await writer.abort(e).catch(() => {});
     throw e;
   }
-  return { documents, expired: 0 };
+  return { documents, expired: 0, deleted: 0 };
 }
 
 /**
@@ -116,6 +118,7 @@ export async function* documentLines(
   engine: Engine,
   collections: readonly string[] | undefined,
   action: string,
+  since?: number,
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   const now = engine.now();
@@ -129,18 +132,29 @@ export async function* documentLines(
           `${action}: the record of '${id}' in '${collection}' is not JSON`,
         );
       }
+      if (since !== undefined && !(JSON.parse(record).u >= since)) continue;
       yield `{"col":${JSON.stringify(collection)},"id":${JSON.stringify(id)},${
         record.slice(1)
       }\n`;
     }
   }
+  if (since === undefined) return;
+  // Deletions since then (documents deleted and not written again).
+  for await (const page of engine.tombstones(since, collections)) {
+    for (const { collection, id, at } of page) {
+      yield `{"col":${JSON.stringify(collection)},"id":${
+        JSON.stringify(id)
+      },"deleted":${at}}\n`;
+    }
+  }
 }
 
-/** One parsed line. */
+/** One parsed line: a document, or the deletion of one. */
 export interface Line {
   readonly collection: string;
   readonly id: string;
-  readonly record: StoredRecord;
+  /** The document (absent for a deletion). */
+  readonly record: StoredRecord | undefined;
 }
 
 async function* lines(
@@ -184,6 +198,14 @@ export function parseLine(text: string, n: number): Line | undefined {
     throw new TypeError(`${action}: "col" must be a collection name`);
   }
   checkKey(id, action);
+  if ("deleted" in parsed) {
+    if (typeof parsed.deleted !== "number" || "v" in parsed) {
+      throw new TypeError(
+        `${action}: a deletion line has "deleted" (epoch ms) and no "v"`,
+      );
+    }
+    return { collection: col, id, record: undefined };
+  }
   let record: StoredRecord;
   try {
     record = decodeRecord(encodeUtf8(trimmed), action);
@@ -292,6 +314,7 @@ export class Loader {
   readonly #ids = new Map<string, Set<string>>();
   #documents = 0;
   #expired = 0;
+  #deleted = 0;
 
   /**
    * @param engine The engine.
@@ -312,7 +335,10 @@ export class Loader {
       ops,
       `${this.#action} into '${collection}'`,
     );
-    this.#documents += ops.length;
+    for (const op of ops) {
+      if (op.kind === "put") this.#documents++;
+      else this.#deleted++;
+    }
   }
 
   /**
@@ -324,7 +350,7 @@ export class Loader {
   async add(line: Line): Promise<void> {
     const { collection, id, record } = line;
     if (
-      record.expiresAt !== undefined && this.#engine.now() >= record.expiresAt
+      record?.expiresAt !== undefined && this.#engine.now() >= record.expiresAt
     ) {
       this.#expired++;
       return;
@@ -336,19 +362,21 @@ export class Loader {
     seen.add(id);
     let ops = this.#batches.get(collection);
     if (ops === undefined) this.#batches.set(collection, ops = []);
-    ops.push({
-      kind: "put",
-      id,
-      value: { value: record.value, dates: record.dates },
-      tags: record.tags,
-      ttl: undefined,
-      meta: {
-        createdAt: record.createdAt,
-        updatedAt: record.updatedAt,
-        version: record.version,
-        expiresAt: record.expiresAt,
+    ops.push(
+      record === undefined ? { kind: "delete", id } : {
+        kind: "put",
+        id,
+        value: { value: record.value, dates: record.dates },
+        tags: record.tags,
+        ttl: undefined,
+        meta: {
+          createdAt: record.createdAt,
+          updatedAt: record.updatedAt,
+          version: record.version,
+          expiresAt: record.expiresAt,
+        },
       },
-    });
+    );
     if (ops.length >= this.#engine.batchSize(collection)) {
       await this.#flush(collection);
     }
@@ -363,6 +391,10 @@ export class Loader {
     for (const collection of this.#batches.keys()) {
       await this.#flush(collection);
     }
-    return { documents: this.#documents, expired: this.#expired };
+    return {
+      documents: this.#documents,
+      expired: this.#expired,
+      deleted: this.#deleted,
+    };
   }
 }

@@ -83,6 +83,13 @@ export interface OpenOptions extends FileStorageOptions {
   /** Delay before such a retry. Default `100`. */
   readonly retryDelay?: number;
   /**
+   * How long a deleted document's tombstone (its key and the time of the
+   * deletion) is kept, so that an incremental backup (`backup(target, {
+   * since })`) carries the deletion. Default `604_800_000` (7 days): take
+   * incremental backups more often than this. Expired items leave none.
+   */
+  readonly tombstoneRetention?: number;
+  /**
    * Encrypt every stored value (AES-CBC + HMAC-SHA256, WebCrypto):
    * `{ passphrase }` (keys from PBKDF2-SHA256, `iterations` default 600,000)
    * or `{ key }` (16 or 32 random bytes: AES-128 or AES-256). Chosen when the

@@ -80,7 +80,11 @@ Deno.test("backup: restores into every storage exactly, with metadata, dates and
     ) {
       await using db = await target();
       await db.collection("extra").insert({ _id: "e", device: "x" });
-      assert.deepEqual(await db.restore(path), { documents: 122, expired: 0 });
+      assert.deepEqual(await db.restore(path), {
+        documents: 122,
+        expired: 0,
+        deleted: 0,
+      });
       // "replace": the database is the backup, "extra" is gone.
       assert.deepEqual(await contents(db), expected);
       const at = (await db.collection<Doc>("readings").get("r5"))?.at;
@@ -255,4 +259,81 @@ Deno.test("verify reports every damaged value and every index entry without its 
     ["p", "y"],
   ]);
   assert.match(found[1]!.problem, /index 'n_1' points at no document/);
+});
+
+Deno.test("incremental backups: full then increments, restored in order, reproduce the source with its deletions and TTLs", async () => {
+  const clock = new FakeClock();
+  await using source = await open({ clock, tombstoneRetention: 100_000 });
+  await fill(source);
+  const r = source.collection<Doc>("readings");
+  const full = await bytesOf(source);
+  const increments: Uint8Array[] = [];
+  let mark = clock.now();
+  const step = async (change: () => Promise<unknown>) => {
+    clock.advance(10);
+    await change();
+    const since = mark;
+    mark = clock.now();
+    increments.push(await bytesOf(source, { since }));
+  };
+  await step(async () => {
+    await r.update({ device: "d1" }, { $set: { n: -1 } });
+    await r.deleteMany({ device: "d2" });
+    await source.delete("plain");
+    await source.collection("notes").insert({ _id: "new", device: "d9" });
+  });
+  await step(async () => {
+    await source.collection("notes").clear();
+    await r.insert({ _id: "r16", device: "back again" }); // deleted, then new
+    await r.insert({ _id: "short", device: "d1" }, { ttl: 15 });
+  });
+  await step(async () => {
+    clock.advance(20); // "short" expires: no tombstone, its TTL travels
+    await r.replace("r0", { device: "d0", n: 1000 });
+  });
+  await using copy = await open({ clock });
+  await copy.restore(stream(full));
+  let deleted = 0;
+  for (const bytes of increments) {
+    const result = await copy.restore(stream(bytes));
+    deleted += result.deleted;
+  }
+  assert.ok(deleted >= 18, `${deleted} deletions applied`);
+  assert.deepEqual(await contents(copy), await contents(source));
+  assert.deepEqual(await copy.collection("readings").get("r16"), {
+    _id: "r16",
+    device: "back again",
+  });
+  // An increment never replaces; one older than the tombstones is refused.
+  await assert.rejects(
+    copy.restore(stream(increments[0]!), { mode: "replace" }),
+    TypeError,
+  );
+  clock.advance(200_000);
+  await assert.rejects(
+    source.backup(new WritableStream(), { since: mark }),
+    RangeError,
+  );
+});
+
+Deno.test("tombstones go after their retention, at compact", async () => {
+  const { MemoryStorage } = await import("../src/memory_storage.ts");
+  const { encodeKey } = await import("../src/key_codec.ts");
+  const clock = new FakeClock();
+  const storage = new MemoryStorage();
+  await using db = await open({ clock, storage, tombstoneRetention: 1000 });
+  const tomb = encodeKey(["t", "default", "a"]);
+  await db.put("a", 1);
+  assert.equal(await storage.get(tomb), null);
+  await db.delete("a");
+  assert.notEqual(await storage.get(tomb), null, "a deletion leaves one");
+  clock.advance(500);
+  await db.compact();
+  assert.notEqual(await storage.get(tomb), null, "kept within retention");
+  await db.put("a", 2);
+  assert.equal(await storage.get(tomb), null, "written again: gone");
+  await db.delete("a");
+  clock.advance(1001);
+  await db.compact();
+  assert.equal(await storage.get(tomb), null, "purged after retention");
 });

@@ -36,7 +36,11 @@ Deno.test("ndjson: a round trip keeps values, dates, versions, times, tags and T
     await fill(source);
     clock.advance(10); // "gone" expires: it is not exported
     const path = `${dir}/dump.ndjson`;
-    assert.deepEqual(await source.export(path), { documents: 3, expired: 0 });
+    assert.deepEqual(await source.export(path), {
+      documents: 3,
+      expired: 0,
+      deleted: 0,
+    });
     const text = await Deno.readTextFile(path);
     assert.equal(text.trim().split("\n").length, 3);
     assert.ok(!text.includes('"gone"'));
@@ -55,7 +59,11 @@ Deno.test("ndjson: a round trip keeps values, dates, versions, times, tags and T
       ]
     ) {
       await using db = await target();
-      assert.deepEqual(await db.import(path), { documents: 3, expired: 0 });
+      assert.deepEqual(await db.import(path), {
+        documents: 3,
+        expired: 0,
+        deleted: 0,
+      });
       const a = await db.collection("readings").getEntry("a");
       const was = await source.collection("readings").getEntry("a");
       assert.deepEqual(a, was);
@@ -121,7 +129,7 @@ Deno.test("ndjson: expired lines are skipped, a key twice keeps the last, replac
   ].join("\n");
   assert.deepEqual(
     await db.import(new Blob([text]).stream(), { mode: "replace" }),
-    { documents: 2, expired: 1 },
+    { documents: 2, expired: 1, deleted: 0 },
   );
   assert.equal(await db.collection("c").get("old"), null);
   assert.equal(await db.collection("c").get("b"), 2);
