@@ -1,7 +1,6 @@
 // TypeScript twins of the tests in unosql's README ("Comprehensive Test
-// Suite"), against the same data, on the memory storage. Tests 9, 11 and 14
-// (backup, restore, incremental backup) belong to the backup release and are
-// not here yet.
+// Suite"), against the same data, on the memory storage (backups in a
+// temporary directory).
 
 import assert from "node:assert/strict";
 import { type Collection, type Database, open } from "../mod.ts";
@@ -88,6 +87,63 @@ Deno.test("unosql 8: clear a collection", async () => {
   await users.clear();
   assert.equal(await users.count(), 0);
   await db.close();
+});
+
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tether-unosql-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("unosql 9: backup and restore", async () => {
+  await inTempDir(async (dir) => {
+    const { db, users } = await setup();
+    await users.clear();
+    await users.insert({ name: "David", age: 40 });
+    await users.insert({ name: "Eve", age: 28 });
+    await db.backup(`${dir}/testdb_backup.tbk`);
+    await users.clear();
+    assert.equal(await users.count(), 0);
+    await db.restore(`${dir}/testdb_backup.tbk`);
+    assert.equal(await users.count(), 2);
+    assert.deepEqual(
+      (await users.all()).map((u) => u.name).sort(),
+      ["David", "Eve"],
+    );
+    await db.close();
+  });
+});
+
+Deno.test("unosql 11: restoring a missing file is an error and changes nothing", async () => {
+  await inTempDir(async (dir) => {
+    const { db, users } = await setup();
+    await assert.rejects(
+      db.restore(`${dir}/non_existent_file.tbk`),
+      Deno.errors.NotFound,
+    );
+    assert.equal(await users.count(), 3);
+    await db.close();
+  });
+});
+
+Deno.test("unosql 14: incremental backup", async () => {
+  await inTempDir(async (dir) => {
+    const { db, users, clock } = await setup();
+    await users.clear();
+    await users.insert({ name: "Ivy", age: 50 });
+    await users.insert({ name: "Jack", age: 55 });
+    const timestamp = clock.now() - 100_000;
+    await db.backup(`${dir}/testdb_inc_backup.tbk`, { since: timestamp });
+    await users.clear();
+    await db.restore(`${dir}/testdb_inc_backup.tbk`);
+    const restored = await users.all();
+    assert.equal(restored.length, 2);
+    assert.ok(restored.every((r) => ["Ivy", "Jack"].includes(r.name)));
+    await db.close();
+  });
 });
 
 Deno.test("unosql 10: an invalid record is refused", async () => {
