@@ -26,6 +26,7 @@ export {
   CodecStorage,
   type CompressionOptions,
   type EncryptionOptions,
+  type SecretWrap,
 } from "./src/codec_storage.ts";
 export {
   type KvAtomicLike,
