@@ -30,12 +30,12 @@ import {
 import type { Engine } from "./engine.ts";
 import { IntegrityError, WrongKeyError } from "./errors.ts";
 import { documentLines, type Line, Loader, parseLine } from "./ndjson.ts";
-import type { TransferResult } from "./ndjson.ts";
+import type { ExportTarget, ImportSource, TransferResult } from "./ndjson.ts";
 
 /** Where a backup goes: a file path, or a stream. */
-export type BackupTarget = string | WritableStream<Uint8Array>;
+export type BackupTarget = ExportTarget;
 /** Where a backup comes from: a file path, or a stream. */
-export type BackupSource = string | ReadableStream<Uint8Array>;
+export type BackupSource = ImportSource;
 
 /** Options of `backup`. */
 export interface BackupOptions {

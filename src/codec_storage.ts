@@ -211,6 +211,16 @@ async function makeWrap(
   secret: EncryptionOptions,
   keys: Record<string, string>,
 ): Promise<{ wrap: Wrap; kek: RecordKeys }> {
+  const { shape, kek } = await freshKek(secret);
+  return { wrap: await sealWrap(shape, kek, keys), kek };
+}
+
+/** A new salt and the key it derives from a secret. */
+async function freshKek(
+  secret: EncryptionOptions,
+): Promise<
+  { shape: Pick<Wrap, "kdf" | "salt" | "iterations">; kek: RecordKeys }
+> {
   const salt = bytesToBase64(crypto.getRandomValues(new Uint8Array(16)));
   const shape: Pick<Wrap, "kdf" | "salt" | "iterations"> =
     secret.passphrase !== undefined
@@ -220,8 +230,7 @@ async function makeWrap(
         iterations: secret.iterations ?? DEFAULT_ITERATIONS,
       }
       : { kdf: "HKDF-SHA256", salt };
-  const kek = (await wrapKey(secret, shape))!;
-  return { wrap: await sealWrap(shape, kek, keys), kek };
+  return { shape, kek: (await wrapKey(secret, shape))! };
 }
 
 /** Seals bytes under a wrap's key. */
@@ -286,18 +295,8 @@ export async function sealWithSecret(
   data: Uint8Array,
 ): Promise<SecretWrap> {
   checkEncryption(secret, "Cannot seal");
-  const salt = bytesToBase64(crypto.getRandomValues(new Uint8Array(16)));
-  const shape: Pick<Wrap, "kdf" | "salt" | "iterations"> =
-    secret.passphrase !== undefined
-      ? {
-        kdf: "PBKDF2-SHA256",
-        salt,
-        iterations: secret.iterations ?? DEFAULT_ITERATIONS,
-      }
-      : { kdf: "HKDF-SHA256", salt };
-  const kek = (await wrapKey(secret, shape))!;
-  const sealed = await seal(data, WRAP_IDENTITY, { keys: kek });
-  return { ...shape, keys: bytesToBase64(sealed) };
+  const { shape, kek } = await freshKek(secret);
+  return await sealWrapBytes(shape, kek, data);
 }
 
 /**

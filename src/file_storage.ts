@@ -15,6 +15,7 @@ import {
   TooLargeError,
 } from "./errors.ts";
 import { crc32c } from "./crc32c.ts";
+import { concatBytes } from "./bytes.ts";
 import {
   decodeHeader,
   encodeFrame,
@@ -164,16 +165,7 @@ function dirname(path: string): string {
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
