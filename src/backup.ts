@@ -28,8 +28,15 @@ import {
   type SecretWrap,
 } from "./codec_storage.ts";
 import type { Engine } from "./engine.ts";
+import type { IndexSpec } from "./index_keys.ts";
 import { IntegrityError, WrongKeyError } from "./errors.ts";
-import { documentLines, type Line, Loader, parseLine } from "./ndjson.ts";
+import {
+  documentLines,
+  fileTarget,
+  type Line,
+  Loader,
+  parseLine,
+} from "./ndjson.ts";
 import type { ExportTarget, ImportSource, TransferResult } from "./ndjson.ts";
 
 /** Where a backup goes: a file path, or a stream. */
@@ -75,6 +82,10 @@ export interface RestoreOptions {
 export interface BackupResult {
   /** Documents in the backup. */
   readonly documents: number;
+  /** Deletions in the backup (incremental). */
+  readonly deleted: number;
+  /** Index definitions in the backup. */
+  readonly indexes: number;
   /** Bytes written. */
   readonly bytes: number;
 }
@@ -131,7 +142,8 @@ async function splitKey(bytes: Uint8Array): Promise<RecordKeys> {
  *
  * @param engine The engine (its writes wait until the copy is taken, so the
  *   copy is a point in time of this process's writes).
- * @param target A path (created or truncated) or a stream (closed at the end).
+ * @param target A path (written beside it, synced, then renamed over it) or
+ *   a stream (closed at the end).
  * @param options Collections, and a secret of the backup's own.
  * @returns How many documents and bytes were written.
  */
@@ -175,11 +187,11 @@ export async function writeBackup(
   };
   const headerBytes = encodeUtf8(JSON.stringify(header));
   const headerId = await sha256(headerBytes);
-  const stream = typeof target === "string"
-    ? (await Deno.open(target, { write: true, create: true, truncate: true }))
-      .writable
-    : target;
-  const writer = stream.getWriter();
+  const file = typeof target === "string"
+    ? await fileTarget(target)
+    : undefined;
+  const writer = (file?.stream ?? target as WritableStream<Uint8Array>)
+    .getWriter();
   let bytes = 0;
   let chain = await sha256(MAGIC, u32(headerBytes.length), headerBytes);
   const put = async (...parts: Uint8Array[]) => {
@@ -189,6 +201,8 @@ export async function writeBackup(
     }
   };
   let documents = 0;
+  let deleted = 0;
+  let indexes = 0;
   let blocks = 0;
   try {
     await put(MAGIC, u32(headerBytes.length), headerBytes);
@@ -212,10 +226,13 @@ export async function writeBackup(
           options.collections,
           action,
           since,
+          true,
         )
       ) {
-        text += line;
-        documents++;
+        text += line.text;
+        if (line.kind === "document") documents++;
+        else if (line.kind === "deleted") deleted++;
+        else indexes++;
         if (text.length >= BLOCK_BYTES) {
           await flush(text);
           text = "";
@@ -223,16 +240,20 @@ export async function writeBackup(
       }
       if (text.length > 0) await flush(text);
     });
-    const summary = encodeUtf8(JSON.stringify({ documents, blocks }));
+    const summary = encodeUtf8(
+      JSON.stringify({ lines: documents + deleted + indexes, blocks }),
+    );
     const end = concatBytes([u32(0), u32(summary.length), summary]);
     chain = await sha256(chain, end);
     await put(end, chain);
     await writer.close();
+    await file?.done();
   } catch (e) {
     await writer.abort(e).catch(() => {});
+    await file?.fail();
     throw e;
   }
-  return { documents, bytes };
+  return { documents, deleted, indexes, bytes };
 }
 
 /** Reads exact byte counts from a stream. */
@@ -401,9 +422,9 @@ async function readBackup(
       throw new IntegrityError(`${action}: the backup fails its checksum`);
     }
     const summary = JSON.parse(new TextDecoder().decode(summaryBytes));
-    if (summary.documents !== documents || summary.blocks !== blocks) {
+    if (summary.lines !== documents || summary.blocks !== blocks) {
       throw new IntegrityError(
-        `${action}: the backup holds ${documents} documents in ${blocks} blocks, its summary says ${summary.documents} in ${summary.blocks}`,
+        `${action}: the backup holds ${documents} lines in ${blocks} blocks, its summary says ${summary.lines} in ${summary.blocks}`,
       );
     }
     if (!(await reader.atEnd())) {
@@ -442,19 +463,47 @@ export async function restoreBackup(
       ? (await Deno.open(source, { read: true })).readable
       : source;
   const kept: Line[] = [];
+  const specs = new Map<string, IndexSpec>(); // "collection\0name" -> spec
   const header = await readBackup(
     engine,
     await open(),
     options.encryption,
-    typeof source === "string" ? () => {} : (line) => void kept.push(line),
+    (line) => {
+      if (line.index !== undefined) {
+        specs.set(`${line.collection}\u0000${line.index.name}`, line.index);
+      }
+      if (typeof source !== "string") kept.push(line);
+    },
   );
+  const same = (a: IndexSpec, b: IndexSpec | undefined) =>
+    b !== undefined && a.unique === b.unique && a.sparse === b.sparse &&
+    a.fields.join("\u0000") === b.fields.join("\u0000");
+  const existing = await engine.indexDefinitions();
   // Verified: now change the database.
   if (header.since !== null && mode === "replace") {
     throw new TypeError(
       `${action}: an incremental backup (changes since ${header.since}) only merges; restore its full backup first`,
     );
   }
-  if ((mode ?? (header.since === null ? "replace" : "merge")) === "replace") {
+  const replace =
+    (mode ?? (header.since === null ? "replace" : "merge")) === "replace";
+  if (!replace) {
+    for (const { collection, spec } of existing) {
+      const theirs = specs.get(`${collection}\u0000${spec.name}`);
+      if (theirs !== undefined && !same(spec, theirs)) {
+        throw new TypeError(
+          `${action}: index '${spec.name}' of '${collection}' exists here with other options than in the backup; drop it first or restore with mode "replace"`,
+        );
+      }
+    }
+  } else {
+    // The database becomes the backup: its documents go, and indexes the
+    // backup does not have (or has otherwise).
+    for (const { collection, spec } of existing) {
+      if (!same(spec, specs.get(`${collection}\u0000${spec.name}`))) {
+        await engine.dropIndex(collection, spec.name, `${action}: dropping`);
+      }
+    }
     for (const c of await engine.collectionNames()) {
       await engine.clear(c, `${action}: emptying '${c}'`);
     }

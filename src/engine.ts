@@ -1614,6 +1614,45 @@ export class Engine {
   }
 
   /**
+   * The index definitions stored for the given collections (all when
+   * omitted), read from the storage (so other processes' count too); indexes
+   * still being built are left out.
+   *
+   * @param collections Collection names, or `undefined` for all.
+   * @returns `{ collection, spec }` per index.
+   */
+  async indexDefinitions(
+    collections?: readonly string[],
+  ): Promise<{ collection: string; spec: IndexSpec }[]> {
+    const out: { collection: string; spec: IndexSpec }[] = [];
+    const wanted = collections === undefined ? undefined : new Set(collections);
+    for await (
+      const page of this.#storage.scan({ prefix: encodeKey([META]) })
+    ) {
+      for (const entry of page) {
+        const parts = decodeKey(entry.key);
+        if (parts[2] !== "index") continue;
+        const collection = parts[1] as string;
+        if (wanted !== undefined && !wanted.has(collection)) continue;
+        const stored = JSON.parse(
+          new TextDecoder().decode(entry.value),
+        ) as StoredIndex;
+        if (stored.building === true) continue;
+        out.push({
+          collection,
+          spec: {
+            name: stored.name,
+            fields: stored.fields,
+            unique: stored.unique,
+            sparse: stored.sparse,
+          },
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
    * Runs `fn` while this engine's writes wait (a backup's point in time).
    * `fn` must not write through the engine.
    *

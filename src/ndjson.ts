@@ -12,6 +12,7 @@
 import { encodeUtf8 } from "./bytes.ts";
 import type { Engine, WriteOp } from "./engine.ts";
 import { IntegrityError } from "./errors.ts";
+import type { IndexSpec } from "./index_keys.ts";
 import { checkKey } from "./validate.ts";
 import {
   checkValue,
@@ -55,10 +56,55 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const FLUSH_BYTES = 64 * 1024;
 
 /**
+ * A file written beside `path` and renamed over it once complete and synced,
+ * so a failure never leaves a truncated file at `path`.
+ *
+ * @param path The file to write.
+ * @returns The stream to write to; `done` syncs and renames, `fail` removes
+ *   the partial file.
+ */
+export async function fileTarget(path: string): Promise<{
+  stream: WritableStream<Uint8Array>;
+  done: () => Promise<void>;
+  fail: () => Promise<void>;
+}> {
+  const temp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const file = await Deno.open(temp, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  let closed = false;
+  const close = () => {
+    if (!closed) file.close();
+    closed = true;
+  };
+  return {
+    stream: new WritableStream({
+      async write(chunk) {
+        for (let at = 0; at < chunk.length;) {
+          at += await file.write(chunk.subarray(at));
+        }
+      },
+    }),
+    done: async () => {
+      await file.syncData();
+      close();
+      await Deno.rename(temp, path);
+    },
+    fail: async () => {
+      close();
+      await Deno.remove(temp).catch(() => {});
+    },
+  };
+}
+
+/**
  * Writes every live document as one NDJSON line.
  *
  * @param engine The engine.
- * @param target A path (created or truncated) or a stream (closed at the end).
+ * @param target A path (written beside it, then renamed over it) or a
+ *   stream (closed at the end).
  * @param options Which collections.
  * @returns How many documents were written.
  */
@@ -81,16 +127,16 @@ export async function exportNdjson(
       }
     }
   }
-  const stream = typeof target === "string"
-    ? (await Deno.open(target, { write: true, create: true, truncate: true }))
-      .writable
-    : target;
-  const writer = stream.getWriter();
+  const file = typeof target === "string"
+    ? await fileTarget(target)
+    : undefined;
+  const writer = (file?.stream ?? target as WritableStream<Uint8Array>)
+    .getWriter();
   let documents = 0;
   try {
     let chunk = "";
     for await (const line of documentLines(engine, collections, action)) {
-      chunk += line;
+      chunk += line.text;
       documents++;
       if (chunk.length >= FLUSH_BYTES) {
         await writer.write(encodeUtf8(chunk));
@@ -99,8 +145,10 @@ export async function exportNdjson(
     }
     if (chunk.length > 0) await writer.write(encodeUtf8(chunk));
     await writer.close();
+    await file?.done();
   } catch (e) {
     await writer.abort(e).catch(() => {});
+    await file?.fail();
     throw e;
   }
   return { documents, expired: 0, deleted: 0 };
@@ -119,9 +167,23 @@ export async function* documentLines(
   collections: readonly string[] | undefined,
   action: string,
   since?: number,
-): AsyncGenerator<string> {
+  withIndexes = false,
+): AsyncGenerator<{ kind: "document" | "deleted" | "index"; text: string }> {
   const decoder = new TextDecoder();
   const now = engine.now();
+  if (withIndexes) {
+    // Index definitions first, so a restore builds them before loading.
+    for (
+      const { collection, spec } of await engine.indexDefinitions(collections)
+    ) {
+      yield {
+        kind: "index",
+        text: `{"col":${JSON.stringify(collection)},"index":${
+          JSON.stringify(spec)
+        }}\n`,
+      };
+    }
+  }
   for await (const page of engine.documents(collections)) {
     for (const { collection, id, bytes } of page) {
       const meta = recordMeta(bytes);
@@ -133,28 +195,36 @@ export async function* documentLines(
         );
       }
       if (since !== undefined && !(JSON.parse(record).u >= since)) continue;
-      yield `{"col":${JSON.stringify(collection)},"id":${JSON.stringify(id)},${
-        record.slice(1)
-      }\n`;
+      yield {
+        kind: "document",
+        text: `{"col":${JSON.stringify(collection)},"id":${
+          JSON.stringify(id)
+        },${record.slice(1)}\n`,
+      };
     }
   }
   if (since === undefined) return;
   // Deletions since then (documents deleted and not written again).
   for await (const page of engine.tombstones(since, collections)) {
     for (const { collection, id, at } of page) {
-      yield `{"col":${JSON.stringify(collection)},"id":${
-        JSON.stringify(id)
-      },"deleted":${at}}\n`;
+      yield {
+        kind: "deleted",
+        text: `{"col":${JSON.stringify(collection)},"id":${
+          JSON.stringify(id)
+        },"deleted":${at}}\n`,
+      };
     }
   }
 }
 
-/** One parsed line: a document, or the deletion of one. */
+/** One parsed line: a document, the deletion of one, or an index. */
 export interface Line {
   readonly collection: string;
   readonly id: string;
-  /** The document (absent for a deletion). */
+  /** The document (absent for a deletion or an index). */
   readonly record: StoredRecord | undefined;
+  /** An index definition of the collection (backups). */
+  readonly index?: IndexSpec;
 }
 
 async function* lines(
@@ -196,6 +266,31 @@ export function parseLine(text: string, n: number): Line | undefined {
   const { col, id } = parsed;
   if (typeof col !== "string" || !NAME.test(col)) {
     throw new TypeError(`${action}: "col" must be a collection name`);
+  }
+  if ("index" in parsed) {
+    const spec = parsed.index as Partial<IndexSpec> | null;
+    if (
+      typeof spec !== "object" || spec === null ||
+      typeof spec.name !== "string" || spec.name.length === 0 ||
+      !Array.isArray(spec.fields) || spec.fields.length === 0 ||
+      !spec.fields.every((f) => typeof f === "string" && f.length > 0) ||
+      typeof spec.unique !== "boolean" || typeof spec.sparse !== "boolean"
+    ) {
+      throw new TypeError(
+        `${action}: an index line needs "index": { name, fields, unique, sparse }`,
+      );
+    }
+    return {
+      collection: col,
+      id: "",
+      record: undefined,
+      index: {
+        name: spec.name,
+        fields: [...spec.fields],
+        unique: spec.unique,
+        sparse: spec.sparse,
+      },
+    };
   }
   checkKey(id, action);
   if ("deleted" in parsed) {
@@ -349,6 +444,15 @@ export class Loader {
    */
   async add(line: Line): Promise<void> {
     const { collection, id, record } = line;
+    if (line.index !== undefined) {
+      await this.#flush(collection);
+      await this.#engine.createIndex(
+        collection,
+        line.index,
+        `${this.#action}: creating index '${line.index.name}' of '${collection}'`,
+      );
+      return;
+    }
     if (
       record?.expiresAt !== undefined && this.#engine.now() >= record.expiresAt
     ) {

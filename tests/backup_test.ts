@@ -5,7 +5,13 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Database, IntegrityError, open, WrongKeyError } from "../mod.ts";
+import {
+  type Database,
+  DuplicateKeyError,
+  IntegrityError,
+  open,
+  WrongKeyError,
+} from "../mod.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 
 type Doc = { _id?: string; device: string; at?: Date; n?: number };
@@ -336,4 +342,33 @@ Deno.test("tombstones go after their retention, at compact", async () => {
   clock.advance(1001);
   await db.compact();
   assert.equal(await storage.get(tomb), null, "purged after retention");
+});
+
+Deno.test("backups carry index definitions: a restore rebuilds them, unique ones hold, conflicting ones are refused first", async () => {
+  await using source = await open();
+  const users = source.collection<{ _id?: string; email: string }>("users");
+  await users.createIndex("email", { unique: true });
+  await users.insert({ _id: "a", email: "a@x" });
+  const bytes = await bytesOf(source);
+  await using copy = await open();
+  await copy.collection("users").createIndex("stale");
+  await copy.restore(stream(bytes));
+  const restored = copy.collection<{ _id?: string; email: string }>("users");
+  assert.deepEqual((await restored.indexes()).map((i) => i.name), ["email_1"]);
+  await assert.rejects(restored.insert({ email: "a@x" }), DuplicateKeyError);
+  assert.equal(
+    (await restored.find({ email: "a@x" }).explain()).index,
+    "email_1",
+  );
+  // Merging into a database whose index of that name differs: refused
+  // before anything changes.
+  await using other = await open();
+  const o = other.collection("users");
+  await o.createIndex("email", { sparse: true });
+  await o.insert({ _id: "keep", email: "k@x" });
+  await assert.rejects(
+    other.restore(stream(bytes), { mode: "merge" }),
+    TypeError,
+  );
+  assert.equal(await o.count(), 1);
 });
