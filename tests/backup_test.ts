@@ -65,42 +65,55 @@ function stream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
 }
 
-Deno.test("backup: restores into every storage exactly, with metadata, dates and TTLs", async () => {
+Deno.test("backup: from every storage into every storage, exactly, with metadata, dates, TTLs and indexes", async () => {
   const clock = new FakeClock();
   const dir = await Deno.makeTempDir({ prefix: "tether-backup-" });
+  const kvs: Deno.Kv[] = [];
+  let n = 0;
+  const storages = [
+    ["memory", () => open({ clock })],
+    ["file", () => open({ clock, path: `${dir}/db-${n++}.tdb` })],
+    ["kv", async () => {
+      const kv = await Deno.openKv(":memory:");
+      kvs.push(kv);
+      return await open({ clock, kv });
+    }],
+  ] as const;
   try {
-    await using source = await open({ clock, path: `${dir}/source.tdb` });
-    await fill(source);
-    const path = `${dir}/full.tbk`;
-    const done = await source.backup(path);
-    assert.equal(done.documents, 122);
-    assert.equal(done.bytes, (await Deno.stat(path)).size);
-    const expected = await contents(source);
-    const kv = await Deno.openKv(":memory:");
-    for (
-      const target of [
-        () => open({ clock }),
-        () => open({ clock, path: `${dir}/copy.tdb` }),
-        () => open({ clock, kv }),
-      ]
-    ) {
-      await using db = await target();
-      await db.collection("extra").insert({ _id: "e", device: "x" });
-      assert.deepEqual(await db.restore(path), {
-        documents: 122,
-        expired: 0,
-        deleted: 0,
-      });
-      // "replace": the database is the backup, "extra" is gone.
-      assert.deepEqual(await contents(db), expected);
-      const at = (await db.collection<Doc>("readings").get("r5"))?.at;
-      assert.ok(at instanceof Date && at.getTime() === 5);
-      await db.collection("extra").insert({ _id: "e", device: "x" });
-      await db.restore(stream(await Deno.readFile(path)), { mode: "merge" });
-      assert.equal(await db.collection("extra").count(), 1);
+    for (const [from, openSource] of storages) {
+      await using source = await openSource();
+      await fill(source);
+      const path = `${dir}/full-${from}.tbk`;
+      const done = await source.backup(path);
+      assert.equal(done.documents, 122);
+      assert.equal(done.indexes, 1);
+      assert.equal(done.bytes, (await Deno.stat(path)).size);
+      const expected = await contents(source);
+      for (const [to, openTarget] of storages) {
+        const what = `${from} -> ${to}`;
+        await using db = await openTarget();
+        await db.collection("extra").insert({ _id: "e", device: "x" });
+        assert.deepEqual(await db.restore(path), {
+          documents: 122,
+          expired: 0,
+          deleted: 0,
+        }, what);
+        // "replace": the database is the backup, "extra" is gone.
+        assert.deepEqual(await contents(db), expected, what);
+        const readings = db.collection<Doc>("readings");
+        const at = (await readings.get("r5"))?.at;
+        assert.ok(at instanceof Date && at.getTime() === 5, what);
+        assert.equal(
+          (await readings.find({ device: "d3" }).explain()).index,
+          "device_1",
+        );
+        await db.collection("extra").insert({ _id: "e", device: "x" });
+        await db.restore(stream(await Deno.readFile(path)), { mode: "merge" });
+        assert.equal(await db.collection("extra").count(), 1, what);
+      }
     }
-    kv.close();
   } finally {
+    for (const kv of kvs) kv.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
