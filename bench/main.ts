@@ -3,10 +3,11 @@
  * mingo on the same generated data, then our file storage against
  * `node:sqlite` and Deno KV (bench/file.ts), then our Deno KV storage against
  * raw Deno KV calls (bench/kv.ts), then compression and encryption at rest
- * against plain on each storage (bench/codec.ts). Prints a markdown report,
- * or raw numbers with `--json`; `--quick` runs everything 10x smaller;
- * `--only=indexes`, `--only=file`, `--only=kv` and `--only=codec` run one
- * scenario alone.
+ * against plain on each storage (bench/codec.ts), then backups and restore
+ * of 1,000,000 documents against NDJSON export and import (bench/backup.ts).
+ * Prints a markdown report, or raw numbers with `--json`; `--quick` runs
+ * everything 10x smaller; `--only=indexes`, `--only=file`, `--only=kv`,
+ * `--only=codec` and `--only=backup` run one scenario alone.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import {
   type Result,
   runCase,
 } from "./harness.ts";
+import { runBackupBench } from "./backup.ts";
 import { runCodecBench } from "./codec.ts";
 import { runFileBench } from "./file.ts";
 import { runIndexBench } from "./indexes.ts";
@@ -134,6 +136,14 @@ if (args.has("--only=codec")) {
     await runCodecBench({ quick: QUICK, warmup: WARMUP, log }),
     (r, quick) =>
       renderAlone("scenario 10 (compression and encryption)", r, quick),
+  );
+}
+
+// `--only=backup`: scenario 11 alone, then exit.
+if (args.has("--only=backup")) {
+  printAlone(
+    await runBackupBench({ quick: QUICK, log }),
+    (r, quick) => renderAlone("scenario 11 (backups)", r, quick),
   );
 }
 
@@ -951,6 +961,11 @@ collectGarbage();
 const codecReport = await runCodecBench({ quick: QUICK, warmup: WARMUP, log });
 collectGarbage();
 
+// ---------------------------------------------------------------------------
+// 11. Backups and restore against NDJSON export and import (bench/backup.ts).
+const backupReport = await runBackupBench({ quick: QUICK, log });
+collectGarbage();
+
 const totalMs = performance.now() - started;
 
 // ---------------------------------------------------------------------------
@@ -1085,6 +1100,7 @@ targets.push(...indexReport.targets);
 targets.push(...fileReport.targets);
 targets.push(...kvReport.targets);
 targets.push(...codecReport.targets);
+targets.push(...backupReport.targets);
 
 if (JSON_OUT) {
   console.log(JSON.stringify(
@@ -1104,6 +1120,7 @@ if (JSON_OUT) {
       file: { ...fileReport, markdown: undefined },
       kv: { ...kvReport, markdown: undefined },
       codec: { ...codecReport, markdown: undefined },
+      backup: { ...backupReport, markdown: undefined },
     },
     null,
     2,
@@ -1214,5 +1231,7 @@ if (JSON_OUT) {
   p(kvReport.markdown);
   p();
   p(codecReport.markdown);
+  p();
+  p(backupReport.markdown);
   console.log(out.join("\n"));
 }
