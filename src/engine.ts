@@ -1535,6 +1535,7 @@ export class Engine {
     const prefixes = collections === undefined
       ? [encodeKey([DOC])]
       : [...new Set(collections)].sort().map((c) => this.collectionPrefix(c));
+    let last = performance.now();
     for (const prefix of prefixes) {
       for await (const page of this.#storage.scan({ prefix })) {
         yield page.map((entry) => {
@@ -1545,7 +1546,12 @@ export class Engine {
             bytes: entry.value,
           };
         });
-        await yieldToLoop();
+        // A turn for the event loop after some work, not after every page.
+        const t = performance.now();
+        if (t - last > SLICE_MS) {
+          await yieldToLoop();
+          last = performance.now();
+        }
       }
     }
   }

@@ -588,7 +588,11 @@ export class FileStorage implements Storage {
     const table = this.#table;
     if (!table.check(commit.checks)) return Promise.resolve({ ok: false });
     const sets = commit.sets ?? [];
-    const deletes = commit.deletes ?? [];
+    let deletes = commit.deletes ?? [];
+    // Deleting an absent key changes nothing: it need not reach the log.
+    if (deletes.some((key) => table.get(key) === undefined)) {
+      deletes = deletes.filter((key) => table.get(key) !== undefined);
+    }
     const seq = this.#seq + 1;
     let frame: Uint8Array;
     try {

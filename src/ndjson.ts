@@ -16,8 +16,8 @@ import type { IndexSpec } from "./index_keys.ts";
 import { checkKey } from "./validate.ts";
 import {
   checkValue,
-  decodeRecord,
   recordMeta,
+  recordOf,
   type StoredRecord,
 } from "./value_codec.ts";
 
@@ -303,7 +303,7 @@ export function parseLine(text: string, n: number): Line | undefined {
   }
   let record: StoredRecord;
   try {
-    record = decodeRecord(encodeUtf8(trimmed), action);
+    record = recordOf(parsed, action);
   } catch (e) {
     throw new TypeError(
       `${action}: it needs "v", and "c", "u", "n" as numbers (${

@@ -364,6 +364,28 @@ export function decodeRecord(bytes: Uint8Array, action: string): StoredRecord {
       cause,
     });
   }
+  return recordOf(env, action);
+}
+
+/**
+ * The record of an already parsed envelope (see {@linkcode decodeRecord}).
+ *
+ * @param env The parsed JSON object.
+ * @param action What is being attempted, for error messages.
+ * @returns The record (its dates revived in place).
+ * @throws {IntegrityError} When it is not a record envelope.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { recordOf } from "./value_codec.ts";
+ * assert.equal(recordOf({ v: 1, c: 1, u: 1, n: 2 }, "read").version, 2);
+ * ```
+ */
+export function recordOf(
+  env: Record<string, unknown>,
+  action: string,
+): StoredRecord {
   if (
     typeof env !== "object" || env === null || !("v" in env) ||
     typeof env.c !== "number" || typeof env.u !== "number" ||

@@ -202,3 +202,23 @@ Deno.test("the log compacts on its own once it passes compactRatio times the liv
   await using db = await open({ path: tmp.path });
   assert.equal(await db.get("same"), `199${value}`);
 });
+
+Deno.test("file: deleting keys that are not there (a new key's tombstone) writes nothing to the log", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-file-" });
+  try {
+    await using db = await open({ path: `${dir}/db.tdb` });
+    const sizes = () =>
+      db.stats().storageStats as { fileBytes: number; liveBytes: number };
+    const before = sizes();
+    await db.putBatch(
+      new Map(Array.from({ length: 1000 }, (_, i) => [`k${i}`, { n: i }])),
+    );
+    const after = sizes();
+    const file = after.fileBytes - before.fileBytes;
+    const live = after.liveBytes - before.liveBytes;
+    // One frame's header and checksums beyond the live bytes, no deletes.
+    assert.ok(file - live < 200, `${file - live} bytes beyond the data`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
