@@ -669,7 +669,7 @@ export async function runBackupBench(
         nf(fileBytes)
       } bytes (${mb(fileBytes)} MB). One awaited \`setTimeout(0)\` took ${
         timerMs.toFixed(2)
-      } ms here (mean of ${TIMER_TURNS} in a row); the scan behind backup and export awaits one after every page it reads.`,
+      } ms here (mean of ${TIMER_TURNS} in a row); the scan behind backup and export awaits one after each 8 ms of work.`,
     );
     p();
     p(`### 11b. Restore and import into an empty database`);
