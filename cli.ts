@@ -805,8 +805,9 @@ place once complete; - writes to stdout.
 Options:
   --since TIME                  incremental: only the documents written and
                                 deleted since TIME (epoch ms or an ISO date,
-                                e.g. 2026-01-31T12:00:00Z), within the
-                                database's tombstoneRetention (default 7 days)
+                                e.g. 2026-01-31T12:00:00Z); refused when
+                                older than the last purge of tombstones
+                                (tombstoneRetention, default 7 days)
   --collections a,b             only these collections
   --backup-passphrase-env NAME  encrypt the backup under the passphrase in the
                                 environment variable NAME`,

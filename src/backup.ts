@@ -51,7 +51,8 @@ export interface BackupOptions {
   /**
    * Incremental: only what changed at or after this time (epoch ms) —
    * documents written since, and documents deleted since (from their
-   * tombstones, so `since` must be within `tombstoneRetention` of now).
+   * tombstones: a `since` before the last purge of tombstones older than
+   * `tombstoneRetention` is a `RangeError`).
    */
   readonly since?: number;
   /**
@@ -158,12 +159,7 @@ export async function writeBackup(
     if (typeof since !== "number" || !Number.isFinite(since)) {
       throw new TypeError(`${action}: since must be epoch milliseconds`);
     }
-    const kept = engine.now() - engine.tombstoneRetention;
-    if (since < kept) {
-      throw new RangeError(
-        `${action}: deletions are kept ${engine.tombstoneRetention} ms (tombstoneRetention), so changes since ${since} may be incomplete; take a full backup`,
-      );
-    }
+    await checkSince(engine, since, action);
   }
   let wrap: SecretWrap | null = null;
   let keys: RecordKeys | undefined;
@@ -240,6 +236,8 @@ export async function writeBackup(
       }
       if (text.length > 0) await flush(text);
     });
+    // A purge of tombstones during the copy would leave it short.
+    if (since !== undefined) await checkSince(engine, since, action);
     const summary = encodeUtf8(
       JSON.stringify({ lines: documents + deleted + indexes, blocks }),
     );
@@ -254,6 +252,24 @@ export async function writeBackup(
     throw e;
   }
   return { documents, deleted, indexes, bytes };
+}
+
+/** Refuses an increment older than the oldest kept tombstone. */
+async function checkSince(
+  engine: Engine,
+  since: number,
+  action: string,
+): Promise<void> {
+  const from = await engine.tombstonesFrom();
+  if (since < from) {
+    throw new RangeError(
+      `${action}: deletions before ${
+        new Date(from).toISOString()
+      } are no longer kept (tombstoneRetention), so changes since ${
+        new Date(since).toISOString()
+      } would miss some; take a full backup`,
+    );
+  }
 }
 
 /** Reads exact byte counts from a stream. */

@@ -59,6 +59,8 @@ const META = "m";
  * was deleted, kept `tombstoneRetention` ms for incremental backups.
  */
 const TOMB = "t";
+/** Where the cut-off of the last tombstone purge is kept. */
+const PURGED = encodeKey(["k", "tombstones"]);
 /** Most items per collection remembered as written last (shared storage). */
 const RECENT_ITEMS = 16_384;
 /** Most record bytes per collection remembered so. */
@@ -1386,6 +1388,17 @@ export class Engine {
         if (!(at >= before)) old.push(entry.key);
       }
     }
+    if (old.length === 0) return 0;
+    // First the mark: deletions before it may be gone from now on, so an
+    // incremental backup since earlier would miss some.
+    if (before > await this.tombstonesFrom()) {
+      const result = await this.#storage.commit({
+        sets: [{ key: PURGED, value: encodeUtf8(String(before)) }],
+      });
+      if (result.ok && result.durable !== undefined) {
+        await this.#settle(result.durable);
+      }
+    }
     const size = this.#storage.limits?.maxMutations ?? 1024;
     await this.#inGroups(old, size, async (deletes) => {
       const result = await this.#storage.commit({ deletes: [...deletes] });
@@ -1394,6 +1407,19 @@ export class Engine {
       }
     });
     return old.length;
+  }
+
+  /**
+   * The time from which every deletion still has its tombstone: 0 until
+   * tombstones were first purged, then the purge's cut-off.
+   *
+   * @returns Epoch ms.
+   */
+  async tombstonesFrom(): Promise<number> {
+    const found = await this.#storage.get(PURGED);
+    if (found === null) return 0;
+    const at = Number(new TextDecoder().decode(found.value));
+    return Number.isFinite(at) ? at : Infinity;
   }
 
   #schemaKey(collection: string): Uint8Array {
@@ -1692,11 +1718,6 @@ export class Engine {
       if (next === undefined) return names;
       start = next;
     }
-  }
-
-  /** How long tombstones are kept, ms. */
-  get tombstoneRetention(): number {
-    return this.#settings.tombstoneRetention;
   }
 
   /**
