@@ -32,10 +32,14 @@ import { type Database, type Entry, IntegrityError, open } from "../mod.ts";
 import type { OpenOptions } from "../mod.ts";
 import { mulberry32, shuffledIndices } from "./data.ts";
 import {
+  check,
   collectGarbage,
+  fail,
   fmtMs,
   fmtOps,
+  mb,
   median,
+  nf,
   type Result,
   summarise,
 } from "./harness.ts";
@@ -109,14 +113,6 @@ export interface BackupReport {
   readonly markdown: string;
 }
 
-function fail(message: string): never {
-  throw new Error(`Benchmark check failed: ${message}`);
-}
-
-function check(ok: boolean, message: string): void {
-  if (!ok) fail(message);
-}
-
 /** Documents per `insertMany` when loading. */
 const LOAD_BATCH = 1_000;
 /** PBKDF2 iterations (opening stays ~1 ms; nothing after open depends on it). */
@@ -128,9 +124,6 @@ const SAMPLE_MS = 5;
 /** Documents checked, with their metadata, after every restore and import. */
 const PROBES = 5;
 const COLLECTION = "readings";
-
-const nf = (x: number) => x.toLocaleString("en-US");
-const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
 /** A small sensor reading (the document of scenario 9). */
 interface Sensor {

@@ -35,10 +35,13 @@ import type {
 import { mulberry32, shuffledIndices } from "./data.ts";
 import {
   type Case,
+  check,
   collectGarbage,
+  fail,
   fmtMs,
   fmtOps,
   median,
+  nf,
   type Result,
   runInterleaved,
 } from "./harness.ts";
@@ -127,14 +130,6 @@ export interface CodecReport {
   readonly markdown: string;
 }
 
-function fail(message: string): never {
-  throw new Error(`Benchmark check failed: ${message}`);
-}
-
-function check(ok: boolean, message: string): void {
-  if (!ok) fail(message);
-}
-
 /** Recorded rounds of the put cases (a sample lasts ~0.05-1 s). */
 const PUT_ROUNDS = 5;
 /** Recorded rounds of the get cases (cheaper: more of them). */
@@ -154,8 +149,6 @@ const LOAD_BATCH = 40;
 const SIZE_BATCH = 1_000;
 /** Text every plain sensor record holds; absent once encrypted. */
 const MARKER = '"site":"greenhouse-3"';
-
-const nf = (x: number) => x.toLocaleString("en-US");
 
 /** A small sensor reading, about 240 bytes of JSON. */
 interface SmallDoc {

@@ -27,10 +27,14 @@ import { FileStorage } from "../storage.ts";
 import { mulberry32, type UserDoc } from "./data.ts";
 import {
   type Case,
+  check,
   collectGarbage,
+  fail,
   fmtMs,
   fmtOps,
+  mb,
   median,
+  nf,
   type Result,
   runInterleaved,
   summarise,
@@ -96,14 +100,6 @@ export interface FileReport {
   readonly markdown: string;
 }
 
-function fail(message: string): never {
-  throw new Error(`Benchmark check failed: ${message}`);
-}
-
-function check(ok: boolean, message: string): void {
-  if (!ok) fail(message);
-}
-
 const BATCH = 1_000;
 /** Documents per `putBatch` / transaction when loading the reopen test. */
 const LOAD_CHUNK = 10_000;
@@ -113,10 +109,6 @@ const KV_MAX_MUTATIONS = 1_000;
 const PUT_REPS = 11;
 /** Recorded runs of the reopen cases. */
 const REOPEN_REPS = 3;
-
-const MB = 1_000_000;
-const nf = (x: number) => x.toLocaleString("en-US");
-const mb = (bytes: number) => (bytes / MB).toFixed(1);
 
 /** The small documents of the reopen test. */
 interface Reading {

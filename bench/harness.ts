@@ -273,3 +273,38 @@ export function renderAlone(
   out.push("", r.markdown);
   return out.join("\n");
 }
+
+/**
+ * Stops a benchmark whose own check of its results failed.
+ *
+ * @param message What was wrong.
+ */
+export function fail(message: string): never {
+  throw new Error(`Benchmark check failed: ${message}`);
+}
+
+/**
+ * Checks a benchmark's result.
+ *
+ * @param ok Whether it is right.
+ * @param message What is wrong otherwise.
+ */
+export function check(ok: boolean, message: string): void {
+  if (!ok) fail(message);
+}
+
+/**
+ * A whole number with thousands separators.
+ *
+ * @param x The number.
+ * @returns E.g. "1,000,000".
+ */
+export const nf = (x: number): string => x.toLocaleString("en-US");
+
+/**
+ * Bytes in MB (10^6), one decimal.
+ *
+ * @param bytes The size.
+ * @returns E.g. "20.1".
+ */
+export const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);

@@ -28,7 +28,14 @@ import {
 } from "../storage.ts";
 import { Query } from "mingo";
 import type { UserDoc } from "./data.ts";
-import { collectGarbage, fmtMs, type Result, runCase } from "./harness.ts";
+import {
+  check,
+  collectGarbage,
+  fmtMs,
+  nf,
+  type Result,
+  runCase,
+} from "./harness.ts";
 import { type LokiCollection, type LokiDb, newLoki } from "./peers.ts";
 
 /** What scenario 7 needs from the main benchmark. */
@@ -73,14 +80,6 @@ export interface IndexReport {
   readonly notes: string[];
   /** The report section, markdown, starting with its `##` heading. */
   readonly markdown: string;
-}
-
-function fail(message: string): never {
-  throw new Error(`Benchmark check failed: ${message}`);
-}
-
-function check(ok: boolean, message: string): void {
-  if (!ok) fail(message);
 }
 
 /**
@@ -189,7 +188,6 @@ export async function runIndexBench(
 ): Promise<IndexReport> {
   const { docs, warmup, reps, queryReps, log } = ctx;
   const N = docs.length;
-  const nf = (x: number) => x.toLocaleString("en-US");
   const results: Result[] = [];
   const explains: Record<string, Explanation> = {};
   const countReads: Record<string, { docs: number; indexKeys: number }> = {};

@@ -28,9 +28,12 @@ import { type Collection, type Database, open } from "../mod.ts";
 import { mulberry32, shuffledIndices } from "./data.ts";
 import {
   type Case,
+  check,
+  fail,
   fmtMs,
   fmtOps,
   median,
+  nf,
   type Result,
   runInterleaved,
 } from "./harness.ts";
@@ -101,14 +104,6 @@ export interface KvReport {
   readonly markdown: string;
 }
 
-function fail(message: string): never {
-  throw new Error(`Benchmark check failed: ${message}`);
-}
-
-function check(ok: boolean, message: string): void {
-  if (!ok) fail(message);
-}
-
 /** The issue's goal: a put of ours within this factor of a raw `kv.set`. */
 const PUT_GOAL = 1.5;
 /** Devices; the queried one holds 1/DEVICES of the documents. */
@@ -129,8 +124,6 @@ const QUERY_REPS = 21;
 const LOAD_BATCH = 40;
 /** Raw sets per atomic operation when loading the raw side. */
 const RAW_BATCH = 1_000;
-
-const nf = (x: number) => x.toLocaleString("en-US");
 
 /** A small sensor reading. */
 interface Sensor {

@@ -16,7 +16,9 @@ import { type Database, open } from "../mod.ts";
 import { Query } from "mingo";
 import { makeDocs, shuffledIndices, type UserDoc } from "./data.ts";
 import {
+  check,
   collectGarbage,
+  fail,
   fmtMs,
   fmtOps,
   measureStall,
@@ -56,14 +58,6 @@ const SEED = 42;
 function log(line: string): void {
   // Progress goes to stderr so stdout is only the report.
   console.error(line);
-}
-
-function fail(message: string): never {
-  throw new Error(`Benchmark check failed: ${message}`);
-}
-
-function check(ok: boolean, message: string): void {
-  if (!ok) fail(message);
 }
 
 function openOurs(clock?: { now(): number }): Promise<Database<unknown>> {
