@@ -35,6 +35,7 @@ import {
   fileTarget,
   type Line,
   Loader,
+  openSource,
   parseLine,
 } from "./ndjson.ts";
 import type { ExportTarget, ImportSource, TransferResult } from "./ndjson.ts";
@@ -474,10 +475,7 @@ export async function restoreBackup(
   if (mode !== undefined && mode !== "merge" && mode !== "replace") {
     throw new TypeError(`${action}: mode must be "merge" or "replace"`);
   }
-  const open = async () =>
-    typeof source === "string"
-      ? (await Deno.open(source, { read: true })).readable
-      : source;
+  const open = () => openSource(source);
   const kept: Line[] = [];
   const specs = new Map<string, IndexSpec>(); // "collection\0name" -> spec
   const header = await readBackup(

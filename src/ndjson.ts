@@ -56,6 +56,20 @@ const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const FLUSH_BYTES = 64 * 1024;
 
 /**
+ * The bytes of a source: a file's, read from the start, or the stream given.
+ *
+ * @param source A path or a stream.
+ * @returns A stream of the bytes.
+ */
+export async function openSource(
+  source: ImportSource,
+): Promise<ReadableStream<Uint8Array>> {
+  return typeof source === "string"
+    ? (await Deno.open(source, { read: true })).readable
+    : source;
+}
+
+/**
  * A file written beside `path` and renamed over it once complete and synced,
  * so a failure never leaves a truncated file at `path`.
  *
@@ -354,10 +368,7 @@ export async function importNdjson(
   if (mode !== "merge" && mode !== "replace") {
     throw new TypeError(`${action}: mode must be "merge" or "replace"`);
   }
-  const open = async () =>
-    typeof source === "string"
-      ? (await Deno.open(source, { read: true })).readable
-      : source;
+  const open = () => openSource(source);
   // Pass 1: check every line.
   const kept: Line[] = [];
   const collections = new Set<string>();
