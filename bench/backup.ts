@@ -30,7 +30,7 @@
 
 import { type Database, type Entry, IntegrityError, open } from "../mod.ts";
 import type { OpenOptions } from "../mod.ts";
-import { mulberry32, shuffledIndices } from "./data.ts";
+import { makeSensors, type Sensor, shuffledIndices } from "./data.ts";
 import {
   check,
   collectGarbage,
@@ -126,30 +126,6 @@ const PROBES = 5;
 const COLLECTION = "readings";
 
 /** A small sensor reading (the document of scenario 9). */
-interface Sensor {
-  /** `"dev-" + (i % 100)`. */
-  device: string;
-  /** Temperature, one decimal, 15.0 to 35.0. */
-  temp: number;
-  /** Relative humidity, one decimal, 20.0 to 80.0. */
-  hum: number;
-  /** Epoch ms, one second apart. */
-  ts: number;
-}
-
-function makeSensors(n: number, seed = 9): Sensor[] {
-  const rnd = mulberry32(seed);
-  const out: Sensor[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = {
-      device: `dev-${i % 100}`,
-      temp: Math.round(150 + rnd() * 200) / 10,
-      hum: Math.round(200 + rnd() * 600) / 10,
-      ts: 1_700_000_000_000 + i * 1_000,
-    };
-  }
-  return out;
-}
 
 /**
  * Runs `work` once, timed, while `Deno.memoryUsage()` is sampled every

@@ -111,3 +111,37 @@ export function shuffledIndices(n: number, seed = 7): Uint32Array {
   }
   return out;
 }
+
+/** A small sensor reading (scenarios 9 and 11). */
+export interface Sensor {
+  /** `"dev-" + (i % devices)`. */
+  device: string;
+  /** Temperature, one decimal, 15.0 to 35.0. */
+  temp: number;
+  /** Relative humidity, one decimal, 20.0 to 80.0. */
+  hum: number;
+  /** Epoch ms, one second apart. */
+  ts: number;
+}
+
+/**
+ * Deterministic sensor readings.
+ *
+ * @param n How many.
+ * @param seed Seed of mulberry32.
+ * @param devices How many distinct devices, in turn.
+ * @returns The readings.
+ */
+export function makeSensors(n: number, seed = 9, devices = 100): Sensor[] {
+  const rnd = mulberry32(seed);
+  const out: Sensor[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = {
+      device: `dev-${i % devices}`,
+      temp: Math.round(150 + rnd() * 200) / 10,
+      hum: Math.round(200 + rnd() * 600) / 10,
+      ts: 1_700_000_000_000 + i * 1_000,
+    };
+  }
+  return out;
+}

@@ -25,7 +25,7 @@
  */
 
 import { type Collection, type Database, open } from "../mod.ts";
-import { mulberry32, shuffledIndices } from "./data.ts";
+import { makeSensors, type Sensor, shuffledIndices } from "./data.ts";
 import {
   type Case,
   check,
@@ -125,32 +125,6 @@ const LOAD_BATCH = 40;
 /** Raw sets per atomic operation when loading the raw side. */
 const RAW_BATCH = 1_000;
 
-/** A small sensor reading. */
-interface Sensor {
-  /** `"dev-" + (i % 100)`. */
-  device: string;
-  /** Temperature, one decimal, 15.0 to 35.0. */
-  temp: number;
-  /** Relative humidity, one decimal, 20.0 to 80.0. */
-  hum: number;
-  /** Epoch ms, one second apart. */
-  ts: number;
-}
-
-function makeSensors(n: number, seed = 9): Sensor[] {
-  const rnd = mulberry32(seed);
-  const out: Sensor[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = {
-      device: `dev-${i % DEVICES}`,
-      temp: Math.round(150 + rnd() * 200) / 10,
-      hum: Math.round(200 + rnd() * 600) / 10,
-      ts: 1_700_000_000_000 + i * 1_000,
-    };
-  }
-  return out;
-}
-
 /** Where a case's KV lives. */
 interface Where {
   /** "KV file" or "KV :memory:". */
@@ -217,7 +191,7 @@ export async function runKvBench(ctx: KvBenchContext): Promise<KvReport> {
   const N = 10_000 / scale;
   const G = 5_000 / scale;
   const matches = N / DEVICES;
-  const sensors = makeSensors(N);
+  const sensors = makeSensors(N, 9, DEVICES);
   const keys = sensors.map((_, i) => `s${i}`);
   const order = shuffledIndices(N, 3);
   const docJsonBytes = median(
