@@ -105,7 +105,6 @@ const KV_VALUE = 65_536;
 const KV_MUTATIONS = 1000;
 const KV_CHECKS = 100;
 const KV_KEY = 2048;
-const KV_COMMIT_BYTES = 819_200;
 const KV_GET_MANY = 10;
 /** Room left in an atomic operation for a large value's index entries. */
 const MAX_VALUE = 786_432;
@@ -253,16 +252,8 @@ export class KvStorage implements Storage {
     this.#clock = options.clock ?? Date;
     this.capabilities = { nativeExpiry: this.#clock === Date, shared: true };
     this.#maxValueBytes = maxValueBytes;
-    const overhead = prefixBytes(prefix);
-    this.#prefixSize = overhead;
-    this.limits = {
-      maxMutations: KV_MUTATIONS,
-      maxChecks: KV_CHECKS,
-      // A byte part doubles in the worst case (0x00 is escaped).
-      maxKeyBytes: Math.floor((KV_KEY - overhead - 2) / 2),
-      maxValueBytes,
-      maxCommitBytes: KV_COMMIT_BYTES,
-    };
+    this.#prefixSize = prefixBytes(prefix);
+    this.limits = { maxMutations: KV_MUTATIONS, maxChecks: KV_CHECKS };
   }
 
   #key(key: Uint8Array): KvKey {

@@ -138,19 +138,15 @@ export interface StorageCapabilities {
  * (memory, file) leaves {@linkcode Storage.limits} undefined. The engine
  * refuses a caller's write that would pass them (a `TooLargeError`, nothing
  * written) and splits its own bulk work (index builds, `clear`, sweeps)
- * into several commits that fit.
+ * into several commits that fit. Limits on sizes (key, value, bytes per
+ * commit) the storage enforces itself, with a `TooLargeError`; the engine
+ * halves its groups when it meets one.
  */
 export interface StorageLimits {
   /** Most sets plus deletes in one commit. */
   readonly maxMutations: number;
   /** Most version checks in one commit. */
   readonly maxChecks: number;
-  /** Longest key the engine may use, in bytes. */
-  readonly maxKeyBytes: number;
-  /** Largest value one set may carry, in bytes. */
-  readonly maxValueBytes: number;
-  /** Most key plus value bytes of all sets and deletes in one commit. */
-  readonly maxCommitBytes: number;
 }
 
 /**
