@@ -61,6 +61,7 @@ export type { Projection } from "./src/query/projection.ts";
 export type { SortSpec } from "./src/query/sort.ts";
 export type { Update } from "./src/query/update.ts";
 export type { Storage } from "./src/storage.ts";
+export type { Logger, LogLevel } from "./src/logger.ts";
 export type { KvKey, KvKeyPart, KvLike } from "./src/kv_storage.ts";
 export type {
   CompressionOptions,

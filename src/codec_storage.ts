@@ -12,6 +12,7 @@
  * @module
  */
 
+import type { Logger, LogLevel } from "./logger.ts";
 import {
   EnvelopeError,
   hkdf,
@@ -75,6 +76,10 @@ export interface CodecOptions {
   readonly encryption?: EncryptionOptions | undefined;
   /** Compress values with deflate when it makes them smaller. */
   readonly compression?: CompressionOptions | undefined;
+  /** Where key-rotation progress is reported. Default: silent. */
+  readonly logger?: Logger | undefined;
+  /** The least level passed to `logger`. Default `"info"`. */
+  readonly logLevel?: LogLevel | undefined;
 }
 
 /** The header key: outside every engine key space. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { resolveLog } from "./logger.ts";
 import { Collection, type IndexDeclaration } from "./collection.ts";
 
 /** Options of `db.collection()`. */
@@ -638,7 +639,9 @@ export async function open<T = unknown>(
       "Cannot open the database: clock must have a now() method",
     );
   }
+  const log = resolveLog(options.logger, options.logLevel);
   const settings: EngineSettings = {
+    log,
     clock,
     ttlCheckInterval: checkInterval(
       options.ttlCheckInterval,
@@ -681,6 +684,8 @@ export async function open<T = unknown>(
     storage = await CodecStorage.open(inner, {
       encryption: options.encryption,
       compression: options.compression,
+      logger: options.logger,
+      logLevel: options.logLevel,
     });
   } catch (e) {
     await inner.close();

@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { Log } from "./logger.ts";
 import {
   ClosedError,
   ConflictError,
@@ -214,6 +215,8 @@ export interface EngineSettings {
   readonly feed?: boolean;
   /** How long tombstones of deleted documents are kept, ms. */
   readonly tombstoneRetention: number;
+  /** Where quota pressure and background errors are reported. */
+  readonly log?: Log;
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type Log, type Logger, type LogLevel, resolveLog } from "./logger.ts";
 import {
   ClosedError,
   IntegrityError,
@@ -81,6 +82,13 @@ export interface FileStorageOptions {
   readonly compactRatio?: number;
   /** No automatic compaction below this file size, bytes. Default 1 MiB. */
   readonly compactMinBytes?: number;
+  /**
+   * Where to report torn tails, repairs, slow fsyncs, quota pressure and
+   * key-rotation progress (`console` is one). Default: silent.
+   */
+  readonly logger?: Logger;
+  /** The least level passed to `logger`. Default `"info"`. */
+  readonly logLevel?: LogLevel;
 }
 
 /** Counters of a file storage, from `stats()`. */
@@ -307,6 +315,8 @@ export class FileStorage implements Storage {
    */
   #tail: { seq: number; frames: Uint8Array[] } | undefined;
   #failures = 0;
+  /** Where torn tails, repairs and slow fsyncs are reported. */
+  readonly #log: Log;
   #broken: Error | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -336,6 +346,7 @@ export class FileStorage implements Storage {
     this.#flushInterval = options.flushInterval ?? 100;
     this.#compactRatio = options.compactRatio ?? 2;
     this.#compactMinBytes = options.compactMinBytes ?? 1 << 20;
+    this.#log = resolveLog(options.logger, options.logLevel);
     this.#file = file;
     this.#lock = lock;
     this.#header = header;
@@ -1073,4 +1084,5 @@ function checkOptions(options: FileStorageOptions, action: string): void {
   positive("flushInterval", 1);
   positive("compactRatio", 1);
   positive("compactMinBytes", 0);
+  resolveLog(options.logger, options.logLevel);
 }
