@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
 import { main } from "../cli.ts";
+import { FileStorage } from "../src/file_storage.ts";
+import { encodeKey } from "../src/key_codec.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).href;
 const decoder = new TextDecoder();
@@ -531,6 +533,162 @@ Deno.test("cli: verify, clean (0), with problems on Deno KV (2), and a damaged f
     await Deno.writeFile(db, bytes);
     const damaged = await cli(["verify", "--db", db]);
     assert.match(error(exits(damaged, 65)), /damaged/);
+  });
+});
+
+/**
+ * Rewrites one document's stored value through the raw file storage: a
+ * valid log frame holding an envelope that fails its MAC.
+ */
+async function flipRecord(path: string, collection: string, id: string) {
+  const raw = await FileStorage.open(path);
+  try {
+    const key = encodeKey(["d", collection, id]);
+    const value = (await raw.get(key))!.value.slice();
+    value[25]! ^= 0x01;
+    const result = await raw.commit({ sets: [{ key, value }] });
+    assert(result.ok);
+    await result.durable;
+  } finally {
+    await raw.close();
+  }
+}
+
+async function sha256(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    await Deno.readFile(path),
+  );
+  return Array.from(new Uint8Array(digest)).join(",");
+}
+
+Deno.test("cli: repair of an encrypted database with a bad record (2, text and --json), verify --json on it (65), a clean repair (0)", async () => {
+  await withDir(async (dir) => {
+    const db = `${dir}/app.tdb`;
+    const passphrase = "repair passphrase";
+    const env = { TETHER_PASSPHRASE: passphrase };
+    {
+      await using created = await open({
+        path: db,
+        encryption: { passphrase, iterations: 1000 },
+      });
+      const users = created.collection("users");
+      await users.createIndex("age");
+      await users.insertMany(USERS);
+      await created.put("greeting", "hello", { ttl: 3_600_000, tags: ["t"] });
+      await created.put("n", 42);
+    }
+    await flipRecord(db, "users", "bob");
+    const before = await sha256(db);
+
+    const [verifyJson, verifyText, text, json, noSecret] = await Promise.all([
+      cli(["verify", "--json", "--db", db], { env }),
+      cli(["verify", "--db", db], { env }),
+      cli(["repair", "--db", db, "--out", `${dir}/new.tdb`], { env }),
+      cli(["repair", "--db", db, "--out", `${dir}/new2.tdb`, "--json"], {
+        env,
+      }),
+      cli(["repair", "--db", db, "--out", `${dir}/new3.tdb`]),
+    ]);
+    // verify: the database does not open, and says what is wrong on stdout.
+    const verified = JSON.parse(exits(verifyJson, 65).stdout);
+    assert.equal(verified.opens, false);
+    assert.match(verified.error, /MAC/);
+    assert.deepEqual(
+      verified.problems.map((p: { collection: string; key: string }) => [
+        p.collection,
+        p.key,
+      ]),
+      [["users", "bob"]],
+    );
+    assert.match(error(verifyJson), /MAC/);
+    assert.match(exits(verifyText, 65).stdout, /^ {2}'bob' in 'users': .*MAC/m);
+
+    const lines = exits(text, 2).stdout.split("\n");
+    assert.equal(
+      lines[0],
+      `repaired ${db} into ${dir}/new.tdb: copied 4 documents and 1 index definition`,
+    );
+    assert.equal(lines[1], "lost 1:");
+    assert.match(lines[2]!, /^ {2}'bob' in 'users': .*MAC/);
+    const report = JSON.parse(exits(json, 2).stdout);
+    assert.equal(report.copied, 4);
+    assert.equal(report.indexes, 1);
+    assert.deepEqual(
+      report.lost.map((l: { collection: string; key: string }) => [
+        l.collection,
+        l.key,
+      ]),
+      [["users", "bob"]],
+    );
+    assert.match(error(exits(noSecret, 77)), /TETHER_PASSPHRASE/);
+    assert.equal(await sha256(db), before, "the original is unchanged");
+
+    const [again, kv, noOut, infoNew, verifyNew] = await Promise.all([
+      cli(["repair", "--db", db, "--out", `${dir}/new.tdb`], { env }),
+      cli(["repair", "--kv", `${dir}/x.sqlite`, "--out", `${dir}/x.tdb`]),
+      cli(["repair", "--db", db]),
+      cli(["info", "--json", "--db", `${dir}/new.tdb`], { env }),
+      cli(["verify", "--db", `${dir}/new.tdb`], { env }),
+    ]);
+    assert.match(error(exits(again, 64)), /already exists/);
+    assert.match(error(exits(kv, 64)), /--db/);
+    assert.match(error(exits(noOut, 64)), /--out/);
+    const info = JSON.parse(exits(infoNew, 0).stdout);
+    assert.equal(info.encrypted, true);
+    assert.equal(info.documents, 4);
+    exits(verifyNew, 0);
+    {
+      await using copy = await open({
+        path: `${dir}/new.tdb`,
+        encryption: { passphrase },
+      });
+      const users = copy.collection("users");
+      assert.deepEqual(await users.get("ann"), USERS[0]);
+      assert.equal(await users.get("bob"), null);
+      assert.deepEqual((await users.indexes()).map((i) => i.name), ["age_1"]);
+      const entry = await copy.getEntry("greeting");
+      assert.deepEqual(entry?.tags, ["t"]);
+      assert.ok(entry?.expiresAt !== undefined);
+    }
+
+    // A clean database: nothing lost, exit 0.
+    await sample(`${dir}/clean.tdb`);
+    const clean = await cli([
+      "repair",
+      "--db",
+      `${dir}/clean.tdb`,
+      "--out",
+      `${dir}/clean2.tdb`,
+    ]);
+    assert.match(
+      exits(clean, 0).stdout,
+      /copied 5 documents.*\nnothing lost\n$/,
+    );
+    for (const t of printed) {
+      assert(!t.includes(passphrase), "the passphrase was printed");
+    }
+  });
+});
+
+Deno.test("cli: info and verify say when open left out a torn tail", async () => {
+  await withDir(async (dir) => {
+    const db = `${dir}/app.tdb`;
+    await sample(db);
+    // The last commit cut short, as by a crash during its write.
+    const bytes = await Deno.readFile(db);
+    await Deno.writeFile(db, bytes.subarray(0, bytes.length - 5));
+    const [info, json, verify] = await Promise.all([
+      cli(["info", "--db", db]),
+      cli(["info", "--json", "--db", db]),
+      cli(["verify", "--db", db]),
+    ]);
+    assert.match(
+      exits(info, 0).stdout,
+      /^torn tail +\d+ B of an unfinished last commit .*left out$/m,
+    );
+    assert.ok(JSON.parse(exits(json, 0).stdout).tornBytes > 0);
+    assert.match(exits(verify, 0).stdout, /^torn tail: \d+ B/m);
   });
 });
 
