@@ -170,21 +170,12 @@ async function openSource(source: RepairSource): Promise<Opened> {
   if (source.storage !== undefined) {
     return { inner: source.storage, damaged: [], tornBytes: 0 };
   }
-  let inner: FileStorage;
-  try {
-    inner = await FileStorage.open(source.path!, {
-      readOnly: true,
-      repair: true,
-    });
-  } catch (e) {
-    // TEMPORARY until the file storage's salvage mode lands.
-    if (!(e instanceof TypeError && /read-only/.test(e.message))) throw e;
-    inner = await FileStorage.open(source.path!, { readOnly: true });
-  }
-  const stats = inner.stats() as ReturnType<FileStorage["stats"]> & {
-    damage?: readonly DamagedRange[];
-  };
-  const damaged = (stats.damage ?? []).map((d) => ({
+  const inner = await FileStorage.open(source.path!, {
+    readOnly: true,
+    repair: true,
+  });
+  const stats = inner.stats();
+  const damaged = stats.damage.map((d) => ({
     offset: d.offset,
     bytes: d.bytes,
     reason: d.reason,

@@ -531,8 +531,26 @@ Deno.test("cli: verify, clean (0), with problems on Deno KV (2), and a damaged f
     const bytes = await Deno.readFile(db);
     bytes[bytes.length - 8]! ^= 0xff;
     await Deno.writeFile(db, bytes);
-    const damaged = await cli(["verify", "--db", db]);
+    const [damaged, damagedJson] = await Promise.all([
+      cli(["verify", "--db", db]),
+      cli(["verify", "--db", db, "--json"]),
+    ]);
     assert.match(error(exits(damaged, 65)), /damaged/);
+    assert.match(damaged.stdout, /^cannot open: .*damaged/);
+    assert.match(damaged.stdout, /^ {2}bytes \d+ to \d+: /m);
+    // --json: the report on stdout all the same.
+    const found = JSON.parse(exits(damagedJson, 65).stdout);
+    assert.equal(found.opens, false);
+    assert.match(found.error, /damaged at byte \d+/);
+    assert.equal(found.damagedRanges.length, 1);
+    assert.deepEqual(Object.keys(found.problems[0]).sort(), [
+      "bytes",
+      "collection",
+      "key",
+      "offset",
+      "problem",
+    ]);
+    assert.equal(found.problems[0].offset, found.damagedRanges[0].offset);
   });
 });
 
@@ -707,7 +725,7 @@ Deno.test("cli: compact (0), and a database locked by another writer (75)", asyn
       cli(["compact", "--db", path, "--lock-timeout", "100"]),
       cli(["get", "default", "counter", "--db", path]),
     ]);
-    assert.match(error(exits(locked, 75)), /lock/);
+    assert.match(error(exits(locked, 75)), /another writer/);
     // Reading commands do not take the lock.
     assert.equal(JSON.parse(exits(reading, 0).stdout), 49);
     assert.equal(await holder.get("counter"), 49);

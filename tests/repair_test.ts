@@ -264,3 +264,49 @@ Deno.test("repair: a plain compressed database is copied whole, compressed, and 
     assert.deepEqual(await model(sealed), expected);
   });
 });
+
+Deno.test("repair: a file with a damaged log range in the middle: every intact commit is copied, the range is reported", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/app.tdb`;
+    const fileBytes = (db: Database) =>
+      db.stats().storageStats?.fileBytes as number;
+    let range: { offset: number; bytes: number };
+    let expected: Map<string, unknown>;
+    {
+      await using db = await open({ path });
+      for (let i = 0; i < 10; i++) await db.put(`k${i}`, { n: i });
+      const offset = fileBytes(db);
+      await db.put("k10", { n: 10 }); // this commit's frame is damaged below
+      range = { offset, bytes: fileBytes(db) - offset };
+      for (let i = 11; i < 20; i++) await db.put(`k${i}`, { n: i });
+      await db.put("k3", { n: 3, again: true }); // version 2, after the damage
+      expected = await model(db);
+    }
+    expected.delete("default/k10");
+    const bytes = await Deno.readFile(path);
+    bytes[range.offset + Math.floor(range.bytes / 2)]! ^= 0x5a;
+    await Deno.writeFile(path, bytes);
+    await assert.rejects(
+      open({ path }),
+      (e: Error) =>
+        e instanceof IntegrityError &&
+        e.message.includes(`byte ${range.offset}`),
+    );
+    const before = await sha256(path);
+
+    const report = await repair({ path }, { path: `${dir}/new.tdb` });
+    assert.equal(await sha256(path), before, "the original is unchanged");
+    assert.deepEqual(
+      report.damagedRanges.map((d) => [d.offset, d.bytes]),
+      [[range.offset, range.bytes]],
+    );
+    assert.equal(report.lost.length, 1);
+    assert.equal(report.lost[0]!.offset, range.offset);
+    assert.equal(report.lost[0]!.bytes, range.bytes);
+    assert.equal(report.lost[0]!.reason, report.damagedRanges[0]!.reason);
+    assert.equal(report.copied, 19);
+    await using copy = await open({ path: `${dir}/new.tdb` });
+    assert.deepEqual(await model(copy), expected);
+    assert.equal((await copy.getEntry("k3"))?.version, 2);
+  });
+});
