@@ -310,3 +310,72 @@ Deno.test("repair: a file with a damaged log range in the middle: every intact c
     assert.equal((await copy.getEntry("k3"))?.version, 2);
   });
 });
+
+Deno.test("repair: a kill mid-repair leaves no file under the target's name, and the repair can be run again", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/app.tdb`;
+    const out = `${dir}/new.tdb`;
+    const n = Deno.env.get("TETHER_TORTURE") ? 50_000 : 10_000;
+    {
+      await using db = await open({ path });
+      const docs = Array.from({ length: n }, (_, i) => ({
+        _id: `d${i}`,
+        i,
+        pad: "p".repeat(200),
+      }));
+      for (let i = 0; i < n; i += 1000) {
+        await db.collection("c").insertMany(docs.slice(i, i + 1000));
+      }
+    }
+    const before = await sha256(path);
+    const script = `${dir}/run.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { repair } from ${
+        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+      };\nawait repair({ path: ${JSON.stringify(path)} }, { path: ${
+        JSON.stringify(out)
+      } });\n`,
+    );
+    const runs = Deno.env.get("TETHER_TORTURE") ? 10 : 2;
+    for (let run = 0; run < runs; run++) {
+      const initial: string[] = [];
+      for await (const e of Deno.readDir(dir)) initial.push(e.name);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", script],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let exited = false;
+      child.status.then(() => exited = true);
+      // Wait until the repair has written something, then kill.
+      while (!exited) {
+        const names = [];
+        for await (const e of Deno.readDir(dir)) names.push(e.name);
+        if (names.some((name) => !initial.includes(name))) break;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      if (run > 0) await new Promise((r) => setTimeout(r, 20 * run));
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It had already finished.
+      }
+      const status = await child.status;
+      const exists = await Deno.lstat(out).then(() => true, () => false);
+      if (status.success) {
+        // Finished before the kill: the target is complete.
+        await using done = await open({ path: out, readOnly: true });
+        assert.equal(await done.collection("c").count(), n);
+        await Deno.remove(out);
+      } else {
+        assert.equal(exists, false, `run ${run}: a target after a kill`);
+      }
+    }
+    assert.equal(await sha256(path), before);
+    const report = await repair({ path }, { path: out });
+    assert.equal(report.copied, n);
+    await using copy = await open({ path: out });
+    assert.equal(await copy.collection("c").count(), n);
+  });
+});
