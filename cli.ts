@@ -1585,7 +1585,8 @@ async function verifyDamaged(
       text +=
         `checked ${plural(report.checked, "stored value")}: ${
           plural(problems.length, "problem")
-        }\n` + lostLines(report);
+        }\n` + lostLines(report) +
+        `to copy what is intact into a new database: repair --db ${where.location} --out <new>\n`;
     }
     await ctx.out.write(text);
   }

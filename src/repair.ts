@@ -22,7 +22,7 @@ import { IntegrityError } from "./errors.ts";
 import { FileStorage } from "./file_storage.ts";
 import type { IndexSpec } from "./index_keys.ts";
 import { decodeKey, encodeKey } from "./key_codec.ts";
-import { type Log, type Logger, type LogLevel, resolveLog } from "./logger.ts";
+import { type Logger, type LogLevel, resolveLog } from "./logger.ts";
 import { parseLine } from "./ndjson.ts";
 import type { Storage, StorageEntry } from "./storage.ts";
 
@@ -373,7 +373,6 @@ async function writeTarget(
     encryption: EncryptionOptions | undefined;
     compression: CompressionOptions | undefined;
   },
-  log: Log,
   action: string,
 ): Promise<{ copied: number; expired: number; indexes: number }> {
   const { dir, base } = split(path);
@@ -443,11 +442,6 @@ async function writeTarget(
         handle.close();
       }
     }
-    log.info(
-      "repair",
-      `Repaired into '${path}': ${copied} documents copied, ${found.lost.length} losses`,
-      { target: path, copied, lost: found.lost.length },
-    );
     return { copied, expired, indexes };
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
@@ -573,7 +567,6 @@ export async function repair(
         into,
         found,
         { encryption, compression },
-        log,
         action,
       );
       copied = written.copied;
@@ -591,6 +584,13 @@ export async function repair(
           ? `Lost index '${l.index}' of '${l.collection}': ${l.reason}`
           : `Lost a record: ${l.reason}`,
         { ...l },
+      );
+    }
+    if (into !== undefined) {
+      log.info(
+        "repair",
+        `Repaired into '${into}': ${copied} documents copied, ${found.lost.length} lost`,
+        { target: into, copied, lost: found.lost.length },
       );
     }
     return {

@@ -138,7 +138,20 @@ Deno.test("repair: an encrypted database with one record failing its MAC is copi
     assert.equal(dry.target, undefined);
     assert.deepEqual(await listing(), files);
 
-    const report = await repair({ path, encryption: SECRET }, { path: out });
+    const logged: [string, Record<string, unknown>][] = [];
+    const logger = {
+      warn: (_: string, data: Record<string, unknown>) =>
+        void logged.push(["warn", data]),
+      info: (_: string, data: Record<string, unknown>) =>
+        void logged.push(["info", data]),
+    };
+    const report = await repair({ path, encryption: SECRET }, { path: out }, {
+      logger,
+    });
+    assert.deepEqual(
+      logged.map(([level, d]) => [level, d.event, d.key ?? d.copied]),
+      [["warn", "repair-lost", "u7"], ["info", "repair", expected.size]],
+    );
     assert.equal(report.target, out);
     assert.equal(report.lost.length, 1, JSON.stringify(report.lost));
     const [lost] = report.lost;
