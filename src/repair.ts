@@ -21,6 +21,7 @@ import { open } from "./database.ts";
 import { IntegrityError } from "./errors.ts";
 import { FileStorage } from "./file_storage.ts";
 import type { IndexSpec } from "./index_keys.ts";
+import { startsWith } from "./bytes.ts";
 import { decodeKey, encodeKey } from "./key_codec.ts";
 import { type Logger, type LogLevel, resolveLog } from "./logger.ts";
 import { parseLine } from "./ndjson.ts";
@@ -113,7 +114,6 @@ const SOURCE_OPTIONS = ["path", "storage", "encryption"];
 const TARGET_OPTIONS = ["path", "encryption", "compression"];
 const REPAIR_OPTIONS = ["logger", "logLevel"];
 const DEFAULT_MAX_VALUE = 65_536;
-const HEADER = encodeKey(["k", "header"]);
 
 function checkObject(
   value: unknown,
@@ -133,12 +133,6 @@ function checkObject(
       );
     }
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function split(path: string): { dir: string; base: string } {
@@ -183,27 +177,36 @@ async function openSource(source: RepairSource): Promise<Opened> {
   return { inner, damaged, tornBytes: stats.tornBytes };
 }
 
-/** Names what a storage key holds. */
+const DOCS = encodeKey(["d"]);
+const META = encodeKey(["m"]);
+
+/**
+ * Names what a storage key holds: a document (`"d"`), an index definition
+ * (`"index"`), a document key that does not decode (`"?"`), or something
+ * the copy rebuilds or leaves out (`""`: index entries, insertion order,
+ * tombstones, other metadata).
+ */
 function describe(
   key: Uint8Array,
 ): { space: string; collection?: string; id?: string; index?: string } {
+  const doc = startsWith(key, DOCS);
+  if (!doc && !startsWith(key, META)) return { space: "" };
   try {
     const parts = decodeKey(key);
-    const space = String(parts[0]);
-    if (space === "d" && parts.length === 3) {
-      return { space, collection: String(parts[1]), id: String(parts[2]) };
+    if (doc && parts.length === 3 && typeof parts[2] === "string") {
+      return { space: "d", collection: String(parts[1]), id: parts[2] };
     }
-    if (space === "m" && parts[2] === "index") {
+    if (!doc && parts[2] === "index") {
       return {
         space: "index",
         collection: String(parts[1]),
         index: String(parts[3]),
       };
     }
-    return { space };
   } catch {
-    return { space: "?" };
+    // Reported below when it is a document's.
   }
+  return { space: doc ? "?" : "" };
 }
 
 /** The message of an error, without the action in front of it. */
@@ -246,11 +249,7 @@ async function salvage(
   };
   const decoder = new TextDecoder();
   for await (const page of inner.scan({})) {
-    const wanted = page.filter((e) => {
-      if (sameBytes(e.key, HEADER)) return false;
-      const { space } = describe(e.key);
-      return space === "d" || space === "index" || space === "?";
-    });
+    const wanted = page.filter((e) => describe(e.key).space !== "");
     if (wanted.length === 0) continue;
     // The page at once; when one of it fails, each on its own.
     let opened: (StorageEntry | null | Error)[];
@@ -282,7 +281,7 @@ async function salvage(
         ...(what.index === undefined ? {} : { index: what.index }),
       };
       if (what.space === "?") {
-        found.lost.push({ reason: "a record whose key does not decode" });
+        found.lost.push({ reason: "a document whose key does not decode" });
         continue;
       }
       found.checked++;

@@ -392,3 +392,36 @@ Deno.test("repair: a kill mid-repair leaves no file under the target's name, and
     assert.equal(await copy.collection("c").count(), n);
   });
 });
+
+Deno.test("repair: a record or an index definition that does not decode is reported by collection and key or name", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/app.tdb`;
+    let expected: Map<string, unknown>;
+    {
+      await using db = await open({ path });
+      await fill(db);
+      expected = await model(db);
+    }
+    const raw = await FileStorage.open(path);
+    const bad = new TextEncoder().encode("{not json");
+    await raw.commit({
+      sets: [
+        { key: encodeKey(["d", "users", "u5"]), value: bad },
+        { key: encodeKey(["m", "users", "index", "email_1"]), value: bad },
+      ],
+    });
+    await raw.close();
+    expected.delete("users/u5");
+    await assert.rejects(open({ path }), IntegrityError);
+    const report = await repair({ path }, { path: `${dir}/new.tdb` });
+    assert.deepEqual(
+      report.lost.map((l) => [l.collection, l.key ?? l.index]),
+      [["users", "u5"], ["users", "email_1"]],
+    );
+    for (const l of report.lost) assert.match(l.reason, /does not decode/);
+    assert.equal(report.indexes, 1);
+    await using copy = await open({ path: `${dir}/new.tdb` });
+    assert.deepEqual(await model(copy), expected);
+    assert.deepEqual(await indexes(copy), ["users.city_1_age_1"]);
+  });
+});
