@@ -411,6 +411,13 @@ export class FileStorage implements Storage {
   async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
     const path = this.#path;
     if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
+      if (bytes.length > 10 && (bytes[10]! & FLAG_SNAPSHOT) !== 0) {
+        // Only a compaction sets this flag, and it fsyncs the whole file
+        // before it becomes the log: this one was cut short.
+        throw new IntegrityError(
+          `Cannot open '${path}': the log is damaged at byte ${bytes.length} of ${bytes.length} (the file ends inside the header of a compacted log: it was cut short); the file was left as it is`,
+        );
+      }
       // New file, or its creation was cut short before the header was whole.
       if (this.#readOnly) return;
       await this.#file.truncate(0);
