@@ -45,9 +45,15 @@ import type {
  *
  * - `"strict"`: its promise resolves after its bytes are on disk (fsync);
  *   commits that arrive together share one fsync (group commit).
- * - `"batched"`: it resolves at once; commits are written and fsynced every
- *   `flushInterval` ms or after a number of commits that adapts to the write
- *   rate (32 to 16 384), so a crash loses at most that window.
+ * - `"batched"`: it resolves at once; commits are written and fsynced
+ *   together, at the latest `flushInterval` ms after the oldest of them
+ *   (a timer), earlier once a number of them that adapts to the write rate
+ *   (32 to 16 384) is queued. The bound: a commit acknowledged at time `t`
+ *   is on disk by `t + flushInterval + W`, where `W` is the time to finish
+ *   the write and fsync already under way (or the last step of a running
+ *   compaction: its tail and a rename) and then its own; `W` is the disk's
+ *   fsync latency, milliseconds on an idle disk, more under load. A process
+ *   or machine crash loses at most the commits younger than that.
  * - `"none"`: like `"batched"` but never fsynced: a process crash loses the
  *   unwritten window, a power cut whatever the OS had not written back.
  */
@@ -81,7 +87,11 @@ export interface FileStorageOptions {
    * That is how a damaged database is copied to a new one.
    */
   readonly repair?: boolean;
-  /** `"batched"` and `"none"`: the longest a commit waits to be written, ms. Default `100`. */
+  /**
+   * `"batched"` and `"none"`: the longest a commit waits before its write
+   * (and, for `"batched"`, fsync) starts, ms; see {@linkcode Durability} for
+   * the whole bound. Default `100`.
+   */
   readonly flushInterval?: number;
   /**
    * Compact on its own when the log is this many times the size of the live
@@ -411,6 +421,13 @@ export class FileStorage implements Storage {
   async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
     const path = this.#path;
     if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
+      if (bytes.length > 10 && (bytes[10]! & FLAG_SNAPSHOT) !== 0) {
+        // Only a compaction sets this flag, and it fsyncs the whole file
+        // before it becomes the log: this one was cut short.
+        throw new IntegrityError(
+          `Cannot open '${path}': the log is damaged at byte ${bytes.length} of ${bytes.length} (the file ends inside the header of a compacted log: it was cut short); the file was left as it is`,
+        );
+      }
       // New file, or its creation was cut short before the header was whole.
       if (this.#readOnly) return;
       await this.#file.truncate(0);
@@ -593,7 +610,9 @@ export class FileStorage implements Storage {
         reject: undefined,
       });
       if (this.#queue.length >= this.#threshold) this.#kick();
-      else this.#arm();
+      // Whatever else happens, this commit is written (and fsynced) when the
+      // timer armed by the oldest unwritten commit fires.
+      this.#arm();
       return Promise.resolve({ ok: true, versionstamp });
     }
     let resolve!: () => void;
@@ -612,11 +631,16 @@ export class FileStorage implements Storage {
     if (this.#flushing !== undefined) return;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
-      if (this.#queue.length > 0 && this.#durability === "strict") this.#kick();
+      if (this.#queue.length === 0) return;
+      if (this.#durability === "strict") this.#kick();
+      else this.#arm();
     });
   }
 
-  /** Batched modes: flush after `flushInterval` at the latest. */
+  /**
+   * Batched modes: flush `flushInterval` after the oldest unwritten commit at
+   * the latest (an armed timer is never pushed back).
+   */
   #arm(): void {
     if (this.#timer !== undefined || this.#closed) return;
     const id = setTimeout(() => {
@@ -921,6 +945,10 @@ export class FileStorage implements Storage {
       }
       await endFrame();
       if (chunk.length > 0) await write(concat(chunk));
+      // The bulk of the fsync happens here, while commits are still written
+      // to the old file; only the tail's is left for the step that holds
+      // the log's writes back.
+      await this.#sync(out, "syncData", tmpPath);
       faults.compactStep?.("snapshot");
       await this.#withIo(async () => {
         if (this.#failures !== failures) {
