@@ -689,7 +689,7 @@ Deno.test("cli: repair of an encrypted database with a bad record (2, text and -
   });
 });
 
-Deno.test("cli: info and verify say when open left out a torn tail", async () => {
+Deno.test("cli: info and verify say when open left out a torn tail, and exit 65 on a compacted file cut short", async () => {
   await withDir(async (dir) => {
     const db = `${dir}/app.tdb`;
     await sample(db);
@@ -707,6 +707,29 @@ Deno.test("cli: info and verify say when open left out a torn tail", async () =>
     );
     assert.ok(JSON.parse(exits(json, 0).stdout).tornBytes > 0);
     assert.match(exits(verify, 0).stdout, /^torn tail: \d+ B/m);
+
+    // A compacted file cut short is damage, not a torn tail: neither info
+    // nor verify exits 0, and verify --json still reports on stdout.
+    const cut = `${dir}/cut.tdb`;
+    {
+      await using created = await open({ path: cut });
+      for (let i = 0; i < 200; i++) await created.put(`k${i}`, { i });
+      await created.compact();
+    }
+    const whole = await Deno.readFile(cut);
+    await Deno.writeFile(cut, whole.subarray(0, whole.length >> 1));
+    const [cutInfo, cutVerify] = await Promise.all([
+      cli(["info", "--db", cut]),
+      cli(["verify", "--json", "--db", cut]),
+    ]);
+    assert.match(error(exits(cutInfo, 65)), /damaged|cut/);
+    const report = JSON.parse(exits(cutVerify, 65).stdout);
+    assert.equal(report.opens, false);
+    assert.ok(report.problems.length > 0);
+    assert.deepEqual(
+      await Deno.readFile(cut),
+      whole.subarray(0, whole.length >> 1),
+    );
   });
 });
 
