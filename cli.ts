@@ -1,7 +1,7 @@
 /**
  * The command-line tool of `@tether/db`: look into a database file or a
  * Deno KV database, read documents, export and import NDJSON, take and
- * restore backups, verify and compact, from a shell.
+ * restore backups, verify, compact and repair, from a shell.
  *
  * ```sh
  * deno run -A --unstable-kv jsr:@tether/db/cli info --db data/app.tdb
@@ -29,6 +29,8 @@ import {
   LockedError,
   open,
   type OpenOptions,
+  repair,
+  type RepairReport,
   WrongKeyError,
 } from "./mod.ts";
 
@@ -48,7 +50,7 @@ export const ExitCode = {
   Ok: 0,
   /** Not found (`get` of an absent key), or the command failed as asked. */
   Failed: 1,
-  /** `verify` found problems. */
+  /** `verify` found problems; `repair` lost something (listed). */
   Problems: 2,
   /** Usage error: unknown command or option, a bad argument, bad JSON. */
   Usage: 64,
@@ -512,6 +514,8 @@ interface Context {
   readonly columns: number | undefined;
   readonly env: (name: string) => string | undefined;
   readonly prompt: (message: string) => Promise<string | null>;
+  /** The passphrase that opened the database, once one did. */
+  readonly secret: { passphrase?: string | undefined };
 }
 
 /** What the database options name. */
@@ -562,24 +566,28 @@ interface OpenMode {
   readonly create: boolean;
 }
 
+/** Exit 66 when the database file is missing. */
+async function mustExist(where: Target): Promise<void> {
+  if (where.file === undefined) return;
+  try {
+    await Deno.stat(where.file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CliError(
+        ExitCode.NoInput,
+        `cannot open '${where.file}': no such file (only import and restore create a database)`,
+      );
+    }
+    throw e;
+  }
+}
+
 async function openDatabase(
   ctx: Context,
   where: Target,
   how: OpenMode,
 ): Promise<Database> {
-  if (where.file !== undefined && !how.create) {
-    try {
-      await Deno.stat(where.file);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new CliError(
-          ExitCode.NoInput,
-          `cannot open '${where.file}': no such file (only import and restore create a database)`,
-        );
-      }
-      throw e;
-    }
-  }
+  if (!how.create) await mustExist(where);
   const lockTimeout = count(ctx.parsed, "lock-timeout");
   const base: OpenOptions = where.kind === "file"
     ? {
@@ -591,9 +599,7 @@ async function openDatabase(
       kv: where.location,
       ...(where.prefix === undefined ? {} : { prefix: where.prefix }),
     };
-  const variable = option(ctx.parsed, "passphrase-env") ?? "TETHER_PASSPHRASE";
-  const passphrase = ctx.env(variable) || undefined;
-  const attempt = async (passphrase: string | undefined) => {
+  return await withPassphrase(ctx, where, async (passphrase) => {
     try {
       return await open(
         passphrase === undefined
@@ -607,6 +613,31 @@ async function openDatabase(
       ) {
         throw new CliError(ExitCode.NoInput, e.message);
       }
+      throw e;
+    }
+  });
+}
+
+/**
+ * Runs `use` with the database's passphrase: the one that worked before,
+ * else the environment's (or none); when that is refused as missing, a
+ * terminal is asked (three tries). A passphrase that passes the key check
+ * is kept for the next call, even when `use` then fails otherwise.
+ */
+async function withPassphrase<R>(
+  ctx: Context,
+  where: Target,
+  use: (passphrase: string | undefined) => Promise<R>,
+): Promise<R> {
+  const variable = option(ctx.parsed, "passphrase-env") ?? "TETHER_PASSPHRASE";
+  const passphrase = ctx.secret.passphrase ?? (ctx.env(variable) || undefined);
+  const attempt = async (passphrase: string | undefined) => {
+    try {
+      const result = await use(passphrase);
+      ctx.secret.passphrase = passphrase;
+      return result;
+    } catch (e) {
+      if (!(e instanceof WrongKeyError)) ctx.secret.passphrase = passphrase;
       throw e;
     }
   };
@@ -847,7 +878,8 @@ Options:
     help: `Reads everything stored and reports each value failing its MAC or
 checksum, each record that does not decode and each index entry without
 its document. Exits with 0 when all is well, 2 when there are problems.
-(Damage to a file database's log is found when it opens: exit 65.)
+A file database too damaged to open exits with 65, after the report of
+what 'repair' would lose (its "error" says why it does not open).
 
 Options:
   --json    the report as JSON: { "checked": n, "problems": [...] }`,
@@ -865,6 +897,24 @@ live data (Deno KV has nothing to rewrite).`,
     arity: [0, 0],
     run: compact,
   },
+  repair: {
+    synopsis: "repair --out <new> [--json]",
+    summary: "copy every intact record of a damaged database into a new one",
+    help:
+      `Reads a damaged file database (without its lock, never changing it) and
+copies every record that still checks out, with its metadata, into a new
+database at <new> (same passphrase; written beside and renamed into place
+once complete). Index definitions are carried over and rebuilt. Lists
+each lost document (collection and key), index and damaged byte range.
+Exits with 0 when nothing was lost, 2 when something was.
+
+Options:
+  --out <new>   the new database's path (must not exist)
+  --json        the report as JSON: { "copied": n, "lost": [...], ... }`,
+    options: { out: "value", json: "flag" },
+    arity: [0, 0],
+    run: repairCommand,
+  },
 };
 
 const RUN = "deno run -A --unstable-kv jsr:@tether/db/cli";
@@ -872,7 +922,7 @@ const RUN = "deno run -A --unstable-kv jsr:@tether/db/cli";
 const EXIT_CODES = `Exit codes:
   0   success
   1   not found (get of an absent key), or the command failed as asked
-  2   verify found problems
+  2   verify found problems; repair lost something (listed)
   64  usage error: unknown command or option, bad argument, bad JSON
   65  data error: damaged database or backup, malformed NDJSON
   66  cannot open: missing or unreadable database or input file
@@ -889,8 +939,8 @@ const DATABASE_OPTIONS = `Database options (every command):
                             an encrypted database (default: TETHER_PASSPHRASE);
                             when it is unset, a terminal is asked
   --lock-timeout MS         file: how long to wait for another writer's lock
-                            (default 5000; info, get, find, export, backup and
-                            verify read without taking it)
+                            (default 5000; info, get, find, export, backup,
+                            verify and repair read without taking it)
   -h, --help                help`;
 
 function mainHelp(): string {
@@ -950,6 +1000,7 @@ async function info(ctx: Context): Promise<number> {
     }
     const fileBytes = storageStats.fileBytes;
     const liveBytes = storageStats.liveBytes;
+    const tornBytes = storageStats.tornBytes;
     const garbageRatio =
       typeof fileBytes === "number" && typeof liveBytes === "number" &&
         fileBytes > 0
@@ -973,6 +1024,7 @@ async function info(ctx: Context): Promise<number> {
           storageStats,
         },
         ...(garbageRatio === undefined ? {} : { garbageRatio }),
+        ...(typeof tornBytes === "number" ? { tornBytes } : {}),
       };
       await ctx.out.write(`${JSON.stringify(report, null, 2)}\n`);
       return ExitCode.Ok;
@@ -1002,6 +1054,14 @@ async function info(ctx: Context): Promise<number> {
     ];
     if (where.kind === "file") {
       rows.push(["data", `${formatBytes(stats.bytes)} (keys and records)`]);
+    }
+    if (typeof tornBytes === "number" && tornBytes > 0) {
+      rows.push([
+        "torn tail",
+        `${
+          formatBytes(tornBytes)
+        } of an unfinished last commit (a write cut short, never acknowledged) left out`,
+      ]);
     }
     if (typeof fileBytes === "number" && typeof liveBytes === "number") {
       rows.push([
@@ -1466,6 +1526,140 @@ async function restore(ctx: Context): Promise<number> {
 }
 
 async function verify(ctx: Context): Promise<number> {
+  try {
+    return await verifyOpen(ctx);
+  } catch (e) {
+    const where = target(ctx.parsed);
+    if (!(e instanceof IntegrityError) || where.kind !== "file") throw e;
+    return await verifyDamaged(ctx, where, e);
+  }
+}
+
+/**
+ * `verify` of a file database that does not open: the report of what a
+ * repair would lose, then exit 65.
+ */
+async function verifyDamaged(
+  ctx: Context,
+  where: Target,
+  error: IntegrityError,
+): Promise<number> {
+  let report: RepairReport | undefined;
+  try {
+    report = await withPassphrase(
+      ctx,
+      where,
+      (passphrase) =>
+        repair(
+          passphrase === undefined
+            ? { path: where.location }
+            : { path: where.location, encryption: { passphrase } },
+        ),
+    );
+  } catch (e) {
+    if (!(e instanceof IntegrityError)) throw e;
+  }
+  const problems = (report?.lost ?? []).map((l) => ({
+    collection: l.collection ?? "",
+    key: l.key ?? "",
+    problem: l.reason,
+    ...(l.index === undefined ? {} : { index: l.index }),
+    ...(l.offset === undefined ? {} : { offset: l.offset, bytes: l.bytes }),
+  }));
+  if (ctx.parsed.options.has("json")) {
+    await ctx.out.write(`${
+      JSON.stringify({
+        checked: report?.checked ?? 0,
+        problems,
+        opens: false,
+        error: error.message,
+        ...(report === undefined ? {} : {
+          damagedRanges: report.damagedRanges,
+          tornBytes: report.tornBytes,
+        }),
+      })
+    }\n`);
+  } else {
+    let text = `cannot open: ${oneLine(error.message)}\n`;
+    if (report !== undefined) {
+      text +=
+        `checked ${plural(report.checked, "stored value")}: ${
+          plural(problems.length, "problem")
+        }\n` + lostLines(report) +
+        `to copy what is intact into a new database: repair --db ${where.location} --out <new>\n`;
+    }
+    await ctx.out.write(text);
+  }
+  throw new CliError(ExitCode.Data, error.message);
+}
+
+/** One line per loss of a repair report. */
+function lostLines(report: RepairReport): string {
+  return report.lost.map((l) =>
+    `  ${
+      l.offset !== undefined
+        ? `bytes ${l.offset} to ${l.offset + (l.bytes ?? 0)}`
+        : l.key !== undefined
+        ? `'${l.key}' in '${l.collection}'`
+        : l.index !== undefined
+        ? `index '${l.index}' of '${l.collection}'`
+        : "a record"
+    }: ${oneLine(l.reason)}\n`
+  ).join("");
+}
+
+async function repairCommand(ctx: Context): Promise<number> {
+  const where = target(ctx.parsed);
+  if (where.kind !== "file") {
+    throw usage("repair reads a file database: give --db <path>");
+  }
+  const out = option(ctx.parsed, "out");
+  if (out === undefined || out === "") {
+    throw usage("give the new database's path: --out <path>");
+  }
+  await mustExist(where);
+  if (await exists(out)) {
+    throw usage(`--out '${out}' already exists; give the path of a new file`);
+  }
+  const progress = new Progress(ctx.err, ctx.stderrIsTerminal, "repairing");
+  let report: RepairReport;
+  try {
+    report = await withPassphrase(
+      ctx,
+      where,
+      (passphrase) =>
+        repair(
+          passphrase === undefined
+            ? { path: where.location }
+            : { path: where.location, encryption: { passphrase } },
+          { path: out },
+        ),
+    );
+  } finally {
+    await progress.stop();
+  }
+  if (ctx.parsed.options.has("json")) {
+    await ctx.out.write(`${JSON.stringify(report)}\n`);
+  } else {
+    let text = `repaired ${where.location} into ${out}: copied ${
+      plural(report.copied, "document")
+    } and ${plural(report.indexes, "index definition")}${
+      report.expired > 0 ? ` (${report.expired} expired, left out)` : ""
+    }\n`;
+    if (report.tornBytes > 0) {
+      text += `left out ${
+        formatBytes(report.tornBytes)
+      } of an unfinished last commit (a write cut short, never acknowledged)\n`;
+    }
+    text += report.lost.length === 0
+      ? "nothing lost\n"
+      : `lost ${report.lost.length}:\n${lostLines(report)}`;
+    await ctx.out.write(text);
+  }
+  return report.lost.length === 0 ? ExitCode.Ok : ExitCode.Problems;
+}
+
+async function verifyOpen(ctx: Context): Promise<number> {
   return await withDatabase(ctx, READ, async (db) => {
     const progress = new Progress(ctx.err, ctx.stderrIsTerminal, "verifying");
     let result;
@@ -1475,8 +1669,18 @@ async function verify(ctx: Context): Promise<number> {
       await progress.stop();
     }
     const { checked, problems } = result;
+    const torn = db.stats().storageStats?.tornBytes;
+    const tornBytes = typeof torn === "number" && torn > 0 ? torn : undefined;
     if (ctx.parsed.options.has("json")) {
-      await ctx.out.write(`${JSON.stringify({ checked, problems })}\n`);
+      await ctx.out.write(
+        `${
+          JSON.stringify({
+            checked,
+            problems,
+            ...(tornBytes === undefined ? {} : { tornBytes }),
+          })
+        }\n`,
+      );
     } else {
       let text = `checked ${plural(checked, "stored value")}: ${
         problems.length === 0
@@ -1489,6 +1693,11 @@ async function verify(ctx: Context): Promise<number> {
           problems.map((p) => [p.collection, p.key, oneLine(p.problem)]),
           [false, false, false],
         );
+      }
+      if (tornBytes !== undefined) {
+        text += `torn tail: ${
+          formatBytes(tornBytes)
+        } of an unfinished last commit (never acknowledged) left out\n`;
       }
       await ctx.out.write(text);
     }
@@ -1632,6 +1841,7 @@ export async function main(
     env: io.env ?? readEnv,
     prompt: io.prompt ??
       (io.stdin === undefined ? promptTerminal : () => Promise.resolve(null)),
+    secret: {},
   });
   try {
     const at = commandIndex(args);

@@ -87,3 +87,4 @@ export type {
   FileStorageOptions,
   FileStorageStats,
 } from "./src/file_storage.ts";
+export * from "./src/repair.ts";

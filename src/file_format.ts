@@ -1,6 +1,7 @@
 /**
  * The bytes of the file log (see FORMAT.md, "File log"): a 64-byte header,
- * then frames, each one atomic commit with its sequence number and CRC-32C.
+ * then frames, each one atomic commit with its sequence number and CRC-32C;
+ * in a compacted file (version 2) a snapshot end frame closes the snapshot.
  *
  * @module
  */
@@ -9,8 +10,20 @@ import { crc32c } from "./crc32c.ts";
 
 /** The first 8 bytes of every log file. */
 export const MAGIC: Uint8Array = new TextEncoder().encode("TETHERDB");
-/** The log format version written in the header. */
-export const FILE_FORMAT_VERSION = 1;
+/**
+ * The log format version written in the header of new and compacted files.
+ * Version 2 added the snapshot end frame (and header flag bit 1); version-1
+ * files are still read, appended to as version 1, and written as version 2
+ * by their next compaction.
+ */
+export const FILE_FORMAT_VERSION = 2;
+/** The oldest log format version this release reads. */
+export const MIN_FILE_FORMAT_VERSION = 1;
+/**
+ * Header flag (version 2): the file starts with a snapshot written by
+ * compaction or repair, which is complete only up to its snapshot end frame.
+ */
+export const FLAG_SNAPSHOT = 2;
 /** Header size in bytes. */
 export const HEADER_BYTES = 64;
 /**
@@ -20,6 +33,10 @@ export const HEADER_BYTES = 64;
 export const FRAME_HEADER_BYTES = 21;
 /** Frame kind of a commit (the only kind in version 1). */
 export const KIND_COMMIT = 1;
+/** Frame kind that closes a snapshot (version 2). */
+export const KIND_SNAPSHOT_END = 2;
+/** Payload bytes of a snapshot end frame. */
+export const SNAPSHOT_END_BYTES = 32;
 /** The largest frame payload: 1 GiB. */
 export const MAX_PAYLOAD_BYTES: number = 1 << 30;
 
@@ -37,10 +54,32 @@ export interface FileHeader {
   readonly salt: Uint8Array;
 }
 
-/** One decoded commit frame: keys and values are views of the file buffer. */
+/**
+ * What a snapshot end frame says about the frames between the file header
+ * and itself.
+ */
+export interface SnapshotSummary {
+  /** How many frames. */
+  readonly frames: number;
+  /** How many bytes they take. */
+  readonly bytes: number;
+  /** How many sets they hold. */
+  readonly records: number;
+  /** The CRC-32C of those bytes. */
+  readonly crc: number;
+}
+
+/**
+ * One decoded frame: keys and values are views of the file buffer. A
+ * snapshot end frame has no sets or deletes and carries `summary`.
+ */
 export interface Frame {
+  /** The frame kind: `KIND_COMMIT` or `KIND_SNAPSHOT_END`. */
+  readonly kind: number;
   /** The commit's sequence number. */
   readonly seq: number;
+  /** A snapshot end frame's figures. */
+  readonly summary?: SnapshotSummary;
   /** Keys written, with their values. */
   readonly sets: { key: Uint8Array; value: Uint8Array }[];
   /** Keys deleted. */
@@ -85,15 +124,19 @@ export function decodeHeader(bytes: Uint8Array): FileHeader | string {
     return "the header checksum does not match";
   }
   const version = view.getUint16(8, true);
-  if (version !== FILE_FORMAT_VERSION) {
-    return `its format version is ${version}; this release reads version ${FILE_FORMAT_VERSION}`;
+  if (version < MIN_FILE_FORMAT_VERSION || version > FILE_FORMAT_VERSION) {
+    return `its format version is ${version}; this release reads versions ${MIN_FILE_FORMAT_VERSION} to ${FILE_FORMAT_VERSION}`;
   }
   if (view.getUint32(12, true) !== HEADER_BYTES) {
     return "its header length is not 64";
   }
+  const flags = view.getUint16(10, true);
+  if (version === 1 && (flags & FLAG_SNAPSHOT) !== 0) {
+    return "a version-1 header has the snapshot flag set";
+  }
   return {
     version,
-    flags: view.getUint16(10, true),
+    flags,
     createdAt: view.getFloat64(16, true),
     baseSeq: view.getFloat64(24, true),
     salt: bytes.slice(32, 48),
@@ -144,8 +187,40 @@ export function encodeFrame(
     out.set(key, at + 4);
     at += 4 + key.length;
   }
+  sealFrame(out);
+  return out;
+}
+
+/** Fills in a frame's two checksums. */
+function sealFrame(out: Uint8Array): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.length);
   view.setUint32(13, crc32c(out, FRAME_HEADER_BYTES, out.length), true);
   view.setUint32(17, crc32c(out, 0, 17), true);
+}
+
+/**
+ * Encodes a snapshot end frame (version 2): the last frame of what a
+ * compaction writes before the file replaces the log.
+ *
+ * @param seq The sequence number of the last frame it covers.
+ * @param summary The frames it covers, from the file header to itself.
+ * @returns The frame bytes.
+ */
+export function encodeSnapshotEnd(
+  seq: number,
+  summary: SnapshotSummary,
+): Uint8Array {
+  const out = new Uint8Array(FRAME_HEADER_BYTES + SNAPSHOT_END_BYTES);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, SNAPSHOT_END_BYTES, true);
+  view.setFloat64(4, seq, true);
+  out[12] = KIND_SNAPSHOT_END;
+  const at = FRAME_HEADER_BYTES;
+  view.setFloat64(at, summary.frames, true);
+  view.setFloat64(at + 8, summary.bytes, true);
+  view.setFloat64(at + 16, summary.records, true);
+  view.setUint32(at + 24, summary.crc, true);
+  sealFrame(out);
   return out;
 }
 
@@ -217,10 +292,14 @@ export function readFrame(
       reason: `the sequence number ${seq} is below ${minSeq}`,
     };
   }
-  if (bytes[at + 12] !== KIND_COMMIT) {
+  const kind = bytes[at + 12]!;
+  if (kind === KIND_SNAPSHOT_END) {
+    return readSnapshotEnd(view, seq, length, end);
+  }
+  if (kind !== KIND_COMMIT) {
     return {
       problem: "corrupt",
-      reason: `the frame kind ${bytes[at + 12]} is unknown`,
+      reason: `the frame kind ${kind} is unknown`,
     };
   }
   let p = at + FRAME_HEADER_BYTES;
@@ -258,7 +337,45 @@ export function readFrame(
   if (p !== end) {
     return { problem: "corrupt", reason: "the frame has trailing bytes" };
   }
-  return { frame: { seq, sets, deletes }, end };
+  return { frame: { kind, seq, sets, deletes }, end };
+}
+
+function readSnapshotEnd(
+  view: DataView,
+  seq: number,
+  length: number,
+  end: number,
+): FrameRead {
+  const at = FRAME_HEADER_BYTES;
+  if (length !== SNAPSHOT_END_BYTES) {
+    return {
+      problem: "corrupt",
+      reason:
+        `the snapshot end frame is ${length} bytes long, not ${SNAPSHOT_END_BYTES}`,
+    };
+  }
+  const frames = view.getFloat64(at, true);
+  const bytes = view.getFloat64(at + 8, true);
+  const records = view.getFloat64(at + 16, true);
+  if (
+    view.getUint32(at + 28, true) !== 0 ||
+    ![frames, bytes, records].every((n) => Number.isSafeInteger(n) && n >= 0)
+  ) {
+    return {
+      problem: "corrupt",
+      reason: "the snapshot end frame is malformed",
+    };
+  }
+  const summary = {
+    frames,
+    bytes,
+    records,
+    crc: view.getUint32(at + 24, true),
+  };
+  return {
+    frame: { kind: KIND_SNAPSHOT_END, seq, summary, sets: [], deletes: [] },
+    end,
+  };
 }
 
 /**
@@ -279,7 +396,8 @@ export function findNextFrame(
   const size = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset);
   for (let at = from; at + FRAME_HEADER_BYTES + 8 <= size; at++) {
-    if (bytes[at + 12] !== KIND_COMMIT) continue;
+    const kind = bytes[at + 12];
+    if (kind !== KIND_COMMIT && kind !== KIND_SNAPSHOT_END) continue;
     const length = view.getUint32(at, true);
     if (length < 8 || at + FRAME_HEADER_BYTES + length > size) continue;
     const seq = view.getFloat64(at + 4, true);

@@ -10,7 +10,6 @@ import { type Log, type Logger, type LogLevel, resolveLog } from "./logger.ts";
 import {
   ClosedError,
   IntegrityError,
-  LockedError,
   QuotaError,
   TetherError,
   TooLargeError,
@@ -18,17 +17,19 @@ import {
 import { crc32c } from "./crc32c.ts";
 import { concatBytes } from "./bytes.ts";
 import {
-  decodeHeader,
   encodeFrame,
   encodeHeader,
+  encodeSnapshotEnd,
   FILE_FORMAT_VERSION,
   type FileHeader,
-  findNextFrame,
+  FLAG_SNAPSHOT,
   FRAME_HEADER_BYTES,
   HEADER_BYTES,
   MAGIC,
   readFrame,
 } from "./file_format.ts";
+import { type Damage, scanLog } from "./file_scan.ts";
+import { lockReplacement, openLocked, releaseHeld } from "./file_lock.ts";
 import { KeyTable, type Slot, type Undo } from "./key_table.ts";
 import type {
   ScanOptions,
@@ -44,9 +45,15 @@ import type {
  *
  * - `"strict"`: its promise resolves after its bytes are on disk (fsync);
  *   commits that arrive together share one fsync (group commit).
- * - `"batched"`: it resolves at once; commits are written and fsynced every
- *   `flushInterval` ms or after a number of commits that adapts to the write
- *   rate (32 to 16 384), so a crash loses at most that window.
+ * - `"batched"`: it resolves at once; commits are written and fsynced
+ *   together, at the latest `flushInterval` ms after the oldest of them
+ *   (a timer), earlier once a number of them that adapts to the write rate
+ *   (32 to 16 384) is queued. The bound: a commit acknowledged at time `t`
+ *   is on disk by `t + flushInterval + W`, where `W` is the time to finish
+ *   the write and fsync already under way (or the last step of a running
+ *   compaction: its tail and a rename) and then its own; `W` is the disk's
+ *   fsync latency, milliseconds on an idle disk, more under load. A process
+ *   or machine crash loses at most the commits younger than that.
  * - `"none"`: like `"batched"` but never fsynced: a process crash loses the
  *   unwritten window, a power cut whatever the OS had not written back.
  */
@@ -64,16 +71,27 @@ export interface FileStorageOptions {
   /**
    * Open without the lock and refuse writes: several readers may open a file
    * while one writer has it. A reader sees the commits that were in the file
-   * when it opened (and more with `refresh()`).
+   * when it opened (and more with `refresh()`). It never changes the file (a
+   * torn tail is left in place).
    */
   readonly readOnly?: boolean;
   /**
    * Salvage a damaged log: keep every intact commit, drop the damaged bytes
-   * (reported in `stats()`) after copying the damaged file aside, and rewrite
-   * the log. Without it a damaged log is an `IntegrityError`.
+   * (reported in `stats()`, with `damage` listing each range) after copying
+   * the damaged file aside, and rewrite the log. Without it a damaged log is
+   * an `IntegrityError`.
+   *
+   * With `readOnly: true` it salvages without changing anything: no lock,
+   * no truncation, no rewrite, no copy or other file beside the log; the
+   * intact commits are readable and the damage is listed in `stats()`.
+   * That is how a damaged database is copied to a new one.
    */
   readonly repair?: boolean;
-  /** `"batched"` and `"none"`: the longest a commit waits to be written, ms. Default `100`. */
+  /**
+   * `"batched"` and `"none"`: the longest a commit waits before its write
+   * (and, for `"batched"`, fsync) starts, ms; see {@linkcode Durability} for
+   * the whole bound. Default `100`.
+   */
   readonly flushInterval?: number;
   /**
    * Compact on its own when the log is this many times the size of the live
@@ -121,6 +139,12 @@ export type FileStorageStats = {
   readonly repairedRanges: number;
   /** Bytes dropped by `repair`. */
   readonly repairedBytes: number;
+  /**
+   * The damaged ranges `repair` skipped, in file order: where each starts,
+   * how many bytes it spans (0 for something missing, such as the end of a
+   * snapshot cut off) and what is wrong there.
+   */
+  readonly damage: readonly Damage[];
   /** Where `repair` copied the damaged file, if it did. */
   readonly damagedCopy: string | undefined;
   /** Failed writes or fsyncs since open. */
@@ -149,13 +173,20 @@ export const faults: {
   beforeWrite?: (() => void) | undefined;
   /** Called at each step of a compaction; throw to stop it there. */
   compactStep?: ((step: string) => void) | undefined;
+  /**
+   * Called before each write to a compaction's new file, with its length;
+   * throw to fail it (as a full disk would, with an error whose `code` is
+   * `"ENOSPC"`).
+   */
+  compactWrite?: ((bytes: number) => void) | undefined;
 } = {};
 
-const LOCK_POLL_MS = 25;
 const MAX_THRESHOLD = 16_384;
 const MIN_THRESHOLD = 32;
 /** Snapshot frames hold at most this many payload bytes. */
 const SNAPSHOT_FRAME_BYTES = 1 << 20;
+/** An fsync that takes this long or more is logged ("slow-fsync"), ms. */
+const SLOW_FSYNC_MS = 1000;
 /** Compaction writes the new file in chunks of about this size. */
 const WRITE_CHUNK_BYTES = 4 << 20;
 
@@ -203,31 +234,6 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
-function allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
-
-/** Zeros a torn write leaves at the end: at least this many in a row. */
-const MIN_ZERO_TAIL = 16;
-
-/**
- * Whether the damaged last frame at `at` ends in a run of zeros (at least
- * `MIN_ZERO_TAIL`, to the end of the file) that starts inside it: in its
- * header, or in its payload when its header is intact and declares a frame
- * that reaches the end of the file. That is a write whose file size reached
- * the disk and whose last bytes did not.
- */
-function zeroTail(bytes: Uint8Array, at: number): boolean {
-  let z = bytes.length;
-  while (z > at && bytes[z - 1] === 0) z--;
-  if (bytes.length - z < MIN_ZERO_TAIL) return false;
-  if (z < at + FRAME_HEADER_BYTES) return true;
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at);
-  if (view.getUint32(17, true) !== crc32c(bytes, at, at + 17)) return false;
-  return at + FRAME_HEADER_BYTES + view.getUint32(0, true) >= bytes.length;
-}
-
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -236,33 +242,6 @@ function isNoSpace(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === "ENOSPC" || code === "EDQUOT" ||
     /no space left|quota exceeded/i.test(errorText(e));
-}
-
-async function acquireLock(
-  path: string,
-  timeout: number,
-): Promise<Deno.FsFile> {
-  const lockPath = `${path}.lock`;
-  const file = await Deno.open(lockPath, {
-    read: true,
-    write: true,
-    create: true,
-  });
-  try {
-    const deadline = Date.now() + timeout;
-    while (!(await file.tryLock(true))) {
-      if (Date.now() >= deadline) {
-        throw new LockedError(
-          `Cannot open '${path}': another writer holds its lock '${lockPath}' (waited ${timeout} ms); close it, or open with readOnly: true`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
-    }
-    return file;
-  } catch (e) {
-    file.close();
-    throw e;
-  }
 }
 
 /**
@@ -297,8 +276,12 @@ export class FileStorage implements Storage {
   readonly #compactMinBytes: number;
   readonly #table = new KeyTable();
   #header: FileHeader;
+  /** The log, open; for a writer, also what holds the lock. */
   #file: Deno.FsFile;
-  #lock: Deno.FsFile | undefined;
+  /** The log's path with symbolic links resolved: what compaction replaces. */
+  readonly #realPath: string;
+  /** Salvage: keep reading past damage (repair), and never change the file. */
+  readonly #salvage: boolean;
   #seq = 0;
   #fileBytes = 0;
   #liveBytes = 0;
@@ -329,26 +312,28 @@ export class FileStorage implements Storage {
     tornBytes: 0,
     repairedRanges: 0,
     repairedBytes: 0,
+    damage: [] as readonly Damage[],
     damagedCopy: undefined as string | undefined,
     lastError: undefined as string | undefined,
   };
 
   private constructor(
     path: string,
+    realPath: string,
     options: FileStorageOptions,
     file: Deno.FsFile,
-    lock: Deno.FsFile | undefined,
     header: FileHeader,
   ) {
     this.#path = path;
+    this.#realPath = realPath;
     this.#durability = options.durability ?? "strict";
     this.#readOnly = options.readOnly === true;
+    this.#salvage = this.#readOnly && options.repair === true;
     this.#flushInterval = options.flushInterval ?? 100;
     this.#compactRatio = options.compactRatio ?? 2;
     this.#compactMinBytes = options.compactMinBytes ?? 1 << 20;
     this.#log = resolveLog(options.logger, options.logLevel);
     this.#file = file;
-    this.#lock = lock;
     this.#header = header;
     this.capabilities = {
       nativeExpiry: false,
@@ -390,37 +375,33 @@ export class FileStorage implements Storage {
     }
     checkOptions(options, action);
     const readOnly = options.readOnly === true;
-    if (readOnly && options.repair === true) {
-      throw new TypeError(
-        `${action}: repair rewrites the file, so it cannot be read-only`,
-      );
-    }
-    let lock: Deno.FsFile | undefined;
     let file: Deno.FsFile | undefined;
+    let realPath: string | undefined;
     try {
       if (!readOnly) {
         await Deno.mkdir(dirname(path), { recursive: true });
-        lock = await acquireLock(path, options.lockTimeout ?? 5000);
-        await Deno.remove(`${path}.compact`).catch((e) => {
+        const locked = await openLocked(path, options.lockTimeout ?? 5000);
+        file = locked.file;
+        realPath = locked.realPath;
+        await Deno.remove(`${realPath}.compact`).catch((e) => {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         });
-      }
-      try {
-        file = await Deno.open(
-          path,
-          readOnly ? { read: true } : { read: true, write: true, create: true },
-        );
-      } catch (e) {
-        if (readOnly && e instanceof Deno.errors.NotFound) {
-          throw new TypeError(
-            `${action}: '${path}' does not exist, and a read-only open does not create it`,
-            { cause: e },
-          );
+      } else {
+        try {
+          file = await Deno.open(path, { read: true });
+          realPath = await Deno.realPath(path);
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) {
+            throw new TypeError(
+              `${action}: '${path}' does not exist, and a read-only open does not create it`,
+              { cause: e },
+            );
+          }
+          throw e;
         }
-        throw e;
       }
       const bytes = await readAll(file);
-      const storage = new FileStorage(path, options, file, lock, {
+      const storage = new FileStorage(path, realPath, options, file, {
         version: FILE_FORMAT_VERSION,
         flags: 0,
         createdAt: Date.now(),
@@ -431,7 +412,7 @@ export class FileStorage implements Storage {
       return storage;
     } catch (e) {
       file?.close();
-      lock?.close();
+      if (!readOnly && realPath !== undefined) releaseHeld(realPath);
       throw e;
     }
   }
@@ -439,87 +420,79 @@ export class FileStorage implements Storage {
   /** Reads the whole log into the table; fixes the tail or repairs. */
   async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
     const path = this.#path;
-    let rewrite = false;
-    let start = HEADER_BYTES;
     if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
+      if (bytes.length > 10 && (bytes[10]! & FLAG_SNAPSHOT) !== 0) {
+        // Only a compaction sets this flag, and it fsyncs the whole file
+        // before it becomes the log: this one was cut short.
+        throw new IntegrityError(
+          `Cannot open '${path}': the log is damaged at byte ${bytes.length} of ${bytes.length} (the file ends inside the header of a compacted log: it was cut short); the file was left as it is`,
+        );
+      }
       // New file, or its creation was cut short before the header was whole.
       if (this.#readOnly) return;
       await this.#file.truncate(0);
       await this.#file.seek(0, Deno.SeekMode.Start);
       await writeAll(this.#file, encodeHeader(this.#header));
       await this.#file.sync();
-      await syncDir(path);
+      await syncDir(this.#realPath);
       this.#fileBytes = HEADER_BYTES;
       return;
     }
-    const header = decodeHeader(bytes);
-    if (typeof header === "string") {
-      if (!repair) {
-        throw new IntegrityError(
-          `Cannot open '${path}': it is not a readable @tether/db log (byte 0: ${header}); open with { repair: true } to salvage its commits`,
-        );
-      }
-      rewrite = true;
-      this.#stats.repairedRanges++;
-      const next = findNextFrame(bytes, 0, 0);
-      start = next < 0 ? bytes.length : next;
-      this.#stats.repairedBytes += start;
-    } else {
-      this.#header = header;
-    }
-    let at = start;
-    let seq = this.#header.baseSeq;
     const table = this.#table;
-    while (at < bytes.length) {
-      const read = readFrame(bytes, at, seq);
-      if ("frame" in read) {
-        const { frame } = read;
-        table.apply(frame.sets, frame.deletes, stamp(frame.seq));
-        seq = frame.seq;
-        at = read.end;
-        continue;
-      }
-      const next = read.problem === "corrupt"
-        ? findNextFrame(bytes, at + 1, seq)
-        : -1;
-      if (
-        next < 0 &&
-        (read.problem === "truncated" || allZero(bytes, at) ||
-          zeroTail(bytes, at))
-      ) {
-        // A commit cut short by a crash: it was never acknowledged.
-        this.#stats.tornBytes = bytes.length - at;
-        break;
-      }
-      if (!repair) {
-        throw new IntegrityError(
-          `Cannot open '${path}': the log is damaged at byte ${at} of ${bytes.length} (${read.reason}); open with { repair: true } to keep every intact commit`,
-        );
-      }
-      rewrite = true;
-      const end = next < 0 ? bytes.length : next;
-      this.#stats.repairedRanges++;
-      this.#stats.repairedBytes += end - at;
-      at = end;
+    const scan = scanLog(
+      bytes,
+      repair,
+      (frame) => table.apply(frame.sets, frame.deletes, stamp(frame.seq)),
+    );
+    if (scan.failure !== undefined) {
+      const { offset, reason } = scan.failure;
+      throw new IntegrityError(
+        scan.failure.header
+          ? `Cannot open '${path}': ${reason}; open with { repair: true } to salvage its commits`
+          : `Cannot open '${path}': the log is damaged at byte ${offset} of ${bytes.length} (${reason}); the file was left as it is; open with { repair: true } to keep every intact commit`,
+      );
     }
-    this.#seq = seq;
-    this.#fileBytes = at;
+    if (scan.header !== undefined) this.#header = scan.header;
+    this.#seq = scan.seq;
+    this.#fileBytes = scan.end;
+    this.#stats.tornBytes = scan.tornBytes;
+    this.#stats.damage = scan.damage;
+    this.#stats.repairedRanges = scan.damage.length;
+    this.#stats.repairedBytes = scan.damage.reduce((n, d) => n + d.bytes, 0);
     let live = 0;
     for (const slot of table.slots()) live += slotBytes(slot);
     this.#liveBytes = live;
+    if (scan.tornBytes > 0) {
+      this.#log.warn(
+        "torn-tail",
+        `'${path}' ends in ${scan.tornBytes} bytes of a commit that was being written when a process or machine stopped (never acknowledged)${
+          this.#readOnly ? "; left in place (read-only)" : "; cut off"
+        }`,
+        { path, offset: scan.end, bytes: scan.tornBytes },
+      );
+    }
+    for (const d of scan.damage) {
+      this.#log.warn(
+        "repair",
+        `'${path}' is damaged at byte ${d.offset} (${d.reason}); ${d.bytes} bytes skipped${
+          this.#readOnly ? "; the file was not changed" : ""
+        }`,
+        { path, offset: d.offset, bytes: d.bytes, reason: d.reason },
+      );
+    }
     if (this.#readOnly) return;
-    if (rewrite) {
-      const copy = `${path}.damaged-${Date.now()}`;
-      await Deno.copyFile(path, copy);
+    if (scan.damage.length > 0) {
+      const copy = `${this.#realPath}.damaged-${Date.now()}`;
+      await Deno.copyFile(this.#realPath, copy);
       this.#stats.damagedCopy = copy;
       await this.#rewrite();
       return;
     }
-    if (this.#stats.tornBytes > 0) {
-      await this.#file.truncate(at);
+    if (scan.tornBytes > 0) {
+      await this.#file.truncate(scan.end);
       await this.#file.sync();
     }
-    await this.#file.seek(at, Deno.SeekMode.Start);
+    await this.#file.seek(scan.end, Deno.SeekMode.Start);
   }
 
   #closedError(action: string): ClosedError {
@@ -637,7 +610,9 @@ export class FileStorage implements Storage {
         reject: undefined,
       });
       if (this.#queue.length >= this.#threshold) this.#kick();
-      else this.#arm();
+      // Whatever else happens, this commit is written (and fsynced) when the
+      // timer armed by the oldest unwritten commit fires.
+      this.#arm();
       return Promise.resolve({ ok: true, versionstamp });
     }
     let resolve!: () => void;
@@ -656,11 +631,16 @@ export class FileStorage implements Storage {
     if (this.#flushing !== undefined) return;
     this.#flushing = this.#flushLoop().finally(() => {
       this.#flushing = undefined;
-      if (this.#queue.length > 0 && this.#durability === "strict") this.#kick();
+      if (this.#queue.length === 0) return;
+      if (this.#durability === "strict") this.#kick();
+      else this.#arm();
     });
   }
 
-  /** Batched modes: flush after `flushInterval` at the latest. */
+  /**
+   * Batched modes: flush `flushInterval` after the oldest unwritten commit at
+   * the latest (an armed timer is never pushed back).
+   */
   #arm(): void {
     if (this.#timer !== undefined || this.#closed) return;
     const id = setTimeout(() => {
@@ -701,7 +681,7 @@ export class FileStorage implements Storage {
       faults.beforeWrite?.();
       await writeAll(this.#file, bytes);
       if (this.#durability !== "none") {
-        await this.#file.syncData();
+        await this.#sync(this.#file, "syncData", this.#path);
         this.#stats.syncs++;
       }
     } catch (cause) {
@@ -797,7 +777,7 @@ export class FileStorage implements Storage {
         this.#file = file;
         this.#table.clear();
         this.#stats.tornBytes = 0;
-        await this.#replay(bytes, false);
+        await this.#replay(bytes, this.#salvage);
         return true;
       }
       if (now.size === this.#fileBytes) return false;
@@ -895,22 +875,49 @@ export class FileStorage implements Storage {
   /** Compaction proper (also the last step of a repair). */
   async #rewrite(): Promise<void> {
     const path = this.#path;
-    const tmpPath = `${path}.compact`;
+    const realPath = this.#realPath;
+    const tmpPath = `${realPath}.compact`;
+    const started = Date.now();
+    const before = this.#fileBytes;
     const failures = this.#failures;
     const slots: Slot[] = Array.from(this.#table.slots());
     const seq = this.#seq;
     const commits = this.#stats.commits;
     this.#tail = { seq, frames: [] };
-    const tmp = await Deno.open(tmpPath, {
-      read: true,
-      write: true,
-      create: true,
-      truncate: true,
-    });
+    let tmp: Deno.FsFile | undefined;
     let renamed = false;
     try {
+      tmp = await Deno.open(tmpPath, {
+        read: true,
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      const out = tmp;
+      // Locked before it becomes the log, so the log is locked throughout.
+      await lockReplacement(out, tmpPath);
       faults.compactStep?.("open");
-      const header: FileHeader = { ...this.#header, baseSeq: seq };
+      const header: FileHeader = {
+        ...this.#header,
+        version: FILE_FORMAT_VERSION,
+        flags: this.#header.flags | FLAG_SNAPSHOT,
+        baseSeq: seq,
+      };
+      // What the snapshot end frame vouches for: every frame after the header.
+      const summary = { frames: 0, bytes: 0, records: 0, crc: 0 };
+      let lastSeq = seq;
+      const cover = (frame: Uint8Array): void => {
+        const view = new DataView(frame.buffer, frame.byteOffset);
+        summary.frames++;
+        summary.bytes += frame.length;
+        summary.records += view.getUint32(FRAME_HEADER_BYTES, true);
+        summary.crc = crc32c(frame, 0, frame.length, summary.crc);
+        lastSeq = view.getFloat64(4, true);
+      };
+      const write = async (bytes: Uint8Array): Promise<void> => {
+        faults.compactWrite?.(bytes.length);
+        await writeAll(out, bytes);
+      };
       let size = HEADER_BYTES;
       let chunk: Uint8Array[] = [encodeHeader(header)];
       let chunkBytes = HEADER_BYTES;
@@ -921,11 +928,12 @@ export class FileStorage implements Storage {
         const frame = encodeFrame(seq, sets, []);
         sets = [];
         frameBytes = 8;
+        cover(frame);
         chunk.push(frame);
         chunkBytes += frame.length;
         size += frame.length;
         if (chunkBytes >= WRITE_CHUNK_BYTES) {
-          await writeAll(tmp, concat(chunk));
+          await write(concat(chunk));
           chunk = [];
           chunkBytes = 0;
         }
@@ -936,7 +944,11 @@ export class FileStorage implements Storage {
         if (frameBytes >= SNAPSHOT_FRAME_BYTES) await endFrame();
       }
       await endFrame();
-      if (chunk.length > 0) await writeAll(tmp, concat(chunk));
+      if (chunk.length > 0) await write(concat(chunk));
+      // The bulk of the fsync happens here, while commits are still written
+      // to the old file; only the tail's is left for the step that holds
+      // the log's writes back.
+      await this.#sync(out, "syncData", tmpPath);
       faults.compactStep?.("snapshot");
       await this.#withIo(async () => {
         if (this.#failures !== failures) {
@@ -946,20 +958,21 @@ export class FileStorage implements Storage {
         }
         const tail = this.#tail!.frames;
         this.#tail = undefined;
-        if (tail.length > 0) {
-          const bytes = concat(tail);
-          await writeAll(tmp, bytes);
-          size += bytes.length;
-        }
-        await tmp.sync();
+        for (const frame of tail) cover(frame);
+        const bytes = concat([...tail, encodeSnapshotEnd(lastSeq, summary)]);
+        await write(bytes);
+        size += bytes.length;
+        await this.#sync(out, "sync", tmpPath);
         faults.compactStep?.("synced");
-        await Deno.rename(tmpPath, path);
+        await Deno.rename(tmpPath, realPath);
         // From here the log is the new file: switch to it (its handle is
-        // already at its end) before anything else can fail, so that later
-        // commits never go to the old, unlinked file.
+        // already at its end, and holds the lock) before anything else can
+        // fail, so that later commits never go to the old, unlinked file.
+        // Closing the old one releases its lock: a writer waiting on it
+        // finds that the path names another file now, and waits on that.
         renamed = true;
         this.#file.close();
-        this.#file = tmp;
+        this.#file = out;
         this.#header = header;
         this.#fileBytes = size;
         // Commits not yet written that the snapshot holds are now durable.
@@ -969,20 +982,51 @@ export class FileStorage implements Storage {
           for (const q of covered) q.resolve?.();
         }
         faults.compactStep?.("renamed");
-        await syncDir(path);
+        await syncDir(realPath);
       });
       this.#stats.compactions++;
       this.#commitsSinceCompaction = this.#stats.commits - commits;
+      this.#log.debug(
+        "compaction",
+        `compacted '${path}' from ${before} to ${size} bytes in ${
+          Date.now() - started
+        } ms`,
+        {
+          path,
+          before,
+          after: size,
+          keys: slots.length,
+          ms: Date.now() - started,
+        },
+      );
     } catch (e) {
       this.#tail = undefined;
       if (!renamed) {
         try {
-          tmp.close();
+          tmp?.close();
         } catch { /* already closed */ }
         await Deno.remove(tmpPath).catch(() => {});
       }
       this.#stats.lastError = errorText(e);
-      throw e;
+      throw compactionError(path, e, renamed);
+    }
+  }
+
+  /** fsyncs the log (or a compaction's file), warning when it is slow. */
+  async #sync(
+    file: Deno.FsFile,
+    how: "sync" | "syncData",
+    name: string,
+  ): Promise<void> {
+    const started = performance.now();
+    await (how === "sync" ? file.sync() : file.syncData());
+    const ms = performance.now() - started;
+    if (ms >= SLOW_FSYNC_MS) {
+      this.#log.warn(
+        "slow-fsync",
+        `an fsync of '${name}' took ${Math.round(ms)} ms`,
+        { path: name, ms: Math.round(ms) },
+      );
     }
   }
 
@@ -1009,6 +1053,7 @@ export class FileStorage implements Storage {
       tornBytes: s.tornBytes,
       repairedRanges: s.repairedRanges,
       repairedBytes: s.repairedBytes,
+      damage: s.damage,
       damagedCopy: s.damagedCopy,
       writeErrors: this.#failures,
       lastError: s.lastError,
@@ -1040,11 +1085,34 @@ export class FileStorage implements Storage {
     } finally {
       await this.#io;
       this.#file.close();
-      this.#lock?.close();
+      if (!this.#readOnly) releaseHeld(this.#realPath);
       this.#table.clear();
     }
     if (failure !== undefined) throw failure;
   }
+}
+
+/** The error a failed compaction rejects with. */
+function compactionError(
+  path: string,
+  cause: unknown,
+  renamed: boolean,
+): Error {
+  if (renamed) {
+    return new TetherError(
+      `Cannot finish compacting '${path}': the new file replaced the log, but ${
+        errorText(cause)
+      }; the database uses the new file`,
+      { cause },
+    );
+  }
+  if (cause instanceof TetherError) return cause;
+  const message = `Cannot compact '${path}': ${
+    errorText(cause)
+  }; the new file was removed and the database is unchanged, still in the old file`;
+  return isNoSpace(cause)
+    ? new QuotaError(message, { cause })
+    : new TetherError(message, { cause });
 }
 
 function isMagicPrefix(bytes: Uint8Array): boolean {

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
 import { main } from "../cli.ts";
+import { FileStorage } from "../src/file_storage.ts";
+import { encodeKey } from "../src/key_codec.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).href;
 const decoder = new TextDecoder();
@@ -529,8 +531,205 @@ Deno.test("cli: verify, clean (0), with problems on Deno KV (2), and a damaged f
     const bytes = await Deno.readFile(db);
     bytes[bytes.length - 8]! ^= 0xff;
     await Deno.writeFile(db, bytes);
-    const damaged = await cli(["verify", "--db", db]);
+    const [damaged, damagedJson] = await Promise.all([
+      cli(["verify", "--db", db]),
+      cli(["verify", "--db", db, "--json"]),
+    ]);
     assert.match(error(exits(damaged, 65)), /damaged/);
+    assert.match(damaged.stdout, /^cannot open: .*damaged/);
+    assert.match(damaged.stdout, /^ {2}bytes \d+ to \d+: /m);
+    // --json: the report on stdout all the same.
+    const found = JSON.parse(exits(damagedJson, 65).stdout);
+    assert.equal(found.opens, false);
+    assert.match(found.error, /damaged at byte \d+/);
+    assert.equal(found.damagedRanges.length, 1);
+    assert.deepEqual(Object.keys(found.problems[0]).sort(), [
+      "bytes",
+      "collection",
+      "key",
+      "offset",
+      "problem",
+    ]);
+    assert.equal(found.problems[0].offset, found.damagedRanges[0].offset);
+  });
+});
+
+/**
+ * Rewrites one document's stored value through the raw file storage: a
+ * valid log frame holding an envelope that fails its MAC.
+ */
+async function flipRecord(path: string, collection: string, id: string) {
+  const raw = await FileStorage.open(path);
+  try {
+    const key = encodeKey(["d", collection, id]);
+    const value = (await raw.get(key))!.value.slice();
+    value[25]! ^= 0x01;
+    const result = await raw.commit({ sets: [{ key, value }] });
+    assert(result.ok);
+    await result.durable;
+  } finally {
+    await raw.close();
+  }
+}
+
+async function sha256(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    await Deno.readFile(path),
+  );
+  return Array.from(new Uint8Array(digest)).join(",");
+}
+
+Deno.test("cli: repair of an encrypted database with a bad record (2, text and --json), verify --json on it (65), a clean repair (0)", async () => {
+  await withDir(async (dir) => {
+    const db = `${dir}/app.tdb`;
+    const passphrase = "repair passphrase";
+    const env = { TETHER_PASSPHRASE: passphrase };
+    {
+      await using created = await open({
+        path: db,
+        encryption: { passphrase, iterations: 1000 },
+      });
+      const users = created.collection("users");
+      await users.createIndex("age");
+      await users.insertMany(USERS);
+      await created.put("greeting", "hello", { ttl: 3_600_000, tags: ["t"] });
+      await created.put("n", 42);
+    }
+    await flipRecord(db, "users", "bob");
+    const before = await sha256(db);
+
+    const [verifyJson, verifyText, text, json, noSecret] = await Promise.all([
+      cli(["verify", "--json", "--db", db], { env }),
+      cli(["verify", "--db", db], { env }),
+      cli(["repair", "--db", db, "--out", `${dir}/new.tdb`], { env }),
+      cli(["repair", "--db", db, "--out", `${dir}/new2.tdb`, "--json"], {
+        env,
+      }),
+      cli(["repair", "--db", db, "--out", `${dir}/new3.tdb`]),
+    ]);
+    // verify: the database does not open, and says what is wrong on stdout.
+    const verified = JSON.parse(exits(verifyJson, 65).stdout);
+    assert.equal(verified.opens, false);
+    assert.match(verified.error, /MAC/);
+    assert.deepEqual(
+      verified.problems.map((p: { collection: string; key: string }) => [
+        p.collection,
+        p.key,
+      ]),
+      [["users", "bob"]],
+    );
+    assert.match(error(verifyJson), /MAC/);
+    assert.match(exits(verifyText, 65).stdout, /^ {2}'bob' in 'users': .*MAC/m);
+
+    const lines = exits(text, 2).stdout.split("\n");
+    assert.equal(
+      lines[0],
+      `repaired ${db} into ${dir}/new.tdb: copied 4 documents and 1 index definition`,
+    );
+    assert.equal(lines[1], "lost 1:");
+    assert.match(lines[2]!, /^ {2}'bob' in 'users': .*MAC/);
+    const report = JSON.parse(exits(json, 2).stdout);
+    assert.equal(report.copied, 4);
+    assert.equal(report.indexes, 1);
+    assert.deepEqual(
+      report.lost.map((l: { collection: string; key: string }) => [
+        l.collection,
+        l.key,
+      ]),
+      [["users", "bob"]],
+    );
+    assert.match(error(exits(noSecret, 77)), /TETHER_PASSPHRASE/);
+    assert.equal(await sha256(db), before, "the original is unchanged");
+
+    const [again, kv, noOut, infoNew, verifyNew] = await Promise.all([
+      cli(["repair", "--db", db, "--out", `${dir}/new.tdb`], { env }),
+      cli(["repair", "--kv", `${dir}/x.sqlite`, "--out", `${dir}/x.tdb`]),
+      cli(["repair", "--db", db]),
+      cli(["info", "--json", "--db", `${dir}/new.tdb`], { env }),
+      cli(["verify", "--db", `${dir}/new.tdb`], { env }),
+    ]);
+    assert.match(error(exits(again, 64)), /already exists/);
+    assert.match(error(exits(kv, 64)), /--db/);
+    assert.match(error(exits(noOut, 64)), /--out/);
+    const info = JSON.parse(exits(infoNew, 0).stdout);
+    assert.equal(info.encrypted, true);
+    assert.equal(info.documents, 4);
+    exits(verifyNew, 0);
+    {
+      await using copy = await open({
+        path: `${dir}/new.tdb`,
+        encryption: { passphrase },
+      });
+      const users = copy.collection("users");
+      assert.deepEqual(await users.get("ann"), USERS[0]);
+      assert.equal(await users.get("bob"), null);
+      assert.deepEqual((await users.indexes()).map((i) => i.name), ["age_1"]);
+      const entry = await copy.getEntry("greeting");
+      assert.deepEqual(entry?.tags, ["t"]);
+      assert.ok(entry?.expiresAt !== undefined);
+    }
+
+    // A clean database: nothing lost, exit 0.
+    await sample(`${dir}/clean.tdb`);
+    const clean = await cli([
+      "repair",
+      "--db",
+      `${dir}/clean.tdb`,
+      "--out",
+      `${dir}/clean2.tdb`,
+    ]);
+    assert.match(
+      exits(clean, 0).stdout,
+      /copied 5 documents.*\nnothing lost\n$/,
+    );
+    for (const t of printed) {
+      assert(!t.includes(passphrase), "the passphrase was printed");
+    }
+  });
+});
+
+Deno.test("cli: info and verify say when open left out a torn tail, and exit 65 on a compacted file cut short", async () => {
+  await withDir(async (dir) => {
+    const db = `${dir}/app.tdb`;
+    await sample(db);
+    // The last commit cut short, as by a crash during its write.
+    const bytes = await Deno.readFile(db);
+    await Deno.writeFile(db, bytes.subarray(0, bytes.length - 5));
+    const [info, json, verify] = await Promise.all([
+      cli(["info", "--db", db]),
+      cli(["info", "--json", "--db", db]),
+      cli(["verify", "--db", db]),
+    ]);
+    assert.match(
+      exits(info, 0).stdout,
+      /^torn tail +\d+ B of an unfinished last commit .*left out$/m,
+    );
+    assert.ok(JSON.parse(exits(json, 0).stdout).tornBytes > 0);
+    assert.match(exits(verify, 0).stdout, /^torn tail: \d+ B/m);
+
+    // A compacted file cut short is damage, not a torn tail: neither info
+    // nor verify exits 0, and verify --json still reports on stdout.
+    const cut = `${dir}/cut.tdb`;
+    {
+      await using created = await open({ path: cut });
+      for (let i = 0; i < 200; i++) await created.put(`k${i}`, { i });
+      await created.compact();
+    }
+    const whole = await Deno.readFile(cut);
+    await Deno.writeFile(cut, whole.subarray(0, whole.length >> 1));
+    const [cutInfo, cutVerify] = await Promise.all([
+      cli(["info", "--db", cut]),
+      cli(["verify", "--json", "--db", cut]),
+    ]);
+    assert.match(error(exits(cutInfo, 65)), /damaged|cut/);
+    const report = JSON.parse(exits(cutVerify, 65).stdout);
+    assert.equal(report.opens, false);
+    assert.ok(report.problems.length > 0);
+    assert.deepEqual(
+      await Deno.readFile(cut),
+      whole.subarray(0, whole.length >> 1),
+    );
   });
 });
 
@@ -549,7 +748,7 @@ Deno.test("cli: compact (0), and a database locked by another writer (75)", asyn
       cli(["compact", "--db", path, "--lock-timeout", "100"]),
       cli(["get", "default", "counter", "--db", path]),
     ]);
-    assert.match(error(exits(locked, 75)), /lock/);
+    assert.match(error(exits(locked, 75)), /another writer/);
     // Reading commands do not take the lock.
     assert.equal(JSON.parse(exits(reading, 0).stdout), 49);
     assert.equal(await holder.get("counter"), 49);

@@ -261,3 +261,113 @@ Deno.test("a second open of the same file in the same process fails with LockedE
     }
   });
 });
+
+async function inode(path: string): Promise<number | null> {
+  return (await Deno.stat(path)).ino;
+}
+
+Deno.test("a second writer through a symbolic link is refused with LockedError, in another process and in this one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/real.tdb`;
+    const link = `${dir}/link.tdb`;
+    const holder = startHolder(path);
+    try {
+      await holder.waitFor("ready");
+      await Deno.symlink(path, link);
+      await assertLocked(open({ path: link, lockTimeout: 200 }), link);
+      // A reader through the link needs no lock.
+      const reader = await open({ path: link, readOnly: true });
+      assert.deepEqual(await reader.get("held"), {
+        by: "child",
+        pid: holder.child.pid,
+      });
+      await reader.close();
+    } finally {
+      await stop(holder);
+    }
+    // In one process: the real path and the link are the same database.
+    const first = await open({ path: link });
+    try {
+      await first.put("k", 1);
+      await assertLocked(open({ path, lockTimeout: 100 }), path);
+      await assertLocked(
+        open({ path: `${dir}/./link.tdb`, lockTimeout: 0 }),
+        `${dir}/./link.tdb`,
+      );
+      // Compacting through the link replaces the real file, not the link.
+      assert.equal(await first.compact(), true);
+      await first.put("k", 2);
+    } finally {
+      await first.close();
+    }
+    assert((await Deno.lstat(link)).isSymlink);
+    const again = await open({ path, readOnly: true });
+    assert.equal(await again.get("k"), 2);
+    await again.close();
+  });
+});
+
+Deno.test("deleting a .lock file beside the database does not let a second writer in", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/nolock.tdb`;
+    const holder = startHolder(path);
+    try {
+      await holder.waitFor("ready");
+      // Older releases locked this side file; deleting it changes nothing.
+      await Deno.remove(`${path}.lock`).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+      await assertLocked(open({ path, lockTimeout: 200 }), path);
+      // Nor does a stale one left by an older release.
+      await Deno.writeFile(`${path}.lock`, new Uint8Array());
+      await assertLocked(open({ path, lockTimeout: 0 }), path);
+    } finally {
+      await stop(holder);
+    }
+  });
+});
+
+Deno.test("a writer waiting while the holder compacts (a new file renamed over the log) gets the new file, never the replaced one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/compacting.tdb`;
+    const holder = startHolder(path);
+    try {
+      await holder.waitFor("ready");
+      const old = await inode(path);
+      // The waiter opens the file the path names now, and polls its lock.
+      const waiting = open({ path, lockTimeout: 20_000 });
+      let settled = false;
+      waiting.then(() => settled = true, () => settled = true);
+      await new Promise((r) => setTimeout(r, 300));
+      assert(!settled, "the waiter waits while the holder has the file");
+      await holder.send("compact");
+      await holder.waitFor("compacted");
+      const replaced = await inode(path);
+      if (old !== null) assert.notEqual(replaced, old, "a new file");
+      // Still waiting: the new file is locked too.
+      await new Promise((r) => setTimeout(r, 300));
+      assert(!settled, "the new file is locked as well");
+      await holder.send("close");
+      const db = await waiting;
+      try {
+        // It sees everything the holder wrote, after the compaction too.
+        assert.deepEqual(await db.get("last"), { by: "child" });
+        assert.deepEqual(await db.get("after-compact"), { by: "child" });
+        assert.deepEqual(await db.get("before-compact"), { by: "child" });
+        await db.put("mine", 3);
+        assert.equal(await inode(path), replaced);
+      } finally {
+        await db.close();
+      }
+      const reader = await open({ path, readOnly: true });
+      try {
+        assert.equal(await reader.get("mine"), 3);
+        assert.deepEqual(await reader.get("last"), { by: "child" });
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await stop(holder);
+    }
+  });
+});

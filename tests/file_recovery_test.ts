@@ -645,10 +645,10 @@ Deno.test("a frame with right checksums but a backward sequence number, an unkno
     [
       "kind",
       forgedFrame(lastSeq + 1, "forged", "x", (f) => {
-        f[12] = 2;
+        f[12] = 7;
         return f;
       }),
-      /frame kind 2 is unknown/,
+      /frame kind 7 is unknown/,
     ],
     [
       "trailing",
