@@ -815,8 +815,17 @@ export class CodecStorage implements Storage {
     // already running may have started before step 3, so a second one
     // follows it (it does nothing when nothing was written since).
     if (this.#inner.compact !== undefined) {
-      await this.#inner.compact();
-      await this.#inner.compact();
+      try {
+        await this.#inner.compact();
+        await this.#inner.compact();
+      } catch (e) {
+        this.#log.error(
+          "rekey-compact-failed",
+          "Rekey: the new secret is in place, but compacting the old values away failed; run compact()",
+          { generation, error: String(e) },
+        );
+        throw e;
+      }
     }
     this.#log.info(
       "rekey-done",

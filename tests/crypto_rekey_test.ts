@@ -173,11 +173,18 @@ Deno.test("rekey revokes the old secret: no old wrap, key or value is left in th
     const bytesBefore = await Deno.readFile(path);
     const text = new TextEncoder();
     assert.ok(contains(bytesBefore, text.encode(wrap.keys)));
+    const events: string[] = [];
+    const logger = {
+      info: (_: string, data: Readonly<Record<string, unknown>>) =>
+        events.push(String(data.event)),
+    };
     {
-      await using db = await open({ path, encryption: old });
+      await using db = await open({ path, encryption: old, logger });
       assert.ok(await db.rekey(next) >= values.length);
       await db.put("after", 1);
     }
+    // Key-rotation progress reaches the logger.
+    assert.ok(events.includes("rekey-start") && events.includes("rekey-done"));
     // Nothing the old keys open is left, live or dead.
     const file = await Deno.readFile(path);
     assert.ok(!contains(file, text.encode(wrap.keys)), "old wrap");
