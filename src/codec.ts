@@ -407,7 +407,22 @@ export function base64Problem(
   return undefined;
 }
 
-/** A short, safe description of a header value for an error message. */
+/**
+ * A short description of a value read from a header, for an error message:
+ * numbers and short strings as they are, anything else by its kind (never a
+ * long string, which could be key material).
+ *
+ * @param value The value.
+ * @returns The description.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeValue } from "./codec.ts";
+ * assert.equal(describeValue(null), "null");
+ * assert.equal(describeValue("x".repeat(100)), "a string of 100 characters");
+ * ```
+ */
 export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
