@@ -310,8 +310,198 @@ export async function open(
   }
 }
 
+/** Fewest PBKDF2 iterations a database or backup header may name. */
+export const MIN_ITERATIONS = 1_000;
 /**
- * Derives 64 bytes from a passphrase with PBKDF2-SHA256.
+ * Most PBKDF2 iterations a database or backup header may name: what caps the
+ * work a hostile header can ask of `open` (a header's MAC can only be checked
+ * after PBKDF2 ran with the header's own count).
+ */
+export const MAX_ITERATIONS = 5_000_000;
+/** Fewest salt bytes a header may name (this code writes 16). */
+export const MIN_SALT_BYTES = 16;
+/** Most salt bytes a header may name. */
+export const MAX_SALT_BYTES = 64;
+
+const BASE64 =
+  /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Why a value is not a PBKDF2 iteration count a header may hold (a whole
+ * number from {@linkcode MIN_ITERATIONS} to {@linkcode MAX_ITERATIONS}), or
+ * `undefined` when it is one. Checked before any derivation runs.
+ *
+ * @param value The value read from a header.
+ * @returns The problem, to follow the field's name in a message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { iterationsProblem } from "./codec.ts";
+ * assert.equal(iterationsProblem(600_000), undefined);
+ * assert.match(iterationsProblem(2e9)!, /5,000,000/);
+ * ```
+ */
+export function iterationsProblem(value: unknown): string | undefined {
+  if (
+    typeof value === "number" && Number.isSafeInteger(value) &&
+    value >= MIN_ITERATIONS && value <= MAX_ITERATIONS
+  ) {
+    return undefined;
+  }
+  return `must be a whole number from 1,000 to 5,000,000, got ${
+    describeValue(value)
+  }`;
+}
+
+/**
+ * Why a value is not a salt a header may hold (base64 of 16 to 64 bytes), or
+ * `undefined` when it is one.
+ *
+ * @param value The value read from a header.
+ * @returns The problem, to follow the field's name in a message.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { saltProblem } from "./codec.ts";
+ * assert.equal(saltProblem("AAAAAAAAAAAAAAAAAAAAAA=="), undefined);
+ * assert.match(saltProblem("not base64!")!, /base64/);
+ * ```
+ */
+export function saltProblem(value: unknown): string | undefined {
+  const problem = base64Problem(value, MIN_SALT_BYTES, MAX_SALT_BYTES);
+  return problem === undefined ? undefined : `must be ${problem}`;
+}
+
+/**
+ * Why a value is not base64 of `min` to `max` bytes, or `undefined`.
+ *
+ * @param value The value.
+ * @param min Fewest bytes.
+ * @param max Most bytes.
+ * @returns What it should be and what it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { base64Problem } from "./codec.ts";
+ * assert.equal(base64Problem("AAAA", 3, 3), undefined);
+ * assert.ok(base64Problem(null, 3, 3));
+ * ```
+ */
+export function base64Problem(
+  value: unknown,
+  min: number,
+  max: number,
+): string | undefined {
+  const what = min === max ? `${min}` : `${min} to ${max}`;
+  if (typeof value !== "string" || !BASE64.test(value)) {
+    return `base64 of ${what} bytes, got ${describeValue(value)}`;
+  }
+  const bytes = value.length / 4 * 3 -
+    (value.endsWith("==") ? 2 : value.endsWith("=") ? 1 : 0);
+  if (bytes < min || bytes > max) {
+    return `base64 of ${what} bytes, got ${bytes} bytes`;
+  }
+  return undefined;
+}
+
+/**
+ * A short description of a value read from a header, for an error message:
+ * numbers and short strings as they are, anything else by its kind (never a
+ * long string, which could be key material).
+ *
+ * @param value The value.
+ * @returns The description.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeValue } from "./codec.ts";
+ * assert.equal(describeValue(null), "null");
+ * assert.equal(describeValue("x".repeat(100)), "a string of 100 characters");
+ * ```
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  if (typeof value === "string") {
+    return value.length > 24
+      ? `a string of ${value.length} characters`
+      : JSON.stringify(value);
+  }
+  if (typeof value === "number") return String(value);
+  return typeof value;
+}
+
+/**
+ * Derives a 256-bit master key from a passphrase with PBKDF2-HMAC-SHA256
+ * (one block: no output an attacker could skip), for
+ * {@linkcode hkdfExpand}.
+ *
+ * @param passphrase The passphrase (its UTF-8 bytes).
+ * @param salt The salt.
+ * @param iterations The iteration count (checked by the caller).
+ * @returns 32 bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pbkdf2Master } from "./codec.ts";
+ * assert.equal((await pbkdf2Master("pw", new Uint8Array(16), 1000)).length, 32);
+ * ```
+ */
+export async function pbkdf2Master(
+  passphrase: string,
+  salt: Uint8Array,
+  iterations: number,
+): Promise<Uint8Array> {
+  return await derive(new TextEncoder().encode(passphrase), {
+    name: "PBKDF2",
+    hash: "SHA-256",
+    salt: salt as Uint8Array<ArrayBuffer>,
+    iterations,
+  }, 256);
+}
+
+/**
+ * HKDF-SHA256 (extract and expand, RFC 5869) of a key into `bytes` bytes for
+ * one purpose, named by `info`.
+ *
+ * @param ikm The input key (a master key or a raw key).
+ * @param salt The salt (may be empty).
+ * @param info The purpose (ASCII), distinct for every derived key.
+ * @param bytes How many bytes (32 unless told).
+ * @returns The derived bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hkdfExpand } from "./codec.ts";
+ * const ikm = new Uint8Array(32);
+ * const a = await hkdfExpand(ikm, new Uint8Array(0), "a");
+ * assert.notDeepEqual(a, await hkdfExpand(ikm, new Uint8Array(0), "b"));
+ * ```
+ */
+export async function hkdfExpand(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: string,
+  bytes = 32,
+): Promise<Uint8Array> {
+  return await derive(ikm, {
+    name: "HKDF",
+    hash: "SHA-256",
+    salt: salt as Uint8Array<ArrayBuffer>,
+    info: new TextEncoder().encode(info),
+  }, bytes * 8);
+}
+
+/**
+ * Legacy (codec header version 1, and wraps without `"v": 2`): 64 bytes of
+ * PBKDF2-SHA256 split into two keys. Kept to read what older versions wrote.
  *
  * @param passphrase The passphrase.
  * @param salt The salt.
@@ -330,16 +520,17 @@ export async function pbkdf2(
   salt: Uint8Array,
   iterations: number,
 ): Promise<Uint8Array> {
-  return await derive64(new TextEncoder().encode(passphrase), {
+  return await derive(new TextEncoder().encode(passphrase), {
     name: "PBKDF2",
     hash: "SHA-256",
     salt: salt as Uint8Array<ArrayBuffer>,
     iterations,
-  });
+  }, 512);
 }
 
 /**
- * Derives 64 bytes from a raw key with HKDF-SHA256.
+ * Legacy (codec header version 1, and wraps without `"v": 2`): 64 bytes of
+ * HKDF-SHA256 from a raw key. Kept to read what older versions wrote.
  *
  * @param key The raw key (16 or 32 bytes).
  * @param salt The salt.
@@ -356,18 +547,19 @@ export async function hkdf(
   key: Uint8Array,
   salt: Uint8Array,
 ): Promise<Uint8Array> {
-  return await derive64(key, {
+  return await derive(key, {
     name: "HKDF",
     hash: "SHA-256",
     salt: salt as Uint8Array<ArrayBuffer>,
     info: new TextEncoder().encode("tether-db key wrap"),
-  });
+  }, 512);
 }
 
-/** 64 bytes derived from `secret` with a WebCrypto derivation. */
-async function derive64(
+/** `bits` bits derived from `secret` with a WebCrypto derivation. */
+async function derive(
   secret: Uint8Array,
   params: Pbkdf2Params | HkdfParams,
+  bits: number,
 ): Promise<Uint8Array> {
   const base = await crypto.subtle.importKey(
     "raw",
@@ -376,5 +568,5 @@ async function derive64(
     false,
     ["deriveBits"],
   );
-  return new Uint8Array(await crypto.subtle.deriveBits(params, base, 512));
+  return new Uint8Array(await crypto.subtle.deriveBits(params, base, bits));
 }

@@ -4,24 +4,50 @@
  * its way up (src/codec.ts), so the engine and the adapter below stay as they
  * are.
  *
- * Records are encrypted with a random data key; the data key is stored in the
- * database's header wrapped (sealed) under a key derived from the passphrase
- * (PBKDF2-SHA256) or from a raw key (HKDF-SHA256). A wrong secret fails to
- * open the wrap, which is how it is detected at open.
+ * Records are encrypted with random data keys; the data keys are stored in
+ * the database's header wrapped (sealed) under a key derived from the
+ * passphrase (PBKDF2-SHA256 to one 256-bit master, expanded with HKDF) or
+ * from a raw key (HKDF-SHA256): src/codec_wrap.ts. A wrong secret fails to
+ * open the wrap, which is how it is detected at open. The header itself is
+ * checked field by field before anything is derived from it, and carries a
+ * MAC (src/codec_header.ts).
  *
  * @module
  */
 
-import type { Logger, LogLevel } from "./logger.ts";
+import { Log, type Logger, type LogLevel } from "./logger.ts";
 import {
   EnvelopeError,
-  hkdf,
   importKeys,
   open as openEnvelope,
-  pbkdf2,
   type RecordKeys,
   seal,
 } from "./codec.ts";
+import {
+  assertWrap,
+  checkEncryption,
+  deriveKek,
+  type EncryptionOptions,
+  freshKek,
+  openUnder,
+  sealUnder,
+  type SecretWrap,
+  type WrapShape,
+} from "./codec_wrap.ts";
+import {
+  BLIND_BOUND,
+  BLIND_KEY,
+  BLIND_LEGACY,
+  type Header,
+  HEADER_MAC_KEY,
+  HEADER_VERSION,
+  type KeyMaterial,
+  parseHeader,
+  parseMaterial,
+  signHeader,
+  verifyHeader,
+} from "./codec_header.ts";
+import { blindValue } from "./blind_index.ts";
 import { base64ToBytes, bytesToBase64, compareBytes } from "./bytes.ts";
 import { IntegrityError, WrongKeyError } from "./errors.ts";
 import { decodeKey, encodeKey } from "./key_codec.ts";
@@ -36,35 +62,28 @@ import type {
   WatchedEntries,
 } from "./storage.ts";
 
-/**
- * PBKDF2-HMAC-SHA256 iterations by default: OWASP's Password Storage Cheat
- * Sheet recommendation (600,000, as of 2023).
- */
-export const DEFAULT_ITERATIONS = 600_000;
+export {
+  DEFAULT_ITERATIONS,
+  type EncryptionOptions,
+  openWithSecret,
+  sealWithSecret,
+  type SecretWrap,
+} from "./codec_wrap.ts";
 
 /** Compress values from this many bytes by default. */
 export const DEFAULT_MIN_BYTES = 256;
 
-/** How the database is encrypted: a passphrase, or a raw key. */
-export type EncryptionOptions =
-  | {
-    /** The passphrase (keys come from PBKDF2-SHA256 with a random salt). */
-    readonly passphrase: string;
-    /** PBKDF2 iterations for a new database or a rekey. Default 600,000. */
-    readonly iterations?: number;
-    /** Not with a passphrase. */
-    readonly key?: undefined;
-  }
-  | {
-    /** A raw 16- or 32-byte key: AES-128 or AES-256. */
-    readonly key: Uint8Array;
-    /** Not with a key. */
-    readonly passphrase?: undefined;
-    /** Not with a key. */
-    readonly iterations?: undefined;
-  };
-
-/** Compression: on, or on from a size. */
+/**
+ * Compression: on, or on from a size.
+ *
+ * Compression runs before encryption, so in an encrypted database the
+ * stored size of a value tells how well it compressed: whoever can see the
+ * file (or the KV) and can get chosen text stored next to a secret in the
+ * same value (a document holding both) can learn that secret from sizes,
+ * one guess at a time (as CRIME/BREACH did to HTTPS). Leave compression off
+ * for encrypted values that mix attacker-chosen text with secrets. Sizes are
+ * visible in any case (to 16 bytes), compressed or not.
+ */
 export type CompressionOptions = boolean | {
   /** Compress values of at least this many bytes. Default 256. */
   readonly minBytes?: number;
@@ -74,7 +93,11 @@ export type CompressionOptions = boolean | {
 export interface CodecOptions {
   /** Encrypt every value (needed to open an encrypted database). */
   readonly encryption?: EncryptionOptions | undefined;
-  /** Compress values with deflate when it makes them smaller. */
+  /**
+   * Compress values with deflate when it makes them smaller. With
+   * `encryption`, mind the length side channel
+   * ({@linkcode CompressionOptions}).
+   */
   readonly compression?: CompressionOptions | undefined;
   /** Where key-rotation progress is reported. Default: silent. */
   readonly logger?: Logger | undefined;
@@ -84,34 +107,12 @@ export interface CodecOptions {
 
 /** The header key: outside every engine key space. */
 const HEADER = encodeKey(["k", "header"]);
-/** The name of the blind-index key in the wrapped key set. */
-const BLIND = "b";
-/** What a key wrap is bound to. */
-const WRAP_IDENTITY = new TextEncoder().encode("tether-db keys");
-
-interface Wrap {
-  readonly kdf: "PBKDF2-SHA256" | "HKDF-SHA256";
-  readonly salt: string;
-  readonly iterations?: number;
-  /** The sealed JSON `{ "<generation>": base64(enc ‖ mac) }`. */
-  readonly keys: string;
-}
 
 /** The data keys, and the wrap (and its key) they were opened with. */
 interface Unlocked {
-  readonly material: Record<string, string>;
-  readonly wrap: Pick<Wrap, "kdf" | "salt" | "iterations">;
+  readonly material: KeyMaterial;
+  readonly wrap: WrapShape;
   readonly kek: RecordKeys;
-}
-
-interface Header {
-  readonly v: 1;
-  readonly compression: { readonly minBytes: number } | null;
-  readonly encryption: {
-    readonly bits: 128 | 256;
-    readonly generation: number;
-    readonly wraps: readonly Wrap[];
-  } | null;
 }
 
 function isHeader(key: Uint8Array): boolean {
@@ -135,44 +136,6 @@ function describeKey(key: Uint8Array): string {
   return "a record";
 }
 
-function checkEncryption(
-  options: EncryptionOptions,
-  action: string,
-): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `${action}: encryption must be { passphrase } or { key }`,
-    );
-  }
-  const { passphrase, key, iterations } = options;
-  if ((passphrase === undefined) === (key === undefined)) {
-    throw new TypeError(
-      `${action}: encryption needs exactly one of passphrase and key`,
-    );
-  }
-  if (passphrase !== undefined) {
-    if (typeof passphrase !== "string" || passphrase.length === 0) {
-      throw new TypeError(
-        `${action}: the passphrase must be a non-empty string`,
-      );
-    }
-    if (
-      iterations !== undefined &&
-      !(Number.isSafeInteger(iterations) && iterations >= 1)
-    ) {
-      throw new RangeError(
-        `${action}: iterations must be a whole number of at least 1, got ${iterations}`,
-      );
-    }
-  } else if (
-    !(key instanceof Uint8Array) || (key.length !== 16 && key.length !== 32)
-  ) {
-    throw new TypeError(
-      `${action}: the key must be a Uint8Array of 16 or 32 bytes`,
-    );
-  }
-}
-
 function minBytesOf(
   compression: CompressionOptions | undefined,
   action: string,
@@ -194,180 +157,45 @@ function minBytesOf(
   return min;
 }
 
-/** Derives the key that seals a wrap. */
-async function wrapKey(
-  secret: EncryptionOptions,
-  wrap: Pick<Wrap, "kdf" | "salt" | "iterations">,
-): Promise<RecordKeys | undefined> {
-  const salt = base64ToBytes(wrap.salt);
-  let bits: Uint8Array;
-  if (wrap.kdf === "PBKDF2-SHA256") {
-    if (secret.passphrase === undefined) return undefined;
-    bits = await pbkdf2(secret.passphrase, salt, wrap.iterations ?? 0);
-  } else {
-    if (secret.key === undefined) return undefined;
-    bits = await hkdf(secret.key, salt);
-  }
-  return await importKeys(0, bits.subarray(0, 32), bits.subarray(32));
-}
-
-/** Seals the data keys under a secret. */
-async function makeWrap(
-  secret: EncryptionOptions,
-  keys: Record<string, string>,
-): Promise<{ wrap: Wrap; kek: RecordKeys }> {
-  const { shape, kek } = await freshKek(secret);
-  return { wrap: await sealWrap(shape, kek, keys), kek };
-}
-
-/** A new salt and the key it derives from a secret. */
-async function freshKek(
-  secret: EncryptionOptions,
-): Promise<
-  { shape: Pick<Wrap, "kdf" | "salt" | "iterations">; kek: RecordKeys }
-> {
-  const salt = bytesToBase64(crypto.getRandomValues(new Uint8Array(16)));
-  const shape: Pick<Wrap, "kdf" | "salt" | "iterations"> =
-    secret.passphrase !== undefined
-      ? {
-        kdf: "PBKDF2-SHA256",
-        salt,
-        iterations: secret.iterations ?? DEFAULT_ITERATIONS,
-      }
-      : { kdf: "HKDF-SHA256", salt };
-  return { shape, kek: (await wrapKey(secret, shape))! };
-}
-
-/** Seals bytes under a wrap's key. */
-async function sealWrapBytes(
-  shape: Pick<Wrap, "kdf" | "salt" | "iterations">,
-  kek: RecordKeys,
-  data: Uint8Array,
-): Promise<SecretWrap> {
-  const sealed = await seal(data, WRAP_IDENTITY, { keys: kek });
+/** The derivation of a wrap, without its sealed bytes. */
+function shapeOf(wrap: WrapShape): WrapShape {
   return {
-    kdf: shape.kdf,
-    salt: shape.salt,
-    ...(shape.iterations === undefined ? {} : { iterations: shape.iterations }),
-    keys: bytesToBase64(sealed),
+    kdf: wrap.kdf,
+    ...(wrap.v === undefined ? {} : { v: wrap.v }),
+    salt: wrap.salt,
+    ...(wrap.iterations === undefined ? {} : { iterations: wrap.iterations }),
   };
 }
 
-/** Seals the data keys under a wrap's key. */
-async function sealWrap(
-  shape: Pick<Wrap, "kdf" | "salt" | "iterations">,
-  kek: RecordKeys,
-  keys: Record<string, string>,
-): Promise<Wrap> {
-  const sealed = await seal(
-    new TextEncoder().encode(JSON.stringify(keys)),
-    WRAP_IDENTITY,
-    { keys: kek },
-  );
-  return { ...shape, keys: bytesToBase64(sealed) };
-}
-
-/** Bytes sealed under a key derived from a secret (a backup's key). */
-export interface SecretWrap {
-  /** The derivation. */
-  readonly kdf: "PBKDF2-SHA256" | "HKDF-SHA256";
-  /** Base64 of the 16-byte salt. */
-  readonly salt: string;
-  /** PBKDF2 iterations. */
-  readonly iterations?: number;
-  /** Base64 of the sealed bytes. */
-  readonly keys: string;
+function encodeMaterial(material: KeyMaterial): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(material));
 }
 
 /**
- * Seals bytes under a key derived from a secret, with a fresh salt.
- *
- * @param secret A passphrase or raw key.
- * @param data The bytes.
- * @returns The wrap (derivation, salt, sealed bytes).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { openWithSecret, sealWithSecret } from "./codec_storage.ts";
- * const secret = { passphrase: "pw", iterations: 1000 };
- * const wrap = await sealWithSecret(secret, new Uint8Array([1, 2]));
- * assert.deepEqual(await openWithSecret(secret, wrap), new Uint8Array([1, 2]));
- * ```
+ * Opens the first wrap the secret opens; `undefined` when none does. Every
+ * wrap's fields were checked with the header.
  */
-export async function sealWithSecret(
+async function unlock(
   secret: EncryptionOptions,
-  data: Uint8Array,
-): Promise<SecretWrap> {
-  checkEncryption(secret, "Cannot seal");
-  const { shape, kek } = await freshKek(secret);
-  return await sealWrapBytes(shape, kek, data);
-}
-
-/**
- * Opens bytes sealed by {@linkcode sealWithSecret} (or by a database's key
- * wrap).
- *
- * @param secret The passphrase or raw key.
- * @param wrap The wrap.
- * @returns The bytes, or `undefined` when the secret is not the right one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { openWithSecret, sealWithSecret } from "./codec_storage.ts";
- * const wrap = await sealWithSecret({ passphrase: "a", iterations: 1000 }, new Uint8Array([1]));
- * assert.equal(await openWithSecret({ passphrase: "b", iterations: 1000 }, wrap), undefined);
- * ```
- */
-export async function openWithSecret(
-  secret: EncryptionOptions,
-  wrap: SecretWrap,
-): Promise<Uint8Array | undefined> {
-  const kek = await wrapKey(secret, wrap);
-  if (kek === undefined) return undefined;
-  try {
-    return await openEnvelope(
-      base64ToBytes(wrap.keys),
-      WRAP_IDENTITY,
-      () => kek,
-    );
-  } catch (e) {
-    if (e instanceof EnvelopeError) return undefined;
-    throw e;
-  }
-}
-
-/** Opens a wrap with a secret; `undefined` when the secret is not its own. */
-async function openWrap(
-  secret: EncryptionOptions,
-  wrap: Wrap,
+  wraps: readonly SecretWrap[],
+  action: string,
 ): Promise<Unlocked | undefined> {
-  const kek = await wrapKey(secret, wrap);
-  if (kek === undefined) return undefined;
-  try {
-    const plain = await openEnvelope(
-      base64ToBytes(wrap.keys),
-      WRAP_IDENTITY,
-      () => kek,
-    );
-    return {
-      material: JSON.parse(new TextDecoder().decode(plain)),
-      wrap,
-      kek,
-    };
-  } catch (e) {
-    if (e instanceof EnvelopeError) return undefined;
-    throw e;
+  for (const wrap of wraps) {
+    const kek = await deriveKek(secret, wrap);
+    if (kek === undefined) continue;
+    const plain = await openUnder(kek, wrap);
+    if (plain === undefined) continue;
+    return { material: parseMaterial(plain, action), wrap: shapeOf(wrap), kek };
   }
+  return undefined;
 }
 
 async function importAll(
-  keys: Record<string, string>,
+  keys: KeyMaterial,
 ): Promise<Map<number, RecordKeys>> {
   const out = new Map<number, RecordKeys>();
   for (const [generation, material] of Object.entries(keys)) {
-    if (generation === BLIND) continue;
+    if (generation === BLIND_KEY || generation === HEADER_MAC_KEY) continue;
     const bytes = base64ToBytes(material);
     const split = bytes.length - 32;
     out.set(
@@ -384,6 +212,10 @@ async function importAll(
 
 function newKeyMaterial(bits: 128 | 256): string {
   return bytesToBase64(crypto.getRandomValues(new Uint8Array(bits / 8 + 32)));
+}
+
+function randomKey(): string {
+  return bytesToBase64(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 /**
@@ -407,14 +239,21 @@ function newKeyMaterial(bits: 128 | 256): string {
  */
 export class CodecStorage implements Storage {
   readonly #inner: Storage;
+  readonly #log: Log;
   #header: Header;
   #headerStamp: string;
   #keys: Map<number, RecordKeys>;
   #current: RecordKeys | undefined;
   #unlocked: Unlocked | undefined;
+  /** Commits between their call and their landing in the inner storage. */
+  readonly #pending = new Set<Promise<unknown>>();
+  /** The last rekey (rekeys run one at a time). */
+  #rekeying: Promise<unknown> = Promise.resolve();
   /**
    * Keyed digests for blind indexes (HMAC-SHA256 under a key of their own),
-   * when encrypted.
+   * when encrypted: of the whole {@linkcode blindInput} (collection, field,
+   * value), or of the value alone in a database whose header says blind
+   * scheme 1.
    */
   readonly blind:
     | ((data: readonly Uint8Array[]) => Promise<Uint8Array[]>)
@@ -426,13 +265,15 @@ export class CodecStorage implements Storage {
     headerStamp: string,
     keys: Map<number, RecordKeys>,
     unlocked: Unlocked | undefined,
+    log: Log,
   ) {
     this.#inner = inner;
+    this.#log = log;
     this.#header = header;
     this.#headerStamp = headerStamp;
     this.#keys = keys;
     this.#unlocked = unlocked;
-    const blindKey = unlocked?.material[BLIND];
+    const blindKey = unlocked?.material[BLIND_KEY];
     if (blindKey !== undefined) {
       const key = crypto.subtle.importKey(
         "raw",
@@ -441,12 +282,17 @@ export class CodecStorage implements Storage {
         false,
         ["sign"],
       );
+      const bound = (header.encryption?.blind ?? BLIND_LEGACY) === BLIND_BOUND;
       this.blind = async (data) => {
         const k = await key;
         return await Promise.all(
           data.map(async (d) =>
             new Uint8Array(
-              await crypto.subtle.sign("HMAC", k, d as Uint8Array<ArrayBuffer>),
+              await crypto.subtle.sign(
+                "HMAC",
+                k,
+                (bound ? d : blindValue(d)) as Uint8Array<ArrayBuffer>,
+              ),
             )
           ),
         );
@@ -459,7 +305,8 @@ export class CodecStorage implements Storage {
 
   /**
    * Opens the codec over a storage: reads its header (or writes one into an
-   * empty storage) and, when encrypted, unlocks the data keys.
+   * empty storage) and, when encrypted, unlocks the data keys and checks the
+   * header's MAC.
    *
    * @param inner The storage holding the sealed values.
    * @param options Encryption secret and compression.
@@ -467,8 +314,11 @@ export class CodecStorage implements Storage {
    *   option asks for one.
    * @throws {WrongKeyError} When the secret is wrong, missing for an
    *   encrypted database, or given for a plain one.
+   * @throws {IntegrityError} When the header is malformed (naming the field:
+   *   checked before any key derivation) or fails its MAC.
    * @throws {TypeError} When an option is malformed, or compression is asked
    *   of a database that holds plain values.
+   * @throws {RangeError} When `iterations` is not from 1,000 to 5,000,000.
    */
   static async open(
     inner: Storage,
@@ -478,6 +328,7 @@ export class CodecStorage implements Storage {
     const { encryption } = options;
     if (encryption !== undefined) checkEncryption(encryption, action);
     const minBytes = minBytesOf(options.compression, action);
+    const log = new Log(options.logger, options.logLevel);
     const found = await inner.get(HEADER);
     if (found === null) {
       if (encryption === undefined && !minBytes && minBytes !== 0) {
@@ -495,22 +346,15 @@ export class CodecStorage implements Storage {
           `${action}: it holds data written without compression; compression can only be chosen for a new database`,
         );
       }
-      return await CodecStorage.#create(inner, encryption, minBytes ?? null);
-    }
-    let header: Header;
-    try {
-      header = JSON.parse(new TextDecoder().decode(found.value));
-    } catch (cause) {
-      throw new IntegrityError(
-        `${action}: its codec header is not valid JSON`,
-        { cause },
+      return await CodecStorage.#create(
+        inner,
+        encryption,
+        minBytes ?? null,
+        log,
       );
     }
-    if (header.v !== 1) {
-      throw new IntegrityError(
-        `${action}: its codec header has unknown version ${header.v}`,
-      );
-    }
+    // Every field checked before anything is derived from it.
+    const header = parseHeader(found.value, action);
     let keys = new Map<number, RecordKeys>();
     let opened: Unlocked | undefined;
     if (header.encryption !== null) {
@@ -519,10 +363,7 @@ export class CodecStorage implements Storage {
           `${action}: it is encrypted; pass encryption: { passphrase } or { key }`,
         );
       }
-      for (const wrap of header.encryption.wraps) {
-        opened = await openWrap(encryption, wrap);
-        if (opened !== undefined) break;
-      }
+      opened = await unlock(encryption, header.encryption.wraps, action);
       if (opened === undefined) {
         throw new WrongKeyError(
           `${action}: the ${
@@ -530,6 +371,7 @@ export class CodecStorage implements Storage {
           } is wrong`,
         );
       }
+      await verifyHeader(header, opened.material, action);
       keys = await importAll(opened.material);
     } else if (encryption !== undefined) {
       throw new WrongKeyError(
@@ -542,6 +384,7 @@ export class CodecStorage implements Storage {
       found.versionstamp,
       keys,
       opened,
+      log,
     );
     if (minBytes !== undefined) {
       const compression = minBytes === null ? null : { minBytes };
@@ -559,9 +402,10 @@ export class CodecStorage implements Storage {
     inner: Storage,
     encryption: EncryptionOptions | undefined,
     minBytes: number | null,
+    log: Log,
   ): Promise<CodecStorage> {
     let header: Header = {
-      v: 1,
+      v: HEADER_VERSION,
       compression: minBytes === null ? null : { minBytes },
       encryption: null,
     };
@@ -569,17 +413,19 @@ export class CodecStorage implements Storage {
     let unlocked: Unlocked | undefined;
     if (encryption !== undefined) {
       const bits = encryption.key?.length === 16 ? 128 : 256;
-      const material = {
+      const material: KeyMaterial = {
         "0": newKeyMaterial(bits),
-        [BLIND]: bytesToBase64(crypto.getRandomValues(new Uint8Array(32))),
+        [BLIND_KEY]: randomKey(),
+        [HEADER_MAC_KEY]: randomKey(),
       };
-      const { wrap, kek } = await makeWrap(encryption, material);
-      header = {
+      const { shape, kek } = await freshKek(encryption);
+      const wrap = await sealUnder(shape, kek, encodeMaterial(material));
+      header = await signHeader({
         ...header,
-        encryption: { bits, generation: 0, wraps: [wrap] },
-      };
+        encryption: { bits, generation: 0, blind: BLIND_BOUND, wraps: [wrap] },
+      }, material);
       keys = await importAll(material);
-      unlocked = { material, wrap, kek };
+      unlocked = { material, wrap: shape, kek };
     }
     const value = new TextEncoder().encode(JSON.stringify(header));
     const result = await inner.commit({
@@ -594,15 +440,34 @@ export class CodecStorage implements Storage {
       }) as CodecStorage;
     }
     await result.durable;
-    return new CodecStorage(inner, header, result.versionstamp, keys, unlocked);
+    return new CodecStorage(
+      inner,
+      header,
+      result.versionstamp,
+      keys,
+      unlocked,
+      log,
+    );
   }
 
-  async #writeHeader(header: Header, action: string): Promise<void> {
+  /**
+   * Writes a header (signed with the key set's `h` when it has one), checked
+   * against the one this storage read, and switches to its generation.
+   */
+  async #writeHeader(
+    header: Header,
+    action: string,
+    material: KeyMaterial | undefined = this.#unlocked?.material,
+  ): Promise<void> {
+    const signed = header.encryption !== null &&
+        material?.[HEADER_MAC_KEY] !== undefined
+      ? await signHeader(header, material)
+      : header;
     const result = await this.#inner.commit({
       checks: [{ key: HEADER, versionstamp: this.#headerStamp }],
       sets: [{
         key: HEADER,
-        value: new TextEncoder().encode(JSON.stringify(header)),
+        value: new TextEncoder().encode(JSON.stringify(signed)),
       }],
     });
     if (!result.ok) {
@@ -611,17 +476,18 @@ export class CodecStorage implements Storage {
       );
     }
     await result.durable;
-    this.#header = header;
+    this.#header = signed;
     this.#headerStamp = result.versionstamp;
-    this.#current = header.encryption === null
+    this.#current = signed.encryption === null
       ? undefined
-      : this.#keys.get(header.encryption.generation);
+      : this.#keys.get(signed.encryption.generation);
   }
 
   /**
    * Seals bytes under this database's secret (the key derived from it when
    * it was opened), so that whoever has the secret can open them: how a
-   * backup of an encrypted database carries its key.
+   * backup of an encrypted database carries its key. A later `rekey` does
+   * not change what a backup made before it needs: its own secret.
    *
    * @param data The bytes.
    * @returns The wrap, or `undefined` when the database is not encrypted.
@@ -629,7 +495,7 @@ export class CodecStorage implements Storage {
   async sealForSecret(data: Uint8Array): Promise<SecretWrap | undefined> {
     const unlocked = this.#unlocked;
     if (unlocked === undefined) return undefined;
-    return await sealWrapBytes(unlocked.wrap, unlocked.kek, data);
+    return await sealUnder(unlocked.wrap, unlocked.kek, data);
   }
 
   /**
@@ -639,22 +505,18 @@ export class CodecStorage implements Storage {
    *
    * @param wrap The wrap.
    * @returns The bytes, or `undefined` when this database cannot open it.
+   * @throws {IntegrityError} When a field of the wrap is malformed.
    */
   async openSealed(wrap: SecretWrap): Promise<Uint8Array | undefined> {
+    assertWrap(wrap, "Cannot open the key wrap", "wrap");
     const unlocked = this.#unlocked;
-    if (unlocked === undefined || unlocked.wrap.salt !== wrap.salt) {
+    if (
+      unlocked === undefined || unlocked.wrap.salt !== wrap.salt ||
+      unlocked.wrap.v !== wrap.v || unlocked.wrap.kdf !== wrap.kdf
+    ) {
       return undefined;
     }
-    try {
-      return await openEnvelope(
-        base64ToBytes(wrap.keys),
-        WRAP_IDENTITY,
-        () => unlocked.kek,
-      );
-    } catch (e) {
-      if (e instanceof EnvelopeError) return undefined;
-      throw e;
-    }
+    return await openUnder(unlocked.kek, wrap);
   }
 
   /** Whether values are encrypted. */
@@ -781,12 +643,32 @@ export class CodecStorage implements Storage {
    * @param commit Checks, sets and deletes.
    * @returns The inner storage's result.
    * @throws {TypeError} When the commit touches the header key.
+   * @throws {IntegrityError} When the database is encrypted but has no
+   *   current key (nothing is ever written in plaintext there).
    */
-  async commit(commit: StorageCommit): Promise<StorageCommitResult> {
-    const settings = {
-      minBytes: this.#header.compression?.minBytes,
-      keys: this.#current,
-    };
+  commit(commit: StorageCommit): Promise<StorageCommitResult> {
+    const keys = this.#current;
+    if (this.encrypted && keys === undefined) {
+      return Promise.reject(
+        new IntegrityError(
+          "Cannot write: the database is encrypted but its current key generation has no key",
+        ),
+      );
+    }
+    const applied = this.#commit(commit, keys);
+    // Tracked until it lands, so that a rekey can wait for the writes
+    // sealed under the generation it retires.
+    const landed = applied.then(() => {}, () => {});
+    this.#pending.add(landed);
+    landed.then(() => this.#pending.delete(landed));
+    return applied;
+  }
+
+  async #commit(
+    commit: StorageCommit,
+    keys: RecordKeys | undefined,
+  ): Promise<StorageCommitResult> {
+    const settings = { minBytes: this.#header.compression?.minBytes, keys };
     const sets = await Promise.all(
       (commit.sets ?? []).map(async (set) => {
         if (isHeader(set.key)) {
@@ -799,18 +681,30 @@ export class CodecStorage implements Storage {
   }
 
   /**
-   * Re-encrypts every value under a new secret and new data keys. Each step
-   * is atomic and leaves a database that opens with the old secret or the
-   * new one: first the header holds the new keys wrapped under both secrets,
-   * then values are re-encrypted in groups (checked against concurrent
-   * writes), then the old secret's wrap and keys are dropped.
+   * Re-encrypts every value under a new secret and new data keys, and
+   * revokes the old secret. Each step is atomic and leaves a database that
+   * opens with the old secret or the new one: first the header holds the new
+   * keys wrapped under both secrets (writes from then on use the new keys,
+   * and the writes already sealed under the old ones are waited for); then
+   * every value is re-encrypted in groups (checked against concurrent
+   * writes); then the old secret's wrap and keys are dropped; last the inner
+   * storage compacts (a file loses the old header and values). Rekeys run
+   * one at a time. A database written by an older version moves to the
+   * current derivation and header (with a MAC); its blind indexes keep their
+   * scheme.
    *
    * @param secret The new passphrase or key.
    * @returns How many values were re-encrypted.
    * @throws {TypeError} When the database is not encrypted or the secret is
    *   malformed.
    */
-  async rekey(secret: EncryptionOptions): Promise<number> {
+  rekey(secret: EncryptionOptions): Promise<number> {
+    const run = this.#rekeying.then(() => this.#rekey(secret));
+    this.#rekeying = run.catch(() => {});
+    return run;
+  }
+
+  async #rekey(secret: EncryptionOptions): Promise<number> {
     const action = "Cannot rekey the database";
     checkEncryption(secret, action);
     const old = this.#header.encryption;
@@ -825,20 +719,36 @@ export class CodecStorage implements Storage {
     while (unlocked.material[generation] !== undefined) {
       generation = (generation + 1) % 256;
     }
-    // Step 1: the new data keys, next to the old ones, wrapped under the new
-    // secret and under the old one (so either opens the database).
-    const both: Record<string, string> = {
+    const blind = old.blind ?? BLIND_LEGACY;
+    this.#log.info(
+      "rekey-start",
+      `Rekey: new key generation ${generation}`,
+      { generation },
+    );
+    // Step 1: the new data keys (and a new header-MAC key), next to the old
+    // ones, wrapped under the new secret and under the old one (so either
+    // opens the database).
+    const both: KeyMaterial = {
       ...unlocked.material,
       [generation]: newKeyMaterial(bits),
+      [HEADER_MAC_KEY]: randomKey(),
     };
+    const fresh = await freshKek(secret);
+    const wraps = [
+      await sealUnder(fresh.shape, fresh.kek, encodeMaterial(both)),
+      await sealUnder(unlocked.wrap, unlocked.kek, encodeMaterial(both)),
+    ];
     this.#keys = await importAll(both);
-    const fresh = await makeWrap(secret, both);
-    const kept = await sealWrap(unlocked.wrap, unlocked.kek, both);
-    this.#unlocked = { material: both, wrap: unlocked.wrap, kek: unlocked.kek };
+    this.#unlocked = { ...unlocked, material: both };
     await this.#writeHeader({
-      ...this.#header,
-      encryption: { bits, generation, wraps: [fresh.wrap, kept] },
+      v: HEADER_VERSION,
+      compression: this.#header.compression,
+      encryption: { bits, generation, blind, wraps },
     }, action);
+    // Writes sealed under an older generation (every one called before the
+    // switch) may still be on their way down: let them land, so that the
+    // scan below sees them. Later ones use the new generation.
+    await Promise.all([...this.#pending]);
     // Step 2: every value under the new generation, a checked group at a
     // time (a value changed meanwhile is already under it, or read again).
     let changed = 0;
@@ -867,21 +777,61 @@ export class CodecStorage implements Storage {
           changed += group.length;
         }
       }
+      this.#log.debug(
+        "rekey-progress",
+        `Rekey: ${changed} values re-encrypted, ${pending} to read again`,
+        { generation, changed, pending },
+      );
       if (pending === 0) break;
     }
-    // Step 3: only the new keys, under the new secret.
-    // The blind-index key stays: index keys are made with it.
-    const material: Record<string, string> = {
+    // Step 3: only the new keys, under the new secret alone (the key it
+    // derives is reused: same secret, same salt). The blind-index key stays:
+    // index keys are made with it.
+    const material: KeyMaterial = {
       [generation]: both[generation]!,
-      [BLIND]: both[BLIND]!,
+      ...(both[BLIND_KEY] === undefined
+        ? {}
+        : { [BLIND_KEY]: both[BLIND_KEY] }),
+      [HEADER_MAC_KEY]: randomKey(),
     };
+    const final = await sealUnder(
+      fresh.shape,
+      fresh.kek,
+      encodeMaterial(material),
+    );
+    await this.#writeHeader(
+      {
+        v: HEADER_VERSION,
+        compression: this.#header.compression,
+        encryption: { bits, generation, blind, wraps: [final] },
+      },
+      action,
+      material,
+    );
     this.#keys = await importAll(material);
-    const final = await makeWrap(secret, material);
-    this.#unlocked = { material, wrap: final.wrap, kek: final.kek };
-    await this.#writeHeader({
-      ...this.#header,
-      encryption: { bits, generation, wraps: [final.wrap] },
-    }, action);
+    this.#current = this.#keys.get(generation);
+    this.#unlocked = { material, wrap: fresh.shape, kek: fresh.kek };
+    // Last: the old header and the old values leave the file. A compaction
+    // already running may have started before step 3, so a second one
+    // follows it (it does nothing when nothing was written since).
+    if (this.#inner.compact !== undefined) {
+      try {
+        await this.#inner.compact();
+        await this.#inner.compact();
+      } catch (e) {
+        this.#log.error(
+          "rekey-compact-failed",
+          "Rekey: the new secret is in place, but compacting the old values away failed; run compact()",
+          { generation, error: String(e) },
+        );
+        throw e;
+      }
+    }
+    this.#log.info(
+      "rekey-done",
+      `Rekey: ${changed} values re-encrypted under key generation ${generation}; the old secret is revoked`,
+      { generation, changed },
+    );
     return changed;
   }
 

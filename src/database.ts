@@ -369,12 +369,17 @@ export class Database<T = unknown> extends Collection<T> {
    * Re-encrypts every stored value under a new passphrase or key (and new
    * data keys). Each step is atomic: if it is interrupted, the database
    * opens with the old secret or the new one, and calling `rekey` again
-   * finishes the job. Writes may go on meanwhile.
+   * finishes the job. Writes may go on meanwhile, and every one acknowledged
+   * before, during or after it is kept. At the end the old secret is
+   * revoked: its key wrap is dropped and a file is compacted, so the old
+   * secret opens nothing of it (backups made before keep their own secret).
+   * On Deno KV, other processes must reopen the database afterwards.
    *
    * @param secret `{ passphrase, iterations? }` or `{ key }`.
    * @returns How many stored values were re-encrypted.
    * @throws {TypeError} When the database is not encrypted, or the secret is
    *   malformed.
+   * @throws {RangeError} When `iterations` is not from 1,000 to 5,000,000.
    * @throws {ClosedError} After `close()`.
    *
    * @example

@@ -1524,7 +1524,12 @@ export class Engine {
       state.indexes.get(plan.index!)?.multikey === true;
     const { after } = options;
     for (let r = after?.range ?? 0; r < ranges.length; r++) {
-      let { start, end } = await this.#rangeBytes(prefix, ranges[r]!);
+      let { start, end } = await this.#rangeBytes(
+        prefix,
+        ranges[r]!,
+        collection,
+        plan.index!,
+      );
       if (after !== undefined && r === after.range) {
         if (plan.reverse) end = after.key;
         else start = successor(after.key);
@@ -1538,15 +1543,29 @@ export class Engine {
     }
   }
 
-  /** The scan bounds of an index range, with digests for blind indexes. */
+  /**
+   * The scan bounds of an index range, with digests (bound to the collection
+   * and the index's fields) for blind indexes.
+   */
   async #rangeBytes(
     prefix: Uint8Array,
     range: KeyRange,
+    collection: string,
+    index: string,
   ): Promise<{ start: Uint8Array; end: Uint8Array }> {
     const blinder = this.#blinder;
     if (blinder === undefined) return rangeToBytes(prefix, range);
-    await blinder.prepare([...range.start, ...range.end]);
-    return rangeToBytes(prefix, range, (t) => blinder.tuple(t));
+    const fields =
+      this.#collections.get(collection)?.indexes.get(index)?.fields ?? [];
+    await blinder.prepare(collection, [
+      [fields, range.start],
+      [fields, range.end],
+    ]);
+    return rangeToBytes(
+      prefix,
+      range,
+      (t) => blinder.tuple(collection, fields, t),
+    );
   }
 
   /**
@@ -1766,7 +1785,12 @@ export class Engine {
     let n = 0;
     let last = performance.now();
     for (const range of plan.ranges) {
-      const { start, end } = await this.#rangeBytes(prefix, range);
+      const { start, end } = await this.#rangeBytes(
+        prefix,
+        range,
+        collection,
+        plan.index!,
+      );
       for await (const page of this.#storage.scan({ start, end })) {
         if (examined !== undefined) examined.keys += page.length;
         if (!dedupe) {

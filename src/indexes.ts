@@ -113,20 +113,20 @@ export class CollectionIndexes {
     specs: Iterable<StoredIndex> = this.#indexes.values(),
   ): Promise<void> {
     if (this.blinder === undefined) return;
-    const parts: IndexKeyPart[] = [];
+    const parts: [readonly string[], IndexKeyPart[]][] = [];
     const list = [...specs];
     for (const record of records) {
       for (const spec of list) {
         try {
           for (const tuple of indexEntries(spec, record.value).tuples) {
-            parts.push(...tuple);
+            parts.push([spec.fields, tuple]);
           }
         } catch {
           // Unindexable items fail later, with the caller's message.
         }
       }
     }
-    await this.blinder.prepare(parts);
+    await this.blinder.prepare(this.#collection, parts);
   }
 
   /** The indexes, as the planner wants them. */
@@ -220,7 +220,9 @@ export class CollectionIndexes {
     if (made.multikey && !spec.multikey) multikey?.add(spec.name);
     const blinder = this.blinder;
     for (const tuple of made.tuples) {
-      const keyed = blinder === undefined ? tuple : blinder.tuple(tuple);
+      const keyed = blinder === undefined
+        ? tuple
+        : blinder.tuple(this.#collection, spec.fields, tuple);
       const key = encodeIndexKey(
         spec.unique ? keyed : [...keyed, id],
         prefix,

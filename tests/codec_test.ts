@@ -9,6 +9,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHmac,
+  hkdfSync,
   pbkdf2Sync,
   randomBytes,
 } from "node:crypto";
@@ -387,22 +388,34 @@ async function nodeKeys(
       (await inner.get(encodeKey(["k", "header"])))!.value,
     ),
   );
+  assert.equal(header.v, 2);
   const wrap = header.encryption.wraps[0];
   assert.equal(wrap.kdf, "PBKDF2-SHA256");
-  const kek = pbkdf2Sync(
+  assert.equal(wrap.v, 2);
+  // One 256-bit master, expanded with HKDF into the wrap's two keys.
+  const master = pbkdf2Sync(
     passphrase,
     b64(wrap.salt),
     wrap.iterations,
-    64,
+    32,
     "sha256",
   );
+  const expand = (info: string) =>
+    Buffer.from(hkdfSync("sha256", master, b64(wrap.salt), info, 32));
   const keys = JSON.parse(
     nodeOpen(
       b64(wrap.keys),
       new TextEncoder().encode("tether-db keys"),
-      kek.subarray(0, 32),
-      kek.subarray(32),
+      expand("tether-db wrap enc"),
+      expand("tether-db wrap mac"),
     ).toString("utf8"),
+  );
+  // The header's MAC: HMAC-SHA256 under `h` of its JSON without `mac`.
+  const { mac, ...rest } = header.encryption;
+  const body = JSON.stringify({ ...header, encryption: rest });
+  assert.equal(
+    createHmac("sha256", b64(keys.h)).update(body).digest("base64"),
+    mac,
   );
   const generation = header.encryption.generation;
   const material = b64(keys[String(generation)]);
