@@ -2731,15 +2731,16 @@ export class Engine {
    * commit so), then tells watchers of those changes. Call it inside
    * {@linkcode Engine.exclusive}.
    *
-   * @param changes The document changes to report.
+   * @param changes The document changes to report (asked only when
+   *   someone watches).
    * @returns When the bookkeeping is rebuilt.
    */
-  async reloaded(changes: readonly Change[]): Promise<void> {
+  async reloaded(changes: () => readonly Change[]): Promise<void> {
     this.#collections.clear();
     this.#bytes = 0;
     await this.#load();
     if (this.#listeners.size === 0) return;
-    for (const change of changes) this.#emit(change);
+    for (const change of changes()) this.#emit(change);
   }
 
   /**

@@ -167,41 +167,57 @@ export class OverlayStorage implements Storage {
   async *scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
     this.#alive("scan");
     const { limit, ...range } = options;
+    const staged = this.#table.scan(range, () => this.#alive("scan"));
+    if (this.#table.size === 0) {
+      // Nothing staged (yet): the pages below as they are.
+      let left = limit ?? Infinity;
+      for await (const page of this.#below.scan(options)) {
+        this.#alive("scan");
+        yield page.length <= left ? page : page.slice(0, left);
+        left -= page.length;
+        if (left <= 0) return;
+      }
+      return;
+    }
     const sign = options.reverse === true ? -1 : 1;
-    const staged = flatten(this.#table.scan(range, () => this.#alive("scan")));
-    const below = flatten(this.#below.scan(range));
-    let a = await staged.next();
-    let b = await below.next();
+    const a = new Pages(staged);
+    const b = new Pages(this.#below.scan(range));
     let left = limit ?? Infinity;
     let page: StorageEntry[] = [];
-    while (left > 0 && !(a.done && b.done)) {
-      let entry: StorageEntry | null;
-      if (b.done) {
-        entry = this.#staged(a.value!);
-        a = await staged.next();
-      } else if (a.done) {
-        entry = b.value;
-        b = await below.next();
-      } else {
-        const order = sign * compareBytes(a.value.key, b.value.key);
-        if (order <= 0) {
-          entry = this.#staged(a.value);
-          if (order === 0) b = await below.next();
-          a = await staged.next();
+    try {
+      while (left > 0) {
+        const x = await a.peek();
+        const y = await b.peek();
+        if (x === undefined && y === undefined) break;
+        let entry: StorageEntry | null;
+        if (y === undefined) {
+          entry = this.#staged(x!);
+          a.skip();
+        } else if (x === undefined) {
+          entry = y;
+          b.skip();
         } else {
-          entry = b.value;
-          b = await below.next();
+          const order = sign * compareBytes(x.key, y.key);
+          if (order <= 0) {
+            entry = this.#staged(x);
+            a.skip();
+            if (order === 0) b.skip();
+          } else {
+            entry = y;
+            b.skip();
+          }
+        }
+        if (entry === null) continue;
+        page.push(entry);
+        left--;
+        if (page.length >= PAGE) {
+          yield page;
+          page = [];
         }
       }
-      if (entry === null) continue;
-      page.push(entry);
-      left--;
-      if (page.length >= PAGE) {
-        yield page;
-        page = [];
-      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
-    await Promise.all([staged.return(undefined), below.return(undefined)]);
     if (page.length > 0) yield page;
   }
 
@@ -259,11 +275,15 @@ export class OverlayStorage implements Storage {
       versionstamp,
     );
     for (const set of sets) {
-      const id = binaryString(set.key);
-      if (set.expireAt !== undefined) this.#expiry.set(id, set.expireAt);
-      else this.#expiry.delete(id);
+      if (set.expireAt !== undefined) {
+        this.#expiry.set(binaryString(set.key), set.expireAt);
+      } else if (this.#expiry.size > 0) {
+        this.#expiry.delete(binaryString(set.key));
+      }
     }
-    for (const key of deletes) this.#expiry.delete(binaryString(key));
+    if (this.#expiry.size > 0) {
+      for (const key of deletes) this.#expiry.delete(binaryString(key));
+    }
     return { ok: true, versionstamp };
   }
 
@@ -280,7 +300,9 @@ export class OverlayStorage implements Storage {
         deletes.push(slot.key);
         continue;
       }
-      const expireAt = this.#expiry.get(binaryString(slot.key));
+      const expireAt = this.#expiry.size === 0
+        ? undefined
+        : this.#expiry.get(binaryString(slot.key));
       const set: StorageSet = slot.memo === undefined
         ? { key: slot.key, value: slot.value }
         : { key: slot.key, value: slot.value, memo: slot.memo };
@@ -312,10 +334,40 @@ export class OverlayStorage implements Storage {
   }
 }
 
-async function* flatten(
-  pages: AsyncIterable<readonly StorageEntry[]>,
-): AsyncGenerator<StorageEntry, void> {
-  for await (const page of pages) yield* page;
+/** Entries of a paged scan, one at a time (an await per page, not per entry). */
+class Pages {
+  readonly #pages: AsyncIterator<readonly StorageEntry[]>;
+  #page: readonly StorageEntry[] = [];
+  #at = 0;
+  #done = false;
+
+  constructor(pages: AsyncIterable<readonly StorageEntry[]>) {
+    this.#pages = pages[Symbol.asyncIterator]();
+  }
+
+  /** The current entry; `undefined` at the end. */
+  async peek(): Promise<StorageEntry | undefined> {
+    while (this.#at >= this.#page.length) {
+      if (this.#done) return undefined;
+      const next = await this.#pages.next();
+      if (next.done === true) {
+        this.#done = true;
+        return undefined;
+      }
+      this.#page = next.value;
+      this.#at = 0;
+    }
+    return this.#page[this.#at];
+  }
+
+  /** Moves past the current entry (after a `peek` that found one). */
+  skip(): void {
+    this.#at++;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#done) await this.#pages.return?.();
+  }
 }
 
 /**
@@ -405,7 +457,7 @@ export class Stage {
         );
       }
     } finally {
-      await this.#target.reloaded(changesOf(sets, deletes));
+      await this.#target.reloaded(() => changesOf(sets, deletes));
     }
     return commits;
   }
