@@ -816,13 +816,23 @@ export async function restoreBackup(
       });
       if (failure !== undefined) throw failure.error;
       const commits = await stage.apply(action);
+      const log = engine.settings.log;
       if (commits > 1) {
-        engine.settings.log?.warn(
-          "restore.steps",
-          `the restore took ${commits} commits (the storage limits one), so it was not atomic`,
+        log?.warn(
+          "restore-steps",
+          `the restore took ${commits} commits (the storage limits what one holds), so a crash during it could have left a mix`,
           { commits },
         );
       }
+      log?.info(
+        "restore",
+        `restored ${result!.documents} documents (${
+          result!.deleted
+        } deletions, ${result!.expired} expired skipped) in ${commits} commit${
+          commits === 1 ? "" : "s"
+        }`,
+        { ...result!, commits },
+      );
       return result!;
     } finally {
       await stage.close();

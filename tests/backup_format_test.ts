@@ -508,3 +508,34 @@ Deno.test("after a restore the counts, TTL schedule, indexes and watchers follow
   await readings.insert({ _id: "new", device: "b" });
   assert.equal(await readings.count({ device: "b" }), 2);
 });
+
+Deno.test("restore into Deno KV: one atomic commit when it fits, in steps (and a warning) when it does not", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const logged: { level: string; event: unknown; commits: unknown }[] = [];
+    const record =
+      (level: string) => (_: string, data: Record<string, unknown>) =>
+        void logged.push({ level, event: data.event, commits: data.commits });
+    await using db = await open({
+      kv,
+      logger: { info: record("info"), warn: record("warn") },
+    });
+    await db.put("old", 1);
+    await using small = await open();
+    await small.collection("c").insertMany([{ _id: "a" }, { _id: "b" }]);
+    await db.restore(stream(await bytesOf(small)));
+    assert.deepEqual(logged, [{ level: "info", event: "restore", commits: 1 }]);
+    assert.equal(await db.get("old"), null);
+    assert.equal(await db.collection("c").count(), 2);
+    logged.length = 0;
+    await using big = await open();
+    await fillMany(big, 1500, "big");
+    await db.restore(stream(await bytesOf(big)));
+    assert.equal(logged[0]?.level, "warn");
+    assert.equal(logged[0]?.event, "restore-steps");
+    assert.ok((logged[0]?.commits as number) > 1);
+    assert.deepEqual(await contents(db), await contents(big));
+  } finally {
+    kv.close();
+  }
+});
