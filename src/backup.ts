@@ -1,18 +1,20 @@
 /**
  * Backups: a point-in-time copy of every live document, streamed, compressed,
  * encrypted when the database is (or with a passphrase of its own), checked
- * by a SHA-256 hash chain; and restore, which verifies the whole backup before
- * it changes anything. The documents travel as the NDJSON lines of
- * `export()`, so a backup from any storage restores into any other.
+ * by a hash chain (keyed with the backup's secret when it has one); and
+ * restore, which reads the backup once, checks all of it, and applies it as
+ * one commit. The documents travel as the NDJSON lines of `export()`, so a
+ * backup from any storage restores into any other.
  *
  * Layout (FORMAT.md, "Backup"): `TETHERBK`, the header (length-prefixed
  * JSON), blocks (length-prefixed codec envelopes of NDJSON lines), a zero
- * length, the summary (length-prefixed JSON), and 32 bytes of SHA-256 chain.
+ * length, the summary (length-prefixed JSON), and 32 bytes of chain
+ * (HMAC-SHA256 for an encrypted backup of format 2, else SHA-256).
  *
  * @module
  */
 
-import { concatBytes, encodeUtf8 } from "./bytes.ts";
+import { base64ToBytes, concatBytes, encodeUtf8 } from "./bytes.ts";
 import {
   EnvelopeError,
   importKeys,
@@ -30,6 +32,7 @@ import {
 import type { Engine } from "./engine.ts";
 import type { IndexSpec } from "./index_keys.ts";
 import { IntegrityError, WrongKeyError } from "./errors.ts";
+import { Stage } from "./restore_stage.ts";
 import {
   documentLines,
   fileTarget,
@@ -92,9 +95,21 @@ export interface BackupResult {
   readonly bytes: number;
 }
 
+/** The backup format this version writes; 1 still restores. */
+export const BACKUP_FORMAT = 2;
+
+/**
+ * PBKDF2 iterations a backup header may ask for. The count is read from the
+ * header before anything can be authenticated, so the bound is what caps
+ * the work a hostile header can cause.
+ */
+export const MIN_BACKUP_ITERATIONS = 1_000;
+/** See {@linkcode MIN_BACKUP_ITERATIONS}. */
+export const MAX_BACKUP_ITERATIONS = 5_000_000;
+
 /** The backup's header. */
 interface Header {
-  readonly format: 1;
+  readonly format: 1 | 2;
   readonly createdAt: number;
   readonly source: string;
   readonly collections: readonly string[] | null;
@@ -103,22 +118,137 @@ interface Header {
   readonly encryption: SecretWrap | null;
 }
 
-function isHeader(h: Header): boolean {
-  const e = h.encryption as Partial<SecretWrap> | null;
-  return typeof h.createdAt === "number" && typeof h.source === "string" &&
-    (h.since === null || typeof h.since === "number") &&
-    (h.collections === null ||
-      (Array.isArray(h.collections) &&
-        h.collections.every((c) => typeof c === "string"))) &&
-    (e === null ||
-      (typeof e === "object" &&
-        (e.kdf === "PBKDF2-SHA256" || e.kdf === "HKDF-SHA256") &&
-        typeof e.salt === "string" && typeof e.keys === "string" &&
-        (e.iterations === undefined || Number.isSafeInteger(e.iterations))));
+const HEADER_FIELDS = new Set([
+  "format",
+  "createdAt",
+  "source",
+  "collections",
+  "since",
+  "encryption",
+]);
+const WRAP_FIELDS = new Set(["kdf", "salt", "iterations", "keys"]);
+const BASE64 =
+  /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const COLLECTION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** Bytes of base64 text, or `undefined` when it is not base64. */
+function base64(text: unknown, maxChars: number): Uint8Array | undefined {
+  if (typeof text !== "string" || text.length > maxChars) return undefined;
+  if (!BASE64.test(text)) return undefined;
+  return base64ToBytes(text);
+}
+
+/**
+ * Checks every field of a parsed header (type, range, shape) before any of
+ * it is used: an `IntegrityError` naming the field otherwise.
+ */
+function checkHeader(parsed: unknown, action: string): Header {
+  const bad = (field: string, why: string) =>
+    new IntegrityError(
+      `${action}: the header's ${field} ${why} (the backup is damaged or not one)`,
+    );
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new IntegrityError(`${action}: the header is not a JSON object`);
+  }
+  const h = parsed as Record<string, unknown>;
+  if (h.format !== 1 && h.format !== 2) {
+    throw new IntegrityError(
+      typeof h.format === "number"
+        ? `${action}: backup format ${h.format} is unknown (this version reads 1 and 2)`
+        : `${action}: the header's "format" is not a format number`,
+    );
+  }
+  for (const field of Object.keys(h)) {
+    if (!HEADER_FIELDS.has(field)) throw bad(`"${field}"`, "is not a field");
+  }
+  if (typeof h.createdAt !== "number" || !Number.isFinite(h.createdAt)) {
+    throw bad('"createdAt"', "is not epoch milliseconds");
+  }
+  if (typeof h.source !== "string" || h.source.length > 256) {
+    throw bad('"source"', "is not a storage name");
+  }
+  if (
+    h.collections !== null &&
+    !(Array.isArray(h.collections) &&
+      h.collections.every((c) => typeof c === "string" && COLLECTION.test(c)))
+  ) {
+    throw bad('"collections"', "is not null or a list of collection names");
+  }
+  if (
+    h.since !== null &&
+    !(typeof h.since === "number" && Number.isFinite(h.since))
+  ) {
+    throw bad('"since"', "is not null or epoch milliseconds");
+  }
+  const e = h.encryption;
+  if (e !== null) {
+    if (typeof e !== "object" || Array.isArray(e) || e === undefined) {
+      throw bad('"encryption"', "is not null or an object");
+    }
+    const wrap = e as Record<string, unknown>;
+    for (const field of Object.keys(wrap)) {
+      if (!WRAP_FIELDS.has(field)) {
+        throw bad(`"encryption.${field}"`, "is not a field");
+      }
+    }
+    if (wrap.kdf !== "PBKDF2-SHA256" && wrap.kdf !== "HKDF-SHA256") {
+      throw bad(
+        '"encryption.kdf"',
+        'is not "PBKDF2-SHA256" or "HKDF-SHA256"',
+      );
+    }
+    if (base64(wrap.salt, 64)?.length !== 16) {
+      throw bad('"encryption.salt"', "is not base64 of 16 bytes");
+    }
+    if (wrap.kdf === "PBKDF2-SHA256") {
+      const n = wrap.iterations;
+      if (
+        typeof n !== "number" || !Number.isSafeInteger(n) ||
+        n < MIN_BACKUP_ITERATIONS || n > MAX_BACKUP_ITERATIONS
+      ) {
+        throw bad(
+          '"encryption.iterations"',
+          `is not a whole number from ${MIN_BACKUP_ITERATIONS} to ${MAX_BACKUP_ITERATIONS}`,
+        );
+      }
+    } else if (wrap.iterations !== undefined) {
+      throw bad('"encryption.iterations"', "is set for a raw key (HKDF)");
+    }
+    const sealed = base64(wrap.keys, 4096);
+    if (sealed === undefined || sealed.length < 32) {
+      throw bad('"encryption.keys"', "is not base64 of a sealed key");
+    }
+  }
+  return h as unknown as Header;
+}
+
+/**
+ * Refuses to write a backup whose key derivation a restore would refuse.
+ */
+function checkBackupIterations(
+  wrap: SecretWrap,
+  whose: string,
+  action: string,
+): void {
+  const n = wrap.iterations;
+  if (
+    wrap.kdf === "PBKDF2-SHA256" &&
+    !(n !== undefined && n >= MIN_BACKUP_ITERATIONS &&
+      n <= MAX_BACKUP_ITERATIONS)
+  ) {
+    throw new RangeError(
+      `${action}: ${whose} PBKDF2 iterations (${n}) are outside ${MIN_BACKUP_ITERATIONS}..${MAX_BACKUP_ITERATIONS}, which a restore accepts${
+        whose === "the database's"
+          ? "; give the backup a secret of its own (encryption)"
+          : ""
+      }`,
+    );
+  }
 }
 
 const MAGIC = encodeUtf8("TETHERBK");
 const BLOCK_BYTES = 256 * 1024;
+const CHAIN_INFO = encodeUtf8("tether-db backup chain v2");
 
 function u32(n: number): Uint8Array {
   const out = new Uint8Array(4);
@@ -140,6 +270,75 @@ async function splitKey(bytes: Uint8Array): Promise<RecordKeys> {
 }
 
 /**
+ * The running checksum over a backup's bytes: each step hashes the previous
+ * value with the next bytes. Format 2 with a secret: HMAC-SHA256 under a key
+ * derived (HKDF) from the backup's data key, so that without the secret the
+ * backup cannot be cut, reordered or spliced and given a matching
+ * checksum. Otherwise (plain backups, format 1): SHA-256, which finds
+ * accidents only.
+ */
+class Chain {
+  readonly #key: CryptoKey | undefined;
+  #value: Uint8Array = new Uint8Array(0);
+
+  private constructor(key: CryptoKey | undefined) {
+    this.#key = key;
+  }
+
+  static async of(keyBytes: Uint8Array | undefined): Promise<Chain> {
+    if (keyBytes === undefined) return new Chain(undefined);
+    const base = await crypto.subtle.importKey(
+      "raw",
+      keyBytes as Uint8Array<ArrayBuffer>,
+      "HKDF",
+      false,
+      ["deriveKey"],
+    );
+    const key = await crypto.subtle.deriveKey(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: new Uint8Array(32),
+        info: CHAIN_INFO as Uint8Array<ArrayBuffer>,
+      },
+      base,
+      { name: "HMAC", hash: "SHA-256", length: 256 },
+      false,
+      ["sign"],
+    );
+    return new Chain(key);
+  }
+
+  get keyed(): boolean {
+    return this.#key !== undefined;
+  }
+
+  async step(...parts: Uint8Array[]): Promise<void> {
+    const data = concatBytes([this.#value, ...parts]);
+    this.#value = this.#key === undefined ? await sha256(data) : new Uint8Array(
+      await crypto.subtle.sign(
+        "HMAC",
+        this.#key,
+        data as Uint8Array<ArrayBuffer>,
+      ),
+    );
+  }
+
+  get value(): Uint8Array {
+    return this.#value;
+  }
+
+  /** Compares with the stored checksum (constant time). */
+  matches(stored: Uint8Array): boolean {
+    const mine = this.#value;
+    if (mine.length !== stored.length) return false;
+    let diff = 0;
+    for (let i = 0; i < mine.length; i++) diff |= mine[i]! ^ stored[i]!;
+    return diff === 0;
+  }
+}
+
+/**
  * Writes a backup of every live document.
  *
  * @param engine The engine (its writes wait until the copy is taken, so the
@@ -148,6 +347,8 @@ async function splitKey(bytes: Uint8Array): Promise<RecordKeys> {
  *   a stream (closed at the end).
  * @param options Collections, and a secret of the backup's own.
  * @returns How many documents and bytes were written.
+ * @throws {RangeError} When the secret's PBKDF2 iterations are outside what
+ *   a restore accepts (1,000 to 5,000,000).
  */
 export async function writeBackup(
   engine: Engine,
@@ -167,13 +368,25 @@ export async function writeBackup(
   const storage = engine.storage;
   const keyBytes = crypto.getRandomValues(new Uint8Array(64));
   if (options.encryption !== undefined) {
+    const n = options.encryption?.iterations;
+    if (
+      n !== undefined && options.encryption.passphrase !== undefined &&
+      Number.isSafeInteger(n)
+    ) {
+      checkBackupIterations(
+        { kdf: "PBKDF2-SHA256", salt: "", keys: "", iterations: n },
+        "the backup secret's",
+        action,
+      );
+    }
     wrap = await sealWithSecret(options.encryption, keyBytes);
   } else if (storage instanceof CodecStorage && storage.encrypted) {
     wrap = (await storage.sealForSecret(keyBytes)) ?? null;
+    if (wrap !== null) checkBackupIterations(wrap, "the database's", action);
   }
   if (wrap !== null) keys = await splitKey(keyBytes);
   const header: Header = {
-    format: 1,
+    format: BACKUP_FORMAT,
     createdAt: engine.now(),
     source: storage.constructor.name,
     collections: options.collections === undefined
@@ -190,7 +403,8 @@ export async function writeBackup(
   const writer = (file?.stream ?? target as WritableStream<Uint8Array>)
     .getWriter();
   let bytes = 0;
-  let chain = await sha256(MAGIC, u32(headerBytes.length), headerBytes);
+  const chain = await Chain.of(wrap === null ? undefined : keyBytes);
+  await chain.step(MAGIC, u32(headerBytes.length), headerBytes);
   const put = async (...parts: Uint8Array[]) => {
     for (const p of parts) {
       await writer.write(p);
@@ -210,7 +424,7 @@ export async function writeBackup(
         { minBytes: 0, keys },
       );
       const length = u32(envelope.length);
-      chain = await sha256(chain, length, envelope);
+      await chain.step(length, envelope);
       await put(length, envelope);
       blocks++;
     };
@@ -243,8 +457,8 @@ export async function writeBackup(
       JSON.stringify({ lines: documents + deleted + indexes, blocks }),
     );
     const end = concatBytes([u32(0), u32(summary.length), summary]);
-    chain = await sha256(chain, end);
-    await put(end, chain);
+    await chain.step(end);
+    await put(end, chain.value);
     await writer.close();
     await file?.done();
   } catch (e) {
@@ -314,16 +528,27 @@ class ByteReader {
   }
 }
 
+/** What a reader of a backup is handed, as the backup is read. */
+interface BackupVisitor {
+  /** The header, checked and (when encrypted) opened, before any block. */
+  header(header: Header): Promise<void> | void;
+  /** Each line, once its block is checked. */
+  line(line: Line): Promise<void> | void;
+}
+
 /**
- * Reads and checks a whole backup, handing each checked line to `each`.
+ * Reads and checks a whole backup from a stream, in one pass, handing the
+ * header and each checked line to `visit`. Only a backup that reaches its
+ * end with a matching checksum and summary returns: the caller must not act
+ * on what it was handed before then.
  *
- * @returns The number of documents.
+ * @returns The header.
  */
 async function readBackup(
   engine: Engine,
   stream: ReadableStream<Uint8Array>,
   secret: EncryptionOptions | undefined,
-  each: (line: Line, header: Header) => Promise<void> | void,
+  visit: BackupVisitor,
 ): Promise<Header> {
   const action = "Cannot restore";
   const reader = new ByteReader(stream);
@@ -334,29 +559,28 @@ async function readBackup(
     }
     const headerLength = await reader.u32("the header");
     if (headerLength > 1 << 20) {
-      throw new IntegrityError(`${action}: the header is damaged`);
+      throw new IntegrityError(
+        `${action}: the header length ${headerLength} is over 1 MiB (the backup is damaged)`,
+      );
     }
     const headerBytes = await reader.read(headerLength, "the header");
-    let header: Header;
+    let parsed: unknown;
     try {
-      header = JSON.parse(new TextDecoder().decode(headerBytes));
+      parsed = JSON.parse(
+        new TextDecoder("utf-8", { fatal: true }).decode(headerBytes),
+      );
     } catch (cause) {
       throw new IntegrityError(`${action}: the header is not JSON`, { cause });
     }
-    if (typeof header !== "object" || header === null) {
-      throw new IntegrityError(`${action}: the header is damaged`);
-    }
-    if (header.format !== 1) {
+    // Every field is checked before any of it costs work (PBKDF2).
+    const header = checkHeader(parsed, action);
+    let keyBytes: Uint8Array | undefined;
+    if (header.encryption === null && secret !== undefined) {
       throw new IntegrityError(
-        `${action}: backup format ${header.format} is unknown`,
+        `${action}: a secret was given but the backup is not encrypted (it is not the backup that secret made, or it was replaced)`,
       );
     }
-    if (!isHeader(header)) {
-      throw new IntegrityError(`${action}: the header is damaged`);
-    }
-    let keys: RecordKeys | undefined;
     if (header.encryption !== null) {
-      let keyBytes: Uint8Array | undefined;
       const wrap = header.encryption;
       try {
         if (secret !== undefined) keyBytes = await openWithSecret(secret, wrap);
@@ -365,12 +589,15 @@ async function readBackup(
           keyBytes = await storage.openSealed(wrap);
         }
       } catch (cause) {
-        if (cause instanceof TypeError) throw cause; // a malformed secret
-        throw new IntegrityError(`${action}: the header is damaged`, {
-          cause,
-        });
+        if (cause instanceof TypeError || cause instanceof RangeError) {
+          throw cause; // a malformed secret
+        }
+        throw new IntegrityError(
+          `${action}: the header's key could not be opened (the backup is damaged)`,
+          { cause },
+        );
       }
-      if (keyBytes === undefined) {
+      if (keyBytes === undefined || keyBytes.length !== 64) {
         throw new WrongKeyError(
           `${action}: the backup is encrypted; ${
             secret === undefined
@@ -379,18 +606,27 @@ async function readBackup(
           }`,
         );
       }
-      keys = await splitKey(keyBytes);
     }
+    const keys = keyBytes === undefined ? undefined : await splitKey(keyBytes);
+    await visit.header(header);
     const headerId = await sha256(headerBytes);
-    let chain = await sha256(MAGIC, u32(headerLength), headerBytes);
+    // Format 1 had no keyed chain: its checksum is SHA-256 even when
+    // encrypted (a cut at a block boundary is not detected without keys).
+    const chain = await Chain.of(header.format >= 2 ? keyBytes : undefined);
+    await chain.step(MAGIC, u32(headerLength), headerBytes);
     let blocks = 0;
     let documents = 0;
     let n = 0;
     for (;;) {
       const length = await reader.u32(`block ${blocks}`);
       if (length === 0) break;
+      if (length > 64 * BLOCK_BYTES) {
+        throw new IntegrityError(
+          `${action}: block ${blocks} claims ${length} bytes (the backup is damaged)`,
+        );
+      }
       const envelope = await reader.read(length, `block ${blocks}`);
-      chain = await sha256(chain, u32(length), envelope);
+      await chain.step(u32(length), envelope);
       let text: string;
       try {
         text = new TextDecoder("utf-8", { fatal: true }).decode(
@@ -423,25 +659,42 @@ async function readBackup(
         }
         if (line === undefined) continue;
         documents++;
-        await each(line, header);
+        await visit.line(line);
       }
     }
     const summaryLength = await reader.u32("the summary");
+    if (summaryLength > 4096) {
+      throw new IntegrityError(
+        `${action}: the summary claims ${summaryLength} bytes (the backup is damaged)`,
+      );
+    }
     const summaryBytes = await reader.read(summaryLength, "the summary");
     const trailer = await reader.read(32, "the checksum");
-    chain = await sha256(
-      chain,
-      u32(0),
-      u32(summaryLength),
-      summaryBytes,
-    );
-    if (!chain.every((b, i) => b === trailer[i])) {
-      throw new IntegrityError(`${action}: the backup fails its checksum`);
-    }
-    const summary = JSON.parse(new TextDecoder().decode(summaryBytes));
-    if (summary.lines !== documents || summary.blocks !== blocks) {
+    await chain.step(u32(0), u32(summaryLength), summaryBytes);
+    if (!chain.matches(trailer)) {
       throw new IntegrityError(
-        `${action}: the backup holds ${documents} lines in ${blocks} blocks, its summary says ${summary.lines} in ${summary.blocks}`,
+        `${action}: the backup fails its ${
+          chain.keyed ? "keyed " : ""
+        }checksum (it is damaged, cut short or assembled from other backups)`,
+      );
+    }
+    let summary: { lines?: unknown; blocks?: unknown };
+    try {
+      summary = JSON.parse(new TextDecoder().decode(summaryBytes));
+    } catch (cause) {
+      throw new IntegrityError(`${action}: the summary is not JSON`, {
+        cause,
+      });
+    }
+    if (summary?.lines !== documents || summary?.blocks !== blocks) {
+      throw new IntegrityError(
+        `${action}: the backup holds ${documents} lines in ${blocks} blocks, its summary says ${summary?.lines} in ${summary?.blocks}`,
+      );
+    }
+    if (header.format === 1 && header.encryption !== null && blocks === 0) {
+      // Nothing in it is bound to the secret: anyone could have made it.
+      throw new IntegrityError(
+        `${action}: an encrypted backup of format 1 with no blocks cannot be told from a forged one; restore a backup of format 2`,
       );
     }
     if (!(await reader.atEnd())) {
@@ -454,16 +707,22 @@ async function readBackup(
 }
 
 /**
- * Verifies a whole backup, then (only if it is intact) restores it.
+ * Restores a backup. It is read once: each block is checked as it arrives
+ * and its lines are applied to a stage (an overlay of the database that
+ * keeps every write in memory); only when the whole backup has checked out
+ * is the stage written to the storage, as one commit. So a damaged,
+ * truncated or forged backup, an error, or a crash at any moment leaves the
+ * database as it was or as the complete restored one (on Deno KV: one
+ * commit when it fits in one atomic operation, several otherwise).
  *
  * @param engine The engine.
- * @param source A path (read twice: verified, then restored) or a stream (its
- *   documents are kept in memory until verified).
+ * @param source A path or a stream, read once.
  * @param options `mode` and the backup's secret.
  * @returns How many documents were stored, and how many had expired since.
- * @throws {IntegrityError} When the backup is damaged or truncated (nothing
- *   changed).
+ * @throws {IntegrityError} When the backup is damaged, truncated or forged
+ *   (nothing changed).
  * @throws {WrongKeyError} When it is encrypted and cannot be opened.
+ * @throws {TooLargeError} When the restore passes 1 GiB (one commit).
  */
 export async function restoreBackup(
   engine: Engine,
@@ -475,63 +734,113 @@ export async function restoreBackup(
   if (mode !== undefined && mode !== "merge" && mode !== "replace") {
     throw new TypeError(`${action}: mode must be "merge" or "replace"`);
   }
-  const open = () => openSource(source);
-  const kept: Line[] = [];
-  const specs = new Map<string, IndexSpec>(); // "collection\0name" -> spec
-  const header = await readBackup(
-    engine,
-    await open(),
-    options.encryption,
-    (line) => {
-      if (line.index !== undefined) {
-        specs.set(`${line.collection}\u0000${line.index.name}`, line.index);
-      }
-      if (typeof source !== "string") kept.push(line);
-    },
-  );
-  const same = (a: IndexSpec, b: IndexSpec | undefined) =>
-    b !== undefined && a.unique === b.unique && a.sparse === b.sparse &&
-    a.fields.join("\u0000") === b.fields.join("\u0000");
-  const existing = await engine.indexDefinitions();
-  // Verified: now change the database.
-  if (header.since !== null && mode === "replace") {
-    throw new TypeError(
-      `${action}: an incremental backup (changes since ${header.since}) only merges; restore its full backup first`,
-    );
+  if (engine.storage.capabilities.readOnly === true) {
+    throw new TypeError(`${action}: the database is open read-only`);
   }
-  const replace =
-    (mode ?? (header.since === null ? "replace" : "merge")) === "replace";
-  if (!replace) {
-    for (const { collection, spec } of existing) {
-      const theirs = specs.get(`${collection}\u0000${spec.name}`);
-      if (theirs !== undefined && !same(spec, theirs)) {
-        throw new TypeError(
-          `${action}: index '${spec.name}' of '${collection}' exists here with other options than in the backup; drop it first or restore with mode "replace"`,
+  const stream = await openSource(source);
+  // Writes wait from here until the restore is applied (or refused).
+  return await engine.exclusive(async () => {
+    let stage: Stage;
+    try {
+      stage = await Stage.open(engine);
+    } catch (e) {
+      await stream.cancel().catch(() => {});
+      throw e;
+    }
+    try {
+      const staged = stage.engine;
+      const loader = new Loader(staged, action);
+      let existing = new Map<string, IndexSpec>();
+      let failure: { error: unknown } | undefined;
+      const attempt = async (fn: () => Promise<void>) => {
+        if (failure !== undefined) return;
+        try {
+          await fn();
+        } catch (error) {
+          // Kept until the whole backup is checked: a damaged backup is an
+          // IntegrityError whatever applying it ran into first.
+          failure = { error };
+        }
+      };
+      await readBackup(engine, stream, options.encryption, {
+        header: async (header) => {
+          if (header.since !== null && mode === "replace") {
+            throw new TypeError(
+              `${action}: an incremental backup (changes since ${header.since}) only merges; restore its full backup first`,
+            );
+          }
+          const replace =
+            (mode ?? (header.since === null ? "replace" : "merge")) ===
+              "replace";
+          const defined = await staged.indexDefinitions();
+          if (replace) {
+            // The database becomes the backup: its documents and indexes go
+            // (the backup's indexes come back before its documents).
+            await attempt(async () => {
+              for (const c of await staged.collectionNames()) {
+                await staged.clear(c, `${action}: emptying '${c}'`);
+              }
+              for (const { collection, spec } of defined) {
+                await staged.dropIndex(
+                  collection,
+                  spec.name,
+                  `${action}: dropping`,
+                );
+              }
+            });
+          } else {
+            existing = new Map(
+              defined.map((
+                d,
+              ) => [`${d.collection}\u0000${d.spec.name}`, d.spec]),
+            );
+          }
+        },
+        line: (line) =>
+          attempt(async () => {
+            const spec = line.index;
+            if (spec !== undefined) {
+              const mine = existing.get(`${line.collection}\u0000${spec.name}`);
+              if (mine !== undefined && !sameIndex(mine, spec)) {
+                throw new TypeError(
+                  `${action}: index '${spec.name}' of '${line.collection}' exists here with other options than in the backup; drop it first or restore with mode "replace"`,
+                );
+              }
+            }
+            await loader.add(line);
+          }),
+      });
+      let result: TransferResult | undefined;
+      await attempt(async () => {
+        result = await loader.finish();
+      });
+      if (failure !== undefined) throw failure.error;
+      const commits = await stage.apply(action);
+      const log = engine.settings.log;
+      if (commits > 1) {
+        log?.warn(
+          "restore-steps",
+          `the restore took ${commits} commits (the storage limits what one holds), so a crash during it could have left a mix`,
+          { commits },
         );
       }
+      log?.info(
+        "restore",
+        `restored ${result!.documents} documents (${
+          result!.deleted
+        } deletions, ${result!.expired} expired skipped) in ${commits} commit${
+          commits === 1 ? "" : "s"
+        }`,
+        { ...result!, commits },
+      );
+      return result!;
+    } finally {
+      await stage.close();
     }
-  } else {
-    // The database becomes the backup: its documents go, and indexes the
-    // backup does not have (or has otherwise).
-    for (const { collection, spec } of existing) {
-      if (!same(spec, specs.get(`${collection}\u0000${spec.name}`))) {
-        await engine.dropIndex(collection, spec.name, `${action}: dropping`);
-      }
-    }
-    for (const c of await engine.collectionNames()) {
-      await engine.clear(c, `${action}: emptying '${c}'`);
-    }
-  }
-  const loader = new Loader(engine, action);
-  if (typeof source === "string") {
-    await readBackup(
-      engine,
-      await open(),
-      options.encryption,
-      (line) => loader.add(line),
-    );
-  } else {
-    for (const line of kept) await loader.add(line);
-  }
-  return await loader.finish();
+  });
+}
+
+function sameIndex(a: IndexSpec, b: IndexSpec): boolean {
+  return a.unique === b.unique && a.sparse === b.sparse &&
+    a.fields.join("\u0000") === b.fields.join("\u0000");
 }

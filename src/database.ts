@@ -296,7 +296,8 @@ export class Database<T = unknown> extends Collection<T> {
   /**
    * Writes a backup of every live document: a point-in-time copy (this
    * database's writes wait while it is taken), streamed, compressed, with a
-   * SHA-256 checksum, and encrypted when the database is (under the same
+   * checksum chain (HMAC under the backup's secret when encrypted), and
+   * encrypted when the database is (under the same
    * secret) or when `encryption` gives a secret of its own. Restores into
    * any storage. See FORMAT.md, "Backup".
    *
@@ -330,14 +331,15 @@ export class Database<T = unknown> extends Collection<T> {
   }
 
   /**
-   * Restores a backup: verifies all of it first (format, checksum, MACs,
-   * every document), so a damaged, truncated or foreign backup is an error
-   * and the database is exactly as before; then, with `mode: "replace"`
-   * (default), empties every collection and stores the backup's documents
-   * with their metadata and TTLs (`"merge"` only overwrites the same keys).
+   * Restores a backup: reads it once, verifying all of it (format, header,
+   * checksum, MACs, every document) while staging it in memory, then writes
+   * it as one commit, so a damaged, truncated or forged backup is an error
+   * and the database is exactly as before, and a crash leaves the old or the
+   * restored database. With `mode: "replace"` (default) the database becomes
+   * the backup's documents with their metadata and TTLs (`"merge"` only
+   * overwrites the same keys).
    *
-   * @param source A file path (read twice) or a `ReadableStream` (its
-   *   documents kept in memory until verified).
+   * @param source A file path or a `ReadableStream`, read once.
    * @param options `mode`; `encryption`: the backup's secret, when this
    *   database was not opened with it.
    * @returns How many documents were stored, and how many had expired since.

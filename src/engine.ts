@@ -2744,6 +2744,29 @@ export class Engine {
     });
   }
 
+  /** The resolved settings (a restore stages its writes with the same). */
+  get settings(): EngineSettings {
+    return this.#settings;
+  }
+
+  /**
+   * Rebuilds counts, sizes, schedules and index definitions from storage
+   * after changes written to it directly (a restore applies its staged
+   * commit so), then tells watchers of those changes. Call it inside
+   * {@linkcode Engine.exclusive}.
+   *
+   * @param changes The document changes to report (asked only when
+   *   someone watches).
+   * @returns When the bookkeeping is rebuilt.
+   */
+  async reloaded(changes: () => readonly Change[]): Promise<void> {
+    this.#collections.clear();
+    this.#bytes = 0;
+    await this.#load();
+    if (this.#listeners.size === 0) return;
+    for (const change of changes()) this.#emit(change);
+  }
+
   /**
    * Removes every expired item, then lets the storage drop dead data (the
    * file storage rewrites its log).
