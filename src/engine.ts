@@ -50,6 +50,7 @@ import {
 } from "./value_codec.ts";
 import { KeyGenerator } from "./auto_key.ts";
 import { Blinder } from "./blind_index.ts";
+import { ChangeFeed } from "./change_feed.ts";
 
 /** Key-space tag of documents: `["d", collection, id]`. */
 const DOC = "d";
@@ -270,6 +271,8 @@ export class Engine {
   #onClose: (() => void)[] = [];
   #sweeping = false;
   readonly #listeners = new Set<(change: Change) => void>();
+  /** Holds each commit's changes back until the commit is durable. */
+  readonly #changes = new ChangeFeed((change) => this.#emit(change));
   /** Tells this engine's own feed records from other processes'. */
   readonly #writer = crypto.randomUUID();
   #poked: Promise<unknown> | undefined;
@@ -365,6 +368,16 @@ export class Engine {
         this.#bytes += entry.key.length + entry.value.length;
         if (record.expiresAt !== undefined) {
           state.schedule.set(id, record.expiresAt);
+        }
+      }
+    }
+    // Index and insertion-order entries count as the writes counted them.
+    for (const space of ["i", "o"]) {
+      for await (
+        const page of this.#storage.scan({ prefix: encodeKey([space]) })
+      ) {
+        for (const entry of page) {
+          this.#bytes += entry.key.length + entry.value.length;
         }
       }
     }
@@ -988,9 +1001,12 @@ export class Engine {
       changes,
       values,
       action,
-      () => {
+      (durable) => {
         state.seq = seq;
         const { schedule, inflight } = state;
+        const told: Change[] | undefined = this.#listeners.size > 0
+          ? []
+          : undefined;
         for (let i = 0; i < ops.length; i++) {
           const op = ops[i]!;
           const next = changes[i]!.next;
@@ -1003,8 +1019,8 @@ export class Engine {
           }
           if (op.kind === "put") this.#ops.puts++;
           else if (existed[i]) this.#ops.deletes++;
-          if (this.#listeners.size > 0 && (next !== undefined || existed[i])) {
-            this.#emit(
+          if (told !== undefined && (next !== undefined || existed[i])) {
+            told.push(
               next === undefined
                 ? { type: "delete", collection, key: op.id }
                 : {
@@ -1016,6 +1032,8 @@ export class Engine {
             );
           }
         }
+        // Told once the commit is durable, never if it is taken back.
+        if (told !== undefined) this.#changes.publish(told, durable);
       },
     );
     if (committed === false) return undefined;
@@ -1064,7 +1082,7 @@ export class Engine {
     changes: readonly ItemChange[],
     values: readonly (Uint8Array | undefined)[],
     action: string,
-    committed?: () => void,
+    committed?: (durable: Promise<void> | undefined) => void,
   ): Promise<
     false | { durable: Promise<void> | undefined; versionstamp: string }
   > {
@@ -1288,7 +1306,7 @@ export class Engine {
       indexes.add({ ...indexes.get(name)!, multikey: true });
     }
     // Bookkeeping that must change together with `stored` (no await between).
-    committed?.();
+    committed?.(result.durable);
     return { durable: result.durable, versionstamp: result.versionstamp };
   }
 
@@ -2110,7 +2128,7 @@ export class Engine {
       if (result.durable !== undefined) await this.#settle(result.durable);
       this.#bytes -= bytes;
       state.stored -= docs;
-      this.#emit({ type: "clear", collection });
+      this.#changes.publish([{ type: "clear", collection }]);
       state.inflight.clear();
       for (const id of ids) state.schedule.delete(id);
       this.#ops.deletes += visible;
@@ -2560,7 +2578,7 @@ export class Engine {
     state.recent.clear();
     state.recentBytes = 0;
     this.#ops.deletes += removed;
-    this.#emit({ type: "clear", collection });
+    this.#changes.publish([{ type: "clear", collection }]);
     return removed;
   }
 
@@ -2638,9 +2656,12 @@ export class Engine {
           next: undefined,
         });
       }
+      const told = (): Change[] =>
+        changes.map((c) => ({ type: "expire", collection, key: c.id }));
       if (changes.length > 0 && this.#bulk) {
         await this.#deleteInGroups(collection, state, changes, action, true);
         this.#expired += changes.length;
+        if (this.#listeners.size > 0) this.#changes.publish(told());
       } else if (changes.length > 0) {
         const committed = await this.#commitItems(
           collection,
@@ -2648,9 +2669,12 @@ export class Engine {
           changes,
           changes.map(() => undefined),
           action,
-          () => {
+          (durable) => {
             this.#expired += changes.length;
             for (const d of live) inflight.delete(d.key);
+            if (this.#listeners.size > 0) {
+              this.#changes.publish(told(), durable);
+            }
           },
         );
         if (committed === false) {
@@ -2663,9 +2687,6 @@ export class Engine {
       if (gone > 0) {
         state.stored = Math.max(0, state.stored - gone);
         this.#expired += gone;
-      }
-      for (const c of changes) {
-        this.#emit({ type: "expire", collection, key: c.id });
       }
       for (const d of live) inflight.delete(d.key);
       return changes.length + gone;
