@@ -51,6 +51,7 @@ import {
 import { KeyGenerator } from "./auto_key.ts";
 import { Blinder } from "./blind_index.ts";
 import { ChangeFeed } from "./change_feed.ts";
+import { entryCost, recordCost } from "./size_estimate.ts";
 
 /** Key-space tag of documents: `["d", collection, id]`. */
 const DOC = "d";
@@ -263,7 +264,10 @@ export class Engine {
   /** Per collection bookkeeping. */
   readonly #collections = new Map<string, CollectionState>();
   readonly #prefixes = new Map<string, Uint8Array>();
+  /** Estimated memory held (see size_estimate.ts). */
   #bytes = 0;
+  /** Whether the estimate is past 90% of `memoryLimit` (warned once). */
+  #pressed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -365,7 +369,7 @@ export class Engine {
         const state = this.#state(collection);
         state.stored++;
         if (record.seq > state.seq) state.seq = record.seq;
-        this.#bytes += entry.key.length + entry.value.length;
+        this.#bytes += recordCost(entry.key, entry.value);
         if (record.expiresAt !== undefined) {
           state.schedule.set(id, record.expiresAt);
         }
@@ -376,10 +380,31 @@ export class Engine {
       for await (
         const page of this.#storage.scan({ prefix: encodeKey([space]) })
       ) {
-        for (const entry of page) {
-          this.#bytes += entry.key.length + entry.value.length;
-        }
+        for (const entry of page) this.#bytes += entryCost(entry.key);
       }
+    }
+    this.#account(0);
+  }
+
+  /**
+   * Adds `delta` to the memory estimate; tells the logger once when it
+   * passes 90% of `memoryLimit` (again only after it fell below 80%).
+   */
+  #account(delta: number): void {
+    const bytes = this.#bytes += delta;
+    const { memoryLimit } = this.#settings;
+    if (bytes > memoryLimit * 0.9) {
+      if (this.#pressed) return;
+      this.#pressed = true;
+      this.#settings.log?.warn(
+        "quota-pressure",
+        `The database holds an estimated ${bytes} bytes, ${
+          Math.round(bytes / memoryLimit * 100)
+        }% of its ${memoryLimit}-byte memoryLimit; writes past it fail with a QuotaError`,
+        { bytes, memoryLimit },
+      );
+    } else if (bytes < memoryLimit * 0.8) {
+      this.#pressed = false;
     }
   }
 
@@ -1126,13 +1151,13 @@ export class Engine {
           : { key: k, value: v, expireAt };
       checks.push({ key, versionstamp: entry?.versionstamp ?? null });
       if (entry !== null) {
-        delta -= entry.key.length + entry.value.length;
+        delta -= recordCost(entry.key, entry.value);
         stored--;
       }
       const value = values[i];
       const wasLive = old !== undefined && !isExpired(old, tombNow);
       if (next !== undefined && value !== undefined) {
-        delta += key.length + value.length;
+        delta += recordCost(key, value);
         stored++;
         sets.push(
           next.expiresAt === undefined
@@ -1162,12 +1187,12 @@ export class Engine {
           if (old !== undefined && !same) {
             const orderKey = indexes.orderKey(id, old);
             deletes.push(orderKey);
-            delta -= orderKey.length + key.length;
+            delta -= entryCost(orderKey);
           }
           if (next !== undefined) {
             const orderKey = indexes.orderKey(id, next);
             sets.push(entrySet(orderKey, key));
-            delta += orderKey.length + key.length;
+            delta += entryCost(orderKey);
           }
         }
         continue;
@@ -1193,7 +1218,7 @@ export class Engine {
           releases.push({ entry: e, owner: id });
         } else {
           deletes.push(e.key);
-          delta -= e.key.length + key.length;
+          delta -= entryCost(e.key);
         }
       }
       for (const e of after) {
@@ -1208,7 +1233,7 @@ export class Engine {
           claims.push({ entry: e, owner: id });
         }
         sets.push(entrySet(e.key, entryBytes));
-        delta += e.key.length + entryBytes.length;
+        delta += entryCost(e.key);
       }
     }
     if (claims.length > 0 || releases.length > 0) {
@@ -1259,7 +1284,7 @@ export class Engine {
           versionstamp: probe.versionstamp,
         });
         deletes.push(release.entry.key);
-        delta -= probe.key.length + probe.value.length;
+        delta -= entryCost(probe.key);
       }
     }
     for (const name of multikey) {
@@ -1288,19 +1313,14 @@ export class Engine {
       });
     }
     this.#fits(checks.length, sets.length + deletes.length, action);
-    const { memoryLimit } = this.#settings;
-    if (delta > 0 && this.#bytes + delta > memoryLimit) {
-      throw new QuotaError(
-        `${action}: it needs ${delta} more bytes and the database holds ${this.#bytes} of its ${memoryLimit}-byte memory limit`,
-      );
-    }
+    this.#fitsMemory(delta, action);
     const result = await this.#storage.commit({ checks, sets, deletes });
     if (!result.ok) {
       if (shared) await this.sync(collection);
       return false;
     }
     if (shared && multikey.size > 0) state.schema = result.versionstamp;
-    this.#bytes += delta;
+    this.#account(delta);
     state.stored += stored;
     for (const name of multikey) {
       indexes.add({ ...indexes.get(name)!, multikey: true });
@@ -1308,6 +1328,16 @@ export class Engine {
     // Bookkeeping that must change together with `stored` (no await between).
     committed?.(result.durable);
     return { durable: result.durable, versionstamp: result.versionstamp };
+  }
+
+  /** Refuses a write that would take the estimate past `memoryLimit`. */
+  #fitsMemory(delta: number, action: string): void {
+    const { memoryLimit } = this.#settings;
+    if (delta > 0 && this.#bytes + delta > memoryLimit) {
+      throw new QuotaError(
+        `${action}: it needs an estimated ${delta} more bytes of memory and the database holds ${this.#bytes} of its ${memoryLimit}-byte memoryLimit`,
+      );
+    }
   }
 
   /** Refuses a caller's write that one commit of the storage cannot hold. */
@@ -1874,7 +1904,7 @@ export class Engine {
           const record = this.decode(entry, action);
           const key = indexes.orderKey(this.idOf(entry), record);
           sets.push({ key, value: entry.key });
-          bytes += key.length + entry.key.length;
+          bytes += entryCost(key);
         }
       }
       const meta = encodeKey([META, collection, "order"]);
@@ -1885,7 +1915,7 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes += bytes;
+      this.#account(bytes);
       indexes.ordered = true;
     });
   }
@@ -2012,7 +2042,7 @@ export class Engine {
             }
             const value = entry.key; // the item's key
             sets.push({ key: e.key, value });
-            bytes += e.key.length + value.length;
+            bytes += entryCost(e.key);
           }
         }
       }
@@ -2020,12 +2050,13 @@ export class Engine {
         key: this.#indexMetaKey(collection, spec.name),
         value: encodeUtf8(JSON.stringify(stored)),
       });
+      this.#fitsMemory(bytes, action);
       const result = await this.#storage.commit({ sets });
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes += bytes;
+      this.#account(bytes);
       state.indexes.add(stored);
       return spec.name;
     });
@@ -2062,19 +2093,22 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes -= bytes;
+      this.#account(-bytes);
       state.indexes.remove(name);
       return true;
     });
   }
 
-  /** Appends every key under `prefix` to `keys`; returns their bytes. */
+  /**
+   * Appends every index or order entry key under `prefix` to `keys`;
+   * returns their estimated memory.
+   */
   async #keysUnder(prefix: Uint8Array, keys: Uint8Array[]): Promise<number> {
     let bytes = 0;
     for await (const page of this.#storage.scan({ prefix })) {
       for (const entry of page) {
         keys.push(entry.key);
-        bytes += entry.key.length + entry.value.length;
+        bytes += entryCost(entry.key);
       }
     }
     return bytes;
@@ -2106,7 +2140,7 @@ export class Engine {
           deletes.push(entry.key);
           const id = this.idOf(entry);
           ids.push(id);
-          bytes += entry.key.length + entry.value.length;
+          bytes += recordCost(entry.key, entry.value);
           if (!isExpired(this.decode(entry, action), now)) {
             visible++;
             tombs.push({
@@ -2126,7 +2160,7 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes -= bytes;
+      this.#account(-bytes);
       state.stored -= docs;
       this.#changes.publish([{ type: "clear", collection }]);
       state.inflight.clear();
@@ -2301,9 +2335,9 @@ export class Engine {
         const result = await this.#storage.commit({ checks, sets });
         if (result.ok) {
           if (result.durable !== undefined) await this.#settle(result.durable);
-          for (const set of sets) {
-            this.#bytes += set.key.length + set.value.length;
-          }
+          let bytes = 0;
+          for (const set of sets) bytes += entryCost(set.key);
+          this.#account(bytes);
           return;
         }
         if (attempt >= this.#settings.maxRetries + 8) {
@@ -2334,7 +2368,7 @@ export class Engine {
       for await (const page of this.#storage.scan({ prefix, limit })) {
         for (const e of page) {
           keys.push(e.key);
-          this.#bytes -= e.key.length + e.value.length;
+          this.#account(-entryCost(e.key));
         }
       }
       if (keys.length === 0) return;
