@@ -51,7 +51,7 @@ import {
 import { KeyGenerator } from "./auto_key.ts";
 import { Blinder } from "./blind_index.ts";
 import { ChangeFeed } from "./change_feed.ts";
-import { entryCost, recordCost } from "./size_estimate.ts";
+import { entryCost, heapCap, recordCost } from "./size_estimate.ts";
 
 /** Key-space tag of documents: `["d", collection, id]`. */
 const DOC = "d";
@@ -268,6 +268,8 @@ export class Engine {
   #bytes = 0;
   /** Whether the estimate is past 90% of `memoryLimit` (warned once). */
   #pressed = false;
+  /** `memoryLimit`, capped by what the V8 heap can hold. */
+  #memoryLimit: number;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -294,6 +296,7 @@ export class Engine {
       ? undefined
       : new Blinder(storage.blind);
     this.#settings = settings;
+    this.#memoryLimit = settings.memoryLimit;
     this.#keys = new KeyGenerator(settings.clock);
   }
 
@@ -311,6 +314,7 @@ export class Engine {
   ): Promise<Engine> {
     const engine = new Engine(storage, settings);
     try {
+      await engine.#capMemoryLimit();
       await engine.#load();
     } catch (e) {
       await storage.close();
@@ -318,6 +322,23 @@ export class Engine {
     }
     engine.#startTimers();
     return engine;
+  }
+
+  /**
+   * A `memoryLimit` the V8 heap cannot hold would end in an out-of-memory
+   * crash before any `QuotaError`: it is lowered to what the heap can hold.
+   */
+  async #capMemoryLimit(): Promise<void> {
+    const limit = this.#settings.memoryLimit;
+    if (!Number.isFinite(limit)) return;
+    const cap = await heapCap();
+    if (limit <= cap) return;
+    this.#memoryLimit = cap;
+    this.#settings.log?.warn(
+      "memory-limit",
+      `memoryLimit ${limit} is more than the V8 heap can hold; using ${cap} bytes (raise it with --v8-flags=--max-old-space-size=MiB)`,
+      { memoryLimit: limit, used: cap },
+    );
   }
 
   /** Applies one metadata entry (index definition, order, schema). */
@@ -392,7 +413,7 @@ export class Engine {
    */
   #account(delta: number): void {
     const bytes = this.#bytes += delta;
-    const { memoryLimit } = this.#settings;
+    const memoryLimit = this.#memoryLimit;
     if (bytes > memoryLimit * 0.9) {
       if (this.#pressed) return;
       this.#pressed = true;
@@ -1332,7 +1353,7 @@ export class Engine {
 
   /** Refuses a write that would take the estimate past `memoryLimit`. */
   #fitsMemory(delta: number, action: string): void {
-    const { memoryLimit } = this.#settings;
+    const memoryLimit = this.#memoryLimit;
     if (delta > 0 && this.#bytes + delta > memoryLimit) {
       throw new QuotaError(
         `${action}: it needs an estimated ${delta} more bytes of memory and the database holds ${this.#bytes} of its ${memoryLimit}-byte memoryLimit`,
@@ -2805,8 +2826,8 @@ export class Engine {
       items: this.count(),
       ttlItems,
       bytes: this.#bytes,
-      memoryLimit: Number.isFinite(this.#settings.memoryLimit)
-        ? this.#settings.memoryLimit
+      memoryLimit: Number.isFinite(this.#memoryLimit)
+        ? this.#memoryLimit
         : undefined,
       ops: { ...this.#ops },
       sweeps: this.#sweeps,

@@ -221,3 +221,37 @@ function decodedCost(bytes: Uint8Array): number {
   }
   return cost;
 }
+
+/** The share of V8's old-generation limit that `memoryLimit` may reach. */
+const HEAP_SHARE = 0.75;
+/**
+ * What V8 (15) reserves of its heap size limit for the young generation
+ * (three 32 MiB semi-spaces): long-lived data lives in the rest.
+ */
+const YOUNG_GENERATION = 96 * 1024 * 1024;
+
+/**
+ * The most a `memoryLimit` can usefully be: a share of V8's old-generation
+ * limit (`--max-old-space-size`), past which the process would die of an
+ * out-of-memory error before the estimate reached the limit.
+ *
+ * @returns Bytes, or `Infinity` where the runtime does not tell its limit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { heapCap } from "./size_estimate.ts";
+ * assert(await heapCap() > 0);
+ * ```
+ */
+export async function heapCap(): Promise<number> {
+  try {
+    const v8 = await import("node:v8");
+    const limit = v8.getHeapStatistics().heap_size_limit;
+    if (!(limit > 0)) return Infinity;
+    const old = limit - Math.min(YOUNG_GENERATION, limit / 2);
+    return Math.floor(old * HEAP_SHARE);
+  } catch {
+    return Infinity;
+  }
+}

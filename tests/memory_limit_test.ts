@@ -171,25 +171,39 @@ async function probe(c: Case): Promise<Measured> {
   return measured;
 }
 
+interface Filled {
+  /** heapUsed plus external growth, bytes. */
+  readonly growth: number;
+  /** `stats().bytes` at the end. */
+  readonly bytes: number;
+  /** `stats().memoryLimit`. */
+  readonly limit: number | undefined;
+  /** Documents stored. */
+  readonly stored: number;
+  /** Whether it ended with a QuotaError. */
+  readonly quota: boolean;
+  /** Events the logger was told of. */
+  readonly events: unknown[];
+}
+
 /** Fills a database with `memoryLimit` until a QuotaError. */
-async function fill(limit: number): Promise<{
-  growth: number;
-  bytes: number;
-  stored: number;
-  quota: boolean;
-}> {
+async function fill(limit: number): Promise<Filled> {
   const make = SHAPES.nested!;
+  const events: unknown[] = [];
+  const record = (_: string, data: Readonly<Record<string, unknown>>) =>
+    events.push(data.event);
   await using db = await open({
     ttlCheckInterval: Infinity,
     cleanupInterval: Infinity,
     memoryLimit: limit,
+    logger: { debug: record, info: record, warn: record, error: record },
   });
   const docs = db.collection<Doc>("docs");
   await docs.createIndex("user.email");
   const start = usage();
   let stored = 0;
   let quota = false;
-  for (; stored < 1_000_000; stored++) {
+  for (; stored < 10_000_000; stored++) {
     try {
       await docs.insert(make(stored));
     } catch (e) {
@@ -201,8 +215,10 @@ async function fill(limit: number): Promise<{
   return {
     growth: end.heap + end.external - start.heap - start.external,
     bytes: db.stats().bytes,
+    limit: db.stats().memoryLimit,
     stored,
     quota,
+    events,
   };
 }
 
@@ -217,10 +233,17 @@ if (Deno.args[0] === "--probe") {
 // --- The tests ----------------------------------------------------------------
 
 async function inSubprocess<T>(...args: string[]): Promise<T> {
+  return await inSubprocessWith<T>("--expose-gc", ...args);
+}
+
+async function inSubprocessWith<T>(
+  v8Flags: string,
+  ...args: string[]
+): Promise<T> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      "--v8-flags=--expose-gc",
+      `--v8-flags=${v8Flags}`,
       import.meta.filename!,
       "--probe",
       ...args,
@@ -259,10 +282,7 @@ Deno.test("an array of floats in a fresh process is never under-estimated", asyn
 
 Deno.test("filling to memoryLimit ends in a QuotaError with the process grown by about the limit", async () => {
   const limit = 16 * 1024 * 1024;
-  const r = await inSubprocess<Awaited<ReturnType<typeof fill>>>(
-    "fill",
-    String(limit),
-  );
+  const r = await inSubprocess<Filled>("fill", String(limit));
   assert(r.quota, `stopped without a QuotaError after ${r.stored} documents`);
   assert(r.bytes <= limit);
   assert(
@@ -273,6 +293,19 @@ Deno.test("filling to memoryLimit ends in a QuotaError with the process grown by
     r.growth >= 0.5 * limit,
     `grew only ${r.growth} bytes: the limit refuses far too early`,
   );
+});
+
+Deno.test("a memoryLimit above what the V8 heap holds is lowered: a QuotaError, not an out-of-memory crash", async () => {
+  const heap = 96 * 1024 * 1024;
+  const r = await inSubprocessWith<Filled>(
+    "--expose-gc,--max-old-space-size=96",
+    "fill",
+    String(8 * heap),
+  );
+  assert(r.quota, `stopped without a QuotaError after ${r.stored} documents`);
+  assert(r.limit !== undefined && r.limit < heap, `limit ${r.limit}`);
+  assert.equal(r.events.filter((e) => e === "memory-limit").length, 1);
+  assert.equal(r.events.filter((e) => e === "quota-pressure").length, 1);
 });
 
 // --- In process: the estimate's bookkeeping ---------------------------------
