@@ -50,6 +50,8 @@ import {
 } from "./value_codec.ts";
 import { KeyGenerator } from "./auto_key.ts";
 import { Blinder } from "./blind_index.ts";
+import { ChangeFeed } from "./change_feed.ts";
+import { entryCost, heapCap, recordCost } from "./size_estimate.ts";
 
 /** Key-space tag of documents: `["d", collection, id]`. */
 const DOC = "d";
@@ -262,7 +264,12 @@ export class Engine {
   /** Per collection bookkeeping. */
   readonly #collections = new Map<string, CollectionState>();
   readonly #prefixes = new Map<string, Uint8Array>();
+  /** Estimated memory held (see size_estimate.ts). */
   #bytes = 0;
+  /** Whether the estimate is past 90% of `memoryLimit` (warned once). */
+  #pressed = false;
+  /** `memoryLimit`, capped by what the V8 heap can hold. */
+  #memoryLimit: number;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -270,6 +277,8 @@ export class Engine {
   #onClose: (() => void)[] = [];
   #sweeping = false;
   readonly #listeners = new Set<(change: Change) => void>();
+  /** Holds each commit's changes back until the commit is durable. */
+  readonly #changes = new ChangeFeed((change) => this.#emit(change));
   /** Tells this engine's own feed records from other processes'. */
   readonly #writer = crypto.randomUUID();
   #poked: Promise<unknown> | undefined;
@@ -287,6 +296,7 @@ export class Engine {
       ? undefined
       : new Blinder(storage.blind);
     this.#settings = settings;
+    this.#memoryLimit = settings.memoryLimit;
     this.#keys = new KeyGenerator(settings.clock);
   }
 
@@ -304,6 +314,7 @@ export class Engine {
   ): Promise<Engine> {
     const engine = new Engine(storage, settings);
     try {
+      await engine.#capMemoryLimit();
       await engine.#load();
     } catch (e) {
       await storage.close();
@@ -311,6 +322,23 @@ export class Engine {
     }
     engine.#startTimers();
     return engine;
+  }
+
+  /**
+   * A `memoryLimit` the V8 heap cannot hold would end in an out-of-memory
+   * crash before any `QuotaError`: it is lowered to what the heap can hold.
+   */
+  async #capMemoryLimit(): Promise<void> {
+    const limit = this.#settings.memoryLimit;
+    if (!Number.isFinite(limit)) return;
+    const cap = await heapCap();
+    if (limit <= cap) return;
+    this.#memoryLimit = cap;
+    this.#settings.log?.warn(
+      "memory-limit",
+      `memoryLimit ${limit} is more than the V8 heap can hold; using ${cap} bytes (raise it with --v8-flags=--max-old-space-size=MiB)`,
+      { memoryLimit: limit, used: cap },
+    );
   }
 
   /** Applies one metadata entry (index definition, order, schema). */
@@ -362,11 +390,42 @@ export class Engine {
         const state = this.#state(collection);
         state.stored++;
         if (record.seq > state.seq) state.seq = record.seq;
-        this.#bytes += entry.key.length + entry.value.length;
+        this.#bytes += recordCost(entry.key, entry.value);
         if (record.expiresAt !== undefined) {
           state.schedule.set(id, record.expiresAt);
         }
       }
+    }
+    // Index and insertion-order entries count as the writes counted them.
+    for (const space of ["i", "o"]) {
+      for await (
+        const page of this.#storage.scan({ prefix: encodeKey([space]) })
+      ) {
+        for (const entry of page) this.#bytes += entryCost(entry.key);
+      }
+    }
+    this.#account(0);
+  }
+
+  /**
+   * Adds `delta` to the memory estimate; tells the logger once when it
+   * passes 90% of `memoryLimit` (again only after it fell below 80%).
+   */
+  #account(delta: number): void {
+    const bytes = this.#bytes += delta;
+    const memoryLimit = this.#memoryLimit;
+    if (bytes > memoryLimit * 0.9) {
+      if (this.#pressed) return;
+      this.#pressed = true;
+      this.#settings.log?.warn(
+        "quota-pressure",
+        `The database holds an estimated ${bytes} bytes, ${
+          Math.round(bytes / memoryLimit * 100)
+        }% of its ${memoryLimit}-byte memoryLimit; writes past it fail with a QuotaError`,
+        { bytes, memoryLimit },
+      );
+    } else if (bytes < memoryLimit * 0.8) {
+      this.#pressed = false;
     }
   }
 
@@ -988,9 +1047,12 @@ export class Engine {
       changes,
       values,
       action,
-      () => {
+      (durable) => {
         state.seq = seq;
         const { schedule, inflight } = state;
+        const told: Change[] | undefined = this.#listeners.size > 0
+          ? []
+          : undefined;
         for (let i = 0; i < ops.length; i++) {
           const op = ops[i]!;
           const next = changes[i]!.next;
@@ -1003,8 +1065,8 @@ export class Engine {
           }
           if (op.kind === "put") this.#ops.puts++;
           else if (existed[i]) this.#ops.deletes++;
-          if (this.#listeners.size > 0 && (next !== undefined || existed[i])) {
-            this.#emit(
+          if (told !== undefined && (next !== undefined || existed[i])) {
+            told.push(
               next === undefined
                 ? { type: "delete", collection, key: op.id }
                 : {
@@ -1016,6 +1078,8 @@ export class Engine {
             );
           }
         }
+        // Told once the commit is durable, never if it is taken back.
+        if (told !== undefined) this.#changes.publish(told, durable);
       },
     );
     if (committed === false) return undefined;
@@ -1064,7 +1128,7 @@ export class Engine {
     changes: readonly ItemChange[],
     values: readonly (Uint8Array | undefined)[],
     action: string,
-    committed?: () => void,
+    committed?: (durable: Promise<void> | undefined) => void,
   ): Promise<
     false | { durable: Promise<void> | undefined; versionstamp: string }
   > {
@@ -1108,13 +1172,13 @@ export class Engine {
           : { key: k, value: v, expireAt };
       checks.push({ key, versionstamp: entry?.versionstamp ?? null });
       if (entry !== null) {
-        delta -= entry.key.length + entry.value.length;
+        delta -= recordCost(entry.key, entry.value);
         stored--;
       }
       const value = values[i];
       const wasLive = old !== undefined && !isExpired(old, tombNow);
       if (next !== undefined && value !== undefined) {
-        delta += key.length + value.length;
+        delta += recordCost(key, value);
         stored++;
         sets.push(
           next.expiresAt === undefined
@@ -1144,12 +1208,12 @@ export class Engine {
           if (old !== undefined && !same) {
             const orderKey = indexes.orderKey(id, old);
             deletes.push(orderKey);
-            delta -= orderKey.length + key.length;
+            delta -= entryCost(orderKey);
           }
           if (next !== undefined) {
             const orderKey = indexes.orderKey(id, next);
             sets.push(entrySet(orderKey, key));
-            delta += orderKey.length + key.length;
+            delta += entryCost(orderKey);
           }
         }
         continue;
@@ -1175,7 +1239,7 @@ export class Engine {
           releases.push({ entry: e, owner: id });
         } else {
           deletes.push(e.key);
-          delta -= e.key.length + key.length;
+          delta -= entryCost(e.key);
         }
       }
       for (const e of after) {
@@ -1190,7 +1254,7 @@ export class Engine {
           claims.push({ entry: e, owner: id });
         }
         sets.push(entrySet(e.key, entryBytes));
-        delta += e.key.length + entryBytes.length;
+        delta += entryCost(e.key);
       }
     }
     if (claims.length > 0 || releases.length > 0) {
@@ -1241,7 +1305,7 @@ export class Engine {
           versionstamp: probe.versionstamp,
         });
         deletes.push(release.entry.key);
-        delta -= probe.key.length + probe.value.length;
+        delta -= entryCost(probe.key);
       }
     }
     for (const name of multikey) {
@@ -1270,26 +1334,31 @@ export class Engine {
       });
     }
     this.#fits(checks.length, sets.length + deletes.length, action);
-    const { memoryLimit } = this.#settings;
-    if (delta > 0 && this.#bytes + delta > memoryLimit) {
-      throw new QuotaError(
-        `${action}: it needs ${delta} more bytes and the database holds ${this.#bytes} of its ${memoryLimit}-byte memory limit`,
-      );
-    }
+    this.#fitsMemory(delta, action);
     const result = await this.#storage.commit({ checks, sets, deletes });
     if (!result.ok) {
       if (shared) await this.sync(collection);
       return false;
     }
     if (shared && multikey.size > 0) state.schema = result.versionstamp;
-    this.#bytes += delta;
+    this.#account(delta);
     state.stored += stored;
     for (const name of multikey) {
       indexes.add({ ...indexes.get(name)!, multikey: true });
     }
     // Bookkeeping that must change together with `stored` (no await between).
-    committed?.();
+    committed?.(result.durable);
     return { durable: result.durable, versionstamp: result.versionstamp };
+  }
+
+  /** Refuses a write that would take the estimate past `memoryLimit`. */
+  #fitsMemory(delta: number, action: string): void {
+    const memoryLimit = this.#memoryLimit;
+    if (delta > 0 && this.#bytes + delta > memoryLimit) {
+      throw new QuotaError(
+        `${action}: it needs an estimated ${delta} more bytes of memory and the database holds ${this.#bytes} of its ${memoryLimit}-byte memoryLimit`,
+      );
+    }
   }
 
   /** Refuses a caller's write that one commit of the storage cannot hold. */
@@ -1880,7 +1949,7 @@ export class Engine {
           const record = this.decode(entry, action);
           const key = indexes.orderKey(this.idOf(entry), record);
           sets.push({ key, value: entry.key });
-          bytes += key.length + entry.key.length;
+          bytes += entryCost(key);
         }
       }
       const meta = encodeKey([META, collection, "order"]);
@@ -1891,7 +1960,7 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes += bytes;
+      this.#account(bytes);
       indexes.ordered = true;
     });
   }
@@ -2018,7 +2087,7 @@ export class Engine {
             }
             const value = entry.key; // the item's key
             sets.push({ key: e.key, value });
-            bytes += e.key.length + value.length;
+            bytes += entryCost(e.key);
           }
         }
       }
@@ -2026,12 +2095,13 @@ export class Engine {
         key: this.#indexMetaKey(collection, spec.name),
         value: encodeUtf8(JSON.stringify(stored)),
       });
+      this.#fitsMemory(bytes, action);
       const result = await this.#storage.commit({ sets });
       if (!result.ok) {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes += bytes;
+      this.#account(bytes);
       state.indexes.add(stored);
       return spec.name;
     });
@@ -2068,19 +2138,22 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes -= bytes;
+      this.#account(-bytes);
       state.indexes.remove(name);
       return true;
     });
   }
 
-  /** Appends every key under `prefix` to `keys`; returns their bytes. */
+  /**
+   * Appends every index or order entry key under `prefix` to `keys`;
+   * returns their estimated memory.
+   */
   async #keysUnder(prefix: Uint8Array, keys: Uint8Array[]): Promise<number> {
     let bytes = 0;
     for await (const page of this.#storage.scan({ prefix })) {
       for (const entry of page) {
         keys.push(entry.key);
-        bytes += entry.key.length + entry.value.length;
+        bytes += entryCost(entry.key);
       }
     }
     return bytes;
@@ -2112,7 +2185,7 @@ export class Engine {
           deletes.push(entry.key);
           const id = this.idOf(entry);
           ids.push(id);
-          bytes += entry.key.length + entry.value.length;
+          bytes += recordCost(entry.key, entry.value);
           if (!isExpired(this.decode(entry, action), now)) {
             visible++;
             tombs.push({
@@ -2132,9 +2205,9 @@ export class Engine {
         throw new ConflictError(`${action}: the storage refused the commit`);
       }
       if (result.durable !== undefined) await this.#settle(result.durable);
-      this.#bytes -= bytes;
+      this.#account(-bytes);
       state.stored -= docs;
-      this.#emit({ type: "clear", collection });
+      this.#changes.publish([{ type: "clear", collection }]);
       state.inflight.clear();
       for (const id of ids) state.schedule.delete(id);
       this.#ops.deletes += visible;
@@ -2307,9 +2380,9 @@ export class Engine {
         const result = await this.#storage.commit({ checks, sets });
         if (result.ok) {
           if (result.durable !== undefined) await this.#settle(result.durable);
-          for (const set of sets) {
-            this.#bytes += set.key.length + set.value.length;
-          }
+          let bytes = 0;
+          for (const set of sets) bytes += entryCost(set.key);
+          this.#account(bytes);
           return;
         }
         if (attempt >= this.#settings.maxRetries + 8) {
@@ -2340,7 +2413,7 @@ export class Engine {
       for await (const page of this.#storage.scan({ prefix, limit })) {
         for (const e of page) {
           keys.push(e.key);
-          this.#bytes -= e.key.length + e.value.length;
+          this.#account(-entryCost(e.key));
         }
       }
       if (keys.length === 0) return;
@@ -2584,7 +2657,7 @@ export class Engine {
     state.recent.clear();
     state.recentBytes = 0;
     this.#ops.deletes += removed;
-    this.#emit({ type: "clear", collection });
+    this.#changes.publish([{ type: "clear", collection }]);
     return removed;
   }
 
@@ -2662,9 +2735,12 @@ export class Engine {
           next: undefined,
         });
       }
+      const told = (): Change[] =>
+        changes.map((c) => ({ type: "expire", collection, key: c.id }));
       if (changes.length > 0 && this.#bulk) {
         await this.#deleteInGroups(collection, state, changes, action, true);
         this.#expired += changes.length;
+        if (this.#listeners.size > 0) this.#changes.publish(told());
       } else if (changes.length > 0) {
         const committed = await this.#commitItems(
           collection,
@@ -2672,9 +2748,12 @@ export class Engine {
           changes,
           changes.map(() => undefined),
           action,
-          () => {
+          (durable) => {
             this.#expired += changes.length;
             for (const d of live) inflight.delete(d.key);
+            if (this.#listeners.size > 0) {
+              this.#changes.publish(told(), durable);
+            }
           },
         );
         if (committed === false) {
@@ -2687,9 +2766,6 @@ export class Engine {
       if (gone > 0) {
         state.stored = Math.max(0, state.stored - gone);
         this.#expired += gone;
-      }
-      for (const c of changes) {
-        this.#emit({ type: "expire", collection, key: c.id });
       }
       for (const d of live) inflight.delete(d.key);
       return changes.length + gone;
@@ -2797,8 +2873,8 @@ export class Engine {
       items: this.count(),
       ttlItems,
       bytes: this.#bytes,
-      memoryLimit: Number.isFinite(this.#settings.memoryLimit)
-        ? this.#settings.memoryLimit
+      memoryLimit: Number.isFinite(this.#memoryLimit)
+        ? this.#memoryLimit
         : undefined,
       ops: { ...this.#ops },
       sweeps: this.#sweeps,

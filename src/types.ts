@@ -65,10 +65,15 @@ export interface OpenOptions extends FileStorageOptions {
   /** The largest stored record, in bytes. Default `65_536` (64 KiB). */
   readonly maxValueBytes?: number;
   /**
-   * The most bytes (keys plus encoded values) the database may hold: a number
-   * of bytes, or a percentage of the system's available memory such as
-   * `"25%"` (MicroTetherDB's `ram_percentage`; needs `--allow-sys`). A write
-   * past it fails with a `QuotaError`. Default: no limit.
+   * The most memory the database's data may take: a number of bytes, or a
+   * percentage of the system's available memory such as `"25%"`
+   * (MicroTetherDB's `ram_percentage`; needs `--allow-sys`). It is enforced
+   * on an estimate of what each stored document, index entry and TTL entry
+   * really costs in the heap (its key, its encoded record, the decoded record
+   * kept with it and the in-memory tables; see `stats().bytes`), so filling
+   * a database to its limit grows the process by about the limit. A write
+   * past it fails with a `QuotaError`; the logger is warned
+   * (`"quota-pressure"`) once the estimate passes 90%. Default: no limit.
    */
   readonly memoryLimit?: number | `${number}%`;
   /** Aborting this signal closes the database. */
@@ -203,7 +208,12 @@ export interface DatabaseStats {
   readonly items: number;
   /** Visible items that have a TTL. */
   readonly ttlItems: number;
-  /** Bytes held: keys plus encoded records, expired-but-unswept included. */
+  /**
+   * Estimated memory held by the stored data, in bytes: documents (key,
+   * encoded and decoded record), index and insertion-order entries and TTL
+   * entries, expired-but-unswept included; what `memoryLimit` is enforced on.
+   * Deletion tombstones are not counted.
+   */
   readonly bytes: number;
   /** The memory limit in bytes, or `undefined`. */
   readonly memoryLimit: number | undefined;
