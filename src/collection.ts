@@ -28,13 +28,16 @@ import type {
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
+import { checkOptions, OPTIONS } from "./options.ts";
 import {
   checkCount,
   checkFields,
   checkKey,
   checkTags,
   checkTtl,
+  checkVersion,
   describeType,
+  hidesValues,
 } from "./validate.ts";
 import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
 
@@ -43,6 +46,74 @@ import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
  * result cap). See the README for the operators.
  */
 export type QueryFilter = Filter & { readonly $limit?: number };
+
+/**
+ * Whether `put(a, b)` means `put(key, value)`: `a` is a string (a key), or
+ * `a` is a primitive that cannot be a key and `b` is no options object (a
+ * value under a key of the wrong type, such as `put(5, { a: 1 })`, whose
+ * key check then fails).
+ */
+function keyLike(first: unknown, second: unknown): boolean {
+  if (typeof first === "string") return true;
+  if (typeof first === "object" && first !== null) return false;
+  if (first === undefined) return false;
+  if (second === undefined) return false;
+  if (typeof second !== "object" || second === null) return true;
+  return Object.keys(second).some((k) => !OPTIONS.put.known.includes(k));
+}
+
+/**
+ * Refuses an array with holes (`[1, , 3]`, `new Array(3)`): a hole is
+ * neither a value nor `undefined`, and would be skipped or stored as
+ * nothing.
+ */
+function checkDense(
+  list: readonly unknown[],
+  name: string,
+  action: string,
+): void {
+  for (let i = 0; i < list.length; i++) {
+    if (!(i in list)) {
+      throw new TypeError(
+        `${action}: ${name} has a hole at index ${i} (a sparse array); give a value for every index`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses a plain object value whose `_id` is not its key: later updates
+ * and replaces keep `_id` equal to the key, so such a value could never be
+ * updated.
+ */
+function checkIdField(
+  value: unknown,
+  key: string | undefined,
+  action: string,
+): void {
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    !Object.hasOwn(value, "_id")
+  ) {
+    return;
+  }
+  const given = (value as { _id?: unknown })._id;
+  if (given === undefined) return;
+  if (key === undefined) {
+    throw new TypeError(
+      `${action}: the value has an _id (${
+        describeType(given)
+      }) but no key was given; use insert() to store a document under its _id, or put(key, value) with key equal to _id`,
+    );
+  }
+  if (given !== key) {
+    throw new TypeError(
+      `${action}: the value's _id (${
+        describeType(given)
+      }) differs from the key '${key}'; _id must equal the key`,
+    );
+  }
+}
 
 /** An index declared with `db.collection(name, { indexes })`. */
 export interface IndexDeclaration extends IndexOptions {
@@ -161,16 +232,24 @@ export class Collection<T = unknown> {
    */
   put(key: string, value: T, options?: PutOptions): Promise<string>;
   async put(...args: unknown[]): Promise<string> {
-    const keyed = typeof args[0] === "string" && args.length >= 2;
-    const key = keyed ? args[0] as string : undefined;
+    const keyed = args.length >= 3 ||
+      (args.length === 2 && keyLike(args[0], args[1]));
+    const key = keyed ? args[0] : undefined;
     const value = keyed ? args[1] : args[0];
     const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
-    const action = key === undefined
-      ? `Cannot put into '${this.#name}'`
-      : `Cannot put '${key}'`;
+    const action = typeof key === "string"
+      ? `Cannot put '${key}'`
+      : `Cannot put into '${this.#name}'`;
     this.#engine.assertOpen(action);
-    if (key !== undefined) checkKey(key, action);
-    const op = this.#putOp(key, value, options?.ttl, options?.tags, action);
+    if (keyed) checkKey(key, action);
+    checkOptions(options, OPTIONS.put, action);
+    const op = this.#putOp(
+      key as string | undefined,
+      value,
+      options?.ttl,
+      options?.tags,
+      action,
+    );
     await this.#engine.write(this.#name, [op], action);
     return op.id;
   }
@@ -182,9 +261,11 @@ export class Collection<T = unknown> {
     tags: unknown,
     action: string,
   ): WriteOp {
+    const id = key ?? this.#engine.newKey();
+    checkIdField(value, key, action);
     return {
       kind: "put",
-      id: key ?? this.#engine.newKey(),
+      id,
       ...(key === undefined ? { fresh: true } : {}),
       value: checkValue(value, action),
       ttl: checkTtl(ttl, action),
@@ -349,9 +430,7 @@ export class Collection<T = unknown> {
   watch(options: WatchOptions = {}): AsyncIterable<Change> {
     const action = `Cannot watch '${this.#name}'`;
     this.#engine.assertOpen(action);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`${action}: options must be an object`);
-    }
+    checkOptions(options, OPTIONS.watch, action);
     return this.#engine.changes(this.#name, options.signal);
   }
 
@@ -393,14 +472,19 @@ export class Collection<T = unknown> {
         }`,
       );
     }
+    checkOptions(options, OPTIONS.putBatch, action);
+    if (!isMap) checkDense(items as readonly unknown[], "items", action);
     const pairs: [string | undefined, unknown][] = isMap
       ? [...(items as ReadonlyMap<string, T>)]
-      : (items as readonly T[]).map((v) => [undefined, v]);
+      : Array.from(items as readonly T[], (v) => [undefined, v]);
     const ttl = options?.ttl;
-    if (Array.isArray(ttl) && ttl.length !== pairs.length) {
-      throw new RangeError(
-        `${action}: ${ttl.length} TTLs were given for ${pairs.length} items`,
-      );
+    if (Array.isArray(ttl)) {
+      if (ttl.length !== pairs.length) {
+        throw new RangeError(
+          `${action}: ${ttl.length} TTLs were given for ${pairs.length} items`,
+        );
+      }
+      checkDense(ttl, "ttl", action);
     }
     const ops = pairs.map(([key, value], i) => {
       const itemAction = `${action}: item ${i}`;
@@ -481,6 +565,7 @@ export class Collection<T = unknown> {
    */
   find(filter: QueryFilter = {}, options: FindOptions = {}): Cursor<T> {
     const action = `Cannot query '${this.#name}'`;
+    checkOptions(options, OPTIONS.find, action);
     const { conditions, limit } = this.#filter(filter, options.limit, action);
     if (options.sort !== undefined) compileSort(options.sort); // validate now
     if (options.fields !== undefined) compileProjection(options.fields);
@@ -661,6 +746,8 @@ export class Collection<T = unknown> {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`${action}: options must be an object`);
     }
+    checkOptions(options, OPTIONS.insert, action);
+    checkDense(docs, "documents", action);
     const ttl = checkTtl(options.ttl, action);
     const tags = checkTags(options.tags, action);
     const ids = new Set<string>();
@@ -745,6 +832,7 @@ export class Collection<T = unknown> {
     filter: QueryFilter = {},
     options: Omit<FindOptions, "limit"> = {},
   ): Promise<T | null> {
+    checkOptions(options, OPTIONS.findOne, `Cannot query '${this.#name}'`);
     await this.#ready();
     const [first] = await this.find(filter, { ...options, limit: 1 })
       .toArray();
@@ -809,18 +897,14 @@ export class Collection<T = unknown> {
   ): Promise<number> {
     const action = `Cannot update '${this.#name}'`;
     this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.update, action);
+    const expectedVersion = checkVersion(options?.expectedVersion, action);
     const { conditions, limit } = this.#filter(filter, undefined, action);
     const predicate = compileFilter(conditions);
-    const updater = compileUpdate(changes, { protect: ["_id"] });
-    const { expectedVersion } = options;
-    if (
-      expectedVersion !== undefined &&
-      !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 1)
-    ) {
-      throw new RangeError(
-        `${action}: expectedVersion must be a whole number from 1, got ${expectedVersion}`,
-      );
-    }
+    const updater = compileUpdate(changes, {
+      protect: ["_id"],
+      hideValues: hidesValues(this.#engine.storage),
+    });
     await this.#ready();
     const collect = async (ids?: readonly string[]) => {
       const ops: WriteOp[] = [];
@@ -906,6 +990,8 @@ export class Collection<T = unknown> {
   ): Promise<boolean> {
     const action = `Cannot replace '${id}' in '${this.#name}'`;
     checkKey(id, action);
+    checkOptions(options, OPTIONS.replace, action);
+    const expectedVersion = checkVersion(options?.expectedVersion, action);
     const { value } = this.#document(doc, id, action);
     await this.#ready();
     let found = false;
@@ -913,7 +999,6 @@ export class Collection<T = unknown> {
       const record = await this.#engine.read(this.#name, id, action);
       found = record !== null;
       if (record === null) return [];
-      const { expectedVersion } = options;
       if (expectedVersion !== undefined && record.version !== expectedVersion) {
         throw new ConflictError(
           `${action}: expected version ${expectedVersion}, found version ${record.version}`,
@@ -1152,6 +1237,7 @@ export class Collection<T = unknown> {
     options: IndexOptions = {},
   ): Promise<string> {
     const action = `Cannot create an index on '${this.#name}'`;
+    checkOptions(options, OPTIONS.createIndex, action);
     const list = checkFields(fields, action);
     await this.#ready();
     return await this.#engine.createIndex(this.#name, {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Storage } from "./storage.ts";
+
 /** The longest key accepted, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 
@@ -43,6 +45,9 @@ export function checkKey(key: unknown, action: string): asserts key is string {
   }
 }
 
+/** The longest TTL accepted: 100 years of 365.25 days, in milliseconds. */
+export const MAX_TTL = 3_155_760_000_000;
+
 /**
  * Checks a TTL in milliseconds.
  *
@@ -50,7 +55,8 @@ export function checkKey(key: unknown, action: string): asserts key is string {
  * @param action What is being attempted.
  * @returns The TTL.
  * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not a finite number greater than zero.
+ * @throws {RangeError} When it is not above 0 and at most
+ *   {@linkcode MAX_TTL} (NaN, negative, zero, Infinity, `1e300`).
  *
  * @example
  * ```ts
@@ -68,12 +74,49 @@ export function checkTtl(ttl: unknown, action: string): number | undefined {
       }`,
     );
   }
-  if (!(ttl > 0) || !Number.isFinite(ttl)) {
+  if (!(ttl > 0 && ttl <= MAX_TTL)) {
     throw new RangeError(
-      `${action}: ttl must be a finite number of milliseconds above 0, got ${ttl} (omit it for no expiry)`,
+      `${action}: ttl must be milliseconds above 0 and at most ${MAX_TTL} (100 years), got ${ttl} (omit it for no expiry)`,
     );
   }
   return ttl;
+}
+
+/**
+ * Checks an `expectedVersion` option: versions are whole numbers from 1.
+ *
+ * @param version The option, or `undefined`.
+ * @param action What is being attempted.
+ * @returns The version.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a safe integer of at least 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkVersion } from "./validate.ts";
+ * assert.equal(checkVersion(3, "Cannot update"), 3);
+ * assert.throws(() => checkVersion(1.5, "Cannot update"), RangeError);
+ * ```
+ */
+export function checkVersion(
+  version: unknown,
+  action: string,
+): number | undefined {
+  if (version === undefined) return undefined;
+  if (typeof version !== "number") {
+    throw new TypeError(
+      `${action}: expectedVersion must be a number, got ${
+        describeType(version)
+      }`,
+    );
+  }
+  if (!(Number.isSafeInteger(version) && version >= 1)) {
+    throw new RangeError(
+      `${action}: expectedVersion must be a whole number from 1 (versions start at 1), got ${version}`,
+    );
+  }
+  return version;
 }
 
 /**
@@ -213,6 +256,27 @@ export function checkSize(n: unknown, name: string, fallback: number): number {
     );
   }
   return n;
+}
+
+/**
+ * Whether error messages must leave stored values out: the storage is
+ * encrypted (it keeps blind indexes, or says it is encrypted). Such
+ * messages name collections, keys, indexes and fields, never values.
+ *
+ * @param storage The engine's storage.
+ * @returns `true` on an encrypted database.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import { hidesValues } from "./validate.ts";
+ * assert.equal(hidesValues(new MemoryStorage()), false);
+ * ```
+ */
+export function hidesValues(storage: Storage): boolean {
+  return storage.blind !== undefined ||
+    (storage as { readonly encrypted?: unknown }).encrypted === true;
 }
 
 /**
