@@ -31,13 +31,16 @@ import type {
 import { checkOptions, OPTIONS } from "./options.ts";
 import {
   checkCount,
+  checkDense,
   checkFields,
+  checkIdField,
   checkKey,
   checkTags,
   checkTtl,
   checkVersion,
   describeType,
   hidesValues,
+  isKeyedPut,
 } from "./validate.ts";
 import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
 
@@ -46,74 +49,6 @@ import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
  * result cap). See the README for the operators.
  */
 export type QueryFilter = Filter & { readonly $limit?: number };
-
-/**
- * Whether `put(a, b)` means `put(key, value)`: `a` is a string (a key), or
- * `a` is a primitive that cannot be a key and `b` is no options object (a
- * value under a key of the wrong type, such as `put(5, { a: 1 })`, whose
- * key check then fails).
- */
-function keyLike(first: unknown, second: unknown): boolean {
-  if (typeof first === "string") return true;
-  if (typeof first === "object" && first !== null) return false;
-  if (first === undefined) return false;
-  if (second === undefined) return false;
-  if (typeof second !== "object" || second === null) return true;
-  return Object.keys(second).some((k) => !OPTIONS.put.known.includes(k));
-}
-
-/**
- * Refuses an array with holes (`[1, , 3]`, `new Array(3)`): a hole is
- * neither a value nor `undefined`, and would be skipped or stored as
- * nothing.
- */
-function checkDense(
-  list: readonly unknown[],
-  name: string,
-  action: string,
-): void {
-  for (let i = 0; i < list.length; i++) {
-    if (!(i in list)) {
-      throw new TypeError(
-        `${action}: ${name} has a hole at index ${i} (a sparse array); give a value for every index`,
-      );
-    }
-  }
-}
-
-/**
- * Refuses a plain object value whose `_id` is not its key: later updates
- * and replaces keep `_id` equal to the key, so such a value could never be
- * updated.
- */
-function checkIdField(
-  value: unknown,
-  key: string | undefined,
-  action: string,
-): void {
-  if (
-    typeof value !== "object" || value === null || Array.isArray(value) ||
-    !Object.hasOwn(value, "_id")
-  ) {
-    return;
-  }
-  const given = (value as { _id?: unknown })._id;
-  if (given === undefined) return;
-  if (key === undefined) {
-    throw new TypeError(
-      `${action}: the value has an _id (${
-        describeType(given)
-      }) but no key was given; use insert() to store a document under its _id, or put(key, value) with key equal to _id`,
-    );
-  }
-  if (given !== key) {
-    throw new TypeError(
-      `${action}: the value's _id (${
-        describeType(given)
-      }) differs from the key '${key}'; _id must equal the key`,
-    );
-  }
-}
 
 /** An index declared with `db.collection(name, { indexes })`. */
 export interface IndexDeclaration extends IndexOptions {
@@ -191,11 +126,13 @@ export class Collection<T = unknown> {
   /**
    * Stores a value under a new, time-ordered key.
    *
-   * @param value The value (JSON-compatible; `Date`s round-trip).
+   * @param value The value (JSON-compatible; `Date`s round-trip); not an
+   *   object with an `_id` (use `insert` for documents carrying their id).
    * @param options `ttl` in milliseconds and `tags`.
    * @returns The generated key.
-   * @throws {TypeError} When the value is not JSON-compatible.
-   * @throws {RangeError} When the TTL is not a positive number.
+   * @throws {TypeError} When the value is not JSON-compatible or has an
+   *   `_id`, or an option name is unknown.
+   * @throws {RangeError} When the TTL is not above 0 and at most 100 years.
    * @throws {TooLargeError} When the record is over `maxValueBytes`.
    * @throws {QuotaError} When the memory limit would be passed.
    * @throws {ClosedError} After `close()`.
@@ -213,12 +150,15 @@ export class Collection<T = unknown> {
   /**
    * Stores a value under a key, replacing what was there.
    *
-   * @param key The key: a non-empty string of at most 1024 UTF-8 bytes.
-   * @param value The value (JSON-compatible; `Date`s round-trip).
+   * @param key The key: a non-empty string of at most 1024 UTF-8 bytes
+   *   (`put(5, { a: 1 })` is a `TypeError`, not a value under a new key).
+   * @param value The value (JSON-compatible; `Date`s round-trip). An object
+   *   with an `_id` must have the key as its `_id`.
    * @param options `ttl` in milliseconds and `tags`.
    * @returns The key.
-   * @throws {TypeError} When the key or value is invalid.
-   * @throws {RangeError} When the TTL is not a positive number.
+   * @throws {TypeError} When the key or value is invalid, the value's `_id`
+   *   differs from the key, or an option name is unknown.
+   * @throws {RangeError} When the TTL is not above 0 and at most 100 years.
    * @throws {TooLargeError} When the record is over `maxValueBytes`.
    * @throws {QuotaError} When the memory limit would be passed.
    * @throws {ClosedError} After `close()`.
@@ -233,7 +173,7 @@ export class Collection<T = unknown> {
   put(key: string, value: T, options?: PutOptions): Promise<string>;
   async put(...args: unknown[]): Promise<string> {
     const keyed = args.length >= 3 ||
-      (args.length === 2 && keyLike(args[0], args[1]));
+      (args.length === 2 && isKeyedPut(args[0], args[1], OPTIONS.put.known));
     const key = keyed ? args[0] : undefined;
     const value = keyed ? args[1] : args[0];
     const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
@@ -441,7 +381,8 @@ export class Collection<T = unknown> {
    *   to values.
    * @param options `ttl` (one for all, or one per item) and `tags` (for all).
    * @returns The keys, in the order of `items`.
-   * @throws {TypeError} When any key or value is invalid (nothing is stored).
+   * @throws {TypeError} When any key or value is invalid, the array has a
+   *   hole (`[1, , 3]`), or an option name is unknown (nothing is stored).
    * @throws {RangeError} When a TTL is invalid or the TTL array's length
    *   differs from the number of items.
    * @throws {TooLargeError} When any record is over `maxValueBytes`.
@@ -548,10 +489,13 @@ export class Collection<T = unknown> {
    *
    * @param filter Mongo-style conditions (see the README); `{}` or omitted
    *   matches everything. `$limit` caps the results like `options.limit`.
-   * @param options `limit`, `skip` and an abort `signal`.
+   * @param options `sort`, `fields`, `limit`, `skip`, `after` and an abort
+   *   `signal` (an unknown name, or MongoDB's `projection`, is a
+   *   `TypeError`).
    * @returns A cursor over value copies, in key order.
-   * @throws {TypeError} When the filter is malformed.
-   * @throws {RangeError} When `limit` or `skip` is not a whole number.
+   * @throws {TypeError} When the filter is malformed or an option unknown.
+   * @throws {RangeError} When `limit` or `skip` is not a whole number, or
+   *   the filter nests deeper than 100 levels.
    *
    * @example
    * ```ts
@@ -691,7 +635,7 @@ export class Collection<T = unknown> {
    * @returns The document's id.
    * @throws {TypeError} When `doc` is not a plain object, `_id` is not a
    *   non-empty string, or a value is not JSON-compatible.
-   * @throws {RangeError} When the TTL is not a positive number.
+   * @throws {RangeError} When the TTL is not above 0 and at most 100 years.
    * @throws {DuplicateKeyError} When the id or a unique index value is taken.
    * @throws {ClosedError} After `close()`.
    *

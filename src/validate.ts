@@ -346,3 +346,115 @@ export function checkFields(fields: unknown, action: string): string[] {
   }
   return list as string[];
 }
+
+/**
+ * Whether `put(a, b)` means `put(key, value)`: `a` is a string (a key), or
+ * `a` is a primitive and `b` is not an options object (a value under a key
+ * of the wrong type, such as `put(5, { a: 1 })`, whose key check then
+ * fails). `put(5)`, `put(5, { ttl })` and `put({ a: 1 }, { ttl })` store a
+ * value under a new key.
+ *
+ * @param first The first argument.
+ * @param second The second argument.
+ * @param optionNames The names an options object of `put` may have.
+ * @returns `true` for `put(key, value)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isKeyedPut } from "./validate.ts";
+ * assert(isKeyedPut("k", 1, ["ttl", "tags"]));
+ * assert(isKeyedPut(5, { a: 1 }, ["ttl", "tags"]));
+ * assert(!isKeyedPut(5, { ttl: 10 }, ["ttl", "tags"]));
+ * ```
+ */
+export function isKeyedPut(
+  first: unknown,
+  second: unknown,
+  optionNames: readonly string[],
+): boolean {
+  if (typeof first === "string") return true;
+  if (typeof first === "object" && first !== null) return false;
+  if (first === undefined || second === undefined) return false;
+  if (typeof second !== "object" || second === null) return true;
+  return Object.keys(second).some((k) => !optionNames.includes(k));
+}
+
+/**
+ * Refuses an array with holes (`[1, , 3]`, `new Array(3)`): a hole is
+ * neither a value nor `undefined`, and would be skipped or stored as
+ * nothing.
+ *
+ * @param list The array.
+ * @param name What it is, for the message (`items`, `ttl`).
+ * @param action What is being attempted.
+ * @throws {TypeError} Naming the first hole's index.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkDense } from "./validate.ts";
+ * checkDense([1, undefined, 3], "items", "Cannot put");
+ * assert.throws(() => checkDense(new Array(2), "items", "Cannot put"), TypeError);
+ * ```
+ */
+export function checkDense(
+  list: readonly unknown[],
+  name: string,
+  action: string,
+): void {
+  for (let i = 0; i < list.length; i++) {
+    if (!(i in list)) {
+      throw new TypeError(
+        `${action}: ${name} has a hole at index ${i} (a sparse array); give a value for every index`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses an object value whose `_id` is not its key: updates and replaces
+ * keep `_id` equal to the key, so such a value could never be updated.
+ *
+ * @param value The value.
+ * @param key Its key, or `undefined` when one is to be generated.
+ * @param action What is being attempted.
+ * @throws {TypeError} When it has an `_id` other than `key` (any `_id`
+ *   when `key` is `undefined`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkIdField } from "./validate.ts";
+ * checkIdField({ _id: "k", a: 1 }, "k", "Cannot put 'k'");
+ * assert.throws(() => checkIdField({ _id: "x" }, "k", "Cannot put 'k'"), TypeError);
+ * ```
+ */
+export function checkIdField(
+  value: unknown,
+  key: string | undefined,
+  action: string,
+): void {
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    !Object.hasOwn(value, "_id")
+  ) {
+    return;
+  }
+  const given = (value as { _id?: unknown })._id;
+  if (given === undefined) return;
+  if (key === undefined) {
+    throw new TypeError(
+      `${action}: the value has an _id (${
+        describeType(given)
+      }) but no key was given; use insert() to store a document under its _id, or put(key, value) with key equal to _id`,
+    );
+  }
+  if (given !== key) {
+    throw new TypeError(
+      `${action}: the value's _id (${
+        describeType(given)
+      }) differs from the key '${key}'; _id must equal the key`,
+    );
+  }
+}
