@@ -10,7 +10,12 @@
  * | `DELETE /readings/:id`                       | 204, or 404                                 |
  *
  * A reading is any JSON object with a `device` string (indexed); it expires
- * after `ttl` milliseconds (default one day). Listing pages through the
+ * after `ttl` milliseconds (default one day). A request body is read as a
+ * stream and capped at `maxBodyBytes` (1 MiB by default): past the cap the
+ * answer is 413 at once, the rest of the body is cancelled, never buffered,
+ * so a huge or endless upload costs at most the cap in memory. (A reading
+ * is also refused with 413 when its record is over the database's
+ * `maxValueBytes`, 64 KiB by default.) Listing pages through the
  * readings in creation order (of one device with `device`) with the
  * database's resumable cursors: pass `next` back as `cursor`.
  *
@@ -54,7 +59,15 @@ export interface HandlerOptions {
   readonly defaultLimit?: number;
   /** Largest `?limit=` accepted. Default 100. */
   readonly maxLimit?: number;
+  /**
+   * Largest request body read, in bytes; a larger one is answered 413
+   * without reading the rest. Default {@linkcode MAX_BODY_BYTES}.
+   */
+  readonly maxBodyBytes?: number;
 }
+
+/** The default cap on a request body: 1 MiB. */
+export const MAX_BODY_BYTES = 1_048_576;
 
 /** One day, in ms. */
 export const DAY = 86_400_000;
@@ -109,10 +122,48 @@ function intParam(
 }
 
 /**
+ * Reads a request body as text, at most `max` bytes of it. A declared
+ * `Content-Length` over the cap is refused before reading; otherwise the
+ * body is read chunk by chunk and, as soon as the count passes the cap, the
+ * stream is cancelled (the client's upload is not read further) and the
+ * request is refused with 413.
+ */
+async function readBody(request: Request, max: number): Promise<string> {
+  const tooLarge = () =>
+    new HttpError(413, `the body is over the limit of ${max} bytes`);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) {
+    await request.body?.cancel();
+    throw tooLarge();
+  }
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/**
  * The HTTP handler over a database: the routes in the module comment.
  *
  * @param db An open database (any storage; Deno KV on Deploy).
- * @param options TTL and page-size defaults and limits.
+ * @param options TTL and page-size defaults and limits, and the body cap.
  * @returns A handler for `Deno.serve`.
  */
 export function createHandler(
@@ -123,13 +174,19 @@ export function createHandler(
   const maxTtl = options.maxTtl ?? 365 * DAY;
   const defaultLimit = options.defaultLimit ?? 20;
   const maxLimit = options.maxLimit ?? 100;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  if (!(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) {
+    throw new RangeError(
+      `Cannot create the handler: maxBodyBytes must be a whole number of bytes above 0, got ${maxBodyBytes}`,
+    );
+  }
   const readings = db.collection<Reading>("readings", {
     indexes: [{ fields: "device" }],
   });
 
   async function create(request: Request, url: URL): Promise<Response> {
     const ttl = intParam(url.searchParams, "ttl", defaultTtl, maxTtl);
-    const body: unknown = JSON.parse(await request.text());
+    const body: unknown = JSON.parse(await readBody(request, maxBodyBytes));
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
       throw new HttpError(400, "the body must be a JSON object");
     }

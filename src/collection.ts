@@ -28,13 +28,19 @@ import type {
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
+import { checkOptions, OPTIONS } from "./options.ts";
 import {
   checkCount,
+  checkDense,
   checkFields,
+  checkIdField,
   checkKey,
   checkTags,
   checkTtl,
+  checkVersion,
   describeType,
+  hidesValues,
+  isKeyedPut,
 } from "./validate.ts";
 import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
 
@@ -120,11 +126,13 @@ export class Collection<T = unknown> {
   /**
    * Stores a value under a new, time-ordered key.
    *
-   * @param value The value (JSON-compatible; `Date`s round-trip).
+   * @param value The value (JSON-compatible; `Date`s round-trip); not an
+   *   object with an `_id` (use `insert` for documents carrying their id).
    * @param options `ttl` in milliseconds and `tags`.
    * @returns The generated key.
-   * @throws {TypeError} When the value is not JSON-compatible.
-   * @throws {RangeError} When the TTL is not a positive number.
+   * @throws {TypeError} When the value is not JSON-compatible or has an
+   *   `_id`, or an option name is unknown.
+   * @throws {RangeError} When the TTL is not above 0 and at most 100 years.
    * @throws {TooLargeError} When the record is over `maxValueBytes`.
    * @throws {QuotaError} When the memory limit would be passed.
    * @throws {ClosedError} After `close()`.
@@ -142,12 +150,15 @@ export class Collection<T = unknown> {
   /**
    * Stores a value under a key, replacing what was there.
    *
-   * @param key The key: a non-empty string of at most 1024 UTF-8 bytes.
-   * @param value The value (JSON-compatible; `Date`s round-trip).
+   * @param key The key: a non-empty string of at most 1024 UTF-8 bytes
+   *   (`put(5, { a: 1 })` is a `TypeError`, not a value under a new key).
+   * @param value The value (JSON-compatible; `Date`s round-trip). An object
+   *   with an `_id` must have the key as its `_id`.
    * @param options `ttl` in milliseconds and `tags`.
    * @returns The key.
-   * @throws {TypeError} When the key or value is invalid.
-   * @throws {RangeError} When the TTL is not a positive number.
+   * @throws {TypeError} When the key or value is invalid, the value's `_id`
+   *   differs from the key, or an option name is unknown.
+   * @throws {RangeError} When the TTL is not above 0 and at most 100 years.
    * @throws {TooLargeError} When the record is over `maxValueBytes`.
    * @throws {QuotaError} When the memory limit would be passed.
    * @throws {ClosedError} After `close()`.
@@ -161,16 +172,24 @@ export class Collection<T = unknown> {
    */
   put(key: string, value: T, options?: PutOptions): Promise<string>;
   async put(...args: unknown[]): Promise<string> {
-    const keyed = typeof args[0] === "string" && args.length >= 2;
-    const key = keyed ? args[0] as string : undefined;
+    const keyed = args.length >= 3 ||
+      (args.length === 2 && isKeyedPut(args[0], args[1], OPTIONS.put.known));
+    const key = keyed ? args[0] : undefined;
     const value = keyed ? args[1] : args[0];
     const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
-    const action = key === undefined
-      ? `Cannot put into '${this.#name}'`
-      : `Cannot put '${key}'`;
+    const action = typeof key === "string"
+      ? `Cannot put '${key}'`
+      : `Cannot put into '${this.#name}'`;
     this.#engine.assertOpen(action);
-    if (key !== undefined) checkKey(key, action);
-    const op = this.#putOp(key, value, options?.ttl, options?.tags, action);
+    if (keyed) checkKey(key, action);
+    checkOptions(options, OPTIONS.put, action);
+    const op = this.#putOp(
+      key as string | undefined,
+      value,
+      options?.ttl,
+      options?.tags,
+      action,
+    );
     await this.#engine.write(this.#name, [op], action);
     return op.id;
   }
@@ -182,9 +201,11 @@ export class Collection<T = unknown> {
     tags: unknown,
     action: string,
   ): WriteOp {
+    const id = key ?? this.#engine.newKey();
+    checkIdField(value, key, action);
     return {
       kind: "put",
-      id: key ?? this.#engine.newKey(),
+      id,
       ...(key === undefined ? { fresh: true } : {}),
       value: checkValue(value, action),
       ttl: checkTtl(ttl, action),
@@ -349,9 +370,7 @@ export class Collection<T = unknown> {
   watch(options: WatchOptions = {}): AsyncIterable<Change> {
     const action = `Cannot watch '${this.#name}'`;
     this.#engine.assertOpen(action);
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`${action}: options must be an object`);
-    }
+    checkOptions(options, OPTIONS.watch, action);
     return this.#engine.changes(this.#name, options.signal);
   }
 
@@ -362,7 +381,8 @@ export class Collection<T = unknown> {
    *   to values.
    * @param options `ttl` (one for all, or one per item) and `tags` (for all).
    * @returns The keys, in the order of `items`.
-   * @throws {TypeError} When any key or value is invalid (nothing is stored).
+   * @throws {TypeError} When any key or value is invalid, the array has a
+   *   hole (`[1, , 3]`), or an option name is unknown (nothing is stored).
    * @throws {RangeError} When a TTL is invalid or the TTL array's length
    *   differs from the number of items.
    * @throws {TooLargeError} When any record is over `maxValueBytes`.
@@ -393,14 +413,19 @@ export class Collection<T = unknown> {
         }`,
       );
     }
+    checkOptions(options, OPTIONS.putBatch, action);
+    if (!isMap) checkDense(items as readonly unknown[], "items", action);
     const pairs: [string | undefined, unknown][] = isMap
       ? [...(items as ReadonlyMap<string, T>)]
-      : (items as readonly T[]).map((v) => [undefined, v]);
+      : Array.from(items as readonly T[], (v) => [undefined, v]);
     const ttl = options?.ttl;
-    if (Array.isArray(ttl) && ttl.length !== pairs.length) {
-      throw new RangeError(
-        `${action}: ${ttl.length} TTLs were given for ${pairs.length} items`,
-      );
+    if (Array.isArray(ttl)) {
+      if (ttl.length !== pairs.length) {
+        throw new RangeError(
+          `${action}: ${ttl.length} TTLs were given for ${pairs.length} items`,
+        );
+      }
+      checkDense(ttl, "ttl", action);
     }
     const ops = pairs.map(([key, value], i) => {
       const itemAction = `${action}: item ${i}`;
@@ -464,10 +489,13 @@ export class Collection<T = unknown> {
    *
    * @param filter Mongo-style conditions (see the README); `{}` or omitted
    *   matches everything. `$limit` caps the results like `options.limit`.
-   * @param options `limit`, `skip` and an abort `signal`.
+   * @param options `sort`, `fields`, `limit`, `skip`, `after` and an abort
+   *   `signal` (an unknown name, or MongoDB's `projection`, is a
+   *   `TypeError`).
    * @returns A cursor over value copies, in key order.
-   * @throws {TypeError} When the filter is malformed.
-   * @throws {RangeError} When `limit` or `skip` is not a whole number.
+   * @throws {TypeError} When the filter is malformed or an option unknown.
+   * @throws {RangeError} When `limit` or `skip` is not a whole number, or
+   *   the filter nests deeper than 100 levels.
    *
    * @example
    * ```ts
@@ -481,6 +509,7 @@ export class Collection<T = unknown> {
    */
   find(filter: QueryFilter = {}, options: FindOptions = {}): Cursor<T> {
     const action = `Cannot query '${this.#name}'`;
+    checkOptions(options, OPTIONS.find, action);
     const { conditions, limit } = this.#filter(filter, options.limit, action);
     if (options.sort !== undefined) compileSort(options.sort); // validate now
     if (options.fields !== undefined) compileProjection(options.fields);
@@ -606,7 +635,7 @@ export class Collection<T = unknown> {
    * @returns The document's id.
    * @throws {TypeError} When `doc` is not a plain object, `_id` is not a
    *   non-empty string, or a value is not JSON-compatible.
-   * @throws {RangeError} When the TTL is not a positive number.
+   * @throws {RangeError} When the TTL is not above 0 and at most 100 years.
    * @throws {DuplicateKeyError} When the id or a unique index value is taken.
    * @throws {ClosedError} After `close()`.
    *
@@ -661,6 +690,8 @@ export class Collection<T = unknown> {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`${action}: options must be an object`);
     }
+    checkOptions(options, OPTIONS.insert, action);
+    checkDense(docs, "documents", action);
     const ttl = checkTtl(options.ttl, action);
     const tags = checkTags(options.tags, action);
     const ids = new Set<string>();
@@ -745,6 +776,7 @@ export class Collection<T = unknown> {
     filter: QueryFilter = {},
     options: Omit<FindOptions, "limit"> = {},
   ): Promise<T | null> {
+    checkOptions(options, OPTIONS.findOne, `Cannot query '${this.#name}'`);
     await this.#ready();
     const [first] = await this.find(filter, { ...options, limit: 1 })
       .toArray();
@@ -809,18 +841,14 @@ export class Collection<T = unknown> {
   ): Promise<number> {
     const action = `Cannot update '${this.#name}'`;
     this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.update, action);
+    const expectedVersion = checkVersion(options?.expectedVersion, action);
     const { conditions, limit } = this.#filter(filter, undefined, action);
     const predicate = compileFilter(conditions);
-    const updater = compileUpdate(changes, { protect: ["_id"] });
-    const { expectedVersion } = options;
-    if (
-      expectedVersion !== undefined &&
-      !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 1)
-    ) {
-      throw new RangeError(
-        `${action}: expectedVersion must be a whole number from 1, got ${expectedVersion}`,
-      );
-    }
+    const updater = compileUpdate(changes, {
+      protect: ["_id"],
+      hideValues: hidesValues(this.#engine.storage),
+    });
     await this.#ready();
     const collect = async (ids?: readonly string[]) => {
       const ops: WriteOp[] = [];
@@ -906,6 +934,8 @@ export class Collection<T = unknown> {
   ): Promise<boolean> {
     const action = `Cannot replace '${id}' in '${this.#name}'`;
     checkKey(id, action);
+    checkOptions(options, OPTIONS.replace, action);
+    const expectedVersion = checkVersion(options?.expectedVersion, action);
     const { value } = this.#document(doc, id, action);
     await this.#ready();
     let found = false;
@@ -913,7 +943,6 @@ export class Collection<T = unknown> {
       const record = await this.#engine.read(this.#name, id, action);
       found = record !== null;
       if (record === null) return [];
-      const { expectedVersion } = options;
       if (expectedVersion !== undefined && record.version !== expectedVersion) {
         throw new ConflictError(
           `${action}: expected version ${expectedVersion}, found version ${record.version}`,
@@ -1152,6 +1181,7 @@ export class Collection<T = unknown> {
     options: IndexOptions = {},
   ): Promise<string> {
     const action = `Cannot create an index on '${this.#name}'`;
+    checkOptions(options, OPTIONS.createIndex, action);
     const list = checkFields(fields, action);
     await this.#ready();
     return await this.#engine.createIndex(this.#name, {

@@ -5,6 +5,7 @@
  */
 
 import { resolveLog } from "./logger.ts";
+import { checkOptions, OPTIONS } from "./options.ts";
 import { Collection, type IndexDeclaration } from "./collection.ts";
 
 /** Options of `db.collection()`. */
@@ -121,12 +122,24 @@ export class Database<T = unknown> extends Collection<T> {
         }`,
       );
     }
+    checkOptions(options, OPTIONS.collection, action);
+    const { indexes = [] } = options ?? {};
+    if (!Array.isArray(indexes)) {
+      throw new TypeError(
+        `${action}: indexes must be an array of index declarations, got ${
+          describeType(indexes)
+        }`,
+      );
+    }
+    for (const declaration of indexes) {
+      checkOptions(declaration, OPTIONS.indexDeclaration, action);
+    }
     let collection = this.#collections.get(name);
     if (collection === undefined) {
       collection = new Collection<unknown>(
         this.#engine,
         name,
-        options.indexes ?? [],
+        indexes,
       );
       this.#collections.set(name, collection);
     }
@@ -213,6 +226,7 @@ export class Database<T = unknown> extends Collection<T> {
     options: ExportOptions = {},
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot export");
+    checkOptions(options, OPTIONS.export, "Cannot export");
     return await exportNdjson(this.#engine, target, options);
   }
 
@@ -246,6 +260,7 @@ export class Database<T = unknown> extends Collection<T> {
     options: ImportOptions = {},
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot import");
+    checkOptions(options, OPTIONS.import, "Cannot import");
     return await importNdjson(this.#engine, source, options);
   }
 
@@ -327,6 +342,8 @@ export class Database<T = unknown> extends Collection<T> {
     options: BackupOptions = {},
   ): Promise<BackupResult> {
     this.#engine.assertOpen("Cannot back up");
+    checkOptions(options, OPTIONS.backup, "Cannot back up");
+    checkEncryptionOptions(options?.encryption, "Cannot back up");
     return await writeBackup(this.#engine, target, options);
   }
 
@@ -364,6 +381,8 @@ export class Database<T = unknown> extends Collection<T> {
     options: RestoreOptions = {},
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot restore");
+    checkOptions(options, OPTIONS.restore, "Cannot restore");
+    checkEncryptionOptions(options?.encryption, "Cannot restore");
     return await restoreBackup(this.#engine, source, options);
   }
 
@@ -609,6 +628,24 @@ function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {
   return Math.floor(available * percent / 100);
 }
 
+/** Refuses names an `encryption` option does not take. */
+function checkEncryptionOptions(encryption: unknown, action: string): void {
+  if (typeof encryption === "object" && encryption !== null) {
+    checkOptions(encryption, OPTIONS.encryption, action);
+  }
+}
+
+/** Refuses option names `open()` does not know, at every level. */
+function checkOpenOptions(options: OpenOptions): void {
+  const action = "Cannot open the database";
+  checkOptions(options, OPTIONS.open, action);
+  const { encryption, compression } = options;
+  checkEncryptionOptions(encryption, action);
+  if (typeof compression === "object" && compression !== null) {
+    checkOptions(compression, OPTIONS.compression, action);
+  }
+}
+
 /**
  * Opens a database. With no options it is in memory, with a TTL sweep every
  * 10 s and no memory limit.
@@ -638,6 +675,7 @@ export async function open<T = unknown>(
       }`,
     );
   }
+  checkOpenOptions(options);
   const { signal } = options;
   signal?.throwIfAborted();
   const clock = options.clock ?? Date;

@@ -38,7 +38,7 @@ import {
 } from "./planner.ts";
 import type { Filter } from "./query/compile.ts";
 import type { SortSpec } from "./query/sort.ts";
-import type { Storage, StorageEntry } from "./storage.ts";
+import type { ScanOptions, Storage, StorageEntry } from "./storage.ts";
 import { TtlSchedule } from "./ttl_schedule.ts";
 import type { Change, Clock, DatabaseStats } from "./types.ts";
 import {
@@ -49,6 +49,7 @@ import {
   type StoredRecord,
 } from "./value_codec.ts";
 import { KeyGenerator } from "./auto_key.ts";
+import { hidesValues } from "./validate.ts";
 import { Blinder } from "./blind_index.ts";
 import { ChangeFeed } from "./change_feed.ts";
 import { entryCost, heapCap, recordCost } from "./size_estimate.ts";
@@ -629,6 +630,43 @@ export class Engine {
   }
 
   /**
+   * A read that fails because `close()` ran meanwhile (Deno KV then throws
+   * `BadResource`) is a `ClosedError`.
+   */
+  #closedDuring(e: unknown): unknown {
+    return this.#closed && !(e instanceof ClosedError)
+      ? new ClosedError(
+        "Cannot read: the database was closed during the read",
+        {
+          cause: e,
+        },
+      )
+      : e;
+  }
+
+  /** `storage.scan`, whose failure after `close()` is a `ClosedError`. */
+  async *#scanOpen(
+    options: ScanOptions,
+  ): AsyncGenerator<readonly StorageEntry[]> {
+    try {
+      yield* this.#storage.scan(options);
+    } catch (e) {
+      throw this.#closedDuring(e);
+    }
+  }
+
+  /** `storage.getMany`, whose failure after `close()` is a `ClosedError`. */
+  async #getManyOpen(
+    keys: readonly Uint8Array[],
+  ): Promise<(StorageEntry | null)[]> {
+    try {
+      return await this.#storage.getMany(keys);
+    } catch (e) {
+      throw this.#closedDuring(e);
+    }
+  }
+
+  /**
    * Visits a collection's entries page by page, giving the event loop a turn
    * regularly. Expiry is for the caller to check (see `visible`).
    *
@@ -650,7 +688,7 @@ export class Engine {
     let last = performance.now();
     const reverse = options.reverse === true;
     const prefix = this.collectionPrefix(collection);
-    const scan = this.#storage.scan(
+    const scan = this.#scanOpen(
       after === undefined
         ? { prefix, reverse }
         : reverse
@@ -834,7 +872,7 @@ export class Engine {
     ids: readonly string[],
   ): AsyncGenerator<DocPage> {
     const keys = ids.map((id) => this.docKey(collection, id));
-    const found = await this.#storage.getMany(keys);
+    const found = await this.#getManyOpen(keys);
     const docs = found.filter((e): e is StorageEntry => e !== null);
     if (docs.length > 0) {
       yield Object.assign(docs, { sources: docs.map((d) => d.key), range: 0 });
@@ -1395,7 +1433,10 @@ export class Engine {
     entry: IndexEntry,
     holder: string,
   ): DuplicateKeyError {
-    const shown = entry.tuple.length === 1
+    // An encrypted database's messages name keys and fields, never values.
+    const shown = hidesValues(this.#storage)
+      ? "that value"
+      : entry.tuple.length === 1
       ? JSON.stringify(entry.tuple[0])
       : JSON.stringify(entry.tuple);
     return new DuplicateKeyError(
@@ -1975,7 +2016,7 @@ export class Engine {
     signal?.throwIfAborted();
     this.assertOpen("Cannot scan");
     let last = performance.now();
-    for await (const page of this.#storage.scan(scan)) {
+    for await (const page of this.#scanOpen(scan)) {
       signal?.throwIfAborted();
       if (options.examined !== undefined) options.examined.keys += page.length;
       const keys: Uint8Array[] = [];
@@ -1989,7 +2030,7 @@ export class Engine {
         keys.push(entry.value); // the item's key
         from.push(entry.key);
       }
-      const docs = await this.#storage.getMany(keys);
+      const docs = await this.#getManyOpen(keys);
       const found: StorageEntry[] = [];
       const sources: Uint8Array[] = [];
       for (let i = 0; i < docs.length; i++) {

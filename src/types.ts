@@ -148,7 +148,8 @@ export interface WatchOptions {
 export interface PutOptions {
   /**
    * Time to live in milliseconds: an item put at time T is visible while
-   * `now < T + ttl`. Omit for no expiry.
+   * `now < T + ttl`. Above 0 and at most 100 years (`3_155_760_000_000`);
+   * NaN, negative or larger values are a `RangeError`. Omit for no expiry.
    */
   readonly ttl?: number;
   /** Tags attached to the item (metadata; the value is never changed). */
@@ -258,7 +259,10 @@ export interface IndexOptions {
 export interface UpdateOptions {
   /**
    * Optimistic concurrency: the document(s) must be at this version, else a
-   * `ConflictError` and nothing changes.
+   * `ConflictError` and nothing changes. A whole number from 1 (versions
+   * start at 1); anything else is a `RangeError` (`TypeError` when not a
+   * number). `upsert` and other MongoDB options are refused: an options
+   * object with a name not listed here is a `TypeError`.
    */
   readonly expectedVersion?: number;
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Storage } from "./storage.ts";
+
 /** The longest key accepted, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 
@@ -43,6 +45,9 @@ export function checkKey(key: unknown, action: string): asserts key is string {
   }
 }
 
+/** The longest TTL accepted: 100 years of 365.25 days, in milliseconds. */
+export const MAX_TTL = 3_155_760_000_000;
+
 /**
  * Checks a TTL in milliseconds.
  *
@@ -50,7 +55,8 @@ export function checkKey(key: unknown, action: string): asserts key is string {
  * @param action What is being attempted.
  * @returns The TTL.
  * @throws {TypeError} When it is not a number.
- * @throws {RangeError} When it is not a finite number greater than zero.
+ * @throws {RangeError} When it is not above 0 and at most
+ *   {@linkcode MAX_TTL} (NaN, negative, zero, Infinity, `1e300`).
  *
  * @example
  * ```ts
@@ -68,12 +74,49 @@ export function checkTtl(ttl: unknown, action: string): number | undefined {
       }`,
     );
   }
-  if (!(ttl > 0) || !Number.isFinite(ttl)) {
+  if (!(ttl > 0 && ttl <= MAX_TTL)) {
     throw new RangeError(
-      `${action}: ttl must be a finite number of milliseconds above 0, got ${ttl} (omit it for no expiry)`,
+      `${action}: ttl must be milliseconds above 0 and at most ${MAX_TTL} (100 years), got ${ttl} (omit it for no expiry)`,
     );
   }
   return ttl;
+}
+
+/**
+ * Checks an `expectedVersion` option: versions are whole numbers from 1.
+ *
+ * @param version The option, or `undefined`.
+ * @param action What is being attempted.
+ * @returns The version.
+ * @throws {TypeError} When it is not a number.
+ * @throws {RangeError} When it is not a safe integer of at least 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkVersion } from "./validate.ts";
+ * assert.equal(checkVersion(3, "Cannot update"), 3);
+ * assert.throws(() => checkVersion(1.5, "Cannot update"), RangeError);
+ * ```
+ */
+export function checkVersion(
+  version: unknown,
+  action: string,
+): number | undefined {
+  if (version === undefined) return undefined;
+  if (typeof version !== "number") {
+    throw new TypeError(
+      `${action}: expectedVersion must be a number, got ${
+        describeType(version)
+      }`,
+    );
+  }
+  if (!(Number.isSafeInteger(version) && version >= 1)) {
+    throw new RangeError(
+      `${action}: expectedVersion must be a whole number from 1 (versions start at 1), got ${version}`,
+    );
+  }
+  return version;
 }
 
 /**
@@ -216,6 +259,27 @@ export function checkSize(n: unknown, name: string, fallback: number): number {
 }
 
 /**
+ * Whether error messages must leave stored values out: the storage is
+ * encrypted (it keeps blind indexes, or says it is encrypted). Such
+ * messages name collections, keys, indexes and fields, never values.
+ *
+ * @param storage The engine's storage.
+ * @returns `true` on an encrypted database.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import { hidesValues } from "./validate.ts";
+ * assert.equal(hidesValues(new MemoryStorage()), false);
+ * ```
+ */
+export function hidesValues(storage: Storage): boolean {
+  return storage.blind !== undefined ||
+    (storage as { readonly encrypted?: unknown }).encrypted === true;
+}
+
+/**
  * Names the type of a value for error messages.
  *
  * @param v Any value.
@@ -281,4 +345,116 @@ export function checkFields(fields: unknown, action: string): string[] {
     throw new TypeError(`${action}: a field is listed twice`);
   }
   return list as string[];
+}
+
+/**
+ * Whether `put(a, b)` means `put(key, value)`: `a` is a string (a key), or
+ * `a` is a primitive and `b` is not an options object (a value under a key
+ * of the wrong type, such as `put(5, { a: 1 })`, whose key check then
+ * fails). `put(5)`, `put(5, { ttl })` and `put({ a: 1 }, { ttl })` store a
+ * value under a new key.
+ *
+ * @param first The first argument.
+ * @param second The second argument.
+ * @param optionNames The names an options object of `put` may have.
+ * @returns `true` for `put(key, value)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isKeyedPut } from "./validate.ts";
+ * assert(isKeyedPut("k", 1, ["ttl", "tags"]));
+ * assert(isKeyedPut(5, { a: 1 }, ["ttl", "tags"]));
+ * assert(!isKeyedPut(5, { ttl: 10 }, ["ttl", "tags"]));
+ * ```
+ */
+export function isKeyedPut(
+  first: unknown,
+  second: unknown,
+  optionNames: readonly string[],
+): boolean {
+  if (typeof first === "string") return true;
+  if (typeof first === "object" && first !== null) return false;
+  if (first === undefined || second === undefined) return false;
+  if (typeof second !== "object" || second === null) return true;
+  return Object.keys(second).some((k) => !optionNames.includes(k));
+}
+
+/**
+ * Refuses an array with holes (`[1, , 3]`, `new Array(3)`): a hole is
+ * neither a value nor `undefined`, and would be skipped or stored as
+ * nothing.
+ *
+ * @param list The array.
+ * @param name What it is, for the message (`items`, `ttl`).
+ * @param action What is being attempted.
+ * @throws {TypeError} Naming the first hole's index.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkDense } from "./validate.ts";
+ * checkDense([1, undefined, 3], "items", "Cannot put");
+ * assert.throws(() => checkDense(new Array(2), "items", "Cannot put"), TypeError);
+ * ```
+ */
+export function checkDense(
+  list: readonly unknown[],
+  name: string,
+  action: string,
+): void {
+  for (let i = 0; i < list.length; i++) {
+    if (!(i in list)) {
+      throw new TypeError(
+        `${action}: ${name} has a hole at index ${i} (a sparse array); give a value for every index`,
+      );
+    }
+  }
+}
+
+/**
+ * Refuses an object value whose `_id` is not its key: updates and replaces
+ * keep `_id` equal to the key, so such a value could never be updated.
+ *
+ * @param value The value.
+ * @param key Its key, or `undefined` when one is to be generated.
+ * @param action What is being attempted.
+ * @throws {TypeError} When it has an `_id` other than `key` (any `_id`
+ *   when `key` is `undefined`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkIdField } from "./validate.ts";
+ * checkIdField({ _id: "k", a: 1 }, "k", "Cannot put 'k'");
+ * assert.throws(() => checkIdField({ _id: "x" }, "k", "Cannot put 'k'"), TypeError);
+ * ```
+ */
+export function checkIdField(
+  value: unknown,
+  key: string | undefined,
+  action: string,
+): void {
+  if (
+    typeof value !== "object" || value === null || Array.isArray(value) ||
+    !Object.hasOwn(value, "_id")
+  ) {
+    return;
+  }
+  const given = (value as { _id?: unknown })._id;
+  if (given === undefined) return;
+  if (key === undefined) {
+    throw new TypeError(
+      `${action}: the value has an _id (${
+        describeType(given)
+      }) but no key was given; use insert() to store a document under its _id, or put(key, value) with key equal to _id`,
+    );
+  }
+  if (given !== key) {
+    throw new TypeError(
+      `${action}: the value's _id (${
+        describeType(given)
+      }) differs from the key '${key}'; _id must equal the key`,
+    );
+  }
 }

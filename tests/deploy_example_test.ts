@@ -4,7 +4,12 @@
 
 import assert from "node:assert/strict";
 import { type Clock, open } from "../mod.ts";
-import { createHandler, DAY, type Reading } from "../examples/deploy.ts";
+import {
+  createHandler,
+  DAY,
+  MAX_BODY_BYTES,
+  type Reading,
+} from "../examples/deploy.ts";
 
 class FakeClock implements Clock {
   time = Date.now();
@@ -325,4 +330,93 @@ Deno.test("examples/deploy.ts: two databases on one KV file, as two isolates", a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * A body of `total` bytes (a JSON string that never ends, for the handler),
+ * produced chunk by chunk on demand, counting what was pulled and whether
+ * the consumer cancelled.
+ */
+function endless(total: number, chunk = 65_536) {
+  const seen = { pulled: 0, cancelled: false };
+  const block = new TextEncoder().encode("x".repeat(chunk));
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"device":"d","blob":"'));
+    },
+    pull(controller) {
+      if (seen.pulled >= total) return controller.close();
+      seen.pulled += block.byteLength;
+      controller.enqueue(block.slice());
+    },
+    cancel() {
+      seen.cancelled = true;
+    },
+  }, { highWaterMark: 0 });
+  return { stream, seen, chunk };
+}
+
+Deno.test("examples/deploy.ts: a 200 MB streamed body is a 413 after the cap, and the rest is never read", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const cases = [
+    { name: "default cap", handler: createHandler(db), cap: MAX_BODY_BYTES },
+    {
+      name: "configured cap",
+      handler: createHandler(db, { maxBodyBytes: 100_000 }),
+      cap: 100_000,
+    },
+  ];
+  for (const { name, handler, cap } of cases) {
+    const body = endless(200 * 1024 * 1024);
+    const response = await handler(
+      new Request("http://localhost/readings", {
+        method: "POST",
+        body: body.stream,
+        headers: { "content-type": "application/json" },
+        duplex: "half",
+      } as RequestInit),
+    );
+    const text = await response.text();
+    assert.equal(response.status, 413, `${name}: ${text}`);
+    assert.match(
+      JSON.parse(text).error,
+      new RegExp(`over the limit of ${cap} bytes`),
+    );
+    assert.ok(body.seen.cancelled, `${name}: the body was not cancelled`);
+    // What was read: the cap and at most the chunk that passed it (and one
+    // the stream had queued), not the 200 MB.
+    assert.ok(
+      body.seen.pulled <= cap + 2 * body.chunk,
+      `${name}: ${body.seen.pulled} bytes pulled for a cap of ${cap}`,
+    );
+  }
+  assert.equal(await db.collection("readings").count(), 0);
+});
+
+Deno.test("examples/deploy.ts: a declared Content-Length over the cap is refused before reading", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const handler = createHandler(db, { maxBodyBytes: 1000 });
+  const body = endless(10_000_000);
+  const response = await handler(
+    new Request("http://localhost/readings", {
+      method: "POST",
+      body: body.stream,
+      headers: { "content-length": "10000000" },
+      duplex: "half",
+    } as RequestInit),
+  );
+  assert.equal(response.status, 413);
+  await response.body?.cancel();
+  assert.ok(body.seen.cancelled);
+  assert.equal(body.seen.pulled, 0);
+  // A body within the cap still works, and the cap must be a size.
+  const ok = await handler(
+    new Request("http://localhost/readings", {
+      method: "POST",
+      body: JSON.stringify({ device: "d", t: 1 }),
+    }),
+  );
+  assert.equal(ok.status, 201);
+  await ok.body?.cancel();
+  assert.throws(() => createHandler(db, { maxBodyBytes: 0 }), RangeError);
 });

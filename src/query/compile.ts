@@ -44,8 +44,10 @@ import {
   type DocPredicate,
   type FieldOp,
   filterError,
+  filterRangeError,
   isPlainObject,
   leafOp,
+  MAX_FILTER_DEPTH,
   type OperatorCompiler,
 } from "./types.ts";
 
@@ -96,15 +98,42 @@ function isOperatorObject(value: unknown, path: string): boolean {
   return true;
 }
 
+/** Shortens the location of a deep error for its message. */
+function shortWhere(where: string): string {
+  return where.length > 120 ? `${where.slice(0, 120)}…` : where;
+}
+
 class Compiler {
   readonly #tags: boolean;
+  /** How many filters and operator objects enclose the current one. */
+  #depth: number;
 
-  constructor(tags: boolean) {
+  constructor(tags: boolean, depth = 0) {
     this.#tags = tags;
+    this.#depth = depth;
+  }
+
+  /** Counts one more level of nesting; refuses one too many. */
+  #enter(where: string): void {
+    if (++this.#depth > MAX_FILTER_DEPTH) {
+      throw filterRangeError(
+        shortWhere(where),
+        `the filter nests deeper than ${MAX_FILTER_DEPTH} levels`,
+      );
+    }
   }
 
   /** Compiles a filter document; `where` locates it in the enclosing filter. */
   filter(filter: unknown, where: string): DocPredicate {
+    this.#enter(where);
+    try {
+      return this.#filter(filter, where);
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  #filter(filter: unknown, where: string): DocPredicate {
     if (!isPlainObject(filter)) {
       throw filterError(
         where,
@@ -173,7 +202,7 @@ class Compiler {
     const ctx: CompileContext = {
       path,
       siblings: ops,
-      compileFilter: (f) => new Compiler(false).filter(f, path),
+      compileFilter: (f) => new Compiler(false, this.#depth).filter(f, path),
       compileOperators: (o) => {
         if (!isPlainObject(o) || !isOperatorObject(o, path)) {
           throw filterError(
@@ -184,6 +213,15 @@ class Compiler {
         return this.#operators(key, o, path);
       },
     };
+    this.#enter(path);
+    try {
+      return this.#operatorList(ops, ctx, path);
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  #operatorList(ops: Filter, ctx: CompileContext, path: string): FieldOp[] {
     const out: FieldOp[] = [];
     for (const op of Object.keys(ops)) {
       const compile = FIELD_OPERATORS.get(op);
@@ -240,7 +278,9 @@ class Compiler {
  * `$and`/`$or`/`$nor`, an invalid regular expression, `$where`, a function or
  * other non-document value.
  * @throws {RangeError} If a number is out of range: a negative or fractional
- * `$size`, a zero or non-finite `$mod` operand.
+ * `$size`, a zero or non-finite `$mod` operand; or if the filter nests
+ * deeper than 100 levels (`$and`/`$or`/`$nor`, `$not`, `$elemMatch`,
+ * operator objects), or a value in it does.
  *
  * @example Query documents
  * ```ts

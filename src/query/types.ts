@@ -141,6 +141,15 @@ export function isPlainObject(
 }
 
 /**
+ * The deepest nesting a filter may have, MongoDB's figure: levels of
+ * `$and`/`$or`/`$nor`, operator objects, `$not` and `$elemMatch`, counted
+ * apart from the nesting of a literal value (which has the same limit, as
+ * stored documents do). Deeper is a `RangeError` at compile time, never a
+ * stack overflow.
+ */
+export const MAX_FILTER_DEPTH = 100;
+
+/**
  * Builds the error for a malformed filter at a field path.
  *
  * @param path The field path, or `""` for the top level of the filter.
@@ -179,7 +188,11 @@ export function filterError(path: string, problem: string): TypeError {
  * ```
  */
 export function filterRangeError(path: string, problem: string): RangeError {
-  return new RangeError(`Cannot compile filter at '${path}': ${problem}`);
+  return new RangeError(
+    path === ""
+      ? `Cannot compile filter: ${problem}`
+      : `Cannot compile filter at '${path}': ${problem}`,
+  );
 }
 
 /**
@@ -225,8 +238,11 @@ export function describe(value: unknown): string {
  * @param value The operand.
  * @param path The field path (for the error message).
  * @param op The operator name, or `""` for an implicit equality.
+ * @param depth How deep `value` already is (for the nesting limit).
  * @throws {TypeError} If the value or anything inside it is not a document
  * value (`undefined`, a function, a symbol, a bigint, a class instance…).
+ * @throws {RangeError} If it nests deeper than {@linkcode MAX_FILTER_DEPTH}
+ * levels.
  *
  * @example
  * ```ts
@@ -238,7 +254,20 @@ export function describe(value: unknown): string {
  * assert(threw);
  * ```
  */
-export function checkValue(value: unknown, path: string, op: string): void {
+export function checkValue(
+  value: unknown,
+  path: string,
+  op: string,
+  depth = 0,
+): void {
+  if (depth > MAX_FILTER_DEPTH) {
+    throw filterRangeError(
+      path,
+      `${
+        op === "" ? "the value" : `the operand of '${op}'`
+      } nests deeper than ${MAX_FILTER_DEPTH} levels`,
+    );
+  }
   switch (typeof value) {
     case "string":
     case "number":
@@ -249,11 +278,13 @@ export function checkValue(value: unknown, path: string, op: string): void {
         return;
       }
       if (Array.isArray(value)) {
-        for (const v of value) checkValue(v, path, op);
+        for (const v of value) checkValue(v, path, op, depth + 1);
         return;
       }
       if (isPlainObject(value)) {
-        for (const k of Object.keys(value)) checkValue(value[k], path, op);
+        for (const k of Object.keys(value)) {
+          checkValue(value[k], path, op, depth + 1);
+        }
         return;
       }
   }

@@ -52,6 +52,27 @@ export interface UpdateOptions {
    * may repeat such a field with its current value.
    */
   readonly protect?: readonly string[];
+  /**
+   * Leave stored values out of the errors raised when the update is
+   * applied (`$inc needs a number field, got a string`): for encrypted
+   * databases, whose messages name fields and keys, never values.
+   */
+  readonly hideValues?: boolean;
+}
+
+/** The deepest nesting of an operand, and the most segments of a path. */
+export const MAX_UPDATE_DEPTH = 100;
+
+/** How a stored value is named in an error. */
+type Show = (value: unknown) => string;
+
+/** A value's kind without its content: `"a string"`, `"null"`. */
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Date) return "a Date";
+  if (value === undefined) return "undefined";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
 type Doc = Record<string, unknown>;
@@ -73,6 +94,8 @@ interface Target {
   readonly creates: boolean;
   /** Whether the path may go through arrays (not for `$rename`). */
   readonly arrays: boolean;
+  /** Names a stored value in errors. */
+  readonly show: Show;
 }
 
 /** One compiled operator on one path. */
@@ -139,8 +162,16 @@ function checkOperand(
   path: string,
   op: string,
   inner = "",
+  depth = 0,
 ): void {
   const at = inner === "" ? "" : ` at '${inner}'`;
+  if (depth > MAX_UPDATE_DEPTH) {
+    throw new RangeError(
+      `Cannot compile update at '${path}': ${
+        op.startsWith("$") ? `${op} value` : op
+      } nests deeper than ${MAX_UPDATE_DEPTH} levels`,
+    );
+  }
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -161,6 +192,7 @@ function checkOperand(
             path,
             op,
             inner === "" ? `${i}` : `${inner}.${i}`,
+            depth + 1,
           );
         }
         return;
@@ -174,7 +206,7 @@ function checkOperand(
               `${op} value has the field name '${k}' at '${p}'; field names must not start with '$'`,
             );
           }
-          checkOperand(value[k], path, op, p);
+          checkOperand(value[k], path, op, p, depth + 1);
         }
         return;
       }
@@ -232,7 +264,7 @@ function modifyIn(
   if (!t.creates) return KEEP;
   throw applyError(
     t.path,
-    `${t.op} cannot create field '${seg}' in ${describe(container)}`,
+    `${t.op} cannot create field '${seg}' in ${t.show(container)}`,
   );
 }
 
@@ -256,8 +288,20 @@ function modify(doc: Doc, t: Target, leaf: Leaf): Doc {
   return next === KEEP ? doc : next as Doc;
 }
 
-function target(op: string, path: string, creates: boolean): Target {
-  return { op, path, segs: splitPath(path), creates, arrays: op !== "$rename" };
+function target(
+  op: string,
+  path: string,
+  creates: boolean,
+  show: Show,
+): Target {
+  return {
+    op,
+    path,
+    segs: splitPath(path),
+    creates,
+    arrays: op !== "$rename",
+    show,
+  };
 }
 
 /** Splits `{ $each: [...] }` from a single value for `$push`/`$addToSet`. */
@@ -320,18 +364,23 @@ function pullTest(path: string, operand: unknown): (el: unknown) => boolean {
   return (el) => valuesEqual(el, operand);
 }
 
-function compileAction(op: string, path: string, operand: unknown): Action {
+function compileAction(
+  op: string,
+  path: string,
+  operand: unknown,
+  show: Show,
+): Action {
   switch (op) {
     case "$set": {
       checkOperand(operand, path, op);
-      const t = target(op, path, true);
+      const t = target(op, path, true, show);
       return {
         segs: t.segs,
         run: (d) => modify(d, t, () => copyValue(operand)),
       };
     }
     case "$unset": {
-      const t = target(op, path, false);
+      const t = target(op, path, false, show);
       return {
         segs: t.segs,
         run: (d) => modify(d, t, (_, exists) => exists ? REMOVE : KEEP),
@@ -349,7 +398,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
           `Cannot compile update at '${path}': $inc needs a finite number, got ${operand}`,
         );
       }
-      const t = target(op, path, true);
+      const t = target(op, path, true, show);
       return {
         segs: t.segs,
         run: (d) =>
@@ -358,7 +407,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
             if (typeof cur !== "number") {
               throw applyError(
                 path,
-                `$inc needs a number field, got ${describe(cur)}`,
+                `$inc needs a number field, got ${show(cur)}`,
               );
             }
             return cur + operand;
@@ -369,7 +418,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
     case "$max": {
       checkOperand(operand, path, op);
       const sign = op === "$min" ? -1 : 1;
-      const t = target(op, path, true);
+      const t = target(op, path, true, show);
       return {
         segs: t.segs,
         run: (d) =>
@@ -386,7 +435,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
     case "$push":
     case "$addToSet": {
       const items = eachOperand(op, path, operand);
-      const t = target(op, path, true);
+      const t = target(op, path, true, show);
       const add = op === "$push"
         ? (arr: readonly unknown[]) => [...arr, ...items.map(copyValue)]
         : (arr: readonly unknown[]) => {
@@ -406,7 +455,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
             if (!Array.isArray(cur)) {
               throw applyError(
                 path,
-                `${op} needs an array field, got ${describe(cur)}`,
+                `${op} needs an array field, got ${show(cur)}`,
               );
             }
             return add(cur);
@@ -415,7 +464,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
     }
     case "$pull": {
       const test = pullTest(path, operand);
-      const t = target(op, path, false);
+      const t = target(op, path, false, show);
       return {
         segs: t.segs,
         run: (d) =>
@@ -424,7 +473,7 @@ function compileAction(op: string, path: string, operand: unknown): Action {
             if (!Array.isArray(cur)) {
               throw applyError(
                 path,
-                `$pull needs an array field, got ${describe(cur)}`,
+                `$pull needs an array field, got ${show(cur)}`,
               );
             }
             return cur.filter((el) => !test(el));
@@ -433,8 +482,8 @@ function compileAction(op: string, path: string, operand: unknown): Action {
     }
     case "$rename": {
       const to = operand as string;
-      const from = target(op, path, false);
-      const dest = target(op, to, true);
+      const from = target(op, path, false, show);
+      const dest = target(op, to, true, show);
       return {
         segs: from.segs,
         run: (d) => {
@@ -479,6 +528,13 @@ function checkPath(path: string, op: string): readonly string[] {
   } catch {
     throw compileError(path, `${op} path has an empty segment`);
   }
+  if (segs.length > MAX_UPDATE_DEPTH) {
+    throw new RangeError(
+      `Cannot compile update at '${
+        path.slice(0, 100)
+      }…': ${op} path has ${segs.length} segments, more than ${MAX_UPDATE_DEPTH}`,
+    );
+  }
   for (const s of segs) {
     if (s.startsWith("$")) {
       throw compileError(
@@ -490,7 +546,11 @@ function checkPath(path: string, op: string): readonly string[] {
   return segs;
 }
 
-function compileMerge(update: Update, protect: ReadonlySet<string>): Updater {
+function compileMerge(
+  update: Update,
+  protect: ReadonlySet<string>,
+  show: Show,
+): Updater {
   const keys = Object.keys(update);
   for (const k of keys) {
     if (k.includes(".")) {
@@ -504,7 +564,7 @@ function compileMerge(update: Update, protect: ReadonlySet<string>): Updater {
   return (doc) => {
     if (!isDocument(doc)) {
       throw new TypeError(
-        `Cannot apply update: the document is ${describe(doc)}, not an object`,
+        `Cannot apply update: the document is ${show(doc)}, not an object`,
       );
     }
     const out = shallowCopy(doc);
@@ -589,7 +649,8 @@ export function compileUpdate(
   const protect = new Set(options.protect ?? []);
   const keys = Object.keys(update);
   const ops = keys.filter((k) => k.startsWith("$"));
-  if (ops.length === 0) return compileMerge(update, protect);
+  const show: Show = options.hideValues === true ? kindOf : describe;
+  if (ops.length === 0) return compileMerge(update, protect, show);
   if (ops.length !== keys.length) {
     const field = keys.find((k) => !k.startsWith("$"));
     throw compileError(
@@ -639,14 +700,14 @@ export function compileUpdate(
         }
         touch(operand, op);
       }
-      actions.push(compileAction(op, path, operand));
+      actions.push(compileAction(op, path, operand, show));
     }
   }
   actions.sort((a, b) => comparePaths(a.segs, b.segs));
   return (doc) => {
     if (!isDocument(doc)) {
       throw new TypeError(
-        `Cannot apply update: the document is ${describe(doc)}, not an object`,
+        `Cannot apply update: the document is ${show(doc)}, not an object`,
       );
     }
     let out: Doc = doc;
