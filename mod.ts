@@ -87,4 +87,5 @@ export type {
   FileStorageOptions,
   FileStorageStats,
 } from "./src/file_storage.ts";
+export type { Damage } from "./src/file_scan.ts";
 export * from "./src/repair.ts";

@@ -49,5 +49,6 @@ export type {
   StorageSet,
   WatchedEntries,
 } from "./src/storage.ts";
+export type { Damage } from "./src/file_scan.ts";
 export { compareBytes, prefixEnd } from "./src/bytes.ts";
 export { decodeKey, encodeKey, type KeyPart } from "./src/key_codec.ts";
