@@ -126,7 +126,7 @@ const HEADER_FIELDS = new Set([
   "since",
   "encryption",
 ]);
-const WRAP_FIELDS = new Set(["kdf", "salt", "iterations", "keys"]);
+const WRAP_FIELDS = new Set(["kdf", "v", "salt", "iterations", "keys"]);
 const BASE64 =
   /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const COLLECTION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -196,6 +196,9 @@ function checkHeader(parsed: unknown, action: string): Header {
         '"encryption.kdf"',
         'is not "PBKDF2-SHA256" or "HKDF-SHA256"',
       );
+    }
+    if (wrap.v !== undefined && wrap.v !== 2) {
+      throw bad('"encryption.v"', "is not 2 (the derivation version)");
     }
     if (base64(wrap.salt, 64)?.length !== 16) {
       throw bad('"encryption.salt"', "is not base64 of 16 bytes");
