@@ -448,8 +448,8 @@ export class FileStorage implements Storage {
       const { offset, reason } = scan.failure;
       throw new IntegrityError(
         scan.failure.header
-          ? `Cannot open '${path}': ${reason}; open with { repair: true } to salvage its commits`
-          : `Cannot open '${path}': the log is damaged at byte ${offset} of ${bytes.length} (${reason}); the file was left as it is; open with { repair: true } to keep every intact commit`,
+          ? `Cannot open '${path}': ${reason}; copy what is intact with repair() or "tether repair --db <file> --out <new>" (the original is left as it is)`
+          : `Cannot open '${path}': the log is damaged at byte ${offset} of ${bytes.length} (${reason}); the file was left as it is; copy every intact commit with repair() or "tether repair --db <file> --out <new>", or open with { repair: true } to salvage in place`,
       );
     }
     if (scan.header !== undefined) this.#header = scan.header;

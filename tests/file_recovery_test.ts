@@ -469,7 +469,7 @@ async function expectRepair(
   await assert.rejects(FileStorage.open(path), (e: unknown) => {
     assert(e instanceof IntegrityError, String(e));
     assert.match(e.message, expected.message);
-    assert.match(e.message, /repair: true/);
+    assert.match(e.message, /tether repair --db/);
     return true;
   });
   assert.deepEqual(await Deno.readFile(path), damaged, "left untouched");
