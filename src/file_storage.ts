@@ -841,7 +841,13 @@ export class FileStorage implements Storage {
       this.#fileBytes > this.#compactMinBytes &&
       this.#fileBytes > this.#compactRatio * (this.#liveBytes + HEADER_BYTES)
     ) {
-      this.compact().catch((e) => this.#stats.lastError = errorText(e));
+      this.compact().catch((e) => {
+        this.#stats.lastError = errorText(e);
+        this.#log.warn("compaction-failed", errorText(e), {
+          path: this.#path,
+          quota: e instanceof QuotaError,
+        });
+      });
     }
   }
 
