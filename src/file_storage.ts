@@ -344,15 +344,18 @@ export class FileStorage implements Storage {
 
   /**
    * Opens (creating it and its directory if missing) a log file: takes the
-   * writer's lock, replays the log into memory, cuts off a torn last commit
-   * and removes what an interrupted compaction left.
+   * writer's lock (an exclusive lock on the log file itself, whatever path
+   * or symbolic link names it), replays the log into memory, cuts off a torn
+   * last commit and removes what an interrupted compaction left. Anything
+   * wrong other than a torn last commit is an `IntegrityError` naming the
+   * byte offset, and the file is left as it is.
    *
    * @param path The log file's path.
    * @param options Durability, lock timeout, read-only, repair, compaction.
    * @returns The open storage.
    * @throws {LockedError} Another writer holds the file past `lockTimeout`.
-   * @throws {IntegrityError} The log is damaged (and `repair` is off), or is
-   *   not a `@tether/db` log.
+   * @throws {IntegrityError} The log is damaged or cut short inside a
+   *   compacted snapshot (and `repair` is off), or is not a `@tether/db` log.
    * @throws {TypeError} A bad option, or `readOnly` on a missing file.
    *
    * @example
@@ -841,7 +844,13 @@ export class FileStorage implements Storage {
       this.#fileBytes > this.#compactMinBytes &&
       this.#fileBytes > this.#compactRatio * (this.#liveBytes + HEADER_BYTES)
     ) {
-      this.compact().catch((e) => this.#stats.lastError = errorText(e));
+      this.compact().catch((e) => {
+        this.#stats.lastError = errorText(e);
+        this.#log.warn("compaction-failed", errorText(e), {
+          path: this.#path,
+          quota: e instanceof QuotaError,
+        });
+      });
     }
   }
 

@@ -364,3 +364,30 @@ Deno.test("logger: a repair warns with each damaged range; a compaction is a deb
   assert(repairs.length >= 1);
   assert.equal(repairs[0]!.data.offset, frames[1]!.at);
 });
+
+Deno.test("salvage of a compacted file cut inside its snapshot: the intact frames are readable, the missing end is listed as damage, the file is not changed", async () => {
+  await using tmp = await tempDir();
+  const log = await compactedLog(`${tmp.dir}/source.tdb`);
+  const frames = framesOf(log.bytes);
+  const path = `${tmp.dir}/cut.tdb`;
+  // Cut after the second snapshot frame: the first two frames' keys remain.
+  const cut = frames[2]!.at;
+  await Deno.writeFile(path, log.bytes.subarray(0, cut));
+  const storage = await FileStorage.open(path, {
+    readOnly: true,
+    repair: true,
+  });
+  try {
+    const kept = await contents(storage);
+    assert(kept.size > 0 && kept.size < log.atSnapshot.size);
+    for (const [k, v] of kept) assert.equal(log.atSnapshot.get(k), v, k);
+    const { damage } = storage.stats();
+    assert.equal(damage.length, 1);
+    assert.equal(damage[0]!.offset, cut);
+    assert.equal(damage[0]!.bytes, 0);
+    assert.match(damage[0]!.reason, /cut short/);
+  } finally {
+    await storage.close();
+  }
+  assert.deepEqual(await Deno.readFile(path), log.bytes.subarray(0, cut));
+});
