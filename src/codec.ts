@@ -458,12 +458,7 @@ export async function pbkdf2Master(
   salt: Uint8Array,
   iterations: number,
 ): Promise<Uint8Array> {
-  return await derive(new TextEncoder().encode(passphrase), {
-    name: "PBKDF2",
-    hash: "SHA-256",
-    salt: salt as Uint8Array<ArrayBuffer>,
-    iterations,
-  }, 256);
+  return await pbkdf2Bits(passphrase, salt, iterations, 256);
 }
 
 /**
@@ -520,12 +515,22 @@ export async function pbkdf2(
   salt: Uint8Array,
   iterations: number,
 ): Promise<Uint8Array> {
+  return await pbkdf2Bits(passphrase, salt, iterations, 512);
+}
+
+/** PBKDF2-SHA256 of a passphrase, `bits` long. */
+async function pbkdf2Bits(
+  passphrase: string,
+  salt: Uint8Array,
+  iterations: number,
+  bits: number,
+): Promise<Uint8Array> {
   return await derive(new TextEncoder().encode(passphrase), {
     name: "PBKDF2",
     hash: "SHA-256",
     salt: salt as Uint8Array<ArrayBuffer>,
     iterations,
-  }, 512);
+  }, bits);
 }
 
 /**
