@@ -1539,6 +1539,23 @@ async function verify(ctx: Context): Promise<number> {
  * `verify` of a file database that does not open: the report of what a
  * repair would lose, then exit 65.
  */
+/**
+ * Runs `repair()` on the file database at `where` (with the passphrase the
+ * CLI gets, if it is encrypted), into `out`, or only reporting without it.
+ */
+function repairWith(
+  ctx: Context,
+  where: Target,
+  out?: string,
+): Promise<RepairReport> {
+  return withPassphrase(ctx, where, (passphrase) => {
+    const source = passphrase === undefined
+      ? { path: where.location }
+      : { path: where.location, encryption: { passphrase } };
+    return out === undefined ? repair(source) : repair(source, { path: out });
+  });
+}
+
 async function verifyDamaged(
   ctx: Context,
   where: Target,
@@ -1546,16 +1563,7 @@ async function verifyDamaged(
 ): Promise<number> {
   let report: RepairReport | undefined;
   try {
-    report = await withPassphrase(
-      ctx,
-      where,
-      (passphrase) =>
-        repair(
-          passphrase === undefined
-            ? { path: where.location }
-            : { path: where.location, encryption: { passphrase } },
-        ),
-    );
+    report = await repairWith(ctx, where);
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
   }
@@ -1624,17 +1632,7 @@ async function repairCommand(ctx: Context): Promise<number> {
   const progress = new Progress(ctx.err, ctx.stderrIsTerminal, "repairing");
   let report: RepairReport;
   try {
-    report = await withPassphrase(
-      ctx,
-      where,
-      (passphrase) =>
-        repair(
-          passphrase === undefined
-            ? { path: where.location }
-            : { path: where.location, encryption: { passphrase } },
-          { path: out },
-        ),
-    );
+    report = await repairWith(ctx, where, out);
   } finally {
     await progress.stop();
   }
