@@ -45,6 +45,7 @@ import type { DatabaseStats, OpenOptions } from "./types.ts";
 import {
   checkCount,
   checkInterval,
+  checkReadonly,
   checkSize,
   describeType,
 } from "./validate.ts";
@@ -718,6 +719,8 @@ export async function open<T = unknown>(
       100,
     ),
     feed: options.feed === true,
+    readonly: checkReadonly(options.readonly, "Cannot open the database") ===
+      true,
     tombstoneRetention: checkInterval(
       options.tombstoneRetention,
       "tombstoneRetention",

@@ -36,6 +36,7 @@ import {
 } from "./state.ts";
 import { capMemoryLimit, load, refresh, reloaded, sync } from "./load.ts";
 import { transact } from "./write.ts";
+import { writeNow } from "./local_write.ts";
 import {
   collectionNames,
   countByIndex,
@@ -44,6 +45,7 @@ import {
   indexPages,
   orderPages,
   pages,
+  peek,
   plan,
   read,
 } from "./read.ts";
@@ -165,7 +167,20 @@ export class Engine {
     ops: readonly WriteOp[],
     action: string,
   ): Promise<boolean[]> {
-    return transact(this.#s, collection, action, () => Promise.resolve(ops));
+    const s = this.#s;
+    if (s.volatile && !s.closed) {
+      // The fast path, when nothing else is queued: done before returning.
+      try {
+        const existed = writeNow(s, collection, ops, action);
+        if (existed !== undefined) {
+          poke(s);
+          return Promise.resolve(existed);
+        }
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return transact(s, collection, action, () => Promise.resolve(ops));
   }
 
   /**
@@ -202,6 +217,24 @@ export class Engine {
   indexes(collection: string): StoredIndex[] {
     const list = this.#s.collections.get(collection)?.indexes.list ?? [];
     return list.filter((i) => i.building !== true);
+  }
+
+  /**
+   * Reads one document at once when the object tier holds it.
+   *
+   * @param collection Collection name.
+   * @param id Document key.
+   * @param action For error messages.
+   * @returns The record (shared: never hand it out), `null` when absent or
+   *   expired, `undefined` when {@linkcode Engine.read} must read it.
+   * @throws {ClosedError} After `close()`.
+   */
+  peek(
+    collection: string,
+    id: string,
+    action: string,
+  ): StoredRecord | null | undefined {
+    return peek(this.#s, collection, id, action);
   }
 
   /**

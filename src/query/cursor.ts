@@ -13,7 +13,7 @@ import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { Entry } from "../types.ts";
-import { copyValue, type StoredRecord } from "../value_codec.ts";
+import { copyValue, shareValue, type StoredRecord } from "../value_codec.ts";
 
 /** Everything a cursor needs to run its query (internal). */
 export interface CursorPlan {
@@ -28,6 +28,8 @@ export interface CursorPlan {
   readonly signal: AbortSignal | undefined;
   /** A position from `page()`: resume after it. */
   readonly after?: string | undefined;
+  /** Results are the stored values, frozen and shared (not copies). */
+  readonly readonly?: boolean;
   /** Which documents to visit instead of planning (first, last, between). */
   readonly source?: (
     signal: AbortSignal | undefined,
@@ -258,7 +260,9 @@ export class Cursor<T> implements AsyncIterable<T> {
 
   #shape(): (value: unknown) => unknown {
     const { projection } = this.#plan;
-    if (projection === undefined) return copyValue;
+    if (projection === undefined) {
+      return this.#plan.readonly === true ? shareValue : copyValue;
+    }
     const project = compileProjection(projection);
     return (value) => copyValue(project(value));
   }
