@@ -89,3 +89,4 @@ export type {
 } from "./src/file_storage.ts";
 export type { Damage } from "./src/file_scan.ts";
 export * from "./src/repair.ts";
+export * from "./src/import/unosql.ts";
