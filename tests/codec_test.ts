@@ -15,10 +15,13 @@ import {
 } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { IntegrityError, open, type Storage, WrongKeyError } from "../mod.ts";
-import { type CodecOptions, CodecStorage } from "../src/codec_storage.ts";
-import { FileStorage } from "../src/file_storage.ts";
-import { KvStorage } from "../src/kv_storage.ts";
-import { MemoryStorage } from "../src/memory_storage.ts";
+import {
+  type CodecOptions,
+  CodecStorage,
+} from "../src/crypto/codec_storage.ts";
+import { FileStorage } from "../src/storage/file.ts";
+import { KvStorage } from "../src/storage/kv.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
 import { encodeKey } from "../src/key_codec.ts";
 import { collectionSuite } from "./conformance/collection_suite.ts";
 import { databaseSuite } from "./conformance/database_suite.ts";

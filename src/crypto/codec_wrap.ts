@@ -13,7 +13,7 @@
  * @module
  */
 
-import { base64ToBytes, bytesToBase64 } from "./bytes.ts";
+import { base64ToBytes, bytesToBase64 } from "../bytes.ts";
 import {
   base64Problem,
   describeValue,
@@ -29,7 +29,7 @@ import {
   saltProblem,
   seal,
 } from "./codec.ts";
-import { IntegrityError } from "./errors.ts";
+import { IntegrityError } from "../errors.ts";
 
 /** How the database is encrypted: a passphrase, or a raw key. */
 export type EncryptionOptions =

@@ -7,8 +7,12 @@
  */
 
 import { BTree, type BTreeRange } from "./btree.ts";
-import { binaryString, compareBytes, prefixEnd } from "./bytes.ts";
-import type { ScanOptions, StorageCheck, StorageEntry } from "./storage.ts";
+import { binaryString, compareBytes, prefixEnd } from "../bytes.ts";
+import type {
+  ScanOptions,
+  StorageCheck,
+  StorageEntry,
+} from "../storage/contract.ts";
 
 /** Entries are collected this many at a time; the tree is re-seeked between. */
 const SCAN_BATCH = 256;

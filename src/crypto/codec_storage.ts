@@ -1,7 +1,7 @@
 /**
  * Compression and encryption at rest, for every storage: a
  * {@linkcode Storage} that seals each value on its way down and opens it on
- * its way up (src/codec.ts), so the engine and the adapter below stay as they
+ * its way up (src/crypto/codec.ts), so the engine and the adapter below stay as they
  * are.
  *
  * Records are encrypted with random data keys; the data keys are stored in
@@ -15,7 +15,7 @@
  * @module
  */
 
-import { Log, type Logger, type LogLevel } from "./logger.ts";
+import { Log, type Logger, type LogLevel } from "../logger.ts";
 import {
   EnvelopeError,
   importKeys,
@@ -48,9 +48,9 @@ import {
   verifyHeader,
 } from "./codec_header.ts";
 import { blindValue } from "./blind_index.ts";
-import { base64ToBytes, bytesToBase64, compareBytes } from "./bytes.ts";
-import { IntegrityError, WrongKeyError } from "./errors.ts";
-import { decodeKey, encodeKey } from "./key_codec.ts";
+import { base64ToBytes, bytesToBase64, compareBytes } from "../bytes.ts";
+import { IntegrityError, WrongKeyError } from "../errors.ts";
+import { decodeKey, encodeKey } from "../key_codec.ts";
 import type {
   ScanOptions,
   Storage,
@@ -60,7 +60,7 @@ import type {
   StorageEntry,
   StorageLimits,
   WatchedEntries,
-} from "./storage.ts";
+} from "../storage/contract.ts";
 
 export {
   DEFAULT_ITERATIONS,
@@ -227,7 +227,7 @@ function randomKey(): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { CodecStorage } from "./codec_storage.ts";
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
  * const storage = await CodecStorage.open(new MemoryStorage(), {
  *   encryption: { passphrase: "correct horse", iterations: 1000 },
  * });

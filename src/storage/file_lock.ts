@@ -6,7 +6,7 @@
  * @module
  */
 
-import { LockedError } from "./errors.ts";
+import { LockedError } from "../errors.ts";
 
 const LOCK_POLL_MS = 25;
 

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { base64ToBytes, bytesToBase64 } from "./bytes.ts";
+import { base64ToBytes, bytesToBase64 } from "../bytes.ts";
 import { base64Problem, describeValue } from "./codec.ts";
 import { type SecretWrap, wrapProblem } from "./codec_wrap.ts";
-import { IntegrityError } from "./errors.ts";
+import { IntegrityError } from "../errors.ts";
 
 /** The header version written by this code. */
 export const HEADER_VERSION = 2;

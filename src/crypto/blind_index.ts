@@ -13,8 +13,8 @@
  * @module
  */
 
-import { binaryString } from "./bytes.ts";
-import { encodeIndexKey, type IndexKeyPart } from "./key_codec.ts";
+import { binaryString } from "../bytes.ts";
+import { encodeIndexKey, type IndexKeyPart } from "../key_codec.ts";
 
 /** Digest bytes kept per value. */
 export const BLIND_BYTES = 16;

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { ClosedError } from "./errors.ts";
-import { KeyTable } from "./key_table.ts";
+import { ClosedError } from "../errors.ts";
+import { KeyTable } from "../engine/key_table.ts";
 import type {
   ScanOptions,
   Storage,
@@ -13,7 +13,7 @@ import type {
   StorageCommit,
   StorageCommitResult,
   StorageEntry,
-} from "./storage.ts";
+} from "./contract.ts";
 
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
@@ -31,7 +31,7 @@ function stamp(n: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { MemoryStorage } from "./memory.ts";
  * const storage = new MemoryStorage();
  * const key = new Uint8Array([1]);
  * await storage.commit({ sets: [{ key, value: new Uint8Array([42]) }] });

@@ -10,12 +10,12 @@
  * @module
  */
 
-import { binaryString, compareBytes } from "./bytes.ts";
-import { decodeKey } from "./key_codec.ts";
-import { Engine } from "./engine.ts";
-import { ClosedError, ConflictError, TooLargeError } from "./errors.ts";
-import { KeyTable } from "./key_table.ts";
-import type { StoredRecord } from "./value_codec.ts";
+import { binaryString, compareBytes } from "../bytes.ts";
+import { decodeKey } from "../key_codec.ts";
+import { Engine } from "../engine/engine.ts";
+import { ClosedError, ConflictError, TooLargeError } from "../errors.ts";
+import { KeyTable } from "../engine/key_table.ts";
+import type { StoredRecord } from "../value_codec.ts";
 import type {
   ScanOptions,
   Storage,
@@ -25,8 +25,8 @@ import type {
   StorageCommitResult,
   StorageEntry,
   StorageSet,
-} from "./storage.ts";
-import type { Change } from "./types.ts";
+} from "../storage/contract.ts";
+import type { Change } from "../types.ts";
 
 /**
  * The most a restore stages (keys and values written, keys deleted): the
@@ -62,7 +62,7 @@ export interface StagedCommit {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
  * import { OverlayStorage } from "./restore_stage.ts";
  * const below = new MemoryStorage();
  * const key = new Uint8Array([1]);

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { Log } from "./logger.ts";
+import type { Log } from "../logger.ts";
 import {
   ClosedError,
   ConflictError,
@@ -19,8 +19,8 @@ import {
   IntegrityError,
   QuotaError,
   TooLargeError,
-} from "./errors.ts";
-import { binaryString, encodeUtf8, prefixEnd } from "./bytes.ts";
+} from "../errors.ts";
+import { binaryString, encodeUtf8, prefixEnd } from "../bytes.ts";
 import {
   CollectionIndexes,
   entryId,
@@ -29,28 +29,32 @@ import {
   type StoredIndex,
 } from "./indexes.ts";
 import type { IndexSpec } from "./index_keys.ts";
-import { decodeKey, encodeKey } from "./key_codec.ts";
+import { decodeKey, encodeKey } from "../key_codec.ts";
 import {
   type KeyRange,
   type Plan,
   planQuery,
   rangeToBytes,
-} from "./planner.ts";
-import type { Filter } from "./query/compile.ts";
-import type { SortSpec } from "./query/sort.ts";
-import type { ScanOptions, Storage, StorageEntry } from "./storage.ts";
+} from "../query/planner.ts";
+import type { Filter } from "../query/compile.ts";
+import type { SortSpec } from "../query/sort.ts";
+import type {
+  ScanOptions,
+  Storage,
+  StorageEntry,
+} from "../storage/contract.ts";
 import { TtlSchedule } from "./ttl_schedule.ts";
-import type { Change, Clock, DatabaseStats } from "./types.ts";
+import type { Change, Clock, DatabaseStats } from "../types.ts";
 import {
   type CheckedValue,
   decodeRecord,
   encodeRecord,
   recordMeta,
   type StoredRecord,
-} from "./value_codec.ts";
-import { KeyGenerator } from "./auto_key.ts";
-import { hidesValues } from "./validate.ts";
-import { Blinder } from "./blind_index.ts";
+} from "../value_codec.ts";
+import { KeyGenerator } from "../auto_key.ts";
+import { hidesValues } from "../validate.ts";
+import { Blinder } from "../crypto/blind_index.ts";
 import { ChangeFeed } from "./change_feed.ts";
 import { entryCost, heapCap, recordCost } from "./size_estimate.ts";
 
@@ -247,7 +251,7 @@ function unref(id: number): void {
  * @example
  * ```ts
  * import { Engine } from "./engine.ts";
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { MemoryStorage } from "../storage/memory.ts";
  * const engine = await Engine.open(new MemoryStorage(), {
  *   clock: Date, ttlCheckInterval: 10_000, cleanupInterval: 3_600_000,
  *   maxValueBytes: 65_536, memoryLimit: Infinity, maxRetries: 3, retryDelay: 100,

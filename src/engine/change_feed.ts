@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Change } from "./types.ts";
+import type { Change } from "../types.ts";
 
 /** The commit is not durable yet. */
 const PENDING = 0;

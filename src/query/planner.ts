@@ -53,18 +53,18 @@
  * @module
  */
 
-import { prefixEnd } from "./bytes.ts";
-import type { IndexSpec } from "./index_keys.ts";
+import { prefixEnd } from "../bytes.ts";
+import type { IndexSpec } from "../engine/index_keys.ts";
 import {
   compareIndexKeyParts,
   compareIndexKeys,
   encodeIndexKey,
   type IndexKeyPart,
-} from "./key_codec.ts";
-import type { Filter } from "./query/compile.ts";
+} from "../key_codec.ts";
+import type { Filter } from "./compile.ts";
 
-export type { IndexKeyPart, KeyPart } from "./key_codec.ts";
-export type { Filter } from "./query/compile.ts";
+export type { IndexKeyPart, KeyPart } from "../key_codec.ts";
+export type { Filter } from "./compile.ts";
 
 /** A sort specification: dot paths mapped to `1` (ascending) or `-1`. */
 export type SortSpec = { readonly [path: string]: 1 | -1 };
@@ -651,8 +651,8 @@ export function tupleInRange(
  * ```ts
  * import assert from "node:assert/strict";
  * import { rangeToBytes } from "./planner.ts";
- * import { encodeKey } from "./key_codec.ts";
- * import { compareBytes } from "./bytes.ts";
+ * import { encodeKey } from "../key_codec.ts";
+ * import { compareBytes } from "../bytes.ts";
  *
  * const prefix = encodeKey(["i", "users", "age_1"]);
  * const { start, end } = rangeToBytes(prefix, {

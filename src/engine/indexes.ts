@@ -16,16 +16,16 @@
  * @module
  */
 
-import { binaryString } from "./bytes.ts";
+import { binaryString } from "../bytes.ts";
 import { indexEntries, type IndexSpec } from "./index_keys.ts";
 import {
   decodeKey,
   encodeIndexKey,
   encodeKey,
   type IndexKeyPart,
-} from "./key_codec.ts";
-import type { StoredRecord } from "./value_codec.ts";
-import type { Blinder } from "./blind_index.ts";
+} from "../key_codec.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import type { Blinder } from "../crypto/blind_index.ts";
 
 /** One index entry of one item. */
 export interface IndexEntry {
@@ -292,7 +292,7 @@ export class CollectionIndexes {
  * ```ts
  * import assert from "node:assert/strict";
  * import { entryId } from "./indexes.ts";
- * import { encodeKey } from "./key_codec.ts";
+ * import { encodeKey } from "../key_codec.ts";
  * assert.equal(entryId(encodeKey(["d", "users", "u1"])), "u1");
  * ```
  */

@@ -4,16 +4,16 @@
  * @module
  */
 
-import { base64ToBytes, bytesToBase64 } from "./bytes.ts";
-import type { Engine } from "./engine.ts";
-import type { DocPage } from "./engine.ts";
+import { base64ToBytes, bytesToBase64 } from "../bytes.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { DocPage } from "../engine/engine.ts";
 import type { Plan } from "./planner.ts";
-import type { Filter, Predicate } from "./query/compile.ts";
-import { compileProjection, type Projection } from "./query/projection.ts";
-import { compileSort, type SortSpec } from "./query/sort.ts";
-import type { StorageEntry } from "./storage.ts";
-import type { Entry } from "./types.ts";
-import { copyValue, type StoredRecord } from "./value_codec.ts";
+import type { Filter, Predicate } from "./compile.ts";
+import { compileProjection, type Projection } from "./projection.ts";
+import { compileSort, type SortSpec } from "./sort.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import type { Entry } from "../types.ts";
+import { copyValue, type StoredRecord } from "../value_codec.ts";
 
 /** Everything a cursor needs to run its query (internal). */
 export interface CursorPlan {
@@ -124,7 +124,7 @@ let create: <T>(plan: CursorPlan) => Cursor<T>;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../mod.ts";
+ * import { open } from "../../mod.ts";
  * await using db = await open();
  * await db.put("a", { n: 1 });
  * await db.put("b", { n: 2 });
@@ -283,7 +283,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "../../mod.ts";
    * await using db = await open();
    * await db.put("a", { n: 1 }, { tags: ["x"] });
    * for await (const entry of db.find({ tags: "x" }).entries()) {
@@ -309,7 +309,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "../../mod.ts";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }, { n: 3 }]);
    * const values = await db.find({}, { skip: 1, limit: 1 }).toArray();
@@ -334,7 +334,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "../../mod.ts";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }]);
    * assert(await db.find({ n: 2 }).count() === 1);
@@ -379,7 +379,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "../../mod.ts";
    * await using db = await open();
    * await db.putBatch([1, 2, 3, 4, 5]);
    * const first = await db.find({}).page(2);
@@ -437,7 +437,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "../../mod.ts";
    * await using db = await open();
    * const users = db.collection("users");
    * await users.createIndex("age");

@@ -9,8 +9,8 @@
  * @module
  */
 
-import { binaryString, compareBytes, prefixEnd } from "./bytes.ts";
-import { ClosedError, IntegrityError, TooLargeError } from "./errors.ts";
+import { binaryString, compareBytes, prefixEnd } from "../bytes.ts";
+import { ClosedError, IntegrityError, TooLargeError } from "../errors.ts";
 import type {
   ScanOptions,
   Storage,
@@ -20,8 +20,8 @@ import type {
   StorageEntry,
   StorageLimits,
   WatchedEntries,
-} from "./storage.ts";
-import type { Clock } from "./types.ts";
+} from "./contract.ts";
+import type { Clock } from "../clock.ts";
 
 /** A Deno KV key part (what `Deno.KvKeyPart` allows). */
 export type KvKeyPart =
@@ -185,7 +185,7 @@ function prefixBytes(prefix: KvKey): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { KvStorage } from "./kv_storage.ts";
+ * import { KvStorage } from "./kv.ts";
  * const kv = await Deno.openKv(":memory:");
  * const storage = new KvStorage(kv, { closeKv: true });
  * const key = new Uint8Array([1]);

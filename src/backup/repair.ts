@@ -16,16 +16,16 @@ import {
   CodecStorage,
   type CompressionOptions,
   type EncryptionOptions,
-} from "./codec_storage.ts";
-import { open } from "./database.ts";
-import { IntegrityError } from "./errors.ts";
-import { FileStorage } from "./file_storage.ts";
-import type { IndexSpec } from "./index_keys.ts";
-import { startsWith } from "./bytes.ts";
-import { decodeKey, encodeKey } from "./key_codec.ts";
-import { type Logger, type LogLevel, resolveLog } from "./logger.ts";
+} from "../crypto/codec_storage.ts";
+import { open } from "../database.ts";
+import { IntegrityError } from "../errors.ts";
+import { FileStorage } from "../storage/file.ts";
+import type { IndexSpec } from "../engine/index_keys.ts";
+import { startsWith } from "../bytes.ts";
+import { decodeKey, encodeKey } from "../key_codec.ts";
+import { type Logger, type LogLevel, resolveLog } from "../logger.ts";
 import { parseLine } from "./ndjson.ts";
-import type { Storage, StorageEntry } from "./storage.ts";
+import type { Storage, StorageEntry } from "../storage/contract.ts";
 
 /** The damaged database: a file, or any storage. */
 export interface RepairSource {
@@ -477,7 +477,7 @@ async function writeTarget(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open, repair } from "../mod.ts";
+ * import { open, repair } from "../../mod.ts";
  * const dir = await Deno.makeTempDir();
  * {
  *   await using db = await open({ path: `${dir}/app.tdb` });

@@ -9,17 +9,17 @@
  * @module
  */
 
-import { encodeUtf8 } from "./bytes.ts";
-import type { Engine, WriteOp } from "./engine.ts";
-import { IntegrityError } from "./errors.ts";
-import type { IndexSpec } from "./index_keys.ts";
-import { checkKey } from "./validate.ts";
+import { encodeUtf8 } from "../bytes.ts";
+import type { Engine, WriteOp } from "../engine/engine.ts";
+import { IntegrityError } from "../errors.ts";
+import type { IndexSpec } from "../engine/index_keys.ts";
+import { checkKey } from "../validate.ts";
 import {
   checkValue,
   recordMeta,
   recordOf,
   type StoredRecord,
-} from "./value_codec.ts";
+} from "../value_codec.ts";
 
 /** Where an export goes: a file path, or a stream. */
 export type ExportTarget = string | WritableStream<Uint8Array>;
@@ -405,7 +405,7 @@ export async function importNdjson(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../mod.ts";
+ * import { open } from "../../mod.ts";
  * await using db = await open();
  * const result = await db.import(
  *   new Blob(['{"col":"c","id":"a","v":1,"c":1,"u":1,"n":1}']).stream(),

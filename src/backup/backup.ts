@@ -14,24 +14,24 @@
  * @module
  */
 
-import { base64ToBytes, concatBytes, encodeUtf8 } from "./bytes.ts";
+import { base64ToBytes, concatBytes, encodeUtf8 } from "../bytes.ts";
 import {
   EnvelopeError,
   importKeys,
   open as openEnvelope,
   type RecordKeys,
   seal,
-} from "./codec.ts";
+} from "../crypto/codec.ts";
 import {
   CodecStorage,
   type EncryptionOptions,
   openWithSecret,
   sealWithSecret,
   type SecretWrap,
-} from "./codec_storage.ts";
-import type { Engine } from "./engine.ts";
-import type { IndexSpec } from "./index_keys.ts";
-import { IntegrityError, WrongKeyError } from "./errors.ts";
+} from "../crypto/codec_storage.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { IndexSpec } from "../engine/index_keys.ts";
+import { IntegrityError, WrongKeyError } from "../errors.ts";
 import { Stage } from "./restore_stage.ts";
 import {
   documentLines,

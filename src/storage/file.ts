@@ -6,16 +6,16 @@
  * @module
  */
 
-import { type Log, type Logger, type LogLevel, resolveLog } from "./logger.ts";
+import { type Log, type Logger, type LogLevel, resolveLog } from "../logger.ts";
 import {
   ClosedError,
   IntegrityError,
   QuotaError,
   TetherError,
   TooLargeError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { crc32c } from "./crc32c.ts";
-import { concatBytes } from "./bytes.ts";
+import { concatBytes } from "../bytes.ts";
 import {
   encodeFrame,
   encodeHeader,
@@ -30,7 +30,7 @@ import {
 } from "./file_format.ts";
 import { type Damage, scanLog } from "./file_scan.ts";
 import { lockReplacement, openLocked, releaseHeld } from "./file_lock.ts";
-import { KeyTable, type Slot, type Undo } from "./key_table.ts";
+import { KeyTable, type Slot, type Undo } from "../engine/key_table.ts";
 import type {
   ScanOptions,
   Storage,
@@ -38,7 +38,7 @@ import type {
   StorageCommit,
   StorageCommitResult,
   StorageEntry,
-} from "./storage.ts";
+} from "./contract.ts";
 
 /**
  * When a commit counts as written:
@@ -252,7 +252,7 @@ function isNoSpace(e: unknown): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FileStorage } from "./file_storage.ts";
+ * import { FileStorage } from "./file.ts";
  * const path = await Deno.makeTempFile({ suffix: ".tdb" });
  * await Deno.remove(path);
  * const storage = await FileStorage.open(path);
@@ -361,7 +361,7 @@ export class FileStorage implements Storage {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { FileStorage } from "./file_storage.ts";
+   * import { FileStorage } from "./file.ts";
    * const dir = await Deno.makeTempDir();
    * const storage = await FileStorage.open(`${dir}/app.tdb`, { durability: "batched" });
    * assert.equal(storage.stats().durability, "batched");
