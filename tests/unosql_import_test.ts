@@ -442,3 +442,91 @@ Deno.test("unosql import: the report lists the files left out and why", async ()
   assert.match(reasons["greenhouse_readings.db"]!, /options\.collections/);
   assert.match(reasons["greenhouse_users.idx"]!, /index file/);
 });
+
+Deno.test("unosql import: one collection file by its path; a backup inside a directory is left out", async () => {
+  await using db = await open();
+  const file = `${FIXTURES}current/plain/greenhouse_users.db`;
+  await rejects(importUnosql(db, file), TypeError, "pass options.name");
+  const report = await importUnosql(db, file, { name: "greenhouse" });
+  assert.equal(report.kind, "collection");
+  assert.deepEqual(report.collections, { users: 23 });
+  const legacy = await importUnosql(
+    db,
+    `${FIXTURES}legacy/compressed/greenhouse_readings.db`,
+    { name: "greenhouse" },
+  );
+  assert.deepEqual([legacy.format, legacy.collections], ["legacy", {
+    readings: 59,
+  }]);
+
+  const dir = await copySet("current/plain");
+  await Deno.copyFile(
+    `${FIXTURES}current/backup_full/plain/greenhouse_backup.db`,
+    `${dir}/greenhouse_backup.db`,
+  );
+  await using db2 = await open();
+  const r = await importUnosql(db2, dir);
+  assert.deepEqual(r.collections, { app_config: 5, readings: 59, users: 23 });
+  const left = r.ignored.find((i) => i.file.endsWith("greenhouse_backup.db"));
+  assert.match(left?.reason ?? "", /holds a backup/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("unosql import: float timestamps (unix port) keep their milliseconds; a record @tether/db refuses is named", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "unosql-" });
+  await Deno.writeTextFile(
+    `${dir}/dev_a.db`,
+    '[{"t": 1, "id": 7, "timestamp": 1748000000.123, "version": 1}]',
+  );
+  await using db = await open();
+  await importUnosql(db, dir, { name: "dev" });
+  assert.equal(
+    (await db.collection("a").getEntry("7"))?.updatedAt,
+    1748000000123,
+  );
+  const id = "x".repeat(1100);
+  await Deno.writeTextFile(
+    `${dir}/dev_a.db`,
+    `[{"t": 1, "id": 1, "timestamp": 1, "version": 1}, {"t": 2, "id": "${id}", "timestamp": 1, "version": 1}]`,
+  );
+  await rejects(
+    importUnosql(db, dir, { name: "dev" }),
+    RangeError,
+    `the record with id '${id}' of collection 'a' in '${dir}/dev_a.db'`,
+  );
+  assert.equal(await db.collection("a").count(), 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("unosql import: one legacy envelope failing its MAC while the others open is damage at offset 16", async () => {
+  // legacy/encrypted_compressed holds zlib(envelope) files; store one
+  // envelope uncompressed with a flipped ciphertext byte.
+  const dir = await copySet("legacy/encrypted_compressed");
+  const path = `${dir}/greenhouse_users.db`;
+  const inflated = new Uint8Array(
+    await new Response(
+      new Blob([await Deno.readFile(path)]).stream().pipeThrough(
+        new DecompressionStream("deflate"),
+      ),
+    ).arrayBuffer(),
+  );
+  inflated[100]! ^= 0x04;
+  await Deno.writeFile(path, inflated);
+  await using db = await seeded();
+  const options = { key: "pub-legacy-key16", iterations: 2000 };
+  await rejects(
+    importUnosql(db, dir, options),
+    IntegrityError,
+    "greenhouse_users.db",
+    "offset 16",
+    "check: mac",
+  );
+  await assertUnchanged(db);
+  const report = await importUnosql(db, dir, { ...options, onDamage: "skip" });
+  assert.deepEqual(report.collections, { app_config: 5, readings: 59 });
+  assert.deepEqual(
+    report.damaged.map((d) => [d.collection, d.check, d.offset]),
+    [["users", "mac", 16]],
+  );
+  await Deno.remove(dir, { recursive: true });
+});

@@ -68,7 +68,7 @@ export type {
  * @example Import a unosql directory copied from a device
  * ```ts
  * import assert from "node:assert/strict";
- * import { importUnosql, open } from "../../mod.ts";
+ * import { importUnosql, open } from "@tether/db";
  *
  * // A plain legacy unosql collection file: the JSON array itself.
  * const dir = await Deno.makeTempDir();
@@ -120,6 +120,7 @@ export async function importUnosql(
 }
 
 interface Outcome {
+  file: string;
   collection: string;
   converted: Converted[];
 }
@@ -277,7 +278,7 @@ async function run(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { describeDamage } from "../../mod.ts";
+ * import { describeDamage } from "@tether/db";
  * const text = describeDamage({
  *   file: "dev/farm_users.db",
  *   collection: "users",
@@ -352,7 +353,7 @@ function convertAll(
       damaged.push(record(e));
     }
   });
-  return { collection, converted };
+  return { file: job.path, collection, converted };
 }
 
 async function store(
@@ -367,7 +368,8 @@ async function store(
   const counts: Record<string, number> = {};
   const bigIntegers: { collection: string; key: string; path: string }[] = [];
   const lines: string[] = [];
-  for (const { collection, converted } of outcomes) {
+  const origins: { file: string; collection: string; key: string }[] = [];
+  for (const { file, collection, converted } of outcomes) {
     counts[collection] = (counts[collection] ?? 0) + converted.length;
     for (const c of converted) {
       for (const path of c.bigIntegers) {
@@ -383,15 +385,33 @@ async function store(
           n: c.version,
         }),
       );
+      origins.push({ file, collection, key: c.key });
     }
   }
   let documents = 0;
   if (lines.length > 0) {
-    const result = await db.import(
-      new Blob([lines.join("\n") + "\n"]).stream(),
-      { mode: "merge" },
-    );
-    documents = result.documents;
+    try {
+      const result = await db.import(
+        new Blob([lines.join("\n") + "\n"]).stream(),
+        { mode: "merge" },
+      );
+      documents = result.documents;
+    } catch (e) {
+      // Name the record behind "line N" of the NDJSON handed to db.import.
+      const n = e instanceof Error ? /\bline (\d+)\b/.exec(e.message) : null;
+      const origin = n ? origins[Number(n[1]) - 1] : undefined;
+      if (origin === undefined) throw e;
+      const Type = (e as Error).constructor as new (
+        message: string,
+        options?: ErrorOptions,
+      ) => Error;
+      throw new Type(
+        `${ACTION}: the record with id '${origin.key}' of collection '${origin.collection}' in '${origin.file}' cannot be stored (${
+          (e as Error).message
+        })`,
+        { cause: e },
+      );
+    }
   }
   return {
     source,
