@@ -342,7 +342,7 @@ function convertAll(
       if (before !== undefined) {
         throw new Damage(
           "record",
-          `record ${index} has the id ${c.key} of record ${before} (unosql allows duplicates; only the first is kept)`,
+          `record ${index} has the id ${c.key} of record ${before} (unosql allows duplicates; onDamage: "skip" keeps the first)`,
           { textOffset: located.textOffset, record: index },
         );
       }

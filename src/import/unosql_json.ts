@@ -377,9 +377,15 @@ export function toDocument(
   if (typeof id === "number" && Number.isInteger(id)) key = String(id);
   else if (id instanceof BigText) key = id.text;
   else if (typeof id === "string" && id.length > 0) key = id;
-  else {key = fail(
-      `has ${id === undefined ? "no id" : `the id ${describe(id)}`}`,
-    );}
+  else {
+    key = fail(
+      id === undefined
+        ? "has no id"
+        : `has the id ${
+          JSON.stringify(plain(id))
+        }, not an integer or a non-empty string`,
+    );
+  }
   if (
     !(typeof version === "number" && Number.isSafeInteger(version) &&
       version >= 1)
