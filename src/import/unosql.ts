@@ -64,6 +64,7 @@ export type {
  *   record fails a check, naming the file, the offset and the check
  *   (nothing is written).
  * @throws {Deno.errors.NotFound} When the source does not exist.
+ * @throws {ClosedError} When `db` is closed.
  *
  * @example Import a unosql directory copied from a device
  * ```ts
