@@ -45,7 +45,7 @@ async function readSalt(path: string): Promise<Uint8Array> {
   } catch (cause) {
     if (cause instanceof Deno.errors.NotFound) {
       throw new TypeError(
-        `${ACTION}: the data is encrypted and its salt file '${path}' is missing; pass options.salt (the 16 bytes of the database's D_salt.db)`,
+        `${ACTION}: a key was given, and the salt file '${path}' that opening encrypted data needs is missing; pass options.salt (the 16 bytes of the database's D_salt.db)`,
         { cause },
       );
     }
