@@ -1,0 +1,265 @@
+// Every ```ts block of README.md and docs/*.md runs here, as a user would
+// run it after pasting it into a project: each in a fresh temp directory of
+// its own, importing "@tether/db" through deno.json's "imports", type-checked
+// (in one `deno check` for all) and then run as a subprocess.
+//
+// The fence's info string says how a block is run:
+//   ```ts                      run it; it must exit 0
+//   ```ts serve                a server: run it with PORT=0, wait for
+//                              "Listening on", then stop it
+//   ```ts requires=FILE        run it only once FILE exists in the repository
+//                              (a module another branch adds); until then
+//                              the test is reported as ignored, naming FILE
+//   ```ts ignore REASON        not run (a fragment); REASON is required
+// A block in another language (sh, console, python, json) is not run.
+
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url);
+const CONFIG = new URL("deno.json", ROOT).pathname;
+
+/** One fenced TypeScript block. */
+interface Snippet {
+  /** `README.md:42` (the line of the opening fence). */
+  where: string;
+  code: string;
+  mode: "run" | "serve" | "ignore";
+  /** Why it is ignored (mode "ignore"). */
+  reason?: string;
+  /** A repository file the block needs (`requires=`). */
+  requires?: string;
+}
+
+async function markdownFiles(): Promise<string[]> {
+  const files = ["README.md"];
+  const docs = new URL("docs/", ROOT);
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(docs)) {
+      if (entry.isFile && entry.name.endsWith(".md")) names.push(entry.name);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return files.concat(names.sort().map((name) => `docs/${name}`));
+}
+
+/** The fenced TypeScript blocks of one markdown text. */
+export function extractSnippets(file: string, text: string): Snippet[] {
+  const lines = text.split("\n");
+  const out: Snippet[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)(`{3,}|~{3,})\s*([^\s`]*)\s*(.*)$/.exec(lines[i]!);
+    if (!open) continue;
+    const [, indent, fence, lang, info] = open as unknown as string[];
+    const start = i;
+    const body: string[] = [];
+    for (i++; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line.trim().startsWith(fence!) && line.trim() === fence) break;
+      body.push(line.startsWith(indent!) ? line.slice(indent!.length) : line);
+    }
+    assert(i < lines.length, `${file}:${start + 1}: unclosed code fence`);
+    if (!/^(ts|typescript|js|javascript|tsx)$/i.test(lang!)) continue;
+    const where = `${file}:${start + 1}`;
+    const words = info!.trim();
+    const snippet: Snippet = {
+      where,
+      code: body.join("\n") + "\n",
+      mode: "run",
+    };
+    if (/^ignore\b/.test(words)) {
+      snippet.mode = "ignore";
+      snippet.reason = words.slice("ignore".length).trim();
+      assert(snippet.reason, `${where}: "ts ignore" needs a reason after it`);
+    } else if (words !== "") {
+      for (const word of words.split(/\s+/)) {
+        const requires = /^requires=(.+)$/.exec(word);
+        if (word === "serve") snippet.mode = "serve";
+        else if (requires) snippet.requires = requires[1]!;
+        else assert.fail(`${where}: unknown fence word '${word}'`);
+      }
+    }
+    out.push(snippet);
+  }
+  return out;
+}
+
+async function exists(url: URL): Promise<boolean> {
+  try {
+    await Deno.stat(url);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+const FLAGS = [
+  "--quiet",
+  "--no-lock",
+  `--config=${CONFIG}`,
+  "--unstable-kv",
+];
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-net=127.0.0.1,localhost,0.0.0.0",
+];
+const ENV = {
+  NO_COLOR: "1",
+  PORT: "0",
+  TETHER_PASSPHRASE: "correct horse battery staple",
+  KITCHEN_TOKEN: "kitchen-token",
+  SYNC_TOKEN: "sync-token",
+};
+
+const snippets: Snippet[] = [];
+for (const file of await markdownFiles()) {
+  const text = await Deno.readTextFile(new URL(file, ROOT));
+  snippets.push(...extractSnippets(file, text));
+}
+const runnable: Snippet[] = [];
+for (const snippet of snippets) {
+  if (snippet.mode === "ignore") continue;
+  if (snippet.requires && !await exists(new URL(snippet.requires, ROOT))) {
+    continue;
+  }
+  runnable.push(snippet);
+}
+const ignored = snippets.filter((s) => s.mode === "ignore");
+const waiting = snippets.filter((s) =>
+  s.mode !== "ignore" && !runnable.includes(s)
+);
+console.log(
+  `docs snippets: ${snippets.length} TypeScript blocks, ${runnable.length} run, ` +
+    `${ignored.length} ignored (ts ignore), ${waiting.length} waiting for a file` +
+    waiting.map((s) => `\n  ${s.where} needs ${s.requires}`).join(""),
+);
+
+/** Where each runnable snippet is written: a directory of its own. */
+const dirs = new Map<Snippet, string>();
+const base = await Deno.makeTempDir({ prefix: "tether-snippets-" });
+for (const [n, snippet] of runnable.entries()) {
+  const dir = `${base}/${n}`;
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(`${dir}/snippet.ts`, snippet.code);
+  dirs.set(snippet, dir);
+}
+
+function decode(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+Deno.test("docs snippets: every block imports @tether/db as a user would", () => {
+  for (const snippet of snippets) {
+    assert.doesNotMatch(
+      snippet.code,
+      /from\s+["'](\.{1,2}\/|jsr:|https?:)/,
+      `${snippet.where}: import "@tether/db" (mapped in deno.json), not a path or URL`,
+    );
+  }
+  assert(snippets.length > 0, "no snippets found");
+});
+
+Deno.test("docs snippets: a fence word the runner does not know fails", () => {
+  assert.throws(
+    () => extractSnippets("x.md", "```ts sevre\n1\n```\n"),
+    /sevre/,
+  );
+  assert.throws(
+    () => extractSnippets("x.md", "```ts ignore\n1\n```\n"),
+    /reason/,
+  );
+  assert.deepEqual(
+    extractSnippets("x.md", "```sh\nls\n```\n```ts ignore a fragment\nx\n```\n")
+      .map((s) => [s.where, s.mode, s.reason]),
+    [["x.md:4", "ignore", "a fragment"]],
+  );
+});
+
+Deno.test({
+  name: "docs snippets: all type-check",
+  ignore: runnable.length === 0,
+  async fn() {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "check",
+        ...FLAGS,
+        ...[...dirs.values()].map((dir) => `${dir}/snippet.ts`),
+      ],
+      env: ENV,
+    }).output();
+    let message = decode(stderr);
+    for (const [snippet, dir] of dirs) {
+      message = message.replaceAll(`${dir}/snippet.ts`, snippet.where);
+    }
+    assert.equal(code, 0, message);
+  },
+});
+
+async function runServer(snippet: Snippet, dir: string): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FLAGS, ...PERMISSIONS, "snippet.ts"],
+    cwd: dir,
+    env: ENV,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const timer = setTimeout(() => child.kill(), 30_000);
+  let text = "";
+  try {
+    while (!/Listening on /.test(text)) {
+      const { value, done } = await reader.read();
+      assert(
+        !done,
+        `${snippet.where}: the server exited before listening:\n${text}`,
+      );
+      text += value;
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      child.kill();
+    } catch {
+      // it has exited already
+    }
+    await reader.cancel();
+    await child.status;
+  }
+}
+
+for (const snippet of snippets) {
+  const dir = dirs.get(snippet);
+  const label = snippet.mode === "ignore"
+    ? `(ts ignore: ${snippet.reason})`
+    : dir === undefined
+    ? `(skipped: ${snippet.requires} does not exist yet)`
+    : snippet.mode === "serve"
+    ? "starts its server"
+    : "runs";
+  Deno.test({
+    name: `docs snippet ${snippet.where} ${label}`,
+    ignore: dir === undefined,
+    async fn() {
+      if (snippet.mode === "serve") return await runServer(snippet, dir!);
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...FLAGS, ...PERMISSIONS, "snippet.ts"],
+        cwd: dir!,
+        env: ENV,
+      }).output();
+      assert.equal(
+        code,
+        0,
+        `${snippet.where} failed:\n${decode(stdout)}\n${decode(stderr)}`,
+      );
+    },
+  });
+}
+
+globalThis.addEventListener("unload", () => {
+  Deno.removeSync(base, { recursive: true });
+});
