@@ -22,6 +22,9 @@ const CONFIG = new URL("deno.json", ROOT).pathname;
 interface Snippet {
   /** `README.md:42` (the line of the opening fence). */
   where: string;
+  file: string;
+  /** The line of the opening fence (1-based). */
+  line: number;
   code: string;
   mode: "run" | "serve" | "ignore";
   /** Why it is ignored (mode "ignore"). */
@@ -65,6 +68,8 @@ export function extractSnippets(file: string, text: string): Snippet[] {
     const words = info!.trim();
     const snippet: Snippet = {
       where,
+      file,
+      line: start + 1,
       code: body.join("\n") + "\n",
       mode: "run",
     };
@@ -194,7 +199,14 @@ Deno.test({
     }).output();
     let message = decode(stderr);
     for (const [snippet, dir] of dirs) {
-      message = message.replaceAll(`${dir}/snippet.ts`, snippet.where);
+      // file:///tmp/.../3/snippet.ts:5:7 -> README.md:47:7
+      message = message.replace(
+        new RegExp(`(file://)?${dir}/snippet\\.ts(:(\\d+))?`, "g"),
+        (_, _scheme, _at, line) =>
+          line === undefined
+            ? snippet.where
+            : `${snippet.file}:${snippet.line + Number(line)}`,
+      );
     }
     assert.equal(code, 0, message);
   },
@@ -256,6 +268,9 @@ for (const snippet of snippets) {
         0,
         `${snippet.where} failed:\n${decode(stdout)}\n${decode(stderr)}`,
       );
+      if (Deno.env.get("TETHER_SNIPPETS_VERBOSE")) {
+        console.log(`${snippet.where}:\n${decode(stdout)}`);
+      }
     },
   });
 }
