@@ -185,36 +185,75 @@ Deno.test("docs snippets: a fence word the runner does not know fails", () => {
   );
 });
 
-Deno.test({
-  name: "docs snippets: all type-check",
-  ignore: runnable.length === 0,
-  async fn() {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "check",
-        ...FLAGS,
-        ...[...dirs.values()].map((dir) => `${dir}/snippet.ts`),
-      ],
-      env: ENV,
-    }).output();
-    let message = decode(stderr);
-    for (const [snippet, dir] of dirs) {
-      // file:///tmp/.../3/snippet.ts:5:7 -> README.md:47:7
-      message = message.replace(
-        new RegExp(`(file://)?${dir}/snippet\\.ts(:(\\d+))?`, "g"),
-        (_, _scheme, _at, line) =>
-          line === undefined
-            ? snippet.where
-            : `${snippet.file}:${snippet.line + Number(line)}`,
-      );
-    }
-    assert.equal(code, 0, message);
-  },
-});
+/** A failure message, or `undefined` when the step passed. */
+type Outcome = string | undefined;
 
-async function runServer(snippet: Snippet, dir: string): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
+/**
+ * Runs at most `SLOTS` subprocesses at a time. Every snippet starts when the
+ * module loads, so the type-check and the runs overlap; each test awaits its
+ * own outcome.
+ */
+const SLOTS = 2;
+let busy = 0;
+const queue: (() => void)[] = [];
+async function limited(step: () => Promise<Outcome>): Promise<Outcome> {
+  if (busy >= SLOTS) await new Promise<void>((go) => queue.push(go));
+  busy++;
+  try {
+    return await step();
+  } catch (e) {
+    return String((e as Error)?.stack ?? e);
+  } finally {
+    busy--;
+    queue.shift()?.();
+  }
+}
+
+async function typeCheck(): Promise<Outcome> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "check",
+      ...FLAGS,
+      ...[...dirs.values()].map((dir) => `${dir}/snippet.ts`),
+    ],
+    env: ENV,
+  }).output();
+  if (code === 0) return undefined;
+  let message = decode(stderr);
+  for (const [snippet, dir] of dirs) {
+    // file:///tmp/.../3/snippet.ts:5:7 -> README.md:47:7
+    message = message.replace(
+      new RegExp(`(file://)?${dir}/snippet\\.ts(:(\\d+))?`, "g"),
+      (_, _scheme, _at, line) =>
+        line === undefined
+          ? snippet.where
+          : `${snippet.file}:${snippet.line + Number(line)}`,
+    );
+  }
+  return message;
+}
+
+async function runScript(snippet: Snippet, dir: string): Promise<Outcome> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...FLAGS, ...PERMISSIONS, "snippet.ts"],
+    cwd: dir,
+    env: ENV,
+  }).output();
+  if (Deno.env.get("TETHER_SNIPPETS_VERBOSE")) {
+    console.log(`${snippet.where}:\n${decode(stdout)}`);
+  }
+  return code === 0
+    ? undefined
+    : `${snippet.where} exited with ${code}:\n${decode(stdout)}\n${
+      decode(stderr)
+    }`;
+}
+
+async function runServer(snippet: Snippet, dir: string): Promise<Outcome> {
+  // Without --quiet: Deno.serve's "Listening on" is what is waited for.
+  const flags = FLAGS.filter((flag) => flag !== "--quiet");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, ...PERMISSIONS, "snippet.ts"],
     cwd: dir,
     env: ENV,
     stdout: "null",
@@ -226,12 +265,12 @@ async function runServer(snippet: Snippet, dir: string): Promise<void> {
   try {
     while (!/Listening on /.test(text)) {
       const { value, done } = await reader.read();
-      assert(
-        !done,
-        `${snippet.where}: the server exited before listening:\n${text}`,
-      );
+      if (done) {
+        return `${snippet.where}: the server exited before listening:\n${text}`;
+      }
       text += value;
     }
+    return undefined;
   } finally {
     clearTimeout(timer);
     try {
@@ -244,37 +283,57 @@ async function runServer(snippet: Snippet, dir: string): Promise<void> {
   }
 }
 
+const checked = runnable.length === 0 ? undefined : limited(typeCheck);
+const outcomes = new Map<Snippet, Promise<Outcome>>();
+for (const [snippet, dir] of dirs) {
+  outcomes.set(
+    snippet,
+    limited(() =>
+      snippet.mode === "serve"
+        ? runServer(snippet, dir)
+        : runScript(snippet, dir)
+    ),
+  );
+}
+
+// The subprocesses start before the tests that await them.
+const started = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "docs snippets: all type-check",
+  ignore: checked === undefined,
+  ...started,
+  async fn() {
+    const message = await checked;
+    if (message !== undefined) assert.fail(message);
+  },
+});
+
 for (const snippet of snippets) {
-  const dir = dirs.get(snippet);
+  const outcome = outcomes.get(snippet);
   const label = snippet.mode === "ignore"
     ? `(ts ignore: ${snippet.reason})`
-    : dir === undefined
+    : outcome === undefined
     ? `(skipped: ${snippet.requires} does not exist yet)`
     : snippet.mode === "serve"
     ? "starts its server"
     : "runs";
   Deno.test({
     name: `docs snippet ${snippet.where} ${label}`,
-    ignore: dir === undefined,
+    ignore: outcome === undefined,
+    ...started,
     async fn() {
-      if (snippet.mode === "serve") return await runServer(snippet, dir!);
-      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...FLAGS, ...PERMISSIONS, "snippet.ts"],
-        cwd: dir!,
-        env: ENV,
-      }).output();
-      assert.equal(
-        code,
-        0,
-        `${snippet.where} failed:\n${decode(stdout)}\n${decode(stderr)}`,
-      );
-      if (Deno.env.get("TETHER_SNIPPETS_VERBOSE")) {
-        console.log(`${snippet.where}:\n${decode(stdout)}`);
-      }
+      const message = await outcome;
+      if (message !== undefined) assert.fail(message);
     },
   });
 }
 
-globalThis.addEventListener("unload", () => {
-  Deno.removeSync(base, { recursive: true });
+Deno.test({
+  name: "docs snippets: the temp directories are removed",
+  ...started,
+  async fn() {
+    await Promise.all([checked, ...outcomes.values()]);
+    await Deno.remove(base, { recursive: true });
+  },
 });
