@@ -185,6 +185,61 @@ Deno.test("docs snippets: a fence word the runner does not know fails", () => {
   );
 });
 
+/**
+ * Files other branches add (docs they own); a link to one may dangle until
+ * they are merged. Remove each once it exists on main.
+ */
+const PENDING = new Set([
+  "docs/cli.md",
+  "docs/gateway.md",
+  "docs/from_unosql.md",
+  "docs/engine.md",
+  "docs/queries.md",
+  "docs/bench",
+]);
+
+/** GitHub's anchor for a heading. */
+function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "")
+    .replace(/\s/g, "-");
+}
+
+Deno.test("docs: every relative link and #anchor resolves", async () => {
+  const problems: string[] = [];
+  const pending: string[] = [];
+  for (const file of await markdownFiles()) {
+    const text = (await Deno.readTextFile(new URL(file, ROOT)))
+      .replace(/^(`{3,})[^\n]*\n[\s\S]*?^\1\s*$/gm, ""); // not in code
+    const links = [...text.matchAll(/\]\(([^)\s]+)\)|^\[[^\]]+\]:\s*(\S+)/gm)]
+      .map((m) => m[1] ?? m[2]!);
+    for (const link of links) {
+      if (/^[a-z]+:/.test(link)) continue; // https:, mailto:
+      const [path, hash] = link.split("#") as [string, string | undefined];
+      const target = path === ""
+        ? new URL(file, ROOT)
+        : new URL(path, new URL(file, ROOT));
+      const name = target.pathname.slice(ROOT.pathname.length)
+        .replace(/\/$/, "");
+      if (!await exists(target)) {
+        if (PENDING.has(name)) pending.push(`${file} -> ${name}`);
+        else problems.push(`${file}: '${link}' does not exist`);
+        continue;
+      }
+      if (hash !== undefined && name.endsWith(".md")) {
+        const headings = (await Deno.readTextFile(target)).match(/^#+ .*$/gm) ??
+          [];
+        if (!headings.some((h) => slug(h.replace(/^#+ /, "")) === hash)) {
+          problems.push(`${file}: '${link}' names no heading of ${name}`);
+        }
+      }
+    }
+  }
+  if (pending.length > 0) {
+    console.log(`links waiting for other branches:\n  ${pending.join("\n  ")}`);
+  }
+  assert.deepEqual(problems, []);
+});
+
 /** A failure message, or `undefined` when the step passed. */
 type Outcome = string | undefined;
 
@@ -283,47 +338,53 @@ async function runServer(snippet: Snippet, dir: string): Promise<Outcome> {
   }
 }
 
-const checked = runnable.length === 0 ? undefined : limited(typeCheck);
-const outcomes = new Map<Snippet, Promise<Outcome>>();
-for (const [snippet, dir] of dirs) {
-  outcomes.set(
-    snippet,
-    limited(() =>
+/** Each snippet's run, started on first use (so a --filter starts only its own). */
+const jobs = new Map<Snippet, Promise<Outcome>>();
+function job(snippet: Snippet, dir: string): Promise<Outcome> {
+  let outcome = jobs.get(snippet);
+  if (outcome === undefined) {
+    outcome = limited(() =>
       snippet.mode === "serve"
         ? runServer(snippet, dir)
         : runScript(snippet, dir)
-    ),
-  );
+    );
+    jobs.set(snippet, outcome);
+  }
+  return outcome;
 }
+let checked: Promise<Outcome> | undefined;
 
-// The subprocesses start before the tests that await them.
+// The type-check starts every run too, so that they overlap; a run's test
+// may then await a subprocess its own test did not start.
 const started = { sanitizeOps: false, sanitizeResources: false };
 
 Deno.test({
   name: "docs snippets: all type-check",
-  ignore: checked === undefined,
+  ignore: runnable.length === 0,
   ...started,
   async fn() {
+    checked = limited(typeCheck);
+    for (const [snippet, dir] of dirs) job(snippet, dir);
     const message = await checked;
     if (message !== undefined) assert.fail(message);
   },
 });
 
 for (const snippet of snippets) {
-  const outcome = outcomes.get(snippet);
+  const dir = dirs.get(snippet);
   const label = snippet.mode === "ignore"
     ? `(ts ignore: ${snippet.reason})`
-    : outcome === undefined
+    : dir === undefined
     ? `(skipped: ${snippet.requires} does not exist yet)`
     : snippet.mode === "serve"
     ? "starts its server"
     : "runs";
   Deno.test({
     name: `docs snippet ${snippet.where} ${label}`,
-    ignore: outcome === undefined,
+    ignore: dir === undefined,
     ...started,
     async fn() {
-      const message = await outcome;
+      const message = await job(snippet, dir!);
       if (message !== undefined) assert.fail(message);
     },
   });
@@ -333,7 +394,7 @@ Deno.test({
   name: "docs snippets: the temp directories are removed",
   ...started,
   async fn() {
-    await Promise.all([checked, ...outcomes.values()]);
+    await Promise.all([checked, ...jobs.values()]);
     await Deno.remove(base, { recursive: true });
   },
 });
