@@ -11,6 +11,8 @@
 //                              (a module another branch adds); until then
 //                              the test is reported as ignored, naming FILE
 //   ```ts ignore REASON        not run (a fragment); REASON is required
+//   ```ts cwd=root             run with the repository root as the working
+//                              directory (a block that reads its fixtures)
 // A block in another language (sh, console, python, json) is not run.
 
 import assert from "node:assert/strict";
@@ -31,6 +33,8 @@ interface Snippet {
   reason?: string;
   /** A repository file the block needs (`requires=`). */
   requires?: string;
+  /** Run from the repository root (`cwd=root`). */
+  root?: boolean;
 }
 
 async function markdownFiles(): Promise<string[]> {
@@ -81,6 +85,7 @@ export function extractSnippets(file: string, text: string): Snippet[] {
       for (const word of words.split(/\s+/)) {
         const requires = /^requires=(.+)$/.exec(word);
         if (word === "serve") snippet.mode = "serve";
+        else if (word === "cwd=root") snippet.root = true;
         else if (requires) snippet.requires = requires[1]!;
         else assert.fail(`${where}: unknown fence word '${word}'`);
       }
@@ -290,8 +295,8 @@ async function typeCheck(): Promise<Outcome> {
 
 async function runScript(snippet: Snippet, dir: string): Promise<Outcome> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...FLAGS, ...PERMISSIONS, "snippet.ts"],
-    cwd: dir,
+    args: ["run", ...FLAGS, ...PERMISSIONS, `${dir}/snippet.ts`],
+    cwd: snippet.root ? ROOT.pathname : dir,
     env: ENV,
   }).output();
   if (Deno.env.get("TETHER_SNIPPETS_VERBOSE")) {
