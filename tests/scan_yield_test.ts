@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { open } from "../mod.ts";
 import { MemoryStorage } from "../storage.ts";
 import { cursorHooks } from "../src/query/cursor.ts";
-import { Budget, nextTurn } from "../src/query/turn.ts";
+import { Budget, nextTurn } from "../src/engine/yield.ts";
 
 const N = Deno.env.get("TETHER_TORTURE") ? 400_000 : 40_000;
 
@@ -167,6 +167,44 @@ Deno.test("an async iteration and an unindexed count interleave with a timer", a
   }
   assert.equal(seen, 1);
   assert(copies.count() === 1, "only the value taken was copied");
+});
+
+Deno.test("an HTTP server on the same loop answers during toArray() and count() of one large page", async () => {
+  await using db = await open({
+    storage: onePageStorage(),
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await fill(db, N);
+  const users = db.collection("users");
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    for (
+      const work of [
+        () => users.find({}).toArray(),
+        () => users.count({ city: "SF", age: { $gte: 30 } }),
+      ]
+    ) {
+      let running = true;
+      let answered = 0;
+      const client = (async () => {
+        while (running) {
+          assert.equal(await (await fetch(url)).text(), "ok");
+          if (running) answered++;
+        }
+      })();
+      await work();
+      running = false;
+      await client;
+      assert(answered > 0, "no request was answered during the scan");
+    }
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("count() and explain() never copy a document", async () => {

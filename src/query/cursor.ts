@@ -12,7 +12,7 @@ import type { Filter, Predicate } from "./compile.ts";
 import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
-import { Budget } from "./turn.ts";
+import { Budget } from "../engine/yield.ts";
 import type { Entry } from "../types.ts";
 import { copyValue, type StoredRecord } from "../value_codec.ts";
 
