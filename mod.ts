@@ -34,6 +34,7 @@ export {
   ClosedError,
   ConflictError,
   DuplicateKeyError,
+  FeedGapError,
   IntegrityError,
   LockedError,
   QuotaError,
@@ -44,9 +45,12 @@ export {
 export type { Filter } from "./src/query/compile.ts";
 export type {
   Change,
+  ChangesOptions,
   Clock,
+  DatabaseChangesOptions,
   DatabaseStats,
   Entry,
+  FeedChange,
   FindOptions,
   IndexOptions,
   OpenOptions,
@@ -89,3 +93,4 @@ export type {
 } from "./src/storage/file.ts";
 export type { Damage } from "./src/storage/file_scan.ts";
 export * from "./src/backup/repair.ts";
+export * from "./src/import/unosql.ts";

@@ -5,14 +5,14 @@
  * @module
  */
 
-import { encodeUtf8 } from "../bytes.ts";
 import { ConflictError } from "../errors.ts";
 import { entryCost, recordCost } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
-import { isExpired, tombKey } from "./layout.ts";
+import { isExpired } from "./layout.ts";
 import { decodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import { commitItems } from "./commit.ts";
+import { FeedCommit } from "./feed_hooks.ts";
 import { settle, sync } from "./load.ts";
 
 /**
@@ -52,6 +52,7 @@ export function clear(
     const now = s.now();
     const deletes: Uint8Array[] = [];
     const tombs: { key: Uint8Array; value: Uint8Array }[] = [];
+    const feed = new FeedCommit(s, collection);
     const ids: string[] = [];
     let visible = 0;
     let bytes = 0;
@@ -59,13 +60,10 @@ export function clear(
     const one = (key: Uint8Array, id: string, record: StoredRecord) => {
       deletes.push(key);
       ids.push(id);
-      if (!isExpired(record, now)) {
-        visible++;
-        tombs.push({
-          key: tombKey(collection, id),
-          value: encodeUtf8(String(now)),
-        });
-      }
+      const live = !isExpired(record, now);
+      if (live) visible++;
+      // A tombstone per deletion, an expiry marker per expired item.
+      tombs.push(feed.gone(id, record, live, now));
     };
     if (s.local) {
       for (const slot of state.table!.all()) {
@@ -93,6 +91,7 @@ export function clear(
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
     }
+    feed.applied(result.versionstamp, result.durable);
     if (result.durable !== undefined) await settle(s, result.durable);
     s.account(-bytes);
     state.table?.clear();

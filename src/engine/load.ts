@@ -23,6 +23,7 @@ import type { CollectionState, EngineCore } from "./state.ts";
 import { DocSlot } from "./record_table.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import { DOC, META, schemaKey, TOMB } from "./layout.ts";
+import { feedLoad, feedLoadDoc } from "./feed_hooks.ts";
 
 /**
  * A `memoryLimit` the V8 heap cannot hold would end in an out-of-memory
@@ -71,6 +72,7 @@ export function loadMeta(s: EngineCore, entry: StorageEntry): void {
 }
 
 export async function load(s: EngineCore): Promise<void> {
+  s.feedIndex.reset();
   for await (
     const page of s.storage.scan({ prefix: encodeKey([META]) })
   ) {
@@ -79,7 +81,7 @@ export async function load(s: EngineCore): Promise<void> {
   // A shared storage that expires items itself (Deno KV) is not read
   // whole: other processes change it anyway, so counts come from scans.
   const { shared, nativeExpiry } = s.storage.capabilities;
-  if (shared && nativeExpiry) return;
+  if (shared && nativeExpiry) return await feedLoad(s);
   const { local, volatile } = s;
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
     for (const entry of page) {
@@ -109,6 +111,7 @@ export async function load(s: EngineCore): Promise<void> {
       if (meta.expiresAt !== undefined) {
         state.schedule.set(id, meta.expiresAt);
       }
+      feedLoadDoc(s, collection, id, meta.feed ?? 0);
       if (!local) {
         s.bytes += recordCost(entry.key, entry.value);
         continue;
@@ -130,11 +133,13 @@ export async function load(s: EngineCore): Promise<void> {
         s.state(parts[1] as string).tombs!.add(parts[2] as string);
       }
     }
+    await feedLoad(s);
     if (volatile) await dropStoredEntries(s);
     for (const state of s.collections.values()) await buildTrees(s, state);
     s.account(0);
     return;
   }
+  await feedLoad(s);
   // Index and insertion-order entries count as the writes counted them.
   for (const space of ["i", "o"]) {
     for await (

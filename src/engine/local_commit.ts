@@ -30,6 +30,7 @@ import {
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import { indexMetaKey, isExpired, tombKey } from "./layout.ts";
 import { DocSlot } from "./record_table.ts";
+import { FeedCommit } from "./feed_hooks.ts";
 
 const encodeMemo = (memo: unknown): Uint8Array =>
   encodeRecord(memo as StoredRecord);
@@ -152,6 +153,8 @@ export interface Prepared {
   readonly stored: number;
   /** Indexes that became multikey. */
   readonly multikey: ReadonlySet<string>;
+  /** The change feed's positions of the commit. */
+  readonly feed: FeedCommit;
 }
 
 /**
@@ -183,6 +186,7 @@ export function prepareLocal(
   const table = state.table!;
   const ram = state.ram!;
   const tombs = state.tombs!;
+  const feed = new FeedCommit(s, collection);
   const volatile = s.volatile;
   const now = s.now();
   const sets: (StorageSet | ObjectSet)[] = [];
@@ -219,19 +223,18 @@ export function prepareLocal(
       }
       delta += cost;
       stored++;
-      // Back after a deletion: the tombstone goes.
+      feed.put(id, next, old, undefined);
+      // Back after a removal: the tombstone goes.
       if (!wasLive && c.fresh !== true && tombs.has(id)) {
         deletes.push(tombKey(collection, id));
         tomb = -1;
       }
     } else if (slot !== undefined) {
       deletes.push(key);
-      // A deletion (not an expiry) leaves a tombstone for backups.
-      if (wasLive) {
-        sets.push({
-          key: tombKey(collection, id),
-          value: encodeUtf8(String(now)),
-        });
+      // A deletion leaves a tombstone (for backups and the change feed), an
+      // expiry a tombstone marked as one (for the change feed only).
+      if (old !== undefined) {
+        sets.push(feed.gone(id, old, wasLive, now));
         tomb = 1;
       }
     }
@@ -317,7 +320,7 @@ export function prepareLocal(
     });
   }
   s.fitsMemory(delta, action);
-  return { sets, deletes, pending, delta, stored, multikey };
+  return { sets, deletes, pending, delta, stored, multikey, feed };
 }
 
 /**
@@ -365,5 +368,6 @@ export function applyLocal(
   for (const name of p.multikey) {
     indexes.add({ ...indexes.get(name)!, multikey: true });
   }
+  p.feed.applied("", result.durable);
   committed?.(result.durable);
 }

@@ -14,7 +14,7 @@ import type { StorageEntry } from "../storage/contract.ts";
 import type { DocPage, EngineCore } from "./state.ts";
 import type { DocSlot } from "./record_table.ts";
 import type { IndexCell } from "./ram_index.ts";
-import { SLICE_MS, yieldToLoop } from "./yield.ts";
+import { turnDue, yieldToLoop } from "./yield.ts";
 
 /** Slots per page. */
 const PAGE = 256;
@@ -65,7 +65,6 @@ export async function* localPages(
   const afterId = after === undefined
     ? undefined
     : decodeKey(after)[2] as string;
-  let last = performance.now();
   let from = afterId;
   for (;;) {
     // A fresh walk per page: writes between pages cannot upset it.
@@ -80,11 +79,9 @@ export async function* localPages(
     if (page.length < PAGE) return;
     signal?.throwIfAborted();
     s.assertOpen("Cannot scan");
-    const t = performance.now();
-    if (t - last > SLICE_MS) {
+    if (turnDue()) {
       await yieldToLoop();
       signal?.throwIfAborted();
-      last = performance.now();
     }
   }
 }
@@ -135,7 +132,6 @@ export async function* cellPages(
   seen: Set<DocSlot> | undefined,
 ): AsyncGenerator<DocPage> {
   const { signal } = options;
-  let last = performance.now();
   let after: Uint8Array | undefined;
   for (;;) {
     // A fresh walk per page: writes between pages cannot upset it.
@@ -161,11 +157,9 @@ export async function* cellPages(
     if (examined < PAGE) return;
     signal?.throwIfAborted();
     s.assertOpen("Cannot scan");
-    const t = performance.now();
-    if (t - last > SLICE_MS) {
+    if (turnDue()) {
       await yieldToLoop();
       signal?.throwIfAborted();
-      last = performance.now();
     }
   }
 }

@@ -13,6 +13,7 @@ import { commitItems } from "./commit.ts";
 import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
 import { afterCommit, buildChanges } from "./write_build.ts";
+import { feedReady } from "./feed_hooks.ts";
 
 /** Most items per collection remembered as written last (shared storage). */
 const RECENT_ITEMS = 16_384;
@@ -248,6 +249,8 @@ export async function writeOver(
 ): Promise<
   { existed: boolean[]; durable: Promise<void> | undefined } | undefined
 > {
+  if (s.shared) await feedReady(s); // change feed: the counter's value
+  if (s.shared) await feedReady(s); // change feed: the counter's value
   const state = s.state(collection);
   const built = buildChanges(s, state, ops, action, keys, current);
   if (built === undefined) return undefined;

@@ -94,6 +94,7 @@ export function buildChanges(
           updatedAt: meta.updatedAt,
           version: meta.version,
           seq: live ? old.seq : ++seq,
+          feed: s.feedIndex.next(),
           dates: op.value.dates,
         }
         : {
@@ -108,6 +109,7 @@ export function buildChanges(
           updatedAt: now,
           version: live ? old.version + 1 : 1,
           seq: live ? old.seq : ++seq,
+          feed: s.feedIndex.next(),
           dates: op.value.dates,
         };
       // Bytes only where the storage keeps them, or to measure a record
