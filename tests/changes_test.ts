@@ -476,3 +476,31 @@ Deno.test("changes (kv): updates leave one by-position key per item", async () =
   ]);
   kv.close();
 });
+
+Deno.test("changes (file): concurrent commits sharing fsyncs all reach a live reader, in position order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-feed-" });
+  try {
+    for (const durability of ["strict", "batched"] as const) {
+      await using db = await open({
+        path: `${dir}/${durability}.tdb`,
+        durability,
+      });
+      const stop = new AbortController();
+      const seen: string[] = [];
+      const reading = (async () => {
+        for await (const c of db.changes({ signal: stop.signal })) {
+          seen.push(c.seq);
+          if (seen.length === 200) stop.abort();
+        }
+      })();
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) => db.put(`k${i}`, i)),
+      );
+      await reading;
+      assert.equal(new Set(seen).size, 200);
+      assert.deepEqual(seen, [...seen].sort((a, b) => Number(a) - Number(b)));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
