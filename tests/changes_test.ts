@@ -267,6 +267,38 @@ for (const name of PLACES) {
   );
 
   t(
+    "a restore's changes take new positions after every earlier one",
+    async () => {
+      const at = await place(name);
+      const dir = await Deno.makeTempDir({ prefix: "tether-feed-bk-" });
+      try {
+        await using db = await at.open();
+        await db.put("a", 1);
+        await db.put("b", 2);
+        await db.backup(`${dir}/full.tbk`);
+        await db.put("c", 3);
+        await db.delete("a");
+        const before = await collect(db);
+        const top = before.at(-1)!.seq;
+        await db.restore(`${dir}/full.tbk`);
+        const after = await collect(db, { since: top });
+        assertGrowing(after, top);
+        assert.deepEqual(brief(after).sort(), [
+          "delete default/c",
+          "put default/a",
+          "put default/b",
+        ]);
+        for (const c of after) {
+          if (c.type === "put") assert.equal(c.doc, c.key === "a" ? 1 : 2);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+        await at.drop();
+      }
+    },
+  );
+
+  t(
     "an expired put is hidden; its expiry shows only with expiries: true",
     async () => {
       const at = await place(name);
