@@ -267,6 +267,38 @@ for (const name of PLACES) {
   );
 
   t(
+    "a restore's changes take new positions after every earlier one",
+    async () => {
+      const at = await place(name);
+      const dir = await Deno.makeTempDir({ prefix: "tether-feed-bk-" });
+      try {
+        await using db = await at.open();
+        await db.put("a", 1);
+        await db.put("b", 2);
+        await db.backup(`${dir}/full.tbk`);
+        await db.put("c", 3);
+        await db.delete("a");
+        const before = await collect(db);
+        const top = before.at(-1)!.seq;
+        await db.restore(`${dir}/full.tbk`);
+        const after = await collect(db, { since: top });
+        assertGrowing(after, top);
+        assert.deepEqual(brief(after).sort(), [
+          "delete default/c",
+          "put default/a",
+          "put default/b",
+        ]);
+        for (const c of after) {
+          if (c.type === "put") assert.equal(c.doc, c.key === "a" ? 1 : 2);
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+        await at.drop();
+      }
+    },
+  );
+
+  t(
     "an expired put is hidden; its expiry shows only with expiries: true",
     async () => {
       const at = await place(name);
@@ -475,4 +507,32 @@ Deno.test("changes (kv): updates leave one by-position key per item", async () =
     "delete default/k0",
   ]);
   kv.close();
+});
+
+Deno.test("changes (file): concurrent commits sharing fsyncs all reach a live reader, in position order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-feed-" });
+  try {
+    for (const durability of ["strict", "batched"] as const) {
+      await using db = await open({
+        path: `${dir}/${durability}.tdb`,
+        durability,
+      });
+      const stop = new AbortController();
+      const seen: string[] = [];
+      const reading = (async () => {
+        for await (const c of db.changes({ signal: stop.signal })) {
+          seen.push(c.seq);
+          if (seen.length === 200) stop.abort();
+        }
+      })();
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) => db.put(`k${i}`, i)),
+      );
+      await reading;
+      assert.equal(new Set(seen).size, 200);
+      assert.deepEqual(seen, [...seen].sort((a, b) => Number(a) - Number(b)));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -202,8 +202,9 @@ export function readMark(entry: StorageEntry | null): number {
 
 /** A commit still waiting to be durable. */
 interface Pending {
-  readonly last: number;
+  last: number;
   state: 0 | 1 | 2; // waiting, durable, taken back
+  readonly durable: Promise<void> | undefined;
 }
 
 /**
@@ -375,7 +376,19 @@ export class FeedIndex {
       this.#bump();
       return;
     }
-    const held: Pending = { last, state: durable === undefined ? 1 : 0 };
+    // Commits of one group share a `durable` promise: one entry for them.
+    const tail = this.#pending.at(-1);
+    if (
+      tail !== undefined && durable !== undefined && tail.durable === durable
+    ) {
+      tail.last = last;
+      return;
+    }
+    const held: Pending = {
+      last,
+      state: durable === undefined ? 1 : 0,
+      durable,
+    };
     this.#pending.push(held);
     if (durable === undefined) return this.#drain();
     durable.then(
@@ -398,7 +411,7 @@ export class FeedIndex {
       if (state === 1 && last > this.#visible) this.#visible = last;
     }
     if (i > 0) {
-      this.#pending = pending.slice(i);
+      pending.splice(0, i);
       this.#bump();
     }
   }
