@@ -49,6 +49,8 @@ interface Pending {
 }
 
 const NONE: readonly IndexEntry[] = [];
+const NONE_MUTABLE: IndexEntry[] = [];
+const NO_IDS: readonly string[] = [];
 
 /**
  * Writes item changes on a local storage. Arguments and result as
@@ -271,12 +273,15 @@ export function prepareLocal(
       });
       continue; // One entry, unchanged.
     }
-    const beforeIds = new Set(before.map(entryKeyId));
-    const afterIds = new Set(after.map(entryKeyId));
-    const removed: IndexEntry[] = [];
+    // Entries per item are few: arrays, not sets.
+    const beforeIds = before.length === 0 ? NO_IDS : before.map(entryKeyId);
+    const afterIds = after.length === 0 || before.length === 0
+      ? NO_IDS
+      : after.map(entryKeyId);
+    const removed: IndexEntry[] = before.length === 0 ? NONE_MUTABLE : [];
     const added: IndexEntry[] = [];
     for (const e of before) {
-      if (afterIds.has(entryKeyId(e))) continue;
+      if (afterIds.includes(entryKeyId(e))) continue;
       // A unique entry another item took over stays.
       if (e.unique && ram.holder(e) !== slot) continue;
       removed.push(e);
@@ -284,7 +289,7 @@ export function prepareLocal(
       if (!volatile) deletes.push(e.key);
     }
     for (const e of after) {
-      if (beforeIds.has(entryKeyId(e))) continue;
+      if (beforeIds.length > 0 && beforeIds.includes(entryKeyId(e))) continue;
       if (e.unique) {
         const kid = entryKeyId(e);
         claimed ??= new Map();

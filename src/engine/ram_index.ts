@@ -10,9 +10,10 @@
 
 import { BTree, type BTreeRange } from "./btree.ts";
 import { binaryString } from "../bytes.ts";
-import { entryKeyId, type IndexEntry } from "./indexes.ts";
+import type { IndexEntry } from "./indexes.ts";
 import type { DocSlot } from "./record_table.ts";
 import { entryCost } from "./size_estimate.ts";
+import { encodeKey } from "../key_codec.ts";
 
 /** One index entry in RAM: its storage key and the document it names. */
 export interface IndexCell {
@@ -22,13 +23,37 @@ export interface IndexCell {
   readonly slot: DocSlot;
 }
 
+const EMPTY: IndexCell[] = [];
+
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The trees of one collection: by index name, `""` for insertion order. */
+/**
+ * The trees of one collection: by index name, `""` for insertion order.
+ * A tree's keys leave out the prefix every key of the index shares, so
+ * comparisons start where keys differ.
+ */
 export class RamIndexes {
+  readonly #collection: string;
   readonly #trees = new Map<string, BTree<string, IndexCell>>();
+
+  /**
+   * @param collection The collection's name.
+   */
+  constructor(collection: string) {
+    this.#collection = collection;
+  }
+
+  /** The tree key of an entry: its key without the index's prefix. */
+  #key(entry: IndexEntry): string {
+    // A flat string (a slice would be compared through its parent).
+    return binaryString(entry.key.subarray(this.#cut(entry.index)));
+  }
+
+  #cut(name: string): number {
+    return this.#prefixOf(name).length;
+  }
 
   /**
    * The tree of an index, created empty when missing.
@@ -79,6 +104,21 @@ export class RamIndexes {
     return bytes;
   }
 
+  #prefixes = new Map<string, string>();
+
+  #prefixOf(name: string): string {
+    let prefix = this.#prefixes.get(name);
+    if (prefix === undefined) {
+      prefix = binaryString(
+        name === ""
+          ? encodeKey(["o", this.#collection])
+          : encodeKey(["i", this.#collection, name]),
+      );
+      this.#prefixes.set(name, prefix);
+    }
+    return prefix;
+  }
+
   /** Forgets every tree. */
   clear(): void {
     this.#trees.clear();
@@ -91,7 +131,7 @@ export class RamIndexes {
    * @param slot The document it names.
    */
   add(entry: IndexEntry, slot: DocSlot): void {
-    this.tree(entry.index).set(entryKeyId(entry), { key: entry.key, slot });
+    this.tree(entry.index).set(this.#key(entry), { key: entry.key, slot });
   }
 
   /**
@@ -105,7 +145,7 @@ export class RamIndexes {
   remove(entry: IndexEntry, slot: DocSlot): boolean {
     const tree = this.#trees.get(entry.index);
     if (tree === undefined) return false;
-    const id = entryKeyId(entry);
+    const id = this.#key(entry);
     if (tree.get(id)?.slot !== slot) return false;
     return tree.delete(id);
   }
@@ -117,7 +157,7 @@ export class RamIndexes {
    * @returns The holder, or `undefined`.
    */
   holder(entry: IndexEntry): DocSlot | undefined {
-    return this.#trees.get(entry.index)?.get(entryKeyId(entry))?.slot;
+    return this.#trees.get(entry.index)?.get(this.#key(entry))?.slot;
   }
 
   /**
@@ -135,8 +175,18 @@ export class RamIndexes {
     end: Uint8Array | undefined,
     reverse: boolean,
   ): IterableIterator<IndexCell> {
-    const range: BTreeRange<string> = { reverse, gte: binaryString(start) };
-    if (end !== undefined) range.lt = binaryString(end);
+    // Keys outside the index's prefix bound nothing, or everything.
+    const prefix = this.#prefixOf(name);
+    const cut = prefix.length;
+    const range: BTreeRange<string> = { reverse };
+    const lo = binaryString(start);
+    if (lo.startsWith(prefix)) range.gte = binaryString(start.subarray(cut));
+    else if (lo > prefix) return EMPTY.values();
+    if (end !== undefined) {
+      const hi = binaryString(end);
+      if (hi.startsWith(prefix)) range.lt = binaryString(end.subarray(cut));
+      else if (hi <= prefix) return EMPTY.values();
+    }
     return this.tree(name).values(range);
   }
 }

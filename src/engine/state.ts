@@ -308,7 +308,7 @@ export class EngineCore {
         recent: new Map(),
         recentBytes: 0,
         table: this.local ? new RecordTable() : undefined,
-        ram: this.local ? new RamIndexes() : undefined,
+        ram: this.local ? new RamIndexes(collection) : undefined,
         tombs: this.local ? new Set() : undefined,
       };
       this.collections.set(collection, state);
