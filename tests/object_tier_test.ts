@@ -222,3 +222,29 @@ Deno.test("readonly: true on open is the default of every read; dates are copied
     TypeError,
   );
 });
+
+Deno.test("memory storage's byte view follows object-tier writes in commit order", async () => {
+  const storage = new MemoryStorage();
+  await using db = await open({ storage });
+  const key = encodeKey(["d", "default", "k"]);
+  for (let i = 0; i < 5; i++) {
+    await db.put("k", { i });
+    await db.delete("k");
+  }
+  assert.equal(await storage.get(key), null);
+  await db.put("k", { i: 9 });
+  const entry = await storage.get(key);
+  assert.deepEqual((entry?.memo as { value: unknown }).value, { i: 9 });
+  // A tombstone per deletion, the last one removed by the re-put.
+  assert.equal(
+    await storage.get(encodeKey(["t", "default", "k"])),
+    null,
+  );
+  // Many overwrites of one key stay one entry.
+  for (let i = 0; i < 2000; i++) await db.put("k", { i });
+  let n = 0;
+  for await (const page of storage.scan({ prefix: encodeKey(["d"]) })) {
+    n += page.length;
+  }
+  assert.equal(n, 1);
+});

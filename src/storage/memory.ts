@@ -6,7 +6,6 @@
 
 import { ClosedError } from "../errors.ts";
 import { KeyTable } from "../engine/key_table.ts";
-import { binaryString } from "../bytes.ts";
 import type {
   ObjectCommit,
   ObjectSet,
@@ -19,6 +18,9 @@ import type {
   StorageEntry,
   StorageSet,
 } from "./contract.ts";
+
+/** Log slots (three per write) kept before the log may be folded. */
+const LOG_MIN = 3 * 262_144;
 
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
@@ -76,38 +78,39 @@ export class MemoryStorage implements Storage {
     commit: (commit: ObjectCommit): StorageCommitResult => {
       if (this.#closed) throw this.#closedError("commit");
       const version = ++this.#version;
-      const pending = this.#pending;
-      // Ordered keys and hashes are made when a reader needs them.
-      for (const set of commit.sets ?? []) {
-        pending.set(binaryString(set.key), { key: set.key, set, version });
-      }
+      const log = this.#log;
+      // Ordered keys and hashes are made when a reader needs them: the
+      // write only goes to the log (key, set or undefined, version).
+      for (const set of commit.sets ?? []) log.push(set.key, set, version);
       for (const key of commit.deletes ?? []) {
-        pending.set(binaryString(key), { key, set: undefined, version });
+        log.push(key, undefined, version);
+      }
+      // A log far larger than the table holds mostly overwrites: fold it.
+      if (log.length > LOG_MIN && log.length > 6 * this.#table.size) {
+        this.#flush();
       }
       return new Committed(version);
     },
   };
 
   /**
-   * Object-tier writes not yet in the key table, latest per key: applied
-   * (in order) before any read or byte commit.
+   * Object-tier writes not yet in the key table, in commit order, three
+   * slots each (key, set or `undefined` for a delete, version): applied
+   * before any read or byte commit, or once the log outgrows the table.
    */
-  #pending = new Map<
-    string,
-    {
-      key: Uint8Array;
-      set: ObjectSet | StorageSet | undefined;
-      version: number;
-    }
-  >();
+  #log: (Uint8Array | ObjectSet | StorageSet | number | undefined)[] = [];
 
   #flush(): void {
-    if (this.#pending.size === 0) return;
-    for (const { key, set, version } of this.#pending.values()) {
-      if (set === undefined) this.#table.apply([], [key], stamp(version));
-      else this.#table.apply([set], [], stamp(version));
+    const log = this.#log;
+    if (log.length === 0) return;
+    this.#log = [];
+    for (let i = 0; i < log.length; i += 3) {
+      const key = log[i] as Uint8Array;
+      const set = log[i + 1] as ObjectSet | StorageSet | undefined;
+      const versionstamp = stamp(log[i + 2] as number);
+      if (set === undefined) this.#table.apply([], [key], versionstamp);
+      else this.#table.apply([set], [], versionstamp);
     }
-    this.#pending.clear();
   }
 
   #alive = (): void => {
@@ -180,7 +183,7 @@ export class MemoryStorage implements Storage {
   close(): Promise<void> {
     this.#closed = true;
     this.#table.clear();
-    this.#pending.clear();
+    this.#log = [];
     return Promise.resolve();
   }
 }
