@@ -6,8 +6,11 @@
  * each:
  *
  * - layout.ts: the key layout (documents, metadata, tombstones);
- * - write.ts, commit.ts: the write queue and the atomic commit of items
- *   with their index entries;
+ * - write.ts, write_build.ts, commit.ts: the write queue, building
+ *   records, the full pipeline's atomic commit with index entries;
+ * - local_write.ts, local_commit.ts, local_read.ts: the fast path over
+ *   the object tier (record_table.ts, ram_index.ts) of a storage only this
+ *   process writes (see docs/engine.md);
  * - read.ts: point reads, scans, index and insertion-order scans;
  * - index_build.ts: creating and dropping indexes;
  * - bulk.ts: `clear()` and group deletes;
