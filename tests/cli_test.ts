@@ -254,13 +254,17 @@ Deno.test("cli: export piped into import, and into a file", async () => {
     await sample(db);
     const exported = exits(await cli(["export", "-", "--db", db]), 0);
     assert.equal(exported.bytes.length > 0, true);
-    assert.equal(exported.stdout.trimEnd().split("\n").length, 5);
+    // Two index definitions first, then the five documents.
+    assert.equal(exported.stdout.trimEnd().split("\n").length, 7);
     assert.match(exported.stderr, /^exported 5 documents\n$/);
     const imported = exits(
       await cli(["import", "-", "--db", copy], { input: exported.bytes }),
       0,
     );
-    assert.match(imported.stdout, /^imported 5 documents\n$/);
+    assert.match(
+      imported.stdout,
+      /^imported 5 documents and 2 index definitions\n$/,
+    );
     const [again, file, bad] = await Promise.all([
       cli(["export", "-", "--db", copy]),
       cli([
@@ -279,7 +283,7 @@ Deno.test("cli: export piped into import, and into a file", async () => {
     assert.equal(exits(again, 0).stdout, exported.stdout);
     assert.match(exits(file, 0).stdout, /exported 3 documents to /);
     const text = await Deno.readTextFile(`${dir}/users.ndjson`);
-    assert.equal(text.trimEnd().split("\n").length, 3);
+    assert.equal(text.trimEnd().split("\n").length, 5);
     // No temporary file is left beside it.
     const names = [];
     for await (const entry of Deno.readDir(dir)) names.push(entry.name);
@@ -288,6 +292,11 @@ Deno.test("cli: export piped into import, and into a file", async () => {
     {
       await using reopened = await open({ path: copy, readOnly: true });
       assert.equal(await reopened.collection("users").count(), 3);
+      // The index definitions came along.
+      assert.deepEqual(
+        (await reopened.collection("users").indexes()).map((i) => i.name),
+        ["age_1", "city_1"],
+      );
       const entry = await reopened.getEntry("greeting");
       assert.deepEqual(entry?.tags, ["t"]);
       assert.equal(typeof entry?.expiresAt, "number");
@@ -807,10 +816,14 @@ Deno.test("cli in-process: progress on a terminal's stderr only", async () => {
         },
       );
       assert.equal(code, 0, err.text());
-      assert.equal(out.text(), "imported 5 documents\n");
+      assert.equal(
+        out.text(),
+        "imported 5 documents and 2 index definitions\n",
+      );
       if (terminal) {
         const erase = "\x1b[K";
-        assert.match(err.text(), /^\r[|/\\-] importing \d+ B \d+\.\d s/);
+        // A spinner while stdin is read (its size unknown).
+        assert.match(err.text(), /^\r[|/\\-] importing \d+\.\d s/);
         assert(err.text().includes(` s${erase}\r`), JSON.stringify(err.text()));
         assert(err.text().endsWith(`\r${erase}`), JSON.stringify(err.text()));
       } else {

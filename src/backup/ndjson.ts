@@ -5,6 +5,9 @@
  * A line is the stored record (FORMAT.md, "Record envelope") with two more
  * fields in front: `col` (the collection) and `id` (the key), e.g.
  * `{"col":"readings","id":"r1","v":{"t":21.5},"c":1700000000000,"u":1700000000000,"n":1,"s":1,"x":1700003600000}`.
+ * An export starts with a line per index definition,
+ * `{"col":"users","index":{"name":"age_1","fields":["age"],"unique":false,"sparse":false}}`,
+ * which an import creates before loading the documents.
  *
  * @module
  */
@@ -114,7 +117,8 @@ export async function fileTarget(path: string): Promise<{
 }
 
 /**
- * Writes every live document as one NDJSON line.
+ * Writes every index definition, then every live document, as one NDJSON
+ * line each.
  *
  * @param engine The engine.
  * @param target A path (written beside it, then renamed over it) or a
@@ -149,9 +153,13 @@ export async function exportNdjson(
   let documents = 0;
   try {
     let chunk = "";
-    for await (const line of documentLines(engine, collections, action)) {
+    // Index definitions first (so an import builds them before loading),
+    // then the documents.
+    for await (
+      const line of documentLines(engine, collections, action, undefined, true)
+    ) {
       chunk += line.text;
-      documents++;
+      if (line.kind === "document") documents++;
       if (chunk.length >= FLUSH_BYTES) {
         await writer.write(encodeUtf8(chunk));
         chunk = "";
