@@ -377,6 +377,11 @@ async function firstPass(
       check.envelope = isEnvelope(record.value);
       decided = true;
     }
+    if (!check.envelope && (how.target ?? how.fallback) === undefined) {
+      throw new TypeError(
+        `${action}: give the collection the documents go into`,
+      );
+    }
     let collection: string;
     let key: string | undefined;
     try {
@@ -392,13 +397,7 @@ async function firstPass(
         collection = line.collection;
         key = line.record === undefined ? undefined : line.id; // a deletion
       } else {
-        const into = how.target ?? how.fallback;
-        if (into === undefined) {
-          throw new TypeError(
-            "give the collection the documents go into (--collection)",
-          );
-        }
-        collection = into.name;
+        collection = (how.target ?? how.fallback)!.name;
         check.collections.add(collection);
         key = bareOf(record, how.idField, how.mode).key;
       }
