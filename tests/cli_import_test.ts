@@ -363,3 +363,89 @@ Deno.test("cli import/export: CSV, JSON and NDJSON round trips, --drop, a bad li
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli import --from unosql: a plain and an encrypted database directory unosql wrote; a wrong key (77), a missing source (66)", async () => {
+  const fixtures =
+    new URL("../../shared/fixtures/unosql/current/", import.meta.url)
+      .pathname;
+  const dir = await Deno.makeTempDir({ prefix: "tether-cli-unosql-" });
+  try {
+    const plain = await run([
+      "import",
+      "--from",
+      "unosql",
+      `${fixtures}plain`,
+      "--db",
+      `${dir}/plain.tdb`,
+    ]);
+    assert.equal(plain.code, 0, plain.err);
+    assert.equal(
+      plain.out,
+      "imported 87 documents from unosql 'greenhouse' (current format, database): app_config 5, readings 59, users 23\n",
+    );
+    const out = sink();
+    const err = sink();
+    const key = "tether-fixture-public-key-32byte";
+    const code = await main([
+      "import",
+      "--from",
+      "unosql",
+      `${fixtures}encrypted`,
+      "--key-env",
+      "UNOSQL_KEY",
+      "--json",
+      "--db",
+      `${dir}/encrypted.tdb`,
+    ], {
+      stdout: out.stream,
+      stderr: err.stream,
+      env: (n) => n === "UNOSQL_KEY" ? key : undefined,
+    });
+    assert.equal(code, 0, err.text());
+    const report = JSON.parse(out.text());
+    assert.deepEqual(report.collections, {
+      app_config: 5,
+      readings: 59,
+      users: 23,
+    });
+    assert(report.files.every((f: { encrypted: boolean }) => f.encrypted));
+    {
+      await using a = await open({ path: `${dir}/plain.tdb`, readOnly: true });
+      await using b = await open({
+        path: `${dir}/encrypted.tdb`,
+        readOnly: true,
+      });
+      assert.deepEqual(
+        await b.collection("users").find({}).toArray(),
+        await a.collection("users").find({}).toArray(),
+      );
+    }
+    const wrong = await run([
+      "import",
+      "--from",
+      "unosql",
+      `${fixtures}encrypted`,
+      "--key",
+      "x".repeat(32),
+      "--db",
+      `${dir}/wrong.tdb`,
+    ]);
+    assert.equal(wrong.code, 77, wrong.err);
+    const missing = await run([
+      "import",
+      "--from",
+      "unosql",
+      `${dir}/nothing`,
+      "--db",
+      `${dir}/none.tdb`,
+    ]);
+    assert.equal(missing.code, 66, missing.err);
+    assert.equal(
+      (await run(["import", "x.ndjson", "--key", "k", "--db", `${dir}/k.tdb`]))
+        .code,
+      64,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

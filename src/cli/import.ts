@@ -21,6 +21,7 @@ import { inputSize } from "./files.ts";
 import { CREATE, target, withDatabase } from "./open.ts";
 import { plural } from "./output.ts";
 import { Progress } from "./progress.ts";
+import { importFromUnosql, UNOSQL_OPTIONS } from "./unosql.ts";
 
 /** The formats `import` reads (`tether`: our envelope, as ndjson). */
 export const IMPORT_FORMATS = ["ndjson", "json", "csv", "tether"] as const;
@@ -36,7 +37,7 @@ export const IMPORT_MODES: readonly ImportMode[] = [
 /** `import`. */
 export const importCommand: Command = {
   synopsis:
-    "import <file|-> [--format ndjson|json|csv] [--collection NAME] [--mode insert|upsert|merge|replace] [--skip-bad] [--json]",
+    "import <file|-> [--format ndjson|json|csv] [--collection NAME] [--mode insert|upsert|merge|replace] [--skip-bad] [--json] | import --from unosql <dir|file> [--key K | --key-env NAME]",
   summary: "store documents from NDJSON, a JSON array or CSV (- for stdin)",
   help: `Stores the documents of <file> or stdin (-). Every record is checked
 first, in a streaming pass: a bad one imports nothing and is named with its
@@ -69,7 +70,20 @@ Options:
   --drop              empty the collection(s) first
   --skip-bad          skip bad records (counted, lines listed on stderr)
   --encrypt           create the database encrypted
-  --json              the summary as one line of JSON`,
+  --json              the summary as one line of JSON
+
+From unosql (import --from unosql <dir|file>): a unosql database directory,
+or one of its backup or collection files, plain, compressed or encrypted, in
+its current or legacy format, into collections of the same names (ids,
+versions, timestamps kept; every checksum and MAC verified; any damage
+imports nothing and is named, exit 65). See docs/from_unosql.md.
+  --key K             the key the unosql database was opened with (text)
+  --key-env NAME      the same, from an environment variable
+  --iterations N      the iteration count given to unosql (default its own)
+  --name D            the unosql database name (files D_<collection>.db)
+  --collections a,b   only these unosql collections
+  --epoch 1970|2000   the device clock's epoch of its timestamps
+  --skip-damaged      import what is intact; list what is not (exit 2)`,
   options: {
     format: "value",
     collection: "value",
@@ -78,6 +92,7 @@ Options:
     drop: "flag",
     "skip-bad": "flag",
     json: "flag",
+    ...UNOSQL_OPTIONS,
   },
   arity: [1, 1],
   run,
@@ -95,6 +110,18 @@ function collectionOfName(file: string): string | undefined {
 
 async function run(ctx: Context): Promise<number> {
   const [file] = ctx.parsed.positionals as [string];
+  const from = option(ctx.parsed, "from");
+  if (from !== undefined) {
+    if (from !== "unosql") {
+      throw usage(`--from must be 'unosql', got '${from}'`);
+    }
+    return await importFromUnosql(ctx, file);
+  }
+  for (const name of Object.keys(UNOSQL_OPTIONS)) {
+    if (ctx.parsed.options.has(name)) {
+      throw usage(`--${name} is an option of import --from unosql`);
+    }
+  }
   const given = choice(ctx.parsed, "format", IMPORT_FORMATS);
   const lower = file.toLowerCase();
   const format = given === "tether" || given === undefined
