@@ -126,11 +126,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
     !Array.isArray(value) && !(value instanceof Date);
 }
 
-/** Whether an NDJSON line is our envelope (its first record decides). */
+/**
+ * Whether an NDJSON line is our envelope (its first record decides): an
+ * object with a string `col` and an `id` or an `index`.
+ */
 function isEnvelope(value: unknown): boolean {
   return isPlainObject(value) && typeof value.col === "string" &&
-    (("id" in value && ("v" in value || "deleted" in value)) ||
-      "index" in value);
+    ("id" in value || "index" in value);
 }
 
 /** A checked bare document: its key (none: a new one) and value. */
