@@ -449,3 +449,61 @@ Deno.test("cli import --from unosql: a plain and an encrypted database directory
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli import: stdin larger than the heap streams into Deno KV (TETHER_TORTURE=1: 40 MB through a 32 MB heap; else 2 MB)", async () => {
+  const torture = Deno.env.get("TETHER_TORTURE") === "1";
+  const documents = torture ? 40_000 : 2_000;
+  const dir = await Deno.makeTempDir({ prefix: "tether-cli-big-" });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--v8-flags=--max-old-space-size=32",
+        "--unstable-kv",
+        "-A",
+        new URL("../cli.ts", import.meta.url).href,
+        "import",
+        "-",
+        "--collection",
+        "c",
+        "--json",
+        "--kv",
+        `${dir}/big.sqlite`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Generated as it is written: never whole in this process either.
+    const payload = "x".repeat(1000);
+    const encoder = new TextEncoder();
+    const writer = child.stdin.getWriter();
+    for (let i = 0; i < documents; i += 100) {
+      let chunk = "";
+      for (let j = i; j < i + 100; j++) {
+        chunk += `{"_id":"k${j}","n":${j},"payload":"${payload}"}\n`;
+      }
+      await writer.write(encoder.encode(chunk));
+    }
+    await writer.close();
+    const { code, stdout, stderr } = await child.output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const report = JSON.parse(new TextDecoder().decode(stdout));
+    assert.equal(report.documents, documents);
+    const kv = await Deno.openKv(`${dir}/big.sqlite`);
+    try {
+      await using db = await open({ kv });
+      assert.equal(await db.collection("c").count(), documents);
+      assert.deepEqual(await db.collection("c").get(`k${documents - 1}`), {
+        _id: `k${documents - 1}`,
+        n: documents - 1,
+        payload,
+      });
+    } finally {
+      kv.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

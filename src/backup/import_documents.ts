@@ -21,6 +21,7 @@
 
 import type { Database } from "../database.ts";
 import type { Collection } from "../collection.ts";
+import { TooLargeError } from "../errors.ts";
 import { checkKey } from "../validate.ts";
 import {
   type DocumentFormat,
@@ -254,7 +255,9 @@ export async function importDocuments(
   if (typeof idField !== "string" || idField.length === 0) {
     throw new TypeError(`${action}: the id field must be a field name`);
   }
-  const batchSize = options.batchSize ?? 500;
+  // Deno KV's atomic writes are small: start there (putAll splits more).
+  const batchSize = options.batchSize ??
+    (db.stats().storage === "KvStorage" ? 40 : 500);
   const target = options.collection === undefined
     ? undefined
     : db.collection(options.collection); // checks the name
@@ -434,6 +437,33 @@ async function firstPass(
   return check;
 }
 
+/**
+ * Stores a batch in one atomic write; when the storage refuses a write that
+ * large (`TooLargeError`: Deno KV's limits on one atomic write), nothing
+ * was written, so it is split in halves, down to one document (whose own
+ * `TooLargeError` is then the document's).
+ */
+async function putAll(
+  collection: Collection<unknown>,
+  items: readonly (readonly [string, unknown])[] | readonly unknown[],
+  keyed: boolean,
+): Promise<void> {
+  try {
+    if (keyed) {
+      await collection.putBatch(
+        new Map(items as readonly (readonly [string, unknown])[]),
+      );
+    } else {
+      await collection.putBatch(items as unknown[]);
+    }
+  } catch (e) {
+    if (!(e instanceof TooLargeError) || items.length <= 1) throw e;
+    const half = items.length >> 1;
+    await putAll(collection, items.slice(0, half), keyed);
+    await putAll(collection, items.slice(half), keyed);
+  }
+}
+
 /** The counts a writer keeps. */
 interface Written {
   documents: number;
@@ -511,8 +541,8 @@ class Writer {
     this.#keyed = new Map();
     this.#fresh = [];
     try {
-      if (keyed.size > 0) await collection.putBatch(keyed);
-      if (fresh.length > 0) await collection.putBatch(fresh);
+      if (keyed.size > 0) await putAll(collection, [...keyed], true);
+      if (fresh.length > 0) await putAll(collection, fresh, false);
     } catch (e) {
       throw this.#stopped(e);
     }
