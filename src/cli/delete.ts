@@ -14,7 +14,8 @@ import { plural } from "./output.ts";
 /** `delete`. */
 export const deleteCommand: Command = {
   synopsis: "delete <collection> <key...> | --filter JSON [--json]",
-  summary: "remove documents by key or filter (exit 1 when none was there)",
+  summary:
+    "remove documents by key or filter (exit 1 when a key was not there)",
   help: `Removes the documents stored under each <key> in <collection>, or with
 --filter every document matching a Mongo-style query (e.g. '{"age":{"$lt":18}}';
 '{}' removes all). Exits with 1 when a key given was not there (the others

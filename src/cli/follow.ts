@@ -153,8 +153,18 @@ async function run(ctx: Context): Promise<number> {
       }
       const out = new Buffered(ctx.out);
       const live = !flag(ctx.parsed, "once");
+      // A file database opened read-only sees another process's commits
+      // once it loads them: refresh() does, and the live feed then tells
+      // them. (Elsewhere refresh() does nothing.)
+      let failure: unknown;
       const timer = setInterval(() => {
         out.flush().then(save).catch(() => {});
+        if (live && failure === undefined) {
+          db.refresh().catch((e) => {
+            failure = e;
+            controller.abort();
+          });
+        }
       }, 250);
       try {
         let n = 0;
@@ -176,12 +186,22 @@ async function run(ctx: Context): Promise<number> {
           if (controller.signal.aborted) break;
         }
       } catch (e) {
-        if (!controller.signal.aborted) throw e;
+        if (controller.signal.aborted) {
+          // Stopped (Ctrl-C, or a failed refresh, thrown below).
+        } else if (e instanceof Error && e.name === "FeedGapError") {
+          throw new CliError(
+            ExitCode.Failed,
+            `${e.message}; start again from the beginning: without --since, or with the position file removed`,
+          );
+        } else if (e instanceof TypeError || e instanceof RangeError) {
+          throw usage(e.message);
+        } else throw e;
       } finally {
         clearInterval(timer);
         await out.flush();
         await save();
       }
+      if (failure !== undefined) throw failure;
       return ExitCode.Ok;
     });
   } finally {
