@@ -262,6 +262,9 @@ export function csvValue(text: string, quoted: boolean): unknown {
   return text;
 }
 
+/** What ends an unquoted stretch of a CSV field. */
+const SPECIAL = /[",\r\n]/g;
+
 interface CsvRow {
   readonly line: number;
   readonly fields: readonly { text: string; quoted: boolean }[];
@@ -295,10 +298,20 @@ async function* csvRows(
         if (c === '"') {
           inQuotes = false;
           afterQuote = true;
-        } else {
-          if (c === "\n") line++;
-          field += c;
+          continue;
         }
+        // Up to the next quote (or the chunk's end) at once.
+        const end = chunk.indexOf('"', i);
+        const text = chunk.slice(i, end < 0 ? chunk.length : end);
+        for (
+          let at = text.indexOf("\n");
+          at >= 0;
+          at = text.indexOf("\n", at + 1)
+        ) {
+          line++;
+        }
+        field += text;
+        i += text.length - 1;
         continue;
       }
       if (pendingCr && c !== "\n") {
@@ -347,7 +360,11 @@ async function* csvRows(
         );
       }
       fieldStarted = true;
-      field += c;
+      // Up to the next special character (or the chunk's end) at once.
+      SPECIAL.lastIndex = i;
+      const end = SPECIAL.exec(chunk)?.index ?? chunk.length;
+      field += chunk.slice(i, end);
+      i = end - 1;
     }
   }
   if (inQuotes) {
