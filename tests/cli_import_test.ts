@@ -17,6 +17,7 @@ import {
   records,
 } from "../src/backup/import_formats.ts";
 import { csvField } from "../src/backup/export_documents.ts";
+import { spillLimit } from "../src/backup/ndjson.ts";
 
 /** A stream delivering `text` `size` bytes at a time. */
 function chunked(text: string, size: number): ReadableStream<Uint8Array> {
@@ -505,5 +506,39 @@ Deno.test("cli import: stdin larger than the heap streams into Deno KV (TETHER_T
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("db.import of a stream past its in-memory limit (16 Mi characters; 64 Ki here) spills to a temporary file: all stored, and a bad last line still stores nothing", async () => {
+  const limit = spillLimit.chars;
+  spillLimit.chars = 64 * 1024;
+  try {
+    const line = (i: number) =>
+      `{"col":"c","id":"k${i}","v":{"p":"${
+        "x".repeat(1000)
+      }"},"c":1,"u":1,"n":1}\n`;
+    const count = 170; // about 170 KB
+    const stream = (bad: boolean) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          const encoder = new TextEncoder();
+          for (let i = 0; i < count; i++) {
+            controller.enqueue(encoder.encode(line(i)));
+          }
+          if (bad) controller.enqueue(encoder.encode("{oops}\n"));
+          controller.close();
+        },
+      });
+    await using db = await open();
+    await assert.rejects(
+      db.import(stream(true)),
+      TypeError,
+      `Cannot import line ${count + 1}`,
+    );
+    assert.equal(await db.collection("c").count(), 0);
+    assert.equal((await db.import(stream(false))).documents, count);
+    assert.equal(await db.collection("c").count(), count);
+  } finally {
+    spillLimit.chars = limit;
   }
 });

@@ -354,13 +354,20 @@ export function parseLine(text: string, n: number): Line | undefined {
 }
 
 /**
+ * How many characters of a stream's lines an import keeps in memory before
+ * it spills them to a temporary file (changed by tests only).
+ */
+export const spillLimit: { chars: number } = { chars: 16 * 1024 * 1024 };
+
+/**
  * Reads NDJSON lines (as `exportNdjson` writes them) and stores them with
  * their metadata. Every line is checked before anything is written, so a bad
  * line changes nothing; the writes then go in batches (not one atomic step).
  *
  * @param engine The engine.
  * @param source A path (read twice: checked, then loaded) or a stream (its
- *   lines are kept in memory until all are checked).
+ *   lines are kept in memory up to 16 Mi characters; past that they go to a
+ *   temporary file, read again to load, so memory stays bounded).
  * @param options `mode`.
  * @returns How many documents were stored, and how many had expired.
  * @throws {TypeError} When a line is malformed (naming its number); nothing
@@ -376,34 +383,63 @@ export async function importNdjson(
   if (mode !== "merge" && mode !== "replace") {
     throw new TypeError(`${action}: mode must be "merge" or "replace"`);
   }
-  const open = () => openSource(source);
-  // Pass 1: check every line.
-  const kept: Line[] = [];
+  // Pass 1: check every line (a stream's kept, or spilled to a file).
+  const kept: string[] = [];
+  let keptChars = 0;
+  let spill: { path: string; file: Deno.FsFile } | undefined;
   const collections = new Set<string>();
   let n = 0;
-  for await (const text of lines(await open())) {
-    const line = parseLine(text, ++n);
-    if (line === undefined) continue;
-    collections.add(line.collection);
-    if (typeof source !== "string") kept.push(line);
-  }
-  if (mode === "replace") {
-    for (const c of collections) {
-      await engine.clear(c, `${action}: clearing '${c}'`);
+  try {
+    for await (const text of lines(await openSource(source))) {
+      const line = parseLine(text, ++n);
+      if (line !== undefined) collections.add(line.collection);
+      if (typeof source === "string") continue;
+      if (spill === undefined) {
+        kept.push(text);
+        keptChars += text.length;
+        if (keptChars <= spillLimit.chars) continue;
+        const path = await Deno.makeTempFile({ prefix: "tether-import-" });
+        spill = { path, file: await Deno.open(path, { write: true }) };
+        await writeAll(spill.file, kept.join("\n") + "\n");
+        kept.length = 0;
+      } else {
+        await writeAll(spill.file, text + "\n");
+      }
     }
-  }
-  // Pass 2: store them, a batch per write.
-  const loader = new Loader(engine, action);
-  if (typeof source === "string") {
+    spill?.file.close();
+    if (mode === "replace") {
+      for (const c of collections) {
+        await engine.clear(c, `${action}: clearing '${c}'`);
+      }
+    }
+    // Pass 2: store them, a batch per write.
+    const loader = new Loader(engine, action);
+    const again = typeof source === "string" ? source : spill?.path;
     n = 0;
-    for await (const text of lines(await open())) {
+    for await (
+      const text of again === undefined ? kept : lines(await openSource(again))
+    ) {
       const line = parseLine(text, ++n);
       if (line !== undefined) await loader.add(line);
     }
-  } else {
-    for (const line of kept) await loader.add(line);
+    return await loader.finish();
+  } finally {
+    if (spill !== undefined) {
+      try {
+        spill.file.close();
+      } catch {
+        // Closed above.
+      }
+      await Deno.remove(spill.path).catch(() => {});
+    }
   }
-  return await loader.finish();
+}
+
+async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
+  const bytes = encodeUtf8(text);
+  for (let at = 0; at < bytes.length;) {
+    at += await file.write(bytes.subarray(at));
+  }
 }
 
 /**
