@@ -102,7 +102,10 @@ async function run(ctx: Context): Promise<number> {
     if (format === "tether") {
       const collections = collectionsOption(db, ctx.parsed);
       for (const c of collections ?? await db.collections()) {
-        total += await db.collection(c).count();
+        const collection = db.collection(c);
+        // A line per index definition, then one per document.
+        total += await collection.count() +
+          (await collection.indexes()).length;
       }
       const result = await toOutput(ctx, file, "exporting", (stream) => {
         // Count the lines as they pass.
