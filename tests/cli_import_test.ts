@@ -542,3 +542,51 @@ Deno.test("db.import of a stream past its in-memory limit (16 Mi characters; 64 
     spillLimit.chars = limit;
   }
 });
+
+Deno.test("importDocuments with our envelope: insert refuses a stored key, merge keeps TTL and tags, replace skips new keys, --collection filters", async () => {
+  await using source = await open();
+  await source.collection("a").put("x", { n: 1, keep: true }, {
+    ttl: 3_600_000,
+    tags: ["t"],
+  });
+  await source.collection("a").put("y", { n: 2 });
+  await source.collection("b").put("z", { n: 3 });
+  await source.collection("a").createIndex("n");
+  let text = "";
+  await source.export(
+    new WritableStream({
+      write: (c) => void (text += new TextDecoder().decode(c)),
+    }),
+  );
+  const input = () => new Blob([text]).stream();
+  await using db = await open();
+  await db.collection("a").put("x", { old: true, n: 0 });
+  const refused = await importDocuments(db, input(), { mode: "insert" })
+    .catch((e) => e);
+  assert(refused instanceof BadRecordError);
+  assert.match(refused.message, /'x' already exists in 'a'/);
+  assert.equal(await db.collection("b").count(), 0);
+  // replace: only x (stored) is written; y and z are skipped.
+  const replaced = await importDocuments(db, input(), { mode: "replace" });
+  assert.equal(replaced.format, "envelope");
+  assert.deepEqual([replaced.documents, replaced.skipped], [1, 2]);
+  assert.deepEqual(await db.collection("a").get("x"), { n: 1, keep: true });
+  // merge into a changed x: its fields win, the stored others stay; the
+  // TTL and tags come along; only collection a.
+  await db.collection("a").put("x", { old: true, n: 0 });
+  const merged = await importDocuments(db, input(), {
+    mode: "merge",
+    collection: "a",
+  });
+  assert.equal(merged.documents, 2);
+  assert.equal(merged.indexes, 1);
+  const x = await db.collection("a").getEntry("x");
+  assert.deepEqual(x?.value, { old: true, n: 1, keep: true });
+  assert.deepEqual(x?.tags, ["t"]);
+  assert.equal(typeof x?.expiresAt, "number");
+  assert.equal(await db.collection("b").count(), 0);
+  assert.deepEqual(
+    (await db.collection("a").indexes()).map((i) => i.name),
+    ["n_1"],
+  );
+});
