@@ -5,47 +5,13 @@
  * @module
  */
 
-import type { Database } from "../../mod.ts";
+import { FeedGapError } from "../../mod.ts";
 import { flag, list, option, whole } from "./args.ts";
 import type { Command } from "./command.ts";
 import type { Context } from "./context.ts";
 import { CliError, ExitCode, usage } from "./exit.ts";
 import { READ, withDatabase } from "./open.ts";
 import { Buffered } from "./output.ts";
-
-/** A change of the durable change feed (`db.changes()`). */
-export interface FeedChange {
-  /** Its position: pass it as `since` to resume after it. */
-  readonly seq: string;
-  /** What happened. */
-  readonly type: "put" | "delete" | "expire";
-  /** The collection. */
-  readonly collection: string;
-  /** The document's key. */
-  readonly key: string;
-  /** The document's version after the change. */
-  readonly version: number;
-  /** The document (puts). */
-  readonly doc?: unknown;
-}
-
-/** Options of `db.changes()`. */
-export interface FeedOptions {
-  /** Only changes after this position. */
-  readonly since?: string;
-  /** At most this many. */
-  readonly limit?: number;
-  /** Ends the iteration. */
-  readonly signal?: AbortSignal;
-  /** Wait for new changes once the past ones are read. */
-  readonly live?: boolean;
-  /** Include expiries. */
-  readonly expiries?: boolean;
-  /** Only these collections. */
-  readonly collections?: string[];
-}
-
-type Changes = (options?: FeedOptions) => AsyncIterable<FeedChange>;
 
 /** `follow`. */
 export const follow: Command = {
@@ -97,24 +63,6 @@ async function writePosition(file: string, seq: string): Promise<void> {
   await Deno.rename(temp, file);
 }
 
-/**
- * The change feed of a database.
- *
- * @param db The database.
- * @returns Its `changes` method.
- * @throws {CliError} When this version has none.
- */
-function changesOf(db: Database): Changes {
-  const changes = (db as unknown as { changes?: Changes }).changes;
-  if (typeof changes !== "function") {
-    throw new CliError(
-      ExitCode.Failed,
-      "follow needs the change feed (db.changes()), which this version does not have",
-    );
-  }
-  return changes.bind(db);
-}
-
 async function run(ctx: Context): Promise<number> {
   const positionFile = option(ctx.parsed, "position-file");
   const sinceGiven = option(ctx.parsed, "since");
@@ -147,7 +95,6 @@ async function run(ctx: Context): Promise<number> {
   };
   try {
     return await withDatabase(ctx, READ, async (db) => {
-      const changes = changesOf(db);
       if (collections !== undefined) {
         for (const c of collections) db.collection(c); // checks the name
       }
@@ -170,7 +117,7 @@ async function run(ctx: Context): Promise<number> {
         let n = 0;
         if (limit === 0) return ExitCode.Ok;
         for await (
-          const change of changes({
+          const change of db.changes({
             ...(since === undefined ? {} : { since }),
             ...(limit === undefined ? {} : { limit }),
             ...(collections === undefined ? {} : { collections }),
@@ -188,7 +135,7 @@ async function run(ctx: Context): Promise<number> {
       } catch (e) {
         if (controller.signal.aborted) {
           // Stopped (Ctrl-C, or a failed refresh, thrown below).
-        } else if (e instanceof Error && e.name === "FeedGapError") {
+        } else if (e instanceof FeedGapError) {
           throw new CliError(
             ExitCode.Failed,
             `${e.message}; start again from the beginning: without --since, or with the position file removed`,
