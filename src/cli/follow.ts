@@ -23,7 +23,7 @@ until interrupted (Ctrl-C): {"seq", "type": "put"|"delete"|"expire",
 "collection", "key", "version", "doc"}. It starts after a saved position:
 --since SEQ, or the one in --position-file (which it keeps up to date, so
 that the next run resumes where this one stopped); else from the start of
-the change feed.
+the change feed, which keeps each document's latest change.
 
 Options:
   --since SEQ            start after this position (a "seq" printed before)
