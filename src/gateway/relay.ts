@@ -342,6 +342,8 @@ export function startRelay(
   let closed = false;
   /** Idle waiters, each resolved after a pass that started after it. */
   let waiters: { resolve(): void; reject(e: Error): void }[] = [];
+  /** Waiters whose pass is running. */
+  const starters: { resolve(): void; reject(e: Error): void }[] = [];
   let wake: (() => void) | undefined;
 
   const log = (
@@ -425,17 +427,35 @@ export function startRelay(
 
   const deliver = async (batch: RelayBatch): Promise<ReceiveResult> => {
     if (!isUrl) return await applyBatch(to as Database, batch);
-    const timer = AbortSignal.timeout(timeout);
-    const response = await fetchFn(to, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-      },
-      body: JSON.stringify(batch),
-      signal: AbortSignal.any([stop.signal, timer]),
-    });
-    const text = await response.text();
+    // One controller for close() and the timeout (held by stop's listener
+    // and the timer, so it lives as long as the post).
+    const abort = new AbortController();
+    const onStop = () => abort.abort(stop.signal.reason);
+    stop.signal.addEventListener("abort", onStop, { once: true });
+    const timer = setTimeout(
+      () =>
+        abort.abort(
+          new DOMException(`No answer within ${timeout} ms`, "TimeoutError"),
+        ),
+      timeout,
+    );
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetchFn(to, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(batch),
+        signal: abort.signal,
+      });
+      text = await response.text();
+    } finally {
+      clearTimeout(timer);
+      stop.signal.removeEventListener("abort", onStop);
+    }
     if (response.status !== 200) {
       const after = Number(response.headers.get("retry-after"));
       throw new HttpError(
@@ -548,7 +568,7 @@ export function startRelay(
   const run = async (): Promise<void> => {
     const cp = checkpoint = await load();
     while (!closed) {
-      const starters = waiters;
+      starters.push(...waiters);
       waiters = [];
       let progressed = false;
       for (const spec of specs) {
@@ -572,17 +592,14 @@ export function startRelay(
         pending = 0;
         break; // start again from the highest priority
       }
-      if (progressed) {
-        waiters.unshift(...starters);
-        continue;
-      }
+      if (progressed) continue;
       if (!caughtUp) {
         log("info", "relay-caught-up", `Relay '${name}' has sent everything`, {
           sent,
         });
       }
       caughtUp = true;
-      for (const w of starters) w.resolve();
+      for (const w of starters.splice(0)) w.resolve();
       if (waiters.length > 0) continue;
       await waitForChange(cp);
     }
@@ -592,7 +609,7 @@ export function startRelay(
     lastError = (e as Error)?.message ?? String(e);
     log("error", "relay-stopped", `Relay '${name}' stopped: ${lastError}`);
     closed = true;
-    for (const w of waiters) w.reject(e as Error);
+    for (const w of [...starters.splice(0), ...waiters]) w.reject(e as Error);
     waiters = [];
   });
 
@@ -605,7 +622,7 @@ export function startRelay(
     signal?.removeEventListener("abort", onAbort);
     await running;
     const error = new Error(`Relay '${name}' is closed`);
-    for (const w of waiters) w.reject(error);
+    for (const w of [...starters.splice(0), ...waiters]) w.reject(error);
     waiters = [];
   };
 
