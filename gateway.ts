@@ -64,4 +64,5 @@ export type {
   RelayChange,
 } from "./src/gateway/protocol.ts";
 export type { TokenSpec } from "./src/gateway/auth.ts";
+export type { BodyFormat } from "./src/gateway/body.ts";
 export type { RateClock, RateLimitOptions } from "./src/gateway/rate_limit.ts";

@@ -457,3 +457,19 @@ Deno.test("ingest: the answer comes after the batch is on disk (strict file dura
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ingest: submit() stores readings of an authenticated device with the same checks (for bridges)", async () => {
+  await using db = await open();
+  const handle = ingest(db, { devices: DEVICES, maxBodyBytes: 100 });
+  const ok = await handle.submit("esp32-b", '{"seq":1,"t":2}');
+  assert.deepEqual(await ok.json(), { stored: 1, duplicates: 0 });
+  assert.deepEqual(
+    await (await handle.submit("esp32-b", '{"seq":1,"t":2}\n', "ndjson"))
+      .json(),
+    { stored: 0, duplicates: 1 },
+  );
+  assert.equal((await handle.submit("esp32-z", "{}")).status, 401);
+  assert.equal((await handle.submit("esp32-b", "[1]")).status, 400);
+  assert.equal((await handle.submit("esp32-b", "x".repeat(101))).status, 413);
+  assert.equal(await db.collection("readings").count(), 1);
+});

@@ -6,7 +6,13 @@
 
 import { type Collection, type Database, QuotaError } from "../../mod.ts";
 import { bearer, checkTokenSpec, type TokenSpec, TokenTable } from "./auth.ts";
-import { bodyFormat, type Located, parseReadings, readCapped } from "./body.ts";
+import {
+  type BodyFormat,
+  bodyFormat,
+  type Located,
+  parseReadings,
+  readCapped,
+} from "./body.ts";
 import {
   type RateClock,
   RateLimiter,
@@ -76,6 +82,22 @@ export interface IngestHandler {
   (request: Request): Promise<Response>;
   /** The handler's counters. */
   stats(): IngestStats;
+  /**
+   * Stores readings that arrived another way (an MQTT bridge, a serial
+   * line) for a device the caller has authenticated: the same checks,
+   * limits, rate limit, idempotency and answers as a request, without the
+   * token.
+   *
+   * @param device A device id from `devices` (else a 401 answer).
+   * @param body One JSON object or an array (`"json"`), or NDJSON.
+   * @param format `"json"` (default) or `"ndjson"`.
+   * @returns The answer a request would get.
+   */
+  submit(
+    device: string,
+    body: string | Uint8Array,
+    format?: BodyFormat,
+  ): Promise<Response>;
 }
 
 const DEVICE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -388,6 +410,14 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
     if (!(bytes instanceof Uint8Array)) {
       return refuse(bytes.status, bytes.message);
     }
+    return await accept(device, bytes, format);
+  };
+
+  const accept = async (
+    device: string,
+    bytes: Uint8Array,
+    format: BodyFormat,
+  ): Promise<Response> => {
     const readings = parseReadings(bytes, format);
     if (!Array.isArray(readings)) {
       return refuse(readings.status, readings.message);
@@ -422,7 +452,35 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
     }
   };
 
+  const submit = async (
+    device: string,
+    body: string | Uint8Array,
+    format: BodyFormat = "json",
+  ): Promise<Response> => {
+    stats.requests++;
+    if (typeof device !== "string" || !Object.hasOwn(devices, device)) {
+      return refuse(401, `'${device}' is not a known device`);
+    }
+    if (format !== "json" && format !== "ndjson") {
+      return refuse(415, `format must be "json" or "ndjson"`);
+    }
+    const bytes = typeof body === "string"
+      ? new TextEncoder().encode(body)
+      : body;
+    if (bytes.byteLength > maxBodyBytes) {
+      return refuse(413, `The body is over the limit of ${maxBodyBytes} bytes`);
+    }
+    const wait = limiter?.wait(device) ?? 0;
+    if (wait > 0) {
+      return refuse(429, `Device '${device}' is over its rate limit`, {
+        "retry-after": String(Math.ceil(wait / 1000)),
+      });
+    }
+    return await accept(device, bytes, format);
+  };
+
   return Object.assign(handle, {
+    submit,
     stats: (): IngestStats => ({
       requests: stats.requests,
       stored: stats.stored,
