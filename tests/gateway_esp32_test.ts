@@ -5,45 +5,17 @@
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
 import { ingest } from "../gateway.ts";
-
-async function hasPython(): Promise<boolean> {
-  try {
-    const { code } = await new Deno.Command("python3", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return code === 0;
-  } catch {
-    return false;
-  }
-}
+import {
+  expectedReading,
+  hasPython,
+  runEsp32,
+} from "./fixtures/gateway_helpers.ts";
 
 const PYTHON = await hasPython();
 if (!PYTHON) {
   console.warn(
     "gateway_esp32_test: python3 is not installed; the ESP32 script's tests are skipped",
   );
-}
-
-/** What the stand-in ADC gives on its n-th read, and the script's temperature. */
-export function expectedReading(n: number): { raw: number; temp: number } {
-  const raw = Number((BigInt(n) * 2654435761n) % 65536n);
-  return { raw, temp: (raw * 3300 / 65535 - 500) / 10 };
-}
-
-/** Runs the script in `flash` until it has taken and sent `count` readings. */
-export function runEsp32(
-  flash: string,
-  env: Record<string, string>,
-): Deno.ChildProcess {
-  return new Deno.Command("python3", {
-    args: [new URL("./fixtures/esp32/run.py", import.meta.url).pathname],
-    cwd: flash,
-    env: { PYTHONDONTWRITEBYTECODE: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
 }
 
 Deno.test({

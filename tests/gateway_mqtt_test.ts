@@ -4,46 +4,11 @@
 // again after the bridge restarts, and every reading is stored once.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:net";
-import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { open } from "../mod.ts";
 import { ingest, type IngestHandler } from "../gateway.ts";
 import { mqttBridge } from "../examples/mqtt_bridge.ts";
-
-export interface Broker {
-  url: string;
-  close(): Promise<void>;
-}
-
-/** An aedes broker on 127.0.0.1, on a port the system picks (or `port`). */
-export async function startBroker(port = 0): Promise<Broker> {
-  const broker = await Aedes.createBroker();
-  const server: Server = createServer(broker.handle);
-  await new Promise<void>((resolve) =>
-    server.listen(port, "127.0.0.1", resolve)
-  );
-  const address = server.address() as { port: number };
-  return {
-    url: `mqtt://127.0.0.1:${address.port}`,
-    async close() {
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeout = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { startBroker, until } from "./fixtures/gateway_helpers.ts";
 
 const DEVICES = { "esp32-a": "ta", "esp32-b": "tb", "esp32-c": "tc" };
 
