@@ -110,7 +110,9 @@ async function sqliteHandler(
   };
 }
 
-async function serve(handler: (r: Request) => Promise<Response>) {
+function serve(
+  handler: (r: Request) => Promise<Response>,
+): { url: string; close(): Promise<void> } {
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     handler,
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
         const handler = ours
           ? ingest(db!, { devices: DEVICES, maxReadings: 1000 })
           : await sqliteHandler(`${dir}/${batch}.sqlite`);
-        const server = await serve(handler);
+        const server = serve(handler);
         const result = await load({
           url: server.url,
           clients,
