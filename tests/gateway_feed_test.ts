@@ -22,7 +22,7 @@ async function fill(db: Database, from: number, to: number): Promise<void> {
       seq: i,
       t: i * 2,
       device: "dev",
-      receivedAt: 1,
+      receivedAt: Date.now(),
     });
   }
   if (batch.size > 0) await db.collection("readings").putBatch(batch);
