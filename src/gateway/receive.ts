@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Collection, Database } from "../../mod.ts";
-import { checkTokenSpec, sha256, type TokenSpec, TokenTable } from "./auth.ts";
+import type { Database } from "../../mod.ts";
+import { checkTokenSpec, type TokenSpec, TokenTable } from "./auth.ts";
 import { readCapped } from "./body.ts";
 import {
   APPLIED_COLLECTION,
@@ -31,66 +31,43 @@ export interface ReceiveOptions {
   readonly retryAfter?: number;
 }
 
-/** What is kept per origin, collection and key: the last applied change. */
+/**
+ * What is kept per origin and collection: the position of the latest change
+ * applied. A relay sends each collection's changes in feed order (a batch
+ * never holds a change older than one of an earlier batch it sent), so every
+ * change of that origin and collection up to this position has been applied,
+ * and a change is newer than the one applied for its key exactly when its
+ * position is past this one.
+ */
 interface Applied {
-  /** Its position in the origin's feed. */
+  /** The position. */
   readonly s: string;
-  /** Its version at the origin. */
-  readonly v: number;
 }
 
-const MAX_KEY = 1000;
-
-async function appliedKey(
-  origin: string,
-  change: RelayChange,
-): Promise<string> {
-  const key = `${origin}/${change.collection}/${change.key}`;
-  if (new TextEncoder().encode(key).length <= MAX_KEY) return key;
-  const digest = await sha256(change.key);
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(
-    "",
-  );
-  return `${origin}/${change.collection}/#${hex}`;
-}
+/** The largest part a collection's storage took in one atomic write. */
+const partSize = new WeakMap<object, number>();
 
 /**
- * Writes a batch, in as few atomic writes as the storage allows: all at once
- * where it can, else (Deno KV's 100-check limit) in parts, halving until one
- * is accepted.
+ * Writes in as few atomic writes as the storage allows: all at once where it
+ * can, else (Deno KV's 100-check limit) in parts, halving until one is
+ * accepted (and starting from that size next time).
  */
-async function putAll<T>(
-  col: Collection<T>,
-  entries: readonly [string, T][],
+async function inParts<K>(
+  col: object,
+  items: readonly K[],
+  write: (part: K[]) => Promise<unknown>,
 ): Promise<void> {
-  let size = entries.length;
+  let size = Math.min(items.length, partSize.get(col) ?? items.length);
   let at = 0;
-  while (at < entries.length) {
-    const part = entries.slice(at, at + size);
+  while (at < items.length) {
+    const part = items.slice(at, at + size);
     try {
-      await col.putBatch(new Map(part));
+      await write(part);
       at += part.length;
     } catch (e) {
       if ((e as Error)?.name !== "TooLargeError" || size === 1) throw e;
       size = Math.max(1, Math.min(Math.floor(size / 2), 90));
-    }
-  }
-}
-
-async function deleteAll(
-  col: Collection<unknown>,
-  keys: string[],
-): Promise<void> {
-  let size = keys.length;
-  let at = 0;
-  while (at < keys.length) {
-    const part = keys.slice(at, at + size);
-    try {
-      await col.deleteBatch(part);
-      at += part.length;
-    } catch (e) {
-      if ((e as Error)?.name !== "TooLargeError" || size === 1) throw e;
-      size = Math.max(1, Math.min(Math.floor(size / 2), 90));
+      partSize.set(col, size);
     }
   }
 }
@@ -98,12 +75,14 @@ async function deleteAll(
 /**
  * Applies a relay batch to `db`, idempotently: a change is applied only if
  * it is later (in the origin's feed) than the change already applied for
- * that origin, collection and key, which `db` keeps in its `_applied`
- * collection. Per collection, the documents are written first (puts in one
- * atomic write, deletes in another; on Deno KV in parts of under 100), then
- * what was applied; a batch cut short by a crash is completed when the relay
- * sends it again (it was not acknowledged), and a change seen twice is
- * applied once.
+ * its key from that origin. `db` keeps, in its `_applied` collection, one
+ * record per origin and collection: the position of the latest change
+ * applied (the relay sends a collection's changes in feed order, so that is
+ * the per-key rule at the cost of one read and one write per batch). Per
+ * collection, the documents are written first (puts in one atomic write,
+ * deletes in another; on Deno KV in parts of under 100), then the position;
+ * a batch cut short by a crash is completed when the relay sends it again
+ * (it was not acknowledged), and a change seen twice is applied once.
  *
  * @param db The target database.
  * @param batch The batch (already checked with `parseBatch`).
@@ -142,29 +121,30 @@ export async function applyBatch(
   let count = 0;
   let skipped = batch.changes.length;
   for (const [name, changes] of byCollection) {
-    const list = [...changes.values()];
-    const mapKeys = await Promise.all(
-      list.map((c) => appliedKey(batch.origin, c)),
-    );
-    const seen = await Promise.all(mapKeys.map((k) => applied.get(k)));
+    const markKey = `${batch.origin}/${name}`;
+    const before = (await applied.get(markKey))?.s;
     const puts: [string, unknown][] = [];
     const deletes: string[] = [];
-    const marks: [string, Applied][] = [];
-    for (let i = 0; i < list.length; i++) {
-      const change = list[i]!;
-      const before = seen[i];
-      if (before != null && compareSeq(change.seq, before.s) <= 0) continue;
+    let latest = before;
+    for (const change of changes.values()) {
+      if (before !== undefined && compareSeq(change.seq, before) <= 0) continue;
       if (change.type === "put") puts.push([change.key, change.doc]);
       else deletes.push(change.key);
-      marks.push([mapKeys[i]!, { s: change.seq, v: change.version }]);
+      if (latest === undefined || compareSeq(change.seq, latest) > 0) {
+        latest = change.seq;
+      }
     }
-    if (marks.length === 0) continue;
+    if (puts.length + deletes.length === 0) continue;
     const col = db.collection<unknown>(name);
-    if (puts.length > 0) await putAll(col, puts);
-    if (deletes.length > 0) await deleteAll(col, deletes);
-    await putAll(applied, marks);
-    count += marks.length;
-    skipped -= marks.length;
+    if (puts.length > 0) {
+      await inParts(col, puts, (part) => col.putBatch(new Map(part)));
+    }
+    if (deletes.length > 0) {
+      await inParts(col, deletes, (part) => col.deleteBatch(part));
+    }
+    await applied.put(markKey, { s: latest! });
+    count += puts.length + deletes.length;
+    skipped -= puts.length + deletes.length;
   }
   return { applied: count, skipped };
 }
