@@ -16,7 +16,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { open } from "../mod.ts";
-import { ingest, receive, relay } from "../gateway.ts";
+import { ingest, relay } from "../gateway.ts";
 import { TokenTable } from "../src/gateway/auth.ts";
 import { bodyFormat, parseReadings, readCapped } from "../src/gateway/body.ts";
 import { readingKey } from "../src/gateway/ingest.ts";
@@ -222,13 +222,37 @@ async function main(): Promise<void> {
     }
     await gateway.close();
     const reopened = await open({ path: `${dir}/backlog.tdb` });
-    const cloud = await open({ kv: `${dir}/cloud.sqlite` });
-    const endpoint = receive(cloud, { token: "sync" });
-    // The receiver runs in this process's loop too; RSS is sampled for the whole process.
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      endpoint,
-    );
+    // The receiver is examples/deploy_receiver.ts in its own process, so the
+    // RSS sampled here is the gateway's alone.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const receiver = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--quiet",
+        "--unstable-kv",
+        "-A",
+        new URL("../examples/deploy_receiver.ts", import.meta.url).pathname,
+      ],
+      env: {
+        PORT: String(port),
+        KV_PATH: `${dir}/cloud.sqlite`,
+        SYNC_TOKEN: "sync",
+      },
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    for (let i = 0;; i++) {
+      try {
+        await (await fetch(`http://127.0.0.1:${port}/readings/count`))
+          .arrayBuffer();
+        break;
+      } catch (e) {
+        if (i > 300) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     let peak = Deno.memoryUsage().rss;
     const sampler = setInterval(
       () => peak = Math.max(peak, Deno.memoryUsage().rss),
@@ -237,7 +261,7 @@ async function main(): Promise<void> {
     const t = performance.now();
     const uplink = relay(reopened, {
       collections: ["readings"],
-      to: `http://127.0.0.1:${server.addr.port}/sync`,
+      to: `http://127.0.0.1:${port}/sync`,
       token: "sync",
     });
     await uplink.idle();
@@ -255,10 +279,15 @@ async function main(): Promise<void> {
         (peak / 2 ** 20).toFixed(0)
       } |`,
     );
+    const count = await (await fetch(`http://127.0.0.1:${port}/readings/count`))
+      .json();
+    console.log(
+      `\nThe receiver holds ${count.count.toLocaleString("en")} readings.`,
+    );
     await uplink.close();
-    await server.shutdown();
+    receiver.kill();
+    await receiver.status;
     await reopened.close();
-    await cloud.close();
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
