@@ -89,3 +89,4 @@ export type {
 } from "./src/storage/file.ts";
 export type { Damage } from "./src/storage/file_scan.ts";
 export * from "./src/backup/repair.ts";
+export * from "./src/import/unosql.ts";

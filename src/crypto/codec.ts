@@ -91,14 +91,33 @@ export async function importKeys(
   return { generation, enc: e, mac: m };
 }
 
+/**
+ * At most this many (de)compression streams run at once. Each holds native
+ * zlib state (a few hundred KiB) that the garbage collector does not see, so
+ * a commit of thousands of values started all at once used to hold about a
+ * gigabyte; past the limit, callers queue.
+ */
+const MAX_STREAMS = 16;
+let streams = 0;
+const waiting: (() => void)[] = [];
+
 async function pipe(
   data: Uint8Array,
-  stream: CompressionStream | DecompressionStream,
+  make: () => CompressionStream | DecompressionStream,
 ): Promise<Uint8Array> {
-  const out = new Response(
-    new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream),
-  );
-  return new Uint8Array(await out.arrayBuffer());
+  while (streams >= MAX_STREAMS) {
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  }
+  streams++;
+  try {
+    const out = new Response(
+      new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(make()),
+    );
+    return new Uint8Array(await out.arrayBuffer());
+  } finally {
+    streams--;
+    waiting.shift()?.();
+  }
 }
 
 /**
@@ -116,7 +135,7 @@ async function pipe(
  * ```
  */
 export function deflate(data: Uint8Array): Promise<Uint8Array> {
-  return pipe(data, new CompressionStream("deflate-raw"));
+  return pipe(data, () => new CompressionStream("deflate-raw"));
 }
 
 /**
@@ -133,7 +152,7 @@ export function deflate(data: Uint8Array): Promise<Uint8Array> {
  * ```
  */
 export function inflate(data: Uint8Array): Promise<Uint8Array> {
-  return pipe(data, new DecompressionStream("deflate-raw"));
+  return pipe(data, () => new DecompressionStream("deflate-raw"));
 }
 
 /** The bytes the tag covers: header, IV, ciphertext, identity. */
