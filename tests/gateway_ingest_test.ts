@@ -473,3 +473,27 @@ Deno.test("ingest: submit() stores readings of an authenticated device with the 
   assert.equal((await handle.submit("esp32-b", "x".repeat(101))).status, 413);
   assert.equal(await db.collection("readings").count(), 1);
 });
+
+Deno.test("ingest: on Deno KV a request over one atomic write's limit is a 413 and stores nothing", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const handle = ingest(db, { devices: DEVICES });
+  const r = await handle(
+    post(ndjson(Array.from({ length: 400 }, (_, i) => ({ seq: i, t: i }))), {
+      token: "token-a",
+      type: "application/x-ndjson",
+    }),
+  );
+  assert.equal(r.status, 413);
+  assert.match(
+    (await r.json()).error,
+    /400 readings are more than one atomic write holds/,
+  );
+  assert.equal(await db.collection("readings").count(), 0);
+  const ok = await handle(
+    post(ndjson(Array.from({ length: 20 }, (_, i) => ({ seq: i, t: i }))), {
+      token: "token-a",
+      type: "application/x-ndjson",
+    }),
+  );
+  assert.equal(ok.status, 200);
+});

@@ -77,6 +77,24 @@ Deno.test("receive: a batch sent again is skipped; a later change of a key is ap
     changes: [put("0009", "d", { t: 9 }), put("0008", "d", { t: 8 })],
   });
   assert.deepEqual(await readings.get("d"), { t: 9 });
+  // Positions of records older than the feed ("0.<hex key>") come first.
+  await applyBatch(db, {
+    origin: "gw~5",
+    changes: [put("0.6b31", "f", { t: 1 })],
+  });
+  await applyBatch(db, {
+    origin: "gw~5",
+    changes: [put("0.6b32", "f", { t: 2 })],
+  });
+  await applyBatch(db, { origin: "gw~5", changes: [put("3", "f", { t: 3 })] });
+  assert.deepEqual(await readings.get("f"), { t: 3 });
+  assert.deepEqual(
+    await applyBatch(db, {
+      origin: "gw~5",
+      changes: [put("0.6b33", "f", { t: 0 })],
+    }),
+    { applied: 0, skipped: 1 },
+  );
   // Positions order by length, then text.
   await applyBatch(db, { origin: "gw~4", changes: [put("9", "e", { t: 9 })] });
   await applyBatch(db, {

@@ -357,3 +357,40 @@ Deno.test("relay: options are checked before anything starts", async () => {
   }
   await close(h);
 });
+
+Deno.test("relay: a checkpoint older than the feed holds (FeedGapError) starts the collection over; the receiver skips what it has", async () => {
+  const h = await harness();
+  for (let i = 0; i < 4; i++) {
+    await h.feed.put(h.gateway, "readings", `a/${i}`, { i });
+  }
+  const first = start(h);
+  await first.idle();
+  await first.close();
+  // While the relay is away, a deletion marker it would need is purged.
+  await h.feed.put(h.gateway, "readings", "a/9", { i: 9 });
+  h.feed.oldest = h.feed.log.at(-1)!.seq;
+  h.posts.length = 0;
+  const logged: string[] = [];
+  const again = start(h, { logger: { warn: (m: string) => logged.push(m) } });
+  await again.idle();
+  assert.equal(again.stats().resyncs, 1);
+  assert.match(
+    logged.join("\n"),
+    /cannot resume 'readings'.*sending its current state again/,
+  );
+  // Everything was offered again; only the new reading was applied.
+  assert.deepEqual(h.posts.flatMap((p) => p.changes.map((c) => c.key)), [
+    "a/0",
+    "a/1",
+    "a/2",
+    "a/3",
+    "a/9",
+  ]);
+  assert.equal(await h.cloud.collection("readings").count(), 5);
+  assert.equal(
+    (await h.cloud.collection("readings").getEntry("a/0"))!.version,
+    1,
+  );
+  await again.close();
+  await close(h);
+});

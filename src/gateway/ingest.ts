@@ -347,6 +347,14 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
           const key = index !== undefined
             ? keys[Number(index)]
             : keys.find((k) => message.includes(`'${k}'`));
+          if (key === undefined && isTooLarge(e)) {
+            // The batch as a whole is over what one atomic write of this
+            // storage holds (Deno KV): fewer readings per request.
+            return refuse(
+              413,
+              `${batch.size} readings are more than one atomic write holds here: ${message}`,
+            );
+          }
           const at = key === undefined ? "a reading" : where.get(key)!;
           return refuse(400, `${at} cannot be stored: ${message}`);
         }

@@ -94,9 +94,12 @@ const ORIGIN = /^[A-Za-z0-9_.:~-]{1,128}$/;
 const COLLECTION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
- * Orders two feed positions: the longer is later, then the greater string.
- * (Positions are opaque but only grow; this order holds for zero-padded and
- * for plain decimal or hex counters.)
+ * Orders two feed positions. A position is a counter (`"42"`), or, for a
+ * record older than the feed, `"0.<hex of its storage key>"` (all of those
+ * come before counter 1, in key order). So: the whole parts compare as
+ * numbers (the longer is greater, then the greater text; zero-padded
+ * counters compare as they are), then the parts after a `.` as text, none
+ * before any.
  *
  * @param a A position.
  * @param b Another.
@@ -107,12 +110,22 @@ const COLLECTION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
  * import assert from "node:assert/strict";
  * import { compareSeq } from "./protocol.ts";
  * assert(compareSeq("9", "10") < 0);
- * assert(compareSeq("0000a", "0000b") < 0);
+ * assert(compareSeq("0.7a02", "1") < 0);
+ * assert(compareSeq("0.7a02", "0.7a0201") < 0);
+ * assert(compareSeq("00000009", "00000010") < 0);
  * ```
  */
 export function compareSeq(a: string, b: string): number {
-  if (a.length !== b.length) return a.length - b.length;
-  return a < b ? -1 : a > b ? 1 : 0;
+  const dotA = a.indexOf(".");
+  const dotB = b.indexOf(".");
+  const wholeA = dotA < 0 ? a : a.slice(0, dotA);
+  const wholeB = dotB < 0 ? b : b.slice(0, dotB);
+  if (wholeA.length !== wholeB.length) return wholeA.length - wholeB.length;
+  if (wholeA !== wholeB) return wholeA < wholeB ? -1 : 1;
+  const restA = dotA < 0 ? "" : a.slice(dotA + 1);
+  const restB = dotB < 0 ? "" : b.slice(dotB + 1);
+  if (dotA < 0 || dotB < 0) return (dotA < 0 ? 0 : 1) - (dotB < 0 ? 0 : 1);
+  return restA < restB ? -1 : restA > restB ? 1 : 0;
 }
 
 /**

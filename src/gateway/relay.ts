@@ -113,6 +113,13 @@ export interface RelayStats {
   readonly dropped: number;
   /** Relayed documents given their retention TTL. */
   readonly retained: number;
+  /**
+   * Times a collection was sent again from its current state because its
+   * checkpoint was older than the feed holds (`FeedGapError`: offline longer
+   * than the database's `tombstoneRetention` while documents were deleted).
+   * Deletions in the gap are not sent.
+   */
+  readonly resyncs: number;
   /** The checkpoint per collection. */
   readonly positions: Readonly<Record<string, string>>;
 }
@@ -337,6 +344,7 @@ export function startRelay(
   let bytesSent = 0;
   let retries = 0;
   let retained = 0;
+  let resyncs = 0;
   let lastError: string | undefined;
   let nextFree = 0;
   let closed = false;
@@ -370,6 +378,28 @@ export function startRelay(
   };
 
   const readPage = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
+    try {
+      return await readFrom(spec, cp);
+    } catch (e) {
+      if ((e as Error)?.name !== "FeedGapError") throw e;
+      // The checkpoint is older than what the feed still holds (deletion
+      // markers purged after tombstoneRetention): start the collection over
+      // from its current state; the receiver skips what it already has.
+      resyncs++;
+      log(
+        "warn",
+        "relay-resync",
+        `Relay '${name}' cannot resume '${spec.name}' from ${
+          cp.positions[spec.name]
+        }: ${(e as Error).message}; sending its current state again`,
+      );
+      delete cp.positions[spec.name];
+      await checkpoints.put(name, cp);
+      return await readFrom(spec, cp);
+    }
+  };
+
+  const readFrom = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
     const since = cp.positions[spec.name];
     const byKey = new Map<string, RelayChange>();
     let last: string | undefined;
@@ -554,7 +584,11 @@ export function startRelay(
             live: true,
             signal: local.signal,
           });
-          for await (const _ of feed) return;
+          try {
+            for await (const _ of feed) return;
+          } catch {
+            // The next pass meets the error (a gap, a closed database).
+          }
           // A feed that ends (closed database) ends the wait.
         }),
       ]);
@@ -643,6 +677,7 @@ export function startRelay(
         lastError,
         dropped,
         retained,
+        resyncs,
         positions: { ...checkpoint?.positions },
       };
     },
