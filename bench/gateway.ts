@@ -253,7 +253,9 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    let peak = Deno.memoryUsage().rss;
+    (globalThis as { gc?: () => void }).gc?.();
+    const baseline = Deno.memoryUsage().rss;
+    let peak = baseline;
     const sampler = setInterval(
       () => peak = Math.max(peak, Deno.memoryUsage().rss),
       50,
@@ -269,15 +271,15 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     const stats = uplink.stats();
     console.log(
-      "| readings | seconds | readings/s | batches | retries | peak RSS MiB |",
+      "| readings | seconds | readings/s | batches | retries | RSS before MiB | peak RSS MiB |",
     );
-    console.log("|---:|---:|---:|---:|---:|---:|");
+    console.log("|---:|---:|---:|---:|---:|---:|---:|");
     console.log(
       `| ${stats.sent.toLocaleString("en")} | ${(ms / 1000).toFixed(1)} | ${
         Math.round(stats.sent / (ms / 1000)).toLocaleString("en")
       } | ${stats.batches} | ${stats.retries} | ${
-        (peak / 2 ** 20).toFixed(0)
-      } |`,
+        (baseline / 2 ** 20).toFixed(0)
+      } | ${(peak / 2 ** 20).toFixed(0)} |`,
     );
     const count = await (await fetch(`http://127.0.0.1:${port}/readings/count`))
       .json();

@@ -599,6 +599,38 @@ export function startRelay(
     }
   };
 
+  /**
+   * The work after an acknowledgement: the retention rewrite, then the
+   * checkpoint. It runs while the next batch is read and sent (a checkpoint
+   * lost in a crash only makes the relay send a batch again, which the
+   * receiver skips), in order, at most two behind.
+   */
+  let background: Promise<void> = Promise.resolve();
+  let behind = 0;
+  const afterAck = async (
+    spec: Spec,
+    changes: readonly RelayChange[],
+    positions: Record<string, string>,
+  ): Promise<void> => {
+    if (behind >= 2) await background;
+    behind++;
+    background = background.then(async () => {
+      try {
+        if (changes.length > 0) await retain(spec, changes);
+        await checkpoints.put(name, { origin: checkpoint!.origin, positions });
+      } catch (e) {
+        lastError = (e as Error)?.message ?? String(e);
+        log(
+          "warn",
+          "relay-checkpoint-failed",
+          `Relay '${name}' could not save its checkpoint (the last batches will be sent again): ${lastError}`,
+        );
+      } finally {
+        behind--;
+      }
+    });
+  };
+
   const run = async (): Promise<void> => {
     const cp = checkpoint = await load();
     while (!closed) {
@@ -619,10 +651,9 @@ export function startRelay(
           sent += page.changes.length;
           batches++;
           bytesSent += page.bytes;
-          await retain(spec, page.changes);
         }
         cp.positions[spec.name] = page.last;
-        await checkpoints.put(name, cp);
+        await afterAck(spec, page.changes, { ...cp.positions });
         pending = 0;
         break; // start again from the highest priority
       }
@@ -633,6 +664,7 @@ export function startRelay(
         });
       }
       caughtUp = true;
+      await background;
       for (const w of starters.splice(0)) w.resolve();
       if (waiters.length > 0) continue;
       await waitForChange(cp);
@@ -655,6 +687,7 @@ export function startRelay(
     }
     signal?.removeEventListener("abort", onAbort);
     await running;
+    await background;
     const error = new Error(`Relay '${name}' is closed`);
     for (const w of [...starters.splice(0), ...waiters]) w.reject(error);
     waiters = [];
