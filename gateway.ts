@@ -48,8 +48,8 @@ export {
   type RelayCollection,
   type RelayOptions,
   type RelayStats,
-  type RetryOptions,
 } from "./src/gateway/relay.ts";
+export type { RetryOptions } from "./src/gateway/retry.ts";
 export {
   applyBatch,
   receive,

@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { type Database, open } from "../mod.ts";
 import { ingest, receive } from "../gateway.ts";
-import { backoff, startRelay } from "../src/gateway/relay.ts";
+import { startRelay } from "../src/gateway/relay.ts";
+import { backoff } from "../src/gateway/retry.ts";
 import type { RelayBatch } from "../src/gateway/protocol.ts";
 import { FakeFeed } from "./fixtures/gateway_fake_feed.ts";
 

@@ -17,6 +17,7 @@ import {
   type RelayChange,
 } from "./protocol.ts";
 import { applyBatch } from "./receive.ts";
+import { backoff, defaultSleep, type RetryOptions } from "./retry.ts";
 import { knownStream } from "./streams.ts";
 
 /** One relayed collection, with its options. */
@@ -37,16 +38,6 @@ export interface RelayCollection {
    * writes: there a delete (a cleanup, `onFull: "dropOldest"`) stays local.
    */
   readonly deletes?: boolean;
-}
-
-/** Retry timing: exponential backoff with jitter, capped. */
-export interface RetryOptions {
-  /** The first delay, ms. Default `1_000`. */
-  readonly initial?: number;
-  /** The longest delay, ms. Default `60_000`. */
-  readonly max?: number;
-  /** The growth per attempt. Default `2`. */
-  readonly factor?: number;
 }
 
 /** Options of {@linkcode relay}. */
@@ -146,49 +137,6 @@ export interface RelayDeps {
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** A number in [0, 1) for the jitter. */
   readonly random?: () => number;
-}
-
-/**
- * The delay before retry number `attempt` (0 for the first): the capped
- * exponential `min(max, initial * factor^attempt)`, half of it fixed and
- * half random ("equal jitter"), so retries of many gateways spread out but
- * never come sooner than half the schedule.
- *
- * @param attempt How many attempts failed before, minus one.
- * @param options Initial, max, factor.
- * @param random A number in [0, 1).
- * @returns Milliseconds.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { backoff } from "./relay.ts";
- * assert.equal(backoff(0, { initial: 100, max: 1000 }, 0), 50);
- * assert.equal(backoff(10, { initial: 100, max: 1000 }, 0.999999), 999.9995);
- * ```
- */
-export function backoff(
-  attempt: number,
-  options: RetryOptions,
-  random: number,
-): number {
-  const { initial = 1_000, max = 60_000, factor = 2 } = options;
-  const d = Math.min(max, initial * factor ** Math.min(attempt, 64));
-  return d / 2 + random * d / 2;
-}
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    Deno.unrefTimer(timer);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 class HttpError extends Error {
