@@ -106,14 +106,14 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const esp32Readings = PYTHON ? (TORTURE ? 1500 : 150) : 0;
+    const esp32Readings = PYTHON ? (TORTURE ? 4000 : 150) : 0;
     if (!PYTHON) {
       console.warn(
         "gateway_e2e_test: python3 is absent: only MQTT devices take part",
       );
     }
-    const mqttPerDevice = TORTURE ? 1000 : 120;
-    const cycles = TORTURE ? 4 : 1;
+    const mqttPerDevice = TORTURE ? 3000 : 120;
+    const cycles = TORTURE ? 6 : 1;
     const dir = await Deno.makeTempDir();
     const broker = await startBroker();
     const gatewayPort = freePort();
