@@ -34,6 +34,7 @@ export {
   ClosedError,
   ConflictError,
   DuplicateKeyError,
+  FeedGapError,
   IntegrityError,
   LockedError,
   QuotaError,
@@ -44,9 +45,12 @@ export {
 export type { Filter } from "./src/query/compile.ts";
 export type {
   Change,
+  ChangesOptions,
   Clock,
+  DatabaseChangesOptions,
   DatabaseStats,
   Entry,
+  FeedChange,
   FindOptions,
   IndexOptions,
   OpenOptions,

@@ -20,7 +20,9 @@ import { compileSort } from "./query/sort.ts";
 import { compileUpdate, type Update } from "./query/update.ts";
 import type {
   Change,
+  ChangesOptions,
   Entry,
+  FeedChange,
   FindOptions,
   IndexOptions,
   PutBatchOptions,
@@ -29,6 +31,7 @@ import type {
   WatchOptions,
 } from "./types.ts";
 import { checkOptions, OPTIONS } from "./options.ts";
+import { checkChanges } from "./engine/feed.ts";
 import {
   checkCount,
   checkDense,
@@ -369,6 +372,55 @@ export class Collection<T = unknown> {
     this.#engine.assertOpen(action);
     checkOptions(options, OPTIONS.watch, action);
     return this.#engine.changes(this.#name, options.signal);
+  }
+
+  /**
+   * The collection's durable change feed: each item's latest change (put,
+   * delete; expiry with `expiries: true`) after `since`, in the order of
+   * their positions, then (unless `live: false`) the new ones as they are
+   * committed. Each change carries `seq`, its position: save it and pass it
+   * back as `since` to resume, in this process or after a restart (memory
+   * storage: while it is open; file and Deno KV: always). A change is in
+   * the feed once its commit is durable. A key changed several times since
+   * `since` appears once, with its latest change (as CouchDB's `_changes`).
+   * See docs/changes.md for the guarantees.
+   *
+   * @param options `since` (exclusive; omitted: from the start), `limit`,
+   *   `signal`, `live` (default `true`), `expiries` (default `false`).
+   * @returns The changes; the iteration ends after `limit`, when `signal`
+   *   aborts, when the database closes, or (with `live: false`) when caught
+   *   up.
+   * @throws {TypeError} When an option has the wrong type or is unknown.
+   * @throws {RangeError} When `limit` is not a whole number >= 1 or `since`
+   *   is not a position of this feed.
+   * @throws {FeedGapError} (from the first `next()`) When changes after
+   *   `since` may be gone: deletion markers older than `tombstoneRetention`
+   *   were purged, or the database never reached `since`. Resync: read from
+   *   the start.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const readings = db.collection<{ t: number }>("readings");
+   * await readings.put("r1", { t: 20 });
+   * const [first] = await Array.fromAsync(readings.changes({ live: false }));
+   * await readings.put("r2", { t: 21 });
+   * await readings.delete("r1");
+   * const after = await Array.fromAsync(
+   *   readings.changes({ since: first!.seq, live: false }),
+   * );
+   * assert.deepEqual(after.map((c) => `${c.type} ${c.key}`), ["put r2", "delete r1"]);
+   * ```
+   */
+  changes(options: ChangesOptions = {}): AsyncIterable<FeedChange<T>> {
+    const action = `Cannot read the changes of '${this.#name}'`;
+    this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.changes, action);
+    const request = checkChanges(options, action, [this.#name]);
+    return this.#engine.durableChanges<T>(request);
   }
 
   /**

@@ -14,7 +14,9 @@ import type { BackupOptions, RestoreOptions } from "./backup/backup.ts";
 import type { EncryptionOptions } from "./crypto/codec_storage.ts";
 import type { ExportOptions, ImportOptions } from "./backup/ndjson.ts";
 import type {
+  ChangesOptions,
   CollectionOptions,
+  DatabaseChangesOptions,
   FindOptions,
   IndexDeclaration,
   IndexOptions,
@@ -97,6 +99,17 @@ const UPDATE = [
   "expectedVersion",
 ] as const satisfies readonly (keyof UpdateOptions)[];
 const WATCH = ["signal"] as const satisfies readonly (keyof WatchOptions)[];
+const CHANGES = [
+  "since",
+  "limit",
+  "signal",
+  "live",
+  "expiries",
+] as const satisfies readonly (keyof ChangesOptions)[];
+const DATABASE_CHANGES = [
+  ...CHANGES,
+  "collections",
+] as const satisfies readonly (keyof DatabaseChangesOptions)[];
 const INDEX = [
   "unique",
   "sparse",
@@ -131,12 +144,16 @@ const _lists: [
   Lists<Omit<FindOptions, "limit">, typeof FIND_ONE>,
   Lists<UpdateOptions, typeof UPDATE>,
   Lists<WatchOptions, typeof WATCH>,
+  Lists<ChangesOptions, typeof CHANGES>,
+  Lists<DatabaseChangesOptions, typeof DATABASE_CHANGES>,
   Lists<IndexOptions, typeof INDEX>,
   Lists<ExportOptions, typeof EXPORT>,
   Lists<ImportOptions, typeof IMPORT>,
   Lists<BackupOptions, typeof BACKUP>,
   Lists<RestoreOptions, typeof RESTORE>,
 ] = [
+  true,
+  true,
   true,
   true,
   true,
@@ -210,6 +227,8 @@ export const OPTIONS: {
   readonly update: OptionSet;
   readonly replace: OptionSet;
   readonly watch: OptionSet;
+  readonly changes: OptionSet;
+  readonly databaseChanges: OptionSet;
   readonly createIndex: OptionSet;
   readonly export: OptionSet;
   readonly import: OptionSet;
@@ -233,6 +252,8 @@ export const OPTIONS: {
   update: { entry: "update()", known: UPDATE, refused: UPDATE_REFUSED },
   replace: { entry: "replace()", known: UPDATE, refused: REPLACE_REFUSED },
   watch: { entry: "watch()", known: WATCH },
+  changes: { entry: "changes()", known: CHANGES },
+  databaseChanges: { entry: "changes()", known: DATABASE_CHANGES },
   createIndex: { entry: "createIndex()", known: INDEX },
   export: { entry: "export()", known: EXPORT },
   import: { entry: "import()", known: IMPORT },

@@ -141,6 +141,58 @@ export interface WatchOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * One entry of the durable change feed ({@linkcode Collection.changes}).
+ *
+ * @typeParam T The document type.
+ */
+export interface FeedChange<T = unknown> {
+  /**
+   * The change's position: opaque, strictly growing along the feed. Save it
+   * and pass it back as `since` to resume after this change.
+   */
+  readonly seq: string;
+  /** What happened (`expire` only with `expiries: true`). */
+  readonly type: "put" | "delete" | "expire";
+  /** The collection. */
+  readonly collection: string;
+  /** The document's key. */
+  readonly key: string;
+  /**
+   * The version: a put's version; for a delete the deleted document's
+   * version + 1; for an expiry the expired document's version.
+   */
+  readonly version: number;
+  /** The document as written (`put` only): a copy. */
+  readonly doc?: T;
+}
+
+/** Options of {@linkcode Collection.changes}. */
+export interface ChangesOptions {
+  /**
+   * Resume after this position (a {@linkcode FeedChange.seq}, exclusive).
+   * Omitted: from the start (every item's latest change).
+   */
+  readonly since?: string | undefined;
+  /** Most changes yielded; then the iteration ends. A whole number >= 1. */
+  readonly limit?: number | undefined;
+  /** Ends the iteration. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * `true` (the default): after catching up, wait for new changes until
+   * `signal` aborts or the database closes. `false`: end when caught up.
+   */
+  readonly live?: boolean | undefined;
+  /** Also yield expiries (`type: "expire"`). Default `false`. */
+  readonly expiries?: boolean | undefined;
+}
+
+/** Options of `Database.changes`: also which collections. */
+export interface DatabaseChangesOptions extends ChangesOptions {
+  /** Only these collections (default: every collection). */
+  readonly collections?: readonly string[] | undefined;
+}
+
 /** Options of `put` and `putBatch`. */
 export interface PutOptions {
   /**

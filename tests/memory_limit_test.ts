@@ -371,7 +371,12 @@ Deno.test("the estimate goes back to where it was when documents, indexes and TT
       assert(db.stats().bytes > held);
       for (const id of extra) await docs.delete(id);
       await docs.update({ _id: ids[1]! }, { $pull: { roles: "extra" } });
-      assert.equal(db.stats().bytes, held, "after the deletes and $pull");
+      // Within a byte per rewritten record: its change feed position (the
+      // record's `f`) may have gained a digit.
+      assert(
+        Math.abs(db.stats().bytes - held) <= 2,
+        `after the deletes and $pull: ${db.stats().bytes} vs ${held}`,
+      );
       await docs.update({ roles: "admin" }, { $set: { note: "changed" } });
       before = db.stats().bytes;
       assert(before < held, "shorter notes take less");

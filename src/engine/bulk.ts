@@ -5,12 +5,12 @@
  * @module
  */
 
-import { encodeUtf8 } from "../bytes.ts";
 import { ConflictError } from "../errors.ts";
 import { entryCost, recordCost } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
-import { isExpired, tombKey } from "./layout.ts";
+import { isExpired } from "./layout.ts";
 import { commitItems } from "./commit.ts";
+import { FeedCommit } from "./feed_hooks.ts";
 import { settle, sync } from "./load.ts";
 
 /**
@@ -50,6 +50,7 @@ export function clear(
     const now = s.now();
     const deletes: Uint8Array[] = [];
     const tombs: { key: Uint8Array; value: Uint8Array }[] = [];
+    const feed = new FeedCommit(s, collection);
     const ids: string[] = [];
     let visible = 0;
     let bytes = 0;
@@ -63,13 +64,11 @@ export function clear(
         const id = s.idOf(entry);
         ids.push(id);
         bytes += recordCost(entry.key, entry.value);
-        if (!isExpired(s.decode(entry, action), now)) {
-          visible++;
-          tombs.push({
-            key: tombKey(collection, id),
-            value: encodeUtf8(String(now)),
-          });
-        }
+        const record = s.decode(entry, action);
+        const live = !isExpired(record, now);
+        if (live) visible++;
+        // A tombstone per deletion, an expiry marker per expired item.
+        tombs.push(feed.gone(id, record, live, now));
       }
     }
     if (deletes.length === 0) return 0;
@@ -81,6 +80,7 @@ export function clear(
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
     }
+    feed.applied(result.versionstamp, result.durable);
     if (result.durable !== undefined) await settle(s, result.durable);
     s.account(-bytes);
     state.stored -= docs;

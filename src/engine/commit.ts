@@ -21,6 +21,7 @@ import {
   tombKey,
 } from "./layout.ts";
 import { sync } from "./load.ts";
+import { FeedCommit, feedReady } from "./feed_hooks.ts";
 
 /**
  * Writes item changes and their index entries in one commit, enforcing
@@ -43,6 +44,8 @@ export async function commitItems(
   // Both read together: `sync` may replace them while this awaits.
   const { indexes, schema } = state;
   const tombNow = s.now();
+  if (s.shared) await feedReady(s); // change feed: the counter's value
+  const feed = new FeedCommit(s, collection);
   if (indexes.blinder !== undefined) {
     const records: StoredRecord[] = [];
     for (const c of changes) {
@@ -97,15 +100,12 @@ export async function commitItems(
       if (!wasLive && changes[i]!.fresh !== true) {
         deletes.push(tombKey(collection, id));
       }
+      feed.put(id, next, old, expireAt);
     } else if (entry !== null) {
       deletes.push(key);
-      // A deletion (not an expiry) leaves a tombstone for backups.
-      if (wasLive) {
-        sets.push({
-          key: tombKey(collection, id),
-          value: encodeUtf8(String(tombNow)),
-        });
-      }
+      // A deletion leaves a tombstone (for backups and the change feed), an
+      // expiry a tombstone marked as one (for the change feed only).
+      sets.push(feed.gone(id, old!, wasLive, tombNow));
     }
     if (indexes.size === 0) {
       if (!indexes.ordered) continue; // no entries at all
@@ -241,13 +241,16 @@ export async function commitItems(
       })),
     });
   }
+  feed.finish(checks, sets, deletes);
   s.fits(checks.length, sets.length + deletes.length, action);
   s.fitsMemory(delta, action);
   const result = await s.storage.commit({ checks, sets, deletes });
   if (!result.ok) {
+    feed.failed();
     if (shared) await sync(s, collection);
     return false;
   }
+  feed.applied(result.versionstamp, result.durable);
   if (shared && multikey.size > 0) state.schema = result.versionstamp;
   s.account(delta);
   state.stored += stored;

@@ -26,7 +26,9 @@ import type { Plan } from "../query/planner.ts";
 import type { Filter } from "../query/compile.ts";
 import type { SortSpec } from "../query/sort.ts";
 import type { Storage, StorageEntry } from "../storage/contract.ts";
-import type { Change, DatabaseStats } from "../types.ts";
+import type { Change, DatabaseStats, FeedChange } from "../types.ts";
+import type { FeedRequest } from "./feed.ts";
+import { durableChanges } from "./feed_hooks.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import {
   type DocPage,
@@ -680,5 +682,15 @@ export class Engine {
     signal?: AbortSignal,
   ): AsyncGenerator<Change> {
     return changes(this.#s, collection, signal);
+  }
+
+  /**
+   * Reads the durable change feed (see feed.ts and docs/changes.md).
+   *
+   * @param request The checked options.
+   * @returns The changes, in position order.
+   */
+  durableChanges<T>(request: FeedRequest): AsyncIterable<FeedChange<T>> {
+    return durableChanges<T>(this.#s, request);
   }
 }

@@ -15,6 +15,7 @@ import { recordMeta } from "../value_codec.ts";
 import { entryCost, heapCap, recordCost } from "./size_estimate.ts";
 import type { EngineCore } from "./state.ts";
 import { DOC, META, schemaKey } from "./layout.ts";
+import { feedLoad, feedLoadDoc } from "./feed_hooks.ts";
 
 /**
  * A `memoryLimit` the V8 heap cannot hold would end in an out-of-memory
@@ -63,6 +64,7 @@ export function loadMeta(s: EngineCore, entry: StorageEntry): void {
 }
 
 export async function load(s: EngineCore): Promise<void> {
+  s.feedIndex.reset();
   for await (
     const page of s.storage.scan({ prefix: encodeKey([META]) })
   ) {
@@ -71,7 +73,7 @@ export async function load(s: EngineCore): Promise<void> {
   // A shared storage that expires items itself (Deno KV) is not read
   // whole: other processes change it anyway, so counts come from scans.
   const { shared, nativeExpiry } = s.storage.capabilities;
-  if (shared && nativeExpiry) return;
+  if (shared && nativeExpiry) return await feedLoad(s);
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
     for (const entry of page) {
       const parts = decodeKey(entry.key);
@@ -86,8 +88,10 @@ export async function load(s: EngineCore): Promise<void> {
       if (record.expiresAt !== undefined) {
         state.schedule.set(id, record.expiresAt);
       }
+      feedLoadDoc(s, collection, id, record.feed ?? 0);
     }
   }
+  await feedLoad(s);
   // Index and insertion-order entries count as the writes counted them.
   for (const space of ["i", "o"]) {
     for await (

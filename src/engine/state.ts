@@ -33,6 +33,7 @@ import { KeyGenerator } from "../auto_key.ts";
 import { hidesValues } from "../validate.ts";
 import { Blinder } from "../crypto/blind_index.ts";
 import { ChangeFeed } from "./change_feed.ts";
+import { FeedIndex } from "./feed_index.ts";
 import { DOC, isExpired } from "./layout.ts";
 
 /** A put inside a write. */
@@ -201,6 +202,10 @@ export class EngineCore {
   readonly listeners: Set<(change: Change) => void> = new Set();
   /** Holds each commit's changes back until the commit is durable. */
   readonly feed: ChangeFeed;
+  /** Durable change feed: positions, and the in-RAM index (local). */
+  readonly feedIndex: FeedIndex;
+  /** Records written before the feed were loaded (they have no position). */
+  feedLegacy = false;
   /** Tells this engine's own feed records from other processes'. */
   readonly writer: string = crypto.randomUUID();
   /** The sweep an operation started, if running. */
@@ -233,6 +238,7 @@ export class EngineCore {
     this.memoryLimit = settings.memoryLimit;
     this.keys = new KeyGenerator(settings.clock);
     this.feed = new ChangeFeed((change) => this.emit(change));
+    this.feedIndex = new FeedIndex(storage.capabilities.shared);
   }
 
   /**
@@ -485,13 +491,14 @@ export class EngineCore {
     const list = state.indexes.list;
     const uniques = list.filter((i) => i.unique).length;
     const checks = 1 + 2 * uniques;
-    // The item, its tombstone, and each entry removed and added.
-    const mutations = 2 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
+    // The item, its tombstone, its by-position key and the one it replaces
+    // (change feed), and each entry removed and added.
+    const mutations = 4 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
     return Math.max(
       1,
       Math.min(
-        Math.floor((limits.maxChecks - 2) / checks),
-        Math.floor((limits.maxMutations - 2) / mutations),
+        Math.floor((limits.maxChecks - 3) / checks),
+        Math.floor((limits.maxMutations - 3) / mutations),
       ),
     );
   }

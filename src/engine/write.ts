@@ -20,6 +20,7 @@ import { isExpired } from "./layout.ts";
 import { commitItems } from "./commit.ts";
 import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
+import { feedReady } from "./feed_hooks.ts";
 
 /** Most items per collection remembered as written last (shared storage). */
 const RECENT_ITEMS = 16_384;
@@ -238,6 +239,7 @@ export async function writeOver(
 ): Promise<
   { existed: boolean[]; durable: Promise<void> | undefined } | undefined
 > {
+  if (s.shared) await feedReady(s); // change feed: the counter's value
   const state = s.state(collection);
   const { maxValueBytes } = s.settings;
   const now = s.now();
@@ -275,6 +277,7 @@ export async function writeOver(
           updatedAt: meta.updatedAt,
           version: meta.version,
           seq: live ? old.seq : ++seq,
+          feed: s.feedIndex.next(),
           dates: op.value.dates,
         }
         : {
@@ -289,6 +292,7 @@ export async function writeOver(
           updatedAt: now,
           version: live ? old.version + 1 : 1,
           seq: live ? old.seq : ++seq,
+          feed: s.feedIndex.next(),
           dates: op.value.dates,
         };
       const value = encodeRecord(next);
