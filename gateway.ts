@@ -4,7 +4,7 @@
  * cloud (store-and-forward, resumable, at least once), and `receive` is the
  * endpoint that applies them there exactly once in effect.
  *
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
  * import { open } from "./mod.ts";
  * import { ingest, receive, relay } from "./gateway.ts";
@@ -56,9 +56,6 @@ export {
   type ReceiveOptions,
 } from "./src/gateway/receive.ts";
 export type {
-  ChangeSource,
-  FeedChange,
-  FeedOptions,
   ReceiveResult,
   RelayBatch,
   RelayChange,

@@ -191,16 +191,6 @@ async function main(): Promise<void> {
       durability: "batched",
     });
     const readings = gateway.collection("readings");
-    if (
-      typeof (readings as unknown as { changes?: unknown }).changes !==
-        "function"
-    ) {
-      console.log(
-        "\n(relay catch-up skipped: this database has no changes() feed)",
-      );
-      await gateway.close();
-      return;
-    }
     console.log(
       `\n### Relay catch-up of ${
         backlog.toLocaleString("en")

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
-import { Collection, open } from "../mod.ts";
+import { open } from "../mod.ts";
 import {
   expectedReading,
   hasPython,
@@ -19,14 +19,6 @@ import {
 } from "./fixtures/gateway_helpers.ts";
 
 const TORTURE = Deno.env.get("TETHER_TORTURE") === "1";
-const FEED =
-  typeof (Collection.prototype as unknown as { changes?: unknown }).changes ===
-    "function";
-if (!FEED) {
-  console.warn(
-    "gateway_e2e_test: the database has no changes() feed yet; the end-to-end test is skipped",
-  );
-}
 const PYTHON = await hasPython();
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -102,7 +94,6 @@ async function ready(url: string, process: Process): Promise<void> {
 Deno.test({
   name:
     "gateway end to end: ESP32 + MQTT devices -> gateway process (file) -> relay -> receiver process (KV file), through a receiver outage and a gateway SIGKILL, every reading exactly once",
-  ignore: !FEED,
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

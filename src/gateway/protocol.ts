@@ -11,21 +11,9 @@
  * @module
  */
 
-/** One change of a durable change feed (what `changes({ since })` yields). */
-export interface FeedChange<T = unknown> {
-  /** Opaque, growing position; resume after it. */
-  readonly seq: string;
-  /** What happened. */
-  readonly type: "put" | "delete" | "expire";
-  /** The collection. */
-  readonly collection: string;
-  /** The document's key. */
-  readonly key: string;
-  /** The document's version (source side). */
-  readonly version: number;
-  /** The document (`put` only). */
-  readonly doc?: T;
-}
+import type { FeedChange } from "../../mod.ts";
+
+export type { FeedChange };
 
 /** Options of a change source's `changes`. */
 export interface FeedOptions {

@@ -684,17 +684,8 @@ export function startRelay(
  */
 export function databaseSource(db: Database): ChangeSource {
   return {
-    changes(collection, options) {
-      const col = db.collection(collection) as unknown as {
-        changes?: (o: unknown) => AsyncIterable<FeedChange>;
-      };
-      if (typeof col.changes !== "function") {
-        throw new TypeError(
-          "Cannot relay: this version of the database has no changes() feed",
-        );
-      }
-      return col.changes(options);
-    },
+    changes: (collection, options) =>
+      db.collection(collection).changes(options),
   };
 }
 
@@ -713,7 +704,7 @@ export function databaseSource(db: Database): ChangeSource {
  * @throws {RangeError} When a number is out of range.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
  * import { open } from "../../mod.ts";
  * import { relay } from "./relay.ts";
