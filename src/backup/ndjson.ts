@@ -21,6 +21,22 @@ import {
   type StoredRecord,
 } from "../value_codec.ts";
 
+/**
+ * A record's JSON without its feed position (`"f"`), which belongs to the
+ * database that wrote it: an import gives each document a new one. The last
+ * `,"s":` is the envelope's (FORMAT.md), and `"f"` can only follow it.
+ */
+function withoutFeed(record: string): string {
+  const s = record.lastIndexOf(',"s":');
+  const f = s < 0 ? -1 : record.indexOf(',"f":', s);
+  if (f < 0) return record;
+  let end = f + 5;
+  while (end < record.length && record[end] !== "," && record[end] !== "}") {
+    end++;
+  }
+  return record.slice(0, f) + record.slice(end);
+}
+
 /** Where an export goes: a file path, or a stream. */
 export type ExportTarget = string | WritableStream<Uint8Array>;
 /** Where an import comes from: a file path, or a stream. */
@@ -202,7 +218,7 @@ export async function* documentLines(
     for (const { collection, id, bytes } of page) {
       const meta = recordMeta(bytes);
       if (meta?.expiresAt !== undefined && now >= meta.expiresAt) continue;
-      const record = decoder.decode(bytes);
+      const record = withoutFeed(decoder.decode(bytes));
       if (record[0] !== "{") {
         throw new IntegrityError(
           `${action}: the record of '${id}' in '${collection}' is not JSON`,
