@@ -229,7 +229,7 @@ export async function* documentLines(
         kind: "document",
         text: `{"col":${JSON.stringify(collection)},"id":${
           JSON.stringify(id)
-        },${withoutFeed(record).slice(1)}\n`,
+        },${record.slice(1)}\n`,
       };
     }
   }
@@ -270,23 +270,6 @@ async function* lines(
     }
   }
   if (rest.length > 0) yield rest;
-}
-
-/**
- * A record's JSON without its change feed position `f` (a position in this
- * database's feed, meaningless elsewhere: an import takes new ones). The
- * envelope's `f` follows its `s`, after the value, and the fields after it
- * hold only strings, whose quotes JSON escapes: the last `,"f":` after the
- * last `,"s":` is the envelope's.
- */
-function withoutFeed(record: string): string {
-  const at = record.lastIndexOf(',"f":');
-  if (at < 0 || at < record.lastIndexOf(',"s":')) return record;
-  let end = at + 5;
-  while (end < record.length && record[end] !== "," && record[end] !== "}") {
-    end++;
-  }
-  return record.slice(0, at) + record.slice(end);
 }
 
 /**
