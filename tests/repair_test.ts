@@ -47,6 +47,7 @@ async function model(db: Database): Promise<Map<string, unknown>> {
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const { s: _, f: _f, ...rest } = JSON.parse(line);
+    if (rest.index !== undefined) continue; // index definitions: below
     out.set(`${rest.col}/${rest.id}`, rest);
   }
   return out;
