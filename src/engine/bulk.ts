@@ -91,7 +91,7 @@ export function clear(
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
     }
-    feed.applied(result.versionstamp, result.durable);
+    feed.applied(result.versionstamp, result.durable ?? result.written);
     if (result.durable !== undefined) await settle(s, result.durable);
     s.account(-bytes);
     state.table?.clear();

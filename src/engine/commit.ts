@@ -265,7 +265,7 @@ export async function commitItems(
     if (shared) await sync(s, collection);
     return false;
   }
-  feed.applied(result.versionstamp, result.durable);
+  feed.applied(result.versionstamp, result.durable ?? result.written);
   if (shared && multikey.size > 0) state.schema = result.versionstamp;
   s.account(delta);
   state.stored += stored;

@@ -117,6 +117,14 @@ export type StorageCommitResult =
     readonly ok: true;
     readonly versionstamp: string;
     readonly durable?: Promise<void>;
+    /**
+     * A storage that acknowledges before writing (the file storage's
+     * batched durability) may give this instead of `durable`: it resolves
+     * once the commit is written (and fsynced where the mode does), and
+     * never rejects (such a storage keeps retrying). Nobody need wait for
+     * it; the change feed shows the commit's changes only after it.
+     */
+    readonly written?: Promise<void>;
   }
   | { readonly ok: false };
 

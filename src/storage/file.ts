@@ -289,6 +289,8 @@ export class FileStorage implements Storage {
   #flushing: Promise<void> | undefined;
   #io: Promise<unknown> = Promise.resolve();
   #timer: number | undefined;
+  /** Batched modes: resolves when the queued commits are written. */
+  #written: PromiseWithResolvers<void> | undefined;
   #threshold = 256;
   #lastFlushAt = 0;
   #compacting: Promise<boolean> | undefined;
@@ -616,7 +618,13 @@ export class FileStorage implements Storage {
       // Whatever else happens, this commit is written (and fsynced) when the
       // timer armed by the oldest unwritten commit fires.
       this.#arm();
-      return Promise.resolve({ ok: true, versionstamp });
+      // One `written` promise for every commit of the next flush.
+      this.#written ??= Promise.withResolvers<void>();
+      return Promise.resolve({
+        ok: true,
+        versionstamp,
+        written: this.#written.promise,
+      });
     }
     let resolve!: () => void;
     let reject!: (e: Error) => void;
@@ -679,6 +687,8 @@ export class FileStorage implements Storage {
     const batch = this.#queue;
     if (batch.length === 0) return true;
     this.#queue = [];
+    const written = this.#written;
+    this.#written = undefined;
     const bytes = concat(batch.map((q) => q.frame));
     try {
       faults.beforeWrite?.();
@@ -688,6 +698,13 @@ export class FileStorage implements Storage {
         this.#stats.syncs++;
       }
     } catch (cause) {
+      // Batched modes queue the batch again: its commits are written later.
+      if (written !== undefined) {
+        // (Set again by commits made while this batch was being written.)
+        const later = this.#written as PromiseWithResolvers<void> | undefined;
+        if (later === undefined) this.#written = written;
+        else void later.promise.then(written.resolve);
+      }
       await this.#writeFailed(batch, bytes.length, cause);
       return false;
     }
@@ -706,6 +723,7 @@ export class FileStorage implements Storage {
     }
     this.#lastFlushAt = now;
     for (const q of batch) q.resolve?.();
+    written?.resolve();
     return true;
   }
 
@@ -989,6 +1007,10 @@ export class FileStorage implements Storage {
           const covered = this.#queue.filter((q) => q.seq <= seq);
           this.#queue = this.#queue.filter((q) => q.seq > seq);
           for (const q of covered) q.resolve?.();
+          if (this.#queue.length === 0) {
+            this.#written?.resolve();
+            this.#written = undefined;
+          }
         }
         faults.compactStep?.("renamed");
         await syncDir(realPath);
