@@ -109,7 +109,10 @@ Deno.test("progress: drawn and erased on a terminal, nothing otherwise", async (
     if (terminal) {
       assert.match(
         err.text(),
-        /^\rexporting \[#{10}\.{10}\] {2}50% {2}5\/10 {2}\d+\/s {2}ETA \d:\d\d\u001b\[K/,
+        new RegExp(
+          "^\\rexporting \\[#{10}\\.{10}\\] {2}50% {2}5/10 {2}\\d+/s {2}ETA \\d:\\d\\d" +
+            String.fromCharCode(27) + "\\[K",
+        ),
       );
       assert(err.text().endsWith("\r\x1b[K"));
     } else {
