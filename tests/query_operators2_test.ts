@@ -96,3 +96,72 @@ both("$exists and $elemMatch agree with mingo on random documents", () => {
     { numRuns: 300 },
   );
 });
+
+/** The Manual's collection for the `$bits*` pages. */
+const BITS_DOCS = [
+  { _id: 1, a: 54, binaryValueofA: "00110110" },
+  { _id: 2, a: 20, binaryValueofA: "00010100" },
+  { _id: 3, a: 20.0, binaryValueofA: "00010100" },
+  { _id: 4, a: Uint8Array.of(0x66), binaryValueofA: "01100110" }, // "Zg=="
+];
+
+function ids(filter: Filter): number[] {
+  const p = compileFilter(filter);
+  return BITS_DOCS.filter((d) => p(d)).map((d) => d._id);
+}
+
+both("$bits*: the MongoDB Manual's examples", () => {
+  const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  assert.deepEqual(ids({ a: { $bitsAllSet: [1, 5] } }), [1, 4]);
+  assert.deepEqual(ids({ a: { $bitsAllSet: 50 } }), [1]);
+  assert.deepEqual(ids({ a: { $bitsAllSet: b64("MC==") } }), [1]);
+  assert.deepEqual(ids({ a: { $bitsAnySet: [1, 5] } }), [1, 4]);
+  assert.deepEqual(ids({ a: { $bitsAnySet: 35 } }), [1, 4]);
+  assert.deepEqual(ids({ a: { $bitsAnySet: b64("MC==") } }), [1, 2, 3, 4]);
+  assert.deepEqual(ids({ a: { $bitsAllClear: [1, 5] } }), [2, 3]);
+  assert.deepEqual(ids({ a: { $bitsAllClear: 35 } }), [2, 3]);
+  assert.deepEqual(ids({ a: { $bitsAllClear: b64("IA==") } }), [2, 3]);
+  assert.deepEqual(ids({ a: { $bitsAnyClear: [1, 5] } }), [2, 3]);
+  // 0x66 has bit 0 clear, so _id 4 matches too.
+  assert.deepEqual(ids({ a: { $bitsAnyClear: 35 } }), [1, 2, 3, 4]);
+  assert.deepEqual(ids({ a: { $bitsAnyClear: b64("MC==") } }), [2, 3, 4]);
+});
+
+both(
+  "$bits*: negative numbers are two's complement, fractions never match",
+  () => {
+    const p = compileFilter({ a: { $bitsAllSet: [0, 63, 200] } });
+    assert.equal(p({ a: -1 }), true);
+    assert.equal(p({ a: 1 }), false);
+    assert.equal(compileFilter({ a: { $bitsAnySet: 1 } })({ a: 1.5 }), false);
+    assert.equal(compileFilter({ a: { $bitsAnyClear: 1 } })({ a: "1" }), false);
+    assert.equal(compileFilter({ a: { $bitsAllSet: 2 } })({ a: [1, 2] }), true);
+    assert.throws(() => compileFilter({ a: { $bitsAllSet: -1 } }), RangeError);
+    assert.throws(
+      () => compileFilter({ a: { $bitsAllSet: [1.5] } }),
+      RangeError,
+    );
+    assert.throws(() => compileFilter({ a: { $bitsAllSet: "1" } }), TypeError);
+    assert.throws(() => compileFilter({ a: { $bitsAllSetx: 1 } }), TypeError);
+  },
+);
+
+both("$bits* agree with mingo on random integers", () => {
+  const op = fc.constantFrom(
+    "$bitsAllSet",
+    "$bitsAnySet",
+    "$bitsAllClear",
+    "$bitsAnyClear",
+  );
+  const operand = fc.oneof(
+    fc.integer({ min: 0, max: 1023 }),
+    fc.uniqueArray(fc.integer({ min: 0, max: 12 }), { maxLength: 4 }),
+  );
+  fc.assert(
+    fc.property(op, operand, fc.integer({ min: 0, max: 4095 }), (o, x, a) => {
+      const f = { a: { [o]: x } };
+      assert.equal(compileFilter(f)({ a }), new Query(f).test({ a }));
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -28,6 +28,7 @@
  */
 
 import { arrayOperators } from "./array.ts";
+import { bitwiseOperators } from "./bitwise.ts";
 import { comparisonOperators, equalityTest } from "./comparison.ts";
 import { elementOperators } from "./element.ts";
 import { evaluationOperators, regexTest } from "./evaluation.ts";
@@ -65,6 +66,7 @@ const FIELD_OPERATORS: ReadonlyMap<string, OperatorCompiler> = new Map(
     ...arrayOperators,
     ...evaluationOperators,
     ...fieldLogicalOperators,
+    ...bitwiseOperators,
   }),
 );
 
