@@ -165,3 +165,136 @@ both("$bits* agree with mingo on random integers", () => {
     { numRuns: 300 },
   );
 });
+
+both("$jsonSchema: the MongoDB Manual's example", () => {
+  // The Manual's "students" schema and a document in the style of its
+  // inventory example: the match is the set that satisfies the schema.
+  const schema = {
+    required: ["name", "major", "gpa", "address"],
+    properties: {
+      name: { bsonType: "string", description: "must be a string" },
+      address: {
+        bsonType: "object",
+        required: ["zipcode"],
+        properties: {
+          street: { bsonType: "string" },
+          zipcode: { bsonType: "string" },
+        },
+      },
+    },
+  };
+  const p = compileFilter({ $jsonSchema: schema });
+  const good = {
+    name: "Alice",
+    major: "Music",
+    gpa: 3.5,
+    address: { street: "1 Main", zipcode: "12345" },
+  };
+  assert.equal(p(good), true);
+  assert.equal(p({ ...good, name: 7 }), false);
+  assert.equal(p({ ...good, address: { street: "1 Main" } }), false);
+  assert.equal(p({ name: "Bob", major: "Art", gpa: 2 }), false);
+  // $nor with $jsonSchema finds the documents that do not satisfy it.
+  const bad = compileFilter({ $nor: [{ $jsonSchema: schema }] });
+  assert.equal(bad(good), false);
+  assert.equal(bad({ name: "Bob" }), true);
+});
+
+both("$jsonSchema keywords", () => {
+  const t = (schema: Record<string, unknown>, doc: unknown) =>
+    compileFilter({ $jsonSchema: schema })(doc);
+  const props = (p: Record<string, unknown>) => ({ properties: p });
+  assert(t(props({ n: { bsonType: "int" } }), { n: 3 }));
+  assert(!t(props({ n: { bsonType: "int" } }), { n: 3.5 }));
+  assert(t(props({ n: { bsonType: "double" } }), { n: 3.5 }));
+  assert(t(props({ n: { bsonType: ["null", "number"] } }), { n: null }));
+  assert(t(props({ n: { bsonType: "date" } }), { n: new Date() }));
+  assert(t(props({ n: { bsonType: "binData" } }), { n: Uint8Array.of(1) }));
+  assert(!t(props({ n: { type: "array" } }), { n: {} }));
+  assert(t(props({ n: { enum: [1, "x", [2]] } }), { n: [2] }));
+  assert(!t(props({ n: { enum: [1, "x"] } }), { n: 2 }));
+  assert(t(props({ n: { minimum: 1, maximum: 3 } }), { n: 3 }));
+  assert(!t(props({ n: { maximum: 3, exclusiveMaximum: true } }), { n: 3 }));
+  assert(t(props({ n: { minimum: 1 } }), { n: "a string passes" }));
+  assert(t(props({ s: { minLength: 2, maxLength: 3 } }), { s: "ab" }));
+  assert(!t(props({ s: { maxLength: 3 } }), { s: "abcd" }));
+  assert(t(props({ s: { pattern: "^a" } }), { s: "abc" }));
+  assert(!t(props({ s: { pattern: "^a" } }), { s: "bc" }));
+  assert(t(props({ a: { items: { bsonType: "int" } } }), { a: [1, 2] }));
+  assert(!t(props({ a: { items: { bsonType: "int" } } }), { a: [1, "2"] }));
+  assert(!t(props({ a: { minItems: 2 } }), { a: [1] }));
+  assert(!t(props({ a: { uniqueItems: true } }), { a: [1, 1] }));
+  const closed = {
+    properties: { _id: {}, a: {} },
+    additionalProperties: false,
+  };
+  assert(t(closed, { _id: 1, a: 2 }));
+  assert(!t(closed, { _id: 1, a: 2, b: 3 }));
+  assert(!t({ additionalProperties: { bsonType: "string" } }, { x: 1 }));
+  assert(t({ anyOf: [{ required: ["a"] }, { required: ["b"] }] }, { b: 1 }));
+  assert(!t({ not: { required: ["a"] } }, { a: 1 }));
+  assert.throws(
+    () => compileFilter({ $jsonSchema: { bsonType: "nope" } }),
+    TypeError,
+  );
+  assert.throws(
+    () => compileFilter({ $jsonSchema: { $ref: "#/x" } }),
+    TypeError,
+  );
+  assert.throws(() => compileFilter({ $jsonSchema: 5 }), TypeError);
+  assert.throws(() => compileFilter({ $jsonSchemax: {} }), TypeError);
+});
+
+// mingo has no built-in $jsonSchema (it needs a validator plugged in), so
+// the random check is against a plain oracle of the same keywords.
+both("$jsonSchema agrees with an oracle on random documents", () => {
+  type Sub = { bsonType?: string; minimum?: number; enum?: number[] };
+  const schema = fc.record({
+    required: fc.constantFrom(["a"], ["b"], ["a", "b"]),
+    properties: fc.record({
+      a: fc.oneof(
+        fc.record({ bsonType: fc.constantFrom("string", "int", "array") }),
+        fc.record({ minimum: fc.integer({ min: 0, max: 3 }) }),
+        fc.record({
+          enum: fc.array(fc.integer({ min: 0, max: 3 }), {
+            minLength: 1,
+            maxLength: 3,
+          }),
+        }),
+      ),
+    }),
+  }, { requiredKeys: [] });
+  const doc = fc.record({
+    a: fc.oneof(
+      fc.integer({ min: 0, max: 3 }),
+      fc.string({ maxLength: 2 }),
+      fc.constant([1]),
+    ),
+    b: fc.integer(),
+  }, { requiredKeys: [] });
+  const oracle = (
+    s: { required?: readonly string[]; properties?: { a: Sub } },
+    d: Record<string, unknown>,
+  ): boolean => {
+    if (s.required && !s.required.every((k) => k in d)) return false;
+    const a = s.properties?.a;
+    if (a === undefined || !("a" in d)) return true;
+    const v = d.a;
+    if (a.bsonType === "string") return typeof v === "string";
+    if (a.bsonType === "int") return Number.isInteger(v);
+    if (a.bsonType === "array") return Array.isArray(v);
+    if (a.minimum !== undefined) return typeof v !== "number" || v >= a.minimum;
+    if (a.enum !== undefined) return a.enum.some((e) => e === v);
+    return true;
+  };
+  fc.assert(
+    fc.property(schema, doc, (s, d) => {
+      assert.equal(
+        compileFilter({ $jsonSchema: s })(d),
+        oracle(s as Parameters<typeof oracle>[0], d),
+        JSON.stringify([s, d]),
+      );
+    }),
+    { numRuns: 300 },
+  );
+});

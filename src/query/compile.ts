@@ -34,6 +34,7 @@ import { elementOperators } from "./element.ts";
 import { evaluationOperators, regexTest } from "./evaluation.ts";
 import { generateFilter } from "./codegen.ts";
 import { interpret } from "./interpret.ts";
+import { compileJsonSchema } from "./json_schema.ts";
 import { fieldLogicalOperators, filterList } from "./logical.ts";
 import {
   checkValue,
@@ -171,6 +172,8 @@ class Compiler {
           where,
           "'$where' is not supported (no JavaScript in filters)",
         );
+      case "$jsonSchema":
+        return { kind: "doc", test: compileJsonSchema(value, where) };
     }
     const option = FIND_OPTIONS[key];
     if (option !== undefined) {
