@@ -298,3 +298,32 @@ both("$jsonSchema agrees with an oracle on random documents", () => {
     { numRuns: 300 },
   );
 });
+
+Deno.test("sort: MongoDB's order across types, arrays by min/max, ties by _id", async () => {
+  const { compileSort } = await import("../src/query/sort.ts");
+  const docs = [
+    { _id: 1, v: true },
+    { _id: 2, v: "b" },
+    { _id: 3, v: new Date(0) },
+    { _id: 4, v: { x: 1 } },
+    { _id: 5, v: null },
+    { _id: 6, v: 2 },
+    { _id: 7 },
+    { _id: 8, v: [0, 9] },
+  ];
+  const asc = [...docs].sort(compileSort({ v: 1 })).map((d) => d._id);
+  // Missing and null tie (by _id); [0, 9] sorts by its min 0 ascending.
+  assert.deepEqual(asc, [5, 7, 8, 6, 2, 4, 1, 3]);
+  const desc = [...docs].sort(compileSort({ v: -1 })).map((d) => d._id);
+  // Descending, [0, 9] sorts by its max 9, above 2.
+  assert.deepEqual(desc, [3, 1, 4, 2, 8, 6, 5, 7]);
+  const ties = [{ _id: "c", k: 1 }, { _id: "a", k: 1 }, { _id: "b", k: 0 }];
+  assert.deepEqual(
+    [...ties].sort(compileSort({ k: 1 })).map((d) => d._id),
+    ["b", "a", "c"],
+  );
+  assert.deepEqual(
+    [...docs].reverse().sort(compileSort({ v: 1 })).map((d) => d._id),
+    asc,
+  );
+});
