@@ -7,7 +7,9 @@
  * value means a regex match); dot paths through objects and arrays; `$and`,
  * `$or`, `$nor`; `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`;
  * `$exists`, `$type`; `$all`, `$size`, `$elemMatch`; `$regex` (+ `$options`),
- * `$mod`; `$not`; and the `$contains` extension. Semantics are MongoDB's.
+ * `$mod`; `$not`; `$jsonSchema` (top level); `$bitsAllSet`, `$bitsAnySet`,
+ * `$bitsAllClear`, `$bitsAnyClear`; and the `$contains` extension.
+ * Semantics are MongoDB's.
  *
  * Tags rule: when the predicate is given an item's tags, a path whose first
  * segment is `tags` resolves against those tags instead of the document's
