@@ -396,7 +396,7 @@ both("malformed filters throw at compile time", () => {
   rejects({ a: { $regex: "a", $options: "x" } }, "unsupported flags 'x'");
   rejects({ a: { $regex: /a/i, $options: "m" } }, "options are set both");
   rejects({ a: { $options: "i" } }, "'$options' needs a '$regex' beside it");
-  rejects({ a: { $exists: 1 } }, "'$exists' needs true or false");
+  rejects({ a: { $exists: undefined } }, "'$exists' needs a value");
   rejects({ a: { $type: "nope" } }, "'$type' got unknown type");
   rejects({ a: { $type: [] } }, "'$type' needs at least one type");
   rejects({ a: { $elemMatch: 1 } }, "'$elemMatch' needs an object");

@@ -223,10 +223,10 @@ Deno.test("projection: invalid projections", () => {
     message:
       "Cannot compile projection at 'a': expected 0, 1, true or false, got number 2",
   });
-  assert.throws(() => compileProjection({ a: { $slice: 1 } as never }), {
+  assert.throws(() => compileProjection({ a: { $meta: 1 } as never }), {
     name: "TypeError",
     message:
-      "Cannot compile projection at 'a': projection operators are not supported",
+      "Cannot compile projection at 'a': unknown projection operator '$meta' (supported: $slice, $elemMatch)",
   });
   assert.throws(() => compileProjection({ a: 1, "a.b": 1 }), {
     name: "TypeError",

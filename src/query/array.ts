@@ -131,7 +131,11 @@ export const arrayOperators: { readonly [op: string]: OperatorCompiler } = {
       };
     } else {
       const sub = ctx.compileFilter(operand);
-      match = (el) => isDocument(el) && sub(el, undefined);
+      // Arrays are elements too: `{ "0": 1 }` reads an inner array's index.
+      match = (el) =>
+        isDocument(el)
+          ? sub(el, undefined)
+          : Array.isArray(el) && sub({ ...el }, undefined);
     }
     return leafOp(
       (v) => {

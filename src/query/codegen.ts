@@ -197,7 +197,14 @@ class Generator {
         return `!(${node.nodes.map((n) => this.node(n)).join(" || ")})`;
       case "field":
         return this.#field(node.key, node.op, node.tags);
+      case "doc":
+        return this.#wholeDocument(node.test);
     }
+  }
+
+  /** A test of the whole document (`$jsonSchema`), called as a constant. */
+  #wholeDocument(test: (doc: unknown) => boolean): string {
+    return `${this.constant(test)}(d)`;
   }
 
   #field(key: string, op: FieldOp, tags: boolean): string {
@@ -314,6 +321,7 @@ function conditions(node: FilterNode, n: number): number {
   if (node.kind === "field") {
     return n + (node.op.kind === "not" ? node.op.ops.length : 1);
   }
+  if (node.kind === "doc") return n + 1;
   for (const sub of node.nodes) {
     n = conditions(sub, n);
     if (n > MAX_GENERATED_CONDITIONS) break;

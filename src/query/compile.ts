@@ -7,7 +7,9 @@
  * value means a regex match); dot paths through objects and arrays; `$and`,
  * `$or`, `$nor`; `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte`, `$in`, `$nin`;
  * `$exists`, `$type`; `$all`, `$size`, `$elemMatch`; `$regex` (+ `$options`),
- * `$mod`; `$not`; and the `$contains` extension. Semantics are MongoDB's.
+ * `$mod`; `$not`; `$jsonSchema` (top level); `$bitsAllSet`, `$bitsAnySet`,
+ * `$bitsAllClear`, `$bitsAnyClear`; and the `$contains` extension.
+ * Semantics are MongoDB's.
  *
  * Tags rule: when the predicate is given an item's tags, a path whose first
  * segment is `tags` resolves against those tags instead of the document's
@@ -28,11 +30,13 @@
  */
 
 import { arrayOperators } from "./array.ts";
+import { bitwiseOperators } from "./bitwise.ts";
 import { comparisonOperators, equalityTest } from "./comparison.ts";
 import { elementOperators } from "./element.ts";
 import { evaluationOperators, regexTest } from "./evaluation.ts";
 import { generateFilter } from "./codegen.ts";
 import { interpret } from "./interpret.ts";
+import { compileJsonSchema } from "./json_schema.ts";
 import { fieldLogicalOperators, filterList } from "./logical.ts";
 import {
   checkValue,
@@ -65,6 +69,7 @@ const FIELD_OPERATORS: ReadonlyMap<string, OperatorCompiler> = new Map(
     ...arrayOperators,
     ...evaluationOperators,
     ...fieldLogicalOperators,
+    ...bitwiseOperators,
   }),
 );
 
@@ -169,6 +174,8 @@ class Compiler {
           where,
           "'$where' is not supported (no JavaScript in filters)",
         );
+      case "$jsonSchema":
+        return { kind: "doc", test: compileJsonSchema(value, where) };
     }
     const option = FIND_OPTIONS[key];
     if (option !== undefined) {

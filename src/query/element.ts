@@ -93,12 +93,14 @@ function typeTest(alias: unknown, path: string): ValueTest {
  */
 export const elementOperators: { readonly [op: string]: OperatorCompiler } = {
   $exists(operand, ctx) {
-    if (typeof operand !== "boolean") {
+    if (operand === undefined || typeof operand === "function") {
       throw filterError(
         ctx.path,
-        `'$exists' needs true or false, got ${describe(operand)}`,
+        `'$exists' needs a value (true or false), got ${describe(operand)}`,
       );
     }
+    // As MongoDB: any truthy operand (1, "x", {}) means true, any falsy
+    // one (0, null, "") means false.
     return leafOp((v) => v !== undefined, true, !operand);
   },
   $type(operand, ctx) {

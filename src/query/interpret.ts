@@ -35,6 +35,8 @@ export function interpret(node: FilterNode): DocPredicate {
     }
     case "field":
       return interpretField(node.key, node.op, node.tags);
+    case "doc":
+      return wholeDocument(node.test);
   }
 }
 
@@ -66,4 +68,9 @@ export function interpretField(
   }
   if (!op.negate) return pred;
   return (d, t) => !pred(d, t);
+}
+
+/** A test of the whole document (`$jsonSchema`) as a predicate. */
+function wholeDocument(test: (doc: unknown) => boolean): DocPredicate {
+  return (d) => test(d);
 }

@@ -24,11 +24,23 @@
  */
 
 import { setOwn } from "../value_codec.ts";
+import { compileFilter } from "./compile.ts";
 import { splitPath } from "./path.ts";
 import { describe, isPlainObject } from "./types.ts";
 
-/** A find projection: paths mapped to inclusion (1/true) or exclusion (0/false). */
-export type Projection = { readonly [path: string]: 0 | 1 | boolean };
+/**
+ * A find projection: paths mapped to inclusion (1/true) or exclusion
+ * (0/false), or to a projection operator: `{ $slice: n | [skip, limit] }`
+ * or (on a top-level field) `{ $elemMatch: filter }`.
+ */
+export type Projection = {
+  readonly [path: string]:
+    | 0
+    | 1
+    | boolean
+    | { readonly $slice: number | readonly [number, number] }
+    | { readonly $elemMatch: { readonly [key: string]: unknown } };
+};
 
 /** A projection tree: `true` at a selected path, subtrees for its parents. */
 interface Tree {
@@ -153,8 +165,8 @@ function add(tree: Tree, path: string): void {
  * with the input, not copied.
  * @throws {TypeError} If the projection is not a plain object; mixes
  * inclusions and exclusions (other than `_id: 0`); has a value other than
- * `0`, `1`, `true` or `false` (projection operators such as `$slice` are not
- * supported); or has an empty, `$`-prefixed or colliding path (`a` with
+ * `0`, `1`, `true`, `false`, `$slice` or `$elemMatch`; uses `$elemMatch`
+ * with exclusions; or has an empty, `$`-prefixed or colliding path (`a` with
  * `a.b`).
  *
  * @example Inclusion and exclusion
@@ -193,9 +205,26 @@ export function compileProjection(
   let mode: boolean | undefined; // true: inclusion, false: exclusion
   let modePath = "";
   let idIncluded = true;
+  const ops: ProjectionOperator[] = [];
   for (const path of Object.keys(projection)) {
     const v: unknown = projection[path];
     let on: boolean;
+    if (isPlainObject(v) && path !== "_id") {
+      const op = projectionOperator(path, v);
+      ops.push(op);
+      if (op.kind === "elemMatch") {
+        if (mode === false) {
+          throw projectionError(
+            path,
+            `cannot use '$elemMatch' in a projection that excludes '${modePath}'`,
+          );
+        }
+        mode = true;
+        modePath = path;
+      }
+      add(tree, path);
+      continue;
+    }
     if (v === 0 || v === 1 || typeof v === "boolean") {
       on = v === 1 || v === true;
     } else {
@@ -209,6 +238,12 @@ export function compileProjection(
     if (path === "_id") {
       idIncluded = on;
       continue;
+    }
+    if (mode === true && !on && ops.some((o) => o.kind === "elemMatch")) {
+      throw projectionError(
+        path,
+        "cannot exclude a field in a projection that uses '$elemMatch'",
+      );
     }
     if (mode !== undefined && mode !== on) {
       throw projectionError(
@@ -228,8 +263,156 @@ export function compileProjection(
   }
   if (mode) {
     if (idIncluded) add(tree, "_id");
+    if (ops.length !== 0) {
+      // Included for the operators, which then rewrite the value.
+      return (doc) =>
+        isDocument(doc) ? applyOperators(doc, include(doc, tree), ops) : doc;
+    }
     return (doc) => isDocument(doc) ? include(doc, tree) : doc;
   }
+  // Only `$slice` (with exclusions, or alone): every other field is kept.
+  for (const op of ops) removePath(tree, op.path);
   if (!idIncluded) add(tree, "_id");
+  if (ops.length !== 0) {
+    return (doc) =>
+      isDocument(doc) ? applyOperators(doc, exclude(doc, tree), ops) : doc;
+  }
   return (doc) => isDocument(doc) ? exclude(doc, tree) : doc;
+}
+
+// ---- Projection operators: `$slice` and `$elemMatch` ----
+
+/** A projection operator at a path. */
+type ProjectionOperator =
+  | { kind: "slice"; path: string; skip: number; limit: number | undefined }
+  | { kind: "elemMatch"; path: string; match: (el: unknown) => boolean };
+
+function projectionOperator(
+  path: string,
+  v: { readonly [k: string]: unknown },
+): ProjectionOperator {
+  const keys = Object.keys(v);
+  if (keys.length !== 1) {
+    throw projectionError(path, "expected exactly one projection operator");
+  }
+  const name = keys[0]!;
+  const operand = v[name];
+  if (name === "$slice") {
+    const bad = () =>
+      projectionError(
+        path,
+        `'$slice' needs an integer or [skip, limit] with a positive limit, got ${
+          describe(operand)
+        }`,
+      );
+    if (typeof operand === "number") {
+      if (!Number.isInteger(operand)) throw bad();
+      return operand >= 0
+        ? { kind: "slice", path, skip: 0, limit: operand }
+        : { kind: "slice", path, skip: operand, limit: undefined };
+    }
+    if (
+      Array.isArray(operand) && operand.length === 2 &&
+      Number.isInteger(operand[0]) && Number.isInteger(operand[1]) &&
+      (operand[1] as number) > 0
+    ) {
+      return {
+        kind: "slice",
+        path,
+        skip: operand[0] as number,
+        limit: operand[1] as number,
+      };
+    }
+    throw bad();
+  }
+  if (name === "$elemMatch") {
+    if (path.includes(".")) {
+      throw projectionError(path, "'$elemMatch' needs a top-level field");
+    }
+    if (!isPlainObject(operand)) {
+      throw projectionError(
+        path,
+        `'$elemMatch' needs a filter object, got ${describe(operand)}`,
+      );
+    }
+    // The element test of the filter form `{ f: { $elemMatch: q } }`.
+    const pred = compileFilter({ x: { $elemMatch: operand } });
+    return { kind: "elemMatch", path, match: (el) => pred({ x: [el] }) };
+  }
+  throw projectionError(
+    path,
+    `unknown projection operator '${name}' (supported: $slice, $elemMatch)`,
+  );
+}
+
+function slice(
+  arr: readonly unknown[],
+  skip: number,
+  limit: number | undefined,
+): unknown[] {
+  const start = skip < 0 ? Math.max(arr.length + skip, 0) : skip;
+  return limit === undefined
+    ? arr.slice(start)
+    : arr.slice(start, start + limit);
+}
+
+/** Removes a path added to a tree (to keep a `$slice`d field in full). */
+function removePath(tree: Tree, path: string): void {
+  const segs = splitPath(path);
+  let cur: Tree = tree;
+  for (let i = 0; i + 1 < segs.length; i++) {
+    const sub = node(cur, segs[i]!);
+    if (sub === undefined || sub === true) return;
+    cur = sub;
+  }
+  delete cur[segs[segs.length - 1]!];
+}
+
+/** Rewrites `path` in `out` (copying the objects on the way). */
+function rewrite(
+  out: Record<string, unknown>,
+  segs: readonly string[],
+  i: number,
+  f: (v: unknown) => unknown,
+): Record<string, unknown> {
+  const k = segs[i]!;
+  if (!Object.hasOwn(out, k)) return out;
+  const copy = { ...out };
+  const v = out[k];
+  if (i + 1 === segs.length) {
+    setOwn(copy, k, f(v));
+  } else if (isDocument(v)) {
+    setOwn(copy, k, rewrite(v, segs, i + 1, f));
+  } else if (Array.isArray(v)) {
+    setOwn(
+      copy,
+      k,
+      v.map((el) => isDocument(el) ? rewrite(el, segs, i + 1, f) : el),
+    );
+  }
+  return copy;
+}
+
+function applyOperators(
+  doc: Record<string, unknown>,
+  out: Record<string, unknown>,
+  ops: readonly ProjectionOperator[],
+): Record<string, unknown> {
+  for (const op of ops) {
+    if (op.kind === "slice") {
+      const { skip, limit } = op;
+      out = rewrite(
+        out,
+        splitPath(op.path),
+        0,
+        (v) => Array.isArray(v) ? slice(v, skip, limit) : v,
+      );
+    } else {
+      const v = Object.hasOwn(doc, op.path) ? doc[op.path] : undefined;
+      const hit = Array.isArray(v) ? v.find(op.match) : undefined;
+      if (hit === undefined) delete out[op.path];
+      else setOwn(out, op.path, [hit]);
+    }
+  }
+  return out;
 }

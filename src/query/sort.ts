@@ -7,7 +7,9 @@
  * BSON type order (see {@linkcode compareValues}); a missing field sorts as
  * `null`; an array field sorts by its smallest element ascending and by its
  * largest descending, and an empty array sorts before `null`. A path through
- * an array of objects takes every element's field into account.
+ * an array of objects takes every element's field into account. Documents
+ * equal on every key are ordered by `_id` ascending (when the sort does not
+ * name `_id` itself), so the order does not depend on how they were read.
  *
  * @example
  * ```ts
@@ -173,6 +175,7 @@ export function compileSort(
     }
     keys.push({ segs, desc: dir === -1 });
   }
+  addIdTieBreak(keys);
   return generateSort(keys) ?? ((a, b) => {
     for (const { segs, desc } of keys) {
       const c = compareValues(sortKey(a, segs, desc), sortKey(b, segs, desc));
@@ -228,4 +231,16 @@ function generateSort(
     constants,
     helpers,
   );
+}
+
+/**
+ * Makes a sort total and stable across runs: documents equal on every key
+ * are ordered by `_id` ascending, unless the sort already names `_id`.
+ */
+function addIdTieBreak(
+  keys: { segs: readonly string[]; desc: boolean }[],
+): void {
+  if (keys.length === 0) return;
+  if (keys.some((k) => k.segs.length === 1 && k.segs[0] === "_id")) return;
+  keys.push({ segs: ["_id"], desc: false });
 }

@@ -75,6 +75,15 @@ export type FilterNode =
     readonly nodes: readonly FilterNode[];
   }
   | {
+    /**
+     * A test of the whole document (`$jsonSchema`), compiled beforehand;
+     * both back ends call it.
+     */
+    readonly kind: "doc";
+    /** The test. */
+    readonly test: (doc: unknown) => boolean;
+  }
+  | {
     /** One field operator. */
     readonly kind: "field";
     /** The field path. */
