@@ -192,6 +192,13 @@ const REPLACE_REFUSED: Readonly<Record<string, string>> = {
     "upsert is not supported; insert the document when replace returns false",
 };
 
+const UPDATE_ONE_REFUSED: Readonly<Record<string, string>> = {
+  collation: "collations are not supported",
+  hint: "indexes are chosen by the planner",
+  writeConcern: "every write is durable when it returns",
+  bypassDocumentValidation: "there is no document validation to bypass",
+};
+
 /** One entry point's option names. */
 export interface OptionSet {
   /** How the entry point is named in messages, e.g. `open()`. */
@@ -259,6 +266,31 @@ export const OPTIONS: {
   import: { entry: "import()", known: IMPORT },
   backup: { entry: "backup()", known: BACKUP },
   restore: { entry: "restore()", known: RESTORE },
+  updateOne: {
+    entry: "updateOne()",
+    known: ["upsert", "arrayFilters", "expectedVersion"],
+    refused: UPDATE_ONE_REFUSED,
+  },
+  updateMany: {
+    entry: "updateMany()",
+    known: ["upsert", "arrayFilters", "expectedVersion"],
+    refused: UPDATE_ONE_REFUSED,
+  },
+  replaceOne: {
+    entry: "replaceOne()",
+    known: ["upsert", "expectedVersion"],
+    refused: UPDATE_ONE_REFUSED,
+  },
+  findOneAndUpdate: {
+    entry: "findOneAndUpdate()",
+    known: ["upsert", "arrayFilters", "returnDocument"],
+    refused: {
+      ...UPDATE_ONE_REFUSED,
+      returnOriginal: "use returnDocument: 'before' or 'after'",
+      projection: "project the returned document yourself",
+      sort: "the first matching document in key order is updated",
+    },
+  },
 };
 
 /**
