@@ -209,9 +209,14 @@ async function runUpdate<T>(
   };
   const now = new Date();
   const collect = async (ids?: readonly string[]) => {
-    out.matched = 0;
-    out.upsertedId = null;
-    out.before = out.after = null;
+    // A regroup (Deno KV splitting a large updateMany) re-reads one group
+    // of the documents already counted by the first pass.
+    const counting = ids === undefined;
+    if (counting) {
+      out.matched = 0;
+      out.upsertedId = null;
+      out.before = out.after = null;
+    }
     const ops: WriteOp[] = [];
     const cursor = c.matching(
       conditions,
@@ -228,10 +233,12 @@ async function runUpdate<T>(
           `${action}: expected version ${run.expectedVersion} of '${entry.key}', found version ${entry.version}`,
         );
       }
-      out.matched++;
       const result = updater(entry.value, { now });
-      out.before = entry.value;
-      out.after = result.doc as T;
+      if (counting) {
+        out.matched++;
+        out.before = entry.value;
+        out.after = result.doc as T;
+      }
       if (!result.changed) continue;
       const at = `${action}: document '${entry.key}'`;
       ops.push({

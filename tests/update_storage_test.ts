@@ -244,3 +244,22 @@ t("arrayFilters update the selected elements", async (db) => {
     /no array filter found for the identifier 'x'/,
   );
 });
+
+t(
+  "updateMany counts every match when a storage splits the commit",
+  async (db) => {
+    const c = db.collection<Doc>("c");
+    const docs = Array.from(
+      { length: 600 },
+      (_, i) => ({ i, pad: "x".repeat(2000) }),
+    );
+    for (let i = 0; i < docs.length; i += 20) {
+      await c.insertMany(docs.slice(i, i + 20));
+    }
+    const r = await c.updateMany({}, { $inc: { i: 1 } });
+    assert.equal(r.matchedCount, 600);
+    assert.equal(r.modifiedCount, 600);
+    assert.equal(await c.count({ i: 600 }), 1);
+    assert.equal(await c.count({ i: 0 }), 0);
+  },
+);
