@@ -188,15 +188,14 @@ const FIND_REFUSED: Readonly<Record<string, string>> = {
   maxTimeMS: "use 'signal' with AbortSignal.timeout(ms)",
 };
 const UPDATE_REFUSED: Readonly<Record<string, string>> = {
-  upsert: "upsert is not supported; insert the document when update returns 0",
+  upsert: "use updateOne() or updateMany() with { upsert: true }",
   multi: "update changes every matching document; use $limit in the filter",
-  arrayFilters: "positional updates are not supported",
+  arrayFilters: "use updateOne() or updateMany() with arrayFilters",
   collation: "collations are not supported",
   hint: "indexes are chosen by the planner",
 };
 const REPLACE_REFUSED: Readonly<Record<string, string>> = {
-  upsert:
-    "upsert is not supported; insert the document when replace returns false",
+  upsert: "use replaceOne() with { upsert: true }",
 };
 
 const UPDATE_ONE_REFUSED: Readonly<Record<string, string>> = {
