@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Database, open } from "../mod.ts";
+import { ConflictError, type Database, open } from "../mod.ts";
 import { FileStorage } from "../src/storage/file.ts";
 import { KvStorage } from "../src/storage/kv.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
@@ -263,3 +263,27 @@ t(
     assert.equal(await c.count({ i: 0 }), 0);
   },
 );
+
+t("expectedVersion and bad upserts change nothing", async (db) => {
+  const c = db.collection<Doc>("c");
+  await c.insert({ _id: "a", n: 1 });
+  await assert.rejects(
+    c.updateOne({ _id: "a" }, { $inc: { n: 1 } }, { expectedVersion: 2 }),
+    ConflictError,
+  );
+  assert.deepEqual(
+    await c.updateOne({ _id: "a" }, { $inc: { n: 1 } }, { expectedVersion: 1 }),
+    { ...none, matchedCount: 1, modifiedCount: 1 },
+  );
+  // An upsert whose _id is not a string: a TypeError, nothing inserted.
+  await assert.rejects(
+    c.updateOne({ _id: 5 as never }, { $set: { n: 1 } }, { upsert: true }),
+    TypeError,
+  );
+  // $[] cannot build the new document's array.
+  await assert.rejects(
+    c.updateOne({ _id: "z" }, { $set: { "g.$[]": 1 } }, { upsert: true }),
+    /must exist/,
+  );
+  assert.equal(await c.count(), 1);
+});
