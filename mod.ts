@@ -65,6 +65,13 @@ export type { IndexSpec } from "./src/engine/index_keys.ts";
 export type { Projection } from "./src/query/projection.ts";
 export type { SortSpec } from "./src/query/sort.ts";
 export type { Update } from "./src/query/update.ts";
+export type {
+  DeleteResult,
+  FindOneAndUpdateOptions,
+  ReplaceOneOptions,
+  UpdateOneOptions,
+  UpdateResult,
+} from "./src/collection_update.ts";
 export type { Storage } from "./src/storage/contract.ts";
 export type { Logger, LogLevel } from "./src/logger.ts";
 export type { KvKey, KvKeyPart, KvLike } from "./src/storage/kv.ts";

@@ -61,6 +61,18 @@ import {
 export type QueryFilter = Filter & { readonly $limit?: number };
 
 import type { IndexDeclaration } from "./types.ts";
+import {
+  type CollectionInternals,
+  deleteFirst,
+  type DeleteResult,
+  findAndUpdate,
+  type FindOneAndUpdateOptions,
+  replaceDocument,
+  type ReplaceOneOptions,
+  updateDocuments,
+  type UpdateOneOptions,
+  type UpdateResult,
+} from "./collection_update.ts";
 export type { IndexDeclaration } from "./types.ts";
 
 /**
@@ -1325,5 +1337,194 @@ export class Collection<T = unknown> {
       ...i,
       fields: [...i.fields],
     }));
+  }
+
+  /** The internals the MongoDB-style writes in `collection_update.ts` use. */
+  #internals(): CollectionInternals<T> {
+    return {
+      name: this.#name,
+      engine: this.#engine,
+      ready: () => this.#ready(),
+      filter: (filter, action) => this.#filter(filter, undefined, action),
+      matching: (conditions, predicate, limit, ids) =>
+        this.#matching(conditions, predicate, limit, ids),
+      document: (doc, id, action) => this.#document(doc, id, action),
+    };
+  }
+
+  /**
+   * Updates the first matching document (in key order) with update
+   * operators, MongoDB style; see docs/updates.md. One atomic commit.
+   *
+   * @param filter Which document.
+   * @param update Update operators (`$set`, `$inc`, `$push`, ...); a
+   *   document without operators is a `TypeError` (use `replaceOne`).
+   * @param options `upsert`: insert a document built from the filter's
+   *   equalities, `$setOnInsert` and the update when none matches;
+   *   `arrayFilters` for `$[<id>]`; `expectedVersion`.
+   * @returns `{ acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId }`.
+   * @throws {TypeError} When the filter, update or options are malformed,
+   *   the update changes `_id`, or it cannot apply (nothing changes).
+   * @throws {ConflictError} When `expectedVersion` does not match.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insert({ _id: "a", n: 1 });
+   * const r = await c.updateOne({ _id: "a" }, { $inc: { n: 1 } });
+   * assert.deepEqual(r, { acknowledged: true, matchedCount: 1, modifiedCount: 1, upsertedCount: 0, upsertedId: null });
+   * const u = await c.updateOne({ _id: "b" }, { $set: { n: 5 } }, { upsert: true });
+   * assert.equal(u.upsertedId, "b");
+   * assert.deepEqual(await c.get("b"), { _id: "b", n: 5 });
+   * ```
+   */
+  updateOne(
+    filter: QueryFilter,
+    update: Update,
+    options: UpdateOneOptions = {},
+  ): Promise<UpdateResult> {
+    return updateDocuments(this.#internals(), true, filter, update, options);
+  }
+
+  /**
+   * Updates every matching document with update operators, in one atomic
+   * commit (on Deno KV, more than one commit holds go in several, as with
+   * `update`).
+   *
+   * @param filter Which documents.
+   * @param update Update operators.
+   * @param options `upsert`, `arrayFilters`, `expectedVersion`.
+   * @returns `{ acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId }`.
+   * @throws {TypeError} When the filter, update or options are malformed,
+   *   or the update cannot apply to one of the documents (none changes).
+   * @throws {ConflictError} When `expectedVersion` does not match.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insertMany([{ g: [1, 5] }, { g: [7] }]);
+   * const r = await c.updateMany({}, { $push: { g: { $each: [3], $sort: 1 } } });
+   * assert.equal(r.modifiedCount, 2);
+   * ```
+   */
+  updateMany(
+    filter: QueryFilter,
+    update: Update,
+    options: UpdateOneOptions = {},
+  ): Promise<UpdateResult> {
+    return updateDocuments(this.#internals(), false, filter, update, options);
+  }
+
+  /**
+   * Replaces the first matching document (its `_id` kept), MongoDB style.
+   *
+   * @param filter Which document.
+   * @param replacement The new content, without update operators.
+   * @param options `upsert` (insert the replacement, with the filter's
+   *   `_id` if it names one), `expectedVersion`.
+   * @returns `{ acknowledged, matchedCount, modifiedCount, upsertedCount, upsertedId }`.
+   * @throws {TypeError} When the replacement has operators or changes `_id`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insert({ _id: "a", x: 1, y: 2 });
+   * await c.replaceOne({ x: 1 }, { z: 3 });
+   * assert.deepEqual(await c.get("a"), { _id: "a", z: 3 });
+   * ```
+   */
+  replaceOne(
+    filter: QueryFilter,
+    replacement: T,
+    options: ReplaceOneOptions = {},
+  ): Promise<UpdateResult> {
+    return replaceDocument(this.#internals(), filter, replacement, options);
+  }
+
+  /**
+   * Deletes the first matching document (in key order).
+   *
+   * @param filter Which document.
+   * @returns `{ acknowledged, deletedCount }` (0 or 1).
+   * @throws {TypeError} When the filter is malformed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("c");
+   * await c.insertMany([{ n: 1 }, { n: 1 }]);
+   * assert.equal((await c.deleteOne({ n: 1 })).deletedCount, 1);
+   * assert.equal(await c.count(), 1);
+   * ```
+   */
+  async deleteOne(filter: QueryFilter): Promise<DeleteResult> {
+    const found = await deleteFirst(this.#internals(), filter);
+    return { acknowledged: true, deletedCount: found === null ? 0 : 1 };
+  }
+
+  /**
+   * Updates the first matching document (in key order) and returns it as
+   * it was (`returnDocument: "before"`, the default) or became.
+   *
+   * @param filter Which document.
+   * @param update Update operators.
+   * @param options `upsert`, `arrayFilters`, `returnDocument`.
+   * @returns The document, or `null` if none matched (and, with
+   *   `"before"`, when an upsert inserted one).
+   * @throws {TypeError} When the filter, update or options are malformed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("counters");
+   * const next = await c.findOneAndUpdate(
+   *   { _id: "seq" },
+   *   { $inc: { n: 1 } },
+   *   { upsert: true, returnDocument: "after" },
+   * );
+   * assert.deepEqual(next, { _id: "seq", n: 1 });
+   * ```
+   */
+  findOneAndUpdate(
+    filter: QueryFilter,
+    update: Update,
+    options: FindOneAndUpdateOptions = {},
+  ): Promise<T | null> {
+    return findAndUpdate(this.#internals(), filter, update, options);
+  }
+
+  /**
+   * Deletes the first matching document (in key order) and returns it.
+   *
+   * @param filter Which document.
+   * @returns The deleted document, or `null`.
+   * @throws {TypeError} When the filter is malformed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const c = db.collection("jobs");
+   * await c.insert({ _id: "j1", task: "send" });
+   * assert.deepEqual(await c.findOneAndDelete({ task: "send" }), { _id: "j1", task: "send" });
+   * assert.equal(await c.findOneAndDelete({}), null);
+   * ```
+   */
+  findOneAndDelete(filter: QueryFilter): Promise<T | null> {
+    return deleteFirst(this.#internals(), filter);
   }
 }

@@ -188,15 +188,21 @@ const FIND_REFUSED: Readonly<Record<string, string>> = {
   maxTimeMS: "use 'signal' with AbortSignal.timeout(ms)",
 };
 const UPDATE_REFUSED: Readonly<Record<string, string>> = {
-  upsert: "upsert is not supported; insert the document when update returns 0",
+  upsert: "use updateOne() or updateMany() with { upsert: true }",
   multi: "update changes every matching document; use $limit in the filter",
-  arrayFilters: "positional updates are not supported",
+  arrayFilters: "use updateOne() or updateMany() with arrayFilters",
   collation: "collations are not supported",
   hint: "indexes are chosen by the planner",
 };
 const REPLACE_REFUSED: Readonly<Record<string, string>> = {
-  upsert:
-    "upsert is not supported; insert the document when replace returns false",
+  upsert: "use replaceOne() with { upsert: true }",
+};
+
+const UPDATE_ONE_REFUSED: Readonly<Record<string, string>> = {
+  collation: "collations are not supported",
+  hint: "indexes are chosen by the planner",
+  writeConcern: "every write is durable when it returns",
+  bypassDocumentValidation: "there is no document validation to bypass",
 };
 
 /** One entry point's option names. */
@@ -268,6 +274,31 @@ export const OPTIONS: {
   import: { entry: "import()", known: IMPORT },
   backup: { entry: "backup()", known: BACKUP },
   restore: { entry: "restore()", known: RESTORE },
+  updateOne: {
+    entry: "updateOne()",
+    known: ["upsert", "arrayFilters", "expectedVersion"],
+    refused: UPDATE_ONE_REFUSED,
+  },
+  updateMany: {
+    entry: "updateMany()",
+    known: ["upsert", "arrayFilters", "expectedVersion"],
+    refused: UPDATE_ONE_REFUSED,
+  },
+  replaceOne: {
+    entry: "replaceOne()",
+    known: ["upsert", "expectedVersion"],
+    refused: UPDATE_ONE_REFUSED,
+  },
+  findOneAndUpdate: {
+    entry: "findOneAndUpdate()",
+    known: ["upsert", "arrayFilters", "returnDocument"],
+    refused: {
+      ...UPDATE_ONE_REFUSED,
+      returnOriginal: "use returnDocument: 'before' or 'after'",
+      projection: "project the returned document yourself",
+      sort: "the first matching document in key order is updated",
+    },
+  },
 };
 
 /**

@@ -42,8 +42,11 @@ Deno.test("unosql 2: find records", async () => {
 
 Deno.test("unosql 3: update records", async () => {
   const { db, users } = await setup();
-  assert.equal(await users.update({ name: "Alice" }, { age: 26 }), 1);
+  // unosql's update merges the given fields; here (as in MongoDB) a document
+  // without operators replaces, so the merge is written with $set.
+  assert.equal(await users.update({ name: "Alice" }, { $set: { age: 26 } }), 1);
   assert.equal((await users.findOne({ name: "Alice" }))?.age, 26);
+  assert.equal((await users.findOne({ age: 26 }))?.name, "Alice");
   await db.close();
 });
 
