@@ -197,6 +197,8 @@ class Generator {
         return `!(${node.nodes.map((n) => this.node(n)).join(" || ")})`;
       case "field":
         return this.#field(node.key, node.op, node.tags);
+      case "expr": // `$expr`: its closure (expression.ts) answers.
+        return `${this.constant(node.test)}(d)`;
     }
   }
 
@@ -314,6 +316,7 @@ function conditions(node: FilterNode, n: number): number {
   if (node.kind === "field") {
     return n + (node.op.kind === "not" ? node.op.ops.length : 1);
   }
+  if (node.kind === "expr") return n + 1;
   for (const sub of node.nodes) {
     n = conditions(sub, n);
     if (n > MAX_GENERATED_CONDITIONS) break;

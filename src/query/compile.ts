@@ -32,6 +32,7 @@ import { comparisonOperators, equalityTest } from "./comparison.ts";
 import { elementOperators } from "./element.ts";
 import { evaluationOperators, regexTest } from "./evaluation.ts";
 import { generateFilter } from "./codegen.ts";
+import { exprPredicate } from "./expression.ts";
 import { interpret } from "./interpret.ts";
 import { fieldLogicalOperators, filterList } from "./logical.ts";
 import {
@@ -164,6 +165,9 @@ class Compiler {
             where,
           ),
         };
+      case "$expr":
+        // Aggregation expressions: compiled by expression.ts.
+        return { kind: "expr", test: exprPredicate(value, where) };
       case "$where":
         throw filterError(
           where,

@@ -35,6 +35,8 @@ export function interpret(node: FilterNode): DocPredicate {
     }
     case "field":
       return interpretField(node.key, node.op, node.tags);
+    case "expr": // `$expr`: its closure (expression.ts) answers.
+      return node.test;
   }
 }
 
