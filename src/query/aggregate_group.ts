@@ -89,6 +89,10 @@ class Extreme implements Acc {
   v: unknown = undefined;
   constructor(readonly sign: number) {}
   add(v: unknown): void {
+    if (typeof v === "number" && typeof this.v === "number") {
+      if (this.sign > 0 ? v > this.v : v < this.v) this.v = v;
+      return;
+    }
     if (v === undefined || v === null) return;
     if (this.v === undefined || compareValues(v, this.v) * this.sign > 0) {
       this.v = v;
