@@ -4,8 +4,9 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Aggregator } from "mingo";
+import { Aggregator, Query } from "mingo";
 import { open } from "../mod.ts";
+import { compileFilter } from "../src/query/compile.ts";
 
 const sortById = (rows: Record<string, unknown>[]) =>
   [...rows].sort((a, b) => String(a._id).localeCompare(String(b._id)));
@@ -322,5 +323,35 @@ Deno.test("errors: unknown stage/operator is a TypeError before reading; maxGrou
     (await db.aggregate([{ $group: { _id: "$a" } }], { maxGroups: 3 })
       .toArray()).length,
     3,
+  );
+});
+
+Deno.test("$expr filters match mingo on random documents", () => {
+  const filters = [
+    { $expr: { $gt: ["$a", "$b"] } },
+    { $expr: { $eq: [{ $mod: ["$a", 3] }, 1] } },
+    { $expr: { $and: [{ $lte: ["$a", 5] }, { $ne: ["$b", 2] }] } },
+    { $expr: { $lt: [{ $add: ["$a", "$b"] }, 4] }, a: { $gte: 0 } },
+    { $expr: { $cond: [{ $gt: ["$a", 0] }, true, false] } },
+  ];
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.record({
+          a: fc.integer({ min: -5, max: 9 }),
+          b: fc.integer({ min: -5, max: 9 }),
+        }),
+        { maxLength: 20 },
+      ),
+      (docs) => {
+        for (const f of filters) {
+          const p = compileFilter(f);
+          const ours = docs.filter((d) => p(d));
+          const theirs = docs.filter((d) => new Query(f).test(d));
+          assert.deepEqual(ours, theirs, JSON.stringify(f));
+        }
+      },
+    ),
+    { numRuns: 100 },
   );
 });
