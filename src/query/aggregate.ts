@@ -382,11 +382,14 @@ export function compilePipeline(
  * assert.deepEqual(rows, [{ _id: "a", avg: 2 }, { _id: "b", avg: 5 }]);
  * ```
  */
-export class AggregationCursor<R = Doc> implements AsyncIterable<R> {
+export class AggregationCursor<R = Record<string, unknown>>
+  implements AsyncIterable<R> {
   readonly #source: () => AsyncIterable<unknown>;
   readonly #stages: readonly Factory[];
 
   /**
+   * Internal: `Collection.aggregate` builds it from a compiled pipeline.
+   *
    * @param source The input documents (run anew for each iteration).
    * @param stages The compiled stages.
    */
