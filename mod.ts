@@ -62,6 +62,7 @@ export type {
   OpenOptions,
   PutBatchOptions,
   PutOptions,
+  ReadOptions,
   UpdateOptions,
   WatchOptions,
 } from "./src/types.ts";

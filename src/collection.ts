@@ -34,6 +34,7 @@ import type {
   IndexOptions,
   PutBatchOptions,
   PutOptions,
+  ReadOptions,
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
@@ -45,6 +46,7 @@ import {
   checkFields,
   checkIdField,
   checkKey,
+  checkReadonly,
   checkTags,
   checkTtl,
   checkVersion,
@@ -52,7 +54,12 @@ import {
   hidesValues,
   isKeyedPut,
 } from "./validate.ts";
-import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
+import {
+  type CheckedValue,
+  checkValue,
+  copyValue,
+  shareValue,
+} from "./value_codec.ts";
 
 /**
  * A query filter: Mongo-style conditions plus `$limit` (MicroTetherDB's
@@ -123,6 +130,13 @@ export class Collection<T = unknown> {
         () => {},
       );
     }
+  }
+
+  /** Whether a read's results are shared and frozen (`readonly`). */
+  #shared(options: ReadOptions, action: string): boolean {
+    checkOptions(options, OPTIONS.get, action);
+    return checkReadonly(options.readonly, action) ??
+      this.#engine.settings.readonly === true;
   }
 
   /** The collection's name. */
@@ -224,8 +238,10 @@ export class Collection<T = unknown> {
    * Reads a value.
    *
    * @param key The key.
+   * @param options `readonly: true` returns the stored value frozen and
+   *   shared instead of a copy (default: the database's `readonly`).
    * @returns A copy of the value, or `null` when absent or expired.
-   * @throws {TypeError} When the key is invalid.
+   * @throws {TypeError} When the key or an option is invalid.
    * @throws {ClosedError} After `close()`.
    *
    * @example
@@ -238,19 +254,29 @@ export class Collection<T = unknown> {
    * assert(await db.get("missing") === null);
    * ```
    */
-  async get(key: string): Promise<T | null> {
+  async get(key: string, options?: ReadOptions): Promise<T | null> {
     const action = `Cannot get '${key}'`;
     checkKey(key, action);
-    const record = await this.#engine.read(this.#name, key, action);
-    return record === null ? null : copyValue(record.value) as T;
+    const shared = options === undefined
+      ? this.#engine.settings.readonly === true
+      : this.#shared(options, action);
+    const engine = this.#engine;
+    const hit = engine.peek(this.#name, key, action);
+    const record = hit !== undefined
+      ? hit
+      : await engine.read(this.#name, key, action);
+    if (record === null) return null;
+    return (shared ? shareValue(record.value) : copyValue(record.value)) as T;
   }
 
   /**
    * Reads an item with its metadata (tags, expiry, timestamps, version).
    *
    * @param key The key.
+   * @param options `readonly: true` gives the stored value frozen and
+   *   shared instead of a copy (default: the database's `readonly`).
    * @returns The entry, or `null` when absent or expired.
-   * @throws {TypeError} When the key is invalid.
+   * @throws {TypeError} When the key or an option is invalid.
    * @throws {ClosedError} After `close()`.
    *
    * @example
@@ -263,11 +289,19 @@ export class Collection<T = unknown> {
    * assert(entry?.tags[0] === "t" && entry.expiresAt !== undefined);
    * ```
    */
-  async getEntry(key: string): Promise<Entry<T> | null> {
+  async getEntry(
+    key: string,
+    options?: ReadOptions,
+  ): Promise<Entry<T> | null> {
     const action = `Cannot get '${key}'`;
     checkKey(key, action);
+    const shared = options === undefined
+      ? this.#engine.settings.readonly === true
+      : this.#shared(options, action);
     const record = await this.#engine.read(this.#name, key, action);
-    return record === null ? null : toEntry<T>(key, record);
+    return record === null
+      ? null
+      : toEntry<T>(key, record, shared ? shareValue : copyValue);
   }
 
   /**
@@ -578,6 +612,8 @@ export class Collection<T = unknown> {
       skip: checkCount(options.skip, "skip", action, 0),
       signal: options.signal,
       after: options.after,
+      readonly: checkReadonly(options.readonly, action) ??
+        this.#engine.settings.readonly === true,
     });
   }
 

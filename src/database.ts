@@ -51,6 +51,7 @@ import type {
 import {
   checkCount,
   checkInterval,
+  checkReadonly,
   checkSize,
   describeType,
 } from "./validate.ts";
@@ -764,6 +765,8 @@ export async function open<T = unknown>(
       100,
     ),
     feed: options.feed === true,
+    readonly: checkReadonly(options.readonly, "Cannot open the database") ===
+      true,
     tombstoneRetention: checkInterval(
       options.tombstoneRetention,
       "tombstoneRetention",

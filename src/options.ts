@@ -23,6 +23,7 @@ import type {
   OpenOptions,
   PutBatchOptions,
   PutOptions,
+  ReadOptions,
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
@@ -50,6 +51,7 @@ const OPEN = [
   "encryption",
   "compression",
   "feed",
+  "readonly",
   // FileStorageOptions
   "durability",
   "lockTimeout",
@@ -75,6 +77,7 @@ const INDEX_DECLARATION = [
   "unique",
   "sparse",
 ] as const satisfies readonly (keyof IndexDeclaration)[];
+const READ = ["readonly"] as const satisfies readonly (keyof ReadOptions)[];
 const PUT = ["ttl", "tags"] as const satisfies readonly (keyof PutOptions)[];
 const PUT_BATCH = [
   "ttl",
@@ -87,6 +90,7 @@ const FIND = [
   "skip",
   "signal",
   "after",
+  "readonly",
 ] as const satisfies readonly (keyof FindOptions)[];
 const FIND_ONE = [
   "sort",
@@ -94,6 +98,7 @@ const FIND_ONE = [
   "skip",
   "signal",
   "after",
+  "readonly",
 ] as const satisfies readonly (keyof Omit<FindOptions, "limit">)[];
 const UPDATE = [
   "expectedVersion",
@@ -138,6 +143,7 @@ const _lists: [
   >,
   Lists<CollectionOptions, typeof COLLECTION>,
   Lists<IndexDeclaration, typeof INDEX_DECLARATION>,
+  Lists<ReadOptions, typeof READ>,
   Lists<PutOptions, typeof PUT>,
   Lists<PutBatchOptions, typeof PUT_BATCH>,
   Lists<FindOptions, typeof FIND>,
@@ -152,6 +158,7 @@ const _lists: [
   Lists<BackupOptions, typeof BACKUP>,
   Lists<RestoreOptions, typeof RESTORE>,
 ] = [
+  true,
   true,
   true,
   true,
@@ -219,6 +226,7 @@ export const OPTIONS: {
   readonly compression: OptionSet;
   readonly collection: OptionSet;
   readonly indexDeclaration: OptionSet;
+  readonly get: OptionSet;
   readonly put: OptionSet;
   readonly putBatch: OptionSet;
   readonly insert: OptionSet;
@@ -240,6 +248,7 @@ export const OPTIONS: {
   compression: { entry: "compression", known: COMPRESSION },
   collection: { entry: "collection()", known: COLLECTION },
   indexDeclaration: { entry: "an index declaration", known: INDEX_DECLARATION },
+  get: { entry: "get()", known: READ },
   put: { entry: "put()", known: PUT },
   putBatch: { entry: "putBatch()", known: PUT_BATCH },
   insert: { entry: "insert()", known: PUT },

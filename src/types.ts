@@ -112,6 +112,16 @@ export interface OpenOptions extends FileStorageOptions {
    * commit, to a key every writer shares. Default `false`.
    */
   readonly feed?: boolean;
+  /**
+   * Reads return frozen, shared objects instead of copies (`get`, `find`
+   * and what is built on them): faster for read-heavy code that does not
+   * mutate results; mutating one throws in strict mode and never changes
+   * the stored item. Values holding a `Date` are still copied (a `Date`
+   * cannot be frozen). Each read may override it with its own `readonly`.
+   * Default `false` (copies). Not to be confused with `readOnly`, which
+   * opens a file database without writing to it.
+   */
+  readonly readonly?: boolean;
 }
 
 /**
@@ -213,6 +223,15 @@ export interface PutBatchOptions {
   readonly tags?: readonly string[];
 }
 
+/** Options of `get` and `getEntry`. */
+export interface ReadOptions {
+  /**
+   * Return a frozen, shared object instead of a copy (see
+   * {@linkcode OpenOptions.readonly}, whose setting is the default).
+   */
+  readonly readonly?: boolean;
+}
+
 /** Options of `find`. */
 export interface FindOptions {
   /** Order: `{ field: 1 }` ascending, `-1` descending, several in turn. */
@@ -230,6 +249,11 @@ export interface FindOptions {
    * (`skip` then counts from there: it is not applied again).
    */
   readonly after?: string | undefined;
+  /**
+   * Return frozen, shared objects instead of copies (see
+   * {@linkcode OpenOptions.readonly}, whose setting is the default).
+   */
+  readonly readonly?: boolean;
 }
 
 /** An item with its key and metadata, as returned by `getEntry`. */

@@ -297,6 +297,67 @@ export function copyValue(v: unknown): unknown {
   }
   return out;
 }
+/**
+ * A stored value as a frozen, shared object (`readonly` reads): frozen
+ * deeply on first use, then handed out as it is. A value holding a `Date`
+ * is copied instead (a frozen `Date` can still be changed with `setTime`).
+ * Never mutated by the engine: updates store new values.
+ *
+ * @param v A stored value.
+ * @returns The same value, deeply frozen, or a copy when it holds dates.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shareValue } from "./value_codec.ts";
+ * const stored = { list: [1, 2] };
+ * const shared = shareValue(stored) as typeof stored;
+ * assert(shared === stored && Object.isFrozen(shared.list));
+ * ```
+ */
+export function shareValue(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || Object.isFrozen(v)) return v;
+  return hasDate(v, 0) ? copyValue(v) : deepFreeze(v);
+}
+
+function hasDate(v: object, depth: number): boolean {
+  if (v instanceof Date) return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      if (
+        typeof item === "object" && item !== null && hasDate(item, depth + 1)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const item = o[k];
+    if (typeof item === "object" && item !== null && hasDate(item, depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function deepFreeze(v: object): object {
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      if (typeof item === "object" && item !== null) deepFreeze(item);
+    }
+  } else {
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      const item = o[k];
+      if (typeof item === "object" && item !== null) deepFreeze(item);
+    }
+  }
+  return Object.freeze(v);
+}
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**

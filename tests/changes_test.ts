@@ -12,7 +12,7 @@ import type {
   StorageCommit,
   StorageCommitResult,
 } from "../src/storage/contract.ts";
-import { encodeKey } from "../src/key_codec.ts";
+import { decodeKey, encodeKey } from "../src/key_codec.ts";
 import { encodeRecord } from "../src/value_codec.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 import {
@@ -535,4 +535,30 @@ Deno.test("changes (file): concurrent commits sharing fsyncs all reach a live re
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("changes (kv): the tombstone purge removes the by-position keys of deletions, superseded ones too", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new FakeClock();
+  await using db = await open({ kv, clock });
+  await db.put("a", 1);
+  await db.delete("a");
+  await db.put("a", 2); // its deletion's by-position key is now stale
+  await db.put("b", 1);
+  await db.delete("b");
+  clock.advance(8 * DAY);
+  await db.compact();
+  const keys: string[] = [];
+  for await (const e of kv.list({ prefix: ["tether"] })) {
+    keys.push(JSON.stringify(decodeKey(e.key[1] as Uint8Array)));
+  }
+  assert.deepEqual(keys.sort(), [
+    '["d","default","a"]',
+    '["k","feed"]',
+    '["k","feedgap"]',
+    '["k","tombstones"]',
+    `["q",3]`,
+  ]);
+  assert.deepEqual(brief(await collect(db)), ["put default/a"]);
+  kv.close();
 });

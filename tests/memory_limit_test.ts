@@ -271,11 +271,13 @@ for (const name of Object.keys(CASES)) {
 Deno.test("an array of floats in a fresh process is never under-estimated", async () => {
   // V8 keeps such arrays unboxed only while no array copied by the same code
   // held anything but numbers: the estimate counts them boxed (the common
-  // case, tested above), so here it errs on the safe side.
+  // case, tested above), so here it errs on the safe side (by up to 2.5x
+  // since the memory storage keeps records as objects, without the encoded
+  // bytes that used to make the real figure larger).
   const m = await inSubprocess<Measured>("array of floats, fresh");
   const real = m.heap + m.external;
   assert(
-    m.estimate >= real * 0.95 && m.estimate <= real * 2,
+    m.estimate >= real * 0.95 && m.estimate <= real * 2.5,
     `estimate ${m.estimate} B/doc, measured ${real} B/doc`,
   );
 });

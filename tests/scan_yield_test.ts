@@ -37,6 +37,9 @@ function onePageStorage(): MemoryStorage {
   const inner = new MemoryStorage();
   return new Proxy(inner, {
     get(target, prop) {
+      // Pages come from `scan` only: no object tier (which would serve
+      // the engine from its own tables instead).
+      if (prop === "objects") return undefined;
       if (prop === "scan") {
         return async function* (
           options: Parameters<MemoryStorage["scan"]>[0],

@@ -21,6 +21,7 @@ import {
   tombKey,
 } from "./layout.ts";
 import { sync } from "./load.ts";
+import { commitLocal } from "./local_commit.ts";
 import { FeedCommit, feedReady } from "./feed_hooks.ts";
 
 /**
@@ -38,9 +39,23 @@ export async function commitItems(
   values: readonly (Uint8Array | undefined)[],
   action: string,
   committed?: (durable: Promise<void> | undefined) => void,
+  costs?: readonly (number | undefined)[],
 ): Promise<
   false | { durable: Promise<void> | undefined; versionstamp: string }
 > {
+  if (s.local) {
+    // The fast path: one code path for every storage only we write.
+    return await commitLocal(
+      s,
+      collection,
+      state,
+      changes,
+      values,
+      action,
+      committed,
+      costs,
+    );
+  }
   // Both read together: `sync` may replace them while this awaits.
   const { indexes, schema } = state;
   const tombNow = s.now();

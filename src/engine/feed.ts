@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ClosedError, FeedGapError } from "../errors.ts";
+import { FeedGapError } from "../errors.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import { copyValue, recordMeta, type StoredRecord } from "../value_codec.ts";
 import type { Storage, StorageEntry } from "../storage/contract.ts";
@@ -357,7 +357,9 @@ export async function* readChanges<T>(
       clearTimeout(timer);
     }
   } catch (e) {
-    if (host.closed && e instanceof ClosedError) return;
+    // Closed while reading (Deno KV then fails with its own error): the
+    // iteration just ends, as on close while waiting.
+    if (host.closed) return;
     throw e;
   } finally {
     signal?.removeEventListener("abort", stop);

@@ -28,6 +28,7 @@ import {
   PUT,
   readGap,
   readMark,
+  readPosition,
   readTombstone,
   tombstoneValue,
 } from "./feed_index.ts";
@@ -248,13 +249,33 @@ export async function feedPurge(
   const index = s.feedIndex;
   const gap = s.shared ? readGap(await s.storage.get(FEED_GAP)) : index.gap;
   let { d, e } = gap;
-  const deletes: Uint8Array[] = [];
   for (const entry of purged) {
     const tomb = readTombstone(entry.value);
     if (tomb.position === 0) continue;
     if (tomb.expired) e = Math.max(e, tomb.position);
     else d = Math.max(d, tomb.position);
-    if (s.shared) deletes.push(positionKey(tomb.position));
+  }
+  // Shared storages: every deletion or expiry by-position key between the
+  // old marks and the new ones goes (reads from there are refused): those of
+  // the purged tombstones, and those a later put superseded without knowing
+  // them (a put over a deleted key does not read its tombstone).
+  const deletes: Uint8Array[] = [];
+  const from = Math.min(gap.d, gap.e);
+  const to = Math.max(d, e);
+  if (s.shared && to > from) {
+    for await (
+      const page of s.storage.scan({
+        start: positionKey(from + 1),
+        end: positionKey(to + 1),
+      })
+    ) {
+      for (const entry of page) {
+        const change = readPosition(entry);
+        if (change !== undefined && change.kind !== PUT) {
+          deletes.push(entry.key);
+        }
+      }
+    }
   }
   const sets: StorageSet[] = [];
   if (d !== gap.d || e !== gap.e) {

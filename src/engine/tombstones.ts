@@ -11,7 +11,7 @@ import type { EngineCore } from "./state.ts";
 import { PURGED, TOMB } from "./layout.ts";
 import { settle } from "./load.ts";
 import type { StorageEntry } from "../storage/contract.ts";
-import { positionKey, readTombstone } from "./feed_index.ts";
+import { readTombstone } from "./feed_index.ts";
 import { feedPurge, feedPurged } from "./feed_hooks.ts";
 
 /**
@@ -81,28 +81,27 @@ export async function purgeTombstones(s: EngineCore): Promise<number> {
   }
   feedPurged(s, old, marks);
   // Each tombstone goes only if unchanged since the scan (a delete or an
-  // expiry meanwhile wrote a new one); by-position keys go with them.
+  // expiry meanwhile wrote a new one); then the by-position keys (Deno KV).
   const limits = s.storage.limits;
   const size = limits === undefined
     ? 1024
     : Math.min(limits.maxChecks, limits.maxMutations >> 1);
   let removed = 0;
   await s.inGroups(old, size, async (group) => {
-    const deletes = group.map((e) => e.key);
-    for (const e of group) {
-      const position = readTombstone(e.value).position;
-      if (s.shared && position > 0) {
-        deletes.push(positionKey(position));
-      }
-    }
     const result = await s.storage.commit({
       checks: group.map((e) => ({
         key: e.key,
         versionstamp: e.versionstamp,
       })),
-      deletes,
+      deletes: group.map((e) => e.key),
     });
     if (result.ok) removed += group.length;
+    if (result.ok && result.durable !== undefined) {
+      await settle(s, result.durable);
+    }
+  });
+  await s.inGroups(feed.deletes, size, async (deletes) => {
+    const result = await s.storage.commit({ deletes: [...deletes] });
     if (result.ok && result.durable !== undefined) {
       await settle(s, result.durable);
     }
