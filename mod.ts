@@ -43,6 +43,12 @@ export {
   WrongKeyError,
 } from "./src/errors.ts";
 export type { Filter } from "./src/query/compile.ts";
+export {
+  type AggregateOptions,
+  AggregationCursor,
+  type Pipeline,
+  type PipelineStage,
+} from "./src/query/aggregate.ts";
 export type {
   Change,
   ChangesOptions,

@@ -5,6 +5,13 @@
  */
 
 import {
+  type AggregateOptions,
+  AggregationCursor,
+  compilePipeline,
+  distinctValues,
+  type Pipeline,
+} from "./query/aggregate.ts";
+import {
   createCursor,
   type Cursor,
   type CursorPlan,
@@ -1526,5 +1533,68 @@ export class Collection<T = unknown> {
    */
   findOneAndDelete(filter: QueryFilter): Promise<T | null> {
     return deleteFirst(this.#internals(), filter);
+  }
+
+  // --- Aggregation (src/query/aggregate.ts) ---------------------------------
+
+  /**
+   * Runs an aggregation pipeline over the collection (see
+   * docs/aggregation.md). A leading `$match` (and a `$sort`, `$skip`,
+   * `$limit` after it) runs as `find`, using the indexes.
+   *
+   * @param pipeline The stages.
+   * @param options `maxGroups` (default 1,000,000).
+   * @returns An async iterable of the output documents, with `toArray()`.
+   * @throws {TypeError} On an unknown stage or operator (before reading).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([{ d: "a", t: 20 }, { d: "a", t: 22 }]);
+   * const [row] = await db.aggregate([
+   *   { $group: { _id: "$d", avg: { $avg: "$t" } } },
+   * ]).toArray();
+   * assert.deepEqual(row, { _id: "a", avg: 21 });
+   * ```
+   */
+  aggregate<R = Record<string, unknown>>(
+    pipeline: Pipeline,
+    options?: AggregateOptions,
+  ): AggregationCursor<R> {
+    const { pushdown, stages } = compilePipeline(pipeline, options);
+    const cursor = this.find(pushdown.filter as QueryFilter, {
+      ...(pushdown.sort === undefined ? {} : { sort: pushdown.sort }),
+      ...(pushdown.skip === 0 ? {} : { skip: pushdown.skip }),
+      ...(pushdown.limit === Infinity ? {} : { limit: pushdown.limit }),
+    });
+    return new AggregationCursor<R>(() => cursor, stages);
+  }
+
+  /**
+   * The distinct values of a field among the documents matching a filter
+   * (an array field counts each element), sorted.
+   *
+   * @param field The field path.
+   * @param filter Optional conditions.
+   * @returns The values.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([{ d: "b" }, { d: "a" }, { d: "b" }]);
+   * assert.deepEqual(await db.distinct("d"), ["a", "b"]);
+   * ```
+   */
+  async distinct(field: string, filter: QueryFilter = {}): Promise<unknown[]> {
+    if (typeof field !== "string" || field === "") {
+      throw new TypeError(
+        "Cannot run distinct: the field must be a non-empty string",
+      );
+    }
+    return await distinctValues(this.find(filter), field);
   }
 }

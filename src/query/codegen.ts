@@ -199,6 +199,8 @@ class Generator {
         return this.#field(node.key, node.op, node.tags);
       case "doc":
         return this.#wholeDocument(node.test);
+      case "expr": // `$expr`: its closure (expression.ts) answers.
+        return `${this.constant(node.test)}(d)`;
     }
   }
 
@@ -322,6 +324,7 @@ function conditions(node: FilterNode, n: number): number {
     return n + (node.op.kind === "not" ? node.op.ops.length : 1);
   }
   if (node.kind === "doc") return n + 1;
+  if (node.kind === "expr") return n + 1;
   for (const sub of node.nodes) {
     n = conditions(sub, n);
     if (n > MAX_GENERATED_CONDITIONS) break;

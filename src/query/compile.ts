@@ -35,6 +35,7 @@ import { comparisonOperators, equalityTest } from "./comparison.ts";
 import { elementOperators } from "./element.ts";
 import { evaluationOperators, regexTest } from "./evaluation.ts";
 import { generateFilter } from "./codegen.ts";
+import { exprPredicate } from "./expression.ts";
 import { interpret } from "./interpret.ts";
 import { compileJsonSchema } from "./json_schema.ts";
 import { fieldLogicalOperators, filterList } from "./logical.ts";
@@ -169,6 +170,9 @@ class Compiler {
             where,
           ),
         };
+      case "$expr":
+        // Aggregation expressions: compiled by expression.ts.
+        return { kind: "expr", test: exprPredicate(value, where) };
       case "$where":
         throw filterError(
           where,

@@ -37,6 +37,8 @@ export function interpret(node: FilterNode): DocPredicate {
       return interpretField(node.key, node.op, node.tags);
     case "doc":
       return wholeDocument(node.test);
+    case "expr": // `$expr`: its closure (expression.ts) answers.
+      return node.test;
   }
 }
 

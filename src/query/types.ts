@@ -92,6 +92,12 @@ export type FilterNode =
     readonly op: FieldOp;
     /** Whether a `tags…` path resolves against an item's tags. */
     readonly tags: boolean;
+  }
+  | {
+    /** `$expr`: an aggregation expression (compiled by `expression.ts`). */
+    readonly kind: "expr";
+    /** Whether the expression is true for a document. */
+    readonly test: (doc: unknown) => boolean;
   };
 
 /** What an operator compiler may use besides its operand. */
