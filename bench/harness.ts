@@ -308,3 +308,58 @@ export const nf = (x: number): string => x.toLocaleString("en-US");
  * @returns E.g. "20.1".
  */
 export const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+
+/** What {@linkcode recordLoop} saw while some work ran. */
+export interface LoopRecord {
+  /** The work's duration, ms. */
+  readonly ms: number;
+  /** The largest gap between two ticks of a 1 ms interval, ms. */
+  readonly maxGapMs: number;
+  /** Ticks seen while the work ran. */
+  readonly ticks: number;
+  /** Each tick: `[ms since the work started, gap since the previous tick]`. */
+  readonly points: [number, number][];
+  /** What the work returned. */
+  readonly result: unknown;
+}
+
+/**
+ * Like {@linkcode measureStall}, and keeps every tick, so that the stalls
+ * can be drawn as a timeline. The gap includes the interval's own 1 ms (on
+ * an idle loop Deno fires it every 1-2 ms).
+ *
+ * @param work The work (sync or async).
+ * @returns Its duration, the largest gap and every tick.
+ */
+export async function recordLoop(
+  work: () => unknown | Promise<unknown>,
+): Promise<LoopRecord> {
+  let last = performance.now();
+  let t0 = last;
+  let maxGap = 0;
+  let running = false;
+  const points: [number, number][] = [];
+  const round = (v: number) => Math.round(v * 100) / 100;
+  const id = setInterval(() => {
+    const t = performance.now();
+    if (running) {
+      const gap = t - last;
+      if (gap > maxGap) maxGap = gap;
+      points.push([round(t - t0), round(gap)]);
+    }
+    last = t;
+  }, 1);
+  await new Promise((r) => setTimeout(r, 20));
+  collectGarbage();
+  await new Promise((r) => setTimeout(r, 5));
+  running = true;
+  last = performance.now();
+  t0 = last;
+  const result = await work();
+  const ms = performance.now() - t0;
+  // Let the interval fire once more so a stall at the very end is counted.
+  await new Promise((r) => setTimeout(r, 5));
+  running = false;
+  clearInterval(id);
+  return { ms, maxGapMs: maxGap, ticks: points.length, points, result };
+}
