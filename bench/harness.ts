@@ -226,55 +226,6 @@ export async function runInterleaved(
 }
 
 /**
- * The markdown report of one scenario run alone (`--only=...`): the
- * machine line, its targets (if it has any), then its section.
- *
- * @param title The scenario, e.g. "scenario 7".
- * @param r Its targets and markdown section.
- * @param quick Whether the run was 10x smaller.
- * @returns Markdown.
- */
-export function renderAlone(
-  title: string,
-  r: {
-    readonly targets: readonly {
-      readonly name: string;
-      readonly goal: string;
-      readonly measured: string;
-      readonly met: boolean;
-    }[];
-    readonly markdown: string;
-  },
-  quick: boolean,
-): string {
-  const out = [
-    `# @tether/db benchmark: ${title} only${
-      quick ? " (--quick, 10x smaller)" : ""
-    }`,
-    "",
-    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os}/${Deno.build.arch}, ${
-      new Date().toISOString()
-    }.`,
-  ];
-  if (r.targets.length > 0) {
-    out.push(
-      "",
-      "## Targets",
-      "",
-      "| Target | Goal | Measured | Status |",
-      "|---|---|---|---|",
-    );
-  }
-  for (const t of r.targets) {
-    out.push(
-      `| ${t.name} | ${t.goal} | ${t.measured} | ${t.met ? "met" : "MISSED"} |`,
-    );
-  }
-  out.push("", r.markdown);
-  return out.join("\n");
-}
-
-/**
  * Stops a benchmark whose own check of its results failed.
  *
  * @param message What was wrong.

@@ -22,16 +22,19 @@
  *   with no `--only`, runs `engine` and `growth` only, in well under a minute;
  * - `--only engine` / `--only=engine,growth`: those scenarios only;
  * - `--json`: print the JSON instead of the markdown report;
- * - `--out=PATH`: where to write the JSON; `--charts=DIR`: where to draw.
+ * - `--out=PATH`: where to write the JSON; `--charts=DIR`: where to draw;
+ *   `--md=PATH`: a markdown file whose generated blocks to refresh.
  *
- * A full run (no `--quick`, no `--only`) writes bench/results/latest.json
- * and docs/bench/*.svg, which BENCHMARKS.md embeds; any other run writes
- * .tmp/bench/results.json and .tmp/bench/*.svg, so a trial never overwrites
- * the committed figures.
+ * A full run (no `--quick`, no `--only`) writes bench/results/latest.json,
+ * draws docs/bench/*.svg and refreshes the generated blocks of
+ * BENCHMARKS.md (bench/report.ts); any other run writes
+ * .tmp/bench/results.json and .tmp/bench/*.svg and leaves BENCHMARKS.md
+ * alone, so a trial never overwrites the committed figures.
  *
  * @module
  */
 
+import { cpus } from "node:os";
 import { makeDocs } from "./data.ts";
 import { collectGarbage } from "./harness.ts";
 import { runBackupBench } from "./backup.ts";
@@ -43,6 +46,7 @@ import { runGrowthBench } from "./growth.ts";
 import { runIndexBench } from "./indexes.ts";
 import { runKvBench } from "./kv.ts";
 import { runMemoryBench } from "./memory.ts";
+import { updateBenchmarksMd } from "./report.ts";
 import {
   type BenchResults,
   type Machine,
@@ -276,12 +280,12 @@ async function git(args: string[]): Promise<string | null> {
   }
 }
 
-async function machine(start: number[] | null): Promise<Machine> {
+function machine(start: number[] | null): Machine {
   let cpuModel: string | null = null;
   try {
-    const info = await Deno.readTextFile("/proc/cpuinfo");
-    cpuModel = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? null;
-  } catch { /* not Linux */ }
+    // Deno needs --allow-all to read /proc/cpuinfo; node:os asks --allow-sys.
+    cpuModel = cpus()[0]?.model.trim() || null;
+  } catch { /* no --allow-sys */ }
   let memoryGiB: number | null = null;
   try {
     memoryGiB = Math.round(Deno.systemMemoryInfo().total / 2 ** 30 * 10) / 10;
@@ -359,7 +363,7 @@ const results: BenchResults = {
     (s) => s === null ? null : s.length > 0,
   ),
   deno: { ...Deno.version },
-  machine: await machine(load0),
+  machine: machine(load0),
   options: {
     quick: QUICK,
     scenarios: all.map((s) => s.name),
@@ -381,6 +385,11 @@ await Deno.mkdir(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
 await Deno.writeTextFile(outPath, JSON.stringify(results, null, 1) + "\n");
 log(`wrote ${outPath}`);
 for (const p of await writeCharts(results, chartDir)) log(`wrote ${p}`);
+const mdPath = value("--md") ?? (full ? "BENCHMARKS.md" : undefined);
+if (mdPath !== undefined) {
+  await updateBenchmarksMd(results, mdPath);
+  log(`updated the generated blocks of ${mdPath}`);
+}
 
 if (JSON_OUT) {
   console.log(JSON.stringify(results, null, 1));

@@ -84,7 +84,7 @@ export interface Machine {
   readonly arch: string;
   /** Logical CPUs. */
   readonly cpus: number;
-  /** CPU model (from /proc/cpuinfo), if readable. */
+  /** CPU model (from `node:os`), if readable. */
   readonly cpuModel: string | null;
   /** Total memory, GiB, if readable. */
   readonly memoryGiB: number | null;
