@@ -21,6 +21,9 @@
  * - `--quick`: every scenario about 10x smaller (or `TETHER_BENCH_QUICK=1`);
  *   with no `--only`, runs `engine` and `growth` only, in well under a minute;
  * - `--only engine` / `--only=engine,growth`: those scenarios only;
+ * - `--merge`: with `--only`, replace those scenarios in
+ *   bench/results/latest.json and keep the others from the earlier full
+ *   run (each scenario records its own date and commit);
  * - `--json`: print the JSON instead of the markdown report;
  * - `--out=PATH`: where to write the JSON; `--charts=DIR`: where to draw;
  *   `--md=PATH`: a markdown file whose generated blocks to refresh.
@@ -49,6 +52,7 @@ import { runMemoryBench } from "./memory.ts";
 import { updateBenchmarksMd } from "./report.ts";
 import {
   type BenchResults,
+  checkResults,
   type Machine,
   type Measure,
   peerMeasures,
@@ -316,8 +320,17 @@ const METHOD =
   "Stalls: the longest gap between ticks of a setInterval(1) while a scan runs, best of 3. " +
   "Every case checks its result (counts, found keys), so a fast wrong answer fails the run.";
 
+const MERGE = flag("--merge");
+if (MERGE && QUICK) {
+  throw new TypeError(
+    "Cannot merge a --quick run into the full results: sizes differ",
+  );
+}
 const date = new Date().toISOString();
 const load0 = loadavg();
+const commit = await git(["rev-parse", "--short", "HEAD"]);
+const dirty = await git(["status", "--porcelain", "--untracked-files=no"])
+  .then((s) => s === null ? null : s.length > 0);
 const started = performance.now();
 const scenarios: Record<string, ScenarioResult> = {};
 const sizes: Record<string, number> = {};
@@ -331,6 +344,8 @@ for (const s of selected()) {
     scenarios[s.name] = {
       name: s.name,
       title: s.title,
+      date: new Date().toISOString(),
+      commit,
       ms: Math.round(performance.now() - t0),
       measures: o.measures ?? [],
       targets: o.targets,
@@ -343,6 +358,8 @@ for (const s of selected()) {
     scenarios[s.name] = {
       name: s.name,
       title: s.title,
+      date: new Date().toISOString(),
+      commit,
       ms: Math.round(performance.now() - t0),
       measures: [],
       targets: [],
@@ -354,32 +371,56 @@ for (const s of selected()) {
   collectGarbage();
 }
 
-const all = Object.values(scenarios);
+const full = MERGE || (!QUICK && onlyArg === undefined);
+const outPath = value("--out") ??
+  (full ? "bench/results/latest.json" : ".tmp/bench/results.json");
+const kept: string[] = [];
+if (MERGE) {
+  // Keep the scenarios of the earlier full run that this run did not redo.
+  const prev: unknown = JSON.parse(await Deno.readTextFile(outPath));
+  const problems = checkResults(prev);
+  if (problems.length > 0) {
+    throw new TypeError(
+      `Cannot merge into '${outPath}': ${problems.join("; ")}`,
+    );
+  }
+  const p = prev as BenchResults;
+  for (const [k, v] of Object.entries(p.sizes)) sizes[k] ??= v;
+  for (const [name, sc] of Object.entries(p.scenarios)) {
+    if (scenarios[name] !== undefined) continue;
+    scenarios[name] = {
+      ...sc,
+      date: sc.date ?? p.date,
+      commit: sc.commit ?? p.commit,
+    };
+    kept.push(name);
+  }
+}
+const order = SCENARIOS.map((s) => s.name);
+const all = Object.values(scenarios).sort((a, b) =>
+  order.indexOf(a.name) - order.indexOf(b.name)
+);
 const results: BenchResults = {
   schema: SCHEMA,
   date,
-  commit: await git(["rev-parse", "--short", "HEAD"]),
-  dirty: await git(["status", "--porcelain", "--untracked-files=no"]).then(
-    (s) => s === null ? null : s.length > 0,
-  ),
+  commit,
+  dirty,
   deno: { ...Deno.version },
   machine: machine(load0),
   options: {
     quick: QUICK,
     scenarios: all.map((s) => s.name),
     args: argv,
+    ...(kept.length > 0 ? { kept } : {}),
   },
   sizes,
   method: METHOD,
   totalMs: Math.round(performance.now() - started),
   targets: all.flatMap((s) => s.targets),
   measures: all.flatMap((s) => s.measures),
-  scenarios,
+  scenarios: Object.fromEntries(all.map((s) => [s.name, s])),
 };
 
-const full = !QUICK && onlyArg === undefined;
-const outPath = value("--out") ??
-  (full ? "bench/results/latest.json" : ".tmp/bench/results.json");
 const chartDir = value("--charts") ?? (full ? "docs/bench" : ".tmp/bench");
 await Deno.mkdir(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
 await Deno.writeTextFile(outPath, JSON.stringify(results, null, 1) + "\n");

@@ -55,6 +55,19 @@ export function runBlock(r: BenchResults): string {
     } at the start and ${
       m.loadAvgEnd?.join(" / ") ?? "?"
     } at the end (1 / 5 / 15 min).`,
+    ...(r.options.kept === undefined ? [] : [
+      `- Merged: this run redid ${
+        r.options.scenarios.filter((n) => !r.options.kept!.includes(n))
+          .join(", ")
+      }; kept from an earlier run: ${
+        r.options.kept.map((n) => {
+          const s = r.scenarios[n];
+          return `${n} (${
+            s?.date?.slice(0, 16).replace("T", " ") ?? "?"
+          } UTC, commit \`${s?.commit ?? "?"}\`)`;
+        }).join(", ")
+      }.`,
+    ]),
     ...(engineN === undefined ? [] : [
       `- Engine data: ${
         engineN.toLocaleString("en-US")

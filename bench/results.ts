@@ -100,6 +100,10 @@ export interface ScenarioResult {
   readonly name: string;
   /** One line saying what it measures. */
   readonly title: string;
+  /** ISO date it finished (a merged file mixes runs). */
+  readonly date?: string;
+  /** Short commit id of the code it measured. */
+  readonly commit?: string | null;
   /** How long it ran, ms. */
   readonly ms: number;
   /** Its measures (ours against each peer). */
@@ -137,6 +141,8 @@ export interface BenchResults {
     readonly quick: boolean;
     readonly scenarios: readonly string[];
     readonly args: readonly string[];
+    /** Scenarios kept from an earlier run by `--merge`. */
+    readonly kept?: readonly string[];
   };
   /** Data sizes of the engine scenario and the others. */
   readonly sizes: Record<string, number>;

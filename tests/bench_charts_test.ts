@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { downsample, drawCharts, steps } from "../bench/charts.ts";
 import type { Result } from "../bench/harness.ts";
+import { engineBlock, fillBlocks, growthBlock } from "../bench/report.ts";
 import {
   type BenchResults,
   checkResults,
@@ -366,4 +367,40 @@ Deno.test("a results file of the right shape gives every chart; a broken one is 
   assert(problems.includes("targets[0].status is not PASS, MISS or n/a"));
   assert(problems.includes("targets[0].label is not a string"));
   assert.deepEqual(checkResults([]), ["not an object"]);
+});
+
+Deno.test("report: the generated blocks of BENCHMARKS.md are replaced, the rest kept", () => {
+  const r = fakeResults();
+  const md = [
+    "# Title, kept",
+    "<!-- bench:engine -->",
+    "old table",
+    "<!-- /bench:engine -->",
+    "text between, kept",
+    "<!-- bench:growth -->",
+    "<!-- /bench:growth -->",
+    "<!-- bench:unknown -->x<!-- /bench:unknown -->",
+  ].join("\n");
+  const out = fillBlocks(md, {
+    engine: engineBlock(r),
+    growth: growthBlock(r),
+    missing: "never inserted",
+  });
+  assert(out.startsWith("# Title, kept\n<!-- bench:engine -->\n| Measure |"));
+  assert(!out.includes("old table"));
+  assert(out.includes("text between, kept"));
+  assert(out.includes("<!-- bench:unknown -->x<!-- /bench:unknown -->"));
+  assert(!out.includes("never inserted"));
+  // One row per engine target, with its result and status.
+  assert(
+    out.includes(
+      "| put vs LokiJS | ≥ 2.0x | 10.0 ms / 100 | 30.0 ms / 100 | 3.00x | **PASS** |",
+    ),
+  );
+  assert(out.includes("| readonly get | ≥ 0.40x |  |  | n/a | n/a |"));
+  assert(out.includes("| stall | ≤ 20 ms |  |  | 25.0 ms | **MISS** |"));
+  assert(out.includes("2 of 4 met, 1 not measurable in this build."));
+  assert(out.includes("| 10,000 | 0.6 | 1.20 | 0.7 | 10.0 | 0.20 |"));
+  // Filling twice gives the same text.
+  assert.equal(fillBlocks(out, { engine: engineBlock(r) }), out);
 });
