@@ -24,6 +24,13 @@ function cell(s: string): string {
   return s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 }
 
+/** At most about 100 characters, cut at a word. */
+function clip(s: string, max = 100): string {
+  if (s.length <= max) return s;
+  const cut = s.lastIndexOf(" ", max);
+  return `${s.slice(0, cut > 40 ? cut : max)} …`;
+}
+
 function status(t: TargetRow): string {
   return t.status === "n/a" ? "n/a" : `**${t.status}**`;
 }
@@ -145,10 +152,15 @@ export function otherBlock(r: BenchResults): string {
   );
   const out: string[] = [];
   if (rows.length > 0) {
-    out.push("| Scenario | Measure | Goal | Status |", "|---|---|---|---|");
+    out.push(
+      "| Scenario | Measure | Goal | Measured (in full in the JSON) | Status |",
+      "|---|---|---|---|---|",
+    );
     for (const t of rows) {
       out.push(
-        `| ${t.scenario} | ${cell(t.label)} | ${cell(t.goal)} | ${status(t)} |`,
+        `| ${t.scenario} | ${cell(t.label)} | ${cell(clip(t.goal))} | ${
+          cell(clip(t.measured))
+        } | ${status(t)} |`,
       );
     }
   } else out.push("_No other scenario ran._");
