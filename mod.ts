@@ -23,7 +23,7 @@ export {
   type IndexDeclaration,
   type QueryFilter,
 } from "./src/collection.ts";
-export { Cursor, type Explanation, type Page } from "./src/cursor.ts";
+export { Cursor, type Explanation, type Page } from "./src/query/cursor.ts";
 export {
   type CollectionOptions,
   Database,
@@ -55,37 +55,38 @@ export type {
   UpdateOptions,
   WatchOptions,
 } from "./src/types.ts";
-export type { StoredIndex as IndexDescription } from "./src/indexes.ts";
-export type { IndexSpec } from "./src/index_keys.ts";
+export type { StoredIndex as IndexDescription } from "./src/engine/indexes.ts";
+export type { IndexSpec } from "./src/engine/index_keys.ts";
 export type { Projection } from "./src/query/projection.ts";
 export type { SortSpec } from "./src/query/sort.ts";
 export type { Update } from "./src/query/update.ts";
-export type { Storage } from "./src/storage.ts";
+export type { Storage } from "./src/storage/contract.ts";
 export type { Logger, LogLevel } from "./src/logger.ts";
-export type { KvKey, KvKeyPart, KvLike } from "./src/kv_storage.ts";
+export type { KvKey, KvKeyPart, KvLike } from "./src/storage/kv.ts";
 export type {
   CompressionOptions,
   EncryptionOptions,
-} from "./src/codec_storage.ts";
-export type { VerifyReport } from "./src/engine.ts";
+} from "./src/crypto/codec_storage.ts";
+export type { VerifyReport } from "./src/engine/engine.ts";
 export type {
   BackupOptions,
   BackupResult,
   BackupSource,
   BackupTarget,
   RestoreOptions,
-} from "./src/backup.ts";
+} from "./src/backup/backup.ts";
 export type {
   ExportOptions,
   ExportTarget,
   ImportOptions,
   ImportSource,
   TransferResult,
-} from "./src/ndjson.ts";
+} from "./src/backup/ndjson.ts";
 export type {
   Durability,
   FileStorageOptions,
   FileStorageStats,
-} from "./src/file_storage.ts";
-export type { Damage } from "./src/file_scan.ts";
-export * from "./src/repair.ts";
+} from "./src/storage/file.ts";
+export type { Damage } from "./src/storage/file_scan.ts";
+export * from "./src/backup/repair.ts";
+export * from "./src/import/unosql.ts";

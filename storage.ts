@@ -14,20 +14,20 @@
  * @module
  */
 
-export { MemoryStorage } from "./src/memory_storage.ts";
+export { MemoryStorage } from "./src/storage/memory.ts";
 export {
   type Durability,
   FileStorage,
   type FileStorageOptions,
   type FileStorageStats,
-} from "./src/file_storage.ts";
+} from "./src/storage/file.ts";
 export {
   type CodecOptions,
   CodecStorage,
   type CompressionOptions,
   type EncryptionOptions,
   type SecretWrap,
-} from "./src/codec_storage.ts";
+} from "./src/crypto/codec_storage.ts";
 export {
   type KvAtomicLike,
   type KvEntryLike,
@@ -36,7 +36,7 @@ export {
   type KvLike,
   KvStorage,
   type KvStorageOptions,
-} from "./src/kv_storage.ts";
+} from "./src/storage/kv.ts";
 export type {
   ScanOptions,
   Storage,
@@ -48,7 +48,7 @@ export type {
   StorageLimits,
   StorageSet,
   WatchedEntries,
-} from "./src/storage.ts";
-export type { Damage } from "./src/file_scan.ts";
+} from "./src/storage/contract.ts";
+export type { Damage } from "./src/storage/file_scan.ts";
 export { compareBytes, prefixEnd } from "./src/bytes.ts";
 export { decodeKey, encodeKey, type KeyPart } from "./src/key_codec.ts";

@@ -1,7 +1,7 @@
 /**
  * Scenario 11 of `deno task bench`: backups and restore (`db.backup`,
- * `db.restore`, src/backup.ts) of 1,000,000 small sensor documents, with
- * NDJSON export and import (`db.export`, `db.import`, src/ndjson.ts) of the
+ * `db.restore`, src/backup/backup.ts) of 1,000,000 small sensor documents, with
+ * NDJSON export and import (`db.export`, `db.import`, src/backup/ndjson.ts) of the
  * same documents for comparison:
  *
  * - 11a. `db.backup(path)` of a memory database (`open()`) and of a file
@@ -601,7 +601,7 @@ export async function runBackupBench(
     p(`## 11. Backups: ${nf(N)} documents`);
     p();
     p(
-      `\`db.backup(path)\` (src/backup.ts: the NDJSON lines of every document in compressed blocks of about 256 KB, encrypted when the database is, chained by SHA-256) and \`db.restore(path)\` (verifies the whole backup, then empties the database and writes), against \`db.export(path)\` / \`db.import(path)\` (src/ndjson.ts, one uncompressed NDJSON line per document). Documents: \`{ device: "dev-" + (i % 100), temp, hum, ts }\` (scenario 9's), ${docJsonBytes} bytes of JSON each (median), in collection \`${COLLECTION}\`, loaded with \`insertMany\` of ${
+      `\`db.backup(path)\` (src/backup/backup.ts: the NDJSON lines of every document in compressed blocks of about 256 KB, encrypted when the database is, chained by SHA-256) and \`db.restore(path)\` (verifies the whole backup, then empties the database and writes), against \`db.export(path)\` / \`db.import(path)\` (src/backup/ndjson.ts, one uncompressed NDJSON line per document). Documents: \`{ device: "dev-" + (i % 100), temp, hum, ts }\` (scenario 9's), ${docJsonBytes} bytes of JSON each (median), in collection \`${COLLECTION}\`, loaded with \`insertMany\` of ${
         nf(LOAD_BATCH)
       } (generated \`_id\`s; untimed). Memory: \`open()\`; file: \`open({ path })\` at its default durability, strict (one fdatasync per write of ${
         nf(LOAD_BATCH)

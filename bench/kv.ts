@@ -1,6 +1,6 @@
 /**
  * Scenario 9 of `deno task bench`: the Deno KV storage
- * (`open({ kv: path | ":memory:" | Deno.Kv })`, src/kv_storage.ts) against
+ * (`open({ kv: path | ":memory:" | Deno.Kv })`, src/storage/kv.ts) against
  * raw Deno KV calls on the same KV, the same documents and in the same run:
  *
  * - 9a. single puts of small unindexed sensor documents, `db.put(key, doc)`
@@ -763,7 +763,7 @@ export async function runKvBench(ctx: KvBenchContext): Promise<KvReport> {
     );
     p();
     p(
-      `Ours is \`open({ kv })\` (src/kv_storage.ts: each engine key under \`["tether", key]\`, one KV atomic operation per write); raw is the same \`Deno.Kv\` API called directly with the documents as values. "KV file" is \`Deno.openKv(path)\` on a new SQLite file in a temporary directory; "KV :memory:" is \`Deno.openKv(":memory:")\`. Documents: \`{ device: "dev-" + (i % ${DEVICES}), temp, hum, ts }\`, ${docJsonBytes} bytes of JSON each (median). The cases of each table run round-robin (one sample of each in turn, file and memory alike): ${warmup} warm-up round, then ${ROUNDS} timed rounds (${QUERY_REPS} for queries).`,
+      `Ours is \`open({ kv })\` (src/storage/kv.ts: each engine key under \`["tether", key]\`, one KV atomic operation per write); raw is the same \`Deno.Kv\` API called directly with the documents as values. "KV file" is \`Deno.openKv(path)\` on a new SQLite file in a temporary directory; "KV :memory:" is \`Deno.openKv(":memory:")\`. Documents: \`{ device: "dev-" + (i % ${DEVICES}), temp, hum, ts }\`, ${docJsonBytes} bytes of JSON each (median). The cases of each table run round-robin (one sample of each in turn, file and memory alike): ${warmup} warm-up round, then ${ROUNDS} timed rounds (${QUERY_REPS} for queries).`,
     );
     p();
     p(

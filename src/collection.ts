@@ -9,11 +9,11 @@ import {
   type Cursor,
   type CursorPlan,
   toEntry,
-} from "./cursor.ts";
-import type { Engine, WriteOp } from "./engine.ts";
+} from "./query/cursor.ts";
+import type { Engine, WriteOp } from "./engine/engine.ts";
 import { ConflictError, DuplicateKeyError } from "./errors.ts";
-import { indexName } from "./index_keys.ts";
-import type { StoredIndex } from "./indexes.ts";
+import { indexName } from "./engine/index_keys.ts";
+import type { StoredIndex } from "./engine/indexes.ts";
 import { compileFilter, type Filter } from "./query/compile.ts";
 import { compileProjection } from "./query/projection.ts";
 import { compileSort } from "./query/sort.ts";
@@ -50,11 +50,8 @@ import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
  */
 export type QueryFilter = Filter & { readonly $limit?: number };
 
-/** An index declared with `db.collection(name, { indexes })`. */
-export interface IndexDeclaration extends IndexOptions {
-  /** A (dotted) field or a list of them. */
-  readonly fields: string | readonly string[];
-}
+import type { IndexDeclaration } from "./types.ts";
+export type { IndexDeclaration } from "./types.ts";
 
 /**
  * A named set of keyed items. `Database` is the default collection, so every

@@ -6,19 +6,20 @@
 
 import { resolveLog } from "./logger.ts";
 import { checkOptions, OPTIONS } from "./options.ts";
-import { Collection, type IndexDeclaration } from "./collection.ts";
+import { Collection } from "./collection.ts";
+import type { CollectionOptions } from "./types.ts";
+export type { CollectionOptions } from "./types.ts";
 
-/** Options of `db.collection()`. */
-export interface CollectionOptions {
-  /**
-   * Indexes to create (if missing) before the collection's first operation
-   * runs: `[{ fields: ["city", "age"] }, { fields: "email", unique: true }]`.
-   */
-  readonly indexes?: readonly IndexDeclaration[];
-}
-import { Engine, type EngineSettings, type VerifyReport } from "./engine.ts";
-import { type KvLike, KvStorage } from "./kv_storage.ts";
-import { CodecStorage, type EncryptionOptions } from "./codec_storage.ts";
+import {
+  Engine,
+  type EngineSettings,
+  type VerifyReport,
+} from "./engine/engine.ts";
+import { type KvLike, KvStorage } from "./storage/kv.ts";
+import {
+  CodecStorage,
+  type EncryptionOptions,
+} from "./crypto/codec_storage.ts";
 import {
   type BackupOptions,
   type BackupResult,
@@ -27,7 +28,7 @@ import {
   restoreBackup,
   type RestoreOptions,
   writeBackup,
-} from "./backup.ts";
+} from "./backup/backup.ts";
 import {
   exportNdjson,
   type ExportOptions,
@@ -36,10 +37,10 @@ import {
   type ImportOptions,
   type ImportSource,
   type TransferResult,
-} from "./ndjson.ts";
-import { FileStorage } from "./file_storage.ts";
-import { MemoryStorage } from "./memory_storage.ts";
-import type { Storage } from "./storage.ts";
+} from "./backup/ndjson.ts";
+import { FileStorage } from "./storage/file.ts";
+import { MemoryStorage } from "./storage/memory.ts";
+import type { Storage } from "./storage/contract.ts";
 import type { DatabaseStats, OpenOptions } from "./types.ts";
 import {
   checkCount,

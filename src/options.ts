@@ -10,13 +10,13 @@
  * @module
  */
 
-import type { BackupOptions, RestoreOptions } from "./backup.ts";
-import type { CollectionOptions } from "./database.ts";
-import type { IndexDeclaration } from "./collection.ts";
-import type { EncryptionOptions } from "./codec_storage.ts";
-import type { ExportOptions, ImportOptions } from "./ndjson.ts";
+import type { BackupOptions, RestoreOptions } from "./backup/backup.ts";
+import type { EncryptionOptions } from "./crypto/codec_storage.ts";
+import type { ExportOptions, ImportOptions } from "./backup/ndjson.ts";
 import type {
+  CollectionOptions,
   FindOptions,
+  IndexDeclaration,
   IndexOptions,
   OpenOptions,
   PutBatchOptions,

@@ -6,19 +6,16 @@
 
 import type { Projection } from "./query/projection.ts";
 import type { SortSpec } from "./query/sort.ts";
-import type { Storage } from "./storage.ts";
-import type { FileStorageOptions } from "./file_storage.ts";
-import type { KvKey, KvLike } from "./kv_storage.ts";
-import type { CompressionOptions, EncryptionOptions } from "./codec_storage.ts";
+import type { Storage } from "./storage/contract.ts";
+import type { FileStorageOptions } from "./storage/file.ts";
+import type { KvKey, KvLike } from "./storage/kv.ts";
+import type {
+  CompressionOptions,
+  EncryptionOptions,
+} from "./crypto/codec_storage.ts";
 
-/**
- * Where the database reads the time, in epoch milliseconds. `Date` is one;
- * tests inject a fake one to make TTL deterministic.
- */
-export interface Clock {
-  /** The current time, epoch milliseconds. */
-  now(): number;
-}
+import type { Clock } from "./clock.ts";
+export type { Clock } from "./clock.ts";
 
 /**
  * Options of {@linkcode open}. Every duration is in milliseconds. The file
@@ -265,4 +262,19 @@ export interface UpdateOptions {
    * object with a name not listed here is a `TypeError`.
    */
   readonly expectedVersion?: number;
+}
+
+/** An index declared with `db.collection(name, { indexes })`. */
+export interface IndexDeclaration extends IndexOptions {
+  /** A (dotted) field or a list of them. */
+  readonly fields: string | readonly string[];
+}
+
+/** Options of `db.collection()`. */
+export interface CollectionOptions {
+  /**
+   * Indexes to create (if missing) before the collection's first operation
+   * runs: `[{ fields: ["city", "age"] }, { fields: "email", unique: true }]`.
+   */
+  readonly indexes?: readonly IndexDeclaration[];
 }

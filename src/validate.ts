@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Storage } from "./storage.ts";
+import type { Storage } from "./storage/contract.ts";
 
 /** The longest key accepted, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
@@ -269,7 +269,7 @@ export function checkSize(n: unknown, name: string, fallback: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { MemoryStorage } from "./memory_storage.ts";
+ * import { MemoryStorage } from "./storage/memory.ts";
  * import { hidesValues } from "./validate.ts";
  * assert.equal(hidesValues(new MemoryStorage()), false);
  * ```

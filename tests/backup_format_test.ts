@@ -14,7 +14,7 @@ import {
   open,
 } from "../mod.ts";
 import { concatBytes, encodeUtf8 } from "../src/bytes.ts";
-import { open as openEnvelope, seal } from "../src/codec.ts";
+import { open as openEnvelope, seal } from "../src/crypto/codec.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 
 const SECRET = { passphrase: "backup secret", iterations: 1000 };

@@ -7,10 +7,17 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { MemoryStorage } from "../src/memory_storage.ts";
-import { MAX_STAGED_BYTES, OverlayStorage } from "../src/restore_stage.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
+import {
+  MAX_STAGED_BYTES,
+  OverlayStorage,
+} from "../src/backup/restore_stage.ts";
 import { TooLargeError } from "../src/errors.ts";
-import type { ScanOptions, Storage, StorageEntry } from "../src/storage.ts";
+import type {
+  ScanOptions,
+  Storage,
+  StorageEntry,
+} from "../src/storage/contract.ts";
 import { storageSuite } from "./conformance/storage_suite.ts";
 
 storageSuite({

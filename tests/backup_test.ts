@@ -232,8 +232,8 @@ Deno.test("restore refuses a backup with any one byte changed (property)", async
 });
 
 Deno.test("verify reports every damaged value and every index entry without its document", async () => {
-  const { CodecStorage } = await import("../src/codec_storage.ts");
-  const { MemoryStorage } = await import("../src/memory_storage.ts");
+  const { CodecStorage } = await import("../src/crypto/codec_storage.ts");
+  const { MemoryStorage } = await import("../src/storage/memory.ts");
   const { encodeKey } = await import("../src/key_codec.ts");
   const inner = new MemoryStorage();
   await using db = await open({
@@ -340,7 +340,7 @@ Deno.test("incremental backups: full then increments, restored in order, reprodu
 });
 
 Deno.test("tombstones go after their retention, at compact", async () => {
-  const { MemoryStorage } = await import("../src/memory_storage.ts");
+  const { MemoryStorage } = await import("../src/storage/memory.ts");
   const { encodeKey } = await import("../src/key_codec.ts");
   const clock = new FakeClock();
   const storage = new MemoryStorage();

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { _checkInvariants, BTree, type BTreeRange } from "../src/btree.ts";
+import {
+  _checkInvariants,
+  BTree,
+  type BTreeRange,
+} from "../src/engine/btree.ts";
 import { compareBytes } from "../src/bytes.ts";
 
 const byNumber = (a: number, b: number): number => a - b;

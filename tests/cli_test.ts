@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
 import { main } from "../cli.ts";
-import { FileStorage } from "../src/file_storage.ts";
+import { FileStorage } from "../src/storage/file.ts";
 import { encodeKey } from "../src/key_codec.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).href;

@@ -15,10 +15,13 @@ import {
 } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { IntegrityError, open, type Storage, WrongKeyError } from "../mod.ts";
-import { type CodecOptions, CodecStorage } from "../src/codec_storage.ts";
-import { FileStorage } from "../src/file_storage.ts";
-import { KvStorage } from "../src/kv_storage.ts";
-import { MemoryStorage } from "../src/memory_storage.ts";
+import {
+  type CodecOptions,
+  CodecStorage,
+} from "../src/crypto/codec_storage.ts";
+import { FileStorage } from "../src/storage/file.ts";
+import { KvStorage } from "../src/storage/kv.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
 import { encodeKey } from "../src/key_codec.ts";
 import { collectionSuite } from "./conformance/collection_suite.ts";
 import { databaseSuite } from "./conformance/database_suite.ts";
@@ -82,23 +85,34 @@ function kv(name: string, options: CodecOptions): StorageFactory {
   };
 }
 
+// The normal suite runs every conformance suite over the codec with both
+// features on each storage, and the storage suite over each feature alone in
+// memory; `deno task torture` (TETHER_TORTURE=1) runs all nine combinations
+// through every suite.
+const TORTURE = Deno.env.get("TETHER_TORTURE") === "1";
+const FULL = [
+  memory("memory, encrypted and compressed", BOTH),
+  file("file, encrypted and compressed, reopened", BOTH, true),
+  kv("kv, encrypted and compressed", BOTH),
+];
+const SINGLE = [
+  memory("memory, encrypted", ENCRYPTED),
+  memory("memory, compressed", COMPRESSED),
+];
+const TORTURE_ONLY = [
+  file("file, encrypted", ENCRYPTED, false),
+  file("file, compressed", COMPRESSED, false),
+  kv("kv, encrypted", ENCRYPTED),
+  kv("kv, compressed", COMPRESSED),
+];
 for (
-  const factory of [
-    memory("memory, encrypted", ENCRYPTED),
-    memory("memory, compressed", COMPRESSED),
-    memory("memory, encrypted and compressed", BOTH),
-    file("file, encrypted", ENCRYPTED, false),
-    file("file, compressed", COMPRESSED, false),
-    file("file, encrypted and compressed, reopened", BOTH, true),
-    kv("kv, encrypted", ENCRYPTED),
-    kv("kv, compressed", COMPRESSED),
-    kv("kv, encrypted and compressed", BOTH),
-  ]
+  const factory of [...FULL, ...(TORTURE ? [...SINGLE, ...TORTURE_ONLY] : [])]
 ) {
   storageSuite(factory);
   databaseSuite(factory);
   collectionSuite(factory);
 }
+if (!TORTURE) { for (const factory of SINGLE) storageSuite(factory); }
 
 /** The raw value stored under a document key, below the codec. */
 async function rawDoc(

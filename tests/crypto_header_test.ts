@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { IntegrityError, open, WrongKeyError } from "../mod.ts";
 import { base64ToBytes, binaryString, bytesToBase64 } from "../src/bytes.ts";
-import { CodecStorage } from "../src/codec_storage.ts";
-import { iterationsProblem, saltProblem } from "../src/codec.ts";
+import { CodecStorage } from "../src/crypto/codec_storage.ts";
+import { iterationsProblem, saltProblem } from "../src/crypto/codec.ts";
 import { encodeKey } from "../src/key_codec.ts";
-import { MemoryStorage } from "../src/memory_storage.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
 
 const TORTURE = Deno.env.get("TETHER_TORTURE") === "1";
 const HEADER = encodeKey(["k", "header"]);
@@ -218,7 +218,7 @@ Deno.test("hostile header on a file: 2e9 iterations is refused at once, the file
       await using db = await open({ path, encryption: SECRET });
       await db.put("k", { a: 1 });
     }
-    const { FileStorage } = await import("../src/file_storage.ts");
+    const { FileStorage } = await import("../src/storage/file.ts");
     {
       const inner = await FileStorage.open(path);
       const found = await inner.get(HEADER);

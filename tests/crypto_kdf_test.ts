@@ -16,10 +16,10 @@ import {
 } from "node:crypto";
 import { open, WrongKeyError } from "../mod.ts";
 import { base64ToBytes } from "../src/bytes.ts";
-import { blindInput } from "../src/blind_index.ts";
-import { openWithSecret, sealWithSecret } from "../src/codec_wrap.ts";
+import { blindInput } from "../src/crypto/blind_index.ts";
+import { openWithSecret, sealWithSecret } from "../src/crypto/codec_wrap.ts";
 import { decodeKey, encodeIndexKey, encodeKey } from "../src/key_codec.ts";
-import { MemoryStorage } from "../src/memory_storage.ts";
+import { MemoryStorage } from "../src/storage/memory.ts";
 
 const HEADER = encodeKey(["k", "header"]);
 

@@ -12,9 +12,9 @@ import {
   EnvelopeError,
   importKeys,
   open as openEnvelope,
-} from "../src/codec.ts";
-import { openWithSecret } from "../src/codec_wrap.ts";
-import { FileStorage } from "../src/file_storage.ts";
+} from "../src/crypto/codec.ts";
+import { openWithSecret } from "../src/crypto/codec_wrap.ts";
+import { FileStorage } from "../src/storage/file.ts";
 import { encodeKey } from "../src/key_codec.ts";
 
 const HEADER = encodeKey(["k", "header"]);

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { open, QuotaError, TetherError } from "../mod.ts";
-import { faults } from "../src/file_storage.ts";
+import { faults } from "../src/storage/file.ts";
 
 function diskError(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });

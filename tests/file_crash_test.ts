@@ -60,7 +60,7 @@ import {
   encodeFrame,
   HEADER_BYTES,
   readFrame,
-} from "../src/file_format.ts";
+} from "../src/storage/file_format.ts";
 
 const WRITER = new URL("./fixtures/crash_writer.ts", import.meta.url).href;
 

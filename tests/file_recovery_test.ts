@@ -14,9 +14,9 @@ import {
   QuotaError,
   TetherError,
 } from "../mod.ts";
-import { faults, FileStorage } from "../src/file_storage.ts";
-import { encodeFrame } from "../src/file_format.ts";
-import { crc32c } from "../src/crc32c.ts";
+import { faults, FileStorage } from "../src/storage/file.ts";
+import { encodeFrame } from "../src/storage/file_format.ts";
+import { crc32c } from "../src/storage/crc32c.ts";
 import { mulberry32 as prng } from "../bench/data.ts";
 
 const HEADER_BYTES = 64;

@@ -7,8 +7,11 @@
 
 import assert from "node:assert/strict";
 import { IntegrityError } from "../mod.ts";
-import { FileStorage } from "../src/file_storage.ts";
-import { FRAME_HEADER_BYTES, HEADER_BYTES } from "../src/file_format.ts";
+import { FileStorage } from "../src/storage/file.ts";
+import {
+  FRAME_HEADER_BYTES,
+  HEADER_BYTES,
+} from "../src/storage/file_format.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,4 +1,4 @@
-import { FileStorage } from "../src/file_storage.ts";
+import { FileStorage } from "../src/storage/file.ts";
 import { collectionSuite } from "./conformance/collection_suite.ts";
 import { databaseSuite } from "./conformance/database_suite.ts";
 import {

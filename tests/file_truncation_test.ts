@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { IntegrityError } from "../mod.ts";
-import { faults, FileStorage } from "../src/file_storage.ts";
+import { faults, FileStorage } from "../src/storage/file.ts";
 import {
   decodeHeader,
   encodeFrame,
@@ -19,7 +19,7 @@ import {
   HEADER_BYTES,
   KIND_SNAPSHOT_END,
   readFrame,
-} from "../src/file_format.ts";
+} from "../src/storage/file_format.ts";
 import type { Logger } from "../src/logger.ts";
 
 const encoder = new TextEncoder();

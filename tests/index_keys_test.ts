@@ -7,7 +7,7 @@ import {
   type IndexSpec,
   indexTuples,
   isMultikeyDocument,
-} from "../src/index_keys.ts";
+} from "../src/engine/index_keys.ts";
 import {
   compareIndexKeyParts,
   compareIndexKeys,

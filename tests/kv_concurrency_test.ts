@@ -15,7 +15,7 @@ import {
   encodeIndexKey,
   encodeKey,
 } from "../src/key_codec.ts";
-import { KvStorage } from "../src/kv_storage.ts";
+import { KvStorage } from "../src/storage/kv.ts";
 import { decodeRecord, type StoredRecord } from "../src/value_codec.ts";
 import {
   type Counter,

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type Change, DuplicateKeyError, open, TooLargeError } from "../mod.ts";
-import type { KvAtomicLike, KvLike } from "../src/kv_storage.ts";
+import type { KvAtomicLike, KvLike } from "../src/storage/kv.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 import { fill } from "./conformance/storage_suite.ts";
 

@@ -1,4 +1,4 @@
-import { KvStorage } from "../src/kv_storage.ts";
+import { KvStorage } from "../src/storage/kv.ts";
 import { collectionSuite } from "./conformance/collection_suite.ts";
 import { databaseSuite } from "./conformance/database_suite.ts";
 import {

@@ -6,7 +6,7 @@ import {
   indexName,
   type IndexSpec,
   indexTuples,
-} from "../src/index_keys.ts";
+} from "../src/engine/index_keys.ts";
 import {
   encodeIndexKey,
   encodeKey,
@@ -22,7 +22,7 @@ import {
   rangeToBytes,
   type SortSpec,
   tupleInRange,
-} from "../src/planner.ts";
+} from "../src/query/planner.ts";
 import { compareValues } from "../src/query/compare.ts";
 import { compileFilter, type Filter } from "../src/query/compile.ts";
 import { getPath } from "../src/query/path.ts";

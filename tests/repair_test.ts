@@ -9,7 +9,7 @@ import {
   repair,
   WrongKeyError,
 } from "../mod.ts";
-import { FileStorage } from "../src/file_storage.ts";
+import { FileStorage } from "../src/storage/file.ts";
 import { encodeKey } from "../src/key_codec.ts";
 
 const SECRET = { passphrase: "correct horse", iterations: 1000 };

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Expiry, MinHeap, TtlSchedule } from "../src/ttl_schedule.ts";
+import {
+  type Expiry,
+  MinHeap,
+  TtlSchedule,
+} from "../src/engine/ttl_schedule.ts";
 
 const lessNumber = (a: number, b: number): boolean => a < b;
 

@@ -7,15 +7,15 @@
 
 import assert from "node:assert/strict";
 import { type Change, type Database, open, QuotaError } from "../mod.ts";
-import { faults } from "../src/file_storage.ts";
-import { KeyTable, type Undo } from "../src/key_table.ts";
+import { faults } from "../src/storage/file.ts";
+import { KeyTable, type Undo } from "../src/engine/key_table.ts";
 import type {
   ScanOptions,
   Storage,
   StorageCommit,
   StorageCommitResult,
   StorageEntry,
-} from "../src/storage.ts";
+} from "../src/storage/contract.ts";
 
 // --- Helpers ---------------------------------------------------------------
 

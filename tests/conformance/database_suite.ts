@@ -16,7 +16,7 @@ import {
   TooLargeError,
 } from "../../mod.ts";
 import { encodeKey } from "../../src/key_codec.ts";
-import type { Storage } from "../../src/storage.ts";
+import type { Storage } from "../../src/storage/contract.ts";
 import { fill, type StorageFactory } from "./storage_suite.ts";
 import { reopening } from "./reopen.ts";
 

@@ -13,7 +13,7 @@ import type {
   StorageCommitResult,
   StorageEntry,
   StorageLimits,
-} from "../../src/storage.ts";
+} from "../../src/storage/contract.ts";
 
 /** The methods after which the database is reopened. */
 const WRITES = new Set<PropertyKey>([

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { compareBytes, prefixEnd } from "../../src/bytes.ts";
 import { ClosedError } from "../../src/errors.ts";
-import type { Storage, StorageEntry } from "../../src/storage.ts";
+import type { Storage, StorageEntry } from "../../src/storage/contract.ts";
 import { ReopeningStorage } from "./reopen.ts";
 
 /** Makes a fresh, empty storage; `cleanup` removes what it left behind. */

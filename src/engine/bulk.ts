@@ -1,0 +1,222 @@
+/**
+ * Bulk removals: `clear()`, and deleting items or entries in groups that
+ * fit one commit of a storage with limits (Deno KV).
+ *
+ * @module
+ */
+
+import { encodeUtf8 } from "../bytes.ts";
+import { ConflictError } from "../errors.ts";
+import { entryCost, recordCost } from "./size_estimate.ts";
+import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
+import { isExpired, tombKey } from "./layout.ts";
+import { commitItems } from "./commit.ts";
+import { settle, sync } from "./load.ts";
+
+/**
+ * Appends every index or order entry key under `prefix` to `keys`;
+ * returns their estimated memory.
+ */
+export async function keysUnder(
+  s: EngineCore,
+  prefix: Uint8Array,
+  keys: Uint8Array[],
+): Promise<number> {
+  let bytes = 0;
+  for await (const page of s.storage.scan({ prefix })) {
+    for (const entry of page) {
+      keys.push(entry.key);
+      bytes += entryCost(entry.key);
+    }
+  }
+  return bytes;
+}
+
+/**
+ * Deletes every stored document of a collection in one commit.
+ *
+ * @param collection Collection name.
+ * @param action For error messages.
+ * @returns How many visible items were removed.
+ */
+export function clear(
+  s: EngineCore,
+  collection: string,
+  action: string,
+): Promise<number> {
+  s.assertOpen(action);
+  return s.enqueue(async () => {
+    if (s.bulk) return await clearInSteps(s, collection, action);
+    const now = s.now();
+    const deletes: Uint8Array[] = [];
+    const tombs: { key: Uint8Array; value: Uint8Array }[] = [];
+    const ids: string[] = [];
+    let visible = 0;
+    let bytes = 0;
+    for await (
+      const page of s.storage.scan({
+        prefix: s.collectionPrefix(collection),
+      })
+    ) {
+      for (const entry of page) {
+        deletes.push(entry.key);
+        const id = s.idOf(entry);
+        ids.push(id);
+        bytes += recordCost(entry.key, entry.value);
+        if (!isExpired(s.decode(entry, action), now)) {
+          visible++;
+          tombs.push({
+            key: tombKey(collection, id),
+            value: encodeUtf8(String(now)),
+          });
+        }
+      }
+    }
+    if (deletes.length === 0) return 0;
+    const docs = deletes.length;
+    const state = s.state(collection);
+    bytes += await keysUnder(s, state.indexes.orderPrefix, deletes);
+    bytes += await keysUnder(s, state.indexes.indexesPrefix, deletes);
+    const result = await s.storage.commit({ sets: tombs, deletes });
+    if (!result.ok) {
+      throw new ConflictError(`${action}: the storage refused the commit`);
+    }
+    if (result.durable !== undefined) await settle(s, result.durable);
+    s.account(-bytes);
+    state.stored -= docs;
+    s.feed.publish([{ type: "clear", collection }]);
+    state.inflight.clear();
+    for (const id of ids) state.schedule.delete(id);
+    s.ops.deletes += visible;
+    return visible;
+  });
+}
+
+/** Deletes every key under `prefix`, a commit per group (no checks). */
+export async function deleteUnder(
+  s: EngineCore,
+  prefix: Uint8Array,
+): Promise<void> {
+  const limit = s.storage.limits?.maxMutations ?? 1024;
+  for (;;) {
+    const keys: Uint8Array[] = [];
+    for await (const page of s.storage.scan({ prefix, limit })) {
+      for (const e of page) {
+        keys.push(e.key);
+        s.account(-entryCost(e.key));
+      }
+    }
+    if (keys.length === 0) return;
+    await s.inGroups(keys, limit, async (deletes) => {
+      const result = await s.storage.commit({ deletes: [...deletes] });
+      if (result.ok && result.durable !== undefined) {
+        await settle(s, result.durable);
+      }
+    });
+  }
+}
+
+/**
+ * Deletes items with their index entries, a group per commit; a group that
+ * lost a race is read again (items already gone or rewritten alive are
+ * left alone when `onlyExpired`).
+ *
+ * @returns How many visible items were deleted.
+ */
+export async function deleteInGroups(
+  s: EngineCore,
+  collection: string,
+  state: CollectionState,
+  changes: readonly ItemChange[],
+  action: string,
+  onlyExpired: boolean,
+): Promise<number> {
+  let visible = 0;
+  await s.inGroups(changes, s.groupSize(state), async (group) => {
+    let current = group;
+    for (let attempt = 0;; attempt++) {
+      const now = s.now();
+      const live = current.filter((c) =>
+        c.old !== undefined && !isExpired(c.old, now)
+      ).length;
+      const committed = await commitItems(
+        s,
+        collection,
+        state,
+        current,
+        current.map(() => undefined),
+        action,
+      );
+      if (committed !== false) {
+        if (committed.durable !== undefined) {
+          await settle(s, committed.durable);
+        }
+        visible += live;
+        for (const c of current) state.schedule.delete(c.id);
+        return;
+      }
+      if (attempt >= s.settings.maxRetries + 8) {
+        throw new ConflictError(
+          `${action}: other writers kept changing the same items`,
+        );
+      }
+      const fresh = await s.storage.getMany(current.map((c) => c.key));
+      const next: ItemChange[] = [];
+      for (let i = 0; i < current.length; i++) {
+        const entry = fresh[i] ?? null;
+        if (entry === null) continue;
+        const old = s.decode(entry, action);
+        if (onlyExpired && !isExpired(old, s.now())) continue;
+        next.push({ ...current[i]!, entry, old });
+      }
+      if (next.length === 0) return;
+      current = next;
+    }
+  });
+  return visible;
+}
+
+/** Deletes every document of a collection, a group per commit. */
+export async function clearInSteps(
+  s: EngineCore,
+  collection: string,
+  action: string,
+): Promise<number> {
+  await sync(s, collection);
+  const state = s.state(collection);
+  let removed = 0;
+  for (;;) {
+    const changes: ItemChange[] = [];
+    for await (
+      const page of s.storage.scan({
+        prefix: s.collectionPrefix(collection),
+        limit: 1024,
+      })
+    ) {
+      for (const entry of page) {
+        changes.push({
+          id: s.idOf(entry),
+          key: entry.key,
+          entry,
+          old: s.decode(entry, action),
+          next: undefined,
+        });
+      }
+    }
+    if (changes.length === 0) break;
+    removed += await deleteInGroups(
+      s,
+      collection,
+      state,
+      changes,
+      action,
+      false,
+    );
+  }
+  state.inflight.clear();
+  state.recent.clear();
+  state.recentBytes = 0;
+  s.ops.deletes += removed;
+  s.feed.publish([{ type: "clear", collection }]);
+  return removed;
+}

@@ -1,0 +1,260 @@
+/**
+ * The commit of item changes: documents, their index and insertion-order
+ * entries, tombstones, unique-index claims and the memory estimate, in one
+ * atomic storage commit.
+ *
+ * @module
+ */
+
+import { encodeUtf8 } from "../bytes.ts";
+import { entryId, entryKeyId, type IndexEntry } from "./indexes.ts";
+import { encodeKey } from "../key_codec.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import { entryCost, recordCost } from "./size_estimate.ts";
+import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
+import {
+  indexMetaKey,
+  isExpired,
+  META,
+  schemaBump,
+  schemaKey,
+  tombKey,
+} from "./layout.ts";
+import { sync } from "./load.ts";
+
+/**
+ * Writes item changes and their index entries in one commit, enforcing
+ * unique indexes and the memory limit; updates `stored` and `bytes`.
+ *
+ * @returns `false` when a version check failed (nothing was written),
+ *   else the storage's `durable` promise, if it gave one.
+ */
+export async function commitItems(
+  s: EngineCore,
+  collection: string,
+  state: CollectionState,
+  changes: readonly ItemChange[],
+  values: readonly (Uint8Array | undefined)[],
+  action: string,
+  committed?: (durable: Promise<void> | undefined) => void,
+): Promise<
+  false | { durable: Promise<void> | undefined; versionstamp: string }
+> {
+  // Both read together: `sync` may replace them while this awaits.
+  const { indexes, schema } = state;
+  const tombNow = s.now();
+  if (indexes.blinder !== undefined) {
+    const records: StoredRecord[] = [];
+    for (const c of changes) {
+      if (c.old !== undefined) records.push(c.old);
+      if (c.next !== undefined) records.push(c.next);
+    }
+    await indexes.prepare(records);
+  }
+  const checks: { key: Uint8Array; versionstamp: string | null }[] = [];
+  const sets: {
+    key: Uint8Array;
+    value: Uint8Array;
+    memo?: unknown;
+    expireAt?: number;
+  }[] = [];
+  const deletes: Uint8Array[] = [];
+  let delta = 0;
+  let stored = 0;
+  // Unique entries to claim, and unique entries to release if still ours.
+  const claims: { entry: IndexEntry; owner: string }[] = [];
+  const releases: { entry: IndexEntry; owner: string }[] = [];
+  const claimed = new Map<string, string>();
+  const multikey = new Set<string>();
+  const native = s.storage.capabilities.nativeExpiry;
+  for (let i = 0; i < changes.length; i++) {
+    const { id, key, entry, old, next } = changes[i]!;
+    // Index entries expire with their item where the storage expires
+    // entries itself; a changed expiry rewrites them all.
+    const expireAt = native ? next?.expiresAt : undefined;
+    const ttlMoved = native && old !== undefined && next !== undefined &&
+      old.expiresAt !== next.expiresAt;
+    const entrySet = (k: Uint8Array, v: Uint8Array) =>
+      expireAt === undefined
+        ? { key: k, value: v }
+        : { key: k, value: v, expireAt };
+    checks.push({ key, versionstamp: entry?.versionstamp ?? null });
+    if (entry !== null) {
+      delta -= recordCost(entry.key, entry.value);
+      stored--;
+    }
+    const value = values[i];
+    const wasLive = old !== undefined && !isExpired(old, tombNow);
+    if (next !== undefined && value !== undefined) {
+      delta += recordCost(key, value);
+      stored++;
+      sets.push(
+        next.expiresAt === undefined
+          ? { key, value, memo: next }
+          : { key, value, memo: next, expireAt: next.expiresAt },
+      );
+      // Back after a deletion: the tombstone goes.
+      if (!wasLive && changes[i]!.fresh !== true) {
+        deletes.push(tombKey(collection, id));
+      }
+    } else if (entry !== null) {
+      deletes.push(key);
+      // A deletion (not an expiry) leaves a tombstone for backups.
+      if (wasLive) {
+        sets.push({
+          key: tombKey(collection, id),
+          value: encodeUtf8(String(tombNow)),
+        });
+      }
+    }
+    if (indexes.size === 0) {
+      if (!indexes.ordered) continue; // no entries at all
+      // Only the insertion-order entry, unchanged when the item stays.
+      const same = old !== undefined && next !== undefined &&
+        old.createdAt === next.createdAt && old.seq === next.seq;
+      if (!same || ttlMoved) {
+        if (old !== undefined && !same) {
+          const orderKey = indexes.orderKey(id, old);
+          deletes.push(orderKey);
+          delta -= entryCost(orderKey);
+        }
+        if (next !== undefined) {
+          const orderKey = indexes.orderKey(id, next);
+          sets.push(entrySet(orderKey, key));
+          delta += entryCost(orderKey);
+        }
+      }
+      continue;
+    }
+    const before = old === undefined ? [] : indexes.entries(id, old);
+    const after = next === undefined
+      ? []
+      : s.entriesOf(indexes, id, next, action, multikey);
+    if (
+      before.length === 1 && after.length === 1 && !ttlMoved &&
+      entryKeyId(before[0]!) === entryKeyId(after[0]!)
+    ) {
+      continue; // One entry, unchanged.
+    }
+    const beforeIds = new Set(before.map(entryKeyId));
+    const afterIds = before.length === 0
+      ? beforeIds
+      : new Set(after.map(entryKeyId));
+    if (ttlMoved) beforeIds.clear(); // set every entry again
+    for (const e of before) {
+      if (afterIds.has(entryKeyId(e))) continue;
+      if (e.unique) {
+        releases.push({ entry: e, owner: id });
+      } else {
+        deletes.push(e.key);
+        delta -= entryCost(e.key);
+      }
+    }
+    for (const e of after) {
+      if (beforeIds.size > 0 && beforeIds.has(entryKeyId(e))) continue;
+      const entryBytes = key; // an index entry's value is the item's key
+      if (e.unique) {
+        const holder = claimed.get(entryKeyId(e));
+        if (holder !== undefined && holder !== id) {
+          throw s.duplicate(action, collection, e, holder);
+        }
+        claimed.set(entryKeyId(e), id);
+        claims.push({ entry: e, owner: id });
+      }
+      sets.push(entrySet(e.key, entryBytes));
+      delta += entryCost(e.key);
+    }
+  }
+  if (claims.length > 0 || releases.length > 0) {
+    const probes = await s.storage.getMany([
+      ...claims.map((c) => c.entry.key),
+      ...releases.map((r) => r.entry.key),
+    ]);
+    const rivals: { entry: IndexEntry; holder: string }[] = [];
+    for (let j = 0; j < claims.length; j++) {
+      const probe = probes[j] ?? null;
+      const claim = claims[j]!;
+      checks.push({
+        key: claim.entry.key,
+        versionstamp: probe?.versionstamp ?? null,
+      });
+      if (probe === null) continue;
+      const holder = entryId(probe.value);
+      if (holder === claim.owner) continue;
+      // A holder rewritten by this same commit releases or keeps it there.
+      if (changes.some((c) => c.id === holder)) continue;
+      rivals.push({ entry: claim.entry, holder });
+    }
+    if (rivals.length > 0) {
+      // A holder that has expired or is gone left a stale entry: take it.
+      const held = await s.storage.getMany(
+        rivals.map((r) => s.docKey(collection, r.holder)),
+      );
+      const now = s.now();
+      for (let j = 0; j < rivals.length; j++) {
+        const doc = held[j] ?? null;
+        if (doc !== null && !isExpired(s.decode(doc, action), now)) {
+          throw s.duplicate(
+            action,
+            collection,
+            rivals[j]!.entry,
+            rivals[j]!.holder,
+          );
+        }
+      }
+    }
+    for (let j = 0; j < releases.length; j++) {
+      const probe = probes[claims.length + j] ?? null;
+      const release = releases[j]!;
+      if (probe === null || entryId(probe.value) !== release.owner) continue;
+      if (claimed.has(entryKeyId(release.entry))) continue; // taken over
+      checks.push({
+        key: release.entry.key,
+        versionstamp: probe.versionstamp,
+      });
+      deletes.push(release.entry.key);
+      delta -= entryCost(probe.key);
+    }
+  }
+  for (const name of multikey) {
+    sets.push({
+      key: indexMetaKey(collection, name),
+      value: encodeUtf8(
+        JSON.stringify({ ...indexes.get(name)!, multikey: true }),
+      ),
+    });
+  }
+  const shared = s.shared;
+  if (shared) {
+    checks.push({
+      key: schemaKey(collection),
+      versionstamp: schema,
+    });
+    if (multikey.size > 0) sets.push(schemaBump(collection, s.now()));
+  }
+  if (shared && s.settings.feed === true) {
+    sets.push({
+      key: encodeKey([META, collection, "feed"]),
+      value: encodeUtf8(JSON.stringify({
+        w: s.writer,
+        c: changes.map((c) => [c.id, c.next === undefined ? 0 : 1]),
+      })),
+    });
+  }
+  s.fits(checks.length, sets.length + deletes.length, action);
+  s.fitsMemory(delta, action);
+  const result = await s.storage.commit({ checks, sets, deletes });
+  if (!result.ok) {
+    if (shared) await sync(s, collection);
+    return false;
+  }
+  if (shared && multikey.size > 0) state.schema = result.versionstamp;
+  s.account(delta);
+  state.stored += stored;
+  for (const name of multikey) {
+    indexes.add({ ...indexes.get(name)!, multikey: true });
+  }
+  // Bookkeeping that must change together with `stored` (no await between).
+  committed?.(result.durable);
+  return { durable: result.durable, versionstamp: result.versionstamp };
+}

@@ -1,0 +1,233 @@
+/**
+ * Expiry: the sweeper (timers and sweeps started by operations) that
+ * removes expired items, earliest first, and `compact()`.
+ *
+ * @module
+ */
+
+import { ConflictError } from "../errors.ts";
+import type { Change } from "../types.ts";
+import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
+import { isExpired } from "./layout.ts";
+import { commitItems } from "./commit.ts";
+import { settle } from "./load.ts";
+import { deleteInGroups } from "./bulk.ts";
+import { purgeTombstones } from "./tombstones.ts";
+import { yieldToLoop } from "./yield.ts";
+
+/** Most expired items one sweep commit removes. */
+export const SWEEP_BATCH = 1024;
+
+function unref(id: number): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?(id: number): void } })
+    .Deno;
+  deno?.unrefTimer?.(id);
+}
+
+export function earliestExpiry(s: EngineCore): number {
+  let min = Infinity;
+  for (const { schedule } of s.collections.values()) {
+    const top = schedule.peek();
+    if (top !== undefined && top.expiresAt < min) min = top.expiresAt;
+  }
+  return min;
+}
+
+export function startTimers(s: EngineCore): void {
+  if (s.storage.capabilities.readOnly === true) return;
+  const { ttlCheckInterval, cleanupInterval } = s.settings;
+  if (Number.isFinite(ttlCheckInterval)) {
+    const id = setInterval(
+      () => background(s, false),
+      ttlCheckInterval,
+    ) as unknown as number;
+    unref(id);
+    s.timers.push(id);
+  }
+  if (Number.isFinite(cleanupInterval)) {
+    const id = setInterval(
+      () => background(s, true),
+      cleanupInterval,
+    ) as unknown as number;
+    unref(id);
+    s.timers.push(id);
+  }
+}
+
+export function background(s: EngineCore, full: boolean): void {
+  if (s.closed || s.sweeping) return;
+  s.sweeping = true;
+  (full ? compact(s) : sweepAll(s))
+    .catch((e) => s.recordError(e))
+    .finally(() => s.sweeping = false);
+}
+
+/**
+ * Removes every expired item of a collection, from inside the write queue
+ * (so every stored item then has all its index entries).
+ */
+export async function dropExpired(
+  s: EngineCore,
+  collection: string,
+  state: CollectionState,
+): Promise<void> {
+  const due = state.schedule.popExpired(s.now());
+  if (due.length === 0) return;
+  for (const d of due) state.inflight.set(d.key, d.expiresAt);
+  await removeExpired(s, collection, state, due);
+}
+
+/**
+ * Starts a bounded background sweep when the earliest expiry has passed.
+ * Never awaited by the caller; errors land in `stats().lastError`.
+ */
+export function poke(s: EngineCore): void {
+  if (s.sweeping || s.closed) return;
+  if (s.storage.capabilities.readOnly === true) return;
+  if (earliestExpiry(s) > s.now()) return;
+  s.sweeping = true;
+  s.poked = sweep(s, SWEEP_BATCH)
+    .catch((e) => s.recordError(e))
+    .finally(() => {
+      s.sweeping = false;
+      s.poked = undefined;
+    });
+}
+
+/**
+ * Removes up to `limit` expired items, earliest first.
+ *
+ * @param limit Most items to remove.
+ * @returns How many were removed.
+ */
+export async function sweep(
+  s: EngineCore,
+  limit: number = SWEEP_BATCH,
+): Promise<number> {
+  if (s.closed) return 0;
+  const now = s.now();
+  s.sweeps++;
+  s.lastSweepAt = now;
+  let removed = 0;
+  for (const [collection, state] of s.collections) {
+    if (limit <= 0) break;
+    // Popped entries wait in `inflight` (still counted as expired) until
+    // their items are gone or a write supersedes them.
+    const due = state.schedule.popExpired(now, limit);
+    if (due.length === 0) continue;
+    limit -= due.length;
+    for (const d of due) state.inflight.set(d.key, d.expiresAt);
+    removed += await s.enqueue(() => removeExpired(s, collection, state, due));
+  }
+  return removed;
+}
+
+export async function removeExpired(
+  s: EngineCore,
+  collection: string,
+  state: CollectionState,
+  due: readonly { key: string; expiresAt: number }[],
+): Promise<number> {
+  const action = `Cannot sweep expired items of '${collection}'`;
+  const { inflight } = state;
+  const live = due.filter((d) => inflight.get(d.key) === d.expiresAt);
+  try {
+    const keys = live.map((d) => s.docKey(collection, d.key));
+    const current = await s.storage.getMany(keys);
+    const now = s.now();
+    const changes: ItemChange[] = [];
+    let gone = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const entry = current[i] ?? null;
+      if (entry === null) {
+        gone++; // the storage expired it first (or another process)
+        continue;
+      }
+      const old = s.decode(entry, action);
+      if (!isExpired(old, now)) continue; // re-put since it was scheduled
+      changes.push({
+        id: live[i]!.key,
+        key: keys[i]!,
+        entry,
+        old,
+        next: undefined,
+      });
+    }
+    const told = (): Change[] =>
+      changes.map((c) => ({ type: "expire", collection, key: c.id }));
+    if (changes.length > 0 && s.bulk) {
+      await deleteInGroups(s, collection, state, changes, action, true);
+      s.expired += changes.length;
+      if (s.listeners.size > 0) s.feed.publish(told());
+    } else if (changes.length > 0) {
+      const committed = await commitItems(
+        s,
+        collection,
+        state,
+        changes,
+        changes.map(() => undefined),
+        action,
+        (durable) => {
+          s.expired += changes.length;
+          for (const d of live) inflight.delete(d.key);
+          if (s.listeners.size > 0) {
+            s.feed.publish(told(), durable);
+          }
+        },
+      );
+      if (committed === false) {
+        throw new ConflictError(`${action}: lost a race`);
+      }
+      if (committed.durable !== undefined) {
+        await settle(s, committed.durable);
+      }
+    }
+    if (gone > 0) {
+      state.stored = Math.max(0, state.stored - gone);
+      s.expired += gone;
+    }
+    for (const d of live) inflight.delete(d.key);
+    return changes.length + gone;
+  } catch (e) {
+    // Schedule them again so a later sweep retries; reads hide them.
+    for (const d of live) {
+      if (inflight.delete(d.key)) state.schedule.set(d.key, d.expiresAt);
+    }
+    throw e;
+  }
+}
+
+export async function sweepAll(s: EngineCore): Promise<number> {
+  // A sweep started by an operation may hold items this one would skip.
+  if (s.poked !== undefined) await s.poked;
+  let total = 0;
+  for (;;) {
+    total += await sweep(s, SWEEP_BATCH);
+    if (s.closed || earliestExpiry(s) > s.now()) return total;
+    await yieldToLoop();
+  }
+}
+
+/**
+ * Removes every expired item now.
+ *
+ * @returns How many were removed.
+ */
+export function cleanup(s: EngineCore): Promise<number> {
+  s.assertOpen("Cannot clean up");
+  return sweepAll(s);
+}
+
+/**
+ * Removes every expired item, then lets the storage drop dead data (the
+ * file storage rewrites its log).
+ *
+ * @returns Whether the storage rewrote anything.
+ */
+export async function compact(s: EngineCore): Promise<boolean> {
+  s.assertOpen("Cannot compact");
+  await sweepAll(s);
+  await purgeTombstones(s);
+  if (s.storage.compact === undefined) return false;
+  return await s.storage.compact();
+}

@@ -1,0 +1,402 @@
+/**
+ * The read path: point reads, collection scans, index and insertion-order
+ * scans, counts from an index, exports of raw documents.
+ *
+ * @module
+ */
+
+import { binaryString, prefixEnd } from "../bytes.ts";
+import { decodeKey, encodeKey } from "../key_codec.ts";
+import {
+  type KeyRange,
+  type Plan,
+  planQuery,
+  rangeToBytes,
+} from "../query/planner.ts";
+import type { Filter } from "../query/compile.ts";
+import type { SortSpec } from "../query/sort.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import type { DocPage, EngineCore } from "./state.ts";
+import { DOC, isExpired, successor } from "./layout.ts";
+import { SLICE_MS, yieldToLoop } from "./yield.ts";
+import { poke } from "./expiry.ts";
+import { ensureOrder } from "./index_build.ts";
+
+/**
+ * Reads one document.
+ *
+ * @param collection Collection name.
+ * @param id Document key.
+ * @param action For error messages.
+ * @returns The record, or `null` when absent or expired.
+ */
+export async function read(
+  s: EngineCore,
+  collection: string,
+  id: string,
+  action: string,
+): Promise<StoredRecord | null> {
+  s.assertOpen(action);
+  s.ops.gets++;
+  const entry = await s.storage.get(s.docKey(collection, id));
+  if (entry === null) return null;
+  const record = s.decode(entry, action);
+  if (isExpired(record, s.now())) {
+    poke(s);
+    return null;
+  }
+  return record;
+}
+
+/**
+ * Visits a collection's entries page by page, giving the event loop a turn
+ * regularly. Expiry is for the caller to check (see `visible`).
+ *
+ * @param collection Collection name.
+ * @param options Direction and abort signal.
+ * @returns Pages of raw entries.
+ */
+export async function* pages(s: EngineCore, collection: string, options: {
+  reverse?: boolean;
+  signal?: AbortSignal | undefined;
+  after?: Uint8Array | undefined;
+} = {}): AsyncGenerator<readonly StorageEntry[]> {
+  const { signal, after } = options;
+  signal?.throwIfAborted();
+  s.assertOpen("Cannot scan");
+  let last = performance.now();
+  const reverse = options.reverse === true;
+  const prefix = s.collectionPrefix(collection);
+  const scan = s.scanOpen(
+    after === undefined
+      ? { prefix, reverse }
+      : reverse
+      ? { prefix, end: after, reverse }
+      : { prefix, start: successor(after), reverse },
+  );
+  for await (const page of scan) {
+    signal?.throwIfAborted();
+    yield page;
+    const t = performance.now();
+    if (t - last > SLICE_MS) {
+      await yieldToLoop();
+      signal?.throwIfAborted();
+      last = performance.now();
+    }
+  }
+}
+
+/**
+ * Pages of the given items' current documents (for `regroup`).
+ *
+ * @param collection Collection name.
+ * @param ids Document keys.
+ * @returns One page with the documents that exist.
+ */
+export async function* idPages(
+  s: EngineCore,
+  collection: string,
+  ids: readonly string[],
+): AsyncGenerator<DocPage> {
+  const keys = ids.map((id) => s.docKey(collection, id));
+  const found = await s.getManyOpen(keys);
+  const docs = found.filter((e): e is StorageEntry => e !== null);
+  if (docs.length > 0) {
+    yield Object.assign(docs, { sources: docs.map((d) => d.key), range: 0 });
+  }
+}
+
+/**
+ * Plans a query over a collection's indexes.
+ *
+ * @param collection Collection name.
+ * @param filter The filter (without `$limit`).
+ * @param sort The requested order, if any.
+ * @returns The plan.
+ */
+export function plan(
+  s: EngineCore,
+  collection: string,
+  filter: Filter,
+  sort: SortSpec | undefined,
+): Plan {
+  const state = s.collections.get(collection);
+  let indexes = state === undefined
+    ? []
+    : state.indexes.list.filter((i) => i.building !== true);
+  if (s.blinder !== undefined) {
+    indexes = indexes.map((i) => ({ ...i, blind: true }));
+  }
+  return planQuery(filter, sort, indexes);
+}
+
+/**
+ * Visits the documents an index plan selects, in index order, page by
+ * page; each document once even when a multikey index lists it twice.
+ * Expiry and the filter are for the caller to check.
+ *
+ * @param collection Collection name.
+ * @param plan An index plan from {@linkcode Engine.plan}.
+ * @param options Abort signal and a counter of index entries examined.
+ * @returns Pages of document entries.
+ */
+export async function* indexPages(
+  s: EngineCore,
+  collection: string,
+  plan: Plan,
+  options: {
+    signal?: AbortSignal | undefined;
+    examined?: { keys: number };
+    after?: { range: number; key: Uint8Array } | undefined;
+  },
+): AsyncGenerator<DocPage> {
+  const state = s.state(collection);
+  const prefix = state.indexes.prefix(plan.index!);
+  const ranges = plan.reverse ? [...plan.ranges].reverse() : plan.ranges;
+  const seen = new Set<string>();
+  const dedupe = plan.ranges.length > 1 ||
+    state.indexes.get(plan.index!)?.multikey === true;
+  const { after } = options;
+  for (let r = after?.range ?? 0; r < ranges.length; r++) {
+    let { start, end } = await rangeBytes(
+      s,
+      prefix,
+      ranges[r]!,
+      collection,
+      plan.index!,
+    );
+    if (after !== undefined && r === after.range) {
+      if (plan.reverse) end = after.key;
+      else start = successor(after.key);
+    }
+    yield* entryPages(
+      s,
+      { start, end, reverse: plan.reverse },
+      options,
+      dedupe ? seen : undefined,
+      r,
+    );
+  }
+}
+
+/**
+ * The scan bounds of an index range, with digests (bound to the collection
+ * and the index's fields) for blind indexes.
+ */
+export async function rangeBytes(
+  s: EngineCore,
+  prefix: Uint8Array,
+  range: KeyRange,
+  collection: string,
+  index: string,
+): Promise<{ start: Uint8Array; end: Uint8Array }> {
+  const blinder = s.blinder;
+  if (blinder === undefined) return rangeToBytes(prefix, range);
+  const fields = s.collections.get(collection)?.indexes.get(index)?.fields ??
+    [];
+  await blinder.prepare(collection, [
+    [fields, range.start],
+    [fields, range.end],
+  ]);
+  return rangeToBytes(
+    prefix,
+    range,
+    (t) => blinder.tuple(collection, fields, t),
+  );
+}
+
+/**
+ * Every stored document of the given collections (all when omitted), in
+ * key order, page by page, as raw record bytes (expired ones included: the
+ * caller checks `recordMeta`).
+ *
+ * @param collections Collection names, or `undefined` for all.
+ * @returns Pages of `{ collection, id, bytes }`.
+ */
+export async function* documents(
+  s: EngineCore,
+  collections?: readonly string[],
+): AsyncGenerator<{ collection: string; id: string; bytes: Uint8Array }[]> {
+  s.assertOpen("Cannot export");
+  const prefixes = collections === undefined
+    ? [encodeKey([DOC])]
+    : [...new Set(collections)].sort().map((c) => s.collectionPrefix(c));
+  let last = performance.now();
+  for (const prefix of prefixes) {
+    for await (const page of s.storage.scan({ prefix })) {
+      yield page.map((entry) => {
+        const parts = decodeKey(entry.key);
+        return {
+          collection: parts[1] as string,
+          id: parts[2] as string,
+          bytes: entry.value,
+        };
+      });
+      // A turn for the event loop after some work, not after every page.
+      const t = performance.now();
+      if (t - last > SLICE_MS) {
+        await yieldToLoop();
+        last = performance.now();
+      }
+    }
+  }
+}
+
+/**
+ * The names of the collections that hold at least one stored document,
+ * found by skipping from one collection to the next.
+ *
+ * @returns The names, in order.
+ */
+export async function collectionNames(s: EngineCore): Promise<string[]> {
+  const names: string[] = [];
+  const all = encodeKey([DOC]);
+  const end = prefixEnd(all)!;
+  let start: Uint8Array = all;
+  for (;;) {
+    let found: string | undefined;
+    for await (const page of s.storage.scan({ start, end, limit: 1 })) {
+      found = decodeKey(page[0]!.key)[1] as string;
+    }
+    if (found === undefined) return names;
+    names.push(found);
+    const next = prefixEnd(s.collectionPrefix(found));
+    if (next === undefined) return names;
+    start = next;
+  }
+}
+
+/**
+ * Counts the documents an exact index plan selects from the index alone,
+ * without reading a document; `undefined` when that would not be exact
+ * (the plan is inexact, or some item may have expired).
+ *
+ * @param collection Collection name.
+ * @param plan The plan.
+ * @param examined Counts the index entries read.
+ * @returns The count, or `undefined`.
+ */
+export async function countByIndex(
+  s: EngineCore,
+  collection: string,
+  plan: Plan,
+  examined?: { keys: number },
+): Promise<number | undefined> {
+  const state = s.collections.get(collection);
+  if (
+    // Items of other processes may have expired unseen.
+    s.shared ||
+    state === undefined || plan.kind !== "index" || !plan.exact ||
+    state.inflight.size > 0 || state.schedule.countExpired(s.now()) > 0
+  ) {
+    return undefined;
+  }
+  const prefix = state.indexes.prefix(plan.index!);
+  const dedupe = plan.ranges.length > 1 ||
+    state.indexes.get(plan.index!)?.multikey === true;
+  const seen = new Set<string>();
+  let n = 0;
+  let last = performance.now();
+  for (const range of plan.ranges) {
+    const { start, end } = await rangeBytes(
+      s,
+      prefix,
+      range,
+      collection,
+      plan.index!,
+    );
+    for await (const page of s.storage.scan({ start, end })) {
+      if (examined !== undefined) examined.keys += page.length;
+      if (!dedupe) {
+        n += page.length;
+      } else {
+        for (const entry of page) seen.add(binaryString(entry.value));
+      }
+      const t = performance.now();
+      if (t - last > SLICE_MS) {
+        await yieldToLoop();
+        last = performance.now();
+      }
+    }
+  }
+  return dedupe ? seen.size : n;
+}
+
+/**
+ * Visits documents in insertion order (or reversed), optionally within a
+ * creation-time frame.
+ *
+ * @param collection Collection name.
+ * @param options Direction, time frame (inclusive), abort signal.
+ * @returns Pages of document entries.
+ */
+export async function* orderPages(s: EngineCore, collection: string, options: {
+  reverse?: boolean;
+  from?: number;
+  to?: number;
+  signal?: AbortSignal | undefined;
+}): AsyncGenerator<DocPage> {
+  await ensureOrder(s, collection);
+  const prefix = s.state(collection).indexes.orderPrefix;
+  const start = options.from === undefined
+    ? prefix
+    : encodeKey([options.from], prefix);
+  const end = options.to === undefined
+    ? prefixEnd(prefix)
+    : prefixEnd(encodeKey([options.to], prefix));
+  yield* entryPages(
+    s,
+    end === undefined
+      ? { start, reverse: options.reverse === true }
+      : { start, end, reverse: options.reverse === true },
+    { signal: options.signal },
+    undefined,
+  );
+}
+
+export async function* entryPages(
+  s: EngineCore,
+  scan: { start: Uint8Array; end?: Uint8Array; reverse: boolean },
+  options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
+  seen: Set<string> | undefined,
+  range = 0,
+): AsyncGenerator<DocPage> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  s.assertOpen("Cannot scan");
+  let last = performance.now();
+  for await (const page of s.scanOpen(scan)) {
+    signal?.throwIfAborted();
+    if (options.examined !== undefined) options.examined.keys += page.length;
+    const keys: Uint8Array[] = [];
+    const from: Uint8Array[] = [];
+    for (const entry of page) {
+      if (seen !== undefined) {
+        const id = binaryString(entry.value);
+        if (seen.has(id)) continue;
+        seen.add(id);
+      }
+      keys.push(entry.value); // the item's key
+      from.push(entry.key);
+    }
+    const docs = await s.getManyOpen(keys);
+    const found: StorageEntry[] = [];
+    const sources: Uint8Array[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      const doc = docs[i] ?? null;
+      if (doc === null) continue;
+      found.push(doc);
+      sources.push(from[i]!);
+    }
+    if (found.length > 0) {
+      yield Object.assign(found, { sources, range }) as DocPage;
+    }
+    const t = performance.now();
+    if (t - last > SLICE_MS) {
+      await yieldToLoop();
+      signal?.throwIfAborted();
+      last = performance.now();
+    }
+  }
+}

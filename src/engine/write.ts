@@ -1,0 +1,382 @@
+/**
+ * The write path: the write queue, version checks and retries after a lost
+ * race on a shared storage, guessing what items are without reading them,
+ * and building the new records of puts and deletes.
+ *
+ * @module
+ */
+
+import { ConflictError, DuplicateKeyError, TooLargeError } from "../errors.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import type { Change } from "../types.ts";
+import { encodeRecord, type StoredRecord } from "../value_codec.ts";
+import type {
+  CollectionState,
+  EngineCore,
+  ItemChange,
+  WriteOp,
+} from "./state.ts";
+import { isExpired } from "./layout.ts";
+import { commitItems } from "./commit.ts";
+import { settle } from "./load.ts";
+import { poke } from "./expiry.ts";
+
+/** Most items per collection remembered as written last (shared storage). */
+const RECENT_ITEMS = 16_384;
+/** Most record bytes per collection remembered so. */
+const RECENT_TOTAL = 2 * 1024 * 1024;
+/** Largest record remembered so. */
+const RECENT_BYTES = 4096;
+
+/**
+ * Runs `build` in the write queue (so nothing else writes meanwhile), then
+ * applies the steps it returns in one atomic commit. On a shared storage a
+ * lost race runs `build` again, up to `maxRetries` times.
+ *
+ * @param collection Collection name.
+ * @param action For error messages.
+ * @param build Reads what it needs and returns the steps; each id at most
+ *   once.
+ * @returns Per step, whether a visible item existed before.
+ */
+export function transact(
+  s: EngineCore,
+  collection: string,
+  action: string,
+  build: () => Promise<readonly WriteOp[]>,
+  regroup?: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
+): Promise<boolean[]> {
+  s.assertOpen(action);
+  const result = s.enqueue(async () => {
+    for (let attempt = 0;; attempt++) {
+      const ops = await build();
+      if (
+        regroup !== undefined && s.storage.limits !== undefined &&
+        ops.length > s.groupSize(s.state(collection))
+      ) {
+        return await writeInGroups(s, collection, ops, action, regroup);
+      }
+      const done = await writeAttempt(s, collection, ops, action);
+      if (done !== undefined) return done;
+      await lostRace(s, attempt, action);
+    }
+  });
+  poke(s);
+  // The queue moves on once the commit is applied; the caller also waits
+  // until it is durable (so concurrent writers share one fsync).
+  return result.then(async ({ existed, durable }) => {
+    if (durable !== undefined) await settle(s, durable, true);
+    return existed;
+  });
+}
+
+/**
+ * After a write lost a race: a `ConflictError` once `maxRetries` retries
+ * are spent, else a pause of about `retryDelay` (jittered, so that racing
+ * writers do not meet again).
+ */
+export async function lostRace(
+  s: EngineCore,
+  attempt: number,
+  action: string,
+): Promise<void> {
+  const { maxRetries, retryDelay } = s.settings;
+  if (attempt >= maxRetries) {
+    throw new ConflictError(
+      `${action}: another writer changed the same items ${
+        attempt + 1
+      } times in a row`,
+    );
+  }
+  await new Promise((r) => setTimeout(r, retryDelay * (0.5 + Math.random())));
+}
+
+/**
+ * Applies steps too many for one commit of the storage (an `update` or
+ * `deleteMany` matching many documents on Deno KV) in groups that fit,
+ * each atomic; a group that lost a race is rebuilt from its items'
+ * current state by `regroup`.
+ */
+export async function writeInGroups(
+  s: EngineCore,
+  collection: string,
+  ops: readonly WriteOp[],
+  action: string,
+  regroup: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
+): Promise<{ existed: boolean[]; durable: undefined }> {
+  const existed: boolean[] = [];
+  const size = s.groupSize(s.state(collection));
+  try {
+    await s.inGroups(ops, size, async (group) => {
+      let current = group;
+      for (let attempt = 0;; attempt++) {
+        const done = await writeAttempt(s, collection, current, action);
+        if (done !== undefined) {
+          if (done.durable !== undefined) await settle(s, done.durable);
+          existed.push(...done.existed);
+          return;
+        }
+        await lostRace(s, attempt, action);
+        current = await regroup(current.map((op) => op.id));
+        if (current.length === 0) return;
+      }
+    });
+  } catch (e) {
+    if (existed.length === 0 || !(e instanceof Error)) throw e;
+    const Class = e.constructor as new (
+      message: string,
+      options: { cause: unknown },
+    ) => Error;
+    throw new Class(
+      `${e.message} (${existed.length} of ${ops.length} changes were applied before: this storage takes a write this large in several commits)`,
+      { cause: e },
+    );
+  }
+  return { existed, durable: undefined };
+}
+
+/** Applies one attempt; `undefined` when a version check failed. */
+export async function writeAttempt(
+  s: EngineCore,
+  collection: string,
+  ops: readonly WriteOp[],
+  action: string,
+): Promise<
+  { existed: boolean[]; durable: Promise<void> | undefined } | undefined
+> {
+  if (ops.length === 0) return { existed: [], durable: undefined };
+  const state = s.state(collection);
+  const keys = ops.map((op) => s.docKey(collection, op.id));
+  if (s.shared) {
+    // A read costs a round trip on a shared storage: write over what the
+    // items probably are (as this process last wrote them, or absent),
+    // with version checks that they are; read only if one was not.
+    const guess = guessCurrent(state, ops);
+    if (guess !== undefined) {
+      const done = await writeOver(
+        s,
+        collection,
+        ops,
+        action,
+        keys,
+        guess.entries,
+      );
+      if (guess.absentGiven) learn(state, done === undefined ? 1 : 0);
+      if (done !== undefined) return done;
+      for (const op of ops) {
+        const was = state.recent.get(op.id);
+        if (was === undefined) continue;
+        state.recent.delete(op.id);
+        state.recentBytes -= was.value.length;
+      }
+    }
+  }
+  const current = await s.storage.getMany(keys);
+  if (s.shared) {
+    let given = 0;
+    let found = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.kind !== "put" || op.fresh === true) continue;
+      given++;
+      if (current[i] !== null) found++;
+    }
+    if (given > 0) learn(state, found / given);
+  }
+  return await writeOver(s, collection, ops, action, keys, current);
+}
+
+/**
+ * What the items of a write probably are, without reading them: the
+ * entries this process wrote last, or absent for new ids and for given
+ * keys when puts of given keys have mostly found nothing (`existRate`).
+ * `undefined` when some item must be read.
+ */
+export function guessCurrent(
+  state: CollectionState,
+  ops: readonly WriteOp[],
+): { entries: (StorageEntry | null)[]; absentGiven: boolean } | undefined {
+  const entries: (StorageEntry | null)[] = [];
+  let absentGiven = false;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const known = state.recent.get(op.id);
+    if (known !== undefined) {
+      // An insert over it would fail unverified: read instead.
+      if (op.kind === "put" && op.mustBeNew === true) return undefined;
+      entries.push(known);
+      continue;
+    }
+    if (op.kind !== "put" || op.expectedVersion !== undefined) {
+      return undefined;
+    }
+    if (op.fresh !== true) {
+      if (state.existRate >= 0.25) return undefined;
+      absentGiven = true;
+    }
+    entries.push(null);
+  }
+  return { entries, absentGiven };
+}
+
+/** Updates the moving average of puts of given keys that found an item. */
+export function learn(
+  state: CollectionState,
+  found: number,
+): void {
+  state.existRate = 0.8 * state.existRate + 0.2 * found;
+}
+
+/** Applies one attempt over the items' current entries. */
+export async function writeOver(
+  s: EngineCore,
+  collection: string,
+  ops: readonly WriteOp[],
+  action: string,
+  keys: readonly Uint8Array[],
+  current: readonly (StorageEntry | null)[],
+): Promise<
+  { existed: boolean[]; durable: Promise<void> | undefined } | undefined
+> {
+  const state = s.state(collection);
+  const { maxValueBytes } = s.settings;
+  const now = s.now();
+  const existed: boolean[] = [];
+  const changes: ItemChange[] = [];
+  const values: (Uint8Array | undefined)[] = [];
+  let seq = state.seq;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const entry = current[i] ?? null;
+    const old = entry === null ? undefined : s.decode(entry, action);
+    const live = old !== undefined && !isExpired(old, now);
+    existed.push(live);
+    if (
+      op.expectedVersion !== undefined &&
+      (live ? old.version : 0) !== op.expectedVersion
+    ) {
+      return undefined; // changed since `build` read it: a lost race
+    }
+    let next: StoredRecord | undefined;
+    if (op.kind === "put") {
+      if (op.mustBeNew === true && live) {
+        throw new DuplicateKeyError(
+          `${action}: an item with id '${op.id}' already exists`,
+        );
+      }
+      const keep = op.keepMeta === true && live;
+      const { meta } = op;
+      next = meta !== undefined
+        ? {
+          value: op.value.value,
+          tags: op.tags,
+          expiresAt: meta.expiresAt,
+          createdAt: meta.createdAt,
+          updatedAt: meta.updatedAt,
+          version: meta.version,
+          seq: live ? old.seq : ++seq,
+          dates: op.value.dates,
+        }
+        : {
+          value: op.value.value,
+          tags: keep ? old.tags : op.tags,
+          expiresAt: keep
+            ? old.expiresAt
+            : op.ttl === undefined
+            ? undefined
+            : now + op.ttl,
+          createdAt: live ? old.createdAt : now,
+          updatedAt: now,
+          version: live ? old.version + 1 : 1,
+          seq: live ? old.seq : ++seq,
+          dates: op.value.dates,
+        };
+      const value = encodeRecord(next);
+      if (value.length > maxValueBytes) {
+        throw new TooLargeError(
+          `${action}: the record for '${op.id}' is ${value.length} bytes, over maxValueBytes ${maxValueBytes}`,
+        );
+      }
+      values.push(value);
+    } else {
+      values.push(undefined);
+    }
+    changes.push({
+      id: op.id,
+      key: keys[i]!,
+      entry,
+      old,
+      next,
+      fresh: op.kind === "put" && op.fresh === true,
+    });
+  }
+  const committed = await commitItems(
+    s,
+    collection,
+    state,
+    changes,
+    values,
+    action,
+    (durable) => {
+      state.seq = seq;
+      const { schedule, inflight } = state;
+      const told: Change[] | undefined = s.listeners.size > 0 ? [] : undefined;
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]!;
+        const next = changes[i]!.next;
+        // This write supersedes a sweep that may be waiting for the key.
+        if (inflight.size > 0) inflight.delete(op.id);
+        if (next?.expiresAt !== undefined) {
+          schedule.set(op.id, next.expiresAt);
+        } else if (schedule.size > 0) {
+          schedule.delete(op.id);
+        }
+        if (op.kind === "put") s.ops.puts++;
+        else if (existed[i]) s.ops.deletes++;
+        if (told !== undefined && (next !== undefined || existed[i])) {
+          told.push(
+            next === undefined ? { type: "delete", collection, key: op.id } : {
+              type: "put",
+              collection,
+              key: op.id,
+              version: next.version,
+            },
+          );
+        }
+      }
+      // Told once the commit is durable, never if it is taken back.
+      if (told !== undefined) s.feed.publish(told, durable);
+    },
+  );
+  if (committed === false) return undefined;
+  if (s.shared) {
+    const { recent } = state;
+    for (let i = 0; i < ops.length; i++) {
+      const next = changes[i]!.next;
+      const value = values[i];
+      const id = ops[i]!.id;
+      const was = recent.get(id);
+      if (was !== undefined) {
+        recent.delete(id);
+        state.recentBytes -= was.value.length;
+      }
+      if (next === undefined || value === undefined) continue;
+      if (value.length > RECENT_BYTES) continue;
+      recent.set(id, {
+        key: keys[i]!,
+        value,
+        versionstamp: committed.versionstamp,
+        memo: next,
+      });
+      state.recentBytes += value.length;
+      while (
+        recent.size > RECENT_ITEMS || state.recentBytes > RECENT_TOTAL
+      ) {
+        const [oldest, entry] = recent.entries().next().value!;
+        recent.delete(oldest);
+        state.recentBytes -= entry.value.length;
+      }
+    }
+  }
+  return { existed, durable: committed.durable };
+}

@@ -1,0 +1,522 @@
+/**
+ * Query cursors: lazy, re-runnable async iterables over matching items.
+ *
+ * @module
+ */
+
+import { base64ToBytes, bytesToBase64 } from "../bytes.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { DocPage } from "../engine/engine.ts";
+import type { Plan } from "./planner.ts";
+import type { Filter, Predicate } from "./compile.ts";
+import { compileProjection, type Projection } from "./projection.ts";
+import { compileSort, type SortSpec } from "./sort.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import type { Entry } from "../types.ts";
+import { copyValue, type StoredRecord } from "../value_codec.ts";
+
+/** Everything a cursor needs to run its query (internal). */
+export interface CursorPlan {
+  readonly engine: Engine;
+  readonly collection: string;
+  readonly filter: Filter;
+  readonly predicate: Predicate;
+  readonly sort: SortSpec | undefined;
+  readonly projection: Projection | undefined;
+  readonly limit: number;
+  readonly skip: number;
+  readonly signal: AbortSignal | undefined;
+  /** A position from `page()`: resume after it. */
+  readonly after?: string | undefined;
+  /** Which documents to visit instead of planning (first, last, between). */
+  readonly source?: (
+    signal: AbortSignal | undefined,
+  ) => AsyncIterable<DocPage>;
+  /** How `source` visits, for `explain()`. */
+  readonly sourceDescription?: string;
+}
+
+interface Hit {
+  readonly entry: StorageEntry;
+  readonly record: StoredRecord;
+  /** The key the source visited (index key, or the document key). */
+  readonly source: Uint8Array;
+  readonly range: number;
+}
+
+/** Where a paginated query stopped. */
+type Position =
+  | { readonly p: string; readonly r: number; readonly k: string }
+  | { readonly o: number };
+
+function encodePosition(position: Position): string {
+  return btoa(JSON.stringify(position)).replaceAll("+", "-").replaceAll(
+    "/",
+    "_",
+  ).replace(/=+$/, "");
+}
+
+function decodePosition(token: string, action: string): Position {
+  try {
+    const json = atob(token.replaceAll("-", "+").replaceAll("_", "/"));
+    const position = JSON.parse(json);
+    if (
+      typeof position === "object" && position !== null &&
+      (typeof position.o === "number" ||
+        (typeof position.p === "string" && typeof position.r === "number" &&
+          typeof position.k === "string"))
+    ) {
+      return position;
+    }
+  } catch {
+    // reported below
+  }
+  throw new TypeError(`${action}: '${token}' is not a cursor position`);
+}
+
+function planTag(plan: Plan | undefined): string {
+  return plan === undefined
+    ? "source"
+    : plan.kind === "scan"
+    ? "scan"
+    : `${plan.index}:${plan.reverse ? "desc" : "asc"}:${plan.ranges.length}`;
+}
+
+/** One page of results and where the next page starts. */
+export interface Page<T> {
+  /** The values of this page. */
+  readonly items: T[];
+  /** Pass as `find(filter, { after })` for the next page; absent at the end. */
+  readonly next: string | undefined;
+}
+
+/** What `explain()` reports about one run of a query. */
+export interface Explanation {
+  /** `"index"` when an index narrowed the scan, else `"scan"`. */
+  readonly kind: "scan" | "index" | "order";
+  /** The index used, if any. */
+  readonly index: string | undefined;
+  /** The plan in words: index, ranges, direction. */
+  readonly description: string;
+  /** Whether the index gave the requested order (no in-memory sort). */
+  readonly sortCovered: boolean;
+  /** Index entries read. */
+  readonly keysExamined: number;
+  /** Documents read. */
+  readonly docsExamined: number;
+  /** Documents returned. */
+  readonly returned: number;
+}
+
+let create: <T>(plan: CursorPlan) => Cursor<T>;
+
+/**
+ * The result of `find()`: an async iterable of matching values (copies).
+ *
+ * Nothing runs until it is iterated, and each iteration runs the query anew
+ * (planned against the collection's indexes at that moment). Long scans give
+ * the event loop a turn every few milliseconds; `break` stops the scan and
+ * releases it; an aborted `signal` rejects the iteration with the signal's
+ * reason.
+ *
+ * @typeParam T The values' type.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../../mod.ts";
+ * await using db = await open();
+ * await db.put("a", { n: 1 });
+ * await db.put("b", { n: 2 });
+ * for await (const value of db.find({ n: { $gt: 1 } })) {
+ *   assert((value as { n: number }).n === 2);
+ * }
+ * ```
+ */
+export class Cursor<T> implements AsyncIterable<T> {
+  readonly #plan: CursorPlan;
+
+  static {
+    create = <T>(plan: CursorPlan) => new Cursor<T>(plan);
+  }
+
+  private constructor(plan: CursorPlan) {
+    this.#plan = plan;
+  }
+
+  async #choose(): Promise<{ plan: Plan | undefined }> {
+    const { engine, collection, filter, sort, source } = this.#plan;
+    if (source !== undefined) return { plan: undefined };
+    // Another process may have changed the indexes of a shared storage.
+    await engine.sync(collection);
+    return { plan: engine.plan(collection, filter, sort) };
+  }
+
+  async *#hits(
+    stats: { keys: number; docs: number } = { keys: 0, docs: 0 },
+    chosen?: { plan: Plan | undefined },
+  ): AsyncGenerator<readonly Hit[]> {
+    const { plan } = chosen ?? await this.#choose();
+    const { engine, collection, predicate, signal, sort, source } = this.#plan;
+    const action = `Cannot query '${collection}'`;
+    let skip = this.#plan.skip;
+    let left = this.#plan.limit;
+    const sorted = sort !== undefined &&
+      (source !== undefined || plan === undefined || !plan.sortCovered);
+    let resume: { range: number; key: Uint8Array } | undefined;
+    if (this.#plan.after !== undefined) {
+      const at = decodePosition(this.#plan.after, action);
+      // `skip` counts from the start of the results, not from a position.
+      skip = 0;
+      if ("o" in at) {
+        if (!sorted) {
+          throw new TypeError(
+            `${action}: the position belongs to another query plan`,
+          );
+        }
+        skip = at.o;
+      } else {
+        if (sorted || at.p !== planTag(plan)) {
+          throw new TypeError(
+            `${action}: the position belongs to another query plan`,
+          );
+        }
+        resume = { range: at.r, key: base64ToBytes(at.k) };
+      }
+    }
+    engine.countQuery();
+    if (left <= 0) return;
+    const pages: AsyncIterable<DocPage> = source !== undefined
+      ? source(signal)
+      : plan === undefined || plan.kind === "scan"
+      ? engine.pages(collection, { signal, after: resume?.key })
+      : engine.indexPages(collection, plan, {
+        signal,
+        examined: stats,
+        after: resume,
+      });
+    // In-memory sort: with a limit, keep only the best skip + limit hits
+    // (sorted, ties in arrival order, so the result equals a stable sort).
+    const compare = sorted ? compileSort(sort!) : undefined;
+    const keep = left === Infinity ? Infinity : skip + left;
+    const all: Hit[] = [];
+    const order = (a: Hit, b: Hit) => compare!(a.record.value, b.record.value);
+    for await (const page of pages) {
+      const now = engine.now();
+      stats.docs += page.length;
+      const out: Hit[] = [];
+      const sources = page.sources;
+      const range = page.range ?? 0;
+      for (let i = 0; i < page.length; i++) {
+        const entry = page[i]!;
+        const record = engine.visible(entry, now, action);
+        if (record === undefined || !predicate(record.value, record.tags)) {
+          continue;
+        }
+        const hit = {
+          entry,
+          record,
+          source: sources === undefined ? entry.key : sources[i]!,
+          range,
+        };
+        if (sorted) {
+          if (keep === Infinity) {
+            all.push(hit);
+          } else if (
+            all.length < keep || order(hit, all[all.length - 1]!) < 0
+          ) {
+            // After every equal hit already kept: ties keep arrival order.
+            let lo = 0;
+            let hi = all.length;
+            while (lo < hi) {
+              const mid = (lo + hi) >>> 1;
+              if (order(all[mid]!, hit) <= 0) lo = mid + 1;
+              else hi = mid;
+            }
+            all.splice(lo, 0, hit);
+            if (all.length > keep) all.pop();
+          }
+          continue;
+        }
+        if (skip > 0) {
+          skip--;
+          continue;
+        }
+        out.push(hit);
+        if (--left === 0) break;
+      }
+      if (out.length > 0) yield out;
+      if (left === 0) return;
+    }
+    if (sorted) {
+      // Ties keep key order (a stable sort), so pages never overlap.
+      if (keep === Infinity) all.sort(order);
+      const out = all.slice(skip, keep);
+      if (out.length > 0) yield out;
+    }
+  }
+
+  #shape(): (value: unknown) => unknown {
+    const { projection } = this.#plan;
+    if (projection === undefined) return copyValue;
+    const project = compileProjection(projection);
+    return (value) => copyValue(project(value));
+  }
+
+  /**
+   * Iterates the matching values.
+   *
+   * @returns An async iterator of value copies.
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    const shape = this.#shape();
+    for await (const hits of this.#hits()) {
+      for (const hit of hits) yield shape(hit.record.value) as T;
+    }
+  }
+
+  /**
+   * Iterates the matching items with their keys and metadata.
+   *
+   * @returns An async iterable of entries.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../../mod.ts";
+   * await using db = await open();
+   * await db.put("a", { n: 1 }, { tags: ["x"] });
+   * for await (const entry of db.find({ tags: "x" }).entries()) {
+   *   assert(entry.key === "a" && entry.version === 1);
+   * }
+   * ```
+   */
+  async *entries(): AsyncIterable<Entry<T>> {
+    const { engine } = this.#plan;
+    const shape = this.#shape();
+    for await (const hits of this.#hits()) {
+      for (const hit of hits) {
+        yield toEntry<T>(engine.idOf(hit.entry), hit.record, shape);
+      }
+    }
+  }
+
+  /**
+   * Collects every matching value.
+   *
+   * @returns The values, in the requested order (key order by default).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([{ n: 1 }, { n: 2 }, { n: 3 }]);
+   * const values = await db.find({}, { skip: 1, limit: 1 }).toArray();
+   * assert(values.length === 1);
+   * ```
+   */
+  async toArray(): Promise<T[]> {
+    const out: T[] = [];
+    const shape = this.#shape();
+    for await (const hits of this.#hits()) {
+      for (const hit of hits) out.push(shape(hit.record.value) as T);
+    }
+    return out;
+  }
+
+  /**
+   * Counts the matching items (after `skip` and `limit`) without copying
+   * them.
+   *
+   * @returns The count.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([{ n: 1 }, { n: 2 }]);
+   * assert(await db.find({ n: 2 }).count() === 1);
+   * ```
+   */
+  async count(): Promise<number> {
+    const chosen = await this.#choose();
+    const counted = await this.#countByIndex(undefined, chosen);
+    if (counted !== undefined) return counted;
+    let n = 0;
+    for await (const hits of this.#hits(undefined, chosen)) n += hits.length;
+    return n;
+  }
+
+  async #countByIndex(
+    examined?: { keys: number },
+    chosen?: { plan: Plan | undefined },
+  ): Promise<number | undefined> {
+    const { plan } = chosen ?? await this.#choose();
+    const { engine, collection, source, after, skip, limit } = this.#plan;
+    if (source !== undefined || after !== undefined || plan === undefined) {
+      return undefined;
+    }
+    const n = await engine.countByIndex(collection, plan, examined);
+    if (n === undefined) return undefined;
+    engine.countQuery();
+    return Math.max(0, Math.min(n - skip, limit));
+  }
+
+  /**
+   * Reads one page: up to `size` values and a position to pass as
+   * `find(filter, { after })` (with the same filter and options) for the
+   * next one. Positions are strings, so an edge function can hand them to its
+   * client. For orders served by the key or an index the position is a key,
+   * so writes between pages never repeat or skip an item that stays in
+   * place; for orders sorted in memory it is an offset.
+   *
+   * @param size Most values on the page (at least 1).
+   * @returns The values and the next position (absent on the last page).
+   * @throws {RangeError} When `size` is not a whole number of at least 1.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([1, 2, 3, 4, 5]);
+   * const first = await db.find({}).page(2);
+   * const second = await db.find({}, { after: first.next }).page(2);
+   * assert.deepEqual([...first.items, ...second.items], [1, 2, 3, 4]);
+   * ```
+   */
+  async page(size: number): Promise<Page<T>> {
+    if (!(Number.isInteger(size) && size >= 1)) {
+      throw new RangeError(
+        `Cannot read a page of '${this.#plan.collection}': size must be a whole number of at least 1, got ${size}`,
+      );
+    }
+    const chosen = await this.#choose();
+    const { plan } = chosen;
+    const shape = this.#shape();
+    const limited = createCursor<T>({
+      ...this.#plan,
+      limit: Math.min(this.#plan.limit, size + 1),
+    });
+    const hits: Hit[] = [];
+    for await (const page of limited.#hits(undefined, chosen)) {
+      hits.push(...page);
+    }
+    const more = hits.length > size;
+    const items = hits.slice(0, size);
+    const items_ = items.map((hit) => shape(hit.record.value) as T);
+    if (!more || items.length === 0) return { items: items_, next: undefined };
+    const { sort, source } = this.#plan;
+    const sorted = sort !== undefined &&
+      (source !== undefined || plan === undefined || !plan.sortCovered);
+    let next: Position;
+    if (sorted) {
+      const start = this.#plan.after === undefined
+        ? this.#plan.skip
+        : (decodePosition(this.#plan.after, "Cannot page") as { o?: number })
+          .o ?? 0;
+      next = { o: start + items.length };
+    } else {
+      const last = items[items.length - 1]!;
+      next = { p: planTag(plan), r: last.range, k: bytesToBase64(last.source) };
+    }
+    return { items: items_, next: encodePosition(next) };
+  }
+
+  /**
+   * Runs the query and reports how: the plan (index or scan, ranges,
+   * direction) and how many index entries and documents it read to return
+   * how many results.
+   *
+   * @param mode `"count"` explains `count()`, which can answer from an exact
+   *   index plan without reading documents.
+   * @returns The explanation.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../../mod.ts";
+   * await using db = await open();
+   * const users = db.collection("users");
+   * await users.createIndex("age");
+   * await users.insertMany([{ age: 20 }, { age: 30 }, { age: 40 }]);
+   * const plan = await users.find({ age: { $gte: 30 } }).explain();
+   * assert.equal(plan.index, "age_1");
+   * assert.equal(plan.docsExamined, 2);
+   * assert.equal(plan.returned, 2);
+   * ```
+   */
+  async explain(mode: "find" | "count" = "find"): Promise<Explanation> {
+    const stats = { keys: 0, docs: 0 };
+    const chosen = await this.#choose();
+    const { plan } = chosen;
+    let returned = 0;
+    const counted = mode === "count"
+      ? await this.#countByIndex(stats, chosen)
+      : undefined;
+    if (counted !== undefined) {
+      returned = counted;
+    } else {
+      for await (const hits of this.#hits(stats, chosen)) {
+        returned += hits.length;
+      }
+    }
+    const { sourceDescription, sort } = this.#plan;
+    if (plan === undefined) {
+      return {
+        kind: "order",
+        index: undefined,
+        description: sourceDescription ?? "insertion order",
+        sortCovered: sort === undefined,
+        keysExamined: stats.keys,
+        docsExamined: stats.docs,
+        returned,
+      };
+    }
+    return {
+      kind: plan.kind,
+      index: plan.index,
+      description: plan.description,
+      sortCovered: sort === undefined || plan.sortCovered,
+      keysExamined: stats.keys,
+      docsExamined: stats.docs,
+      returned,
+    };
+  }
+}
+
+/**
+ * Builds a cursor (internal).
+ *
+ * @param plan What to run.
+ * @returns The cursor.
+ */
+export function createCursor<T>(plan: CursorPlan): Cursor<T> {
+  return create<T>(plan);
+}
+
+/**
+ * Builds the public entry of a record (internal).
+ *
+ * @param key The item's key.
+ * @param record The stored record.
+ * @param shape Copies (and projects) the value.
+ * @returns An entry with a copy of the value.
+ */
+export function toEntry<T>(
+  key: string,
+  record: StoredRecord,
+  shape: (value: unknown) => unknown = copyValue,
+): Entry<T> {
+  return {
+    key,
+    value: shape(record.value) as T,
+    tags: record.tags === undefined ? [] : [...record.tags],
+    expiresAt: record.expiresAt,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    version: record.version,
+  };
+}

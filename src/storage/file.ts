@@ -1,0 +1,1165 @@
+/**
+ * The file storage: every key in an in-memory table, every commit appended
+ * to a checksummed log file (see FORMAT.md, "File log"), with group commit,
+ * torn-tail recovery, repair, compaction and a one-writer lock.
+ *
+ * @module
+ */
+
+import { type Log, type Logger, type LogLevel, resolveLog } from "../logger.ts";
+import {
+  ClosedError,
+  IntegrityError,
+  QuotaError,
+  TetherError,
+  TooLargeError,
+} from "../errors.ts";
+import { crc32c } from "./crc32c.ts";
+import { concatBytes } from "../bytes.ts";
+import {
+  encodeFrame,
+  encodeHeader,
+  encodeSnapshotEnd,
+  FILE_FORMAT_VERSION,
+  type FileHeader,
+  FLAG_SNAPSHOT,
+  FRAME_HEADER_BYTES,
+  HEADER_BYTES,
+  MAGIC,
+  readFrame,
+} from "./file_format.ts";
+import { type Damage, scanLog } from "./file_scan.ts";
+import { lockReplacement, openLocked, releaseHeld } from "./file_lock.ts";
+import { KeyTable, type Slot, type Undo } from "../engine/key_table.ts";
+import type {
+  ScanOptions,
+  Storage,
+  StorageCapabilities,
+  StorageCommit,
+  StorageCommitResult,
+  StorageEntry,
+} from "./contract.ts";
+
+/**
+ * When a commit counts as written:
+ *
+ * - `"strict"`: its promise resolves after its bytes are on disk (fsync);
+ *   commits that arrive together share one fsync (group commit).
+ * - `"batched"`: it resolves at once; commits are written and fsynced
+ *   together, at the latest `flushInterval` ms after the oldest of them
+ *   (a timer), earlier once a number of them that adapts to the write rate
+ *   (32 to 16 384) is queued. The bound: a commit acknowledged at time `t`
+ *   is on disk by `t + flushInterval + W`, where `W` is the time to finish
+ *   the write and fsync already under way (or the last step of a running
+ *   compaction: its tail and a rename) and then its own; `W` is the disk's
+ *   fsync latency, milliseconds on an idle disk, more under load. A process
+ *   or machine crash loses at most the commits younger than that.
+ * - `"none"`: like `"batched"` but never fsynced: a process crash loses the
+ *   unwritten window, a power cut whatever the OS had not written back.
+ */
+export type Durability = "strict" | "batched" | "none";
+
+/** Options of {@linkcode FileStorage.open}. */
+export interface FileStorageOptions {
+  /** When commits are durable. Default `"strict"`. */
+  readonly durability?: Durability;
+  /**
+   * How long to wait for another process's lock before a `LockedError`, ms.
+   * Default `5000`.
+   */
+  readonly lockTimeout?: number;
+  /**
+   * Open without the lock and refuse writes: several readers may open a file
+   * while one writer has it. A reader sees the commits that were in the file
+   * when it opened (and more with `refresh()`). It never changes the file (a
+   * torn tail is left in place).
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Salvage a damaged log: keep every intact commit, drop the damaged bytes
+   * (reported in `stats()`, with `damage` listing each range) after copying
+   * the damaged file aside, and rewrite the log. Without it a damaged log is
+   * an `IntegrityError`.
+   *
+   * With `readOnly: true` it salvages without changing anything: no lock,
+   * no truncation, no rewrite, no copy or other file beside the log; the
+   * intact commits are readable and the damage is listed in `stats()`.
+   * That is how a damaged database is copied to a new one.
+   */
+  readonly repair?: boolean;
+  /**
+   * `"batched"` and `"none"`: the longest a commit waits before its write
+   * (and, for `"batched"`, fsync) starts, ms; see {@linkcode Durability} for
+   * the whole bound. Default `100`.
+   */
+  readonly flushInterval?: number;
+  /**
+   * Compact on its own when the log is this many times the size of the live
+   * data (and over `compactMinBytes`). Default `2`.
+   */
+  readonly compactRatio?: number;
+  /** No automatic compaction below this file size, bytes. Default 1 MiB. */
+  readonly compactMinBytes?: number;
+  /**
+   * Where to report torn tails, repairs, slow fsyncs, quota pressure and
+   * key-rotation progress (`console` is one). Default: silent.
+   */
+  readonly logger?: Logger;
+  /** The least level passed to `logger`. Default `"info"`. */
+  readonly logLevel?: LogLevel;
+}
+
+/** Counters of a file storage, from `stats()`. */
+export type FileStorageStats = {
+  /** The log file's path. */
+  readonly path: string;
+  /** The durability mode. */
+  readonly durability: Durability;
+  /** Whether it was opened read-only. */
+  readonly readOnly: boolean;
+  /** Bytes in the log file (written, not counting commits still queued). */
+  readonly fileBytes: number;
+  /** Bytes of live keys and values (8 bytes of lengths each included). */
+  readonly liveBytes: number;
+  /** Keys held. */
+  readonly keys: number;
+  /** Commits accepted since open. */
+  readonly commits: number;
+  /** Commits accepted but not yet written. */
+  readonly queued: number;
+  /** Writes of queued commits to the file. */
+  readonly flushes: number;
+  /** fsyncs of the log. */
+  readonly syncs: number;
+  /** Compactions done since open. */
+  readonly compactions: number;
+  /** Bytes of a torn last commit cut off when the file was opened. */
+  readonly tornBytes: number;
+  /** Damaged byte ranges dropped by `repair` when the file was opened. */
+  readonly repairedRanges: number;
+  /** Bytes dropped by `repair`. */
+  readonly repairedBytes: number;
+  /**
+   * The damaged ranges `repair` skipped, in file order: where each starts,
+   * how many bytes it spans (0 for something missing, such as the end of a
+   * snapshot cut off) and what is wrong there.
+   */
+  readonly damage: readonly Damage[];
+  /** Where `repair` copied the damaged file, if it did. */
+  readonly damagedCopy: string | undefined;
+  /** Failed writes or fsyncs since open. */
+  readonly writeErrors: number;
+  /** The last write or compaction error, if any. */
+  readonly lastError: string | undefined;
+};
+
+/** A commit accepted and not yet durable. */
+interface Queued {
+  readonly seq: number;
+  readonly frame: Uint8Array;
+  /** Strict mode: what takes the commit back if it cannot be written. */
+  readonly undo: Undo[] | undefined;
+  readonly live: number;
+  readonly resolve: (() => void) | undefined;
+  readonly reject: ((e: Error) => void) | undefined;
+}
+
+/**
+ * Points where tests make writes fail or stop compaction. Not part of the
+ * public API.
+ */
+export const faults: {
+  /** Called before each write to the log; throw to fail it. */
+  beforeWrite?: (() => void) | undefined;
+  /** Called at each step of a compaction; throw to stop it there. */
+  compactStep?: ((step: string) => void) | undefined;
+  /**
+   * Called before each write to a compaction's new file, with its length;
+   * throw to fail it (as a full disk would, with an error whose `code` is
+   * `"ENOSPC"`).
+   */
+  compactWrite?: ((bytes: number) => void) | undefined;
+} = {};
+
+const MAX_THRESHOLD = 16_384;
+const MIN_THRESHOLD = 32;
+/** Snapshot frames hold at most this many payload bytes. */
+const SNAPSHOT_FRAME_BYTES = 1 << 20;
+/** An fsync that takes this long or more is logged ("slow-fsync"), ms. */
+const SLOW_FSYNC_MS = 1000;
+/** Compaction writes the new file in chunks of about this size. */
+const WRITE_CHUNK_BYTES = 4 << 20;
+
+function stamp(n: number): string {
+  return n.toString(16).padStart(16, "0");
+}
+
+function slotBytes(slot: { key: Uint8Array; value: Uint8Array }): number {
+  return 8 + slot.key.length + slot.value.length;
+}
+
+function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? path.slice(0, 1) : path.slice(0, i);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await file.write(bytes.subarray(at));
+}
+
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const { size } = await file.stat();
+  const out = new Uint8Array(size);
+  let at = 0;
+  while (at < size) {
+    const n = await file.read(out.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return at === size ? out : out.subarray(0, at);
+}
+
+async function syncDir(path: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const dir = await Deno.open(dirname(path), { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" ||
+    /no space left|quota exceeded/i.test(errorText(e));
+}
+
+/**
+ * A {@linkcode Storage} kept in one append-only log file. Every key and
+ * value is held in memory (bounded by the database's `memoryLimit`); the log
+ * is replayed on open. Use it through `open({ path })`, or directly:
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FileStorage } from "./file.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".tdb" });
+ * await Deno.remove(path);
+ * const storage = await FileStorage.open(path);
+ * const key = new Uint8Array([1]);
+ * await storage.commit({ sets: [{ key, value: new Uint8Array([42]) }] });
+ * await storage.close();
+ * const again = await FileStorage.open(path);
+ * assert((await again.get(key))?.value[0] === 42);
+ * await again.close();
+ * ```
+ */
+export class FileStorage implements Storage {
+  /** A file has one writer (this process) and no native expiry. */
+  readonly capabilities: StorageCapabilities;
+
+  readonly #path: string;
+  readonly #durability: Durability;
+  readonly #readOnly: boolean;
+  readonly #flushInterval: number;
+  readonly #compactRatio: number;
+  readonly #compactMinBytes: number;
+  readonly #table = new KeyTable();
+  #header: FileHeader;
+  /** The log, open; for a writer, also what holds the lock. */
+  #file: Deno.FsFile;
+  /** The log's path with symbolic links resolved: what compaction replaces. */
+  readonly #realPath: string;
+  /** Salvage: keep reading past damage (repair), and never change the file. */
+  readonly #salvage: boolean;
+  #seq = 0;
+  #fileBytes = 0;
+  #liveBytes = 0;
+  #queue: Queued[] = [];
+  #flushing: Promise<void> | undefined;
+  #io: Promise<unknown> = Promise.resolve();
+  #timer: number | undefined;
+  #threshold = 256;
+  #lastFlushAt = 0;
+  #compacting: Promise<boolean> | undefined;
+  /**
+   * While a compaction runs: the sequence number its snapshot includes, and
+   * the later frames written since, which go to the new file too.
+   */
+  #tail: { seq: number; frames: Uint8Array[] } | undefined;
+  #failures = 0;
+  /** Where torn tails, repairs and slow fsyncs are reported. */
+  readonly #log: Log;
+  #broken: Error | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #commitsSinceCompaction = 0;
+  #stats = {
+    commits: 0,
+    flushes: 0,
+    syncs: 0,
+    compactions: 0,
+    tornBytes: 0,
+    repairedRanges: 0,
+    repairedBytes: 0,
+    damage: [] as readonly Damage[],
+    damagedCopy: undefined as string | undefined,
+    lastError: undefined as string | undefined,
+  };
+
+  private constructor(
+    path: string,
+    realPath: string,
+    options: FileStorageOptions,
+    file: Deno.FsFile,
+    header: FileHeader,
+  ) {
+    this.#path = path;
+    this.#realPath = realPath;
+    this.#durability = options.durability ?? "strict";
+    this.#readOnly = options.readOnly === true;
+    this.#salvage = this.#readOnly && options.repair === true;
+    this.#flushInterval = options.flushInterval ?? 100;
+    this.#compactRatio = options.compactRatio ?? 2;
+    this.#compactMinBytes = options.compactMinBytes ?? 1 << 20;
+    this.#log = resolveLog(options.logger, options.logLevel);
+    this.#file = file;
+    this.#header = header;
+    this.capabilities = {
+      nativeExpiry: false,
+      shared: false,
+      readOnly: this.#readOnly,
+    };
+  }
+
+  /**
+   * Opens (creating it and its directory if missing) a log file: takes the
+   * writer's lock (an exclusive lock on the log file itself, whatever path
+   * or symbolic link names it), replays the log into memory, cuts off a torn
+   * last commit and removes what an interrupted compaction left. Anything
+   * wrong other than a torn last commit is an `IntegrityError` naming the
+   * byte offset, and the file is left as it is.
+   *
+   * @param path The log file's path.
+   * @param options Durability, lock timeout, read-only, repair, compaction.
+   * @returns The open storage.
+   * @throws {LockedError} Another writer holds the file past `lockTimeout`.
+   * @throws {IntegrityError} The log is damaged or cut short inside a
+   *   compacted snapshot (and `repair` is off), or is not a `@tether/db` log.
+   * @throws {TypeError} A bad option, or `readOnly` on a missing file.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { FileStorage } from "./file.ts";
+   * const dir = await Deno.makeTempDir();
+   * const storage = await FileStorage.open(`${dir}/app.tdb`, { durability: "batched" });
+   * assert.equal(storage.stats().durability, "batched");
+   * await storage.close();
+   * ```
+   */
+  static async open(
+    path: string,
+    options: FileStorageOptions = {},
+  ): Promise<FileStorage> {
+    const action = "Cannot open the file storage";
+    if (typeof path !== "string" || path.length === 0) {
+      throw new TypeError(`${action}: the path must be a non-empty string`);
+    }
+    checkOptions(options, action);
+    const readOnly = options.readOnly === true;
+    let file: Deno.FsFile | undefined;
+    let realPath: string | undefined;
+    try {
+      if (!readOnly) {
+        await Deno.mkdir(dirname(path), { recursive: true });
+        const locked = await openLocked(path, options.lockTimeout ?? 5000);
+        file = locked.file;
+        realPath = locked.realPath;
+        await Deno.remove(`${realPath}.compact`).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+      } else {
+        try {
+          file = await Deno.open(path, { read: true });
+          realPath = await Deno.realPath(path);
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) {
+            throw new TypeError(
+              `${action}: '${path}' does not exist, and a read-only open does not create it`,
+              { cause: e },
+            );
+          }
+          throw e;
+        }
+      }
+      const bytes = await readAll(file);
+      const storage = new FileStorage(path, realPath, options, file, {
+        version: FILE_FORMAT_VERSION,
+        flags: 0,
+        createdAt: Date.now(),
+        baseSeq: 0,
+        salt: new Uint8Array(16),
+      });
+      await storage.#replay(bytes, options.repair === true);
+      return storage;
+    } catch (e) {
+      file?.close();
+      if (!readOnly && realPath !== undefined) releaseHeld(realPath);
+      throw e;
+    }
+  }
+
+  /** Reads the whole log into the table; fixes the tail or repairs. */
+  async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
+    const path = this.#path;
+    if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
+      if (bytes.length > 10 && (bytes[10]! & FLAG_SNAPSHOT) !== 0) {
+        // Only a compaction sets this flag, and it fsyncs the whole file
+        // before it becomes the log: this one was cut short.
+        throw new IntegrityError(
+          `Cannot open '${path}': the log is damaged at byte ${bytes.length} of ${bytes.length} (the file ends inside the header of a compacted log: it was cut short); the file was left as it is`,
+        );
+      }
+      // New file, or its creation was cut short before the header was whole.
+      if (this.#readOnly) return;
+      await this.#file.truncate(0);
+      await this.#file.seek(0, Deno.SeekMode.Start);
+      await writeAll(this.#file, encodeHeader(this.#header));
+      await this.#file.sync();
+      await syncDir(this.#realPath);
+      this.#fileBytes = HEADER_BYTES;
+      return;
+    }
+    const table = this.#table;
+    const scan = scanLog(
+      bytes,
+      repair,
+      (frame) => table.apply(frame.sets, frame.deletes, stamp(frame.seq)),
+    );
+    if (scan.failure !== undefined) {
+      const { offset, reason } = scan.failure;
+      throw new IntegrityError(
+        scan.failure.header
+          ? `Cannot open '${path}': ${reason}; copy what is intact with repair() or "tether repair --db <file> --out <new>" (the original is left as it is)`
+          : `Cannot open '${path}': the log is damaged at byte ${offset} of ${bytes.length} (${reason}); the file was left as it is; copy every intact commit with repair() or "tether repair --db <file> --out <new>", or open with { repair: true } to salvage in place`,
+      );
+    }
+    if (scan.header !== undefined) this.#header = scan.header;
+    this.#seq = scan.seq;
+    this.#fileBytes = scan.end;
+    this.#stats.tornBytes = scan.tornBytes;
+    this.#stats.damage = scan.damage;
+    this.#stats.repairedRanges = scan.damage.length;
+    this.#stats.repairedBytes = scan.damage.reduce((n, d) => n + d.bytes, 0);
+    let live = 0;
+    for (const slot of table.slots()) live += slotBytes(slot);
+    this.#liveBytes = live;
+    if (scan.tornBytes > 0) {
+      this.#log.warn(
+        "torn-tail",
+        `'${path}' ends in ${scan.tornBytes} bytes of a commit that was being written when a process or machine stopped (never acknowledged)${
+          this.#readOnly ? "; left in place (read-only)" : "; cut off"
+        }`,
+        { path, offset: scan.end, bytes: scan.tornBytes },
+      );
+    }
+    for (const d of scan.damage) {
+      this.#log.warn(
+        "repair",
+        `'${path}' is damaged at byte ${d.offset} (${d.reason}); ${d.bytes} bytes skipped${
+          this.#readOnly ? "; the file was not changed" : ""
+        }`,
+        { path, offset: d.offset, bytes: d.bytes, reason: d.reason },
+      );
+    }
+    if (this.#readOnly) return;
+    if (scan.damage.length > 0) {
+      const copy = `${this.#realPath}.damaged-${Date.now()}`;
+      await Deno.copyFile(this.#realPath, copy);
+      this.#stats.damagedCopy = copy;
+      await this.#rewrite();
+      return;
+    }
+    if (scan.tornBytes > 0) {
+      await this.#file.truncate(scan.end);
+      await this.#file.sync();
+    }
+    await this.#file.seek(scan.end, Deno.SeekMode.Start);
+  }
+
+  #closedError(action: string): ClosedError {
+    return new ClosedError(
+      `Cannot ${action}: the file storage '${this.#path}' is closed`,
+    );
+  }
+
+  #alive = (): void => {
+    if (this.#closed) throw this.#closedError("scan");
+  };
+
+  /**
+   * Reads one key.
+   *
+   * @param key The key.
+   * @returns The entry, or `null`.
+   * @throws {ClosedError} After `close()`.
+   */
+  get(key: Uint8Array): Promise<StorageEntry | null> {
+    if (this.#closed) return Promise.reject(this.#closedError("get"));
+    return Promise.resolve(this.#table.get(key) ?? null);
+  }
+
+  /**
+   * Reads several keys.
+   *
+   * @param keys The keys.
+   * @returns An entry or `null` per key.
+   * @throws {ClosedError} After `close()`.
+   */
+  getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
+    if (this.#closed) return Promise.reject(this.#closedError("get"));
+    return Promise.resolve(this.#table.getMany(keys));
+  }
+
+  /**
+   * Visits entries in key order, in pages.
+   *
+   * @param options Which keys to visit.
+   * @returns The entries, in pages.
+   * @throws {ClosedError} After `close()`.
+   */
+  scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
+    return this.#table.scan(options, this.#alive);
+  }
+
+  /**
+   * Applies an atomic commit in memory at once and appends it to the log.
+   * With strict durability the result carries `durable`, which settles when
+   * the commit is on disk; if writing fails, the commit (and every later one
+   * not yet written) is taken back and `durable` rejects.
+   *
+   * @param commit Checks, sets and deletes.
+   * @returns `{ ok: false }` when a check fails, else the new versionstamp.
+   * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} On a read-only storage.
+   * @throws {TooLargeError} A commit over the 1 GiB frame limit.
+   */
+  commit(commit: StorageCommit): Promise<StorageCommitResult> {
+    if (this.#closed) return Promise.reject(this.#closedError("commit"));
+    if (this.#readOnly) {
+      return Promise.reject(
+        new TypeError(
+          `Cannot write to '${this.#path}': it is open read-only`,
+        ),
+      );
+    }
+    if (this.#broken !== undefined) {
+      return Promise.reject(
+        new TetherError(
+          `Cannot write to '${this.#path}': a failed write could not be undone in the file; reopen the database`,
+          { cause: this.#broken },
+        ),
+      );
+    }
+    const table = this.#table;
+    if (!table.check(commit.checks)) return Promise.resolve({ ok: false });
+    const sets = commit.sets ?? [];
+    let deletes = commit.deletes ?? [];
+    // Deleting an absent key changes nothing: it need not reach the log.
+    if (deletes.some((key) => table.get(key) === undefined)) {
+      deletes = deletes.filter((key) => table.get(key) !== undefined);
+    }
+    const seq = this.#seq + 1;
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(seq, sets, deletes);
+    } catch (e) {
+      return Promise.reject(
+        new TooLargeError(`Cannot write to '${this.#path}': ${errorText(e)}`, {
+          cause: e,
+        }),
+      );
+    }
+    this.#seq = seq;
+    const versionstamp = stamp(seq);
+    const undo: Undo[] = [];
+    table.apply(sets, deletes, versionstamp, undo);
+    let live = 0;
+    for (const set of sets) live += slotBytes(set);
+    for (const u of undo) {
+      if (u.before !== undefined) live -= slotBytes(u.before);
+    }
+    this.#liveBytes += live;
+    this.#stats.commits++;
+    this.#commitsSinceCompaction++;
+    if (this.#durability !== "strict") {
+      this.#queue.push({
+        seq,
+        frame,
+        undo: undefined,
+        live,
+        resolve: undefined,
+        reject: undefined,
+      });
+      if (this.#queue.length >= this.#threshold) this.#kick();
+      // Whatever else happens, this commit is written (and fsynced) when the
+      // timer armed by the oldest unwritten commit fires.
+      this.#arm();
+      return Promise.resolve({ ok: true, versionstamp });
+    }
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const durable = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.#queue.push({ seq, frame, undo, live, resolve, reject });
+    this.#kick();
+    return Promise.resolve({ ok: true, versionstamp, durable });
+  }
+
+  /** Starts the flush loop unless it runs. */
+  #kick(): void {
+    if (this.#flushing !== undefined) return;
+    this.#flushing = this.#flushLoop().finally(() => {
+      this.#flushing = undefined;
+      if (this.#queue.length === 0) return;
+      if (this.#durability === "strict") this.#kick();
+      else this.#arm();
+    });
+  }
+
+  /**
+   * Batched modes: flush `flushInterval` after the oldest unwritten commit at
+   * the latest (an armed timer is never pushed back).
+   */
+  #arm(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    const id = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#queue.length < this.#threshold / 4) {
+        this.#threshold = Math.max(MIN_THRESHOLD, this.#threshold >> 1);
+      }
+      this.#kick();
+    }, this.#flushInterval) as unknown as number;
+    this.#timer = id;
+    Deno.unrefTimer(id);
+  }
+
+  #withIo<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.#io.then(fn);
+    this.#io = run.catch(() => {});
+    return run;
+  }
+
+  async #flushLoop(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const ok = await this.#withIo(() => this.#flushOnce());
+      if (!ok) {
+        if (this.#durability !== "strict") this.#arm();
+        return;
+      }
+    }
+    this.#maybeCompact();
+  }
+
+  /** Writes (and syncs) every queued commit; `false` when that failed. */
+  async #flushOnce(): Promise<boolean> {
+    const batch = this.#queue;
+    if (batch.length === 0) return true;
+    this.#queue = [];
+    const bytes = concat(batch.map((q) => q.frame));
+    try {
+      faults.beforeWrite?.();
+      await writeAll(this.#file, bytes);
+      if (this.#durability !== "none") {
+        await this.#sync(this.#file, "syncData", this.#path);
+        this.#stats.syncs++;
+      }
+    } catch (cause) {
+      await this.#writeFailed(batch, bytes.length, cause);
+      return false;
+    }
+    this.#fileBytes += bytes.length;
+    this.#stats.flushes++;
+    const tail = this.#tail;
+    if (tail !== undefined) {
+      for (const q of batch) if (q.seq > tail.seq) tail.frames.push(q.frame);
+    }
+    const now = Date.now();
+    if (
+      this.#durability !== "strict" && batch.length >= this.#threshold &&
+      now - this.#lastFlushAt < this.#flushInterval / 4
+    ) {
+      this.#threshold = Math.min(MAX_THRESHOLD, this.#threshold << 1);
+    }
+    this.#lastFlushAt = now;
+    for (const q of batch) q.resolve?.();
+    return true;
+  }
+
+  async #writeFailed(
+    batch: Queued[],
+    length: number,
+    cause: unknown,
+  ): Promise<void> {
+    this.#failures++;
+    this.#stats.lastError = errorText(cause);
+    // Cut off whatever part of the batch reached the file.
+    try {
+      await this.#file.truncate(this.#fileBytes);
+      await this.#file.seek(this.#fileBytes, Deno.SeekMode.Start);
+    } catch (e) {
+      this.#broken = e instanceof Error ? e : new Error(String(e));
+    }
+    if (this.#durability !== "strict") {
+      // Already acknowledged: keep them queued and try again later.
+      this.#queue = batch.concat(this.#queue);
+      return;
+    }
+    const failed = batch.concat(this.#queue);
+    this.#queue = [];
+    for (let i = failed.length - 1; i >= 0; i--) {
+      const q = failed[i]!;
+      this.#table.revert(q.undo!);
+      this.#liveBytes -= q.live;
+    }
+    const message =
+      `Cannot write ${failed.length} commit(s) (${length} bytes) to '${this.#path}': ${
+        errorText(cause)
+      }; they were taken back and the database is unchanged`;
+    const error = isNoSpace(cause)
+      ? new QuotaError(message, { cause })
+      : new TetherError(message, { cause });
+    for (const q of failed) q.reject!(error);
+  }
+
+  /**
+   * Read-only storages: loads what the writer committed since open (or the
+   * last refresh), and starts over from the file if a compaction replaced
+   * it. A commit the writer is still writing is left for the next refresh.
+   * A writer's own storage always sees everything: it returns `false`.
+   *
+   * @returns Whether anything changed.
+   * @throws {ClosedError} After `close()`.
+   * @throws {IntegrityError} The new part of the log is damaged.
+   */
+  refresh(): Promise<boolean> {
+    if (this.#closed) return Promise.reject(this.#closedError("refresh"));
+    if (!this.#readOnly) return Promise.resolve(false);
+    return this.#withIo(async () => {
+      const path = this.#path;
+      const [now, mine] = await Promise.all([
+        Deno.stat(path),
+        this.#file.stat(),
+      ]);
+      if (
+        (now.ino !== null && mine.ino !== null && now.ino !== mine.ino) ||
+        now.size < this.#fileBytes || this.#fileBytes < HEADER_BYTES
+      ) {
+        const file = await Deno.open(path, { read: true });
+        let bytes: Uint8Array;
+        try {
+          bytes = await readAll(file);
+        } catch (e) {
+          file.close();
+          throw e;
+        }
+        this.#file.close();
+        this.#file = file;
+        this.#table.clear();
+        this.#stats.tornBytes = 0;
+        await this.#replay(bytes, this.#salvage);
+        return true;
+      }
+      if (now.size === this.#fileBytes) return false;
+      const bytes = new Uint8Array(now.size - this.#fileBytes);
+      await this.#file.seek(this.#fileBytes, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < bytes.length) {
+        const n = await this.#file.read(bytes.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      const fresh = bytes.subarray(0, got);
+      let at = 0;
+      let changed = false;
+      while (at < fresh.length) {
+        const read = readFrame(fresh, at, this.#seq);
+        if (!("frame" in read)) {
+          if (read.problem === "truncated") break; // still being written
+          throw new IntegrityError(
+            `Cannot refresh from '${path}': the log is damaged at byte ${
+              this.#fileBytes + at
+            } (${read.reason})`,
+          );
+        }
+        const { frame } = read;
+        const undo: Undo[] = [];
+        this.#table.apply(frame.sets, frame.deletes, stamp(frame.seq), undo);
+        for (const set of frame.sets) this.#liveBytes += slotBytes(set);
+        for (const u of undo) {
+          if (u.before !== undefined) this.#liveBytes -= slotBytes(u.before);
+        }
+        this.#seq = frame.seq;
+        at = read.end;
+        changed = true;
+      }
+      this.#fileBytes += at;
+      return changed;
+    });
+  }
+
+  /** Writes queued commits now and waits until they are written. */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#flushing !== undefined) {
+      // An attempt already running was not started by this call: wait for
+      // it, then try once more before reporting a failure.
+      const ours = this.#flushing === undefined;
+      this.#kick();
+      await this.#flushing;
+      if (ours && this.#queue.length > 0 && this.#flushing === undefined) {
+        // The last attempt failed; report it rather than spin.
+        throw new TetherError(
+          `Cannot flush '${this.#path}': ${this.#stats.lastError}`,
+        );
+      }
+    }
+  }
+
+  #maybeCompact(): void {
+    if (this.#compacting !== undefined || this.#closed) return;
+    if (
+      this.#fileBytes > this.#compactMinBytes &&
+      this.#fileBytes > this.#compactRatio * (this.#liveBytes + HEADER_BYTES)
+    ) {
+      this.compact().catch((e) => {
+        this.#stats.lastError = errorText(e);
+        this.#log.warn("compaction-failed", errorText(e), {
+          path: this.#path,
+          quota: e instanceof QuotaError,
+        });
+      });
+    }
+  }
+
+  /**
+   * Rewrites the log with only the live keys: the new file is written and
+   * fsynced beside the old one, renamed over it and the directory fsynced,
+   * so a crash at any point leaves one complete log. Writes go on meanwhile.
+   * Skipped when nothing was written since the last compaction.
+   *
+   * @returns Whether it rewrote the file.
+   * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} On a read-only storage.
+   */
+  compact(): Promise<boolean> {
+    if (this.#closed) return Promise.reject(this.#closedError("compact"));
+    if (this.#readOnly) {
+      return Promise.reject(
+        new TypeError(`Cannot compact '${this.#path}': it is open read-only`),
+      );
+    }
+    if (this.#compacting !== undefined) return this.#compacting;
+    if (this.#commitsSinceCompaction === 0 && this.#stats.compactions > 0) {
+      return Promise.resolve(false);
+    }
+    this.#compacting = this.#rewrite().then(() => true).finally(() => {
+      this.#compacting = undefined;
+    });
+    return this.#compacting;
+  }
+
+  /** Compaction proper (also the last step of a repair). */
+  async #rewrite(): Promise<void> {
+    const path = this.#path;
+    const realPath = this.#realPath;
+    const tmpPath = `${realPath}.compact`;
+    const started = Date.now();
+    const before = this.#fileBytes;
+    const failures = this.#failures;
+    const slots: Slot[] = Array.from(this.#table.slots());
+    const seq = this.#seq;
+    const commits = this.#stats.commits;
+    this.#tail = { seq, frames: [] };
+    let tmp: Deno.FsFile | undefined;
+    let renamed = false;
+    try {
+      tmp = await Deno.open(tmpPath, {
+        read: true,
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      const out = tmp;
+      // Locked before it becomes the log, so the log is locked throughout.
+      await lockReplacement(out, tmpPath);
+      faults.compactStep?.("open");
+      const header: FileHeader = {
+        ...this.#header,
+        version: FILE_FORMAT_VERSION,
+        flags: this.#header.flags | FLAG_SNAPSHOT,
+        baseSeq: seq,
+      };
+      // What the snapshot end frame vouches for: every frame after the header.
+      const summary = { frames: 0, bytes: 0, records: 0, crc: 0 };
+      let lastSeq = seq;
+      const cover = (frame: Uint8Array): void => {
+        const view = new DataView(frame.buffer, frame.byteOffset);
+        summary.frames++;
+        summary.bytes += frame.length;
+        summary.records += view.getUint32(FRAME_HEADER_BYTES, true);
+        summary.crc = crc32c(frame, 0, frame.length, summary.crc);
+        lastSeq = view.getFloat64(4, true);
+      };
+      const write = async (bytes: Uint8Array): Promise<void> => {
+        faults.compactWrite?.(bytes.length);
+        await writeAll(out, bytes);
+      };
+      let size = HEADER_BYTES;
+      let chunk: Uint8Array[] = [encodeHeader(header)];
+      let chunkBytes = HEADER_BYTES;
+      let sets: { key: Uint8Array; value: Uint8Array }[] = [];
+      let frameBytes = 8;
+      const endFrame = async (): Promise<void> => {
+        if (sets.length === 0) return;
+        const frame = encodeFrame(seq, sets, []);
+        sets = [];
+        frameBytes = 8;
+        cover(frame);
+        chunk.push(frame);
+        chunkBytes += frame.length;
+        size += frame.length;
+        if (chunkBytes >= WRITE_CHUNK_BYTES) {
+          await write(concat(chunk));
+          chunk = [];
+          chunkBytes = 0;
+        }
+      };
+      for (const slot of slots) {
+        sets.push(slot);
+        frameBytes += slotBytes(slot);
+        if (frameBytes >= SNAPSHOT_FRAME_BYTES) await endFrame();
+      }
+      await endFrame();
+      if (chunk.length > 0) await write(concat(chunk));
+      // The bulk of the fsync happens here, while commits are still written
+      // to the old file; only the tail's is left for the step that holds
+      // the log's writes back.
+      await this.#sync(out, "syncData", tmpPath);
+      faults.compactStep?.("snapshot");
+      await this.#withIo(async () => {
+        if (this.#failures !== failures) {
+          throw new TetherError(
+            `Cannot compact '${path}': a write failed while it ran`,
+          );
+        }
+        const tail = this.#tail!.frames;
+        this.#tail = undefined;
+        for (const frame of tail) cover(frame);
+        const bytes = concat([...tail, encodeSnapshotEnd(lastSeq, summary)]);
+        await write(bytes);
+        size += bytes.length;
+        await this.#sync(out, "sync", tmpPath);
+        faults.compactStep?.("synced");
+        await Deno.rename(tmpPath, realPath);
+        // From here the log is the new file: switch to it (its handle is
+        // already at its end, and holds the lock) before anything else can
+        // fail, so that later commits never go to the old, unlinked file.
+        // Closing the old one releases its lock: a writer waiting on it
+        // finds that the path names another file now, and waits on that.
+        renamed = true;
+        this.#file.close();
+        this.#file = out;
+        this.#header = header;
+        this.#fileBytes = size;
+        // Commits not yet written that the snapshot holds are now durable.
+        if (this.#queue.length > 0 && this.#queue[0]!.seq <= seq) {
+          const covered = this.#queue.filter((q) => q.seq <= seq);
+          this.#queue = this.#queue.filter((q) => q.seq > seq);
+          for (const q of covered) q.resolve?.();
+        }
+        faults.compactStep?.("renamed");
+        await syncDir(realPath);
+      });
+      this.#stats.compactions++;
+      this.#commitsSinceCompaction = this.#stats.commits - commits;
+      this.#log.debug(
+        "compaction",
+        `compacted '${path}' from ${before} to ${size} bytes in ${
+          Date.now() - started
+        } ms`,
+        {
+          path,
+          before,
+          after: size,
+          keys: slots.length,
+          ms: Date.now() - started,
+        },
+      );
+    } catch (e) {
+      this.#tail = undefined;
+      if (!renamed) {
+        try {
+          tmp?.close();
+        } catch { /* already closed */ }
+        await Deno.remove(tmpPath).catch(() => {});
+      }
+      this.#stats.lastError = errorText(e);
+      throw compactionError(path, e, renamed);
+    }
+  }
+
+  /** fsyncs the log (or a compaction's file), warning when it is slow. */
+  async #sync(
+    file: Deno.FsFile,
+    how: "sync" | "syncData",
+    name: string,
+  ): Promise<void> {
+    const started = performance.now();
+    await (how === "sync" ? file.sync() : file.syncData());
+    const ms = performance.now() - started;
+    if (ms >= SLOW_FSYNC_MS) {
+      this.#log.warn(
+        "slow-fsync",
+        `an fsync of '${name}' took ${Math.round(ms)} ms`,
+        { path: name, ms: Math.round(ms) },
+      );
+    }
+  }
+
+  /**
+   * Counters: sizes, commits, flushes, fsyncs, compactions, and what was
+   * recovered or repaired at open.
+   *
+   * @returns A snapshot.
+   */
+  stats(): FileStorageStats {
+    const s = this.#stats;
+    return {
+      path: this.#path,
+      durability: this.#durability,
+      readOnly: this.#readOnly,
+      fileBytes: this.#fileBytes,
+      liveBytes: this.#liveBytes,
+      keys: this.#table.size,
+      commits: s.commits,
+      queued: this.#queue.length,
+      flushes: s.flushes,
+      syncs: s.syncs,
+      compactions: s.compactions,
+      tornBytes: s.tornBytes,
+      repairedRanges: s.repairedRanges,
+      repairedBytes: s.repairedBytes,
+      damage: s.damage,
+      damagedCopy: s.damagedCopy,
+      writeErrors: this.#failures,
+      lastError: s.lastError,
+    };
+  }
+
+  /**
+   * Writes what is queued, waits for a running compaction, closes the file
+   * and releases the lock. Idempotent.
+   *
+   * @returns When closed.
+   * @throws {TetherError} When queued commits (batched modes) could not be
+   *   written; the file holds every commit written before.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    let failure: unknown;
+    try {
+      await this.#compacting?.catch(() => {});
+      await this.flush();
+    } catch (e) {
+      failure = e;
+    } finally {
+      await this.#io;
+      this.#file.close();
+      if (!this.#readOnly) releaseHeld(this.#realPath);
+      this.#table.clear();
+    }
+    if (failure !== undefined) throw failure;
+  }
+}
+
+/** The error a failed compaction rejects with. */
+function compactionError(
+  path: string,
+  cause: unknown,
+  renamed: boolean,
+): Error {
+  if (renamed) {
+    return new TetherError(
+      `Cannot finish compacting '${path}': the new file replaced the log, but ${
+        errorText(cause)
+      }; the database uses the new file`,
+      { cause },
+    );
+  }
+  if (cause instanceof TetherError) return cause;
+  const message = `Cannot compact '${path}': ${
+    errorText(cause)
+  }; the new file was removed and the database is unchanged, still in the old file`;
+  return isNoSpace(cause)
+    ? new QuotaError(message, { cause })
+    : new TetherError(message, { cause });
+}
+
+function isMagicPrefix(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length && i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) return false;
+  }
+  return true;
+}
+
+function checkOptions(options: FileStorageOptions, action: string): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${action}: options must be an object`);
+  }
+  const { durability } = options;
+  if (
+    durability !== undefined && durability !== "strict" &&
+    durability !== "batched" && durability !== "none"
+  ) {
+    throw new TypeError(
+      `${action}: durability must be "strict", "batched" or "none", got ${
+        JSON.stringify(durability)
+      }`,
+    );
+  }
+  const positive = (name: keyof FileStorageOptions, min: number) => {
+    const value = options[name];
+    if (value === undefined) return;
+    if (typeof value !== "number" || !(value >= min) || value === Infinity) {
+      throw new RangeError(
+        `${action}: ${name} must be a finite number of at least ${min}, got ${
+          String(value)
+        }`,
+      );
+    }
+  };
+  positive("lockTimeout", 0);
+  positive("flushInterval", 1);
+  positive("compactRatio", 1);
+  positive("compactMinBytes", 0);
+  resolveLog(options.logger, options.logLevel);
+}
