@@ -342,11 +342,6 @@ const METHOD =
   "Every case checks its result (counts, found keys), so a fast wrong answer fails the run.";
 
 const MERGE = flag("--merge");
-if (MERGE && QUICK) {
-  throw new TypeError(
-    "Cannot merge a --quick run into the full results: sizes differ",
-  );
-}
 const date = new Date().toISOString();
 const load0 = loadavg();
 const commit = await git(["rev-parse", "--short", "HEAD"]);
@@ -392,7 +387,7 @@ for (const s of selected()) {
   collectGarbage();
 }
 
-const full = MERGE || (!QUICK && onlyArg === undefined);
+const full = (MERGE && !QUICK) || (!QUICK && onlyArg === undefined);
 const outPath = value("--out") ??
   (full ? "bench/results/latest.json" : ".tmp/bench/results.json");
 const kept: string[] = [];
@@ -406,6 +401,13 @@ if (MERGE) {
     );
   }
   const p = prev as BenchResults;
+  if (p.options.quick !== QUICK) {
+    throw new TypeError(
+      `Cannot merge into '${outPath}': it is ${
+        p.options.quick ? "" : "not "
+      }a --quick run and this one is ${QUICK ? "" : "not"} (sizes differ)`,
+    );
+  }
   for (const [k, v] of Object.entries(p.sizes)) sizes[k] ??= v;
   for (const [name, sc] of Object.entries(p.scenarios)) {
     if (scenarios[name] !== undefined) continue;
