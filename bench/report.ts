@@ -116,7 +116,7 @@ export function engineBlock(r: BenchResults): string {
       peer = per(x.peer.bestMs, x.peer.ops);
     }
     const result = t.value === null
-      ? "n/a"
+      ? cell(t.measured)
       : t.unit === "x"
       ? `${fmt(t.value)}x`
       : t.unit === "ms"

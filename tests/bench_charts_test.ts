@@ -217,7 +217,7 @@ function fakeResults(): BenchResults {
       0.4,
       "x",
       null,
-      "n/a",
+      "n/a (not supported by this build)",
     ),
     targetRow(
       "engine",
@@ -397,7 +397,11 @@ Deno.test("report: the generated blocks of BENCHMARKS.md are replaced, the rest 
       "| put vs LokiJS | ≥ 2.0x | 10.0 ms / 100 | 30.0 ms / 100 | 3.00x | **PASS** |",
     ),
   );
-  assert(out.includes("| readonly get | ≥ 0.40x |  |  | n/a | n/a |"));
+  assert(
+    out.includes(
+      "| readonly get | ≥ 0.40x |  |  | n/a (not supported by this build) | n/a |",
+    ),
+  );
   assert(out.includes("| stall | ≤ 20 ms |  |  | 25.0 ms | **MISS** |"));
   assert(out.includes("2 of 4 met, 1 not measurable in this build."));
   assert(out.includes("| 10,000 | 0.6 | 1.20 | 0.7 | 10.0 | 0.20 |"));
