@@ -446,13 +446,24 @@ const results: BenchResults = {
 
 const chartDir = value("--charts") ?? (full ? "docs/bench" : ".tmp/bench");
 await Deno.mkdir(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-await Deno.writeTextFile(outPath, JSON.stringify(results, null, 1) + "\n");
+await Deno.writeTextFile(outPath, JSON.stringify(results, null, 2) + "\n");
 log(`wrote ${outPath}`);
 for (const p of await writeCharts(results, chartDir)) log(`wrote ${p}`);
 const mdPath = value("--md") ?? (full ? "BENCHMARKS.md" : undefined);
 if (mdPath !== undefined) {
   await updateBenchmarksMd(results, mdPath);
   log(`updated the generated blocks of ${mdPath}`);
+}
+
+if (full) {
+  // The committed outputs pass `deno fmt --check` as they are written.
+  const files = [outPath, ...(mdPath === undefined ? [] : [mdPath])];
+  const ok = await new Deno.Command("deno", {
+    args: ["fmt", "--quiet", ...files],
+    stdout: "null",
+    stderr: "null",
+  }).output().then((o) => o.success, () => false);
+  if (!ok) log(`could not run deno fmt: run \`deno fmt ${files.join(" ")}\``);
 }
 
 if (JSON_OUT) {
