@@ -43,6 +43,11 @@ export interface GrowthRow {
   readonly reopenMs: readonly number[];
   /** The best of them. */
   readonly reopenBestMs: number;
+  /**
+   * JS heap plus external memory held by the open database after the
+   * reopen (after gc, against before the open), bytes.
+   */
+  readonly heldBytes: number;
   /** node:sqlite open and first lookup, best of the runs, ms. */
   readonly sqliteOpenMs: number;
   /** Our load time (untimed in the figures), ms. */
@@ -101,7 +106,14 @@ export async function runGrowthBench(
         ).length + 1;
       }
       const reopenMs: number[] = [];
+      let heldBytes = 0;
+      const mem = () => {
+        collectGarbage();
+        const u = Deno.memoryUsage();
+        return u.heapUsed + u.external;
+      };
       for (let r = 0; r < 1 + REOPEN_REPS; r++) {
+        const before = r === REOPEN_REPS ? mem() : 0;
         collectGarbage();
         const t = performance.now();
         const db = await open<Person>({ path });
@@ -110,6 +122,7 @@ export async function runGrowthBench(
         if (got?.name !== docs[0]!.name) {
           throw new Error(`growth: reopened ${n} documents without k0`);
         }
+        if (r === REOPEN_REPS) heldBytes = Math.max(0, mem() - before);
         await db.close();
         if (r > 0) reopenMs.push(round(ms));
       }
@@ -147,6 +160,7 @@ export async function runGrowthBench(
         ndjsonBytes,
         sqliteBytes,
         reopenMs,
+        heldBytes,
         reopenBestMs: Math.min(...reopenMs),
         sqliteOpenMs: round(Math.min(...sqliteMs)),
         loadMs: round(loadMs),
@@ -167,8 +181,8 @@ export async function runGrowthBench(
   const lines = [
     "## Growth: file size and reopen time against documents",
     "",
-    "| Documents | ours file MB | ours ÷ NDJSON | node:sqlite MB | ours reopen ms (best of 3) | node:sqlite open + first get ms |",
-    "|--:|--:|--:|--:|--:|--:|",
+    "| Documents | ours file MB | ours ÷ NDJSON | node:sqlite MB | ours reopen ms (best of 3) | node:sqlite open + first get ms | memory held open ÷ NDJSON |",
+    "|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const r of rows) {
     lines.push(
@@ -176,7 +190,7 @@ export async function runGrowthBench(
         (r.oursBytes / r.ndjsonBytes).toFixed(2)
       } | ${mb(r.sqliteBytes)} | ${fmtMs(r.reopenBestMs)} | ${
         fmtMs(r.sqliteOpenMs)
-      } |`,
+      } | ${(r.heldBytes / r.ndjsonBytes).toFixed(1)} |`,
     );
   }
   return { rows, targets: [], markdown: lines.join("\n") };

@@ -180,8 +180,8 @@ export function growthBlock(r: BenchResults): string {
   const g = r.scenarios["growth"]?.data as GrowthReport | undefined;
   if (g?.rows === undefined) return "_The growth scenario did not run._";
   const out = [
-    "| Documents | ours file MB | ÷ NDJSON | node:sqlite MB | ours reopen ms | node:sqlite open + get ms |",
-    "|--:|--:|--:|--:|--:|--:|",
+    "| Documents | ours file MB | ÷ NDJSON | node:sqlite MB | ours reopen ms | node:sqlite open + get ms | memory held open, MB (÷ NDJSON) |",
+    "|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const row of g.rows) {
     out.push(
@@ -189,7 +189,13 @@ export function growthBlock(r: BenchResults): string {
         fmt(row.oursBytes / 1e6, 1)
       } | ${fmt(row.oursBytes / row.ndjsonBytes)} | ${
         fmt(row.sqliteBytes / 1e6, 1)
-      } | ${fmt(row.reopenBestMs, 1)} | ${fmt(row.sqliteOpenMs)} |`,
+      } | ${fmt(row.reopenBestMs, 1)} | ${fmt(row.sqliteOpenMs)} | ${
+        row.heldBytes === undefined
+          ? ""
+          : `${fmt(row.heldBytes / 1e6, 1)} (${
+            fmt(row.heldBytes / row.ndjsonBytes, 1)
+          }x)`
+      } |`,
     );
   }
   return out.join("\n");

@@ -305,6 +305,7 @@ function fakeResults(): BenchResults {
             sqliteBytes: docs * 70,
             reopenMs: [docs / 1000],
             reopenBestMs: docs / 1000,
+            heldBytes: docs * 100,
             sqliteOpenMs: 0.2,
             loadMs: 1,
           })),
@@ -404,7 +405,9 @@ Deno.test("report: the generated blocks of BENCHMARKS.md are replaced, the rest 
   );
   assert(out.includes("| stall | ≤ 20 ms |  |  | 25.0 ms | **MISS** |"));
   assert(out.includes("2 of 4 met, 1 not measurable in this build."));
-  assert(out.includes("| 10,000 | 0.6 | 1.20 | 0.7 | 10.0 | 0.20 |"));
+  assert(
+    out.includes("| 10,000 | 0.6 | 1.20 | 0.7 | 10.0 | 0.20 | 1.0 (2.0x) |"),
+  );
   // Filling twice gives the same text.
   assert.equal(fillBlocks(out, { engine: engineBlock(r) }), out);
 });
