@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Database } from "../../mod.ts";
+import type { Database } from "../database.ts";
 import { IntegrityError, WrongKeyError } from "../errors.ts";
 import { Damage, KeyProblem } from "./unosql_format.ts";
 import { type Converted, type Located, toDocument } from "./unosql_json.ts";
