@@ -391,7 +391,15 @@ export function barChart(o: BarChartOptions): string {
 
 /** A value with its unit: ratios with 2 decimals, others 3 digits. */
 function fmtValue(v: number, unit: string): string {
-  return unit === "x" ? `${v.toFixed(2)}x` : `${short(v)}${unit}`;
+  // The same rounding as the markdown tables (toLocaleString, not toFixed).
+  return unit === "x"
+    ? `${
+      v.toLocaleString("en-US", {
+        minimumFractionDigits: 2,
+        maximumFractionDigits: 2,
+      })
+    }x`
+    : `${short(v)}${unit}`;
 }
 
 function noteNode(x: number, y: number, text: string): SvgNode {
