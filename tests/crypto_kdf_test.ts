@@ -18,7 +18,8 @@ import { open, WrongKeyError } from "../mod.ts";
 import { base64ToBytes } from "../src/bytes.ts";
 import { blindInput } from "../src/crypto/blind_index.ts";
 import { openWithSecret, sealWithSecret } from "../src/crypto/codec_wrap.ts";
-import { decodeKey, encodeIndexKey, encodeKey } from "../src/key_codec.ts";
+import { decodeKey, encodeKey } from "../src/key_codec.ts";
+import { encodeIndexKey } from "../src/index_key_codec.ts";
 import { MemoryStorage } from "../src/storage/memory.ts";
 
 const HEADER = encodeKey(["k", "header"]);

@@ -8,15 +8,14 @@ import {
   indexTuples,
   isMultikeyDocument,
 } from "../src/engine/index_keys.ts";
+import { decodeKey, encodeKey } from "../src/key_codec.ts";
 import {
   compareIndexKeyParts,
   compareIndexKeys,
   decodeIndexKey,
-  decodeKey,
   encodeIndexKey,
-  encodeKey,
   type IndexKeyPart,
-} from "../src/key_codec.ts";
+} from "../src/index_key_codec.ts";
 import { compareValues } from "../src/query/compare.ts";
 import { compilePathMatcher } from "../src/query/path.ts";
 

@@ -9,12 +9,8 @@
 
 import assert from "node:assert/strict";
 import { open } from "../mod.ts";
-import {
-  decodeIndexKey,
-  decodeKey,
-  encodeIndexKey,
-  encodeKey,
-} from "../src/key_codec.ts";
+import { decodeKey, encodeKey } from "../src/key_codec.ts";
+import { decodeIndexKey, encodeIndexKey } from "../src/index_key_codec.ts";
 import { KvStorage } from "../src/storage/kv.ts";
 import { decodeRecord, type StoredRecord } from "../src/value_codec.ts";
 import {

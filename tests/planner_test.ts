@@ -7,11 +7,8 @@ import {
   type IndexSpec,
   indexTuples,
 } from "../src/engine/index_keys.ts";
-import {
-  encodeIndexKey,
-  encodeKey,
-  type IndexKeyPart,
-} from "../src/key_codec.ts";
+import { encodeKey } from "../src/key_codec.ts";
+import { encodeIndexKey, type IndexKeyPart } from "../src/index_key_codec.ts";
 import {
   type IndexInfo,
   type KeyRange,

@@ -12,6 +12,29 @@ import fc from "fast-check";
 import { Query } from "mingo";
 import { open } from "../mod.ts";
 import { compileFilter, type Filter } from "../src/query/compile.ts";
+import assert from "node:assert/strict";
+import { codeGeneration, setCodeGeneration } from "../src/query/codegen.ts";
+
+/**
+ * Registers a test twice: with filters compiled to generated code, and with
+ * the interpreter that answers where code generation is forbidden.
+ */
+function both(name: string, fn: () => void | Promise<void>): void {
+  for (const mode of ["auto", "off"] as const) {
+    Deno.test(`${name} [${mode === "auto" ? "compiled" : "interpreted"}]`, async () => {
+      const before = setCodeGeneration(mode);
+      try {
+        assert.equal(
+          codeGeneration(),
+          mode === "auto" ? "compiled" : "interpreted",
+        );
+        await fn();
+      } finally {
+        setCodeGeneration(before);
+      }
+    });
+  }
+}
 
 // Fixed seed; QUERY_SEED (with --allow-env) explores others.
 const DEFAULT_SEED = 20240611;
@@ -426,7 +449,7 @@ function mingoPredicate(filter: Filter): (doc: unknown) => boolean {
   return (doc) => q.test(doc as Record<string, unknown>);
 }
 
-Deno.test("compileFilter agrees with mingo on random documents and filters", () => {
+both("compileFilter agrees with mingo on random documents and filters", () => {
   const docs = fc.sample(docArb, { numRuns: 500, seed: SEED });
   fc.assert(
     fc.property(filterArb, (filter) => {
@@ -465,68 +488,73 @@ function show(v: unknown): string {
   });
 }
 
-Deno.test("indexed queries agree with mingo and with a collection scan", async () => {
-  // The same random documents and filters, through the whole engine: once
-  // in a collection with many indexes (single, compound, multikey, sparse,
-  // unique-free) and once in one without, so the planner can never change an
-  // answer.
-  await using db = await open();
-  const indexed = db.collection<Record<string, unknown>>("indexed", {
-    indexes: [
-      { fields: "a" },
-      { fields: "b" },
-      { fields: "n" },
-      { fields: ["s", "a"] },
-      { fields: ["s", "b"] },
-      { fields: "c" },
-      { fields: "a.x" },
-      { fields: "d.x" },
-      { fields: "t" },
-      { fields: "s", sparse: true },
-      { fields: ["s", "n"], sparse: true },
-    ],
-  });
-  const plain = db.collection<Record<string, unknown>>("plain");
-  const byId = (docs: Record<string, unknown>[]) =>
-    docs.map((d) => d._id as string).sort();
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(docArb, { maxLength: 30 }),
-      filterArb,
-      async (raw, filter) => {
-        const docs = raw.map((d, i) => ({
-          _id: `d${String(i).padStart(2, "0")}`,
-          ...(d as Record<string, unknown>),
-        }));
-        await indexed.clear();
-        await plain.clear();
-        if (docs.length > 0) {
-          await indexed.insertMany(docs);
-          await plain.insertMany(docs);
-        }
-        const test = mingoPredicate(filter);
-        const expected = docs.filter((d) => test(d)).map((d) => d._id).sort();
-        const viaIndex = byId(await indexed.find(filter).toArray());
-        const viaScan = byId(await plain.find(filter).toArray());
-        const detail = `filter=${show(filter)} plan=${
-          (await indexed.find(filter).explain()).description
-        }`;
-        if (JSON.stringify(viaIndex) !== JSON.stringify(expected)) {
-          throw new Error(
-            `indexed ${show(viaIndex)} != mingo ${show(expected)}\n  ${detail}`,
-          );
-        }
-        if (JSON.stringify(viaScan) !== JSON.stringify(expected)) {
-          throw new Error(`scan ${show(viaScan)} != mingo\n  ${detail}`);
-        }
-        const counted = await indexed.count(filter);
-        if (counted !== expected.length) {
-          throw new Error(
-            `count ${counted} != ${expected.length}\n  ${detail}`,
-          );
-        }
-      },
-    ),
-    { seed: SEED, numRuns: 1500 },
-  );
-});
+both(
+  "indexed queries agree with mingo and with a collection scan",
+  async () => {
+    // The same random documents and filters, through the whole engine: once
+    // in a collection with many indexes (single, compound, multikey, sparse,
+    // unique-free) and once in one without, so the planner can never change an
+    // answer.
+    await using db = await open();
+    const indexed = db.collection<Record<string, unknown>>("indexed", {
+      indexes: [
+        { fields: "a" },
+        { fields: "b" },
+        { fields: "n" },
+        { fields: ["s", "a"] },
+        { fields: ["s", "b"] },
+        { fields: "c" },
+        { fields: "a.x" },
+        { fields: "d.x" },
+        { fields: "t" },
+        { fields: "s", sparse: true },
+        { fields: ["s", "n"], sparse: true },
+      ],
+    });
+    const plain = db.collection<Record<string, unknown>>("plain");
+    const byId = (docs: Record<string, unknown>[]) =>
+      docs.map((d) => d._id as string).sort();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(docArb, { maxLength: 30 }),
+        filterArb,
+        async (raw, filter) => {
+          const docs = raw.map((d, i) => ({
+            _id: `d${String(i).padStart(2, "0")}`,
+            ...(d as Record<string, unknown>),
+          }));
+          await indexed.clear();
+          await plain.clear();
+          if (docs.length > 0) {
+            await indexed.insertMany(docs);
+            await plain.insertMany(docs);
+          }
+          const test = mingoPredicate(filter);
+          const expected = docs.filter((d) => test(d)).map((d) => d._id).sort();
+          const viaIndex = byId(await indexed.find(filter).toArray());
+          const viaScan = byId(await plain.find(filter).toArray());
+          const detail = `filter=${show(filter)} plan=${
+            (await indexed.find(filter).explain()).description
+          }`;
+          if (JSON.stringify(viaIndex) !== JSON.stringify(expected)) {
+            throw new Error(
+              `indexed ${show(viaIndex)} != mingo ${
+                show(expected)
+              }\n  ${detail}`,
+            );
+          }
+          if (JSON.stringify(viaScan) !== JSON.stringify(expected)) {
+            throw new Error(`scan ${show(viaScan)} != mingo\n  ${detail}`);
+          }
+          const counted = await indexed.count(filter);
+          if (counted !== expected.length) {
+            throw new Error(
+              `count ${counted} != ${expected.length}\n  ${detail}`,
+            );
+          }
+        },
+      ),
+      { seed: SEED, numRuns: 1500 },
+    );
+  },
+);

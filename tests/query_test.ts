@@ -2,6 +2,28 @@ import assert from "node:assert/strict";
 import { compileFilter, type Filter } from "../src/query/compile.ts";
 import { compareValues, valuesEqual } from "../src/query/compare.ts";
 import { getPath } from "../src/query/path.ts";
+import { codeGeneration, setCodeGeneration } from "../src/query/codegen.ts";
+
+/**
+ * Registers a test twice: with filters compiled to generated code, and with
+ * the interpreter that answers where code generation is forbidden.
+ */
+function both(name: string, fn: () => void | Promise<void>): void {
+  for (const mode of ["auto", "off"] as const) {
+    Deno.test(`${name} [${mode === "auto" ? "compiled" : "interpreted"}]`, async () => {
+      const before = setCodeGeneration(mode);
+      try {
+        assert.equal(
+          codeGeneration(),
+          mode === "auto" ? "compiled" : "interpreted",
+        );
+        await fn();
+      } finally {
+        setCodeGeneration(before);
+      }
+    });
+  }
+}
 
 function m(filter: Filter, doc: unknown, tags?: readonly string[]): boolean {
   return compileFilter(filter)(doc, tags);
@@ -27,7 +49,7 @@ function no(filter: Filter, ...docs: unknown[]): void {
   }
 }
 
-Deno.test("compareValues orders by BSON type bracket, then value", () => {
+both("compareValues orders by BSON type bracket, then value", () => {
   const ordered = [
     undefined,
     null,
@@ -67,18 +89,23 @@ Deno.test("compareValues orders by BSON type bracket, then value", () => {
   assert.equal(compareValues(new Date(5), new Date(5)), 0);
 });
 
-Deno.test("valuesEqual is deep, by time for Dates, order-sensitive for objects", () => {
-  assert(
-    valuesEqual({ a: [1, { b: new Date(3) }] }, { a: [1, { b: new Date(3) }] }),
-  );
-  assert(!valuesEqual({ a: 1, b: 2 }, { b: 2, a: 1 }));
-  assert(!valuesEqual([1, 2], [2, 1]));
-  assert(!valuesEqual({ a: undefined }, {}));
-  assert(valuesEqual(NaN, NaN));
-  assert(!valuesEqual(1, "1"));
-});
+both(
+  "valuesEqual is deep, by time for Dates, order-sensitive for objects",
+  () => {
+    assert(
+      valuesEqual({ a: [1, { b: new Date(3) }] }, {
+        a: [1, { b: new Date(3) }],
+      }),
+    );
+    assert(!valuesEqual({ a: 1, b: 2 }, { b: 2, a: 1 }));
+    assert(!valuesEqual([1, 2], [2, 1]));
+    assert(!valuesEqual({ a: undefined }, {}));
+    assert(valuesEqual(NaN, NaN));
+    assert(!valuesEqual(1, "1"));
+  },
+);
 
-Deno.test("getPath reads nested fields and array indexes", () => {
+both("getPath reads nested fields and array indexes", () => {
   const doc = { a: { b: [{ c: 1 }, { c: 2 }] }, n: null };
   assert.equal(getPath(doc, "a.b.1.c"), 2);
   assert.equal(getPath(doc, "a.b.c"), undefined);
@@ -88,7 +115,7 @@ Deno.test("getPath reads nested fields and array indexes", () => {
   assert.equal(getPath("str", "length"), undefined);
 });
 
-Deno.test("equality: scalars, missing, null, Dates, arrays, objects", () => {
+both("equality: scalars, missing, null, Dates, arrays, objects", () => {
   yes({ a: 1 }, { a: 1 }, { a: [0, 1] }, { a: 1, b: 2 });
   no({ a: 1 }, { a: "1" }, {}, { a: [[1]] }, { a: { b: 1 } }, { b: 1 });
   yes({}, {}, { a: 1 }, 42);
@@ -107,7 +134,7 @@ Deno.test("equality: scalars, missing, null, Dates, arrays, objects", () => {
   yes({ a: { $eq: [1] } }, { a: [[1]] }, { a: [1] });
 });
 
-Deno.test("dot paths traverse objects and arrays", () => {
+both("dot paths traverse objects and arrays", () => {
   yes({ "a.b": 2 }, { a: { b: 2 } }, { a: [{ b: 1 }, { b: 2 }] }, {
     a: [{ b: [2] }],
   });
@@ -127,7 +154,7 @@ Deno.test("dot paths traverse objects and arrays", () => {
   yes({ "a.b.c": 1 }, { a: [{ b: [{ c: 1 }] }] });
 });
 
-Deno.test("non-object documents have no fields; prototype keys are missing", () => {
+both("non-object documents have no fields; prototype keys are missing", () => {
   for (const d of [42, "str", null, true, [1, 2], undefined]) {
     assert(m({ a: null }, d));
     assert(!m({ a: { $exists: true } }, d));
@@ -141,7 +168,7 @@ Deno.test("non-object documents have no fields; prototype keys are missing", () 
   yes({ "a.length": null }, { a: "abc" });
 });
 
-Deno.test("$ne and $nin negate $eq and $in, so they match missing", () => {
+both("$ne and $nin negate $eq and $in, so they match missing", () => {
   yes({ a: { $ne: 1 } }, {}, { a: 2 }, { a: [2, 3] }, { a: null });
   no({ a: { $ne: 1 } }, { a: 1 }, { a: [1, 2] });
   no({ a: { $ne: null } }, {}, { a: null }, { a: [null, 1] });
@@ -152,7 +179,7 @@ Deno.test("$ne and $nin negate $eq and $in, so they match missing", () => {
   no({ a: { $nin: [null] } }, {});
 });
 
-Deno.test("$gt/$gte/$lt/$lte only match within the type bracket", () => {
+both("$gt/$gte/$lt/$lte only match within the type bracket", () => {
   yes({ a: { $gt: 30 } }, { a: 31 }, { a: [1, 40] });
   no({ a: { $gt: 30 } }, { a: 30 }, { a: "40" }, { a: null }, {}, { a: true });
   yes({ a: { $gte: "b" } }, { a: "b" }, { a: "c" });
@@ -171,7 +198,7 @@ Deno.test("$gt/$gte/$lt/$lte only match within the type bracket", () => {
   no({ a: { $gt: NaN } }, { a: 1 });
 });
 
-Deno.test("$in accepts values and RegExps", () => {
+both("$in accepts values and RegExps", () => {
   yes({ a: { $in: [1, "x", /^q/] } }, { a: 1 }, { a: "x" }, { a: "qq" }, {
     a: [0, "quiz"],
   });
@@ -183,7 +210,7 @@ Deno.test("$in accepts values and RegExps", () => {
   no({ a: { $in: [] } }, {}, { a: 1 });
 });
 
-Deno.test("$exists and $type", () => {
+both("$exists and $type", () => {
   yes({ a: { $exists: true } }, { a: null }, { a: [] }, { a: 0 });
   no({ a: { $exists: true } }, {}, { b: 1 });
   yes({ a: { $exists: false } }, {}, { b: 1 });
@@ -203,7 +230,7 @@ Deno.test("$exists and $type", () => {
   no({ a: { $type: "object" } }, { a: new Date() }, { a: [] });
 });
 
-Deno.test("$all, $size, $elemMatch", () => {
+both("$all, $size, $elemMatch", () => {
   yes({ a: { $all: [1, 2] } }, { a: [2, 3, 1] });
   no({ a: { $all: [1, 2] } }, { a: [1] }, {});
   yes({ a: { $all: [1] } }, { a: 1 });
@@ -232,7 +259,7 @@ Deno.test("$all, $size, $elemMatch", () => {
   no({ a: { $elemMatch: {} } }, { a: [1] });
 });
 
-Deno.test("$regex, $options and RegExp values", () => {
+both("$regex, $options and RegExp values", () => {
   yes({ a: /^jo/i }, { a: "John" }, { a: ["x", "jOe"] });
   no({ a: /^jo/i }, { a: "ajo" }, { a: 5 }, {}, { a: [["john"]] });
   yes({ a: { $regex: "^jo", $options: "i" } }, { a: "JO" });
@@ -246,14 +273,14 @@ Deno.test("$regex, $options and RegExp values", () => {
   yes({ a: { $regex: "\\u{1F600}", $options: "u" } }, { a: "\u{1F600}" });
 });
 
-Deno.test("$mod truncates toward zero", () => {
+both("$mod truncates toward zero", () => {
   yes({ a: { $mod: [2, 1] } }, { a: 3 }, { a: 3.5 }, { a: [2, 5] });
   no({ a: { $mod: [2, 1] } }, { a: 4 }, { a: -1 }, { a: "3" }, { a: null }, {});
   yes({ a: { $mod: [2, -1] } }, { a: -3 });
   yes({ a: { $mod: [2.9, 0.5] } }, { a: 4 });
 });
 
-Deno.test("$not, $and, $or, $nor", () => {
+both("$not, $and, $or, $nor", () => {
   yes({ a: { $not: { $gt: 1 } } }, {}, { a: 1 }, { a: "x" });
   no({ a: { $not: { $gt: 1 } } }, { a: 2 }, { a: [0, 2] });
   yes({ a: { $not: /^x/ } }, {}, { a: "y" }, { a: 1 });
@@ -270,7 +297,7 @@ Deno.test("$not, $and, $or, $nor", () => {
   yes({ a: 1, $or: [{ b: 1 }, { c: 1 }] }, { a: 1, c: 1 });
 });
 
-Deno.test("$contains: substring for strings, element equality for arrays", () => {
+both("$contains: substring for strings, element equality for arrays", () => {
   yes({ name: { $contains: "Jo" } }, { name: "John" }, { name: ["Jo", "x"] });
   no({ name: { $contains: "Jo" } }, { name: "jo" }, { name: ["John"] }, {}, {
     name: 5,
@@ -284,7 +311,7 @@ Deno.test("$contains: substring for strings, element equality for arrays", () =>
   });
 });
 
-Deno.test("tags rule: tags paths resolve against the given tags", () => {
+both("tags rule: tags paths resolve against the given tags", () => {
   assert(m({ tags: "active" }, { name: "a" }, ["user", "active"]));
   assert(!m({ tags: "active" }, { tags: ["active"] }, ["user"]));
   assert(m({ tags: "active" }, { tags: ["active"] }));
@@ -312,7 +339,7 @@ function rejects(
   );
 }
 
-Deno.test("malformed filters throw at compile time", () => {
+both("malformed filters throw at compile time", () => {
   rejects(
     { age: { $gtx: 1 } },
     "Cannot compile filter at 'age': unknown operator '$gtx'",

@@ -14,7 +14,7 @@
  */
 
 import { binaryString } from "../bytes.ts";
-import { encodeIndexKey, type IndexKeyPart } from "../key_codec.ts";
+import { encodeIndexKey, type IndexKeyPart } from "../index_key_codec.ts";
 
 /** Digest bytes kept per value. */
 export const BLIND_BYTES = 16;

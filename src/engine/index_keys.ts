@@ -38,10 +38,11 @@
  * @module
  */
 
-import { encodeIndexKey, type IndexKeyPart } from "../key_codec.ts";
+import { encodeIndexKey, type IndexKeyPart } from "../index_key_codec.ts";
 import { splitPath } from "../query/path.ts";
 
-export type { IndexKeyPart, KeyPart } from "../key_codec.ts";
+export type { IndexKeyPart } from "../index_key_codec.ts";
+export type { KeyPart } from "../key_codec.ts";
 
 /** The definition of a secondary index. */
 export interface IndexSpec {

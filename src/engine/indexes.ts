@@ -18,12 +18,8 @@
 
 import { binaryString } from "../bytes.ts";
 import { indexEntries, type IndexSpec } from "./index_keys.ts";
-import {
-  decodeKey,
-  encodeIndexKey,
-  encodeKey,
-  type IndexKeyPart,
-} from "../key_codec.ts";
+import { decodeKey, encodeKey } from "../key_codec.ts";
+import { encodeIndexKey, type IndexKeyPart } from "../index_key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import type { Blinder } from "../crypto/blind_index.ts";
 

@@ -19,7 +19,7 @@ import type { StorageEntry } from "../storage/contract.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import type { DocPage, EngineCore } from "./state.ts";
 import { DOC, isExpired, successor } from "./layout.ts";
-import { SLICE_MS, yieldToLoop } from "./yield.ts";
+import { turnDue, yieldToLoop } from "./yield.ts";
 import { poke } from "./expiry.ts";
 import { ensureOrder } from "./index_build.ts";
 
@@ -65,7 +65,6 @@ export async function* pages(s: EngineCore, collection: string, options: {
   const { signal, after } = options;
   signal?.throwIfAborted();
   s.assertOpen("Cannot scan");
-  let last = performance.now();
   const reverse = options.reverse === true;
   const prefix = s.collectionPrefix(collection);
   const scan = s.scanOpen(
@@ -78,11 +77,9 @@ export async function* pages(s: EngineCore, collection: string, options: {
   for await (const page of scan) {
     signal?.throwIfAborted();
     yield page;
-    const t = performance.now();
-    if (t - last > SLICE_MS) {
+    if (turnDue()) {
       await yieldToLoop();
       signal?.throwIfAborted();
-      last = performance.now();
     }
   }
 }
@@ -222,7 +219,6 @@ export async function* documents(
   const prefixes = collections === undefined
     ? [encodeKey([DOC])]
     : [...new Set(collections)].sort().map((c) => s.collectionPrefix(c));
-  let last = performance.now();
   for (const prefix of prefixes) {
     for await (const page of s.storage.scan({ prefix })) {
       yield page.map((entry) => {
@@ -234,11 +230,7 @@ export async function* documents(
         };
       });
       // A turn for the event loop after some work, not after every page.
-      const t = performance.now();
-      if (t - last > SLICE_MS) {
-        await yieldToLoop();
-        last = performance.now();
-      }
+      if (turnDue()) await yieldToLoop();
     }
   }
 }
@@ -297,7 +289,6 @@ export async function countByIndex(
     state.indexes.get(plan.index!)?.multikey === true;
   const seen = new Set<string>();
   let n = 0;
-  let last = performance.now();
   for (const range of plan.ranges) {
     const { start, end } = await rangeBytes(
       s,
@@ -313,11 +304,7 @@ export async function countByIndex(
       } else {
         for (const entry of page) seen.add(binaryString(entry.value));
       }
-      const t = performance.now();
-      if (t - last > SLICE_MS) {
-        await yieldToLoop();
-        last = performance.now();
-      }
+      if (turnDue()) await yieldToLoop();
     }
   }
   return dedupe ? seen.size : n;
@@ -365,7 +352,6 @@ export async function* entryPages(
   const { signal } = options;
   signal?.throwIfAborted();
   s.assertOpen("Cannot scan");
-  let last = performance.now();
   for await (const page of s.scanOpen(scan)) {
     signal?.throwIfAborted();
     if (options.examined !== undefined) options.examined.keys += page.length;
@@ -392,11 +378,9 @@ export async function* entryPages(
     if (found.length > 0) {
       yield Object.assign(found, { sources, range }) as DocPage;
     }
-    const t = performance.now();
-    if (t - last > SLICE_MS) {
+    if (turnDue()) {
       await yieldToLoop();
       signal?.throwIfAborted();
-      last = performance.now();
     }
   }
 }

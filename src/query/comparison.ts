@@ -25,6 +25,7 @@ import {
   checkValue,
   describe,
   filterError,
+  inlineTest,
   leafOp,
   type OperatorCompiler,
   type ValueTest,
@@ -212,7 +213,21 @@ function listOperand(op: string, operand: unknown, path: string): unknown[] {
 function ordering(op: OrderingOperator): OperatorCompiler {
   return (operand, ctx) => {
     checkValue(operand, ctx.path, op);
-    return leafOp(orderingTest(op, operand), true, false);
+    return leafOp(
+      orderingTest(op, operand),
+      true,
+      false,
+      inlineTest(
+        op === "$gt"
+          ? "gt"
+          : op === "$gte"
+          ? "gte"
+          : op === "$lt"
+          ? "lt"
+          : "lte",
+        operand,
+      ),
+    );
   };
 }
 
@@ -230,7 +245,12 @@ export const comparisonOperators: { readonly [op: string]: OperatorCompiler } =
   {
     $eq(operand, ctx) {
       checkValue(operand, ctx.path, "$eq");
-      return leafOp(equalityTest(operand), true, false);
+      return leafOp(
+        equalityTest(operand),
+        true,
+        false,
+        inlineTest("eq", operand),
+      );
     },
     $ne(operand, ctx) {
       checkValue(operand, ctx.path, "$ne");
@@ -240,7 +260,12 @@ export const comparisonOperators: { readonly [op: string]: OperatorCompiler } =
           "'$ne' cannot take a RegExp; use { $not: /…/ } instead",
         );
       }
-      return leafOp(equalityTest(operand), true, true);
+      return leafOp(
+        equalityTest(operand),
+        true,
+        true,
+        inlineTest("eq", operand),
+      );
     },
     $gt: ordering("$gt"),
     $gte: ordering("$gte"),

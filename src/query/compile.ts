@@ -31,20 +31,18 @@ import { arrayOperators } from "./array.ts";
 import { comparisonOperators, equalityTest } from "./comparison.ts";
 import { elementOperators } from "./element.ts";
 import { evaluationOperators, regexTest } from "./evaluation.ts";
-import { allOf, compileLogical, fieldLogicalOperators } from "./logical.ts";
-import {
-  compilePathMatcher,
-  compileRestMatcher,
-  type PathMatcher,
-} from "./path.ts";
+import { generateFilter } from "./codegen.ts";
+import { interpret } from "./interpret.ts";
+import { fieldLogicalOperators, filterList } from "./logical.ts";
 import {
   checkValue,
   type CompileContext,
   describe,
-  type DocPredicate,
   type FieldOp,
   filterError,
+  type FilterNode,
   filterRangeError,
+  inlineTest,
   isPlainObject,
   leafOp,
   MAX_FILTER_DEPTH,
@@ -124,7 +122,7 @@ class Compiler {
   }
 
   /** Compiles a filter document; `where` locates it in the enclosing filter. */
-  filter(filter: unknown, where: string): DocPredicate {
+  filter(filter: unknown, where: string): FilterNode {
     this.#enter(where);
     try {
       return this.#filter(filter, where);
@@ -133,36 +131,39 @@ class Compiler {
     }
   }
 
-  #filter(filter: unknown, where: string): DocPredicate {
+  #filter(filter: unknown, where: string): FilterNode {
     if (!isPlainObject(filter)) {
       throw filterError(
         where,
         `a filter must be a plain object, got ${describe(filter)}`,
       );
     }
-    const preds: DocPredicate[] = [];
+    const nodes: FilterNode[] = [];
     for (const key of Object.keys(filter)) {
       const value = filter[key];
       if (key.startsWith("$")) {
-        preds.push(this.#topLevel(key, value, where));
+        nodes.push(this.#topLevel(key, value, where));
       } else {
-        this.#field(key, value, prefixed(where, key), preds);
+        this.#field(key, value, prefixed(where, key), nodes);
       }
     }
-    return allOf(preds);
+    return nodes.length === 1 ? nodes[0]! : { kind: "and", nodes };
   }
 
-  #topLevel(key: string, value: unknown, where: string): DocPredicate {
+  #topLevel(key: string, value: unknown, where: string): FilterNode {
     switch (key) {
       case "$and":
       case "$or":
       case "$nor":
-        return compileLogical(
-          key,
-          value,
-          (f, w) => this.filter(f, prefixed(where, w)),
-          where,
-        );
+        return {
+          kind: key === "$and" ? "and" : key === "$or" ? "or" : "nor",
+          nodes: filterList(
+            key,
+            value,
+            (f, w) => this.filter(f, prefixed(where, w)),
+            where,
+          ),
+        };
       case "$where":
         throw filterError(
           where,
@@ -179,30 +180,31 @@ class Compiler {
     throw filterError(where, `unknown top-level operator '${key}'`);
   }
 
-  #field(key: string, value: unknown, path: string, out: DocPredicate[]): void {
+  #field(key: string, value: unknown, path: string, out: FilterNode[]): void {
     if (key.split(".").some((s) => s === "")) {
       throw filterError(path, "the field path has an empty segment");
     }
     const ops = isOperatorObject(value, path)
       ? this.#operators(key, value as Filter, path)
       : [this.#literal(value, path)];
-    for (const op of ops) out.push(this.#predicate(key, op));
+    for (const op of ops) {
+      out.push({ kind: "field", key, op, tags: this.#tags });
+    }
   }
 
   #literal(value: unknown, path: string): FieldOp {
     checkValue(value, path, "");
-    return leafOp(
-      value instanceof RegExp ? regexTest(value) : equalityTest(value),
-      true,
-      false,
-    );
+    return value instanceof RegExp
+      ? leafOp(regexTest(value), true, false)
+      : leafOp(equalityTest(value), true, false, inlineTest("eq", value));
   }
 
   #operators(key: string, ops: Filter, path: string): FieldOp[] {
     const ctx: CompileContext = {
       path,
       siblings: ops,
-      compileFilter: (f) => new Compiler(false, this.#depth).filter(f, path),
+      compileFilter: (f) =>
+        interpret(new Compiler(false, this.#depth).filter(f, path)),
       compileOperators: (o) => {
         if (!isPlainObject(o) || !isOperatorObject(o, path)) {
           throw filterError(
@@ -240,24 +242,18 @@ class Compiler {
     }
     return out;
   }
+}
 
-  #predicate(key: string, op: FieldOp): DocPredicate {
-    if (op.kind === "not") {
-      const all = allOf(op.ops.map((o) => this.#predicate(key, o)));
-      return (d, t) => !all(d, t);
-    }
-    const test = op.test;
-    const matcher: PathMatcher = compilePathMatcher(key, op.traverse);
-    let pred: DocPredicate;
-    if (this.#tags && (key === "tags" || key.startsWith("tags."))) {
-      const rest = compileRestMatcher(key, op.traverse);
-      pred = (d, t) => t === undefined ? matcher(d, test) : rest(t, test);
-    } else {
-      pred = (d) => matcher(d, test);
-    }
-    if (!op.negate) return pred;
-    return (d, t) => !pred(d, t);
-  }
+/**
+ * Validates a filter and builds its {@linkcode FilterNode} (internal: the
+ * input of both back ends).
+ *
+ * @param filter The filter.
+ * @returns The validated filter.
+ * @throws {TypeError} / {RangeError} As {@linkcode compileFilter}.
+ */
+export function parseFilter(filter: Filter): FilterNode {
+  return new Compiler(true).filter(filter, "");
 }
 
 /**
@@ -314,5 +310,6 @@ class Compiler {
  * ```
  */
 export function compileFilter(filter: Filter): Predicate {
-  return new Compiler(true).filter(filter, "");
+  const node = parseFilter(filter);
+  return generateFilter(node) ?? interpret(node);
 }

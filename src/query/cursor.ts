@@ -12,6 +12,7 @@ import type { Filter, Predicate } from "./compile.ts";
 import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
+import { Budget } from "../engine/yield.ts";
 import type { Entry } from "../types.ts";
 import { copyValue, type StoredRecord } from "../value_codec.ts";
 
@@ -42,6 +43,52 @@ interface Hit {
   /** The key the source visited (index key, or the document key). */
   readonly source: Uint8Array;
   readonly range: number;
+}
+
+/** Receives a query's results as stored records (internal). */
+interface Sink {
+  /** Takes one result: the stored record (not a copy: do not change it). */
+  add(
+    record: StoredRecord,
+    entry: StorageEntry,
+    source: Uint8Array,
+    range: number,
+  ): void;
+  /** Whether results wait to be taken (the scan then pauses for them). */
+  readonly pending: boolean;
+}
+
+/** A sink that holds results until an iterating consumer takes them. */
+class Buffered implements Sink {
+  #records: StoredRecord[] = [];
+  #entries: StorageEntry[] = [];
+  readonly #withEntries: boolean;
+
+  constructor(withEntries = false) {
+    this.#withEntries = withEntries;
+  }
+
+  get pending(): boolean {
+    return this.#records.length > 0;
+  }
+
+  add(record: StoredRecord, entry: StorageEntry): void {
+    this.#records.push(record);
+    if (this.#withEntries) this.#entries.push(entry);
+  }
+
+  take(): StoredRecord[] {
+    const out = this.#records;
+    this.#records = [];
+    return out;
+  }
+
+  takeEntries(): [StoredRecord, StorageEntry][] {
+    const records = this.take();
+    const entries = this.#entries;
+    this.#entries = [];
+    return records.map((r, i) => [r, entries[i]!]);
+  }
 }
 
 /** Where a paginated query stopped. */
@@ -108,6 +155,15 @@ export interface Explanation {
   readonly returned: number;
 }
 
+/**
+ * Internal seams of the cursor, for tests: `copy` makes the copy of a stored
+ * value that a result hands out (a spy can check that `count()` and
+ * `explain()` never copy a document).
+ */
+export const cursorHooks: { copy: (value: unknown) => unknown } = {
+  copy: copyValue,
+};
+
 let create: <T>(plan: CursorPlan) => Cursor<T>;
 
 /**
@@ -152,10 +208,31 @@ export class Cursor<T> implements AsyncIterable<T> {
     return { plan: engine.plan(collection, filter, sort) };
   }
 
-  async *#hits(
+  /**
+   * Runs the query: visits the planned documents in synchronous chunks of at
+   * most 4 ms (a {@linkcode Budget}: the clock is read every few documents)
+   * and gives the event loop a turn between chunks. Each result goes to `sink`
+   * as the stored record (never copied here); with no sink, results are
+   * only counted in `tally` (nothing is kept, not even for a sort).
+   *
+   * The generator yields (nothing) when the sink holds results, so an
+   * iterating consumer can take them; `toArray()` and `count()` drive it to
+   * the end.
+   *
+   * @param sink Receives each result, or `undefined` to count only.
+   * @param tally Counts the results.
+   * @param stats Counts the index entries and documents read.
+   * @param chosen The plan, when already chosen.
+   * @param asFind With no sink, read as many documents as `find` would (for
+   *   `explain()`): a sort reads every match, and no early stop at the limit.
+   */
+  async *#run(
+    sink: Sink | undefined,
+    tally: { n: number },
     stats: { keys: number; docs: number } = { keys: 0, docs: 0 },
     chosen?: { plan: Plan | undefined },
-  ): AsyncGenerator<readonly Hit[]> {
+    asFind = false,
+  ): AsyncGenerator<void> {
     const { plan } = chosen ?? await this.#choose();
     const { engine, collection, predicate, signal, sort, source } = this.#plan;
     const action = `Cannot query '${collection}'`;
@@ -186,6 +263,7 @@ export class Cursor<T> implements AsyncIterable<T> {
     }
     engine.countQuery();
     if (left <= 0) return;
+    const budget = new Budget(signal);
     const pages: AsyncIterable<DocPage> = source !== undefined
       ? source(signal)
       : plan === undefined || plan.kind === "scan"
@@ -195,31 +273,38 @@ export class Cursor<T> implements AsyncIterable<T> {
         examined: stats,
         after: resume,
       });
+    const keep = left === Infinity ? Infinity : skip + left;
+    // Counting a sorted query: the order does not change how many.
+    const counting = sink === undefined;
+    const inMemory = sorted && !counting;
+    // A count stops at skip + limit matches; explain reads what find reads.
+    const stopAt = counting && sorted && asFind ? Infinity : keep;
     // In-memory sort: with a limit, keep only the best skip + limit hits
     // (sorted, ties in arrival order, so the result equals a stable sort).
-    const compare = sorted ? compileSort(sort!) : undefined;
-    const keep = left === Infinity ? Infinity : skip + left;
+    const compare = inMemory ? compileSort(sort!) : undefined;
     const all: Hit[] = [];
     const order = (a: Hit, b: Hit) => compare!(a.record.value, b.record.value);
+    let matched = 0;
     for await (const page of pages) {
+      if (budget.spent()) await budget.pause();
       const now = engine.now();
       stats.docs += page.length;
-      const out: Hit[] = [];
       const sources = page.sources;
       const range = page.range ?? 0;
       for (let i = 0; i < page.length; i++) {
+        if (budget.due()) await budget.pause();
         const entry = page[i]!;
         const record = engine.visible(entry, now, action);
         if (record === undefined || !predicate(record.value, record.tags)) {
           continue;
         }
-        const hit = {
-          entry,
-          record,
-          source: sources === undefined ? entry.key : sources[i]!,
-          range,
-        };
-        if (sorted) {
+        if (counting) {
+          if (++matched >= stopAt) break;
+          continue;
+        }
+        const src = sources === undefined ? entry.key : sources[i]!;
+        if (inMemory) {
+          const hit = { entry, record, source: src, range };
           if (keep === Infinity) {
             all.push(hit);
           } else if (
@@ -242,25 +327,40 @@ export class Cursor<T> implements AsyncIterable<T> {
           skip--;
           continue;
         }
-        out.push(hit);
+        tally.n++;
+        sink!.add(record, entry, src, range);
         if (--left === 0) break;
       }
-      if (out.length > 0) yield out;
+      if (counting && matched >= stopAt) break;
+      if (sink?.pending === true) yield;
       if (left === 0) return;
     }
-    if (sorted) {
+    if (counting) {
+      tally.n += Math.max(0, Math.min(matched, keep) - skip);
+      return;
+    }
+    if (inMemory) {
       // Ties keep key order (a stable sort), so pages never overlap.
       if (keep === Infinity) all.sort(order);
-      const out = all.slice(skip, keep);
-      if (out.length > 0) yield out;
+      const end = Math.min(all.length, keep);
+      for (let i = skip; i < end; i++) {
+        if (budget.due()) {
+          if (sink!.pending) yield;
+          await budget.pause();
+        }
+        const hit = all[i]!;
+        tally.n++;
+        sink!.add(hit.record, hit.entry, hit.source, hit.range);
+      }
     }
   }
 
   #shape(): (value: unknown) => unknown {
     const { projection } = this.#plan;
-    if (projection === undefined) return copyValue;
+    const copy = cursorHooks.copy;
+    if (projection === undefined) return copy;
     const project = compileProjection(projection);
-    return (value) => copyValue(project(value));
+    return (value) => copy(project(value));
   }
 
   /**
@@ -270,9 +370,11 @@ export class Cursor<T> implements AsyncIterable<T> {
    */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     const shape = this.#shape();
-    for await (const hits of this.#hits()) {
-      for (const hit of hits) yield shape(hit.record.value) as T;
+    const sink = new Buffered();
+    for await (const _ of this.#run(sink, { n: 0 })) {
+      for (const record of sink.take()) yield shape(record.value) as T;
     }
+    for (const record of sink.take()) yield shape(record.value) as T;
   }
 
   /**
@@ -294,10 +396,14 @@ export class Cursor<T> implements AsyncIterable<T> {
   async *entries(): AsyncIterable<Entry<T>> {
     const { engine } = this.#plan;
     const shape = this.#shape();
-    for await (const hits of this.#hits()) {
-      for (const hit of hits) {
-        yield toEntry<T>(engine.idOf(hit.entry), hit.record, shape);
+    const sink = new Buffered(true);
+    for await (const _ of this.#run(sink, { n: 0 })) {
+      for (const [record, entry] of sink.takeEntries()) {
+        yield toEntry<T>(engine.idOf(entry), record, shape);
       }
+    }
+    for (const [record, entry] of sink.takeEntries()) {
+      yield toEntry<T>(engine.idOf(entry), record, shape);
     }
   }
 
@@ -319,8 +425,16 @@ export class Cursor<T> implements AsyncIterable<T> {
   async toArray(): Promise<T[]> {
     const out: T[] = [];
     const shape = this.#shape();
-    for await (const hits of this.#hits()) {
-      for (const hit of hits) out.push(shape(hit.record.value) as T);
+    // Copies are made inside the scan's chunks, so they count against the
+    // chunk budget like the rest of the work.
+    const sink: Sink = {
+      pending: false,
+      add: (record) => {
+        out.push(shape(record.value) as T);
+      },
+    };
+    for await (const _ of this.#run(sink, { n: 0 })) {
+      // drained by the sink
     }
     return out;
   }
@@ -344,9 +458,12 @@ export class Cursor<T> implements AsyncIterable<T> {
     const chosen = await this.#choose();
     const counted = await this.#countByIndex(undefined, chosen);
     if (counted !== undefined) return counted;
-    let n = 0;
-    for await (const hits of this.#hits(undefined, chosen)) n += hits.length;
-    return n;
+    // No sink: matches are counted, never copied or kept.
+    const tally = { n: 0 };
+    for await (const _ of this.#run(undefined, tally, undefined, chosen)) {
+      // nothing to take
+    }
+    return tally.n;
   }
 
   async #countByIndex(
@@ -401,8 +518,14 @@ export class Cursor<T> implements AsyncIterable<T> {
       limit: Math.min(this.#plan.limit, size + 1),
     });
     const hits: Hit[] = [];
-    for await (const page of limited.#hits(undefined, chosen)) {
-      hits.push(...page);
+    const sink: Sink = {
+      pending: false,
+      add: (record, entry, source, range) => {
+        hits.push({ entry, record, source, range });
+      },
+    };
+    for await (const _ of limited.#run(sink, { n: 0 }, undefined, chosen)) {
+      // drained by the sink
     }
     const more = hits.length > size;
     const items = hits.slice(0, size);
@@ -459,9 +582,13 @@ export class Cursor<T> implements AsyncIterable<T> {
     if (counted !== undefined) {
       returned = counted;
     } else {
-      for await (const hits of this.#hits(stats, chosen)) {
-        returned += hits.length;
+      // Counts what find would return, reading what find would read,
+      // without copying or keeping a document.
+      const tally = { n: 0 };
+      for await (const _ of this.#run(undefined, tally, stats, chosen, true)) {
+        // nothing to take
       }
+      returned = tally.n;
     }
     const { sourceDescription, sort } = this.#plan;
     if (plan === undefined) {

@@ -82,12 +82,23 @@ export function anyOf(preds: readonly DocPredicate[]): DocPredicate {
   };
 }
 
-function filterList(
+/**
+ * Checks the operand of `$and`, `$or` or `$nor` and compiles each filter in
+ * it.
+ *
+ * @param op The operator.
+ * @param operand Its operand: a non-empty array of filters.
+ * @param compile Compiles one filter.
+ * @param where Where the operator is (for error messages).
+ * @returns The compiled filters.
+ * @throws {TypeError} When the operand is not a non-empty array.
+ */
+export function filterList<P>(
   op: string,
   operand: unknown,
-  compile: (filter: unknown, where: string) => DocPredicate,
+  compile: (filter: unknown, where: string) => P,
   where: string,
-): DocPredicate[] {
+): P[] {
   if (!Array.isArray(operand)) {
     throw filterError(
       where,

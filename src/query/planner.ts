@@ -60,10 +60,11 @@ import {
   compareIndexKeys,
   encodeIndexKey,
   type IndexKeyPart,
-} from "../key_codec.ts";
+} from "../index_key_codec.ts";
 import type { Filter } from "./compile.ts";
 
-export type { IndexKeyPart, KeyPart } from "../key_codec.ts";
+export type { IndexKeyPart } from "../index_key_codec.ts";
+export type { KeyPart } from "../key_codec.ts";
 export type { Filter } from "./compile.ts";
 
 /** A sort specification: dot paths mapped to `1` (ascending) or `-1`. */

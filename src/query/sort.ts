@@ -21,6 +21,7 @@
  * @module
  */
 
+import { compileSource, helpers, literal } from "./codegen.ts";
 import { compareValues } from "./compare.ts";
 import { splitPath } from "./path.ts";
 import { describe, isPlainObject } from "./types.ts";
@@ -172,11 +173,57 @@ export function compileSort(
     }
     keys.push({ segs, desc: dir === -1 });
   }
-  return (a, b) => {
+  return generateSort(keys) ?? ((a, b) => {
     for (const { segs, desc } of keys) {
       const c = compareValues(sortKey(a, segs, desc), sortKey(b, segs, desc));
       if (c !== 0) return desc ? -c : c;
     }
     return 0;
-  };
+  });
+}
+
+/**
+ * Generates the comparator of a sort: each key read inline while the path
+ * meets no array (the general `sortKey` otherwise), numbers and strings
+ * compared inline. Field names enter the code only as string literals.
+ */
+function generateSort(
+  keys: readonly { segs: readonly string[]; desc: boolean }[],
+): ((a: unknown, b: unknown) => number) | undefined {
+  const constants: unknown[] = [sortKey];
+  const fns: string[] = [];
+  const body: string[] = [];
+  keys.forEach(({ segs, desc }, k) => {
+    constants.push(segs);
+    const slow = `return c[0](o, c[${constants.length - 1}], ${desc});`;
+    const lines = ["let v = o;"];
+    for (const seg of segs) {
+      const s = literal(seg);
+      lines.push(
+        `if (!h.isDoc(v)) ${slow}`,
+        `v = h.hasOwn(v, ${s}) ? v[${s}] : undefined;`,
+      );
+    }
+    lines.push(
+      `if (h.isArray(v)) ${slow}`,
+      "return v === undefined ? null : v;",
+    );
+    fns.push(`function k${k}(o) {\n  ${lines.join("\n  ")}\n}\n`);
+    body.push(
+      `x = k${k}(a); y = k${k}(b);`,
+      `r = typeof x === "number" && typeof y === "number" && x === x && y === y`,
+      `  ? (x < y ? -1 : x > y ? 1 : 0)`,
+      `  : typeof x === "string" && typeof y === "string" ? h.cs(x, y) : h.cmp(x, y);`,
+      `if (r !== 0) return ${desc ? "-r" : "r"};`,
+    );
+  });
+  const source = `"use strict";\n${
+    fns.join("")
+  }return function compiledSort(a, b) {\n  let x, y, r;\n  ${
+    body.join("\n  ")
+  }\n  return 0;\n};\n`;
+  return compileSource<(a: unknown, b: unknown) => number>(source)?.(
+    constants,
+    helpers,
+  );
 }

@@ -27,6 +27,23 @@ export interface LeafOp {
   readonly traverse: boolean;
   /** Whether the field matches when no value passes (`$ne`, `$nin`…). */
   readonly negate: boolean;
+  /**
+   * The same test in a form the code generator can inline (see
+   * `codegen.ts`), when it has one; `test` is used otherwise.
+   */
+  readonly inline?: InlineTest | undefined;
+}
+
+/**
+ * A value test simple enough to inline into generated code: equality with a
+ * number (not `NaN`), a string, a boolean or `null` (which also matches
+ * missing), or an ordering against a number (not `NaN`) or a string.
+ */
+export interface InlineTest {
+  /** Which comparison. */
+  readonly op: "eq" | "gt" | "gte" | "lt" | "lte";
+  /** The operand; its type selects the generated code. */
+  readonly value: number | string | boolean | null;
 }
 
 /** `$not`: the field matches when the wrapped operators do not all match. */
@@ -45,6 +62,28 @@ export type DocPredicate = (
   doc: unknown,
   tags: readonly string[] | undefined,
 ) => boolean;
+
+/**
+ * A validated filter, the common input of the interpreter (closures, below)
+ * and the code generator (`codegen.ts`).
+ */
+export type FilterNode =
+  | {
+    /** `$and` (and a filter's implicit AND of fields), `$or`, `$nor`. */
+    readonly kind: "and" | "or" | "nor";
+    /** The operands. */
+    readonly nodes: readonly FilterNode[];
+  }
+  | {
+    /** One field operator. */
+    readonly kind: "field";
+    /** The field path. */
+    readonly key: string;
+    /** The operator. */
+    readonly op: FieldOp;
+    /** Whether a `tags…` path resolves against an item's tags. */
+    readonly tags: boolean;
+  };
 
 /** What an operator compiler may use besides its operand. */
 export interface CompileContext {
@@ -70,6 +109,7 @@ export type OperatorCompiler = (
  * @param test The value test.
  * @param traverse Whether leaf arrays offer their elements.
  * @param negate Whether the result is negated.
+ * @param inline The same test in a form generated code can inline.
  * @returns The operator.
  *
  * @example
@@ -84,8 +124,44 @@ export function leafOp(
   test: ValueTest,
   traverse: boolean,
   negate: boolean,
+  inline?: InlineTest,
 ): LeafOp {
-  return { kind: "leaf", test, traverse, negate };
+  return { kind: "leaf", test, traverse, negate, inline };
+}
+
+/**
+ * The inline form of a comparison with a document value, when it has one
+ * (see {@linkcode InlineTest}).
+ *
+ * @param op The comparison.
+ * @param value The operand.
+ * @returns The inline test, or `undefined` when the operand needs the
+ * general test (`NaN`, a `Date`, an object, an ordering against `null` or a
+ * boolean…).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { inlineTest } from "./types.ts";
+ * assert.deepEqual(inlineTest("gt", 30), { op: "gt", value: 30 });
+ * assert(inlineTest("eq", NaN) === undefined);
+ * ```
+ */
+export function inlineTest(
+  op: InlineTest["op"],
+  value: unknown,
+): InlineTest | undefined {
+  switch (typeof value) {
+    case "number":
+      return value === value ? { op, value } : undefined;
+    case "string":
+      return { op, value };
+    case "boolean":
+      return op === "eq" ? { op, value } : undefined;
+    case "object":
+      return value === null && op === "eq" ? { op, value } : undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -1,0 +1,276 @@
+/**
+ * Scans stay on the caller's event loop: they run in short synchronous
+ * chunks and give other tasks (timers, messages) a turn in between, even
+ * inside one large storage page; `count()` and `explain()` never copy a
+ * document. No timing assertions: only what ran, and in what order.
+ */
+
+import assert from "node:assert/strict";
+import { open } from "../mod.ts";
+import { MemoryStorage } from "../storage.ts";
+import { cursorHooks } from "../src/query/cursor.ts";
+import { Budget, nextTurn } from "../src/engine/yield.ts";
+
+const N = Deno.env.get("TETHER_TORTURE") ? 400_000 : 40_000;
+
+/** Spies on the copy a result hands out. */
+function spyCopies(): { count: () => number; [Symbol.dispose](): void } {
+  const original = cursorHooks.copy;
+  let n = 0;
+  cursorHooks.copy = (value) => {
+    n++;
+    return original(value);
+  };
+  return {
+    count: () => n,
+    [Symbol.dispose]() {
+      cursorHooks.copy = original;
+    },
+  };
+}
+
+/**
+ * A memory storage whose scans hand out everything in one page, as a
+ * storage with large pages would.
+ */
+function onePageStorage(): MemoryStorage {
+  const inner = new MemoryStorage();
+  return new Proxy(inner, {
+    get(target, prop) {
+      if (prop === "scan") {
+        return async function* (
+          options: Parameters<MemoryStorage["scan"]>[0],
+        ) {
+          const all = [];
+          for await (const page of target.scan(options)) all.push(...page);
+          if (all.length > 0) yield all;
+        };
+      }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+async function fill(
+  db: Awaited<ReturnType<typeof open>>,
+  n: number,
+): Promise<void> {
+  const users = db.collection("users");
+  for (let i = 0; i < n; i += 10_000) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + 10_000); j++) {
+      batch.push({ name: `u${j}`, age: j % 80, city: j % 3 ? "SF" : "NY" });
+    }
+    await users.insertMany(batch);
+  }
+}
+
+Deno.test("nextTurn is a macrotask: due timers and messages run first", async () => {
+  const order: string[] = [];
+  setTimeout(() => order.push("timer"), 0);
+  const { port1, port2 } = new MessageChannel();
+  port1.onmessage = () => {
+    order.push("message");
+    port1.close();
+  };
+  port2.postMessage(null);
+  port2.close();
+  queueMicrotask(() => order.push("microtask"));
+  for (let i = 0; i < 50 && order.length < 3; i++) await nextTurn();
+  assert.deepEqual(order.sort(), ["message", "microtask", "timer"]);
+});
+
+Deno.test("a Budget pauses a synchronous loop so a timer runs inside it", async () => {
+  let timerAt = -1;
+  let i = 0;
+  setTimeout(() => timerAt = i, 0);
+  const budget = new Budget(undefined, 1);
+  // Busy work with pauses; stops once the timer has run.
+  for (; i < 1e9 && timerAt < 0; i++) {
+    if (budget.due()) await budget.pause();
+  }
+  assert(timerAt > 0, "the timer ran inside the loop, not before it");
+});
+
+Deno.test("a Budget's pause throws the signal's reason once aborted", async () => {
+  const controller = new AbortController();
+  const budget = new Budget(controller.signal, 0);
+  controller.abort(new RangeError("stop"));
+  await assert.rejects(() => budget.pause(), RangeError);
+});
+
+Deno.test("toArray() lets a timer and a message run in the middle of one large page", async () => {
+  await using db = await open({
+    storage: onePageStorage(),
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await fill(db, N);
+  const users = db.collection("users");
+  using copies = spyCopies();
+  let copiedAtTimer = -1;
+  let copiedAtMessage = -1;
+  const scan = users.find({ age: { $gte: 0 } }).toArray();
+  // Scheduled after the scan started (it runs synchronously up to its first
+  // await), so they can only run while it is under way.
+  setTimeout(() => copiedAtTimer = copies.count(), 0);
+  const { port1, port2 } = new MessageChannel();
+  port1.onmessage = () => {
+    copiedAtMessage = copies.count();
+    port1.close();
+  };
+  port2.postMessage(null);
+  port2.close();
+  const all = await scan;
+  assert.equal(all.length, N);
+  assert.equal(copies.count(), N);
+  // Both ran while the single page was being worked through.
+  assert(
+    copiedAtTimer >= 0 && copiedAtTimer < N,
+    `timer ran after ${copiedAtTimer} of ${N} copies`,
+  );
+  assert(
+    copiedAtMessage >= 0 && copiedAtMessage < N,
+    `message ran after ${copiedAtMessage} of ${N} copies`,
+  );
+});
+
+Deno.test("an async iteration and an unindexed count interleave with a timer", async () => {
+  await using db = await open({
+    storage: onePageStorage(),
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await fill(db, N);
+  const users = db.collection("users");
+  // count: a timer set after the count started fires before it ends.
+  let countDone = false;
+  let timerBeforeCount = false;
+  const counting = users.count({ city: "SF", age: { $gte: 30 } }).then((n) => {
+    countDone = true;
+    return n;
+  });
+  setTimeout(() => timerBeforeCount = !countDone, 0);
+  const expected =
+    Array.from({ length: N }, (_, j) => j).filter((j) =>
+      j % 3 !== 0 && j % 80 >= 30
+    ).length;
+  assert.equal(await counting, expected);
+  assert(timerBeforeCount, "the timer ran while count() was under way");
+  // for await: the first value arrives before the whole page is examined.
+  using copies = spyCopies();
+  let seen = 0;
+  for await (const _ of users.find({ city: "NY" })) {
+    seen++;
+    break;
+  }
+  assert.equal(seen, 1);
+  assert(copies.count() === 1, "only the value taken was copied");
+});
+
+Deno.test("an HTTP server on the same loop answers during toArray() and count() of one large page", async () => {
+  await using db = await open({
+    storage: onePageStorage(),
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await fill(db, N);
+  const users = db.collection("users");
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  try {
+    const url = `http://127.0.0.1:${server.addr.port}/`;
+    for (
+      const work of [
+        () => users.find({}).toArray(),
+        () => users.count({ city: "SF", age: { $gte: 30 } }),
+      ]
+    ) {
+      let running = true;
+      let answered = 0;
+      const client = (async () => {
+        while (running) {
+          assert.equal(await (await fetch(url)).text(), "ok");
+          if (running) answered++;
+        }
+      })();
+      await work();
+      running = false;
+      await client;
+      assert(answered > 0, "no request was answered during the scan");
+    }
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("count() and explain() never copy a document", async () => {
+  await using db = await open({
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await fill(db, 2_000);
+  const users = db.collection("users");
+  await users.createIndex("age");
+  using copies = spyCopies();
+  // Unindexed, indexed exact, indexed with a residual filter, sorted, limited.
+  assert.equal(await users.count({ city: "SF", age: { $gte: 30 } }), 833);
+  assert.equal(await users.count({ age: 42 }), 25);
+  assert.equal(await users.count({ age: 42, city: "SF" }), 16);
+  assert.equal(await users.find({ city: "NY" }, { limit: 5 }).count(), 5);
+  assert.equal(
+    await users.find({ city: "NY" }, { sort: { name: 1 }, skip: 660 })
+      .count(),
+    7,
+  );
+  const byIndex = await users.find({ age: 42 }).explain("count");
+  assert.equal(
+    byIndex.docsExamined,
+    0,
+    "an exact index count reads no document",
+  );
+  assert.equal(byIndex.returned, 25);
+  const scan = await users.find({ city: "SF", age: { $gte: 30 } }).explain();
+  assert.equal(scan.returned, 833);
+  assert.equal(scan.index, "age_1");
+  assert.equal(scan.docsExamined, 1_250, "the documents of ages 30 to 79");
+  const sorted = await users.find({ city: "NY" }, {
+    sort: { name: -1 },
+    skip: 2,
+    limit: 3,
+  }).explain();
+  assert.equal(sorted.returned, 3);
+  assert.equal(sorted.docsExamined, 2_000, "a sort reads every match");
+  const limited = await users.find({ city: "NY" }, { limit: 3 }).explain();
+  assert.equal(limited.returned, 3);
+  assert(limited.docsExamined < 2_000, "an unsorted limit stops early");
+  assert.equal(copies.count(), 0);
+  // The spy sees the copies that results do make.
+  assert.equal((await users.find({ age: 42 }).toArray()).length, 25);
+  assert.equal(copies.count(), 25);
+});
+
+Deno.test("a finished scan leaves nothing that keeps the process alive", async () => {
+  const script = `
+    import { open } from ${
+    JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+  };
+    const db = await open({ ttlCheckInterval: Infinity, cleanupInterval: Infinity });
+    const docs = Array.from({ length: 30000 }, (_, i) => ({ i, s: "x".repeat(20) }));
+    await db.putBatch(docs);
+    console.log((await db.find({ i: { $gte: 0 } }).toArray()).length, await db.count({ i: { $lt: 10 } }));
+    await db.close();
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "piped",
+    // A leaked port would keep the child running: fail instead of hanging.
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  assert(out.success, new TextDecoder().decode(out.stderr));
+  assert.equal(new TextDecoder().decode(out.stdout).trim(), "30000 10");
+});
