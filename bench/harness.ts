@@ -276,14 +276,19 @@ export interface LoopRecord {
 
 /**
  * Like {@linkcode measureStall}, and keeps every tick, so that the stalls
- * can be drawn as a timeline. The gap includes the interval's own 1 ms (on
- * an idle loop Deno fires it every 1-2 ms).
+ * can be drawn as a timeline. With `"interval"` (the default) the probe is
+ * a 1 ms `setInterval`, whose gap includes its own 1 ms (on an idle loop
+ * Deno fires it every 1-2 ms): what a timer waits. With `"message"` it is a
+ * `MessageChannel` ping: what a message turn waits (only gaps of 1 ms or
+ * more are kept as points).
  *
  * @param work The work (sync or async).
+ * @param probe What ticks: a 1 ms interval or a message ping.
  * @returns Its duration, the largest gap and every tick.
  */
 export async function recordLoop(
   work: () => unknown | Promise<unknown>,
+  probe: "interval" | "message" = "interval",
 ): Promise<LoopRecord> {
   let last = performance.now();
   let t0 = last;
@@ -291,15 +296,38 @@ export async function recordLoop(
   let running = false;
   const points: [number, number][] = [];
   const round = (v: number) => Math.round(v * 100) / 100;
-  const id = setInterval(() => {
+  const tick = () => {
     const t = performance.now();
     if (running) {
       const gap = t - last;
       if (gap > maxGap) maxGap = gap;
-      points.push([round(t - t0), round(gap)]);
+      // A message ping ticks every few µs: keep only gaps of 1 ms or more.
+      if (probe === "interval" || gap >= 1) {
+        points.push([round(t - t0), round(gap)]);
+      }
     }
     last = t;
-  }, 1);
+  };
+  let stop: () => void;
+  if (probe === "interval") {
+    const id = setInterval(tick, 1);
+    stop = () => clearInterval(id);
+  } else {
+    // A ping through a MessageChannel: each arrival posts the next, so the
+    // gaps are how long other macrotasks (message turns) waited.
+    const ch = new MessageChannel();
+    let on = true;
+    ch.port1.onmessage = () => {
+      tick();
+      if (on) ch.port2.postMessage(0);
+    };
+    ch.port2.postMessage(0);
+    stop = () => {
+      on = false;
+      ch.port1.close();
+      ch.port2.close();
+    };
+  }
   await new Promise((r) => setTimeout(r, 20));
   collectGarbage();
   await new Promise((r) => setTimeout(r, 5));
@@ -311,6 +339,6 @@ export async function recordLoop(
   // Let the interval fire once more so a stall at the very end is counted.
   await new Promise((r) => setTimeout(r, 5));
   running = false;
-  clearInterval(id);
+  stop();
   return { ms, maxGapMs: maxGap, ticks: points.length, points, result };
 }
