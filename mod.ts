@@ -34,6 +34,7 @@ export {
   ClosedError,
   ConflictError,
   DuplicateKeyError,
+  FeedGapError,
   IntegrityError,
   LockedError,
   QuotaError,
@@ -44,14 +45,18 @@ export {
 export type { Filter } from "./src/query/compile.ts";
 export type {
   Change,
+  ChangesOptions,
   Clock,
+  DatabaseChangesOptions,
   DatabaseStats,
   Entry,
+  FeedChange,
   FindOptions,
   IndexOptions,
   OpenOptions,
   PutBatchOptions,
   PutOptions,
+  ReadOptions,
   UpdateOptions,
   WatchOptions,
 } from "./src/types.ts";

@@ -38,6 +38,9 @@ export {
   type KvStorageOptions,
 } from "./src/storage/kv.ts";
 export type {
+  ObjectCommit,
+  ObjectSet,
+  ObjectTier,
   ScanOptions,
   Storage,
   StorageCapabilities,

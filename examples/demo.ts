@@ -6,13 +6,15 @@
 
 import { open } from "../mod.ts";
 
+// Colour only on a terminal, never with NO_COLOR (Deno.noColor) or in a pipe.
+const colors = !Deno.noColor && Deno.stdout.isTerminal();
 const line = (title: string) =>
   console.log(`\n== ${title} ${"=".repeat(50 - title.length)}`);
 const show = (label: string, value: unknown) =>
   console.log(
     `${label.padEnd(34)} ${
       Deno.inspect(value, {
-        colors: !Deno.noColor,
+        colors,
         compact: true,
         breakLength: 100,
       })

@@ -20,21 +20,26 @@ import { compileSort } from "./query/sort.ts";
 import { compileUpdate, type Update } from "./query/update.ts";
 import type {
   Change,
+  ChangesOptions,
   Entry,
+  FeedChange,
   FindOptions,
   IndexOptions,
   PutBatchOptions,
   PutOptions,
+  ReadOptions,
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
 import { checkOptions, OPTIONS } from "./options.ts";
+import { checkChanges } from "./engine/feed.ts";
 import {
   checkCount,
   checkDense,
   checkFields,
   checkIdField,
   checkKey,
+  checkReadonly,
   checkTags,
   checkTtl,
   checkVersion,
@@ -42,7 +47,12 @@ import {
   hidesValues,
   isKeyedPut,
 } from "./validate.ts";
-import { type CheckedValue, checkValue, copyValue } from "./value_codec.ts";
+import {
+  type CheckedValue,
+  checkValue,
+  copyValue,
+  shareValue,
+} from "./value_codec.ts";
 
 /**
  * A query filter: Mongo-style conditions plus `$limit` (MicroTetherDB's
@@ -113,6 +123,13 @@ export class Collection<T = unknown> {
         () => {},
       );
     }
+  }
+
+  /** Whether a read's results are shared and frozen (`readonly`). */
+  #shared(options: ReadOptions, action: string): boolean {
+    checkOptions(options, OPTIONS.get, action);
+    return checkReadonly(options.readonly, action) ??
+      this.#engine.settings.readonly === true;
   }
 
   /** The collection's name. */
@@ -214,8 +231,10 @@ export class Collection<T = unknown> {
    * Reads a value.
    *
    * @param key The key.
+   * @param options `readonly: true` returns the stored value frozen and
+   *   shared instead of a copy (default: the database's `readonly`).
    * @returns A copy of the value, or `null` when absent or expired.
-   * @throws {TypeError} When the key is invalid.
+   * @throws {TypeError} When the key or an option is invalid.
    * @throws {ClosedError} After `close()`.
    *
    * @example
@@ -228,19 +247,29 @@ export class Collection<T = unknown> {
    * assert(await db.get("missing") === null);
    * ```
    */
-  async get(key: string): Promise<T | null> {
+  async get(key: string, options?: ReadOptions): Promise<T | null> {
     const action = `Cannot get '${key}'`;
     checkKey(key, action);
-    const record = await this.#engine.read(this.#name, key, action);
-    return record === null ? null : copyValue(record.value) as T;
+    const shared = options === undefined
+      ? this.#engine.settings.readonly === true
+      : this.#shared(options, action);
+    const engine = this.#engine;
+    const hit = engine.peek(this.#name, key, action);
+    const record = hit !== undefined
+      ? hit
+      : await engine.read(this.#name, key, action);
+    if (record === null) return null;
+    return (shared ? shareValue(record.value) : copyValue(record.value)) as T;
   }
 
   /**
    * Reads an item with its metadata (tags, expiry, timestamps, version).
    *
    * @param key The key.
+   * @param options `readonly: true` gives the stored value frozen and
+   *   shared instead of a copy (default: the database's `readonly`).
    * @returns The entry, or `null` when absent or expired.
-   * @throws {TypeError} When the key is invalid.
+   * @throws {TypeError} When the key or an option is invalid.
    * @throws {ClosedError} After `close()`.
    *
    * @example
@@ -253,11 +282,19 @@ export class Collection<T = unknown> {
    * assert(entry?.tags[0] === "t" && entry.expiresAt !== undefined);
    * ```
    */
-  async getEntry(key: string): Promise<Entry<T> | null> {
+  async getEntry(
+    key: string,
+    options?: ReadOptions,
+  ): Promise<Entry<T> | null> {
     const action = `Cannot get '${key}'`;
     checkKey(key, action);
+    const shared = options === undefined
+      ? this.#engine.settings.readonly === true
+      : this.#shared(options, action);
     const record = await this.#engine.read(this.#name, key, action);
-    return record === null ? null : toEntry<T>(key, record);
+    return record === null
+      ? null
+      : toEntry<T>(key, record, shared ? shareValue : copyValue);
   }
 
   /**
@@ -369,6 +406,55 @@ export class Collection<T = unknown> {
     this.#engine.assertOpen(action);
     checkOptions(options, OPTIONS.watch, action);
     return this.#engine.changes(this.#name, options.signal);
+  }
+
+  /**
+   * The collection's durable change feed: each item's latest change (put,
+   * delete; expiry with `expiries: true`) after `since`, in the order of
+   * their positions, then (unless `live: false`) the new ones as they are
+   * committed. Each change carries `seq`, its position: save it and pass it
+   * back as `since` to resume, in this process or after a restart (memory
+   * storage: while it is open; file and Deno KV: always). A change is in
+   * the feed once its commit is durable. A key changed several times since
+   * `since` appears once, with its latest change (as CouchDB's `_changes`).
+   * See docs/changes.md for the guarantees.
+   *
+   * @param options `since` (exclusive; omitted: from the start), `limit`,
+   *   `signal`, `live` (default `true`), `expiries` (default `false`).
+   * @returns The changes; the iteration ends after `limit`, when `signal`
+   *   aborts, when the database closes, or (with `live: false`) when caught
+   *   up.
+   * @throws {TypeError} When an option has the wrong type or is unknown.
+   * @throws {RangeError} When `limit` is not a whole number >= 1 or `since`
+   *   is not a position of this feed.
+   * @throws {FeedGapError} (from the first `next()`) When changes after
+   *   `since` may be gone: deletion markers older than `tombstoneRetention`
+   *   were purged, or the database never reached `since`. Resync: read from
+   *   the start.
+   * @throws {ClosedError} After `close()`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * const readings = db.collection<{ t: number }>("readings");
+   * await readings.put("r1", { t: 20 });
+   * const [first] = await Array.fromAsync(readings.changes({ live: false }));
+   * await readings.put("r2", { t: 21 });
+   * await readings.delete("r1");
+   * const after = await Array.fromAsync(
+   *   readings.changes({ since: first!.seq, live: false }),
+   * );
+   * assert.deepEqual(after.map((c) => `${c.type} ${c.key}`), ["put r2", "delete r1"]);
+   * ```
+   */
+  changes(options: ChangesOptions = {}): AsyncIterable<FeedChange<T>> {
+    const action = `Cannot read the changes of '${this.#name}'`;
+    this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.changes, action);
+    const request = checkChanges(options, action, [this.#name]);
+    return this.#engine.durableChanges<T>(request);
   }
 
   /**
@@ -519,6 +605,8 @@ export class Collection<T = unknown> {
       skip: checkCount(options.skip, "skip", action, 0),
       signal: options.signal,
       after: options.after,
+      readonly: checkReadonly(options.readonly, action) ??
+        this.#engine.settings.readonly === true,
     });
   }
 

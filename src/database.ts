@@ -6,6 +6,7 @@
 
 import { resolveLog } from "./logger.ts";
 import { checkOptions, OPTIONS } from "./options.ts";
+import { checkChanges } from "./engine/feed.ts";
 import { Collection } from "./collection.ts";
 import type { CollectionOptions } from "./types.ts";
 export type { CollectionOptions } from "./types.ts";
@@ -41,10 +42,16 @@ import {
 import { FileStorage } from "./storage/file.ts";
 import { MemoryStorage } from "./storage/memory.ts";
 import type { Storage } from "./storage/contract.ts";
-import type { DatabaseStats, OpenOptions } from "./types.ts";
+import type {
+  DatabaseChangesOptions,
+  DatabaseStats,
+  FeedChange,
+  OpenOptions,
+} from "./types.ts";
 import {
   checkCount,
   checkInterval,
+  checkReadonly,
   checkSize,
   describeType,
 } from "./validate.ts";
@@ -86,6 +93,46 @@ export class Database<T = unknown> extends Collection<T> {
     super(engine, DEFAULT_COLLECTION);
     this.#engine = engine;
     this.#collections.set(DEFAULT_COLLECTION, this as Collection<unknown>);
+  }
+
+  /**
+   * The database's durable change feed: as
+   * {@linkcode Collection.changes}, over every collection (or the ones in
+   * `collections`), in one order of positions. (`db.collection("default")`
+   * is the database, so its feed is this one.)
+   *
+   * @param options As {@linkcode Collection.changes}, plus `collections`.
+   * @returns The changes.
+   * @throws {TypeError} When an option has the wrong type or is unknown,
+   *   or `collections` holds something that is not a collection name.
+   * @throws {RangeError} When `limit` is not a whole number >= 1 or `since`
+   *   is not a position of this feed.
+   * @throws {FeedGapError} (from the first `next()`) When changes after
+   *   `since` may be gone; resync from the start.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using db = await open();
+   * await db.collection("a").put("x", 1);
+   * await db.collection("b").put("y", 2);
+   * const all = await Array.fromAsync(db.changes({ live: false }));
+   * assert.deepEqual(all.map((c) => c.collection), ["a", "b"]);
+   * const onlyB = await Array.fromAsync(
+   *   db.changes({ collections: ["b"], live: false }),
+   * );
+   * assert.equal(onlyB.length, 1);
+   * ```
+   */
+  override changes(
+    options: DatabaseChangesOptions = {},
+  ): AsyncIterable<FeedChange<T>> {
+    const action = "Cannot read the changes of the database";
+    this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.databaseChanges, action);
+    const request = checkChanges(options, action, options.collections);
+    return this.#engine.durableChanges<T>(request);
   }
 
   /**
@@ -718,6 +765,8 @@ export async function open<T = unknown>(
       100,
     ),
     feed: options.feed === true,
+    readonly: checkReadonly(options.readonly, "Cannot open the database") ===
+      true,
     tombstoneRetention: checkInterval(
       options.tombstoneRetention,
       "tombstoneRetention",

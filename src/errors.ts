@@ -141,3 +141,40 @@ export class QuotaError extends TetherError {}
  * ```
  */
 export class TooLargeError extends TetherError {}
+
+/**
+ * A change feed cannot resume from the position given: changes after it may
+ * be gone (the delete or expiry markers were purged after
+ * `tombstoneRetention`), or the database never reached that position (it
+ * was replaced by an older copy). The consumer must resync: read the
+ * current state (`changes()` without `since`) and resume from there.
+ * Extends `RangeError` (the position is out of the range the feed still
+ * holds).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FeedGapError } from "./errors.ts";
+ * const err = new FeedGapError("Cannot read changes since '3': ...", "3", "9");
+ * assert(err instanceof RangeError && err.oldest === "9");
+ * ```
+ */
+export class FeedGapError extends RangeError {
+  /** The position asked for. */
+  readonly since: string;
+  /** The oldest position the feed can resume from (`since` at least this). */
+  readonly oldest: string;
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and why it cannot resume.
+   * @param since The position asked for.
+   * @param oldest The oldest position the feed can resume from.
+   */
+  constructor(message: string, since: string, oldest: string) {
+    super(message);
+    this.name = "FeedGapError";
+    this.since = since;
+    this.oldest = oldest;
+  }
+}

@@ -14,13 +14,16 @@ import type { BackupOptions, RestoreOptions } from "./backup/backup.ts";
 import type { EncryptionOptions } from "./crypto/codec_storage.ts";
 import type { ExportOptions, ImportOptions } from "./backup/ndjson.ts";
 import type {
+  ChangesOptions,
   CollectionOptions,
+  DatabaseChangesOptions,
   FindOptions,
   IndexDeclaration,
   IndexOptions,
   OpenOptions,
   PutBatchOptions,
   PutOptions,
+  ReadOptions,
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
@@ -48,6 +51,7 @@ const OPEN = [
   "encryption",
   "compression",
   "feed",
+  "readonly",
   // FileStorageOptions
   "durability",
   "lockTimeout",
@@ -73,6 +77,7 @@ const INDEX_DECLARATION = [
   "unique",
   "sparse",
 ] as const satisfies readonly (keyof IndexDeclaration)[];
+const READ = ["readonly"] as const satisfies readonly (keyof ReadOptions)[];
 const PUT = ["ttl", "tags"] as const satisfies readonly (keyof PutOptions)[];
 const PUT_BATCH = [
   "ttl",
@@ -85,6 +90,7 @@ const FIND = [
   "skip",
   "signal",
   "after",
+  "readonly",
 ] as const satisfies readonly (keyof FindOptions)[];
 const FIND_ONE = [
   "sort",
@@ -92,11 +98,23 @@ const FIND_ONE = [
   "skip",
   "signal",
   "after",
+  "readonly",
 ] as const satisfies readonly (keyof Omit<FindOptions, "limit">)[];
 const UPDATE = [
   "expectedVersion",
 ] as const satisfies readonly (keyof UpdateOptions)[];
 const WATCH = ["signal"] as const satisfies readonly (keyof WatchOptions)[];
+const CHANGES = [
+  "since",
+  "limit",
+  "signal",
+  "live",
+  "expiries",
+] as const satisfies readonly (keyof ChangesOptions)[];
+const DATABASE_CHANGES = [
+  ...CHANGES,
+  "collections",
+] as const satisfies readonly (keyof DatabaseChangesOptions)[];
 const INDEX = [
   "unique",
   "sparse",
@@ -125,18 +143,24 @@ const _lists: [
   >,
   Lists<CollectionOptions, typeof COLLECTION>,
   Lists<IndexDeclaration, typeof INDEX_DECLARATION>,
+  Lists<ReadOptions, typeof READ>,
   Lists<PutOptions, typeof PUT>,
   Lists<PutBatchOptions, typeof PUT_BATCH>,
   Lists<FindOptions, typeof FIND>,
   Lists<Omit<FindOptions, "limit">, typeof FIND_ONE>,
   Lists<UpdateOptions, typeof UPDATE>,
   Lists<WatchOptions, typeof WATCH>,
+  Lists<ChangesOptions, typeof CHANGES>,
+  Lists<DatabaseChangesOptions, typeof DATABASE_CHANGES>,
   Lists<IndexOptions, typeof INDEX>,
   Lists<ExportOptions, typeof EXPORT>,
   Lists<ImportOptions, typeof IMPORT>,
   Lists<BackupOptions, typeof BACKUP>,
   Lists<RestoreOptions, typeof RESTORE>,
 ] = [
+  true,
+  true,
+  true,
   true,
   true,
   true,
@@ -202,6 +226,7 @@ export const OPTIONS: {
   readonly compression: OptionSet;
   readonly collection: OptionSet;
   readonly indexDeclaration: OptionSet;
+  readonly get: OptionSet;
   readonly put: OptionSet;
   readonly putBatch: OptionSet;
   readonly insert: OptionSet;
@@ -210,6 +235,8 @@ export const OPTIONS: {
   readonly update: OptionSet;
   readonly replace: OptionSet;
   readonly watch: OptionSet;
+  readonly changes: OptionSet;
+  readonly databaseChanges: OptionSet;
   readonly createIndex: OptionSet;
   readonly export: OptionSet;
   readonly import: OptionSet;
@@ -221,6 +248,7 @@ export const OPTIONS: {
   compression: { entry: "compression", known: COMPRESSION },
   collection: { entry: "collection()", known: COLLECTION },
   indexDeclaration: { entry: "an index declaration", known: INDEX_DECLARATION },
+  get: { entry: "get()", known: READ },
   put: { entry: "put()", known: PUT },
   putBatch: { entry: "putBatch()", known: PUT_BATCH },
   insert: { entry: "insert()", known: PUT },
@@ -233,6 +261,8 @@ export const OPTIONS: {
   update: { entry: "update()", known: UPDATE, refused: UPDATE_REFUSED },
   replace: { entry: "replace()", known: UPDATE, refused: REPLACE_REFUSED },
   watch: { entry: "watch()", known: WATCH },
+  changes: { entry: "changes()", known: CHANGES },
+  databaseChanges: { entry: "changes()", known: DATABASE_CHANGES },
   createIndex: { entry: "createIndex()", known: INDEX },
   export: { entry: "export()", known: EXPORT },
   import: { entry: "import()", known: IMPORT },

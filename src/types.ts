@@ -112,6 +112,16 @@ export interface OpenOptions extends FileStorageOptions {
    * commit, to a key every writer shares. Default `false`.
    */
   readonly feed?: boolean;
+  /**
+   * Reads return frozen, shared objects instead of copies (`get`, `find`
+   * and what is built on them): faster for read-heavy code that does not
+   * mutate results; mutating one throws in strict mode and never changes
+   * the stored item. Values holding a `Date` are still copied (a `Date`
+   * cannot be frozen). Each read may override it with its own `readonly`.
+   * Default `false` (copies). Not to be confused with `readOnly`, which
+   * opens a file database without writing to it.
+   */
+  readonly readonly?: boolean;
 }
 
 /**
@@ -141,6 +151,58 @@ export interface WatchOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * One entry of the durable change feed ({@linkcode Collection.changes}).
+ *
+ * @typeParam T The document type.
+ */
+export interface FeedChange<T = unknown> {
+  /**
+   * The change's position: opaque, strictly growing along the feed. Save it
+   * and pass it back as `since` to resume after this change.
+   */
+  readonly seq: string;
+  /** What happened (`expire` only with `expiries: true`). */
+  readonly type: "put" | "delete" | "expire";
+  /** The collection. */
+  readonly collection: string;
+  /** The document's key. */
+  readonly key: string;
+  /**
+   * The version: a put's version; for a delete the deleted document's
+   * version + 1; for an expiry the expired document's version.
+   */
+  readonly version: number;
+  /** The document as written (`put` only): a copy. */
+  readonly doc?: T;
+}
+
+/** Options of {@linkcode Collection.changes}. */
+export interface ChangesOptions {
+  /**
+   * Resume after this position (a {@linkcode FeedChange.seq}, exclusive).
+   * Omitted: from the start (every item's latest change).
+   */
+  readonly since?: string | undefined;
+  /** Most changes yielded; then the iteration ends. A whole number >= 1. */
+  readonly limit?: number | undefined;
+  /** Ends the iteration. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * `true` (the default): after catching up, wait for new changes until
+   * `signal` aborts or the database closes. `false`: end when caught up.
+   */
+  readonly live?: boolean | undefined;
+  /** Also yield expiries (`type: "expire"`). Default `false`. */
+  readonly expiries?: boolean | undefined;
+}
+
+/** Options of `Database.changes`: also which collections. */
+export interface DatabaseChangesOptions extends ChangesOptions {
+  /** Only these collections (default: every collection). */
+  readonly collections?: readonly string[] | undefined;
+}
+
 /** Options of `put` and `putBatch`. */
 export interface PutOptions {
   /**
@@ -161,6 +223,15 @@ export interface PutBatchOptions {
   readonly tags?: readonly string[];
 }
 
+/** Options of `get` and `getEntry`. */
+export interface ReadOptions {
+  /**
+   * Return a frozen, shared object instead of a copy (see
+   * {@linkcode OpenOptions.readonly}, whose setting is the default).
+   */
+  readonly readonly?: boolean;
+}
+
 /** Options of `find`. */
 export interface FindOptions {
   /** Order: `{ field: 1 }` ascending, `-1` descending, several in turn. */
@@ -178,6 +249,11 @@ export interface FindOptions {
    * (`skip` then counts from there: it is not applied again).
    */
   readonly after?: string | undefined;
+  /**
+   * Return frozen, shared objects instead of copies (see
+   * {@linkcode OpenOptions.readonly}, whose setting is the default).
+   */
+  readonly readonly?: boolean;
 }
 
 /** An item with its key and metadata, as returned by `getEntry`. */

@@ -458,3 +458,29 @@ export function checkIdField(
     );
   }
 }
+
+/**
+ * Validates a `readonly` option: a boolean, or absent.
+ *
+ * @param value The option's value.
+ * @param action What is being attempted, for the error message.
+ * @returns The flag (`undefined` when absent).
+ * @throws {TypeError} When it is neither a boolean nor `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkReadonly } from "./validate.ts";
+ * assert.equal(checkReadonly(true, "Cannot get 'a'"), true);
+ * assert.throws(() => checkReadonly(1, "Cannot get 'a'"), TypeError);
+ * ```
+ */
+export function checkReadonly(
+  value: unknown,
+  action: string,
+): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new TypeError(
+    `${action}: readonly must be true or false, got ${describeType(value)}`,
+  );
+}

@@ -38,6 +38,11 @@ export interface StoredRecord {
   readonly version: number;
   /** Insertion sequence number within the collection (0 when unknown). */
   readonly seq: number;
+  /**
+   * The change feed position of the write that stored this record (absent
+   * or 0 for records written before the feed existed).
+   */
+  readonly feed?: number | undefined;
   /** Paths of the `Date`s inside `value`. */
   readonly dates: readonly (readonly (string | number)[])[] | undefined;
 }
@@ -292,6 +297,67 @@ export function copyValue(v: unknown): unknown {
   }
   return out;
 }
+/**
+ * A stored value as a frozen, shared object (`readonly` reads): frozen
+ * deeply on first use, then handed out as it is. A value holding a `Date`
+ * is copied instead (a frozen `Date` can still be changed with `setTime`).
+ * Never mutated by the engine: updates store new values.
+ *
+ * @param v A stored value.
+ * @returns The same value, deeply frozen, or a copy when it holds dates.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shareValue } from "./value_codec.ts";
+ * const stored = { list: [1, 2] };
+ * const shared = shareValue(stored) as typeof stored;
+ * assert(shared === stored && Object.isFrozen(shared.list));
+ * ```
+ */
+export function shareValue(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || Object.isFrozen(v)) return v;
+  return hasDate(v, 0) ? copyValue(v) : deepFreeze(v);
+}
+
+function hasDate(v: object, depth: number): boolean {
+  if (v instanceof Date) return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      if (
+        typeof item === "object" && item !== null && hasDate(item, depth + 1)
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const item = o[k];
+    if (typeof item === "object" && item !== null && hasDate(item, depth + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function deepFreeze(v: object): object {
+  if (Array.isArray(v)) {
+    for (const item of v) {
+      if (typeof item === "object" && item !== null) deepFreeze(item);
+    }
+  } else {
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      const item = o[k];
+      if (typeof item === "object" && item !== null) deepFreeze(item);
+    }
+  }
+  return Object.freeze(v);
+}
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /**
@@ -315,6 +381,7 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
   let json = '{"v":' + JSON.stringify(record.value) + ',"c":' +
     record.createdAt + ',"u":' + record.updatedAt + ',"n":' + record.version +
     ',"s":' + record.seq;
+  if (record.feed !== undefined) json += ',"f":' + record.feed;
   if (record.tags !== undefined) json += ',"t":' + JSON.stringify(record.tags);
   if (record.expiresAt !== undefined) json += ',"x":' + record.expiresAt;
   if (record.dates !== undefined) {
@@ -412,6 +479,7 @@ export function recordOf(
     updatedAt: env.u,
     version: env.n,
     seq: typeof env.s === "number" ? env.s : 0,
+    feed: typeof env.f === "number" ? env.f : 0,
     dates,
   };
 }
@@ -438,14 +506,16 @@ function numberAt(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * Reads only a record's insertion sequence and expiry, without parsing the
- * value: what opening a database needs for each item. The envelope's `s`
- * and `x` come after the value, and `t` and `d` after them hold only strings
- * (whose quotes JSON escapes), so the last `,"s":` is the envelope's.
+ * Reads only a record's insertion sequence, feed position and expiry,
+ * without parsing the value: what opening a database needs for each item.
+ * The envelope's `s`, `f` and `x` come after the value, and `t` and `d`
+ * after them hold only strings (whose quotes JSON escapes), so the last
+ * `,"s":` is the envelope's.
  *
  * @param bytes Bytes written by {@linkcode encodeRecord}.
- * @returns `{ seq, expiresAt }`, or `undefined` when the bytes do not look
- *   like a record (the caller then decodes them in full, which reports why).
+ * @returns `{ seq, expiresAt, feed }` (`feed` 0 when the record has no
+ *   position), or `undefined` when the bytes do not look like a record (the
+ *   caller then decodes them in full, which reports why).
  *
  * @example
  * ```ts
@@ -453,21 +523,24 @@ function numberAt(bytes: Uint8Array, at: number): number {
  * import { encodeRecord, recordMeta } from "./value_codec.ts";
  * const bytes = encodeRecord({
  *   value: { s: 9 }, tags: ["x"], expiresAt: 50, createdAt: 1,
- *   updatedAt: 1, version: 1, seq: 7, dates: undefined,
+ *   updatedAt: 1, version: 1, seq: 7, feed: 12, dates: undefined,
  * });
- * assert.deepEqual(recordMeta(bytes), { seq: 7, expiresAt: 50 });
+ * assert.deepEqual(recordMeta(bytes), { seq: 7, expiresAt: 50, feed: 12 });
  * ```
  */
 export function recordMeta(
   bytes: Uint8Array,
-): { seq: number; expiresAt: number | undefined } | undefined {
+): { seq: number; expiresAt: number | undefined; feed: number } | undefined {
   if (bytes[0] !== 0x7b || bytes[bytes.length - 1] !== 0x7d) return undefined;
   const s = lastField(bytes, 0x73, 1);
   if (s < 0) return undefined;
   const seq = numberAt(bytes, s);
   if (!Number.isFinite(seq)) return undefined;
+  const f = lastField(bytes, 0x66, s);
+  const feed = f < 0 ? 0 : numberAt(bytes, f);
+  if (!Number.isFinite(feed)) return undefined;
   const x = lastField(bytes, 0x78, s);
-  if (x < 0) return { seq, expiresAt: undefined };
+  if (x < 0) return { seq, expiresAt: undefined, feed };
   const expiresAt = numberAt(bytes, x);
-  return Number.isFinite(expiresAt) ? { seq, expiresAt } : undefined;
+  return Number.isFinite(expiresAt) ? { seq, expiresAt, feed } : undefined;
 }

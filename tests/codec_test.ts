@@ -240,7 +240,7 @@ Deno.test("codec: compression only when it helps, and either way reads back", as
   const inner = new MemoryStorage();
   await using db = await open({
     storage: inner,
-    compression: { minBytes: 64 },
+    compression: { minBytes: 128 },
   });
   await db.put("small", { n: 1 });
   await db.put("big", { s: "ab".repeat(2000) });

@@ -195,11 +195,7 @@ Deno.test("docs snippets: a fence word the runner does not know fails", () => {
  * they are merged. Remove each once it exists on main.
  */
 const PENDING = new Set([
-  "docs/cli.md",
-  "docs/gateway.md",
-  "docs/from_unosql.md",
   "docs/engine.md",
-  "docs/queries.md",
   "docs/bench",
 ]);
 

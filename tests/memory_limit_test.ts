@@ -271,11 +271,13 @@ for (const name of Object.keys(CASES)) {
 Deno.test("an array of floats in a fresh process is never under-estimated", async () => {
   // V8 keeps such arrays unboxed only while no array copied by the same code
   // held anything but numbers: the estimate counts them boxed (the common
-  // case, tested above), so here it errs on the safe side.
+  // case, tested above), so here it errs on the safe side (by up to 2.5x
+  // since the memory storage keeps records as objects, without the encoded
+  // bytes that used to make the real figure larger).
   const m = await inSubprocess<Measured>("array of floats, fresh");
   const real = m.heap + m.external;
   assert(
-    m.estimate >= real * 0.95 && m.estimate <= real * 2,
+    m.estimate >= real * 0.95 && m.estimate <= real * 2.5,
     `estimate ${m.estimate} B/doc, measured ${real} B/doc`,
   );
 });
@@ -371,7 +373,12 @@ Deno.test("the estimate goes back to where it was when documents, indexes and TT
       assert(db.stats().bytes > held);
       for (const id of extra) await docs.delete(id);
       await docs.update({ _id: ids[1]! }, { $pull: { roles: "extra" } });
-      assert.equal(db.stats().bytes, held, "after the deletes and $pull");
+      // Within a byte per rewritten record: its change feed position (the
+      // record's `f`) may have gained a digit.
+      assert(
+        Math.abs(db.stats().bytes - held) <= 2,
+        `after the deletes and $pull: ${db.stats().bytes} vs ${held}`,
+      );
       await docs.update({ roles: "admin" }, { $set: { note: "changed" } });
       before = db.stats().bytes;
       assert(before < held, "shorter notes take less");

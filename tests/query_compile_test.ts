@@ -16,6 +16,7 @@ import {
   cachedShapes,
   codeGeneration,
   filterSource,
+  MAX_GENERATED_CONDITIONS,
   setCodeGeneration,
   SHAPE_CACHE_SIZE,
 } from "../src/query/codegen.ts";
@@ -164,6 +165,23 @@ Deno.test("filters of one shape share generated code; values are parameters", ()
     assert(p43({ age: 43 }) && !p43({ age: 42 }));
     compileFilter({ age: { $lt: 43 } });
     assert.equal(cachedShapes(), 2);
+  } finally {
+    setCodeGeneration(before);
+  }
+});
+
+Deno.test("very large filters are interpreted, not compiled", () => {
+  const before = setCodeGeneration("auto");
+  try {
+    const n = MAX_GENERATED_CONDITIONS + 1;
+    const big = {
+      $or: Array.from({ length: n }, (_, i) => ({ [`f${i}`]: i })),
+    };
+    const p = compileFilter(big);
+    assert.equal(cachedShapes(), 0, "no source was generated");
+    assert(p({ f7: 7 }) && !p({ f7: 8 }));
+    compileFilter({ $or: big.$or.slice(1) });
+    assert.equal(cachedShapes(), 1, "one condition less is compiled");
   } finally {
     setCodeGeneration(before);
   }

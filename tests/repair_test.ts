@@ -33,7 +33,8 @@ async function sha256(path: string): Promise<string> {
 
 /**
  * Every live document with its metadata, as export writes it, without the
- * insertion sequence number (`s`, renumbered by a copy), by collection/key.
+ * insertion sequence number (`s`) and change feed position (`f`), both
+ * renumbered by a copy, by collection/key.
  */
 async function model(db: Database): Promise<Map<string, unknown>> {
   let text = "";
@@ -45,7 +46,8 @@ async function model(db: Database): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   for (const line of text.split("\n")) {
     if (line === "") continue;
-    const { s: _, ...rest } = JSON.parse(line);
+    const { s: _, f: _f, ...rest } = JSON.parse(line);
+    if (rest.index !== undefined) continue; // index definitions: below
     out.set(`${rest.col}/${rest.id}`, rest);
   }
   return out;

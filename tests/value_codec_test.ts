@@ -2,9 +2,19 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decodeRecord, encodeRecord, recordMeta } from "../src/value_codec.ts";
 
-Deno.test("recordMeta reads the same seq and expiry as a full decode (property)", () => {
+Deno.test("recordMeta reads the same seq, feed position and expiry as a full decode (property)", () => {
   // Values, tags and date paths full of the envelope's own field names.
-  const tricky = fc.constantFrom("s", "x", ',"s":', ',"x":', '"', "\\", "}");
+  const tricky = fc.constantFrom(
+    "s",
+    "x",
+    "f",
+    ',"s":',
+    ',"x":',
+    ',"f":',
+    '"',
+    "\\",
+    "}",
+  );
   const json = fc.letrec((tie) => ({
     value: fc.oneof(
       { depthSize: "small" },
@@ -36,7 +46,8 @@ Deno.test("recordMeta reads the same seq and expiry as a full decode (property)"
         ),
         { nil: undefined },
       ),
-      (value, tags, expiresAt, seq, dates) => {
+      fc.option(fc.integer({ min: 1, max: 2 ** 52 }), { nil: undefined }),
+      (value, tags, expiresAt, seq, dates, feed) => {
         const bytes = encodeRecord({
           value,
           tags,
@@ -45,14 +56,16 @@ Deno.test("recordMeta reads the same seq and expiry as a full decode (property)"
           updatedAt: 2,
           version: 3,
           seq,
+          feed,
           dates,
         });
         const meta = recordMeta(bytes);
-        assert.deepEqual(meta, { seq, expiresAt });
+        assert.deepEqual(meta, { seq, expiresAt, feed: feed ?? 0 });
         // (Date paths here need not resolve: only the envelope is compared.)
         const env = JSON.parse(new TextDecoder().decode(bytes));
         assert.equal(env.s, seq);
         assert.equal(env.x, expiresAt);
+        assert.equal(env.f, feed);
       },
     ),
     { numRuns: 3000 },

@@ -5,6 +5,9 @@
  * A line is the stored record (FORMAT.md, "Record envelope") with two more
  * fields in front: `col` (the collection) and `id` (the key), e.g.
  * `{"col":"readings","id":"r1","v":{"t":21.5},"c":1700000000000,"u":1700000000000,"n":1,"s":1,"x":1700003600000}`.
+ * An export starts with a line per index definition,
+ * `{"col":"users","index":{"name":"age_1","fields":["age"],"unique":false,"sparse":false}}`,
+ * which an import creates before loading the documents.
  *
  * @module
  */
@@ -20,6 +23,22 @@ import {
   recordOf,
   type StoredRecord,
 } from "../value_codec.ts";
+
+/**
+ * A record's JSON without its feed position (`"f"`), which belongs to the
+ * database that wrote it: an import gives each document a new one. The last
+ * `,"s":` is the envelope's (FORMAT.md), and `"f"` can only follow it.
+ */
+function withoutFeed(record: string): string {
+  const s = record.lastIndexOf(',"s":');
+  const f = s < 0 ? -1 : record.indexOf(',"f":', s);
+  if (f < 0) return record;
+  let end = f + 5;
+  while (end < record.length && record[end] !== "," && record[end] !== "}") {
+    end++;
+  }
+  return record.slice(0, f) + record.slice(end);
+}
 
 /** Where an export goes: a file path, or a stream. */
 export type ExportTarget = string | WritableStream<Uint8Array>;
@@ -114,7 +133,8 @@ export async function fileTarget(path: string): Promise<{
 }
 
 /**
- * Writes every live document as one NDJSON line.
+ * Writes every index definition, then every live document, as one NDJSON
+ * line each.
  *
  * @param engine The engine.
  * @param target A path (written beside it, then renamed over it) or a
@@ -149,9 +169,13 @@ export async function exportNdjson(
   let documents = 0;
   try {
     let chunk = "";
-    for await (const line of documentLines(engine, collections, action)) {
+    // Index definitions first (so an import builds them before loading),
+    // then the documents.
+    for await (
+      const line of documentLines(engine, collections, action, undefined, true)
+    ) {
       chunk += line.text;
-      documents++;
+      if (line.kind === "document") documents++;
       if (chunk.length >= FLUSH_BYTES) {
         await writer.write(encodeUtf8(chunk));
         chunk = "";
@@ -202,7 +226,7 @@ export async function* documentLines(
     for (const { collection, id, bytes } of page) {
       const meta = recordMeta(bytes);
       if (meta?.expiresAt !== undefined && now >= meta.expiresAt) continue;
-      const record = decoder.decode(bytes);
+      const record = withoutFeed(decoder.decode(bytes));
       if (record[0] !== "{") {
         throw new IntegrityError(
           `${action}: the record of '${id}' in '${collection}' is not JSON`,
@@ -346,13 +370,20 @@ export function parseLine(text: string, n: number): Line | undefined {
 }
 
 /**
+ * How many characters of a stream's lines an import keeps in memory before
+ * it spills them to a temporary file (changed by tests only).
+ */
+export const spillLimit: { chars: number } = { chars: 16 * 1024 * 1024 };
+
+/**
  * Reads NDJSON lines (as `exportNdjson` writes them) and stores them with
  * their metadata. Every line is checked before anything is written, so a bad
  * line changes nothing; the writes then go in batches (not one atomic step).
  *
  * @param engine The engine.
  * @param source A path (read twice: checked, then loaded) or a stream (its
- *   lines are kept in memory until all are checked).
+ *   lines are kept in memory up to 16 Mi characters; past that they go to a
+ *   temporary file, read again to load, so memory stays bounded).
  * @param options `mode`.
  * @returns How many documents were stored, and how many had expired.
  * @throws {TypeError} When a line is malformed (naming its number); nothing
@@ -368,34 +399,63 @@ export async function importNdjson(
   if (mode !== "merge" && mode !== "replace") {
     throw new TypeError(`${action}: mode must be "merge" or "replace"`);
   }
-  const open = () => openSource(source);
-  // Pass 1: check every line.
-  const kept: Line[] = [];
+  // Pass 1: check every line (a stream's kept, or spilled to a file).
+  const kept: string[] = [];
+  let keptChars = 0;
+  let spill: { path: string; file: Deno.FsFile } | undefined;
   const collections = new Set<string>();
   let n = 0;
-  for await (const text of lines(await open())) {
-    const line = parseLine(text, ++n);
-    if (line === undefined) continue;
-    collections.add(line.collection);
-    if (typeof source !== "string") kept.push(line);
-  }
-  if (mode === "replace") {
-    for (const c of collections) {
-      await engine.clear(c, `${action}: clearing '${c}'`);
+  try {
+    for await (const text of lines(await openSource(source))) {
+      const line = parseLine(text, ++n);
+      if (line !== undefined) collections.add(line.collection);
+      if (typeof source === "string") continue;
+      if (spill === undefined) {
+        kept.push(text);
+        keptChars += text.length;
+        if (keptChars <= spillLimit.chars) continue;
+        const path = await Deno.makeTempFile({ prefix: "tether-import-" });
+        spill = { path, file: await Deno.open(path, { write: true }) };
+        await writeAll(spill.file, kept.join("\n") + "\n");
+        kept.length = 0;
+      } else {
+        await writeAll(spill.file, text + "\n");
+      }
     }
-  }
-  // Pass 2: store them, a batch per write.
-  const loader = new Loader(engine, action);
-  if (typeof source === "string") {
+    spill?.file.close();
+    if (mode === "replace") {
+      for (const c of collections) {
+        await engine.clear(c, `${action}: clearing '${c}'`);
+      }
+    }
+    // Pass 2: store them, a batch per write.
+    const loader = new Loader(engine, action);
+    const again = typeof source === "string" ? source : spill?.path;
     n = 0;
-    for await (const text of lines(await open())) {
+    for await (
+      const text of again === undefined ? kept : lines(await openSource(again))
+    ) {
       const line = parseLine(text, ++n);
       if (line !== undefined) await loader.add(line);
     }
-  } else {
-    for (const line of kept) await loader.add(line);
+    return await loader.finish();
+  } finally {
+    if (spill !== undefined) {
+      try {
+        spill.file.close();
+      } catch {
+        // Closed above.
+      }
+      await Deno.remove(spill.path).catch(() => {});
+    }
   }
-  return await loader.finish();
+}
+
+async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
+  const bytes = encodeUtf8(text);
+  for (let at = 0; at < bytes.length;) {
+    at += await file.write(bytes.subarray(at));
+  }
 }
 
 /**

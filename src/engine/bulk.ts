@@ -5,12 +5,14 @@
  * @module
  */
 
-import { encodeUtf8 } from "../bytes.ts";
 import { ConflictError } from "../errors.ts";
 import { entryCost, recordCost } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
-import { isExpired, tombKey } from "./layout.ts";
+import { isExpired } from "./layout.ts";
+import { decodeKey } from "../key_codec.ts";
+import type { StoredRecord } from "../value_codec.ts";
 import { commitItems } from "./commit.ts";
+import { FeedCommit } from "./feed_hooks.ts";
 import { settle, sync } from "./load.ts";
 
 /**
@@ -50,39 +52,55 @@ export function clear(
     const now = s.now();
     const deletes: Uint8Array[] = [];
     const tombs: { key: Uint8Array; value: Uint8Array }[] = [];
+    const feed = new FeedCommit(s, collection);
     const ids: string[] = [];
     let visible = 0;
     let bytes = 0;
-    for await (
-      const page of s.storage.scan({
-        prefix: s.collectionPrefix(collection),
-      })
-    ) {
-      for (const entry of page) {
-        deletes.push(entry.key);
-        const id = s.idOf(entry);
-        ids.push(id);
-        bytes += recordCost(entry.key, entry.value);
-        if (!isExpired(s.decode(entry, action), now)) {
-          visible++;
-          tombs.push({
-            key: tombKey(collection, id),
-            value: encodeUtf8(String(now)),
-          });
+    const state = s.state(collection);
+    const one = (key: Uint8Array, id: string, record: StoredRecord) => {
+      deletes.push(key);
+      ids.push(id);
+      const live = !isExpired(record, now);
+      if (live) visible++;
+      // A tombstone per deletion, an expiry marker per expired item.
+      tombs.push(feed.gone(id, record, live, now));
+    };
+    if (s.local) {
+      for (const slot of state.table!.all()) {
+        bytes += slot.cost;
+        one(slot.key, slot.id, s.decode(slot, action));
+      }
+    } else {
+      for await (
+        const page of s.storage.scan({
+          prefix: s.collectionPrefix(collection),
+        })
+      ) {
+        for (const entry of page) {
+          bytes += recordCost(entry.key, entry.value);
+          one(entry.key, s.idOf(entry), s.decode(entry, action));
         }
       }
     }
     if (deletes.length === 0) return 0;
     const docs = deletes.length;
-    const state = s.state(collection);
-    bytes += await keysUnder(s, state.indexes.orderPrefix, deletes);
-    bytes += await keysUnder(s, state.indexes.indexesPrefix, deletes);
+    const entryBytes = await keysUnder(s, state.indexes.orderPrefix, deletes) +
+      await keysUnder(s, state.indexes.indexesPrefix, deletes);
+    bytes += s.local ? state.ram!.cost() : entryBytes;
     const result = await s.storage.commit({ sets: tombs, deletes });
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
     }
+    feed.applied(result.versionstamp, result.durable);
     if (result.durable !== undefined) await settle(s, result.durable);
     s.account(-bytes);
+    state.table?.clear();
+    state.ram?.clear();
+    if (state.tombs !== undefined) {
+      for (const tomb of tombs) {
+        state.tombs.add(decodeKey(tomb.key)[2] as string);
+      }
+    }
     state.stored -= docs;
     s.feed.publish([{ type: "clear", collection }]);
     state.inflight.clear();

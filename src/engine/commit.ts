@@ -21,6 +21,8 @@ import {
   tombKey,
 } from "./layout.ts";
 import { sync } from "./load.ts";
+import { commitLocal } from "./local_commit.ts";
+import { FeedCommit, feedReady } from "./feed_hooks.ts";
 
 /**
  * Writes item changes and their index entries in one commit, enforcing
@@ -37,12 +39,28 @@ export async function commitItems(
   values: readonly (Uint8Array | undefined)[],
   action: string,
   committed?: (durable: Promise<void> | undefined) => void,
+  costs?: readonly (number | undefined)[],
 ): Promise<
   false | { durable: Promise<void> | undefined; versionstamp: string }
 > {
+  if (s.local) {
+    // The fast path: one code path for every storage only we write.
+    return await commitLocal(
+      s,
+      collection,
+      state,
+      changes,
+      values,
+      action,
+      committed,
+      costs,
+    );
+  }
   // Both read together: `sync` may replace them while this awaits.
   const { indexes, schema } = state;
   const tombNow = s.now();
+  if (s.shared) await feedReady(s); // change feed: the counter's value
+  const feed = new FeedCommit(s, collection);
   if (indexes.blinder !== undefined) {
     const records: StoredRecord[] = [];
     for (const c of changes) {
@@ -97,15 +115,12 @@ export async function commitItems(
       if (!wasLive && changes[i]!.fresh !== true) {
         deletes.push(tombKey(collection, id));
       }
+      feed.put(id, next, old, expireAt);
     } else if (entry !== null) {
       deletes.push(key);
-      // A deletion (not an expiry) leaves a tombstone for backups.
-      if (wasLive) {
-        sets.push({
-          key: tombKey(collection, id),
-          value: encodeUtf8(String(tombNow)),
-        });
-      }
+      // A deletion leaves a tombstone (for backups and the change feed), an
+      // expiry a tombstone marked as one (for the change feed only).
+      sets.push(feed.gone(id, old!, wasLive, tombNow));
     }
     if (indexes.size === 0) {
       if (!indexes.ordered) continue; // no entries at all
@@ -241,13 +256,16 @@ export async function commitItems(
       })),
     });
   }
+  feed.finish(checks, sets, deletes);
   s.fits(checks.length, sets.length + deletes.length, action);
   s.fitsMemory(delta, action);
   const result = await s.storage.commit({ checks, sets, deletes });
   if (!result.ok) {
+    feed.failed();
     if (shared) await sync(s, collection);
     return false;
   }
+  feed.applied(result.versionstamp, result.durable);
   if (shared && multikey.size > 0) state.schema = result.versionstamp;
   s.account(delta);
   state.stored += stored;

@@ -1,5 +1,6 @@
 /**
- * The engine shared by every storage: `Engine` is the façade that
+ * The engine shared by every storage: `Engine` (with its read side in
+ * engine_reads.ts) is the façade that
  * `Database`, `Collection` and `Cursor` call, over one
  * {@linkcode EngineCore} (state.ts) that the mechanisms share, one file
  * each:
@@ -21,33 +22,14 @@
  */
 
 import type { IndexSpec } from "./index_keys.ts";
-import type { StoredIndex } from "./indexes.ts";
-import type { Plan } from "../query/planner.ts";
-import type { Filter } from "../query/compile.ts";
-import type { SortSpec } from "../query/sort.ts";
-import type { Storage, StorageEntry } from "../storage/contract.ts";
-import type { Change, DatabaseStats } from "../types.ts";
-import type { StoredRecord } from "../value_codec.ts";
-import {
-  type DocPage,
-  EngineCore,
-  type EngineSettings,
-  type WriteOp,
-} from "./state.ts";
+import type { Storage } from "../storage/contract.ts";
+import type { Change } from "../types.ts";
+import { EngineCore, type EngineSettings, type WriteOp } from "./state.ts";
 import { capMemoryLimit, load, refresh, reloaded, sync } from "./load.ts";
 import { transact } from "./write.ts";
-import {
-  collectionNames,
-  countByIndex,
-  documents,
-  idPages,
-  indexPages,
-  orderPages,
-  pages,
-  plan,
-  read,
-} from "./read.ts";
-import { createIndex, dropIndex, indexDefinitions } from "./index_build.ts";
+import { EngineReads } from "./engine_reads.ts";
+import { writeNow } from "./local_write.ts";
+import { createIndex, dropIndex } from "./index_build.ts";
 import { clear } from "./bulk.ts";
 import {
   cleanup,
@@ -57,10 +39,6 @@ import {
   sweep,
   SWEEP_BATCH,
 } from "./expiry.ts";
-import { tombstones, tombstonesFrom } from "./tombstones.ts";
-import { verify, type VerifyReport } from "./verify.ts";
-import { count, countQuery, stats } from "./stats.ts";
-import { changes } from "./watch.ts";
 
 export type {
   DeleteOp,
@@ -87,10 +65,11 @@ export { yieldToLoop } from "./yield.ts";
  * await engine.close();
  * ```
  */
-export class Engine {
+export class Engine extends EngineReads {
   readonly #s: EngineCore;
 
   private constructor(core: EngineCore) {
+    super(core);
     this.#s = core;
   }
 
@@ -165,7 +144,20 @@ export class Engine {
     ops: readonly WriteOp[],
     action: string,
   ): Promise<boolean[]> {
-    return transact(this.#s, collection, action, () => Promise.resolve(ops));
+    const s = this.#s;
+    if (s.volatile && !s.closed) {
+      // The fast path, when nothing else is queued: done before returning.
+      try {
+        const existed = writeNow(s, collection, ops, action);
+        if (existed !== undefined) {
+          poke(s);
+          return Promise.resolve(existed);
+        }
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return transact(s, collection, action, () => Promise.resolve(ops));
   }
 
   /**
@@ -191,17 +183,6 @@ export class Engine {
     const s = this.#s;
     if (s.storage.limits === undefined) return 1000;
     return Math.max(1, Math.min(40, s.groupSize(s.state(collection))));
-  }
-
-  /**
-   * The secondary indexes of a collection.
-   *
-   * @param collection Collection name.
-   * @returns Their definitions.
-   */
-  indexes(collection: string): StoredIndex[] {
-    const list = this.#s.collections.get(collection)?.indexes.list ?? [];
-    return list.filter((i) => i.building !== true);
   }
 
   /**
@@ -231,129 +212,12 @@ export class Engine {
   }
 
   /**
-   * The current time from the clock.
-   *
-   * @returns Epoch milliseconds.
-   */
-  now(): number {
-    return this.#s.now();
-  }
-
-  /**
    * Throws a `ClosedError` when closed.
    *
    * @param action What is being attempted.
    */
   assertOpen(action: string): void {
     return this.#s.assertOpen(action);
-  }
-
-  /**
-   * The storage key of a document.
-   *
-   * @param collection Collection name.
-   * @param id Document key.
-   * @returns The encoded key.
-   */
-  docKey(collection: string, id: string): Uint8Array {
-    return this.#s.docKey(collection, id);
-  }
-
-  /**
-   * The storage key prefix of a collection's documents.
-   *
-   * @param collection Collection name.
-   * @returns The encoded prefix.
-   */
-  collectionPrefix(collection: string): Uint8Array {
-    return this.#s.collectionPrefix(collection);
-  }
-
-  /**
-   * The document key (id) of a storage entry.
-   *
-   * @param entry A document entry.
-   * @returns Its id.
-   */
-  idOf(entry: StorageEntry): string {
-    return this.#s.idOf(entry);
-  }
-
-  /**
-   * Decodes an entry's record (the storage's memo when it kept one).
-   *
-   * @param entry The storage entry.
-   * @param action For error messages.
-   * @returns The record (shared: never hand it out).
-   */
-  decode(entry: StorageEntry, action: string): StoredRecord {
-    return this.#s.decode(entry, action);
-  }
-
-  /**
-   * Decodes an entry and returns its record unless it has expired.
-   *
-   * @param entry The storage entry.
-   * @param now The current time.
-   * @param action For error messages.
-   * @returns The record, or `undefined` when expired.
-   */
-  visible(
-    entry: StorageEntry,
-    now: number,
-    action: string,
-  ): StoredRecord | undefined {
-    return this.#s.visible(entry, now, action);
-  }
-
-  /**
-   * Reads one document.
-   *
-   * @param collection Collection name.
-   * @param id Document key.
-   * @param action For error messages.
-   * @returns The record, or `null` when absent or expired.
-   */
-  read(
-    collection: string,
-    id: string,
-    action: string,
-  ): Promise<StoredRecord | null> {
-    return read(this.#s, collection, id, action);
-  }
-
-  /**
-   * Visits a collection's entries page by page, giving the event loop a turn
-   * regularly. Expiry is for the caller to check (see `visible`).
-   *
-   * @param collection Collection name.
-   * @param options Direction and abort signal.
-   * @returns Pages of raw entries.
-   */
-  pages(
-    collection: string,
-    options: {
-      reverse?: boolean;
-      signal?: AbortSignal | undefined;
-      after?: Uint8Array | undefined;
-    } = {},
-  ): AsyncGenerator<readonly StorageEntry[]> {
-    return pages(this.#s, collection, options);
-  }
-
-  /** Counts a query. */
-  countQuery(): void {
-    return countQuery(this.#s);
-  }
-
-  /**
-   * Number of visible items in a collection (every collection when omitted).
-   *
-   * @param collection Collection name.
-   * @returns The count.
-   */
-  count(collection?: string): number {
-    return count(this.#s, collection);
   }
 
   /**
@@ -377,44 +241,6 @@ export class Engine {
   }
 
   /**
-   * Pages of the given items' current documents (for `regroup`).
-   *
-   * @param collection Collection name.
-   * @param ids Document keys.
-   * @returns One page with the documents that exist.
-   */
-  idPages(
-    collection: string,
-    ids: readonly string[],
-  ): AsyncGenerator<DocPage> {
-    return idPages(this.#s, collection, ids);
-  }
-
-  /**
-   * The deletions recorded at or after `since` (tombstones), page by page.
-   *
-   * @param since Epoch ms.
-   * @param collections Only these (default: all).
-   * @returns Pages of `{ collection, id, at }`.
-   */
-  tombstones(
-    since: number,
-    collections?: readonly string[],
-  ): AsyncGenerator<{ collection: string; id: string; at: number }[]> {
-    return tombstones(this.#s, since, collections);
-  }
-
-  /**
-   * The time from which every deletion still has its tombstone: 0 until
-   * tombstones were first purged, then the purge's cut-off.
-   *
-   * @returns Epoch ms.
-   */
-  tombstonesFrom(): Promise<number> {
-    return tombstonesFrom(this.#s);
-  }
-
-  /**
    * On a shared storage, reloads a collection's index definitions when
    * another process changed them (one read when nothing changed).
    *
@@ -423,132 +249,6 @@ export class Engine {
    */
   sync(collection: string): Promise<void> {
     return sync(this.#s, collection);
-  }
-
-  /**
-   * Plans a query over a collection's indexes.
-   *
-   * @param collection Collection name.
-   * @param filter The filter (without `$limit`).
-   * @param sort The requested order, if any.
-   * @returns The plan.
-   */
-  plan(
-    collection: string,
-    filter: Filter,
-    sort: SortSpec | undefined,
-  ): Plan {
-    return plan(this.#s, collection, filter, sort);
-  }
-
-  /**
-   * Visits the documents an index plan selects, in index order, page by
-   * page; each document once even when a multikey index lists it twice.
-   * Expiry and the filter are for the caller to check.
-   *
-   * @param collection Collection name.
-   * @param plan An index plan from {@linkcode Engine.plan}.
-   * @param options Abort signal and a counter of index entries examined.
-   * @returns Pages of document entries.
-   */
-  indexPages(
-    collection: string,
-    plan: Plan,
-    options: {
-      signal?: AbortSignal | undefined;
-      examined?: { keys: number };
-      after?: { range: number; key: Uint8Array } | undefined;
-    },
-  ): AsyncGenerator<DocPage> {
-    return indexPages(this.#s, collection, plan, options);
-  }
-
-  /**
-   * Every stored document of the given collections (all when omitted), in
-   * key order, page by page, as raw record bytes (expired ones included: the
-   * caller checks `recordMeta`).
-   *
-   * @param collections Collection names, or `undefined` for all.
-   * @returns Pages of `{ collection, id, bytes }`.
-   */
-  documents(
-    collections?: readonly string[],
-  ): AsyncGenerator<{ collection: string; id: string; bytes: Uint8Array }[]> {
-    return documents(this.#s, collections);
-  }
-
-  /**
-   * Reads every stored document and index entry and reports what fails:
-   * values that fail their MAC or checksum (encrypted or compressed
-   * databases), records that do not decode, and index entries that point at
-   * no document.
-   *
-   * @returns How many stored values were checked, and the problems found.
-   */
-  verify(): Promise<VerifyReport> {
-    return verify(this.#s);
-  }
-
-  /**
-   * The index definitions stored for the given collections (all when
-   * omitted), read from the storage (so other processes' count too); indexes
-   * still being built are left out.
-   *
-   * @param collections Collection names, or `undefined` for all.
-   * @returns `{ collection, spec }` per index.
-   */
-  indexDefinitions(
-    collections?: readonly string[],
-  ): Promise<{ collection: string; spec: IndexSpec }[]> {
-    return indexDefinitions(this.#s, collections);
-  }
-
-  /**
-   * The names of the collections that hold at least one stored document,
-   * found by skipping from one collection to the next.
-   *
-   * @returns The names, in order.
-   */
-  collectionNames(): Promise<string[]> {
-    return collectionNames(this.#s);
-  }
-
-  /**
-   * Counts the documents an exact index plan selects from the index alone,
-   * without reading a document; `undefined` when that would not be exact
-   * (the plan is inexact, or some item may have expired).
-   *
-   * @param collection Collection name.
-   * @param plan The plan.
-   * @param examined Counts the index entries read.
-   * @returns The count, or `undefined`.
-   */
-  countByIndex(
-    collection: string,
-    plan: Plan,
-    examined?: { keys: number },
-  ): Promise<number | undefined> {
-    return countByIndex(this.#s, collection, plan, examined);
-  }
-
-  /**
-   * Visits documents in insertion order (or reversed), optionally within a
-   * creation-time frame.
-   *
-   * @param collection Collection name.
-   * @param options Direction, time frame (inclusive), abort signal.
-   * @returns Pages of document entries.
-   */
-  orderPages(
-    collection: string,
-    options: {
-      reverse?: boolean;
-      from?: number;
-      to?: number;
-      signal?: AbortSignal | undefined;
-    },
-  ): AsyncGenerator<DocPage> {
-    return orderPages(this.#s, collection, options);
   }
 
   /**
@@ -656,29 +356,5 @@ export class Engine {
    */
   compact(): Promise<boolean> {
     return compact(this.#s);
-  }
-
-  /**
-   * Counters and sizes.
-   *
-   * @returns A snapshot.
-   */
-  stats(): DatabaseStats {
-    return stats(this.#s);
-  }
-
-  /**
-   * Follows the changes of one collection: this engine's own writes, and on
-   * a shared storage with `watch` the feed records of other processes.
-   *
-   * @param collection Collection name.
-   * @param signal Ends the iteration.
-   * @returns The changes, in the order this process saw them.
-   */
-  changes(
-    collection: string,
-    signal?: AbortSignal,
-  ): AsyncGenerator<Change> {
-    return changes(this.#s, collection, signal);
   }
 }

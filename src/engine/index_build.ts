@@ -28,7 +28,7 @@ import {
   schemaBump,
   schemaKey,
 } from "./layout.ts";
-import { settle, sync } from "./load.ts";
+import { buildTrees, settle, sync } from "./load.ts";
 import { dropExpired } from "./expiry.ts";
 import { deleteUnder, keysUnder } from "./bulk.ts";
 
@@ -101,14 +101,17 @@ export function ensureOrder(s: EngineCore, collection: string): Promise<void> {
     }
     const meta = encodeKey([META, collection, "order"]);
     const value = encodeUtf8("{}");
+    // A volatile storage keeps no entries: they live in the order tree.
+    if (s.volatile) sets.length = 0;
     sets.push({ key: meta, value });
     const result = await s.storage.commit({ sets });
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
     }
     if (result.durable !== undefined) await settle(s, result.durable);
-    s.account(bytes);
     indexes.ordered = true;
+    if (s.local) await buildTrees(s, state, "");
+    else s.account(bytes);
   });
 }
 
@@ -183,18 +186,22 @@ export function createIndex(
         }
       }
     }
-    sets.push({
+    const meta = {
       key: indexMetaKey(collection, spec.name),
       value: encodeUtf8(JSON.stringify(stored)),
-    });
+    };
     s.fitsMemory(bytes, action);
-    const result = await s.storage.commit({ sets });
+    // A volatile storage keeps no entries: they live in the index tree.
+    const result = await s.storage.commit({
+      sets: s.volatile ? [meta] : [...sets, meta],
+    });
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
     }
     if (result.durable !== undefined) await settle(s, result.durable);
-    s.account(bytes);
     state.indexes.add(stored);
+    if (s.local) await buildTrees(s, state, spec.name);
+    else s.account(bytes);
     return spec.name;
   });
 }
@@ -225,7 +232,8 @@ export function dropIndex(
     const state = s.collections.get(collection);
     if (state?.indexes.get(name) === undefined) return false;
     const deletes = [indexMetaKey(collection, name)];
-    const bytes = await keysUnder(s, state.indexes.prefix(name), deletes);
+    let bytes = await keysUnder(s, state.indexes.prefix(name), deletes);
+    if (s.local) bytes = state.ram!.cost(name);
     const result = await s.storage.commit({ deletes });
     if (!result.ok) {
       throw new ConflictError(`${action}: the storage refused the commit`);
@@ -233,6 +241,7 @@ export function dropIndex(
     if (result.durable !== undefined) await settle(s, result.durable);
     s.account(-bytes);
     state.indexes.remove(name);
+    state.ram?.drop(name);
     return true;
   });
 }

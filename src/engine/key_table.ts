@@ -9,6 +9,7 @@
 import { BTree, type BTreeRange } from "./btree.ts";
 import { binaryString, compareBytes, prefixEnd } from "../bytes.ts";
 import type {
+  ObjectSet,
   ScanOptions,
   StorageCheck,
   StorageEntry,
@@ -47,6 +48,26 @@ export interface TableSet {
   readonly value: Uint8Array;
   /** The decoded companion, kept with the value. */
   readonly memo?: unknown;
+}
+
+/** A slot of the object tier: bytes made on first read of `value`. */
+class ObjectSlot implements Slot {
+  readonly key: Uint8Array;
+  readonly memo: unknown;
+  readonly versionstamp: string;
+  readonly #encode: (memo: unknown) => Uint8Array;
+  #value: Uint8Array | undefined;
+
+  constructor(set: ObjectSet, versionstamp: string) {
+    this.key = set.key;
+    this.memo = set.memo;
+    this.#encode = set.encode;
+    this.versionstamp = versionstamp;
+  }
+
+  get value(): Uint8Array {
+    return this.#value ??= this.#encode(this.memo);
+  }
 }
 
 function compareStrings(a: string, b: string): number {
@@ -204,18 +225,21 @@ export class KeyTable {
    *   writes back.
    */
   apply(
-    sets: readonly TableSet[],
+    sets: readonly (TableSet | ObjectSet)[],
     deletes: readonly Uint8Array[],
     versionstamp: string,
     undo?: Undo[],
   ): void {
     for (const set of sets) {
-      const before = this.#put(set.key, {
-        key: set.key,
-        value: set.value,
-        versionstamp,
-        memo: set.memo,
-      });
+      const before = this.#put(
+        set.key,
+        "encode" in set ? new ObjectSlot(set, versionstamp) : {
+          key: set.key,
+          value: set.value,
+          versionstamp,
+          memo: set.memo,
+        },
+      );
       undo?.push({ key: set.key, before });
     }
     for (const key of deletes) {

@@ -11,10 +11,19 @@ import { CollectionIndexes, type StoredIndex } from "./indexes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { Change } from "../types.ts";
-import { recordMeta } from "../value_codec.ts";
-import { entryCost, heapCap, recordCost } from "./size_estimate.ts";
-import type { EngineCore } from "./state.ts";
-import { DOC, META, schemaKey } from "./layout.ts";
+import { decodeRecord, recordMeta } from "../value_codec.ts";
+import {
+  entryCost,
+  heapCap,
+  objectRecordCost,
+  recordCost,
+  storedRecordCost,
+} from "./size_estimate.ts";
+import type { CollectionState, EngineCore } from "./state.ts";
+import { DocSlot } from "./record_table.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import { DOC, META, schemaKey, TOMB } from "./layout.ts";
+import { feedLoad, feedLoadDoc } from "./feed_hooks.ts";
 
 /**
  * A `memoryLimit` the V8 heap cannot hold would end in an out-of-memory
@@ -63,6 +72,7 @@ export function loadMeta(s: EngineCore, entry: StorageEntry): void {
 }
 
 export async function load(s: EngineCore): Promise<void> {
+  s.feedIndex.reset();
   for await (
     const page of s.storage.scan({ prefix: encodeKey([META]) })
   ) {
@@ -71,23 +81,65 @@ export async function load(s: EngineCore): Promise<void> {
   // A shared storage that expires items itself (Deno KV) is not read
   // whole: other processes change it anyway, so counts come from scans.
   const { shared, nativeExpiry } = s.storage.capabilities;
-  if (shared && nativeExpiry) return;
+  if (shared && nativeExpiry) return await feedLoad(s);
+  const { local, volatile } = s;
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
     for (const entry of page) {
       const parts = decodeKey(entry.key);
       const collection = parts[1] as string;
       const id = parts[2] as string;
-      const record = recordMeta(entry.value) ??
-        s.decode(entry, `Cannot open: reading '${id}'`);
+      const action = `Cannot open: reading '${id}'`;
       const state = s.state(collection);
-      state.stored++;
-      if (record.seq > state.seq) state.seq = record.seq;
-      s.bytes += recordCost(entry.key, entry.value);
-      if (record.expiresAt !== undefined) {
-        state.schedule.set(id, record.expiresAt);
+      if (local && entry.memo === undefined) {
+        const found = decodeOrMiss(entry, action);
+        if (found === undefined) {
+          // Unreadable: only the storage holds it, and every read of it
+          // reports the damage (never skipped).
+          const slot = new DocSlot(id, entry.key, undefined);
+          slot.cost = storedRecordCost(entry.key, entry.value);
+          s.bytes += slot.cost;
+          state.stored++;
+          state.table!.add(slot);
+          continue;
+        }
       }
+      const meta = local
+        ? s.decode(entry, action)
+        : recordMeta(entry.value) ?? s.decode(entry, action);
+      state.stored++;
+      if (meta.seq > state.seq) state.seq = meta.seq;
+      if (meta.expiresAt !== undefined) {
+        state.schedule.set(id, meta.expiresAt);
+      }
+      feedLoadDoc(s, collection, id, meta.feed ?? 0);
+      if (!local) {
+        s.bytes += recordCost(entry.key, entry.value);
+        continue;
+      }
+      const record = meta as StoredRecord;
+      // The object tier: the record, and what it was accounted at.
+      const slot = new DocSlot(id, entry.key, record);
+      slot.cost = volatile
+        ? objectRecordCost(entry.key.length, record)
+        : storedRecordCost(entry.key, entry.value);
+      s.bytes += slot.cost;
+      state.table!.add(slot);
     }
   }
+  if (local) {
+    for await (const page of s.storage.scan({ prefix: encodeKey([TOMB]) })) {
+      for (const entry of page) {
+        const parts = decodeKey(entry.key);
+        s.state(parts[1] as string).tombs!.add(parts[2] as string);
+      }
+    }
+    await feedLoad(s);
+    if (volatile) await dropStoredEntries(s);
+    for (const state of s.collections.values()) await buildTrees(s, state);
+    s.account(0);
+    return;
+  }
+  await feedLoad(s);
   // Index and insertion-order entries count as the writes counted them.
   for (const space of ["i", "o"]) {
     for await (
@@ -97,6 +149,86 @@ export async function load(s: EngineCore): Promise<void> {
     }
   }
   s.account(0);
+}
+
+/** A record's decoding, or `undefined` when it does not decode. */
+function decodeOrMiss(
+  entry: StorageEntry,
+  action: string,
+): StoredRecord | undefined {
+  try {
+    return decodeRecord(entry.value, action);
+  } catch (e) {
+    if (e instanceof IntegrityError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Removes index and insertion-order entries from a volatile storage (a
+ * restore writes them): there they live in the engine's trees only.
+ */
+async function dropStoredEntries(s: EngineCore): Promise<void> {
+  const deletes: Uint8Array[] = [];
+  for (const space of ["i", "o"]) {
+    for await (
+      const page of s.storage.scan({ prefix: encodeKey([space]) })
+    ) {
+      for (const entry of page) deletes.push(entry.key);
+    }
+  }
+  if (deletes.length > 0) await s.storage.commit({ deletes });
+}
+
+/**
+ * Builds the object tier's index trees of a collection from its records
+ * (every index, and insertion order once built), accounting their entries.
+ *
+ * @param s The engine.
+ * @param state The collection.
+ * @param only Build only this index (`""`: insertion order).
+ * @returns When built.
+ */
+export async function buildTrees(
+  s: EngineCore,
+  state: CollectionState,
+  only?: string,
+): Promise<void> {
+  const { indexes } = state;
+  const table = state.table!;
+  const ram = state.ram!;
+  const specs = only === undefined
+    ? indexes.list
+    : indexes.list.filter((i) => i.name === only);
+  const order = indexes.ordered && (only === undefined || only === "");
+  if (specs.length === 0 && !order) return;
+  if (indexes.blinder !== undefined && specs.length > 0) {
+    const records: StoredRecord[] = [];
+    for (const slot of table.all()) records.push(slot.record!);
+    await indexes.prepare(records, specs);
+  }
+  let bytes = 0;
+  for (const slot of table.all()) {
+    const record = slot.record!;
+    if (order) {
+      const key = indexes.orderKey(slot.id, record);
+      ram.add({ key, index: "", unique: false, tuple: [] }, slot);
+      bytes += entryCost(key);
+    }
+    for (const spec of specs) {
+      let entries;
+      try {
+        entries = indexes.indexEntries(spec, slot.id, record);
+      } catch {
+        continue; // unindexable items were refused when written
+      }
+      for (const e of entries) {
+        ram.add(e, slot);
+        bytes += entryCost(e.key);
+      }
+    }
+  }
+  s.account(bytes);
 }
 
 /**

@@ -22,6 +22,9 @@ import { DOC, isExpired, successor } from "./layout.ts";
 import { turnDue, yieldToLoop } from "./yield.ts";
 import { poke } from "./expiry.ts";
 import { ensureOrder } from "./index_build.ts";
+import { cellPages, localPages, localRecord } from "./local_read.ts";
+import type { DocSlot } from "./record_table.ts";
+import type { IndexCell, RamIndexes } from "./ram_index.ts";
 
 /**
  * Reads one document.
@@ -31,6 +34,40 @@ import { ensureOrder } from "./index_build.ts";
  * @param action For error messages.
  * @returns The record, or `null` when absent or expired.
  */
+/**
+ * Reads one document at once from the object tier.
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param id Document key.
+ * @param action For error messages.
+ * @returns The record, `null` when absent or expired, `undefined` when it
+ *   must be read with {@linkcode read} (not in RAM, or not a local storage).
+ * @throws {ClosedError} After `close()`.
+ */
+export function peek(
+  s: EngineCore,
+  collection: string,
+  id: string,
+  action: string,
+): StoredRecord | null | undefined {
+  if (!s.local) return undefined;
+  s.assertOpen(action);
+  const slot = s.collections.get(collection)?.table?.get(id);
+  if (slot === undefined) {
+    s.ops.gets++;
+    return null;
+  }
+  const record = slot.record;
+  if (record === undefined) return undefined;
+  s.ops.gets++;
+  if (record.expiresAt !== undefined && s.now() >= record.expiresAt) {
+    poke(s);
+    return null;
+  }
+  return record;
+}
+
 export async function read(
   s: EngineCore,
   collection: string,
@@ -39,9 +76,15 @@ export async function read(
 ): Promise<StoredRecord | null> {
   s.assertOpen(action);
   s.ops.gets++;
-  const entry = await s.storage.get(s.docKey(collection, id));
-  if (entry === null) return null;
-  const record = s.decode(entry, action);
+  let record: StoredRecord | null;
+  if (s.local) {
+    const found = localRecord(s, collection, id, action);
+    record = found instanceof Promise ? await found : found;
+  } else {
+    const entry = await s.storage.get(s.docKey(collection, id));
+    record = entry === null ? null : s.decode(entry, action);
+  }
+  if (record === null) return null;
   if (isExpired(record, s.now())) {
     poke(s);
     return null;
@@ -65,6 +108,16 @@ export async function* pages(s: EngineCore, collection: string, options: {
   const { signal, after } = options;
   signal?.throwIfAborted();
   s.assertOpen("Cannot scan");
+  if (s.local) {
+    yield* localPages(
+      s,
+      collection,
+      options.reverse === true,
+      after,
+      signal,
+    );
+    return;
+  }
   const reverse = options.reverse === true;
   const prefix = s.collectionPrefix(collection);
   const scan = s.scanOpen(
@@ -96,9 +149,19 @@ export async function* idPages(
   collection: string,
   ids: readonly string[],
 ): AsyncGenerator<DocPage> {
-  const keys = ids.map((id) => s.docKey(collection, id));
-  const found = await s.getManyOpen(keys);
-  const docs = found.filter((e): e is StorageEntry => e !== null);
+  let docs: StorageEntry[];
+  if (s.local) {
+    const table = s.state(collection).table!;
+    docs = [];
+    for (const id of ids) {
+      const slot = table.get(id);
+      if (slot !== undefined) docs.push(slot);
+    }
+  } else {
+    const keys = ids.map((id) => s.docKey(collection, id));
+    const found = await s.getManyOpen(keys);
+    docs = found.filter((e): e is StorageEntry => e !== null);
+  }
   if (docs.length > 0) {
     yield Object.assign(docs, { sources: docs.map((d) => d.key), range: 0 });
   }
@@ -152,6 +215,7 @@ export async function* indexPages(
   const prefix = state.indexes.prefix(plan.index!);
   const ranges = plan.reverse ? [...plan.ranges].reverse() : plan.ranges;
   const seen = new Set<string>();
+  const slots = new Set<DocSlot>();
   const dedupe = plan.ranges.length > 1 ||
     state.indexes.get(plan.index!)?.multikey === true;
   const { after } = options;
@@ -166,6 +230,16 @@ export async function* indexPages(
     if (after !== undefined && r === after.range) {
       if (plan.reverse) end = after.key;
       else start = successor(after.key);
+    }
+    if (s.local) {
+      yield* cellPages(
+        s,
+        treeRange(state.ram!, plan.index!, start, end, plan.reverse),
+        r,
+        options,
+        dedupe ? slots : undefined,
+      );
+      continue;
     }
     yield* entryPages(
       s,
@@ -288,6 +362,7 @@ export async function countByIndex(
   const dedupe = plan.ranges.length > 1 ||
     state.indexes.get(plan.index!)?.multikey === true;
   const seen = new Set<string>();
+  const slots = new Set<DocSlot>();
   let n = 0;
   for (const range of plan.ranges) {
     const { start, end } = await rangeBytes(
@@ -297,6 +372,15 @@ export async function countByIndex(
       collection,
       plan.index!,
     );
+    if (s.local) {
+      const ram = state.ram!;
+      for (const cell of ram.range(plan.index!, start, end, false)) {
+        if (examined !== undefined) examined.keys++;
+        if (!dedupe) n++;
+        else slots.add(cell.slot);
+      }
+      continue;
+    }
     for await (const page of s.storage.scan({ start, end })) {
       if (examined !== undefined) examined.keys += page.length;
       if (!dedupe) {
@@ -307,7 +391,23 @@ export async function countByIndex(
       if (turnDue()) await yieldToLoop();
     }
   }
-  return dedupe ? seen.size : n;
+  return dedupe ? seen.size + slots.size : n;
+}
+
+/** The cells of an index tree between two keys, resumable after a key. */
+function treeRange(
+  ram: RamIndexes,
+  name: string,
+  start: Uint8Array,
+  end: Uint8Array | undefined,
+  reverse: boolean,
+): (after: Uint8Array | undefined) => Iterable<IndexCell> {
+  return (after) =>
+    after === undefined
+      ? ram.range(name, start, end, reverse)
+      : reverse
+      ? ram.range(name, start, after, true)
+      : ram.range(name, successor(after), end, false);
 }
 
 /**
@@ -332,6 +432,17 @@ export async function* orderPages(s: EngineCore, collection: string, options: {
   const end = options.to === undefined
     ? prefixEnd(prefix)
     : prefixEnd(encodeKey([options.to], prefix));
+  if (s.local) {
+    const reverse = options.reverse === true;
+    yield* cellPages(
+      s,
+      treeRange(s.state(collection).ram!, "", start, end, reverse),
+      0,
+      { signal: options.signal },
+      undefined,
+    );
+    return;
+  }
   yield* entryPages(
     s,
     end === undefined

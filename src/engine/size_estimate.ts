@@ -255,3 +255,149 @@ export async function heapCap(): Promise<number> {
     return Infinity;
   }
 }
+
+/** The engine's slot of a document in the object tier (slot, map, tree). */
+const TABLE_SLOT = 120;
+/** A stored record object (eight fields) around the value. */
+const RECORD = objectCost(8);
+/** Worst-case JSON bytes of a number. */
+const NUMBER_JSON = 24;
+
+/** JSON bytes at most, of what the last {@linkcode valueCost} walked. */
+let bound = 0;
+
+/**
+ * The estimated memory of a decoded value (as {@linkcode recordCost}
+ * estimates it from JSON, but from the object: no bytes needed), and, as a
+ * side result in `bound`, an upper bound of its JSON length.
+ */
+function valueCost(v: unknown, depth: number): number {
+  switch (typeof v) {
+    case "string":
+      bound += 2 + 6 * v.length;
+      return STRING + round8(v.length);
+    case "number":
+      bound += NUMBER_JSON;
+      return Number.isInteger(v) && v < 1e9 && v > -1e9 ? 0 : HEAP_NUMBER;
+    case "object":
+      break;
+    default:
+      bound += 5;
+      return 0;
+  }
+  if (v === null) {
+    bound += 4;
+    return 0;
+  }
+  if (depth > MAX_DEPTH) return 0;
+  if (Array.isArray(v)) {
+    const n = v.length;
+    bound += 2 + n;
+    let cost = ARRAY + 8 * n;
+    for (let i = 0; i < n; i++) cost += valueCost(v[i], depth + 1);
+    return cost;
+  }
+  if (v instanceof Date) {
+    bound += 26;
+    return 56;
+  }
+  let fields = 0;
+  let cost = 0;
+  bound += 2;
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    fields++;
+    bound += 4 + 6 * k.length;
+    cost += valueCost(o[k], depth + 1);
+  }
+  return cost + objectCost(fields);
+}
+
+/** A record as {@linkcode recordBytes} and {@linkcode objectRecordCost} see it. */
+interface RecordLike {
+  readonly value: unknown;
+  readonly tags: readonly string[] | undefined;
+  readonly expiresAt: number | undefined;
+  readonly dates: readonly unknown[] | undefined;
+}
+
+/**
+ * The estimated memory of one document held as an object (the object tier
+ * of the memory storage: no encoded bytes): its key, the record and its
+ * value, the engine's slot, and its TTL schedule entry if it expires. A
+ * pure function of the key's length and the record, so adding and later
+ * subtracting it (or recounting it on open) agree.
+ *
+ * @param keyBytes The document key's length.
+ * @param record The record.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { objectRecordCost } from "./size_estimate.ts";
+ * const record = {
+ *   value: { a: "x".repeat(1000) }, tags: undefined, expiresAt: undefined,
+ *   dates: undefined,
+ * };
+ * assert(objectRecordCost(24, record) > 1000);
+ * ```
+ */
+export function objectRecordCost(keyBytes: number, record: RecordLike): number {
+  bound = 160; // the envelope: five numbers and field names
+  let cost = keyCost(keyBytes) + VERSIONSTAMP + TABLE_SLOT + RECORD +
+    valueCost(record.value, 0);
+  if (record.tags !== undefined) cost += valueCost(record.tags, 0);
+  if (record.dates !== undefined) cost += valueCost(record.dates, 0);
+  if (record.expiresAt !== undefined) cost += TTL_ENTRY;
+  if (record.dates !== undefined) bound = Infinity;
+  return cost;
+}
+
+/**
+ * {@linkcode recordBound} of the record the last
+ * {@linkcode objectRecordCost} measured (no second walk).
+ *
+ * @returns Bytes at most.
+ */
+export function lastRecordBound(): number {
+  return bound;
+}
+
+/**
+ * The memory of a document whose encoded record a storage keeps (file
+ * storage): {@linkcode recordCost} plus the engine's slot.
+ *
+ * @param key The document's key.
+ * @param value The encoded record.
+ * @returns Bytes.
+ */
+export function storedRecordCost(key: Uint8Array, value: Uint8Array): number {
+  return recordCost(key, value) + TABLE_SLOT;
+}
+
+/**
+ * An upper bound of a record's encoded length, or `Infinity` where it is
+ * not cheap to bound (dates): a record under `maxValueBytes` by this bound
+ * needs no encoding to be checked.
+ *
+ * @param record The record.
+ * @returns Bytes at most.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { recordBound } from "./size_estimate.ts";
+ * const record = {
+ *   value: { a: "x" }, tags: ["t"], expiresAt: undefined, dates: undefined,
+ * };
+ * assert(recordBound(record) >= '{"v":{"a":"x"},"t":["t"]}'.length);
+ * ```
+ */
+export function recordBound(record: RecordLike): number {
+  if (record.dates !== undefined) return Infinity;
+  bound = 160; // the envelope: five numbers and field names
+  valueCost(record.value, 0);
+  if (record.tags !== undefined) valueCost(record.tags, 0);
+  return bound;
+}

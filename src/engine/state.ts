@@ -33,7 +33,10 @@ import { KeyGenerator } from "../auto_key.ts";
 import { hidesValues } from "../validate.ts";
 import { Blinder } from "../crypto/blind_index.ts";
 import { ChangeFeed } from "./change_feed.ts";
+import { FeedIndex } from "./feed_index.ts";
 import { DOC, isExpired } from "./layout.ts";
+import { DocSlot, RecordTable } from "./record_table.ts";
+import { RamIndexes } from "./ram_index.ts";
 
 /** A put inside a write. */
 export interface PutOp {
@@ -112,6 +115,15 @@ export interface CollectionState {
   readonly recent: Map<string, StorageEntry>;
   /** Value bytes in `recent`. */
   recentBytes: number;
+  /** The object tier's documents (local storages only). */
+  readonly table: RecordTable | undefined;
+  /** The object tier's index trees (local storages only). */
+  readonly ram: RamIndexes | undefined;
+  /**
+   * Ids that may have a tombstone (local storages only): a put of one of
+   * them removes it; others need no delete.
+   */
+  readonly tombs: Set<string> | undefined;
 }
 
 /** One item's change inside a commit. */
@@ -160,6 +172,8 @@ export interface EngineSettings {
   readonly tombstoneRetention: number;
   /** Where quota pressure and background errors are reported. */
   readonly log?: Log;
+  /** Reads return frozen shared values by default (`readonly: true`). */
+  readonly readonly?: boolean;
 }
 
 /**
@@ -173,6 +187,18 @@ export class EngineCore {
   readonly blinder: Blinder | undefined;
   /** Resolved settings. */
   readonly settings: EngineSettings;
+  /**
+   * Only this process writes the storage and it offers the object tier
+   * (memory; a file storage once it does): the engine keeps the records,
+   * ordered keys and index trees, and writes take the fast path, without
+   * pre-reads or version checks. The one place that decides.
+   */
+  readonly local: boolean;
+  /**
+   * The storage persists nothing (memory): documents go to it as objects,
+   * and index entries live only in the engine's trees.
+   */
+  readonly volatile: boolean;
   /** Auto keys. */
   readonly keys: KeyGenerator;
   /** Per collection bookkeeping. */
@@ -187,6 +213,8 @@ export class EngineCore {
   memoryLimit: number;
   /** The write queue: one write (or exclusive task) at a time. */
   queue: Promise<unknown> = Promise.resolve();
+  /** Tasks in the write queue, running or waiting (0: a write may run now). */
+  queued = 0;
   /** Whether `close()` was called. */
   closed = false;
   /** What `close()` returned. */
@@ -201,6 +229,10 @@ export class EngineCore {
   readonly listeners: Set<(change: Change) => void> = new Set();
   /** Holds each commit's changes back until the commit is durable. */
   readonly feed: ChangeFeed;
+  /** Durable change feed: positions, and the in-RAM index (local). */
+  readonly feedIndex: FeedIndex;
+  /** Records written before the feed were loaded (they have no position). */
+  feedLegacy = false;
   /** Tells this engine's own feed records from other processes'. */
   readonly writer: string = crypto.randomUUID();
   /** The sweep an operation started, if running. */
@@ -230,9 +262,14 @@ export class EngineCore {
       ? undefined
       : new Blinder(storage.blind);
     this.settings = settings;
+    // Storages that wrap values in bytes (encryption, compression) do not
+    // pass the object tier on: they keep the full pipeline.
+    this.local = !storage.capabilities.shared && storage.objects !== undefined;
+    this.volatile = this.local && storage.objects?.volatile === true;
     this.memoryLimit = settings.memoryLimit;
     this.keys = new KeyGenerator(settings.clock);
     this.feed = new ChangeFeed((change) => this.emit(change));
+    this.feedIndex = new FeedIndex(storage.capabilities.shared);
   }
 
   /**
@@ -270,6 +307,9 @@ export class EngineCore {
         existRate: 0,
         recent: new Map(),
         recentBytes: 0,
+        table: this.local ? new RecordTable() : undefined,
+        ram: this.local ? new RamIndexes(collection) : undefined,
+        tombs: this.local ? new Set() : undefined,
       };
       this.collections.set(collection, state);
     }
@@ -335,6 +375,7 @@ export class EngineCore {
    * @returns Its id.
    */
   idOf(entry: StorageEntry): string {
+    if (entry instanceof DocSlot) return entry.id;
     return decodeKey(entry.key)[2] as string;
   }
 
@@ -405,8 +446,12 @@ export class EngineCore {
   }
 
   enqueue<R>(fn: () => Promise<R>): Promise<R> {
+    this.queued++;
     const run = this.queue.then(fn);
-    this.queue = run.catch(() => {});
+    const done = (): void => {
+      this.queued--;
+    };
+    this.queue = run.then(done, done);
     return run;
   }
 
@@ -485,13 +530,14 @@ export class EngineCore {
     const list = state.indexes.list;
     const uniques = list.filter((i) => i.unique).length;
     const checks = 1 + 2 * uniques;
-    // The item, its tombstone, and each entry removed and added.
-    const mutations = 2 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
+    // The item, its tombstone, its by-position key and the one it replaces
+    // (change feed), and each entry removed and added.
+    const mutations = 4 + 2 * (list.length + (state.indexes.ordered ? 1 : 0));
     return Math.max(
       1,
       Math.min(
-        Math.floor((limits.maxChecks - 2) / checks),
-        Math.floor((limits.maxMutations - 2) / mutations),
+        Math.floor((limits.maxChecks - 3) / checks),
+        Math.floor((limits.maxMutations - 3) / mutations),
       ),
     );
   }

@@ -10,6 +10,9 @@ import { decodeKey, encodeKey } from "../key_codec.ts";
 import type { EngineCore } from "./state.ts";
 import { PURGED, TOMB } from "./layout.ts";
 import { settle } from "./load.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import { readTombstone } from "./feed_index.ts";
+import { feedPurge, feedPurged } from "./feed_hooks.ts";
 
 /**
  * The deletions recorded at or after `since` (tombstones), page by page.
@@ -26,13 +29,14 @@ export async function* tombstones(
   const prefixes = collections === undefined
     ? [encodeKey([TOMB])]
     : [...new Set(collections)].sort().map((c) => encodeKey([TOMB, c]));
-  const decoder = new TextDecoder();
   for (const prefix of prefixes) {
     for await (const page of s.storage.scan({ prefix })) {
       const out: { collection: string; id: string; at: number }[] = [];
       for (const entry of page) {
-        const at = Number(decoder.decode(entry.value));
-        if (!(at >= since)) continue;
+        const tomb = readTombstone(entry.value);
+        // Expiry markers (change feed) are not deletions.
+        if (tomb.expired || !(tomb.at >= since)) continue;
+        const at = tomb.at;
         const parts = decodeKey(entry.key);
         out.push({
           collection: parts[1] as string,
@@ -52,34 +56,57 @@ export async function* tombstones(
  */
 export async function purgeTombstones(s: EngineCore): Promise<number> {
   const before = s.now() - s.settings.tombstoneRetention;
-  const old: Uint8Array[] = [];
+  const old: StorageEntry[] = [];
   for await (
     const page of s.storage.scan({ prefix: encodeKey([TOMB]) })
   ) {
     for (const entry of page) {
-      const at = Number(new TextDecoder().decode(entry.value));
-      if (!(at >= before)) old.push(entry.key);
+      if (!(readTombstone(entry.value).at >= before)) old.push(entry);
     }
   }
   if (old.length === 0) return 0;
-  // First the mark: deletions before it may be gone from now on, so an
-  // incremental backup since earlier would miss some.
+  // First the marks: deletions before them may be gone from now on, so an
+  // incremental backup since earlier would miss some, and a change feed
+  // read from an earlier position is refused (and positions never go back).
+  const feed = await feedPurge(s, old);
+  const marks = feed.sets;
   if (before > await tombstonesFrom(s)) {
-    const result = await s.storage.commit({
-      sets: [{ key: PURGED, value: encodeUtf8(String(before)) }],
-    });
+    marks.push({ key: PURGED, value: encodeUtf8(String(before)) });
+  }
+  if (marks.length > 0) {
+    const result = await s.storage.commit({ sets: marks });
     if (result.ok && result.durable !== undefined) {
       await settle(s, result.durable);
     }
   }
-  const size = s.storage.limits?.maxMutations ?? 1024;
-  await s.inGroups(old, size, async (deletes) => {
+  feedPurged(s, old, marks);
+  // Each tombstone goes only if unchanged since the scan (a delete or an
+  // expiry meanwhile wrote a new one); then the by-position keys (Deno KV).
+  const limits = s.storage.limits;
+  const size = limits === undefined
+    ? 1024
+    : Math.min(limits.maxChecks, limits.maxMutations >> 1);
+  let removed = 0;
+  await s.inGroups(old, size, async (group) => {
+    const result = await s.storage.commit({
+      checks: group.map((e) => ({
+        key: e.key,
+        versionstamp: e.versionstamp,
+      })),
+      deletes: group.map((e) => e.key),
+    });
+    if (result.ok) removed += group.length;
+    if (result.ok && result.durable !== undefined) {
+      await settle(s, result.durable);
+    }
+  });
+  await s.inGroups(feed.deletes, size, async (deletes) => {
     const result = await s.storage.commit({ deletes: [...deletes] });
     if (result.ok && result.durable !== undefined) {
       await settle(s, result.durable);
     }
   });
-  return old.length;
+  return removed;
 }
 
 /**

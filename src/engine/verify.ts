@@ -84,5 +84,24 @@ export async function verify(s: EngineCore): Promise<VerifyReport> {
       });
     }
   }
+  // A volatile storage keeps no index entries: check the index trees.
+  if (s.volatile) {
+    for (const [collection, state] of s.collections) {
+      const ram = state.ram!;
+      for (const spec of state.indexes.list) {
+        const cells = [...ram.tree(spec.name).values()];
+        const docs = await s.storage.getMany(cells.map((c) => c.slot.key));
+        for (let i = 0; i < cells.length; i++) {
+          checked++;
+          if (docs[i] !== null) continue;
+          problems.push({
+            collection,
+            key: cells[i]!.slot.id,
+            problem: `an entry of index '${spec.name}' points at no document`,
+          });
+        }
+      }
+    }
+  }
   return { checked, problems };
 }

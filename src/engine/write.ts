@@ -6,20 +6,14 @@
  * @module
  */
 
-import { ConflictError, DuplicateKeyError, TooLargeError } from "../errors.ts";
+import { ConflictError } from "../errors.ts";
 import type { StorageEntry } from "../storage/contract.ts";
-import type { Change } from "../types.ts";
-import { encodeRecord, type StoredRecord } from "../value_codec.ts";
-import type {
-  CollectionState,
-  EngineCore,
-  ItemChange,
-  WriteOp,
-} from "./state.ts";
-import { isExpired } from "./layout.ts";
+import type { CollectionState, EngineCore, WriteOp } from "./state.ts";
 import { commitItems } from "./commit.ts";
 import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
+import { afterCommit, buildChanges } from "./write_build.ts";
+import { feedReady } from "./feed_hooks.ts";
 
 /** Most items per collection remembered as written last (shared storage). */
 const RECENT_ITEMS = 16_384;
@@ -146,6 +140,23 @@ export async function writeAttempt(
 > {
   if (ops.length === 0) return { existed: [], durable: undefined };
   const state = s.state(collection);
+  if (s.local) {
+    // The fast path: the object tier knows every item; nothing to read.
+    const table = state.table!;
+    const keys: Uint8Array[] = new Array(ops.length);
+    const current: (StorageEntry | null)[] = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const id = ops[i]!.id;
+      const slot = table.get(id);
+      current[i] = slot ?? null;
+      keys[i] = slot?.key ?? s.docKey(collection, id);
+      // A value only the storage holds: read it (a miss is async).
+      if (slot !== undefined && slot.record === undefined) {
+        current[i] = await s.storage.get(slot.key);
+      }
+    }
+    return await writeOver(s, collection, ops, action, keys, current);
+  }
   const keys = ops.map((op) => s.docKey(collection, op.id));
   if (s.shared) {
     // A read costs a round trip on a shared storage: write over what the
@@ -238,78 +249,12 @@ export async function writeOver(
 ): Promise<
   { existed: boolean[]; durable: Promise<void> | undefined } | undefined
 > {
+  if (s.shared) await feedReady(s); // change feed: the counter's value
+  if (s.shared) await feedReady(s); // change feed: the counter's value
   const state = s.state(collection);
-  const { maxValueBytes } = s.settings;
-  const now = s.now();
-  const existed: boolean[] = [];
-  const changes: ItemChange[] = [];
-  const values: (Uint8Array | undefined)[] = [];
-  let seq = state.seq;
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!;
-    const entry = current[i] ?? null;
-    const old = entry === null ? undefined : s.decode(entry, action);
-    const live = old !== undefined && !isExpired(old, now);
-    existed.push(live);
-    if (
-      op.expectedVersion !== undefined &&
-      (live ? old.version : 0) !== op.expectedVersion
-    ) {
-      return undefined; // changed since `build` read it: a lost race
-    }
-    let next: StoredRecord | undefined;
-    if (op.kind === "put") {
-      if (op.mustBeNew === true && live) {
-        throw new DuplicateKeyError(
-          `${action}: an item with id '${op.id}' already exists`,
-        );
-      }
-      const keep = op.keepMeta === true && live;
-      const { meta } = op;
-      next = meta !== undefined
-        ? {
-          value: op.value.value,
-          tags: op.tags,
-          expiresAt: meta.expiresAt,
-          createdAt: meta.createdAt,
-          updatedAt: meta.updatedAt,
-          version: meta.version,
-          seq: live ? old.seq : ++seq,
-          dates: op.value.dates,
-        }
-        : {
-          value: op.value.value,
-          tags: keep ? old.tags : op.tags,
-          expiresAt: keep
-            ? old.expiresAt
-            : op.ttl === undefined
-            ? undefined
-            : now + op.ttl,
-          createdAt: live ? old.createdAt : now,
-          updatedAt: now,
-          version: live ? old.version + 1 : 1,
-          seq: live ? old.seq : ++seq,
-          dates: op.value.dates,
-        };
-      const value = encodeRecord(next);
-      if (value.length > maxValueBytes) {
-        throw new TooLargeError(
-          `${action}: the record for '${op.id}' is ${value.length} bytes, over maxValueBytes ${maxValueBytes}`,
-        );
-      }
-      values.push(value);
-    } else {
-      values.push(undefined);
-    }
-    changes.push({
-      id: op.id,
-      key: keys[i]!,
-      entry,
-      old,
-      next,
-      fresh: op.kind === "put" && op.fresh === true,
-    });
-  }
+  const built = buildChanges(s, state, ops, action, keys, current);
+  if (built === undefined) return undefined;
+  const { existed, changes, values } = built;
   const committed = await commitItems(
     s,
     collection,
@@ -317,36 +262,8 @@ export async function writeOver(
     changes,
     values,
     action,
-    (durable) => {
-      state.seq = seq;
-      const { schedule, inflight } = state;
-      const told: Change[] | undefined = s.listeners.size > 0 ? [] : undefined;
-      for (let i = 0; i < ops.length; i++) {
-        const op = ops[i]!;
-        const next = changes[i]!.next;
-        // This write supersedes a sweep that may be waiting for the key.
-        if (inflight.size > 0) inflight.delete(op.id);
-        if (next?.expiresAt !== undefined) {
-          schedule.set(op.id, next.expiresAt);
-        } else if (schedule.size > 0) {
-          schedule.delete(op.id);
-        }
-        if (op.kind === "put") s.ops.puts++;
-        else if (existed[i]) s.ops.deletes++;
-        if (told !== undefined && (next !== undefined || existed[i])) {
-          told.push(
-            next === undefined ? { type: "delete", collection, key: op.id } : {
-              type: "put",
-              collection,
-              key: op.id,
-              version: next.version,
-            },
-          );
-        }
-      }
-      // Told once the commit is durable, never if it is taken back.
-      if (told !== undefined) s.feed.publish(told, durable);
-    },
+    (durable) => afterCommit(s, collection, state, ops, built, durable),
+    built.costs,
   );
   if (committed === false) return undefined;
   if (s.shared) {

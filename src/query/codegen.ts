@@ -35,6 +35,14 @@ import type {
 /** How many filter shapes keep their compiled function. */
 export const SHAPE_CACHE_SIZE = 256;
 
+/**
+ * Filters with more field conditions than this are interpreted: compiling
+ * grows with the source (a 10,000-branch `$or` took over half a second,
+ * holding the event loop), while a filter that large spends its time in
+ * per-branch work either way, and its source would crowd the cache.
+ */
+export const MAX_GENERATED_CONDITIONS = 200;
+
 /** `"auto"`: generate code while the host allows it; `"off"`: interpret. */
 export type CodeGeneration = "auto" | "off";
 
@@ -301,6 +309,18 @@ class Generator {
   }
 }
 
+/** Counts field conditions, stopping once past the limit. */
+function conditions(node: FilterNode, n: number): number {
+  if (node.kind === "field") {
+    return n + (node.op.kind === "not" ? node.op.ops.length : 1);
+  }
+  for (const sub of node.nodes) {
+    n = conditions(sub, n);
+    if (n > MAX_GENERATED_CONDITIONS) break;
+  }
+  return n;
+}
+
 function isEvalError(e: unknown): boolean {
   return e instanceof EvalError ||
     (e instanceof Error && e.name === "EvalError");
@@ -330,6 +350,8 @@ export function compileSource<F>(
     try {
       factory = new Function("c", "h", source) as Factory;
     } catch (e) {
+      // A source past the engine's limits: interpret this one.
+      if (e instanceof RangeError) return undefined;
       if (!isEvalError(e)) throw e;
       forbidden = true;
       return undefined;
@@ -364,6 +386,7 @@ export function compileSource<F>(
  */
 export function generateFilter(node: FilterNode): DocPredicate | undefined {
   if (mode === "off" || forbidden) return undefined;
+  if (conditions(node, 0) > MAX_GENERATED_CONDITIONS) return undefined;
   const g = new Generator();
   const source = g.source(g.node(node));
   return compileSource<DocPredicate>(source)?.(g.constants, helpers);

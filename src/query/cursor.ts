@@ -14,7 +14,7 @@ import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import { Budget } from "../engine/yield.ts";
 import type { Entry } from "../types.ts";
-import { copyValue, type StoredRecord } from "../value_codec.ts";
+import { copyValue, shareValue, type StoredRecord } from "../value_codec.ts";
 
 /** Everything a cursor needs to run its query (internal). */
 export interface CursorPlan {
@@ -29,6 +29,8 @@ export interface CursorPlan {
   readonly signal: AbortSignal | undefined;
   /** A position from `page()`: resume after it. */
   readonly after?: string | undefined;
+  /** Results are the stored values, frozen and shared (not copies). */
+  readonly readonly?: boolean;
   /** Which documents to visit instead of planning (first, last, between). */
   readonly source?: (
     signal: AbortSignal | undefined,
@@ -358,7 +360,9 @@ export class Cursor<T> implements AsyncIterable<T> {
   #shape(): (value: unknown) => unknown {
     const { projection } = this.#plan;
     const copy = cursorHooks.copy;
-    if (projection === undefined) return copy;
+    if (projection === undefined) {
+      return this.#plan.readonly === true ? shareValue : copy;
+    }
     const project = compileProjection(projection);
     return (value) => copy(project(value));
   }

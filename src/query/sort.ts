@@ -190,6 +190,8 @@ export function compileSort(
 function generateSort(
   keys: readonly { segs: readonly string[]; desc: boolean }[],
 ): ((a: unknown, b: unknown) => number) | undefined {
+  // A sort on that many keys spends its time comparing; keep its source out.
+  if (keys.length > 32) return undefined;
   const constants: unknown[] = [sortKey];
   const fns: string[] = [];
   const body: string[] = [];

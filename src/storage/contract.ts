@@ -2,7 +2,10 @@
  * The storage-adapter contract.
  *
  * A storage is dumb: it maps ordered byte keys to byte values and applies
- * atomic commits. It never parses a document. The engine (documents, TTL,
+ * atomic commits. It never parses a document. A storage that only this
+ * process writes may also offer an object tier ({@linkcode ObjectTier}):
+ * records then travel as objects and bytes exist only where they are
+ * persisted or read. The engine (documents, TTL,
  * queries, indexes) runs unchanged on every storage that honours this
  * contract, and `tests/conformance.ts` checks that an adapter does.
  *
@@ -117,6 +120,58 @@ export type StorageCommitResult =
   }
   | { readonly ok: false };
 
+/**
+ * A document set of the object tier: the record travels as an object, and
+ * `encode` makes its bytes only when the storage must have them (a reader
+ * asks for `entry.value`: an export, a verification, a measurement).
+ */
+export interface ObjectSet {
+  /** The key. */
+  readonly key: Uint8Array;
+  /** The record, kept as it is (never modified by either side). */
+  readonly memo: unknown;
+  /**
+   * Makes the bytes of `memo` (the same bytes every time).
+   *
+   * @param memo The record.
+   * @returns Its bytes.
+   */
+  readonly encode: (memo: unknown) => Uint8Array;
+}
+
+/** A commit of the object tier: no checks (nobody else writes). */
+export interface ObjectCommit {
+  /** Keys to write, as bytes or as objects. */
+  readonly sets?: readonly (StorageSet | ObjectSet)[];
+  /** Keys to delete. */
+  readonly deletes?: readonly Uint8Array[];
+}
+
+/**
+ * The object tier of a storage that only this process writes and that keeps
+ * records in RAM as objects (the memory storage; later a file storage with
+ * values on disk). The engine then keeps, per collection, the decoded
+ * records and ordered keys, and indexes holding references to them: a read
+ * that hits RAM is answered synchronously (a miss, once a storage keeps
+ * values on disk, is an async `get`), and writes skip the transaction
+ * pipeline (no pre-read, no version checks).
+ */
+export interface ObjectTier {
+  /**
+   * Nothing is persisted: the engine writes no derived entries (secondary
+   * index and insertion-order entries live only in the engine's RAM).
+   */
+  readonly volatile: boolean;
+  /**
+   * Applies a commit at once (synchronously), all or nothing.
+   *
+   * @param commit Sets (bytes or objects) and deletes.
+   * @returns The commit's versionstamp.
+   * @throws {ClosedError} After `close()`.
+   */
+  commit(commit: ObjectCommit): StorageCommitResult;
+}
+
 /** Optional abilities a storage can advertise to the engine. */
 export interface StorageCapabilities {
   /** The storage removes entries past `expireAt` by itself. */
@@ -164,6 +219,11 @@ export interface Storage {
   readonly capabilities: StorageCapabilities;
   /** Per-commit limits, when the storage has any. */
   readonly limits?: StorageLimits | undefined;
+  /**
+   * Optional: the object tier (see {@linkcode ObjectTier}). Wrappers that
+   * need bytes (encryption, compression) do not pass it on.
+   */
+  readonly objects?: ObjectTier | undefined;
   /**
    * Reads one key.
    *

@@ -6,17 +6,34 @@
 
 import { ClosedError } from "../errors.ts";
 import { KeyTable } from "../engine/key_table.ts";
+import { binaryString } from "../bytes.ts";
 import type {
+  ObjectCommit,
+  ObjectSet,
+  ObjectTier,
   ScanOptions,
   Storage,
   StorageCapabilities,
   StorageCommit,
   StorageCommitResult,
   StorageEntry,
+  StorageSet,
 } from "./contract.ts";
 
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
+}
+
+/** A commit's result; the versionstamp string is made only when read. */
+class Committed {
+  readonly ok = true as const;
+  readonly #version: number;
+  constructor(version: number) {
+    this.#version = version;
+  }
+  get versionstamp(): string {
+    return stamp(this.#version);
+  }
 }
 
 /**
@@ -50,8 +67,52 @@ export class MemoryStorage implements Storage {
     shared: false,
   };
 
+  /**
+   * The object tier: records are kept as the objects the engine gives, and
+   * encoded only when a reader asks for an entry's `value`.
+   */
+  readonly objects: ObjectTier = {
+    volatile: true,
+    commit: (commit: ObjectCommit): StorageCommitResult => {
+      if (this.#closed) throw this.#closedError("commit");
+      const version = ++this.#version;
+      const pending = this.#pending;
+      // Ordered keys and hashes are made when a reader needs them.
+      for (const set of commit.sets ?? []) {
+        pending.set(binaryString(set.key), { key: set.key, set, version });
+      }
+      for (const key of commit.deletes ?? []) {
+        pending.set(binaryString(key), { key, set: undefined, version });
+      }
+      return new Committed(version);
+    },
+  };
+
+  /**
+   * Object-tier writes not yet in the key table, latest per key: applied
+   * (in order) before any read or byte commit.
+   */
+  #pending = new Map<
+    string,
+    {
+      key: Uint8Array;
+      set: ObjectSet | StorageSet | undefined;
+      version: number;
+    }
+  >();
+
+  #flush(): void {
+    if (this.#pending.size === 0) return;
+    for (const { key, set, version } of this.#pending.values()) {
+      if (set === undefined) this.#table.apply([], [key], stamp(version));
+      else this.#table.apply([set], [], stamp(version));
+    }
+    this.#pending.clear();
+  }
+
   #alive = (): void => {
     if (this.#closed) throw this.#closedError("scan");
+    this.#flush();
   };
 
   #closedError(action: string): ClosedError {
@@ -67,6 +128,7 @@ export class MemoryStorage implements Storage {
    */
   get(key: Uint8Array): Promise<StorageEntry | null> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
+    this.#flush();
     return Promise.resolve(this.#table.get(key) ?? null);
   }
 
@@ -79,6 +141,7 @@ export class MemoryStorage implements Storage {
    */
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
+    this.#flush();
     return Promise.resolve(this.#table.getMany(keys));
   }
 
@@ -104,6 +167,7 @@ export class MemoryStorage implements Storage {
    */
   commit(commit: StorageCommit): Promise<StorageCommitResult> {
     if (this.#closed) return Promise.reject(this.#closedError("commit"));
+    this.#flush();
     if (!this.#table.check(commit.checks)) {
       return Promise.resolve({ ok: false });
     }
@@ -116,6 +180,7 @@ export class MemoryStorage implements Storage {
   close(): Promise<void> {
     this.#closed = true;
     this.#table.clear();
+    this.#pending.clear();
     return Promise.resolve();
   }
 }

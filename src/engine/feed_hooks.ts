@@ -1,0 +1,349 @@
+/**
+ * The change feed's hooks into the engine's mechanisms: positions taken by
+ * a commit's changes and what the commit writes for them, loading them,
+ * purging their markers, and the reader's view of the engine. Kept apart
+ * from the write path so that each hook there is one call.
+ *
+ * @module
+ */
+
+import { decodeKey, encodeKey } from "../key_codec.ts";
+import { encodeUtf8 } from "../bytes.ts";
+import type {
+  StorageCheck,
+  StorageEntry,
+  StorageSet,
+} from "../storage/contract.ts";
+import type { FeedChange } from "../types.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import type { EngineCore } from "./state.ts";
+import { TOMB, tombKey } from "./layout.ts";
+import {
+  DELETE,
+  EXPIRE,
+  FEED_GAP,
+  FEED_MARK,
+  positionKey,
+  positionValue,
+  PUT,
+  readGap,
+  readMark,
+  readPosition,
+  readTombstone,
+  tombstoneValue,
+} from "./feed_index.ts";
+import { type FeedHost, type FeedRequest, readChanges } from "./feed.ts";
+
+/**
+ * The positions one commit's changes take, and (on a shared storage) the
+ * by-position keys and counter it writes.
+ */
+export class FeedCommit {
+  readonly #s: EngineCore;
+  readonly #collection: string;
+  readonly positions: number[] = [];
+  readonly ids: string[] = [];
+  readonly kinds: number[] = [];
+  /** Shared storages: by-position keys to write and to remove. */
+  readonly #sets: StorageSet[] = [];
+  readonly #deletes: Uint8Array[] = [];
+
+  /**
+   * @param s The engine.
+   * @param collection The collection the commit changes.
+   */
+  constructor(s: EngineCore, collection: string) {
+    this.#s = s;
+    this.#collection = collection;
+  }
+
+  /**
+   * A put (its position was taken when its record was built).
+   *
+   * @param id The item's key.
+   * @param next The record written.
+   * @param old The record replaced, if any.
+   * @param expireAt The storage expiry of the item's entries, if any.
+   */
+  put(
+    id: string,
+    next: StoredRecord,
+    old: StoredRecord | undefined,
+    expireAt: number | undefined,
+  ): void {
+    const position = next.feed ?? 0;
+    if (position === 0) return;
+    this.positions.push(position);
+    this.ids.push(id);
+    this.kinds.push(PUT);
+    if (!this.#s.shared) return;
+    const value = positionValue(this.#collection, id, PUT);
+    this.#sets.push(
+      expireAt === undefined
+        ? { key: positionKey(position), value }
+        : { key: positionKey(position), value, expireAt },
+    );
+    const was = old?.feed ?? 0;
+    if (was > 0) this.#deletes.push(positionKey(was));
+  }
+
+  /**
+   * A document removed: deleted while visible, or removed after it expired.
+   * Takes a position and returns its tombstone (or expiry marker).
+   *
+   * @param id The item's key.
+   * @param old The record removed.
+   * @param deleted Whether it was visible (a deletion, not an expiry).
+   * @param now The time of the removal.
+   * @returns The set that writes the tombstone.
+   */
+  gone(
+    id: string,
+    old: StoredRecord,
+    deleted: boolean,
+    now: number,
+  ): StorageSet {
+    const position = this.#s.feedIndex.next();
+    const kind = deleted ? DELETE : EXPIRE;
+    this.positions.push(position);
+    this.ids.push(id);
+    this.kinds.push(kind);
+    if (this.#s.shared) {
+      this.#sets.push({
+        key: positionKey(position),
+        value: positionValue(this.#collection, id, kind),
+      });
+      const was = old.feed ?? 0;
+      if (was > 0) this.#deletes.push(positionKey(was));
+    }
+    return {
+      key: tombKey(this.#collection, id),
+      value: tombstoneValue(
+        now,
+        position,
+        deleted ? old.version + 1 : old.version,
+        !deleted,
+      ),
+    };
+  }
+
+  /**
+   * Adds what the commit writes for the feed: on a shared storage the
+   * by-position keys and the counter's check and new value.
+   *
+   * @param checks The commit's checks.
+   * @param sets Its sets.
+   * @param deletes Its deletes.
+   */
+  finish(
+    checks: StorageCheck[],
+    sets: StorageSet[],
+    deletes: Uint8Array[],
+  ): void {
+    if (!this.#s.shared || this.positions.length === 0) return;
+    const { check, set } = this.#s.feedIndex.counterWrite();
+    checks.push(check);
+    sets.push(set, ...this.#sets);
+    deletes.push(...this.#deletes);
+  }
+
+  /**
+   * After the storage applied the commit: indexes its changes (local) or
+   * keeps the counter's versionstamp (shared).
+   *
+   * @param versionstamp The commit's versionstamp.
+   * @param durable The storage's `durable` promise, if any.
+   */
+  applied(versionstamp: string, durable: Promise<void> | undefined): void {
+    if (this.positions.length === 0) return;
+    const collections = this.positions.map(() => this.#collection);
+    this.#s.feedIndex.applied(
+      this.positions,
+      collections,
+      this.ids,
+      this.kinds,
+      durable,
+      versionstamp,
+    );
+  }
+
+  /** After the storage refused the commit (a check failed, or it threw). */
+  failed(): void {
+    this.#s.feedIndex.failed();
+  }
+}
+
+/**
+ * Before a write on a shared storage: reads the counter when this
+ * process's copy may be stale, so that positions follow commit order.
+ *
+ * @param s The engine.
+ * @returns When positions can be taken.
+ */
+export async function feedReady(s: EngineCore): Promise<void> {
+  if (!s.feedIndex.stale) return;
+  s.feedIndex.counterRead(await s.storage.get(FEED_MARK));
+}
+
+/**
+ * At load, for each document: indexes its position (local storages).
+ *
+ * @param s The engine.
+ * @param collection The collection.
+ * @param id The item's key.
+ * @param position The record's position (0: written before the feed).
+ */
+export function feedLoadDoc(
+  s: EngineCore,
+  collection: string,
+  id: string,
+  position: number,
+): void {
+  if (position > 0) s.feedIndex.add(position, collection, id, PUT);
+  else s.feedLegacy = true;
+}
+
+/**
+ * At the end of a load: indexes the tombstones' positions, raises the
+ * counter to the stored high-water mark, reads the purge marks.
+ *
+ * @param s The engine.
+ */
+export async function feedLoad(s: EngineCore): Promise<void> {
+  const index = s.feedIndex;
+  if (s.shared) {
+    index.gap = readGap(await s.storage.get(FEED_GAP));
+    return;
+  }
+  for await (const page of s.storage.scan({ prefix: encodeKey([TOMB]) })) {
+    for (const entry of page) {
+      const tomb = readTombstone(entry.value);
+      if (tomb.position === 0) continue;
+      const parts = decodeKey(entry.key);
+      index.add(
+        tomb.position,
+        parts[1] as string,
+        parts[2] as string,
+        tomb.expired ? EXPIRE : DELETE,
+      );
+    }
+  }
+  const [mark, gap] = await s.storage.getMany([FEED_MARK, FEED_GAP]);
+  index.gap = readGap(gap ?? null);
+  index.loaded(readMark(mark ?? null));
+}
+
+/**
+ * Before tombstones are purged: what to write first (the high-water mark,
+ * so positions never go back, and the purge marks, so a reader from before
+ * them is told) and the by-position keys to remove with them.
+ *
+ * @param s The engine.
+ * @param purged The tombstone entries about to be removed.
+ * @returns The sets for the mark commit, and the extra deletes.
+ */
+export async function feedPurge(
+  s: EngineCore,
+  purged: readonly StorageEntry[],
+): Promise<{ sets: StorageSet[]; deletes: Uint8Array[] }> {
+  const index = s.feedIndex;
+  const gap = s.shared ? readGap(await s.storage.get(FEED_GAP)) : index.gap;
+  let { d, e } = gap;
+  for (const entry of purged) {
+    const tomb = readTombstone(entry.value);
+    if (tomb.position === 0) continue;
+    if (tomb.expired) e = Math.max(e, tomb.position);
+    else d = Math.max(d, tomb.position);
+  }
+  // Shared storages: every deletion or expiry by-position key between the
+  // old marks and the new ones goes (reads from there are refused): those of
+  // the purged tombstones, and those a later put superseded without knowing
+  // them (a put over a deleted key does not read its tombstone).
+  const deletes: Uint8Array[] = [];
+  const from = Math.min(gap.d, gap.e);
+  const to = Math.max(d, e);
+  if (s.shared && to > from) {
+    for await (
+      const page of s.storage.scan({
+        start: positionKey(from + 1),
+        end: positionKey(to + 1),
+      })
+    ) {
+      for (const entry of page) {
+        const change = readPosition(entry);
+        if (change !== undefined && change.kind !== PUT) {
+          deletes.push(entry.key);
+        }
+      }
+    }
+  }
+  const sets: StorageSet[] = [];
+  if (d !== gap.d || e !== gap.e) {
+    sets.push({
+      key: FEED_GAP,
+      value: encodeUtf8(JSON.stringify({ d, e })),
+    });
+  }
+  if (!s.shared) {
+    sets.push({ key: FEED_MARK, value: encodeUtf8(String(index.top)) });
+  }
+  return { sets, deletes };
+}
+
+/**
+ * After the purge marks are durable: the in-RAM index follows.
+ *
+ * @param s The engine.
+ * @param purged The tombstone entries removed.
+ * @param marks The sets written by {@linkcode feedPurge}.
+ */
+export function feedPurged(
+  s: EngineCore,
+  purged: readonly StorageEntry[],
+  marks: readonly StorageSet[],
+): void {
+  const index = s.feedIndex;
+  for (const set of marks) {
+    if (set.key === FEED_GAP) index.gap = readGap(set as StorageEntry);
+  }
+  if (s.shared) return;
+  for (const entry of purged) {
+    const tomb = readTombstone(entry.value);
+    if (tomb.position === 0) continue;
+    const parts = decodeKey(entry.key);
+    index.forget(parts[1] as string, parts[2] as string, tomb.position);
+  }
+}
+
+/**
+ * Reads the durable change feed of this engine.
+ *
+ * @param s The engine.
+ * @param request The checked options.
+ * @returns The changes.
+ */
+export function durableChanges<T>(
+  s: EngineCore,
+  request: FeedRequest,
+): AsyncIterable<FeedChange<T>> {
+  const host: FeedHost = {
+    storage: s.storage,
+    index: s.feedIndex,
+    shared: s.shared,
+    get closed() {
+      return s.closed;
+    },
+    legacy: s.shared || s.feedLegacy,
+    docKey: (collection, id) => s.docKey(collection, id),
+    tombKey,
+    decode: (entry, action) => s.decode(entry, action),
+    now: () => s.now(),
+    onClose: (fn) => {
+      s.onClose.push(fn);
+      return () => {
+        s.onClose = s.onClose.filter((f) => f !== fn);
+      };
+    },
+  };
+  return readChanges<T>(host, request);
+}

@@ -1,0 +1,630 @@
+/**
+ * Positions of the durable change feed (`changes({ since })`): how they are
+ * assigned, where they are stored, and the in-RAM by-position index that
+ * the local storages (memory, file) read the feed from.
+ *
+ * Every change (a put, a delete, an expiry) gets a position, a whole number
+ * that only grows. It is stored with the change itself: in the record
+ * envelope's `f` field for a put, in the tombstone `["t", collection, id]`
+ * for a delete or an expiry. Local storages keep a by-position index in RAM,
+ * rebuilt from those at load; shared storages (Deno KV) keep a counter key
+ * checked by every commit and one `["q", position]` key per change. See
+ * docs/changes.md for the guarantees and FORMAT.md for the bytes.
+ *
+ * @module
+ */
+
+import { decodeKey, encodeKey } from "../key_codec.ts";
+import { encodeUtf8 } from "../bytes.ts";
+import type {
+  StorageCheck,
+  StorageEntry,
+  StorageSet,
+} from "../storage/contract.ts";
+
+/**
+ * The highest position assigned so far (at least): decimal ASCII. On a
+ * shared storage every commit with changes checks and rewrites it; on a
+ * local one it is written when a purge could remove the highest position.
+ */
+export const FEED_MARK: Uint8Array = encodeKey(["k", "feed"]);
+/**
+ * The highest positions whose delete (`d`) and expiry (`e`) markers were
+ * purged: JSON `{"d":n,"e":n}`. A feed read from before them may miss
+ * changes, so it is refused with a `FeedGapError`.
+ */
+export const FEED_GAP: Uint8Array = encodeKey(["k", "feedgap"]);
+/** Key-space tag of the by-position keys of shared storages. */
+export const BY_POSITION = "q";
+
+/** Change kinds as stored: a put. */
+export const PUT = 1;
+/** A delete. */
+export const DELETE = 0;
+/** An expiry. */
+export const EXPIRE = 2;
+
+/**
+ * The key of one change's by-position entry (shared storages).
+ *
+ * @param position The change's position.
+ * @returns `["q", position]`, encoded.
+ */
+export function positionKey(position: number): Uint8Array {
+  return encodeKey([BY_POSITION, position]);
+}
+
+/**
+ * The value of a by-position entry (shared storages): JSON
+ * `[collection, id, kind]`.
+ *
+ * @param collection The collection.
+ * @param id The item's key.
+ * @param kind {@linkcode PUT}, {@linkcode DELETE} or {@linkcode EXPIRE}.
+ * @returns The bytes.
+ */
+export function positionValue(
+  collection: string,
+  id: string,
+  kind: number,
+): Uint8Array {
+  return encodeUtf8(JSON.stringify([collection, id, kind]));
+}
+
+/** A decoded by-position entry. */
+export interface PositionEntry {
+  /** The position. */
+  readonly position: number;
+  /** The collection. */
+  readonly collection: string;
+  /** The item's key. */
+  readonly id: string;
+  /** {@linkcode PUT}, {@linkcode DELETE} or {@linkcode EXPIRE}. */
+  readonly kind: number;
+}
+
+/**
+ * Reads a by-position entry; `undefined` when it is not one.
+ *
+ * @param entry The storage entry under `["q", ...]`.
+ * @returns The decoded entry.
+ */
+export function readPosition(entry: StorageEntry): PositionEntry | undefined {
+  try {
+    const position = decodeKey(entry.key)[1];
+    const [collection, id, kind] = JSON.parse(
+      new TextDecoder().decode(entry.value),
+    );
+    if (
+      typeof position !== "number" || typeof collection !== "string" ||
+      typeof id !== "string" || typeof kind !== "number"
+    ) return undefined;
+    return { position, collection, id, kind };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a tombstone (or expiry marker) holds. */
+export interface Tombstone {
+  /** When the item was deleted or removed, epoch ms. */
+  readonly at: number;
+  /** The change's position; 0 for tombstones written before the feed. */
+  readonly position: number;
+  /** The deleted item's last version + 1 (the expired item's version). */
+  readonly version: number;
+  /** An expiry marker rather than a deletion. */
+  readonly expired: boolean;
+}
+
+/**
+ * The value of a tombstone `["t", collection, id]`: decimal ASCII `at`,
+ * then ` position version`, then ` e` for an expiry marker. Tombstones
+ * written before the feed hold `at` alone.
+ *
+ * @param at Epoch ms.
+ * @param position The change's position.
+ * @param version The version the change carries.
+ * @param expired Whether it marks an expiry.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readTombstone, tombstoneValue } from "./feed_index.ts";
+ * const bytes = tombstoneValue(1000, 7, 3, false);
+ * assert.deepEqual(readTombstone(bytes), {
+ *   at: 1000, position: 7, version: 3, expired: false,
+ * });
+ * ```
+ */
+export function tombstoneValue(
+  at: number,
+  position: number,
+  version: number,
+  expired: boolean,
+): Uint8Array {
+  return encodeUtf8(
+    `${at} ${position} ${version}${expired ? " e" : ""}`,
+  );
+}
+
+/**
+ * Parses a tombstone's value (both forms).
+ *
+ * @param bytes The stored value.
+ * @returns The tombstone; `at` is `NaN` when unreadable.
+ */
+export function readTombstone(bytes: Uint8Array): Tombstone {
+  const text = new TextDecoder().decode(bytes);
+  const parts = text.split(" ");
+  if (parts.length === 1) {
+    return { at: Number(text), position: 0, version: 0, expired: false };
+  }
+  return {
+    at: Number(parts[0]),
+    position: Number(parts[1]) || 0,
+    version: Number(parts[2]) || 0,
+    expired: parts[3] === "e",
+  };
+}
+
+/**
+ * Parses the stored purge marks.
+ *
+ * @param entry The entry under {@linkcode FEED_GAP}, or `null`.
+ * @returns `{ d, e }`: 0 when nothing was purged.
+ */
+export function readGap(
+  entry: StorageEntry | null,
+): { d: number; e: number } {
+  if (entry === null) return { d: 0, e: 0 };
+  try {
+    const { d, e } = JSON.parse(new TextDecoder().decode(entry.value));
+    return { d: Number(d) || 0, e: Number(e) || 0 };
+  } catch {
+    // An unreadable mark: refuse every resumed read (the safe side).
+    return { d: Infinity, e: Infinity };
+  }
+}
+
+/**
+ * Parses the stored high-water mark / counter.
+ *
+ * @param entry The entry under {@linkcode FEED_MARK}, or `null`.
+ * @returns The position (0 when absent).
+ */
+export function readMark(entry: StorageEntry | null): number {
+  if (entry === null) return 0;
+  const n = Number(new TextDecoder().decode(entry.value));
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/** A commit still waiting to be durable. */
+interface Pending {
+  last: number;
+  state: 0 | 1 | 2; // waiting, durable, taken back
+  readonly durable: Promise<void> | undefined;
+}
+
+/**
+ * Assigns positions, and on local storages indexes them in RAM.
+ *
+ * Local storages (one writer): the counter is in RAM, loaded as the highest
+ * position stored (records, tombstones, {@linkcode FEED_MARK}); the index
+ * holds each key's latest change. Shared storages: the counter is the
+ * {@linkcode FEED_MARK} key, read before a write when this process's copy
+ * may be stale, checked and rewritten by every commit with changes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FeedIndex, PUT } from "./feed_index.ts";
+ * const index = new FeedIndex(false);
+ * const f = index.next();
+ * index.applied([f], ["c"], ["a"], [PUT], undefined);
+ * const { entries } = index.after(0, 10, undefined);
+ * assert.deepEqual(entries.map((e) => e.id), ["a"]);
+ * ```
+ */
+export class FeedIndex {
+  readonly #shared: boolean;
+  /** Highest position assigned (or loaded). */
+  #top = 0;
+  /** Shared: the counter's versionstamp as last read or written. */
+  #stamp: string | null | undefined = undefined;
+  /** Positions up to this one belong to durable commits. */
+  #visible = 0;
+  /** Ascending positions of the entries (stale ones included). */
+  #pos: number[] = [];
+  /** Per entry: collection number * 4 + kind. */
+  #tag: number[] = [];
+  /** Per entry: the item's key. */
+  #ids: string[] = [];
+  /** Collection names by number, and back. */
+  #names: string[] = [];
+  readonly #numbers = new Map<string, number>();
+  /** Per collection: item key -> its latest position. */
+  readonly #latest: Map<string, number>[] = [];
+  /** Entries in `#latest`. */
+  #live = 0;
+  #sorted = true;
+  #pending: Pending[] = [];
+  /** Purge marks (see {@linkcode FEED_GAP}). */
+  gap: { d: number; e: number } = { d: 0, e: 0 };
+  /** Bumped on every change a reader may wait for. */
+  #version = 0;
+  #waiters: (() => void)[] = [];
+
+  /**
+   * @param shared Whether other processes write the storage (then the index
+   *   holds nothing: readers scan the by-position keys).
+   */
+  constructor(shared: boolean) {
+    this.#shared = shared;
+  }
+
+  /** The highest position assigned or loaded. */
+  get top(): number {
+    return this.#top;
+  }
+
+  /** Positions up to this one are durable (local storages). */
+  get visible(): number {
+    return this.#visible;
+  }
+
+  /** Changes readers may wait for (see {@linkcode FeedIndex.wait}). */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Items indexed (one entry each). */
+  get size(): number {
+    return this.#live;
+  }
+
+  /**
+   * The next position (an integer assignment).
+   *
+   * @returns A position above every position assigned before.
+   */
+  next(): number {
+    return ++this.#top;
+  }
+
+  /**
+   * Shared storages: whether the counter must be read before assigning.
+   *
+   * @returns `true` when this process's copy may be stale.
+   */
+  get stale(): boolean {
+    return this.#shared && this.#stamp === undefined;
+  }
+
+  /**
+   * Shared storages: takes the counter as read from the storage.
+   *
+   * @param entry The entry under {@linkcode FEED_MARK}, or `null`.
+   */
+  counterRead(entry: StorageEntry | null): void {
+    this.#top = Math.max(this.#top, readMark(entry));
+    this.#stamp = entry?.versionstamp ?? null;
+  }
+
+  /**
+   * Shared storages: the check and set that a commit whose changes took
+   * positions up to `last` adds, so that commits take positions in commit
+   * order.
+   *
+   * @returns The check and the set.
+   */
+  counterWrite(): { check: StorageCheck; set: StorageSet } {
+    return {
+      check: { key: FEED_MARK, versionstamp: this.#stamp ?? null },
+      set: { key: FEED_MARK, value: encodeUtf8(String(this.#top)) },
+    };
+  }
+
+  /**
+   * After a commit: on a shared storage the counter's new versionstamp (or,
+   * when it failed, that the copy is stale); on a local one the entries are
+   * appended and become visible once `durable` resolves.
+   *
+   * @param positions The commit's positions, ascending.
+   * @param collections Their collections.
+   * @param ids Their item keys.
+   * @param kinds Their kinds.
+   * @param durable The storage's `durable` promise, if it gave one.
+   * @param versionstamp The commit's versionstamp (shared storages).
+   * @returns How many items the index holds more (or fewer) than before.
+   */
+  applied(
+    positions: readonly number[],
+    collections: readonly string[],
+    ids: readonly string[],
+    kinds: readonly number[],
+    durable: Promise<void> | undefined,
+    versionstamp?: string,
+  ): number {
+    if (this.#shared) {
+      if (positions.length > 0 && versionstamp !== undefined) {
+        this.#stamp = versionstamp;
+      }
+      this.#bump();
+      return 0;
+    }
+    const before = this.#live;
+    for (let i = 0; i < positions.length; i++) {
+      this.add(positions[i]!, collections[i]!, ids[i]!, kinds[i]!);
+    }
+    if (positions.length === 0) return 0;
+    const last = positions[positions.length - 1]!;
+    this.#durable(last, durable);
+    this.#compactSoon();
+    return this.#live - before;
+  }
+
+  /** Shared storages: the counter may have moved (a commit failed). */
+  failed(): void {
+    if (this.#shared) this.#stamp = undefined;
+  }
+
+  #durable(last: number, durable: Promise<void> | undefined): void {
+    if (durable === undefined && this.#pending.length === 0) {
+      if (last > this.#visible) this.#visible = last;
+      this.#bump();
+      return;
+    }
+    // Commits of one group share a `durable` promise: one entry for them.
+    const tail = this.#pending.at(-1);
+    if (
+      tail !== undefined && durable !== undefined && tail.durable === durable
+    ) {
+      tail.last = last;
+      return;
+    }
+    const held: Pending = {
+      last,
+      state: durable === undefined ? 1 : 0,
+      durable,
+    };
+    this.#pending.push(held);
+    if (durable === undefined) return this.#drain();
+    durable.then(
+      () => {
+        held.state = 1;
+        this.#drain();
+      },
+      () => {
+        held.state = 2;
+        this.#drain();
+      },
+    );
+  }
+
+  #drain(): void {
+    let i = 0;
+    const pending = this.#pending;
+    while (i < pending.length && pending[i]!.state !== 0) {
+      const { last, state } = pending[i++]!;
+      if (state === 1 && last > this.#visible) this.#visible = last;
+    }
+    if (i > 0) {
+      pending.splice(0, i);
+      this.#bump();
+    }
+  }
+
+  /**
+   * Indexes one change (at load, or after its commit): it becomes the
+   * item's latest.
+   *
+   * @param position The position.
+   * @param collection The collection.
+   * @param id The item's key.
+   * @param kind {@linkcode PUT}, {@linkcode DELETE} or {@linkcode EXPIRE}.
+   */
+  add(position: number, collection: string, id: string, kind: number): void {
+    let n = this.#numbers.get(collection);
+    if (n === undefined) {
+      n = this.#names.length;
+      this.#names.push(collection);
+      this.#numbers.set(collection, n);
+      this.#latest.push(new Map());
+    }
+    const latest = this.#latest[n]!;
+    const was = latest.get(id);
+    if (was !== undefined && was >= position) return;
+    if (was === undefined) this.#live++;
+    latest.set(id, position);
+    const pos = this.#pos;
+    if (pos.length > 0 && pos[pos.length - 1]! > position) this.#sorted = false;
+    pos.push(position);
+    this.#tag.push(n * 4 + kind);
+    this.#ids.push(id);
+    if (position > this.#top) this.#top = position;
+  }
+
+  /**
+   * Drops an item's entry if `position` is still its latest (its tombstone
+   * was purged).
+   *
+   * @param collection The collection.
+   * @param id The item's key.
+   * @param position The purged tombstone's position.
+   * @returns Whether the entry went.
+   */
+  forget(collection: string, id: string, position: number): boolean {
+    const n = this.#numbers.get(collection);
+    if (n === undefined) return false;
+    const latest = this.#latest[n]!;
+    if (latest.get(id) !== position) return false;
+    latest.delete(id);
+    this.#live--;
+    this.#compactSoon();
+    return true;
+  }
+
+  /**
+   * The latest position of an item, if indexed.
+   *
+   * @param collection The collection.
+   * @param id The item's key.
+   * @returns Its position.
+   */
+  latest(collection: string, id: string): number | undefined {
+    const n = this.#numbers.get(collection);
+    return n === undefined ? undefined : this.#latest[n]!.get(id);
+  }
+
+  /**
+   * Forgets every entry (before a reload); the counter and what waits to be
+   * durable stay, so positions never go back.
+   */
+  reset(): void {
+    this.#pos = [];
+    this.#tag = [];
+    this.#ids = [];
+    this.#names = [];
+    this.#numbers.clear();
+    this.#latest.length = 0;
+    this.#live = 0;
+    this.#sorted = true;
+  }
+
+  /**
+   * After a load: sorts what was added, raises the counter to `mark`, and
+   * makes everything loaded visible (except behind a commit that still
+   * waits to be durable).
+   *
+   * @param mark The stored {@linkcode FEED_MARK}.
+   */
+  loaded(mark: number): void {
+    if (mark > this.#top) this.#top = mark;
+    this.#sort();
+    const max = this.#pos.length === 0 ? 0 : this.#pos[this.#pos.length - 1]!;
+    // A commit still waiting to be durable keeps its positions hidden.
+    const waiting = this.#pending.find((p) => p.state === 0);
+    const upTo = waiting === undefined ? max : Math.min(max, waiting.last - 1);
+    if (upTo > this.#visible) this.#visible = upTo;
+    this.#bump();
+  }
+
+  #sort(): void {
+    if (this.#sorted) return;
+    const order = this.#pos.map((_, i) => i);
+    const pos = this.#pos;
+    order.sort((a, b) => pos[a]! - pos[b]!);
+    this.#pos = order.map((i) => pos[i]!);
+    const tag = this.#tag;
+    this.#tag = order.map((i) => tag[i]!);
+    const ids = this.#ids;
+    this.#ids = order.map((i) => ids[i]!);
+    this.#sorted = true;
+  }
+
+  /** Drops stale entries once they outnumber the live ones. */
+  #compactSoon(): void {
+    const n = this.#pos.length;
+    if (n < 1024 || n < 2 * this.#live) return;
+    this.#sort();
+    const pos: number[] = [];
+    const tag: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const t = this.#tag[i]!;
+      const id = this.#ids[i]!;
+      if (this.#latest[t >> 2]!.get(id) !== this.#pos[i]) continue;
+      pos.push(this.#pos[i]!);
+      tag.push(t);
+      ids.push(id);
+    }
+    this.#pos = pos;
+    this.#tag = tag;
+    this.#ids = ids;
+  }
+
+  /**
+   * The latest changes of items after `since` and up to the visible
+   * position, in position order.
+   *
+   * @param since Exclusive lower bound.
+   * @param limit Most entries returned.
+   * @param collections Only these (all when `undefined`).
+   * @returns The entries; `next`, the last position examined; `done` when
+   *   every visible entry was examined; `blocked` when an entry was
+   *   superseded by a write that is not durable yet (wait, then read again).
+   */
+  after(
+    since: number,
+    limit: number,
+    collections: ReadonlySet<string> | undefined,
+  ): {
+    entries: PositionEntry[];
+    next: number;
+    done: boolean;
+    blocked: boolean;
+  } {
+    this.#sort();
+    const pos = this.#pos;
+    let lo = 0;
+    let hi = pos.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (pos[mid]! <= since) lo = mid + 1;
+      else hi = mid;
+    }
+    const entries: PositionEntry[] = [];
+    const visible = this.#visible;
+    let next = since;
+    for (let i = lo; i < pos.length; i++) {
+      if (entries.length >= limit) {
+        return { entries, next, done: false, blocked: false };
+      }
+      const position = pos[i]!;
+      if (position > visible) break;
+      const t = this.#tag[i]!;
+      const id = this.#ids[i]!;
+      const n = t >> 2;
+      const latest = this.#latest[n]!.get(id);
+      if (latest !== position) {
+        if (latest !== undefined && latest > visible) {
+          return { entries, next, done: true, blocked: true };
+        }
+        next = position;
+        continue;
+      }
+      next = position;
+      const collection = this.#names[n]!;
+      if (collections !== undefined && !collections.has(collection)) continue;
+      entries.push({ position, collection, id, kind: t & 3 });
+    }
+    return { entries, next, done: true, blocked: false };
+  }
+
+  /** Wakes every reader waiting for a change. */
+  #bump(): void {
+    this.#version++;
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Wakes readers (a remote change was seen, or the database closes). */
+  wake(): void {
+    this.#bump();
+  }
+
+  /**
+   * Waits until {@linkcode FeedIndex.version} is past `version`.
+   *
+   * @param version The version the reader last read.
+   * @returns When something changed (at once if it already did).
+   */
+  wait(version: number): Promise<void> {
+    if (this.#version !== version) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}

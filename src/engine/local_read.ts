@@ -1,0 +1,165 @@
+/**
+ * Reads served by the object tier (storages only this process writes): a
+ * point read is a map lookup, a scan walks the ordered slots, an index
+ * lookup walks only the matching cells of the index's tree. Pages hold
+ * the slots themselves (they are storage entries too), so nothing is
+ * decoded or copied here.
+ *
+ * @module
+ */
+
+import { decodeKey } from "../key_codec.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import type { DocPage, EngineCore } from "./state.ts";
+import type { DocSlot } from "./record_table.ts";
+import type { IndexCell } from "./ram_index.ts";
+import { turnDue, yieldToLoop } from "./yield.ts";
+
+/** Slots per page. */
+const PAGE = 256;
+
+/**
+ * A document's record from the object tier, or the storage when only it
+ * holds the value (a miss: async).
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param id Document key.
+ * @param action For error messages.
+ * @returns The record (expired or not), or `null` when absent.
+ */
+export function localRecord(
+  s: EngineCore,
+  collection: string,
+  id: string,
+  action: string,
+): StoredRecord | null | Promise<StoredRecord | null> {
+  const slot = s.collections.get(collection)?.table?.get(id);
+  if (slot === undefined) return null;
+  if (slot.record !== undefined) return slot.record;
+  return s.storage.get(slot.key).then((entry) =>
+    entry === null ? null : s.decode(entry, action)
+  );
+}
+
+/**
+ * A collection's slots in key order, page by page.
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param reverse Highest key first.
+ * @param after Resume after (before, reversed) this document key.
+ * @param signal Stops the scan.
+ * @returns Pages of slots.
+ */
+export async function* localPages(
+  s: EngineCore,
+  collection: string,
+  reverse: boolean,
+  after: Uint8Array | undefined,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<StorageEntry[]> {
+  const table = s.collections.get(collection)?.table;
+  if (table === undefined) return;
+  const afterId = after === undefined
+    ? undefined
+    : decodeKey(after)[2] as string;
+  let from = afterId;
+  for (;;) {
+    // A fresh walk per page: writes between pages cannot upset it.
+    const page: DocSlot[] = [];
+    for (const slot of table.slots(reverse, from)) {
+      page.push(slot);
+      if (page.length >= PAGE) break;
+    }
+    if (page.length === 0) return;
+    from = page[page.length - 1]!.id;
+    yield await withMisses(s, page);
+    if (page.length < PAGE) return;
+    signal?.throwIfAborted();
+    s.assertOpen("Cannot scan");
+    if (turnDue()) {
+      await yieldToLoop();
+      signal?.throwIfAborted();
+    }
+  }
+}
+
+/**
+ * A page with the slots whose value only the storage holds replaced by the
+ * storage's entries (read together: one async read per page with misses).
+ */
+async function withMisses(
+  s: EngineCore,
+  page: DocSlot[],
+): Promise<StorageEntry[]> {
+  let misses: number[] | undefined;
+  for (let i = 0; i < page.length; i++) {
+    if (page[i]!.record === undefined) (misses ??= []).push(i);
+  }
+  if (misses === undefined) return page;
+  const found = await s.storage.getMany(misses.map((i) => page[i]!.key));
+  const out: StorageEntry[] = [];
+  let m = 0;
+  for (let i = 0; i < page.length; i++) {
+    if (misses[m] !== i) {
+      out.push(page[i]!);
+      continue;
+    }
+    const entry = found[m++] ?? null;
+    if (entry !== null) out.push(entry);
+  }
+  return out;
+}
+
+/**
+ * The documents of a range of an index tree, page by page, with the index
+ * keys that led to them (`sources`) and the range's number.
+ *
+ * @param s The engine.
+ * @param cells The tree's cells in the range.
+ * @param range The range's number in the plan.
+ * @param options Abort signal and a counter of index entries examined.
+ * @param seen Documents already given (multikey, several ranges).
+ * @returns Pages of slots.
+ */
+export async function* cellPages(
+  s: EngineCore,
+  cells: (after: Uint8Array | undefined) => Iterable<IndexCell>,
+  range: number,
+  options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
+  seen: Set<DocSlot> | undefined,
+): AsyncGenerator<DocPage> {
+  const { signal } = options;
+  let after: Uint8Array | undefined;
+  for (;;) {
+    // A fresh walk per page: writes between pages cannot upset it.
+    const page: DocSlot[] = [];
+    const sources: Uint8Array[] = [];
+    let examined = 0;
+    for (const cell of cells(after)) {
+      examined++;
+      after = cell.key;
+      const slot = cell.slot;
+      if (seen !== undefined) {
+        if (seen.has(slot)) continue;
+        seen.add(slot);
+      }
+      page.push(slot);
+      sources.push(cell.key);
+      if (examined >= PAGE) break;
+    }
+    if (options.examined !== undefined) options.examined.keys += examined;
+    if (page.length > 0) {
+      yield Object.assign(page, { sources, range }) as DocPage;
+    }
+    if (examined < PAGE) return;
+    signal?.throwIfAborted();
+    s.assertOpen("Cannot scan");
+    if (turnDue()) {
+      await yieldToLoop();
+      signal?.throwIfAborted();
+    }
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Secondary indexes and insertion order of a collection in the object tier:
+ * one ordered tree per index, keyed by the index entry's key (as a binary
+ * string, so trees order exactly as the storage would) and holding a
+ * reference to the document's slot. An equality or range lookup walks only
+ * the matching cells; a unique check is one lookup.
+ *
+ * @module
+ */
+
+import { BTree, type BTreeRange } from "./btree.ts";
+import { binaryString } from "../bytes.ts";
+import type { IndexEntry } from "./indexes.ts";
+import type { DocSlot } from "./record_table.ts";
+import { entryCost } from "./size_estimate.ts";
+import { encodeKey } from "../key_codec.ts";
+
+/** One index entry in RAM: its storage key and the document it names. */
+export interface IndexCell {
+  /** The entry's storage key (cursor positions resume from it). */
+  readonly key: Uint8Array;
+  /** The document. */
+  readonly slot: DocSlot;
+}
+
+const EMPTY: IndexCell[] = [];
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The trees of one collection: by index name, `""` for insertion order.
+ * A tree's keys leave out the prefix every key of the index shares, so
+ * comparisons start where keys differ.
+ */
+export class RamIndexes {
+  readonly #collection: string;
+  readonly #trees = new Map<string, BTree<string, IndexCell>>();
+
+  /**
+   * @param collection The collection's name.
+   */
+  constructor(collection: string) {
+    this.#collection = collection;
+  }
+
+  /** The tree key of an entry: its key without the index's prefix. */
+  #key(entry: IndexEntry): string {
+    // A flat string (a slice would be compared through its parent).
+    return binaryString(entry.key.subarray(this.#cut(entry.index)));
+  }
+
+  #cut(name: string): number {
+    return this.#prefixOf(name).length;
+  }
+
+  /**
+   * The tree of an index, created empty when missing.
+   *
+   * @param name The index's name (`""`: insertion order).
+   * @returns Its tree.
+   */
+  tree(name: string): BTree<string, IndexCell> {
+    let tree = this.#trees.get(name);
+    if (tree === undefined) {
+      tree = new BTree<string, IndexCell>(compareStrings);
+      this.#trees.set(name, tree);
+    }
+    return tree;
+  }
+
+  /**
+   * Whether the tree of an index exists.
+   *
+   * @param name The index's name.
+   * @returns `true` once built.
+   */
+  has(name: string): boolean {
+    return this.#trees.has(name);
+  }
+
+  /**
+   * Forgets an index's tree.
+   *
+   * @param name The index's name.
+   */
+  drop(name: string): void {
+    this.#trees.delete(name);
+  }
+
+  /**
+   * The memory estimate of an index's entries (every tree's when omitted).
+   *
+   * @param name The index's name.
+   * @returns Bytes.
+   */
+  cost(name?: string): number {
+    let bytes = 0;
+    for (const [n, tree] of this.#trees) {
+      if (name !== undefined && n !== name) continue;
+      for (const cell of tree.values()) bytes += entryCost(cell.key);
+    }
+    return bytes;
+  }
+
+  #prefixes = new Map<string, string>();
+
+  #prefixOf(name: string): string {
+    let prefix = this.#prefixes.get(name);
+    if (prefix === undefined) {
+      prefix = binaryString(
+        name === ""
+          ? encodeKey(["o", this.#collection])
+          : encodeKey(["i", this.#collection, name]),
+      );
+      this.#prefixes.set(name, prefix);
+    }
+    return prefix;
+  }
+
+  /** Forgets every tree. */
+  clear(): void {
+    this.#trees.clear();
+  }
+
+  /**
+   * Adds (or takes over) an entry.
+   *
+   * @param entry The entry.
+   * @param slot The document it names.
+   */
+  add(entry: IndexEntry, slot: DocSlot): void {
+    this.tree(entry.index).set(this.#key(entry), { key: entry.key, slot });
+  }
+
+  /**
+   * Removes an entry if it still names `slot` (a unique entry another
+   * document took over stays).
+   *
+   * @param entry The entry.
+   * @param slot The document that held it.
+   * @returns Whether it was removed.
+   */
+  remove(entry: IndexEntry, slot: DocSlot): boolean {
+    const tree = this.#trees.get(entry.index);
+    if (tree === undefined) return false;
+    const id = this.#key(entry);
+    if (tree.get(id)?.slot !== slot) return false;
+    return tree.delete(id);
+  }
+
+  /**
+   * The document holding an entry's key (unique indexes).
+   *
+   * @param entry The entry.
+   * @returns The holder, or `undefined`.
+   */
+  holder(entry: IndexEntry): DocSlot | undefined {
+    return this.#trees.get(entry.index)?.get(this.#key(entry))?.slot;
+  }
+
+  /**
+   * The cells of an index between two storage keys.
+   *
+   * @param name The index's name.
+   * @param start Lowest key (inclusive).
+   * @param end Key at which to stop (exclusive), if any.
+   * @param reverse Highest first.
+   * @returns The cells, lazily.
+   */
+  range(
+    name: string,
+    start: Uint8Array,
+    end: Uint8Array | undefined,
+    reverse: boolean,
+  ): IterableIterator<IndexCell> {
+    // Keys outside the index's prefix bound nothing, or everything.
+    const prefix = this.#prefixOf(name);
+    const cut = prefix.length;
+    const range: BTreeRange<string> = { reverse };
+    const lo = binaryString(start);
+    if (lo.startsWith(prefix)) range.gte = binaryString(start.subarray(cut));
+    else if (lo > prefix) return EMPTY.values();
+    if (end !== undefined) {
+      const hi = binaryString(end);
+      if (hi.startsWith(prefix)) range.lt = binaryString(end.subarray(cut));
+      else if (hi <= prefix) return EMPTY.values();
+    }
+    return this.tree(name).values(range);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The object tier of a collection on a storage that only this process
+ * writes (memory, file): its documents as decoded records, by id (a `Map`)
+ * and in key order (a B+tree), so that a read is a lookup and a scan a walk,
+ * with no key encoding and no storage round trip.
+ *
+ * A slot's `record` is `undefined` when its value is kept only by the
+ * storage (a file storage that keeps values on disk): the reader then asks
+ * the storage for it, asynchronously. A hit in RAM is served synchronously.
+ *
+ * @module
+ */
+
+import { BTree, type BTreeRange } from "./btree.ts";
+import { encodeRecord, type StoredRecord } from "../value_codec.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+
+/**
+ * One document of the object tier. It is also a {@linkcode StorageEntry}
+ * (cursors and exports take it as one): its bytes are made only when asked.
+ * The engine updates `record` in place, so index cells that point at the
+ * slot stay valid across updates.
+ */
+export class DocSlot implements StorageEntry {
+  /** The document's id. */
+  readonly id: string;
+  /** The document's storage key. */
+  readonly key: Uint8Array;
+  /** The decoded record, or `undefined` while only the storage holds it. */
+  record: StoredRecord | undefined;
+  /** The memory estimate accounted for it. */
+  cost = 0;
+
+  /**
+   * @param id The document's id.
+   * @param key Its storage key.
+   * @param record Its record.
+   */
+  constructor(id: string, key: Uint8Array, record: StoredRecord | undefined) {
+    this.id = id;
+    this.key = key;
+    this.record = record;
+  }
+
+  /** The record (the engine's decoded form). */
+  get memo(): StoredRecord | undefined {
+    return this.record;
+  }
+
+  /** The encoded record, made on demand (exports, measurements). */
+  get value(): Uint8Array {
+    return encodeRecord(this.record!);
+  }
+
+  /** Not tracked by the object tier. */
+  get versionstamp(): string {
+    return "";
+  }
+}
+
+/**
+ * A key for the B+tree whose JavaScript (UTF-16) order is the UTF-8 byte
+ * order of `id`, the order of storage keys: ids with characters at or above
+ * U+D800 have them remapped so that surrogate pairs sort after U+FFFF.
+ *
+ * @param id A document id (well-formed UTF-16).
+ * @returns The sort key.
+ */
+export function sortKey(id: string): string {
+  if (!WIDE.test(id)) return id;
+  let out = "";
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    out += String.fromCharCode(
+      c < 0xd800 ? c : c < 0xe000 ? c + 0x2000 : c - 0x800,
+    );
+  }
+  return out;
+}
+const WIDE = /[\ud800-\uffff]/;
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** One collection's documents, by id and in key order. */
+export class RecordTable {
+  readonly #byId = new Map<string, DocSlot>();
+  readonly #order = new BTree<string, DocSlot>(compareStrings);
+
+  /** How many documents (expired or not) the table holds. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /**
+   * The slot of a document.
+   *
+   * @param id The document's id.
+   * @returns Its slot, or `undefined`.
+   */
+  get(id: string): DocSlot | undefined {
+    return this.#byId.get(id);
+  }
+
+  /**
+   * Adds a new slot (its id must be absent).
+   *
+   * @param slot The slot.
+   */
+  add(slot: DocSlot): void {
+    this.#byId.set(slot.id, slot);
+    this.#order.set(sortKey(slot.id), slot);
+  }
+
+  /**
+   * Removes a document's slot.
+   *
+   * @param id The document's id.
+   * @returns The slot removed, if any.
+   */
+  delete(id: string): DocSlot | undefined {
+    const slot = this.#byId.get(id);
+    if (slot === undefined) return undefined;
+    this.#byId.delete(id);
+    this.#order.delete(sortKey(id));
+    return slot;
+  }
+
+  /** Removes every slot. */
+  clear(): void {
+    this.#byId.clear();
+    this.#order.clear();
+  }
+
+  /**
+   * The slots in key order (reversed with `reverse`), after (before, when
+   * reversed) the id `after` if given.
+   *
+   * @param reverse Highest id first.
+   * @param after Start after this id.
+   * @returns The slots, lazily.
+   */
+  slots(reverse: boolean, after?: string): IterableIterator<DocSlot> {
+    const range: BTreeRange<string> = { reverse };
+    if (after !== undefined) {
+      if (reverse) range.lt = sortKey(after);
+      else range.gt = sortKey(after);
+    }
+    return this.#order.values(range);
+  }
+
+  /**
+   * Every slot, in no particular order (cheaper than {@linkcode slots}).
+   *
+   * @returns The slots.
+   */
+  all(): IterableIterator<DocSlot> {
+    return this.#byId.values();
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Building a write: the new record of each put (versions, timestamps,
+ * expiry, insertion sequence), size checks, and the bookkeeping after the
+ * commit (TTL schedule, counters, change feed). Shared by the full pipeline
+ * (write.ts) and the fast path (local_write.ts).
+ *
+ * @module
+ */
+
+import { DuplicateKeyError, TooLargeError } from "../errors.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import type { Change } from "../types.ts";
+import { encodeRecord, type StoredRecord } from "../value_codec.ts";
+import { lastRecordBound, objectRecordCost } from "./size_estimate.ts";
+import type {
+  CollectionState,
+  EngineCore,
+  ItemChange,
+  WriteOp,
+} from "./state.ts";
+import { isExpired } from "./layout.ts";
+
+/** A write's changes, ready to commit. */
+export interface Built {
+  /** Per step, whether a visible item existed before. */
+  readonly existed: boolean[];
+  /** Per step, the item's change. */
+  readonly changes: ItemChange[];
+  /** Per step, the encoded record (where the storage needs bytes). */
+  readonly values: (Uint8Array | undefined)[];
+  /** Per step, the record's memory estimate (object tier). */
+  readonly costs: (number | undefined)[];
+  /** The collection's insertion sequence after the write. */
+  readonly seq: number;
+}
+
+/**
+ * Builds the changes of a write over the items' current entries.
+ *
+ * @param s The engine.
+ * @param state The collection's bookkeeping.
+ * @param ops The steps.
+ * @param action For error messages.
+ * @param keys The items' storage keys.
+ * @param current The items' current entries.
+ * @returns The changes, or `undefined` when an expected version does not
+ *   match (a lost race).
+ * @throws {DuplicateKeyError} An insert over a visible item.
+ * @throws {TooLargeError} A record over `maxValueBytes`.
+ */
+export function buildChanges(
+  s: EngineCore,
+  state: CollectionState,
+  ops: readonly WriteOp[],
+  action: string,
+  keys: readonly Uint8Array[],
+  current: readonly (StorageEntry | null)[],
+): Built | undefined {
+  const { maxValueBytes } = s.settings;
+  const now = s.now();
+  const existed: boolean[] = [];
+  const changes: ItemChange[] = [];
+  const values: (Uint8Array | undefined)[] = [];
+  const costs: (number | undefined)[] = [];
+  const { volatile } = s;
+  let seq = state.seq;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const entry = current[i] ?? null;
+    const old = entry === null ? undefined : s.decode(entry, action);
+    const live = old !== undefined && !isExpired(old, now);
+    existed.push(live);
+    if (
+      op.expectedVersion !== undefined &&
+      (live ? old.version : 0) !== op.expectedVersion
+    ) {
+      return undefined; // changed since `build` read it: a lost race
+    }
+    let next: StoredRecord | undefined;
+    if (op.kind === "put") {
+      if (op.mustBeNew === true && live) {
+        throw new DuplicateKeyError(
+          `${action}: an item with id '${op.id}' already exists`,
+        );
+      }
+      const keep = op.keepMeta === true && live;
+      const { meta } = op;
+      next = meta !== undefined
+        ? {
+          value: op.value.value,
+          tags: op.tags,
+          expiresAt: meta.expiresAt,
+          createdAt: meta.createdAt,
+          updatedAt: meta.updatedAt,
+          version: meta.version,
+          seq: live ? old.seq : ++seq,
+          feed: s.feedIndex.next(),
+          dates: op.value.dates,
+        }
+        : {
+          value: op.value.value,
+          tags: keep ? old.tags : op.tags,
+          expiresAt: keep
+            ? old.expiresAt
+            : op.ttl === undefined
+            ? undefined
+            : now + op.ttl,
+          createdAt: live ? old.createdAt : now,
+          updatedAt: now,
+          version: live ? old.version + 1 : 1,
+          seq: live ? old.seq : ++seq,
+          feed: s.feedIndex.next(),
+          dates: op.value.dates,
+        };
+      // Bytes only where the storage keeps them, or to measure a record
+      // that may be over the limit.
+      let value: Uint8Array | undefined;
+      let cost: number | undefined;
+      if (volatile) {
+        cost = objectRecordCost(keys[i]!.length, next);
+        if (lastRecordBound() > maxValueBytes) value = encodeRecord(next);
+      } else {
+        value = encodeRecord(next);
+      }
+      if (value !== undefined && value.length > maxValueBytes) {
+        throw new TooLargeError(
+          `${action}: the record for '${op.id}' is ${value.length} bytes, over maxValueBytes ${maxValueBytes}`,
+        );
+      }
+      values.push(volatile ? undefined : value);
+      costs.push(cost);
+    } else {
+      values.push(undefined);
+      costs.push(undefined);
+    }
+    changes.push({
+      id: op.id,
+      key: keys[i]!,
+      entry,
+      old,
+      next,
+      fresh: op.kind === "put" && op.fresh === true,
+    });
+  }
+  return { existed, changes, values, costs, seq };
+}
+
+/**
+ * The bookkeeping of a committed write: insertion sequence, TTL schedule,
+ * counters, and the changes told to watchers once durable. Runs with no
+ * await between the commit and it.
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param state Its bookkeeping.
+ * @param ops The steps.
+ * @param built What was committed.
+ * @param durable The storage's durability promise, if any.
+ */
+export function afterCommit(
+  s: EngineCore,
+  collection: string,
+  state: CollectionState,
+  ops: readonly WriteOp[],
+  built: Built,
+  durable: Promise<void> | undefined,
+): void {
+  const { changes, existed, seq } = built;
+  state.seq = seq;
+  const { schedule, inflight } = state;
+  const told: Change[] | undefined = s.listeners.size > 0 ? [] : undefined;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const next = changes[i]!.next;
+    // This write supersedes a sweep that may be waiting for the key.
+    if (inflight.size > 0) inflight.delete(op.id);
+    if (next?.expiresAt !== undefined) {
+      schedule.set(op.id, next.expiresAt);
+    } else if (schedule.size > 0) {
+      schedule.delete(op.id);
+    }
+    if (op.kind === "put") s.ops.puts++;
+    else if (existed[i]) s.ops.deletes++;
+    if (told !== undefined && (next !== undefined || existed[i])) {
+      told.push(
+        next === undefined ? { type: "delete", collection, key: op.id } : {
+          type: "put",
+          collection,
+          key: op.id,
+          version: next.version,
+        },
+      );
+    }
+  }
+  // Told once the commit is durable, never if it is taken back.
+  if (told !== undefined) s.feed.publish(told, durable);
+}

@@ -1,0 +1,272 @@
+/**
+ * `receive(db, options)`: the endpoint a relay posts to, and `applyBatch`,
+ * which a relay to a local `Database` calls directly.
+ *
+ * @module
+ */
+
+import type { Database } from "../../mod.ts";
+import { checkTokenSpec, type TokenSpec, TokenTable } from "./auth.ts";
+import { readCapped } from "./body.ts";
+import {
+  APPLIED_COLLECTION,
+  compareSeq,
+  json,
+  parseBatch,
+  problem,
+  type ReceiveResult,
+  type RelayBatch,
+  type RelayChange,
+} from "./protocol.ts";
+
+/** Options of {@linkcode receive}. */
+export interface ReceiveOptions {
+  /** The relay's bearer token: in clear, `"sha256:<hex>"` or `{ sha256 }`. */
+  readonly token: TokenSpec;
+  /** The largest batch body, bytes (413 past it). Default `8_388_608` (8 MiB). */
+  readonly maxBodyBytes?: number;
+  /** Accept changes only for these collections (403 for others). Default: any. */
+  readonly collections?: readonly string[];
+  /** The `Retry-After` of a 503 (storage full or busy), seconds. Default `5`. */
+  readonly retryAfter?: number;
+}
+
+/**
+ * What is kept per origin and collection: the position of the latest change
+ * applied. A relay sends each collection's changes in feed order (a batch
+ * never holds a change older than one of an earlier batch it sent), so every
+ * change of that origin and collection up to this position has been applied,
+ * and a change is newer than the one applied for its key exactly when its
+ * position is past this one.
+ */
+interface Applied {
+  /** The position. */
+  readonly s: string;
+}
+
+/** The largest part a collection's storage took in one atomic write. */
+const partSize = new WeakMap<object, number>();
+
+/**
+ * Writes in as few atomic writes as the storage allows: all at once where it
+ * can, else (Deno KV's 100-check limit) in parts, halving until one is
+ * accepted (and starting from that size next time).
+ */
+async function inParts<K>(
+  col: object,
+  items: readonly K[],
+  write: (part: K[]) => Promise<unknown>,
+): Promise<void> {
+  let size = Math.min(items.length, partSize.get(col) ?? items.length);
+  let at = 0;
+  while (at < items.length) {
+    const part = items.slice(at, at + size);
+    try {
+      await write(part);
+      at += part.length;
+    } catch (e) {
+      if ((e as Error)?.name !== "TooLargeError" || size === 1) throw e;
+      size = Math.max(1, Math.min(Math.floor(size / 2), 90));
+      partSize.set(col, size);
+    }
+  }
+}
+
+/**
+ * Applies a relay batch to `db`, idempotently: a change is applied only if
+ * it is later (in the origin's feed) than the change already applied for
+ * its key from that origin. `db` keeps, in its `_applied` collection, one
+ * record per origin and collection: the position of the latest change
+ * applied (the relay sends a collection's changes in feed order, so that is
+ * the per-key rule at the cost of one read and one write per batch). Per
+ * collection, the documents are written first (puts in one atomic write,
+ * deletes in another; on Deno KV in parts of under 100), then the position;
+ * a batch cut short by a crash is completed when the relay sends it again
+ * (it was not acknowledged), and a change seen twice is applied once.
+ *
+ * @param db The target database.
+ * @param batch The batch (already checked with `parseBatch`).
+ * @returns How many changes were applied and skipped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../../mod.ts";
+ * import { applyBatch } from "./receive.ts";
+ * await using db = await open();
+ * const batch = { origin: "gw~1", changes: [
+ *   { seq: "1", type: "put" as const, collection: "readings", key: "a/1", version: 1, doc: { t: 1 } },
+ * ] };
+ * assert.deepEqual(await applyBatch(db, batch), { applied: 1, skipped: 0 });
+ * assert.deepEqual(await applyBatch(db, batch), { applied: 0, skipped: 1 });
+ * ```
+ */
+export async function applyBatch(
+  db: Database,
+  batch: RelayBatch,
+): Promise<ReceiveResult> {
+  const byCollection = new Map<string, Map<string, RelayChange>>();
+  for (const change of batch.changes) {
+    let keys = byCollection.get(change.collection);
+    if (keys === undefined) {
+      keys = new Map();
+      byCollection.set(change.collection, keys);
+    }
+    const earlier = keys.get(change.key);
+    if (earlier === undefined || compareSeq(change.seq, earlier.seq) > 0) {
+      keys.set(change.key, change);
+    }
+  }
+  const applied = db.collection<Applied>(APPLIED_COLLECTION);
+  let count = 0;
+  let skipped = batch.changes.length;
+  for (const [name, changes] of byCollection) {
+    const markKey = `${batch.origin}/${name}`;
+    const before = (await applied.get(markKey))?.s;
+    const puts: [string, unknown][] = [];
+    const deletes: string[] = [];
+    let latest = before;
+    for (const change of changes.values()) {
+      if (before !== undefined && compareSeq(change.seq, before) <= 0) continue;
+      if (change.type === "put") puts.push([change.key, change.doc]);
+      else deletes.push(change.key);
+      if (latest === undefined || compareSeq(change.seq, latest) > 0) {
+        latest = change.seq;
+      }
+    }
+    if (puts.length + deletes.length === 0) continue;
+    const col = db.collection<unknown>(name);
+    if (puts.length > 0) {
+      await inParts(col, puts, (part) => col.putBatch(new Map(part)));
+    }
+    if (deletes.length > 0) {
+      await inParts(col, deletes, (part) => col.deleteBatch(part));
+    }
+    await applied.put(markKey, { s: latest! });
+    count += puts.length + deletes.length;
+    skipped -= puts.length + deletes.length;
+  }
+  return { applied: count, skipped };
+}
+
+/**
+ * Makes the handler a relay posts batches to (on Deno Deploy:
+ * `Deno.serve(receive(await open({ kv: await Deno.openKv() }), { token }))`).
+ * It checks the bearer token in constant time, reads at most
+ * `maxBodyBytes`, applies the batch with {@linkcode applyBatch} and answers
+ * `200 { applied, skipped }` only after the commit. It uses no timers.
+ *
+ * Statuses: 200; 400 malformed batch, or a document the database refuses;
+ * 401 bad token; 403 a collection not accepted; 405 not a POST; 413 body
+ * too large; 415 not JSON; 503 with `Retry-After` when the storage is full
+ * or the write lost a race.
+ *
+ * @param db The target database (file, memory or Deno KV).
+ * @param options The token and limits.
+ * @returns The handler.
+ * @throws {TypeError} When the token is malformed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../../mod.ts";
+ * import { receive } from "./receive.ts";
+ * await using db = await open();
+ * const handle = receive(db, { token: "sync-secret" });
+ * const response = await handle(new Request("http://cloud/sync", {
+ *   method: "POST",
+ *   headers: { authorization: "Bearer wrong", "content-type": "application/json" },
+ *   body: "{}",
+ * }));
+ * assert.equal(response.status, 401);
+ * ```
+ */
+export function receive(
+  db: Database,
+  options: ReceiveOptions,
+): (request: Request) => Promise<Response> {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      "Cannot set up receive: options must be an object with a token",
+    );
+  }
+  const {
+    token,
+    maxBodyBytes = 8_388_608,
+    collections,
+    retryAfter = 5,
+  } = options;
+  checkTokenSpec(token, "the relay");
+  if (!(typeof maxBodyBytes === "number" && maxBodyBytes >= 1)) {
+    throw new RangeError(
+      `Cannot set up receive: maxBodyBytes must be a number from 1, got ${maxBodyBytes}`,
+    );
+  }
+  const allowed = collections === undefined ? undefined : new Set(collections);
+  const table = TokenTable.create({ relay: token });
+  return async (request: Request): Promise<Response> => {
+    if (request.method !== "POST") {
+      await request.body?.cancel().catch(() => {});
+      return problem(405, `${request.method} is not allowed: POST batches`, {
+        allow: "POST",
+      });
+    }
+    const header = request.headers.get("authorization");
+    const presented = header === null
+      ? undefined
+      : /^Bearer +(\S+) *$/i.exec(header)?.[1];
+    if ((await (await table).identify(presented)) === undefined) {
+      await request.body?.cancel().catch(() => {});
+      return problem(401, "The relay's bearer token is required", {
+        "www-authenticate": 'Bearer realm="tether-receive"',
+      });
+    }
+    const type = request.headers.get("content-type")?.split(";")[0]?.trim();
+    if (type !== "application/json") {
+      await request.body?.cancel().catch(() => {});
+      return problem(415, "Send application/json");
+    }
+    const bytes = await readCapped(request, maxBodyBytes);
+    if (!(bytes instanceof Uint8Array)) {
+      return problem(bytes.status, bytes.message);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      return problem(
+        400,
+        `The body is not valid JSON: ${(e as Error).message}`,
+      );
+    }
+    const batch = parseBatch(value);
+    if (typeof batch === "string") return problem(400, batch);
+    if (allowed !== undefined) {
+      const other = batch.changes.find((c) => !allowed.has(c.collection));
+      if (other !== undefined) {
+        return problem(
+          403,
+          `Collection '${other.collection}' is not accepted here`,
+        );
+      }
+    }
+    try {
+      return json(200, await applyBatch(db, batch));
+    } catch (e) {
+      const name = (e as Error)?.name;
+      const message = (e as Error)?.message ?? String(e);
+      if (name === "QuotaError" || name === "ConflictError") {
+        return problem(503, `The batch was not applied: ${message}`, {
+          "retry-after": String(retryAfter),
+        });
+      }
+      if (
+        name === "TypeError" || name === "RangeError" ||
+        name === "TooLargeError"
+      ) {
+        return problem(400, `The batch was not applied: ${message}`);
+      }
+      return problem(500, `The batch was not applied: ${message}`);
+    }
+  };
+}

@@ -1,0 +1,721 @@
+/**
+ * `relay(db, options)`: store-and-forward of collections' changes to a
+ * `receive` endpoint or another database, resumable from a checkpoint kept
+ * in the source database.
+ *
+ * @module
+ */
+
+import type { Database, Logger } from "../../mod.ts";
+import { checkTokenSpec } from "./auth.ts";
+import {
+  type ChangeSource,
+  type FeedChange,
+  type ReceiveResult,
+  RELAY_COLLECTION,
+  type RelayBatch,
+  type RelayChange,
+} from "./protocol.ts";
+import { applyBatch } from "./receive.ts";
+import { backoff, defaultSleep, type RetryOptions } from "./retry.ts";
+import { knownStream } from "./streams.ts";
+
+/** One relayed collection, with its options. */
+export interface RelayCollection {
+  /** The collection's name. */
+  readonly name: string;
+  /** Higher goes first when several have changes waiting. Default `0`. */
+  readonly priority?: number;
+  /**
+   * Keep a relayed document this long after its `receivedAt` (or after it
+   * was relayed, without one), ms: once the target acknowledged it, the
+   * relay writes it again with `relayedAt` and this TTL. Default: the `ttl`
+   * given to `ingest` for this collection in this process, else none.
+   */
+  readonly ttl?: number;
+  /**
+   * Send deletes too. Default `true`, except for a collection `ingest`
+   * writes: there a delete (a cleanup, `onFull: "dropOldest"`) stays local.
+   */
+  readonly deletes?: boolean;
+}
+
+/** Options of {@linkcode relay}. */
+export interface RelayOptions {
+  /** What to relay: names, or objects with a priority and retention. */
+  readonly collections: readonly (string | RelayCollection)[];
+  /**
+   * Where to: the URL of a `receive` endpoint, or a `Database` (local or
+   * Deno KV) to apply the changes to.
+   */
+  readonly to: string | URL | Database;
+  /** The bearer token the endpoint expects (needed with a URL). */
+  readonly token?: string;
+  /**
+   * This relay's name: its checkpoint is kept under it in the source
+   * database's `_relay` collection. Default `"default"`.
+   */
+  readonly name?: string;
+  /**
+   * A readable name of this gateway, sent as the batch origin with a random
+   * suffix made once per source database (so a wiped gateway starts a new
+   * origin). Default `"gateway"`.
+   */
+  readonly origin?: string;
+  /** The most changes in one batch. Default `500`. */
+  readonly batchSize?: number;
+  /** The most bytes (JSON) in one batch (at least one change). Default `1_048_576`. */
+  readonly maxBatchBytes?: number;
+  /** Send at most this many bytes per second. Default: no cap. */
+  readonly maxBytesPerSecond?: number;
+  /** Backoff between attempts. */
+  readonly retry?: RetryOptions;
+  /** How long one POST may take, ms. Default `30_000`. */
+  readonly timeout?: number;
+  /** The `fetch` to post with. Default `globalThis.fetch`. */
+  readonly fetch?: typeof fetch;
+  /** The time source (for lag, retention and the bandwidth cap). Default `Date`. */
+  readonly clock?: { now(): number };
+  /** Where retries and errors are told. Default: silent. */
+  readonly logger?: Logger;
+  /** Aborting it closes the relay. */
+  readonly signal?: AbortSignal;
+}
+
+/** Counters of a relay. */
+export interface RelayStats {
+  /** Changes read and not yet acknowledged. */
+  readonly pending: number;
+  /** Whether the relay has sent everything it knows of. */
+  readonly caughtUp: boolean;
+  /** Ms since the oldest unacknowledged change was read (0 when caught up). */
+  readonly lag: number;
+  /** Changes acknowledged by the target. */
+  readonly sent: number;
+  /** Batches acknowledged. */
+  readonly batches: number;
+  /** Bytes of acknowledged batches. */
+  readonly bytes: number;
+  /** Failed attempts (each retried after a backoff). */
+  readonly retries: number;
+  /** The last failure, if any. */
+  readonly lastError: string | undefined;
+  /** Documents removed on the gateway to make room (`onFull: "dropOldest"`). */
+  readonly dropped: number;
+  /** Relayed documents given their retention TTL. */
+  readonly retained: number;
+  /**
+   * Times a collection was sent again from its current state because its
+   * checkpoint was older than the feed holds (`FeedGapError`: offline longer
+   * than the database's `tombstoneRetention` while documents were deleted).
+   * Deletions in the gap are not sent.
+   */
+  readonly resyncs: number;
+  /** The checkpoint per collection. */
+  readonly positions: Readonly<Record<string, string>>;
+}
+
+/** A running relay. */
+export interface Relay extends AsyncDisposable {
+  /** The relay's counters. */
+  stats(): RelayStats;
+  /**
+   * Resolves once a pass that started after this call found nothing to
+   * send (every change committed before the call is acknowledged).
+   * Rejects if the relay is closed first.
+   */
+  idle(): Promise<void>;
+  /** Stops the relay (an unacknowledged batch is sent again next time). */
+  close(): Promise<void>;
+}
+
+/** What a relay needs besides options: injected in tests. */
+export interface RelayDeps {
+  /** Where changes come from. */
+  readonly source: ChangeSource;
+  /** Waits `ms` (or until `signal` aborts). */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** A number in [0, 1) for the jitter. */
+  readonly random?: () => number;
+}
+
+class HttpError extends Error {
+  constructor(message: string, readonly retryAfter: number | undefined) {
+    super(message);
+  }
+}
+
+interface Spec {
+  readonly name: string;
+  readonly priority: number;
+  readonly ttl: number | undefined;
+  readonly deletes: boolean;
+  readonly stream: boolean;
+}
+
+interface Page {
+  readonly collection: string;
+  readonly changes: RelayChange[];
+  /** The position after the last change read (sent or skipped). */
+  readonly last: string | undefined;
+  readonly bytes: number;
+}
+
+/** The checkpoint document in `_relay`. */
+interface Checkpoint {
+  readonly origin: string;
+  readonly positions: Record<string, string>;
+}
+
+function checkPositive(value: unknown, name: string): void {
+  if (value === undefined) return;
+  if (typeof value !== "number" || !(value > 0)) {
+    throw new RangeError(
+      `Cannot start the relay: ${name} must be a positive number, got ${value}`,
+    );
+  }
+}
+
+/**
+ * Starts a relay with injected dependencies (the public `relay` passes the
+ * database's change feed).
+ *
+ * @param db The source database.
+ * @param options What and where.
+ * @param deps The change source, sleep and random.
+ * @returns The running relay.
+ * @throws {TypeError} When an option is malformed.
+ * @throws {RangeError} When a number is out of range.
+ */
+export function startRelay(
+  db: Database,
+  options: RelayOptions,
+  deps: RelayDeps,
+): Relay {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Cannot start the relay: options must be an object");
+  }
+  const {
+    collections,
+    to,
+    token,
+    name = "default",
+    origin: originName = "gateway",
+    batchSize = 500,
+    maxBatchBytes = 1_048_576,
+    maxBytesPerSecond,
+    retry = {},
+    timeout = 30_000,
+    fetch: fetchFn = globalThis.fetch,
+    clock = Date,
+    logger,
+    signal,
+  } = options;
+  if (!Array.isArray(collections) || collections.length === 0) {
+    throw new TypeError(
+      "Cannot start the relay: collections must be a non-empty array",
+    );
+  }
+  const specs: Spec[] = collections.map((c) => {
+    const o: RelayCollection = typeof c === "string" ? { name: c } : c;
+    if (typeof o?.name !== "string" || o.name === RELAY_COLLECTION) {
+      throw new TypeError(
+        `Cannot start the relay: ${
+          JSON.stringify(c)
+        } is not a collection to relay`,
+      );
+    }
+    db.collection(o.name); // checks the name
+    checkPositive(o.ttl, `the ttl of '${o.name}'`);
+    const stream = knownStream(db, o.name);
+    const ttl = o.ttl ??
+      (stream !== undefined && !stream.expireUnrelayed
+        ? stream.ttl
+        : undefined);
+    return {
+      name: o.name,
+      priority: o.priority ?? 0,
+      ttl,
+      deletes: o.deletes ?? stream === undefined,
+      stream: stream !== undefined || o.ttl !== undefined,
+    };
+  }).sort((a, b) => b.priority - a.priority);
+  const isUrl = typeof to === "string" || to instanceof URL;
+  if (
+    !isUrl &&
+    (typeof to !== "object" || to === null ||
+      typeof (to as Database).collection !== "function")
+  ) {
+    throw new TypeError(
+      "Cannot start the relay: to must be a receive endpoint's URL or a Database",
+    );
+  }
+  if (isUrl) {
+    new URL(to); // throws a TypeError on a bad URL
+    if (token === undefined) {
+      throw new TypeError("Cannot start the relay: a URL target needs a token");
+    }
+    checkTokenSpec(token, "the relay");
+  }
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(originName)) {
+    throw new TypeError(
+      `Cannot start the relay: origin must be 1-64 letters, digits, '_', '-' or '.', got ${
+        JSON.stringify(originName)
+      }`,
+    );
+  }
+  checkPositive(batchSize, "batchSize");
+  checkPositive(maxBatchBytes, "maxBatchBytes");
+  checkPositive(maxBytesPerSecond, "maxBytesPerSecond");
+  checkPositive(timeout, "timeout");
+  checkPositive(retry.initial, "retry.initial");
+  checkPositive(retry.max, "retry.max");
+  if (retry.factor !== undefined && !(retry.factor >= 1)) {
+    throw new RangeError(
+      `Cannot start the relay: retry.factor must be at least 1, got ${retry.factor}`,
+    );
+  }
+  const sleep = deps.sleep ?? defaultSleep;
+  const random = deps.random ?? Math.random;
+  const source = deps.source;
+  const checkpoints = db.collection<Checkpoint>(RELAY_COLLECTION);
+  const stop = new AbortController();
+  const onAbort = () => void close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  let checkpoint: Checkpoint | undefined;
+  let caughtUp = false;
+  let pending = 0;
+  let pendingSince = 0;
+  let sent = 0;
+  let batches = 0;
+  let bytesSent = 0;
+  let retries = 0;
+  let retained = 0;
+  let resyncs = 0;
+  let lastError: string | undefined;
+  let nextFree = 0;
+  let closed = false;
+  /** Idle waiters, each resolved after a pass that started after it. */
+  let waiters: { resolve(): void; reject(e: Error): void }[] = [];
+  /** Waiters whose pass is running. */
+  const starters: { resolve(): void; reject(e: Error): void }[] = [];
+  let wake: (() => void) | undefined;
+
+  const log = (
+    level: "info" | "warn" | "error",
+    event: string,
+    message: string,
+    data: Record<string, unknown> = {},
+  ) => {
+    try {
+      logger?.[level]?.(message, { event, ...data });
+    } catch { /* logging never fails the relay */ }
+  };
+
+  const load = async (): Promise<Checkpoint> => {
+    const stored = await checkpoints.get(name);
+    if (stored !== null) return stored;
+    const suffix = Array.from(
+      crypto.getRandomValues(new Uint8Array(6)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    const fresh = { origin: `${originName}~${suffix}`, positions: {} };
+    await checkpoints.put(name, fresh);
+    return fresh;
+  };
+
+  const readPage = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
+    try {
+      return await readFrom(spec, cp);
+    } catch (e) {
+      if ((e as Error)?.name !== "FeedGapError") throw e;
+      // The checkpoint is older than what the feed still holds (deletion
+      // markers purged after tombstoneRetention): start the collection over
+      // from its current state; the receiver skips what it already has.
+      resyncs++;
+      log(
+        "warn",
+        "relay-resync",
+        `Relay '${name}' cannot resume '${spec.name}' from ${
+          cp.positions[spec.name]
+        }: ${(e as Error).message}; sending its current state again`,
+      );
+      delete cp.positions[spec.name];
+      await checkpoints.put(name, cp);
+      return await readFrom(spec, cp);
+    }
+  };
+
+  const readFrom = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
+    const since = cp.positions[spec.name];
+    const byKey = new Map<string, RelayChange>();
+    let last: string | undefined;
+    let bytes = 2;
+    let read = 0;
+    for await (
+      const change of source.changes(spec.name, {
+        ...(since === undefined ? {} : { since }),
+        limit: batchSize,
+        live: false,
+        signal: stop.signal,
+      })
+    ) {
+      const wire = toWire(change, spec);
+      if (wire !== undefined) {
+        const size = JSON.stringify(wire).length + 1;
+        if (byKey.size > 0 && bytes + size > maxBatchBytes) break;
+        bytes += size;
+        byKey.delete(wire.key); // the later change of a key replaces the earlier
+        byKey.set(wire.key, wire);
+      }
+      last = change.seq;
+      if (++read >= batchSize) break;
+    }
+    return { collection: spec.name, changes: [...byKey.values()], last, bytes };
+  };
+
+  const toWire = (change: FeedChange, spec: Spec): RelayChange | undefined => {
+    if (change.type === "expire") return undefined;
+    if (change.type === "delete") {
+      if (!spec.deletes) return undefined;
+      return {
+        seq: change.seq,
+        type: "delete",
+        collection: spec.name,
+        key: change.key,
+        version: change.version,
+      };
+    }
+    const doc = change.doc as Record<string, unknown> | undefined;
+    // The relay's own rewrite of a relayed document (retention): not a change to send.
+    if (
+      spec.stream && typeof doc === "object" && doc !== null &&
+      typeof doc.relayedAt === "number"
+    ) return undefined;
+    return {
+      seq: change.seq,
+      type: "put",
+      collection: spec.name,
+      key: change.key,
+      version: change.version,
+      doc: change.doc,
+    };
+  };
+
+  const deliver = async (batch: RelayBatch): Promise<ReceiveResult> => {
+    if (!isUrl) return await applyBatch(to as Database, batch);
+    // One controller for close() and the timeout (held by stop's listener
+    // and the timer, so it lives as long as the post).
+    const abort = new AbortController();
+    const onStop = () => abort.abort(stop.signal.reason);
+    stop.signal.addEventListener("abort", onStop, { once: true });
+    const timer = setTimeout(
+      () =>
+        abort.abort(
+          new DOMException(`No answer within ${timeout} ms`, "TimeoutError"),
+        ),
+      timeout,
+    );
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetchFn(to, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(batch),
+        signal: abort.signal,
+      });
+      text = await response.text();
+    } finally {
+      clearTimeout(timer);
+      stop.signal.removeEventListener("abort", onStop);
+    }
+    if (response.status !== 200) {
+      const after = Number(response.headers.get("retry-after"));
+      throw new HttpError(
+        `${response.status} from ${to}: ${text.slice(0, 200)}`,
+        Number.isFinite(after) && after >= 0 ? after * 1000 : undefined,
+      );
+    }
+    return JSON.parse(text) as ReceiveResult;
+  };
+
+  const throttle = async (bytes: number): Promise<void> => {
+    if (maxBytesPerSecond === undefined) return;
+    const now = clock.now();
+    const start = Math.max(now, nextFree);
+    nextFree = start + bytes / maxBytesPerSecond * 1000;
+    if (start > now) await sleep(start - now, stop.signal);
+  };
+
+  const send = async (batch: RelayBatch, bytes: number): Promise<void> => {
+    for (let attempt = 0; !closed; attempt++) {
+      await throttle(bytes);
+      if (closed) return;
+      try {
+        await deliver(batch);
+        return;
+      } catch (e) {
+        if (closed) return;
+        retries++;
+        lastError = (e as Error)?.message ?? String(e);
+        const delay = Math.min(
+          3_600_000,
+          Math.max(
+            backoff(attempt, retry, random()),
+            e instanceof HttpError ? e.retryAfter ?? 0 : 0,
+          ),
+        );
+        log(
+          "warn",
+          "relay-retry",
+          `Relay '${name}' could not deliver ${batch.changes.length} changes (attempt ${
+            attempt + 1
+          }); retrying in ${Math.round(delay)} ms: ${lastError}`,
+          { attempt: attempt + 1, delay },
+        );
+        await sleep(delay, stop.signal);
+      }
+    }
+  };
+
+  /** Gives acknowledged documents their retention TTL. */
+  const retain = async (spec: Spec, changes: readonly RelayChange[]) => {
+    if (spec.ttl === undefined) return;
+    const col = db.collection<Record<string, unknown>>(spec.name);
+    const puts = changes.filter((c) => c.type === "put");
+    const entries = await Promise.all(puts.map((c) => col.getEntry(c.key)));
+    const now = clock.now();
+    const rewrite = new Map<string, Record<string, unknown>>();
+    const ttls: number[] = [];
+    for (let i = 0; i < puts.length; i++) {
+      const entry = entries[i];
+      // Only the version that was sent, and only once.
+      if (entry == null || entry.version !== puts[i]!.version) continue;
+      const doc = entry.value;
+      const from = typeof doc.receivedAt === "number" ? doc.receivedAt : now;
+      rewrite.set(puts[i]!.key, { ...doc, relayedAt: now });
+      ttls.push(Math.max(1, from + spec.ttl - now));
+    }
+    if (rewrite.size === 0) return;
+    try {
+      await col.putBatch(rewrite, { ttl: ttls });
+      retained += rewrite.size;
+    } catch (e) {
+      // The documents stay (without expiry): never lost, only kept longer.
+      log(
+        "warn",
+        "relay-retain-failed",
+        `Relay '${name}' could not set the TTL of ${rewrite.size} relayed documents of '${spec.name}': ${
+          (e as Error)?.message
+        }`,
+      );
+    }
+  };
+
+  const waitForChange = async (cp: Checkpoint): Promise<void> => {
+    const local = new AbortController();
+    const onStop = () => local.abort();
+    stop.signal.addEventListener("abort", onStop, { once: true });
+    const woken = new Promise<void>((resolve) => wake = resolve);
+    try {
+      await Promise.race([
+        woken,
+        ...specs.map(async (spec) => {
+          const since = cp.positions[spec.name];
+          const feed = source.changes(spec.name, {
+            ...(since === undefined ? {} : { since }),
+            live: true,
+            signal: local.signal,
+          });
+          try {
+            for await (const _ of feed) return;
+          } catch {
+            // The next pass meets the error (a gap, a closed database).
+          }
+          // A feed that ends (closed database) ends the wait.
+        }),
+      ]);
+    } finally {
+      wake = undefined;
+      local.abort();
+      stop.signal.removeEventListener("abort", onStop);
+    }
+  };
+
+  /**
+   * The work after an acknowledgement: the retention rewrite, then the
+   * checkpoint. It runs while the next batch is read and sent (a checkpoint
+   * lost in a crash only makes the relay send a batch again, which the
+   * receiver skips), in order, at most two behind.
+   */
+  let background: Promise<void> = Promise.resolve();
+  let behind = 0;
+  const afterAck = async (
+    spec: Spec,
+    changes: readonly RelayChange[],
+    positions: Record<string, string>,
+  ): Promise<void> => {
+    if (behind >= 2) await background;
+    behind++;
+    background = background.then(async () => {
+      try {
+        if (changes.length > 0) await retain(spec, changes);
+        await checkpoints.put(name, { origin: checkpoint!.origin, positions });
+      } catch (e) {
+        lastError = (e as Error)?.message ?? String(e);
+        log(
+          "warn",
+          "relay-checkpoint-failed",
+          `Relay '${name}' could not save its checkpoint (the last batches will be sent again): ${lastError}`,
+        );
+      } finally {
+        behind--;
+      }
+    });
+  };
+
+  const run = async (): Promise<void> => {
+    const cp = checkpoint = await load();
+    while (!closed) {
+      starters.push(...waiters);
+      waiters = [];
+      let progressed = false;
+      for (const spec of specs) {
+        const page = await readPage(spec, cp);
+        if (closed) return;
+        if (page.last === undefined) continue;
+        progressed = true;
+        if (caughtUp || pending === 0) pendingSince = clock.now();
+        caughtUp = false;
+        pending = page.changes.length;
+        if (page.changes.length > 0) {
+          await send({ origin: cp.origin, changes: page.changes }, page.bytes);
+          if (closed) return;
+          sent += page.changes.length;
+          batches++;
+          bytesSent += page.bytes;
+        }
+        cp.positions[spec.name] = page.last;
+        await afterAck(spec, page.changes, { ...cp.positions });
+        pending = 0;
+        break; // start again from the highest priority
+      }
+      if (progressed) continue;
+      if (!caughtUp) {
+        log("info", "relay-caught-up", `Relay '${name}' has sent everything`, {
+          sent,
+        });
+      }
+      caughtUp = true;
+      await background;
+      for (const w of starters.splice(0)) w.resolve();
+      if (waiters.length > 0) continue;
+      await waitForChange(cp);
+    }
+  };
+
+  const running = run().catch((e) => {
+    lastError = (e as Error)?.message ?? String(e);
+    log("error", "relay-stopped", `Relay '${name}' stopped: ${lastError}`);
+    closed = true;
+    for (const w of [...starters.splice(0), ...waiters]) w.reject(e as Error);
+    waiters = [];
+  });
+
+  const close = async (): Promise<void> => {
+    if (!closed) {
+      closed = true;
+      stop.abort();
+      wake?.();
+    }
+    signal?.removeEventListener("abort", onAbort);
+    await running;
+    await background;
+    const error = new Error(`Relay '${name}' is closed`);
+    for (const w of [...starters.splice(0), ...waiters]) w.reject(error);
+    waiters = [];
+  };
+
+  return {
+    stats(): RelayStats {
+      let dropped = 0;
+      for (const spec of specs) {
+        dropped += knownStream(db, spec.name)?.dropped ?? 0;
+      }
+      return {
+        pending,
+        caughtUp,
+        lag: caughtUp ? 0 : Math.max(0, clock.now() - pendingSince),
+        sent,
+        batches,
+        bytes: bytesSent,
+        retries,
+        lastError,
+        dropped,
+        retained,
+        resyncs,
+        positions: { ...checkpoint?.positions },
+      };
+    },
+    idle(): Promise<void> {
+      if (closed) {
+        return Promise.reject(new Error(`Relay '${name}' is closed`));
+      }
+      const { promise, resolve, reject } = Promise.withResolvers<void>();
+      waiters.push({ resolve, reject });
+      wake?.();
+      return promise;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * The change feed of a database as a relay's source.
+ *
+ * @param db The database.
+ * @returns The source.
+ */
+export function databaseSource(db: Database): ChangeSource {
+  return {
+    changes: (collection, options) =>
+      db.collection(collection).changes(options),
+  };
+}
+
+/**
+ * Starts store-and-forward of collections' changes to `to`: a `receive`
+ * endpoint's URL, or another `Database`. The checkpoint lives in the source
+ * database (`_relay`), advanced only after the target acknowledged a batch;
+ * failures are retried with capped exponential backoff and jitter; after a
+ * crash or restart the relay resumes from its checkpoint. Delivery is at
+ * least once; `receive` makes it exactly once in effect.
+ *
+ * @param db The source database.
+ * @param options Collections, target, token, limits.
+ * @returns The running relay (`stats()`, `idle()`, `close()`).
+ * @throws {TypeError} When an option is malformed.
+ * @throws {RangeError} When a number is out of range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../../mod.ts";
+ * import { relay } from "./relay.ts";
+ * await using gateway = await open();
+ * await using cloud = await open();
+ * await gateway.collection("readings").put("a/1", { t: 21.5 });
+ * await using uplink = relay(gateway, { collections: ["readings"], to: cloud });
+ * await uplink.idle();
+ * assert.deepEqual(await cloud.collection("readings").get("a/1"), { t: 21.5 });
+ * ```
+ */
+export function relay(db: Database, options: RelayOptions): Relay {
+  return startRelay(db, options, { source: databaseSource(db) });
+}

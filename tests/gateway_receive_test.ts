@@ -1,0 +1,241 @@
+// receive() / applyBatch(): a change is applied once per origin and key,
+// only when it is later than the one applied; statuses; Deno KV targets.
+
+import assert from "node:assert/strict";
+import { open } from "../mod.ts";
+import { applyBatch, receive } from "../gateway.ts";
+import type { RelayChange } from "../src/gateway/protocol.ts";
+
+const put = (
+  seq: string,
+  key: string,
+  doc: unknown,
+  version = 1,
+): RelayChange => ({
+  seq,
+  type: "put",
+  collection: "readings",
+  key,
+  version,
+  doc,
+});
+
+Deno.test("receive: a batch sent again is skipped; a later change of a key is applied, an earlier one is not", async () => {
+  await using db = await open();
+  const readings = db.collection("readings");
+  const batch = {
+    origin: "gw~1",
+    changes: [put("0001", "a", { t: 1 }), put("0002", "b", { t: 2 })],
+  };
+  assert.deepEqual(await applyBatch(db, batch), { applied: 2, skipped: 0 });
+  assert.deepEqual(await applyBatch(db, batch), { applied: 0, skipped: 2 });
+  assert.equal((await readings.getEntry("a"))!.version, 1); // not written twice
+  // A later change, then an older one arriving late.
+  assert.deepEqual(
+    await applyBatch(db, {
+      origin: "gw~1",
+      changes: [put("0005", "a", { t: 5 }, 2)],
+    }),
+    { applied: 1, skipped: 0 },
+  );
+  assert.deepEqual(
+    await applyBatch(db, {
+      origin: "gw~1",
+      changes: [put("0003", "a", { t: 3 }, 1)],
+    }),
+    { applied: 0, skipped: 1 },
+  );
+  assert.deepEqual(await readings.get("a"), { t: 5 });
+  // A delete, then a re-creation (versions restart at 1: positions decide).
+  await applyBatch(db, {
+    origin: "gw~1",
+    changes: [{
+      seq: "0006",
+      type: "delete",
+      collection: "readings",
+      key: "a",
+      version: 2,
+    }],
+  });
+  assert.equal(await readings.has("a"), false);
+  await applyBatch(db, {
+    origin: "gw~1",
+    changes: [put("0007", "a", { t: 7 }, 1)],
+  });
+  assert.deepEqual(await readings.get("a"), { t: 7 });
+  // Another origin has its own record.
+  assert.deepEqual(
+    await applyBatch(db, {
+      origin: "gw~2",
+      changes: [put("0001", "c", { t: 1 })],
+    }),
+    { applied: 1, skipped: 0 },
+  );
+  // Within one batch, the later change of a key wins.
+  await applyBatch(db, {
+    origin: "gw~3",
+    changes: [put("0009", "d", { t: 9 }), put("0008", "d", { t: 8 })],
+  });
+  assert.deepEqual(await readings.get("d"), { t: 9 });
+  // Positions of records older than the feed ("0.<hex key>") come first.
+  await applyBatch(db, {
+    origin: "gw~5",
+    changes: [put("0.6b31", "f", { t: 1 })],
+  });
+  await applyBatch(db, {
+    origin: "gw~5",
+    changes: [put("0.6b32", "f", { t: 2 })],
+  });
+  await applyBatch(db, { origin: "gw~5", changes: [put("3", "f", { t: 3 })] });
+  assert.deepEqual(await readings.get("f"), { t: 3 });
+  assert.deepEqual(
+    await applyBatch(db, {
+      origin: "gw~5",
+      changes: [put("0.6b33", "f", { t: 0 })],
+    }),
+    { applied: 0, skipped: 1 },
+  );
+  // Positions order by length, then text.
+  await applyBatch(db, { origin: "gw~4", changes: [put("9", "e", { t: 9 })] });
+  await applyBatch(db, {
+    origin: "gw~4",
+    changes: [put("10", "e", { t: 10 })],
+  });
+  assert.deepEqual(await readings.get("e"), { t: 10 });
+});
+
+Deno.test("receive: statuses 200, 400, 401, 403, 405, 413, 415", async () => {
+  await using db = await open();
+  const handle = receive(db, {
+    token: "sync",
+    maxBodyBytes: 10_000,
+    collections: ["readings"],
+  });
+  const req = (
+    body: string,
+    headers: Record<string, string> = {},
+    method = "POST",
+  ) =>
+    handle(
+      new Request("http://cloud/sync", {
+        method,
+        headers: {
+          authorization: "Bearer sync",
+          "content-type": "application/json",
+          ...headers,
+        },
+        ...(method === "GET" ? {} : { body }),
+      }),
+    );
+  const ok = await req(
+    JSON.stringify({ origin: "gw~1", changes: [put("1", "a", { t: 1 })] }),
+  );
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { applied: 1, skipped: 0 });
+  assert.equal((await req("{}", { authorization: "Bearer nope" })).status, 401);
+  assert.equal((await req("{}", { authorization: "" })).status, 401);
+  assert.equal((await req("", {}, "GET")).status, 405);
+  assert.equal((await req("{}", { "content-type": "text/plain" })).status, 415);
+  assert.equal((await req("x".repeat(10_001))).status, 413);
+  for (
+    const bad of [
+      "{",
+      "[]",
+      JSON.stringify({ origin: "", changes: [] }),
+      JSON.stringify({ origin: "gw", changes: {} }),
+      JSON.stringify({
+        origin: "gw",
+        changes: [{ ...put("1", "a", {}), type: "patch" }],
+      }),
+      JSON.stringify({
+        origin: "gw",
+        changes: [{ ...put("1", "a", {}), version: -1 }],
+      }),
+      JSON.stringify({
+        origin: "gw",
+        changes: [{
+          seq: "1",
+          type: "put",
+          collection: "readings",
+          key: "a",
+          version: 1,
+        }],
+      }),
+      JSON.stringify({
+        origin: "gw",
+        changes: [{ ...put("1", "a", {}), collection: "_applied" }],
+      }),
+    ]
+  ) {
+    const r = await req(bad);
+    assert.equal(r.status, 400, bad);
+  }
+  const other = await req(
+    JSON.stringify({
+      origin: "gw",
+      changes: [{ ...put("1", "a", {}), collection: "secrets" }],
+    }),
+  );
+  assert.equal(other.status, 403);
+  assert.equal(await db.collection("secrets").count(), 0);
+  const tooBig = await req(
+    JSON.stringify({
+      origin: "gw",
+      changes: [put("2", "b", { pad: "x".repeat(9_000) })],
+    }),
+  );
+  assert.equal(tooBig.status, 200);
+  assert.throws(() => receive(db, { token: "" }), TypeError);
+});
+
+Deno.test("receive: a full target answers 503 with Retry-After and applies nothing of the batch", async () => {
+  await using db = await open({ memoryLimit: 20_000 });
+  const handle = receive(db, { token: "sync", retryAfter: 9 });
+  const changes = Array.from(
+    { length: 200 },
+    (_, i) =>
+      put(String(i + 1).padStart(4, "0"), `k${i}`, { pad: "x".repeat(100) }),
+  );
+  const r = await handle(
+    new Request("http://cloud/sync", {
+      method: "POST",
+      headers: {
+        authorization: "Bearer sync",
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({ origin: "gw~1", changes }),
+    }),
+  );
+  assert.equal(r.status, 503);
+  assert.equal(r.headers.get("retry-after"), "9");
+  assert.equal(await db.collection("readings").count(), 0);
+});
+
+Deno.test("receive: on Deno KV a batch larger than one KV commit is applied in parts, once", async () => {
+  await using db = await open({ kv: ":memory:" });
+  const changes = Array.from(
+    { length: 250 },
+    (_, i) => put(String(i + 1).padStart(6, "0"), `k${i}`, { i }),
+  );
+  assert.deepEqual(await applyBatch(db, { origin: "gw~1", changes }), {
+    applied: 250,
+    skipped: 0,
+  });
+  assert.deepEqual(await applyBatch(db, { origin: "gw~1", changes }), {
+    applied: 0,
+    skipped: 250,
+  });
+  assert.equal(await db.collection("readings").count(), 250);
+  const deletes = changes.map((c, i): RelayChange => ({
+    seq: String(1000 + i).padStart(6, "0"),
+    type: "delete",
+    collection: "readings",
+    key: c.key,
+    version: 1,
+  }));
+  assert.deepEqual(await applyBatch(db, { origin: "gw~1", changes: deletes }), {
+    applied: 250,
+    skipped: 0,
+  });
+  assert.equal(await db.collection("readings").count(), 0);
+});
