@@ -92,6 +92,28 @@ export function makeDocs(n: number, seed = 42): UserDoc[] {
   return docs;
 }
 
+/** The documents of the engine scenario (issue 14): `{ name, age, city }`. */
+export interface Person {
+  /** `"user" + i`. */
+  name: string;
+  /** 0..79. */
+  age: number;
+  /** One of {@linkcode CITIES}. */
+  city: string;
+}
+
+/**
+ * Generates `n` `{ name, age, city }` documents: the same names, ages and
+ * cities as {@linkcode makeDocs} with the same seed, without the other fields.
+ *
+ * @param n How many.
+ * @param seed PRNG seed.
+ * @returns The documents.
+ */
+export function makePeople(n: number, seed = 42): Person[] {
+  return makeDocs(n, seed).map(({ name, age, city }) => ({ name, age, city }));
+}
+
 /**
  * A deterministic permutation of `0..n-1` (Fisher-Yates).
  *

@@ -226,55 +226,6 @@ export async function runInterleaved(
 }
 
 /**
- * The markdown report of one scenario run alone (`--only=...`): the
- * machine line, its targets (if it has any), then its section.
- *
- * @param title The scenario, e.g. "scenario 7".
- * @param r Its targets and markdown section.
- * @param quick Whether the run was 10x smaller.
- * @returns Markdown.
- */
-export function renderAlone(
-  title: string,
-  r: {
-    readonly targets: readonly {
-      readonly name: string;
-      readonly goal: string;
-      readonly measured: string;
-      readonly met: boolean;
-    }[];
-    readonly markdown: string;
-  },
-  quick: boolean,
-): string {
-  const out = [
-    `# @tether/db benchmark: ${title} only${
-      quick ? " (--quick, 10x smaller)" : ""
-    }`,
-    "",
-    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os}/${Deno.build.arch}, ${
-      new Date().toISOString()
-    }.`,
-  ];
-  if (r.targets.length > 0) {
-    out.push(
-      "",
-      "## Targets",
-      "",
-      "| Target | Goal | Measured | Status |",
-      "|---|---|---|---|",
-    );
-  }
-  for (const t of r.targets) {
-    out.push(
-      `| ${t.name} | ${t.goal} | ${t.measured} | ${t.met ? "met" : "MISSED"} |`,
-    );
-  }
-  out.push("", r.markdown);
-  return out.join("\n");
-}
-
-/**
  * Stops a benchmark whose own check of its results failed.
  *
  * @param message What was wrong.
@@ -308,3 +259,86 @@ export const nf = (x: number): string => x.toLocaleString("en-US");
  * @returns E.g. "20.1".
  */
 export const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
+
+/** What {@linkcode recordLoop} saw while some work ran. */
+export interface LoopRecord {
+  /** The work's duration, ms. */
+  readonly ms: number;
+  /** The largest gap between two ticks of a 1 ms interval, ms. */
+  readonly maxGapMs: number;
+  /** Ticks seen while the work ran. */
+  readonly ticks: number;
+  /** Each tick: `[ms since the work started, gap since the previous tick]`. */
+  readonly points: [number, number][];
+  /** What the work returned. */
+  readonly result: unknown;
+}
+
+/**
+ * Like {@linkcode measureStall}, and keeps every tick, so that the stalls
+ * can be drawn as a timeline. With `"interval"` (the default) the probe is
+ * a 1 ms `setInterval`, whose gap includes its own 1 ms (on an idle loop
+ * Deno fires it every 1-2 ms): what a timer waits. With `"message"` it is a
+ * `MessageChannel` ping: what a message turn waits (only gaps of 1 ms or
+ * more are kept as points).
+ *
+ * @param work The work (sync or async).
+ * @param probe What ticks: a 1 ms interval or a message ping.
+ * @returns Its duration, the largest gap and every tick.
+ */
+export async function recordLoop(
+  work: () => unknown | Promise<unknown>,
+  probe: "interval" | "message" = "interval",
+): Promise<LoopRecord> {
+  let last = performance.now();
+  let t0 = last;
+  let maxGap = 0;
+  let running = false;
+  const points: [number, number][] = [];
+  const round = (v: number) => Math.round(v * 100) / 100;
+  const tick = () => {
+    const t = performance.now();
+    if (running) {
+      const gap = t - last;
+      if (gap > maxGap) maxGap = gap;
+      // A message ping ticks every few µs: keep only gaps of 1 ms or more.
+      if (probe === "interval" || gap >= 1) {
+        points.push([round(t - t0), round(gap)]);
+      }
+    }
+    last = t;
+  };
+  let stop: () => void;
+  if (probe === "interval") {
+    const id = setInterval(tick, 1);
+    stop = () => clearInterval(id);
+  } else {
+    // A ping through a MessageChannel: each arrival posts the next, so the
+    // gaps are how long other macrotasks (message turns) waited.
+    const ch = new MessageChannel();
+    let on = true;
+    ch.port1.onmessage = () => {
+      tick();
+      if (on) ch.port2.postMessage(0);
+    };
+    ch.port2.postMessage(0);
+    stop = () => {
+      on = false;
+      ch.port1.close();
+      ch.port2.close();
+    };
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  collectGarbage();
+  await new Promise((r) => setTimeout(r, 5));
+  running = true;
+  last = performance.now();
+  t0 = last;
+  const result = await work();
+  const ms = performance.now() - t0;
+  // Let the interval fire once more so a stall at the very end is counted.
+  await new Promise((r) => setTimeout(r, 5));
+  running = false;
+  stop();
+  return { ms, maxGapMs: maxGap, ticks: points.length, points, result };
+}

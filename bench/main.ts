@@ -1,1231 +1,502 @@
 /**
- * `deno task bench`: our memory storage against a `Map`, LokiJS, NeDB and
- * mingo on the same generated data, then our file storage against
- * `node:sqlite` and Deno KV (bench/file.ts), then our Deno KV storage against
- * raw Deno KV calls (bench/kv.ts), then compression and encryption at rest
- * against plain on each storage (bench/codec.ts), then backups and restore
- * of 1,000,000 documents against NDJSON export and import (bench/backup.ts).
- * Prints a markdown report, or raw numbers with `--json`; `--quick` runs
- * everything 10x smaller; `--only=indexes`, `--only=file`, `--only=kv`,
- * `--only=codec` and `--only=backup` run one scenario alone.
+ * `deno task bench`: runs the benchmark scenarios in one process, writes
+ * every figure to a JSON file, draws the SVG charts from it, and prints a
+ * markdown report on stdout (progress on stderr).
+ *
+ * Scenarios, in the order they run:
+ *
+ * - `engine`: the issue 14 targets table (bench/engine.ts);
+ * - `memory`: put, get, batches, full-scan queries, TTL sweep and stalls
+ *   against a `Map`, LokiJS, NeDB and mingo (bench/memory.ts);
+ * - `indexes`: secondary indexes and the planner (bench/indexes.ts);
+ * - `growth`: file size and reopen time against documents (bench/growth.ts);
+ * - `file`: the file storage against node:sqlite and Deno KV (bench/file.ts);
+ * - `kv`: the Deno KV storage against raw Deno KV calls (bench/kv.ts);
+ * - `codec`: compression and encryption against plain (bench/codec.ts);
+ * - `backup`: backups and restore against NDJSON (bench/backup.ts);
+ * - `gateway`: bench/gateway.ts, when that file exists.
+ *
+ * Flags:
+ *
+ * - `--quick`: every scenario about 10x smaller (or `TETHER_BENCH_QUICK=1`);
+ *   with no `--only`, runs `engine` and `growth` only, in well under a minute;
+ * - `--only engine` / `--only=engine,growth`: those scenarios only;
+ * - `--merge`: with `--only`, replace those scenarios in
+ *   bench/results/latest.json and keep the others from the earlier full
+ *   run (each scenario records its own date and commit);
+ * - `--json`: print the JSON instead of the markdown report;
+ * - `--out=PATH`: where to write the JSON; `--charts=DIR`: where to draw;
+ *   `--md=PATH`: a markdown file whose generated blocks to refresh.
+ *
+ * A full run (no `--quick`, no `--only`) writes bench/results/latest.json,
+ * draws docs/bench/*.svg and refreshes the generated blocks of
+ * BENCHMARKS.md (bench/report.ts); any other run writes
+ * .tmp/bench/results.json and .tmp/bench/*.svg and leaves BENCHMARKS.md
+ * alone, so a trial never overwrites the committed figures.
  *
  * @module
  */
 
-import { type Database, open } from "../mod.ts";
-import { Query } from "mingo";
-import { makeDocs, shuffledIndices, type UserDoc } from "./data.ts";
+import { cpus } from "node:os";
+import { makeDocs } from "./data.ts";
+import { collectGarbage } from "./harness.ts";
+import { writeCharts } from "./charts.ts";
+import { updateBenchmarksMd } from "./report.ts";
+// Each scenario's module is imported when it runs, so one that no longer
+// loads (an export it needs was renamed) fails alone, as that scenario.
 import {
-  check,
-  collectGarbage,
-  fail,
-  fmtMs,
-  fmtOps,
-  measureStall,
-  median,
-  renderAlone,
-  type Result,
-  runCase,
-} from "./harness.ts";
-import { runBackupBench } from "./backup.ts";
-import { runCodecBench } from "./codec.ts";
-import { runFileBench } from "./file.ts";
-import { runIndexBench } from "./indexes.ts";
-import { runKvBench } from "./kv.ts";
-import {
-  type LokiCollection,
-  type LokiDb,
-  type NeDBStore,
-  newLoki,
-  newNeDB,
-} from "./peers.ts";
+  type BenchResults,
+  checkResults,
+  type Machine,
+  type Measure,
+  peerMeasures,
+  type ScenarioResult,
+  SCHEMA,
+  type TargetRow,
+  targetsMarkdown,
+  type WordTarget,
+  wordTargets,
+} from "./results.ts";
 
-const args = new Set(Deno.args);
-const QUICK = args.has("--quick");
-const JSON_OUT = args.has("--json");
-const SCALE = QUICK ? 10 : 1;
-/** Documents of scenarios 1-4. */
-const N = 100_000 / SCALE;
-/** Items of the TTL and event-loop scenarios. */
-const M = 1_000_000 / SCALE;
-/** Expired items among them. */
-const E = 10_000 / SCALE;
-const BATCH = 1_000;
-const WARMUP = 1;
+/** What a scenario hands back to this file. */
+interface Outcome {
+  readonly measures?: readonly Measure[];
+  readonly targets: readonly TargetRow[];
+  readonly data: unknown;
+  readonly markdown: string;
+  readonly sizes?: Record<string, number>;
+}
+
+/** A scenario: a name for `--only`, a title, and how to run it. */
+interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  readonly run: () => Promise<Outcome>;
+}
+
+const argv = [...Deno.args];
+const flag = (name: string) => argv.includes(name);
+const value = (name: string): string | undefined => {
+  const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return undefined;
+  const a = argv[i]!;
+  return a.includes("=") ? a.slice(a.indexOf("=") + 1) : argv[i + 1];
+};
+const QUICK = flag("--quick") || Deno.env.get("TETHER_BENCH_QUICK") === "1";
+const JSON_OUT = flag("--json");
+const onlyArg = value("--only");
 const REPS = 5;
-const SEED = 42;
+const WARMUP = 1;
+const SCALE = QUICK ? 10 : 1;
+const N = 100_000 / SCALE;
 
 function log(line: string): void {
-  // Progress goes to stderr so stdout is only the report.
   console.error(line);
 }
 
-function openOurs(clock?: { now(): number }): Promise<Database<unknown>> {
-  // Infinity disables the timers. (A finite value above 2^31-1 ms would be
-  // clamped to 1 ms by setInterval; see BENCHMARKS.md.)
-  return open({
-    ttlCheckInterval: Infinity,
-    cleanupInterval: Infinity,
-    ...(clock === undefined ? {} : { clock }),
-  });
+/** A report without its markdown (kept apart in the JSON). */
+function strip<T extends { markdown: string }>(r: T): Omit<T, "markdown"> {
+  const { markdown: _, ...rest } = r;
+  return rest;
 }
 
-type KeyedDoc = UserDoc & { key: string };
-
-const started = performance.now();
-const docs = makeDocs(N, SEED);
-const keys = docs.map((_, i) => `k${i}`);
-const order = shuffledIndices(N, 7);
-
-/** Prints one scenario's result alone (`--only=...`) and exits. */
-function printAlone<R extends object>(
-  r: R,
-  render: (r: R, quick: boolean) => string,
-): never {
-  console.log(
-    JSON_OUT
-      ? JSON.stringify(
-        { deno: Deno.version, quick: QUICK, ...r, markdown: undefined },
-        null,
-        2,
-      )
-      : render(r, QUICK),
-  );
-  Deno.exit(0);
+function words(
+  name: string,
+  r: { targets: readonly WordTarget[]; markdown: string },
+): Outcome {
+  return {
+    targets: wordTargets(name, r.targets),
+    data: strip(r),
+    markdown: r.markdown,
+  };
 }
 
-// `--only=indexes`: scenario 7 alone, then exit.
-if (args.has("--only=indexes")) {
-  printAlone(
-    await runIndexBench({
-      docs,
-      warmup: WARMUP,
-      reps: REPS,
-      queryReps: 7, // QUERY_REPS, declared with scenario 4 below
-      log,
-    }),
-    (r, quick) => renderAlone("scenario 7", r, quick),
-  );
-}
+let sharedDocs: ReturnType<typeof makeDocs> | undefined;
+const docs = () => sharedDocs ??= makeDocs(N, 42);
 
-// `--only=file`: scenario 8 alone, then exit.
-if (args.has("--only=file")) {
-  printAlone(
-    await runFileBench({ docs, quick: QUICK, warmup: WARMUP, reps: REPS, log }),
-    (r, quick) => renderAlone("scenario 8 (file storage)", r, quick),
-  );
-}
+const GATEWAY = new URL("./gateway.ts", import.meta.url);
+const hasGateway = await Deno.stat(GATEWAY).then(() => true, () => false);
 
-// `--only=kv`: scenario 9 alone, then exit.
-if (args.has("--only=kv")) {
-  printAlone(
-    await runKvBench({ quick: QUICK, warmup: WARMUP, log }),
-    (r, quick) => renderAlone("scenario 9 (Deno KV storage)", r, quick),
-  );
-}
-
-// `--only=codec`: scenario 10 alone, then exit.
-if (args.has("--only=codec")) {
-  printAlone(
-    await runCodecBench({ quick: QUICK, warmup: WARMUP, log }),
-    (r, quick) =>
-      renderAlone("scenario 10 (compression and encryption)", r, quick),
-  );
-}
-
-// `--only=backup`: scenario 11 alone, then exit.
-if (args.has("--only=backup")) {
-  printAlone(
-    await runBackupBench({ quick: QUICK, log }),
-    (r, quick) => renderAlone("scenario 11 (backups)", r, quick),
-  );
-}
-
-const results: Record<string, Result[]> = {
-  put: [],
-  get: [],
-  batch: [],
-  query: [],
-  ttl: [],
-};
-const stalls: {
-  impl: string;
-  op: string;
-  items: number;
-  durationMs: number[];
-  maxStallMs: number[];
-}[] = [];
-const notes: string[] = [];
-
-// ---------------------------------------------------------------------------
-// 1. Single puts. The last run of each side is kept for scenarios 2 and 4.
-log(`# 1. put: ${N} single inserts`);
-let ours!: Database<unknown>;
-let map!: Map<string, UserDoc>;
-let lokiPlain!: { db: LokiDb; coll: LokiCollection<UserDoc> };
-let lokiKeyed!: { db: LokiDb; coll: LokiCollection<KeyedDoc> };
-let nedb!: NeDBStore;
-
-results.put!.push(
-  await runCase(
-    {
-      impl: "ours",
-      op: "await db.put(key, doc)",
-      ops: N,
-      setup: () => openOurs(),
-      run: async (db) => {
-        for (let i = 0; i < N; i++) await db.put(keys[i]!, docs[i]);
-      },
-      teardown: async (db) => {
-        check(db.stats().items === N, `ours holds ${db.stats().items} items`);
-        if (ours !== undefined) await ours.close();
-        ours = db;
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "Map",
-      op: "map.set(key, structuredClone(doc))",
-      ops: N,
-      setup: () => new Map<string, UserDoc>(),
-      run: (m) => {
-        for (let i = 0; i < N; i++) m.set(keys[i]!, structuredClone(docs[i]!));
-      },
-      teardown: (m) => map = m,
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "Map (no copy)",
-      op: "map.set(key, doc)",
-      ops: N,
-      setup: () => new Map<string, UserDoc>(),
-      run: (m) => {
-        for (let i = 0; i < N; i++) m.set(keys[i]!, docs[i]!);
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "LokiJS",
-      op: "coll.insert({...doc})",
-      ops: N,
-      setup: () => {
-        const db = newLoki();
-        return { db, coll: db.addCollection<UserDoc>("users") };
-      },
-      run: ({ coll }) => {
-        for (let i = 0; i < N; i++) coll.insert({ ...docs[i]! });
-      },
-      teardown: (s) => {
-        check(s.coll.count() === N, "LokiJS count");
-        lokiPlain?.db.close();
-        lokiPlain = s;
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "LokiJS (unique key index)",
-      op: "coll.insert({...doc, key})",
-      ops: N,
-      setup: () => {
-        const db = newLoki();
-        return {
-          db,
-          coll: db.addCollection<KeyedDoc>("users", { unique: ["key"] }),
-        };
-      },
-      run: ({ coll }) => {
-        for (let i = 0; i < N; i++) coll.insert({ ...docs[i]!, key: keys[i]! });
-      },
-      teardown: (s) => {
-        lokiKeyed?.db.close();
-        lokiKeyed = s;
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "NeDB",
-      op: "await insertAsync({...doc, _id: key})",
-      ops: N,
-      setup: () => newNeDB(),
-      run: async (store) => {
-        for (let i = 0; i < N; i++) {
-          await store.insertAsync({ ...docs[i]!, _id: keys[i]! });
-        }
-      },
-      teardown: async (store) => {
-        check(await store.countAsync({}) === N, "NeDB count");
-        nedb = store;
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-);
-
-// ---------------------------------------------------------------------------
-// 2. Lookups by key in a random order.
-log(`# 2. get: ${N} lookups by key, random order`);
-function checkFound(found: number, who: string): void {
-  check(found === N, `${who} found ${found} of ${N} keys`);
-}
-results.get!.push(
-  await runCase(
-    {
-      impl: "ours",
-      op: "await db.get(key)",
-      ops: N,
-      run: async () => {
-        let found = 0;
-        for (let i = 0; i < N; i++) {
-          const k = keys[order[i]!]!;
-          if ((await ours.get(k) as UserDoc | null)?.name !== undefined) {
-            found++;
-          }
-        }
-        checkFound(found, "ours");
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "Map",
-      op: "structuredClone(map.get(key))",
-      ops: N,
-      run: () => {
-        let found = 0;
-        for (let i = 0; i < N; i++) {
-          const k = keys[order[i]!]!;
-          if (structuredClone(map.get(k))?.name !== undefined) found++;
-        }
-        checkFound(found, "Map");
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "Map (no copy)",
-      op: "map.get(key)",
-      ops: N,
-      run: () => {
-        let found = 0;
-        for (let i = 0; i < N; i++) {
-          if (map.get(keys[order[i]!]!)?.name !== undefined) found++;
-        }
-        checkFound(found, "Map");
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "LokiJS",
-      op: 'coll.by("key", key) (unique index)',
-      ops: N,
-      run: () => {
-        let found = 0;
-        for (let i = 0; i < N; i++) {
-          const k = keys[order[i]!]!;
-          if (lokiKeyed.coll.by("key", k)?.name !== undefined) found++;
-        }
-        checkFound(found, "LokiJS");
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "NeDB",
-      op: "await findOneAsync({ _id: key })",
-      ops: N,
-      run: async () => {
-        let found = 0;
-        for (let i = 0; i < N; i++) {
-          const k = keys[order[i]!]!;
-          const doc = await nedb.findOneAsync({ _id: k }) as UserDoc | null;
-          if (doc?.name !== undefined) found++;
-        }
-        checkFound(found, "NeDB");
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-);
-lokiKeyed.db.close();
-
-// ---------------------------------------------------------------------------
-// 3. Batches of 1,000.
-log(`# 3. batch put: ${N} documents in batches of ${BATCH}`);
-results.batch!.push(
-  await runCase(
-    {
-      impl: "ours",
-      op: "await db.putBatch(Map of 1,000)",
-      ops: N,
-      setup: () => openOurs(),
-      run: async (db) => {
-        for (let s = 0; s < N; s += BATCH) {
-          const batch = new Map<string, UserDoc>();
-          for (let i = s; i < s + BATCH; i++) batch.set(keys[i]!, docs[i]!);
-          await db.putBatch(batch);
-        }
-      },
-      teardown: async (db) => {
-        check(db.stats().items === N, "ours batch count");
-        await db.close();
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "Map",
-      op: "map.set(key, structuredClone(doc)) loop",
-      ops: N,
-      setup: () => new Map<string, UserDoc>(),
-      run: (m) => {
-        for (let s = 0; s < N; s += BATCH) {
-          for (let i = s; i < s + BATCH; i++) {
-            m.set(keys[i]!, structuredClone(docs[i]!));
-          }
-        }
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "LokiJS",
-      op: "coll.insert(array of 1,000)",
-      ops: N,
-      setup: () => {
-        const db = newLoki();
-        return { db, coll: db.addCollection<UserDoc>("users") };
-      },
-      run: ({ coll }) => {
-        for (let s = 0; s < N; s += BATCH) {
-          const batch: UserDoc[] = [];
-          for (let i = s; i < s + BATCH; i++) batch.push({ ...docs[i]! });
-          coll.insert(batch);
-        }
-      },
-      teardown: ({ db, coll }) => {
-        check(coll.count() === N, "LokiJS batch count");
-        db.close();
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-  await runCase(
-    {
-      impl: "NeDB",
-      op: "await insertAsync(array of 1,000)",
-      ops: N,
-      setup: () => newNeDB(),
-      run: async (store) => {
-        for (let s = 0; s < N; s += BATCH) {
-          const batch = [];
-          for (let i = s; i < s + BATCH; i++) {
-            batch.push({ ...docs[i]!, _id: keys[i]! });
-          }
-          await store.insertAsync(batch);
-        }
-      },
-      teardown: async (store) => {
-        check(await store.countAsync({}) === N, "NeDB batch count");
-      },
-    },
-    WARMUP,
-    REPS,
-    log,
-  ),
-);
-
-// ---------------------------------------------------------------------------
-// 4. Unindexed full-scan queries.
-const QUERIES: {
-  name: string;
-  filter: Record<string, unknown>;
-  loki: Record<string, unknown>;
-  predicate: (d: UserDoc) => boolean;
-}[] = [
+const SCENARIOS: Scenario[] = [
   {
-    name: 'Q1 { age: { $gt: 30 }, city: "NY" }',
-    filter: { age: { $gt: 30 }, city: "NY" },
-    loki: { age: { $gt: 30 }, city: "NY" },
-    predicate: (d) => d.age > 30 && d.city === "NY",
+    name: "engine",
+    title: "issue 14 targets: ours vs LokiJS and NeDB on { name, age, city }",
+    run: async () => {
+      const r = await (await import("./engine.ts")).runEngineBench({
+        quick: QUICK,
+        log,
+      });
+      return {
+        measures: r.measures,
+        targets: r.targets,
+        data: strip(r),
+        markdown: r.markdown,
+        sizes: { "engine.n": r.n, "engine.stallItems": r.stallItems },
+      };
+    },
   },
   {
-    name:
-      'Q2 { tags: { $in: ["red", "blue"] }, "address.zip": { $gte: 50000 } }',
-    filter: { tags: { $in: ["red", "blue"] }, "address.zip": { $gte: 50000 } },
-    // LokiJS's $in does not look inside arrays; $containsAny is its spelling.
-    loki: {
-      tags: { $containsAny: ["red", "blue"] },
-      "address.zip": { $gte: 50000 },
+    name: "memory",
+    title:
+      "memory storage vs Map, LokiJS, NeDB, mingo (puts, gets, queries, TTL)",
+    run: async () => {
+      const r = await (await import("./memory.ts")).runMemoryBench({
+        docs: docs(),
+        quick: QUICK,
+        log,
+      });
+      return {
+        measures: ["put", "get", "batch"].flatMap((g) =>
+          peerMeasures("memory", g, r.results[g] ?? [])
+        ),
+        targets: wordTargets("memory", r.targets),
+        data: strip(r),
+        markdown: r.markdown,
+        sizes: { "memory.N": r.sizes.N, "memory.M": r.sizes.M },
+      };
     },
-    predicate: (d) =>
-      (d.tags.includes("red") || d.tags.includes("blue")) &&
-      d.address.zip >= 50000,
+  },
+  {
+    name: "indexes",
+    title: "secondary indexes and the planner",
+    run: async () =>
+      words(
+        "indexes",
+        await (await import("./indexes.ts")).runIndexBench({
+          docs: docs(),
+          warmup: WARMUP,
+          reps: REPS,
+          queryReps: 7,
+          log,
+        }),
+      ),
+  },
+  {
+    name: "growth",
+    title: "file size and reopen time against documents",
+    run: async () => {
+      const r = await (await import("./growth.ts")).runGrowthBench({
+        quick: QUICK,
+        log,
+      });
+      return { targets: r.targets, data: strip(r), markdown: r.markdown };
+    },
+  },
+  {
+    name: "file",
+    title: "file storage vs node:sqlite and Deno KV",
+    run: async () =>
+      words(
+        "file",
+        await (await import("./file.ts")).runFileBench({
+          docs: docs(),
+          quick: QUICK,
+          warmup: WARMUP,
+          reps: REPS,
+          log,
+        }),
+      ),
+  },
+  {
+    name: "kv",
+    title: "Deno KV storage vs raw Deno KV",
+    run: async () =>
+      words(
+        "kv",
+        await (await import("./kv.ts")).runKvBench({
+          quick: QUICK,
+          warmup: WARMUP,
+          log,
+        }),
+      ),
+  },
+  {
+    name: "codec",
+    title: "compression and encryption vs plain",
+    run: async () =>
+      words(
+        "codec",
+        await (await import("./codec.ts")).runCodecBench({
+          quick: QUICK,
+          warmup: WARMUP,
+          log,
+        }),
+      ),
+  },
+  {
+    name: "backup",
+    title: "backups and restore vs NDJSON export and import",
+    run: async () =>
+      words(
+        "backup",
+        await (await import("./backup.ts")).runBackupBench({
+          quick: QUICK,
+          log,
+        }),
+      ),
+  },
+  {
+    name: "gateway",
+    title: "gateway vs a node:sqlite server (bench/gateway.ts)",
+    run: runGateway,
   },
 ];
-const QUERY_REPS = 7;
-log(`# 4. full-scan queries over ${N} documents`);
-const queryCounts: Record<string, Record<string, number>> = {};
-for (const q of QUERIES) {
-  const counts: Record<string, number> = {};
-  queryCounts[q.name] = counts;
-  const record = (impl: string) => (n: number) => {
-    counts[impl] = n;
-  };
-  const cases: {
-    impl: string;
-    op: string;
-    run: () => Promise<number> | number;
-  }[] = [
-    {
-      impl: "ours",
-      op: "await db.query(filter)",
-      run: async () => (await ours.query(q.filter)).length,
-    },
-    {
-      impl: "ours (count)",
-      op: "await db.count(filter)",
-      run: () => ours.count(q.filter),
-    },
-    {
-      impl: "mingo",
-      op: "new Query(filter).find(docs).all()",
-      run: () => new Query(q.filter).find(docs).all().length,
-    },
-    {
-      impl: "LokiJS",
-      op: "coll.find(filter)",
-      run: () => lokiPlain.coll.find(q.loki).length,
-    },
-    {
-      impl: "NeDB",
-      op: "await findAsync(filter)",
-      run: async () => (await nedb.findAsync(q.filter)).length,
-    },
-    {
-      impl: "Array.filter",
-      op: "docs.filter(handWrittenPredicate)",
-      run: () => docs.filter(q.predicate).length,
-    },
-  ];
-  log(`  ${q.name}`);
-  for (const c of cases) {
-    const set = record(c.impl);
-    const r = await runCase(
-      {
-        impl: c.impl,
-        op: c.op,
-        ops: 1,
-        run: async () => set(await c.run()),
-      },
-      WARMUP,
-      QUERY_REPS,
-      log,
+
+/**
+ * Runs bench/gateway.ts: it exports `runGatewayBench({ quick, log })`
+ * (or a default function of the same shape) returning at least
+ * `{ targets, markdown }`, targets as `{ name, goal, measured, met }`.
+ */
+async function runGateway(): Promise<Outcome> {
+  const mod = await import(GATEWAY.href) as Record<string, unknown>;
+  const fn = (mod["runGatewayBench"] ?? mod["default"]) as
+    | ((ctx: { quick: boolean; log: typeof log }) => Promise<unknown>)
+    | undefined;
+  if (typeof fn !== "function") {
+    throw new Error(
+      "bench/gateway.ts exports neither runGatewayBench nor a default function",
     );
-    results.query!.push({
-      ...r,
-      op: `${q.name}: ${c.op}`,
-      extra: { query: q.name, matches: counts[c.impl]! },
-    });
   }
-  const distinct = new Set(Object.values(counts));
-  if (distinct.size !== 1) {
-    fail(`${q.name} returned different counts: ${JSON.stringify(counts)}`);
-  }
-}
-map.clear();
-lokiPlain.db.close();
-await ours.close();
-collectGarbage();
-
-// ---------------------------------------------------------------------------
-// 7. Indexes and the planner (bench/indexes.ts), on the same documents; run
-// here, reported after scenario 6.
-const indexReport = await runIndexBench({
-  docs,
-  warmup: WARMUP,
-  reps: REPS,
-  queryReps: QUERY_REPS,
-  log,
-});
-collectGarbage();
-
-// ---------------------------------------------------------------------------
-// 5 and 6. TTL sweep and event-loop stalls, over M items, one side at a time.
-const TTL_REPS = 5;
-const EXPIRE_EVERY = M / E;
-const SHORT_TTL = 1_000;
-const LONG_TTL = 86_400_000;
-const STALL_REPS = 3;
-interface Small {
-  n: number;
-  age: number;
-}
-const small = (i: number): Small => ({ n: i, age: i % 80 });
-const smallKey = (i: number) => `t${String(i).padStart(7, "0")}`;
-const isExpiring = (i: number) => i % EXPIRE_EVERY === 0;
-const expiringIds: number[] = [];
-for (let i = 0; i < M; i += EXPIRE_EVERY) expiringIds.push(i);
-
-async function stallCase(
-  impl: string,
-  op: string,
-  items: number,
-  work: () => unknown | Promise<unknown>,
-  expect: number,
-): Promise<void> {
-  const durationMs: number[] = [];
-  const maxStallMs: number[] = [];
-  for (let i = 0; i < 1 + STALL_REPS; i++) {
-    const r = await measureStall(work);
-    check(r.result === expect, `${impl} ${op} gave ${r.result}, not ${expect}`);
-    if (i === 0) continue; // warm-up
-    durationMs.push(r.ms);
-    maxStallMs.push(r.maxGapMs);
-  }
-  log(
-    `  ${impl} ${op}: ${fmtMs(median(durationMs))} ms, max stall ${
-      fmtMs(median(maxStallMs))
-    } ms`,
-  );
-  stalls.push({ impl, op, items, durationMs, maxStallMs });
+  const r = await fn({ quick: QUICK, log }) as {
+    targets?: WordTarget[];
+    markdown?: string;
+  };
+  return {
+    targets: wordTargets("gateway", r.targets ?? []),
+    data: { ...r, markdown: undefined },
+    markdown: r.markdown ?? "",
+  };
 }
 
-async function oursSweep(
-  total: number,
-): Promise<{ db: Database<unknown> }> {
-  let now = 1_700_000_000_000;
-  const db = await openOurs({ now: () => now });
-  const every = total / E;
-  const ids: number[] = [];
-  for (let i = 0; i < total; i += every) ids.push(i);
-  const t0 = performance.now();
-  const CHUNK = 10_000;
-  for (let s = 0; s < total; s += CHUNK) {
-    const batch = new Map<string, Small>();
-    const ttl: number[] = [];
-    for (let i = s; i < s + CHUNK; i++) {
-      batch.set(smallKey(i), small(i));
-      ttl.push(i % every === 0 ? SHORT_TTL : LONG_TTL);
+function selected(): Scenario[] {
+  const known = new Map(SCENARIOS.map((s) => [s.name, s]));
+  if (onlyArg !== undefined) {
+    const names = onlyArg.split(",").map((s) => s.trim()).filter(Boolean);
+    for (const n of names) {
+      if (!known.has(n)) {
+        throw new TypeError(
+          `Cannot run scenario '${n}': unknown (known: ${
+            [...known.keys()].join(", ")
+          })`,
+        );
+      }
+      if (n === "gateway" && !hasGateway) {
+        throw new TypeError(
+          "Cannot run scenario 'gateway': bench/gateway.ts does not exist yet",
+        );
+      }
     }
-    await db.putBatch(batch, { ttl });
+    return names.map((n) => known.get(n)!);
   }
-  const loadMs = performance.now() - t0;
-  log(`  loaded ${total} in ${fmtMs(loadMs)} ms`);
-  notes.push(
-    `Loading ${
-      total.toLocaleString("en-US")
-    } small items into ours with putBatch (10,000 per batch, all with a TTL) took ${
-      fmtMs(loadMs)
-    } ms.`,
-  );
-  check(db.stats().items === total, "ours TTL load");
-  let first = true;
-  results.ttl!.push(
-    await runCase(
-      {
-        impl: "ours",
-        op: `await db.cleanup() (${E} expired of ${total})`,
-        ops: E,
-        setup: async () => {
-          if (!first) {
-            const batch = new Map<string, Small>();
-            for (const i of ids) batch.set(smallKey(i), small(i));
-            await db.putBatch(batch, { ttl: SHORT_TTL });
-          }
-          first = false;
-          check(db.stats().items === total, "ours before sweep");
-          now += SHORT_TTL + 1;
-          check(db.stats().items === total - E, "ours expired are invisible");
-        },
-        run: async () => {
-          const removed = await db.cleanup();
-          check(removed === E, `ours cleanup removed ${removed}, not ${E}`);
-        },
-        teardown: () => {
-          const s = db.stats();
-          check(s.items === total - E, `ours after sweep: ${s.items} items`);
-          check(s.ttlItems === total - E, `ours ttlItems ${s.ttlItems}`);
-        },
-      },
-      WARMUP,
-      TTL_REPS,
-      log,
-    ),
-  );
-  return { db };
+  if (QUICK) return [known.get("engine")!, known.get("growth")!];
+  // bench/gateway.ts is a script of its own for now (no runGatewayBench
+  // export): a full run leaves it out; `--only gateway` runs it once it
+  // exports one.
+  return SCENARIOS.filter((s) => s.name !== "gateway");
 }
 
-{
-  log(`# 5/6. ours: ${E} expiring among ${M / 10} and among ${M} items`);
-  // The same sweep among 10x fewer items: if the sweep touched the other
-  // items, its time would grow with them.
-  const smaller = await oursSweep(M / 10);
-  await smaller.db.close();
-  collectGarbage();
-  const { db } = await oursSweep(M);
-  const scanned = await runCase(
-    {
-      impl: "ours",
-      op: `await db.count({ age: { $gte: 0 } }) (full scan of ${M - E})`,
-      ops: M - E,
-      run: async () => {
-        const n = await db.count({ age: { $gte: 0 } });
-        check(n === M - E, `ours full scan counted ${n}`);
-      },
-    },
-    WARMUP,
-    3,
-    log,
-  );
-  results.ttl!.push(scanned);
-  // Back to M visible items for the stall test.
-  const back = new Map<string, Small>();
-  for (const i of expiringIds) back.set(smallKey(i), small(i));
-  await db.putBatch(back);
-  check(db.stats().items === M, "ours refill");
-  await stallCase(
-    "ours",
-    "await db.find({}).toArray()",
-    M,
-    async () => (await db.find({}).toArray()).length,
-    M,
-  );
-  await stallCase(
-    "ours",
-    "for await (const v of db.find({ age: { $gte: 0 } })) n++",
-    M,
-    async () => {
-      let n = 0;
-      for await (const _ of db.find({ age: { $gte: 0 } })) n++;
-      return n;
-    },
-    M,
-  );
-  await stallCase(
-    "ours",
-    "await db.count({ age: { $gte: 0 } })",
-    M,
-    () => db.count({ age: { $gte: 0 } }),
-    M,
-  );
-  await db.close();
-  collectGarbage();
+async function git(args: string[]): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("git", {
+      args,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+  } catch {
+    return null;
+  }
 }
 
-{
-  log(`# 5. Map with an expiry field: ${M} items`);
-  let now = 1_700_000_000_000;
-  const m = new Map<string, { value: Small; expiresAt: number }>();
-  for (let i = 0; i < M; i++) {
-    m.set(smallKey(i), {
-      value: small(i),
-      expiresAt: now + (isExpiring(i) ? SHORT_TTL : LONG_TTL),
-    });
-  }
-  results.ttl!.push(
-    await runCase(
-      {
-        impl: "Map",
-        op: `full pass deleting expired (${E} of ${M})`,
-        ops: E,
-        setup: () => {
-          for (const i of expiringIds) {
-            m.set(smallKey(i), { value: small(i), expiresAt: now + SHORT_TTL });
-          }
-          now += SHORT_TTL + 1;
-        },
-        run: () => {
-          let removed = 0;
-          for (const [k, v] of m) {
-            if (v.expiresAt <= now) {
-              m.delete(k);
-              removed++;
-            }
-          }
-          check(
-            removed === E && m.size === M - E,
-            `Map sweep removed ${removed}`,
-          );
-        },
-      },
-      WARMUP,
-      TTL_REPS,
-      log,
-    ),
-  );
-  m.clear();
-  collectGarbage();
-}
-
-{
-  log(`# 5/6. LokiJS: ${M} items`);
-  const db = newLoki();
-  const coll = db.addCollection<Small>("ttl");
-  for (let s = 0; s < M; s += 10_000) {
-    const batch: Small[] = [];
-    for (let i = s; i < s + 10_000; i++) batch.push(small(i));
-    coll.insert(batch);
-  }
-  // LokiJS's TTL compares meta.created (or meta.updated) with Date.now():
-  // age the expiring documents by hand, then run the daemon the TTL timer
-  // would run (setTTL(age, interval) starts a setInterval of it).
-  const ageOut = () => {
-    const old = Date.now() - 2 * 3_600_000;
-    for (const doc of coll.data) if (isExpiring(doc.n)) doc.meta.created = old;
+function machine(start: number[] | null): Machine {
+  let cpuModel: string | null = null;
+  try {
+    // Deno needs --allow-all to read /proc/cpuinfo; node:os asks --allow-sys.
+    cpuModel = cpus()[0]?.model.trim() || null;
+  } catch { /* no --allow-sys */ }
+  let memoryGiB: number | null = null;
+  try {
+    memoryGiB = Math.round(Deno.systemMemoryInfo().total / 2 ** 30 * 10) / 10;
+  } catch { /* no --allow-sys */ }
+  return {
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    cpus: navigator.hardwareConcurrency,
+    cpuModel,
+    memoryGiB,
+    loadAvgStart: start,
+    loadAvgEnd: loadavg(),
   };
-  coll.setTTL(3_600_000, 2 ** 31 - 1);
-  const daemon = coll.ttlDaemonFuncGen();
-  coll.setTTL(-1, 0); // stop the timer; the daemon keeps its age
-  let first = true;
-  results.ttl!.push(
-    await runCase(
-      {
-        impl: "LokiJS",
-        op: `TTL daemon (${E} expired of ${M})`,
-        ops: E,
-        setup: () => {
-          if (!first) coll.insert(expiringIds.map(small));
-          first = false;
-          check(coll.count() === M, "LokiJS before sweep");
-          ageOut();
-        },
-        run: () => daemon(),
-        teardown: () => {
-          const n = coll.count();
-          check(n === M - E, `LokiJS after sweep: ${n} documents`);
-        },
-      },
-      WARMUP,
-      TTL_REPS,
-      log,
-    ),
-  );
-  coll.insert(expiringIds.map(small));
-  check(coll.count() === M, "LokiJS refill");
-  await stallCase(
-    "LokiJS",
-    "coll.find({ age: { $gte: 0 } })",
-    M,
-    () => coll.find({ age: { $gte: 0 } }).length,
-    M,
-  );
-  db.close();
-  collectGarbage();
 }
 
-{
-  log(`# 5/6. NeDB: ${M} items`);
-  const store = newNeDB();
-  await store.ensureIndexAsync({ fieldName: "at", expireAfterSeconds: 3600 });
-  const t0 = performance.now();
-  const fresh = new Date();
-  const old = new Date(Date.now() - 2 * 3_600_000);
-  const doc = (i: number) => ({
-    ...small(i),
-    _id: smallKey(i),
-    at: isExpiring(i) ? old : fresh,
-  });
-  for (let s = 0; s < M; s += 10_000) {
-    const batch = [];
-    for (let i = s; i < s + 10_000; i++) batch.push(doc(i));
-    await store.insertAsync(batch);
+function loadavg(): number[] | null {
+  try {
+    return Deno.loadavg().map((x) => Math.round(x * 100) / 100);
+  } catch {
+    return null;
   }
-  log(`  loaded in ${fmtMs(performance.now() - t0)} ms`);
-  let first = true;
-  // NeDB removes expired documents lazily, when a read's candidates include
-  // them; a read of everything (countAsync({})) visits all M.
-  results.ttl!.push(
-    await runCase(
-      {
-        impl: "NeDB",
-        op: `await countAsync({}) expiring ${E} of ${M} (TTL index)`,
-        ops: E,
-        setup: async () => {
-          if (!first) await store.insertAsync(expiringIds.map(doc));
-          first = false;
-        },
-        run: async () => {
-          const n = await store.countAsync({});
-          check(n === M - E, `NeDB counted ${n}`);
-        },
-        teardown: async () => {
-          const n = await store.countAsync({});
-          check(n === M - E, `NeDB after sweep: ${n}`);
-        },
-      },
-      WARMUP,
-      TTL_REPS,
-      log,
-    ),
-  );
-  results.ttl!.push(
-    await runCase(
-      {
-        impl: "NeDB",
-        op: `await countAsync({}) with nothing to expire (${M - E})`,
-        ops: M - E,
-        run: async () => {
-          const n = await store.countAsync({});
-          check(n === M - E, `NeDB counted ${n}`);
-        },
-      },
-      WARMUP,
-      3,
-      log,
-    ),
-  );
-  await store.insertAsync(
-    expiringIds.map((i) => ({ ...small(i), _id: smallKey(i), at: fresh })),
-  );
-  await stallCase(
-    "NeDB",
-    "await countAsync({ age: { $gte: 0 } })",
-    M,
-    () => store.countAsync({ age: { $gte: 0 } }),
-    M,
-  );
+}
+
+const METHOD =
+  "Each ratio is ours ÷ peer in speed, from the best (fastest) recorded sample of each side; " +
+  "the cases of a row run round-robin (1 warm-up round, then 3 recorded rounds in the engine " +
+  "scenario, 5 in the others) on the same generated data, with gc() before each sample. " +
+  "Stalls: the longest gap between ticks of a setInterval(1) while a scan runs, best of 3. " +
+  "Every case checks its result (counts, found keys), so a fast wrong answer fails the run.";
+
+const MERGE = flag("--merge");
+const date = new Date().toISOString();
+const load0 = loadavg();
+const commit = await git(["rev-parse", "--short", "HEAD"]);
+const dirty = await git(["status", "--porcelain", "--untracked-files=no"])
+  .then((s) => s === null ? null : s.length > 0);
+const started = performance.now();
+const scenarios: Record<string, ScenarioResult> = {};
+const sizes: Record<string, number> = {};
+let failed = false;
+for (const s of selected()) {
+  log(`## scenario ${s.name}: ${s.title}`);
+  const t0 = performance.now();
+  try {
+    const o = await s.run();
+    Object.assign(sizes, o.sizes ?? {});
+    scenarios[s.name] = {
+      name: s.name,
+      title: s.title,
+      date: new Date().toISOString(),
+      commit,
+      ms: Math.round(performance.now() - t0),
+      measures: o.measures ?? [],
+      targets: o.targets,
+      data: o.data,
+      markdown: o.markdown,
+    };
+  } catch (e) {
+    failed = true;
+    log(`scenario ${s.name} failed: ${e instanceof Error ? e.stack : e}`);
+    scenarios[s.name] = {
+      name: s.name,
+      title: s.title,
+      date: new Date().toISOString(),
+      commit,
+      ms: Math.round(performance.now() - t0),
+      measures: [],
+      targets: [],
+      data: null,
+      markdown: "",
+      error: String(e),
+    };
+  }
   collectGarbage();
 }
 
-// ---------------------------------------------------------------------------
-// 8. File storage against node:sqlite and Deno KV (bench/file.ts), last so
-// that its files and its 1,000,000 documents affect no other scenario.
-const fileReport = await runFileBench({
-  docs,
-  quick: QUICK,
-  warmup: WARMUP,
-  reps: REPS,
-  log,
-});
-collectGarbage();
-
-// ---------------------------------------------------------------------------
-// 9. Deno KV storage against raw Deno KV calls (bench/kv.ts).
-const kvReport = await runKvBench({ quick: QUICK, warmup: WARMUP, log });
-collectGarbage();
-
-// ---------------------------------------------------------------------------
-// 10. Compression and encryption against plain, on each storage
-// (bench/codec.ts).
-const codecReport = await runCodecBench({ quick: QUICK, warmup: WARMUP, log });
-collectGarbage();
-
-// ---------------------------------------------------------------------------
-// 11. Backups and restore against NDJSON export and import (bench/backup.ts).
-const backupReport = await runBackupBench({ quick: QUICK, log });
-collectGarbage();
-
-const totalMs = performance.now() - started;
-
-// ---------------------------------------------------------------------------
-// Report.
-function find(list: Result[], impl: string, op?: string): Result {
-  const r = list.find((x) =>
-    x.impl === impl && (op === undefined || x.op.startsWith(op))
-  );
-  if (r === undefined) fail(`no result for ${impl} ${op ?? ""}`);
-  return r;
-}
-
-function ratioTable(list: Result[], unit: string): string {
-  const base = list.find((r) => r.impl === "ours");
-  const lines = [
-    `| Implementation | Operation | median ms | min ms | median ${unit} | best ${unit} | ours ÷ this |`,
-    "|---|---|--:|--:|--:|--:|--:|",
-  ];
-  for (const r of list) {
-    const ratio = base === undefined || r === base
-      ? "—"
-      : `${(base.opsPerSec / r.opsPerSec).toFixed(2)}x`;
-    lines.push(
-      `| ${r.impl} | \`${r.op}\` | ${fmtMs(r.medianMs)} | ${fmtMs(r.minMs)} | ${
-        fmtOps(r.opsPerSec)
-      } | ${fmtOps(r.bestOpsPerSec)} | ${ratio} |`,
+const full = (MERGE && !QUICK) || (!QUICK && onlyArg === undefined);
+const outPath = value("--out") ??
+  (full ? "bench/results/latest.json" : ".tmp/bench/results.json");
+const kept: string[] = [];
+if (MERGE) {
+  // Keep the scenarios of the earlier full run that this run did not redo.
+  const prev: unknown = JSON.parse(await Deno.readTextFile(outPath));
+  const problems = checkResults(prev);
+  if (problems.length > 0) {
+    throw new TypeError(
+      `Cannot merge into '${outPath}': ${problems.join("; ")}`,
     );
   }
-  return lines.join("\n");
+  const p = prev as BenchResults;
+  if (p.options.quick !== QUICK) {
+    throw new TypeError(
+      `Cannot merge into '${outPath}': it is ${
+        p.options.quick ? "" : "not "
+      }a --quick run and this one is ${QUICK ? "" : "not"} (sizes differ)`,
+    );
+  }
+  for (const [k, v] of Object.entries(p.sizes)) sizes[k] ??= v;
+  for (const [name, sc] of Object.entries(p.scenarios)) {
+    if (scenarios[name] !== undefined) continue;
+    scenarios[name] = {
+      ...sc,
+      date: sc.date ?? p.date,
+      commit: sc.commit ?? p.commit,
+    };
+    kept.push(name);
+  }
+}
+const order = SCENARIOS.map((s) => s.name);
+const all = Object.values(scenarios).sort((a, b) =>
+  order.indexOf(a.name) - order.indexOf(b.name)
+);
+const results: BenchResults = {
+  schema: SCHEMA,
+  date,
+  commit,
+  dirty,
+  deno: { ...Deno.version },
+  machine: machine(load0),
+  options: {
+    quick: QUICK,
+    scenarios: all.map((s) => s.name),
+    args: argv,
+    ...(kept.length > 0 ? { kept } : {}),
+  },
+  sizes,
+  method: METHOD,
+  totalMs: Math.round(performance.now() - started),
+  targets: all.flatMap((s) => s.targets),
+  measures: all.flatMap((s) => s.measures),
+  scenarios: Object.fromEntries(all.map((s) => [s.name, s])),
+};
+
+const chartDir = value("--charts") ?? (full ? "docs/bench" : ".tmp/bench");
+await Deno.mkdir(outPath.replace(/\/[^/]*$/, "") || ".", { recursive: true });
+await Deno.writeTextFile(outPath, JSON.stringify(results, null, 2) + "\n");
+log(`wrote ${outPath}`);
+for (const p of await writeCharts(results, chartDir)) log(`wrote ${p}`);
+const mdPath = value("--md") ?? (full ? "BENCHMARKS.md" : undefined);
+if (mdPath !== undefined) {
+  await updateBenchmarksMd(results, mdPath);
+  log(`updated the generated blocks of ${mdPath}`);
 }
 
-interface Target {
-  name: string;
-  goal: string;
-  measured: string;
-  met: boolean;
+if (full) {
+  // The committed outputs pass `deno fmt --check` as they are written.
+  const files = [outPath, ...(mdPath === undefined ? [] : [mdPath])];
+  const ok = await new Deno.Command("deno", {
+    args: ["fmt", "--quiet", ...files],
+    stdout: "null",
+    stderr: "null",
+  }).output().then((o) => o.success, () => false);
+  if (!ok) log(`could not run deno fmt: run \`deno fmt ${files.join(" ")}\``);
 }
-const targets: Target[] = [];
-{
-  const a = find(results.put!, "ours");
-  const b = find(results.put!, "LokiJS");
-  const ratio = a.opsPerSec / b.opsPerSec;
-  targets.push({
-    name: "put vs LokiJS insert",
-    goal: "≥ 3x",
-    measured: `${ratio.toFixed(3)}x (${fmtOps(a.opsPerSec)} vs ${
-      fmtOps(b.opsPerSec)
-    } ops/s; ${
-      ratio >= 3
-        ? "met"
-        : `needs ${(3 / ratio).toFixed(1)}x faster puts to meet it`
-    })`,
-    met: ratio >= 3,
-  });
-}
-{
-  const a = find(results.get!, "ours");
-  const b = find(results.get!, "NeDB");
-  const ratio = a.opsPerSec / b.opsPerSec;
-  targets.push({
-    name: "get vs NeDB findOne by _id",
-    goal: "≥ 2.5x",
-    measured: `${ratio.toFixed(2)}x (${fmtOps(a.opsPerSec)} vs ${
-      fmtOps(b.opsPerSec)
-    } ops/s; ${
-      ratio >= 2.5
-        ? "met"
-        : `needs ${(2.5 / ratio).toFixed(1)}x faster gets to meet it`
-    })`,
-    met: ratio >= 2.5,
-  });
-}
-for (const q of QUERIES) {
-  const mine = results.query!.find((r) =>
-    r.impl === "ours" && r.extra?.query === q.name
-  )!;
-  const theirs = results.query!.find((r) =>
-    r.impl === "mingo" && r.extra?.query === q.name
-  )!;
-  const ratio = mine.opsPerSec / theirs.opsPerSec;
-  targets.push({
-    name: `full-scan query vs mingo, ${q.name.slice(0, 2)}`,
-    goal: "≥ 1x",
-    measured: `${ratio.toFixed(2)}x (${fmtMs(mine.medianMs)} vs ${
-      fmtMs(theirs.medianMs)
-    } ms)`,
-    met: ratio >= 1,
-  });
-}
-{
-  const sweep = find(
-    results.ttl!,
-    "ours",
-    `await db.cleanup() (${E} expired of ${M})`,
-  );
-  const scan = find(results.ttl!, "ours", "await db.count");
-  const ratio = scan.medianMs / sweep.medianMs;
-  const tenth = find(
-    results.ttl!,
-    "ours",
-    `await db.cleanup() (${E} expired of ${M / 10})`,
-  );
-  const growth = sweep.medianMs / tenth.medianMs;
-  targets.push({
-    name: `expire ${E.toLocaleString("en-US")} of ${
-      M.toLocaleString("en-US")
-    } without touching the rest`,
-    goal:
-      "cost set by the expired items, not the others: 10x more untouched items costs < 2x (a scan would cost 10x)",
-    measured: `${fmtMs(tenth.medianMs)} ms among ${
-      (M / 10).toLocaleString("en-US")
-    } items, ${fmtMs(sweep.medianMs)} ms among ${M.toLocaleString("en-US")} (${
-      growth.toFixed(2)
-    }x); exactly ${E} removed and ${M - E} left every run; a full scan of the ${
-      M - E
-    } takes ${fmtMs(scan.medianMs)} ms (${ratio.toFixed(1)}x the sweep)`,
-    met: growth < 2,
-  });
-}
-for (const s of stalls.filter((s) => s.impl === "ours")) {
-  const stall = median(s.maxStallMs);
-  targets.push({
-    name: `event loop: ${s.op} over ${s.items.toLocaleString("en-US")}`,
-    goal: "max stall ≤ 20 ms",
-    measured: `median max stall ${fmtMs(stall)} ms (worst ${
-      fmtMs(Math.max(...s.maxStallMs))
-    } ms) during a ${fmtMs(median(s.durationMs))} ms scan`,
-    met: stall <= 20,
-  });
-}
-targets.push(...indexReport.targets);
-targets.push(...fileReport.targets);
-targets.push(...kvReport.targets);
-targets.push(...codecReport.targets);
-targets.push(...backupReport.targets);
 
 if (JSON_OUT) {
-  console.log(JSON.stringify(
-    {
-      deno: Deno.version,
-      quick: QUICK,
-      sizes: { N, M, E, batch: BATCH },
-      warmup: WARMUP,
-      reps: REPS,
-      totalMs,
-      results,
-      queryCounts,
-      stalls,
-      targets,
-      notes,
-      indexes: { ...indexReport, markdown: undefined },
-      file: { ...fileReport, markdown: undefined },
-      kv: { ...kvReport, markdown: undefined },
-      codec: { ...codecReport, markdown: undefined },
-      backup: { ...backupReport, markdown: undefined },
-    },
-    null,
-    2,
-  ));
+  console.log(JSON.stringify(results, null, 1));
 } else {
-  const out: string[] = [];
-  const p = (s = "") => out.push(s);
-  p(`# @tether/db benchmark${QUICK ? " (--quick, 10x smaller)" : ""}`);
-  p();
-  p(
-    `Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${navigator.hardwareConcurrency} logical CPUs, ${Deno.build.os}/${Deno.build.arch}, ${
-      new Date().toISOString()
-    }. Documents: ${
-      N.toLocaleString("en-US")
-    } (seed ${SEED}); TTL and stall tests: ${
-      M.toLocaleString("en-US")
-    } items, ${
-      E.toLocaleString("en-US")
-    } expiring. Each row: ${WARMUP} warm-up run, then ${REPS} timed runs (queries ${QUERY_REPS}, full scans 3); median and fastest shown. Total run ${
-      (totalMs / 1000).toFixed(0)
-    } s.`,
-  );
-  p();
-  p("## Targets");
-  p();
-  p("| Target | Goal | Measured | Status |");
-  p("|---|---|---|---|");
-  for (const t of targets) {
-    p(`| ${t.name} | ${t.goal} | ${t.measured} | ${
-      t.met ? "met" : "MISSED"
-    } |`);
+  const out: string[] = [
+    `# @tether/db benchmark${QUICK ? " (--quick, about 10x smaller)" : ""}`,
+    "",
+    `${date}, commit ${results.commit ?? "?"}${
+      results.dirty ? " (uncommitted changes)" : ""
+    }, Deno ${Deno.version.deno} (V8 ${Deno.version.v8}), ${results.machine.cpus} CPUs, ${results.machine.os}/${results.machine.arch}; load average ${
+      results.machine.loadAvgStart?.join(" ") ?? "?"
+    } at the start. Total ${(results.totalMs / 1000).toFixed(0)} s.`,
+    "",
+    METHOD,
+  ];
+  const engine = results.targets.filter((t) => t.scenario === "engine");
+  if (engine.length > 0) {
+    out.push("", "## Issue 14 targets", "", targetsMarkdown(engine));
   }
-  p();
-  p(`## 1. put: ${N.toLocaleString("en-US")} single inserts`);
-  p();
-  p(ratioTable(results.put!, "ops/s"));
-  p();
-  p(`## 2. get: ${N.toLocaleString("en-US")} lookups by key, random order`);
-  p();
-  p(ratioTable(results.get!, "ops/s"));
-  p();
-  p(
-    `## 3. batch put: ${N.toLocaleString("en-US")} documents in batches of ${
-      BATCH.toLocaleString("en-US")
-    }`,
-  );
-  p();
-  p(ratioTable(results.batch!, "docs/s"));
-  p();
-  p(
-    `## 4. unindexed full-scan queries over ${
-      N.toLocaleString("en-US")
-    } documents`,
-  );
-  for (const q of QUERIES) {
-    p();
-    p(
-      `### ${q.name} — ${queryCounts[q.name]!["ours"]} matches on every side`,
-    );
-    p();
-    p(ratioTable(
-      results.query!.filter((r) => r.extra?.query === q.name).map((r) => ({
-        ...r,
-        op: r.op.slice(q.name.length + 2),
-      })),
-      "queries/s",
-    ));
+  const other = results.targets.filter((t) => t.scenario !== "engine");
+  if (other.length > 0) {
+    out.push("", "## Other targets", "", targetsMarkdown(other));
   }
-  p();
-  p(
-    `## 5. TTL: expiring ${E.toLocaleString("en-US")} of ${
-      M.toLocaleString("en-US")
-    } items`,
-  );
-  p();
-  p("| Implementation | Operation | median ms | min ms | items/s at median |");
-  p("|---|---|--:|--:|--:|");
-  for (const r of results.ttl!) {
-    p(
-      `| ${r.impl} | \`${r.op}\` | ${fmtMs(r.medianMs)} | ${fmtMs(r.minMs)} | ${
-        fmtOps(r.opsPerSec)
-      } |`,
+  for (const s of all) {
+    out.push(
+      "",
+      s.error === undefined ? s.markdown : `## ${s.name}: FAILED\n\n${s.error}`,
     );
   }
-  p();
-  p(`## 6. event-loop stalls during a scan of ${M.toLocaleString("en-US")}`);
-  p();
-  p(
-    "| Implementation | Operation | median duration ms | median max stall ms | worst max stall ms |",
-  );
-  p("|---|---|--:|--:|--:|");
-  for (const s of stalls) {
-    p(
-      `| ${s.impl} | \`${s.op}\` | ${fmtMs(median(s.durationMs))} | ${
-        fmtMs(median(s.maxStallMs))
-      } | ${fmtMs(Math.max(...s.maxStallMs))} |`,
-    );
-  }
-  if (notes.length > 0) {
-    p();
-    for (const n of notes) p(`- ${n}`);
-  }
-  p();
-  p(indexReport.markdown);
-  p();
-  p(fileReport.markdown);
-  p();
-  p(kvReport.markdown);
-  p();
-  p(codecReport.markdown);
-  p();
-  p(backupReport.markdown);
   console.log(out.join("\n"));
 }
+if (failed) Deno.exit(1);

@@ -11,7 +11,7 @@ import Datastore from "@seald-io/nedb";
 export interface LokiCollection<T extends object> {
   /** Inserts one document or an array (mutates them: adds `$loki`, `meta`). */
   insert(doc: T | T[]): unknown;
-  /** Finds by a unique index. */
+  /** Finds by a unique index (a copy with `clone: true`). */
   by(field: string, value: unknown): (T & { $loki: number }) | undefined;
   /** Finds matching documents (live objects, not copies). */
   find(query?: Record<string, unknown>): (T & { $loki: number })[];
@@ -30,7 +30,7 @@ export interface LokiDb {
   /** Adds a collection. */
   addCollection<T extends object>(
     name: string,
-    options?: { unique?: string[]; indices?: string[] },
+    options?: { unique?: string[]; indices?: string[]; clone?: boolean },
   ): LokiCollection<T>;
   /** Closes it. */
   close(): void;
