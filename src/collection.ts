@@ -907,9 +907,10 @@ export class Collection<T = unknown> {
   }
 
   /**
-   * Updates every matching document: a plain object is merged into it
-   * (top-level fields replaced), or operators `$set`, `$unset`, `$inc`,
-   * `$push`, `$pull`, `$addToSet`, `$min`, `$max`, `$rename` are applied. A
+   * Updates every matching document: a plain object (no operators)
+   * replaces its content (its `_id` kept), as in MongoDB; update operators
+   * (`$set`, `$unset`, `$inc`, `$push`, ...: docs/updates.md) change only
+   * the fields they name. A
    * document whose content does not change keeps its version and timestamp;
    * a changed one gets version + 1 and a new `updatedAt`. Tags and TTL are
    * kept. All changes are one atomic commit, except on a storage that limits
@@ -918,7 +919,7 @@ export class Collection<T = unknown> {
    * entries, and an error part-way says how many were applied.
    *
    * @param filter Which documents.
-   * @param changes A merge object or update operators.
+   * @param changes A replacement document or update operators.
    * @param options `expectedVersion`: every matching document must be at
    *   this version, else a `ConflictError` and nothing changes.
    * @returns How many documents changed.
@@ -933,7 +934,7 @@ export class Collection<T = unknown> {
    * await using db = await open();
    * const users = db.collection("users");
    * const id = await users.insert({ name: "Arman", age: 29 });
-   * assert.equal(await users.update({ name: "Arman" }, { age: 30 }), 1);
+   * assert.equal(await users.update({ name: "Arman" }, { $set: { age: 30 } }), 1);
    * assert.equal(await users.update({ _id: id }, { $inc: { age: 1 } }, { expectedVersion: 2 }), 1);
    * assert.equal((await users.getEntry(id))?.version, 3);
    * ```
