@@ -15,10 +15,21 @@
  * @module
  */
 
-import { Log, type Logger, type LogLevel } from "../logger.ts";
+import { Log } from "../logger.ts";
+import {
+  describeKey,
+  encodeMaterial,
+  HEADER,
+  importAll,
+  isHeader,
+  newKeyMaterial,
+  randomKey,
+  unlock,
+  type Unlocked,
+} from "./codec_keys.ts";
+import { type CodecOptions, minBytesOf } from "./codec_options.ts";
 import {
   EnvelopeError,
-  importKeys,
   open as openEnvelope,
   type RecordKeys,
   seal,
@@ -26,13 +37,11 @@ import {
 import {
   assertWrap,
   checkEncryption,
-  deriveKek,
   type EncryptionOptions,
   freshKek,
   openUnder,
   sealUnder,
   type SecretWrap,
-  type WrapShape,
 } from "./codec_wrap.ts";
 import {
   BLIND_BOUND,
@@ -43,14 +52,12 @@ import {
   HEADER_VERSION,
   type KeyMaterial,
   parseHeader,
-  parseMaterial,
   signHeader,
   verifyHeader,
 } from "./codec_header.ts";
 import { blindValue } from "./blind_index.ts";
-import { base64ToBytes, bytesToBase64, compareBytes } from "../bytes.ts";
+import { base64ToBytes } from "../bytes.ts";
 import { IntegrityError, WrongKeyError } from "../errors.ts";
-import { decodeKey, encodeKey } from "../key_codec.ts";
 import type {
   ScanOptions,
   Storage,
@@ -63,160 +70,17 @@ import type {
 } from "../storage/contract.ts";
 
 export {
+  type CodecOptions,
+  type CompressionOptions,
+  DEFAULT_MIN_BYTES,
+} from "./codec_options.ts";
+export {
   DEFAULT_ITERATIONS,
   type EncryptionOptions,
   openWithSecret,
   sealWithSecret,
   type SecretWrap,
 } from "./codec_wrap.ts";
-
-/** Compress values from this many bytes by default. */
-export const DEFAULT_MIN_BYTES = 256;
-
-/**
- * Compression: on, or on from a size.
- *
- * Compression runs before encryption, so in an encrypted database the
- * stored size of a value tells how well it compressed: whoever can see the
- * file (or the KV) and can get chosen text stored next to a secret in the
- * same value (a document holding both) can learn that secret from sizes,
- * one guess at a time (as CRIME/BREACH did to HTTPS). Leave compression off
- * for encrypted values that mix attacker-chosen text with secrets. Sizes are
- * visible in any case (to 16 bytes), compressed or not.
- */
-export type CompressionOptions = boolean | {
-  /** Compress values of at least this many bytes. Default 256. */
-  readonly minBytes?: number;
-};
-
-/** Options of {@linkcode CodecStorage.open}. */
-export interface CodecOptions {
-  /** Encrypt every value (needed to open an encrypted database). */
-  readonly encryption?: EncryptionOptions | undefined;
-  /**
-   * Compress values with deflate when it makes them smaller. With
-   * `encryption`, mind the length side channel
-   * ({@linkcode CompressionOptions}).
-   */
-  readonly compression?: CompressionOptions | undefined;
-  /** Where key-rotation progress is reported. Default: silent. */
-  readonly logger?: Logger | undefined;
-  /** The least level passed to `logger`. Default `"info"`. */
-  readonly logLevel?: LogLevel | undefined;
-}
-
-/** The header key: outside every engine key space. */
-const HEADER = encodeKey(["k", "header"]);
-
-/** The data keys, and the wrap (and its key) they were opened with. */
-interface Unlocked {
-  readonly material: KeyMaterial;
-  readonly wrap: WrapShape;
-  readonly kek: RecordKeys;
-}
-
-function isHeader(key: Uint8Array): boolean {
-  return key.length === HEADER.length && compareBytes(key, HEADER) === 0;
-}
-
-/** Names what a storage key holds, for error messages. */
-function describeKey(key: Uint8Array): string {
-  try {
-    const parts = decodeKey(key);
-    const [space, collection] = parts;
-    if (space === "d") return `'${String(parts[2])}' in '${collection}'`;
-    if (space === "i") {
-      return `an entry of index '${String(parts[2])}' of '${collection}'`;
-    }
-    if (space === "o") return `an insertion-order entry of '${collection}'`;
-    if (space === "m") return `the metadata of '${collection}'`;
-  } catch {
-    // fall through
-  }
-  return "a record";
-}
-
-function minBytesOf(
-  compression: CompressionOptions | undefined,
-  action: string,
-): number | null | undefined {
-  if (compression === undefined) return undefined;
-  if (compression === false) return null;
-  if (compression === true) return DEFAULT_MIN_BYTES;
-  if (typeof compression !== "object" || compression === null) {
-    throw new TypeError(
-      `${action}: compression must be true, false or { minBytes }`,
-    );
-  }
-  const min = compression.minBytes ?? DEFAULT_MIN_BYTES;
-  if (!(Number.isSafeInteger(min) && min >= 0)) {
-    throw new RangeError(
-      `${action}: compression.minBytes must be a whole number from 0, got ${min}`,
-    );
-  }
-  return min;
-}
-
-/** The derivation of a wrap, without its sealed bytes. */
-function shapeOf(wrap: WrapShape): WrapShape {
-  return {
-    kdf: wrap.kdf,
-    ...(wrap.v === undefined ? {} : { v: wrap.v }),
-    salt: wrap.salt,
-    ...(wrap.iterations === undefined ? {} : { iterations: wrap.iterations }),
-  };
-}
-
-function encodeMaterial(material: KeyMaterial): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(material));
-}
-
-/**
- * Opens the first wrap the secret opens; `undefined` when none does. Every
- * wrap's fields were checked with the header.
- */
-async function unlock(
-  secret: EncryptionOptions,
-  wraps: readonly SecretWrap[],
-  action: string,
-): Promise<Unlocked | undefined> {
-  for (const wrap of wraps) {
-    const kek = await deriveKek(secret, wrap);
-    if (kek === undefined) continue;
-    const plain = await openUnder(kek, wrap);
-    if (plain === undefined) continue;
-    return { material: parseMaterial(plain, action), wrap: shapeOf(wrap), kek };
-  }
-  return undefined;
-}
-
-async function importAll(
-  keys: KeyMaterial,
-): Promise<Map<number, RecordKeys>> {
-  const out = new Map<number, RecordKeys>();
-  for (const [generation, material] of Object.entries(keys)) {
-    if (generation === BLIND_KEY || generation === HEADER_MAC_KEY) continue;
-    const bytes = base64ToBytes(material);
-    const split = bytes.length - 32;
-    out.set(
-      Number(generation),
-      await importKeys(
-        Number(generation),
-        bytes.subarray(0, split),
-        bytes.subarray(split),
-      ),
-    );
-  }
-  return out;
-}
-
-function newKeyMaterial(bits: 128 | 256): string {
-  return bytesToBase64(crypto.getRandomValues(new Uint8Array(bits / 8 + 32)));
-}
-
-function randomKey(): string {
-  return bytesToBase64(crypto.getRandomValues(new Uint8Array(32)));
-}
 
 /**
  * A storage that compresses and encrypts every value of another. Made by
