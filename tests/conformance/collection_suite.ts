@@ -14,7 +14,7 @@ import {
   type SortSpec,
 } from "../../mod.ts";
 import { FakeClock } from "./database_suite.ts";
-import { fill, type StorageFactory } from "./storage_suite.ts";
+import { fill, propertyRuns, type StorageFactory } from "./storage_suite.ts";
 import { reopening } from "./reopen.ts";
 
 type Ctx = { db: Database; clock: FakeClock };
@@ -511,7 +511,7 @@ export function collectionSuite(factory: StorageFactory): void {
           );
         },
       ),
-      { numRuns: 150, seed: 7 },
+      { numRuns: propertyRuns(factory, 150), seed: 7 },
     );
   });
 
@@ -681,7 +681,7 @@ export function collectionSuite(factory: StorageFactory): void {
             assert.deepEqual(page, all.slice(skip, skip + limit));
           },
         ),
-        { numRuns: 100, seed: 11 },
+        { numRuns: propertyRuns(factory, 100), seed: 11 },
       );
     },
   );

@@ -17,7 +17,7 @@ import {
 } from "../../mod.ts";
 import { encodeKey } from "../../src/key_codec.ts";
 import type { Storage } from "../../src/storage/contract.ts";
-import { fill, type StorageFactory } from "./storage_suite.ts";
+import { fill, propertyRuns, type StorageFactory } from "./storage_suite.ts";
 import { reopening } from "./reopen.ts";
 
 /** A clock the test moves by hand. */
@@ -632,7 +632,7 @@ export function databaseSuite(factory: StorageFactory): void {
             );
           }
         }),
-        { numRuns: 40 },
+        { numRuns: propertyRuns(factory, 40) },
       );
     },
   );
@@ -687,7 +687,7 @@ export function databaseSuite(factory: StorageFactory): void {
             assert.equal(db.stats().items, visible.length);
           },
         ),
-        { numRuns: 60 },
+        { numRuns: propertyRuns(factory, 60) },
       );
     },
   );

@@ -34,6 +34,23 @@ export interface StorageFactory {
    * serve equality and `$in`, and ranges and sorts scan.
    */
   readonly blind?: boolean;
+  /**
+   * Multiplies the run counts of the property tests (default 1, at least 10
+   * runs each): the codec variants repeat, over a slower stack, properties
+   * the plain storages already run in full.
+   */
+  readonly propertyScale?: number;
+}
+
+/**
+ * The run count of a property test for a factory.
+ *
+ * @param factory The storage factory.
+ * @param runs The full count.
+ * @returns The count scaled by `factory.propertyScale`.
+ */
+export function propertyRuns(factory: StorageFactory, runs: number): number {
+  return Math.max(10, Math.round(runs * (factory.propertyScale ?? 1)));
 }
 
 /**
@@ -297,7 +314,7 @@ export function storageSuite(factory: StorageFactory): void {
           ).map((e) => hex(e.key)),
         );
       }),
-      { numRuns: 60 },
+      { numRuns: propertyRuns(factory, 60) },
     );
   });
 
