@@ -614,7 +614,9 @@ export class Collection<T = unknown> {
     checkOptions(options, OPTIONS.find, action);
     const { conditions, limit } = this.#filter(filter, options.limit, action);
     if (options.sort !== undefined) compileSort(options.sort); // validate now
-    if (options.fields !== undefined) compileProjection(options.fields);
+    if (options.fields !== undefined) {
+      compileProjection(options.fields, conditions);
+    }
     return this.#cursor({
       filter: conditions,
       predicate: compileFilter(conditions),

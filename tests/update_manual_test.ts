@@ -288,6 +288,13 @@ Deno.test("manual: positional $ updates the element the filter matched", () => {
     }),
     { _id: 5, grades: [five[0], { grade: 85, mean: 90, std: 6 }, five[2]] },
   );
+  // A condition on the array inside $or gives the position too.
+  assert.deepEqual(
+    apply({ $set: { "grades.$": 0 } }, { _id: 6, grades: [70, 90, 95] }, {
+      filter: { $or: [{ grades: 95 }, { grades: 90 }] },
+    }),
+    { _id: 6, grades: [70, 0, 95] },
+  );
   // No condition on the array: an error when applied.
   assert.throws(
     () => apply({ $set: { "grades.$": 1 } }, { grades: [1] }, { filter: {} }),

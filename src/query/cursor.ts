@@ -363,7 +363,7 @@ export class Cursor<T> implements AsyncIterable<T> {
     if (projection === undefined) {
       return this.#plan.readonly === true ? shareValue : copy;
     }
-    const project = compileProjection(projection);
+    const project = compileProjection(projection, this.#plan.filter);
     return (value) => copy(project(value));
   }
 

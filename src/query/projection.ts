@@ -24,14 +24,17 @@
  */
 
 import { setOwn } from "../value_codec.ts";
-import { compileFilter } from "./compile.ts";
+import { compileFilter, type Filter } from "./compile.ts";
 import { splitPath } from "./path.ts";
 import { describe, isPlainObject } from "./types.ts";
+import { mentions, positionFinder } from "./update_positional.ts";
 
 /**
  * A find projection: paths mapped to inclusion (1/true) or exclusion
  * (0/false), or to a projection operator: `{ $slice: n | [skip, limit] }`
- * or (on a top-level field) `{ $elemMatch: filter }`.
+ * or (on a top-level field) `{ $elemMatch: filter }`. A path ending in
+ * `.$` (`{ "grades.$": 1 }`) keeps the first element the query's filter
+ * matched in that array.
  */
 export type Projection = {
   readonly [path: string]:
@@ -160,6 +163,9 @@ function add(tree: Tree, path: string): void {
  *
  * @param projection Paths mapped to `1`/`true` (include) or `0`/`false`
  * (exclude). `{}` keeps every field.
+ * @param filter The query's filter, needed by a positional `.$` path
+ * (`{ "grades.$": 1 }` keeps the first element of `grades` for which the
+ * filter's conditions on `grades` hold).
  * @returns A function from a document to a new, projected object. Values
  * that are not objects are returned as they are. Selected values are shared
  * with the input, not copied.
@@ -167,7 +173,12 @@ function add(tree: Tree, path: string): void {
  * inclusions and exclusions (other than `_id: 0`); has a value other than
  * `0`, `1`, `true`, `false`, `$slice` or `$elemMatch`; uses `$elemMatch`
  * with exclusions; or has an empty, `$`-prefixed or colliding path (`a` with
- * `a.b`).
+ * `a.b`); or has a positional `.$` that is not last in its path, is not
+ * `1`/`true`, comes twice, meets `$elemMatch` or an exclusion, or has no
+ * `filter` condition on its array. Applying a positional projection throws
+ * a `TypeError` when no element of the array satisfies the filter's
+ * conditions on it on its own (`{ grades: [1, 2] }` matches the whole
+ * array, not an element).
  *
  * @example Inclusion and exclusion
  * ```ts
@@ -184,6 +195,18 @@ function add(tree: Tree, path: string): void {
  * );
  * ```
  *
+ * @example The positional `.$`: the element the filter matched
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileProjection } from "./projection.ts";
+ * const filter = { semester: 1, grades: { $gte: 85 } };
+ * const p = compileProjection({ "grades.$": 1 }, filter);
+ * assert.deepEqual(
+ *   p({ _id: 1, semester: 1, grades: [70, 87, 90] }),
+ *   { _id: 1, grades: [87] },
+ * );
+ * ```
+ *
  * @example Inclusion and exclusion cannot be mixed
  * ```ts
  * import assert from "node:assert/strict";
@@ -193,6 +216,7 @@ function add(tree: Tree, path: string): void {
  */
 export function compileProjection(
   projection: Projection,
+  filter?: Filter,
 ): (doc: unknown) => unknown {
   if (!isPlainObject(projection)) {
     throw new TypeError(
@@ -206,11 +230,32 @@ export function compileProjection(
   let modePath = "";
   let idIncluded = true;
   const ops: ProjectionOperator[] = [];
-  for (const path of Object.keys(projection)) {
-    const v: unknown = projection[path];
+  for (const key of Object.keys(projection)) {
+    const v: unknown = projection[key];
+    const positional = positionalPath(key, v, filter, ops);
+    if (positional !== undefined) {
+      if (mode === false) {
+        throw projectionError(
+          key,
+          `cannot use the positional '.$' in a projection that excludes '${modePath}'`,
+        );
+      }
+      ops.push(positional);
+      mode = true;
+      modePath = key;
+      add(tree, positional.path);
+      continue;
+    }
+    const path = key;
     let on: boolean;
     if (isPlainObject(v) && path !== "_id") {
       const op = projectionOperator(path, v);
+      if (op.kind === "elemMatch" && ops.some((o) => o.kind === "positional")) {
+        throw projectionError(
+          path,
+          "cannot use '$elemMatch' with the positional '.$' in one projection",
+        );
+      }
       ops.push(op);
       if (op.kind === "elemMatch") {
         if (mode === false) {
@@ -239,10 +284,15 @@ export function compileProjection(
       idIncluded = on;
       continue;
     }
-    if (mode === true && !on && ops.some((o) => o.kind === "elemMatch")) {
+    const inclusive = ops.find((o) => o.kind !== "slice");
+    if (mode === true && !on && inclusive !== undefined) {
       throw projectionError(
         path,
-        "cannot exclude a field in a projection that uses '$elemMatch'",
+        `cannot exclude a field in a projection that uses ${
+          inclusive.kind === "elemMatch"
+            ? "'$elemMatch'"
+            : "the positional '.$'"
+        }`,
       );
     }
     if (mode !== undefined && mode !== on) {
@@ -285,7 +335,85 @@ export function compileProjection(
 /** A projection operator at a path. */
 type ProjectionOperator =
   | { kind: "slice"; path: string; skip: number; limit: number | undefined }
-  | { kind: "elemMatch"; path: string; match: (el: unknown) => boolean };
+  | { kind: "elemMatch"; path: string; match: (el: unknown) => boolean }
+  | {
+    kind: "positional";
+    path: string;
+    segs: readonly string[];
+    find: (doc: unknown, segs: readonly string[]) => number | undefined;
+  };
+
+/**
+ * The positional `.$` at `key` (`"grades.$": 1`), or `undefined` when `key`
+ * has no `$` segment. Checks what MongoDB checks (one `.$`, last in the
+ * path, an inclusion, no `$slice` on it, no `$elemMatch` beside it), and
+ * that the filter has a condition on the array or a path under it.
+ */
+function positionalPath(
+  key: string,
+  v: unknown,
+  filter: Filter | undefined,
+  ops: readonly ProjectionOperator[],
+): ProjectionOperator | undefined {
+  const segs = key.split(".");
+  const at = segs.indexOf("$");
+  if (at === -1) return undefined;
+  if (at === 0 || at !== segs.length - 1) {
+    throw projectionError(
+      key,
+      "the positional '.$' must end a path that names an array, as in 'grades.$'",
+    );
+  }
+  if (isPlainObject(v)) {
+    throw projectionError(
+      key,
+      `the positional '.$' takes 1 or true, not a projection operator (${
+        Object.keys(v).join(", ") || "{}"
+      })`,
+    );
+  }
+  if (v === 0 || v === false) {
+    throw projectionError(
+      key,
+      "the positional '.$' cannot be used in an exclusion",
+    );
+  }
+  if (v !== 1 && v !== true) {
+    throw projectionError(key, `expected 1 or true, got ${describe(v)}`);
+  }
+  if (ops.some((o) => o.kind === "positional")) {
+    throw projectionError(
+      key,
+      "only one positional '.$' may appear in a projection",
+    );
+  }
+  if (ops.some((o) => o.kind === "elemMatch")) {
+    throw projectionError(
+      key,
+      "cannot use the positional '.$' with '$elemMatch' in one projection",
+    );
+  }
+  const path = segs.slice(0, -1).join(".");
+  if (filter === undefined) {
+    throw projectionError(
+      key,
+      "the positional '.$' needs the query's filter (use it in find())",
+    );
+  }
+  if (!mentions(filter, path)) {
+    throw projectionError(
+      key,
+      `the positional '.$' needs a condition on '${path}' (or a path under it) in the filter`,
+    );
+  }
+  const split = splitPath(path);
+  return {
+    kind: "positional",
+    path,
+    segs: split,
+    find: positionFinder(filter),
+  };
+}
 
 function projectionOperator(
   path: string,
@@ -407,6 +535,8 @@ function applyOperators(
         0,
         (v) => Array.isArray(v) ? slice(v, skip, limit) : v,
       );
+    } else if (op.kind === "positional") {
+      out = positional(doc, out, op.segs, op.find, op.path);
     } else {
       const v = Object.hasOwn(doc, op.path) ? doc[op.path] : undefined;
       const hit = Array.isArray(v) ? v.find(op.match) : undefined;
@@ -415,4 +545,50 @@ function applyOperators(
     }
   }
   return out;
+}
+
+/** Removes `segs` from `out` (copying the objects on the way). */
+function omit(
+  out: Record<string, unknown>,
+  segs: readonly string[],
+  i: number,
+): Record<string, unknown> {
+  const k = segs[i]!;
+  if (!Object.hasOwn(out, k)) return out;
+  const copy = { ...out };
+  const v = out[k];
+  if (i + 1 === segs.length || !isDocument(v)) delete copy[k];
+  else setOwn(copy, k, omit(v, segs, i + 1));
+  return copy;
+}
+
+/**
+ * Applies `path.$`: the array at `path` (reached through objects only)
+ * becomes `[element]`, the first element the filter's conditions on the
+ * array hold for. A missing or non-array value is left out, as is the path
+ * when it crosses an array or a scalar.
+ */
+function positional(
+  doc: Record<string, unknown>,
+  out: Record<string, unknown>,
+  segs: readonly string[],
+  find: (doc: unknown, segs: readonly string[]) => number | undefined,
+  path: string,
+): Record<string, unknown> {
+  let cur: unknown = doc;
+  for (let i = 0; i < segs.length; i++) {
+    if (!isDocument(cur) || !Object.hasOwn(cur, segs[i]!)) {
+      return omit(out, segs, 0);
+    }
+    cur = cur[segs[i]!];
+  }
+  if (!Array.isArray(cur)) return omit(out, segs, 0);
+  const arr = cur;
+  const at = find(doc, segs);
+  if (at === undefined) {
+    throw new TypeError(
+      `Cannot project '${path}.$': no element of the array satisfies the filter's conditions on '${path}' (a whole-array match such as { ${path}: [...] } or $size gives no position)`,
+    );
+  }
+  return rewrite(out, segs, 0, () => [arr[at]]);
 }

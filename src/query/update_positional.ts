@@ -24,16 +24,51 @@ import { compileError } from "./update_ops.ts";
 
 const LOGICAL = new Set(["$and", "$or", "$nor"]);
 
-/** The filter's conditions on `prefix` or paths under it (with `$and`). */
+/** Whether a field path is `prefix` or a path under it. */
+function under(key: string, prefix: string): boolean {
+  return key === prefix || key.startsWith(`${prefix}.`);
+}
+
+/**
+ * Whether a filter has a condition on `prefix` or a path under it, at the
+ * top level or inside `$and`, `$or` and `$nor`.
+ *
+ * @param filter The filter.
+ * @param prefix The array's dot path.
+ * @returns Whether a condition names the array.
+ */
+export function mentions(filter: Filter, prefix: string): boolean {
+  for (const k of Object.keys(filter)) {
+    const v = filter[k];
+    if (LOGICAL.has(k)) {
+      if (
+        Array.isArray(v) &&
+        v.some((f) => isPlainObject(f) && mentions(f, prefix))
+      ) return true;
+    } else if (under(k, prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * The filter's conditions on `prefix` or paths under it: those at the top
+ * level and inside `$and`, and each `$or` / `$nor` that names the array
+ * (whole, since its branches decide together).
+ */
 function conditionsOn(filter: Filter, prefix: string): Filter[] {
   const out: Filter[] = [];
   for (const k of Object.keys(filter)) {
-    if (k === "$and" && Array.isArray(filter[k])) {
-      for (const f of filter[k] as unknown[]) {
+    const v = filter[k];
+    if (k === "$and" && Array.isArray(v)) {
+      for (const f of v as unknown[]) {
         if (isPlainObject(f)) out.push(...conditionsOn(f, prefix));
       }
-    } else if (k === prefix || k.startsWith(`${prefix}.`)) {
-      out.push({ [k]: filter[k] });
+    } else if (LOGICAL.has(k)) {
+      if (mentions({ [k]: v }, prefix)) out.push({ [k]: v });
+    } else if (under(k, prefix)) {
+      out.push({ [k]: v });
     }
   }
   return out;
