@@ -99,10 +99,9 @@ function record(c: Conflicts, t: Target): void {
   c.written.push({ path: t.path, concrete });
 }
 
-/** Runs `f` with `seg` on the conflict trail (when the check is on). */
+/** Runs `f` with `seg` on the conflict trail (the check is on). */
 function along<R>(ctx: ApplyContext, seg: string, f: () => R): R {
-  const c = ctx.conflicts;
-  if (c === undefined) return f();
+  const c = ctx.conflicts!;
   c.trail.push(seg);
   try {
     return f();
@@ -229,7 +228,9 @@ function modifyArray(
       if (!test(probe)) continue;
     }
     const el = container[j];
-    const next = along(ctx, String(j), () => step(el, true, t, i, leaf, ctx));
+    const next = ctx.conflicts === undefined
+      ? step(el, true, t, i, leaf, ctx)
+      : along(ctx, String(j), () => step(el, true, t, i, leaf, ctx));
     if (next === KEEP) continue;
     copy ??= container.slice();
     copy[j] = next === REMOVE ? null : next;
@@ -246,11 +247,13 @@ function modifyIndex(
   ctx: ApplyContext,
 ): unknown {
   const exists = index < container.length;
-  const next = along(
-    ctx,
-    String(index),
-    () => step(container[index], exists, t, i, leaf, ctx),
-  );
+  const next = ctx.conflicts === undefined
+    ? step(container[index], exists, t, i, leaf, ctx)
+    : along(
+      ctx,
+      String(index),
+      () => step(container[index], exists, t, i, leaf, ctx),
+    );
   if (next === KEEP) return KEEP;
   const copy = container.slice();
   if (next === REMOVE) {
@@ -301,15 +304,10 @@ function modifyIn(
   }
   if (isDocument(container)) {
     const exists = Object.hasOwn(container, seg);
-    const next = along(ctx, seg, () =>
-      step(
-        exists ? container[seg] : undefined,
-        exists,
-        t,
-        i,
-        leaf,
-        ctx,
-      ));
+    const current = exists ? container[seg] : undefined;
+    const next = ctx.conflicts === undefined
+      ? step(current, exists, t, i, leaf, ctx)
+      : along(ctx, seg, () => step(current, exists, t, i, leaf, ctx));
     if (next === KEEP) return KEEP;
     const copy = shallowCopy(container);
     if (next === REMOVE) delete copy[seg];
