@@ -365,6 +365,51 @@ Deno.test("manual: $[<identifier>] with arrayFilters", () => {
   });
 });
 
+Deno.test("positional paths that reach one field twice are a conflict when applied", () => {
+  // montydb's cases (checked against mongod: "Update created a conflict").
+  const doc = { a: [{ b: 4, c: 1 }, { b: 4, c: 0 }] };
+  const conflict = (update: Update, arrayFilters: unknown[], d = doc) =>
+    assert.throws(
+      () => apply(update, d, { arrayFilters } as UpdateOptions),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /creates a conflict at 'a\.[01]/.test(e.message),
+    );
+  conflict({ $inc: { "a.$[elem].b": 1, "a.$[conflict].b": 2 } }, [
+    { "elem.c": { $gt: 0 } },
+    { conflict: { b: 4, c: 1 } },
+  ]);
+  conflict({ $set: { "a.$[elem]": 5, "a.$[conflict]": 5 } }, [
+    { "elem.c": { $gt: 6 } },
+    { "conflict.b": { $lt: 1 } },
+  ], { a: [{ c: 5, b: 1 }, { c: 8, b: 0 }] } as never);
+  // `a.$[]` with an explicit index, and a field inside a written element.
+  conflict({ $set: { "a.0.b": 1 }, $inc: { "a.$[].b": 1 } }, []);
+  conflict({ $set: { "a.$[e].b": 1 }, $unset: { "a.$[f]": "" } }, [
+    { "e.c": 1 },
+    { "f.c": 1 },
+  ]);
+  // Different elements or different fields do not conflict.
+  assert.deepEqual(
+    apply({ $inc: { "a.$[x].b": 1, "a.$[y].b": 2 } }, doc, {
+      arrayFilters: [{ "x.c": 1 }, { "y.c": 0 }],
+    }),
+    { a: [{ b: 5, c: 1 }, { b: 6, c: 0 }] },
+  );
+  assert.deepEqual(
+    apply({ $inc: { "a.$[].b": 1, "a.$[].c": 1 } }, doc),
+    { a: [{ b: 5, c: 2 }, { b: 5, c: 1 }] },
+  );
+  // Array filters test the document as it was before the update, as MongoDB
+  // applies every path at once: y selects nothing although x writes c: 9.
+  assert.deepEqual(
+    apply({ $set: { "a.$[x].c": 9 }, $inc: { "a.$[y].b": 1 } }, doc, {
+      arrayFilters: [{ "x.c": 0 }, { "y.c": 9 }],
+    }),
+    { a: [{ b: 4, c: 1 }, { b: 4, c: 9 }] },
+  );
+});
+
 Deno.test("conflicts between operators and _id changes are compile errors", () => {
   compileThrows({ $set: { a: 1 }, $inc: { a: 1 } }, /conflicts/);
   compileThrows({ $pop: { a: 1 }, $push: { a: 1 } }, /conflicts/);

@@ -304,6 +304,7 @@ export function compileUpdate(
   const actions: Action[] = [];
   const used = new Set<string>();
   let dollar = false;
+  let anyPositional = false;
   const touched: { segs: readonly string[]; path: string; op: string }[] = [];
   const touch = (path: string, op: string): void => {
     const segs = checkPath(path, op);
@@ -312,6 +313,7 @@ export function compileUpdate(
     }
     for (const s of segs) {
       const kind = positional(s);
+      if (kind !== undefined) anyPositional = true;
       if (kind === "$") dollar = true;
       else if (kind !== undefined && kind !== "") {
         if (!arrayFilters.has(kind)) {
@@ -371,6 +373,10 @@ export function compileUpdate(
   const findPosition = dollar
     ? positionFinder(options.filter ?? {})
     : undefined;
+  // Positional paths can reach one field from two update paths
+  // ({ "a.$[x].b": 1, "a.$[y].b": 2 } where x and y select one element):
+  // MongoDB's "Update created a conflict" is checked as the update applies.
+  const checkConflicts = anyPositional && actions.length > 1;
   return (doc, apply = {}) => {
     if (!isDocument(doc)) {
       throw new TypeError(
@@ -384,6 +390,9 @@ export function compileUpdate(
         ? () => undefined
         : (prefix) => findPosition(doc, prefix),
       arrayFilters,
+      ...(checkConflicts
+        ? { conflicts: { trail: [], written: [], original: doc } }
+        : {}),
     };
     let out: Doc = doc;
     for (const action of actions) out = action.run(out, ctx);

@@ -50,6 +50,64 @@ export interface ApplyContext {
   readonly position: (prefix: readonly string[]) => number | undefined;
   /** The array filters by identifier (for `$[<id>]`). */
   readonly arrayFilters: ReadonlyMap<string, (element: unknown) => boolean>;
+  /**
+   * Set when positional paths could reach one field twice: the concrete
+   * path being walked and the fields written so far, by update path.
+   */
+  readonly conflicts?: Conflicts;
+}
+
+/** The state of the runtime conflict check (see {@linkcode ApplyContext}). */
+export interface Conflicts {
+  /** The concrete segments walked so far. */
+  readonly trail: string[];
+  /** The concrete fields written, each with the update path that wrote it. */
+  readonly written: { readonly path: string; readonly concrete: string }[];
+  /**
+   * The document before the update: array filters test its elements, as
+   * MongoDB applies all paths to the original document at once.
+   */
+  readonly original: unknown;
+}
+
+/** The value at concrete segments of a document, or `undefined`. */
+function at(doc: unknown, segs: readonly string[]): unknown {
+  let cur = doc;
+  for (const s of segs) {
+    if (Array.isArray(cur)) cur = isIndex(s) ? cur[Number(s)] : undefined;
+    else if (isDocument(cur)) cur = Object.hasOwn(cur, s) ? cur[s] : undefined;
+    else return undefined;
+  }
+  return cur;
+}
+
+/** Records a write at the trail; two update paths on one field conflict. */
+function record(c: Conflicts, t: Target): void {
+  const concrete = c.trail.join(".");
+  for (const w of c.written) {
+    if (
+      w.path !== t.path &&
+      (w.concrete === concrete || concrete.startsWith(`${w.concrete}.`) ||
+        w.concrete.startsWith(`${concrete}.`))
+    ) {
+      throw applyError(
+        t.path,
+        `the update creates a conflict at '${concrete}' ('${w.path}' reaches it too)`,
+      );
+    }
+  }
+  c.written.push({ path: t.path, concrete });
+}
+
+/** Runs `f` with `seg` on the conflict trail (the check is on). */
+function along<R>(ctx: ApplyContext, seg: string, f: () => R): R {
+  const c = ctx.conflicts!;
+  c.trail.push(seg);
+  try {
+    return f();
+  } finally {
+    c.trail.pop();
+  }
 }
 
 /**
@@ -157,10 +215,22 @@ function modifyArray(
     return modifyIndex(container, index, t, i, leaf, ctx);
   }
   const test = kind === "" ? undefined : ctx.arrayFilters.get(kind);
+  const c = ctx.conflicts;
+  const before = test === undefined || c === undefined
+    ? undefined
+    : at(c.original, c.trail);
   let copy: unknown[] | undefined;
   for (let j = 0; j < container.length; j++) {
-    if (test !== undefined && !test(container[j])) continue;
-    const next = step(container[j], true, t, i, leaf, ctx);
+    if (test !== undefined) {
+      const probe = Array.isArray(before) && j < before.length
+        ? before[j]
+        : container[j];
+      if (!test(probe)) continue;
+    }
+    const el = container[j];
+    const next = ctx.conflicts === undefined
+      ? step(el, true, t, i, leaf, ctx)
+      : along(ctx, String(j), () => step(el, true, t, i, leaf, ctx));
     if (next === KEEP) continue;
     copy ??= container.slice();
     copy[j] = next === REMOVE ? null : next;
@@ -177,7 +247,13 @@ function modifyIndex(
   ctx: ApplyContext,
 ): unknown {
   const exists = index < container.length;
-  const next = step(container[index], exists, t, i, leaf, ctx);
+  const next = ctx.conflicts === undefined
+    ? step(container[index], exists, t, i, leaf, ctx)
+    : along(
+      ctx,
+      String(index),
+      () => step(container[index], exists, t, i, leaf, ctx),
+    );
   if (next === KEEP) return KEEP;
   const copy = container.slice();
   if (next === REMOVE) {
@@ -228,14 +304,10 @@ function modifyIn(
   }
   if (isDocument(container)) {
     const exists = Object.hasOwn(container, seg);
-    const next = step(
-      exists ? container[seg] : undefined,
-      exists,
-      t,
-      i,
-      leaf,
-      ctx,
-    );
+    const current = exists ? container[seg] : undefined;
+    const next = ctx.conflicts === undefined
+      ? step(current, exists, t, i, leaf, ctx)
+      : along(ctx, seg, () => step(current, exists, t, i, leaf, ctx));
     if (next === KEEP) return KEEP;
     const copy = shallowCopy(container);
     if (next === REMOVE) delete copy[seg];
@@ -257,7 +329,10 @@ function step(
   leaf: Leaf,
   ctx: ApplyContext,
 ): unknown {
-  if (i + 1 === t.segs.length) return leaf(current, exists);
+  if (i + 1 === t.segs.length) {
+    if (ctx.conflicts !== undefined) record(ctx.conflicts, t);
+    return leaf(current, exists);
+  }
   if (!exists) {
     if (!t.creates) return KEEP;
     const next = t.segs[i + 1] as string;
