@@ -236,6 +236,18 @@ const SCENARIOS: Scenario[] = [
       ),
   },
   {
+    name: "aggregate",
+    title: "aggregation ($group by device and hour) vs mingo and a hand loop",
+    run: async () =>
+      words(
+        "aggregate",
+        await (await import("./aggregate.ts")).runAggregateBench({
+          quick: QUICK,
+          log,
+        }),
+      ),
+  },
+  {
     name: "gateway",
     title: "gateway vs a node:sqlite server (bench/gateway.ts)",
     run: runGateway,
