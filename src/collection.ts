@@ -1572,7 +1572,7 @@ export class Collection<T = unknown> {
       ...(pushdown.skip === 0 ? {} : { skip: pushdown.skip }),
       ...(pushdown.limit === Infinity ? {} : { limit: pushdown.limit }),
     });
-    return new AggregationCursor<R>(() => cursor, stages);
+    return new AggregationCursor<R>(() => cursor.batches(), stages);
   }
 
   /**

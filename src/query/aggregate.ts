@@ -384,17 +384,18 @@ export function compilePipeline(
  */
 export class AggregationCursor<R = Record<string, unknown>>
   implements AsyncIterable<R> {
-  readonly #source: () => AsyncIterable<unknown>;
+  readonly #source: () => AsyncIterable<readonly unknown[]>;
   readonly #stages: readonly Factory[];
 
   /**
    * Internal: `Collection.aggregate` builds it from a compiled pipeline.
    *
-   * @param source The input documents (run anew for each iteration).
+   * @param source The input documents, in batches (run anew for each
+   *   iteration).
    * @param stages The compiled stages.
    */
   constructor(
-    source: () => AsyncIterable<unknown>,
+    source: () => AsyncIterable<readonly unknown[]>,
     stages: readonly Factory[],
   ) {
     this.#source = source;
@@ -412,14 +413,16 @@ export class AggregationCursor<R = Record<string, unknown>>
     for (let i = this.#stages.length - 1; i >= 0; i--) {
       head = this.#stages[i]!(head);
     }
-    for await (const doc of this.#source()) {
-      const go = head.push(isDoc(doc) ? doc : {});
-      if (out.length > 0) {
-        const batch = out;
-        out = [];
-        for (const r of batch) yield r as R;
+    feed: for await (const docs of this.#source()) {
+      for (const doc of docs) {
+        const go = head.push(isDoc(doc) ? doc : {});
+        if (out.length > 0) {
+          const batch = out;
+          out = [];
+          for (const r of batch) yield r as R;
+        }
+        if (!go) break feed;
       }
-      if (!go) break;
     }
     head.end();
     for (const r of out) yield r as R;

@@ -382,6 +382,38 @@ export class Cursor<T> implements AsyncIterable<T> {
   }
 
   /**
+   * Iterates the matching values a batch at a time, as the scan produces
+   * them (copies, or shared values with `readonly`): for consumers that
+   * process each value synchronously, such as `aggregate`, without an
+   * await per value.
+   *
+   * @returns An async iterable of non-empty arrays of values.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../../mod.ts";
+   * await using db = await open();
+   * await db.putBatch([{ n: 1 }, { n: 2 }]);
+   * let n = 0;
+   * for await (const batch of db.find({}).batches()) n += batch.length;
+   * assert.equal(n, 2);
+   * ```
+   */
+  async *batches(): AsyncIterable<T[]> {
+    const shape = this.#shape();
+    const sink = new Buffered();
+    for await (const _ of this.#run(sink, { n: 0 })) {
+      const records = sink.take();
+      if (records.length > 0) {
+        yield records.map((record) => shape(record.value) as T);
+      }
+    }
+    const records = sink.take();
+    if (records.length > 0) yield records.map((r) => shape(r.value) as T);
+  }
+
+  /**
    * Iterates the matching items with their keys and metadata.
    *
    * @returns An async iterable of entries.
