@@ -46,7 +46,6 @@ import {
   FILE_FORMAT_VERSION,
   type FileHeader,
   FLAG_SNAPSHOT,
-  FRAME_HEADER_BYTES,
   HEADER_BYTES,
   MAGIC,
   readFrame,
@@ -432,7 +431,7 @@ export class FileStorage implements Storage {
     const seq = this.#seq + 1;
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(seq, sets, deletes);
+      frame = encodeFrame(seq, sets, deletes, this.#header.version);
     } catch (e) {
       return Promise.reject(
         new TooLargeError(`Cannot write to '${this.#path}': ${errorText(e)}`, {
@@ -661,7 +660,7 @@ export class FileStorage implements Storage {
       let at = 0;
       let changed = false;
       while (at < fresh.length) {
-        const read = readFrame(fresh, at, this.#seq);
+        const read = readFrame(fresh, at, this.#seq, this.#header.version);
         if (!("frame" in read)) {
           if (read.problem === "truncated") break; // still being written
           throw new IntegrityError(
@@ -771,6 +770,7 @@ export class FileStorage implements Storage {
       // Locked before it becomes the log, so the log is locked throughout.
       await lockReplacement(out, tmpPath);
       faults.compactStep?.("open");
+      const oldVersion = this.#header.version;
       const header: FileHeader = {
         ...this.#header,
         version: FILE_FORMAT_VERSION,
@@ -780,11 +780,11 @@ export class FileStorage implements Storage {
       // What the snapshot end frame vouches for: every frame after the header.
       const summary = { frames: 0, bytes: 0, records: 0, crc: 0 };
       let lastSeq = seq;
-      const cover = (frame: Uint8Array): void => {
+      const cover = (frame: Uint8Array, records: number): void => {
         const view = new DataView(frame.buffer, frame.byteOffset);
         summary.frames++;
         summary.bytes += frame.length;
-        summary.records += view.getUint32(FRAME_HEADER_BYTES, true);
+        summary.records += records;
         summary.crc = crc32c(frame, 0, frame.length, summary.crc);
         lastSeq = view.getFloat64(4, true);
       };
@@ -799,10 +799,10 @@ export class FileStorage implements Storage {
       let frameBytes = 8;
       const endFrame = async (): Promise<void> => {
         if (sets.length === 0) return;
-        const frame = encodeFrame(seq, sets, []);
+        const frame = encodeFrame(seq, sets, [], FILE_FORMAT_VERSION);
+        cover(frame, sets.length);
         sets = [];
         frameBytes = 8;
-        cover(frame);
         chunk.push(frame);
         chunkBytes += frame.length;
         size += frame.length;
@@ -830,10 +830,15 @@ export class FileStorage implements Storage {
             `Cannot compact '${path}': a write failed while it ran`,
           );
         }
-        const tail = this.#tail!.frames;
+        const tail = this.#tail!.frames.map((frame) =>
+          upgradeFrame(frame, oldVersion)
+        );
         this.#tail = undefined;
-        for (const frame of tail) cover(frame);
-        const bytes = concat([...tail, encodeSnapshotEnd(lastSeq, summary)]);
+        for (const { frame, records } of tail) cover(frame, records);
+        const bytes = concat([
+          ...tail.map((t) => t.frame),
+          encodeSnapshotEnd(lastSeq, summary),
+        ]);
         await write(bytes);
         size += bytes.length;
         await this.#sync(out, "sync", tmpPath);
@@ -975,4 +980,26 @@ function isMagicPrefix(bytes: Uint8Array): boolean {
     if (bytes[i] !== MAGIC[i]) return false;
   }
   return true;
+}
+
+/**
+ * A commit frame of the old log, in the current format (compaction copies
+ * the commits made while it ran into the new file).
+ */
+function upgradeFrame(
+  frame: Uint8Array,
+  version: number,
+): { frame: Uint8Array; records: number } {
+  const read = readFrame(frame, 0, 0, version);
+  if (!("frame" in read)) {
+    throw new TetherError(
+      `a commit written meanwhile reads back as damaged (${read.reason})`,
+    );
+  }
+  const { seq, sets, deletes } = read.frame;
+  if (version === FILE_FORMAT_VERSION) return { frame, records: sets.length };
+  return {
+    frame: encodeFrame(seq, sets, deletes, FILE_FORMAT_VERSION),
+    records: sets.length,
+  };
 }

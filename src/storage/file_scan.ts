@@ -9,6 +9,7 @@
 import { crc32c } from "./crc32c.ts";
 import {
   decodeHeader,
+  FILE_FORMAT_VERSION,
   type FileHeader,
   findNextFrame,
   FLAG_SNAPSHOT,
@@ -122,6 +123,8 @@ export function scanLog(
    * no snapshot; "unknown": the header is damaged, so either may be true.
    */
   let snapshot: "open" | "closed" | "unknown" = "closed";
+  /** The payload format (unknown with a damaged header: guessed). */
+  let version = FILE_FORMAT_VERSION;
   if (typeof decoded === "string") {
     const reason = `it is not a readable @tether/db log (byte 0: ${decoded})`;
     if (!salvage) {
@@ -134,12 +137,17 @@ export function scanLog(
         failure: { offset: 0, reason, header: true },
       };
     }
-    const next = findNextFrame(bytes, 0, 0);
+    let next = findNextFrame(bytes, 0, 0, version);
+    if (next < 0) {
+      version = 2;
+      next = findNextFrame(bytes, 0, 0, version);
+    }
     at = next < 0 ? size : next;
     damage.push({ offset: 0, bytes: at, reason });
     snapshot = "unknown";
   } else {
     header = decoded;
+    version = header.version;
     if ((header.flags & FLAG_SNAPSHOT) !== 0) snapshot = "open";
   }
   let seq = header?.baseSeq ?? 0;
@@ -155,7 +163,7 @@ export function scanLog(
     failure: { offset, reason, header: false },
   });
   while (at < size) {
-    const read = readFrame(bytes, at, seq);
+    const read = readFrame(bytes, at, seq, version);
     if ("frame" in read) {
       const { frame } = read;
       if (frame.kind === KIND_SNAPSHOT_END) {
@@ -189,7 +197,7 @@ export function scanLog(
       continue;
     }
     const next = read.problem === "corrupt"
-      ? findNextFrame(bytes, at + 1, seq)
+      ? findNextFrame(bytes, at + 1, seq, version)
       : -1;
     if (
       snapshot !== "open" && next < 0 &&
