@@ -1,7 +1,8 @@
 /**
- * The file storage: every key in an in-memory table, every commit appended
- * to a checksummed log file (see FORMAT.md, "File log"), with group commit,
- * torn-tail recovery, repair, compaction and a one-writer lock.
+ * The file storage: every key in an in-memory key directory pointing at its
+ * value in a checksummed log file (see FORMAT.md, "File log"), values read
+ * with positioned reads, with group commit, torn-tail recovery, repair,
+ * compaction and a one-writer lock.
  *
  * @module
  */
@@ -38,21 +39,39 @@ import {
   TetherError,
   TooLargeError,
 } from "../errors.ts";
-import { crc32c } from "./crc32c.ts";
 import {
   encodeFrame,
   encodeHeader,
-  encodeSnapshotEnd,
   FILE_FORMAT_VERSION,
   type FileHeader,
   FLAG_SNAPSHOT,
+  type Frame,
+  type FrameSet,
   HEADER_BYTES,
   MAGIC,
   readFrame,
+  walkPayload,
 } from "./file_format.ts";
 import { type Damage, scanLog } from "./file_scan.ts";
 import { lockReplacement, openLocked, releaseHeld } from "./file_lock.ts";
-import { KeyTable, type Slot, type Undo } from "../engine/key_table.ts";
+import {
+  type DirUndo,
+  KeyDir,
+  KeyEntry,
+  LEGACY,
+  metaArgs,
+  stamp,
+} from "./file_keydir.ts";
+import { copyLive, SnapshotWriter } from "./file_compact.ts";
+import {
+  partsMeta,
+  REC_ENVELOPE,
+  REC_EXPIRY,
+  REC_FEED,
+  type RecordParts,
+} from "./file_record.ts";
+import { recordMeta } from "../value_codec.ts";
+import { binaryString } from "../bytes.ts";
 import type {
   ScanOptions,
   Storage,
@@ -65,31 +84,96 @@ import type {
 /** A commit accepted and not yet durable. */
 interface Queued {
   readonly seq: number;
-  readonly frame: Uint8Array;
+  /** Its frame (re-encoded when a compaction changes the file's format). */
+  frame: Uint8Array;
+  /** The entry of each set, pointing into `frame` until it is written. */
+  readonly entries: KeyEntry[];
+  /** Per set: where its stored bytes start in `frame`, and their length. */
+  offsets: number[];
   /** Strict mode: what takes the commit back if it cannot be written. */
-  readonly undo: Undo[] | undefined;
-  readonly live: number;
+  readonly undo: DirUndo[] | undefined;
   readonly resolve: (() => void) | undefined;
   readonly reject: ((e: Error) => void) | undefined;
 }
 
+/** A commit written to the log while a compaction ran. */
+interface TailFrame {
+  readonly frame: Uint8Array;
+  readonly entries: readonly KeyEntry[];
+  readonly offsets: readonly number[];
+}
+
 const MAX_THRESHOLD = 16_384;
 const MIN_THRESHOLD = 32;
-/** Snapshot frames hold at most this many payload bytes. */
-const SNAPSHOT_FRAME_BYTES = 1 << 20;
 /** An fsync that takes this long or more is logged ("slow-fsync"), ms. */
 const SLOW_FSYNC_MS = 1000;
-/** Compaction writes the new file in chunks of about this size. */
-const WRITE_CHUNK_BYTES = 4 << 20;
 
-function stamp(n: number): string {
-  return n.toString(16).padStart(16, "0");
+/**
+ * Positioned reads of the log through a handle of its own (the writer's
+ * handle stays at the end of the file, where appends go).
+ */
+class PositionedReader {
+  gen = 0;
+  readonly path: string;
+  #file: Deno.FsFile | undefined;
+
+  constructor(path: string, file: Deno.FsFile | undefined) {
+    this.path = path;
+    this.#file = file;
+  }
+
+  /** Switches to another file (a compaction's), bumping the generation. */
+  replace(file: Deno.FsFile | undefined): void {
+    try {
+      this.#file?.close();
+    } catch { /* already closed */ }
+    this.#file = file;
+    this.gen++;
+  }
+
+  read(at: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    const file = this.#file;
+    if (file === undefined) {
+      throw new ClosedError(`Cannot read '${this.path}': it is closed`);
+    }
+    file.seekSync(at, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < len) {
+      const n = file.readSync(out.subarray(got));
+      if (n === null || n === 0) {
+        throw new IntegrityError(
+          `Cannot read '${this.path}' at byte ${at}: the file ends at byte ${
+            at + got
+          }, before the ${len} bytes the record takes`,
+        );
+      }
+      got += n;
+    }
+    return out;
+  }
 }
 
-function slotBytes(slot: { key: Uint8Array; value: Uint8Array }): number {
-  return 8 + slot.key.length + slot.value.length;
+/** The directory entry of a set read from the log at `base`. */
+function entryOf(
+  set: FrameSet,
+  seq: number,
+  base: number,
+  version: number,
+  gen: number,
+): KeyEntry {
+  const legacy = version < 3;
+  return new KeyEntry(
+    binaryString(set.key),
+    seq,
+    base + set.at,
+    set.len,
+    legacy ? LEGACY : 0,
+    gen,
+    undefined,
+    ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(set.parts!)),
+  );
 }
-
 /**
  * A {@linkcode Storage} kept in one append-only log file. Every key and
  * value is held in memory (bounded by the database's `memoryLimit`); the log
@@ -120,7 +204,10 @@ export class FileStorage implements Storage {
   readonly #flushInterval: number;
   readonly #compactRatio: number;
   readonly #compactMinBytes: number;
-  readonly #table = new KeyTable();
+  /** Positioned reads of the log. */
+  readonly #reader: PositionedReader;
+  /** Every live key and where its value is. */
+  readonly #dir: KeyDir;
   #header: FileHeader;
   /** The log, open; for a writer, also what holds the lock. */
   #file: Deno.FsFile;
@@ -130,7 +217,6 @@ export class FileStorage implements Storage {
   readonly #salvage: boolean;
   #seq = 0;
   #fileBytes = 0;
-  #liveBytes = 0;
   #queue: Queued[] = [];
   #flushing: Promise<void> | undefined;
   #io: Promise<unknown> = Promise.resolve();
@@ -144,7 +230,7 @@ export class FileStorage implements Storage {
    * While a compaction runs: the sequence number its snapshot includes, and
    * the later frames written since, which go to the new file too.
    */
-  #tail: { seq: number; frames: Uint8Array[] } | undefined;
+  #tail: { seq: number; frames: TailFrame[] } | undefined;
   #failures = 0;
   /** Where torn tails, repairs and slow fsyncs are reported. */
   readonly #log: Log;
@@ -170,8 +256,11 @@ export class FileStorage implements Storage {
     realPath: string,
     options: FileStorageOptions,
     file: Deno.FsFile,
+    reader: Deno.FsFile,
     header: FileHeader,
   ) {
+    this.#reader = new PositionedReader(path, reader);
+    this.#dir = new KeyDir(this.#reader);
     this.#path = path;
     this.#realPath = realPath;
     this.#durability = options.durability ?? "strict";
@@ -227,6 +316,7 @@ export class FileStorage implements Storage {
     checkOptions(options, action);
     const readOnly = options.readOnly === true;
     let file: Deno.FsFile | undefined;
+    let reader: Deno.FsFile | undefined;
     let realPath: string | undefined;
     try {
       if (!readOnly) {
@@ -251,8 +341,9 @@ export class FileStorage implements Storage {
           throw e;
         }
       }
+      reader = await Deno.open(realPath, { read: true });
       const bytes = await readAll(file);
-      const storage = new FileStorage(path, realPath, options, file, {
+      const storage = new FileStorage(path, realPath, options, file, reader, {
         version: FILE_FORMAT_VERSION,
         flags: 0,
         createdAt: Date.now(),
@@ -263,12 +354,18 @@ export class FileStorage implements Storage {
       return storage;
     } catch (e) {
       file?.close();
+      try {
+        reader?.close();
+      } catch { /* closed with the storage */ }
       if (!readOnly && realPath !== undefined) releaseHeld(realPath);
       throw e;
     }
   }
 
-  /** Reads the whole log into the table; fixes the tail or repairs. */
+  /**
+   * Reads the whole log into the key directory (the bytes are dropped
+   * after); fixes the tail or repairs.
+   */
   async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
     const path = this.#path;
     if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
@@ -289,11 +386,10 @@ export class FileStorage implements Storage {
       this.#fileBytes = HEADER_BYTES;
       return;
     }
-    const table = this.#table;
     const scan = scanLog(
       bytes,
       repair,
-      (frame) => table.apply(frame.sets, frame.deletes, stamp(frame.seq)),
+      (frame, version) => this.#apply(frame, 0, version),
     );
     if (scan.failure !== undefined) {
       const { offset, reason } = scan.failure;
@@ -310,9 +406,6 @@ export class FileStorage implements Storage {
     this.#stats.damage = scan.damage;
     this.#stats.repairedRanges = scan.damage.length;
     this.#stats.repairedBytes = scan.damage.reduce((n, d) => n + d.bytes, 0);
-    let live = 0;
-    for (const slot of table.slots()) live += slotBytes(slot);
-    this.#liveBytes = live;
     if (scan.tornBytes > 0) {
       this.#log.warn(
         "torn-tail",
@@ -346,6 +439,48 @@ export class FileStorage implements Storage {
     await this.#file.seek(scan.end, Deno.SeekMode.Start);
   }
 
+  /** Applies a frame read from the log at `base` to the directory. */
+  #apply(
+    frame: Frame,
+    base: number,
+    version: number,
+  ): void {
+    const dir = this.#dir;
+    const gen = this.#reader.gen;
+    const binary = frame.binary;
+    if (binary !== undefined) {
+      const bytes = binary.bytes;
+      const seq = frame.seq;
+      walkPayload(binary, (w, at) => {
+        const id = binaryString(bytes.subarray(w.keyStart, w.keyEnd));
+        const envelope = (w.flags & REC_ENVELOPE) !== 0;
+        dir.put(
+          id,
+          new KeyEntry(
+            id,
+            seq,
+            base + at,
+            w.end - at,
+            0,
+            gen,
+            undefined,
+            envelope ? w.s : -1,
+            envelope && (w.flags & REC_EXPIRY) !== 0 ? w.x : -1,
+            envelope && (w.flags & REC_FEED) !== 0 ? w.f : 0,
+          ),
+        );
+      }, (start, end) => {
+        dir.put(binaryString(bytes.subarray(start, end)), undefined);
+      });
+      return;
+    }
+    for (const set of frame.sets) {
+      const e = entryOf(set, frame.seq, base, version, gen);
+      dir.put(e.id, e);
+    }
+    for (const key of frame.deletes) dir.put(binaryString(key), undefined);
+  }
+
   #closedError(action: string): ClosedError {
     return new ClosedError(
       `Cannot ${action}: the file storage '${this.#path}' is closed`,
@@ -365,7 +500,11 @@ export class FileStorage implements Storage {
    */
   get(key: Uint8Array): Promise<StorageEntry | null> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    return Promise.resolve(this.#table.get(key) ?? null);
+    try {
+      return Promise.resolve(this.#dir.get(key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -377,7 +516,11 @@ export class FileStorage implements Storage {
    */
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    return Promise.resolve(this.#table.getMany(keys));
+    try {
+      return Promise.resolve(keys.map((key) => this.#dir.get(key)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -388,7 +531,7 @@ export class FileStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
-    return this.#table.scan(options, this.#alive);
+    return this.#dir.scan(options, this.#alive);
   }
 
   /**
@@ -420,18 +563,24 @@ export class FileStorage implements Storage {
         ),
       );
     }
-    const table = this.#table;
-    if (!table.check(commit.checks)) return Promise.resolve({ ok: false });
+    const dir = this.#dir;
+    if (!dir.check(commit.checks)) return Promise.resolve({ ok: false });
     const sets = commit.sets ?? [];
     let deletes = commit.deletes ?? [];
     // Deleting an absent key changes nothing: it need not reach the log.
-    if (deletes.some((key) => table.get(key) === undefined)) {
-      deletes = deletes.filter((key) => table.get(key) !== undefined);
+    const deleteIds = deletes.map(binaryString);
+    if (deleteIds.some((id) => dir.entry(id) === undefined)) {
+      deletes = deletes.filter((_, i) =>
+        dir.entry(deleteIds[i]!) !== undefined
+      );
     }
     const seq = this.#seq + 1;
+    const version = this.#header.version;
     let frame: Uint8Array;
+    const offsets: number[] = [];
+    const split: RecordParts[] = [];
     try {
-      frame = encodeFrame(seq, sets, deletes, this.#header.version);
+      frame = encodeFrame(seq, sets, deletes, version, offsets, split);
     } catch (e) {
       return Promise.reject(
         new TooLargeError(`Cannot write to '${this.#path}': ${errorText(e)}`, {
@@ -441,22 +590,39 @@ export class FileStorage implements Storage {
     }
     this.#seq = seq;
     const versionstamp = stamp(seq);
-    const undo: Undo[] = [];
-    table.apply(sets, deletes, versionstamp, undo);
-    let live = 0;
-    for (const set of sets) live += slotBytes(set);
-    for (const u of undo) {
-      if (u.before !== undefined) live -= slotBytes(u.before);
+    const undo: DirUndo[] = [];
+    const entries: KeyEntry[] = [];
+    const legacy = version < FILE_FORMAT_VERSION;
+    const gen = this.#reader.gen;
+    for (let i = 0; i < sets.length; i++) {
+      const set = sets[i]!;
+      const id = binaryString(set.key);
+      const e = new KeyEntry(
+        id,
+        seq,
+        offsets[2 * i]!,
+        offsets[2 * i + 1]!,
+        legacy ? LEGACY : 0,
+        gen,
+        frame,
+        ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(split[i]!)),
+      );
+      entries.push(e);
+      undo.push({ id, before: dir.put(id, e) });
     }
-    this.#liveBytes += live;
+    for (const id of deleteIds) {
+      const before = dir.put(id, undefined);
+      if (before !== undefined) undo.push({ id, before });
+    }
     this.#stats.commits++;
     this.#commitsSinceCompaction++;
     if (this.#durability !== "strict") {
       this.#queue.push({
         seq,
         frame,
+        entries,
+        offsets,
         undo: undefined,
-        live,
         resolve: undefined,
         reject: undefined,
       });
@@ -478,7 +644,15 @@ export class FileStorage implements Storage {
       resolve = res;
       reject = rej;
     });
-    this.#queue.push({ seq, frame, undo, live, resolve, reject });
+    this.#queue.push({
+      seq,
+      frame,
+      entries,
+      offsets,
+      undo,
+      resolve,
+      reject,
+    });
     this.#kick();
     return Promise.resolve({ ok: true, versionstamp, durable });
   }
@@ -554,11 +728,24 @@ export class FileStorage implements Storage {
       await this.#writeFailed(batch, bytes.length, cause);
       return false;
     }
+    // The values are in the file now: point their entries there.
+    let base = this.#fileBytes;
+    const gen = this.#reader.gen;
+    for (const q of batch) {
+      const { entries, offsets } = q;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        e.at = base + offsets[2 * i]!;
+        e.gen = gen;
+        e.buf = undefined;
+      }
+      base += q.frame.length;
+    }
     this.#fileBytes += bytes.length;
     this.#stats.flushes++;
     const tail = this.#tail;
     if (tail !== undefined) {
-      for (const q of batch) if (q.seq > tail.seq) tail.frames.push(q.frame);
+      for (const q of batch) if (q.seq > tail.seq) tail.frames.push(q);
     }
     const now = Date.now();
     if (
@@ -595,9 +782,7 @@ export class FileStorage implements Storage {
     const failed = batch.concat(this.#queue);
     this.#queue = [];
     for (let i = failed.length - 1; i >= 0; i--) {
-      const q = failed[i]!;
-      this.#table.revert(q.undo!);
-      this.#liveBytes -= q.live;
+      this.#dir.revert(failed[i]!.undo!);
     }
     const message =
       `Cannot write ${failed.length} commit(s) (${length} bytes) to '${this.#path}': ${
@@ -640,9 +825,17 @@ export class FileStorage implements Storage {
           file.close();
           throw e;
         }
+        let reader: Deno.FsFile;
+        try {
+          reader = await Deno.open(path, { read: true });
+        } catch (e) {
+          file.close();
+          throw e;
+        }
         this.#file.close();
         this.#file = file;
-        this.#table.clear();
+        this.#reader.replace(reader);
+        this.#dir.clear();
         this.#stats.tornBytes = 0;
         await this.#replay(bytes, this.#salvage);
         return true;
@@ -670,12 +863,7 @@ export class FileStorage implements Storage {
           );
         }
         const { frame } = read;
-        const undo: Undo[] = [];
-        this.#table.apply(frame.sets, frame.deletes, stamp(frame.seq), undo);
-        for (const set of frame.sets) this.#liveBytes += slotBytes(set);
-        for (const u of undo) {
-          if (u.before !== undefined) this.#liveBytes -= slotBytes(u.before);
-        }
+        this.#apply(frame, this.#fileBytes, this.#header.version);
         this.#seq = frame.seq;
         at = read.end;
         changed = true;
@@ -706,7 +894,7 @@ export class FileStorage implements Storage {
     if (this.#compacting !== undefined || this.#closed) return;
     if (
       this.#fileBytes > this.#compactMinBytes &&
-      this.#fileBytes > this.#compactRatio * (this.#liveBytes + HEADER_BYTES)
+      this.#fileBytes > this.#compactRatio * (this.#dir.live + HEADER_BYTES)
     ) {
       this.compact().catch((e) => {
         this.#stats.lastError = errorText(e);
@@ -753,11 +941,13 @@ export class FileStorage implements Storage {
     const started = Date.now();
     const before = this.#fileBytes;
     const failures = this.#failures;
-    const slots: Slot[] = Array.from(this.#table.slots());
+    const entries: KeyEntry[] = Array.from(this.#dir.entries());
     const seq = this.#seq;
     const commits = this.#stats.commits;
+    const oldGen = this.#reader.gen;
     this.#tail = { seq, frames: [] };
     let tmp: Deno.FsFile | undefined;
+    let reader: Deno.FsFile | undefined;
     let renamed = false;
     try {
       tmp = await Deno.open(tmpPath, {
@@ -777,72 +967,60 @@ export class FileStorage implements Storage {
         flags: this.#header.flags | FLAG_SNAPSHOT,
         baseSeq: seq,
       };
-      // What the snapshot end frame vouches for: every frame after the header.
-      const summary = { frames: 0, bytes: 0, records: 0, crc: 0 };
-      let lastSeq = seq;
-      const cover = (frame: Uint8Array, records: number): void => {
-        const view = new DataView(frame.buffer, frame.byteOffset);
-        summary.frames++;
-        summary.bytes += frame.length;
-        summary.records += records;
-        summary.crc = crc32c(frame, 0, frame.length, summary.crc);
-        lastSeq = view.getFloat64(4, true);
-      };
-      const write = async (bytes: Uint8Array): Promise<void> => {
-        faults.compactWrite?.(bytes.length);
-        await writeAll(out, bytes);
-      };
-      let size = HEADER_BYTES;
-      let chunk: Uint8Array[] = [encodeHeader(header)];
-      let chunkBytes = HEADER_BYTES;
-      let sets: { key: Uint8Array; value: Uint8Array }[] = [];
-      let frameBytes = 8;
-      const endFrame = async (): Promise<void> => {
-        if (sets.length === 0) return;
-        const frame = encodeFrame(seq, sets, [], FILE_FORMAT_VERSION);
-        cover(frame, sets.length);
-        sets = [];
-        frameBytes = 8;
-        chunk.push(frame);
-        chunkBytes += frame.length;
-        size += frame.length;
-        if (chunkBytes >= WRITE_CHUNK_BYTES) {
-          await write(concat(chunk));
-          chunk = [];
-          chunkBytes = 0;
-        }
-      };
-      for (const slot of slots) {
-        sets.push(slot);
-        frameBytes += slotBytes(slot);
-        if (frameBytes >= SNAPSHOT_FRAME_BYTES) await endFrame();
-      }
-      await endFrame();
-      if (chunk.length > 0) await write(concat(chunk));
+      const snapshot = new SnapshotWriter(
+        encodeHeader(header),
+        seq,
+        async (bytes) => {
+          faults.compactWrite?.(bytes.length);
+          await writeAll(out, bytes);
+        },
+      );
+      await copyLive(
+        entries,
+        (at, len) => this.#reader.read(at, len),
+        () => this.#fileBytes,
+        oldGen,
+        snapshot,
+        path,
+      );
+      await snapshot.flush();
       // The bulk of the fsync happens here, while commits are still written
       // to the old file; only the tail's is left for the step that holds
       // the log's writes back.
       await this.#sync(out, "syncData", tmpPath);
       faults.compactStep?.("snapshot");
+      reader = await Deno.open(tmpPath, { read: true });
       await this.#withIo(async () => {
         if (this.#failures !== failures) {
           throw new TetherError(
             `Cannot compact '${path}': a write failed while it ran`,
           );
         }
-        const tail = this.#tail!.frames.map((frame) =>
-          upgradeFrame(frame, oldVersion)
-        );
+        // The commits written to the old file meanwhile, in the new format.
+        const tail = this.#tail!.frames.map((q) => ({
+          ...upgradeFrame(q, oldVersion),
+          entries: q.entries,
+        }));
         this.#tail = undefined;
-        for (const { frame, records } of tail) cover(frame, records);
-        const bytes = concat([
-          ...tail.map((t) => t.frame),
-          encodeSnapshotEnd(lastSeq, summary),
-        ]);
-        await write(bytes);
-        size += bytes.length;
+        const moved: { e: KeyEntry; at: number }[] = [];
+        for (const t of tail) {
+          const at = snapshot.size;
+          for (let i = 0; i < t.entries.length; i++) {
+            moved.push({ e: t.entries[i]!, at: at + t.offsets[2 * i]! });
+          }
+          await snapshot.frame(t.frame, t.entries.length);
+        }
+        await snapshot.end();
+        await snapshot.flush();
+        const size = snapshot.size;
         await this.#sync(out, "sync", tmpPath);
         faults.compactStep?.("synced");
+        // Commits still queued for the log but not in the snapshot: in the
+        // new format before they are written to the new file.
+        const later = this.#queue.filter((q) => q.seq > seq);
+        const upgraded = oldVersion === FILE_FORMAT_VERSION
+          ? []
+          : later.map((q) => upgradeFrame(q, oldVersion));
         await Deno.rename(tmpPath, realPath);
         // From here the log is the new file: switch to it (its handle is
         // already at its end, and holds the lock) before anything else can
@@ -854,6 +1032,37 @@ export class FileStorage implements Storage {
         this.#file = out;
         this.#header = header;
         this.#fileBytes = size;
+        this.#reader.replace(reader);
+        reader = undefined;
+        const gen = this.#reader.gen;
+        // Every entry the new file holds points into it.
+        for (const p of snapshot.placed) {
+          p.entry.at = p.at;
+          p.entry.len = p.len;
+          p.entry.kind = 0;
+          p.entry.gen = gen;
+          p.entry.buf = undefined;
+        }
+        for (const { e, at } of moved) {
+          e.at = at;
+          e.kind = 0;
+          e.gen = gen;
+          e.buf = undefined;
+        }
+        for (let i = 0; i < upgraded.length; i++) {
+          const q = later[i]!;
+          const u = upgraded[i]!;
+          q.frame = u.frame;
+          q.offsets = [...u.offsets];
+          for (let j = 0; j < q.entries.length; j++) {
+            const e = q.entries[j]!;
+            if (e.buf === undefined) continue;
+            e.buf = u.frame;
+            e.at = u.offsets[2 * j]!;
+            e.len = u.offsets[2 * j + 1]!;
+            e.kind = 0;
+          }
+        }
         // Commits not yet written that the snapshot holds are now durable.
         if (this.#queue.length > 0 && this.#queue[0]!.seq <= seq) {
           const covered = this.#queue.filter((q) => q.seq <= seq);
@@ -871,19 +1080,22 @@ export class FileStorage implements Storage {
       this.#commitsSinceCompaction = this.#stats.commits - commits;
       this.#log.debug(
         "compaction",
-        `compacted '${path}' from ${before} to ${size} bytes in ${
+        `compacted '${path}' from ${before} to ${this.#fileBytes} bytes in ${
           Date.now() - started
         } ms`,
         {
           path,
           before,
-          after: size,
-          keys: slots.length,
+          after: this.#fileBytes,
+          keys: entries.length,
           ms: Date.now() - started,
         },
       );
     } catch (e) {
       this.#tail = undefined;
+      try {
+        reader?.close();
+      } catch { /* already closed */ }
       if (!renamed) {
         try {
           tmp?.close();
@@ -926,8 +1138,8 @@ export class FileStorage implements Storage {
       durability: this.#durability,
       readOnly: this.#readOnly,
       fileBytes: this.#fileBytes,
-      liveBytes: this.#liveBytes,
-      keys: this.#table.size,
+      liveBytes: this.#dir.live,
+      keys: this.#dir.size,
       commits: s.commits,
       queued: this.#queue.length,
       flushes: s.flushes,
@@ -968,8 +1180,9 @@ export class FileStorage implements Storage {
     } finally {
       await this.#io;
       this.#file.close();
+      this.#reader.replace(undefined);
       if (!this.#readOnly) releaseHeld(this.#realPath);
-      this.#table.clear();
+      this.#dir.clear();
     }
     if (failure !== undefined) throw failure;
   }
@@ -983,23 +1196,23 @@ function isMagicPrefix(bytes: Uint8Array): boolean {
 }
 
 /**
- * A commit frame of the old log, in the current format (compaction copies
- * the commits made while it ran into the new file).
+ * A commit of the old log in the current format (compaction copies the
+ * commits made while it ran into the new file), with where each set's
+ * record is in the frame.
  */
 function upgradeFrame(
-  frame: Uint8Array,
+  q: { readonly frame: Uint8Array; readonly offsets: readonly number[] },
   version: number,
-): { frame: Uint8Array; records: number } {
-  const read = readFrame(frame, 0, 0, version);
+): { frame: Uint8Array; offsets: readonly number[] } {
+  if (version === FILE_FORMAT_VERSION) return q;
+  const read = readFrame(q.frame, 0, 0, version);
   if (!("frame" in read)) {
     throw new TetherError(
       `a commit written meanwhile reads back as damaged (${read.reason})`,
     );
   }
   const { seq, sets, deletes } = read.frame;
-  if (version === FILE_FORMAT_VERSION) return { frame, records: sets.length };
-  return {
-    frame: encodeFrame(seq, sets, deletes, FILE_FORMAT_VERSION),
-    records: sets.length,
-  };
+  const offsets: number[] = [];
+  const frame = encodeFrame(seq, sets, deletes, FILE_FORMAT_VERSION, offsets);
+  return { frame, offsets };
 }

@@ -14,8 +14,11 @@ import {
   readRecord,
   type RecordParts,
   recordSize,
+  type RecordView,
+  RecordWalk,
   splitValue,
   varintSize,
+  walkRecord,
   writeRecord,
 } from "./file_record.ts";
 
@@ -88,10 +91,20 @@ export interface SnapshotSummary {
 export interface FrameSet {
   /** The key (a view of the file buffer). */
   readonly key: Uint8Array;
-  /** The value as the storage hands it out. */
+  /**
+   * The value as the storage hands it out (format 3: rebuilt when read;
+   * a `RangeError` when a record's `_id` does not match its key).
+   */
   readonly value: Uint8Array;
   /** Format 3: the value's parts (views of the file buffer). */
   readonly parts?: RecordParts;
+  /**
+   * Where the stored bytes start in the buffer read: the record (format 3)
+   * or the value (versions 1 and 2).
+   */
+  readonly at: number;
+  /** How many stored bytes. */
+  readonly len: number;
 }
 
 /**
@@ -105,10 +118,117 @@ export interface Frame {
   readonly seq: number;
   /** A snapshot end frame's figures. */
   readonly summary?: SnapshotSummary;
-  /** Keys written, with their values. */
+  /** Keys written, with their values (format 3: built when first read). */
   readonly sets: FrameSet[];
   /** Keys deleted. */
   readonly deletes: Uint8Array[];
+  /** How many sets. */
+  readonly setCount: number;
+  /**
+   * Format 3: where the records are (`walk` visits them without building
+   * `sets`).
+   */
+  readonly binary?: BinaryPayload;
+}
+
+/** The records of a format-3 commit frame, in the bytes read. */
+export interface BinaryPayload {
+  /** The bytes read. */
+  readonly bytes: Uint8Array;
+  /** Where the first record starts. */
+  readonly start: number;
+  /** Where the payload ends. */
+  readonly end: number;
+  /** How many sets, then deletes. */
+  readonly sets: number;
+  /** How many deletes. */
+  readonly deletes: number;
+}
+
+/**
+ * Visits the records of a checked format-3 payload without allocating:
+ * `set` with each record's parts (in `w`, reused) and start, `del` with
+ * each deleted key's range.
+ *
+ * @param p The payload.
+ * @param set Receives each set.
+ * @param del Receives each delete.
+ */
+export function walkPayload(
+  p: BinaryPayload,
+  set: (w: RecordWalk, at: number) => void,
+  del: (start: number, end: number) => void,
+): void {
+  const r = new Reader(p.bytes, p.start, p.end);
+  const w = new RecordWalk();
+  for (let i = 0; i < p.sets; i++) {
+    const at = r.at;
+    walkRecord(r, w);
+    set(w, at);
+  }
+  for (let i = 0; i < p.deletes; i++) {
+    const n = r.varint();
+    const k = r.skip(n);
+    del(k, k + n);
+  }
+}
+
+/** A format-3 commit frame whose sets are built when first asked for. */
+class BinaryFrame implements Frame {
+  readonly kind = KIND_COMMIT;
+  readonly seq: number;
+  readonly binary: BinaryPayload;
+  #sets: FrameSet[] | undefined;
+  #deletes: Uint8Array[] | undefined;
+
+  constructor(seq: number, binary: BinaryPayload) {
+    this.seq = seq;
+    this.binary = binary;
+  }
+
+  get setCount(): number {
+    return this.binary.sets;
+  }
+
+  get sets(): FrameSet[] {
+    this.#build();
+    return this.#sets!;
+  }
+
+  get deletes(): Uint8Array[] {
+    this.#build();
+    return this.#deletes!;
+  }
+
+  #build(): void {
+    if (this.#sets !== undefined) return;
+    const { bytes } = this.binary;
+    const sets: FrameSet[] = [];
+    const deletes: Uint8Array[] = [];
+    const r = new Reader(bytes, this.binary.start, this.binary.end);
+    for (let i = 0; i < this.binary.sets; i++) {
+      const at = r.at;
+      const rec = readRecord(r) as RecordView;
+      const key = bytes.subarray(rec.keyStart, rec.keyEnd);
+      const parts = rec.parts;
+      sets.push({
+        key,
+        get value(): Uint8Array {
+          return joinValue(parts, key);
+        },
+        parts,
+        at,
+        len: rec.end - at,
+      });
+    }
+    for (let i = 0; i < this.binary.deletes; i++) {
+      const n = r.varint();
+      const k = r.skip(n);
+      deletes.push(bytes.subarray(k, k + n));
+    }
+    this.#sets = sets;
+    this.#deletes = deletes;
+  }
 }
 
 /**
@@ -185,6 +305,9 @@ export interface EncodeSet {
  * @param sets Keys and values written.
  * @param deletes Keys deleted.
  * @param version The file's format version (3: binary payload).
+ * @param offsets Receives, per set, where its stored bytes (the record in
+ *   format 3, the value before) start in the frame and their length.
+ * @param split Receives, in format 3, the split value of each set.
  * @returns The frame bytes.
  * @throws {RangeError} When the payload would pass 1 GiB.
  */
@@ -193,10 +316,13 @@ export function encodeFrame(
   sets: readonly EncodeSet[],
   deletes: readonly Uint8Array[],
   version: number = FILE_FORMAT_VERSION,
+  offsets?: number[],
+  split?: RecordParts[],
 ): Uint8Array {
   if (version >= BINARY_VERSION) {
     const parts = sets.map((set) => splitValue(set.value, set.memo, set.key));
-    return encodeBinaryFrame(seq, sets, parts, deletes);
+    split?.push(...parts);
+    return encodeBinaryFrame(seq, sets, parts, deletes, offsets);
   }
   let length = 8;
   for (const set of sets) length += 8 + set.key.length + set.value.length;
@@ -217,6 +343,7 @@ export function encodeFrame(
     at += 4 + key.length;
     view.setUint32(at, value.length, true);
     out.set(value, at + 4);
+    offsets?.push(at + 4, value.length);
     at += 4 + value.length;
   }
   for (const key of deletes) {
@@ -243,6 +370,8 @@ function checkLength(length: number): void {
  * @param sets Keys (values unused).
  * @param parts The split value of each set.
  * @param deletes Keys deleted.
+ * @param offsets Receives, per set, where its record starts in the frame
+ *   and its length.
  * @returns The frame bytes.
  * @throws {RangeError} When the payload would pass 1 GiB.
  */
@@ -251,6 +380,7 @@ export function encodeBinaryFrame(
   sets: readonly { readonly key: Uint8Array }[],
   parts: readonly RecordParts[],
   deletes: readonly Uint8Array[],
+  offsets?: number[],
 ): Uint8Array {
   let length = varintSize(sets.length) + varintSize(deletes.length);
   for (let i = 0; i < sets.length; i++) {
@@ -266,7 +396,9 @@ export function encodeBinaryFrame(
   let at = putVarint(out, FRAME_HEADER_BYTES, sets.length);
   at = putVarint(out, at, deletes.length);
   for (let i = 0; i < sets.length; i++) {
+    const start = at;
     at = writeRecord(out, at, sets[i]!.key, parts[i]!);
+    offsets?.push(start, at - start);
   }
   for (const key of deletes) {
     at = putVarint(out, at, key.length);
@@ -416,7 +548,12 @@ export function readFrame(
         reason: "a key or value runs past the frame",
       };
     }
-    sets.push({ key: key!, value });
+    sets.push({
+      key: key!,
+      value,
+      at: value.byteOffset - bytes.byteOffset,
+      len: value.length,
+    });
   }
   for (let i = 0; i < deleteCount; i++) {
     const key = take();
@@ -428,7 +565,10 @@ export function readFrame(
   if (p !== end) {
     return { problem: "corrupt", reason: "the frame has trailing bytes" };
   }
-  return { frame: { kind, seq, sets, deletes }, end };
+  return {
+    frame: { kind, seq, sets, deletes, setCount: sets.length },
+    end,
+  };
 }
 
 function readBinaryPayload(
@@ -443,19 +583,11 @@ function readBinaryPayload(
   if (setCount < 0 || deleteCount < 0) {
     return { problem: "corrupt", reason: "the frame's counts are malformed" };
   }
-  const sets: FrameSet[] = [];
-  const deletes: Uint8Array[] = [];
+  const first = r.at;
+  const w = new RecordWalk();
   for (let i = 0; i < setCount; i++) {
-    const rec = readRecord(r);
-    if (typeof rec === "string") return { problem: "corrupt", reason: rec };
-    const key = bytes.subarray(rec.keyStart, rec.keyEnd);
-    let value: Uint8Array;
-    try {
-      value = joinValue(rec.parts, key);
-    } catch (e) {
-      return { problem: "corrupt", reason: (e as Error).message };
-    }
-    sets.push({ key, value, parts: rec.parts });
+    const problem = walkRecord(r, w);
+    if (problem !== undefined) return { problem: "corrupt", reason: problem };
   }
   for (let i = 0; i < deleteCount; i++) {
     const n = r.varint();
@@ -463,12 +595,18 @@ function readBinaryPayload(
     if (k < 0) {
       return { problem: "corrupt", reason: "a key runs past the frame" };
     }
-    deletes.push(bytes.subarray(k, k + n));
   }
   if (r.at !== end) {
     return { problem: "corrupt", reason: "the frame has trailing bytes" };
   }
-  return { frame: { kind: KIND_COMMIT, seq, sets, deletes }, end };
+  const frame = new BinaryFrame(seq, {
+    bytes,
+    start: first,
+    end,
+    sets: setCount,
+    deletes: deleteCount,
+  });
+  return { frame, end };
 }
 
 function readSnapshotEnd(
@@ -504,7 +642,14 @@ function readSnapshotEnd(
     crc: view.getUint32(at + 24, true),
   };
   return {
-    frame: { kind: KIND_SNAPSHOT_END, seq, summary, sets: [], deletes: [] },
+    frame: {
+      kind: KIND_SNAPSHOT_END,
+      seq,
+      summary,
+      sets: [],
+      deletes: [],
+      setCount: 0,
+    },
     end,
   };
 }

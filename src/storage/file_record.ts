@@ -443,6 +443,75 @@ export interface RecordView {
  * @returns The set, or why it is malformed.
  */
 export function readRecord(r: Reader): RecordView | string {
+  const w = new RecordWalk();
+  const problem = walkRecord(r, w);
+  if (problem !== undefined) return problem;
+  const bytes = r.bytes;
+  return {
+    keyStart: w.keyStart,
+    keyEnd: w.keyEnd,
+    parts: {
+      flags: w.flags,
+      c: w.c,
+      u: w.u,
+      n: w.n,
+      s: w.s,
+      f: w.f,
+      x: w.x,
+      tags: w.flags & REC_TAGS
+        ? bytes.subarray(w.tagsStart, w.tagsEnd)
+        : undefined,
+      dates: w.flags & REC_DATES
+        ? bytes.subarray(w.datesStart, w.datesEnd)
+        : undefined,
+      value: bytes.subarray(w.valueStart, w.end),
+    },
+    end: w.end,
+  };
+}
+
+/** Where the parts of a record are (filled in by `walkRecord`, reused). */
+export class RecordWalk {
+  /** Where the key starts. */
+  keyStart = 0;
+  /** Where the key ends. */
+  keyEnd = 0;
+  /** The flags. */
+  flags = 0;
+  /** `c`. */
+  c = 0;
+  /** `u`. */
+  u = 0;
+  /** `n`. */
+  n = 0;
+  /** `s`. */
+  s = 0;
+  /** `f`. */
+  f = 0;
+  /** `x`. */
+  x = 0;
+  /** Where the JSON of `t` starts. */
+  tagsStart = 0;
+  /** Where it ends. */
+  tagsEnd = 0;
+  /** Where the JSON of `d` starts. */
+  datesStart = 0;
+  /** Where it ends. */
+  datesEnd = 0;
+  /** Where the value starts. */
+  valueStart = 0;
+  /** Where the record (and its value) ends. */
+  end = 0;
+}
+
+/**
+ * Reads the set at `r.at` into `w` without allocating, advancing `r`.
+ *
+ * @param r The cursor (its bytes end where the payload ends).
+ * @param w Receives where the parts are.
+ * @returns Why it is malformed, or `undefined`.
+ */
+export function walkRecord(r: Reader, w: RecordWalk): string | undefined {
   const keyLength = r.varint();
   const keyStart = keyLength < 0 ? -1 : r.skip(keyLength);
   if (keyStart < 0) return "a key runs past the frame";
@@ -460,9 +529,10 @@ export function readRecord(r: Reader): RecordView | string {
   ) {
     return `the record flags ${flags} are invalid`;
   }
+  w.keyStart = keyStart;
+  w.keyEnd = keyEnd;
+  w.flags = flags;
   let c = 0, u = 0, n = 0, s = 0, f = 0, x = 0;
-  let tags: Uint8Array | undefined;
-  let dates: Uint8Array | undefined;
   if (flags & REC_ENVELOPE) {
     c = r.varint();
     const du = r.varint();
@@ -480,35 +550,29 @@ export function readRecord(r: Reader): RecordView | string {
       const len = r.varint();
       const at = len < 0 ? -1 : r.skip(len);
       if (at < 0) return "a record's tags run past the frame";
-      tags = bytes.subarray(at, at + len);
+      w.tagsStart = at;
+      w.tagsEnd = at + len;
     }
     if (flags & REC_DATES) {
       const len = r.varint();
       const at = len < 0 ? -1 : r.skip(len);
       if (at < 0) return "a record's dates run past the frame";
-      dates = bytes.subarray(at, at + len);
+      w.datesStart = at;
+      w.datesEnd = at + len;
     }
   }
+  w.c = c;
+  w.u = u;
+  w.n = n;
+  w.s = s;
+  w.f = f;
+  w.x = x;
   const valueLength = r.varint();
   const valueStart = valueLength < 0 ? -1 : r.skip(valueLength);
   if (valueStart < 0) return "a value runs past the frame";
-  return {
-    keyStart,
-    keyEnd,
-    parts: {
-      flags,
-      c,
-      u,
-      n,
-      s,
-      f,
-      x,
-      tags,
-      dates,
-      value: bytes.subarray(valueStart, valueStart + valueLength),
-    },
-    end: r.at,
-  };
+  w.valueStart = valueStart;
+  w.end = r.at;
+  return undefined;
 }
 
 /**

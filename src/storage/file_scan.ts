@@ -105,13 +105,13 @@ function summaryMismatch(
  *
  * @param bytes The whole file.
  * @param salvage Whether to skip damage instead of stopping.
- * @param apply Receives each commit frame.
+ * @param apply Receives each commit frame and the format it was read in.
  * @returns What was found.
  */
 export function scanLog(
   bytes: Uint8Array,
   salvage: boolean,
-  apply: (frame: Frame) => void,
+  apply: (frame: Frame, version: number) => void,
 ): LogScan {
   const size = bytes.length;
   const damage: Damage[] = [];
@@ -186,11 +186,11 @@ export function scanLog(
         at = read.end;
         continue;
       }
-      apply(frame);
+      apply(frame, version);
       if (snapshot === "open") {
         covered.frames++;
         covered.bytes += read.end - at;
-        covered.records += frame.sets.length;
+        covered.records += frame.setCount;
       }
       seq = frame.seq;
       at = read.end;
