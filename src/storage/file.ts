@@ -1002,11 +1002,15 @@ export class FileStorage implements Storage {
           entries: q.entries,
         }));
         this.#tail = undefined;
-        const moved: { e: KeyEntry; at: number }[] = [];
+        const moved: { e: KeyEntry; at: number; len: number }[] = [];
         for (const t of tail) {
           const at = snapshot.size;
           for (let i = 0; i < t.entries.length; i++) {
-            moved.push({ e: t.entries[i]!, at: at + t.offsets[2 * i]! });
+            moved.push({
+              e: t.entries[i]!,
+              at: at + t.offsets[2 * i]!,
+              len: t.offsets[2 * i + 1]!,
+            });
           }
           await snapshot.frame(t.frame, t.entries.length);
         }
@@ -1043,8 +1047,9 @@ export class FileStorage implements Storage {
           p.entry.gen = gen;
           p.entry.buf = undefined;
         }
-        for (const { e, at } of moved) {
+        for (const { e, at, len } of moved) {
           e.at = at;
+          e.len = len;
           e.kind = 0;
           e.gen = gen;
           e.buf = undefined;
@@ -1063,6 +1068,7 @@ export class FileStorage implements Storage {
             e.kind = 0;
           }
         }
+        this.#dir.recount();
         // Commits not yet written that the snapshot holds are now durable.
         if (this.#queue.length > 0 && this.#queue[0]!.seq <= seq) {
           const covered = this.#queue.filter((q) => q.seq <= seq);

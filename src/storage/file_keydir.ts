@@ -395,6 +395,13 @@ export class KeyDir {
     return batch.map((e) => new FileEntry(e, read));
   }
 
+  /** Sums `live` again (after entries changed their stored length). */
+  recount(): void {
+    let live = 0;
+    for (const e of this.#tree.values()) live += 8 + e.id.length + e.len;
+    this.live = live;
+  }
+
   /** Drops every key. */
   clear(): void {
     this.#tree.clear();
