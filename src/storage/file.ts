@@ -175,9 +175,10 @@ function entryOf(
   );
 }
 /**
- * A {@linkcode Storage} kept in one append-only log file. Every key and
- * value is held in memory (bounded by the database's `memoryLimit`); the log
- * is replayed on open. Use it through `open({ path })`, or directly:
+ * A {@linkcode Storage} kept in one append-only log file. Every key is held
+ * in memory with where its value lies in the file; values are read with
+ * positioned reads (a key directory, as in Bitcask). The log is read once on
+ * open. Use it through `open({ path })`, or directly:
  *
  * @example
  * ```ts
