@@ -207,6 +207,11 @@ function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
   return compareBytes(a, b) <= 0 ? a : b;
 }
 
+/** What an entry counts in `live`: its record (a raw value: key + value). */
+function liveOf(e: KeyEntry): number {
+  return e.kind === LEGACY ? 8 + e.id.length + e.len : e.len;
+}
+
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -243,12 +248,12 @@ export class KeyDir {
    */
   put(id: string, entry: KeyEntry | undefined): KeyEntry | undefined {
     const before = this.#tree.get(id);
-    if (before !== undefined) this.live -= 8 + id.length + before.len;
+    if (before !== undefined) this.live -= liveOf(before);
     if (entry === undefined) {
       if (before !== undefined) this.#tree.delete(id);
     } else {
       this.#tree.set(id, entry);
-      this.live += 8 + id.length + entry.len;
+      this.live += liveOf(entry);
     }
     return before;
   }
@@ -398,7 +403,7 @@ export class KeyDir {
   /** Sums `live` again (after entries changed their stored length). */
   recount(): void {
     let live = 0;
-    for (const e of this.#tree.values()) live += 8 + e.id.length + e.len;
+    for (const e of this.#tree.values()) live += liveOf(e);
     this.live = live;
   }
 

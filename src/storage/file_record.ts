@@ -267,14 +267,9 @@ export function splitValue(
     value: value,
   };
   const size = suffixSize(parts);
-  if (size + 6 > n) return raw(value);
-  const suffix = new Uint8Array(size);
-  writeSuffix(suffix, 0, parts);
-  for (let i = 0; i < size; i++) {
-    if (value[n - size + i] !== suffix[i]) return raw(value);
-  }
+  if (size + 6 > n || !suffixMatches(value, n - size, parts)) return raw(value);
   const v = value.subarray(5, n - size);
-  const id = key === undefined ? undefined : idJson(key);
+  const id = key === undefined || !mayHaveId(v) ? undefined : idJson(key);
   if (id !== undefined && startsWithId(v, id)) {
     // `{"_id":<id>,` or `{"_id":<id>` before `}`: keep `{` and the rest.
     const cut = 7 + id.length + (v[7 + id.length] === 0x2c ? 1 : 0);
@@ -288,9 +283,48 @@ export function splitValue(
 
 const ID_PREFIX = [0x7b, 0x22, 0x5f, 0x69, 0x64, 0x22, 0x3a]; // {"_id":
 
+/**
+ * Where the key's last part is when it is a string that JSON writes as it
+ * is between quotes (no escapes in the key, no `"`, `\\` or control
+ * characters): the common case, found without decoding the key. `-1` when
+ * not (the caller then decodes the key).
+ */
+function plainIdStart(key: Uint8Array): number {
+  const n = key.length;
+  let i = 0;
+  let last = -1;
+  while (i < n) {
+    const tag = key[i]!;
+    last = i;
+    if (tag === 0x30 || tag === 0x60) {
+      i++;
+      while (i < n && key[i] !== 0) i++;
+      if (i >= n) return -1;
+      if (key[i + 1] === 0xff) return -1; // an escaped zero: decode
+      i++;
+    } else if (tag === 0x20 || tag === 0x80) i += 9;
+    else if (tag === 0x10 || tag === 0x70 || tag === 0x71) i++;
+    else return -1;
+  }
+  if (i !== n || last < 0 || key[last] !== 0x30) return -1;
+  for (let j = last + 1; j < n - 1; j++) {
+    const b = key[j]!;
+    if (b < 0x20 || b === 0x22 || b === 0x5c) return -1;
+  }
+  return last + 1;
+}
+
 /** The JSON of the key's last part when it is a string. */
 function idJson(key: Uint8Array): Uint8Array | undefined {
   if (key[key.length - 1] !== 0) return undefined;
+  const start = plainIdStart(key);
+  if (start >= 0) {
+    const out = new Uint8Array(key.length - start + 1);
+    out[0] = 0x22;
+    out.set(key.subarray(start, key.length - 1), 1);
+    out[out.length - 1] = 0x22;
+    return out;
+  }
   let parts;
   try {
     parts = decodeKey(key);
@@ -301,6 +335,13 @@ function idJson(key: Uint8Array): Uint8Array | undefined {
   return typeof last === "string"
     ? encodeUtf8(JSON.stringify(last))
     : undefined;
+}
+
+/** Whether `v` starts with `{"_id":`. */
+function mayHaveId(v: Uint8Array): boolean {
+  if (v.length < 9) return false;
+  for (let i = 0; i < 7; i++) if (v[i] !== ID_PREFIX[i]) return false;
+  return true;
 }
 
 function startsWithId(v: Uint8Array, id: Uint8Array): boolean {
@@ -325,6 +366,28 @@ function suffixSize(p: RecordParts): number {
   if (p.flags & REC_EXPIRY) size += 5 + decimalSize(p.x);
   if (p.flags & REC_DATES) size += 5 + p.dates!.length;
   return size;
+}
+
+/** Whether `bytes` hold, from `at` to their end, the suffix of `p`. */
+function suffixMatches(bytes: Uint8Array, at: number, p: RecordParts): boolean {
+  const ascii = (text: string): boolean => {
+    for (let i = 0; i < text.length; i++) {
+      if (bytes[at++] !== text.charCodeAt(i)) return false;
+    }
+    return true;
+  };
+  const raw = (b: Uint8Array): boolean => {
+    for (let i = 0; i < b.length; i++) if (bytes[at++] !== b[i]) return false;
+    return true;
+  };
+  return ascii(
+    `,"c":${p.c},"u":${p.u},"n":${p.n},"s":${p.s}` +
+      (p.flags & REC_FEED ? `,"f":${p.f}` : ""),
+  ) &&
+    (!(p.flags & REC_TAGS) || (ascii(',"t":') && raw(p.tags!))) &&
+    (!(p.flags & REC_EXPIRY) || ascii(`,"x":${p.x}`)) &&
+    (!(p.flags & REC_DATES) || (ascii(',"d":') && raw(p.dates!))) &&
+    ascii("}") && at === bytes.length;
 }
 
 function putAscii(out: Uint8Array, at: number, text: string): number {
