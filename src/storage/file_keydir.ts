@@ -126,7 +126,7 @@ export interface LogReader {
  * @param e The entry.
  * @param stored Its stored bytes (`e.len` of them).
  * @param key Its key.
- * @param where For error messages: the file and offset.
+ * @param where For error messages: the file and offset (made on error).
  * @returns The value.
  * @throws {IntegrityError} When the bytes do not read as a record.
  */
@@ -134,22 +134,24 @@ export function valueOf(
   e: KeyEntry,
   stored: Uint8Array,
   key: Uint8Array,
-  where: string,
+  where: (e: KeyEntry) => string,
 ): Uint8Array {
   if (e.kind === LEGACY) return stored;
   const r = new Reader(stored, 0, stored.length);
   const rec = readRecord(r);
   if (typeof rec === "string" || rec.end !== stored.length) {
     throw new IntegrityError(
-      `Cannot read ${where}: ${
+      `Cannot read ${where(e)}: ${
         typeof rec === "string" ? rec : "the record has trailing bytes"
       }`,
     );
   }
   try {
     return joinValue(rec.parts, key);
-  } catch (e) {
-    throw new IntegrityError(`Cannot read ${where}: ${(e as Error).message}`);
+  } catch (err) {
+    throw new IntegrityError(
+      `Cannot read ${where(e)}: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -294,13 +296,13 @@ export class KeyDir {
 
   /** The value of an entry (read from the file unless unwritten). */
   value = (e: KeyEntry, key: Uint8Array): Uint8Array =>
-    valueOf(e, this.stored(e), key, this.#where(e));
+    valueOf(e, this.stored(e), key, this.#where);
 
-  #where(e: KeyEntry): string {
+  #where = (e: KeyEntry): string => {
     return e.buf !== undefined
       ? `an unwritten commit of '${this.#reader.path}'`
       : `'${this.#reader.path}' at byte ${e.at}`;
-  }
+  };
 
   /** One key's entry, its value read now. */
   get(key: Uint8Array): StorageEntry | null {
@@ -395,7 +397,7 @@ export class KeyDir {
       if (run === undefined) return this.value(e, key);
       const at = e.at - run.start;
       const stored = run.bytes.subarray(at, at + e.len);
-      return valueOf(e, stored, key, this.#where(e));
+      return valueOf(e, stored, key, this.#where);
     };
     return batch.map((e) => new FileEntry(e, read));
   }

@@ -395,28 +395,6 @@ function putAscii(out: Uint8Array, at: number, text: string): number {
   return at;
 }
 
-function writeSuffix(out: Uint8Array, at: number, p: RecordParts): number {
-  at = putAscii(
-    out,
-    at,
-    `,"c":${p.c},"u":${p.u},"n":${p.n},"s":${p.s}` +
-      (p.flags & REC_FEED ? `,"f":${p.f}` : ""),
-  );
-  if (p.flags & REC_TAGS) {
-    at = putAscii(out, at, ',"t":');
-    out.set(p.tags!, at);
-    at += p.tags!.length;
-  }
-  if (p.flags & REC_EXPIRY) at = putAscii(out, at, `,"x":${p.x}`);
-  if (p.flags & REC_DATES) {
-    at = putAscii(out, at, ',"d":');
-    out.set(p.dates!, at);
-    at += p.dates!.length;
-  }
-  out[at++] = 0x7d;
-  return at;
-}
-
 /**
  * The bytes a set takes in a format-3 payload.
  *
@@ -649,24 +627,69 @@ export function walkRecord(r: Reader, w: RecordWalk): string | undefined {
  */
 export function joinValue(p: RecordParts, key: Uint8Array): Uint8Array {
   if ((p.flags & REC_ENVELOPE) === 0) return p.value;
-  let v = p.value;
+  const v = p.value;
+  let vLength = v.length;
+  let idStart = -1;
+  let id: Uint8Array | undefined;
+  let comma = 0;
   if (p.flags & REC_ID) {
-    const id = idJson(key);
-    if (id === undefined || v[0] !== 0x7b) {
+    if (v[0] !== 0x7b || key[key.length - 1] !== 0) {
       throw new RangeError("a record's _id does not match its key");
     }
-    const comma = v.length > 1 && v[1] !== 0x7d ? 1 : 0;
-    const full = new Uint8Array(v.length + 6 + id.length + comma);
-    full.set(ID_PREFIX, 0);
-    full.set(id, 7);
-    if (comma) full[7 + id.length] = 0x2c;
-    full.set(v.subarray(1), 7 + id.length + comma);
-    v = full;
+    idStart = plainIdStart(key);
+    if (idStart < 0) {
+      id = idJson(key);
+      if (id === undefined) {
+        throw new RangeError("a record's _id does not match its key");
+      }
+    }
+    const idLength = id === undefined ? key.length - idStart + 1 : id.length;
+    comma = v.length > 1 && v[1] !== 0x7d ? 1 : 0;
+    vLength = v.length + 6 + idLength + comma;
   }
-  const out = new Uint8Array(5 + v.length + suffixSize(p));
+  const head = `,"c":${p.c},"u":${p.u},"n":${p.n},"s":${p.s}` +
+    (p.flags & REC_FEED ? `,"f":${p.f}` : "");
+  const expiry = p.flags & REC_EXPIRY ? `,"x":${p.x}` : "";
+  const tags = p.flags & REC_TAGS ? p.tags! : undefined;
+  const dates = p.flags & REC_DATES ? p.dates! : undefined;
+  const out = new Uint8Array(
+    5 + vLength + head.length + (tags === undefined ? 0 : 5 + tags.length) +
+      expiry.length + (dates === undefined ? 0 : 5 + dates.length) + 1,
+  );
   out.set(PREFIX, 0);
-  out.set(v, 5);
-  writeSuffix(out, 5 + v.length, p);
+  let at = 5;
+  if (p.flags & REC_ID) {
+    out.set(ID_PREFIX, at);
+    at += 7;
+    if (id !== undefined) {
+      out.set(id, at);
+      at += id.length;
+    } else {
+      out[at++] = 0x22;
+      out.set(key.subarray(idStart, key.length - 1), at);
+      at += key.length - 1 - idStart;
+      out[at++] = 0x22;
+    }
+    if (comma) out[at++] = 0x2c;
+    out.set(v.subarray(1), at);
+    at += v.length - 1;
+  } else {
+    out.set(v, at);
+    at += v.length;
+  }
+  at = putAscii(out, at, head);
+  if (tags !== undefined) {
+    at = putAscii(out, at, ',"t":');
+    out.set(tags, at);
+    at += tags.length;
+  }
+  at = putAscii(out, at, expiry);
+  if (dates !== undefined) {
+    at = putAscii(out, at, ',"d":');
+    out.set(dates, at);
+    at += dates.length;
+  }
+  out[at] = 0x7d;
   return out;
 }
 
