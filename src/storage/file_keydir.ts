@@ -161,14 +161,12 @@ type ValueRead = (e: KeyEntry, key: Uint8Array) => Uint8Array;
 /** An entry as the storage hands it out: its value is read when asked. */
 class FileEntry implements StorageEntry {
   readonly key: Uint8Array;
-  readonly versionstamp: string;
   readonly #entry: KeyEntry;
   readonly #read: ValueRead;
   #value: Uint8Array | undefined;
 
   constructor(entry: KeyEntry, read: ValueRead, value?: Uint8Array) {
     this.key = keyBytes(entry.id);
-    this.versionstamp = stamp(entry.seq);
     this.#entry = entry;
     this.#read = read;
     this.#value = value;
@@ -176,6 +174,10 @@ class FileEntry implements StorageEntry {
 
   get value(): Uint8Array {
     return this.#value ??= this.#read(this.#entry, this.key);
+  }
+
+  get versionstamp(): string {
+    return stamp(this.#entry.seq);
   }
 
   /** A record envelope's sequence, expiry and feed position (no read). */
