@@ -15,12 +15,19 @@ import {
   type FileStorageStats,
 } from "./file_options.ts";
 import {
+  applyFrame,
+  type Queued,
+  type TailFrame,
+  upgradeFrame,
+} from "./file_log.ts";
+import {
   compactionError,
   concat,
   dirname,
   errorText,
   faults,
   isNoSpace,
+  PositionedReader,
   readAll,
   syncDir,
   writeAll,
@@ -46,11 +53,9 @@ import {
   type FileHeader,
   FLAG_SNAPSHOT,
   type Frame,
-  type FrameSet,
   HEADER_BYTES,
   MAGIC,
   readFrame,
-  walkPayload,
 } from "./file_format.ts";
 import { type Damage, scanLog } from "./file_scan.ts";
 import { lockReplacement, openLocked, releaseHeld } from "./file_lock.ts";
@@ -63,13 +68,7 @@ import {
   stamp,
 } from "./file_keydir.ts";
 import { copyLive, SnapshotWriter } from "./file_compact.ts";
-import {
-  partsMeta,
-  REC_ENVELOPE,
-  REC_EXPIRY,
-  REC_FEED,
-  type RecordParts,
-} from "./file_record.ts";
+import { partsMeta, type RecordParts } from "./file_record.ts";
 import { recordMeta } from "../value_codec.ts";
 import { binaryString } from "../bytes.ts";
 import type {
@@ -81,99 +80,11 @@ import type {
   StorageEntry,
 } from "./contract.ts";
 
-/** A commit accepted and not yet durable. */
-interface Queued {
-  readonly seq: number;
-  /** Its frame (re-encoded when a compaction changes the file's format). */
-  frame: Uint8Array;
-  /** The entry of each set, pointing into `frame` until it is written. */
-  readonly entries: KeyEntry[];
-  /** Per set: where its stored bytes start in `frame`, and their length. */
-  offsets: number[];
-  /** Strict mode: what takes the commit back if it cannot be written. */
-  readonly undo: DirUndo[] | undefined;
-  readonly resolve: (() => void) | undefined;
-  readonly reject: ((e: Error) => void) | undefined;
-}
-
-/** A commit written to the log while a compaction ran. */
-interface TailFrame {
-  readonly frame: Uint8Array;
-  readonly entries: readonly KeyEntry[];
-  readonly offsets: readonly number[];
-}
-
 const MAX_THRESHOLD = 16_384;
 const MIN_THRESHOLD = 32;
 /** An fsync that takes this long or more is logged ("slow-fsync"), ms. */
 const SLOW_FSYNC_MS = 1000;
 
-/**
- * Positioned reads of the log through a handle of its own (the writer's
- * handle stays at the end of the file, where appends go).
- */
-class PositionedReader {
-  gen = 0;
-  readonly path: string;
-  #file: Deno.FsFile | undefined;
-
-  constructor(path: string, file: Deno.FsFile | undefined) {
-    this.path = path;
-    this.#file = file;
-  }
-
-  /** Switches to another file (a compaction's), bumping the generation. */
-  replace(file: Deno.FsFile | undefined): void {
-    try {
-      this.#file?.close();
-    } catch { /* already closed */ }
-    this.#file = file;
-    this.gen++;
-  }
-
-  read(at: number, len: number): Uint8Array {
-    const out = new Uint8Array(len);
-    const file = this.#file;
-    if (file === undefined) {
-      throw new ClosedError(`Cannot read '${this.path}': it is closed`);
-    }
-    file.seekSync(at, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < len) {
-      const n = file.readSync(out.subarray(got));
-      if (n === null || n === 0) {
-        throw new IntegrityError(
-          `Cannot read '${this.path}' at byte ${at}: the file ends at byte ${
-            at + got
-          }, before the ${len} bytes the record takes`,
-        );
-      }
-      got += n;
-    }
-    return out;
-  }
-}
-
-/** The directory entry of a set read from the log at `base`. */
-function entryOf(
-  set: FrameSet,
-  seq: number,
-  base: number,
-  version: number,
-  gen: number,
-): KeyEntry {
-  const legacy = version < 3;
-  return new KeyEntry(
-    binaryString(set.key),
-    seq,
-    base + set.at,
-    set.len,
-    legacy ? LEGACY : 0,
-    gen,
-    undefined,
-    ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(set.parts!)),
-  );
-}
 /**
  * A {@linkcode Storage} kept in one append-only log file. Every key is held
  * in memory with where its value lies in the file; values are read with
@@ -441,45 +352,8 @@ export class FileStorage implements Storage {
   }
 
   /** Applies a frame read from the log at `base` to the directory. */
-  #apply(
-    frame: Frame,
-    base: number,
-    version: number,
-  ): void {
-    const dir = this.#dir;
-    const gen = this.#reader.gen;
-    const binary = frame.binary;
-    if (binary !== undefined) {
-      const bytes = binary.bytes;
-      const seq = frame.seq;
-      walkPayload(binary, (w, at) => {
-        const id = binaryString(bytes.subarray(w.keyStart, w.keyEnd));
-        const envelope = (w.flags & REC_ENVELOPE) !== 0;
-        dir.put(
-          id,
-          new KeyEntry(
-            id,
-            seq,
-            base + at,
-            w.end - at,
-            0,
-            gen,
-            undefined,
-            envelope ? w.s : -1,
-            envelope && (w.flags & REC_EXPIRY) !== 0 ? w.x : -1,
-            envelope && (w.flags & REC_FEED) !== 0 ? w.f : 0,
-          ),
-        );
-      }, (start, end) => {
-        dir.put(binaryString(bytes.subarray(start, end)), undefined);
-      });
-      return;
-    }
-    for (const set of frame.sets) {
-      const e = entryOf(set, frame.seq, base, version, gen);
-      dir.put(e.id, e);
-    }
-    for (const key of frame.deletes) dir.put(binaryString(key), undefined);
+  #apply(frame: Frame, base: number, version: number): void {
+    applyFrame(this.#dir, frame, base, version, this.#reader.gen);
   }
 
   #closedError(action: string): ClosedError {
@@ -1200,26 +1074,4 @@ function isMagicPrefix(bytes: Uint8Array): boolean {
     if (bytes[i] !== MAGIC[i]) return false;
   }
   return true;
-}
-
-/**
- * A commit of the old log in the current format (compaction copies the
- * commits made while it ran into the new file), with where each set's
- * record is in the frame.
- */
-function upgradeFrame(
-  q: { readonly frame: Uint8Array; readonly offsets: readonly number[] },
-  version: number,
-): { frame: Uint8Array; offsets: readonly number[] } {
-  if (version === FILE_FORMAT_VERSION) return q;
-  const read = readFrame(q.frame, 0, 0, version);
-  if (!("frame" in read)) {
-    throw new TetherError(
-      `a commit written meanwhile reads back as damaged (${read.reason})`,
-    );
-  }
-  const { seq, sets, deletes } = read.frame;
-  const offsets: number[] = [];
-  const frame = encodeFrame(seq, sets, deletes, FILE_FORMAT_VERSION, offsets);
-  return { frame, offsets };
 }

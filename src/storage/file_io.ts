@@ -5,7 +5,12 @@
  * @module
  */
 
-import { QuotaError, TetherError } from "../errors.ts";
+import {
+  ClosedError,
+  IntegrityError,
+  QuotaError,
+  TetherError,
+} from "../errors.ts";
 import { concatBytes } from "../bytes.ts";
 
 /**
@@ -101,4 +106,50 @@ export function compactionError(
   return isNoSpace(cause)
     ? new QuotaError(message, { cause })
     : new TetherError(message, { cause });
+}
+
+/**
+ * Positioned reads of the log through a handle of its own (the writer's
+ * handle stays at the end of the file, where appends go).
+ */
+export class PositionedReader {
+  gen = 0;
+  readonly path: string;
+  #file: Deno.FsFile | undefined;
+
+  constructor(path: string, file: Deno.FsFile | undefined) {
+    this.path = path;
+    this.#file = file;
+  }
+
+  /** Switches to another file (a compaction's), bumping the generation. */
+  replace(file: Deno.FsFile | undefined): void {
+    try {
+      this.#file?.close();
+    } catch { /* already closed */ }
+    this.#file = file;
+    this.gen++;
+  }
+
+  read(at: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    const file = this.#file;
+    if (file === undefined) {
+      throw new ClosedError(`Cannot read '${this.path}': it is closed`);
+    }
+    file.seekSync(at, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < len) {
+      const n = file.readSync(out.subarray(got));
+      if (n === null || n === 0) {
+        throw new IntegrityError(
+          `Cannot read '${this.path}' at byte ${at}: the file ends at byte ${
+            at + got
+          }, before the ${len} bytes the record takes`,
+        );
+      }
+      got += n;
+    }
+    return out;
+  }
 }
