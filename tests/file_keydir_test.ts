@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { IntegrityError } from "../mod.ts";
-import { FileStorage } from "../src/storage/file.ts";
+import { faults, FileStorage } from "../src/storage/file.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -177,6 +177,44 @@ Deno.test("a version-2 file compacted while writes go on: the commits made meanw
     assert.equal((await Deno.readFile(path))[8], 3);
     const again = await FileStorage.open(path, { readOnly: true });
     await check(again);
+    await again.close();
+  }
+});
+
+Deno.test("a version-2 log: a commit made while its compaction renames the new file is written in version 3 (reopens clean)", async () => {
+  for (const step of ["snapshot", "synced"]) {
+    // At "synced" the commit is made in a microtask: while the rename of
+    // the new file over the log is awaited.
+    await using tmp = await tempDir();
+    const path = `${tmp.dir}/v2.tdb`;
+    await Deno.copyFile(
+      new URL("./fixtures/file_v2.tdb", import.meta.url),
+      path,
+    );
+    const s = await FileStorage.open(path);
+    let during: Promise<unknown> | undefined;
+    faults.compactStep = (at) => {
+      if (at === step && during === undefined) {
+        const { promise, resolve } = Promise.withResolvers<unknown>();
+        during = promise;
+        queueMicrotask(() => {
+          resolve(
+            s.commit({ sets: [{ key: enc("during"), value: enc("x") }] })
+              .then((r) => r.ok ? r.durable : undefined),
+          );
+        });
+      }
+    };
+    try {
+      await s.compact();
+    } finally {
+      faults.compactStep = undefined;
+    }
+    await during;
+    assert.equal(dec((await s.get(enc("during")))!.value), "x");
+    await s.close();
+    const again = await FileStorage.open(path, { readOnly: true });
+    assert.equal(dec((await again.get(enc("during")))!.value), "x");
     await again.close();
   }
 });

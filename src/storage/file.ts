@@ -894,12 +894,6 @@ export class FileStorage implements Storage {
         const size = snapshot.size;
         await this.#sync(out, "sync", tmpPath);
         faults.compactStep?.("synced");
-        // Commits still queued for the log but not in the snapshot: in the
-        // new format before they are written to the new file.
-        const later = this.#queue.filter((q) => q.seq > seq);
-        const upgraded = oldVersion === FILE_FORMAT_VERSION
-          ? []
-          : later.map((q) => upgradeFrame(q, oldVersion));
         await Deno.rename(tmpPath, realPath);
         // From here the log is the new file: switch to it (its handle is
         // already at its end, and holds the lock) before anything else can
@@ -907,6 +901,14 @@ export class FileStorage implements Storage {
         // Closing the old one releases its lock: a writer waiting on it
         // finds that the path names another file now, and waits on that.
         renamed = true;
+        // Commits still queued for the log but not in the snapshot (some
+        // were made while this awaited): in the new format before they are
+        // written to the new file. From the switch below on, commits are
+        // encoded in it.
+        const later = this.#queue.filter((q) => q.seq > seq);
+        const upgraded = oldVersion === FILE_FORMAT_VERSION
+          ? []
+          : later.map((q) => upgradeFrame(q, oldVersion));
         this.#file.close();
         this.#file = out;
         this.#header = header;
