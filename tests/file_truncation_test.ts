@@ -14,6 +14,7 @@ import {
   decodeHeader,
   encodeFrame,
   encodeHeader,
+  FILE_FORMAT_VERSION,
   type FileHeader,
   FLAG_SNAPSHOT,
   HEADER_BYTES,
@@ -180,7 +181,7 @@ Deno.test("a compacted file cut at any frame boundary inside its snapshot, or in
   await using tmp = await tempDir();
   const log = await compactedLog(`${tmp.dir}/source.tdb`);
   const header = decodeHeader(log.bytes) as FileHeader;
-  assert.equal(header.version, 2);
+  assert.equal(header.version, FILE_FORMAT_VERSION);
   assert.equal(header.flags & FLAG_SNAPSHOT, FLAG_SNAPSHOT);
   const frames = framesOf(log.bytes);
   const endFrame = frames.findIndex((f) => f.kind === KIND_SNAPSHOT_END);
@@ -264,7 +265,7 @@ Deno.test("a compacted file: a cut inside its last frame is a torn tail, cut off
   }
 });
 
-Deno.test("a version-1 file opens, takes commits as version 1, and becomes version 2 at its next compaction", async () => {
+Deno.test("a version-1 file opens, takes commits as version 1, and becomes version 3 at its next compaction", async () => {
   await using tmp = await tempDir();
   const path = `${tmp.dir}/v1.tdb`;
   const header = encodeHeader({
@@ -275,12 +276,17 @@ Deno.test("a version-1 file opens, takes commits as version 1, and becomes versi
     salt: new Uint8Array(16),
   });
   const frames = [
-    encodeFrame(1, [{ key: key("a"), value: key("1") }], []),
-    encodeFrame(2, [{ key: key("b"), value: key("2") }, {
-      key: key("c"),
-      value: key("3"),
-    }], []),
-    encodeFrame(3, [], [key("b")]),
+    encodeFrame(1, [{ key: key("a"), value: key("1") }], [], 1),
+    encodeFrame(
+      2,
+      [{ key: key("b"), value: key("2") }, {
+        key: key("c"),
+        value: key("3"),
+      }],
+      [],
+      1,
+    ),
+    encodeFrame(3, [], [key("b")], 1),
   ];
   const parts = [header, ...frames];
   const v1 = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -315,7 +321,7 @@ Deno.test("a version-1 file opens, takes commits as version 1, and becomes versi
     await storage.close();
   }
   const after = decodeHeader(await Deno.readFile(path)) as FileHeader;
-  assert.equal(after.version, 2);
+  assert.equal(after.version, FILE_FORMAT_VERSION);
   assert.equal(after.flags & FLAG_SNAPSHOT, FLAG_SNAPSHOT);
   assert.equal(after.createdAt, 1_700_000_000_000);
   const storage = await FileStorage.open(path, { readOnly: true });

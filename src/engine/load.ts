@@ -105,7 +105,10 @@ export async function load(s: EngineCore): Promise<void> {
       }
       const meta = local
         ? s.decode(entry, action)
-        : recordMeta(entry.value) ?? s.decode(entry, action);
+        // A storage that keeps record fields beside its values (the file
+        // storage's key directory) gives them without a parse.
+        : (entry as { meta?: ReturnType<typeof recordMeta> }).meta ??
+          recordMeta(entry.value) ?? s.decode(entry, action);
       state.stored++;
       if (meta.seq > state.seq) state.seq = meta.seq;
       if (meta.expiresAt !== undefined) {

@@ -1,12 +1,44 @@
 /**
- * The file storage: every key in an in-memory table, every commit appended
- * to a checksummed log file (see FORMAT.md, "File log"), with group commit,
- * torn-tail recovery, repair, compaction and a one-writer lock.
+ * The file storage: every key in an in-memory key directory pointing at its
+ * value in a checksummed log file (see FORMAT.md, "File log"), values read
+ * with positioned reads, with group commit, torn-tail recovery, repair,
+ * compaction and a one-writer lock.
  *
  * @module
  */
 
-import { type Log, type Logger, type LogLevel, resolveLog } from "../logger.ts";
+import { type Log, resolveLog } from "../logger.ts";
+import {
+  checkOptions,
+  type Durability,
+  type FileStorageOptions,
+  type FileStorageStats,
+} from "./file_options.ts";
+import {
+  applyFrame,
+  type Queued,
+  type TailFrame,
+  upgradeFrame,
+} from "./file_log.ts";
+import {
+  compactionError,
+  concat,
+  dirname,
+  errorText,
+  faults,
+  isNoSpace,
+  PositionedReader,
+  readAll,
+  syncDir,
+  writeAll,
+} from "./file_io.ts";
+
+export type {
+  Durability,
+  FileStorageOptions,
+  FileStorageStats,
+} from "./file_options.ts";
+export { faults } from "./file_io.ts";
 import {
   ClosedError,
   IntegrityError,
@@ -14,23 +46,31 @@ import {
   TetherError,
   TooLargeError,
 } from "../errors.ts";
-import { crc32c } from "./crc32c.ts";
-import { concatBytes } from "../bytes.ts";
 import {
   encodeFrame,
   encodeHeader,
-  encodeSnapshotEnd,
   FILE_FORMAT_VERSION,
   type FileHeader,
   FLAG_SNAPSHOT,
-  FRAME_HEADER_BYTES,
+  type Frame,
   HEADER_BYTES,
   MAGIC,
   readFrame,
 } from "./file_format.ts";
 import { type Damage, scanLog } from "./file_scan.ts";
 import { lockReplacement, openLocked, releaseHeld } from "./file_lock.ts";
-import { KeyTable, type Slot, type Undo } from "../engine/key_table.ts";
+import {
+  type DirUndo,
+  KeyDir,
+  KeyEntry,
+  LEGACY,
+  metaArgs,
+  stamp,
+} from "./file_keydir.ts";
+import { copyLive, SnapshotWriter } from "./file_compact.ts";
+import { partsMeta, type RecordParts } from "./file_record.ts";
+import { recordMeta } from "../value_codec.ts";
+import { binaryString } from "../bytes.ts";
 import type {
   ScanOptions,
   Storage,
@@ -40,214 +80,16 @@ import type {
   StorageEntry,
 } from "./contract.ts";
 
-/**
- * When a commit counts as written:
- *
- * - `"strict"`: its promise resolves after its bytes are on disk (fsync);
- *   commits that arrive together share one fsync (group commit).
- * - `"batched"`: it resolves at once; commits are written and fsynced
- *   together, at the latest `flushInterval` ms after the oldest of them
- *   (a timer), earlier once a number of them that adapts to the write rate
- *   (32 to 16 384) is queued. The bound: a commit acknowledged at time `t`
- *   is on disk by `t + flushInterval + W`, where `W` is the time to finish
- *   the write and fsync already under way (or the last step of a running
- *   compaction: its tail and a rename) and then its own; `W` is the disk's
- *   fsync latency, milliseconds on an idle disk, more under load. A process
- *   or machine crash loses at most the commits younger than that.
- * - `"none"`: like `"batched"` but never fsynced: a process crash loses the
- *   unwritten window, a power cut whatever the OS had not written back.
- */
-export type Durability = "strict" | "batched" | "none";
-
-/** Options of {@linkcode FileStorage.open}. */
-export interface FileStorageOptions {
-  /** When commits are durable. Default `"strict"`. */
-  readonly durability?: Durability;
-  /**
-   * How long to wait for another process's lock before a `LockedError`, ms.
-   * Default `5000`.
-   */
-  readonly lockTimeout?: number;
-  /**
-   * Open without the lock and refuse writes: several readers may open a file
-   * while one writer has it. A reader sees the commits that were in the file
-   * when it opened (and more with `refresh()`). It never changes the file (a
-   * torn tail is left in place).
-   */
-  readonly readOnly?: boolean;
-  /**
-   * Salvage a damaged log: keep every intact commit, drop the damaged bytes
-   * (reported in `stats()`, with `damage` listing each range) after copying
-   * the damaged file aside, and rewrite the log. Without it a damaged log is
-   * an `IntegrityError`.
-   *
-   * With `readOnly: true` it salvages without changing anything: no lock,
-   * no truncation, no rewrite, no copy or other file beside the log; the
-   * intact commits are readable and the damage is listed in `stats()`.
-   * That is how a damaged database is copied to a new one.
-   */
-  readonly repair?: boolean;
-  /**
-   * `"batched"` and `"none"`: the longest a commit waits before its write
-   * (and, for `"batched"`, fsync) starts, ms; see {@linkcode Durability} for
-   * the whole bound. Default `100`.
-   */
-  readonly flushInterval?: number;
-  /**
-   * Compact on its own when the log is this many times the size of the live
-   * data (and over `compactMinBytes`). Default `2`.
-   */
-  readonly compactRatio?: number;
-  /** No automatic compaction below this file size, bytes. Default 1 MiB. */
-  readonly compactMinBytes?: number;
-  /**
-   * Where to report torn tails, repairs, slow fsyncs, quota pressure and
-   * key-rotation progress (`console` is one). Default: silent.
-   */
-  readonly logger?: Logger;
-  /** The least level passed to `logger`. Default `"info"`. */
-  readonly logLevel?: LogLevel;
-}
-
-/** Counters of a file storage, from `stats()`. */
-export type FileStorageStats = {
-  /** The log file's path. */
-  readonly path: string;
-  /** The durability mode. */
-  readonly durability: Durability;
-  /** Whether it was opened read-only. */
-  readonly readOnly: boolean;
-  /** Bytes in the log file (written, not counting commits still queued). */
-  readonly fileBytes: number;
-  /** Bytes of live keys and values (8 bytes of lengths each included). */
-  readonly liveBytes: number;
-  /** Keys held. */
-  readonly keys: number;
-  /** Commits accepted since open. */
-  readonly commits: number;
-  /** Commits accepted but not yet written. */
-  readonly queued: number;
-  /** Writes of queued commits to the file. */
-  readonly flushes: number;
-  /** fsyncs of the log. */
-  readonly syncs: number;
-  /** Compactions done since open. */
-  readonly compactions: number;
-  /** Bytes of a torn last commit cut off when the file was opened. */
-  readonly tornBytes: number;
-  /** Damaged byte ranges dropped by `repair` when the file was opened. */
-  readonly repairedRanges: number;
-  /** Bytes dropped by `repair`. */
-  readonly repairedBytes: number;
-  /**
-   * The damaged ranges `repair` skipped, in file order: where each starts,
-   * how many bytes it spans (0 for something missing, such as the end of a
-   * snapshot cut off) and what is wrong there.
-   */
-  readonly damage: readonly Damage[];
-  /** Where `repair` copied the damaged file, if it did. */
-  readonly damagedCopy: string | undefined;
-  /** Failed writes or fsyncs since open. */
-  readonly writeErrors: number;
-  /** The last write or compaction error, if any. */
-  readonly lastError: string | undefined;
-};
-
-/** A commit accepted and not yet durable. */
-interface Queued {
-  readonly seq: number;
-  readonly frame: Uint8Array;
-  /** Strict mode: what takes the commit back if it cannot be written. */
-  readonly undo: Undo[] | undefined;
-  readonly live: number;
-  readonly resolve: (() => void) | undefined;
-  readonly reject: ((e: Error) => void) | undefined;
-}
-
-/**
- * Points where tests make writes fail or stop compaction. Not part of the
- * public API.
- */
-export const faults: {
-  /** Called before each write to the log; throw to fail it. */
-  beforeWrite?: (() => void) | undefined;
-  /** Called at each step of a compaction; throw to stop it there. */
-  compactStep?: ((step: string) => void) | undefined;
-  /**
-   * Called before each write to a compaction's new file, with its length;
-   * throw to fail it (as a full disk would, with an error whose `code` is
-   * `"ENOSPC"`).
-   */
-  compactWrite?: ((bytes: number) => void) | undefined;
-} = {};
-
 const MAX_THRESHOLD = 16_384;
 const MIN_THRESHOLD = 32;
-/** Snapshot frames hold at most this many payload bytes. */
-const SNAPSHOT_FRAME_BYTES = 1 << 20;
 /** An fsync that takes this long or more is logged ("slow-fsync"), ms. */
 const SLOW_FSYNC_MS = 1000;
-/** Compaction writes the new file in chunks of about this size. */
-const WRITE_CHUNK_BYTES = 4 << 20;
-
-function stamp(n: number): string {
-  return n.toString(16).padStart(16, "0");
-}
-
-function slotBytes(slot: { key: Uint8Array; value: Uint8Array }): number {
-  return 8 + slot.key.length + slot.value.length;
-}
-
-function dirname(path: string): string {
-  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  return i < 0 ? "." : i === 0 ? path.slice(0, 1) : path.slice(0, i);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  return parts.length === 1 ? parts[0]! : concatBytes(parts);
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) at += await file.write(bytes.subarray(at));
-}
-
-async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
-  const { size } = await file.stat();
-  const out = new Uint8Array(size);
-  let at = 0;
-  while (at < size) {
-    const n = await file.read(out.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  return at === size ? out : out.subarray(0, at);
-}
-
-async function syncDir(path: string): Promise<void> {
-  if (Deno.build.os === "windows") return;
-  const dir = await Deno.open(dirname(path), { read: true });
-  try {
-    await dir.sync();
-  } finally {
-    dir.close();
-  }
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function isNoSpace(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return code === "ENOSPC" || code === "EDQUOT" ||
-    /no space left|quota exceeded/i.test(errorText(e));
-}
 
 /**
- * A {@linkcode Storage} kept in one append-only log file. Every key and
- * value is held in memory (bounded by the database's `memoryLimit`); the log
- * is replayed on open. Use it through `open({ path })`, or directly:
+ * A {@linkcode Storage} kept in one append-only log file. Every key is held
+ * in memory with where its value lies in the file; values are read with
+ * positioned reads (a key directory, as in Bitcask). The log is read once on
+ * open. Use it through `open({ path })`, or directly:
  *
  * @example
  * ```ts
@@ -274,7 +116,10 @@ export class FileStorage implements Storage {
   readonly #flushInterval: number;
   readonly #compactRatio: number;
   readonly #compactMinBytes: number;
-  readonly #table = new KeyTable();
+  /** Positioned reads of the log. */
+  readonly #reader: PositionedReader;
+  /** Every live key and where its value is. */
+  readonly #dir: KeyDir;
   #header: FileHeader;
   /** The log, open; for a writer, also what holds the lock. */
   #file: Deno.FsFile;
@@ -284,7 +129,6 @@ export class FileStorage implements Storage {
   readonly #salvage: boolean;
   #seq = 0;
   #fileBytes = 0;
-  #liveBytes = 0;
   #queue: Queued[] = [];
   #flushing: Promise<void> | undefined;
   #io: Promise<unknown> = Promise.resolve();
@@ -298,7 +142,7 @@ export class FileStorage implements Storage {
    * While a compaction runs: the sequence number its snapshot includes, and
    * the later frames written since, which go to the new file too.
    */
-  #tail: { seq: number; frames: Uint8Array[] } | undefined;
+  #tail: { seq: number; frames: TailFrame[] } | undefined;
   #failures = 0;
   /** Where torn tails, repairs and slow fsyncs are reported. */
   readonly #log: Log;
@@ -324,8 +168,11 @@ export class FileStorage implements Storage {
     realPath: string,
     options: FileStorageOptions,
     file: Deno.FsFile,
+    reader: Deno.FsFile,
     header: FileHeader,
   ) {
+    this.#reader = new PositionedReader(path, reader);
+    this.#dir = new KeyDir(this.#reader);
     this.#path = path;
     this.#realPath = realPath;
     this.#durability = options.durability ?? "strict";
@@ -381,6 +228,7 @@ export class FileStorage implements Storage {
     checkOptions(options, action);
     const readOnly = options.readOnly === true;
     let file: Deno.FsFile | undefined;
+    let reader: Deno.FsFile | undefined;
     let realPath: string | undefined;
     try {
       if (!readOnly) {
@@ -405,8 +253,9 @@ export class FileStorage implements Storage {
           throw e;
         }
       }
+      reader = await Deno.open(realPath, { read: true });
       const bytes = await readAll(file);
-      const storage = new FileStorage(path, realPath, options, file, {
+      const storage = new FileStorage(path, realPath, options, file, reader, {
         version: FILE_FORMAT_VERSION,
         flags: 0,
         createdAt: Date.now(),
@@ -417,12 +266,18 @@ export class FileStorage implements Storage {
       return storage;
     } catch (e) {
       file?.close();
+      try {
+        reader?.close();
+      } catch { /* closed with the storage */ }
       if (!readOnly && realPath !== undefined) releaseHeld(realPath);
       throw e;
     }
   }
 
-  /** Reads the whole log into the table; fixes the tail or repairs. */
+  /**
+   * Reads the whole log into the key directory (the bytes are dropped
+   * after); fixes the tail or repairs.
+   */
   async #replay(bytes: Uint8Array, repair: boolean): Promise<void> {
     const path = this.#path;
     if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
@@ -443,11 +298,10 @@ export class FileStorage implements Storage {
       this.#fileBytes = HEADER_BYTES;
       return;
     }
-    const table = this.#table;
     const scan = scanLog(
       bytes,
       repair,
-      (frame) => table.apply(frame.sets, frame.deletes, stamp(frame.seq)),
+      (frame, version) => this.#apply(frame, 0, version),
     );
     if (scan.failure !== undefined) {
       const { offset, reason } = scan.failure;
@@ -464,9 +318,6 @@ export class FileStorage implements Storage {
     this.#stats.damage = scan.damage;
     this.#stats.repairedRanges = scan.damage.length;
     this.#stats.repairedBytes = scan.damage.reduce((n, d) => n + d.bytes, 0);
-    let live = 0;
-    for (const slot of table.slots()) live += slotBytes(slot);
-    this.#liveBytes = live;
     if (scan.tornBytes > 0) {
       this.#log.warn(
         "torn-tail",
@@ -500,6 +351,11 @@ export class FileStorage implements Storage {
     await this.#file.seek(scan.end, Deno.SeekMode.Start);
   }
 
+  /** Applies a frame read from the log at `base` to the directory. */
+  #apply(frame: Frame, base: number, version: number): void {
+    applyFrame(this.#dir, frame, base, version, this.#reader.gen);
+  }
+
   #closedError(action: string): ClosedError {
     return new ClosedError(
       `Cannot ${action}: the file storage '${this.#path}' is closed`,
@@ -519,7 +375,11 @@ export class FileStorage implements Storage {
    */
   get(key: Uint8Array): Promise<StorageEntry | null> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    return Promise.resolve(this.#table.get(key) ?? null);
+    try {
+      return Promise.resolve(this.#dir.get(key));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -531,7 +391,11 @@ export class FileStorage implements Storage {
    */
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    return Promise.resolve(this.#table.getMany(keys));
+    try {
+      return Promise.resolve(keys.map((key) => this.#dir.get(key)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -542,7 +406,7 @@ export class FileStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
-    return this.#table.scan(options, this.#alive);
+    return this.#dir.scan(options, this.#alive);
   }
 
   /**
@@ -574,18 +438,24 @@ export class FileStorage implements Storage {
         ),
       );
     }
-    const table = this.#table;
-    if (!table.check(commit.checks)) return Promise.resolve({ ok: false });
+    const dir = this.#dir;
+    if (!dir.check(commit.checks)) return Promise.resolve({ ok: false });
     const sets = commit.sets ?? [];
     let deletes = commit.deletes ?? [];
     // Deleting an absent key changes nothing: it need not reach the log.
-    if (deletes.some((key) => table.get(key) === undefined)) {
-      deletes = deletes.filter((key) => table.get(key) !== undefined);
+    const deleteIds = deletes.map(binaryString);
+    if (deleteIds.some((id) => dir.entry(id) === undefined)) {
+      deletes = deletes.filter((_, i) =>
+        dir.entry(deleteIds[i]!) !== undefined
+      );
     }
     const seq = this.#seq + 1;
+    const version = this.#header.version;
     let frame: Uint8Array;
+    const offsets: number[] = [];
+    const split: RecordParts[] = [];
     try {
-      frame = encodeFrame(seq, sets, deletes);
+      frame = encodeFrame(seq, sets, deletes, version, offsets, split);
     } catch (e) {
       return Promise.reject(
         new TooLargeError(`Cannot write to '${this.#path}': ${errorText(e)}`, {
@@ -595,22 +465,39 @@ export class FileStorage implements Storage {
     }
     this.#seq = seq;
     const versionstamp = stamp(seq);
-    const undo: Undo[] = [];
-    table.apply(sets, deletes, versionstamp, undo);
-    let live = 0;
-    for (const set of sets) live += slotBytes(set);
-    for (const u of undo) {
-      if (u.before !== undefined) live -= slotBytes(u.before);
+    const undo: DirUndo[] = [];
+    const entries: KeyEntry[] = [];
+    const legacy = version < FILE_FORMAT_VERSION;
+    const gen = this.#reader.gen;
+    for (let i = 0; i < sets.length; i++) {
+      const set = sets[i]!;
+      const id = binaryString(set.key);
+      const e = new KeyEntry(
+        id,
+        seq,
+        offsets[2 * i]!,
+        offsets[2 * i + 1]!,
+        legacy ? LEGACY : 0,
+        gen,
+        frame,
+        ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(split[i]!)),
+      );
+      entries.push(e);
+      undo.push({ id, before: dir.put(id, e) });
     }
-    this.#liveBytes += live;
+    for (const id of deleteIds) {
+      const before = dir.put(id, undefined);
+      if (before !== undefined) undo.push({ id, before });
+    }
     this.#stats.commits++;
     this.#commitsSinceCompaction++;
     if (this.#durability !== "strict") {
       this.#queue.push({
         seq,
         frame,
+        entries,
+        offsets,
         undo: undefined,
-        live,
         resolve: undefined,
         reject: undefined,
       });
@@ -632,7 +519,15 @@ export class FileStorage implements Storage {
       resolve = res;
       reject = rej;
     });
-    this.#queue.push({ seq, frame, undo, live, resolve, reject });
+    this.#queue.push({
+      seq,
+      frame,
+      entries,
+      offsets,
+      undo,
+      resolve,
+      reject,
+    });
     this.#kick();
     return Promise.resolve({ ok: true, versionstamp, durable });
   }
@@ -708,11 +603,24 @@ export class FileStorage implements Storage {
       await this.#writeFailed(batch, bytes.length, cause);
       return false;
     }
+    // The values are in the file now: point their entries there.
+    let base = this.#fileBytes;
+    const gen = this.#reader.gen;
+    for (const q of batch) {
+      const { entries, offsets } = q;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        e.at = base + offsets[2 * i]!;
+        e.gen = gen;
+        e.buf = undefined;
+      }
+      base += q.frame.length;
+    }
     this.#fileBytes += bytes.length;
     this.#stats.flushes++;
     const tail = this.#tail;
     if (tail !== undefined) {
-      for (const q of batch) if (q.seq > tail.seq) tail.frames.push(q.frame);
+      for (const q of batch) if (q.seq > tail.seq) tail.frames.push(q);
     }
     const now = Date.now();
     if (
@@ -749,9 +657,7 @@ export class FileStorage implements Storage {
     const failed = batch.concat(this.#queue);
     this.#queue = [];
     for (let i = failed.length - 1; i >= 0; i--) {
-      const q = failed[i]!;
-      this.#table.revert(q.undo!);
-      this.#liveBytes -= q.live;
+      this.#dir.revert(failed[i]!.undo!);
     }
     const message =
       `Cannot write ${failed.length} commit(s) (${length} bytes) to '${this.#path}': ${
@@ -794,9 +700,17 @@ export class FileStorage implements Storage {
           file.close();
           throw e;
         }
+        let reader: Deno.FsFile;
+        try {
+          reader = await Deno.open(path, { read: true });
+        } catch (e) {
+          file.close();
+          throw e;
+        }
         this.#file.close();
         this.#file = file;
-        this.#table.clear();
+        this.#reader.replace(reader);
+        this.#dir.clear();
         this.#stats.tornBytes = 0;
         await this.#replay(bytes, this.#salvage);
         return true;
@@ -814,7 +728,7 @@ export class FileStorage implements Storage {
       let at = 0;
       let changed = false;
       while (at < fresh.length) {
-        const read = readFrame(fresh, at, this.#seq);
+        const read = readFrame(fresh, at, this.#seq, this.#header.version);
         if (!("frame" in read)) {
           if (read.problem === "truncated") break; // still being written
           throw new IntegrityError(
@@ -824,12 +738,7 @@ export class FileStorage implements Storage {
           );
         }
         const { frame } = read;
-        const undo: Undo[] = [];
-        this.#table.apply(frame.sets, frame.deletes, stamp(frame.seq), undo);
-        for (const set of frame.sets) this.#liveBytes += slotBytes(set);
-        for (const u of undo) {
-          if (u.before !== undefined) this.#liveBytes -= slotBytes(u.before);
-        }
+        this.#apply(frame, this.#fileBytes, this.#header.version);
         this.#seq = frame.seq;
         at = read.end;
         changed = true;
@@ -860,7 +769,7 @@ export class FileStorage implements Storage {
     if (this.#compacting !== undefined || this.#closed) return;
     if (
       this.#fileBytes > this.#compactMinBytes &&
-      this.#fileBytes > this.#compactRatio * (this.#liveBytes + HEADER_BYTES)
+      this.#fileBytes > this.#compactRatio * (this.#dir.live + HEADER_BYTES)
     ) {
       this.compact().catch((e) => {
         this.#stats.lastError = errorText(e);
@@ -907,11 +816,13 @@ export class FileStorage implements Storage {
     const started = Date.now();
     const before = this.#fileBytes;
     const failures = this.#failures;
-    const slots: Slot[] = Array.from(this.#table.slots());
+    const entries: KeyEntry[] = Array.from(this.#dir.entries());
     const seq = this.#seq;
     const commits = this.#stats.commits;
+    const oldGen = this.#reader.gen;
     this.#tail = { seq, frames: [] };
     let tmp: Deno.FsFile | undefined;
+    let reader: Deno.FsFile | undefined;
     let renamed = false;
     try {
       tmp = await Deno.open(tmpPath, {
@@ -924,71 +835,63 @@ export class FileStorage implements Storage {
       // Locked before it becomes the log, so the log is locked throughout.
       await lockReplacement(out, tmpPath);
       faults.compactStep?.("open");
+      const oldVersion = this.#header.version;
       const header: FileHeader = {
         ...this.#header,
         version: FILE_FORMAT_VERSION,
         flags: this.#header.flags | FLAG_SNAPSHOT,
         baseSeq: seq,
       };
-      // What the snapshot end frame vouches for: every frame after the header.
-      const summary = { frames: 0, bytes: 0, records: 0, crc: 0 };
-      let lastSeq = seq;
-      const cover = (frame: Uint8Array): void => {
-        const view = new DataView(frame.buffer, frame.byteOffset);
-        summary.frames++;
-        summary.bytes += frame.length;
-        summary.records += view.getUint32(FRAME_HEADER_BYTES, true);
-        summary.crc = crc32c(frame, 0, frame.length, summary.crc);
-        lastSeq = view.getFloat64(4, true);
-      };
-      const write = async (bytes: Uint8Array): Promise<void> => {
-        faults.compactWrite?.(bytes.length);
-        await writeAll(out, bytes);
-      };
-      let size = HEADER_BYTES;
-      let chunk: Uint8Array[] = [encodeHeader(header)];
-      let chunkBytes = HEADER_BYTES;
-      let sets: { key: Uint8Array; value: Uint8Array }[] = [];
-      let frameBytes = 8;
-      const endFrame = async (): Promise<void> => {
-        if (sets.length === 0) return;
-        const frame = encodeFrame(seq, sets, []);
-        sets = [];
-        frameBytes = 8;
-        cover(frame);
-        chunk.push(frame);
-        chunkBytes += frame.length;
-        size += frame.length;
-        if (chunkBytes >= WRITE_CHUNK_BYTES) {
-          await write(concat(chunk));
-          chunk = [];
-          chunkBytes = 0;
-        }
-      };
-      for (const slot of slots) {
-        sets.push(slot);
-        frameBytes += slotBytes(slot);
-        if (frameBytes >= SNAPSHOT_FRAME_BYTES) await endFrame();
-      }
-      await endFrame();
-      if (chunk.length > 0) await write(concat(chunk));
+      const snapshot = new SnapshotWriter(
+        encodeHeader(header),
+        seq,
+        async (bytes) => {
+          faults.compactWrite?.(bytes.length);
+          await writeAll(out, bytes);
+        },
+      );
+      await copyLive(
+        entries,
+        (at, len) => this.#reader.read(at, len),
+        () => this.#fileBytes,
+        oldGen,
+        snapshot,
+        path,
+      );
+      await snapshot.flush();
       // The bulk of the fsync happens here, while commits are still written
       // to the old file; only the tail's is left for the step that holds
       // the log's writes back.
       await this.#sync(out, "syncData", tmpPath);
       faults.compactStep?.("snapshot");
+      reader = await Deno.open(tmpPath, { read: true });
       await this.#withIo(async () => {
         if (this.#failures !== failures) {
           throw new TetherError(
             `Cannot compact '${path}': a write failed while it ran`,
           );
         }
-        const tail = this.#tail!.frames;
+        // The commits written to the old file meanwhile, in the new format.
+        const tail = this.#tail!.frames.map((q) => ({
+          ...upgradeFrame(q, oldVersion),
+          entries: q.entries,
+        }));
         this.#tail = undefined;
-        for (const frame of tail) cover(frame);
-        const bytes = concat([...tail, encodeSnapshotEnd(lastSeq, summary)]);
-        await write(bytes);
-        size += bytes.length;
+        const moved: { e: KeyEntry; at: number; len: number }[] = [];
+        for (const t of tail) {
+          const at = snapshot.size;
+          for (let i = 0; i < t.entries.length; i++) {
+            moved.push({
+              e: t.entries[i]!,
+              at: at + t.offsets[2 * i]!,
+              len: t.offsets[2 * i + 1]!,
+            });
+          }
+          await snapshot.frame(t.frame, t.entries.length);
+        }
+        await snapshot.end();
+        await snapshot.flush();
+        const size = snapshot.size;
         await this.#sync(out, "sync", tmpPath);
         faults.compactStep?.("synced");
         await Deno.rename(tmpPath, realPath);
@@ -998,10 +901,51 @@ export class FileStorage implements Storage {
         // Closing the old one releases its lock: a writer waiting on it
         // finds that the path names another file now, and waits on that.
         renamed = true;
+        // Commits still queued for the log but not in the snapshot (some
+        // were made while this awaited): in the new format before they are
+        // written to the new file. From the switch below on, commits are
+        // encoded in it.
+        const later = this.#queue.filter((q) => q.seq > seq);
+        const upgraded = oldVersion === FILE_FORMAT_VERSION
+          ? []
+          : later.map((q) => upgradeFrame(q, oldVersion));
         this.#file.close();
         this.#file = out;
         this.#header = header;
         this.#fileBytes = size;
+        this.#reader.replace(reader);
+        reader = undefined;
+        const gen = this.#reader.gen;
+        // Every entry the new file holds points into it.
+        for (const p of snapshot.placed) {
+          p.entry.at = p.at;
+          p.entry.len = p.len;
+          p.entry.kind = 0;
+          p.entry.gen = gen;
+          p.entry.buf = undefined;
+        }
+        for (const { e, at, len } of moved) {
+          e.at = at;
+          e.len = len;
+          e.kind = 0;
+          e.gen = gen;
+          e.buf = undefined;
+        }
+        for (let i = 0; i < upgraded.length; i++) {
+          const q = later[i]!;
+          const u = upgraded[i]!;
+          q.frame = u.frame;
+          q.offsets = [...u.offsets];
+          for (let j = 0; j < q.entries.length; j++) {
+            const e = q.entries[j]!;
+            if (e.buf === undefined) continue;
+            e.buf = u.frame;
+            e.at = u.offsets[2 * j]!;
+            e.len = u.offsets[2 * j + 1]!;
+            e.kind = 0;
+          }
+        }
+        this.#dir.recount();
         // Commits not yet written that the snapshot holds are now durable.
         if (this.#queue.length > 0 && this.#queue[0]!.seq <= seq) {
           const covered = this.#queue.filter((q) => q.seq <= seq);
@@ -1019,19 +963,22 @@ export class FileStorage implements Storage {
       this.#commitsSinceCompaction = this.#stats.commits - commits;
       this.#log.debug(
         "compaction",
-        `compacted '${path}' from ${before} to ${size} bytes in ${
+        `compacted '${path}' from ${before} to ${this.#fileBytes} bytes in ${
           Date.now() - started
         } ms`,
         {
           path,
           before,
-          after: size,
-          keys: slots.length,
+          after: this.#fileBytes,
+          keys: entries.length,
           ms: Date.now() - started,
         },
       );
     } catch (e) {
       this.#tail = undefined;
+      try {
+        reader?.close();
+      } catch { /* already closed */ }
       if (!renamed) {
         try {
           tmp?.close();
@@ -1074,8 +1021,8 @@ export class FileStorage implements Storage {
       durability: this.#durability,
       readOnly: this.#readOnly,
       fileBytes: this.#fileBytes,
-      liveBytes: this.#liveBytes,
-      keys: this.#table.size,
+      liveBytes: this.#dir.live,
+      keys: this.#dir.size,
       commits: s.commits,
       queued: this.#queue.length,
       flushes: s.flushes,
@@ -1116,34 +1063,12 @@ export class FileStorage implements Storage {
     } finally {
       await this.#io;
       this.#file.close();
+      this.#reader.replace(undefined);
       if (!this.#readOnly) releaseHeld(this.#realPath);
-      this.#table.clear();
+      this.#dir.clear();
     }
     if (failure !== undefined) throw failure;
   }
-}
-
-/** The error a failed compaction rejects with. */
-function compactionError(
-  path: string,
-  cause: unknown,
-  renamed: boolean,
-): Error {
-  if (renamed) {
-    return new TetherError(
-      `Cannot finish compacting '${path}': the new file replaced the log, but ${
-        errorText(cause)
-      }; the database uses the new file`,
-      { cause },
-    );
-  }
-  if (cause instanceof TetherError) return cause;
-  const message = `Cannot compact '${path}': ${
-    errorText(cause)
-  }; the new file was removed and the database is unchanged, still in the old file`;
-  return isNoSpace(cause)
-    ? new QuotaError(message, { cause })
-    : new TetherError(message, { cause });
 }
 
 function isMagicPrefix(bytes: Uint8Array): boolean {
@@ -1151,37 +1076,4 @@ function isMagicPrefix(bytes: Uint8Array): boolean {
     if (bytes[i] !== MAGIC[i]) return false;
   }
   return true;
-}
-
-function checkOptions(options: FileStorageOptions, action: string): void {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`${action}: options must be an object`);
-  }
-  const { durability } = options;
-  if (
-    durability !== undefined && durability !== "strict" &&
-    durability !== "batched" && durability !== "none"
-  ) {
-    throw new TypeError(
-      `${action}: durability must be "strict", "batched" or "none", got ${
-        JSON.stringify(durability)
-      }`,
-    );
-  }
-  const positive = (name: keyof FileStorageOptions, min: number) => {
-    const value = options[name];
-    if (value === undefined) return;
-    if (typeof value !== "number" || !(value >= min) || value === Infinity) {
-      throw new RangeError(
-        `${action}: ${name} must be a finite number of at least ${min}, got ${
-          String(value)
-        }`,
-      );
-    }
-  };
-  positive("lockTimeout", 0);
-  positive("flushInterval", 1);
-  positive("compactRatio", 1);
-  positive("compactMinBytes", 0);
-  resolveLog(options.logger, options.logLevel);
 }

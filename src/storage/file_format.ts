@@ -7,16 +7,32 @@
  */
 
 import { crc32c } from "./crc32c.ts";
+import {
+  joinValue,
+  putVarint,
+  Reader,
+  readRecord,
+  type RecordParts,
+  recordSize,
+  type RecordView,
+  RecordWalk,
+  splitValue,
+  varintSize,
+  walkRecord,
+  writeRecord,
+} from "./file_record.ts";
 
 /** The first 8 bytes of every log file. */
 export const MAGIC: Uint8Array = new TextEncoder().encode("TETHERDB");
 /**
  * The log format version written in the header of new and compacted files.
- * Version 2 added the snapshot end frame (and header flag bit 1); version-1
- * files are still read, appended to as version 1, and written as version 2
- * by their next compaction.
+ * Version 2 added the snapshot end frame (and header flag bit 1); version 3
+ * made the commit payload binary (varint counts and lengths, record
+ * envelopes split into binary fields, see file_record.ts). Version-1 and
+ * version-2 files are still read, appended to in their own version, and
+ * written as version 3 by their next compaction.
  */
-export const FILE_FORMAT_VERSION = 2;
+export const FILE_FORMAT_VERSION = 3;
 /** The oldest log format version this release reads. */
 export const MIN_FILE_FORMAT_VERSION = 1;
 /**
@@ -35,6 +51,8 @@ export const FRAME_HEADER_BYTES = 21;
 export const KIND_COMMIT = 1;
 /** Frame kind that closes a snapshot (version 2). */
 export const KIND_SNAPSHOT_END = 2;
+/** The first format version with binary (varint) commit payloads. */
+export const BINARY_VERSION = 3;
 /** Payload bytes of a snapshot end frame. */
 export const SNAPSHOT_END_BYTES = 32;
 /** The largest frame payload: 1 GiB. */
@@ -69,6 +87,26 @@ export interface SnapshotSummary {
   readonly crc: number;
 }
 
+/** One set of a decoded frame. */
+export interface FrameSet {
+  /** The key (a view of the file buffer). */
+  readonly key: Uint8Array;
+  /**
+   * The value as the storage hands it out (format 3: rebuilt when read;
+   * a `RangeError` when a record's `_id` does not match its key).
+   */
+  readonly value: Uint8Array;
+  /** Format 3: the value's parts (views of the file buffer). */
+  readonly parts?: RecordParts;
+  /**
+   * Where the stored bytes start in the buffer read: the record (format 3)
+   * or the value (versions 1 and 2).
+   */
+  readonly at: number;
+  /** How many stored bytes. */
+  readonly len: number;
+}
+
 /**
  * One decoded frame: keys and values are views of the file buffer. A
  * snapshot end frame has no sets or deletes and carries `summary`.
@@ -80,10 +118,117 @@ export interface Frame {
   readonly seq: number;
   /** A snapshot end frame's figures. */
   readonly summary?: SnapshotSummary;
-  /** Keys written, with their values. */
-  readonly sets: { key: Uint8Array; value: Uint8Array }[];
+  /** Keys written, with their values (format 3: built when first read). */
+  readonly sets: FrameSet[];
   /** Keys deleted. */
   readonly deletes: Uint8Array[];
+  /** How many sets. */
+  readonly setCount: number;
+  /**
+   * Format 3: where the records are (`walk` visits them without building
+   * `sets`).
+   */
+  readonly binary?: BinaryPayload;
+}
+
+/** The records of a format-3 commit frame, in the bytes read. */
+export interface BinaryPayload {
+  /** The bytes read. */
+  readonly bytes: Uint8Array;
+  /** Where the first record starts. */
+  readonly start: number;
+  /** Where the payload ends. */
+  readonly end: number;
+  /** How many sets, then deletes. */
+  readonly sets: number;
+  /** How many deletes. */
+  readonly deletes: number;
+}
+
+/**
+ * Visits the records of a checked format-3 payload without allocating:
+ * `set` with each record's parts (in `w`, reused) and start, `del` with
+ * each deleted key's range.
+ *
+ * @param p The payload.
+ * @param set Receives each set.
+ * @param del Receives each delete.
+ */
+export function walkPayload(
+  p: BinaryPayload,
+  set: (w: RecordWalk, at: number) => void,
+  del: (start: number, end: number) => void,
+): void {
+  const r = new Reader(p.bytes, p.start, p.end);
+  const w = new RecordWalk();
+  for (let i = 0; i < p.sets; i++) {
+    const at = r.at;
+    walkRecord(r, w);
+    set(w, at);
+  }
+  for (let i = 0; i < p.deletes; i++) {
+    const n = r.varint();
+    const k = r.skip(n);
+    del(k, k + n);
+  }
+}
+
+/** A format-3 commit frame whose sets are built when first asked for. */
+class BinaryFrame implements Frame {
+  readonly kind = KIND_COMMIT;
+  readonly seq: number;
+  readonly binary: BinaryPayload;
+  #sets: FrameSet[] | undefined;
+  #deletes: Uint8Array[] | undefined;
+
+  constructor(seq: number, binary: BinaryPayload) {
+    this.seq = seq;
+    this.binary = binary;
+  }
+
+  get setCount(): number {
+    return this.binary.sets;
+  }
+
+  get sets(): FrameSet[] {
+    this.#build();
+    return this.#sets!;
+  }
+
+  get deletes(): Uint8Array[] {
+    this.#build();
+    return this.#deletes!;
+  }
+
+  #build(): void {
+    if (this.#sets !== undefined) return;
+    const { bytes } = this.binary;
+    const sets: FrameSet[] = [];
+    const deletes: Uint8Array[] = [];
+    const r = new Reader(bytes, this.binary.start, this.binary.end);
+    for (let i = 0; i < this.binary.sets; i++) {
+      const at = r.at;
+      const rec = readRecord(r) as RecordView;
+      const key = bytes.subarray(rec.keyStart, rec.keyEnd);
+      const parts = rec.parts;
+      sets.push({
+        key,
+        get value(): Uint8Array {
+          return joinValue(parts, key);
+        },
+        parts,
+        at,
+        len: rec.end - at,
+      });
+    }
+    for (let i = 0; i < this.binary.deletes; i++) {
+      const n = r.varint();
+      const k = r.skip(n);
+      deletes.push(bytes.subarray(k, k + n));
+    }
+    this.#sets = sets;
+    this.#deletes = deletes;
+  }
 }
 
 /**
@@ -143,28 +288,46 @@ export function decodeHeader(bytes: Uint8Array): FileHeader | string {
   };
 }
 
+/** A set to encode: the key, the value, and the record it holds if known. */
+export interface EncodeSet {
+  /** The key. */
+  readonly key: Uint8Array;
+  /** The value bytes. */
+  readonly value: Uint8Array;
+  /** The decoded record (format 3 uses it to split an envelope). */
+  readonly memo?: unknown;
+}
+
 /**
  * Encodes one commit as a frame.
  *
  * @param seq Its sequence number.
  * @param sets Keys and values written.
  * @param deletes Keys deleted.
+ * @param version The file's format version (3: binary payload).
+ * @param offsets Receives, per set, where its stored bytes (the record in
+ *   format 3, the value before) start in the frame and their length.
+ * @param split Receives, in format 3, the split value of each set.
  * @returns The frame bytes.
  * @throws {RangeError} When the payload would pass 1 GiB.
  */
 export function encodeFrame(
   seq: number,
-  sets: readonly { readonly key: Uint8Array; readonly value: Uint8Array }[],
+  sets: readonly EncodeSet[],
   deletes: readonly Uint8Array[],
+  version: number = FILE_FORMAT_VERSION,
+  offsets?: number[],
+  split?: RecordParts[],
 ): Uint8Array {
+  if (version >= BINARY_VERSION) {
+    const parts = sets.map((set) => splitValue(set.value, set.memo, set.key));
+    split?.push(...parts);
+    return encodeBinaryFrame(seq, sets, parts, deletes, offsets);
+  }
   let length = 8;
   for (const set of sets) length += 8 + set.key.length + set.value.length;
   for (const key of deletes) length += 4 + key.length;
-  if (length > MAX_PAYLOAD_BYTES) {
-    throw new RangeError(
-      `a commit of ${length} bytes is over the ${MAX_PAYLOAD_BYTES}-byte frame limit`,
-    );
-  }
+  checkLength(length);
   const out = new Uint8Array(FRAME_HEADER_BYTES + length);
   const view = new DataView(out.buffer);
   view.setUint32(0, length, true);
@@ -180,12 +343,67 @@ export function encodeFrame(
     at += 4 + key.length;
     view.setUint32(at, value.length, true);
     out.set(value, at + 4);
+    offsets?.push(at + 4, value.length);
     at += 4 + value.length;
   }
   for (const key of deletes) {
     view.setUint32(at, key.length, true);
     out.set(key, at + 4);
     at += 4 + key.length;
+  }
+  sealFrame(out);
+  return out;
+}
+
+function checkLength(length: number): void {
+  if (length > MAX_PAYLOAD_BYTES) {
+    throw new RangeError(
+      `a commit of ${length} bytes is over the ${MAX_PAYLOAD_BYTES}-byte frame limit`,
+    );
+  }
+}
+
+/**
+ * Encodes a format-3 commit frame from values already split.
+ *
+ * @param seq Its sequence number.
+ * @param sets Keys (values unused).
+ * @param parts The split value of each set.
+ * @param deletes Keys deleted.
+ * @param offsets Receives, per set, where its record starts in the frame
+ *   and its length.
+ * @returns The frame bytes.
+ * @throws {RangeError} When the payload would pass 1 GiB.
+ */
+export function encodeBinaryFrame(
+  seq: number,
+  sets: readonly { readonly key: Uint8Array }[],
+  parts: readonly RecordParts[],
+  deletes: readonly Uint8Array[],
+  offsets?: number[],
+): Uint8Array {
+  let length = varintSize(sets.length) + varintSize(deletes.length);
+  for (let i = 0; i < sets.length; i++) {
+    length += recordSize(sets[i]!.key, parts[i]!);
+  }
+  for (const key of deletes) length += varintSize(key.length) + key.length;
+  checkLength(length);
+  const out = new Uint8Array(FRAME_HEADER_BYTES + length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, length, true);
+  view.setFloat64(4, seq, true);
+  out[12] = KIND_COMMIT;
+  let at = putVarint(out, FRAME_HEADER_BYTES, sets.length);
+  at = putVarint(out, at, deletes.length);
+  for (let i = 0; i < sets.length; i++) {
+    const start = at;
+    at = writeRecord(out, at, sets[i]!.key, parts[i]!);
+    offsets?.push(start, at - start);
+  }
+  for (const key of deletes) {
+    at = putVarint(out, at, key.length);
+    out.set(key, at);
+    at += key.length;
   }
   sealFrame(out);
   return out;
@@ -248,7 +466,9 @@ export function readFrame(
   bytes: Uint8Array,
   at: number,
   minSeq: number,
+  version: number = FILE_FORMAT_VERSION,
 ): FrameRead {
+  const least = version >= BINARY_VERSION ? 2 : 8;
   const size = bytes.length;
   if (size - at < FRAME_HEADER_BYTES) {
     return {
@@ -272,7 +492,7 @@ export function readFrame(
       reason: `the frame needs ${end - at} bytes and ${size - at} remain`,
     };
   }
-  if (length < 8 || length > MAX_PAYLOAD_BYTES) {
+  if (length < least || length > MAX_PAYLOAD_BYTES) {
     return {
       problem: "corrupt",
       reason: `the frame length ${length} is invalid`,
@@ -302,11 +522,14 @@ export function readFrame(
       reason: `the frame kind ${kind} is unknown`,
     };
   }
+  if (version >= BINARY_VERSION) {
+    return readBinaryPayload(bytes, at + FRAME_HEADER_BYTES, end, seq);
+  }
   let p = at + FRAME_HEADER_BYTES;
   const setCount = view.getUint32(p - at, true);
   const deleteCount = view.getUint32(p - at + 4, true);
   p += 8;
-  const sets: { key: Uint8Array; value: Uint8Array }[] = [];
+  const sets: FrameSet[] = [];
   const deletes: Uint8Array[] = [];
   const take = (): Uint8Array | undefined => {
     if (end - p < 4) return undefined;
@@ -325,7 +548,12 @@ export function readFrame(
         reason: "a key or value runs past the frame",
       };
     }
-    sets.push({ key: key!, value });
+    sets.push({
+      key: key!,
+      value,
+      at: value.byteOffset - bytes.byteOffset,
+      len: value.length,
+    });
   }
   for (let i = 0; i < deleteCount; i++) {
     const key = take();
@@ -337,7 +565,48 @@ export function readFrame(
   if (p !== end) {
     return { problem: "corrupt", reason: "the frame has trailing bytes" };
   }
-  return { frame: { kind, seq, sets, deletes }, end };
+  return {
+    frame: { kind, seq, sets, deletes, setCount: sets.length },
+    end,
+  };
+}
+
+function readBinaryPayload(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  seq: number,
+): FrameRead {
+  const r = new Reader(bytes, start, end);
+  const setCount = r.varint();
+  const deleteCount = r.varint();
+  if (setCount < 0 || deleteCount < 0) {
+    return { problem: "corrupt", reason: "the frame's counts are malformed" };
+  }
+  const first = r.at;
+  const w = new RecordWalk();
+  for (let i = 0; i < setCount; i++) {
+    const problem = walkRecord(r, w);
+    if (problem !== undefined) return { problem: "corrupt", reason: problem };
+  }
+  for (let i = 0; i < deleteCount; i++) {
+    const n = r.varint();
+    const k = n < 0 ? -1 : r.skip(n);
+    if (k < 0) {
+      return { problem: "corrupt", reason: "a key runs past the frame" };
+    }
+  }
+  if (r.at !== end) {
+    return { problem: "corrupt", reason: "the frame has trailing bytes" };
+  }
+  const frame = new BinaryFrame(seq, {
+    bytes,
+    start: first,
+    end,
+    sets: setCount,
+    deletes: deleteCount,
+  });
+  return { frame, end };
 }
 
 function readSnapshotEnd(
@@ -373,7 +642,14 @@ function readSnapshotEnd(
     crc: view.getUint32(at + 24, true),
   };
   return {
-    frame: { kind: KIND_SNAPSHOT_END, seq, summary, sets: [], deletes: [] },
+    frame: {
+      kind: KIND_SNAPSHOT_END,
+      seq,
+      summary,
+      sets: [],
+      deletes: [],
+      setCount: 0,
+    },
     end,
   };
 }
@@ -392,17 +668,19 @@ export function findNextFrame(
   bytes: Uint8Array,
   from: number,
   minSeq: number,
+  version: number = FILE_FORMAT_VERSION,
 ): number {
+  const least = version >= BINARY_VERSION ? 2 : 8;
   const size = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset);
-  for (let at = from; at + FRAME_HEADER_BYTES + 8 <= size; at++) {
+  for (let at = from; at + FRAME_HEADER_BYTES + least <= size; at++) {
     const kind = bytes[at + 12];
     if (kind !== KIND_COMMIT && kind !== KIND_SNAPSHOT_END) continue;
     const length = view.getUint32(at, true);
-    if (length < 8 || at + FRAME_HEADER_BYTES + length > size) continue;
+    if (length < least || at + FRAME_HEADER_BYTES + length > size) continue;
     const seq = view.getFloat64(at + 4, true);
     if (!Number.isSafeInteger(seq) || seq < minSeq) continue;
-    if ("frame" in readFrame(bytes, at, minSeq)) return at;
+    if ("frame" in readFrame(bytes, at, minSeq, version)) return at;
   }
   return -1;
 }

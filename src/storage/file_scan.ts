@@ -9,6 +9,7 @@
 import { crc32c } from "./crc32c.ts";
 import {
   decodeHeader,
+  FILE_FORMAT_VERSION,
   type FileHeader,
   findNextFrame,
   FLAG_SNAPSHOT,
@@ -104,13 +105,13 @@ function summaryMismatch(
  *
  * @param bytes The whole file.
  * @param salvage Whether to skip damage instead of stopping.
- * @param apply Receives each commit frame.
+ * @param apply Receives each commit frame and the format it was read in.
  * @returns What was found.
  */
 export function scanLog(
   bytes: Uint8Array,
   salvage: boolean,
-  apply: (frame: Frame) => void,
+  apply: (frame: Frame, version: number) => void,
 ): LogScan {
   const size = bytes.length;
   const damage: Damage[] = [];
@@ -122,6 +123,8 @@ export function scanLog(
    * no snapshot; "unknown": the header is damaged, so either may be true.
    */
   let snapshot: "open" | "closed" | "unknown" = "closed";
+  /** The payload format (unknown with a damaged header: guessed). */
+  let version = FILE_FORMAT_VERSION;
   if (typeof decoded === "string") {
     const reason = `it is not a readable @tether/db log (byte 0: ${decoded})`;
     if (!salvage) {
@@ -134,12 +137,17 @@ export function scanLog(
         failure: { offset: 0, reason, header: true },
       };
     }
-    const next = findNextFrame(bytes, 0, 0);
+    let next = findNextFrame(bytes, 0, 0, version);
+    if (next < 0) {
+      version = 2;
+      next = findNextFrame(bytes, 0, 0, version);
+    }
     at = next < 0 ? size : next;
     damage.push({ offset: 0, bytes: at, reason });
     snapshot = "unknown";
   } else {
     header = decoded;
+    version = header.version;
     if ((header.flags & FLAG_SNAPSHOT) !== 0) snapshot = "open";
   }
   let seq = header?.baseSeq ?? 0;
@@ -155,7 +163,7 @@ export function scanLog(
     failure: { offset, reason, header: false },
   });
   while (at < size) {
-    const read = readFrame(bytes, at, seq);
+    const read = readFrame(bytes, at, seq, version);
     if ("frame" in read) {
       const { frame } = read;
       if (frame.kind === KIND_SNAPSHOT_END) {
@@ -178,18 +186,18 @@ export function scanLog(
         at = read.end;
         continue;
       }
-      apply(frame);
+      apply(frame, version);
       if (snapshot === "open") {
         covered.frames++;
         covered.bytes += read.end - at;
-        covered.records += frame.sets.length;
+        covered.records += frame.setCount;
       }
       seq = frame.seq;
       at = read.end;
       continue;
     }
     const next = read.problem === "corrupt"
-      ? findNextFrame(bytes, at + 1, seq)
+      ? findNextFrame(bytes, at + 1, seq, version)
       : -1;
     if (
       snapshot !== "open" && next < 0 &&

@@ -1,0 +1,155 @@
+/**
+ * The file storage's I/O helpers, its error wording, and the fault points
+ * tests use.
+ *
+ * @module
+ */
+
+import {
+  ClosedError,
+  IntegrityError,
+  QuotaError,
+  TetherError,
+} from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
+
+/**
+ * Points where tests make writes fail or stop compaction. Not part of the
+ * public API.
+ */
+export const faults: {
+  /** Called before each write to the log; throw to fail it. */
+  beforeWrite?: (() => void) | undefined;
+  /** Called at each step of a compaction; throw to stop it there. */
+  compactStep?: ((step: string) => void) | undefined;
+  /**
+   * Called before each write to a compaction's new file, with its length;
+   * throw to fail it (as a full disk would, with an error whose `code` is
+   * `"ENOSPC"`).
+   */
+  compactWrite?: ((bytes: number) => void) | undefined;
+} = {};
+/** The directory of a path. */
+export function dirname(path: string): string {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : i === 0 ? path.slice(0, 1) : path.slice(0, i);
+}
+
+/** Helper of the file storage. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : concatBytes(parts);
+}
+
+/** Helper of the file storage. */
+export async function writeAll(
+  file: Deno.FsFile,
+  bytes: Uint8Array,
+): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await file.write(bytes.subarray(at));
+}
+
+/** Helper of the file storage. */
+export async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  const { size } = await file.stat();
+  const out = new Uint8Array(size);
+  let at = 0;
+  while (at < size) {
+    const n = await file.read(out.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return at === size ? out : out.subarray(0, at);
+}
+
+/** Helper of the file storage. */
+export async function syncDir(path: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const dir = await Deno.open(dirname(path), { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+/** Helper of the file storage. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Helper of the file storage. */
+export function isNoSpace(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" ||
+    /no space left|quota exceeded/i.test(errorText(e));
+}
+
+/** The error a failed compaction rejects with. */
+export function compactionError(
+  path: string,
+  cause: unknown,
+  renamed: boolean,
+): Error {
+  if (renamed) {
+    return new TetherError(
+      `Cannot finish compacting '${path}': the new file replaced the log, but ${
+        errorText(cause)
+      }; the database uses the new file`,
+      { cause },
+    );
+  }
+  if (cause instanceof TetherError) return cause;
+  const message = `Cannot compact '${path}': ${
+    errorText(cause)
+  }; the new file was removed and the database is unchanged, still in the old file`;
+  return isNoSpace(cause)
+    ? new QuotaError(message, { cause })
+    : new TetherError(message, { cause });
+}
+
+/**
+ * Positioned reads of the log through a handle of its own (the writer's
+ * handle stays at the end of the file, where appends go).
+ */
+export class PositionedReader {
+  gen = 0;
+  readonly path: string;
+  #file: Deno.FsFile | undefined;
+
+  constructor(path: string, file: Deno.FsFile | undefined) {
+    this.path = path;
+    this.#file = file;
+  }
+
+  /** Switches to another file (a compaction's), bumping the generation. */
+  replace(file: Deno.FsFile | undefined): void {
+    try {
+      this.#file?.close();
+    } catch { /* already closed */ }
+    this.#file = file;
+    this.gen++;
+  }
+
+  read(at: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    const file = this.#file;
+    if (file === undefined) {
+      throw new ClosedError(`Cannot read '${this.path}': it is closed`);
+    }
+    file.seekSync(at, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < len) {
+      const n = file.readSync(out.subarray(got));
+      if (n === null || n === 0) {
+        throw new IntegrityError(
+          `Cannot read '${this.path}' at byte ${at}: the file ends at byte ${
+            at + got
+          }, before the ${len} bytes the record takes`,
+        );
+      }
+      got += n;
+    }
+    return out;
+  }
+}

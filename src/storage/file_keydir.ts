@@ -1,0 +1,419 @@
+/**
+ * The file storage's key directory (Bitcask's keydir): every live key in
+ * RAM with where its value lies in the log file, and no value bytes. Values
+ * are read with positioned reads when asked for; a commit not yet written
+ * keeps its frame in RAM until it is.
+ *
+ * @module
+ */
+
+import { BTree, type BTreeRange } from "../engine/btree.ts";
+import { binaryString, compareBytes, prefixEnd } from "../bytes.ts";
+import { IntegrityError, TetherError } from "../errors.ts";
+import type { ScanOptions, StorageCheck, StorageEntry } from "./contract.ts";
+import { joinValue, Reader, readRecord } from "./file_record.ts";
+import type { RecordMeta } from "./file_record.ts";
+
+/** Entries are collected this many at a time; the tree is re-seeked between. */
+const SCAN_BATCH = 256;
+/** A run of a page's values read at once spans at most this. */
+const SPAN_BYTES = 1 << 20;
+/** Records at most this far apart are read in one run. */
+const RUN_GAP = 16 << 10;
+
+/** Kind bit: the stored bytes are a raw value (a version-1 or -2 frame). */
+export const LEGACY = 1;
+
+/** One live key: where its stored bytes are. Replaced on every write. */
+export class KeyEntry {
+  /** The key as a binary string (one char per byte). */
+  readonly id: string;
+  /** The sequence number of the commit that wrote it. */
+  readonly seq: number;
+  /** Where the stored bytes start: in the file, or in `buf`. */
+  at: number;
+  /** How many bytes. */
+  len: number;
+  /** `LEGACY` or 0 (a format-3 record). */
+  kind: number;
+  /** The file generation `at` refers to. */
+  gen: number;
+  /** While the commit is unwritten: its frame, which `at` points into. */
+  buf: Uint8Array | undefined;
+  /** Insertion sequence of a record envelope (-1: not an envelope). */
+  readonly s: number;
+  /** Its expiry (-1: none). */
+  readonly x: number;
+  /** Its change feed position. */
+  readonly f: number;
+
+  constructor(
+    id: string,
+    seq: number,
+    at: number,
+    len: number,
+    kind: number,
+    gen: number,
+    buf: Uint8Array | undefined,
+    s: number,
+    x: number,
+    f: number,
+  ) {
+    this.id = id;
+    this.seq = seq;
+    this.at = at;
+    this.len = len;
+    this.kind = kind;
+    this.gen = gen;
+    this.buf = buf;
+    this.s = s;
+    this.x = x;
+    this.f = f;
+  }
+
+  /** What the engine reads at open, without the value. */
+  get meta(): RecordMeta | undefined {
+    if (this.s < 0) return undefined;
+    return {
+      seq: this.s,
+      expiresAt: this.x < 0 ? undefined : this.x,
+      feed: this.f,
+    };
+  }
+}
+
+/**
+ * The `s`, `x`, `f` arguments of {@linkcode KeyEntry} for a record's
+ * metadata (`-1, -1, 0` for a value that is not a record envelope).
+ */
+export function metaArgs(
+  meta: RecordMeta | undefined,
+): [number, number, number] {
+  return meta === undefined
+    ? [-1, -1, 0]
+    : [meta.seq, meta.expiresAt ?? -1, meta.feed];
+}
+
+/** A key's bytes from its binary string. */
+export function keyBytes(id: string): Uint8Array {
+  const out = new Uint8Array(id.length);
+  for (let i = 0; i < id.length; i++) out[i] = id.charCodeAt(i);
+  return out;
+}
+
+/** The 16-hex-digit versionstamp of a sequence number. */
+export function stamp(n: number): string {
+  return n.toString(16).padStart(16, "0");
+}
+
+/** Positioned reads of the log (what the directory points into). */
+export interface LogReader {
+  /** The current file generation (bumped when compaction replaces it). */
+  readonly gen: number;
+  /** The log's path, for error messages. */
+  readonly path: string;
+  /**
+   * Reads `len` bytes at `at` (synchronously).
+   *
+   * @throws {IntegrityError} When the file ends before.
+   */
+  read(at: number, len: number): Uint8Array;
+}
+
+/**
+ * The value of an entry from its stored bytes.
+ *
+ * @param e The entry.
+ * @param stored Its stored bytes (`e.len` of them).
+ * @param key Its key.
+ * @param where For error messages: the file and offset (made on error).
+ * @returns The value.
+ * @throws {IntegrityError} When the bytes do not read as a record.
+ */
+export function valueOf(
+  e: KeyEntry,
+  stored: Uint8Array,
+  key: Uint8Array,
+  where: (e: KeyEntry) => string,
+): Uint8Array {
+  if (e.kind === LEGACY) return stored;
+  const r = new Reader(stored, 0, stored.length);
+  const rec = readRecord(r);
+  if (typeof rec === "string" || rec.end !== stored.length) {
+    throw new IntegrityError(
+      `Cannot read ${where(e)}: ${
+        typeof rec === "string" ? rec : "the record has trailing bytes"
+      }`,
+    );
+  }
+  try {
+    return joinValue(rec.parts, key);
+  } catch (err) {
+    throw new IntegrityError(
+      `Cannot read ${where(e)}: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Reads the value of an entry. */
+type ValueRead = (e: KeyEntry, key: Uint8Array) => Uint8Array;
+
+/** An entry as the storage hands it out: its value is read when asked. */
+class FileEntry implements StorageEntry {
+  readonly key: Uint8Array;
+  readonly #entry: KeyEntry;
+  readonly #read: ValueRead;
+  #value: Uint8Array | undefined;
+
+  constructor(entry: KeyEntry, read: ValueRead, value?: Uint8Array) {
+    this.key = keyBytes(entry.id);
+    this.#entry = entry;
+    this.#read = read;
+    this.#value = value;
+  }
+
+  get value(): Uint8Array {
+    return this.#value ??= this.#read(this.#entry, this.key);
+  }
+
+  get versionstamp(): string {
+    return stamp(this.#entry.seq);
+  }
+
+  /** A record envelope's sequence, expiry and feed position (no read). */
+  get meta(): RecordMeta | undefined {
+    return this.#entry.meta;
+  }
+
+  /** The stored size of the value (no read). */
+  get storedBytes(): number {
+    return this.#entry.len;
+  }
+}
+
+/** What a write replaced: the key and its previous entry. */
+export interface DirUndo {
+  /** The key's binary string. */
+  readonly id: string;
+  /** The entry before, or `undefined` when the key was absent. */
+  readonly before: KeyEntry | undefined;
+}
+
+function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(a, b) >= 0 ? a : b;
+}
+
+function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(a, b) <= 0 ? a : b;
+}
+
+/** What an entry counts in `live`: its record (a raw value: key + value). */
+function liveOf(e: KeyEntry): number {
+  return e.kind === LEGACY ? 8 + e.id.length + e.len : e.len;
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Live keys in order, each with where its value is; values are read through
+ * `reader`.
+ */
+export class KeyDir {
+  #tree = new BTree<string, KeyEntry>(compareStrings);
+  readonly #reader: LogReader;
+  /** Bytes of live keys and values (8 bytes of lengths each included). */
+  live = 0;
+
+  /** @param reader Reads the log. */
+  constructor(reader: LogReader) {
+    this.#reader = reader;
+  }
+
+  /** How many keys. */
+  get size(): number {
+    return this.#tree.size;
+  }
+
+  /** The entry of a key's binary string. */
+  entry(id: string): KeyEntry | undefined {
+    return this.#tree.get(id);
+  }
+
+  /**
+   * Sets or removes a key's entry.
+   *
+   * @returns The entry before.
+   */
+  put(id: string, entry: KeyEntry | undefined): KeyEntry | undefined {
+    const before = this.#tree.get(id);
+    if (before !== undefined) this.live -= liveOf(before);
+    if (entry === undefined) {
+      if (before !== undefined) this.#tree.delete(id);
+    } else {
+      this.#tree.set(id, entry);
+      this.live += liveOf(entry);
+    }
+    return before;
+  }
+
+  /** Takes writes back, newest first. */
+  revert(undo: readonly DirUndo[]): void {
+    for (let i = undo.length - 1; i >= 0; i--) {
+      this.put(undo[i]!.id, undo[i]!.before);
+    }
+  }
+
+  /** Whether every check holds. */
+  check(checks: readonly StorageCheck[] | undefined): boolean {
+    if (checks === undefined) return true;
+    for (const check of checks) {
+      const e = this.#tree.get(binaryString(check.key));
+      const current = e === undefined ? null : stamp(e.seq);
+      if (current !== check.versionstamp) return false;
+    }
+    return true;
+  }
+
+  /** Every entry in key order (synchronous; no writes while it runs). */
+  entries(): IterableIterator<KeyEntry> {
+    return this.#tree.values();
+  }
+
+  /** The stored bytes of an entry. */
+  stored(e: KeyEntry): Uint8Array {
+    if (e.buf !== undefined) return e.buf.subarray(e.at, e.at + e.len);
+    if (e.gen !== this.#reader.gen) {
+      throw new TetherError(
+        `Cannot read a value of '${this.#reader.path}': it was replaced and compacted away while it was being read; read it again`,
+      );
+    }
+    return this.#reader.read(e.at, e.len);
+  }
+
+  /** The value of an entry (read from the file unless unwritten). */
+  value = (e: KeyEntry, key: Uint8Array): Uint8Array =>
+    valueOf(e, this.stored(e), key, this.#where);
+
+  #where = (e: KeyEntry): string => {
+    return e.buf !== undefined
+      ? `an unwritten commit of '${this.#reader.path}'`
+      : `'${this.#reader.path}' at byte ${e.at}`;
+  };
+
+  /** One key's entry, its value read now. */
+  get(key: Uint8Array): StorageEntry | null {
+    const e = this.#tree.get(binaryString(key));
+    return e === undefined
+      ? null
+      : new FileEntry(e, this.value, this.value(e, key));
+  }
+
+  /**
+   * Visits entries in key order, in pages; a page's values are read when
+   * first asked for, in one read when they lie close together.
+   */
+  async *scan(
+    options: ScanOptions,
+    alive: () => void,
+  ): AsyncIterable<readonly StorageEntry[]> {
+    alive();
+    let lo = options.start;
+    let hi = options.end;
+    if (options.prefix !== undefined) {
+      lo = maxKey(lo, options.prefix);
+      hi = minKey(hi, prefixEnd(options.prefix));
+    }
+    const reverse = options.reverse === true;
+    let left = options.limit ?? Infinity;
+    const loId = lo === undefined ? undefined : binaryString(lo);
+    const hiId = hi === undefined ? undefined : binaryString(hi);
+    let cursor: string | undefined;
+    while (left > 0) {
+      alive();
+      const batch: KeyEntry[] = [];
+      const range: BTreeRange<string> = {};
+      if (reverse) {
+        range.reverse = true;
+        if (loId !== undefined) range.gte = loId;
+        const upper = cursor ?? hiId;
+        if (upper !== undefined) range.lt = upper;
+      } else {
+        if (cursor !== undefined) range.gt = cursor;
+        else if (loId !== undefined) range.gte = loId;
+        if (hiId !== undefined) range.lt = hiId;
+      }
+      for (const e of this.#tree.values(range)) {
+        batch.push(e);
+        if (batch.length >= SCAN_BATCH || batch.length >= left) break;
+      }
+      if (batch.length === 0) return;
+      cursor = batch[batch.length - 1]!.id;
+      const full = batch.length >= SCAN_BATCH;
+      left -= batch.length;
+      yield this.#page(batch);
+      if (!full) return;
+    }
+  }
+
+  /**
+   * Entries of a page; their values come from a few reads of runs of
+   * nearby records (in order of offset), made when the first is asked for.
+   */
+  #page(batch: readonly KeyEntry[]): StorageEntry[] {
+    const gen = this.#reader.gen;
+    let runs: Map<KeyEntry, { bytes: Uint8Array; start: number }> | undefined;
+    const load = (): Map<KeyEntry, { bytes: Uint8Array; start: number }> => {
+      const out = new Map<KeyEntry, { bytes: Uint8Array; start: number }>();
+      const disk = batch.filter((e) => e.buf === undefined && e.gen === gen);
+      disk.sort((a, b) => a.at - b.at);
+      let i = 0;
+      while (i < disk.length) {
+        const lo = disk[i]!.at;
+        let hi = lo + disk[i]!.len;
+        let j = i + 1;
+        while (
+          j < disk.length && disk[j]!.at - hi <= RUN_GAP &&
+          disk[j]!.at + disk[j]!.len - lo <= SPAN_BYTES
+        ) {
+          hi = Math.max(hi, disk[j]!.at + disk[j]!.len);
+          j++;
+        }
+        const run = { bytes: this.#reader.read(lo, hi - lo), start: lo };
+        for (let k = i; k < j; k++) out.set(disk[k]!, run);
+        i = j;
+      }
+      return out;
+    };
+    const read = (e: KeyEntry, key: Uint8Array): Uint8Array => {
+      if (e.buf !== undefined || e.gen !== gen || gen !== this.#reader.gen) {
+        return this.value(e, key);
+      }
+      runs ??= load();
+      const run = runs.get(e);
+      if (run === undefined) return this.value(e, key);
+      const at = e.at - run.start;
+      const stored = run.bytes.subarray(at, at + e.len);
+      return valueOf(e, stored, key, this.#where);
+    };
+    return batch.map((e) => new FileEntry(e, read));
+  }
+
+  /** Sums `live` again (after entries changed their stored length). */
+  recount(): void {
+    let live = 0;
+    for (const e of this.#tree.values()) live += liveOf(e);
+    this.live = live;
+  }
+
+  /** Drops every key. */
+  clear(): void {
+    this.#tree.clear();
+    this.live = 0;
+  }
+}

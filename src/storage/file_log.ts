@@ -1,0 +1,147 @@
+/**
+ * Between the log's frames and the key directory: what a commit waiting to
+ * be written holds, the directory entries of the sets of a frame read from
+ * the log, and commits carried over into a compaction's new format.
+ *
+ * @module
+ */
+
+import { binaryString } from "../bytes.ts";
+import { TetherError } from "../errors.ts";
+import { recordMeta } from "../value_codec.ts";
+import {
+  encodeFrame,
+  FILE_FORMAT_VERSION,
+  type Frame,
+  type FrameSet,
+  readFrame,
+  walkPayload,
+} from "./file_format.ts";
+import {
+  type DirUndo,
+  type KeyDir,
+  KeyEntry,
+  LEGACY,
+  metaArgs,
+} from "./file_keydir.ts";
+import {
+  partsMeta,
+  REC_ENVELOPE,
+  REC_EXPIRY,
+  REC_FEED,
+} from "./file_record.ts";
+
+/** A commit accepted and not yet durable. */
+export interface Queued {
+  readonly seq: number;
+  /** Its frame (re-encoded when a compaction changes the file's format). */
+  frame: Uint8Array;
+  /** The entry of each set, pointing into `frame` until it is written. */
+  readonly entries: KeyEntry[];
+  /** Per set: where its stored bytes start in `frame`, and their length. */
+  offsets: number[];
+  /** Strict mode: what takes the commit back if it cannot be written. */
+  readonly undo: DirUndo[] | undefined;
+  readonly resolve: (() => void) | undefined;
+  readonly reject: ((e: Error) => void) | undefined;
+}
+
+/** A commit written to the log while a compaction ran. */
+export interface TailFrame {
+  readonly frame: Uint8Array;
+  readonly entries: readonly KeyEntry[];
+  readonly offsets: readonly number[];
+}
+
+/** The directory entry of a set read from the log at `base`. */
+export function entryOf(
+  set: FrameSet,
+  seq: number,
+  base: number,
+  version: number,
+  gen: number,
+): KeyEntry {
+  const legacy = version < 3;
+  return new KeyEntry(
+    binaryString(set.key),
+    seq,
+    base + set.at,
+    set.len,
+    legacy ? LEGACY : 0,
+    gen,
+    undefined,
+    ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(set.parts!)),
+  );
+}
+
+/**
+ * Applies a frame read from the log at `base` to the directory.
+ *
+ * @param dir The key directory.
+ * @param frame The frame.
+ * @param base Where the bytes the frame was read from start in the file.
+ * @param version The log's format version.
+ * @param gen The file generation.
+ */
+export function applyFrame(
+  dir: KeyDir,
+  frame: Frame,
+  base: number,
+  version: number,
+  gen: number,
+): void {
+  const binary = frame.binary;
+  if (binary !== undefined) {
+    const bytes = binary.bytes;
+    const seq = frame.seq;
+    walkPayload(binary, (w, at) => {
+      const id = binaryString(bytes.subarray(w.keyStart, w.keyEnd));
+      const envelope = (w.flags & REC_ENVELOPE) !== 0;
+      dir.put(
+        id,
+        new KeyEntry(
+          id,
+          seq,
+          base + at,
+          w.end - at,
+          0,
+          gen,
+          undefined,
+          envelope ? w.s : -1,
+          envelope && (w.flags & REC_EXPIRY) !== 0 ? w.x : -1,
+          envelope && (w.flags & REC_FEED) !== 0 ? w.f : 0,
+        ),
+      );
+    }, (start, end) => {
+      dir.put(binaryString(bytes.subarray(start, end)), undefined);
+    });
+    return;
+  }
+  for (const set of frame.sets) {
+    const e = entryOf(set, frame.seq, base, version, gen);
+    dir.put(e.id, e);
+  }
+  for (const key of frame.deletes) dir.put(binaryString(key), undefined);
+}
+
+/**
+ * A commit of the old log in the current format (compaction copies the
+ * commits made while it ran into the new file), with where each set's
+ * record is in the frame.
+ */
+export function upgradeFrame(
+  q: { readonly frame: Uint8Array; readonly offsets: readonly number[] },
+  version: number,
+): { frame: Uint8Array; offsets: readonly number[] } {
+  if (version === FILE_FORMAT_VERSION) return q;
+  const read = readFrame(q.frame, 0, 0, version);
+  if (!("frame" in read)) {
+    throw new TetherError(
+      `a commit written meanwhile reads back as damaged (${read.reason})`,
+    );
+  }
+  const { seq, sets, deletes } = read.frame;
+  const offsets: number[] = [];
+  const frame = encodeFrame(seq, sets, deletes, FILE_FORMAT_VERSION, offsets);
+  return { frame, offsets };
+}

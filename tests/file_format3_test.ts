@@ -1,0 +1,370 @@
+/**
+ * Format 3 of the file log: binary records (file_record.ts), the version-2
+ * fixture written by the previous release, and the size of a compacted file.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { IntegrityError, open } from "../mod.ts";
+import { FileStorage } from "../src/storage/file.ts";
+import {
+  decodeHeader,
+  encodeFrame,
+  FILE_FORMAT_VERSION,
+  type FileHeader,
+  readFrame,
+} from "../src/storage/file_format.ts";
+import {
+  joinValue,
+  Reader,
+  readRecord,
+  REC_ENVELOPE,
+  recordSize,
+  splitValue,
+  writeRecord,
+} from "../src/storage/file_record.ts";
+import { encodeRecord, type StoredRecord } from "../src/value_codec.ts";
+import { encodeKey } from "../src/key_codec.ts";
+
+const FIXTURE = new URL("./fixtures/file_v2.tdb", import.meta.url);
+
+async function tempDir(): Promise<
+  { dir: string; [Symbol.asyncDispose](): Promise<void> }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "tether-f3-" });
+  return {
+    dir,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+function versionOf(bytes: Uint8Array): number {
+  return (decodeHeader(bytes) as FileHeader).version;
+}
+
+/** What the fixture holds (tests/fixtures/file_v2.tdb, written by format 2). */
+async function checkFixtureContents(
+  db: Awaited<ReturnType<typeof open>>,
+): Promise<void> {
+  const users = db.collection<Record<string, unknown>>("users");
+  const all = await users.find({}).toArray();
+  assert.equal(all.length, 19);
+  for (const doc of all) {
+    const i = Number(String(doc._id).slice(1));
+    assert.notEqual(i, 4);
+    assert.deepEqual(doc, {
+      _id: `u${i}`,
+      email: `u${i}@x.io`,
+      age: i === 3 ? 99 : 20 + i,
+      name: `Ünïcode ${i} "q"`,
+    });
+  }
+  assert.equal(
+    (await users.find({ email: "u7@x.io" }).explain()).index,
+    "email_1",
+  );
+  await assert.rejects(
+    users.insert({ _id: "dup", email: "u7@x.io" }),
+    /unique index 'email_1'/,
+  );
+  const plain = await db.getEntry("plain");
+  assert.deepEqual(plain?.value, { n: 1, at: new Date(5) });
+  assert.deepEqual(plain?.tags, ["t", "ü"]);
+  const ttl = await db.getEntry("ttl");
+  assert.deepEqual(ttl?.value, { n: 2 });
+  assert.equal(typeof ttl?.expiresAt, "number");
+  assert.equal(await db.get("num"), 42);
+  assert.equal(await db.get("gone"), null);
+  assert.deepEqual(await db.get("after"), { list: [1, 2, { deep: null }] });
+}
+
+Deno.test("a version-2 file (fixture) reads whole, takes writes as version 2, compacts into version 3 and reopens the same", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.dir}/v2.tdb`;
+  await Deno.copyFile(FIXTURE, path);
+  assert.equal(versionOf(await Deno.readFile(path)), 2);
+  {
+    await using db = await open({ path });
+    await checkFixtureContents(db);
+    await db.put("new", { x: "written to a version-2 file" });
+  }
+  // Appended in place, still version 2.
+  assert.equal(versionOf(await Deno.readFile(path)), 2);
+  {
+    await using db = await open({ path });
+    await checkFixtureContents(db);
+    assert.deepEqual(await db.get("new"), { x: "written to a version-2 file" });
+    await db.compact();
+  }
+  const after = await Deno.readFile(path);
+  assert.equal(versionOf(after), FILE_FORMAT_VERSION);
+  {
+    await using db = await open({ path });
+    await checkFixtureContents(db);
+    assert.deepEqual(await db.get("new"), { x: "written to a version-2 file" });
+    assert.deepEqual(await db.verify(), await db.verify());
+    await db.put("newer", 1);
+  }
+  await using db = await open({ path, readOnly: true });
+  await checkFixtureContents(db);
+  assert.equal(await db.get("newer"), 1);
+});
+
+const recordArb = fc.record({
+  value: fc.jsonValue(),
+  tags: fc.option(fc.array(fc.string()), { nil: undefined }),
+  expiresAt: fc.option(fc.nat({ max: 2 ** 50 }), { nil: undefined }),
+  createdAt: fc.nat({ max: 2 ** 45 }),
+  updatedAt: fc.nat({ max: 2 ** 45 }),
+  version: fc.nat(),
+  seq: fc.nat({ max: 2 ** 40 }),
+  feed: fc.option(fc.nat({ max: 2 ** 40 }), { nil: undefined }),
+  dates: fc.option(fc.array(fc.array(fc.oneof(fc.string(), fc.nat()))), {
+    nil: undefined,
+  }),
+});
+
+Deno.test("format-3 records: every record envelope is split into binary fields and rebuilt byte for byte, with or without its memo", () => {
+  fc.assert(
+    fc.property(
+      recordArb,
+      fc.boolean(),
+      fc.string(),
+      fc.boolean(),
+      (r, withMemo, id, withId) => {
+        const record =
+          (withId && typeof r.value === "object" && r.value !== null &&
+              !Array.isArray(r.value)
+            ? { ...r, value: { _id: id, ...r.value } }
+            : r) as unknown as StoredRecord;
+        const bytes = encodeRecord(record);
+        const key = encodeKey(["d", "c", id]);
+        const parts = splitValue(bytes, withMemo ? record : undefined, key);
+        assert.equal(parts.flags & REC_ENVELOPE, REC_ENVELOPE);
+        const out = new Uint8Array(recordSize(key, parts));
+        assert.equal(writeRecord(out, 0, key, parts), out.length);
+        const view = readRecord(new Reader(out, 0, out.length));
+        assert(typeof view !== "string");
+        assert.equal(view.end, out.length);
+        assert.deepEqual(joinValue(view.parts, key), bytes);
+        // Smaller than the envelope it stands for (key and lengths aside).
+        assert(out.length <= bytes.length + 3);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("format-3 records: any other value (not an envelope, or one whose memo disagrees) is kept as raw bytes", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (value) => {
+      const parts = splitValue(value);
+      const key = new Uint8Array([1, 2]);
+      const out = new Uint8Array(recordSize(key, parts));
+      writeRecord(out, 0, key, parts);
+      const view = readRecord(new Reader(out, 0, out.length));
+      assert(typeof view !== "string");
+      assert.deepEqual(joinValue(view.parts, key), value);
+    }),
+    { numRuns: 300 },
+  );
+  const enc = (s: string) => new TextEncoder().encode(s);
+  for (
+    const text of [
+      '{"v":1,"c":1,"u":1,"n":1,"s":1,"z":2}', // unknown field
+      '{"v":1,"c":1.5,"u":1,"n":1,"s":1}', // not an integer
+      '{"v":1,"c":-1,"u":1,"n":1,"s":1}', // negative
+      '{"v":1, "c":1,"u":1,"n":1,"s":1}', // not the engine's spacing
+      '{"v":1,"u":1,"c":1,"n":1,"s":1}', // not the engine's order
+      '{"v":1,"c":1e3,"u":1,"n":1,"s":1}', // not the engine's digits
+    ]
+  ) {
+    const bytes = enc(text);
+    const parts = splitValue(bytes);
+    assert.equal(parts.flags, 0, text);
+    assert.deepEqual(joinValue(parts, new Uint8Array()), bytes);
+  }
+  // A memo that disagrees with the bytes: the bytes win.
+  const record: StoredRecord = {
+    value: { a: 1 },
+    tags: undefined,
+    expiresAt: undefined,
+    createdAt: 5,
+    updatedAt: 5,
+    version: 1,
+    seq: 1,
+    dates: undefined,
+  };
+  const bytes = encodeRecord(record);
+  const parts = splitValue(bytes, { ...record, version: 2 });
+  assert.deepEqual(joinValue(parts, new Uint8Array()), bytes);
+});
+
+Deno.test("format-3 frames: sets and deletes read back as written, and the payload does not read as the old format", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const record: StoredRecord = {
+    value: { a: "é" },
+    tags: ["x"],
+    expiresAt: 99,
+    createdAt: 1_700_000_000_000,
+    updatedAt: 1_700_000_000_005,
+    version: 3,
+    seq: 7,
+    feed: 12,
+    dates: undefined,
+  };
+  const sets = [
+    { key: enc("doc"), value: encodeRecord(record), memo: record },
+    { key: enc("raw"), value: new Uint8Array([0, 255, 7]) },
+  ];
+  const frame = encodeFrame(9, sets, [enc("gone")], 3);
+  const read = readFrame(frame, 0, 0, 3);
+  assert("frame" in read, JSON.stringify(read));
+  assert.equal(read.frame.seq, 9);
+  assert.deepEqual(read.frame.sets.map((s) => [s.key, s.value]), [
+    [sets[0]!.key, sets[0]!.value],
+    [sets[1]!.key, sets[1]!.value],
+  ]);
+  assert.deepEqual(read.frame.deletes, [enc("gone")]);
+  // Read as the old payload format it is not a commit.
+  assert(!("frame" in readFrame(frame, 0, 0, 2)));
+});
+
+Deno.test("a compacted file of small documents is at most 1.5x their NDJSON (with _id)", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.dir}/size.tdb`;
+  const docs = Array.from({ length: 2000 }, (_, i) => ({
+    _id: `p${i}`,
+    name: `person ${i}`,
+    age: 20 + (i % 60),
+    city: ["Oslo", "Lima", "Pune", "Kyiv"][i % 4]!,
+  }));
+  let ndjson = 0;
+  for (const d of docs) {
+    ndjson += new TextEncoder().encode(JSON.stringify(d)).length + 1;
+  }
+  {
+    await using db = await open({ path, durability: "none" });
+    const people = db.collection("people");
+    await people.insertMany(docs);
+    await db.compact();
+  }
+  const size = (await Deno.stat(path)).size;
+  assert(
+    size <= 1.5 * ndjson,
+    `${size} bytes for ${ndjson} of NDJSON (${(size / ndjson).toFixed(2)}x)`,
+  );
+  const storage = await FileStorage.open(path, { readOnly: true });
+  assert.equal(storage.stats().keys >= 2000, true);
+  await storage.close();
+});
+
+/** A seeded PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("format-3 fuzz: a flipped byte or a cut anywhere in a log is an IntegrityError naming an offset, a torn tail, or exactly an earlier state; never other data", async () => {
+  const torture = Deno.env.get("TETHER_TORTURE") === "1";
+  await using tmp = await tempDir();
+  const path = `${tmp.dir}/fuzz.tdb`;
+  const next = rng(1234);
+  const states: Map<string, string>[] = [];
+  const model = new Map<string, string>();
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16)).join(",");
+  {
+    const s = await FileStorage.open(path);
+    for (let i = 0; i < 60; i++) {
+      const sets = [];
+      const deletes: Uint8Array[] = [];
+      for (let j = 0; j < 1 + Math.floor(next() * 4); j++) {
+        const id = `d${Math.floor(next() * 30)}`;
+        const key = encodeKey(["d", "c", id]);
+        const record: StoredRecord = {
+          value: next() < 0.7 ? { _id: id, n: i, s: "é".repeat(j) } : [i, j],
+          tags: next() < 0.3 ? ["a", "ü"] : undefined,
+          expiresAt: next() < 0.3 ? 1e12 + i : undefined,
+          createdAt: 1_700_000_000_000 + i,
+          updatedAt: 1_700_000_000_000 + 2 * i,
+          version: 1 + j,
+          seq: i,
+          feed: next() < 0.8 ? i * 3 : undefined,
+          dates: undefined,
+        };
+        const raw = next() < 0.2;
+        const value = raw
+          ? new Uint8Array([i, j, 0, 255])
+          : encodeRecord(record);
+        sets.push({ key, value, memo: raw ? undefined : record });
+      }
+      for (const [k] of model) {
+        if (next() < 0.05 && !sets.some((x) => hex(x.key) === k)) {
+          deletes.push(
+            new Uint8Array(k.split(",").map((x) => parseInt(x, 16))),
+          );
+        }
+      }
+      // One value per key in a commit.
+      const unique = [...new Map(sets.map((x) => [hex(x.key), x])).values()];
+      const r = await s.commit({ sets: unique, deletes });
+      assert(r.ok);
+      await r.durable;
+      for (const x of unique) model.set(hex(x.key), hex(x.value));
+      for (const k of deletes) model.delete(hex(k));
+      states.push(new Map(model));
+      if (i === 30) await s.compact();
+    }
+    await s.close();
+  }
+  const bytes = await Deno.readFile(path);
+  assert.equal(versionOf(bytes), FILE_FORMAT_VERSION);
+  const contents = async (p: string) => {
+    const s = await FileStorage.open(p, { readOnly: true });
+    try {
+      const out = new Map<string, string>();
+      for await (const page of s.scan({})) {
+        for (const e of page) out.set(hex(e.key), hex(e.value));
+      }
+      return out;
+    } finally {
+      await s.close();
+    }
+  };
+  const same = (a: Map<string, string>, b: Map<string, string>) =>
+    a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
+  const copy = `${tmp.dir}/damaged.tdb`;
+  const runs = torture ? 3000 : 150;
+  let refused = 0;
+  for (let n = 0; n < runs; n++) {
+    const damaged = bytes.slice();
+    const cut = next() < 0.3;
+    let len = damaged.length;
+    if (cut) len = 1 + Math.floor(next() * (damaged.length - 1));
+    else {
+      const at = Math.floor(next() * damaged.length);
+      damaged[at]! ^= 1 << Math.floor(next() * 8);
+    }
+    await Deno.writeFile(copy, damaged.subarray(0, len));
+    try {
+      const got = await contents(copy);
+      // (A file cut inside its first 11 bytes is a creation cut short: it
+      // opens empty, as FORMAT.md says.)
+      assert(
+        states.some((st) => same(st, got)) ||
+          (cut && len <= 10 && got.size === 0),
+        `${
+          cut ? "cut at" : "flip in"
+        } ${len}: the log opened with data that no commit left`,
+      );
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      assert.match(e.message, /byte \d+/);
+      refused++;
+    }
+  }
+  assert(refused > 0);
+});
