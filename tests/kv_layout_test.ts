@@ -187,3 +187,70 @@ Deno.test("kv layout 2: the serialised-size bound is never under V8's own size",
   assert.equal(fromNative(new Uint8Array([1])), undefined);
   assert.equal(fromNative([1, {}, 1, 1, 1, 1]), undefined);
 });
+
+/** A `Deno.Kv` whose atomic operations count deletes of tombstone keys. */
+function countingTombDeletes(kv: Deno.Kv): { kv: Deno.Kv; deletes: number[] } {
+  const counts = { deletes: [] as number[] };
+  const tomb = (k: Deno.KvKey) =>
+    k[1] instanceof Uint8Array && k[1][0] === 0x30 && k[1][1] === 0x74;
+  const wrapped = new Proxy(kv, {
+    get(target, name) {
+      if (name === "atomic") {
+        return () => {
+          const op = target.atomic();
+          let n = 0;
+          const del = op.delete.bind(op);
+          op.delete = (key: Deno.KvKey) => {
+            if (tomb(key)) n++;
+            return del(key);
+          };
+          const commit = op.commit.bind(op);
+          op.commit = () => {
+            counts.deletes.push(n);
+            return commit();
+          };
+          return op;
+        };
+      }
+      const v = Reflect.get(target, name);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  return { kv: wrapped, deletes: counts.deletes };
+}
+
+Deno.test("kv: a put of a new key writes no tombstone delete; a put after a delete is no deletion in an incremental backup", async () => {
+  const raw = await Deno.openKv(":memory:");
+  const { kv, deletes } = countingTombDeletes(raw);
+  await using db = await open({ kv });
+  const since = Date.now() - 1;
+  await db.put("a", { n: 1 });
+  await db.putBatch(new Map([["b", 1], ["c", 2]]));
+  assert.equal(deletes.reduce((a, b) => a + b, 0), 0, "no tombstone delete");
+  await db.delete("a");
+  await db.put("a", { n: 2 });
+  await db.delete("b");
+  const chunks: Uint8Array[] = [];
+  const done = await db.backup(
+    new WritableStream({ write: (c) => void chunks.push(c) }),
+    { since },
+  );
+  assert.equal(done.deleted, 1, "only b's deletion");
+  await using copy = await open();
+  await copy.put("b", "old");
+  await copy.restore(new Blob(chunks as Uint8Array<ArrayBuffer>[]).stream(), {
+    mode: "merge",
+  });
+  assert.deepEqual(await copy.get("a"), { n: 2 });
+  assert.equal(await copy.get("b"), null);
+  assert.equal(await copy.get("c"), 2);
+  // The change feed shows the latest change of a: the put (the stale
+  // tombstone is superseded), and b's deletion.
+  const seen: string[] = [];
+  for await (const c of db.collection("default").changes({ live: false })) {
+    seen.push(`${c.type}:${c.key}`);
+  }
+  assert.deepEqual(seen.filter((s) => s.endsWith(":a")), ["put:a"]);
+  assert.deepEqual(seen.filter((s) => s.endsWith(":b")), ["delete:b"]);
+  raw.close();
+});

@@ -114,8 +114,10 @@ export async function commitItems(
           ? { key, value, memo: next, structured }
           : { key, value, memo: next, expireAt: next.expiresAt, structured },
       );
-      // Back after a deletion: the tombstone goes.
-      if (!wasLive && changes[i]!.fresh !== true) {
+      // Back over an expired record: its marker goes. A key with no record
+      // at all writes nothing more (a tombstone left by an earlier delete
+      // stays; backups and the change feed see the record is newer).
+      if (entry !== null && !wasLive && changes[i]!.fresh !== true) {
         deletes.push(tombKey(collection, id));
       }
       feed.put(id, next, old, expireAt);
