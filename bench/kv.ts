@@ -104,8 +104,10 @@ export interface KvReport {
   readonly markdown: string;
 }
 
-/** The issue's goal: a put of ours within this factor of a raw `kv.set`. */
-const PUT_GOAL = 1.5;
+/** Issue 15's goal: a put of ours within this factor of a raw `kv.set`. */
+const PUT_GOAL = 1.2;
+/** Its goal for a put over a key another handle wrote (must be read). */
+const OTHER_HANDLE_GOAL = 1.5;
 /** Devices; the queried one holds 1/DEVICES of the documents. */
 const DEVICES = 100;
 const QUERY_DEVICE = "dev-7";
@@ -714,21 +716,22 @@ export async function runKvBench(ctx: KvBenchContext): Promise<KvReport> {
         kind === "" ? "raw Deno KV" : "raw Deno KV, overwriting",
       );
       const ratio = ours.medianMs / raw.medianMs;
+      const goal = kind.includes("another") ? OTHER_HANDLE_GOAL : PUT_GOAL;
       targets.push({
         name: `${
           nf(P)
         } single puts on Deno KV (${where.label}, ${label}) vs raw kv.set`,
-        goal: `≤ ${PUT_GOAL}x the time`,
+        goal: `≤ ${goal}x the time`,
         measured: `${ratio.toFixed(2)}x (${fmtOps(ours.opsPerSec)} vs ${
           fmtOps(raw.opsPerSec)
         } puts/s at the median; best to best ${
           (ours.minMs / raw.minMs).toFixed(2)
         }x; ${
-          ratio <= PUT_GOAL
+          ratio <= goal
             ? "met"
-            : `needs ${(ratio / PUT_GOAL).toFixed(2)}x faster puts to meet it`
+            : `needs ${(ratio / goal).toFixed(2)}x faster puts to meet it`
         })`,
-        met: ratio <= PUT_GOAL,
+        met: ratio <= goal,
       });
     }
 

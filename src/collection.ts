@@ -20,6 +20,7 @@ import {
 import type { Engine, WriteOp } from "./engine/engine.ts";
 import { ConflictError, DuplicateKeyError } from "./errors.ts";
 import { indexName } from "./engine/index_keys.ts";
+import { writeSplit } from "./batch_split.ts";
 import type { StoredIndex } from "./engine/indexes.ts";
 import { compileFilter, type Filter } from "./query/compile.ts";
 import { compileProjection } from "./query/projection.ts";
@@ -477,11 +478,14 @@ export class Collection<T = unknown> {
   }
 
   /**
-   * Stores several values in one atomic write: all are stored or none is.
+   * Stores several values in one atomic write: all are stored or none is
+   * (unless `atomic: false`).
    *
    * @param items Values (stored under new keys, in order) or a `Map` of keys
    *   to values.
-   * @param options `ttl` (one for all, or one per item) and `tags` (for all).
+   * @param options `ttl` (one for all, or one per item), `tags` (for all),
+   *   `atomic: false` (a batch larger than one atomic write of the storage
+   *   goes in several, in order: not atomic as a whole).
    * @returns The keys, in the order of `items`.
    * @throws {TypeError} When any key or value is invalid, the array has a
    *   hole (`[1, , 3]`), or an option name is unknown (nothing is stored).
@@ -541,7 +545,13 @@ export class Collection<T = unknown> {
       );
     });
     if (ops.length === 0) return [];
-    await this.#engine.write(this.#name, ops, action);
+    const atomic = options?.atomic;
+    if (atomic !== undefined && typeof atomic !== "boolean") {
+      throw new TypeError(`${action}: atomic must be a boolean`);
+    }
+    if (atomic === false) {
+      await writeSplit(this.#engine, this.#name, ops, action);
+    } else await this.#engine.write(this.#name, ops, action);
     return ops.map((op) => op.id);
   }
 

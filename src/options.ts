@@ -82,6 +82,7 @@ const PUT = ["ttl", "tags"] as const satisfies readonly (keyof PutOptions)[];
 const PUT_BATCH = [
   "ttl",
   "tags",
+  "atomic",
 ] as const satisfies readonly (keyof PutBatchOptions)[];
 const FIND = [
   "sort",

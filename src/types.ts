@@ -221,6 +221,14 @@ export interface PutBatchOptions {
   readonly ttl?: number | readonly (number | undefined)[];
   /** Tags for every item. */
   readonly tags?: readonly string[];
+  /**
+   * `false`: a batch larger than one atomic write of the storage (Deno KV:
+   * 100 version checks, 1,000 mutations, 800 KiB) is written in several
+   * atomic writes, in order; not atomic as a whole (a failure leaves the
+   * groups before it written, and says how many items were). Default
+   * `true`: all or nothing, and a `TooLargeError` when it does not fit.
+   */
+  readonly atomic?: boolean;
 }
 
 /** Options of `get` and `getEntry`. */

@@ -2,23 +2,31 @@
  * Validation, copying and (de)serialisation of stored values.
  *
  * Values are JSON-compatible: plain objects, arrays, strings, finite numbers,
- * booleans and `null`, plus `Date`, which round-trips as a `Date`. Anything
- * else is a `TypeError` that names the path of the offending part.
+ * booleans and `null`, plus `Date` and `Uint8Array`, which round-trip as
+ * such (in JSON as ISO text and base64 text, their paths listed beside the
+ * value). Anything else is a `TypeError` that names the path of the
+ * offending part.
  *
  * @module
  */
 
-import { encodeUtf8 } from "./bytes.ts";
+import { base64ToBytes, bytesToBase64, encodeUtf8 } from "./bytes.ts";
 import { IntegrityError } from "./errors.ts";
 
 /** The deepest nesting accepted in a value. */
 export const MAX_DEPTH = 100;
 
-/** A value after validation: a private deep copy and where its dates are. */
+/**
+ * A value after validation: a private deep copy and where its dates and
+ * byte arrays are.
+ */
 export interface CheckedValue {
   /** A deep copy of the input, safe to keep. */
   readonly value: unknown;
-  /** Paths (as segment arrays) of every `Date` inside the value. */
+  /**
+   * Paths (as segment arrays) of every `Date` and `Uint8Array` inside the
+   * value (the values JSON cannot hold as they are), in the order met.
+   */
   readonly dates: readonly (readonly (string | number)[])[] | undefined;
 }
 
@@ -43,7 +51,7 @@ export interface StoredRecord {
    * or 0 for records written before the feed existed).
    */
   readonly feed?: number | undefined;
-  /** Paths of the `Date`s inside `value`. */
+  /** Paths of the `Date`s and `Uint8Array`s inside `value`. */
   readonly dates: readonly (readonly (string | number)[])[] | undefined;
 }
 
@@ -136,6 +144,12 @@ class Checker {
       (this.dates ??= []).push(this.path.slice());
       return new Date(t);
     }
+    if (v instanceof Uint8Array) {
+      // A copy of just its bytes (a subarray's buffer is not kept; a
+      // Buffer or other subclass becomes a plain Uint8Array).
+      (this.dates ??= []).push(this.path.slice());
+      return new Uint8Array(v);
+    }
     if (this.ancestors.includes(v)) this.fail("a circular reference");
     if (this.ancestors.length >= MAX_DEPTH) {
       throw new RangeError(
@@ -189,10 +203,11 @@ class Checker {
  *
  * @param value The caller's value.
  * @param action What is being attempted, for error messages.
- * @returns The copy and the paths of its dates.
+ * @returns The copy and the paths of its dates and byte arrays.
  * @throws {TypeError} When a part of the value is not JSON-compatible
  *   (function, symbol, bigint, `NaN`, `Infinity`, `undefined` in an array, a
- *   class instance, a cycle); the message names the path.
+ *   class instance other than `Date` and `Uint8Array`, a cycle); the
+ *   message names the path.
  * @throws {RangeError} When the value nests deeper than {@linkcode MAX_DEPTH}.
  *
  * @example
@@ -285,6 +300,7 @@ export function copyValue(v: unknown): unknown {
     return out;
   }
   if (v instanceof Date) return new Date(v.getTime());
+  if (v instanceof Uint8Array) return v.slice();
   const out: Record<string, unknown> = {};
   const src = v as Record<string, unknown>;
   for (const k in src) {
@@ -300,11 +316,13 @@ export function copyValue(v: unknown): unknown {
 /**
  * A stored value as a frozen, shared object (`readonly` reads): frozen
  * deeply on first use, then handed out as it is. A value holding a `Date`
- * is copied instead (a frozen `Date` can still be changed with `setTime`).
+ * or a `Uint8Array` is copied instead (a frozen `Date` can still be changed
+ * with `setTime`, and a byte array cannot be frozen).
  * Never mutated by the engine: updates store new values.
  *
  * @param v A stored value.
- * @returns The same value, deeply frozen, or a copy when it holds dates.
+ * @returns The same value, deeply frozen, or a copy when it holds dates or
+ *   byte arrays.
  *
  * @example
  * ```ts
@@ -320,8 +338,9 @@ export function shareValue(v: unknown): unknown {
   return hasDate(v, 0) ? copyValue(v) : deepFreeze(v);
 }
 
+/** Whether `v` holds a `Date` or a `Uint8Array` (neither can be frozen). */
 function hasDate(v: object, depth: number): boolean {
-  if (v instanceof Date) return true;
+  if (v instanceof Date || v instanceof Uint8Array) return true;
   if (depth > MAX_DEPTH) return false;
   if (Array.isArray(v)) {
     for (const item of v) {
@@ -378,29 +397,142 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function encodeRecord(record: StoredRecord): Uint8Array {
-  let json = '{"v":' + JSON.stringify(record.value) + ',"c":' +
-    record.createdAt + ',"u":' + record.updatedAt + ',"n":' + record.version +
-    ',"s":' + record.seq;
+  const typed = record.dates === undefined
+    ? undefined
+    : splitTyped(record.value, record.dates);
+  let json = '{"v":' +
+    (typed?.bytes === undefined
+      ? JSON.stringify(record.value)
+      : JSON.stringify(record.value, bytesAsBase64)) +
+    ',"c":' + record.createdAt + ',"u":' + record.updatedAt + ',"n":' +
+    record.version + ',"s":' + record.seq;
   if (record.feed !== undefined) json += ',"f":' + record.feed;
   if (record.tags !== undefined) json += ',"t":' + JSON.stringify(record.tags);
   if (record.expiresAt !== undefined) json += ',"x":' + record.expiresAt;
-  if (record.dates !== undefined) {
-    json += ',"d":' + JSON.stringify(record.dates);
-  }
+  if (typed?.dates !== undefined) json += ',"d":' + JSON.stringify(typed.dates);
+  if (typed?.bytes !== undefined) json += ',"b":' + JSON.stringify(typed.bytes);
   return encodeUtf8(json + "}");
+}
+
+/** A `JSON.stringify` replacer writing byte arrays as base64 text. */
+function bytesAsBase64(_key: string, v: unknown): unknown {
+  return v instanceof Uint8Array ? bytesToBase64(v) : v;
+}
+
+type Path = readonly (string | number)[];
+
+/**
+ * The value at `path` inside `root`.
+ *
+ * @param root A value.
+ * @param path Object keys and array indexes.
+ * @returns What is there (`undefined` when the path does not resolve).
+ */
+function valueAt(root: unknown, path: Path): unknown {
+  let at = root;
+  for (const seg of path) {
+    if (typeof at !== "object" || at === null) return undefined;
+    at = (at as Record<string | number, unknown>)[seg];
+  }
+  return at;
+}
+
+/**
+ * Splits a record's typed-value paths into those of its dates (`d`) and of
+ * its byte arrays (`b`), as the JSON envelope lists them.
+ *
+ * @param value A record's value.
+ * @param paths Its `dates` (every `Date` and `Uint8Array`).
+ * @returns The two lists, each `undefined` when empty.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { splitTyped } from "./value_codec.ts";
+ * const value = { at: new Date(0), raw: new Uint8Array([1]) };
+ * assert.deepEqual(splitTyped(value, [["at"], ["raw"]]), {
+ *   dates: [["at"]], bytes: [["raw"]],
+ * });
+ * ```
+ */
+export function splitTyped(
+  value: unknown,
+  paths: readonly Path[],
+): { dates: Path[] | undefined; bytes: Path[] | undefined } {
+  let dates: Path[] | undefined;
+  let bytes: Path[] | undefined;
+  for (const p of paths) {
+    if (valueAt(value, p) instanceof Uint8Array) (bytes ??= []).push(p);
+    else (dates ??= []).push(p);
+  }
+  return { dates, bytes };
 }
 function reviveDate(
   root: unknown,
   path: readonly (string | number)[],
 ): unknown {
-  if (path.length === 0) return new Date(root as string);
+  return revive(root, path, (text) => new Date(text));
+}
+
+/** Replaces the string at `path` by `make(string)`; returns the new root. */
+function revive(
+  root: unknown,
+  path: readonly (string | number)[],
+  make: (text: string) => unknown,
+): unknown {
+  if (path.length === 0) return make(root as string);
   let parent = root as Record<string | number, unknown>;
   for (let i = 0; i < path.length - 1; i++) {
     parent = parent[path[i]!] as Record<string | number, unknown>;
   }
   const last = path[path.length - 1]!;
-  parent[last] = new Date(parent[last] as string);
+  const text = parent[last];
+  if (typeof text !== "string") throw new TypeError("not a string");
+  parent[last] = make(text);
   return root;
+}
+
+function reviveBytes(
+  root: unknown,
+  path: readonly (string | number)[],
+): unknown {
+  return revive(root, path, base64ToBytes);
+}
+
+/**
+ * Turns the base64 strings at `paths` inside `value` (in place) into byte
+ * arrays: what the `b` list of a record envelope or an NDJSON line names.
+ *
+ * @param value A parsed value.
+ * @param paths Paths of base64 strings.
+ * @returns The value (a new one when a path is empty).
+ * @throws {TypeError} When a path does not lead to base64 text.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reviveByteArrays } from "./value_codec.ts";
+ * const v = reviveByteArrays({ raw: "AQID" }, [["raw"]]) as { raw: Uint8Array };
+ * assert.deepEqual(v.raw, new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export function reviveByteArrays(
+  value: unknown,
+  paths: readonly (readonly (string | number)[])[],
+): unknown {
+  if (!Array.isArray(paths)) throw new TypeError("the paths are not a list");
+  for (const p of paths) {
+    if (!Array.isArray(p)) throw new TypeError("a path is not a list");
+    try {
+      value = reviveBytes(value, p);
+    } catch (e) {
+      throw new TypeError(
+        `${JSON.stringify(p)} does not lead to base64 text`,
+        { cause: e },
+      );
+    }
+  }
+  return value;
 }
 
 /**
@@ -460,7 +592,7 @@ export function recordOf(
   ) {
     throw new IntegrityError(`${action}: the stored record has no envelope`);
   }
-  const dates = env.d as (string | number)[][] | undefined;
+  let dates = env.d as (string | number)[][] | undefined;
   let value = env.v;
   if (dates !== undefined) {
     try {
@@ -470,6 +602,18 @@ export function recordOf(
         cause,
       });
     }
+  }
+  const bytes = env.b as (string | number)[][] | undefined;
+  if (bytes !== undefined) {
+    try {
+      value = reviveByteArrays(value, bytes);
+    } catch (cause) {
+      throw new IntegrityError(
+        `${action}: the stored byte arrays do not resolve`,
+        { cause },
+      );
+    }
+    dates = dates === undefined ? bytes : [...dates, ...bytes];
   }
   return {
     value,

@@ -389,3 +389,42 @@ Deno.test("kv: KV's own expiry gets the TTL with the real clock, and nothing wit
     kv.close();
   }
 });
+
+Deno.test("kv: putBatch with atomic: false splits a batch over the atomic limits; atomic stays all or nothing", async () => {
+  await using db = await open({ kv: ":memory:", maxValueBytes: 60_000 });
+  const many = new Map(
+    Array.from({ length: 450 }, (_, i) => [`k${i}`, { i }] as const),
+  );
+  const err = await db.putBatch(many).then(() => undefined, (e) => e);
+  assert.ok(err instanceof TooLargeError);
+  assert.match(err.message, /atomic: false/);
+  assert.equal(await db.count(), 0);
+  const keys = await db.putBatch(many, { atomic: false, ttl: 60_000 });
+  assert.equal(keys.length, 450);
+  assert.equal(await db.count(), 450);
+  assert.deepEqual(await db.get("k449"), { i: 449 });
+  // Large values: 40 of 50 KB pass KV's 800 KiB per atomic write; groups
+  // are halved until they fit.
+  const big = Array.from(
+    { length: 40 },
+    (_, i) => ({ i, s: "x".repeat(50_000) }),
+  );
+  await assert.rejects(db.putBatch(big), TooLargeError);
+  assert.equal((await db.putBatch(big, { atomic: false })).length, 40);
+  assert.equal(await db.count(), 490);
+  // A failure part way says how many were stored before.
+  const bad = new Map<string, unknown>(
+    Array.from({ length: 200 }, (_, i) => [`b${i}`, { i }]),
+  );
+  bad.set("b150", { s: "x".repeat(70_000) }); // over maxValueBytes
+  const partial = await db.putBatch(bad, { atomic: false }).then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.ok(partial instanceof TooLargeError);
+  assert.match(partial.message, /of 200 items were stored before/);
+  await assert.rejects(
+    db.putBatch([1], { atomic: "no" as unknown as boolean }),
+    TypeError,
+  );
+});

@@ -6,7 +6,9 @@
  * does not already; a value that is not an object is written as
  * `{ "_id": key, "value": value }`. Dates are written as
  * `{"$date": "<ISO>"}` in JSON (MongoDB Extended JSON, which the import
- * turns back into dates) and as ISO text in CSV. Tags, TTLs, times,
+ * turns back into dates) and as ISO text in CSV; byte arrays as
+ * `{"$binary": {"base64": "...", "subType": "00"}}` in JSON (turned back
+ * into byte arrays) and as base64 text in CSV (read back as a string). Tags, TTLs, times,
  * versions and index definitions are not in these formats: our NDJSON
  * envelope (`db.export`) keeps them.
  *
@@ -21,7 +23,7 @@
  */
 
 import type { Database } from "../database.ts";
-import { encodeUtf8 } from "../bytes.ts";
+import { bytesToBase64, encodeUtf8 } from "../bytes.ts";
 import type { DocumentFormat } from "./import_formats.ts";
 
 /** Options of {@linkcode exportDocuments}. */
@@ -40,7 +42,8 @@ const FLUSH = 64 * 1024;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null &&
-    !Array.isArray(value) && !(value instanceof Date);
+    !Array.isArray(value) && !(value instanceof Date) &&
+    !(value instanceof Uint8Array);
 }
 
 function documentOf(
@@ -52,9 +55,15 @@ function documentOf(
   return idField in value ? value : { [idField]: key, ...value };
 }
 
-/** A JSON replacer writing dates as Extended JSON `{"$date": ...}`. */
+/**
+ * A JSON replacer writing dates as Extended JSON `{"$date": ...}` and byte
+ * arrays as `{"$binary": {"base64": ..., "subType": "00"}}`.
+ */
 function withDates(this: unknown, key: string, value: unknown): unknown {
   const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) {
+    return { $binary: { base64: bytesToBase64(raw), subType: "00" } };
+  }
   return raw instanceof Date ? { $date: raw.toISOString() } : value;
 }
 
@@ -76,6 +85,8 @@ export function csvField(value: unknown): string {
     ? value
     : value instanceof Date
     ? value.toISOString()
+    : value instanceof Uint8Array
+    ? bytesToBase64(value)
     : JSON.stringify(value);
   return `"${text.replaceAll('"', '""')}"`;
 }

@@ -12,11 +12,15 @@
  *
  * MongoDB Extended JSON scalars in JSON input are turned into values:
  * `{"$oid": "..."}` into the hex string, `{"$date": ...}` into a `Date`,
+ * `{"$binary": {"base64": "...", "subType": "..."}}` into a `Uint8Array`
+ * (the subtype is not kept),
  * `{"$numberInt"|"$numberLong"|"$numberDouble"|"$numberDecimal": "..."}`
  * into a number.
  *
  * @module
  */
+
+import { base64ToBytes } from "../bytes.ts";
 
 /** The input's structure is broken past recovery; nothing is imported. */
 export class MalformedInputError extends TypeError {}
@@ -53,6 +57,17 @@ export function extendedJson(_key: string, value: unknown): unknown {
   switch (keys[0]) {
     case "$oid":
       return typeof inner === "string" ? inner : value;
+    case "$binary": {
+      const text = typeof inner === "object" && inner !== null
+        ? (inner as Record<string, unknown>).base64
+        : undefined;
+      if (typeof text !== "string") return value;
+      try {
+        return base64ToBytes(text);
+      } catch {
+        return value;
+      }
+    }
     case "$date": {
       const ms = typeof inner === "string"
         ? Date.parse(inner)

@@ -242,9 +242,18 @@ export async function* documentLines(
     }
   }
   if (since === undefined) return;
-  // Deletions since then (documents deleted and not written again).
+  // Deletions since then (documents deleted and not written again: on a
+  // shared storage a put over a deleted key leaves its tombstone).
   for await (const page of engine.tombstones(since, collections)) {
-    for (const { collection, id, at } of page) {
+    const docs = await engine.storage.getMany(
+      page.map((t) => engine.docKey(t.collection, t.id)),
+    );
+    for (let i = 0; i < page.length; i++) {
+      const { collection, id, at } = page[i]!;
+      const doc = docs[i] ?? null;
+      if (doc !== null && engine.visible(doc, now, action) !== undefined) {
+        continue; // written again since
+      }
       yield {
         kind: "deleted",
         text: `{"col":${JSON.stringify(collection)},"id":${

@@ -75,7 +75,10 @@ export async function commitItems(
     value: Uint8Array;
     memo?: unknown;
     expireAt?: number;
+    structured?: boolean;
   }[] = [];
+  // The storage may keep records in its own form (Deno KV, unwrapped).
+  const structured = s.storage.structured === true;
   const deletes: Uint8Array[] = [];
   let delta = 0;
   let stored = 0;
@@ -108,11 +111,13 @@ export async function commitItems(
       stored++;
       sets.push(
         next.expiresAt === undefined
-          ? { key, value, memo: next }
-          : { key, value, memo: next, expireAt: next.expiresAt },
+          ? { key, value, memo: next, structured }
+          : { key, value, memo: next, expireAt: next.expiresAt, structured },
       );
-      // Back after a deletion: the tombstone goes.
-      if (!wasLive && changes[i]!.fresh !== true) {
+      // Back over an expired record: its marker goes. A key with no record
+      // at all writes nothing more (a tombstone left by an earlier delete
+      // stays; backups and the change feed see the record is newer).
+      if (entry !== null && !wasLive && changes[i]!.fresh !== true) {
         deletes.push(tombKey(collection, id));
       }
       feed.put(id, next, old, expireAt);

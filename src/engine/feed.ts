@@ -301,6 +301,18 @@ export async function* readChanges<T>(
           ? host.docKey(e.collection, e.id)
           : host.tombKey(e.collection, e.id)
       );
+      // A shared storage leaves a deletion's tombstone when the key is put
+      // again (Deno KV): read the documents too, to see a newer put.
+      const docAt = new Map<unknown, number>();
+      if (host.shared) {
+        const n = keys.length;
+        for (let i = 0; i < n; i++) {
+          const e = keep[i]!;
+          if (e.kind === PUT) continue;
+          docAt.set(e, keys.length);
+          keys.push(host.docKey(e.collection, e.id));
+        }
+      }
       const found = keys.length === 0 ? [] : await storage.getMany(keys);
       const now = host.now();
       let wait = blocked;
@@ -311,7 +323,16 @@ export async function* readChanges<T>(
           at = e.position;
           continue;
         }
-        const entry = found[k++] ?? null;
+        let entry = found[k++] ?? null;
+        const at2 = docAt.get(e);
+        if (at2 !== undefined && entry !== null) {
+          const doc = found[at2] ?? null;
+          if (
+            doc !== null && (host.decode(doc, action).feed ?? 0) > e.position
+          ) {
+            entry = null; // put again since: superseded
+          }
+        }
         const change = current<T>(host, e, entry, now, action);
         if (change === undefined) {
           // Superseded; on a local storage by a write that may not be

@@ -263,6 +263,8 @@ const RECORD = objectCost(8);
 /** Worst-case JSON bytes of a number. */
 const NUMBER_JSON = 24;
 
+/** A `Uint8Array` and its `ArrayBuffer`, without the bytes. */
+const TYPED_ARRAY = 160;
 /** JSON bytes at most, of what the last {@linkcode valueCost} walked. */
 let bound = 0;
 
@@ -300,6 +302,11 @@ function valueCost(v: unknown, depth: number): number {
   if (v instanceof Date) {
     bound += 26;
     return 56;
+  }
+  if (v instanceof Uint8Array) {
+    // Base64 text in JSON; in memory the view, its buffer and the bytes.
+    bound += 2 + 4 * Math.ceil(v.length / 3);
+    return TYPED_ARRAY + round8(v.length);
   }
   let fields = 0;
   let cost = 0;

@@ -471,7 +471,7 @@ export class EngineCore {
     if (limits === undefined) return;
     if (checks > limits.maxChecks || mutations > limits.maxMutations) {
       throw new TooLargeError(
-        `${action}: one atomic write would need ${checks} version checks and ${mutations} mutations; the storage allows ${limits.maxChecks} and ${limits.maxMutations} (write fewer items per call)`,
+        `${action}: one atomic write would need ${checks} version checks and ${mutations} mutations; the storage allows ${limits.maxChecks} and ${limits.maxMutations} (write fewer items per call, or putBatch(items, { atomic: false }) to write them in several atomic steps)`,
       );
     }
   }

@@ -84,9 +84,19 @@ export interface StorageSet {
    * An in-memory companion of `value` (the engine passes the decoded
    * record). A storage that keeps values in memory may keep it and return it
    * as `entry.memo` for as long as the value is unchanged, sparing the engine
-   * a decode; any storage may ignore it. It is never persisted.
+   * a decode; any storage may ignore it. It is never persisted (but see
+   * `structured`).
    */
   readonly memo?: unknown;
+  /**
+   * Set by the engine on a document's set only when it talks to a storage
+   * whose {@linkcode Storage.structured} is `true`: `memo` is then the
+   * document's record, which the storage may keep in a structured form of
+   * its own instead of `value` (Deno KV's V8 serialisation), as long as it
+   * hands back entries whose `memo` is an equal record and whose `value`
+   * is the same bytes.
+   */
+  readonly structured?: boolean;
 }
 
 /**
@@ -232,6 +242,13 @@ export interface Storage {
    * need bytes (encryption, compression) do not pass it on.
    */
   readonly objects?: ObjectTier | undefined;
+  /**
+   * Optional: the storage keeps document records in a structured form of
+   * its own (see {@linkcode StorageSet.structured}). Wrappers that need
+   * bytes (encryption, compression) do not pass it on, so what they seal is
+   * all that reaches the storage.
+   */
+  readonly structured?: boolean | undefined;
   /**
    * Reads one key.
    *

@@ -1,7 +1,8 @@
 /**
  * Deno KV storage: the engine's byte keys as KV keys under a prefix, one KV
- * atomic operation per commit, native expiry, values larger than a KV value
- * split across keys.
+ * atomic operation per commit, native expiry, document records as KV's own
+ * structured values (kv_values.ts), values larger than a KV value split
+ * across keys.
  *
  * The adapter talks to KV through {@linkcode KvLike}, the part of `Deno.Kv`
  * it uses, so type-checking never needs `--unstable-kv`; running does.
@@ -22,6 +23,14 @@ import type {
   WatchedEntries,
 } from "./contract.ts";
 import type { Clock } from "../clock.ts";
+import type { StoredRecord } from "../value_codec.ts";
+import {
+  fitsOneValue,
+  fromNative,
+  KV_VALUE,
+  NativeEntry,
+  toNative,
+} from "./kv_values.ts";
 
 /** A Deno KV key part (what `Deno.KvKeyPart` allows). */
 export type KvKeyPart =
@@ -101,7 +110,6 @@ export interface KvStorageOptions {
 }
 
 /** Deno KV's limits (Deno 2). */
-const KV_VALUE = 65_536;
 const KV_MUTATIONS = 1000;
 const KV_CHECKS = 100;
 const KV_KEY = 2048;
@@ -174,9 +182,14 @@ function prefixBytes(prefix: KvKey): number {
  * A {@linkcode Storage} on Deno KV. Each engine key `k` is stored at
  * `[...prefix, k]`; each commit is one KV atomic operation (checks, sets,
  * deletes) so other processes and isolates sharing the KV never see half of
- * it. Values larger than one KV value (64 KiB) are split into entries under
+ * it. A document's record (a set the engine marks `structured`) is stored
+ * as a structured value (`[2, value, ...]`, see kv_values.ts) that KV
+ * serialises itself, so dates and byte arrays stay what they are; values
+ * that stay bytes (index entries, metadata, records too large for one KV
+ * value) larger than one KV value (64 KiB) are split into entries under
  * `[...prefix, "c", k, id, i]` written in the same operation, up to
- * `maxValueBytes`. `expireAt` becomes KV's `expireIn`.
+ * `maxValueBytes`. Byte values written by KV layout 1 (every record as
+ * JSON bytes) read as before. `expireAt` becomes KV's `expireIn`.
  *
  * Commits that pass Deno KV's limits (1000 mutations, 100 checks, 800 KiB)
  * are refused with a `TooLargeError`; {@linkcode KvStorage.limits} states
@@ -209,7 +222,20 @@ export class KvStorage implements Storage {
   readonly #watches = new Set<AbortController>();
   readonly #prefixSize: number;
   #closed = false;
-  #counters = { commits: 0, conflicts: 0, busy: 0, splitValues: 0 };
+  #counters = {
+    commits: 0,
+    conflicts: 0,
+    busy: 0,
+    splitValues: 0,
+    records: 0,
+  };
+
+  /**
+   * Document records are kept as KV's structured values (see
+   * kv_values.ts); a codec (encryption, compression) in front of the
+   * storage hides this, and its sealed bytes are stored as they are.
+   */
+  readonly structured: boolean = true;
 
   /**
    * Deno KV is shared (other processes and isolates write to it) and expires
@@ -279,8 +305,12 @@ export class KvStorage implements Storage {
     const { value, versionstamp } = found;
     if (value instanceof Uint8Array) return { key, value, versionstamp };
     if (!isMarker(value)) {
+      const record = fromNative(value);
+      if (record !== undefined) {
+        return new NativeEntry(key, versionstamp, record);
+      }
       throw new IntegrityError(
-        `Cannot read a key from Deno KV: the value under the database prefix is not bytes (${typeof value}); another program wrote there`,
+        `Cannot read a key from Deno KV: the value under the database prefix is neither bytes nor a record (${typeof value}); another program wrote there`,
       );
     }
     const keys: KvKey[] = [];
@@ -438,15 +468,11 @@ export class KvStorage implements Storage {
    */
   async commit(commit: StorageCommit): Promise<StorageCommitResult> {
     if (this.#closed) throw closed("commit");
-    const op = this.#kv.atomic();
-    const checks = commit.checks ?? [];
-    for (const c of checks) {
-      if (!this.#storable(c.key)) {
-        // Such a key is never stored: absent passes, anything else fails.
-        if (c.versionstamp === null) continue;
+    for (const c of commit.checks ?? []) {
+      // Such a key is never stored: absent passes, anything else fails.
+      if (!this.#storable(c.key) && c.versionstamp !== null) {
         return { ok: false };
       }
-      op.check({ key: this.#key(c.key), versionstamp: c.versionstamp });
     }
     for (
       const key of [
@@ -461,17 +487,94 @@ export class KvStorage implements Storage {
         } bytes once encoded under the prefix, over Deno KV's ${KV_KEY} (an id or an indexed value is too long)`,
       );
     }
+    let built = this.#build(commit, true);
+    let result: { ok: boolean; versionstamp?: string };
+    try {
+      result = await this.#send(built.op);
+    } catch (e) {
+      if (this.#closed) throw closed("commit");
+      if (
+        built.native === 0 || !(e instanceof TypeError) ||
+        !/value too large/i.test(e.message)
+      ) {
+        throw this.#tooLarge(e, commit);
+      }
+      // A record's structured form was larger than its bound said: write
+      // the records of this commit as bytes (split where needed) instead.
+      built = this.#build(commit, false);
+      try {
+        result = await this.#send(built.op);
+      } catch (e) {
+        if (this.#closed) throw closed("commit");
+        throw this.#tooLarge(e, commit);
+      }
+    }
+    this.#counters.commits++;
+    if (!result.ok) {
+      this.#counters.conflicts++;
+      return { ok: false };
+    }
+    const versionstamp = result.versionstamp!;
+    for (const bin of built.touched) this.#split.delete(bin);
+    for (const { bin, marker } of built.written) {
+      this.#split.set(bin, { marker, versionstamp });
+      this.#counters.splitValues++;
+    }
+    this.#counters.records += built.native;
+    return { ok: true, versionstamp };
+  }
+
+  /** A KV refusal of a commit's size as a `TooLargeError`. */
+  #tooLarge(e: unknown, commit: StorageCommit): unknown {
+    if (!(e instanceof TypeError) || !/too (large|many)/i.test(e.message)) {
+      return e;
+    }
+    const sets = commit.sets?.length ?? 0;
+    const deletes = commit.deletes?.length ?? 0;
+    const checks = commit.checks?.length ?? 0;
+    return new TooLargeError(
+      `Cannot commit to Deno KV: ${e.message} (this write has ${sets} sets, ${deletes} deletes and ${checks} checks in one atomic operation)`,
+      { cause: e },
+    );
+  }
+
+  /**
+   * Builds the atomic operation of a commit whose keys are all storable.
+   * With `native`, a document's record (a set marked `structured`) goes
+   * in as a structured value when it surely fits one KV value; everything
+   * else goes in as bytes, split across entries past 64 KiB.
+   */
+  #build(commit: StorageCommit, native: boolean): {
+    op: KvAtomicLike;
+    touched: string[];
+    written: { bin: string; marker: ChunkMarker }[];
+    native: number;
+  } {
+    const op = this.#kv.atomic();
+    for (const c of commit.checks ?? []) {
+      if (!this.#storable(c.key)) continue; // absent: passes
+      op.check({ key: this.#key(c.key), versionstamp: c.versionstamp });
+    }
     const stale = this.#staleChunks(commit);
     const touched: string[] = [];
     const written: { bin: string; marker: ChunkMarker }[] = [];
+    let records = 0;
     const now = this.#clock.now();
-    const native = this.capabilities.nativeExpiry;
+    const expires = this.capabilities.nativeExpiry;
     for (const set of commit.sets ?? []) {
-      const options = set.expireAt === undefined || !native
+      const options = set.expireAt === undefined || !expires
         ? undefined
         : { expireIn: Math.max(0, Math.ceil(set.expireAt - now)) };
       const bin = binaryString(set.key);
       touched.push(bin);
+      if (native && set.structured === true && set.memo !== undefined) {
+        const record = toNative(set.memo as StoredRecord);
+        if (fitsOneValue(record, set.value.length)) {
+          op.set(this.#key(set.key), record, options);
+          records++;
+          continue;
+        }
+      }
       if (set.value.length <= KV_VALUE) {
         op.set(this.#key(set.key), set.value, options);
         continue;
@@ -499,33 +602,7 @@ export class KvStorage implements Storage {
       touched.push(binaryString(key));
     }
     for (const key of stale) op.delete(key);
-    let result: { ok: boolean; versionstamp?: string };
-    try {
-      result = await this.#send(op);
-    } catch (e) {
-      if (this.#closed) throw closed("commit");
-      if (e instanceof TypeError && /too (large|many)/i.test(e.message)) {
-        const sets = commit.sets?.length ?? 0;
-        const deletes = commit.deletes?.length ?? 0;
-        throw new TooLargeError(
-          `Cannot commit to Deno KV: ${e.message} (this write has ${sets} sets, ${deletes} deletes and ${checks.length} checks in one atomic operation)`,
-          { cause: e },
-        );
-      }
-      throw e;
-    }
-    this.#counters.commits++;
-    if (!result.ok) {
-      this.#counters.conflicts++;
-      return { ok: false };
-    }
-    const versionstamp = result.versionstamp!;
-    for (const bin of touched) this.#split.delete(bin);
-    for (const { bin, marker } of written) {
-      this.#split.set(bin, { marker, versionstamp });
-      this.#counters.splitValues++;
-    }
-    return { ok: true, versionstamp };
+    return { op, touched, written, native: records };
   }
 
   /**
@@ -610,7 +687,8 @@ export class KvStorage implements Storage {
 
   /**
    * Counters: commits, commits refused by a check, commits that met a
-   * locked KV file, split values written.
+   * locked KV file, split values written, records written as structured
+   * values.
    *
    * @returns The counters.
    */

@@ -691,4 +691,83 @@ export function databaseSuite(factory: StorageFactory): void {
       );
     },
   );
+
+  t(
+    "stores Uint8Array values and fields, returned as copies",
+    async ({ db }) => {
+      const buffer = new Uint8Array([9, 0, 1, 255, 128, 9]);
+      const value = {
+        raw: buffer.subarray(1, 5), // a view: only its 4 bytes are kept
+        list: [new Uint8Array(0), { deep: new Uint8Array([7]) }],
+        at: new Date(3),
+        looksLikeBase64: "AAH/gA==",
+      };
+      await db.put("b", value);
+      buffer.fill(0); // the caller's bytes change; the stored ones do not
+      const expected = {
+        raw: new Uint8Array([0, 1, 255, 128]),
+        list: [new Uint8Array(0), { deep: new Uint8Array([7]) }],
+        at: new Date(3),
+        looksLikeBase64: "AAH/gA==",
+      };
+      const got = await db.get("b") as typeof value;
+      assert.deepEqual(got, expected);
+      assert.ok(got.raw instanceof Uint8Array && got.at instanceof Date);
+      assert.equal(got.raw.buffer.byteLength, 4);
+      got.raw[0] = 42; // changing a result changes nothing stored
+      assert.deepEqual(await db.get("b"), expected);
+      const shared = await db.get("b", { readonly: true }) as typeof value;
+      assert.deepEqual(shared, expected);
+      await db.put("top", new Uint8Array([1, 2, 3]));
+      assert.deepEqual(await db.get("top"), new Uint8Array([1, 2, 3]));
+      assert.deepEqual(
+        (await db.find({ looksLikeBase64: "AAH/gA==" }).toArray())[0],
+        expected,
+      );
+      // Other typed arrays are refused, naming the path.
+      await assert.rejects(
+        db.put("f", { x: new Float32Array(1) }),
+        (e: Error) => e instanceof TypeError && /'x'/.test(e.message),
+      );
+      // Export and import, backup and restore keep them.
+      const lines: Uint8Array[] = [];
+      await db.export(new WritableStream({ write: (c) => void lines.push(c) }));
+      const text = new TextDecoder().decode(
+        new Uint8Array(
+          await new Blob(lines as Uint8Array<ArrayBuffer>[])
+            .arrayBuffer(),
+        ),
+      );
+      assert.match(text, /"raw":"AAH\/gA=="/);
+      await using imported = await open();
+      await imported.import(new Blob([text]).stream());
+      assert.deepEqual(await imported.get("b"), expected);
+      assert.deepEqual(await imported.get("top"), new Uint8Array([1, 2, 3]));
+      const chunks: Uint8Array[] = [];
+      await db.backup(
+        new WritableStream({ write: (c) => void chunks.push(c) }),
+      );
+      await db.put("b", "changed");
+      // Into the same database (an encrypted backup needs its secret).
+      await db.restore(new Blob(chunks as Uint8Array<ArrayBuffer>[]).stream());
+      assert.deepEqual(await db.get("b"), expected);
+    },
+  );
+
+  t(
+    "the size limit counts byte arrays (as their base64 text)",
+    async ({ db }) => {
+      await db.put("small", { raw: new Uint8Array(1000) });
+      await assert.rejects(
+        db.put("large", { raw: new Uint8Array(1600) }),
+        (e: Error) => e.name === "TooLargeError",
+      );
+      assert.equal(await db.get("large"), null);
+      assert.equal(
+        (await db.get("small") as { raw: Uint8Array }).raw.length,
+        1000,
+      );
+    },
+    { maxValueBytes: 2000 },
+  );
 }
