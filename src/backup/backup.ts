@@ -49,6 +49,7 @@ export {
   MAX_BACKUP_ITERATIONS,
   MIN_BACKUP_ITERATIONS,
 } from "./backup_header.ts";
+import { checkTargetFolder } from "./target_folder.ts";
 import {
   documentLines,
   fileTarget,
@@ -170,6 +171,7 @@ export async function writeBackup(
   };
   const headerBytes = encodeUtf8(JSON.stringify(header));
   const headerId = await sha256(headerBytes);
+  if (typeof target === "string") await checkTargetFolder(target, "backup");
   const file = typeof target === "string"
     ? await fileTarget(target)
     : undefined;
