@@ -82,6 +82,11 @@ export interface BackupOptions {
    * backup is not encrypted.
    */
   readonly encryption?: EncryptionOptions;
+  /**
+   * Called with the number of documents copied so far, after each one (for
+   * a progress display; it must not throw).
+   */
+  readonly onProgress?: (documents: number) => void;
 }
 
 /** Options of `restore`. */
@@ -216,7 +221,7 @@ export async function writeBackup(
         )
       ) {
         text += line.text;
-        if (line.kind === "document") documents++;
+        if (line.kind === "document") options.onProgress?.(++documents);
         else if (line.kind === "deleted") deleted++;
         else indexes++;
         if (text.length >= BLOCK_BYTES) {
