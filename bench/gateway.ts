@@ -1,10 +1,14 @@
 /**
- * Gateway benchmark: our `ingest` (file database, strict durability: each
- * answer after fsync, concurrent requests sharing one) against the same HTTP
- * server built on `node:sqlite` (WAL, `synchronous=FULL`, one transaction per
- * request), then a relay catch-up of a backlog to a receiver on Deno KV.
+ * Gateway benchmark (issue 17): our `ingest` (file database, strict
+ * durability: each answer after fsync, concurrent requests sharing one)
+ * against the same HTTP server built on `node:sqlite` (WAL,
+ * `synchronous=FULL`, one transaction per request), then a relay catch-up
+ * of a backlog to a receiver on Deno KV in another process.
  *
- *   deno run -A --unstable-kv bench/gateway.ts [--seconds=5] [--backlog=1000000] [--skip-relay]
+ * `deno task bench` runs it as the `gateway` scenario
+ * ({@linkcode runGatewayBench}); alone:
+ *
+ *   deno run -A --unstable-kv bench/gateway.ts [--quick] [--seconds=5] [--backlog=1000000] [--only=single,ndjson,relay]
  *
  * The load comes from a worker thread (its own event loop), over HTTP on
  * 127.0.0.1. Reported: acknowledged readings/s and latency percentiles for
@@ -123,43 +127,146 @@ function serve(
   };
 }
 
-function report(name: string, impl: string, r: LoadResult): number {
-  const sorted = r.latencies.sort((a, b) => a - b);
-  const rate = r.readings / (r.ms / 1000);
-  console.log(
-    `| ${name} | ${impl} | ${Math.round(rate).toLocaleString("en")} | ${
-      percentile(sorted, 0.5).toFixed(1)
-    } | ${percentile(sorted, 0.99).toFixed(1)} | ${r.requests} | ${r.failed} |`,
-  );
-  return rate;
+/** What the gateway scenario needs from the main benchmark. */
+export interface GatewayBenchContext {
+  /** `--quick`: 1 s per ingest run and a 100,000-reading backlog. */
+  readonly quick: boolean;
+  /** Progress output (stderr). */
+  readonly log: (line: string) => void;
+  /** Seconds per ingest run (default 5, 1 with `quick`). */
+  readonly seconds?: number;
+  /** Readings in the relay backlog (default 1,000,000, 100,000 with `quick`). */
+  readonly backlog?: number;
+  /** Which parts to run (default all). */
+  readonly parts?: readonly ("single" | "ndjson" | "relay")[];
 }
 
-async function main(): Promise<void> {
-  const arg = (name: string, fallback: number) => {
-    const a = Deno.args.find((x) => x.startsWith(`--${name}=`));
-    return a === undefined ? fallback : Number(a.split("=")[1]);
+/** A target row (the shape `bench/main.ts`'s `wordTargets` takes). */
+export interface GatewayTarget {
+  /** What is measured. */
+  readonly name: string;
+  /** The goal, in words. */
+  readonly goal: string;
+  /** The measurement, in words. */
+  readonly measured: string;
+  /** Whether it was met. */
+  readonly met: boolean;
+}
+
+/** One ingest run: a workload against one server. */
+export interface IngestRow {
+  /** The workload. */
+  readonly workload: string;
+  /** The server. */
+  readonly server: string;
+  /** Concurrent clients. */
+  readonly clients: number;
+  /** Readings per request. */
+  readonly batch: number;
+  /** Acknowledged readings per second. */
+  readonly readingsPerSec: number;
+  /** Latency percentiles, ms. */
+  readonly p50: number;
+  /** 99th percentile latency, ms. */
+  readonly p99: number;
+  /** Requests answered. */
+  readonly requests: number;
+  /** Requests not answered 200. */
+  readonly failed: number;
+}
+
+/** The relay catch-up run. */
+export interface RelayRow {
+  /** What the relay sent to. */
+  readonly target: string;
+  /** Readings acknowledged. */
+  readonly readings: number;
+  /** Seconds from start to `idle()`. */
+  readonly seconds: number;
+  /** Readings per second. */
+  readonly readingsPerSec: number;
+  /** Batches acknowledged. */
+  readonly batches: number;
+  /** Failed attempts. */
+  readonly retries: number;
+  /** The gateway process's RSS before the relay started, MiB. */
+  readonly rssBeforeMiB: number | null;
+  /** Its peak RSS while relaying, MiB. */
+  readonly peakRssMiB: number | null;
+  /** Readings the receiver holds at the end. */
+  readonly received: number;
+}
+
+/** What {@linkcode runGatewayBench} returns. */
+export interface GatewayReport {
+  /** The ingest runs. */
+  readonly ingest: readonly IngestRow[];
+  /** The relay runs. */
+  readonly relay: readonly RelayRow[];
+  /** Sizes. */
+  readonly seconds: number;
+  /** Readings in the relay backlog. */
+  readonly backlog: number;
+  /** The issue 17 targets. */
+  readonly targets: readonly GatewayTarget[];
+  /** The report section, markdown. */
+  readonly markdown: string;
+}
+
+const nf = (n: number) => Math.round(n).toLocaleString("en");
+
+function row(
+  workload: string,
+  server: string,
+  clients: number,
+  batch: number,
+  r: LoadResult,
+): IngestRow {
+  const sorted = r.latencies.sort((a, b) => a - b);
+  return {
+    workload,
+    server,
+    clients,
+    batch,
+    readingsPerSec: r.readings / (r.ms / 1000),
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    requests: r.requests,
+    failed: r.failed,
   };
-  const seconds = arg("seconds", 5);
-  const backlog = arg("backlog", 1_000_000);
+}
+
+/**
+ * Runs the gateway scenario: ingest of single readings (50 clients) and of
+ * NDJSON batches of 500 against the same server on node:sqlite, then a
+ * relay catch-up of a backlog to a receiver on Deno KV in another process.
+ *
+ * @param ctx Quick or full, and where progress goes.
+ * @returns Every figure, the targets and a markdown section.
+ */
+export async function runGatewayBench(
+  ctx: GatewayBenchContext,
+): Promise<GatewayReport> {
+  const { log } = ctx;
+  const seconds = ctx.seconds ?? (ctx.quick ? 1 : 5);
+  const backlog = ctx.backlog ?? (ctx.quick ? 100_000 : 1_000_000);
+  const parts = new Set(ctx.parts ?? ["single", "ndjson", "relay"]);
+  const md: string[] = [];
+  const p = (s = "") => md.push(s);
+  const ingestRows: IngestRow[] = [];
+  const relayRows: RelayRow[] = [];
+  const targets: GatewayTarget[] = [];
   const dir = await Deno.makeTempDir({ prefix: "tether-bench-gateway-" });
   try {
-    console.log(
-      `\n### Gateway ingest (${seconds} s per run, load from a worker thread)\n`,
-    );
-    console.log(
-      "| workload | server | acked readings/s | p50 ms | p99 ms | requests | failed |",
-    );
-    console.log("|---|---|---:|---:|---:|---:|---:|");
-    const ratios: string[] = [];
-    for (
-      const [name, clients, batch] of [["1 reading/POST, 50 clients", 50, 1], [
-        "NDJSON 500/POST, 4 clients",
-        4,
-        500,
-      ]] as const
-    ) {
-      const rates: number[] = [];
+    const workloads = [
+      ["single", "1 reading/POST, 50 clients", 50, 1],
+      ["ndjson", "NDJSON 500/POST, 8 clients", 8, 500],
+    ] as const;
+    for (const [part, name, clients, batch] of workloads) {
+      if (!parts.has(part)) continue;
+      const rows: IngestRow[] = [];
       for (const impl of ["ours (file, strict)", "node:sqlite (WAL, FULL)"]) {
+        log(`gateway: ${name}, ${impl}, ${seconds} s`);
         const ours = impl.startsWith("ours");
         const db = ours
           ? await open({ path: `${dir}/${batch}.tdb` })
@@ -175,49 +282,147 @@ async function main(): Promise<void> {
           batch,
           device: 0,
         });
-        rates.push(report(name, impl, result));
         await server.close();
         await db?.close();
+        const r = row(name, impl, clients, batch, result);
+        if (r.failed > 0) {
+          throw new Error(`${name} on ${impl}: ${r.failed} requests failed`);
+        }
+        rows.push(r);
+        ingestRows.push(r);
       }
-      ratios.push(
-        `${name}: ours / node:sqlite = ${(rates[0]! / rates[1]!).toFixed(2)}x`,
-      );
-    }
-    console.log("\n" + ratios.join("\n"));
-
-    if (Deno.args.includes("--skip-relay")) return;
-    const gateway = await open({
-      path: `${dir}/backlog.tdb`,
-      durability: "batched",
-    });
-    const readings = gateway.collection("readings");
-    console.log(
-      `\n### Relay catch-up of ${
-        backlog.toLocaleString("en")
-      } readings to a receiver on Deno KV (HTTP, 127.0.0.1)\n`,
-    );
-    const now = Date.now();
-    for (let i = 0; i < backlog; i += 10_000) {
-      const batch = new Map<string, unknown>();
-      for (let j = i; j < Math.min(backlog, i + 10_000); j++) {
-        batch.set(readingKey(`dev-${j % 100}`, j), {
-          seq: j,
-          temp: 21.5,
-          humidity: 40 + (j % 20),
-          device: `dev-${j % 100}`,
-          receivedAt: now,
+      const [ours, sqlite] = rows as [IngestRow, IngestRow];
+      const ratio = ours.readingsPerSec / sqlite.readingsPerSec;
+      if (part === "single") {
+        targets.push({
+          name: "single-reading POSTs from 50 concurrent clients, durable",
+          goal: "≥ 2x node:sqlite's acknowledged readings/s (p99 reported)",
+          measured: `${ratio.toFixed(2)}x (${nf(ours.readingsPerSec)} vs ${
+            nf(sqlite.readingsPerSec)
+          } readings/s; p99 ${ours.p99.toFixed(1)} vs ${
+            sqlite.p99.toFixed(1)
+          } ms)`,
+          met: ratio >= 2,
+        });
+      } else {
+        targets.push({
+          name: "NDJSON batches of 500 readings, durable",
+          goal: "≥ 100,000 readings/s ingested",
+          measured: `${nf(ours.readingsPerSec)} readings/s (${
+            ratio.toFixed(2)
+          }x node:sqlite's ${nf(sqlite.readingsPerSec)}; p99 ${
+            ours.p99.toFixed(1)
+          } ms)`,
+          met: ours.readingsPerSec >= 100_000,
         });
       }
-      await readings.putBatch(batch);
     }
-    await gateway.close();
-    const reopened = await open({ path: `${dir}/backlog.tdb` });
+    if (ingestRows.length > 0) {
+      p(`### Gateway ingest (${seconds} s per run, load from a worker thread)`);
+      p();
+      p(
+        "| workload | server | acked readings/s | p50 ms | p99 ms | requests | failed |",
+      );
+      p("|---|---|---:|---:|---:|---:|---:|");
+      for (const r of ingestRows) {
+        p(
+          `| ${r.workload} | ${r.server} | ${nf(r.readingsPerSec)} | ${
+            r.p50.toFixed(1)
+          } | ${r.p99.toFixed(1)} | ${r.requests} | ${r.failed} |`,
+        );
+      }
+    }
+    if (parts.has("relay")) {
+      relayRows.push(...await relayBench(dir, backlog, log));
+      const http = relayRows[0]!;
+      targets.push({
+        name: `relay catch-up of a ${
+          nf(backlog)
+        }-reading backlog to a receiver on Deno KV`,
+        goal: "≥ 50,000 readings/s, gateway memory bounded (peak RSS reported)",
+        measured: `${nf(http.readingsPerSec)} readings/s (${
+          nf(http.readings)
+        } in ${
+          http.seconds.toFixed(1)
+        } s, ${http.batches} batches); gateway RSS ${
+          http.rssBeforeMiB ?? "?"
+        } MiB before, ${http.peakRssMiB ?? "?"} MiB peak`,
+        met: http.readingsPerSec >= 50_000 && http.received === backlog,
+      });
+      p();
+      p(
+        `### Relay catch-up of ${nf(backlog)} readings (gateway file database)`,
+      );
+      p();
+      p(
+        "| target | readings | seconds | readings/s | batches | retries | RSS before MiB | peak RSS MiB |",
+      );
+      p("|---|---:|---:|---:|---:|---:|---:|---:|");
+      for (const r of relayRows) {
+        p(
+          `| ${r.target} | ${nf(r.readings)} | ${r.seconds.toFixed(1)} | ${
+            nf(r.readingsPerSec)
+          } | ${r.batches} | ${r.retries} | ${r.rssBeforeMiB ?? ""} | ${
+            r.peakRssMiB ?? ""
+          } |`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  return {
+    ingest: ingestRows,
+    relay: relayRows,
+    seconds,
+    backlog,
+    targets,
+    markdown: md.join("\n"),
+  };
+}
+
+async function relayBench(
+  dir: string,
+  backlog: number,
+  log: (line: string) => void,
+): Promise<RelayRow[]> {
+  const rows: RelayRow[] = [];
+  log(`gateway: filling a backlog of ${nf(backlog)} readings`);
+  const gateway = await open({
+    path: `${dir}/backlog.tdb`,
+    durability: "batched",
+  });
+  const readings = gateway.collection("readings");
+  const now = Date.now();
+  for (let i = 0; i < backlog; i += 10_000) {
+    const batch = new Map<string, unknown>();
+    for (let j = i; j < Math.min(backlog, i + 10_000); j++) {
+      batch.set(readingKey(`dev-${j % 100}`, j), {
+        seq: j,
+        temp: 21.5,
+        humidity: 40 + (j % 20),
+        device: `dev-${j % 100}`,
+        receivedAt: now,
+      });
+    }
+    await readings.putBatch(batch);
+  }
+  await gateway.close();
+  const reopened = await open({ path: `${dir}/backlog.tdb` });
+  try {
     // The receiver is examples/deploy_receiver.ts in its own process, so the
     // RSS sampled here is the gateway's alone.
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (probe.addr as Deno.NetAddr).port;
     probe.close();
-    const receiver = new Deno.Command(Deno.execPath(), {
+    // `deno task bench` allows running `deno` by name, not its full path.
+    const self = Deno.permissions.querySync({
+        name: "run",
+        command: Deno.execPath(),
+      }).state === "granted"
+      ? Deno.execPath()
+      : "deno";
+    const receiver = new Deno.Command(self, {
       args: [
         "run",
         "--quiet",
@@ -233,80 +438,97 @@ async function main(): Promise<void> {
       stdout: "null",
       stderr: "inherit",
     }).spawn();
-    for (let i = 0;; i++) {
-      try {
-        await (await fetch(`http://127.0.0.1:${port}/readings/count`))
-          .arrayBuffer();
-        break;
-      } catch (e) {
-        if (i > 300) throw e;
-        await new Promise((r) => setTimeout(r, 100));
+    try {
+      const count = async (): Promise<number> =>
+        (await (await fetch(`http://127.0.0.1:${port}/readings/count`))
+          .json()).count;
+      for (let i = 0;; i++) {
+        try {
+          await count();
+          break;
+        } catch (e) {
+          if (i > 300) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
+      log(`gateway: relaying ${nf(backlog)} readings to Deno KV over HTTP`);
+      (globalThis as { gc?: () => void }).gc?.();
+      const rss = () => {
+        try {
+          return Deno.memoryUsage().rss;
+        } catch {
+          return NaN;
+        }
+      };
+      const baseline = rss();
+      let peak = baseline;
+      const sampler = setInterval(() => peak = Math.max(peak, rss()), 50);
+      const t = performance.now();
+      const uplink = relay(reopened, {
+        collections: ["readings"],
+        to: `http://127.0.0.1:${port}/sync`,
+        token: "sync",
+      });
+      await uplink.idle();
+      const ms = performance.now() - t;
+      clearInterval(sampler);
+      const stats = uplink.stats();
+      await uplink.close();
+      const mib = (n: number) =>
+        Number.isNaN(n) ? null : Math.round(n / 2 ** 20);
+      rows.push({
+        target:
+          "receive() on Deno KV (a SQLite file), HTTP on 127.0.0.1, another process",
+        readings: stats.sent,
+        seconds: ms / 1000,
+        readingsPerSec: stats.sent / (ms / 1000),
+        batches: stats.batches,
+        retries: stats.retries,
+        rssBeforeMiB: mib(baseline),
+        peakRssMiB: mib(peak),
+        received: await count(),
+      });
+    } finally {
+      receiver.kill();
+      await receiver.status;
     }
-    (globalThis as { gc?: () => void }).gc?.();
-    const baseline = Deno.memoryUsage().rss;
-    let peak = baseline;
-    const sampler = setInterval(
-      () => peak = Math.max(peak, Deno.memoryUsage().rss),
-      50,
-    );
-    const t = performance.now();
-    const uplink = relay(reopened, {
-      collections: ["readings"],
-      to: `http://127.0.0.1:${port}/sync`,
-      token: "sync",
-    });
-    await uplink.idle();
-    const ms = performance.now() - t;
-    clearInterval(sampler);
-    const stats = uplink.stats();
-    console.log(
-      "| readings | seconds | readings/s | batches | retries | RSS before MiB | peak RSS MiB |",
-    );
-    console.log("|---:|---:|---:|---:|---:|---:|---:|");
-    console.log(
-      `| ${stats.sent.toLocaleString("en")} | ${(ms / 1000).toFixed(1)} | ${
-        Math.round(stats.sent / (ms / 1000)).toLocaleString("en")
-      } | ${stats.batches} | ${stats.retries} | ${
-        (baseline / 2 ** 20).toFixed(0)
-      } | ${(peak / 2 ** 20).toFixed(0)} |`,
-    );
-    const count = await (await fetch(`http://127.0.0.1:${port}/readings/count`))
-      .json();
-    console.log(
-      `\nThe receiver holds ${count.count.toLocaleString("en")} readings.`,
-    );
-    await uplink.close();
-    receiver.kill();
-    await receiver.status;
     // For comparison: the same backlog relayed (under another relay name) to
     // a Database in this process on a file (batched durability): what the
     // relay itself sustains when the target is not Deno KV.
+    log(`gateway: relaying ${nf(backlog)} readings to a file Database`);
     const local = await open({
       path: `${dir}/local.tdb`,
       durability: "batched",
     });
-    const t2 = performance.now();
-    const direct = relay(reopened, {
-      collections: ["readings"],
-      to: local,
-      name: "bench-local",
-    });
-    await direct.idle();
-    const ms2 = performance.now() - t2;
-    console.log(
-      `Relayed to a file Database in-process: ${
-        direct.stats().sent.toLocaleString("en")
-      } readings in ${(ms2 / 1000).toFixed(1)} s = ${
-        Math.round(direct.stats().sent / (ms2 / 1000)).toLocaleString("en")
-      } readings/s.`,
-    );
-    await direct.close();
-    await local.close();
-    await reopened.close();
+    try {
+      const t2 = performance.now();
+      const direct = relay(reopened, {
+        collections: ["readings"],
+        to: local,
+        name: "bench-local",
+      });
+      await direct.idle();
+      const ms2 = performance.now() - t2;
+      const s = direct.stats();
+      await direct.close();
+      rows.push({
+        target: "a file Database in the same process (batched durability)",
+        readings: s.sent,
+        seconds: ms2 / 1000,
+        readingsPerSec: s.sent / (ms2 / 1000),
+        batches: s.batches,
+        retries: s.retries,
+        rssBeforeMiB: null,
+        peakRssMiB: null,
+        received: await local.collection("readings").count(),
+      });
+    } finally {
+      await local.close();
+    }
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await reopened.close();
   }
+  return rows;
 }
 
 // ---- the load generator (runs in a worker) ----
@@ -365,6 +587,28 @@ if ((globalThis as { name?: string }).name === "gateway-load") {
     };
     scope.postMessage(result);
   };
-} else {
-  await main();
+} else if (import.meta.main) {
+  const arg = (name: string) =>
+    Deno.args.find((x) => x.startsWith(`--${name}=`))?.split("=")[1];
+  const only = arg("only");
+  const report = await runGatewayBench({
+    quick: Deno.args.includes("--quick"),
+    log: (line) => console.error(line),
+    ...(arg("seconds") === undefined
+      ? {}
+      : { seconds: Number(arg("seconds")) }),
+    ...(arg("backlog") === undefined
+      ? {}
+      : { backlog: Number(arg("backlog")) }),
+    ...(only === undefined
+      ? {}
+      : { parts: only.split(",") as ("single" | "ndjson" | "relay")[] }),
+  });
+  console.log(report.markdown);
+  console.log();
+  for (const t of report.targets) {
+    console.log(
+      `${t.met ? "PASS" : "MISS"} ${t.name}: ${t.measured} (goal ${t.goal})`,
+    );
+  }
 }

@@ -301,10 +301,7 @@ function selected(): Scenario[] {
     return names.map((n) => known.get(n)!);
   }
   if (QUICK) return [known.get("engine")!, known.get("growth")!];
-  // bench/gateway.ts is a script of its own for now (no runGatewayBench
-  // export): a full run leaves it out; `--only gateway` runs it once it
-  // exports one.
-  return SCENARIOS.filter((s) => s.name !== "gateway");
+  return SCENARIOS.filter((s) => s.name !== "gateway" || hasGateway);
 }
 
 async function git(args: string[]): Promise<string | null> {

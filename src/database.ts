@@ -39,6 +39,7 @@ import {
   type ImportSource,
   type TransferResult,
 } from "./backup/ndjson.ts";
+import { checkTargetFolder } from "./backup/target_folder.ts";
 import { FileStorage } from "./storage/file.ts";
 import { MemoryStorage } from "./storage/memory.ts";
 import type { Storage } from "./storage/contract.ts";
@@ -275,6 +276,7 @@ export class Database<T = unknown> extends Collection<T> {
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot export");
     checkOptions(options, OPTIONS.export, "Cannot export");
+    if (typeof target === "string") await checkTargetFolder(target, "export");
     return await exportNdjson(this.#engine, target, options);
   }
 
@@ -284,8 +286,10 @@ export class Database<T = unknown> extends Collection<T> {
    * checked first: a malformed one is a `TypeError` naming its number and
    * nothing is stored. Lines whose item has expired are skipped.
    *
-   * @param source A file path or a `ReadableStream` (kept in memory until
-   *   checked).
+   * @param source A file path or a `ReadableStream` (a stream's lines are
+   *   kept in memory while they are checked, and past 16 Mi characters
+   *   spilled to a temporary file in the system's temporary folder,
+   *   removed at the end; a file is read twice instead).
    * @param options `mode`: `"merge"` (default) or `"replace"` (each
    *   collection in the input is emptied first).
    * @returns How many documents were stored and how many had expired.

@@ -128,6 +128,7 @@ const BACKUP = [
   "collections",
   "since",
   "encryption",
+  "onProgress",
 ] as const satisfies readonly (keyof BackupOptions)[];
 const RESTORE = [
   "mode",

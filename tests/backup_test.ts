@@ -389,3 +389,29 @@ Deno.test("backups carry index definitions: a restore rebuilds them, unique ones
   );
   assert.equal(await o.count(), 1);
 });
+
+Deno.test("backup and export to a missing folder: the error names the target and the folder, not a temporary file, and nothing is written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await using db = await open();
+    await db.put("k", { a: 1 });
+    const target = `${dir}/missing/y.tdbk`;
+    await assert.rejects(
+      db.backup(target),
+      (e: Error) =>
+        e instanceof Deno.errors.NotFound &&
+        e.message ===
+          `Cannot write backup to '${target}': the folder '${dir}/missing' does not exist`,
+    );
+    await assert.rejects(
+      db.export(`${dir}/missing/y.ndjson`),
+      (e: Error) =>
+        e instanceof Deno.errors.NotFound &&
+        e.message ===
+          `Cannot write export to '${dir}/missing/y.ndjson': the folder '${dir}/missing' does not exist`,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

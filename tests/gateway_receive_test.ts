@@ -239,3 +239,38 @@ Deno.test("receive: on Deno KV a batch larger than one KV commit is applied in p
   });
   assert.equal(await db.collection("readings").count(), 0);
 });
+
+Deno.test("receive: a stale batch still being applied when a newer one arrives (a timed-out POST sent again) neither overwrites the newer documents nor sets the position back", async () => {
+  await using db = await open();
+  const readings = db.collection("readings");
+  const older = {
+    origin: "gw~7",
+    changes: [put("0001", "a", { t: 1 }), put("0002", "b", { t: 2 })],
+  };
+  const newer = {
+    origin: "gw~7",
+    changes: [put("0003", "a", { t: 3 }, 2), put("0004", "b", { t: 4 }, 2)],
+  };
+  // The newer batch starts first; the stale copy of the older one arrives
+  // while it is being applied.
+  const [first, second] = await Promise.all([
+    applyBatch(db, newer),
+    applyBatch(db, older),
+  ]);
+  assert.deepEqual(first, { applied: 2, skipped: 0 });
+  assert.deepEqual(second, { applied: 0, skipped: 2 });
+  assert.deepEqual(await readings.get("a"), { t: 3 });
+  assert.deepEqual(await readings.get("b"), { t: 4 });
+  // The position is the newer batch's: both are duplicates now.
+  assert.deepEqual(await applyBatch(db, newer), { applied: 0, skipped: 2 });
+  assert.deepEqual(await applyBatch(db, older), { applied: 0, skipped: 2 });
+  // Out of order across origins: each origin keeps its own position.
+  assert.deepEqual(
+    await applyBatch(db, {
+      origin: "gw~8",
+      changes: [put("0001", "a", { t: 9 })],
+    }),
+    { applied: 1, skipped: 0 },
+  );
+  assert.deepEqual(await readings.get("a"), { t: 9 });
+});

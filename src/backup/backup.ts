@@ -49,6 +49,7 @@ export {
   MAX_BACKUP_ITERATIONS,
   MIN_BACKUP_ITERATIONS,
 } from "./backup_header.ts";
+import { checkTargetFolder } from "./target_folder.ts";
 import {
   documentLines,
   fileTarget,
@@ -81,6 +82,11 @@ export interface BackupOptions {
    * backup is not encrypted.
    */
   readonly encryption?: EncryptionOptions;
+  /**
+   * Called with the number of documents copied so far, after each one (for
+   * a progress display; it must not throw).
+   */
+  readonly onProgress?: (documents: number) => void;
 }
 
 /** Options of `restore`. */
@@ -170,6 +176,7 @@ export async function writeBackup(
   };
   const headerBytes = encodeUtf8(JSON.stringify(header));
   const headerId = await sha256(headerBytes);
+  if (typeof target === "string") await checkTargetFolder(target, "backup");
   const file = typeof target === "string"
     ? await fileTarget(target)
     : undefined;
@@ -214,7 +221,7 @@ export async function writeBackup(
         )
       ) {
         text += line.text;
-        if (line.kind === "document") documents++;
+        if (line.kind === "document") options.onProgress?.(++documents);
         else if (line.kind === "deleted") deleted++;
         else indexes++;
         if (text.length >= BLOCK_BYTES) {

@@ -47,10 +47,18 @@ interface Applied {
 /** The largest part a collection's storage took in one atomic write. */
 const partSize = new WeakMap<object, number>();
 
+/** Parts written at once when a batch needs several (Deno KV). */
+const CONCURRENT_PARTS = 4;
+
 /**
  * Writes in as few atomic writes as the storage allows: all at once where it
  * can, else (Deno KV's 100-check limit) in parts, halving until one is
- * accepted (and starting from that size next time).
+ * accepted (and starting from that size next time). Once the part size is
+ * known, up to {@linkcode CONCURRENT_PARTS} parts are written at once (their
+ * keys differ; a Deno KV commit waits mostly on its store, so concurrent
+ * commits overlap). A part that fails fails the batch: nothing acknowledges
+ * it, the relay sends it again, and what was written is written again with
+ * the same content.
  */
 async function inParts<K>(
   col: object,
@@ -60,6 +68,27 @@ async function inParts<K>(
   let size = Math.min(items.length, partSize.get(col) ?? items.length);
   let at = 0;
   while (at < items.length) {
+    if (partSize.has(col) && items.length - at > size) {
+      const parts: K[][] = [];
+      for (
+        let i = 0;
+        i < CONCURRENT_PARTS && at + i * size < items.length;
+        i++
+      ) {
+        parts.push(items.slice(at + i * size, at + (i + 1) * size));
+      }
+      try {
+        await Promise.all(parts.map(write));
+      } catch (e) {
+        if ((e as Error)?.name !== "TooLargeError" || size === 1) throw e;
+        // Written again from here in smaller parts (the same content).
+        size = Math.max(1, Math.floor(size / 2));
+        partSize.set(col, size);
+        continue;
+      }
+      for (const part of parts) at += part.length;
+      continue;
+    }
     const part = items.slice(at, at + size);
     try {
       await write(part);
@@ -83,6 +112,9 @@ async function inParts<K>(
  * deletes in another; on Deno KV in parts of under 100), then the position;
  * a batch cut short by a crash is completed when the relay sends it again
  * (it was not acknowledged), and a change seen twice is applied once.
+ * Batches of one origin are applied one at a time in this process, and the
+ * position is never set back, so a stale copy of a batch (a POST the relay
+ * gave up on and sent again) is skipped once a newer batch is applied.
  *
  * @param db The target database.
  * @param batch The batch (already checked with `parseBatch`).
@@ -101,7 +133,34 @@ async function inParts<K>(
  * assert.deepEqual(await applyBatch(db, batch), { applied: 0, skipped: 1 });
  * ```
  */
-export async function applyBatch(
+export function applyBatch(
+  db: Database,
+  batch: RelayBatch,
+): Promise<ReceiveResult> {
+  // Batches of one origin are applied one at a time: a batch still being
+  // applied when the relay gave up on it (timeout) and sent it again, then
+  // sent the next, must not write its older documents after the newer ones,
+  // nor set the position back.
+  let byOrigin = running.get(db);
+  if (byOrigin === undefined) {
+    byOrigin = new Map();
+    running.set(db, byOrigin);
+  }
+  const queue = byOrigin;
+  const before = queue.get(batch.origin) ?? Promise.resolve();
+  const run = before.then(() => applyNow(db, batch));
+  const settled = run.then(() => {}, () => {});
+  queue.set(batch.origin, settled);
+  void settled.then(() => {
+    if (queue.get(batch.origin) === settled) queue.delete(batch.origin);
+  });
+  return run;
+}
+
+/** The batch being applied per database and origin. */
+const running = new WeakMap<Database, Map<string, Promise<void>>>();
+
+async function applyNow(
   db: Database,
   batch: RelayBatch,
 ): Promise<ReceiveResult> {
@@ -142,7 +201,12 @@ export async function applyBatch(
     if (deletes.length > 0) {
       await inParts(col, deletes, (part) => col.deleteBatch(part));
     }
-    await applied.put(markKey, { s: latest! });
+    // Never set the position back (another handle of the same target may
+    // have applied a later batch meanwhile).
+    const now = (await applied.get(markKey))?.s;
+    if (now === undefined || compareSeq(latest!, now) > 0) {
+      await applied.put(markKey, { s: latest! });
+    }
     count += puts.length + deletes.length;
     skipped -= puts.length + deletes.length;
   }
