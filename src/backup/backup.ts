@@ -221,8 +221,10 @@ export async function writeBackup(
         )
       ) {
         text += line.text;
-        if (line.kind === "document") options.onProgress?.(++documents);
-        else if (line.kind === "deleted") deleted++;
+        if (line.kind === "document") {
+          documents++;
+          options.onProgress?.(documents); // (not `?.(++documents)`: skipped when absent)
+        } else if (line.kind === "deleted") deleted++;
         else indexes++;
         if (text.length >= BLOCK_BYTES) {
           await flush(text);
