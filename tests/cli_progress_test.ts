@@ -212,3 +212,41 @@ Deno.test("examples/demo.ts writes no colour codes into a pipe", async () => {
   assert.match(text, /== put and get =/);
   assert(!text.includes("\x1b["), "colour codes in a pipe");
 });
+
+Deno.test("progress: backup on a terminal shows the documents copied against the total, with percentage, rate and ETA", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-cli-progress-" });
+  try {
+    const path = `${dir}/app.tdb`;
+    {
+      await using db = await open({ path });
+      await db.collection("a").insertMany(
+        Array.from({ length: 150 }, (_, i) => ({ _id: `k${i}`, i })),
+      );
+      await db.collection("b").insertMany([{ _id: "x" }, { _id: "y" }]);
+      // The library reports each document copied.
+      const seen: number[] = [];
+      await db.backup(new WritableStream(), {
+        onProgress: (n) => seen.push(n),
+      });
+      assert.deepEqual(seen, Array.from({ length: 152 }, (_, i) => i + 1));
+    }
+    // A slow stdout keeps the backup running while the bar is drawn.
+    const err = sink();
+    const out = new WritableStream<Uint8Array>({
+      write: () => new Promise((r) => setTimeout(r, 250)),
+    });
+    const code = await main(["backup", "-", "--db", path], {
+      stdout: out,
+      stderr: err.stream,
+      stderrIsTerminal: true,
+      env: () => undefined,
+    });
+    assert.equal(code, 0, err.text());
+    assert.match(
+      err.text(),
+      /\rbacking up \[[#.]{20}\] +\d+% {2}\d+\/152 {2}\d+\/s {2}ETA \d:\d\d/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

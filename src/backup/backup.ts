@@ -82,6 +82,11 @@ export interface BackupOptions {
    * backup is not encrypted.
    */
   readonly encryption?: EncryptionOptions;
+  /**
+   * Called with the number of documents copied so far, after each one (for
+   * a progress display; it must not throw).
+   */
+  readonly onProgress?: (documents: number) => void;
 }
 
 /** Options of `restore`. */
@@ -216,8 +221,10 @@ export async function writeBackup(
         )
       ) {
         text += line.text;
-        if (line.kind === "document") documents++;
-        else if (line.kind === "deleted") deleted++;
+        if (line.kind === "document") {
+          documents++;
+          options.onProgress?.(documents);
+        } else if (line.kind === "deleted") deleted++;
         else indexes++;
         if (text.length >= BLOCK_BYTES) {
           await flush(text);

@@ -50,6 +50,15 @@ async function run(ctx: Context): Promise<number> {
   const since = time(option(ctx.parsed, "since"), "--since");
   return await withDatabase(ctx, READ, async (db) => {
     const collections = collectionsOption(db, ctx.parsed);
+    // A full backup copies every live document: the total is known.
+    let total: number | undefined;
+    if (since === undefined) {
+      total = 0;
+      for (const c of collections ?? await db.collections()) {
+        total += await db.collection(c).count();
+      }
+    }
+    let done = 0;
     const result = await toOutput(
       ctx,
       file,
@@ -59,7 +68,9 @@ async function run(ctx: Context): Promise<number> {
           ...(since === undefined ? {} : { since }),
           ...(collections === undefined ? {} : { collections }),
           ...(encryption === undefined ? {} : { encryption }),
+          onProgress: (n) => done = n,
         }),
+      { progress: () => ({ done, total }), unit: "items" },
     );
     const encrypted = encryption !== undefined ||
       db.stats().storageStats?.encrypted === true;
