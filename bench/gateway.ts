@@ -415,7 +415,14 @@ async function relayBench(
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = (probe.addr as Deno.NetAddr).port;
     probe.close();
-    const receiver = new Deno.Command(Deno.execPath(), {
+    // `deno task bench` allows running `deno` by name, not its full path.
+    const self = Deno.permissions.querySync({
+        name: "run",
+        command: Deno.execPath(),
+      }).state === "granted"
+      ? Deno.execPath()
+      : "deno";
+    const receiver = new Deno.Command(self, {
       args: [
         "run",
         "--quiet",

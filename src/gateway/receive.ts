@@ -47,10 +47,18 @@ interface Applied {
 /** The largest part a collection's storage took in one atomic write. */
 const partSize = new WeakMap<object, number>();
 
+/** Parts written at once when a batch needs several (Deno KV). */
+const CONCURRENT_PARTS = 4;
+
 /**
  * Writes in as few atomic writes as the storage allows: all at once where it
  * can, else (Deno KV's 100-check limit) in parts, halving until one is
- * accepted (and starting from that size next time).
+ * accepted (and starting from that size next time). Once the part size is
+ * known, up to {@linkcode CONCURRENT_PARTS} parts are written at once (their
+ * keys differ; a Deno KV commit waits mostly on its store, so concurrent
+ * commits overlap). A part that fails fails the batch: nothing acknowledges
+ * it, the relay sends it again, and what was written is written again with
+ * the same content.
  */
 async function inParts<K>(
   col: object,
@@ -60,6 +68,27 @@ async function inParts<K>(
   let size = Math.min(items.length, partSize.get(col) ?? items.length);
   let at = 0;
   while (at < items.length) {
+    if (partSize.has(col) && items.length - at > size) {
+      const parts: K[][] = [];
+      for (
+        let i = 0;
+        i < CONCURRENT_PARTS && at + i * size < items.length;
+        i++
+      ) {
+        parts.push(items.slice(at + i * size, at + (i + 1) * size));
+      }
+      try {
+        await Promise.all(parts.map(write));
+      } catch (e) {
+        if ((e as Error)?.name !== "TooLargeError" || size === 1) throw e;
+        // Written again from here in smaller parts (the same content).
+        size = Math.max(1, Math.floor(size / 2));
+        partSize.set(col, size);
+        continue;
+      }
+      for (const part of parts) at += part.length;
+      continue;
+    }
     const part = items.slice(at, at + size);
     try {
       await write(part);
