@@ -223,7 +223,7 @@ export async function writeBackup(
         text += line.text;
         if (line.kind === "document") {
           documents++;
-          options.onProgress?.(documents); // (not `?.(++documents)`: skipped when absent)
+          options.onProgress?.(documents);
         } else if (line.kind === "deleted") deleted++;
         else indexes++;
         if (text.length >= BLOCK_BYTES) {
