@@ -13,6 +13,7 @@ import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import { Budget } from "../engine/yield.ts";
+import { DocSlot } from "../engine/record_table.ts";
 import type { Entry } from "../types.ts";
 import { copyValue, shareValue, type StoredRecord } from "../value_codec.ts";
 
@@ -296,10 +297,15 @@ export class Cursor<T> implements AsyncIterable<T> {
       for (let i = 0; i < page.length; i++) {
         if (budget.due()) await budget.pause();
         const entry = page[i]!;
-        const record = engine.visible(entry, now, action);
-        if (record === undefined || !predicate(record.value, record.tags)) {
+        // The object tier's slots hold the record itself.
+        let record = entry instanceof DocSlot ? entry.record : undefined;
+        if (record === undefined) {
+          record = engine.visible(entry, now, action);
+          if (record === undefined) continue;
+        } else if (record.expiresAt !== undefined && now >= record.expiresAt) {
           continue;
         }
+        if (!predicate(record.value, record.tags)) continue;
         if (counting) {
           if (++matched >= stopAt) break;
           continue;
