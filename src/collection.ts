@@ -54,6 +54,7 @@ import {
   describeType,
   hidesValues,
   isKeyedPut,
+  MAX_KEY_BYTES,
 } from "./validate.ts";
 import {
   type CheckedValue,
@@ -267,7 +268,29 @@ export class Collection<T = unknown> {
    * assert(await db.get("missing") === null);
    * ```
    */
-  async get(key: string, options?: ReadOptions): Promise<T | null> {
+  get(key: string, options?: ReadOptions): Promise<T | null> {
+    const engine = this.#engine;
+    // The common case first, without building an error context: a key
+    // surely valid, no options, an open database, a hit (or a sure miss)
+    // in RAM. Anything else takes the checked path, with its errors.
+    if (
+      options === undefined && typeof key === "string" && key.length > 0 &&
+      key.length * 3 <= MAX_KEY_BYTES && !engine.closed
+    ) {
+      const hit = engine.peek(this.#name, key, "Cannot get");
+      if (hit === null) return Promise.resolve(null);
+      if (hit !== undefined) {
+        return Promise.resolve(
+          (engine.settings.readonly === true
+            ? shareValue(hit.value)
+            : copyValue(hit.value)) as T,
+        );
+      }
+    }
+    return this.#get(key, options);
+  }
+
+  async #get(key: string, options?: ReadOptions): Promise<T | null> {
     const action = `Cannot get '${key}'`;
     checkKey(key, action);
     const shared = options === undefined

@@ -489,3 +489,68 @@ Deno.test("BTree iterators are iterable and support early return", () => {
   for (const k of it) if (k === 2) break;
   assert.equal(it.next().done, true);
 });
+
+Deno.test("BTree fill hands out the same items as next, in runs of any size", () => {
+  for (const order of [4, 5, 64]) {
+    const tree = new BTree<number, string>(byNumber, { order });
+    for (let i = 0; i < 300; i++) tree.set(i * 2, `v${i * 2}`);
+    const ranges: BTreeRange<number>[] = [
+      {},
+      { reverse: true },
+      { gt: 17, lte: 401 },
+      { gt: 17, lte: 401, reverse: true },
+      { gte: 598 },
+      { lt: 0 },
+      { gte: 100, lt: 101, reverse: true },
+    ];
+    for (const range of ranges) {
+      const want = [...tree.values(range)];
+      for (const max of [1, 2, 3, 7, 64, 1000]) {
+        const it = tree.values(range);
+        const got: string[] = [];
+        for (;;) {
+          const n = it.fill(got, max);
+          assert(n <= max);
+          if (n < max) break;
+        }
+        assert.deepEqual(got, want, `order ${order} max ${max}`);
+        assert.equal(it.fill(got, max), 0);
+        assert.equal(it.next().done, true);
+      }
+      // Mixed with next(): one walk.
+      const it = tree.values(range);
+      const mixed: string[] = [];
+      for (;;) {
+        const r = it.next();
+        if (r.done) break;
+        mixed.push(r.value);
+        if (it.fill(mixed, 5) < 5) break;
+      }
+      assert.deepEqual(mixed, want);
+    }
+    // Entries and keys modes.
+    assert.deepEqual(
+      (() => {
+        const out: [number, string][] = [];
+        tree.entries({ lt: 6 }).fill(out, 10);
+        return out;
+      })(),
+      [[0, "v0"], [2, "v2"], [4, "v4"]],
+    );
+  }
+});
+
+Deno.test("BTree iterators say when they are stale; fill then throws", () => {
+  const tree = new BTree<number, number>(byNumber, { order: 4 });
+  for (let i = 0; i < 50; i++) tree.set(i, i);
+  const it = tree.values();
+  const out: number[] = [];
+  it.fill(out, 10);
+  tree.set(3, 33); // an overwrite: the same keys
+  assert.equal(it.stale, false);
+  it.fill(out, 5);
+  assert.deepEqual(out, [...Array(15).keys()].map((i) => i === 3 ? 3 : i));
+  tree.delete(40);
+  assert.equal(it.stale, true);
+  assert.throws(() => it.fill(out, 5), TypeError);
+});

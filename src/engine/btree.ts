@@ -142,7 +142,27 @@ const MODE_KEYS = 1;
 const MODE_VALUES = 2;
 
 /** Walks linked leaves from a start position to an end position, inclusive. */
-class RangeIterator<K, V, T> implements IterableIterator<T> {
+/**
+ * An iterator over a range of a tree that can also hand out its items in
+ * runs ({@linkcode RunIterator.fill}).
+ */
+export interface RunIterator<T> extends IterableIterator<T> {
+  /**
+   * Moves up to `max` of the next items into `out`.
+   *
+   * @param out Receives the items.
+   * @param max Most items to move.
+   * @returns How many were moved (fewer than `max` only at the end).
+   */
+  fill(out: T[], max: number): number;
+  /**
+   * Whether keys were added or deleted since the iterator was made (it then
+   * throws rather than go on: walk again from where it stopped).
+   */
+  readonly stale: boolean;
+}
+
+class RangeIterator<K, V, T> implements RunIterator<T> {
   #leaf: Leaf<K, V> | null;
   #index: number;
   #endLeaf: Leaf<K, V> | null;
@@ -204,6 +224,86 @@ class RangeIterator<K, V, T> implements IterableIterator<T> {
       ? leaf.values[i]
       : [leaf.keys[i], leaf.values[i]];
     return { value: value as T, done: false };
+  }
+
+  get stale(): boolean {
+    return this.#mod.n !== this.#expected;
+  }
+
+  /**
+   * Moves up to `max` of the next items into `out` (walking the leaves
+   * directly: no result object per item).
+   *
+   * @param out Receives the items.
+   * @param max Most items to move.
+   * @returns How many were moved (fewer than `max` only at the end).
+   */
+  fill(out: T[], max: number): number {
+    let leaf = this.#leaf;
+    if (leaf === null || max <= 0) return 0;
+    if (this.#mod.n !== this.#expected) {
+      this.#leaf = null;
+      throw new TypeError(
+        "Cannot continue iterating the BTree: keys were added or deleted since the iterator was created",
+      );
+    }
+    const mode = this.#mode;
+    const endLeaf = this.#endLeaf;
+    const endIndex = this.#endIndex;
+    let i = this.#index;
+    let n = 0;
+    if (this.#reverse) {
+      while (n < max) {
+        const src = mode === MODE_KEYS ? leaf.keys : leaf.values;
+        const stop = leaf === endLeaf ? endIndex : 0;
+        const until = Math.max(stop, i - (max - n) + 1);
+        for (let j = i; j >= until; j--) {
+          out.push(
+            (mode === MODE_ENTRIES
+              ? [leaf.keys[j], leaf.values[j]]
+              : src[j]) as T,
+          );
+        }
+        n += i - until + 1;
+        if (until === stop && leaf === endLeaf) {
+          this.#leaf = null;
+          return n;
+        }
+        if (until > 0) {
+          i = until - 1;
+          continue;
+        }
+        leaf = leaf.prev!;
+        i = leaf.keys.length - 1;
+      }
+    } else {
+      while (n < max) {
+        const src = mode === MODE_KEYS ? leaf.keys : leaf.values;
+        const last = leaf === endLeaf ? endIndex : leaf.keys.length - 1;
+        const until = Math.min(last, i + (max - n) - 1);
+        for (let j = i; j <= until; j++) {
+          out.push(
+            (mode === MODE_ENTRIES
+              ? [leaf.keys[j], leaf.values[j]]
+              : src[j]) as T,
+          );
+        }
+        n += until - i + 1;
+        if (until === last && leaf === endLeaf) {
+          this.#leaf = null;
+          return n;
+        }
+        if (until < leaf.keys.length - 1) {
+          i = until + 1;
+          continue;
+        }
+        leaf = leaf.next!;
+        i = 0;
+      }
+    }
+    this.#leaf = leaf;
+    this.#index = i;
+    return n;
   }
 
   return(): IteratorResult<T, undefined> {
@@ -726,7 +826,7 @@ export class BTree<K, V> {
    * assert(JSON.stringify(got) === '[[3,"v3"],[2,"v2"]]');
    * ```
    */
-  entries(range?: BTreeRange<K>): IterableIterator<[K, V]> {
+  entries(range?: BTreeRange<K>): RunIterator<[K, V]> {
     return this.#iterate<[K, V]>(range, MODE_ENTRIES);
   }
 
@@ -747,7 +847,7 @@ export class BTree<K, V> {
    * assert([...tree.keys({ gt: 3 })].join() === "4,5");
    * ```
    */
-  keys(range?: BTreeRange<K>): IterableIterator<K> {
+  keys(range?: BTreeRange<K>): RunIterator<K> {
     return this.#iterate<K>(range, MODE_KEYS);
   }
 
@@ -768,7 +868,7 @@ export class BTree<K, V> {
    * assert([...tree.values({ lte: 2 })].join() === "v1,v2");
    * ```
    */
-  values(range?: BTreeRange<K>): IterableIterator<V> {
+  values(range?: BTreeRange<K>): RunIterator<V> {
     return this.#iterate<V>(range, MODE_VALUES);
   }
 

@@ -51,6 +51,7 @@ interface Pending {
 const NONE: readonly IndexEntry[] = [];
 const NONE_MUTABLE: IndexEntry[] = [];
 const NO_IDS: readonly string[] = [];
+const NO_MULTIKEY: Set<string> = new Set();
 
 /**
  * Writes item changes on a local storage. Arguments and result as
@@ -198,8 +199,9 @@ export function prepareLocal(
   let stored = 0;
   let claimed: Map<string, string> | undefined;
   let rewritten: Set<string> | undefined;
-  const multikey = new Set<string>();
   const indexed = indexes.size > 0 || indexes.ordered;
+  // Filled only by index entries (none without indexes): no set per write.
+  const multikey = indexed ? new Set<string>() : NO_MULTIKEY;
   for (let i = 0; i < changes.length; i++) {
     const c = changes[i]!;
     const { id, next } = c;

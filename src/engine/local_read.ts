@@ -14,6 +14,7 @@ import type { StorageEntry } from "../storage/contract.ts";
 import type { DocPage, EngineCore } from "./state.ts";
 import type { DocSlot } from "./record_table.ts";
 import type { IndexCell } from "./ram_index.ts";
+import type { RunIterator } from "./btree.ts";
 import { turnDue, yieldToLoop } from "./yield.ts";
 
 /** Slots per page. */
@@ -60,23 +61,29 @@ export async function* localPages(
   after: Uint8Array | undefined,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<StorageEntry[]> {
+  signal?.throwIfAborted();
+  s.assertOpen("Cannot scan");
   const table = s.collections.get(collection)?.table;
   if (table === undefined) return;
   const afterId = after === undefined
     ? undefined
     : decodeKey(after)[2] as string;
   let from = afterId;
+  let walk: RunIterator<DocSlot> | undefined;
   for (;;) {
-    // A fresh walk per page: writes between pages cannot upset it.
+    // A fresh walk after ids were added or removed between pages.
+    if (walk === undefined || walk.stale) walk = table.slots(reverse, from);
     const page: DocSlot[] = [];
-    for (const slot of table.slots(reverse, from)) {
-      page.push(slot);
-      if (page.length >= PAGE) break;
+    const got = walk.fill(page, PAGE);
+    if (got === 0) return;
+    from = page[got - 1]!.id;
+    if (!table.mayMiss) {
+      yield page;
+    } else {
+      const found = withMisses(s, page);
+      yield found instanceof Promise ? await found : found;
     }
-    if (page.length === 0) return;
-    from = page[page.length - 1]!.id;
-    yield await withMisses(s, page);
-    if (page.length < PAGE) return;
+    if (got < PAGE) return;
     signal?.throwIfAborted();
     s.assertOpen("Cannot scan");
     if (turnDue()) {
@@ -90,15 +97,23 @@ export async function* localPages(
  * A page with the slots whose value only the storage holds replaced by the
  * storage's entries (read together: one async read per page with misses).
  */
-async function withMisses(
+function withMisses(
   s: EngineCore,
   page: DocSlot[],
-): Promise<StorageEntry[]> {
+): StorageEntry[] | Promise<StorageEntry[]> {
   let misses: number[] | undefined;
   for (let i = 0; i < page.length; i++) {
     if (page[i]!.record === undefined) (misses ??= []).push(i);
   }
   if (misses === undefined) return page;
+  return readMisses(s, page, misses);
+}
+
+async function readMisses(
+  s: EngineCore,
+  page: DocSlot[],
+  misses: number[],
+): Promise<StorageEntry[]> {
   const found = await s.storage.getMany(misses.map((i) => page[i]!.key));
   const out: StorageEntry[] = [];
   let m = 0;
@@ -126,21 +141,24 @@ async function withMisses(
  */
 export async function* cellPages(
   s: EngineCore,
-  cells: (after: Uint8Array | undefined) => Iterable<IndexCell>,
+  cells: (after: Uint8Array | undefined) => RunIterator<IndexCell>,
   range: number,
   options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
   seen: Set<DocSlot> | undefined,
 ): AsyncGenerator<DocPage> {
   const { signal } = options;
   let after: Uint8Array | undefined;
+  let walk: RunIterator<IndexCell> | undefined;
+  const run: IndexCell[] = [];
   for (;;) {
-    // A fresh walk per page: writes between pages cannot upset it.
+    // A fresh walk after entries were added or removed between pages.
+    if (walk === undefined || walk.stale) walk = cells(after);
     const page: DocSlot[] = [];
     const sources: Uint8Array[] = [];
-    let examined = 0;
-    for (const cell of cells(after)) {
-      examined++;
-      after = cell.key;
+    run.length = 0;
+    const examined = walk.fill(run, PAGE);
+    for (let i = 0; i < examined; i++) {
+      const cell = run[i]!;
       const slot = cell.slot;
       if (seen !== undefined) {
         if (seen.has(slot)) continue;
@@ -148,8 +166,8 @@ export async function* cellPages(
       }
       page.push(slot);
       sources.push(cell.key);
-      if (examined >= PAGE) break;
     }
+    if (examined > 0) after = run[examined - 1]!.key;
     if (options.examined !== undefined) options.examined.keys += examined;
     if (page.length > 0) {
       yield Object.assign(page, { sources, range }) as DocPage;

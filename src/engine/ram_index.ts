@@ -8,7 +8,7 @@
  * @module
  */
 
-import { BTree, type BTreeRange } from "./btree.ts";
+import { BTree, type BTreeRange, type RunIterator } from "./btree.ts";
 import { binaryString } from "../bytes.ts";
 import type { IndexEntry } from "./indexes.ts";
 import type { DocSlot } from "./record_table.ts";
@@ -23,7 +23,10 @@ export interface IndexCell {
   readonly slot: DocSlot;
 }
 
-const EMPTY: IndexCell[] = [];
+/** A range with nothing in it. */
+function empty(): RunIterator<IndexCell> {
+  return new BTree<string, IndexCell>(compareStrings).values();
+}
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -174,18 +177,18 @@ export class RamIndexes {
     start: Uint8Array,
     end: Uint8Array | undefined,
     reverse: boolean,
-  ): IterableIterator<IndexCell> {
+  ): RunIterator<IndexCell> {
     // Keys outside the index's prefix bound nothing, or everything.
     const prefix = this.#prefixOf(name);
     const cut = prefix.length;
     const range: BTreeRange<string> = { reverse };
     const lo = binaryString(start);
     if (lo.startsWith(prefix)) range.gte = binaryString(start.subarray(cut));
-    else if (lo > prefix) return EMPTY.values();
+    else if (lo > prefix) return empty();
     if (end !== undefined) {
       const hi = binaryString(end);
       if (hi.startsWith(prefix)) range.lt = binaryString(end.subarray(cut));
-      else if (hi <= prefix) return EMPTY.values();
+      else if (hi <= prefix) return empty();
     }
     return this.tree(name).values(range);
   }

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { BTree, type BTreeRange } from "./btree.ts";
+import { BTree, type BTreeRange, type RunIterator } from "./btree.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 
@@ -88,6 +88,16 @@ export class RecordTable {
   readonly #byId = new Map<string, DocSlot>();
   readonly #order = new BTree<string, DocSlot>(compareStrings);
 
+  #misses = false;
+
+  /**
+   * Whether a slot whose value only the storage holds was ever added (until
+   * {@linkcode RecordTable.clear}): when not, every slot holds its record.
+   */
+  get mayMiss(): boolean {
+    return this.#misses;
+  }
+
   /** How many documents (expired or not) the table holds. */
   get size(): number {
     return this.#byId.size;
@@ -109,6 +119,7 @@ export class RecordTable {
    * @param slot The slot.
    */
   add(slot: DocSlot): void {
+    if (slot.record === undefined) this.#misses = true;
     this.#byId.set(slot.id, slot);
     this.#order.set(sortKey(slot.id), slot);
   }
@@ -129,6 +140,7 @@ export class RecordTable {
 
   /** Removes every slot. */
   clear(): void {
+    this.#misses = false;
     this.#byId.clear();
     this.#order.clear();
   }
@@ -141,7 +153,7 @@ export class RecordTable {
    * @param after Start after this id.
    * @returns The slots, lazily.
    */
-  slots(reverse: boolean, after?: string): IterableIterator<DocSlot> {
+  slots(reverse: boolean, after?: string): RunIterator<DocSlot> {
     const range: BTreeRange<string> = { reverse };
     if (after !== undefined) {
       if (reverse) range.lt = sortKey(after);

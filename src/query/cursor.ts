@@ -13,6 +13,7 @@ import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import { Budget } from "../engine/yield.ts";
+import { DocSlot } from "../engine/record_table.ts";
 import type { Entry } from "../types.ts";
 import { copyValue, shareValue, type StoredRecord } from "../value_codec.ts";
 
@@ -90,6 +91,91 @@ class Buffered implements Sink {
     const entries = this.#entries;
     this.#entries = [];
     return records.map((r, i) => [r, entries[i]!]);
+  }
+}
+
+/**
+ * The iterator of a cursor's values: hands out the buffered results of a
+ * chunk with one settled promise each (no generator frame per value) and
+ * runs the scan on for the next chunk when they are taken. Calls wait for
+ * the one before them, as an async generator's do.
+ */
+class Values<T> implements AsyncIterator<T, undefined> {
+  readonly #makeShape: () => (value: unknown) => unknown;
+  readonly #start: (sink: Buffered) => AsyncGenerator<void>;
+  readonly #sink = new Buffered();
+  #shape: ((value: unknown) => unknown) | undefined;
+  #run: AsyncGenerator<void> | undefined;
+  #buffer: StoredRecord[] = [];
+  #at = 0;
+  #done = false;
+  /** The last call still running, if any. */
+  #busy: Promise<unknown> | undefined;
+
+  constructor(
+    makeShape: () => (value: unknown) => unknown,
+    start: (sink: Buffered) => AsyncGenerator<void>,
+  ) {
+    this.#makeShape = makeShape;
+    this.#start = start;
+  }
+
+  next(): Promise<IteratorResult<T, undefined>> {
+    if (this.#busy === undefined && this.#at < this.#buffer.length) {
+      const record = this.#buffer[this.#at++]!;
+      return Promise.resolve({
+        value: this.#shape!(record.value) as T,
+        done: false,
+      });
+    }
+    return this.#queue(() => this.#step());
+  }
+
+  return(): Promise<IteratorResult<T, undefined>> {
+    return this.#queue(async () => {
+      this.#done = true;
+      this.#buffer = [];
+      this.#at = 0;
+      await this.#run?.return(undefined);
+      return { value: undefined, done: true };
+    });
+  }
+
+  #queue(
+    fn: () => Promise<IteratorResult<T, undefined>>,
+  ): Promise<IteratorResult<T, undefined>> {
+    const before = this.#busy;
+    const call = before === undefined ? fn() : before.then(fn, fn);
+    this.#busy = call;
+    const clear = () => {
+      if (this.#busy === call) this.#busy = undefined;
+    };
+    call.then(clear, clear);
+    return call;
+  }
+
+  async #step(): Promise<IteratorResult<T, undefined>> {
+    for (;;) {
+      if (this.#at < this.#buffer.length) {
+        const record = this.#buffer[this.#at++]!;
+        return { value: this.#shape!(record.value) as T, done: false };
+      }
+      if (this.#done) return { value: undefined, done: true };
+      let step: IteratorResult<void>;
+      try {
+        if (this.#run === undefined) {
+          this.#shape = this.#makeShape();
+          this.#run = this.#start(this.#sink);
+        }
+        step = await this.#run.next();
+      } catch (e) {
+        this.#done = true;
+        throw e;
+      }
+      this.#buffer = this.#sink.take();
+      this.#at = 0;
+      if (step.done === true) this.#done = true;
+    }
   }
 }
 
@@ -296,10 +382,15 @@ export class Cursor<T> implements AsyncIterable<T> {
       for (let i = 0; i < page.length; i++) {
         if (budget.due()) await budget.pause();
         const entry = page[i]!;
-        const record = engine.visible(entry, now, action);
-        if (record === undefined || !predicate(record.value, record.tags)) {
+        // The object tier's slots hold the record itself.
+        let record = entry instanceof DocSlot ? entry.record : undefined;
+        if (record === undefined) {
+          record = engine.visible(entry, now, action);
+          if (record === undefined) continue;
+        } else if (record.expiresAt !== undefined && now >= record.expiresAt) {
           continue;
         }
+        if (!predicate(record.value, record.tags)) continue;
         if (counting) {
           if (++matched >= stopAt) break;
           continue;
@@ -372,13 +463,11 @@ export class Cursor<T> implements AsyncIterable<T> {
    *
    * @returns An async iterator of value copies.
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    const shape = this.#shape();
-    const sink = new Buffered();
-    for await (const _ of this.#run(sink, { n: 0 })) {
-      for (const record of sink.take()) yield shape(record.value) as T;
-    }
-    for (const record of sink.take()) yield shape(record.value) as T;
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return new Values<T>(
+      () => this.#shape(),
+      (sink) => this.#run(sink, { n: 0 }),
+    );
   }
 
   /**
