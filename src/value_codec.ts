@@ -457,8 +457,11 @@ function valueAt(root: unknown, path: Path): unknown {
  */
 export function splitTyped(
   value: unknown,
-  paths: readonly Path[],
-): { dates: Path[] | undefined; bytes: Path[] | undefined } {
+  paths: readonly (readonly (string | number)[])[],
+): {
+  dates: (readonly (string | number)[])[] | undefined;
+  bytes: (readonly (string | number)[])[] | undefined;
+} {
   let dates: Path[] | undefined;
   let bytes: Path[] | undefined;
   for (const p of paths) {

@@ -47,3 +47,38 @@ Deno.test("binary values: JSON exports write Extended JSON $binary and imports r
   const odd = { $binary: { base64: 5 } };
   assert.deepEqual(extendedJson("x", odd), odd);
 });
+
+Deno.test("binary values: equality compares bytes; sorting puts them where MongoDB puts BinData", async () => {
+  await using db = await open();
+  const c = db.collection<{ _id?: string; raw: unknown }>("q");
+  await c.insertMany([
+    { _id: "a", raw: new Uint8Array([1, 2]) },
+    { _id: "b", raw: new Uint8Array([1, 3]) },
+    { _id: "c", raw: new Uint8Array([9]) },
+    { _id: "d", raw: "x" },
+    { _id: "e", raw: true },
+    { _id: "f", raw: [7] },
+    { _id: "g", raw: { k: 1 } },
+    { _id: "h", raw: new Date(0) },
+  ]);
+  const ids = async (filter: Record<string, unknown>, sort?: 1 | -1) =>
+    (await c.find(filter, sort === undefined ? {} : { sort: { raw: sort } })
+      .toArray()).map((d) => d._id);
+  assert.deepEqual(await ids({ raw: new Uint8Array([1, 3]) }), ["b"]);
+  assert.deepEqual(await ids({ raw: { $in: [new Uint8Array([9]), "x"] } }), [
+    "c",
+    "d",
+  ]);
+  assert.deepEqual(
+    (await ids({ raw: { $ne: new Uint8Array([1, 2]) } })).length,
+    7,
+  );
+  // BinData compares by length first, then bytes: [9] < [1, 2] < [1, 3].
+  assert.deepEqual(await ids({ raw: { $gt: new Uint8Array([9]) } }), [
+    "a",
+    "b",
+  ]);
+  // MongoDB's order: (arrays by their least element: 7 is a number)
+  // numbers < strings < objects < BinData < booleans < dates.
+  assert.deepEqual(await ids({}, 1), ["f", "d", "g", "c", "a", "b", "e", "h"]);
+});

@@ -35,6 +35,11 @@ export const RANK_STRING = 3;
 export const RANK_OBJECT = 4;
 /** The rank of arrays in {@linkcode typeRank}. */
 export const RANK_ARRAY = 5;
+/**
+ * The rank of byte arrays (`Uint8Array`) in {@linkcode typeRank}: after
+ * arrays, before booleans, where MongoDB puts BinData.
+ */
+export const RANK_BINARY = 5.5;
 /** The rank of booleans in {@linkcode typeRank}. */
 export const RANK_BOOLEAN = 6;
 /** The rank of `Date`s in {@linkcode typeRank}. */
@@ -74,6 +79,7 @@ export function typeRank(value: unknown): number {
       if (Array.isArray(value)) return RANK_ARRAY;
       if (value instanceof Date) return RANK_DATE;
       if (value instanceof RegExp) return RANK_REGEXP;
+      if (value instanceof Uint8Array) return RANK_BINARY;
       return RANK_OBJECT;
     default:
       return RANK_OTHER;
@@ -146,6 +152,15 @@ function compareObjects(
   return ka.length - kb.length;
 }
 
+/** MongoDB's BinData order: shorter first, then byte by byte. */
+function compareBinary(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return a.length - b.length;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return 0;
+}
+
 function compareArrays(a: readonly unknown[], b: readonly unknown[]): number {
   const n = a.length < b.length ? a.length : b.length;
   for (let i = 0; i < n; i++) {
@@ -194,6 +209,8 @@ export function compareValues(a: unknown, b: unknown): number {
       return a === b ? 0 : a ? 1 : -1;
     case RANK_DATE:
       return compareNumbers((a as Date).getTime(), (b as Date).getTime());
+    case RANK_BINARY:
+      return compareBinary(a as Uint8Array, b as Uint8Array);
     case RANK_REGEXP: {
       const c = compareStrings((a as RegExp).source, (b as RegExp).source);
       return c !== 0
@@ -248,6 +265,10 @@ export function valuesEqual(a: unknown, b: unknown): boolean {
     return b instanceof RegExp && a.source === b.source && a.flags === b.flags;
   }
   if (b instanceof RegExp) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array &&
+      compareBinary(a, b) === 0;
+  }
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;

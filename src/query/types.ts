@@ -365,7 +365,10 @@ export function checkValue(
     case "boolean":
       return;
     case "object":
-      if (value === null || value instanceof Date || value instanceof RegExp) {
+      if (
+        value === null || value instanceof Date || value instanceof RegExp ||
+        value instanceof Uint8Array
+      ) {
         return;
       }
       if (Array.isArray(value)) {

@@ -558,6 +558,8 @@ export class KvStorage implements Storage {
     const stale = this.#staleChunks(commit);
     const touched: string[] = [];
     const written: { bin: string; marker: ChunkMarker }[] = [];
+    // Split values this commit may supersede (none known: nothing to track).
+    const track = this.#split.size > 0;
     let records = 0;
     const now = this.#clock.now();
     const expires = this.capabilities.nativeExpiry;
@@ -565,8 +567,7 @@ export class KvStorage implements Storage {
       const options = set.expireAt === undefined || !expires
         ? undefined
         : { expireIn: Math.max(0, Math.ceil(set.expireAt - now)) };
-      const bin = binaryString(set.key);
-      touched.push(bin);
+      if (track) touched.push(binaryString(set.key));
       if (native && set.structured === true && set.memo !== undefined) {
         const record = toNative(set.memo as StoredRecord);
         if (fitsOneValue(record, set.value.length)) {
@@ -595,11 +596,11 @@ export class KvStorage implements Storage {
         );
       }
       op.set(this.#key(set.key), marker, options);
-      written.push({ bin, marker });
+      written.push({ bin: binaryString(set.key), marker });
     }
     for (const key of commit.deletes ?? []) {
       op.delete(this.#key(key));
-      touched.push(binaryString(key));
+      if (track) touched.push(binaryString(key));
     }
     for (const key of stale) op.delete(key);
     return { op, touched, written, native: records };

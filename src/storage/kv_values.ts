@@ -109,6 +109,8 @@ export class NativeEntry implements StorageEntry {
   #value: Uint8Array | undefined;
 
   /**
+   * An entry of a record read from KV.
+   *
    * @param key The key.
    * @param versionstamp Its versionstamp.
    * @param memo The record.
