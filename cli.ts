@@ -91,7 +91,7 @@ function isTerminal(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { main } from "./cli.ts";
+ * import { main } from "@tether/db/cli";
  * let text = "";
  * const stdout = new WritableStream<Uint8Array>({
  *   write: (chunk) => void (text += new TextDecoder().decode(chunk)),

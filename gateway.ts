@@ -6,8 +6,8 @@
  *
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "./mod.ts";
- * import { ingest, receive, relay } from "./gateway.ts";
+ * import { open } from "@tether/db";
+ * import { ingest, receive, relay } from "@tether/db/gateway";
  *
  * await using gateway = await open();
  * await using cloud = await open();

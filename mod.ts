@@ -4,7 +4,7 @@
  *
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "./mod.ts";
+ * import { open } from "@tether/db";
  *
  * await using db = await open(); // in memory; see the README for file and Deno KV
  * await db.put("user1", { name: "John", age: 30 }, { ttl: 3_600_000, tags: ["user", "active"] });

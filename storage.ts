@@ -4,8 +4,8 @@
  * module.
  *
  * ```ts
- * import { MemoryStorage } from "./storage.ts";
- * import { open } from "./mod.ts";
+ * import { MemoryStorage } from "@tether/db/storage";
+ * import { open } from "@tether/db";
  *
  * await using db = await open({ storage: new MemoryStorage() });
  * await db.put("k", { a: 1 });

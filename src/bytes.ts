@@ -15,7 +15,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { compareBytes } from "./bytes.ts";
+ * import { compareBytes } from "@tether/db/storage";
  * assert(compareBytes(new Uint8Array([1]), new Uint8Array([1, 0])) < 0);
  * ```
  */
@@ -38,7 +38,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { prefixEnd } from "./bytes.ts";
+ * import { prefixEnd } from "@tether/db/storage";
  * assert(prefixEnd(new Uint8Array([1, 255]))![0] === 2);
  * ```
  */

@@ -93,7 +93,7 @@ export type { IndexDeclaration } from "./types.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open();
  * const users = db.collection<{ name: string }>("users");
  * await users.put("u1", { name: "Ada" });
@@ -175,7 +175,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
    * assert(key.length === 26);
@@ -200,7 +200,7 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("user1", { name: "John", age: 30 }, { tags: ["user"] });
    * ```
@@ -261,7 +261,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", { a: 1 });
    * assert((await db.get("k") as { a: number }).a === 1);
@@ -318,7 +318,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", { a: 1 }, { tags: ["t"], ttl: 1000 });
    * const entry = await db.getEntry("k");
@@ -351,7 +351,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", 1);
    * assert(await db.has("k"));
@@ -374,7 +374,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", 1);
    * assert(await db.delete("k"));
@@ -400,7 +400,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([1, 2, 3]);
    * assert(await db.clear() === 3);
@@ -428,7 +428,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const seen: string[] = [];
    * const done = (async () => {
@@ -479,7 +479,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const readings = db.collection<{ t: number }>("readings");
    * await readings.put("r1", { t: 20 });
@@ -521,7 +521,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const keys = await db.putBatch([{ a: 1 }, { b: 2 }], { ttl: [1000, 2000] });
    * assert(keys.length === 2 && keys[0]! < keys[1]!);
@@ -589,7 +589,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const keys = await db.putBatch([1, 2]);
    * assert(await db.deleteBatch([...keys, "nope"]) === 2);
@@ -635,7 +635,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("a", { address: { city: "NY" } });
    * const found = await db.find({ "address.city": "NY" }, { limit: 5 }).toArray();
@@ -695,7 +695,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("u", { age: 30 }, { tags: ["active"] });
    * const rows = await db.query({ age: { $gt: 25 }, tags: "active", $limit: 10 });
@@ -717,7 +717,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }]);
    * assert(await db.count() === 2);
@@ -781,7 +781,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const users = db.collection("users");
    * const id = await users.insert({ name: "Arman", age: 29 });
@@ -809,7 +809,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const ids = await db.collection("c").insertMany([{ a: 1 }, { _id: "x", a: 2 }]);
    * assert.equal(ids[1], "x");
@@ -904,7 +904,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insertMany([{ n: 1 }, { n: 2 }]);
@@ -930,7 +930,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.collection("c").insert({ a: 1 });
    * assert.equal((await db.collection("c").all()).length, 1);
@@ -965,7 +965,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const users = db.collection("users");
    * const id = await users.insert({ name: "Arman", age: 29 });
@@ -1059,7 +1059,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * const id = await c.insert({ a: 1 });
@@ -1112,7 +1112,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
@@ -1175,7 +1175,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insertMany([{ n: 1 }, { n: 2 }, { n: 3 }]);
@@ -1199,7 +1199,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection<{ _id?: string; n: number }>("c");
    * const [id] = await c.insertMany([{ n: 1 }, { n: 2 }]);
@@ -1226,7 +1226,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("readings");
    * await c.insertMany([{ t: 1 }, { t: 5 }, { t: 9 }]);
@@ -1283,7 +1283,7 @@ export class Collection<T = unknown> {
    *
    * @example
    * ```ts
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.unload();
    * ```
@@ -1310,7 +1310,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const users = db.collection("users");
    * assert.equal(await users.createIndex(["city", "age"]), "city_1_age_1");
@@ -1341,7 +1341,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const users = db.collection("users");
    * await users.createIndex("email", { unique: true });
@@ -1366,7 +1366,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.createIndex("a");
@@ -1413,7 +1413,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insert({ _id: "a", n: 1 });
@@ -1448,7 +1448,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insertMany([{ g: [1, 5] }, { g: [7] }]);
@@ -1477,7 +1477,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insert({ _id: "a", x: 1, y: 2 });
@@ -1503,7 +1503,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("c");
    * await c.insertMany([{ n: 1 }, { n: 1 }]);
@@ -1530,7 +1530,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("counters");
    * const next = await c.findOneAndUpdate(
@@ -1559,7 +1559,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const c = db.collection("jobs");
    * await c.insert({ _id: "j1", task: "send" });
@@ -1586,7 +1586,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([{ d: "a", t: 20 }, { d: "a", t: 22 }]);
    * const [row] = await db.aggregate([
@@ -1619,7 +1619,7 @@ export class Collection<T = unknown> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([{ d: "b" }, { d: "a" }, { d: "b" }]);
    * assert.deepEqual(await db.distinct("d"), ["a", "b"]);

@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open();
  * const c = db.collection("c");
  * const r = await c.updateOne({ sku: "abc" }, { $inc: { qty: 5 } }, { upsert: true });

@@ -76,7 +76,7 @@ let create: <T>(engine: Engine) => Database<T>;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open();
  * await db.put("user1", { name: "John", age: 30 }, { ttl: 3_600_000, tags: ["user"] });
  * assert((await db.query({ tags: "user" })).length === 1);
@@ -114,7 +114,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.collection("a").put("x", 1);
    * await db.collection("b").put("y", 2);
@@ -151,7 +151,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const readings = db.collection<{ temp: number }>("readings");
    * await readings.put({ temp: 21.5 }, { ttl: 60_000 });
@@ -205,7 +205,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * let now = 0;
    * await using db = await open({ clock: { now: () => now } });
    * await db.put("k", 1, { ttl: 10 });
@@ -233,7 +233,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * const dir = await Deno.makeTempDir();
    * await using db = await open({ path: `${dir}/app.tdb` });
    * for (let i = 0; i < 100; i++) await db.put("counter", i);
@@ -261,7 +261,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.collection("r").insert({ _id: "a", t: 1 });
    * const chunks: Uint8Array[] = [];
@@ -299,7 +299,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const text = '{"col":"r","id":"a","v":{"t":1},"c":1,"u":2,"n":3}\n';
    * const result = await db.import(new Blob([text]).stream());
@@ -326,7 +326,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.collection("b").insert({ n: 1 });
    * await db.put("k", 1);
@@ -350,7 +350,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", 1);
    * assert.deepEqual((await db.verify()).problems, []);
@@ -378,7 +378,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.collection("r").insert({ _id: "a", t: 1 });
    * const chunks: Uint8Array[] = [];
@@ -420,7 +420,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { IntegrityError, open } from "../mod.ts";
+   * import { IntegrityError, open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", 1);
    * const bad = new Blob([new TextEncoder().encode("TETHERBK....")]).stream();
@@ -458,7 +458,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open({
    *   encryption: { passphrase: "old secret", iterations: 1000 },
    * });
@@ -490,7 +490,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * const path = `${await Deno.makeTempDir()}/app.tdb`;
    * await using writer = await open({ path });
    * await using reader = await open({ path, readOnly: true });
@@ -513,7 +513,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("k", 1);
    * assert(db.stats().items === 1 && db.stats().ops.puts === 1);
@@ -537,7 +537,7 @@ export class Database<T = unknown> extends Collection<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../mod.ts";
+   * import { open } from "@tether/db";
    * const db = await open();
    * await db.close();
    * await db.close();
@@ -711,7 +711,7 @@ function checkOpenOptions(options: OpenOptions): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open({ ttlCheckInterval: 5_000 });
  * const key = await db.put({ temp: 21.5 }, { ttl: 60_000, tags: ["sensor"] });
  * assert(await db.get(key) !== null);

@@ -15,7 +15,7 @@
  * @example Catch any database error
  * ```ts
  * import assert from "node:assert/strict";
- * import { ClosedError, TetherError } from "./errors.ts";
+ * import { ClosedError, TetherError } from "@tether/db";
  * const err: Error = new ClosedError("Cannot get 'a': the database is closed");
  * assert(err instanceof TetherError);
  * ```
@@ -39,7 +39,7 @@ export class TetherError extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ClosedError } from "./errors.ts";
+ * import { ClosedError } from "@tether/db";
  * const err = new ClosedError("Cannot put 'k': the database is closed");
  * assert(err.name === "ClosedError");
  * ```
@@ -53,7 +53,7 @@ export class ClosedError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ConflictError } from "./errors.ts";
+ * import { ConflictError } from "@tether/db";
  * const err = new ConflictError("Cannot update 'a': expected version 2, found 3");
  * assert(err.name === "ConflictError");
  * ```
@@ -67,7 +67,7 @@ export class ConflictError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DuplicateKeyError } from "./errors.ts";
+ * import { DuplicateKeyError } from "@tether/db";
  * const err = new DuplicateKeyError("Cannot insert 'a': the key already exists");
  * assert(err.name === "DuplicateKeyError");
  * ```
@@ -81,7 +81,7 @@ export class DuplicateKeyError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { IntegrityError } from "./errors.ts";
+ * import { IntegrityError } from "@tether/db";
  * const err = new IntegrityError("Cannot read 'a': the record is not valid JSON");
  * assert(err.name === "IntegrityError");
  * ```
@@ -94,7 +94,7 @@ export class IntegrityError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { WrongKeyError } from "./errors.ts";
+ * import { WrongKeyError } from "@tether/db";
  * const err = new WrongKeyError("Cannot open 'app.tdb': the passphrase is wrong");
  * assert(err.name === "WrongKeyError");
  * ```
@@ -107,7 +107,7 @@ export class WrongKeyError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { LockedError } from "./errors.ts";
+ * import { LockedError } from "@tether/db";
  * const err = new LockedError("Cannot open 'app.tdb': locked by another process");
  * assert(err.name === "LockedError");
  * ```
@@ -121,7 +121,7 @@ export class LockedError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { QuotaError } from "./errors.ts";
+ * import { QuotaError } from "@tether/db";
  * const err = new QuotaError("Cannot put 'a': the memory limit is reached");
  * assert(err.name === "QuotaError");
  * ```
@@ -135,7 +135,7 @@ export class QuotaError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { TooLargeError } from "./errors.ts";
+ * import { TooLargeError } from "@tether/db";
  * const err = new TooLargeError("Cannot put 'a': value is 70000 bytes, limit 65536");
  * assert(err.name === "TooLargeError");
  * ```
@@ -154,7 +154,7 @@ export class TooLargeError extends TetherError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FeedGapError } from "./errors.ts";
+ * import { FeedGapError } from "@tether/db";
  * const err = new FeedGapError("Cannot read changes since '3': ...", "3", "9");
  * assert(err instanceof RangeError && err.oldest === "9");
  * ```

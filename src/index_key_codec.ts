@@ -165,8 +165,8 @@ class IndexKeyWriter {
  * ```ts
  * import assert from "node:assert/strict";
  * import { encodeIndexKey } from "./index_key_codec.ts";
- * import { encodeKey } from "./key_codec.ts";
- * import { compareBytes } from "./bytes.ts";
+ * import { encodeKey } from "@tether/db/storage";
+ * import { compareBytes } from "@tether/db/storage";
  *
  * // Strings < objects < arrays < booleans, as in MongoDB.
  * const s = encodeIndexKey(["zzz"]);

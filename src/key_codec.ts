@@ -71,7 +71,7 @@
  * @example Prefix scans
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeKey, encodeKey } from "./key_codec.ts";
+ * import { decodeKey, encodeKey } from "@tether/db/storage";
  * import { compareBytes, startsWith } from "./bytes.ts";
  *
  * const doc = encodeKey(["users", "u1"]);
@@ -201,8 +201,8 @@ function writeFloat(buf: Uint8Array, pos: number, value: number): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeKey } from "./key_codec.ts";
- * import { compareBytes } from "./bytes.ts";
+ * import { encodeKey } from "@tether/db/storage";
+ * import { compareBytes } from "@tether/db/storage";
  *
  * const a = encodeKey(["users", 2]);
  * const b = encodeKey(["users", 10]);
@@ -418,7 +418,7 @@ function unescape(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { decodeKey, encodeKey } from "./key_codec.ts";
+ * import { decodeKey, encodeKey } from "@tether/db/storage";
  *
  * const [collection, id] = decodeKey(encodeKey(["users", 42]));
  * assert(collection === "users" && id === 42);

@@ -269,7 +269,7 @@ export function checkSize(n: unknown, name: string, fallback: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { MemoryStorage } from "./storage/memory.ts";
+ * import { MemoryStorage } from "@tether/db/storage";
  * import { hidesValues } from "./validate.ts";
  * assert.equal(hidesValues(new MemoryStorage()), false);
  * ```

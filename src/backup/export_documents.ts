@@ -124,7 +124,7 @@ function at(doc: Record<string, unknown>, path: string): unknown {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
+ * import { open } from "@tether/db";
  * import { exportDocuments } from "./export_documents.ts";
  * await using db = await open();
  * await db.collection("c").put("a", { n: 1, s: "x,y" });

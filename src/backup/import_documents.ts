@@ -227,7 +227,7 @@ export async function stage(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
+ * import { open } from "@tether/db";
  * import { importDocuments } from "./import_documents.ts";
  * await using db = await open();
  * const input = new Blob(['{"_id":"a","n":1}\n{"_id":"b","n":2}\n']).stream();

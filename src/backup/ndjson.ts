@@ -474,7 +474,7 @@ async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open();
  * const result = await db.import(
  *   new Blob(['{"col":"c","id":"a","v":1,"c":1,"u":1,"n":1}']).stream(),

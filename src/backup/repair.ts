@@ -477,7 +477,7 @@ async function writeTarget(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open, repair } from "../../mod.ts";
+ * import { open, repair } from "@tether/db";
  * const dir = await Deno.makeTempDir();
  * {
  *   await using db = await open({ path: `${dir}/app.tdb` });

@@ -62,7 +62,7 @@ export interface StagedCommit {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { MemoryStorage } from "../storage/memory.ts";
+ * import { MemoryStorage } from "@tether/db/storage";
  * import { OverlayStorage } from "./restore_stage.ts";
  * const below = new MemoryStorage();
  * const key = new Uint8Array([1]);

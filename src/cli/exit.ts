@@ -21,7 +21,7 @@ import {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ExitCode } from "../../cli.ts";
+ * import { ExitCode } from "@tether/db/cli";
  * assert.equal(ExitCode.Usage, 64);
  * ```
  */

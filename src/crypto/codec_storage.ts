@@ -90,8 +90,8 @@ export {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { CodecStorage } from "./codec_storage.ts";
- * import { MemoryStorage } from "../storage/memory.ts";
+ * import { CodecStorage } from "@tether/db/storage";
+ * import { MemoryStorage } from "@tether/db/storage";
  * const storage = await CodecStorage.open(new MemoryStorage(), {
  *   encryption: { passphrase: "correct horse", iterations: 1000 },
  * });

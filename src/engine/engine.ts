@@ -59,7 +59,7 @@ export { yieldToLoop } from "./yield.ts";
  * @example
  * ```ts
  * import { Engine } from "./engine.ts";
- * import { MemoryStorage } from "../storage/memory.ts";
+ * import { MemoryStorage } from "@tether/db/storage";
  * const engine = await Engine.open(new MemoryStorage(), {
  *   clock: Date, ttlCheckInterval: 10_000, cleanupInterval: 3_600_000,
  *   maxValueBytes: 65_536, memoryLimit: Infinity, maxRetries: 3, retryDelay: 100,

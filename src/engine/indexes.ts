@@ -288,7 +288,7 @@ export class CollectionIndexes {
  * ```ts
  * import assert from "node:assert/strict";
  * import { entryId } from "./indexes.ts";
- * import { encodeKey } from "../key_codec.ts";
+ * import { encodeKey } from "@tether/db/storage";
  * assert.equal(entryId(encodeKey(["d", "users", "u1"])), "u1");
  * ```
  */

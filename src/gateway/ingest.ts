@@ -220,8 +220,8 @@ function checkNumber(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
- * import { ingest } from "./ingest.ts";
+ * import { open } from "@tether/db";
+ * import { ingest } from "@tether/db/gateway";
  * await using db = await open();
  * const handle = ingest(db, { devices: { "esp32-1": "secret" } });
  * const response = await handle(new Request("http://gw/", {

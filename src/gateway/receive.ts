@@ -123,8 +123,8 @@ async function inParts<K>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
- * import { applyBatch } from "./receive.ts";
+ * import { open } from "@tether/db";
+ * import { applyBatch } from "@tether/db/gateway";
  * await using db = await open();
  * const batch = { origin: "gw~1", changes: [
  *   { seq: "1", type: "put" as const, collection: "readings", key: "a/1", version: 1, doc: { t: 1 } },
@@ -233,8 +233,8 @@ async function applyNow(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
- * import { receive } from "./receive.ts";
+ * import { open } from "@tether/db";
+ * import { receive } from "@tether/db/gateway";
  * await using db = await open();
  * const handle = receive(db, { token: "sync-secret" });
  * const response = await handle(new Request("http://cloud/sync", {

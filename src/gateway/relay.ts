@@ -706,8 +706,8 @@ export function databaseSource(db: Database): ChangeSource {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
- * import { relay } from "./relay.ts";
+ * import { open } from "@tether/db";
+ * import { relay } from "@tether/db/gateway";
  * await using gateway = await open();
  * await using cloud = await open();
  * await gateway.collection("readings").put("a/1", { t: 21.5 });

@@ -372,7 +372,7 @@ export function compilePipeline(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open();
  * await db.putBatch([{ d: "a", t: 1 }, { d: "a", t: 3 }, { d: "b", t: 5 }]);
  * const rows = await db.aggregate([

@@ -268,7 +268,7 @@ let create: <T>(plan: CursorPlan) => Cursor<T>;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { open } from "../../mod.ts";
+ * import { open } from "@tether/db";
  * await using db = await open();
  * await db.put("a", { n: 1 });
  * await db.put("b", { n: 2 });
@@ -481,7 +481,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }]);
    * let n = 0;
@@ -510,7 +510,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.put("a", { n: 1 }, { tags: ["x"] });
    * for await (const entry of db.find({ tags: "x" }).entries()) {
@@ -540,7 +540,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }, { n: 3 }]);
    * const values = await db.find({}, { skip: 1, limit: 1 }).toArray();
@@ -573,7 +573,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([{ n: 1 }, { n: 2 }]);
    * assert(await db.find({ n: 2 }).count() === 1);
@@ -621,7 +621,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * await db.putBatch([1, 2, 3, 4, 5]);
    * const first = await db.find({}).page(2);
@@ -685,7 +685,7 @@ export class Cursor<T> implements AsyncIterable<T> {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { open } from "../../mod.ts";
+   * import { open } from "@tether/db";
    * await using db = await open();
    * const users = db.collection("users");
    * await users.createIndex("age");

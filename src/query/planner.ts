@@ -652,8 +652,8 @@ export function tupleInRange(
  * ```ts
  * import assert from "node:assert/strict";
  * import { rangeToBytes } from "./planner.ts";
- * import { encodeKey } from "../key_codec.ts";
- * import { compareBytes } from "../bytes.ts";
+ * import { encodeKey } from "@tether/db/storage";
+ * import { compareBytes } from "@tether/db/storage";
  *
  * const prefix = encodeKey(["i", "users", "age_1"]);
  * const { start, end } = rangeToBytes(prefix, {

@@ -94,7 +94,7 @@ const SLOW_FSYNC_MS = 1000;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FileStorage } from "./file.ts";
+ * import { FileStorage } from "@tether/db/storage";
  * const path = await Deno.makeTempFile({ suffix: ".tdb" });
  * await Deno.remove(path);
  * const storage = await FileStorage.open(path);
@@ -210,7 +210,7 @@ export class FileStorage implements Storage {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { FileStorage } from "./file.ts";
+   * import { FileStorage } from "@tether/db/storage";
    * const dir = await Deno.makeTempDir();
    * const storage = await FileStorage.open(`${dir}/app.tdb`, { durability: "batched" });
    * assert.equal(storage.stats().durability, "batched");

@@ -198,7 +198,7 @@ function prefixBytes(prefix: KvKey): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { KvStorage } from "./kv.ts";
+ * import { KvStorage } from "@tether/db/storage";
  * const kv = await Deno.openKv(":memory:");
  * const storage = new KvStorage(kv, { closeKv: true });
  * const key = new Uint8Array([1]);

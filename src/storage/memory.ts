@@ -50,7 +50,7 @@ class Committed {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { MemoryStorage } from "./memory.ts";
+ * import { MemoryStorage } from "@tether/db/storage";
  * const storage = new MemoryStorage();
  * const key = new Uint8Array([1]);
  * await storage.commit({ sets: [{ key, value: new Uint8Array([42]) }] });
