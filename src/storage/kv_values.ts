@@ -160,7 +160,7 @@ function varint(n: number): number {
 }
 
 /** Characters outside Latin-1 make V8 write a string as UTF-16. */
-const WIDE = new RegExp("[^\\u0000-\\u00ff]");
+const WIDE = /[\u0100-\uffff]/; // any UTF-16 unit above 0xff
 
 function stringBound(s: string): number {
   if (WIDE.test(s)) return 2 + varint(2 * s.length) + 2 * s.length;
