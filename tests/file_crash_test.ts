@@ -619,7 +619,9 @@ async function crashLoop(
 }
 
 Deno.test("strict durability: every acknowledged write survives SIGKILL, repeatedly on one file", async () => {
-  const reports = await crashLoop("strict", "strict", 25);
+  // 12 kills in the normal suite; `deno task torture` runs 100.
+  const torture = Deno.env.get("TETHER_TORTURE") === "1";
+  const reports = await crashLoop("strict", "strict", torture ? 100 : 12);
   const total = (f: (r: RoundReport) => number) =>
     reports.reduce((s, r) => s + f(r), 0);
   // Not vacuous: writes were acknowledged, and so were inserts.
@@ -638,7 +640,8 @@ Deno.test("strict durability: every acknowledged write survives SIGKILL, repeate
 // the writes, whole, with values byte for byte as written, and the unique
 // index agrees with the documents.
 Deno.test("batched durability: after SIGKILL the file opens and holds a consistent prefix of the writes", async () => {
-  const reports = await crashLoop("batched", "batched", 8);
+  const torture = Deno.env.get("TETHER_TORTURE") === "1";
+  const reports = await crashLoop("batched", "batched", torture ? 60 : 5);
   assert.ok(reports.reduce((s, r) => s + r.acked, 0) > 0);
 });
 
