@@ -6,8 +6,9 @@
  * @module
  */
 
-import { BTree, type BTreeRange } from "./btree.ts";
-import { binaryString, compareBytes, prefixEnd } from "../bytes.ts";
+import { pageRange, scanBounds } from "./scan_range.ts";
+import { BTree } from "./btree.ts";
+import { binaryString } from "../bytes.ts";
 import type {
   ObjectSet,
   ScanOptions,
@@ -87,18 +88,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareBytes(a, b) >= 0 ? a : b;
-}
-
-function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareBytes(a, b) <= 0 ? a : b;
 }
 
 /**
@@ -283,31 +272,13 @@ export class KeyTable {
     alive: () => void,
   ): AsyncIterable<readonly StorageEntry[]> {
     alive();
-    let lo = options.start;
-    let hi = options.end;
-    if (options.prefix !== undefined) {
-      lo = maxKey(lo, options.prefix);
-      hi = minKey(hi, prefixEnd(options.prefix));
-    }
-    const reverse = options.reverse === true;
-    let left = options.limit ?? Infinity;
-    const loId = lo === undefined ? undefined : binaryString(lo);
-    const hiId = hi === undefined ? undefined : binaryString(hi);
+    const bounds = scanBounds(options);
+    let left = bounds.limit;
     let cursor: string | undefined;
     while (left > 0) {
       alive();
       const batch: StorageEntry[] = [];
-      const range: BTreeRange<string> = {};
-      if (reverse) {
-        range.reverse = true;
-        if (loId !== undefined) range.gte = loId;
-        const upper = cursor ?? hiId;
-        if (upper !== undefined) range.lt = upper;
-      } else {
-        if (cursor !== undefined) range.gt = cursor;
-        else if (loId !== undefined) range.gte = loId;
-        if (hiId !== undefined) range.lt = hiId;
-      }
+      const range = pageRange(bounds, cursor);
       let last: Cell | undefined;
       for (const cell of this.#tree.values(range)) {
         batch.push(cell.slot);

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { BTree, type BTreeRange } from "../engine/btree.ts";
-import { binaryString, compareBytes, prefixEnd } from "../bytes.ts";
+import { pageRange, scanBounds } from "../engine/scan_range.ts";
+import { BTree } from "../engine/btree.ts";
+import { binaryString } from "../bytes.ts";
 import { IntegrityError, TetherError } from "../errors.ts";
 import type { ScanOptions, StorageCheck, StorageEntry } from "./contract.ts";
 import { joinValue, Reader, readRecord } from "./file_record.ts";
@@ -199,18 +200,6 @@ export interface DirUndo {
   readonly before: KeyEntry | undefined;
 }
 
-function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareBytes(a, b) >= 0 ? a : b;
-}
-
-function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined) {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return compareBytes(a, b) <= 0 ? a : b;
-}
-
 /** What an entry counts in `live`: its record (a raw value: key + value). */
 function liveOf(e: KeyEntry): number {
   return e.kind === LEGACY ? 8 + e.id.length + e.len : e.len;
@@ -323,31 +312,13 @@ export class KeyDir {
     alive: () => void,
   ): AsyncIterable<readonly StorageEntry[]> {
     alive();
-    let lo = options.start;
-    let hi = options.end;
-    if (options.prefix !== undefined) {
-      lo = maxKey(lo, options.prefix);
-      hi = minKey(hi, prefixEnd(options.prefix));
-    }
-    const reverse = options.reverse === true;
-    let left = options.limit ?? Infinity;
-    const loId = lo === undefined ? undefined : binaryString(lo);
-    const hiId = hi === undefined ? undefined : binaryString(hi);
+    const bounds = scanBounds(options);
+    let left = bounds.limit;
     let cursor: string | undefined;
     while (left > 0) {
       alive();
       const batch: KeyEntry[] = [];
-      const range: BTreeRange<string> = {};
-      if (reverse) {
-        range.reverse = true;
-        if (loId !== undefined) range.gte = loId;
-        const upper = cursor ?? hiId;
-        if (upper !== undefined) range.lt = upper;
-      } else {
-        if (cursor !== undefined) range.gt = cursor;
-        else if (loId !== undefined) range.gte = loId;
-        if (hiId !== undefined) range.lt = hiId;
-      }
+      const range = pageRange(bounds, cursor);
       for (const e of this.#tree.values(range)) {
         batch.push(e);
         if (batch.length >= SCAN_BATCH || batch.length >= left) break;
