@@ -39,7 +39,6 @@ import {
   type ImportSource,
   type TransferResult,
 } from "./backup/ndjson.ts";
-import { checkTargetFolder } from "./backup/target_folder.ts";
 import { FileStorage } from "./storage/file.ts";
 import { MemoryStorage } from "./storage/memory.ts";
 import type { Storage } from "./storage/contract.ts";
@@ -276,7 +275,6 @@ export class Database<T = unknown> extends Collection<T> {
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot export");
     checkOptions(options, OPTIONS.export, "Cannot export");
-    if (typeof target === "string") await checkTargetFolder(target, "export");
     return await exportNdjson(this.#engine, target, options);
   }
 

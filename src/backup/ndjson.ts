@@ -17,6 +17,7 @@ import type { Engine, WriteOp } from "../engine/engine.ts";
 import { IntegrityError } from "../errors.ts";
 import type { IndexSpec } from "../engine/index_keys.ts";
 import { checkKey } from "../validate.ts";
+import { checkTargetFolder } from "./target_folder.ts";
 import {
   checkValue,
   recordMeta,
@@ -161,6 +162,7 @@ export async function exportNdjson(
       }
     }
   }
+  if (typeof target === "string") await checkTargetFolder(target, "export");
   const file = typeof target === "string"
     ? await fileTarget(target)
     : undefined;
