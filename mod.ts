@@ -77,7 +77,7 @@ export type {
   ReplaceOneOptions,
   UpdateOneOptions,
   UpdateResult,
-} from "./src/collection_update.ts";
+} from "./src/collection/mongo_writes.ts";
 export type { Storage } from "./src/storage/contract.ts";
 export type { Logger, LogLevel } from "./src/logger.ts";
 export type { KvKey, KvKeyPart, KvLike } from "./src/storage/kv.ts";

@@ -1,37 +1,32 @@
 /**
  * Collections: named sets of keyed items with TTL, tags and queries.
  *
+ * `Collection` is a façade: its documented methods hand the collection's
+ * state (`CollectionCore`, src/collection/core.ts) to plain functions, one
+ * side per file of src/collection/: point reads (reads.ts), writes by key
+ * (writes.ts), queries and reads in insertion order (query.ts), documents
+ * (documents.ts), MongoDB's single-document writes (mongo_writes.ts),
+ * changes (watch.ts) and indexes (indexes.ts).
+ *
  * @module
  */
 
-import {
-  type AggregateOptions,
+import type {
+  AggregateOptions,
   AggregationCursor,
-  compilePipeline,
-  distinctValues,
-  type Pipeline,
+  Pipeline,
 } from "./query/aggregate.ts";
-import {
-  createCursor,
-  type Cursor,
-  type CursorPlan,
-  toEntry,
-} from "./query/cursor.ts";
-import type { Engine, WriteOp } from "./engine/engine.ts";
-import { ConflictError, DuplicateKeyError } from "./errors.ts";
-import { indexName } from "./engine/index_keys.ts";
-import { writeSplit } from "./batch_split.ts";
+import type { Cursor } from "./query/cursor.ts";
+import type { Engine } from "./engine/engine.ts";
 import type { StoredIndex } from "./engine/indexes.ts";
-import { compileFilter, type Filter } from "./query/compile.ts";
-import { compileProjection } from "./query/projection.ts";
-import { compileSort } from "./query/sort.ts";
-import { compileUpdate, type Update } from "./query/update.ts";
+import type { Update } from "./query/update.ts";
 import type {
   Change,
   ChangesOptions,
   Entry,
   FeedChange,
   FindOptions,
+  IndexDeclaration,
   IndexOptions,
   PutBatchOptions,
   PutOptions,
@@ -39,39 +34,32 @@ import type {
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
-import { checkOptions, OPTIONS } from "./options.ts";
-import { checkChanges } from "./engine/feed.ts";
+import { type CollectionCore, createCore, ready } from "./collection/core.ts";
+import { get, getEntry, has } from "./collection/reads.ts";
 import {
-  checkCount,
-  checkDense,
-  checkFields,
-  checkIdField,
-  checkKey,
-  checkReadonly,
-  checkTags,
-  checkTtl,
-  checkVersion,
-  describeType,
-  hidesValues,
-  isKeyedPut,
-  MAX_KEY_BYTES,
-} from "./validate.ts";
+  clear,
+  deleteBatch,
+  deleteKey,
+  put,
+  putBatch,
+} from "./collection/writes.ts";
 import {
-  type CheckedValue,
-  checkValue,
-  copyValue,
-  shareValue,
-} from "./value_codec.ts";
-
-/**
- * A query filter: Mongo-style conditions plus `$limit` (MicroTetherDB's
- * result cap). See the README for the operators.
- */
-export type QueryFilter = Filter & { readonly $limit?: number };
-
-import type { IndexDeclaration } from "./types.ts";
+  aggregate,
+  between,
+  count,
+  distinct,
+  find,
+  findOne,
+  ordered,
+  type QueryFilter,
+} from "./collection/query.ts";
 import {
-  type CollectionInternals,
+  deleteMany,
+  insertMany,
+  replace,
+  update,
+} from "./collection/documents.ts";
+import {
   deleteFirst,
   type DeleteResult,
   findAndUpdate,
@@ -81,8 +69,17 @@ import {
   updateDocuments,
   type UpdateOneOptions,
   type UpdateResult,
-} from "./collection_update.ts";
+} from "./collection/mongo_writes.ts";
+import { changes, watch } from "./collection/watch.ts";
+import {
+  createIndex,
+  declareIndexes,
+  dropIndex,
+  listIndexes,
+} from "./collection/indexes.ts";
+
 export type { IndexDeclaration } from "./types.ts";
+export type { QueryFilter } from "./collection/query.ts";
 
 /**
  * A named set of keyed items. `Database` is the default collection, so every
@@ -102,9 +99,7 @@ export type { IndexDeclaration } from "./types.ts";
  * ```
  */
 export class Collection<T = unknown> {
-  readonly #engine: Engine;
-  readonly #name: string;
-  #pending: Promise<void> | undefined;
+  readonly #c: CollectionCore;
 
   /**
    * Internal: collections come from `open()` and `db.collection()`.
@@ -116,46 +111,13 @@ export class Collection<T = unknown> {
     name: string,
     indexes: readonly IndexDeclaration[] = [],
   ) {
-    this.#engine = engine;
-    this.#name = name;
-    if (indexes.length > 0) {
-      // Declared indexes are created before any other call of this object
-      // runs; a failure is reported by each call.
-      const action = `Cannot create the indexes declared for '${name}'`;
-      const specs = indexes.map(({ fields, unique, sparse }) => {
-        const list = checkFields(fields, action);
-        return {
-          name: indexName(list),
-          fields: list,
-          unique: unique === true,
-          sparse: sparse === true,
-        };
-      });
-      this.#pending = (async () => {
-        for (const spec of specs) {
-          await engine.createIndex(name, spec, action);
-        }
-      })();
-      const pending = this.#pending;
-      this.#pending.then(
-        () => {
-          if (this.#pending === pending) this.#pending = undefined;
-        },
-        () => {},
-      );
-    }
-  }
-
-  /** Whether a read's results are shared and frozen (`readonly`). */
-  #shared(options: ReadOptions, action: string): boolean {
-    checkOptions(options, OPTIONS.get, action);
-    return checkReadonly(options.readonly, action) ??
-      this.#engine.settings.readonly === true;
+    this.#c = createCore(engine, name);
+    if (indexes.length > 0) declareIndexes(this.#c, indexes);
   }
 
   /** The collection's name. */
   get name(): string {
-    return this.#name;
+    return this.#c.name;
   }
 
   /**
@@ -207,45 +169,7 @@ export class Collection<T = unknown> {
    */
   put(key: string, value: T, options?: PutOptions): Promise<string>;
   async put(...args: unknown[]): Promise<string> {
-    const keyed = args.length >= 3 ||
-      (args.length === 2 && isKeyedPut(args[0], args[1], OPTIONS.put.known));
-    const key = keyed ? args[0] : undefined;
-    const value = keyed ? args[1] : args[0];
-    const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
-    const action = typeof key === "string"
-      ? `Cannot put '${key}'`
-      : `Cannot put into '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    if (keyed) checkKey(key, action);
-    checkOptions(options, OPTIONS.put, action);
-    const op = this.#putOp(
-      key as string | undefined,
-      value,
-      options?.ttl,
-      options?.tags,
-      action,
-    );
-    await this.#engine.write(this.#name, [op], action);
-    return op.id;
-  }
-
-  #putOp(
-    key: string | undefined,
-    value: unknown,
-    ttl: unknown,
-    tags: unknown,
-    action: string,
-  ): WriteOp {
-    const id = key ?? this.#engine.newKey();
-    checkIdField(value, key, action);
-    return {
-      kind: "put",
-      id,
-      ...(key === undefined ? { fresh: true } : {}),
-      value: checkValue(value, action),
-      ttl: checkTtl(ttl, action),
-      tags: checkTags(tags, action),
-    };
+    return await put(this.#c, args);
   }
 
   /**
@@ -269,40 +193,7 @@ export class Collection<T = unknown> {
    * ```
    */
   get(key: string, options?: ReadOptions): Promise<T | null> {
-    const engine = this.#engine;
-    // The common case first, without building an error context: a key
-    // surely valid, no options, an open database, a hit (or a sure miss)
-    // in RAM. Anything else takes the checked path, with its errors.
-    if (
-      options === undefined && typeof key === "string" && key.length > 0 &&
-      key.length * 3 <= MAX_KEY_BYTES && !engine.closed
-    ) {
-      const hit = engine.peek(this.#name, key, "Cannot get");
-      if (hit === null) return Promise.resolve(null);
-      if (hit !== undefined) {
-        return Promise.resolve(
-          (engine.settings.readonly === true
-            ? shareValue(hit.value)
-            : copyValue(hit.value)) as T,
-        );
-      }
-    }
-    return this.#get(key, options);
-  }
-
-  async #get(key: string, options?: ReadOptions): Promise<T | null> {
-    const action = `Cannot get '${key}'`;
-    checkKey(key, action);
-    const shared = options === undefined
-      ? this.#engine.settings.readonly === true
-      : this.#shared(options, action);
-    const engine = this.#engine;
-    const hit = engine.peek(this.#name, key, action);
-    const record = hit !== undefined
-      ? hit
-      : await engine.read(this.#name, key, action);
-    if (record === null) return null;
-    return (shared ? shareValue(record.value) : copyValue(record.value)) as T;
+    return get<T>(this.#c, key, options);
   }
 
   /**
@@ -329,15 +220,7 @@ export class Collection<T = unknown> {
     key: string,
     options?: ReadOptions,
   ): Promise<Entry<T> | null> {
-    const action = `Cannot get '${key}'`;
-    checkKey(key, action);
-    const shared = options === undefined
-      ? this.#engine.settings.readonly === true
-      : this.#shared(options, action);
-    const record = await this.#engine.read(this.#name, key, action);
-    return record === null
-      ? null
-      : toEntry<T>(key, record, shared ? shareValue : copyValue);
+    return await getEntry<T>(this.#c, key, options);
   }
 
   /**
@@ -358,9 +241,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async has(key: string): Promise<boolean> {
-    const action = `Cannot check '${key}'`;
-    checkKey(key, action);
-    return (await this.#engine.read(this.#name, key, action)) !== null;
+    return await has(this.#c, key);
   }
 
   /**
@@ -382,13 +263,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async delete(key: string): Promise<boolean> {
-    const action = `Cannot delete '${key}'`;
-    checkKey(key, action);
-    const [existed] = await this.#engine.write(this.#name, [{
-      kind: "delete",
-      id: key,
-    }], action);
-    return existed === true;
+    return await deleteKey(this.#c, key);
   }
 
   /**
@@ -407,7 +282,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async clear(): Promise<number> {
-    return await this.#engine.clear(this.#name, `Cannot clear '${this.#name}'`);
+    return await clear(this.#c);
   }
 
   /**
@@ -445,10 +320,7 @@ export class Collection<T = unknown> {
    * ```
    */
   watch(options: WatchOptions = {}): AsyncIterable<Change> {
-    const action = `Cannot watch '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    checkOptions(options, OPTIONS.watch, action);
-    return this.#engine.changes(this.#name, options.signal);
+    return watch(this.#c, options);
   }
 
   /**
@@ -493,11 +365,7 @@ export class Collection<T = unknown> {
    * ```
    */
   changes(options: ChangesOptions = {}): AsyncIterable<FeedChange<T>> {
-    const action = `Cannot read the changes of '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    checkOptions(options, OPTIONS.changes, action);
-    const request = checkChanges(options, action, [this.#name]);
-    return this.#engine.durableChanges<T>(request);
+    return changes<T>(this.#c, options);
   }
 
   /**
@@ -532,50 +400,7 @@ export class Collection<T = unknown> {
     items: readonly T[] | ReadonlyMap<string, T>,
     options?: PutBatchOptions,
   ): Promise<string[]> {
-    const action = `Cannot put a batch into '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    const isMap = items instanceof Map;
-    if (!isMap && !Array.isArray(items)) {
-      throw new TypeError(
-        `${action}: items must be an array of values or a Map of keys to values, got ${
-          describeType(items)
-        }`,
-      );
-    }
-    checkOptions(options, OPTIONS.putBatch, action);
-    if (!isMap) checkDense(items as readonly unknown[], "items", action);
-    const pairs: [string | undefined, unknown][] = isMap
-      ? [...(items as ReadonlyMap<string, T>)]
-      : Array.from(items as readonly T[], (v) => [undefined, v]);
-    const ttl = options?.ttl;
-    if (Array.isArray(ttl)) {
-      if (ttl.length !== pairs.length) {
-        throw new RangeError(
-          `${action}: ${ttl.length} TTLs were given for ${pairs.length} items`,
-        );
-      }
-      checkDense(ttl, "ttl", action);
-    }
-    const ops = pairs.map(([key, value], i) => {
-      const itemAction = `${action}: item ${i}`;
-      if (key !== undefined) checkKey(key, itemAction);
-      return this.#putOp(
-        key,
-        value,
-        Array.isArray(ttl) ? ttl[i] : ttl,
-        options?.tags,
-        itemAction,
-      );
-    });
-    if (ops.length === 0) return [];
-    const atomic = options?.atomic;
-    if (atomic !== undefined && typeof atomic !== "boolean") {
-      throw new TypeError(`${action}: atomic must be a boolean`);
-    }
-    if (atomic === false) {
-      await writeSplit(this.#engine, this.#name, ops, action);
-    } else await this.#engine.write(this.#name, ops, action);
-    return ops.map((op) => op.id);
+    return await putBatch(this.#c, items, options);
   }
 
   /**
@@ -596,26 +421,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async deleteBatch(keys: Iterable<string>): Promise<number> {
-    const action = `Cannot delete a batch from '${this.#name}'`;
-    if (
-      keys === null || typeof keys !== "object" ||
-      typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"
-    ) {
-      throw new TypeError(
-        `${action}: keys must be an iterable of strings, got ${
-          describeType(keys)
-        }`,
-      );
-    }
-    const unique = [...new Set(keys)];
-    for (const key of unique) checkKey(key, action);
-    if (unique.length === 0) return 0;
-    const existed = await this.#engine.write(
-      this.#name,
-      unique.map((id) => ({ kind: "delete", id })),
-      action,
-    );
-    return existed.filter(Boolean).length;
+    return await deleteBatch(this.#c, keys);
   }
 
   /**
@@ -643,45 +449,7 @@ export class Collection<T = unknown> {
    * ```
    */
   find(filter: QueryFilter = {}, options: FindOptions = {}): Cursor<T> {
-    const action = `Cannot query '${this.#name}'`;
-    checkOptions(options, OPTIONS.find, action);
-    const { conditions, limit } = this.#filter(filter, options.limit, action);
-    if (options.sort !== undefined) compileSort(options.sort); // validate now
-    if (options.fields !== undefined) {
-      compileProjection(options.fields, conditions);
-    }
-    return this.#cursor({
-      filter: conditions,
-      predicate: compileFilter(conditions),
-      sort: options.sort,
-      projection: options.fields,
-      limit,
-      skip: checkCount(options.skip, "skip", action, 0),
-      signal: options.signal,
-      after: options.after,
-      readonly: checkReadonly(options.readonly, action) ??
-        this.#engine.settings.readonly === true,
-    });
-  }
-
-  #filter(
-    filter: QueryFilter,
-    limit: unknown,
-    action: string,
-  ): { conditions: Filter; limit: number } {
-    if (
-      typeof filter !== "object" || filter === null || Array.isArray(filter)
-    ) {
-      throw new TypeError(
-        `${action}: the filter must be an object, got ${describeType(filter)}`,
-      );
-    }
-    const { $limit, ...conditions } = filter;
-    const n = checkCount(limit, "limit", action, Infinity);
-    return {
-      conditions,
-      limit: Math.min(n, checkCount($limit, "$limit", action, Infinity)),
-    };
+    return find<T>(this.#c, filter, options);
   }
 
   /**
@@ -725,44 +493,9 @@ export class Collection<T = unknown> {
    * ```
    */
   async count(filter?: QueryFilter): Promise<number> {
-    this.#engine.assertOpen(`Cannot count '${this.#name}'`);
-    const all = filter === undefined || Object.keys(filter).length === 0;
-    // A shared storage (Deno KV) is counted by reading it: other processes
-    // write to it too.
-    if (all && !this.#engine.shared) return this.#engine.count(this.#name);
-    return await this.find(filter ?? {}).count();
+    return await count(this.#c, filter);
   }
   // --- Documents (unosql's surface) ---------------------------------------
-
-  #cursor(
-    plan:
-      & Omit<
-        CursorPlan,
-        | "engine"
-        | "collection"
-        | "sort"
-        | "projection"
-        | "skip"
-        | "signal"
-        | "limit"
-      >
-      & Partial<CursorPlan>,
-  ): Cursor<T> {
-    return createCursor<T>({
-      engine: this.#engine,
-      collection: this.#name,
-      sort: undefined,
-      projection: undefined,
-      limit: Infinity,
-      skip: 0,
-      signal: undefined,
-      ...plan,
-    });
-  }
-
-  #ready(): Promise<void> | undefined {
-    return this.#pending;
-  }
 
   /**
    * Inserts a document. Its `_id` (a string) is kept when given, else a new
@@ -819,78 +552,7 @@ export class Collection<T = unknown> {
     docs: readonly T[],
     options: PutOptions = {},
   ): Promise<string[]> {
-    const action = `Cannot insert into '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    if (!Array.isArray(docs)) {
-      throw new TypeError(
-        `${action}: documents must be an array, got ${describeType(docs)}`,
-      );
-    }
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`${action}: options must be an object`);
-    }
-    checkOptions(options, OPTIONS.insert, action);
-    checkDense(docs, "documents", action);
-    const ttl = checkTtl(options.ttl, action);
-    const tags = checkTags(options.tags, action);
-    const ids = new Set<string>();
-    const ops: WriteOp[] = docs.map((doc, i) => {
-      const at = docs.length === 1 ? action : `${action}: document ${i}`;
-      const { id, value } = this.#document(doc, undefined, at);
-      if (ids.has(id)) {
-        throw new DuplicateKeyError(`${at}: the id '${id}' is given twice`);
-      }
-      ids.add(id);
-      return {
-        kind: "put",
-        id,
-        value,
-        tags,
-        ttl,
-        mustBeNew: true,
-        ...((doc as { _id?: unknown })._id === undefined
-          ? { fresh: true }
-          : {}),
-      };
-    });
-    await this.#ready();
-    await this.#engine.write(this.#name, ops, action);
-    return [...ids];
-  }
-
-  #document(
-    doc: unknown,
-    id: string | undefined,
-    action: string,
-  ): { id: string; value: CheckedValue } {
-    if (
-      typeof doc !== "object" || doc === null || Array.isArray(doc) ||
-      (Object.getPrototypeOf(doc) !== Object.prototype &&
-        Object.getPrototypeOf(doc) !== null)
-    ) {
-      throw new TypeError(
-        `${action}: a document must be a plain object, got ${
-          describeType(doc)
-        }`,
-      );
-    }
-    const given = (doc as { _id?: unknown })._id;
-    if (given !== undefined) {
-      if (typeof given !== "string") {
-        throw new TypeError(
-          `${action}: _id must be a string, got ${describeType(given)}`,
-        );
-      }
-      checkKey(given, action);
-      if (id !== undefined && given !== id) {
-        throw new TypeError(
-          `${action}: _id '${given}' differs from the id '${id}'; _id is immutable`,
-        );
-      }
-    }
-    const key = id ?? given ?? this.#engine.newKey();
-    const { _id: _, ...rest } = doc as Record<string, unknown>;
-    return { id: key, value: checkValue({ _id: key, ...rest }, action) };
+    return await insertMany(this.#c, docs, options);
   }
 
   /**
@@ -915,11 +577,7 @@ export class Collection<T = unknown> {
     filter: QueryFilter = {},
     options: Omit<FindOptions, "limit"> = {},
   ): Promise<T | null> {
-    checkOptions(options, OPTIONS.findOne, `Cannot query '${this.#name}'`);
-    await this.#ready();
-    const [first] = await this.find(filter, { ...options, limit: 1 })
-      .toArray();
-    return first ?? null;
+    return await findOne<T>(this.#c, filter, options);
   }
 
   /**
@@ -937,8 +595,8 @@ export class Collection<T = unknown> {
    * ```
    */
   async all(): Promise<T[]> {
-    await this.#ready();
-    return await this.find({}).toArray();
+    await ready(this.#c);
+    return await find<T>(this.#c, {}, {}).toArray();
   }
 
   /**
@@ -979,70 +637,7 @@ export class Collection<T = unknown> {
     changes: Update,
     options: UpdateOptions = {},
   ): Promise<number> {
-    const action = `Cannot update '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    checkOptions(options, OPTIONS.update, action);
-    const expectedVersion = checkVersion(options?.expectedVersion, action);
-    const { conditions, limit } = this.#filter(filter, undefined, action);
-    const predicate = compileFilter(conditions);
-    const updater = compileUpdate(changes, {
-      protect: ["_id"],
-      hideValues: hidesValues(this.#engine.storage),
-    });
-    await this.#ready();
-    const collect = async (ids?: readonly string[]) => {
-      const ops: WriteOp[] = [];
-      const cursor = this.#matching(conditions, predicate, limit, ids);
-      for await (const entry of cursor.entries()) {
-        if (
-          expectedVersion !== undefined && entry.version !== expectedVersion
-        ) {
-          throw new ConflictError(
-            `${action}: expected version ${expectedVersion} of '${entry.key}', found version ${entry.version}`,
-          );
-        }
-        const result = updater(entry.value);
-        if (!result.changed) continue;
-        const at = `${action}: document '${entry.key}'`;
-        ops.push({
-          kind: "put",
-          id: entry.key,
-          value: this.#document(result.doc, entry.key, at).value,
-          tags: undefined,
-          ttl: undefined,
-          keepMeta: true,
-          expectedVersion: entry.version,
-        });
-      }
-      return ops;
-    };
-    const applied = await this.#engine.transact(
-      this.#name,
-      action,
-      () => collect(),
-      collect,
-    );
-    return applied.length;
-  }
-
-  /**
-   * The documents an `update` or `deleteMany` visits: every match, or only
-   * those of `ids` that still match (a group to write again).
-   */
-  #matching(
-    filter: Filter,
-    predicate: (doc: unknown) => boolean,
-    limit: number,
-    ids: readonly string[] | undefined,
-  ): Cursor<T> {
-    return this.#cursor({
-      filter,
-      predicate,
-      limit,
-      ...(ids === undefined
-        ? {}
-        : { source: () => this.#engine.idPages(this.#name, ids) }),
-    });
+    return await update(this.#c, filter, changes, options);
   }
 
   /**
@@ -1072,33 +667,7 @@ export class Collection<T = unknown> {
     doc: T,
     options: UpdateOptions = {},
   ): Promise<boolean> {
-    const action = `Cannot replace '${id}' in '${this.#name}'`;
-    checkKey(id, action);
-    checkOptions(options, OPTIONS.replace, action);
-    const expectedVersion = checkVersion(options?.expectedVersion, action);
-    const { value } = this.#document(doc, id, action);
-    await this.#ready();
-    let found = false;
-    await this.#engine.transact(this.#name, action, async () => {
-      const record = await this.#engine.read(this.#name, id, action);
-      found = record !== null;
-      if (record === null) return [];
-      if (expectedVersion !== undefined && record.version !== expectedVersion) {
-        throw new ConflictError(
-          `${action}: expected version ${expectedVersion}, found version ${record.version}`,
-        );
-      }
-      return [{
-        kind: "put",
-        id,
-        value,
-        tags: undefined,
-        ttl: undefined,
-        keepMeta: true,
-        expectedVersion: record.version,
-      }];
-    });
-    return found;
+    return await replace(this.#c, id, doc, options);
   }
 
   /**
@@ -1120,47 +689,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async deleteMany(filter: QueryFilter): Promise<number> {
-    const action = `Cannot delete from '${this.#name}'`;
-    this.#engine.assertOpen(action);
-    const { conditions, limit } = this.#filter(filter, undefined, action);
-    const predicate = compileFilter(conditions);
-    await this.#ready();
-    const collect = async (ids?: readonly string[]) => {
-      const ops: WriteOp[] = [];
-      const cursor = this.#matching(conditions, predicate, limit, ids);
-      for await (const entry of cursor.entries()) {
-        ops.push({
-          kind: "delete",
-          id: entry.key,
-          expectedVersion: entry.version,
-        });
-      }
-      return ops;
-    };
-    const existed = await this.#engine.transact(
-      this.#name,
-      action,
-      () => collect(),
-      collect,
-    );
-    return existed.filter(Boolean).length;
-  }
-
-  #ordered(
-    n: number,
-    reverse: boolean,
-    name: string,
-  ): Cursor<T> {
-    const action = `Cannot read the ${name} items of '${this.#name}'`;
-    const limit = checkCount(n, "n", action, 0);
-    return this.#cursor({
-      filter: {},
-      predicate: () => true,
-      limit,
-      source: (signal) =>
-        this.#engine.orderPages(this.#name, { reverse, signal }),
-      sourceDescription: `insertion order${reverse ? ", newest first" : ""}`,
-    });
+    return await deleteMany(this.#c, filter);
   }
 
   /**
@@ -1184,8 +713,8 @@ export class Collection<T = unknown> {
    * ```
    */
   async last(n: number): Promise<T[]> {
-    await this.#ready();
-    return (await this.#ordered(n, true, "last").toArray()).reverse();
+    await ready(this.#c);
+    return (await ordered<T>(this.#c, n, true, "last").toArray()).reverse();
   }
 
   /**
@@ -1207,8 +736,8 @@ export class Collection<T = unknown> {
    * ```
    */
   async first(n: number): Promise<T[]> {
-    await this.#ready();
-    return await this.#ordered(n, false, "first").toArray();
+    await ready(this.#c);
+    return await ordered<T>(this.#c, n, false, "first").toArray();
   }
 
   /**
@@ -1239,39 +768,7 @@ export class Collection<T = unknown> {
     start: number | string | Date,
     end: number | string | Date,
   ): Promise<T[]> {
-    const action = `Cannot read '${this.#name}' between two values`;
-    for (const bound of [start, end]) {
-      if (
-        typeof bound !== "number" && typeof bound !== "string" &&
-        !(bound instanceof Date)
-      ) {
-        throw new TypeError(
-          `${action}: bounds must be numbers, strings or Dates, got ${
-            describeType(bound)
-          }`,
-        );
-      }
-    }
-    await this.#ready();
-    if (field === "_createdAt") {
-      const from = start instanceof Date ? start.getTime() : start;
-      const to = end instanceof Date ? end.getTime() : end;
-      if (typeof from !== "number" || typeof to !== "number") {
-        throw new TypeError(
-          `${action}: _createdAt bounds must be numbers or Dates`,
-        );
-      }
-      return await this.#cursor({
-        filter: {},
-        predicate: () => true,
-        source: (signal) =>
-          this.#engine.orderPages(this.#name, { from, to, signal }),
-        sourceDescription: "insertion order, by creation time",
-      }).toArray();
-    }
-    return await this.find({ [field]: { $gte: start, $lte: end } }, {
-      sort: { [field]: 1 },
-    }).toArray();
+    return await between<T>(this.#c, field, start, end);
   }
 
   /**
@@ -1289,8 +786,8 @@ export class Collection<T = unknown> {
    * ```
    */
   async unload(): Promise<void> {
-    this.#engine.assertOpen(`Cannot unload '${this.#name}'`);
-    await this.#ready();
+    this.#c.engine.assertOpen(`Cannot unload '${this.#c.name}'`);
+    await ready(this.#c);
   }
 
   /**
@@ -1320,16 +817,7 @@ export class Collection<T = unknown> {
     fields: string | readonly string[],
     options: IndexOptions = {},
   ): Promise<string> {
-    const action = `Cannot create an index on '${this.#name}'`;
-    checkOptions(options, OPTIONS.createIndex, action);
-    const list = checkFields(fields, action);
-    await this.#ready();
-    return await this.#engine.createIndex(this.#name, {
-      name: indexName(list),
-      fields: list,
-      unique: options.unique === true,
-      sparse: options.sparse === true,
-    }, action);
+    return await createIndex(this.#c, fields, options);
   }
 
   /**
@@ -1349,13 +837,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async dropIndex(index: string | readonly string[]): Promise<boolean> {
-    const action = `Cannot drop an index of '${this.#name}'`;
-    const name = typeof index === "string" && this.#engine.indexes(this.#name)
-        .some((i) => i.name === index)
-      ? index
-      : indexName(checkFields(index, action));
-    await this.#ready();
-    return await this.#engine.dropIndex(this.#name, name, action);
+    return await dropIndex(this.#c, index);
   }
 
   /**
@@ -1374,25 +856,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async indexes(): Promise<StoredIndex[]> {
-    this.#engine.assertOpen(`Cannot list the indexes of '${this.#name}'`);
-    await this.#ready();
-    return this.#engine.indexes(this.#name).map((i) => ({
-      ...i,
-      fields: [...i.fields],
-    }));
-  }
-
-  /** The internals the MongoDB-style writes in `collection_update.ts` use. */
-  #internals(): CollectionInternals<T> {
-    return {
-      name: this.#name,
-      engine: this.#engine,
-      ready: () => this.#ready(),
-      filter: (filter, action) => this.#filter(filter, undefined, action),
-      matching: (conditions, predicate, limit, ids) =>
-        this.#matching(conditions, predicate, limit, ids),
-      document: (doc, id, action) => this.#document(doc, id, action),
-    };
+    return await listIndexes(this.#c);
   }
 
   /**
@@ -1429,7 +893,7 @@ export class Collection<T = unknown> {
     update: Update,
     options: UpdateOneOptions = {},
   ): Promise<UpdateResult> {
-    return updateDocuments(this.#internals(), true, filter, update, options);
+    return updateDocuments<T>(this.#c, true, filter, update, options);
   }
 
   /**
@@ -1461,7 +925,7 @@ export class Collection<T = unknown> {
     update: Update,
     options: UpdateOneOptions = {},
   ): Promise<UpdateResult> {
-    return updateDocuments(this.#internals(), false, filter, update, options);
+    return updateDocuments<T>(this.#c, false, filter, update, options);
   }
 
   /**
@@ -1490,7 +954,7 @@ export class Collection<T = unknown> {
     replacement: T,
     options: ReplaceOneOptions = {},
   ): Promise<UpdateResult> {
-    return replaceDocument(this.#internals(), filter, replacement, options);
+    return replaceDocument<T>(this.#c, filter, replacement, options);
   }
 
   /**
@@ -1512,7 +976,7 @@ export class Collection<T = unknown> {
    * ```
    */
   async deleteOne(filter: QueryFilter): Promise<DeleteResult> {
-    const found = await deleteFirst(this.#internals(), filter);
+    const found = await deleteFirst<T>(this.#c, filter);
     return { acknowledged: true, deletedCount: found === null ? 0 : 1 };
   }
 
@@ -1546,7 +1010,7 @@ export class Collection<T = unknown> {
     update: Update,
     options: FindOneAndUpdateOptions = {},
   ): Promise<T | null> {
-    return findAndUpdate(this.#internals(), filter, update, options);
+    return findAndUpdate<T>(this.#c, filter, update, options);
   }
 
   /**
@@ -1568,7 +1032,7 @@ export class Collection<T = unknown> {
    * ```
    */
   findOneAndDelete(filter: QueryFilter): Promise<T | null> {
-    return deleteFirst(this.#internals(), filter);
+    return deleteFirst<T>(this.#c, filter);
   }
 
   // --- Aggregation (src/query/aggregate.ts) ---------------------------------
@@ -1599,13 +1063,7 @@ export class Collection<T = unknown> {
     pipeline: Pipeline,
     options?: AggregateOptions,
   ): AggregationCursor<R> {
-    const { pushdown, stages } = compilePipeline(pipeline, options);
-    const cursor = this.find(pushdown.filter as QueryFilter, {
-      ...(pushdown.sort === undefined ? {} : { sort: pushdown.sort }),
-      ...(pushdown.skip === 0 ? {} : { skip: pushdown.skip }),
-      ...(pushdown.limit === Infinity ? {} : { limit: pushdown.limit }),
-    });
-    return new AggregationCursor<R>(() => cursor.batches(), stages);
+    return aggregate<R>(this.#c, pipeline, options);
   }
 
   /**
@@ -1626,11 +1084,6 @@ export class Collection<T = unknown> {
    * ```
    */
   async distinct(field: string, filter: QueryFilter = {}): Promise<unknown[]> {
-    if (typeof field !== "string" || field === "") {
-      throw new TypeError(
-        "Cannot run distinct: the field must be a non-empty string",
-      );
-    }
-    return await distinctValues(this.find(filter), field);
+    return await distinct(this.#c, field, filter);
   }
 }

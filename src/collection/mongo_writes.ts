@@ -4,7 +4,7 @@
  * `findOneAndUpdate`, `findOneAndDelete`, `deleteOne`. Each is one atomic
  * commit (on Deno KV, an `updateMany` over more documents than one commit
  * holds is split, as `update` is). The `Collection` methods of these names
- * call the functions here with the collection's internals.
+ * call the functions here with the collection's state.
  *
  * @example
  * ```ts
@@ -19,37 +19,17 @@
  * @module
  */
 
-import type { Cursor } from "./query/cursor.ts";
-import type { Engine, WriteOp } from "./engine/engine.ts";
-import { ConflictError } from "./errors.ts";
-import { compileFilter, type Filter } from "./query/compile.ts";
-import { compileUpdate, type Update } from "./query/update.ts";
-import { isPlainObject } from "./query/types.ts";
-import { checkOptions, OPTIONS } from "./options.ts";
-import { checkVersion, describeType, hidesValues } from "./validate.ts";
-import { type CheckedValue, copyValue } from "./value_codec.ts";
-
-/** What the functions here need of a collection. @ignore */
-export interface CollectionInternals<T> {
-  readonly name: string;
-  readonly engine: Engine;
-  ready(): Promise<void> | undefined;
-  filter(
-    filter: Filter,
-    action: string,
-  ): { conditions: Filter; limit: number };
-  matching(
-    conditions: Filter,
-    predicate: (doc: unknown) => boolean,
-    limit: number,
-    ids: readonly string[] | undefined,
-  ): Cursor<T>;
-  document(
-    doc: unknown,
-    id: string | undefined,
-    action: string,
-  ): { id: string; value: CheckedValue };
-}
+import type { WriteOp } from "../engine/engine.ts";
+import { ConflictError } from "../errors.ts";
+import { compileFilter, type Filter } from "../query/compile.ts";
+import { compileUpdate, type Update } from "../query/update.ts";
+import { isPlainObject } from "../query/types.ts";
+import { checkOptions, OPTIONS } from "../options.ts";
+import { checkVersion, describeType, hidesValues } from "../validate.ts";
+import { copyValue } from "../value_codec.ts";
+import { type CollectionCore, ready } from "./core.ts";
+import { documentOf } from "./documents.ts";
+import { checkFilter, matching } from "./query.ts";
 
 /** Options of `updateOne` and `updateMany`. */
 export interface UpdateOneOptions {
@@ -153,14 +133,14 @@ interface Outcome<T> {
 }
 
 async function runUpdate<T>(
-  c: CollectionInternals<T>,
+  c: CollectionCore,
   filter: Filter,
   update: Update,
   run: Run,
   action: string,
 ): Promise<Outcome<T>> {
   c.engine.assertOpen(action);
-  const { conditions, limit } = c.filter(filter, action);
+  const { conditions, limit } = checkFilter(filter, undefined, action);
   const predicate = compileFilter(conditions);
   if (run.replacement) {
     if (
@@ -199,7 +179,7 @@ async function runUpdate<T>(
       if (_id !== undefined) base = { _id, ...base };
     }
   }
-  await c.ready();
+  await ready(c);
   const out: Outcome<T> = {
     matched: 0,
     modified: 0,
@@ -218,7 +198,8 @@ async function runUpdate<T>(
       out.before = out.after = null;
     }
     const ops: WriteOp[] = [];
-    const cursor = c.matching(
+    const cursor = matching<T>(
+      c,
       conditions,
       predicate,
       run.one ? 1 : limit,
@@ -244,7 +225,7 @@ async function runUpdate<T>(
       ops.push({
         kind: "put",
         id: entry.key,
-        value: c.document(result.doc, entry.key, at).value,
+        value: documentOf(c, result.doc, entry.key, at).value,
         tags: undefined,
         ttl: undefined,
         keepMeta: true,
@@ -254,7 +235,7 @@ async function runUpdate<T>(
     if (out.matched === 0 && base !== undefined && ids === undefined) {
       const result = updater(base, { insert: true, now });
       const fresh = (result.doc as { _id?: unknown })._id === undefined;
-      const { id, value } = c.document(result.doc, undefined, action);
+      const { id, value } = documentOf(c, result.doc, undefined, action);
       out.upsertedId = id;
       const { _id: _, ...rest } = result.doc as Record<string, unknown>;
       out.after = { _id: id, ...rest } as T;
@@ -293,7 +274,7 @@ function result<T>(o: Outcome<T>): UpdateResult {
 /**
  * `updateOne` and `updateMany`.
  *
- * @param c The collection's internals.
+ * @param c The collection.
  * @param one Only the first matching document.
  * @param filter Which documents.
  * @param update Update operators.
@@ -301,7 +282,7 @@ function result<T>(o: Outcome<T>): UpdateResult {
  * @returns MongoDB's update result.
  */
 export async function updateDocuments<T>(
-  c: CollectionInternals<T>,
+  c: CollectionCore,
   one: boolean,
   filter: Filter,
   update: Update,
@@ -327,14 +308,14 @@ export async function updateDocuments<T>(
 /**
  * `replaceOne`.
  *
- * @param c The collection's internals.
+ * @param c The collection.
  * @param filter Which document.
  * @param replacement The new content (its `_id`, if any, must not change).
  * @param options `upsert`, `expectedVersion`.
  * @returns MongoDB's update result.
  */
 export async function replaceDocument<T>(
-  c: CollectionInternals<T>,
+  c: CollectionCore,
   filter: Filter,
   replacement: T,
   options: ReplaceOneOptions = {},
@@ -356,14 +337,14 @@ export async function replaceDocument<T>(
 /**
  * `findOneAndUpdate`.
  *
- * @param c The collection's internals.
+ * @param c The collection.
  * @param filter Which document (the first in key order).
  * @param update Update operators.
  * @param options `upsert`, `arrayFilters`, `returnDocument`.
  * @returns The document before (default) or after, or `null`.
  */
 export async function findAndUpdate<T>(
-  c: CollectionInternals<T>,
+  c: CollectionCore,
   filter: Filter,
   update: Update,
   options: FindOneAndUpdateOptions = {},
@@ -394,24 +375,30 @@ export async function findAndUpdate<T>(
 /**
  * `deleteOne` and `findOneAndDelete`.
  *
- * @param c The collection's internals.
+ * @param c The collection.
  * @param filter Which document (the first in key order).
  * @returns The deleted document, or `null`.
  */
 export async function deleteFirst<T>(
-  c: CollectionInternals<T>,
+  c: CollectionCore,
   filter: Filter,
 ): Promise<T | null> {
   const action = `Cannot delete from '${c.name}'`;
   c.engine.assertOpen(action);
-  const { conditions } = c.filter(filter, action);
+  const { conditions } = checkFilter(filter, undefined, action);
   const predicate = compileFilter(conditions);
-  await c.ready();
+  await ready(c);
   let found: T | null = null;
   await c.engine.transact(c.name, action, async () => {
     found = null;
     for await (
-      const entry of c.matching(conditions, predicate, 1, undefined)
+      const entry of matching<T>(
+        c,
+        conditions,
+        predicate,
+        1,
+        undefined,
+      )
         .entries()
     ) {
       found = entry.value;

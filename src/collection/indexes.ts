@@ -1,0 +1,159 @@
+/**
+ * A collection's secondary indexes: the ones declared when it is opened
+ * (created before any other call of the collection runs), `createIndex`,
+ * `dropIndex` and the list. The `Collection` methods of these names call
+ * the functions here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * const users = db.collection("users");
+ * assert.equal(await users.createIndex("email", { unique: true }), "email_1");
+ * assert(await users.dropIndex("email"));
+ * ```
+ *
+ * @module
+ */
+
+import { indexName } from "../engine/index_keys.ts";
+import type { StoredIndex } from "../engine/indexes.ts";
+import type { IndexDeclaration, IndexOptions } from "../types.ts";
+import { checkOptions, OPTIONS } from "../options.ts";
+import { checkFields } from "../validate.ts";
+import { type CollectionCore, ready } from "./core.ts";
+
+/**
+ * Starts creating the indexes declared for a collection; its other calls
+ * wait for them (`ready`), and a failure is reported by each call.
+ *
+ * @param c The collection (its `pending` is set).
+ * @param indexes The declarations.
+ * @throws {TypeError} When a declaration's fields are invalid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * const c = db.collection("c", { indexes: [{ fields: ["a", "b"] }] });
+ * assert.equal((await c.indexes())[0]?.name, "a_1_b_1");
+ * ```
+ */
+export function declareIndexes(
+  c: CollectionCore,
+  indexes: readonly IndexDeclaration[],
+): void {
+  const { engine, name } = c;
+  // Declared indexes are created before any other call of this object
+  // runs; a failure is reported by each call.
+  const action = `Cannot create the indexes declared for '${name}'`;
+  const specs = indexes.map(({ fields, unique, sparse }) => {
+    const list = checkFields(fields, action);
+    return {
+      name: indexName(list),
+      fields: list,
+      unique: unique === true,
+      sparse: sparse === true,
+    };
+  });
+  c.pending = (async () => {
+    for (const spec of specs) {
+      await engine.createIndex(name, spec, action);
+    }
+  })();
+  const pending = c.pending;
+  c.pending.then(
+    () => {
+      if (c.pending === pending) c.pending = undefined;
+    },
+    () => {},
+  );
+}
+
+/**
+ * `Collection.createIndex`.
+ *
+ * @param c The collection.
+ * @param fields A (dotted) field or a list of them.
+ * @param options `unique`, `sparse`.
+ * @returns The index's name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * assert.equal(await db.collection("c").createIndex(["city", "age"]), "city_1_age_1");
+ * ```
+ */
+export async function createIndex(
+  c: CollectionCore,
+  fields: string | readonly string[],
+  options: IndexOptions,
+): Promise<string> {
+  const action = `Cannot create an index on '${c.name}'`;
+  checkOptions(options, OPTIONS.createIndex, action);
+  const list = checkFields(fields, action);
+  await ready(c);
+  return await c.engine.createIndex(c.name, {
+    name: indexName(list),
+    fields: list,
+    unique: options.unique === true,
+    sparse: options.sparse === true,
+  }, action);
+}
+
+/**
+ * `Collection.dropIndex`.
+ *
+ * @param c The collection.
+ * @param index The index's name, or its fields.
+ * @returns Whether it existed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * const c = db.collection("c");
+ * await c.createIndex("a");
+ * assert(await c.dropIndex(["a"]));
+ * ```
+ */
+export async function dropIndex(
+  c: CollectionCore,
+  index: string | readonly string[],
+): Promise<boolean> {
+  const action = `Cannot drop an index of '${c.name}'`;
+  const name = typeof index === "string" && c.engine.indexes(c.name)
+      .some((i) => i.name === index)
+    ? index
+    : indexName(checkFields(index, action));
+  await ready(c);
+  return await c.engine.dropIndex(c.name, name, action);
+}
+
+/**
+ * `Collection.indexes`.
+ *
+ * @param c The collection.
+ * @returns Copies of the index definitions.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * assert.deepEqual(await db.collection("c").indexes(), []);
+ * ```
+ */
+export async function listIndexes(c: CollectionCore): Promise<StoredIndex[]> {
+  c.engine.assertOpen(`Cannot list the indexes of '${c.name}'`);
+  await ready(c);
+  return c.engine.indexes(c.name).map((i) => ({
+    ...i,
+    fields: [...i.fields],
+  }));
+}

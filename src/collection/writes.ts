@@ -1,0 +1,255 @@
+/**
+ * A collection's writes by key: `put` (under a given key or a new one),
+ * `putBatch`, `delete`, `deleteBatch` and `clear`, each checking all its
+ * arguments before anything is written. The `Collection` methods of these
+ * names call the functions here.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * const [a, b] = await db.putBatch([1, 2]);
+ * await db.put("k", 3);
+ * assert.equal(await db.deleteBatch([a!, b!]), 2);
+ * assert.equal(await db.clear(), 1);
+ * ```
+ *
+ * @module
+ */
+
+import type { WriteOp } from "../engine/engine.ts";
+import { writeSplit } from "../batch_split.ts";
+import type { PutBatchOptions, PutOptions } from "../types.ts";
+import { checkOptions, OPTIONS } from "../options.ts";
+import {
+  checkDense,
+  checkIdField,
+  checkKey,
+  checkTags,
+  checkTtl,
+  describeType,
+  isKeyedPut,
+} from "../validate.ts";
+import { checkValue } from "../value_codec.ts";
+import type { CollectionCore } from "./core.ts";
+
+/**
+ * `Collection.put`, either form: `(value, options?)` or
+ * `(key, value, options?)`.
+ *
+ * @param c The collection.
+ * @param args The method's arguments.
+ * @returns The key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * assert.equal(await db.put("k", { a: 1 }), "k");
+ * assert.equal((await db.put({ a: 1 })).length, 26);
+ * ```
+ */
+export async function put(
+  c: CollectionCore,
+  args: unknown[],
+): Promise<string> {
+  const keyed = args.length >= 3 ||
+    (args.length === 2 && isKeyedPut(args[0], args[1], OPTIONS.put.known));
+  const key = keyed ? args[0] : undefined;
+  const value = keyed ? args[1] : args[0];
+  const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
+  const action = typeof key === "string"
+    ? `Cannot put '${key}'`
+    : `Cannot put into '${c.name}'`;
+  c.engine.assertOpen(action);
+  if (keyed) checkKey(key, action);
+  checkOptions(options, OPTIONS.put, action);
+  const op = putOp(
+    c,
+    key as string | undefined,
+    value,
+    options?.ttl,
+    options?.tags,
+    action,
+  );
+  await c.engine.write(c.name, [op], action);
+  return op.id;
+}
+
+function putOp(
+  c: CollectionCore,
+  key: string | undefined,
+  value: unknown,
+  ttl: unknown,
+  tags: unknown,
+  action: string,
+): WriteOp {
+  const id = key ?? c.engine.newKey();
+  checkIdField(value, key, action);
+  return {
+    kind: "put",
+    id,
+    ...(key === undefined ? { fresh: true } : {}),
+    value: checkValue(value, action),
+    ttl: checkTtl(ttl, action),
+    tags: checkTags(tags, action),
+  };
+}
+
+/**
+ * `Collection.delete`.
+ *
+ * @param c The collection.
+ * @param key The key.
+ * @returns Whether a visible item was deleted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * assert(!(await db.delete("nope")));
+ * ```
+ */
+export async function deleteKey(
+  c: CollectionCore,
+  key: string,
+): Promise<boolean> {
+  const action = `Cannot delete '${key}'`;
+  checkKey(key, action);
+  const [existed] = await c.engine.write(c.name, [{
+    kind: "delete",
+    id: key,
+  }], action);
+  return existed === true;
+}
+
+/**
+ * `Collection.clear`.
+ *
+ * @param c The collection.
+ * @returns How many visible items were deleted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * assert.equal(await db.clear(), 0);
+ * ```
+ */
+export async function clear(c: CollectionCore): Promise<number> {
+  return await c.engine.clear(c.name, `Cannot clear '${c.name}'`);
+}
+
+/**
+ * `Collection.putBatch`.
+ *
+ * @param c The collection.
+ * @param items Values or a `Map` of keys to values.
+ * @param options `ttl`, `tags`, `atomic`.
+ * @returns The keys, in the order of `items`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * assert.deepEqual(await db.putBatch(new Map([["a", 1]]), { atomic: false }), ["a"]);
+ * ```
+ */
+export async function putBatch<T>(
+  c: CollectionCore,
+  items: readonly T[] | ReadonlyMap<string, T>,
+  options: PutBatchOptions | undefined,
+): Promise<string[]> {
+  const action = `Cannot put a batch into '${c.name}'`;
+  c.engine.assertOpen(action);
+  const isMap = items instanceof Map;
+  if (!isMap && !Array.isArray(items)) {
+    throw new TypeError(
+      `${action}: items must be an array of values or a Map of keys to values, got ${
+        describeType(items)
+      }`,
+    );
+  }
+  checkOptions(options, OPTIONS.putBatch, action);
+  if (!isMap) checkDense(items as readonly unknown[], "items", action);
+  const pairs: [string | undefined, unknown][] = isMap
+    ? [...(items as ReadonlyMap<string, T>)]
+    : Array.from(items as readonly T[], (v) => [undefined, v]);
+  const ttl = options?.ttl;
+  if (Array.isArray(ttl)) {
+    if (ttl.length !== pairs.length) {
+      throw new RangeError(
+        `${action}: ${ttl.length} TTLs were given for ${pairs.length} items`,
+      );
+    }
+    checkDense(ttl, "ttl", action);
+  }
+  const ops = pairs.map(([key, value], i) => {
+    const itemAction = `${action}: item ${i}`;
+    if (key !== undefined) checkKey(key, itemAction);
+    return putOp(
+      c,
+      key,
+      value,
+      Array.isArray(ttl) ? ttl[i] : ttl,
+      options?.tags,
+      itemAction,
+    );
+  });
+  if (ops.length === 0) return [];
+  const atomic = options?.atomic;
+  if (atomic !== undefined && typeof atomic !== "boolean") {
+    throw new TypeError(`${action}: atomic must be a boolean`);
+  }
+  if (atomic === false) {
+    await writeSplit(c.engine, c.name, ops, action);
+  } else await c.engine.write(c.name, ops, action);
+  return ops.map((op) => op.id);
+}
+
+/**
+ * `Collection.deleteBatch`.
+ *
+ * @param c The collection.
+ * @param keys The keys (duplicates are ignored).
+ * @returns How many visible items were deleted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * await db.put("a", 1);
+ * assert.equal(await db.deleteBatch(new Set(["a", "b"])), 1);
+ * ```
+ */
+export async function deleteBatch(
+  c: CollectionCore,
+  keys: Iterable<string>,
+): Promise<number> {
+  const action = `Cannot delete a batch from '${c.name}'`;
+  if (
+    keys === null || typeof keys !== "object" ||
+    typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `${action}: keys must be an iterable of strings, got ${
+        describeType(keys)
+      }`,
+    );
+  }
+  const unique = [...new Set(keys)];
+  for (const key of unique) checkKey(key, action);
+  if (unique.length === 0) return 0;
+  const existed = await c.engine.write(
+    c.name,
+    unique.map((id) => ({ kind: "delete", id })),
+    action,
+  );
+  return existed.filter(Boolean).length;
+}
