@@ -124,6 +124,7 @@ const ENV = {
   TETHER_PASSPHRASE: "correct horse battery staple",
   KITCHEN_TOKEN: "kitchen-token",
   SYNC_TOKEN: "sync-token",
+  KV_PATH: ":memory:",
 };
 
 const snippets: Snippet[] = [];
