@@ -619,9 +619,9 @@ async function crashLoop(
 }
 
 Deno.test("strict durability: every acknowledged write survives SIGKILL, repeatedly on one file", async () => {
-  // 12 kills in the normal suite; `deno task torture` runs 100.
+  // 6 kills in the normal suite; `deno task torture` runs 100.
   const torture = Deno.env.get("TETHER_TORTURE") === "1";
-  const reports = await crashLoop("strict", "strict", torture ? 100 : 12);
+  const reports = await crashLoop("strict", "strict", torture ? 100 : 6);
   const total = (f: (r: RoundReport) => number) =>
     reports.reduce((s, r) => s + f(r), 0);
   // Not vacuous: writes were acknowledged, and so were inserts.
@@ -641,7 +641,7 @@ Deno.test("strict durability: every acknowledged write survives SIGKILL, repeate
 // index agrees with the documents.
 Deno.test("batched durability: after SIGKILL the file opens and holds a consistent prefix of the writes", async () => {
   const torture = Deno.env.get("TETHER_TORTURE") === "1";
-  const reports = await crashLoop("batched", "batched", torture ? 60 : 5);
+  const reports = await crashLoop("batched", "batched", torture ? 60 : 3);
   assert.ok(reports.reduce((s, r) => s + r.acked, 0) > 0);
 });
 
