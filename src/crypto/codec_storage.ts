@@ -432,10 +432,12 @@ export class CodecStorage implements Storage {
    * Checks every stored value (tag, decryption, decompression) without
    * stopping at the first bad one.
    *
+   * @param onProgress Told how many values are checked so far, after each
+   *   page of them.
    * @returns Per bad value, its key and what is wrong; and how many were
    *   checked.
    */
-  async verify(): Promise<{
+  async verify(onProgress?: (checked: number) => void): Promise<{
     checked: number;
     problems: { key: Uint8Array; message: string }[];
   }> {
@@ -452,6 +454,7 @@ export class CodecStorage implements Storage {
           problems.push({ key: entry.key, message: e.message });
         }
       }
+      onProgress?.(checked);
     }
     return { checked, problems };
   }
@@ -721,10 +724,13 @@ export class CodecStorage implements Storage {
   /**
    * Lets the inner storage compact.
    *
+   * @param onProgress Passed on to the inner storage.
    * @returns Whether it rewrote anything.
    */
-  compact(): Promise<boolean> {
-    return this.#inner.compact?.() ?? Promise.resolve(false);
+  compact(
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<boolean> {
+    return this.#inner.compact?.(onProgress) ?? Promise.resolve(false);
   }
 
   /**

@@ -67,7 +67,7 @@ import {
   metaArgs,
   stamp,
 } from "./file_keydir.ts";
-import { copyLive, SnapshotWriter } from "./file_compact.ts";
+import { copyLive, CopyProgress, SnapshotWriter } from "./file_compact.ts";
 import { partsMeta, type RecordParts } from "./file_record.ts";
 import { recordMeta } from "../value_codec.ts";
 import { binaryString } from "../bytes.ts";
@@ -138,6 +138,8 @@ export class FileStorage implements Storage {
   #threshold = 256;
   #lastFlushAt = 0;
   #compacting: Promise<boolean> | undefined;
+  /** While a compaction runs: who is told how far its copy is. */
+  #compactProgress: CopyProgress | undefined;
   /**
    * While a compaction runs: the sequence number its snapshot includes, and
    * the later frames written since, which go to the new file too.
@@ -787,29 +789,41 @@ export class FileStorage implements Storage {
    * so a crash at any point leaves one complete log. Writes go on meanwhile.
    * Skipped when nothing was written since the last compaction.
    *
+   * @param onProgress Told of the bytes of live records copied, of all of
+   *   them (see `Storage.compact`); a call joining a compaction under way
+   *   is told of the rest of it.
    * @returns Whether it rewrote the file.
    * @throws {ClosedError} After `close()`.
    * @throws {TypeError} On a read-only storage.
    */
-  compact(): Promise<boolean> {
+  compact(
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<boolean> {
     if (this.#closed) return Promise.reject(this.#closedError("compact"));
     if (this.#readOnly) {
       return Promise.reject(
         new TypeError(`Cannot compact '${this.#path}': it is open read-only`),
       );
     }
-    if (this.#compacting !== undefined) return this.#compacting;
+    if (this.#compacting !== undefined) {
+      this.#compactProgress?.add(onProgress);
+      return this.#compacting;
+    }
     if (this.#commitsSinceCompaction === 0 && this.#stats.compactions > 0) {
       return Promise.resolve(false);
     }
-    this.#compacting = this.#rewrite().then(() => true).finally(() => {
+    const progress = new CopyProgress();
+    progress.add(onProgress);
+    this.#compactProgress = progress;
+    this.#compacting = this.#rewrite(progress).then(() => true).finally(() => {
       this.#compacting = undefined;
+      this.#compactProgress = undefined;
     });
     return this.#compacting;
   }
 
   /** Compaction proper (also the last step of a repair). */
-  async #rewrite(): Promise<void> {
+  async #rewrite(progress?: CopyProgress): Promise<void> {
     const path = this.#path;
     const realPath = this.#realPath;
     const tmpPath = `${realPath}.compact`;
@@ -857,6 +871,7 @@ export class FileStorage implements Storage {
         oldGen,
         snapshot,
         path,
+        progress,
       );
       await snapshot.flush();
       // The bulk of the fsync happens here, while commits are still written
