@@ -63,6 +63,7 @@ export type {
   PutBatchOptions,
   PutOptions,
   ReadOptions,
+  RekeyOptions,
   UpdateOptions,
   WatchOptions,
 } from "./src/types.ts";

@@ -48,6 +48,7 @@ import type {
   DatabaseStats,
   FeedChange,
   OpenOptions,
+  RekeyOptions,
 } from "./types.ts";
 import {
   checkCount,
@@ -464,9 +465,11 @@ export class Database<T = unknown> extends Collection<T> {
    * On Deno KV, other processes must reopen the database afterwards.
    *
    * @param secret `{ passphrase, iterations? }` or `{ key }`.
+   * @param options `onProgress(done, total)`: told how many values are
+   *   re-encrypted, of how many, ending with `done === total`.
    * @returns How many stored values were re-encrypted.
-   * @throws {TypeError} When the database is not encrypted, or the secret is
-   *   malformed.
+   * @throws {TypeError} When the database is not encrypted, the secret is
+   *   malformed, an option is unknown or `onProgress` is not a function.
    * @throws {RangeError} When `iterations` is not from 1,000 to 5,000,000.
    * @throws {ClosedError} After `close()`.
    *
@@ -482,14 +485,19 @@ export class Database<T = unknown> extends Collection<T> {
    * assert.deepEqual(await db.get("k"), { a: 1 });
    * ```
    */
-  async rekey(secret: EncryptionOptions): Promise<number> {
+  async rekey(
+    secret: EncryptionOptions,
+    options: RekeyOptions = {},
+  ): Promise<number> {
     const action = "Cannot rekey the database";
     this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.rekey, action);
+    const onProgress = checkProgress(options.onProgress, action);
     const storage = this.#engine.storage;
     if (!(storage instanceof CodecStorage) || !storage.encrypted) {
       throw new TypeError(`${action}: it is not encrypted`);
     }
-    return await storage.rekey(secret);
+    return await storage.rekey(secret, onProgress);
   }
 
   /**

@@ -25,6 +25,7 @@ import type {
   PutBatchOptions,
   PutOptions,
   ReadOptions,
+  RekeyOptions,
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
@@ -141,6 +142,9 @@ const VERIFY = [
 const COMPACT = [
   "onProgress",
 ] as const satisfies readonly (keyof CompactOptions)[];
+const REKEY = [
+  "onProgress",
+] as const satisfies readonly (keyof RekeyOptions)[];
 
 // Compile-time: each list names every field of its options type.
 const _lists: [
@@ -168,7 +172,9 @@ const _lists: [
   Lists<RestoreOptions, typeof RESTORE>,
   Lists<VerifyOptions, typeof VERIFY>,
   Lists<CompactOptions, typeof COMPACT>,
+  Lists<RekeyOptions, typeof REKEY>,
 ] = [
+  true,
   true,
   true,
   true,
@@ -263,6 +269,7 @@ export const OPTIONS: {
   readonly restore: OptionSet;
   readonly verify: OptionSet;
   readonly compact: OptionSet;
+  readonly rekey: OptionSet;
 } = {
   open: { entry: "open()", known: OPEN },
   encryption: { entry: "encryption", known: ENCRYPTION },
@@ -291,6 +298,7 @@ export const OPTIONS: {
   restore: { entry: "restore()", known: RESTORE },
   verify: { entry: "verify()", known: VERIFY },
   compact: { entry: "compact()", known: COMPACT },
+  rekey: { entry: "rekey()", known: REKEY },
   updateOne: {
     entry: "updateOne()",
     known: ["upsert", "arrayFilters", "expectedVersion"],

@@ -252,7 +252,7 @@ Deno.test("progress: backup on a terminal shows the documents copied against the
   }
 });
 
-Deno.test("progress: verify, compact and repair on a terminal draw a bar against the total their APIs report", async () => {
+Deno.test("progress: verify, compact, repair and rekey on a terminal draw a bar against the total their APIs report", async () => {
   const dir = await Deno.makeTempDir({ prefix: "tether-cli-progress-" });
   // The redraws of each command's progress line: run once more after the
   // command, they draw where its source ended (whatever the timing).
@@ -273,6 +273,16 @@ Deno.test("progress: verify, compact and repair on a terminal draw a bar against
       );
       await c.updateMany({}, { $set: { x: 1 } });
     }
+    const sealed = `${dir}/sealed.tdb`;
+    {
+      await using db = await open({
+        path: sealed,
+        encryption: { passphrase: "old", iterations: 1000 },
+      });
+      await db.collection("c").insertMany(
+        Array.from({ length: 50 }, (_, i) => ({ _id: `k${i}` })),
+      );
+    }
     const cases: [string[], RegExp][] = [
       [
         ["verify"],
@@ -286,15 +296,21 @@ Deno.test("progress: verify, compact and repair on a terminal draw a bar against
         ["repair", "--out", `${dir}/fixed.tdb`],
         /\rrepairing \[#{20}\] 100% {2}(\d+)\/\1 {2}\d+\/s {2}ETA 0:00/,
       ],
+      [
+        ["rekey", "--new-passphrase-env", "NEW", "--iterations", "1000"],
+        /\rrekeying \[#{20}\] 100% {2}(\d+)\/\1 {2}\d+\/s {2}ETA 0:00/,
+      ],
     ];
     for (const [args, line] of cases) {
       redraws.length = 0;
       const err = sink();
-      const code = await main([...args, "--db", path], {
+      const rekey = args[0] === "rekey";
+      const code = await main([...args, "--db", rekey ? sealed : path], {
         stdout: sink().stream,
         stderr: err.stream,
         stderrIsTerminal: true,
-        env: () => undefined,
+        env: (name) =>
+          rekey ? ({ TETHER_PASSPHRASE: "old", NEW: "new" })[name] : undefined,
       });
       assert.equal(code, 0, err.text());
       assert.equal(redraws.length, 1, args[0]);

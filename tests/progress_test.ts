@@ -1,4 +1,4 @@
-// onProgress(done, total) of verify(), compact() and repair(): the total is
+// onProgress(done, total) of verify(), compact(), repair() and rekey(): the total is
 // known from the first call, done never decreases nor passes it, the last
 // call has done === total, and calls come now and then, not per value.
 
@@ -199,6 +199,38 @@ Deno.test("progress: repair reports the source's entries read, then written agai
       assert(calls.some(([d]) => d === keys));
       assert(calls.some(([d]) => d > keys && d < 2 * keys));
     }
+  });
+});
+
+Deno.test("progress: rekey reports the values re-encrypted, of those stored, ending at the total after the compaction", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/sealed.tdb`;
+    await using db = await open({ path, encryption: SECRET });
+    await fill(db);
+    const values = (db.stats().storageStats?.keys as number) - 1;
+    const { calls, onProgress } = recorder();
+    const n = await db.rekey({ passphrase: "new", iterations: 1000 }, {
+      onProgress,
+    });
+    assert.equal(n, values);
+    assert.equal(checkCalls(calls, "rekey"), values);
+    assert.deepEqual(calls[0], [0, values]);
+    assert(calls.length > 2 && calls.length < N / 10, `${calls.length} calls`);
+    await assert.rejects(
+      db.rekey(
+        { passphrase: "x", iterations: 1000 },
+        { onProgress: 1 } as never,
+      ),
+      {
+        name: "TypeError",
+        message:
+          "Cannot rekey the database: onProgress must be a function, got number 1",
+      },
+    );
+    await assert.rejects(
+      db.rekey({ passphrase: "x", iterations: 1000 }, { progress: 1 } as never),
+      { name: "TypeError", message: /unknown option 'progress' of rekey\(\)/ },
+    );
   });
 });
 

@@ -58,6 +58,7 @@ import {
 import { blindValue } from "./blind_index.ts";
 import { base64ToBytes } from "../bytes.ts";
 import { IntegrityError, WrongKeyError } from "../errors.ts";
+import { type ProgressCallback, ProgressReport } from "../progress.ts";
 import type {
   ScanOptions,
   Storage,
@@ -561,17 +562,37 @@ export class CodecStorage implements Storage {
    * scheme.
    *
    * @param secret The new passphrase or key.
+   * @param onProgress Told how many values are re-encrypted, of how many
+   *   were stored when it began (counted then; the last call, after the
+   *   compaction, has `done === total`).
    * @returns How many values were re-encrypted.
    * @throws {TypeError} When the database is not encrypted or the secret is
    *   malformed.
    */
-  rekey(secret: EncryptionOptions): Promise<number> {
-    const run = this.#rekeying.then(() => this.#rekey(secret));
+  rekey(
+    secret: EncryptionOptions,
+    onProgress?: ProgressCallback,
+  ): Promise<number> {
+    const run = this.#rekeying.then(() => this.#rekey(secret, onProgress));
     this.#rekeying = run.catch(() => {});
     return run;
   }
 
-  async #rekey(secret: EncryptionOptions): Promise<number> {
+  /** The values stored (the header left out): the inner key count, or a scan. */
+  async #values(): Promise<number> {
+    const keys = this.#inner.stats?.().keys;
+    if (typeof keys === "number") return Math.max(0, keys - 1);
+    let n = 0;
+    for await (const page of this.#inner.scan({})) {
+      for (const e of page) if (!isHeader(e.key)) n++;
+    }
+    return n;
+  }
+
+  async #rekey(
+    secret: EncryptionOptions,
+    onProgress: ProgressCallback | undefined,
+  ): Promise<number> {
     const action = "Cannot rekey the database";
     checkEncryption(secret, action);
     const old = this.#header.encryption;
@@ -616,6 +637,11 @@ export class CodecStorage implements Storage {
     // switch) may still be on their way down: let them land, so that the
     // scan below sees them. Later ones use the new generation.
     await Promise.all([...this.#pending]);
+    const progress = new ProgressReport(
+      onProgress,
+      onProgress === undefined ? 0 : await this.#values(),
+    );
+    progress.report(0);
     // Step 2: every value under the new generation, a checked group at a
     // time (a value changed meanwhile is already under it, or read again).
     let changed = 0;
@@ -642,6 +668,7 @@ export class CodecStorage implements Storage {
           }
           await result.durable;
           changed += group.length;
+          progress.report(changed);
         }
       }
       this.#log.debug(
@@ -694,6 +721,7 @@ export class CodecStorage implements Storage {
         throw e;
       }
     }
+    progress.finish();
     this.#log.info(
       "rekey-done",
       `Rekey: ${changed} values re-encrypted under key generation ${generation}; the old secret is revoked`,
