@@ -390,6 +390,8 @@ export class Database<T = unknown> extends Collection<T> {
    *   secret.
    * @returns How many documents and bytes were written.
    * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} When an option is unknown or malformed (`onProgress`
+   *   not a function).
    *
    * @example
    * ```ts
@@ -412,6 +414,7 @@ export class Database<T = unknown> extends Collection<T> {
     this.#engine.assertOpen("Cannot back up");
     checkOptions(options, OPTIONS.backup, "Cannot back up");
     checkEncryptionOptions(options?.encryption, "Cannot back up");
+    checkProgress(options?.onProgress, "Cannot back up");
     return await writeBackup(this.#engine, target, options);
   }
 

@@ -249,6 +249,13 @@ Deno.test("progress: an onProgress that is not a function is a TypeError, and no
         message: /^Cannot compact: onProgress must be a function, got /,
       });
       await assert.rejects(
+        db.backup(`${dir}/app.tbk`, { onProgress: bad } as never),
+        {
+          name: "TypeError",
+          message: /^Cannot back up: onProgress must be a function, got /,
+        },
+      );
+      await assert.rejects(
         repair({ path }, { path: `${dir}/new.tdb` }, {
           onProgress: bad,
         } as never),
@@ -259,6 +266,7 @@ Deno.test("progress: an onProgress that is not a function is a TypeError, and no
       );
     }
     await assert.rejects(Deno.lstat(`${dir}/new.tdb`), Deno.errors.NotFound);
+    await assert.rejects(Deno.lstat(`${dir}/app.tbk`), Deno.errors.NotFound);
     await assert.rejects(db.verify({ onProgres: () => {} } as never), {
       name: "TypeError",
       message:
