@@ -63,6 +63,7 @@ export type {
   PutBatchOptions,
   PutOptions,
   ReadOptions,
+  RekeyOptions,
   UpdateOptions,
   WatchOptions,
 } from "./src/types.ts";
@@ -79,13 +80,18 @@ export type {
   UpdateResult,
 } from "./src/collection/mongo_writes.ts";
 export type { Storage } from "./src/storage/contract.ts";
+export type { ProgressCallback } from "./src/progress.ts";
 export type { Logger, LogLevel } from "./src/logger.ts";
 export type { KvKey, KvKeyPart, KvLike } from "./src/storage/kv.ts";
 export type {
   CompressionOptions,
   EncryptionOptions,
 } from "./src/crypto/codec_storage.ts";
-export type { VerifyReport } from "./src/engine/engine.ts";
+export type {
+  CompactOptions,
+  VerifyOptions,
+  VerifyReport,
+} from "./src/engine/engine.ts";
 export type {
   BackupOptions,
   BackupResult,

@@ -12,11 +12,13 @@ import type { CollectionOptions } from "./types.ts";
 export type { CollectionOptions } from "./types.ts";
 
 import {
+  type CompactOptions,
   Engine,
   type EngineSettings,
+  type VerifyOptions,
   type VerifyReport,
 } from "./engine/engine.ts";
-import { type KvLike, KvStorage } from "./storage/kv.ts";
+import { checkProgress } from "./progress.ts";
 import {
   CodecStorage,
   type EncryptionOptions,
@@ -39,14 +41,14 @@ import {
   type ImportSource,
   type TransferResult,
 } from "./backup/ndjson.ts";
-import { FileStorage } from "./storage/file.ts";
-import { MemoryStorage } from "./storage/memory.ts";
+import { openStorage, resolveMemoryLimit } from "./open_storage.ts";
 import type { Storage } from "./storage/contract.ts";
 import type {
   DatabaseChangesOptions,
   DatabaseStats,
   FeedChange,
   OpenOptions,
+  RekeyOptions,
 } from "./types.ts";
 import {
   checkCount,
@@ -224,10 +226,14 @@ export class Database<T = unknown> extends Collection<T> {
    * `compactRatio` times the live data, and at every `cleanupInterval`.
    * On memory storage it only removes expired items.
    *
+   * @param options `onProgress(done, total)`: told how far the rewrite is
+   *   (bytes of live records copied, of all of them), ending with
+   *   `done === total`.
    * @returns Whether the storage rewrote anything (`false` when there was
    *   nothing to drop, or on memory storage).
    * @throws {ClosedError} After `close()`.
-   * @throws {TypeError} On a database opened `readOnly`.
+   * @throws {TypeError} On a database opened `readOnly`, or when an option
+   *   is unknown or `onProgress` is not a function.
    *
    * @example
    * ```ts
@@ -241,8 +247,13 @@ export class Database<T = unknown> extends Collection<T> {
    * assert((db.stats().storageStats?.fileBytes as number) < before);
    * ```
    */
-  async compact(): Promise<boolean> {
-    return await this.#engine.compact();
+  async compact(options: CompactOptions = {}): Promise<boolean> {
+    const action = "Cannot compact";
+    this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.compact, action);
+    return await this.#engine.compact(
+      checkProgress(options.onProgress, action),
+    );
   }
 
   /**
@@ -342,8 +353,12 @@ export class Database<T = unknown> extends Collection<T> {
    * records that do not decode, index entries pointing at no document. It
    * does not stop at the first problem.
    *
+   * @param options `onProgress(done, total)`: told how many stored values
+   *   are checked, of about how many, ending with `done === total`.
    * @returns How many stored values were checked, and the problems.
    * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} When an option is unknown or `onProgress` is not a
+   *   function.
    *
    * @example
    * ```ts
@@ -354,8 +369,11 @@ export class Database<T = unknown> extends Collection<T> {
    * assert.deepEqual((await db.verify()).problems, []);
    * ```
    */
-  async verify(): Promise<VerifyReport> {
-    return await this.#engine.verify();
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    const action = "Cannot verify";
+    this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.verify, action);
+    return await this.#engine.verify(checkProgress(options.onProgress, action));
   }
 
   /**
@@ -372,6 +390,8 @@ export class Database<T = unknown> extends Collection<T> {
    *   secret.
    * @returns How many documents and bytes were written.
    * @throws {ClosedError} After `close()`.
+   * @throws {TypeError} When an option is unknown or malformed (`onProgress`
+   *   not a function).
    *
    * @example
    * ```ts
@@ -394,6 +414,7 @@ export class Database<T = unknown> extends Collection<T> {
     this.#engine.assertOpen("Cannot back up");
     checkOptions(options, OPTIONS.backup, "Cannot back up");
     checkEncryptionOptions(options?.encryption, "Cannot back up");
+    checkProgress(options?.onProgress, "Cannot back up");
     return await writeBackup(this.#engine, target, options);
   }
 
@@ -447,9 +468,11 @@ export class Database<T = unknown> extends Collection<T> {
    * On Deno KV, other processes must reopen the database afterwards.
    *
    * @param secret `{ passphrase, iterations? }` or `{ key }`.
+   * @param options `onProgress(done, total)`: told how many values are
+   *   re-encrypted, of how many, ending with `done === total`.
    * @returns How many stored values were re-encrypted.
-   * @throws {TypeError} When the database is not encrypted, or the secret is
-   *   malformed.
+   * @throws {TypeError} When the database is not encrypted, the secret is
+   *   malformed, an option is unknown or `onProgress` is not a function.
    * @throws {RangeError} When `iterations` is not from 1,000 to 5,000,000.
    * @throws {ClosedError} After `close()`.
    *
@@ -465,14 +488,19 @@ export class Database<T = unknown> extends Collection<T> {
    * assert.deepEqual(await db.get("k"), { a: 1 });
    * ```
    */
-  async rekey(secret: EncryptionOptions): Promise<number> {
+  async rekey(
+    secret: EncryptionOptions,
+    options: RekeyOptions = {},
+  ): Promise<number> {
     const action = "Cannot rekey the database";
     this.#engine.assertOpen(action);
+    checkOptions(options, OPTIONS.rekey, action);
+    const onProgress = checkProgress(options.onProgress, action);
     const storage = this.#engine.storage;
     if (!(storage instanceof CodecStorage) || !storage.encrypted) {
       throw new TypeError(`${action}: it is not encrypted`);
     }
-    return await storage.rekey(secret);
+    return await storage.rekey(secret, onProgress);
   }
 
   /**
@@ -554,128 +582,6 @@ export class Database<T = unknown> extends Collection<T> {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-const FILE_OPTIONS = [
-  "durability",
-  "lockTimeout",
-  "readOnly",
-  "repair",
-  "flushInterval",
-  "compactRatio",
-  "compactMinBytes",
-] as const;
-
-function openStorage(options: OpenOptions): Promise<Storage> {
-  const action = "Cannot open the database";
-  const { path, kv } = options;
-  if (kv !== undefined) return openKvStorage(options, kv);
-  if (options.prefix !== undefined) {
-    throw new TypeError(
-      `${action}: prefix is an option of Deno KV; give kv too`,
-    );
-  }
-  if (path === undefined) {
-    const stray = FILE_OPTIONS.find((name) => options[name] !== undefined);
-    if (stray !== undefined) {
-      throw new TypeError(
-        `${action}: ${stray} is an option of file storage; give a path too`,
-      );
-    }
-    return Promise.resolve(options.storage ?? new MemoryStorage());
-  }
-  if (options.storage !== undefined) {
-    throw new TypeError(
-      `${action}: give either a path or a storage, not both`,
-    );
-  }
-  if (typeof path !== "string" || path.length === 0) {
-    throw new TypeError(
-      `${action}: path must be a non-empty string, got ${describeType(path)}`,
-    );
-  }
-  return FileStorage.open(path, options);
-}
-
-/** The largest value the Deno KV storage takes. */
-const KV_MAX_VALUE = 786_432;
-
-async function openKvStorage(
-  options: OpenOptions,
-  kv: KvLike | string,
-): Promise<Storage> {
-  const action = "Cannot open the database";
-  const other = options.path !== undefined
-    ? "path"
-    : options.storage !== undefined
-    ? "storage"
-    : FILE_OPTIONS.find((name) => options[name] !== undefined);
-  if (other !== undefined) {
-    throw new TypeError(
-      `${action}: ${other} is not an option of Deno KV storage (kv)`,
-    );
-  }
-  const settings = {
-    closeKv: typeof kv === "string",
-    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-    ...(options.clock === undefined ? {} : { clock: options.clock }),
-    // Room for the codec's envelope (up to 67 bytes) around a record of
-    // maxValueBytes, within what one atomic operation holds.
-    maxValueBytes: typeof options.maxValueBytes === "number" &&
-        options.maxValueBytes > KV_MAX_VALUE
-      ? options.maxValueBytes // refused by KvStorage, with the figure
-      : Math.min(KV_MAX_VALUE, (options.maxValueBytes ?? 65_536) + 1024),
-  };
-  if (typeof kv !== "string") return new KvStorage(kv, settings);
-  const openKv = (globalThis as {
-    Deno?: { openKv?: (path?: string) => Promise<KvLike> };
-  }).Deno?.openKv;
-  if (typeof openKv !== "function") {
-    throw new TypeError(
-      `${action}: Deno.openKv is missing; run Deno with --unstable-kv`,
-    );
-  }
-  const opened = await openKv(kv === "" ? undefined : kv);
-  try {
-    return new KvStorage(opened, settings);
-  } catch (e) {
-    opened.close();
-    throw e;
-  }
-}
-
-function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {
-  const action = "Cannot open the database";
-  if (limit === undefined) return Infinity;
-  if (typeof limit === "number") {
-    if (!(limit > 0)) {
-      throw new RangeError(
-        `${action}: memoryLimit must be a number of bytes above 0, got ${limit}`,
-      );
-    }
-    return limit;
-  }
-  const match = typeof limit === "string"
-    ? /^(\d+(?:\.\d+)?)%$/.exec(limit)
-    : null;
-  const percent = match === null ? NaN : Number(match[1]);
-  if (!(percent > 0 && percent <= 100)) {
-    throw new RangeError(
-      `${action}: memoryLimit must be bytes or a percentage such as "25%", got ${
-        describeType(limit)
-      }`,
-    );
-  }
-  let available: number;
-  try {
-    available = Deno.systemMemoryInfo().available;
-  } catch (cause) {
-    throw new TypeError(
-      `${action}: memoryLimit "${limit}" needs the system's free memory, which needs --allow-sys`,
-      { cause },
-    );
-  }
-  return Math.floor(available * percent / 100);
 }
 
 /** Refuses names an `encryption` option does not take. */

@@ -11,6 +11,7 @@
  */
 
 import type { BackupOptions, RestoreOptions } from "./backup/backup.ts";
+import type { CompactOptions, VerifyOptions } from "./engine/engine.ts";
 import type { EncryptionOptions } from "./crypto/codec_storage.ts";
 import type { ExportOptions, ImportOptions } from "./backup/ndjson.ts";
 import type {
@@ -24,6 +25,7 @@ import type {
   PutBatchOptions,
   PutOptions,
   ReadOptions,
+  RekeyOptions,
   UpdateOptions,
   WatchOptions,
 } from "./types.ts";
@@ -134,6 +136,15 @@ const RESTORE = [
   "mode",
   "encryption",
 ] as const satisfies readonly (keyof RestoreOptions)[];
+const VERIFY = [
+  "onProgress",
+] as const satisfies readonly (keyof VerifyOptions)[];
+const COMPACT = [
+  "onProgress",
+] as const satisfies readonly (keyof CompactOptions)[];
+const REKEY = [
+  "onProgress",
+] as const satisfies readonly (keyof RekeyOptions)[];
 
 // Compile-time: each list names every field of its options type.
 const _lists: [
@@ -159,7 +170,13 @@ const _lists: [
   Lists<ImportOptions, typeof IMPORT>,
   Lists<BackupOptions, typeof BACKUP>,
   Lists<RestoreOptions, typeof RESTORE>,
+  Lists<VerifyOptions, typeof VERIFY>,
+  Lists<CompactOptions, typeof COMPACT>,
+  Lists<RekeyOptions, typeof REKEY>,
 ] = [
+  true,
+  true,
+  true,
   true,
   true,
   true,
@@ -250,6 +267,9 @@ export const OPTIONS: {
   readonly import: OptionSet;
   readonly backup: OptionSet;
   readonly restore: OptionSet;
+  readonly verify: OptionSet;
+  readonly compact: OptionSet;
+  readonly rekey: OptionSet;
 } = {
   open: { entry: "open()", known: OPEN },
   encryption: { entry: "encryption", known: ENCRYPTION },
@@ -276,6 +296,9 @@ export const OPTIONS: {
   import: { entry: "import()", known: IMPORT },
   backup: { entry: "backup()", known: BACKUP },
   restore: { entry: "restore()", known: RESTORE },
+  verify: { entry: "verify()", known: VERIFY },
+  compact: { entry: "compact()", known: COMPACT },
+  rekey: { entry: "rekey()", known: REKEY },
   updateOne: {
     entry: "updateOne()",
     known: ["upsert", "arrayFilters", "expectedVersion"],

@@ -15,6 +15,7 @@ import type {
 } from "./crypto/codec_storage.ts";
 
 import type { Clock } from "./clock.ts";
+import type { ProgressCallback } from "./progress.ts";
 export type { Clock } from "./clock.ts";
 
 /**
@@ -361,4 +362,34 @@ export interface CollectionOptions {
    * runs: `[{ fields: ["city", "age"] }, { fields: "email", unique: true }]`.
    */
   readonly indexes?: readonly IndexDeclaration[];
+}
+
+/**
+ * Options of `Database.rekey`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open, type RekeyOptions } from "@tether/db";
+ * await using db = await open({
+ *   encryption: { passphrase: "old secret", iterations: 1000 },
+ * });
+ * await db.put("k", 1);
+ * const seen: [number, number][] = [];
+ * const options: RekeyOptions = { onProgress: (done, total) => seen.push([done, total]) };
+ * await db.rekey({ passphrase: "new secret", iterations: 1000 }, options);
+ * assert.deepEqual(seen.at(-1), [1, 1]);
+ * ```
+ */
+export interface RekeyOptions {
+  /**
+   * Called as values are re-encrypted (after each group of them), with how
+   * many are done of how many were stored when the re-encryption began
+   * (values written meanwhile are already under the new key): the total is
+   * known from the first call on, `done` never decreases nor passes it, and
+   * the last call, once the old secret is revoked, has `done === total`. If
+   * it throws, the rekey stops with that error; calling `rekey` again
+   * finishes the job.
+   */
+  readonly onProgress?: ProgressCallback | undefined;
 }

@@ -11,6 +11,7 @@ import {
   formatDuration,
   formatProgress,
   Progress,
+  REDRAW_MS,
 } from "../src/cli/progress.ts";
 
 function sink(): { stream: WritableStream<Uint8Array>; text: () => string } {
@@ -247,6 +248,78 @@ Deno.test("progress: backup on a terminal shows the documents copied against the
       /\rbacking up \[[#.]{20}\] +\d+% {2}\d+\/152 {2}\d+\/s {2}ETA \d:\d\d/,
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("progress: verify, compact, repair and rekey on a terminal draw a bar against the total their APIs report", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-cli-progress-" });
+  // The redraws of each command's progress line: run once more after the
+  // command, they draw where its source ended (whatever the timing).
+  const real = globalThis.setInterval;
+  const redraws: (() => void)[] = [];
+  globalThis.setInterval = ((fn: () => void, ms?: number) => {
+    if (ms === REDRAW_MS) redraws.push(fn);
+    return real(fn, ms);
+  }) as typeof setInterval;
+  try {
+    const path = `${dir}/app.tdb`;
+    {
+      await using db = await open({ path });
+      const c = db.collection("c");
+      await c.createIndex("i");
+      await c.insertMany(
+        Array.from({ length: 200 }, (_, i) => ({ _id: `k${i}`, i })),
+      );
+      await c.updateMany({}, { $set: { x: 1 } });
+    }
+    const sealed = `${dir}/sealed.tdb`;
+    {
+      await using db = await open({
+        path: sealed,
+        encryption: { passphrase: "old", iterations: 1000 },
+      });
+      await db.collection("c").insertMany(
+        Array.from({ length: 50 }, (_, i) => ({ _id: `k${i}` })),
+      );
+    }
+    const cases: [string[], RegExp][] = [
+      [
+        ["verify"],
+        /\rverifying \[#{20}\] 100% {2}400\/400 {2}\d+\/s {2}ETA 0:00/,
+      ],
+      [
+        ["compact"],
+        /\rcompacting \[#{20}\] 100% {2}([\d.]+ KiB)\/\1 {2}\S+ \S+\/s {2}ETA 0:00/,
+      ],
+      [
+        ["repair", "--out", `${dir}/fixed.tdb`],
+        /\rrepairing \[#{20}\] 100% {2}(\d+)\/\1 {2}\d+\/s {2}ETA 0:00/,
+      ],
+      [
+        ["rekey", "--new-passphrase-env", "NEW", "--iterations", "1000"],
+        /\rrekeying \[#{20}\] 100% {2}(\d+)\/\1 {2}\d+\/s {2}ETA 0:00/,
+      ],
+    ];
+    for (const [args, line] of cases) {
+      redraws.length = 0;
+      const err = sink();
+      const rekey = args[0] === "rekey";
+      const code = await main([...args, "--db", rekey ? sealed : path], {
+        stdout: sink().stream,
+        stderr: err.stream,
+        stderrIsTerminal: true,
+        env: (name) =>
+          rekey ? ({ TETHER_PASSPHRASE: "old", NEW: "new" })[name] : undefined,
+      });
+      assert.equal(code, 0, err.text());
+      assert.equal(redraws.length, 1, args[0]);
+      redraws[0]!();
+      await new Promise((r) => setTimeout(r, 0));
+      assert.match(err.text(), line, args[0]);
+    }
+  } finally {
+    globalThis.setInterval = real;
     await Deno.remove(dir, { recursive: true });
   }
 });

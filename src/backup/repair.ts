@@ -26,6 +26,11 @@ import { decodeKey, encodeKey } from "../key_codec.ts";
 import { type Logger, type LogLevel, resolveLog } from "../logger.ts";
 import { parseLine } from "./ndjson.ts";
 import type { Storage, StorageEntry } from "../storage/contract.ts";
+import {
+  checkProgress,
+  type ProgressCallback,
+  ProgressReport,
+} from "../progress.ts";
 
 /** The damaged database: a file, or any storage. */
 export interface RepairSource {
@@ -56,6 +61,20 @@ export interface RepairOptions {
   readonly logger?: Logger;
   /** The least level passed to `logger`. Default `"info"`. */
   readonly logLevel?: LogLevel;
+  /**
+   * Called as the repair proceeds, with how much is done of how much in
+   * all, counted in the source's stored entries: each is read once (after
+   * each page of them), then, with a target, the copy writes about as many
+   * again (the documents, after every 1,000 of them, and the indexes
+   * rebuilt, counted in proportion), so the total is twice the entries with
+   * a target and once without. The total is known from the first call on
+   * (a source `storage` without a key count in its `stats()` is scanned
+   * once more to count them, only when this is given), `done` never
+   * decreases nor passes it, and the last call has `done === total`. If it
+   * throws, the repair stops with that error (nothing is left under the
+   * target's name).
+   */
+  readonly onProgress?: ProgressCallback | undefined;
 }
 
 /** Something of the source that the repair could not copy. */
@@ -112,7 +131,17 @@ export interface RepairReport {
 
 const SOURCE_OPTIONS = ["path", "storage", "encryption"];
 const TARGET_OPTIONS = ["path", "encryption", "compression"];
-const REPAIR_OPTIONS = ["logger", "logLevel"];
+const REPAIR_OPTIONS = [
+  "logger",
+  "logLevel",
+  "onProgress",
+] as const satisfies readonly (keyof RepairOptions)[];
+// Compile-time: the list names every option.
+const _listed: [
+  Exclude<keyof RepairOptions, (typeof REPAIR_OPTIONS)[number]>,
+] extends [never] ? true : false = true;
+/** Documents imported into the copy per step (and per progress report). */
+const WRITE_STEP = 1000;
 const DEFAULT_MAX_VALUE = 65_536;
 
 function checkObject(
@@ -151,6 +180,18 @@ async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
+}
+
+/**
+ * The entries a storage holds: its `stats().keys` (the file storage's), or
+ * else counted by a scan.
+ */
+async function countEntries(storage: Storage): Promise<number> {
+  const keys = storage.stats?.().keys;
+  if (typeof keys === "number") return keys;
+  let n = 0;
+  for await (const page of storage.scan({})) n += page.length;
+  return n;
 }
 
 /** The source storage, opened for salvage, and what its file lost. */
@@ -238,6 +279,7 @@ async function salvage(
   inner: Storage,
   storage: Storage,
   now: number,
+  onPage: (entries: number) => void,
 ): Promise<Salvage> {
   const found: Salvage = {
     lines: [],
@@ -248,7 +290,10 @@ async function salvage(
     largest: 0,
   };
   const decoder = new TextDecoder();
+  let scanned = 0;
   for await (const page of inner.scan({})) {
+    scanned += page.length;
+    onPage(scanned);
     const wanted = page.filter((e) => describe(e.key).space !== "");
     if (wanted.length === 0) continue;
     // The page at once; when one of it fails, each on its own.
@@ -364,7 +409,11 @@ function stream(lines: readonly string[]): ReadableStream<Uint8Array> {
   });
 }
 
-/** Writes the salvaged records into a new file database at `path`. */
+/**
+ * Writes the salvaged records into a new file database at `path`, telling
+ * `onStep` of each step done (a group of documents, an index rebuilt) of
+ * how many.
+ */
 async function writeTarget(
   path: string,
   found: Salvage,
@@ -373,6 +422,7 @@ async function writeTarget(
     compression: CompressionOptions | undefined;
   },
   action: string,
+  onStep: (done: number, steps: number) => void,
 ): Promise<{ copied: number; expired: number; indexes: number }> {
   const { dir, base } = split(path);
   // Everything is written in a directory of its own beside the target, so
@@ -396,9 +446,17 @@ async function writeTarget(
         ttlCheckInterval: Infinity,
         cleanupInterval: Infinity,
       });
-      const result = await db.import(stream(found.lines.map((l) => l.text)));
-      copied = result.documents;
-      expired = result.expired;
+      const lines = found.lines;
+      const steps = Math.ceil(lines.length / WRITE_STEP) +
+        found.indexes.length;
+      let step = 0;
+      for (let at = 0; at < lines.length; at += WRITE_STEP) {
+        const group = lines.slice(at, at + WRITE_STEP).map((l) => l.text);
+        const result = await db.import(stream(group));
+        copied += result.documents;
+        expired += result.expired;
+        onStep(++step, steps);
+      }
       for (const { collection, spec } of found.indexes) {
         try {
           await db.import(
@@ -412,6 +470,7 @@ async function writeTarget(
             reason: `its index cannot be rebuilt (${reasonOf(e)})`,
           });
         }
+        onStep(++step, steps);
       }
     }
     const file = await Deno.open(temp, { read: true, write: true });
@@ -466,11 +525,13 @@ async function writeTarget(
  *   `encryption` secret.
  * @param target The new database: a `path` that does not exist yet, and its
  *   `encryption` and `compression` (default: the source's).
- * @param options A `logger` told of each loss and of the outcome.
+ * @param options A `logger` told of each loss and of the outcome;
+ *   `onProgress(done, total)` told how far along it is, ending with
+ *   `done === total`.
  * @returns What was copied and what was lost.
  * @throws {WrongKeyError} When the secret is wrong or missing.
- * @throws {TypeError} When an option is malformed, the source file does not
- *   exist, or the target path exists.
+ * @throws {TypeError} When an option is malformed (`onProgress` not a
+ *   function), the source file does not exist, or the target path exists.
  * @throws {IntegrityError} When what is needed to read anything (an
  *   encrypted database's key header) is itself damaged.
  *
@@ -501,6 +562,7 @@ export async function repair(
     checkObject(target, TARGET_OPTIONS, "the target", action);
   }
   checkObject(options, REPAIR_OPTIONS, "the options", action);
+  const onProgress = checkProgress(options.onProgress, action);
   const log = resolveLog(options.logger, options.logLevel);
   if ((source.path === undefined) === (source.storage === undefined)) {
     throw new TypeError(
@@ -541,7 +603,19 @@ export async function repair(
           : { encryption: source.encryption }),
       });
     }
-    const found = await salvage(inner, storage, Date.now());
+    // Progress in the source's entries: read once, then written again.
+    const entries = onProgress === undefined ? 0 : await countEntries(inner);
+    const progress = new ProgressReport(
+      onProgress,
+      into === undefined ? entries : 2 * entries,
+    );
+    progress.report(0);
+    const found = await salvage(
+      inner,
+      storage,
+      Date.now(),
+      (scanned) => progress.report(Math.min(scanned, entries)),
+    );
     for (const range of damaged) {
       found.lost.push({
         offset: range.offset,
@@ -562,11 +636,14 @@ export async function repair(
         ? undefined
         : target!.encryption ??
           (stats.encrypted === true ? source.encryption : undefined);
+      progress.report(entries);
       const written = await writeTarget(
         into,
         found,
         { encryption, compression },
         action,
+        (step, steps) =>
+          progress.report(entries + Math.floor(entries * step / steps)),
       );
       copied = written.copied;
       expired += written.expired;
@@ -592,6 +669,7 @@ export async function repair(
         { target: into, copied, lost: found.lost.length },
       );
     }
+    progress.finish();
     return {
       target: into,
       checked: found.checked,

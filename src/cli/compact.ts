@@ -9,7 +9,7 @@ import { type Context, wantsJson } from "./context.ts";
 import { ExitCode } from "./exit.ts";
 import { withDatabase, WRITE } from "./open.ts";
 import { formatBytes } from "./output.ts";
-import { Progress } from "./progress.ts";
+import { Progress, tracker } from "./progress.ts";
 
 /** `compact`. */
 export const compact: Command = {
@@ -30,10 +30,17 @@ async function run(ctx: Context): Promise<number> {
   return await withDatabase(ctx, WRITE, async (db, where) => {
     const size = () => db.stats().storageStats?.fileBytes;
     const before = size();
-    const progress = new Progress(ctx.err, ctx.stderrIsTerminal, "compacting");
+    const { source, onProgress } = tracker();
+    const progress = new Progress(
+      ctx.err,
+      ctx.stderrIsTerminal,
+      "compacting",
+      source,
+      "bytes",
+    );
     let rewrote: boolean;
     try {
-      rewrote = await db.compact();
+      rewrote = await db.compact({ onProgress });
     } finally {
       await progress.stop();
     }

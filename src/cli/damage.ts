@@ -17,18 +17,23 @@ import { oneLine } from "./output.ts";
  * @param ctx The command's context.
  * @param where The damaged database.
  * @param out The new database's path; none to only report.
+ * @param onProgress Told how far along the repair is.
  * @returns The report.
  */
 export function repairWith(
   ctx: Context,
   where: Target,
   out?: string,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<RepairReport> {
   return withPassphrase(ctx, where, (passphrase) => {
     const source = passphrase === undefined
       ? { path: where.location }
       : { path: where.location, encryption: { passphrase } };
-    return out === undefined ? repair(source) : repair(source, { path: out });
+    const options = onProgress === undefined ? {} : { onProgress };
+    return out === undefined
+      ? repair(source, undefined, options)
+      : repair(source, { path: out }, options);
   });
 }
 

@@ -84,6 +84,26 @@ export type ProgressSource = () => {
 };
 
 /**
+ * A progress source fed by an API's `onProgress(done, total)`: nothing
+ * known (a spinner) until its first call.
+ *
+ * @returns The source, and the callback that feeds it.
+ */
+export function tracker(): {
+  readonly source: ProgressSource;
+  readonly onProgress: (done: number, total: number | undefined) => void;
+} {
+  let state: { done: number; total?: number | undefined } = { done: 0 };
+  return {
+    source: () => state,
+    onProgress: (done, total) => void (state = { done, total }),
+  };
+}
+
+/** How often a progress line is redrawn, ms. */
+export const REDRAW_MS = 200;
+
+/**
  * A progress line on stderr, redrawn every 200 ms, only when `enabled`
  * (stderr is a terminal); erased by {@linkcode Progress.stop}.
  */
@@ -115,7 +135,7 @@ export class Progress {
     this.#label = label;
     this.#source = source;
     this.#unit = unit;
-    if (enabled) this.#timer = setInterval(() => this.#draw(), 200);
+    if (enabled) this.#timer = setInterval(() => this.#draw(), REDRAW_MS);
   }
 
   #draw(): void {

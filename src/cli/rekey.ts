@@ -11,7 +11,7 @@ import { asUsageAsync, CliError, ExitCode, usage } from "./exit.ts";
 import { withDatabase, WRITE } from "./open.ts";
 import { plural } from "./output.ts";
 import { askNew } from "./passphrase.ts";
-import { Progress } from "./progress.ts";
+import { Progress, tracker } from "./progress.ts";
 
 /** `rekey`. */
 export const rekey: Command = {
@@ -66,10 +66,17 @@ async function run(ctx: Context): Promise<number> {
       passphrase: next,
       ...(iterations === undefined ? {} : { iterations }),
     };
-    const progress = new Progress(ctx.err, ctx.stderrIsTerminal, "rekeying");
+    const { source, onProgress } = tracker();
+    const progress = new Progress(
+      ctx.err,
+      ctx.stderrIsTerminal,
+      "rekeying",
+      source,
+      "items",
+    );
     let n: number;
     try {
-      n = await asUsageAsync(() => db.rekey(secret));
+      n = await asUsageAsync(() => db.rekey(secret, { onProgress }));
     } finally {
       await progress.stop();
     }

@@ -12,7 +12,7 @@ import { lostLines, repairWith } from "./damage.ts";
 import { CliError, ExitCode } from "./exit.ts";
 import { READ, type Target, target, withDatabase } from "./open.ts";
 import { formatBytes, layout, oneLine, plural } from "./output.ts";
-import { Progress } from "./progress.ts";
+import { Progress, tracker } from "./progress.ts";
 
 /** `verify`. */
 export const verify: Command = {
@@ -51,10 +51,20 @@ async function verifyDamaged(
   error: IntegrityError,
 ): Promise<number> {
   let report: RepairReport | undefined;
+  const { source, onProgress } = tracker();
+  const progress = new Progress(
+    ctx.err,
+    ctx.stderrIsTerminal,
+    "verifying",
+    source,
+    "items",
+  );
   try {
-    report = await repairWith(ctx, where);
+    report = await repairWith(ctx, where, undefined, onProgress);
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
+  } finally {
+    await progress.stop();
   }
   const problems = (report?.lost ?? []).map((l) => ({
     collection: l.collection ?? "",
@@ -90,10 +100,17 @@ async function verifyDamaged(
 
 async function verifyOpen(ctx: Context): Promise<number> {
   return await withDatabase(ctx, READ, async (db) => {
-    const progress = new Progress(ctx.err, ctx.stderrIsTerminal, "verifying");
+    const { source, onProgress } = tracker();
+    const progress = new Progress(
+      ctx.err,
+      ctx.stderrIsTerminal,
+      "verifying",
+      source,
+      "items",
+    );
     let result;
     try {
-      result = await db.verify();
+      result = await db.verify({ onProgress });
     } finally {
       await progress.stop();
     }

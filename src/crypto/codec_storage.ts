@@ -58,6 +58,7 @@ import {
 import { blindValue } from "./blind_index.ts";
 import { base64ToBytes } from "../bytes.ts";
 import { IntegrityError, WrongKeyError } from "../errors.ts";
+import { type ProgressCallback, ProgressReport } from "../progress.ts";
 import type {
   ScanOptions,
   Storage,
@@ -432,10 +433,12 @@ export class CodecStorage implements Storage {
    * Checks every stored value (tag, decryption, decompression) without
    * stopping at the first bad one.
    *
+   * @param onProgress Told how many values are checked so far, after each
+   *   page of them.
    * @returns Per bad value, its key and what is wrong; and how many were
    *   checked.
    */
-  async verify(): Promise<{
+  async verify(onProgress?: (checked: number) => void): Promise<{
     checked: number;
     problems: { key: Uint8Array; message: string }[];
   }> {
@@ -452,6 +455,7 @@ export class CodecStorage implements Storage {
           problems.push({ key: entry.key, message: e.message });
         }
       }
+      onProgress?.(checked);
     }
     return { checked, problems };
   }
@@ -558,17 +562,37 @@ export class CodecStorage implements Storage {
    * scheme.
    *
    * @param secret The new passphrase or key.
+   * @param onProgress Told how many values are re-encrypted, of how many
+   *   were stored when it began (counted then; the last call, after the
+   *   compaction, has `done === total`).
    * @returns How many values were re-encrypted.
    * @throws {TypeError} When the database is not encrypted or the secret is
    *   malformed.
    */
-  rekey(secret: EncryptionOptions): Promise<number> {
-    const run = this.#rekeying.then(() => this.#rekey(secret));
+  rekey(
+    secret: EncryptionOptions,
+    onProgress?: ProgressCallback,
+  ): Promise<number> {
+    const run = this.#rekeying.then(() => this.#rekey(secret, onProgress));
     this.#rekeying = run.catch(() => {});
     return run;
   }
 
-  async #rekey(secret: EncryptionOptions): Promise<number> {
+  /** The values stored (the header left out): the inner key count, or a scan. */
+  async #values(): Promise<number> {
+    const keys = this.#inner.stats?.().keys;
+    if (typeof keys === "number") return Math.max(0, keys - 1);
+    let n = 0;
+    for await (const page of this.#inner.scan({})) {
+      for (const e of page) if (!isHeader(e.key)) n++;
+    }
+    return n;
+  }
+
+  async #rekey(
+    secret: EncryptionOptions,
+    onProgress: ProgressCallback | undefined,
+  ): Promise<number> {
     const action = "Cannot rekey the database";
     checkEncryption(secret, action);
     const old = this.#header.encryption;
@@ -613,6 +637,11 @@ export class CodecStorage implements Storage {
     // switch) may still be on their way down: let them land, so that the
     // scan below sees them. Later ones use the new generation.
     await Promise.all([...this.#pending]);
+    const progress = new ProgressReport(
+      onProgress,
+      onProgress === undefined ? 0 : await this.#values(),
+    );
+    progress.report(0);
     // Step 2: every value under the new generation, a checked group at a
     // time (a value changed meanwhile is already under it, or read again).
     let changed = 0;
@@ -639,6 +668,7 @@ export class CodecStorage implements Storage {
           }
           await result.durable;
           changed += group.length;
+          progress.report(changed);
         }
       }
       this.#log.debug(
@@ -691,6 +721,7 @@ export class CodecStorage implements Storage {
         throw e;
       }
     }
+    progress.finish();
     this.#log.info(
       "rekey-done",
       `Rekey: ${changed} values re-encrypted under key generation ${generation}; the old secret is revoked`,
@@ -721,10 +752,13 @@ export class CodecStorage implements Storage {
   /**
    * Lets the inner storage compact.
    *
+   * @param onProgress Passed on to the inner storage.
    * @returns Whether it rewrote anything.
    */
-  compact(): Promise<boolean> {
-    return this.#inner.compact?.() ?? Promise.resolve(false);
+  compact(
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<boolean> {
+    return this.#inner.compact?.(onProgress) ?? Promise.resolve(false);
   }
 
   /**

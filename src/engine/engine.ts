@@ -27,6 +27,7 @@
 import type { IndexSpec } from "./index_keys.ts";
 import type { Storage } from "../storage/contract.ts";
 import type { Change } from "../types.ts";
+import type { ProgressCallback } from "../progress.ts";
 import { EngineCore, type EngineSettings, type WriteOp } from "./state.ts";
 import { capMemoryLimit, load, refresh, reloaded, sync } from "./load.ts";
 import { transact } from "./write.ts";
@@ -50,7 +51,8 @@ export type {
   PutOp,
   WriteOp,
 } from "./state.ts";
-export type { VerifyReport } from "./verify.ts";
+export type { VerifyOptions, VerifyReport } from "./verify.ts";
+export type { CompactOptions } from "./expiry.ts";
 export { yieldToLoop } from "./yield.ts";
 
 /**
@@ -355,9 +357,10 @@ export class Engine extends EngineReads {
    * Removes every expired item, then lets the storage drop dead data (the
    * file storage rewrites its log).
    *
+   * @param onProgress Told how far the storage's rewrite is.
    * @returns Whether the storage rewrote anything.
    */
-  compact(): Promise<boolean> {
-    return compact(this.#s);
+  compact(onProgress?: ProgressCallback): Promise<boolean> {
+    return compact(this.#s, onProgress);
   }
 }

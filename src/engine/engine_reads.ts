@@ -32,6 +32,7 @@ import {
 import { indexDefinitions } from "./index_build.ts";
 import { tombstones, tombstonesFrom } from "./tombstones.ts";
 import { verify, type VerifyReport } from "./verify.ts";
+import type { ProgressCallback } from "../progress.ts";
 import { count, countQuery, stats } from "./stats.ts";
 import { changes } from "./watch.ts";
 
@@ -288,10 +289,11 @@ export class EngineReads {
    * databases), records that do not decode, and index entries that point at
    * no document.
    *
+   * @param onProgress Told how many values are checked, of how many.
    * @returns How many stored values were checked, and the problems found.
    */
-  verify(): Promise<VerifyReport> {
-    return verify(this.#s);
+  verify(onProgress?: ProgressCallback): Promise<VerifyReport> {
+    return verify(this.#s, onProgress);
   }
 
   /**

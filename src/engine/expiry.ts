@@ -14,6 +14,7 @@ import { settle } from "./load.ts";
 import { deleteInGroups } from "./bulk.ts";
 import { purgeTombstones } from "./tombstones.ts";
 import { yieldToLoop } from "./yield.ts";
+import { type ProgressCallback, ProgressReport } from "../progress.ts";
 
 /** Most expired items one sweep commit removes. */
 export const SWEEP_BATCH = 1024;
@@ -219,15 +220,60 @@ export function cleanup(s: EngineCore): Promise<number> {
 }
 
 /**
+ * Options of `compact`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type CompactOptions, open } from "@tether/db";
+ * const dir = await Deno.makeTempDir();
+ * await using db = await open({ path: `${dir}/app.tdb` });
+ * for (let i = 0; i < 100; i++) await db.put("counter", i);
+ * const seen: [number, number][] = [];
+ * const options: CompactOptions = { onProgress: (done, total) => seen.push([done, total]) };
+ * assert(await db.compact(options));
+ * const [done, total] = seen.at(-1)!;
+ * assert.equal(done, total);
+ * ```
+ */
+export interface CompactOptions {
+  /**
+   * Called as the storage rewrites itself, with how much is done of how
+   * much in all (the file storage: bytes of live records copied into the
+   * new file, after about every 4 MiB of them): the total is known from the
+   * first call on, `done` never decreases nor passes it, and the last call
+   * has `done === total` (just `(0, 0)` when there was nothing to rewrite,
+   * or on a storage that does not rewrite itself). If it throws, the
+   * compaction fails with that error as its cause, and nothing changes.
+   */
+  readonly onProgress?: ProgressCallback | undefined;
+}
+
+/**
  * Removes every expired item, then lets the storage drop dead data (the
  * file storage rewrites its log).
  *
+ * @param s The engine.
+ * @param onProgress Told how far the storage's rewrite is.
  * @returns Whether the storage rewrote anything.
  */
-export async function compact(s: EngineCore): Promise<boolean> {
+export async function compact(
+  s: EngineCore,
+  onProgress?: ProgressCallback,
+): Promise<boolean> {
   s.assertOpen("Cannot compact");
   await sweepAll(s);
   await purgeTombstones(s);
-  if (s.storage.compact === undefined) return false;
-  return await s.storage.compact();
+  const progress = new ProgressReport(onProgress);
+  let rewrote = false;
+  if (s.storage.compact !== undefined) {
+    rewrote = await s.storage.compact(
+      onProgress === undefined ? undefined : (done, total) => {
+        progress.resize(total);
+        progress.report(done);
+      },
+    );
+  }
+  progress.finish();
+  return rewrote;
 }

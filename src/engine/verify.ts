@@ -11,6 +11,10 @@ import type { Storage } from "../storage/contract.ts";
 import { decodeRecord } from "../value_codec.ts";
 import type { EngineCore } from "./state.ts";
 import { DOC } from "./layout.ts";
+import { type ProgressCallback, ProgressReport } from "../progress.ts";
+
+/** Index cells of a volatile storage checked per step (and report). */
+const PAGE = 1000;
 
 /** What `verify` found. */
 export interface VerifyReport {
@@ -25,14 +29,74 @@ export interface VerifyReport {
 }
 
 /**
+ * Options of `verify`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open, type VerifyOptions } from "@tether/db";
+ * await using db = await open();
+ * await db.put("k", 1);
+ * let last = [0, 0];
+ * const options: VerifyOptions = { onProgress: (done, total) => last = [done, total] };
+ * await db.verify(options);
+ * assert.equal(last[0], last[1]);
+ * ```
+ */
+export interface VerifyOptions {
+  /**
+   * Called as stored values are checked (after each page of them, not each
+   * value), with how many are done of how many in all: the total is known
+   * from the first call on (an estimate from the documents and index entries
+   * counted, plus the values stored for a sealed pass), `done` never
+   * decreases nor passes it, and the last call has `done === total`. If it
+   * throws, the verification stops with that error.
+   */
+  readonly onProgress?: ProgressCallback | undefined;
+}
+
+/** The stored values of each pass, estimated before any is read. */
+function estimate(
+  s: EngineCore,
+  sealed: boolean,
+): { docs: number; entries: number; sealed: number } {
+  let docs = 0;
+  let entries = 0;
+  for (const state of s.collections.values()) {
+    docs += state.stored;
+    for (const spec of state.indexes.list) {
+      entries += s.volatile
+        ? state.ram?.tree(spec.name).size ?? 0
+        : state.stored;
+    }
+  }
+  // A sealed pass reads every stored value (the header left out).
+  const keys = sealed ? s.storage.stats?.().keys : undefined;
+  return {
+    docs,
+    entries,
+    sealed: !sealed
+      ? 0
+      : typeof keys === "number"
+      ? Math.max(0, keys - 1)
+      : docs + entries,
+  };
+}
+
+/**
  * Reads every stored document and index entry and reports what fails:
  * values that fail their MAC or checksum (encrypted or compressed
  * databases), records that do not decode, and index entries that point at
  * no document.
  *
+ * @param s The engine.
+ * @param onProgress Told how far along it is.
  * @returns How many stored values were checked, and the problems found.
  */
-export async function verify(s: EngineCore): Promise<VerifyReport> {
+export async function verify(
+  s: EngineCore,
+  onProgress?: ProgressCallback,
+): Promise<VerifyReport> {
   s.assertOpen("Cannot verify");
   const problems: { collection: string; key: string; problem: string }[] = [];
   let checked = 0;
@@ -45,20 +109,36 @@ export async function verify(s: EngineCore): Promise<VerifyReport> {
     }
   };
   const storage = s.storage as Storage & {
-    verify?: () => Promise<{
+    verify?: (onProgress?: (checked: number) => void) => Promise<{
       checked: number;
       problems: { key: Uint8Array; message: string }[];
     }>;
   };
-  if (typeof storage.verify === "function") {
-    const sealed = await storage.verify();
+  const sealing = typeof storage.verify === "function";
+  const work = estimate(s, sealing);
+  const progress = new ProgressReport(
+    onProgress,
+    work.sealed + work.docs + work.entries,
+  );
+  progress.report(0);
+  // Values read so far, over every pass.
+  let done = 0;
+  if (sealing) {
+    const sealed = await storage.verify!((n) => progress.report(n));
+    done = Math.max(sealed.checked, work.sealed);
+    progress.report(done);
     checked += sealed.checked;
     for (const p of sealed.problems) {
       problems.push({ ...name(p.key), problem: p.message });
     }
-    if (problems.length > 0) return { checked, problems };
+    if (problems.length > 0) {
+      progress.finish();
+      return { checked, problems };
+    }
   }
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
+    done += page.length;
+    progress.report(done);
     for (const entry of page) {
       if (storage.verify === undefined) checked++;
       try {
@@ -71,6 +151,8 @@ export async function verify(s: EngineCore): Promise<VerifyReport> {
   const index = encodeKey(["i"]);
   for await (const page of s.storage.scan({ prefix: index })) {
     const docs = await s.storage.getMany(page.map((e) => e.value));
+    done += page.length;
+    progress.report(done);
     for (let i = 0; i < page.length; i++) {
       if (storage.verify === undefined) checked++;
       if (docs[i] !== null) continue;
@@ -89,19 +171,25 @@ export async function verify(s: EngineCore): Promise<VerifyReport> {
     for (const [collection, state] of s.collections) {
       const ram = state.ram!;
       for (const spec of state.indexes.list) {
-        const cells = [...ram.tree(spec.name).values()];
-        const docs = await s.storage.getMany(cells.map((c) => c.slot.key));
-        for (let i = 0; i < cells.length; i++) {
-          checked++;
-          if (docs[i] !== null) continue;
-          problems.push({
-            collection,
-            key: cells[i]!.slot.id,
-            problem: `an entry of index '${spec.name}' points at no document`,
-          });
+        const all = [...ram.tree(spec.name).values()];
+        for (let at = 0; at < all.length; at += PAGE) {
+          const cells = all.slice(at, at + PAGE);
+          const docs = await s.storage.getMany(cells.map((c) => c.slot.key));
+          done += cells.length;
+          progress.report(done);
+          for (let i = 0; i < cells.length; i++) {
+            checked++;
+            if (docs[i] !== null) continue;
+            problems.push({
+              collection,
+              key: cells[i]!.slot.id,
+              problem: `an entry of index '${spec.name}' points at no document`,
+            });
+          }
         }
       }
     }
   }
+  progress.finish();
   return { checked, problems };
 }

@@ -285,9 +285,18 @@ export interface Storage {
    * compacts its log). The engine calls it from `db.compact()` and after
    * each full cleanup pass.
    *
+   * @param onProgress Optional: told how far the rewrite is, in a unit of
+   *   the storage's choosing (the file storage: bytes of live records
+   *   copied), as `(done, total)` with the total known from the first call,
+   *   `done` never decreasing nor passing it. A storage may call it only
+   *   now and then, or not at all (when there is nothing to rewrite); a
+   *   caller joining a rewrite already under way is told of the rest of it.
+   *   An exception it throws fails the rewrite (which then changes nothing).
    * @returns Whether anything was rewritten.
    */
-  compact?(): Promise<boolean>;
+  compact?(
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<boolean>;
   /**
    * Optional: loads changes that another process made (a read-only file
    * storage reads the log's new commits). The engine calls it from

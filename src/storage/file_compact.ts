@@ -174,6 +174,30 @@ export class SnapshotWriter {
   }
 }
 
+/** Those told how far a compaction's copy is (see `Storage.compact`). */
+export class CopyProgress {
+  readonly #listeners = new Set<(done: number, total: number) => void>();
+
+  /**
+   * Adds a listener, told of every report from now on.
+   *
+   * @param listener The caller's `onProgress` (none: nothing added).
+   */
+  add(listener: ((done: number, total: number) => void) | undefined): void {
+    if (listener !== undefined) this.#listeners.add(listener);
+  }
+
+  /**
+   * Tells every listener.
+   *
+   * @param done Bytes of live records copied.
+   * @param total Bytes of live records in all.
+   */
+  report(done: number, total: number): void {
+    for (const listener of this.#listeners) listener(done, total);
+  }
+}
+
 /**
  * Copies the live records into the snapshot, reading the old file once in
  * order of offset.
@@ -184,6 +208,8 @@ export class SnapshotWriter {
  * @param gen The old file's generation: entries of another are unwritten.
  * @param out The snapshot.
  * @param path The old file, for error messages.
+ * @param progress Told of the bytes of records copied, of all of them:
+ *   at the start, about every window read, and at the end.
  */
 export async function copyLive(
   entries: KeyEntry[],
@@ -192,14 +218,25 @@ export async function copyLive(
   gen: number,
   out: SnapshotWriter,
   path: string,
+  progress?: CopyProgress,
 ): Promise<void> {
   const onDisk = (e: KeyEntry) => e.buf === undefined && e.gen === gen;
   entries.sort((a, b) =>
     (onDisk(a) ? a.at : Infinity) - (onDisk(b) ? b.at : Infinity)
   );
+  let total = 0;
+  for (const e of entries) total += e.len;
+  let copied = 0;
+  let reported = 0;
+  progress?.report(0, total);
   let window: Uint8Array = new Uint8Array(0);
   let start = 0;
   for (const e of entries) {
+    if (copied - reported >= READ_WINDOW_BYTES) {
+      progress?.report(copied, total);
+      reported = copied;
+    }
+    copied += e.len;
     let stored: Uint8Array;
     // Snapshot its location now: a flush may move it while this awaits.
     const buf = e.buf;
@@ -229,4 +266,5 @@ export async function copyLive(
     }
   }
   await out.endFrame();
+  progress?.report(total, total);
 }
