@@ -14,8 +14,24 @@
 //   ```ts cwd=root             run with the repository root as the working
 //                              directory (a block that reads its fixtures)
 // A block in another language (sh, console, python, json) is not run.
+//
+// Every JSDoc example of src/ (a ```ts block in a `/** */` comment) runs here
+// too, as `deno test --doc` would run it: type-checked (in the same
+// `deno check` as the snippets), then imported as a test of its own into
+// this worker, its relative imports made absolute. `deno test --doc` would
+// start a fresh worker per example: about a quarter of a second of CPU each
+// on this machine, over a minute for src/. The entry points (mod.ts,
+// storage.ts, cli.ts, gateway.ts) keep running under `deno test --doc` in
+// `deno task test`, and every example still runs under it too
+// (`deno test --doc src/engine/btree.ts`).
 
 import assert from "node:assert/strict";
+import {
+  absoluteImports,
+  type Example,
+  extractExamples,
+  sourceFiles,
+} from "./fixtures/doc_examples.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const CONFIG = new URL("deno.json", ROOT).pathname;
@@ -160,6 +176,19 @@ for (const [n, snippet] of runnable.entries()) {
   dirs.set(snippet, dir);
 }
 
+/** Where each JSDoc example of src/ is written. */
+const examples = new Map<Example, string>();
+await Deno.mkdir(`${base}/jsdoc`);
+for (const file of await sourceFiles(new URL("src/", ROOT), "src/")) {
+  const text = await Deno.readTextFile(new URL(file, ROOT));
+  for (const example of extractExamples(file, text)) {
+    const path = `${base}/jsdoc/${String(examples.size).padStart(4, "0")}.ts`;
+    const code = absoluteImports(example.code, new URL(example.file, ROOT));
+    await Deno.writeTextFile(path, code);
+    examples.set(example, path);
+  }
+}
+
 function decode(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes);
 }
@@ -269,11 +298,22 @@ async function typeCheck(): Promise<Outcome> {
       "check",
       ...FLAGS,
       ...[...dirs.values()].map((dir) => `${dir}/snippet.ts`),
+      ...examples.values(),
     ],
     env: ENV,
   }).output();
   if (code === 0) return undefined;
   let message = decode(stderr);
+  for (const [example, path] of examples) {
+    // file:///tmp/.../jsdoc/0003.ts:5:7 -> src/x.ts:47:7
+    message = message.replace(
+      new RegExp(`(file://)?${path}(:(\\d+))?`, "g"),
+      (_, _scheme, _at, line) =>
+        line === undefined
+          ? example.where
+          : `${example.file}:${example.line + Number(line)}`,
+    );
+  }
   for (const [snippet, dir] of dirs) {
     // file:///tmp/.../3/snippet.ts:5:7 -> README.md:47:7
     message = message.replace(
@@ -386,6 +426,54 @@ for (const snippet of snippets) {
       const message = await job(snippet, dir!);
       if (message !== undefined) assert.fail(message);
     },
+  });
+}
+
+Deno.test("doc examples: the extractor finds what deno test --doc runs", () => {
+  const text = [
+    "/**",
+    " * A thing.",
+    " *",
+    " * @example",
+    " * ```ts",
+    ' * import { x } from "./x.ts";',
+    " * x();",
+    " * ```",
+    " *",
+    " * ```sh",
+    " * ls",
+    " * ```",
+    " * ```ts ignore",
+    " * not run",
+    " * ```",
+    " */",
+    "/** ```ts not in a block comment of several lines``` */",
+    "// ```ts",
+    "// a line comment",
+    "// ```",
+  ].join("\n");
+  const found = extractExamples("src/x.ts", text);
+  assert.deepEqual(found.map((e) => [e.where, e.code]), [
+    ["src/x.ts:5", 'import { x } from "./x.ts";\nx();\n'],
+  ]);
+  assert.equal(
+    absoluteImports(
+      'import { x } from "./x.ts";\nimport "../y.ts";\nawait import("./z.ts");\n' +
+        'import { open } from "@tether/db";\n',
+      new URL("file:///r/src/a/b.ts"),
+    ),
+    'import { x } from "file:///r/src/a/x.ts";\nimport "file:///r/src/y.ts";\n' +
+      'await import("file:///r/src/a/z.ts");\nimport { open } from "@tether/db";\n',
+  );
+  // src/ has examples: an extractor that finds none fails here.
+  assert(examples.size > 100, `only ${examples.size} examples found`);
+});
+
+// After the snippets' tests (which await every subprocess), so that each
+// example runs with the op and resource sanitizers on, as under --doc.
+for (const [example, path] of examples) {
+  Deno.test(`doc example ${example.where}`, async () => {
+    await import(new URL(`file://${path}`).href);
   });
 }
 
