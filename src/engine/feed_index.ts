@@ -249,6 +249,27 @@ export class FeedIndex {
   /** Entries in `#latest`. */
   #live = 0;
   #sorted = true;
+  /**
+   * Whether `#latest` is kept up to date as entries are added. It starts
+   * off: until a reader asks (`after`, `latest`, `size`), entries are only
+   * appended, and `#latest` is built from them when first needed (a put
+   * then costs three array pushes, not a map insertion; an open that
+   * indexes a million records likewise).
+   */
+  #eager = false;
+  /** Lazy: the highest position appended. */
+  #maxAdded = 0;
+  /** Lazy: `forget` calls waiting for `#latest` to be built. */
+  #forgotten: { n: number; id: string; position: number }[] = [];
+  /** Lazy: how many entries before the next look at {@linkcode liveBound}. */
+  #nextCheck = 1024;
+  /**
+   * At least the number of items (documents and tombstones) the storage
+   * holds, for bounding the stale entries kept while `#latest` is not
+   * built; the engine sets it. Without it, stale entries are dropped only
+   * once a reader has asked.
+   */
+  liveBound: (() => number) | undefined = undefined;
   #pending: Pending[] = [];
   /** Purge marks (see {@linkcode FEED_GAP}). */
   gap: { d: number; e: number } = { d: 0, e: 0 };
@@ -279,8 +300,14 @@ export class FeedIndex {
     return this.#version;
   }
 
+  /** Entries held, stale ones (of items changed since) included. */
+  get held(): number {
+    return this.#pos.length;
+  }
+
   /** Items indexed (one entry each). */
   get size(): number {
+    this.#ensureEager();
     return this.#live;
   }
 
@@ -433,11 +460,15 @@ export class FeedIndex {
       this.#numbers.set(collection, n);
       this.#latest.push(new Map());
     }
-    const latest = this.#latest[n]!;
-    const was = latest.get(id);
-    if (was !== undefined && was >= position) return;
-    if (was === undefined) this.#live++;
-    latest.set(id, position);
+    if (this.#eager) {
+      const latest = this.#latest[n]!;
+      const was = latest.get(id);
+      if (was !== undefined && was >= position) return;
+      if (was === undefined) this.#live++;
+      latest.set(id, position);
+    } else if (position > this.#maxAdded) {
+      this.#maxAdded = position;
+    }
     const pos = this.#pos;
     if (pos.length > 0 && pos[pos.length - 1]! > position) this.#sorted = false;
     pos.push(position);
@@ -458,6 +489,11 @@ export class FeedIndex {
   forget(collection: string, id: string, position: number): boolean {
     const n = this.#numbers.get(collection);
     if (n === undefined) return false;
+    if (!this.#eager) {
+      // Applied when `#latest` is built: it goes if still the latest then.
+      this.#forgotten.push({ n, id, position });
+      return true;
+    }
     const latest = this.#latest[n]!;
     if (latest.get(id) !== position) return false;
     latest.delete(id);
@@ -474,6 +510,7 @@ export class FeedIndex {
    * @returns Its position.
    */
   latest(collection: string, id: string): number | undefined {
+    this.#ensureEager();
     const n = this.#numbers.get(collection);
     return n === undefined ? undefined : this.#latest[n]!.get(id);
   }
@@ -491,6 +528,9 @@ export class FeedIndex {
     this.#latest.length = 0;
     this.#live = 0;
     this.#sorted = true;
+    this.#maxAdded = 0;
+    this.#forgotten = [];
+    this.#nextCheck = 1024;
   }
 
   /**
@@ -502,8 +542,11 @@ export class FeedIndex {
    */
   loaded(mark: number): void {
     if (mark > this.#top) this.#top = mark;
-    this.#sort();
-    const max = this.#pos.length === 0 ? 0 : this.#pos[this.#pos.length - 1]!;
+    let max = this.#maxAdded;
+    if (this.#eager) {
+      this.#sort();
+      max = this.#pos.length === 0 ? 0 : this.#pos[this.#pos.length - 1]!;
+    }
     // A commit still waiting to be durable keeps its positions hidden.
     const waiting = this.#pending.find((p) => p.state === 0);
     const upTo = waiting === undefined ? max : Math.min(max, waiting.last - 1);
@@ -524,10 +567,63 @@ export class FeedIndex {
     this.#sorted = true;
   }
 
+  /** Builds `#latest` from the entries, and keeps it up to date from then on. */
+  #ensureEager(): void {
+    if (this.#eager) return;
+    this.#build();
+    this.#eager = true;
+  }
+
+  /** `#latest` (and `#live`) from the entries and the waiting `forget`s. */
+  #build(): void {
+    this.#sort();
+    const latest = this.#latest;
+    for (const map of latest) map.clear();
+    const pos = this.#pos;
+    const tag = this.#tag;
+    const ids = this.#ids;
+    let live = 0;
+    // Ascending positions: the last entry of an item is its latest.
+    for (let i = 0; i < pos.length; i++) {
+      const map = latest[tag[i]! >> 2]!;
+      if (map.size === map.set(ids[i]!, pos[i]!).size) continue;
+      live++;
+    }
+    for (const { n, id, position } of this.#forgotten) {
+      if (latest[n]!.get(id) === position) {
+        latest[n]!.delete(id);
+        live--;
+      }
+    }
+    this.#forgotten = [];
+    this.#live = live;
+  }
+
   /** Drops stale entries once they outnumber the live ones. */
   #compactSoon(): void {
     const n = this.#pos.length;
+    if (!this.#eager) {
+      // Without `#latest`: look at the engine's bound now and then, and
+      // build `#latest` only to drop what it shows to be stale.
+      if (n < this.#nextCheck) return;
+      const bound = this.liveBound?.() ?? n;
+      if (n < 2 * bound) {
+        this.#nextCheck = Math.max(n + 1024, 2 * bound);
+        return;
+      }
+      this.#build();
+      this.#drop();
+      for (const map of this.#latest) map.clear();
+      this.#nextCheck = Math.max(1024, 2 * this.#pos.length);
+      return;
+    }
     if (n < 1024 || n < 2 * this.#live) return;
+    this.#drop();
+  }
+
+  /** Keeps only each item's latest entry (`#latest` built, entries sorted). */
+  #drop(): void {
+    const n = this.#pos.length;
     this.#sort();
     const pos: number[] = [];
     const tag: number[] = [];
@@ -566,6 +662,7 @@ export class FeedIndex {
     done: boolean;
     blocked: boolean;
   } {
+    this.#ensureEager();
     this.#sort();
     const pos = this.#pos;
     let lo = 0;

@@ -270,6 +270,13 @@ export class EngineCore {
     this.keys = new KeyGenerator(settings.clock);
     this.feed = new ChangeFeed((change) => this.emit(change));
     this.feedIndex = new FeedIndex(storage.capabilities.shared);
+    this.feedIndex.liveBound = () => {
+      let n = 0;
+      for (const state of this.collections.values()) {
+        n += state.stored + (state.tombs?.size ?? 0);
+      }
+      return n;
+    };
   }
 
   /**
