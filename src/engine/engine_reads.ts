@@ -30,6 +30,7 @@ import {
   read,
 } from "./read.ts";
 import { indexDefinitions } from "./index_build.ts";
+import { countLocal } from "./local_read.ts";
 import { tombstones, tombstonesFrom } from "./tombstones.ts";
 import { verify, type VerifyReport } from "./verify.ts";
 import type { ProgressCallback } from "../progress.ts";
@@ -176,6 +177,35 @@ export class EngineReads {
     } = {},
   ): AsyncGenerator<readonly StorageEntry[]> {
     return pages(this.#s, collection, options);
+  }
+
+  /**
+   * Counts the unexpired documents passing `predicate`, from the object
+   * tier in no particular order; `undefined` when it does not hold every
+   * record (see {@linkcode countLocal}).
+   *
+   * @param collection Collection name.
+   * @param predicate The compiled filter.
+   * @param stopAt Stop at this many matches.
+   * @param signal Stops the count.
+   * @param examined Counts the documents read.
+   * @returns The matches, or `undefined`.
+   */
+  countLocal(
+    collection: string,
+    predicate: (value: unknown, tags: readonly string[] | undefined) => boolean,
+    stopAt: number,
+    signal: AbortSignal | undefined,
+    examined: { docs: number } = { docs: 0 },
+  ): Promise<number | undefined> {
+    return countLocal(
+      this.#s,
+      collection,
+      predicate,
+      stopAt,
+      signal,
+      examined,
+    );
   }
 
   /** Counts a query. */

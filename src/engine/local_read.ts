@@ -15,7 +15,7 @@ import type { DocPage, EngineCore } from "./state.ts";
 import type { DocSlot } from "./record_table.ts";
 import type { IndexCell } from "./ram_index.ts";
 import type { RunIterator } from "./btree.ts";
-import { turnDue, yieldToLoop } from "./yield.ts";
+import { Budget, turnDue, yieldToLoop } from "./yield.ts";
 
 /** Slots per page. */
 const PAGE = 256;
@@ -180,4 +180,61 @@ export async function* cellPages(
       signal?.throwIfAborted();
     }
   }
+}
+
+/**
+ * Counts a collection's unexpired documents that pass `predicate`, walking
+ * the object tier's slots in no particular order (a count needs none), in
+ * chunks that give the event loop a turn, stopping at `stopAt` matches.
+ * `undefined` when the object tier does not hold every record (then the
+ * caller scans in key order instead).
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param predicate The compiled filter (value and tags).
+ * @param stopAt Stop counting at this many matches.
+ * @param signal Stops the count (its reason is thrown).
+ * @param examined Counts the documents read.
+ * @returns The matches (at most `stopAt`), or `undefined`.
+ */
+export async function countLocal(
+  s: EngineCore,
+  collection: string,
+  predicate: (value: unknown, tags: readonly string[] | undefined) => boolean,
+  stopAt: number,
+  signal: AbortSignal | undefined,
+  examined: { docs: number },
+): Promise<number | undefined> {
+  signal?.throwIfAborted();
+  s.assertOpen("Cannot count");
+  if (!s.local) return undefined;
+  const table = s.collections.get(collection)?.table;
+  if (table === undefined) return 0;
+  if (table.mayMiss) return undefined;
+  const budget = new Budget(signal);
+  let now = s.now();
+  let matched = 0;
+  let read = 0;
+  // A Map's iterator visits what is added meanwhile and skips what goes:
+  // like a scan in key order, a count is not a snapshot.
+  for (const slot of table.all()) {
+    if (budget.due()) {
+      await budget.pause();
+      s.assertOpen("Cannot count");
+      now = s.now();
+    }
+    read++;
+    let record = slot.record;
+    if (record === undefined) {
+      // Only the storage holds it (it was added during a pause).
+      const found = await localRecord(s, collection, slot.id, "Cannot count");
+      if (found === null) continue;
+      record = found;
+    }
+    if (record.expiresAt !== undefined && now >= record.expiresAt) continue;
+    if (!predicate(record.value, record.tags)) continue;
+    if (++matched >= stopAt) break;
+  }
+  examined.docs += read;
+  return matched;
 }

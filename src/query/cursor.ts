@@ -583,6 +583,29 @@ export class Cursor<T> implements AsyncIterable<T> {
     const chosen = await this.#choose();
     const counted = await this.#countByIndex(undefined, chosen);
     if (counted !== undefined) return counted;
+    const {
+      engine,
+      collection,
+      predicate,
+      signal,
+      source,
+      after,
+      skip,
+      limit,
+    } = this.#plan;
+    if (
+      source === undefined && after === undefined &&
+      (chosen.plan === undefined || chosen.plan.kind === "scan")
+    ) {
+      // A full scan in no particular order, straight over the records.
+      const n = limit <= 0
+        ? 0
+        : await engine.countLocal(collection, predicate, skip + limit, signal);
+      if (n !== undefined) {
+        engine.countQuery();
+        return Math.max(0, Math.min(n - skip, limit));
+      }
+    }
     // No sink: matches are counted, never copied or kept.
     const tally = { n: 0 };
     for await (const _ of this.#run(undefined, tally, undefined, chosen)) {
