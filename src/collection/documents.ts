@@ -93,6 +93,46 @@ export function documentOf(
 }
 
 /**
+ * The write of an updated document over the version it was read at: its
+ * metadata (tags, TTL, creation time) kept, the version checked.
+ *
+ * @param c The collection.
+ * @param entry The document as read: its key, version and value.
+ * @param doc The updated document.
+ * @param action For error messages.
+ * @returns The put.
+ * @throws {TypeError} When `doc` is not a valid document for that key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * await using db = await open();
+ * const users = db.collection("users");
+ * await users.insert({ _id: "ann", n: 1 });
+ * assert.equal(await users.update({ _id: "ann" }, { $inc: { n: 1 } }), 1);
+ * assert.deepEqual(await users.get("ann"), { _id: "ann", n: 2 });
+ * ```
+ */
+export function rewriteOp(
+  c: CollectionCore,
+  entry: { readonly key: string; readonly version: number },
+  doc: unknown,
+  action: string,
+): WriteOp {
+  return {
+    kind: "put",
+    id: entry.key,
+    value: documentOf(c, doc, entry.key, `${action}: document '${entry.key}'`)
+      .value,
+    tags: undefined,
+    ttl: undefined,
+    keepMeta: true,
+    expectedVersion: entry.version,
+  };
+}
+
+/**
  * `Collection.insertMany` (and `insert`).
  *
  * @param c The collection.
@@ -199,16 +239,7 @@ export async function update(
       }
       const result = updater(entry.value);
       if (!result.changed) continue;
-      const at = `${action}: document '${entry.key}'`;
-      ops.push({
-        kind: "put",
-        id: entry.key,
-        value: documentOf(c, result.doc, entry.key, at).value,
-        tags: undefined,
-        ttl: undefined,
-        keepMeta: true,
-        expectedVersion: entry.version,
-      });
+      ops.push(rewriteOp(c, entry, result.doc, action));
     }
     return ops;
   };

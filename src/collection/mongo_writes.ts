@@ -28,7 +28,7 @@ import { checkOptions, OPTIONS } from "../options.ts";
 import { checkVersion, describeType, hidesValues } from "../validate.ts";
 import { copyValue } from "../value_codec.ts";
 import { type CollectionCore, ready } from "./core.ts";
-import { documentOf } from "./documents.ts";
+import { documentOf, rewriteOp } from "./documents.ts";
 import { checkFilter, matching } from "./query.ts";
 
 /** Options of `updateOne` and `updateMany`. */
@@ -221,16 +221,7 @@ async function runUpdate<T>(
         out.after = result.doc as T;
       }
       if (!result.changed) continue;
-      const at = `${action}: document '${entry.key}'`;
-      ops.push({
-        kind: "put",
-        id: entry.key,
-        value: documentOf(c, result.doc, entry.key, at).value,
-        tags: undefined,
-        ttl: undefined,
-        keepMeta: true,
-        expectedVersion: entry.version,
-      });
+      ops.push(rewriteOp(c, entry, result.doc, action));
     }
     if (out.matched === 0 && base !== undefined && ids === undefined) {
       const result = updater(base, { insert: true, now });
