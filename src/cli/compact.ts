@@ -9,7 +9,7 @@ import { type Context, wantsJson } from "./context.ts";
 import { ExitCode } from "./exit.ts";
 import { withDatabase, WRITE } from "./open.ts";
 import { formatBytes } from "./output.ts";
-import { Progress, tracker } from "./progress.ts";
+import { withProgress } from "./progress.ts";
 
 /** `compact`. */
 export const compact: Command = {
@@ -30,20 +30,12 @@ async function run(ctx: Context): Promise<number> {
   return await withDatabase(ctx, WRITE, async (db, where) => {
     const size = () => db.stats().storageStats?.fileBytes;
     const before = size();
-    const { source, onProgress } = tracker();
-    const progress = new Progress(
-      ctx.err,
-      ctx.stderrIsTerminal,
+    const rewrote = await withProgress(
+      ctx,
       "compacting",
-      source,
       "bytes",
+      (onProgress) => db.compact({ onProgress }),
     );
-    let rewrote: boolean;
-    try {
-      rewrote = await db.compact({ onProgress });
-    } finally {
-      await progress.stop();
-    }
     const after = size();
     if (wantsJson(ctx)) {
       await ctx.out.json({

@@ -100,6 +100,57 @@ export function tracker(): {
   };
 }
 
+/**
+ * Runs `work` with a progress bar on stderr (only on a terminal) fed by the
+ * `onProgress(done, total)` callback it hands to the API call, and erases
+ * the bar when the work ends, however it ends.
+ *
+ * @param ctx Where to draw: stderr and whether it is a terminal.
+ * @param label What is being done: `verifying`.
+ * @param unit What the API's counts count.
+ * @param work The call, given the callback.
+ * @returns What `work` returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withProgress } from "./progress.ts";
+ * const err = { write: async () => {}, flush: async () => {} } as never;
+ * const n = await withProgress(
+ *   { err, stderrIsTerminal: false },
+ *   "counting",
+ *   "items",
+ *   async (onProgress) => {
+ *     onProgress(1, 1);
+ *     return 1;
+ *   },
+ * );
+ * assert.equal(n, 1);
+ * ```
+ */
+export async function withProgress<R>(
+  ctx: { readonly err: Out; readonly stderrIsTerminal: boolean },
+  label: string,
+  unit: "bytes" | "items",
+  work: (
+    onProgress: (done: number, total: number | undefined) => void,
+  ) => Promise<R>,
+): Promise<R> {
+  const { source, onProgress } = tracker();
+  const progress = new Progress(
+    ctx.err,
+    ctx.stderrIsTerminal,
+    label,
+    source,
+    unit,
+  );
+  try {
+    return await work(onProgress);
+  } finally {
+    await progress.stop();
+  }
+}
+
 /** How often a progress line is redrawn, ms. */
 export const REDRAW_MS = 200;
 

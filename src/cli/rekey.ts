@@ -11,7 +11,7 @@ import { asUsageAsync, CliError, ExitCode, usage } from "./exit.ts";
 import { withDatabase, WRITE } from "./open.ts";
 import { plural } from "./output.ts";
 import { askNew } from "./passphrase.ts";
-import { Progress, tracker } from "./progress.ts";
+import { withProgress } from "./progress.ts";
 
 /** `rekey`. */
 export const rekey: Command = {
@@ -66,20 +66,12 @@ async function run(ctx: Context): Promise<number> {
       passphrase: next,
       ...(iterations === undefined ? {} : { iterations }),
     };
-    const { source, onProgress } = tracker();
-    const progress = new Progress(
-      ctx.err,
-      ctx.stderrIsTerminal,
+    const n = await withProgress(
+      ctx,
       "rekeying",
-      source,
       "items",
+      (onProgress) => asUsageAsync(() => db.rekey(secret, { onProgress })),
     );
-    let n: number;
-    try {
-      n = await asUsageAsync(() => db.rekey(secret, { onProgress }));
-    } finally {
-      await progress.stop();
-    }
     ctx.secret.passphrase = next;
     if (wantsJson(ctx)) await ctx.out.json({ reencrypted: n });
     else {

@@ -12,7 +12,7 @@ import { lostLines, repairWith } from "./damage.ts";
 import { ExitCode, usage } from "./exit.ts";
 import { exists, mustExist, target } from "./open.ts";
 import { formatBytes, plural } from "./output.ts";
-import { Progress, tracker } from "./progress.ts";
+import { withProgress } from "./progress.ts";
 
 /** `repair`. */
 export const repairCommand: Command = {
@@ -46,20 +46,12 @@ async function run(ctx: Context): Promise<number> {
   if (await exists(out)) {
     throw usage(`--out '${out}' already exists; give the path of a new file`);
   }
-  const { source, onProgress } = tracker();
-  const progress = new Progress(
-    ctx.err,
-    ctx.stderrIsTerminal,
+  const report: RepairReport = await withProgress(
+    ctx,
     "repairing",
-    source,
     "items",
+    (onProgress) => repairWith(ctx, where, out, onProgress),
   );
-  let report: RepairReport;
-  try {
-    report = await repairWith(ctx, where, out, onProgress);
-  } finally {
-    await progress.stop();
-  }
   if (wantsJson(ctx)) {
     await ctx.out.json(report);
   } else {

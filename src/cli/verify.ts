@@ -12,7 +12,7 @@ import { lostLines, repairWith } from "./damage.ts";
 import { CliError, ExitCode } from "./exit.ts";
 import { READ, type Target, target, withDatabase } from "./open.ts";
 import { formatBytes, layout, oneLine, plural } from "./output.ts";
-import { Progress, tracker } from "./progress.ts";
+import { withProgress } from "./progress.ts";
 
 /** `verify`. */
 export const verify: Command = {
@@ -51,20 +51,15 @@ async function verifyDamaged(
   error: IntegrityError,
 ): Promise<number> {
   let report: RepairReport | undefined;
-  const { source, onProgress } = tracker();
-  const progress = new Progress(
-    ctx.err,
-    ctx.stderrIsTerminal,
-    "verifying",
-    source,
-    "items",
-  );
   try {
-    report = await repairWith(ctx, where, undefined, onProgress);
+    report = await withProgress(
+      ctx,
+      "verifying",
+      "items",
+      (onProgress) => repairWith(ctx, where, undefined, onProgress),
+    );
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-  } finally {
-    await progress.stop();
   }
   const problems = (report?.lost ?? []).map((l) => ({
     collection: l.collection ?? "",
@@ -100,20 +95,12 @@ async function verifyDamaged(
 
 async function verifyOpen(ctx: Context): Promise<number> {
   return await withDatabase(ctx, READ, async (db) => {
-    const { source, onProgress } = tracker();
-    const progress = new Progress(
-      ctx.err,
-      ctx.stderrIsTerminal,
+    const result = await withProgress(
+      ctx,
       "verifying",
-      source,
       "items",
+      (onProgress) => db.verify({ onProgress }),
     );
-    let result;
-    try {
-      result = await db.verify({ onProgress });
-    } finally {
-      await progress.stop();
-    }
     const { checked, problems } = result;
     const torn = db.stats().storageStats?.tornBytes;
     const tornBytes = typeof torn === "number" && torn > 0 ? torn : undefined;
