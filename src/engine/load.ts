@@ -90,8 +90,9 @@ export async function load(s: EngineCore): Promise<void> {
       const id = parts[2] as string;
       const action = `Cannot open: reading '${id}'`;
       const state = s.state(collection);
+      let found: StoredRecord | undefined;
       if (local && entry.memo === undefined) {
-        const found = decodeOrMiss(entry, action);
+        found = decodeOrMiss(entry, action);
         if (found === undefined) {
           // Unreadable: only the storage holds it, and every read of it
           // reports the damage (never skipped).
@@ -104,7 +105,7 @@ export async function load(s: EngineCore): Promise<void> {
         }
       }
       const meta = local
-        ? s.decode(entry, action)
+        ? found ?? s.decode(entry, action)
         // A storage that keeps record fields beside its values (the file
         // storage's key directory) gives them without a parse.
         : (entry as { meta?: ReturnType<typeof recordMeta> }).meta ??
