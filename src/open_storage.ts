@@ -11,16 +11,7 @@ import { MemoryStorage } from "./storage/memory.ts";
 import type { Storage } from "./storage/contract.ts";
 import type { OpenOptions } from "./types.ts";
 import { describeType } from "./validate.ts";
-
-const FILE_OPTIONS = [
-  "durability",
-  "lockTimeout",
-  "readOnly",
-  "repair",
-  "flushInterval",
-  "compactRatio",
-  "compactMinBytes",
-] as const;
+import { FILE_OPTIONS } from "./options.ts";
 
 /**
  * The storage `open()` asked for: a file at `path`, Deno KV (`kv`), the

@@ -36,6 +36,16 @@ type Lists<T, K extends readonly PropertyKey[]> =
   [Exclude<keyof T, K[number]>] extends [never] ? true
     : { readonly missing: Exclude<keyof T, K[number]> };
 
+/** The options of `open()` that only a file storage (`path`) takes. */
+export const FILE_OPTIONS = [
+  "durability",
+  "lockTimeout",
+  "readOnly",
+  "repair",
+  "flushInterval",
+  "compactRatio",
+  "compactMinBytes",
+] as const satisfies readonly (keyof OpenOptions)[];
 const OPEN = [
   "path",
   "storage",
@@ -54,14 +64,7 @@ const OPEN = [
   "compression",
   "feed",
   "readonly",
-  // FileStorageOptions
-  "durability",
-  "lockTimeout",
-  "readOnly",
-  "repair",
-  "flushInterval",
-  "compactRatio",
-  "compactMinBytes",
+  ...FILE_OPTIONS,
   "logger",
   "logLevel",
 ] as const satisfies readonly (keyof OpenOptions)[];
