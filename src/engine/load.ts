@@ -96,7 +96,12 @@ export async function load(s: EngineCore): Promise<void> {
         if (found === undefined) {
           // Unreadable: only the storage holds it, and every read of it
           // reports the damage (never skipped).
-          const slot = new DocSlot(id, entry.key, undefined);
+          const slot = new DocSlot(
+            id,
+            s.collectionPrefix(collection),
+            undefined,
+            entry.key,
+          );
           slot.cost = storedRecordCost(entry.key, entry.value);
           s.bytes += slot.cost;
           state.stored++;
@@ -122,7 +127,12 @@ export async function load(s: EngineCore): Promise<void> {
       }
       const record = meta as StoredRecord;
       // The object tier: the record, and what it was accounted at.
-      const slot = new DocSlot(id, entry.key, record);
+      const slot = new DocSlot(
+        id,
+        s.collectionPrefix(collection),
+        record,
+        entry.key,
+      );
       slot.cost = volatile
         ? objectRecordCost(entry.key.length, record)
         : storedRecordCost(entry.key, entry.value);

@@ -29,16 +29,15 @@ import {
 } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import { indexMetaKey, isExpired, tombKey } from "./layout.ts";
-import { DocSlot } from "./record_table.ts";
+import { docKeyLength, DocSet, DocSlot } from "./record_table.ts";
+import { LazyChange } from "./write_build.ts";
 import { FeedCommit } from "./feed_hooks.ts";
-
-const encodeMemo = (memo: unknown): Uint8Array =>
-  encodeRecord(memo as StoredRecord);
 
 /** What the commit changes in the object tier once the storage took it. */
 interface Pending {
   readonly id: string;
-  readonly key: Uint8Array;
+  /** The storage key, if made (else the slot makes it when asked). */
+  readonly key: Uint8Array | undefined;
   readonly slot: DocSlot | undefined;
   readonly next: StoredRecord | undefined;
   readonly cost: number;
@@ -52,6 +51,11 @@ const NONE: readonly IndexEntry[] = [];
 const NONE_MUTABLE: IndexEntry[] = [];
 const NO_IDS: readonly string[] = [];
 const NO_MULTIKEY: Set<string> = new Set();
+
+/** The storage key of a change if it was made, without making it. */
+function knownKey(c: ItemChange): Uint8Array | undefined {
+  return c instanceof LazyChange ? c.knownKey : c.key;
+}
 
 /**
  * Writes item changes on a local storage. Arguments and result as
@@ -158,6 +162,8 @@ export interface Prepared {
   readonly multikey: ReadonlySet<string>;
   /** The change feed's positions of the commit. */
   readonly feed: FeedCommit;
+  /** The collection's key prefix. */
+  readonly prefix: Uint8Array;
 }
 
 /**
@@ -191,6 +197,7 @@ export function prepareLocal(
   const tombs = state.tombs!;
   const feed = new FeedCommit(s, collection);
   const volatile = s.volatile;
+  const prefix = s.collectionPrefix(collection);
   const now = s.now();
   const sets: (StorageSet | ObjectSet)[] = [];
   const deletes: Uint8Array[] = [];
@@ -207,7 +214,10 @@ export function prepareLocal(
     const { id, next } = c;
     const slot = table.get(id);
     const old = slot?.record;
-    const key = slot?.key ?? c.key;
+    // Key bytes only where the storage keeps bytes or already has them.
+    const key = volatile
+      ? slot !== undefined ? slot.knownKey : knownKey(c)
+      : slot?.key ?? c.key;
     if (slot !== undefined) {
       delta -= slot.cost;
       stored--;
@@ -218,12 +228,13 @@ export function prepareLocal(
     if (next !== undefined) {
       const value = values[i];
       if (volatile) {
-        cost = costs?.[i] ?? objectRecordCost(key.length, next);
-        sets.push({ key, memo: next, encode: encodeMemo });
+        cost = costs?.[i] ??
+          objectRecordCost(key?.length ?? docKeyLength(prefix, id), next);
+        sets.push(new DocSet(id, prefix, next, key));
       } else {
         const bytes = value ?? encodeRecord(next);
-        cost = storedRecordCost(key, bytes);
-        sets.push({ key, value: bytes, memo: next });
+        cost = storedRecordCost(key!, bytes);
+        sets.push({ key: key!, value: bytes, memo: next });
       }
       delta += cost;
       stored++;
@@ -234,7 +245,7 @@ export function prepareLocal(
         tomb = -1;
       }
     } else if (slot !== undefined) {
-      deletes.push(key);
+      deletes.push(slot.key);
       // A deletion leaves a tombstone (for backups and the change feed), an
       // expiry a tombstone marked as one (for the change feed only).
       if (old !== undefined) {
@@ -314,7 +325,7 @@ export function prepareLocal(
       }
       added.push(e);
       delta += entryCost(e.key);
-      if (!volatile) sets.push({ key: e.key, value: key });
+      if (!volatile) sets.push({ key: e.key, value: key! });
     }
     pending.push({ id, key, slot, next, cost, tomb, removed, added });
   }
@@ -327,7 +338,7 @@ export function prepareLocal(
     });
   }
   s.fitsMemory(delta, action);
-  return { sets, deletes, pending, delta, stored, multikey, feed };
+  return { sets, deletes, pending, delta, stored, multikey, feed, prefix };
 }
 
 /**
@@ -362,7 +373,7 @@ export function applyLocal(
       continue;
     }
     if (slot === undefined) {
-      slot = new DocSlot(c.id, c.key, c.next);
+      slot = new DocSlot(c.id, p.prefix, c.next, c.key);
       table.add(slot);
     } else {
       slot.record = c.next;

@@ -38,16 +38,17 @@ export function writeNow(
   const state = s.state(collection);
   const table = state.table!;
   const n = ops.length;
-  const keys: Uint8Array[] = new Array(n);
+  const keys: (Uint8Array | undefined)[] = new Array(n);
   const current: (StorageEntry | null)[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const id = ops[i]!.id;
-    const slot = table.get(id);
+    const slot = table.get(ops[i]!.id);
     if (slot !== undefined && slot.record === undefined) return undefined;
     current[i] = slot ?? null;
-    keys[i] = slot?.key ?? s.docKey(collection, id);
+    // Key bytes are made only if the storage asks for them.
+    keys[i] = slot?.knownKey;
   }
-  const built = buildChanges(s, state, ops, action, keys, current);
+  const prefix = s.collectionPrefix(collection);
+  const built = buildChanges(s, state, ops, action, keys, current, prefix);
   if (built === undefined) return undefined;
   const p = prepareLocal(
     s,

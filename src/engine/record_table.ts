@@ -13,7 +13,8 @@
 
 import { BTree, type BTreeRange, type RunIterator } from "./btree.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
-import type { StorageEntry } from "../storage/contract.ts";
+import type { ObjectSet, StorageEntry } from "../storage/contract.ts";
+import { encodeKey } from "../key_codec.ts";
 
 /**
  * One document of the object tier. It is also a {@linkcode StorageEntry}
@@ -24,22 +25,40 @@ import type { StorageEntry } from "../storage/contract.ts";
 export class DocSlot implements StorageEntry {
   /** The document's id. */
   readonly id: string;
-  /** The document's storage key. */
-  readonly key: Uint8Array;
   /** The decoded record, or `undefined` while only the storage holds it. */
   record: StoredRecord | undefined;
   /** The memory estimate accounted for it. */
   cost = 0;
+  readonly #prefix: Uint8Array;
+  #key: Uint8Array | undefined;
 
   /**
    * @param id The document's id.
-   * @param key Its storage key.
+   * @param prefix Its collection's key prefix (shared, not copied).
    * @param record Its record.
+   * @param key Its storage key, when already made (else made when first
+   *   asked: a write to the object tier makes no bytes).
    */
-  constructor(id: string, key: Uint8Array, record: StoredRecord | undefined) {
+  constructor(
+    id: string,
+    prefix: Uint8Array,
+    record: StoredRecord | undefined,
+    key?: Uint8Array,
+  ) {
     this.id = id;
-    this.key = key;
     this.record = record;
+    this.#prefix = prefix;
+    this.#key = key;
+  }
+
+  /** The document's storage key (made on first use). */
+  get key(): Uint8Array {
+    return this.#key ??= encodeKey([this.id], this.#prefix);
+  }
+
+  /** The storage key if it was made, else `undefined`. */
+  get knownKey(): Uint8Array | undefined {
+    return this.#key;
   }
 
   /** The record (the engine's decoded form). */
@@ -56,6 +75,78 @@ export class DocSlot implements StorageEntry {
   get versionstamp(): string {
     return "";
   }
+}
+
+/**
+ * A put handed to a storage's object tier: the record, and the document's
+ * key made only when the storage asks for it (the memory storage folds its
+ * write log into its own key table later, or never for a key overwritten
+ * before; most writes then make no key bytes at all).
+ */
+export class DocSet implements ObjectSet {
+  /** The record, kept as it is. */
+  readonly memo: StoredRecord;
+  readonly #id: string;
+  readonly #prefix: Uint8Array;
+  #key: Uint8Array | undefined;
+
+  /**
+   * @param id The document's id.
+   * @param prefix Its collection's key prefix.
+   * @param memo The record.
+   * @param key The storage key, when already made.
+   */
+  constructor(
+    id: string,
+    prefix: Uint8Array,
+    memo: StoredRecord,
+    key: Uint8Array | undefined,
+  ) {
+    this.memo = memo;
+    this.#id = id;
+    this.#prefix = prefix;
+    this.#key = key;
+  }
+
+  /** The document's storage key (made on first use). */
+  get key(): Uint8Array {
+    return this.#key ??= encodeKey([this.#id], this.#prefix);
+  }
+
+  /**
+   * The record's bytes.
+   *
+   * @param memo The record.
+   * @returns Its encoding.
+   */
+  encode(memo: unknown): Uint8Array {
+    return encodeRecord(memo as StoredRecord);
+  }
+}
+
+/**
+ * The length of a document's storage key (`encodeKey([id], prefix)`)
+ * without making it: the prefix, a tag, the id in UTF-8 (a NUL escaped in
+ * two bytes) and a terminator.
+ *
+ * @param prefix The collection's key prefix.
+ * @param id The document's id (well-formed UTF-16).
+ * @returns Bytes.
+ */
+export function docKeyLength(prefix: Uint8Array, id: string): number {
+  let n = prefix.length + 2;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    // A surrogate pair is 4 bytes: 2 for each half.
+    n += c === 0
+      ? 2
+      : c < 0x80
+      ? 1
+      : c < 0x800 || (c >= 0xd800 && c < 0xe000)
+      ? 2
+      : 3;
+  }
+  return n;
 }
 
 /**

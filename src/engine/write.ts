@@ -143,13 +143,16 @@ export async function writeAttempt(
   if (s.local) {
     // The fast path: the object tier knows every item; nothing to read.
     const table = state.table!;
-    const keys: Uint8Array[] = new Array(ops.length);
+    const keys: (Uint8Array | undefined)[] = new Array(ops.length);
     const current: (StorageEntry | null)[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) {
       const id = ops[i]!.id;
       const slot = table.get(id);
       current[i] = slot ?? null;
-      keys[i] = slot?.key ?? s.docKey(collection, id);
+      // Key bytes only where the storage keeps bytes (else made if asked).
+      keys[i] = s.volatile
+        ? slot?.knownKey
+        : slot?.key ?? s.docKey(collection, id);
       // A value only the storage holds: read it (a miss is async).
       if (slot !== undefined && slot.record === undefined) {
         current[i] = await s.storage.get(slot.key);
@@ -244,15 +247,22 @@ export async function writeOver(
   collection: string,
   ops: readonly WriteOp[],
   action: string,
-  keys: readonly Uint8Array[],
+  keys: readonly (Uint8Array | undefined)[],
   current: readonly (StorageEntry | null)[],
 ): Promise<
   { existed: boolean[]; durable: Promise<void> | undefined } | undefined
 > {
   if (s.shared) await feedReady(s); // change feed: the counter's value
-  if (s.shared) await feedReady(s); // change feed: the counter's value
   const state = s.state(collection);
-  const built = buildChanges(s, state, ops, action, keys, current);
+  const built = buildChanges(
+    s,
+    state,
+    ops,
+    action,
+    keys,
+    current,
+    s.collectionPrefix(collection),
+  );
   if (built === undefined) return undefined;
   const { existed, changes, values } = built;
   const committed = await commitItems(
@@ -280,7 +290,7 @@ export async function writeOver(
       if (next === undefined || value === undefined) continue;
       if (value.length > RECENT_BYTES) continue;
       recent.set(id, {
-        key: keys[i]!,
+        key: changes[i]!.key,
         value,
         versionstamp: committed.versionstamp,
         memo: next,

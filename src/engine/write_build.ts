@@ -19,6 +19,61 @@ import type {
   WriteOp,
 } from "./state.ts";
 import { isExpired } from "./layout.ts";
+import { docKeyLength } from "./record_table.ts";
+import { encodeKey } from "../key_codec.ts";
+
+/** An item's change, whose storage key is made only when asked. */
+export class LazyChange implements ItemChange {
+  /** The item's id. */
+  readonly id: string;
+  /** Its current entry. */
+  readonly entry: StorageEntry | null;
+  /** Its current record. */
+  readonly old: StoredRecord | undefined;
+  /** Its new record (`undefined`: removed). */
+  readonly next: StoredRecord | undefined;
+  /** The id was just generated. */
+  readonly fresh: boolean;
+  readonly #prefix: Uint8Array;
+  #key: Uint8Array | undefined;
+
+  /**
+   * @param id The item's id.
+   * @param prefix Its collection's key prefix.
+   * @param key Its storage key, if already made.
+   * @param entry Its current entry.
+   * @param old Its current record.
+   * @param next Its new record.
+   * @param fresh The id was just generated.
+   */
+  constructor(
+    id: string,
+    prefix: Uint8Array,
+    key: Uint8Array | undefined,
+    entry: StorageEntry | null,
+    old: StoredRecord | undefined,
+    next: StoredRecord | undefined,
+    fresh: boolean,
+  ) {
+    this.id = id;
+    this.#prefix = prefix;
+    this.#key = key;
+    this.entry = entry;
+    this.old = old;
+    this.next = next;
+    this.fresh = fresh;
+  }
+
+  /** The storage key (made on first use). */
+  get key(): Uint8Array {
+    return this.#key ??= encodeKey([this.id], this.#prefix);
+  }
+
+  /** The storage key if it was made, else `undefined`. */
+  get knownKey(): Uint8Array | undefined {
+    return this.#key;
+  }
+}
 
 /** A write's changes, ready to commit. */
 export interface Built {
@@ -41,8 +96,10 @@ export interface Built {
  * @param state The collection's bookkeeping.
  * @param ops The steps.
  * @param action For error messages.
- * @param keys The items' storage keys.
+ * @param keys The items' storage keys, where already made (else made when
+ *   first asked, from `prefix`).
  * @param current The items' current entries.
+ * @param prefix The collection's key prefix.
  * @returns The changes, or `undefined` when an expected version does not
  *   match (a lost race).
  * @throws {DuplicateKeyError} An insert over a visible item.
@@ -53,8 +110,9 @@ export function buildChanges(
   state: CollectionState,
   ops: readonly WriteOp[],
   action: string,
-  keys: readonly Uint8Array[],
+  keys: readonly (Uint8Array | undefined)[],
   current: readonly (StorageEntry | null)[],
+  prefix: Uint8Array,
 ): Built | undefined {
   const { maxValueBytes } = s.settings;
   const now = s.now();
@@ -117,7 +175,10 @@ export function buildChanges(
       let value: Uint8Array | undefined;
       let cost: number | undefined;
       if (volatile) {
-        cost = objectRecordCost(keys[i]!.length, next);
+        cost = objectRecordCost(
+          keys[i]?.length ?? docKeyLength(prefix, op.id),
+          next,
+        );
         if (lastRecordBound() > maxValueBytes) value = encodeRecord(next);
       } else {
         value = encodeRecord(next);
@@ -133,14 +194,17 @@ export function buildChanges(
       values.push(undefined);
       costs.push(undefined);
     }
-    changes.push({
-      id: op.id,
-      key: keys[i]!,
-      entry,
-      old,
-      next,
-      fresh: op.kind === "put" && op.fresh === true,
-    });
+    changes.push(
+      new LazyChange(
+        op.id,
+        prefix,
+        keys[i],
+        entry,
+        old,
+        next,
+        op.kind === "put" && op.fresh === true,
+      ),
+    );
   }
   return { existed, changes, values, costs, seq };
 }

@@ -19,8 +19,8 @@ import type {
   StorageSet,
 } from "./contract.ts";
 
-/** Log slots (three per write) kept before the log may be folded. */
-const LOG_MIN = 3 * 262_144;
+/** Log slots (two per write) kept before the log may be folded. */
+const LOG_MIN = 2 * 262_144;
 
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
@@ -80,13 +80,12 @@ export class MemoryStorage implements Storage {
       const version = ++this.#version;
       const log = this.#log;
       // Ordered keys and hashes are made when a reader needs them: the
-      // write only goes to the log (key, set or undefined, version).
-      for (const set of commit.sets ?? []) log.push(set.key, set, version);
-      for (const key of commit.deletes ?? []) {
-        log.push(key, undefined, version);
-      }
+      // write only goes to the log (the set, or the key of a delete, and
+      // the version). A set's key is not read here: it may be made lazily.
+      for (const set of commit.sets ?? []) log.push(set, version);
+      for (const key of commit.deletes ?? []) log.push(key, version);
       // A log far larger than the table holds mostly overwrites: fold it.
-      if (log.length > LOG_MIN && log.length > 6 * this.#table.size) {
+      if (log.length > LOG_MIN && log.length > 4 * this.#table.size) {
         this.#flush();
       }
       return new Committed(version);
@@ -94,22 +93,22 @@ export class MemoryStorage implements Storage {
   };
 
   /**
-   * Object-tier writes not yet in the key table, in commit order, three
-   * slots each (key, set or `undefined` for a delete, version): applied
+   * Object-tier writes not yet in the key table, in commit order, two
+   * slots each (the set, or the key of a delete; the version): applied
    * before any read or byte commit, or once the log outgrows the table.
    */
-  #log: (Uint8Array | ObjectSet | StorageSet | number | undefined)[] = [];
+  #log: (Uint8Array | ObjectSet | StorageSet | number)[] = [];
 
   #flush(): void {
     const log = this.#log;
     if (log.length === 0) return;
     this.#log = [];
-    for (let i = 0; i < log.length; i += 3) {
-      const key = log[i] as Uint8Array;
-      const set = log[i + 1] as ObjectSet | StorageSet | undefined;
-      const versionstamp = stamp(log[i + 2] as number);
-      if (set === undefined) this.#table.apply([], [key], versionstamp);
-      else this.#table.apply([set], [], versionstamp);
+    for (let i = 0; i < log.length; i += 2) {
+      const step = log[i] as Uint8Array | ObjectSet | StorageSet;
+      const versionstamp = stamp(log[i + 1] as number);
+      if (step instanceof Uint8Array) {
+        this.#table.apply([], [step], versionstamp);
+      } else this.#table.apply([step], [], versionstamp);
     }
   }
 
