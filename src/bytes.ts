@@ -170,6 +170,50 @@ export function binaryString(bytes: Uint8Array): string {
 }
 
 /**
+ * {@linkcode binaryString} of the first `length` bytes (no view made).
+ *
+ * @param bytes The bytes.
+ * @param length How many, from the start.
+ * @returns One char per byte.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { binaryStringOf } from "./bytes.ts";
+ * assert.equal(binaryStringOf(new Uint8Array([65, 66, 67]), 2), "AB");
+ * ```
+ */
+export function binaryStringOf(bytes: Uint8Array, length: number): string {
+  if (length > 4096) return binaryString(bytes.subarray(0, length));
+  codes.length = length;
+  for (let i = 0; i < length; i++) codes[i] = bytes[i]!;
+  return String.fromCharCode.apply(null, codes);
+}
+
+/**
+ * The bytes of a binary string (one char per byte, as
+ * {@linkcode binaryString} makes), after `prefix`.
+ *
+ * @param prefix Bytes to put first.
+ * @param text The binary string.
+ * @returns The bytes (pooled memory, see {@linkcode allocBytes}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { binaryBytes } from "./bytes.ts";
+ * assert.deepEqual(binaryBytes(new Uint8Array([1]), "AB"), new Uint8Array([1, 65, 66]));
+ * ```
+ */
+export function binaryBytes(prefix: Uint8Array, text: string): Uint8Array {
+  const n = prefix.length;
+  const out = allocBytes(n + text.length);
+  out.set(prefix);
+  for (let i = 0; i < text.length; i++) out[n + i] = text.charCodeAt(i);
+  return out;
+}
+
+/**
  * Standard base64 of bytes.
  *
  * @param bytes The bytes.

@@ -168,8 +168,8 @@ export class Collection<T = unknown> {
    * ```
    */
   put(key: string, value: T, options?: PutOptions): Promise<string>;
-  async put(...args: unknown[]): Promise<string> {
-    return await put(this.#c, args);
+  put(...args: unknown[]): Promise<string> {
+    return put(this.#c, args); // an async function: never throws
   }
 
   /**

@@ -6,12 +6,14 @@
  * @module
  */
 
+import { binaryString } from "./bytes.ts";
 import {
   compareKeyParts,
   compareStrings,
   decodeKey,
   describe,
   encodeKey,
+  encodeKeyBinary,
   EXPECTED_TYPES,
   type KeyPart,
   malformed,
@@ -216,6 +218,39 @@ export function encodeIndexKey(
     pos += c.length;
   }
   return out;
+}
+
+/**
+ * {@linkcode encodeIndexKey} as a binary string (one char per byte, which
+ * compares like the bytes), without making the bytes when every part is a
+ * scalar.
+ *
+ * @param parts The elements of the key.
+ * @returns The encoded key, one char per byte.
+ * @throws {TypeError} As {@linkcode encodeIndexKey}.
+ * @throws {RangeError} As {@linkcode encodeIndexKey}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeIndexKey, encodeIndexKeyBinary } from "./index_key_codec.ts";
+ * import { binaryString } from "./bytes.ts";
+ * const parts = [{ a: 1 }, "x"];
+ * assert.equal(encodeIndexKeyBinary(parts), binaryString(encodeIndexKey(parts)));
+ * ```
+ */
+export function encodeIndexKeyBinary(parts: readonly IndexKeyPart[]): string {
+  if (Array.isArray(parts)) {
+    let composite = false;
+    for (let i = 0; i < parts.length; i++) {
+      if (isComposite(parts[i])) {
+        composite = true;
+        break;
+      }
+    }
+    if (!composite) return encodeKeyBinary(parts as readonly KeyPart[]);
+  }
+  return binaryString(encodeIndexKey(parts));
 }
 
 /** The end (exclusive) of the scalar element whose tag is at `pos`. */

@@ -83,7 +83,7 @@
  * @module
  */
 
-import { allocBytes, compareBytes } from "./bytes.ts";
+import { allocBytes, binaryStringOf, compareBytes } from "./bytes.ts";
 
 /** A value that can be an element of a key tuple. */
 export type KeyPart = null | number | string | Uint8Array | boolean | Date;
@@ -213,6 +213,22 @@ export function encodeKey(
   parts: readonly KeyPart[],
   prefix?: Uint8Array,
 ): Uint8Array {
+  const pos = encodeToScratch(parts, prefix);
+  const buf = scratch;
+  const out = allocBytes(pos);
+  if (pos <= 64) {
+    for (let j = 0; j < pos; j++) out[j] = buf[j]!;
+  } else {
+    out.set(buf.subarray(0, pos));
+  }
+  return out;
+}
+
+/** Encodes into `scratch`; returns the length. */
+function encodeToScratch(
+  parts: readonly KeyPart[],
+  prefix: Uint8Array | undefined,
+): number {
   if (!Array.isArray(parts)) {
     throw new TypeError(
       `Cannot encode key: expected an array of key parts, got ${
@@ -318,14 +334,32 @@ export function encodeKey(
       );
     }
   }
-  const out = allocBytes(pos);
-  if (pos <= 64) {
-    for (let j = 0; j < pos; j++) out[j] = buf[j]!;
-  } else {
-    out.set(buf.subarray(0, pos));
-  }
   scratch = buf;
-  return out;
+  return pos;
+}
+
+/**
+ * Encodes a key tuple as {@linkcode encodeKey} does, as a binary string
+ * (one char per byte: strings compare exactly like the bytes) without
+ * making the bytes. For keys that live in RAM only (the object tier's
+ * index trees).
+ *
+ * @param parts The elements of the key.
+ * @returns The encoded key, one char per byte.
+ * @throws {TypeError} As {@linkcode encodeKey}.
+ * @throws {RangeError} As {@linkcode encodeKey}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeKey, encodeKeyBinary } from "./key_codec.ts";
+ * import { binaryString } from "./bytes.ts";
+ * assert.equal(encodeKeyBinary(["a", 1]), binaryString(encodeKey(["a", 1])));
+ * ```
+ */
+export function encodeKeyBinary(parts: readonly KeyPart[]): string {
+  const n = encodeToScratch(parts, undefined);
+  return binaryStringOf(scratch, n);
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

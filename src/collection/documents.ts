@@ -182,7 +182,7 @@ export async function insertMany<T>(
       tags,
       ttl,
       mustBeNew: true,
-      ...((doc as { _id?: unknown })._id === undefined ? { fresh: true } : {}),
+      fresh: (doc as { _id?: unknown })._id === undefined,
     };
   });
   await ready(c);

@@ -91,7 +91,7 @@ function putOp(
   return {
     kind: "put",
     id,
-    ...(key === undefined ? { fresh: true } : {}),
+    fresh: key === undefined,
     value: checkValue(value, action),
     ttl: checkTtl(ttl, action),
     tags: checkTags(tags, action),

@@ -92,6 +92,24 @@ export class TreeCore<K, V> {
   }
 }
 
+/**
+ * The order of strings by UTF-16 code units (the object tier's trees).
+ *
+ * @param a A string.
+ * @param b Another.
+ * @returns Negative, zero or positive.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compareStrings } from "./btree_node.ts";
+ * assert(compareStrings("a", "b") < 0);
+ * ```
+ */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Index of the first key `>= key` (or `keys.length`). */
 export function lowerBound<K>(
   keys: K[],

@@ -38,7 +38,7 @@
  * @module
  */
 
-import { encodeIndexKey, type IndexKeyPart } from "../index_key_codec.ts";
+import { encodeIndexKeyBinary, type IndexKeyPart } from "../index_key_codec.ts";
 import { splitPath } from "../query/path.ts";
 
 export type { IndexKeyPart } from "../index_key_codec.ts";
@@ -326,9 +326,7 @@ function product(
   const seen = new Set<string>();
   const out: IndexKeyPart[][] = [];
   for (const t of tuples) {
-    const bytes = check(t, name);
-    let k = "";
-    for (let i = 0; i < bytes.length; i++) k += String.fromCharCode(bytes[i]!);
+    const k = check(t, name);
     if (!seen.has(k)) {
       seen.add(k);
       out.push(t);
@@ -337,9 +335,10 @@ function product(
   return out;
 }
 
-function check(tuple: readonly IndexKeyPart[], name: string): Uint8Array {
+/** The tuple's key as a binary string; throws when a value cannot be one. */
+function check(tuple: readonly IndexKeyPart[], name: string): string {
   try {
-    return encodeIndexKey(tuple);
+    return encodeIndexKeyBinary(tuple);
   } catch (e) {
     const Err = e instanceof RangeError ? RangeError : TypeError;
     throw new Err(

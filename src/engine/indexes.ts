@@ -16,10 +16,10 @@
  * @module
  */
 
-import { binaryString } from "../bytes.ts";
+import { binaryBytes, binaryString } from "../bytes.ts";
 import { indexEntries, type IndexSpec } from "./index_keys.ts";
-import { decodeKey, encodeKey } from "../key_codec.ts";
-import { encodeIndexKey, type IndexKeyPart } from "../index_key_codec.ts";
+import { decodeKey, encodeKey, encodeKeyBinary } from "../key_codec.ts";
+import { encodeIndexKeyBinary, type IndexKeyPart } from "../index_key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import type { Blinder } from "../crypto/blind_index.ts";
 
@@ -35,6 +35,74 @@ export interface IndexEntry {
   readonly unique: boolean;
   /** The indexed values. */
   readonly tuple: readonly IndexKeyPart[];
+}
+
+/**
+ * An index entry made for the object tier: its key is held as a binary
+ * string without the index's prefix (the RAM tree's key); the storage key's
+ * bytes are made only when asked (a storage that keeps bytes, a cursor
+ * position).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TreeEntry } from "./indexes.ts";
+ * const e = new TreeEntry("i", false, [], new Uint8Array([1]), "\x01", "AB");
+ * assert.deepEqual(e.key, new Uint8Array([1, 65, 66]));
+ * assert.equal(e.id, "\x01AB");
+ * ```
+ */
+export class TreeEntry implements IndexEntry {
+  /** The index's name, or `""` for the insertion-order entry. */
+  readonly index: string;
+  /** Whether the key excludes the item id (unique index). */
+  readonly unique: boolean;
+  /** The indexed values. */
+  readonly tuple: readonly IndexKeyPart[];
+  /** The key after the index's prefix, one char per byte. */
+  readonly tail: string;
+  readonly #prefix: Uint8Array;
+  readonly #text: string;
+  #key: Uint8Array | undefined;
+
+  /**
+   * @param index The index's name.
+   * @param unique Whether the key excludes the item id.
+   * @param tuple The indexed values.
+   * @param prefix The index's key prefix.
+   * @param text The prefix as a binary string.
+   * @param tail The rest of the key as a binary string.
+   */
+  constructor(
+    index: string,
+    unique: boolean,
+    tuple: readonly IndexKeyPart[],
+    prefix: Uint8Array,
+    text: string,
+    tail: string,
+  ) {
+    this.index = index;
+    this.unique = unique;
+    this.tuple = tuple;
+    this.tail = tail;
+    this.#prefix = prefix;
+    this.#text = text;
+  }
+
+  /** The storage key (made on first use). */
+  get key(): Uint8Array {
+    return this.#key ??= binaryBytes(this.#prefix, this.tail);
+  }
+
+  /** The storage key as a binary string. */
+  get id(): string {
+    return this.#text + this.tail;
+  }
+
+  /** The storage key's length in bytes. */
+  get length(): number {
+    return this.#prefix.length + this.tail.length;
+  }
 }
 
 /** Index definitions as stored in the collection's metadata. */
@@ -73,7 +141,9 @@ export class CollectionIndexes {
   readonly #collection: string;
   readonly #indexes = new Map<string, StoredIndex>();
   readonly #prefixes = new Map<string, Uint8Array>();
+  readonly #texts = new Map<string, string>();
   readonly #orderPrefix: Uint8Array;
+  readonly #orderText: string;
   /**
    * Whether the insertion-order entries exist. They are built on the first
    * `first`/`last`/`between("_createdAt")` of the collection, then kept.
@@ -93,6 +163,7 @@ export class CollectionIndexes {
   constructor(collection: string, blinder?: Blinder) {
     this.#collection = collection;
     this.#orderPrefix = encodeKey([ORDER, collection]);
+    this.#orderText = binaryString(this.#orderPrefix);
     this.blinder = blinder;
   }
 
@@ -166,6 +237,7 @@ export class CollectionIndexes {
    */
   remove(name: string): boolean {
     this.#prefixes.delete(name);
+    this.#texts.delete(name);
     return this.#indexes.delete(name);
   }
 
@@ -210,6 +282,11 @@ export class CollectionIndexes {
     multikey?: Set<string>,
   ): IndexEntry[] {
     const prefix = this.prefix(spec.name);
+    let text = this.#texts.get(spec.name);
+    if (text === undefined) {
+      text = binaryString(prefix);
+      this.#texts.set(spec.name, text);
+    }
     const out: IndexEntry[] = [];
     // No metadata: filters see only the document, so indexes must too.
     const made = indexEntries(spec, record.value);
@@ -219,16 +296,10 @@ export class CollectionIndexes {
       const keyed = blinder === undefined
         ? tuple
         : blinder.tuple(this.#collection, spec.fields, tuple);
-      const key = encodeIndexKey(
-        spec.unique ? keyed : [...keyed, id],
-        prefix,
+      const tail = encodeIndexKeyBinary(spec.unique ? keyed : [...keyed, id]);
+      out.push(
+        new TreeEntry(spec.name, spec.unique, tuple, prefix, text, tail),
       );
-      out.push({
-        key,
-        index: spec.name,
-        unique: spec.unique,
-        tuple,
-      });
     }
     return out;
   }
@@ -242,6 +313,24 @@ export class CollectionIndexes {
    */
   orderKey(id: string, record: StoredRecord): Uint8Array {
     return encodeKey([record.createdAt, record.seq, id], this.#orderPrefix);
+  }
+
+  /**
+   * The insertion-order entry of an item.
+   *
+   * @param id The item's id.
+   * @param record The item.
+   * @returns The entry.
+   */
+  orderEntry(id: string, record: StoredRecord): TreeEntry {
+    return new TreeEntry(
+      "",
+      false,
+      [record.createdAt, record.seq],
+      this.#orderPrefix,
+      this.#orderText,
+      encodeKeyBinary([record.createdAt, record.seq, id]),
+    );
   }
 
   /**
@@ -261,15 +350,7 @@ export class CollectionIndexes {
     multikey?: Set<string>,
   ): IndexEntry[] {
     const out: IndexEntry[] = [];
-    if (this.ordered) {
-      const key = this.orderKey(id, record);
-      out.push({
-        key,
-        index: "",
-        unique: false,
-        tuple: [record.createdAt, record.seq],
-      });
-    }
+    if (this.ordered) out.push(this.orderEntry(id, record));
     for (const spec of this.#indexes.values()) {
       out.push(...this.indexEntries(spec, id, record, multikey));
     }
@@ -312,4 +393,44 @@ export function entryId(value: Uint8Array): string {
  */
 export function entryKeyId(entry: IndexEntry): string {
   return entry.id ??= binaryString(entry.key);
+}
+
+/**
+ * The length of an entry's storage key, without making the key.
+ *
+ * @param entry The entry.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryLength } from "./indexes.ts";
+ * const entry = { key: new Uint8Array(3), index: "i", unique: false, tuple: [] };
+ * assert.equal(entryLength(entry), 3);
+ * ```
+ */
+export function entryLength(entry: IndexEntry): number {
+  return entry instanceof TreeEntry ? entry.length : entry.key.length;
+}
+
+/**
+ * Whether two entries of one collection have the same key.
+ *
+ * @param a An entry.
+ * @param b Another.
+ * @returns `true` when their keys are equal.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sameEntry } from "./indexes.ts";
+ * const a = { key: new Uint8Array([1]), index: "i", unique: false, tuple: [] };
+ * assert(sameEntry(a, { ...a, key: new Uint8Array([1]) }));
+ * ```
+ */
+export function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
+  if (a instanceof TreeEntry && b instanceof TreeEntry) {
+    return a.index === b.index && a.tail === b.tail;
+  }
+  return entryKeyId(a) === entryKeyId(b);
 }

@@ -7,7 +7,7 @@
  */
 
 import { IntegrityError } from "../errors.ts";
-import { CollectionIndexes, type StoredIndex } from "./indexes.ts";
+import { CollectionIndexes, entryLength, type StoredIndex } from "./indexes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { Change } from "../types.ts";
@@ -15,6 +15,7 @@ import { decodeRecord, recordMeta } from "../value_codec.ts";
 import {
   entryCost,
   heapCap,
+  indexEntryCost,
   objectRecordCost,
   recordCost,
   storedRecordCost,
@@ -225,9 +226,9 @@ export async function buildTrees(
   for (const slot of table.all()) {
     const record = slot.record!;
     if (order) {
-      const key = indexes.orderKey(slot.id, record);
-      ram.add({ key, index: "", unique: false, tuple: [] }, slot);
-      bytes += entryCost(key);
+      const e = indexes.orderEntry(slot.id, record);
+      ram.add(e, slot);
+      bytes += indexEntryCost(e.length, s.volatile);
     }
     for (const spec of specs) {
       let entries;
@@ -238,7 +239,7 @@ export async function buildTrees(
       }
       for (const e of entries) {
         ram.add(e, slot);
-        bytes += entryCost(e.key);
+        bytes += indexEntryCost(entryLength(e), s.volatile);
       }
     }
   }

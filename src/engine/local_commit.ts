@@ -15,7 +15,12 @@
 
 import { encodeUtf8 } from "../bytes.ts";
 import { ConflictError } from "../errors.ts";
-import { entryKeyId, type IndexEntry } from "./indexes.ts";
+import {
+  entryKeyId,
+  entryLength,
+  type IndexEntry,
+  sameEntry,
+} from "./indexes.ts";
 import type {
   ObjectSet,
   StorageCommitResult,
@@ -23,7 +28,7 @@ import type {
 } from "../storage/contract.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
 import {
-  entryCost,
+  indexEntryCost,
   objectRecordCost,
   storedRecordCost,
 } from "./size_estimate.ts";
@@ -272,7 +277,7 @@ export function prepareLocal(
       : s.entriesOf(indexes, id, next, action, multikey);
     if (
       before.length === 1 && after.length === 1 &&
-      entryKeyId(before[0]!) === entryKeyId(after[0]!)
+      sameEntry(before[0]!, after[0]!)
     ) {
       pending.push({
         id,
@@ -298,7 +303,7 @@ export function prepareLocal(
       // A unique entry another item took over stays.
       if (e.unique && ram.holder(e) !== slot) continue;
       removed.push(e);
-      delta -= entryCost(e.key);
+      delta -= indexEntryCost(entryLength(e), volatile);
       if (!volatile) deletes.push(e.key);
     }
     for (const e of after) {
@@ -324,7 +329,7 @@ export function prepareLocal(
         }
       }
       added.push(e);
-      delta += entryCost(e.key);
+      delta += indexEntryCost(entryLength(e), volatile);
       if (!volatile) sets.push({ key: e.key, value: key! });
     }
     pending.push({ id, key, slot, next, cost, tomb, removed, added });

@@ -154,7 +154,7 @@ export async function* cellPages(
     // A fresh walk after entries were added or removed between pages.
     if (walk === undefined || walk.stale) walk = cells(after);
     const page: DocSlot[] = [];
-    const sources: Uint8Array[] = [];
+    const sources: IndexCell[] = [];
     run.length = 0;
     const examined = walk.fill(run, PAGE);
     for (let i = 0; i < examined; i++) {
@@ -165,7 +165,7 @@ export async function* cellPages(
         seen.add(slot);
       }
       page.push(slot);
-      sources.push(cell.key);
+      sources.push(cell);
     }
     if (examined > 0) after = run[examined - 1]!.key;
     if (options.examined !== undefined) options.examined.keys += examined;

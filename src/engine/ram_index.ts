@@ -9,27 +9,50 @@
  */
 
 import { BTree, type BTreeRange, type RunIterator } from "./btree.ts";
-import { binaryString } from "../bytes.ts";
-import type { IndexEntry } from "./indexes.ts";
+import { compareStrings } from "./btree_node.ts";
+import { binaryBytes, binaryString } from "../bytes.ts";
+import { type IndexEntry, TreeEntry } from "./indexes.ts";
 import type { DocSlot } from "./record_table.ts";
-import { entryCost } from "./size_estimate.ts";
+import { indexEntryCost } from "./size_estimate.ts";
 import { encodeKey } from "../key_codec.ts";
 
-/** One index entry in RAM: its storage key and the document it names. */
-export interface IndexCell {
-  /** The entry's storage key (cursor positions resume from it). */
-  readonly key: Uint8Array;
+/**
+ * One index entry in RAM: the document it names, and its key (the tree's
+ * key after the index's prefix; the storage key's bytes are made only
+ * when asked, for a cursor position).
+ */
+export class IndexCell {
   /** The document. */
   readonly slot: DocSlot;
+  /** The key after the index's prefix, one char per byte. */
+  readonly tail: string;
+  readonly #prefix: Uint8Array;
+
+  /**
+   * @param slot The document.
+   * @param tail The key after the prefix.
+   * @param prefix The index's key prefix.
+   */
+  constructor(slot: DocSlot, tail: string, prefix: Uint8Array) {
+    this.slot = slot;
+    this.tail = tail;
+    this.#prefix = prefix;
+  }
+
+  /** The entry's storage key (cursor positions resume from it). */
+  get key(): Uint8Array {
+    return binaryBytes(this.#prefix, this.tail);
+  }
+
+  /** The storage key's length in bytes. */
+  get length(): number {
+    return this.#prefix.length + this.tail.length;
+  }
 }
 
 /** A range with nothing in it. */
 function empty(): RunIterator<IndexCell> {
   return new BTree<string, IndexCell>(compareStrings).values();
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -39,23 +62,24 @@ function compareStrings(a: string, b: string): number {
  */
 export class RamIndexes {
   readonly #collection: string;
+  readonly #volatile: boolean;
   readonly #trees = new Map<string, BTree<string, IndexCell>>();
 
   /**
    * @param collection The collection's name.
+   * @param volatile Whether only RAM holds the entries (memory storage):
+   *   their memory estimate, see `indexEntryCost`.
    */
-  constructor(collection: string) {
+  constructor(collection: string, volatile: boolean) {
     this.#collection = collection;
+    this.#volatile = volatile;
   }
 
   /** The tree key of an entry: its key without the index's prefix. */
   #key(entry: IndexEntry): string {
+    if (entry instanceof TreeEntry) return entry.tail;
     // A flat string (a slice would be compared through its parent).
-    return binaryString(entry.key.subarray(this.#cut(entry.index)));
-  }
-
-  #cut(name: string): number {
-    return this.#prefixOf(name).length;
+    return binaryString(entry.key.subarray(this.#prefixOf(entry.index).length));
   }
 
   /**
@@ -102,22 +126,32 @@ export class RamIndexes {
     let bytes = 0;
     for (const [n, tree] of this.#trees) {
       if (name !== undefined && n !== name) continue;
-      for (const cell of tree.values()) bytes += entryCost(cell.key);
+      for (const cell of tree.values()) {
+        bytes += indexEntryCost(cell.length, this.#volatile);
+      }
     }
     return bytes;
   }
 
   #prefixes = new Map<string, string>();
+  #prefixBytes = new Map<string, Uint8Array>();
 
   #prefixOf(name: string): string {
     let prefix = this.#prefixes.get(name);
     if (prefix === undefined) {
-      prefix = binaryString(
-        name === ""
-          ? encodeKey(["o", this.#collection])
-          : encodeKey(["i", this.#collection, name]),
-      );
+      prefix = binaryString(this.#bytesOf(name));
       this.#prefixes.set(name, prefix);
+    }
+    return prefix;
+  }
+
+  #bytesOf(name: string): Uint8Array {
+    let prefix = this.#prefixBytes.get(name);
+    if (prefix === undefined) {
+      prefix = name === ""
+        ? encodeKey(["o", this.#collection])
+        : encodeKey(["i", this.#collection, name]);
+      this.#prefixBytes.set(name, prefix);
     }
     return prefix;
   }
@@ -134,7 +168,11 @@ export class RamIndexes {
    * @param slot The document it names.
    */
   add(entry: IndexEntry, slot: DocSlot): void {
-    this.tree(entry.index).set(this.#key(entry), { key: entry.key, slot });
+    const tail = this.#key(entry);
+    this.tree(entry.index).set(
+      tail,
+      new IndexCell(slot, tail, this.#bytesOf(entry.index)),
+    );
   }
 
   /**

@@ -171,7 +171,8 @@ export async function* idPages(
     docs = found.filter((e): e is StorageEntry => e !== null);
   }
   if (docs.length > 0) {
-    yield Object.assign(docs, { sources: docs.map((d) => d.key), range: 0 });
+    // No sources: the positions are the documents' own keys.
+    yield Object.assign(docs, { range: 0 });
   }
 }
 
@@ -475,7 +476,7 @@ export async function* entryPages(
     signal?.throwIfAborted();
     if (options.examined !== undefined) options.examined.keys += page.length;
     const keys: Uint8Array[] = [];
-    const from: Uint8Array[] = [];
+    const from: StorageEntry[] = [];
     for (const entry of page) {
       if (seen !== undefined) {
         const id = binaryString(entry.value);
@@ -483,11 +484,11 @@ export async function* entryPages(
         seen.add(id);
       }
       keys.push(entry.value); // the item's key
-      from.push(entry.key);
+      from.push(entry);
     }
     const docs = await s.getManyOpen(keys);
     const found: StorageEntry[] = [];
-    const sources: Uint8Array[] = [];
+    const sources: StorageEntry[] = [];
     for (let i = 0; i < docs.length; i++) {
       const doc = docs[i] ?? null;
       if (doc === null) continue;

@@ -12,6 +12,7 @@
  */
 
 import { BTree, type BTreeRange, type RunIterator } from "./btree.ts";
+import { compareStrings } from "./btree_node.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
 import type { ObjectSet, StorageEntry } from "../storage/contract.ts";
 import { encodeKey } from "../key_codec.ts";
@@ -169,10 +170,6 @@ export function sortKey(id: string): string {
   return out;
 }
 const WIDE = /[\ud800-\uffff]/;
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 /** One collection's documents, by id and in key order. */
 export class RecordTable {

@@ -21,6 +21,12 @@
 
 /** Tree cell, slot, hash-index entry and B+tree position of one key. */
 const ENTRY = 176;
+/**
+ * An index entry of the object tier that only RAM holds (memory storage):
+ * its cell (document reference, key text) and B+tree position; the key's
+ * bytes are made only when asked.
+ */
+const RAM_CELL = 100;
 /** A string's header (map, hash, length). */
 const STRING = 16;
 /** A `Uint8Array` view on a shared slab (`allocBytes`). */
@@ -125,6 +131,27 @@ function keyCost(keyBytes: number): number {
  */
 export function entryCost(key: Uint8Array): number {
   return keyCost(key.length);
+}
+
+/**
+ * The estimated memory of one index entry of the object tier: where the
+ * storage keeps it too (`volatile` false: file storage), {@linkcode entryCost};
+ * where only RAM holds it (memory storage), its cell and key text.
+ *
+ * @param length The entry's key length.
+ * @param volatile Whether only RAM holds index entries.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { entryCost, indexEntryCost } from "./size_estimate.ts";
+ * assert.equal(indexEntryCost(12, false), entryCost(new Uint8Array(12)));
+ * assert(indexEntryCost(12, true) < indexEntryCost(12, false));
+ * ```
+ */
+export function indexEntryCost(length: number, volatile: boolean): number {
+  return volatile ? RAM_CELL + STRING + round8(length) : keyCost(length);
 }
 
 /**

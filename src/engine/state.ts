@@ -143,7 +143,7 @@ export interface ItemChange {
  * (cursor positions resume from them).
  */
 export type DocPage = readonly StorageEntry[] & {
-  readonly sources?: readonly Uint8Array[];
+  readonly sources?: readonly { readonly key: Uint8Array }[];
   readonly range?: number;
 };
 
@@ -315,7 +315,7 @@ export class EngineCore {
         recent: new Map(),
         recentBytes: 0,
         table: this.local ? new RecordTable() : undefined,
-        ram: this.local ? new RamIndexes(collection) : undefined,
+        ram: this.local ? new RamIndexes(collection, this.volatile) : undefined,
         tombs: this.local ? new Set() : undefined,
       };
       this.collections.set(collection, state);

@@ -43,8 +43,11 @@ export interface CursorPlan {
 interface Hit {
   readonly entry: StorageEntry;
   readonly record: StoredRecord;
-  /** The key the source visited (index key, or the document key). */
-  readonly source: Uint8Array;
+  /**
+   * The index entry the source visited (its key made only when a position
+   * needs it); `undefined` for the document itself.
+   */
+  readonly source: { readonly key: Uint8Array } | undefined;
   readonly range: number;
 }
 
@@ -54,7 +57,7 @@ interface Sink {
   add(
     record: StoredRecord,
     entry: StorageEntry,
-    source: Uint8Array,
+    source: { readonly key: Uint8Array } | undefined,
     range: number,
   ): void;
   /** Whether results wait to be taken (the scan then pauses for them). */
@@ -395,7 +398,7 @@ export class Cursor<T> implements AsyncIterable<T> {
           if (++matched >= stopAt) break;
           continue;
         }
-        const src = sources === undefined ? entry.key : sources[i]!;
+        const src = sources?.[i];
         if (inMemory) {
           const hit = { entry, record, source: src, range };
           if (keep === Infinity) {
@@ -691,7 +694,11 @@ export class Cursor<T> implements AsyncIterable<T> {
       next = { o: start + items.length };
     } else {
       const last = items[items.length - 1]!;
-      next = { p: planTag(plan), r: last.range, k: bytesToBase64(last.source) };
+      next = {
+        p: planTag(plan),
+        r: last.range,
+        k: bytesToBase64((last.source ?? last.entry).key),
+      };
     }
     return { items: items_, next: encodePosition(next) };
   }
