@@ -282,10 +282,11 @@ for (const name of Object.keys(CASES)) {
       `external ${m.external.toFixed(0)}), ratio ${ratio.toFixed(2)}; ` +
       `before the storage folded its log ${m.unfolded.toFixed(0)} B/doc`;
     assert(ratio >= 0.7 && ratio <= 1.3, detail);
-    // Before the fold memory is lower: the estimate errs on the safe side,
-    // by a bounded amount.
+    // Before the fold memory is lower (the fold makes each key's bytes, its
+    // binary string and the storage's own slot: about 500 B more for a small
+    // document): the estimate errs on the safe side, by a bounded amount.
     assert(m.estimate >= 0.7 * m.unfolded, detail);
-    assert(m.estimate <= 1.6 * m.unfolded, detail);
+    assert(m.estimate <= 2 * m.unfolded, detail);
   });
 }
 

@@ -24,6 +24,7 @@ import {
 import type {
   ObjectSet,
   StorageCommitResult,
+  StorageEntry,
   StorageSet,
 } from "../storage/contract.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
@@ -34,7 +35,7 @@ import {
 } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import { indexMetaKey, isExpired, tombKey } from "./layout.ts";
-import { docKeyLength, DocSet, DocSlot } from "./record_table.ts";
+import { docKeyLength, DocSlot } from "./record_table.ts";
 import { LazyChange } from "./write_build.ts";
 import { FeedCommit } from "./feed_hooks.ts";
 
@@ -44,6 +45,8 @@ interface Pending {
   /** The storage key, if made (else the slot makes it when asked). */
   readonly key: Uint8Array | undefined;
   readonly slot: DocSlot | undefined;
+  /** The new slot of a document the commit creates, if already made. */
+  readonly made?: DocSlot | undefined;
   readonly next: StoredRecord | undefined;
   readonly cost: number;
   /** 1: a tombstone was written; -1: one was removed. */
@@ -182,6 +185,8 @@ export interface Prepared {
  * @param values Encoded records of the puts, where the storage needs bytes.
  * @param action For error messages.
  * @param costs The memory estimate of each put's record, when known.
+ * @param slots The items' slots as the caller just read them from the
+ *   record table, with nothing in between (else they are looked up).
  * @returns The prepared commit.
  * @throws {DuplicateKeyError} A unique index value is held by another live
  *   item.
@@ -195,6 +200,7 @@ export function prepareLocal(
   values: readonly (Uint8Array | undefined)[],
   action: string,
   costs?: readonly (number | undefined)[],
+  slots?: readonly (StorageEntry | null)[],
 ): Prepared {
   const { indexes } = state;
   const table = state.table!;
@@ -217,7 +223,9 @@ export function prepareLocal(
   for (let i = 0; i < changes.length; i++) {
     const c = changes[i]!;
     const { id, next } = c;
-    const slot = table.get(id);
+    const slot = slots !== undefined
+      ? (slots[i] as DocSlot | null) ?? undefined
+      : table.get(id);
     const old = slot?.record;
     // Key bytes only where the storage keeps bytes or already has them.
     const key = volatile
@@ -229,13 +237,15 @@ export function prepareLocal(
     }
     let cost = 0;
     let tomb = 0;
+    let made: DocSlot | undefined;
     const wasLive = old !== undefined && !isExpired(old, now);
     if (next !== undefined) {
       const value = values[i];
       if (volatile) {
         cost = costs?.[i] ??
           objectRecordCost(key?.length ?? docKeyLength(prefix, id), next);
-        sets.push(new DocSet(id, prefix, next, key));
+        // The slot itself is the memory storage's set (see DocSlot).
+        sets.push(slot ?? (made = new DocSlot(id, prefix, next, key)));
       } else {
         const bytes = value ?? encodeRecord(next);
         cost = storedRecordCost(key!, bytes);
@@ -263,6 +273,7 @@ export function prepareLocal(
         id,
         key,
         slot,
+        made,
         next,
         cost,
         tomb,
@@ -283,6 +294,7 @@ export function prepareLocal(
         id,
         key,
         slot,
+        made,
         next,
         cost,
         tomb,
@@ -332,7 +344,7 @@ export function prepareLocal(
       delta += indexEntryCost(entryLength(e), volatile);
       if (!volatile) sets.push({ key: e.key, value: key! });
     }
-    pending.push({ id, key, slot, next, cost, tomb, removed, added });
+    pending.push({ id, key, slot, made, next, cost, tomb, removed, added });
   }
   for (const name of multikey) {
     sets.push({
@@ -378,7 +390,7 @@ export function applyLocal(
       continue;
     }
     if (slot === undefined) {
-      slot = new DocSlot(c.id, p.prefix, c.next, c.key);
+      slot = c.made ?? new DocSlot(c.id, p.prefix, c.next, c.key);
       table.add(slot);
     } else {
       slot.record = c.next;

@@ -58,6 +58,7 @@ export function writeNow(
     built.values,
     action,
     built.costs,
+    current,
   );
   const result = storeLocal(s, p, action);
   if (result instanceof Promise) throw new Error("unreachable: not volatile");

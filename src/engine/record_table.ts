@@ -22,8 +22,13 @@ import { encodeKey } from "../key_codec.ts";
  * (cursors and exports take it as one): its bytes are made only when asked.
  * The engine updates `record` in place, so index cells that point at the
  * slot stay valid across updates.
+ *
+ * It is also the `ObjectSet` of its puts on the memory storage, which logs
+ * it and reads `key` and `memo` only when it folds its log, before any
+ * read: the record it then finds is the one of the last commit that logged
+ * the slot, as every change of `record` is such a commit (no copy per put).
  */
-export class DocSlot implements StorageEntry {
+export class DocSlot implements StorageEntry, ObjectSet {
   /** The document's id. */
   readonly id: string;
   /** The decoded record, or `undefined` while only the storage holds it. */
@@ -67,6 +72,17 @@ export class DocSlot implements StorageEntry {
     return this.record;
   }
 
+  /**
+   * The bytes of a record (an object tier's `ObjectSet.encode`: the slot
+   * is handed to the memory storage as the set of its put).
+   *
+   * @param memo The record.
+   * @returns Its encoding.
+   */
+  encode(memo: unknown): Uint8Array {
+    return encodeRecord(memo as StoredRecord);
+  }
+
   /** The encoded record, made on demand (exports, measurements). */
   get value(): Uint8Array {
     return encodeRecord(this.record!);
@@ -75,53 +91,6 @@ export class DocSlot implements StorageEntry {
   /** Not tracked by the object tier. */
   get versionstamp(): string {
     return "";
-  }
-}
-
-/**
- * A put handed to a storage's object tier: the record, and the document's
- * key made only when the storage asks for it (the memory storage folds its
- * write log into its own key table later, or never for a key overwritten
- * before; most writes then make no key bytes at all).
- */
-export class DocSet implements ObjectSet {
-  /** The record, kept as it is. */
-  readonly memo: StoredRecord;
-  readonly #id: string;
-  readonly #prefix: Uint8Array;
-  #key: Uint8Array | undefined;
-
-  /**
-   * @param id The document's id.
-   * @param prefix Its collection's key prefix.
-   * @param memo The record.
-   * @param key The storage key, when already made.
-   */
-  constructor(
-    id: string,
-    prefix: Uint8Array,
-    memo: StoredRecord,
-    key: Uint8Array | undefined,
-  ) {
-    this.memo = memo;
-    this.#id = id;
-    this.#prefix = prefix;
-    this.#key = key;
-  }
-
-  /** The document's storage key (made on first use). */
-  get key(): Uint8Array {
-    return this.#key ??= encodeKey([this.#id], this.#prefix);
-  }
-
-  /**
-   * The record's bytes.
-   *
-   * @param memo The record.
-   * @returns Its encoding.
-   */
-  encode(memo: unknown): Uint8Array {
-    return encodeRecord(memo as StoredRecord);
   }
 }
 
