@@ -403,7 +403,9 @@ Deno.test("the estimate goes back to where it was when documents, indexes and TT
       );
       await docs.update({ roles: "admin" }, { $set: { note: "changed" } });
       before = db.stats().bytes;
-      assert(before < held, "shorter notes take less");
+      // The file storage keeps values on disk: RAM holds keys, so rewritten
+      // values (shorter notes) leave the estimate where it was.
+      assert.equal(before, held, "values on disk are not counted");
     }
     {
       await using db = await open({ path, ttlCheckInterval: Infinity });

@@ -6,7 +6,7 @@
  */
 
 import { ConflictError } from "../errors.ts";
-import { entryCost, recordCost } from "./size_estimate.ts";
+import { entryCost, keyDirCost, recordCost } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import { isExpired } from "./layout.ts";
 import { decodeKey } from "../key_codec.ts";
@@ -77,7 +77,9 @@ export function clear(
         })
       ) {
         for (const entry of page) {
-          bytes += recordCost(entry.key, entry.value);
+          bytes += s.valuesOnDisk
+            ? keyDirCost(entry.key.length)
+            : recordCost(entry.key, entry.value);
           one(entry.key, s.idOf(entry), s.decode(entry, action));
         }
       }

@@ -10,7 +10,7 @@ import { encodeUtf8 } from "../bytes.ts";
 import { entryId, entryKeyId, type IndexEntry } from "./indexes.ts";
 import { encodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
-import { entryCost, recordCost } from "./size_estimate.ts";
+import { entryCost, keyDirCost, recordCost } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import {
   indexMetaKey,
@@ -101,13 +101,15 @@ export async function commitItems(
         : { key: k, value: v, expireAt };
     checks.push({ key, versionstamp: entry?.versionstamp ?? null });
     if (entry !== null) {
-      delta -= recordCost(entry.key, entry.value);
+      delta -= s.valuesOnDisk
+        ? keyDirCost(entry.key.length)
+        : recordCost(entry.key, entry.value);
       stored--;
     }
     const value = values[i];
     const wasLive = old !== undefined && !isExpired(old, tombNow);
     if (next !== undefined && value !== undefined) {
-      delta += recordCost(key, value);
+      delta += s.valuesOnDisk ? keyDirCost(key.length) : recordCost(key, value);
       stored++;
       sets.push(
         next.expiresAt === undefined

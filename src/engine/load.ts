@@ -9,13 +9,16 @@
 import { IntegrityError } from "../errors.ts";
 import { CollectionIndexes, entryLength, type StoredIndex } from "./indexes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
+import { binaryString } from "../bytes.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { Change } from "../types.ts";
 import { decodeRecord, recordMeta } from "../value_codec.ts";
 import {
   entryCost,
+  fileRecordCost,
   heapCap,
   indexEntryCost,
+  keyDirCost,
   objectRecordCost,
   recordCost,
   storedRecordCost,
@@ -84,16 +87,17 @@ export async function load(s: EngineCore): Promise<void> {
   const { shared, nativeExpiry } = s.storage.capabilities;
   if (shared && nativeExpiry) return await feedLoad(s);
   const { local, volatile } = s;
+  const keys = new DocKeys(s);
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
     for (const entry of page) {
-      const parts = decodeKey(entry.key);
-      const collection = parts[1] as string;
-      const id = parts[2] as string;
-      const action = `Cannot open: reading '${id}'`;
+      const id = keys.read(entry);
+      const collection = keys.collection;
       const state = s.state(collection);
       let found: StoredRecord | undefined;
-      if (local && entry.memo === undefined) {
-        found = decodeOrMiss(entry, action);
+      // The file storage decodes a record from its stored parts (memo).
+      if (local) found = entry.memo as StoredRecord | undefined;
+      if (local && found === undefined) {
+        found = decodeOrMiss(entry, `Cannot open: reading '${id}'`);
         if (found === undefined) {
           // Unreadable: only the storage holds it, and every read of it
           // reports the damage (never skipped).
@@ -111,11 +115,12 @@ export async function load(s: EngineCore): Promise<void> {
         }
       }
       const meta = local
-        ? found ?? s.decode(entry, action)
+        ? found!
         // A storage that keeps record fields beside its values (the file
         // storage's key directory) gives them without a parse.
         : (entry as { meta?: ReturnType<typeof recordMeta> }).meta ??
-          recordMeta(entry.value) ?? s.decode(entry, action);
+          recordMeta(entry.value) ??
+          s.decode(entry, `Cannot open: reading '${id}'`);
       state.stored++;
       if (meta.seq > state.seq) state.seq = meta.seq;
       if (meta.expiresAt !== undefined) {
@@ -123,20 +128,24 @@ export async function load(s: EngineCore): Promise<void> {
       }
       feedLoadDoc(s, collection, id, meta.feed ?? 0);
       if (!local) {
-        s.bytes += recordCost(entry.key, entry.value);
+        s.bytes += s.valuesOnDisk
+          ? keyDirCost(keys.binary?.length ?? entry.key.length)
+          : recordCost(entry.key, entry.value);
         continue;
       }
       const record = meta as StoredRecord;
       // The object tier: the record, and what it was accounted at.
+      // Key bytes kept only where the storage made them anyway.
       const slot = new DocSlot(
         id,
-        s.collectionPrefix(collection),
+        keys.prefix,
         record,
-        entry.key,
+        keys.binary === undefined ? entry.key : undefined,
       );
+      const keyLength = keys.binary?.length ?? entry.key.length;
       slot.cost = volatile
-        ? objectRecordCost(entry.key.length, record)
-        : storedRecordCost(entry.key, entry.value);
+        ? objectRecordCost(keyLength, record)
+        : fileRecordCost(keyLength, record);
       s.bytes += slot.cost;
       state.table!.add(slot);
     }
@@ -167,6 +176,55 @@ export async function load(s: EngineCore): Promise<void> {
 }
 
 /** A record's decoding, or `undefined` when it does not decode. */
+/**
+ * Reads the collection and id of document keys (`["d", collection, id]`)
+ * in storage order: a key of the collection seen last, with a plain ASCII
+ * id, is read from its binary string (the file storage gives it) without
+ * decoding; any other is decoded.
+ */
+class DocKeys {
+  readonly #s: EngineCore;
+  #text: string | undefined;
+  /** The collection of the key read last. */
+  collection = "";
+  /** Its key prefix. */
+  prefix: Uint8Array = new Uint8Array();
+  /** The binary string of the key read last, if the storage gave it. */
+  binary: string | undefined;
+
+  constructor(s: EngineCore) {
+    this.#s = s;
+  }
+
+  /** The id of a document's entry (its collection in `collection`). */
+  read(entry: StorageEntry): string {
+    const binary = (entry as { binaryKey?: string }).binaryKey;
+    this.binary = binary;
+    const text = this.#text;
+    if (
+      binary !== undefined && text !== undefined && binary.startsWith(text) &&
+      PLAIN_ID.test(binary.slice(text.length))
+    ) {
+      return binary.slice(text.length + 1, binary.length - 1);
+    }
+    const parts = decodeKey(entry.key);
+    const collection = parts[1] as string;
+    if (collection !== this.collection || text === undefined) {
+      this.collection = collection;
+      this.prefix = this.#s.collectionPrefix(collection);
+      this.#text = binaryString(this.prefix);
+    }
+    return parts[2] as string;
+  }
+}
+
+/**
+ * A string key part of plain ASCII (no escaped NUL): tag, text, end. Key
+ * bytes are what it matches: control characters are intended.
+ */
+// deno-lint-ignore no-control-regex
+const PLAIN_ID = /^0[\x01-\x7f]*\x00$/;
+
 function decodeOrMiss(
   entry: StorageEntry,
   action: string,

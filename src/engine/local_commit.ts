@@ -29,9 +29,9 @@ import type {
 } from "../storage/contract.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
 import {
+  fileRecordCost,
   indexEntryCost,
   objectRecordCost,
-  storedRecordCost,
 } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import { indexMetaKey, isExpired, tombKey } from "./layout.ts";
@@ -248,7 +248,7 @@ export function prepareLocal(
         sets.push(slot ?? (made = new DocSlot(id, prefix, next, key)));
       } else {
         const bytes = value ?? encodeRecord(next);
-        cost = storedRecordCost(key!, bytes);
+        cost = fileRecordCost(key!.length, next);
         sets.push({ key: key!, value: bytes, memo: next });
       }
       delta += cost;

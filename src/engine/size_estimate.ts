@@ -410,6 +410,53 @@ export function storedRecordCost(key: Uint8Array, value: Uint8Array): number {
   return recordCost(key, value) + TABLE_SLOT;
 }
 
+/** The file storage's key directory entry of one key (value on disk). */
+const KEYDIR_ENTRY = 96;
+
+/**
+ * The estimated memory of one document on a storage that keeps only keys
+ * in RAM (the file storage's key directory: the key's binary string, its
+ * entry and tree position); its value stays on disk.
+ *
+ * @param keyBytes The key's length.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { keyDirCost, recordCost } from "./size_estimate.ts";
+ * const key = new Uint8Array(20);
+ * assert(keyDirCost(20) < recordCost(key, new Uint8Array(100)));
+ * ```
+ */
+export function keyDirCost(keyBytes: number): number {
+  return KEYDIR_ENTRY + 16 + STRING + round8(keyBytes);
+}
+
+/**
+ * The estimated memory of one document of a file database: the object
+ * tier's decoded record (as {@linkcode objectRecordCost}) and the key
+ * directory's entry (its value stays on disk). A pure function of the key's
+ * length and the record, so a write and a reopen count it alike.
+ *
+ * @param keyBytes The document key's length.
+ * @param record The record.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fileRecordCost, objectRecordCost } from "./size_estimate.ts";
+ * const record = {
+ *   value: { a: 1 }, tags: undefined, expiresAt: undefined, dates: undefined,
+ * };
+ * assert(fileRecordCost(20, record) > objectRecordCost(20, record));
+ * ```
+ */
+export function fileRecordCost(keyBytes: number, record: RecordLike): number {
+  return objectRecordCost(keyBytes, record) + KEYDIR_ENTRY;
+}
+
 /**
  * An upper bound of a record's encoded length, or `Infinity` where it is
  * not cheap to bound (dates): a record under `maxValueBytes` by this bound

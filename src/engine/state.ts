@@ -199,6 +199,8 @@ export class EngineCore {
    * and index entries live only in the engine's trees.
    */
   readonly volatile: boolean;
+  /** The storage keeps only keys in RAM (see `StorageCapabilities`). */
+  readonly valuesOnDisk: boolean;
   /** Auto keys. */
   readonly keys: KeyGenerator;
   /** Per collection bookkeeping. */
@@ -266,6 +268,7 @@ export class EngineCore {
     // pass the object tier on: they keep the full pipeline.
     this.local = !storage.capabilities.shared && storage.objects !== undefined;
     this.volatile = this.local && storage.objects?.volatile === true;
+    this.valuesOnDisk = storage.capabilities.valuesOnDisk === true;
     this.memoryLimit = settings.memoryLimit;
     this.keys = new KeyGenerator(settings.clock);
     this.feed = new ChangeFeed((change) => this.emit(change));

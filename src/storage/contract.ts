@@ -204,6 +204,12 @@ export interface StorageCapabilities {
    * leaves expired items in place (reads still hide them).
    */
   readonly readOnly?: boolean;
+  /**
+   * Only keys are kept in RAM; values are read from disk when asked (the
+   * file storage): the engine's memory estimate (`memoryLimit`) then counts
+   * each document's key only, and opening reads no value to count it.
+   */
+  readonly valuesOnDisk?: boolean;
 }
 
 /**

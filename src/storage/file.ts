@@ -116,6 +116,7 @@ export class FileStorage implements Storage {
       nativeExpiry: false,
       shared: false,
       readOnly: core.readOnly,
+      valuesOnDisk: true,
     };
   }
 

@@ -12,7 +12,9 @@ import { BTree } from "../engine/btree.ts";
 import { binaryString } from "../bytes.ts";
 import { IntegrityError, TetherError } from "../errors.ts";
 import type { ScanOptions, StorageCheck, StorageEntry } from "./contract.ts";
-import { joinValue, Reader, readRecord } from "./file_record.ts";
+import { joinValue, Reader, readRecord, REC_ENVELOPE } from "./file_record.ts";
+import { recordFromParts } from "./file_decode.ts";
+import type { StoredRecord } from "../value_codec.ts";
 import type { RecordMeta } from "./file_record.ts";
 
 /** Entries are collected this many at a time; the tree is re-seeked between. */
@@ -156,25 +158,78 @@ export function valueOf(
   }
 }
 
-/** Reads the value of an entry. */
-type ValueRead = (e: KeyEntry, key: Uint8Array) => Uint8Array;
+/** Reads the stored bytes of an entry (`e.len` of them). */
+type StoredRead = (e: KeyEntry) => Uint8Array;
 
-/** An entry as the storage hands it out: its value is read when asked. */
+/**
+ * An entry as the storage hands it out: its key bytes are made, and its
+ * value read, when asked. A record envelope's decoded record (`memo`) is
+ * made from its stored parts, without its JSON.
+ */
 class FileEntry implements StorageEntry {
-  readonly key: Uint8Array;
   readonly #entry: KeyEntry;
-  readonly #read: ValueRead;
+  readonly #read: StoredRead;
+  readonly #where: (e: KeyEntry) => string;
+  #key: Uint8Array | undefined;
   #value: Uint8Array | undefined;
+  #memo: StoredRecord | undefined;
 
-  constructor(entry: KeyEntry, read: ValueRead, value?: Uint8Array) {
-    this.key = keyBytes(entry.id);
+  constructor(
+    entry: KeyEntry,
+    read: StoredRead,
+    where: (e: KeyEntry) => string,
+    value?: Uint8Array,
+  ) {
     this.#entry = entry;
     this.#read = read;
+    this.#where = where;
     this.#value = value;
   }
 
+  get key(): Uint8Array {
+    return this.#key ??= keyBytes(this.#entry.id);
+  }
+
+  /** The key as a binary string (one char per byte), without its bytes. */
+  get binaryKey(): string {
+    return this.#entry.id;
+  }
+
   get value(): Uint8Array {
-    return this.#value ??= this.#read(this.#entry, this.key);
+    return this.#value ??= valueOf(
+      this.#entry,
+      this.#read(this.#entry),
+      this.key,
+      this.#where,
+    );
+  }
+
+  /**
+   * The decoded record of a record envelope, made from its stored parts;
+   * `undefined` for other values and for a record that does not decode
+   * (its `value` then tells why).
+   */
+  get memo(): StoredRecord | undefined {
+    const e = this.#entry;
+    if (this.#memo !== undefined || e.kind === LEGACY || e.s < 0) {
+      return this.#memo;
+    }
+    try {
+      const stored = this.#read(e);
+      const rec = readRecord(new Reader(stored, 0, stored.length));
+      if (typeof rec === "string" || rec.end !== stored.length) {
+        return undefined;
+      }
+      if ((rec.parts.flags & REC_ENVELOPE) === 0) return undefined;
+      return this.#memo = recordFromParts(
+        rec.parts,
+        stored.subarray(rec.keyStart, rec.keyEnd),
+        undefined,
+        "Cannot read",
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   get versionstamp(): string {
@@ -275,7 +330,7 @@ export class KeyDir {
   }
 
   /** The stored bytes of an entry. */
-  stored(e: KeyEntry): Uint8Array {
+  stored = (e: KeyEntry): Uint8Array => {
     if (e.buf !== undefined) return e.buf.subarray(e.at, e.at + e.len);
     if (e.gen !== this.#reader.gen) {
       throw new TetherError(
@@ -283,7 +338,7 @@ export class KeyDir {
       );
     }
     return this.#reader.read(e.at, e.len);
-  }
+  };
 
   /** The value of an entry (read from the file unless unwritten). */
   value = (e: KeyEntry, key: Uint8Array): Uint8Array =>
@@ -300,7 +355,7 @@ export class KeyDir {
     const e = this.#tree.get(binaryString(key));
     return e === undefined
       ? null
-      : new FileEntry(e, this.value, this.value(e, key));
+      : new FileEntry(e, this.stored, this.#where, this.value(e, key));
   }
 
   /**
@@ -361,18 +416,17 @@ export class KeyDir {
       }
       return out;
     };
-    const read = (e: KeyEntry, key: Uint8Array): Uint8Array => {
+    const read = (e: KeyEntry): Uint8Array => {
       if (e.buf !== undefined || e.gen !== gen || gen !== this.#reader.gen) {
-        return this.value(e, key);
+        return this.stored(e);
       }
       runs ??= load();
       const run = runs.get(e);
-      if (run === undefined) return this.value(e, key);
+      if (run === undefined) return this.stored(e);
       const at = e.at - run.start;
-      const stored = run.bytes.subarray(at, at + e.len);
-      return valueOf(e, stored, key, this.#where);
+      return run.bytes.subarray(at, at + e.len);
     };
-    return batch.map((e) => new FileEntry(e, read));
+    return batch.map((e) => new FileEntry(e, read, this.#where));
   }
 
   /** Sums `live` again (after entries changed their stored length). */
