@@ -43,6 +43,8 @@ export interface FeedHost {
   readonly closed: boolean;
   /** Whether records written before the feed may exist. */
   readonly legacy: boolean;
+  /** Resolves once `index` holds every change (local storages). */
+  ready?(): Promise<void>;
   /** `["d", collection, id]`, encoded. */
   docKey(collection: string, id: string): Uint8Array;
   /** `["t", collection, id]`, encoded. */
@@ -169,6 +171,8 @@ export async function* readChanges<T>(
 ): AsyncGenerator<FeedChange<T>> {
   const { signal, live, expiries, action } = request;
   if (signal?.aborted === true || host.closed) return;
+  await host.ready?.();
+  if ((signal?.aborted as boolean | undefined) === true || host.closed) return;
   const index = host.index;
   const { storage } = host;
   const wanted = request.collections === undefined
@@ -275,6 +279,8 @@ export async function* readChanges<T>(
         }
         caughtUp = raw < BATCH;
       } else {
+        // A reload (refresh, restore) may have left positions for later.
+        await host.ready?.();
         const found = index.after(at, BATCH, wanted);
         entries = found.entries;
         caughtUp = found.done;

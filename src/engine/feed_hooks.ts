@@ -15,9 +15,9 @@ import type {
   StorageSet,
 } from "../storage/contract.ts";
 import type { FeedChange } from "../types.ts";
-import type { StoredRecord } from "../value_codec.ts";
+import { recordMeta, type StoredRecord } from "../value_codec.ts";
 import type { EngineCore } from "./state.ts";
-import { TOMB, tombKey } from "./layout.ts";
+import { DOC, TOMB, tombKey } from "./layout.ts";
 import {
   DELETE,
   EXPIRE,
@@ -199,8 +199,62 @@ export function feedLoadDoc(
   id: string,
   position: number,
 ): void {
-  if (position > 0) s.feedIndex.add(position, collection, id, PUT);
-  else s.feedLegacy = true;
+  if (position <= 0) s.feedLegacy = true;
+  else if (s.shared) s.feedIndex.add(position, collection, id, PUT);
+  // Local: indexed when a reader first asks (feedIndexReady).
+  else if (position > s.feedDeferred) s.feedDeferred = position;
+}
+
+/**
+ * Before a change feed reads the in-RAM index (local storages): indexes the
+ * documents' positions that loading left for later. One indexing at a time;
+ * readers wait for it.
+ *
+ * @param s The engine.
+ * @returns Once the index holds every document's position.
+ */
+export function feedIndexReady(s: EngineCore): Promise<void> {
+  if (s.feedDeferred === 0) return Promise.resolve();
+  return s.feedIndexing ??= indexDeferred(s).finally(() => {
+    s.feedIndexing = undefined;
+  });
+}
+
+async function indexDeferred(s: EngineCore): Promise<void> {
+  const upTo = s.feedDeferred;
+  const loads = s.feedLoads;
+  const index = s.feedIndex;
+  // Later writes have higher positions (already indexed); a document
+  // rewritten meanwhile has its new one: only positions up to `upTo` count.
+  const add = (collection: string, id: string, position: number) => {
+    if (position > 0 && position <= upTo) {
+      index.add(position, collection, id, PUT);
+    }
+  };
+  if (s.local) {
+    // The object tier holds every record (a miss has no known position,
+    // as at load): no await, so nothing changes meanwhile.
+    for (const [collection, state] of s.collections) {
+      for (const slot of state.table!.all()) {
+        if (slot.record !== undefined) {
+          add(collection, slot.id, slot.record.feed ?? 0);
+        }
+      }
+    }
+  } else {
+    for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
+      // A reload started its own load (and deferral) meanwhile: stop.
+      if (s.feedLoads !== loads || s.closed) return;
+      for (const entry of page) {
+        const parts = decodeKey(entry.key);
+        const meta = (entry as { meta?: { feed: number } }).meta ??
+          recordMeta(entry.value) ??
+          s.decode(entry, `Cannot read changes: reading '${parts[2]}'`);
+        add(parts[1] as string, parts[2] as string, meta.feed ?? 0);
+      }
+    }
+  }
+  if (s.feedLoads === loads) s.feedDeferred = 0;
 }
 
 /**
@@ -230,6 +284,7 @@ export async function feedLoad(s: EngineCore): Promise<void> {
   }
   const [mark, gap] = await s.storage.getMany([FEED_MARK, FEED_GAP]);
   index.gap = readGap(gap ?? null);
+  index.raise(s.feedDeferred);
   index.loaded(readMark(mark ?? null));
 }
 
@@ -334,6 +389,7 @@ export function durableChanges<T>(
       return s.closed;
     },
     legacy: s.shared || s.feedLegacy,
+    ready: () => feedIndexReady(s),
     docKey: (collection, id) => s.docKey(collection, id),
     tombKey,
     decode: (entry, action) => s.decode(entry, action),

@@ -259,6 +259,8 @@ export class FeedIndex {
   #eager = false;
   /** Lazy: the highest position appended. */
   #maxAdded = 0;
+  /** The highest position of entries to be added later (see `raise`). */
+  #raised = 0;
   /** Lazy: `forget` calls waiting for `#latest` to be built. */
   #forgotten: { n: number; id: string; position: number }[] = [];
   /** Lazy: how many entries before the next look at {@linkcode liveBound}. */
@@ -529,8 +531,21 @@ export class FeedIndex {
     this.#live = 0;
     this.#sorted = true;
     this.#maxAdded = 0;
+    this.#raised = 0;
     this.#forgotten = [];
     this.#nextCheck = 1024;
+  }
+
+  /**
+   * At load: entries up to `position` exist and will be added later (the
+   * engine indexes documents when a reader first asks): the top and the
+   * visible bound count them now.
+   *
+   * @param position The highest of them.
+   */
+  raise(position: number): void {
+    if (position > this.#raised) this.#raised = position;
+    if (position > this.#top) this.#top = position;
   }
 
   /**
@@ -547,6 +562,7 @@ export class FeedIndex {
       this.#sort();
       max = this.#pos.length === 0 ? 0 : this.#pos[this.#pos.length - 1]!;
     }
+    if (this.#raised > max) max = this.#raised;
     // A commit still waiting to be durable keeps its positions hidden.
     const waiting = this.#pending.find((p) => p.state === 0);
     const upTo = waiting === undefined ? max : Math.min(max, waiting.last - 1);

@@ -77,6 +77,8 @@ export function loadMeta(s: EngineCore, entry: StorageEntry): void {
 
 export async function load(s: EngineCore): Promise<void> {
   s.feedIndex.reset();
+  s.feedLoads++;
+  s.feedDeferred = 0;
   for await (
     const page of s.storage.scan({ prefix: encodeKey([META]) })
   ) {
