@@ -202,28 +202,39 @@ export function feedLoadDoc(
   if (position <= 0) s.feedLegacy = true;
   else if (s.shared) s.feedIndex.add(position, collection, id, PUT);
   // Local: indexed when a reader first asks (feedIndexReady).
-  else if (position > s.feedDeferred) s.feedDeferred = position;
+  else s.feedIndex.defer(position);
 }
 
 /**
  * Before a change feed reads the in-RAM index (local storages): indexes the
- * documents' positions that loading left for later. One indexing at a time;
- * readers wait for it.
+ * documents' positions that loading and puts left for later (the index
+ * then takes puts as they commit). One indexing at a time; readers wait
+ * for it.
  *
  * @param s The engine.
  * @returns Once the index holds every document's position.
  */
-export function feedIndexReady(s: EngineCore): Promise<void> {
-  if (s.feedDeferred === 0) return Promise.resolve();
-  return s.feedIndexing ??= indexDeferred(s).finally(() => {
-    s.feedIndexing = undefined;
-  });
+export async function feedIndexReady(s: EngineCore): Promise<void> {
+  for (;;) {
+    // Positions are deferred while a load runs: index after it.
+    await s.feedLoading;
+    const index = s.feedIndex;
+    if ((!index.deferPuts && index.deferred === 0) || s.closed) return;
+    s.feedIndexing ??= indexDeferred(s).finally(() => {
+      s.feedIndexing = undefined;
+    });
+    // Once more if a reload overtook it.
+    await s.feedIndexing;
+  }
 }
 
 async function indexDeferred(s: EngineCore): Promise<void> {
-  const upTo = s.feedDeferred;
-  const loads = s.feedLoads;
   const index = s.feedIndex;
+  // Puts committed from now on are indexed as they commit; those left out
+  // so far all have positions up to `upTo`.
+  index.deferPuts = false;
+  const upTo = index.deferred;
+  const loads = s.feedLoads;
   // Later writes have higher positions (already indexed); a document
   // rewritten meanwhile has its new one: only positions up to `upTo` count.
   const add = (collection: string, id: string, position: number) => {
@@ -254,7 +265,7 @@ async function indexDeferred(s: EngineCore): Promise<void> {
       }
     }
   }
-  if (s.feedLoads === loads) s.feedDeferred = 0;
+  if (s.feedLoads === loads) index.deferred = 0;
 }
 
 /**
@@ -284,7 +295,6 @@ export async function feedLoad(s: EngineCore): Promise<void> {
   }
   const [mark, gap] = await s.storage.getMany([FEED_MARK, FEED_GAP]);
   index.gap = readGap(gap ?? null);
-  index.raise(s.feedDeferred);
   index.loaded(readMark(mark ?? null));
 }
 

@@ -259,8 +259,14 @@ export class FeedIndex {
   #eager = false;
   /** Lazy: the highest position appended. */
   #maxAdded = 0;
-  /** The highest position of entries to be added later (see `raise`). */
-  #raised = 0;
+  /**
+   * Puts' entries are left out (`applied` skips them): the engine indexes
+   * every document's position from the documents themselves when a reader
+   * first asks. Deletes and expiries are always indexed.
+   */
+  deferPuts = false;
+  /** The highest position of a document's put left out (0: none). */
+  deferred = 0;
   /** Lazy: `forget` calls waiting for `#latest` to be built. */
   #forgotten: { n: number; id: string; position: number }[] = [];
   /** Lazy: how many entries before the next look at {@linkcode liveBound}. */
@@ -385,7 +391,12 @@ export class FeedIndex {
     }
     const before = this.#live;
     for (let i = 0; i < positions.length; i++) {
-      this.add(positions[i]!, collections[i]!, ids[i]!, kinds[i]!);
+      const position = positions[i]!;
+      if (this.deferPuts && kinds[i] === PUT) {
+        if (position > this.deferred) this.deferred = position;
+        continue;
+      }
+      this.add(position, collections[i]!, ids[i]!, kinds[i]!);
     }
     if (positions.length === 0) return 0;
     const last = positions[positions.length - 1]!;
@@ -531,20 +542,19 @@ export class FeedIndex {
     this.#live = 0;
     this.#sorted = true;
     this.#maxAdded = 0;
-    this.#raised = 0;
+    this.deferred = 0;
     this.#forgotten = [];
     this.#nextCheck = 1024;
   }
 
   /**
-   * At load: entries up to `position` exist and will be added later (the
-   * engine indexes documents when a reader first asks): the top and the
-   * visible bound count them now.
+   * At load: a document's put at `position` is left out, to be indexed
+   * when a reader first asks; the top and the visible bound count it now.
    *
-   * @param position The highest of them.
+   * @param position Its position.
    */
-  raise(position: number): void {
-    if (position > this.#raised) this.#raised = position;
+  defer(position: number): void {
+    if (position > this.deferred) this.deferred = position;
     if (position > this.#top) this.#top = position;
   }
 
@@ -562,7 +572,7 @@ export class FeedIndex {
       this.#sort();
       max = this.#pos.length === 0 ? 0 : this.#pos[this.#pos.length - 1]!;
     }
-    if (this.#raised > max) max = this.#raised;
+    if (this.deferred > max) max = this.deferred;
     // A commit still waiting to be durable keeps its positions hidden.
     const waiting = this.#pending.find((p) => p.state === 0);
     const upTo = waiting === undefined ? max : Math.min(max, waiting.last - 1);

@@ -75,10 +75,28 @@ export function loadMeta(s: EngineCore, entry: StorageEntry): void {
   s.state(collection).indexes.add(spec);
 }
 
+/**
+ * Reads the storage's documents, tombstones and definitions into the
+ * engine's bookkeeping (at open, and on every reload). Change feed readers
+ * wait for it to end (`feedLoading`).
+ *
+ * @param s The engine.
+ */
 export async function load(s: EngineCore): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  s.feedLoading = promise;
+  try {
+    await loadAll(s);
+  } finally {
+    resolve();
+  }
+}
+
+async function loadAll(s: EngineCore): Promise<void> {
   s.feedIndex.reset();
   s.feedLoads++;
-  s.feedDeferred = 0;
+  // Local storages: positions of puts are indexed when a reader asks.
+  s.feedIndex.deferPuts = !s.storage.capabilities.shared;
   for await (
     const page of s.storage.scan({ prefix: encodeKey([META]) })
   ) {

@@ -235,16 +235,12 @@ export class EngineCore {
   readonly feedIndex: FeedIndex;
   /** Records written before the feed were loaded (they have no position). */
   feedLegacy = false;
-  /**
-   * Local storages: the documents' feed positions up to this one are not in
-   * `feedIndex` yet; they are indexed when a reader first asks (0: none
-   * waiting). Opening then reads no position into the index.
-   */
-  feedDeferred = 0;
   /** Bumped by every load, so an indexing that a reload overtook stops. */
   feedLoads = 0;
   /** The deferred indexing running, if any. */
   feedIndexing: Promise<void> | undefined = undefined;
+  /** The load running (or the last one, settled): feed readers wait for it. */
+  feedLoading: Promise<void> = Promise.resolve();
   /** Tells this engine's own feed records from other processes'. */
   readonly writer: string = crypto.randomUUID();
   /** The sweep an operation started, if running. */
