@@ -85,7 +85,9 @@ export async function dropExpired(
 export function poke(s: EngineCore): void {
   if (s.sweeping || s.closed) return;
   if (s.storage.capabilities.readOnly === true) return;
-  if (earliestExpiry(s) > s.now()) return;
+  const earliest = earliestExpiry(s);
+  // Nothing expires (no clock read), or not yet.
+  if (earliest === Infinity || earliest > s.now()) return;
   s.sweeping = true;
   s.poked = sweep(s, SWEEP_BATCH)
     .catch((e) => s.recordError(e))

@@ -187,6 +187,7 @@ export interface Prepared {
  * @param costs The memory estimate of each put's record, when known.
  * @param slots The items' slots as the caller just read them from the
  *   record table, with nothing in between (else they are looked up).
+ * @param now The time of the write, if the caller read the clock already.
  * @returns The prepared commit.
  * @throws {DuplicateKeyError} A unique index value is held by another live
  *   item.
@@ -201,6 +202,7 @@ export function prepareLocal(
   action: string,
   costs?: readonly (number | undefined)[],
   slots?: readonly (StorageEntry | null)[],
+  now: number = s.now(),
 ): Prepared {
   const { indexes } = state;
   const table = state.table!;
@@ -209,7 +211,6 @@ export function prepareLocal(
   const feed = new FeedCommit(s, collection);
   const volatile = s.volatile;
   const prefix = s.collectionPrefix(collection);
-  const now = s.now();
   const sets: (StorageSet | ObjectSet)[] = [];
   const deletes: Uint8Array[] = [];
   const pending: Pending[] = [];

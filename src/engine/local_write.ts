@@ -59,6 +59,7 @@ export function writeNow(
     action,
     built.costs,
     current,
+    built.now,
   );
   const result = storeLocal(s, p, action);
   if (result instanceof Promise) throw new Error("unreachable: not volatile");

@@ -87,6 +87,8 @@ export interface Built {
   readonly costs: (number | undefined)[];
   /** The collection's insertion sequence after the write. */
   readonly seq: number;
+  /** The time the write was built at. */
+  readonly now: number;
 }
 
 /**
@@ -206,7 +208,7 @@ export function buildChanges(
       ),
     );
   }
-  return { existed, changes, values, costs, seq };
+  return { existed, changes, values, costs, seq, now };
 }
 
 /**
