@@ -183,6 +183,17 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: "file10m",
+    title: "the file storage at 10,000,000 documents (issue 15)",
+    run: async () => {
+      const r = await (await import("./file_10m.ts")).runFile10mBench({
+        ...(QUICK ? { n: 1_000_000 } : {}),
+        log,
+      });
+      return { targets: r.targets, data: strip(r), markdown: r.markdown };
+    },
+  },
+  {
     name: "file",
     title: "file storage vs node:sqlite and Deno KV",
     run: async () =>
