@@ -307,3 +307,58 @@ Deno.test("kv bulk: applyBatch with assumeNew cut short by a crash is completed 
   assert.equal(new Set(keys).size, 2510);
   assert.deepEqual(await col.get("k002509"), { i: 2509, tag: "v" });
 });
+
+Deno.test("kv bulk: two receivers on one KV applying the same batches at once apply each change once in effect", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await using a = await open({ kv });
+  await using b = await open({ kv });
+  const batches = [relayBatch(0, 700), relayBatch(700, 700)];
+  for (const batch of batches) {
+    const results = await Promise.all([
+      applyBatch(a, batch, { assumeNew: true }),
+      applyBatch(b, batch, { assumeNew: true }),
+    ]);
+    for (const r of results) assert.equal(r.applied + r.skipped, 700);
+  }
+  // Sent again later, to either: skipped.
+  assert.deepEqual(await applyBatch(b, batches[0]!, { assumeNew: true }), {
+    applied: 0,
+    skipped: 700,
+  });
+  const col = a.collection("readings");
+  assert.equal(await col.count(), 1400);
+  const { keys } = await feedKeys(col);
+  assert.equal(new Set(keys).size, 1400, "each document listed once");
+  assert.equal(keys.length, 1400);
+  assert.deepEqual(await col.get("k001399"), { i: 1399, tag: "v" });
+});
+
+Deno.test("kv bulk: receive() with assumeNew answers after the commit; its option is checked", async () => {
+  const { receive } = await import("../gateway.ts");
+  const kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv });
+  assert.throws(
+    // deno-lint-ignore no-explicit-any
+    () => receive(db, { token: "t", assumeNew: "yes" as any }),
+    TypeError,
+  );
+  const handle = receive(db, { token: "t", assumeNew: true });
+  const post = (body: unknown) =>
+    handle(
+      new Request("http://cloud/sync", {
+        method: "POST",
+        headers: {
+          authorization: "Bearer t",
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(body),
+      }),
+    );
+  const batch = relayBatch(0, 1200);
+  const first = await post(batch);
+  assert.equal(first.status, 200);
+  assert.deepEqual(await first.json(), { applied: 1200, skipped: 0 });
+  assert.equal(await db.collection("readings").count(), 1200);
+  const again = await post(batch);
+  assert.deepEqual(await again.json(), { applied: 0, skipped: 1200 });
+});
