@@ -34,7 +34,8 @@ import { transact } from "./write.ts";
 import { EngineReads } from "./engine_reads.ts";
 import { writeNow } from "./local_write.ts";
 import { createIndex, dropIndex } from "./index_build.ts";
-import { clear, writeNew } from "./bulk.ts";
+import { clear } from "./bulk.ts";
+import { writeNew } from "./write_new.ts";
 import { writeSplit } from "../batch_split.ts";
 import {
   cleanup,
@@ -169,7 +170,7 @@ export class Engine extends EngineReads {
   /**
    * Writes puts of items taken as new (`putBatch` with `assumeNew`): on
    * Deno KV, for a collection without indexes, one mutation and no version
-   * check per item, in commits of up to about 975 items (see bulk.ts);
+   * check per item, in commits of up to about 975 items (write_new.ts);
    * elsewhere as `putBatch` with `atomic: false` does. Not atomic as a whole.
    *
    * @param collection Collection name.
