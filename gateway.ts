@@ -52,6 +52,7 @@ export {
 export type { RetryOptions } from "./src/gateway/retry.ts";
 export {
   applyBatch,
+  type ApplyOptions,
   receive,
   type ReceiveOptions,
 } from "./src/gateway/receive.ts";

@@ -3,7 +3,9 @@
  * durability: each answer after fsync, concurrent requests sharing one)
  * against the same HTTP server built on `node:sqlite` (WAL,
  * `synchronous=FULL`, one transaction per request), then a relay catch-up
- * of a backlog to a receiver on Deno KV in another process.
+ * of a backlog to a receiver on Deno KV in another process: `receive()`
+ * with `assumeNew` (this file run with `--receiver`, the target), then
+ * `receive()` as it is by default (examples/deploy_receiver.ts).
  *
  * `deno task bench` runs it as the `gateway` scenario
  * ({@linkcode runGatewayBench}); alone:
@@ -381,6 +383,131 @@ export async function runGatewayBench(
   };
 }
 
+/** One relay catch-up over HTTP to a receiver process on Deno KV. */
+async function httpRelay(
+  source: Awaited<ReturnType<typeof open>>,
+  backlog: number,
+  log: (line: string) => void,
+  spec: {
+    target: string;
+    script: string;
+    args: string[];
+    relayName: string;
+    kvPath: string;
+  },
+): Promise<RelayRow> {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  // `deno task bench` allows running `deno` by name, not its full path.
+  const self = Deno.permissions.querySync({
+      name: "run",
+      command: Deno.execPath(),
+    }).state === "granted"
+    ? Deno.execPath()
+    : "deno";
+  const receiver = new Deno.Command(self, {
+    args: [
+      "run",
+      "--quiet",
+      "--unstable-kv",
+      "-A",
+      spec.script,
+      ...spec.args,
+    ],
+    env: {
+      PORT: String(port),
+      KV_PATH: spec.kvPath,
+      SYNC_TOKEN: "sync",
+    },
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const count = async (): Promise<number> =>
+      (await (await fetch(`http://127.0.0.1:${port}/readings/count`))
+        .json()).count;
+    for (let i = 0;; i++) {
+      try {
+        await count();
+        break;
+      } catch (e) {
+        if (i > 300) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    log(
+      `gateway: relaying ${nf(backlog)} readings to ${
+        spec.target.split(" (")[0]
+      }`,
+    );
+    (globalThis as { gc?: () => void }).gc?.();
+    const rss = () => {
+      try {
+        return Deno.memoryUsage().rss;
+      } catch {
+        return NaN;
+      }
+    };
+    const baseline = rss();
+    let peak = baseline;
+    const sampler = setInterval(() => peak = Math.max(peak, rss()), 50);
+    const t = performance.now();
+    const uplink = relay(source, {
+      collections: ["readings"],
+      to: `http://127.0.0.1:${port}/sync`,
+      token: "sync",
+      name: spec.relayName,
+    });
+    await uplink.idle();
+    const ms = performance.now() - t;
+    clearInterval(sampler);
+    const stats = uplink.stats();
+    await uplink.close();
+    const mib = (n: number) => Number.isNaN(n) ? null : Math.round(n / 2 ** 20);
+    return {
+      target: spec.target,
+      readings: stats.sent,
+      seconds: ms / 1000,
+      readingsPerSec: stats.sent / (ms / 1000),
+      batches: stats.batches,
+      retries: stats.retries,
+      rssBeforeMiB: mib(baseline),
+      peakRssMiB: mib(peak),
+      received: await count(),
+    };
+  } finally {
+    receiver.kill();
+    await receiver.status;
+  }
+}
+
+/**
+ * `--receiver`: a receiver like examples/deploy_receiver.ts, with
+ * `assumeNew` (PORT, KV_PATH, SYNC_TOKEN from the environment).
+ */
+async function runReceiver(): Promise<void> {
+  const { receive } = await import("../gateway.ts");
+  const db = await open({ kv: await Deno.openKv(Deno.env.get("KV_PATH")) });
+  const sync = receive(db, {
+    token: Deno.env.get("SYNC_TOKEN") ?? "",
+    collections: ["readings"],
+    assumeNew: true,
+  });
+  Deno.serve(
+    { hostname: "127.0.0.1", port: Number(Deno.env.get("PORT")) },
+    async (request) => {
+      const { pathname } = new URL(request.url);
+      if (request.method === "GET" && pathname === "/readings/count") {
+        return Response.json({
+          count: await db.collection("readings").count(),
+        });
+      }
+      return await sync(request);
+    },
+  );
+}
+
 async function relayBench(
   dir: string,
   backlog: number,
@@ -410,87 +537,35 @@ async function relayBench(
   await gateway.close();
   const reopened = await open({ path: `${dir}/backlog.tdb` });
   try {
-    // The receiver is examples/deploy_receiver.ts in its own process, so the
-    // RSS sampled here is the gateway's alone.
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (probe.addr as Deno.NetAddr).port;
-    probe.close();
-    // `deno task bench` allows running `deno` by name, not its full path.
-    const self = Deno.permissions.querySync({
-        name: "run",
-        command: Deno.execPath(),
-      }).state === "granted"
-      ? Deno.execPath()
-      : "deno";
-    const receiver = new Deno.Command(self, {
-      args: [
-        "run",
-        "--quiet",
-        "--unstable-kv",
-        "-A",
-        new URL("../examples/deploy_receiver.ts", import.meta.url).pathname,
-      ],
-      env: {
-        PORT: String(port),
-        KV_PATH: `${dir}/cloud.sqlite`,
-        SYNC_TOKEN: "sync",
+    // The receivers run in their own process, so the RSS sampled here is the
+    // gateway's alone: this file with `--receiver` (receive() with
+    // assumeNew, the target), then examples/deploy_receiver.ts (receive()
+    // as it is by default), each on its own KV file, under its own relay
+    // name.
+    const receivers = [
+      {
+        target:
+          "receive() with assumeNew on Deno KV (a SQLite file), HTTP on 127.0.0.1, another process",
+        script: new URL(import.meta.url).pathname,
+        args: ["--receiver"],
+        relayName: "bench-kv-bulk",
       },
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
-    try {
-      const count = async (): Promise<number> =>
-        (await (await fetch(`http://127.0.0.1:${port}/readings/count`))
-          .json()).count;
-      for (let i = 0;; i++) {
-        try {
-          await count();
-          break;
-        } catch (e) {
-          if (i > 300) throw e;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      log(`gateway: relaying ${nf(backlog)} readings to Deno KV over HTTP`);
-      (globalThis as { gc?: () => void }).gc?.();
-      const rss = () => {
-        try {
-          return Deno.memoryUsage().rss;
-        } catch {
-          return NaN;
-        }
-      };
-      const baseline = rss();
-      let peak = baseline;
-      const sampler = setInterval(() => peak = Math.max(peak, rss()), 50);
-      const t = performance.now();
-      const uplink = relay(reopened, {
-        collections: ["readings"],
-        to: `http://127.0.0.1:${port}/sync`,
-        token: "sync",
-      });
-      await uplink.idle();
-      const ms = performance.now() - t;
-      clearInterval(sampler);
-      const stats = uplink.stats();
-      await uplink.close();
-      const mib = (n: number) =>
-        Number.isNaN(n) ? null : Math.round(n / 2 ** 20);
-      rows.push({
+      {
         target:
           "receive() on Deno KV (a SQLite file), HTTP on 127.0.0.1, another process",
-        readings: stats.sent,
-        seconds: ms / 1000,
-        readingsPerSec: stats.sent / (ms / 1000),
-        batches: stats.batches,
-        retries: stats.retries,
-        rssBeforeMiB: mib(baseline),
-        peakRssMiB: mib(peak),
-        received: await count(),
-      });
-    } finally {
-      receiver.kill();
-      await receiver.status;
+        script: new URL("../examples/deploy_receiver.ts", import.meta.url)
+          .pathname,
+        args: [],
+        relayName: "bench-kv",
+      },
+    ];
+    for (const [i, spec] of receivers.entries()) {
+      rows.push(
+        await httpRelay(reopened, backlog, log, {
+          ...spec,
+          kvPath: `${dir}/cloud-${i}.sqlite`,
+        }),
+      );
     }
     // For comparison: the same backlog relayed (under another relay name) to
     // a Database in this process on a file (batched durability): what the
@@ -587,6 +662,8 @@ if ((globalThis as { name?: string }).name === "gateway-load") {
     };
     scope.postMessage(result);
   };
+} else if (import.meta.main && Deno.args.includes("--receiver")) {
+  await runReceiver();
 } else if (import.meta.main) {
   const arg = (name: string) =>
     Deno.args.find((x) => x.startsWith(`--${name}=`))?.split("=")[1];

@@ -88,6 +88,7 @@ const PUT_BATCH = [
   "ttl",
   "tags",
   "atomic",
+  "assumeNew",
 ] as const satisfies readonly (keyof PutBatchOptions)[];
 const FIND = [
   "sort",

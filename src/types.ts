@@ -230,6 +230,19 @@ export interface PutBatchOptions {
    * `true`: all or nothing, and a `TooLargeError` when it does not fit.
    */
   readonly atomic?: boolean;
+  /**
+   * `true` (with `atomic: false`): take every key as new, for bulk loads
+   * and replicas (what `receive()` with `assumeNew` uses). On Deno KV, for
+   * a collection without indexes, each item is written with one KV mutation
+   * and no read or version check, in atomic commits of up to about 975
+   * items (not 90). A put over an item that exists replaces it as a new
+   * one: version 1 and a new `createdAt` (not the old version + 1), and
+   * `stats()`'s item count and the memory estimate count it twice; the change
+   * feed lists it once, at its new position. With indexes, or on other
+   * storages (which know every item without reading), it is written as
+   * with `atomic: false` alone. Default `false`.
+   */
+  readonly assumeNew?: boolean;
 }
 
 /** Options of `get` and `getEntry`. */

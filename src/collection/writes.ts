@@ -149,7 +149,7 @@ export async function clear(c: CollectionCore): Promise<number> {
  *
  * @param c The collection.
  * @param items Values or a `Map` of keys to values.
- * @param options `ttl`, `tags`, `atomic`.
+ * @param options `ttl`, `tags`, `atomic`, `assumeNew`.
  * @returns The keys, in the order of `items`.
  *
  * @example
@@ -158,6 +158,8 @@ export async function clear(c: CollectionCore): Promise<number> {
  * import { open } from "@tether/db";
  * await using db = await open();
  * assert.deepEqual(await db.putBatch(new Map([["a", 1]]), { atomic: false }), ["a"]);
+ * const bulk = { atomic: false, assumeNew: true };
+ * assert.deepEqual(await db.putBatch(new Map([["b", 2]]), bulk), ["b"]);
  * ```
  */
 export async function putBatch<T>(
@@ -206,7 +208,18 @@ export async function putBatch<T>(
   if (atomic !== undefined && typeof atomic !== "boolean") {
     throw new TypeError(`${action}: atomic must be a boolean`);
   }
-  if (atomic === false) {
+  const assumeNew = options?.assumeNew;
+  if (assumeNew !== undefined && typeof assumeNew !== "boolean") {
+    throw new TypeError(`${action}: assumeNew must be a boolean`);
+  }
+  if (assumeNew === true && atomic !== false) {
+    throw new TypeError(
+      `${action}: assumeNew writes in several atomic steps: pass atomic: false with it`,
+    );
+  }
+  if (assumeNew === true) {
+    await c.engine.writeNew(c.name, ops, action);
+  } else if (atomic === false) {
     await writeSplit(c.engine, c.name, ops, action);
   } else await c.engine.write(c.name, ops, action);
   return ops.map((op) => op.id);

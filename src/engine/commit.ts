@@ -28,6 +28,10 @@ import { FeedCommit, feedReady } from "./feed_hooks.ts";
  * Writes item changes and their index entries in one commit, enforcing
  * unique indexes and the memory limit; updates `stored` and `bytes`.
  *
+ * With `blind` (a bulk write of items taken as new, shared storages), an
+ * item whose entry is `null` gets no version check, and the puts'
+ * by-position entries go in one block key: one mutation per item.
+ *
  * @returns `false` when a version check failed (nothing was written),
  *   else the storage's `durable` promise, if it gave one.
  */
@@ -40,6 +44,7 @@ export async function commitItems(
   action: string,
   committed?: (durable: Promise<void> | undefined) => void,
   costs?: readonly (number | undefined)[],
+  blind = false,
 ): Promise<
   false | { durable: Promise<void> | undefined; versionstamp: string }
 > {
@@ -60,7 +65,7 @@ export async function commitItems(
   const { indexes, schema } = state;
   const tombNow = s.now();
   if (s.shared) await feedReady(s); // change feed: the counter's value
-  const feed = new FeedCommit(s, collection);
+  const feed = new FeedCommit(s, collection, blind);
   if (indexes.blinder !== undefined) {
     const records: StoredRecord[] = [];
     for (const c of changes) {
@@ -99,7 +104,9 @@ export async function commitItems(
       expireAt === undefined
         ? { key: k, value: v }
         : { key: k, value: v, expireAt };
-    checks.push({ key, versionstamp: entry?.versionstamp ?? null });
+    if (!blind || entry !== null) {
+      checks.push({ key, versionstamp: entry?.versionstamp ?? null });
+    }
     if (entry !== null) {
       delta -= s.valuesOnDisk
         ? keyDirCost(entry.key.length)

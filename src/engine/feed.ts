@@ -22,9 +22,9 @@ import {
   PUT,
   readGap,
   readMark,
-  readPosition,
   readTombstone,
 } from "./feed_index.ts";
+import { readPositions } from "./feed_block.ts";
 
 /** Entries read per step. */
 const BATCH = 256;
@@ -273,8 +273,10 @@ export async function* readChanges<T>(
         ) {
           for (const entry of page) {
             raw++;
-            const e = readPosition(entry);
-            if (e !== undefined) entries.push(e);
+            // One change, or a block of a bulk write's puts (feed_block.ts).
+            for (const e of readPositions(entry)) {
+              if (e.position > at) entries.push(e);
+            }
           }
         }
         caughtUp = raw < BATCH;

@@ -33,6 +33,7 @@ import {
   tombstoneValue,
 } from "./feed_index.ts";
 import { type FeedHost, type FeedRequest, readChanges } from "./feed.ts";
+import { blockSet } from "./feed_block.ts";
 
 /**
  * The positions one commit's changes take, and (on a shared storage) the
@@ -47,14 +48,19 @@ export class FeedCommit {
   /** Shared storages: by-position keys to write and to remove. */
   readonly #sets: StorageSet[] = [];
   readonly #deletes: Uint8Array[] = [];
+  /** Shared storages, bulk writes: puts written as one block (feed_block.ts). */
+  readonly #block: { positions: number[]; ids: string[] } | undefined;
 
   /**
    * @param s The engine.
    * @param collection The collection the commit changes.
+   * @param block Write the puts' by-position entries as one block key
+   *   (shared storages; a bulk write of new items).
    */
-  constructor(s: EngineCore, collection: string) {
+  constructor(s: EngineCore, collection: string, block = false) {
     this.#s = s;
     this.#collection = collection;
+    this.#block = block && s.shared ? { positions: [], ids: [] } : undefined;
   }
 
   /**
@@ -77,14 +83,19 @@ export class FeedCommit {
     this.ids.push(id);
     this.kinds.push(PUT);
     if (!this.#s.shared) return;
+    const was = old?.feed ?? 0;
+    if (was > 0) this.#deletes.push(positionKey(was));
+    if (this.#block !== undefined) {
+      this.#block.positions.push(position);
+      this.#block.ids.push(id);
+      return;
+    }
     const value = positionValue(this.#collection, id, PUT);
     this.#sets.push(
       expireAt === undefined
         ? { key: positionKey(position), value }
         : { key: positionKey(position), value, expireAt },
     );
-    const was = old?.feed ?? 0;
-    if (was > 0) this.#deletes.push(positionKey(was));
   }
 
   /**
@@ -144,6 +155,10 @@ export class FeedCommit {
     const { check, set } = this.#s.feedIndex.counterWrite();
     checks.push(check);
     sets.push(set, ...this.#sets);
+    const block = this.#block;
+    if (block !== undefined && block.ids.length > 0) {
+      sets.push(blockSet(this.#collection, block.positions, block.ids));
+    }
     deletes.push(...this.#deletes);
   }
 

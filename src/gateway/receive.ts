@@ -29,6 +29,30 @@ export interface ReceiveOptions {
   readonly collections?: readonly string[];
   /** The `Retry-After` of a 503 (storage full or busy), seconds. Default `5`. */
   readonly retryAfter?: number;
+  /**
+   * Write the documents with `putBatch(..., { atomic: false, assumeNew:
+   * true })` (see {@linkcode ApplyOptions.assumeNew}): on Deno KV about 8x
+   * the documents per second for collections without indexes. Default
+   * `false`.
+   */
+  readonly assumeNew?: boolean;
+}
+
+/** Options of {@linkcode applyBatch}. */
+export interface ApplyOptions {
+  /**
+   * `true`: write a batch's puts as new documents, without reading them or
+   * checking their versions (`putBatch` with `assumeNew`; on Deno KV one
+   * mutation per document, in commits of up to about 975). Every guarantee
+   * of `applyBatch` stays (idempotent, each change applied once in effect,
+   * answered after the commit, completed when sent again, listed by the
+   * target's change feed); what changes is a put over a document the
+   * target already holds (a key updated at the origin, or written on the
+   * target too): it is written as a new document, version 1 with a new
+   * `createdAt`, instead of the old version + 1. Collections with indexes
+   * are written as without it. Default `false`.
+   */
+  readonly assumeNew?: boolean;
 }
 
 /**
@@ -118,6 +142,7 @@ async function inParts<K>(
  *
  * @param db The target database.
  * @param batch The batch (already checked with `parseBatch`).
+ * @param options `assumeNew`.
  * @returns How many changes were applied and skipped.
  *
  * @example
@@ -131,12 +156,27 @@ async function inParts<K>(
  * ] };
  * assert.deepEqual(await applyBatch(db, batch), { applied: 1, skipped: 0 });
  * assert.deepEqual(await applyBatch(db, batch), { applied: 0, skipped: 1 });
+ * const next = { origin: "gw~1", changes: [
+ *   { seq: "2", type: "put" as const, collection: "readings", key: "a/2", version: 1, doc: { t: 2 } },
+ * ] };
+ * assert.deepEqual(await applyBatch(db, next, { assumeNew: true }), { applied: 1, skipped: 0 });
  * ```
  */
 export function applyBatch(
   db: Database,
   batch: RelayBatch,
+  options: ApplyOptions = {},
 ): Promise<ReceiveResult> {
+  const assumeNew = typeof options === "object" && options !== null
+    ? options.assumeNew ?? false
+    : options;
+  if (typeof assumeNew !== "boolean") {
+    return Promise.reject(
+      new TypeError(
+        `Cannot apply a relay batch: options.assumeNew must be a boolean, got ${typeof assumeNew}`,
+      ),
+    );
+  }
   // Batches of one origin are applied one at a time: a batch still being
   // applied when the relay gave up on it (timeout) and sent it again, then
   // sent the next, must not write its older documents after the newer ones,
@@ -148,7 +188,7 @@ export function applyBatch(
   }
   const queue = byOrigin;
   const before = queue.get(batch.origin) ?? Promise.resolve();
-  const run = before.then(() => applyNow(db, batch));
+  const run = before.then(() => applyNow(db, batch, assumeNew));
   const settled = run.then(() => {}, () => {});
   queue.set(batch.origin, settled);
   void settled.then(() => {
@@ -163,6 +203,7 @@ const running = new WeakMap<Database, Map<string, Promise<void>>>();
 async function applyNow(
   db: Database,
   batch: RelayBatch,
+  assumeNew: boolean,
 ): Promise<ReceiveResult> {
   const byCollection = new Map<string, Map<string, RelayChange>>();
   for (const change of batch.changes) {
@@ -195,7 +236,11 @@ async function applyNow(
     }
     if (puts.length + deletes.length === 0) continue;
     const col = db.collection<unknown>(name);
-    if (puts.length > 0) {
+    if (puts.length > 0 && assumeNew) {
+      // In commits as large as the storage takes (not atomic as a whole:
+      // a batch cut short is completed when the relay sends it again).
+      await col.putBatch(new Map(puts), { atomic: false, assumeNew: true });
+    } else if (puts.length > 0) {
       await inParts(col, puts, (part) => col.putBatch(new Map(part)));
     }
     if (deletes.length > 0) {
@@ -259,7 +304,13 @@ export function receive(
     maxBodyBytes = 8_388_608,
     collections,
     retryAfter = 5,
+    assumeNew = false,
   } = options;
+  if (typeof assumeNew !== "boolean") {
+    throw new TypeError(
+      `Cannot set up receive: assumeNew must be a boolean, got ${typeof assumeNew}`,
+    );
+  }
   checkTokenSpec(token, "the relay");
   if (!(typeof maxBodyBytes === "number" && maxBodyBytes >= 1)) {
     throw new RangeError(
@@ -315,7 +366,7 @@ export function receive(
       }
     }
     try {
-      return json(200, await applyBatch(db, batch));
+      return json(200, await applyBatch(db, batch, { assumeNew }));
     } catch (e) {
       const name = (e as Error)?.name;
       const message = (e as Error)?.message ?? String(e);

@@ -1,0 +1,94 @@
+/**
+ * By-position blocks of shared storages (Deno KV): one key that stands for
+ * the by-position entries of many puts of one commit, so that a bulk write
+ * (`putBatch(..., { assumeNew: true })`) costs one KV mutation per document
+ * instead of two. A block is keyed `["q", last, "b"]` by the last position
+ * it holds, so a feed read from position `p` (a scan from `["q", p + 1]`)
+ * meets every block holding a position after `p`; its value is JSON
+ * `{"c": collection, "p": [positions], "i": [ids]}`, positions ascending.
+ * The positions of one commit are taken together under the counter's check,
+ * so no other by-position key lies between a block's first and last.
+ *
+ * @module
+ */
+
+import { decodeKey, encodeKey } from "../key_codec.ts";
+import { encodeUtf8 } from "../bytes.ts";
+import type { StorageEntry, StorageSet } from "../storage/contract.ts";
+import {
+  BY_POSITION,
+  type PositionEntry,
+  PUT,
+  readPosition,
+} from "./feed_index.ts";
+
+/** The tag that marks a block key (`["q", last, "b"]`). */
+const BLOCK = "b";
+
+/**
+ * The set that writes a block of puts.
+ *
+ * @param collection The collection.
+ * @param positions The puts' positions, ascending.
+ * @param ids Their item keys.
+ * @returns The set.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { blockSet, readPositions } from "./feed_block.ts";
+ * const set = blockSet("readings", [7, 8], ["a", "b"]);
+ * const out = readPositions({ ...set, versionstamp: "1" });
+ * assert.deepEqual(out.map((e) => e.position), [7, 8]);
+ * ```
+ */
+export function blockSet(
+  collection: string,
+  positions: readonly number[],
+  ids: readonly string[],
+): StorageSet {
+  return {
+    key: encodeKey([BY_POSITION, positions[positions.length - 1]!, BLOCK]),
+    value: encodeUtf8(JSON.stringify({ c: collection, p: positions, i: ids })),
+  };
+}
+
+/**
+ * Reads a by-position entry or a block: the changes it stands for, in
+ * position order; none when it is neither.
+ *
+ * @param entry A storage entry under `["q", ...]`.
+ * @returns Its changes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readPositions } from "./feed_block.ts";
+ * import { positionKey, positionValue } from "./feed_index.ts";
+ * const entry = { key: positionKey(3), value: positionValue("c", "k", 1), versionstamp: "1" };
+ * assert.deepEqual(readPositions(entry), [{ position: 3, collection: "c", id: "k", kind: 1 }]);
+ * ```
+ */
+export function readPositions(entry: StorageEntry): PositionEntry[] {
+  const single = readPosition(entry);
+  if (single !== undefined) return [single];
+  try {
+    const parts = decodeKey(entry.key);
+    if (parts.length !== 3 || parts[2] !== BLOCK) return [];
+    const { c, p, i } = JSON.parse(new TextDecoder().decode(entry.value));
+    if (
+      typeof c !== "string" || !Array.isArray(p) || !Array.isArray(i) ||
+      p.length !== i.length
+    ) return [];
+    const out: PositionEntry[] = [];
+    for (let k = 0; k < p.length; k++) {
+      const position = p[k];
+      const id = i[k];
+      if (typeof position !== "number" || typeof id !== "string") return [];
+      out.push({ position, collection: c, id, kind: PUT });
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
