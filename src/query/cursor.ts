@@ -43,10 +43,7 @@ export interface CursorPlan {
 interface Hit {
   readonly entry: StorageEntry;
   readonly record: StoredRecord;
-  /**
-   * The index entry the source visited (its key made only when a position
-   * needs it); `undefined` for the document itself.
-   */
+  /** The index entry visited (`undefined`: the document itself). */
   readonly source: { readonly key: Uint8Array } | undefined;
   readonly range: number;
 }
