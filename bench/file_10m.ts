@@ -17,6 +17,7 @@
 
 import { open } from "../mod.ts";
 import { type TargetRow, targetRow } from "./results.ts";
+import { denoCommand } from "./harness.ts";
 
 /** A generated reading. */
 function reading(i: number): { n: number; name: string; temp: number } {
@@ -121,12 +122,7 @@ async function reopen(path: string, n: number): Promise<ReopenOut> {
 }
 
 async function child<T>(args: string[]): Promise<T> {
-  const self = Deno.permissions.querySync({
-      name: "run",
-      command: Deno.execPath(),
-    }).state === "granted"
-    ? Deno.execPath()
-    : "deno";
+  const self = denoCommand();
   const { code, stdout, stderr } = await new Deno.Command(self, {
     args: [
       "run",

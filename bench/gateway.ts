@@ -20,6 +20,7 @@
  * @module
  */
 
+import { denoCommand } from "./harness.ts";
 import { DatabaseSync } from "node:sqlite";
 import { open } from "../mod.ts";
 import { ingest, relay } from "../gateway.ts";
@@ -399,13 +400,7 @@ async function httpRelay(
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  // `deno task bench` allows running `deno` by name, not its full path.
-  const self = Deno.permissions.querySync({
-      name: "run",
-      command: Deno.execPath(),
-    }).state === "granted"
-    ? Deno.execPath()
-    : "deno";
+  const self = denoCommand();
   const receiver = new Deno.Command(self, {
     args: [
       "run",

@@ -342,3 +342,16 @@ export async function recordLoop(
   stop();
   return { ms, maxGapMs: maxGap, ticks: points.length, points, result };
 }
+
+/**
+ * The command that runs this Deno in a child process: its full path when
+ * allowed, else `deno` by name (`deno task bench` allows only that).
+ *
+ * @returns The command.
+ */
+export function denoCommand(): string {
+  return Deno.permissions.querySync({ name: "run", command: Deno.execPath() })
+      .state === "granted"
+    ? Deno.execPath()
+    : "deno";
+}

@@ -691,11 +691,8 @@ export class Cursor<T> implements AsyncIterable<T> {
       next = { o: start + items.length };
     } else {
       const last = items[items.length - 1]!;
-      next = {
-        p: planTag(plan),
-        r: last.range,
-        k: bytesToBase64((last.source ?? last.entry).key),
-      };
+      const k = bytesToBase64((last.source ?? last.entry).key);
+      next = { p: planTag(plan), r: last.range, k };
     }
     return { items: items_, next: encodePosition(next) };
   }
