@@ -13,7 +13,13 @@ import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import { Budget } from "../engine/yield.ts";
-import { DocSlot } from "../engine/record_table.ts";
+import {
+  type Hit,
+  runDone,
+  type RunState,
+  scanPage,
+  type Sink,
+} from "./scan_page.ts";
 import type { Entry } from "../types.ts";
 import { copyValue, shareValue, type StoredRecord } from "../value_codec.ts";
 
@@ -38,27 +44,6 @@ export interface CursorPlan {
   ) => AsyncIterable<DocPage>;
   /** How `source` visits, for `explain()`. */
   readonly sourceDescription?: string;
-}
-
-interface Hit {
-  readonly entry: StorageEntry;
-  readonly record: StoredRecord;
-  /** The index entry visited (`undefined`: the document itself). */
-  readonly source: { readonly key: Uint8Array } | undefined;
-  readonly range: number;
-}
-
-/** Receives a query's results as stored records (internal). */
-interface Sink {
-  /** Takes one result: the stored record (not a copy: do not change it). */
-  add(
-    record: StoredRecord,
-    entry: StorageEntry,
-    source: { readonly key: Uint8Array } | undefined,
-    range: number,
-  ): void;
-  /** Whether results wait to be taken (the scan then pauses for them). */
-  readonly pending: boolean;
 }
 
 /** A sink that holds results until an iterating consumer takes them. */
@@ -325,7 +310,7 @@ export class Cursor<T> implements AsyncIterable<T> {
     const { engine, collection, predicate, signal, sort, source } = this.#plan;
     const action = `Cannot query '${collection}'`;
     let skip = this.#plan.skip;
-    let left = this.#plan.limit;
+    const left = this.#plan.limit;
     const sorted = sort !== undefined &&
       (source !== undefined || plan === undefined || !plan.sortCovered);
     let resume: { range: number; key: Uint8Array } | undefined;
@@ -365,78 +350,53 @@ export class Cursor<T> implements AsyncIterable<T> {
     // Counting a sorted query: the order does not change how many.
     const counting = sink === undefined;
     const inMemory = sorted && !counting;
-    // A count stops at skip + limit matches; explain reads what find reads.
-    const stopAt = counting && sorted && asFind ? Infinity : keep;
-    // In-memory sort: with a limit, keep only the best skip + limit hits
-    // (sorted, ties in arrival order, so the result equals a stable sort).
+    // In-memory sort: with a limit, keep only the best skip + limit hits.
     const compare = inMemory ? compileSort(sort!) : undefined;
-    const all: Hit[] = [];
-    const order = (a: Hit, b: Hit) => compare!(a.record.value, b.record.value);
-    let matched = 0;
-    for await (const page of pages) {
+    const r: RunState = {
+      budget,
+      visible: (entry, now, why) => engine.visible(entry, now, why),
+      action,
+      predicate,
+      counting,
+      // A count stops at skip + limit matches; explain reads what find reads.
+      stopAt: counting && sorted && asFind ? Infinity : keep,
+      inMemory,
+      keep,
+      all: [],
+      order: (a, b) => compare!(a.record.value, b.record.value),
+      sink,
+      tally,
+      skip,
+      left,
+      matched: 0,
+    };
+    pages: for await (const page of pages) {
       if (budget.spent()) await budget.pause();
       const now = engine.now();
       stats.docs += page.length;
-      const sources = page.sources;
-      const range = page.range ?? 0;
-      for (let i = 0; i < page.length; i++) {
-        if (budget.due()) await budget.pause();
-        const entry = page[i]!;
-        // The object tier's slots hold the record itself.
-        let record = entry instanceof DocSlot ? entry.record : undefined;
-        if (record === undefined) {
-          record = engine.visible(entry, now, action);
-          if (record === undefined) continue;
-        } else if (record.expiresAt !== undefined && now >= record.expiresAt) {
-          continue;
+      // Documents are read synchronously (scanPage); the loop only waits
+      // when the chunk's budget is spent.
+      for (let i = 0; i < page.length;) {
+        i = scanPage(r, page, i, now);
+        if (runDone(r)) {
+          if (counting) break pages;
+          break;
         }
-        if (!predicate(record.value, record.tags)) continue;
-        if (counting) {
-          if (++matched >= stopAt) break;
-          continue;
-        }
-        const src = sources?.[i];
-        if (inMemory) {
-          const hit = { entry, record, source: src, range };
-          if (keep === Infinity) {
-            all.push(hit);
-          } else if (
-            all.length < keep || order(hit, all[all.length - 1]!) < 0
-          ) {
-            // After every equal hit already kept: ties keep arrival order.
-            let lo = 0;
-            let hi = all.length;
-            while (lo < hi) {
-              const mid = (lo + hi) >>> 1;
-              if (order(all[mid]!, hit) <= 0) lo = mid + 1;
-              else hi = mid;
-            }
-            all.splice(lo, 0, hit);
-            if (all.length > keep) all.pop();
-          }
-          continue;
-        }
-        if (skip > 0) {
-          skip--;
-          continue;
-        }
-        tally.n++;
-        sink!.add(record, entry, src, range);
-        if (--left === 0) break;
+        if (i < page.length) await budget.pause();
       }
-      if (counting && matched >= stopAt) break;
       if (sink?.pending === true) yield;
-      if (left === 0) return;
+      if (!counting && r.left === 0) return;
     }
     if (counting) {
-      tally.n += Math.max(0, Math.min(matched, keep) - skip);
+      tally.n += Math.max(0, Math.min(r.matched, keep) - r.skip);
       return;
     }
     if (inMemory) {
       // Ties keep key order (a stable sort), so pages never overlap.
+      const { all, order } = r;
       if (keep === Infinity) all.sort(order);
       const end = Math.min(all.length, keep);
-      for (let i = skip; i < end; i++) {
+      for (let i = r.skip; i < end; i++) {
         if (budget.due()) {
           if (sink!.pending) yield;
           await budget.pause();
