@@ -35,6 +35,9 @@ import {
 import { type FeedHost, type FeedRequest, readChanges } from "./feed.ts";
 import { blockSet } from "./feed_block.ts";
 
+const NO_NUMBERS: readonly number[] = [];
+const NO_IDS: readonly string[] = [];
+
 /**
  * The positions one commit's changes take, and (on a shared storage) the
  * by-position keys and counter it writes.
@@ -42,12 +45,14 @@ import { blockSet } from "./feed_block.ts";
 export class FeedCommit {
   readonly #s: EngineCore;
   readonly #collection: string;
-  readonly positions: number[] = [];
-  readonly ids: string[] = [];
-  readonly kinds: number[] = [];
+  // Made on first use: most commits of one put need one entry each, and
+  // local storages never the shared ones.
+  #positions: number[] | undefined;
+  #ids: string[] | undefined;
+  #kinds: number[] | undefined;
   /** Shared storages: by-position keys to write and to remove. */
-  readonly #sets: StorageSet[] = [];
-  readonly #deletes: Uint8Array[] = [];
+  #sets: StorageSet[] | undefined;
+  #deletes: Uint8Array[] | undefined;
   /** Shared storages, bulk writes: puts written as one block (feed_block.ts). */
   readonly #block: { positions: number[]; ids: string[] } | undefined;
 
@@ -61,6 +66,28 @@ export class FeedCommit {
     this.#s = s;
     this.#collection = collection;
     this.#block = block && s.shared ? { positions: [], ids: [] } : undefined;
+  }
+
+  /** The commit's positions, ascending. */
+  get positions(): readonly number[] {
+    return this.#positions ?? NO_NUMBERS;
+  }
+
+  /** The item keys of the commit's positions. */
+  get ids(): readonly string[] {
+    return this.#ids ?? NO_IDS;
+  }
+
+  #take(position: number, id: string, kind: number): void {
+    if (this.#positions === undefined) {
+      this.#positions = [position];
+      this.#ids = [id];
+      this.#kinds = [kind];
+      return;
+    }
+    this.#positions.push(position);
+    this.#ids!.push(id);
+    this.#kinds!.push(kind);
   }
 
   /**
@@ -79,19 +106,17 @@ export class FeedCommit {
   ): void {
     const position = next.feed ?? 0;
     if (position === 0) return;
-    this.positions.push(position);
-    this.ids.push(id);
-    this.kinds.push(PUT);
+    this.#take(position, id, PUT);
     if (!this.#s.shared) return;
     const was = old?.feed ?? 0;
-    if (was > 0) this.#deletes.push(positionKey(was));
+    if (was > 0) (this.#deletes ??= []).push(positionKey(was));
     if (this.#block !== undefined) {
       this.#block.positions.push(position);
       this.#block.ids.push(id);
       return;
     }
     const value = positionValue(this.#collection, id, PUT);
-    this.#sets.push(
+    (this.#sets ??= []).push(
       expireAt === undefined
         ? { key: positionKey(position), value }
         : { key: positionKey(position), value, expireAt },
@@ -116,16 +141,14 @@ export class FeedCommit {
   ): StorageSet {
     const position = this.#s.feedIndex.next();
     const kind = deleted ? DELETE : EXPIRE;
-    this.positions.push(position);
-    this.ids.push(id);
-    this.kinds.push(kind);
+    this.#take(position, id, kind);
     if (this.#s.shared) {
-      this.#sets.push({
+      (this.#sets ??= []).push({
         key: positionKey(position),
         value: positionValue(this.#collection, id, kind),
       });
       const was = old.feed ?? 0;
-      if (was > 0) this.#deletes.push(positionKey(was));
+      if (was > 0) (this.#deletes ??= []).push(positionKey(was));
     }
     return {
       key: tombKey(this.#collection, id),
@@ -151,15 +174,15 @@ export class FeedCommit {
     sets: StorageSet[],
     deletes: Uint8Array[],
   ): void {
-    if (!this.#s.shared || this.positions.length === 0) return;
+    if (!this.#s.shared || this.#positions === undefined) return;
     const { check, set } = this.#s.feedIndex.counterWrite();
     checks.push(check);
-    sets.push(set, ...this.#sets);
+    sets.push(set, ...(this.#sets ?? []));
     const block = this.#block;
     if (block !== undefined && block.ids.length > 0) {
       sets.push(blockSet(this.#collection, block.positions, block.ids));
     }
-    deletes.push(...this.#deletes);
+    deletes.push(...(this.#deletes ?? []));
   }
 
   /**
@@ -170,13 +193,13 @@ export class FeedCommit {
    * @param durable The storage's `durable` promise, if any.
    */
   applied(versionstamp: string, durable: Promise<void> | undefined): void {
-    if (this.positions.length === 0) return;
-    const collections = this.positions.map(() => this.#collection);
+    const positions = this.#positions;
+    if (positions === undefined) return;
     this.#s.feedIndex.applied(
-      this.positions,
-      collections,
-      this.ids,
-      this.kinds,
+      positions,
+      this.#collection,
+      this.#ids!,
+      this.#kinds!,
       durable,
       versionstamp,
     );

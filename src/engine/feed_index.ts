@@ -367,7 +367,7 @@ export class FeedIndex {
    * appended and become visible once `durable` resolves.
    *
    * @param positions The commit's positions, ascending.
-   * @param collections Their collections.
+   * @param collections Their collections (one name: all of them).
    * @param ids Their item keys.
    * @param kinds Their kinds.
    * @param durable The storage's `durable` promise, if it gave one.
@@ -376,7 +376,7 @@ export class FeedIndex {
    */
   applied(
     positions: readonly number[],
-    collections: readonly string[],
+    collections: string | readonly string[],
     ids: readonly string[],
     kinds: readonly number[],
     durable: Promise<void> | undefined,
@@ -396,7 +396,12 @@ export class FeedIndex {
         if (position > this.deferred) this.deferred = position;
         continue;
       }
-      this.add(position, collections[i]!, ids[i]!, kinds[i]!);
+      this.add(
+        position,
+        typeof collections === "string" ? collections : collections[i]!,
+        ids[i]!,
+        kinds[i]!,
+      );
     }
     if (positions.length === 0) return 0;
     const last = positions[positions.length - 1]!;

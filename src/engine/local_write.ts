@@ -63,12 +63,7 @@ export function writeNow(
   );
   const result = storeLocal(s, p, action);
   if (result instanceof Promise) throw new Error("unreachable: not volatile");
-  applyLocal(
-    s,
-    state,
-    p,
-    result,
-    (durable) => afterCommit(s, collection, state, ops, built, durable),
-  );
+  applyLocal(s, state, p, result);
+  afterCommit(s, collection, state, ops, built, result.durable);
   return built.existed;
 }
