@@ -40,6 +40,13 @@ export interface Case<S> {
   readonly run: (state: S) => unknown | Promise<unknown>;
   /** Releases the state or checks the outcome (untimed). */
   readonly teardown?: (state: S) => unknown | Promise<unknown>;
+  /**
+   * Collect garbage before each run (default `true`). Short queries turn it
+   * off: after a forced full collection V8 regrows its young generation
+   * over the next runs, and any side that allocates (LokiJS with `clone`
+   * too) runs its next ~20 queries 2–10x slower than in a steady state.
+   */
+  readonly collect?: boolean;
 }
 
 /** Collects garbage when the runtime exposes `gc` (`--expose-gc`). */
@@ -110,7 +117,7 @@ export async function runCase<S>(
   const samples: number[] = [];
   for (let i = 0; i < warmup + reps; i++) {
     const state = c.setup === undefined ? undefined as S : await c.setup();
-    collectGarbage();
+    if (c.collect !== false) collectGarbage();
     const t0 = performance.now();
     await c.run(state);
     const ms = performance.now() - t0;
