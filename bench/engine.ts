@@ -400,6 +400,9 @@ export async function runEngineBench(
     impl,
     op,
     ops: reps,
+    // Queries in a steady state: no forced full GC before a sample (see
+    // `Case.collect`), for both sides.
+    collect: false,
     run: async () => {
       for (let i = 0; i < reps; i++) {
         const n = await q();

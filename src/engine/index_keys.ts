@@ -201,7 +201,15 @@ class PathValues {
   }
 }
 
+/** Split paths of the field lists already checked (an index's are fixed). */
+const checkedFields = new WeakMap<readonly unknown[], string[][]>();
+
 function checkSpec(spec: IndexSpec): string[][] {
+  const known = typeof spec === "object" && spec !== null &&
+      Array.isArray(spec.fields)
+    ? checkedFields.get(spec.fields)
+    : undefined;
+  if (known !== undefined && known.length === spec.fields.length) return known;
   if (typeof spec !== "object" || spec === null) {
     throw new TypeError(
       `Cannot compute index entries: expected an index spec, got ${
@@ -217,7 +225,7 @@ function checkSpec(spec: IndexSpec): string[][] {
       }': the index has no fields`,
     );
   }
-  return fields.map((f: unknown) => {
+  const paths = fields.map((f: unknown) => {
     if (typeof f !== "string") {
       throw new TypeError(
         `Cannot compute index entries for index '${
@@ -227,6 +235,8 @@ function checkSpec(spec: IndexSpec): string[][] {
     }
     return splitPath(f);
   });
+  checkedFields.set(fields, paths);
+  return paths;
 }
 
 /**
@@ -262,6 +272,22 @@ export function indexEntries(
   meta?: IndexMeta,
 ): IndexEntries {
   const paths = checkSpec(spec);
+  if (paths.length === 1 && paths[0]!.length === 1 && isDocument(doc)) {
+    // The common case: one top-level field holding a string, number or
+    // boolean gives one tuple (what the walk below gives, without it).
+    const path = spec.fields[0]!;
+    if (META_FIELDS[path] === undefined) {
+      const v = field(doc, paths[0]![0]!);
+      if (
+        typeof v === "string" || typeof v === "number" ||
+        typeof v === "boolean"
+      ) {
+        const tuple: IndexKeyPart[] = [v];
+        check(tuple, spec.name);
+        return { tuples: [tuple], multikey: false };
+      }
+    }
+  }
   const perField: IndexKeyPart[][] = [];
   let multikey = false;
   let present = false;
