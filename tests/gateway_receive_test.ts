@@ -274,3 +274,45 @@ Deno.test("receive: a stale batch still being applied when a newer one arrives (
   );
   assert.deepEqual(await readings.get("a"), { t: 9 });
 });
+
+Deno.test("applyBatch: a collection's batches must come in feed order (the rule is a position per origin and collection, not per key): one applied after a later batch is skipped whole, puts of other keys and deletes too; so a relay has one batch in flight", async () => {
+  await using db = await open();
+  const readings = db.collection("readings");
+  await applyBatch(db, {
+    origin: "gw~1",
+    changes: [put("0001", "a", { t: 1 }), put("0002", "b", { t: 1 })],
+  });
+  const first = {
+    origin: "gw~1",
+    changes: [
+      put("0003", "c", { t: 3 }),
+      {
+        seq: "0004",
+        type: "delete" as const,
+        collection: "readings",
+        key: "b",
+        version: 1,
+      },
+    ],
+  };
+  const second = {
+    origin: "gw~1",
+    changes: [put("0005", "a", { t: 5 }, 2)],
+  };
+  // Out of order: the later batch first.
+  assert.deepEqual(await applyBatch(db, second), { applied: 1, skipped: 0 });
+  assert.deepEqual(await applyBatch(db, first), { applied: 0, skipped: 2 });
+  assert.equal(await readings.has("c"), false); // never applied
+  assert.equal(await readings.has("b"), true); // its delete neither
+  // In order, on another target, both apply.
+  await using other = await open();
+  await applyBatch(other, {
+    origin: "gw~1",
+    changes: [put("0001", "a", { t: 1 }), put("0002", "b", { t: 1 })],
+  });
+  assert.deepEqual(await applyBatch(other, first), { applied: 2, skipped: 0 });
+  assert.deepEqual(await applyBatch(other, second), { applied: 1, skipped: 0 });
+  assert.deepEqual(await other.collection("readings").get("c"), { t: 3 });
+  assert.equal(await other.collection("readings").has("b"), false);
+  assert.deepEqual(await other.collection("readings").get("a"), { t: 5 });
+});

@@ -18,6 +18,7 @@ import {
 } from "./protocol.ts";
 import { applyBatch } from "./receive.ts";
 import { backoff, defaultSleep, type RetryOptions } from "./retry.ts";
+import { HttpError, postBatch } from "./relay_post.ts";
 import { knownStream } from "./streams.ts";
 
 /** One relayed collection, with its options. */
@@ -62,7 +63,12 @@ export interface RelayOptions {
    * origin). Default `"gateway"`.
    */
   readonly origin?: string;
-  /** The most changes in one batch. Default `500`. */
+  /**
+   * The most changes in one batch. Default `2_000` (a receiver on Deno KV
+   * with `assumeNew` writes them in two full KV commits and one short one,
+   * plus its position: larger batches spread that last write over more
+   * documents).
+   */
   readonly batchSize?: number;
   /** The most bytes (JSON) in one batch (at least one change). Default `1_048_576`. */
   readonly maxBatchBytes?: number;
@@ -139,12 +145,6 @@ export interface RelayDeps {
   readonly random?: () => number;
 }
 
-class HttpError extends Error {
-  constructor(message: string, readonly retryAfter: number | undefined) {
-    super(message);
-  }
-}
-
 interface Spec {
   readonly name: string;
   readonly priority: number;
@@ -154,11 +154,19 @@ interface Spec {
 }
 
 interface Page {
-  readonly collection: string;
+  readonly spec: Spec;
   readonly changes: RelayChange[];
   /** The position after the last change read (sent or skipped). */
   readonly last: string | undefined;
   readonly bytes: number;
+  /** When it was read (`clock.now()`). */
+  at: number;
+}
+
+/** A waiter of `idle()`. */
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
 }
 
 /** The checkpoint document in `_relay`. */
@@ -201,7 +209,7 @@ export function startRelay(
     token,
     name = "default",
     origin: originName = "gateway",
-    batchSize = 500,
+    batchSize = 2_000,
     maxBatchBytes = 1_048_576,
     maxBytesPerSecond,
     retry = {},
@@ -284,9 +292,16 @@ export function startRelay(
   signal?.addEventListener("abort", onAbort, { once: true });
 
   let checkpoint: Checkpoint | undefined;
+  /**
+   * Where the next page of each collection is read from: ahead of the
+   * checkpoint by the pages read and not yet acknowledged.
+   */
+  let readAt: Record<string, string> = {};
+  /** Pages read and not yet acknowledged, oldest first (at most two). */
+  const unacked: Page[] = [];
+  /** Settles once the page being sent is acknowledged (or given up at close). */
+  let inFlight: Promise<void> = Promise.resolve();
   let caughtUp = false;
-  let pending = 0;
-  let pendingSince = 0;
   let sent = 0;
   let batches = 0;
   let bytesSent = 0;
@@ -296,10 +311,10 @@ export function startRelay(
   let lastError: string | undefined;
   let nextFree = 0;
   let closed = false;
-  /** Idle waiters, each resolved after a pass that started after it. */
-  let waiters: { resolve(): void; reject(e: Error): void }[] = [];
-  /** Waiters whose pass is running. */
-  const starters: { resolve(): void; reject(e: Error): void }[] = [];
+  /** Idle waiters, each resolved after a scan that started after it. */
+  let waiters: Waiter[] = [];
+  /** Waiters whose scan is running. */
+  let starters: Waiter[] = [];
   let wake: (() => void) | undefined;
 
   const log = (
@@ -327,28 +342,32 @@ export function startRelay(
 
   const readPage = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
     try {
-      return await readFrom(spec, cp);
+      return await readFrom(spec);
     } catch (e) {
       if ((e as Error)?.name !== "FeedGapError") throw e;
-      // The checkpoint is older than what the feed still holds (deletion
+      // The position is older than what the feed still holds (deletion
       // markers purged after tombstoneRetention): start the collection over
       // from its current state; the receiver skips what it already has.
+      // The page being sent settles first (its ack moves the checkpoint).
+      await inFlight;
+      await background;
       resyncs++;
       log(
         "warn",
         "relay-resync",
         `Relay '${name}' cannot resume '${spec.name}' from ${
-          cp.positions[spec.name]
+          readAt[spec.name]
         }: ${(e as Error).message}; sending its current state again`,
       );
+      delete readAt[spec.name];
       delete cp.positions[spec.name];
       await checkpoints.put(name, cp);
-      return await readFrom(spec, cp);
+      return await readFrom(spec);
     }
   };
 
-  const readFrom = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
-    const since = cp.positions[spec.name];
+  const readFrom = async (spec: Spec): Promise<Page> => {
+    const since = readAt[spec.name];
     const byKey = new Map<string, RelayChange>();
     let last: string | undefined;
     let bytes = 2;
@@ -372,7 +391,8 @@ export function startRelay(
       last = change.seq;
       if (++read >= batchSize) break;
     }
-    return { collection: spec.name, changes: [...byKey.values()], last, bytes };
+    const changes = [...byKey.values()];
+    return { spec, changes, last, bytes, at: clock.now() };
   };
 
   const toWire = (change: FeedChange, spec: Spec): RelayChange | undefined => {
@@ -403,46 +423,14 @@ export function startRelay(
     };
   };
 
-  const deliver = async (batch: RelayBatch): Promise<ReceiveResult> => {
-    if (!isUrl) return await applyBatch(to as Database, batch);
-    // One controller for close() and the timeout (held by stop's listener
-    // and the timer, so it lives as long as the post).
-    const abort = new AbortController();
-    const onStop = () => abort.abort(stop.signal.reason);
-    stop.signal.addEventListener("abort", onStop, { once: true });
-    const timer = setTimeout(
-      () =>
-        abort.abort(
-          new DOMException(`No answer within ${timeout} ms`, "TimeoutError"),
-        ),
-      timeout,
-    );
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetchFn(to, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${token}`,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify(batch),
-        signal: abort.signal,
-      });
-      text = await response.text();
-    } finally {
-      clearTimeout(timer);
-      stop.signal.removeEventListener("abort", onStop);
-    }
-    if (response.status !== 200) {
-      const after = Number(response.headers.get("retry-after"));
-      throw new HttpError(
-        `${response.status} from ${to}: ${text.slice(0, 200)}`,
-        Number.isFinite(after) && after >= 0 ? after * 1000 : undefined,
-      );
-    }
-    return JSON.parse(text) as ReceiveResult;
-  };
+  const deliver = async (batch: RelayBatch): Promise<ReceiveResult> =>
+    isUrl
+      ? await postBatch(
+        { to: to as string | URL, token: token!, timeout, fetch: fetchFn },
+        batch,
+        stop.signal,
+      )
+      : await applyBatch(to as Database, batch);
 
   const throttle = async (bytes: number): Promise<void> => {
     if (maxBytesPerSecond === undefined) return;
@@ -517,7 +505,7 @@ export function startRelay(
     }
   };
 
-  const waitForChange = async (cp: Checkpoint): Promise<void> => {
+  const waitForChange = async (): Promise<void> => {
     const local = new AbortController();
     const onStop = () => local.abort();
     stop.signal.addEventListener("abort", onStop, { once: true });
@@ -526,7 +514,7 @@ export function startRelay(
       await Promise.race([
         woken,
         ...specs.map(async (spec) => {
-          const since = cp.positions[spec.name];
+          const since = readAt[spec.name];
           const feed = source.changes(spec.name, {
             ...(since === undefined ? {} : { since }),
             live: true,
@@ -579,43 +567,95 @@ export function startRelay(
     });
   };
 
+  /**
+   * The next page: from the collection of the highest priority with
+   * changes after its read position (which it moves past the page), or
+   * `undefined` when none has any.
+   */
+  const readNext = async (
+    cp: Checkpoint,
+    ahead: boolean,
+  ): Promise<Page | undefined> => {
+    // Reading ahead, a turn of the event loop first: a file database reads
+    // synchronously, and the POST just started must leave before that.
+    if (ahead) await new Promise((resolve) => setTimeout(resolve, 0));
+    for (const spec of specs) {
+      const page = await readPage(spec, cp);
+      if (closed) return undefined;
+      if (page.last === undefined) continue;
+      readAt[spec.name] = page.last;
+      caughtUp = false;
+      unacked.push(page);
+      return page;
+    }
+    return undefined;
+  };
+
+  /** Sends a page, then moves the checkpoint past it (in the background). */
+  const deliverPage = async (cp: Checkpoint, page: Page): Promise<void> => {
+    if (page.changes.length > 0) {
+      await send({ origin: cp.origin, changes: page.changes }, page.bytes);
+      if (closed) return;
+      sent += page.changes.length;
+      batches++;
+      bytesSent += page.bytes;
+    }
+    cp.positions[page.spec.name] = page.last!;
+    unacked.shift();
+    await afterAck(page.spec, page.changes, { ...cp.positions });
+  };
+
+  /**
+   * The loop: one page is sent at a time, in feed order (the receiver's
+   * rule needs a collection's batches applied in order, see `applyBatch`),
+   * while the next page is read; the checkpoint moves past a page only
+   * after its acknowledgement. So at most two pages are held: the one
+   * being sent (retried until acknowledged) and the one read ahead.
+   */
   const run = async (): Promise<void> => {
     const cp = checkpoint = await load();
-    while (!closed) {
-      starters.push(...waiters);
+    readAt = { ...cp.positions };
+    // A scan: the waiters present when it started, and the page it finds.
+    const scan = (ahead: boolean) => {
+      starters = waiters;
       waiters = [];
-      let progressed = false;
-      for (const spec of specs) {
-        const page = await readPage(spec, cp);
+      const page = readNext(cp, ahead);
+      page.catch(() => {}); // met when awaited
+      return { joined: starters, page };
+    };
+    let next = scan(false);
+    try {
+      while (!closed) {
+        const page = await next.page;
         if (closed) return;
-        if (page.last === undefined) continue;
-        progressed = true;
-        if (caughtUp || pending === 0) pendingSince = clock.now();
-        caughtUp = false;
-        pending = page.changes.length;
-        if (page.changes.length > 0) {
-          await send({ origin: cp.origin, changes: page.changes }, page.bytes);
-          if (closed) return;
-          sent += page.changes.length;
-          batches++;
-          bytesSent += page.bytes;
+        if (page === undefined) {
+          // Everything read is acknowledged (each send is awaited first).
+          if (!caughtUp) {
+            log(
+              "info",
+              "relay-caught-up",
+              `Relay '${name}' has sent everything`,
+              { sent },
+            );
+          }
+          caughtUp = true;
+          await background;
+          for (const w of next.joined.splice(0)) w.resolve();
+          if (waiters.length === 0) await waitForChange();
+          next = scan(false);
+          continue;
         }
-        cp.positions[spec.name] = page.last;
-        await afterAck(spec, page.changes, { ...cp.positions });
-        pending = 0;
-        break; // start again from the highest priority
+        // The waiters of this scan join the next one (started now, while
+        // this page is sent): it ends with nothing to send only after
+        // this page is acknowledged.
+        waiters.unshift(...next.joined.splice(0));
+        const sending = deliverPage(cp, page);
+        inFlight = sending.catch(() => {});
+        next = scan(true);
+        await sending;
       }
-      if (progressed) continue;
-      if (!caughtUp) {
-        log("info", "relay-caught-up", `Relay '${name}' has sent everything`, {
-          sent,
-        });
-      }
-      caughtUp = true;
-      await background;
-      for (const w of starters.splice(0)) w.resolve();
-      if (waiters.length > 0) continue;
-      await waitForChange(cp);
+    } finally {
+      await next.page.catch(() => {});
     }
   };
 
@@ -647,10 +687,15 @@ export function startRelay(
       for (const spec of specs) {
         dropped += knownStream(db, spec.name)?.dropped ?? 0;
       }
+      let pending = 0;
+      for (const page of unacked) pending += page.changes.length;
+      const oldest = unacked[0]?.at;
       return {
         pending,
         caughtUp,
-        lag: caughtUp ? 0 : Math.max(0, clock.now() - pendingSince),
+        lag: caughtUp || oldest === undefined
+          ? 0
+          : Math.max(0, clock.now() - oldest),
         sent,
         batches,
         bytes: bytesSent,

@@ -1,0 +1,98 @@
+/**
+ * The HTTP side of a relay: one batch POSTed to a `receive` endpoint, with
+ * a timeout and a stop signal.
+ *
+ * @module
+ */
+
+import type { ReceiveResult, RelayBatch } from "./protocol.ts";
+
+/** A POST answered with another status than 200. */
+export class HttpError extends Error {
+  /**
+   * @param message What happened.
+   * @param retryAfter The answer's `Retry-After`, ms, if any.
+   */
+  constructor(message: string, readonly retryAfter: number | undefined) {
+    super(message);
+  }
+}
+
+/** Where and how {@linkcode postBatch} posts. */
+export interface PostTarget {
+  /** The endpoint. */
+  readonly to: string | URL;
+  /** The bearer token. */
+  readonly token: string;
+  /** How long the POST may take, ms. */
+  readonly timeout: number;
+  /** The `fetch` to post with. */
+  readonly fetch: typeof fetch;
+}
+
+/**
+ * POSTs a batch and reads the answer.
+ *
+ * @param target Endpoint, token, timeout and fetch.
+ * @param batch The batch.
+ * @param stop Aborts the POST (the relay closing).
+ * @returns The receiver's counts.
+ * @throws {HttpError} When the answer is not 200.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { postBatch } from "./relay_post.ts";
+ * const fetch = (() => Promise.resolve(Response.json({ applied: 1, skipped: 0 }))) as typeof globalThis.fetch;
+ * const result = await postBatch(
+ *   { to: "http://cloud.test/sync", token: "t", timeout: 1000, fetch },
+ *   { origin: "gw~1", changes: [] },
+ *   new AbortController().signal,
+ * );
+ * assert.deepEqual(result, { applied: 1, skipped: 0 });
+ * ```
+ */
+export async function postBatch(
+  target: PostTarget,
+  batch: RelayBatch,
+  stop: AbortSignal,
+): Promise<ReceiveResult> {
+  const { to, token, timeout } = target;
+  // One controller for close() and the timeout (held by stop's listener
+  // and the timer, so it lives as long as the post).
+  const abort = new AbortController();
+  const onStop = () => abort.abort(stop.reason);
+  stop.addEventListener("abort", onStop, { once: true });
+  const timer = setTimeout(
+    () =>
+      abort.abort(
+        new DOMException(`No answer within ${timeout} ms`, "TimeoutError"),
+      ),
+    timeout,
+  );
+  let response: Response;
+  let text: string;
+  try {
+    response = await target.fetch(to, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify(batch),
+      signal: abort.signal,
+    });
+    text = await response.text();
+  } finally {
+    clearTimeout(timer);
+    stop.removeEventListener("abort", onStop);
+  }
+  if (response.status !== 200) {
+    const after = Number(response.headers.get("retry-after"));
+    throw new HttpError(
+      `${response.status} from ${to}: ${text.slice(0, 200)}`,
+      Number.isFinite(after) && after >= 0 ? after * 1000 : undefined,
+    );
+  }
+  return JSON.parse(text) as ReceiveResult;
+}
