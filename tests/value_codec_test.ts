@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeRecord, encodeRecord, recordMeta } from "../src/value_codec.ts";
+import {
+  checkValue,
+  copyValue,
+  decodeRecord,
+  encodeRecord,
+  recordMeta,
+  shareValue,
+} from "../src/value_codec.ts";
 
 Deno.test("recordMeta reads the same seq, feed position and expiry as a full decode (property)", () => {
   // Values, tags and date paths full of the envelope's own field names.
@@ -79,4 +86,57 @@ Deno.test("recordMeta gives up on bytes that are not a record", () => {
   assert.equal(recordMeta(new Uint8Array([1, 2, 3])), undefined);
   assert.equal(recordMeta(enc.encode('{"v":1,"s":}')), undefined);
   assert.throws(() => decodeRecord(enc.encode("{not json"), "read"));
+});
+
+/** Every object and array inside a value (the value too). */
+function containers(v: unknown, out: object[] = []): object[] {
+  if (typeof v !== "object" || v === null) return out;
+  out.push(v);
+  if (v instanceof Date || v instanceof Uint8Array) return out;
+  for (const x of Object.values(v)) containers(x, out);
+  return out;
+}
+
+Deno.test("copyValue: an equal value sharing nothing, mutable even when the stored one is frozen (property)", () => {
+  const key = fc.constantFrom("a", "b", "__proto__", "0", "10", "constructor");
+  const value = fc.letrec((tie) => ({
+    any: fc.oneof(
+      { depthSize: "small" },
+      fc.string(),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.date({ noInvalidDate: true }),
+      fc.uint8Array({ maxLength: 4 }),
+      fc.array(tie("any"), { maxLength: 3 }),
+      fc.dictionary(key, tie("any"), { maxKeys: 4 }),
+    ),
+  })).any;
+  fc.assert(
+    fc.property(value, fc.boolean(), (input, frozen) => {
+      // What the engine stores: the checked copy of the input.
+      const stored = checkValue(input, "test").value;
+      if (frozen) shareValue(stored);
+      const copy = copyValue(stored);
+      assert.deepStrictEqual(copy, stored);
+      const mine = containers(copy);
+      const theirs = new Set(containers(stored));
+      for (const c of mine) {
+        assert(!theirs.has(c), "the copy shares an object with the store");
+        if (!(c instanceof Uint8Array)) assert(!Object.isFrozen(c));
+      }
+      if (
+        typeof copy === "object" && copy !== null && !Array.isArray(copy) &&
+        !(copy instanceof Date) && !(copy instanceof Uint8Array)
+      ) {
+        assert.deepStrictEqual(
+          Object.keys(copy),
+          Object.keys(stored as object),
+        );
+        assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+      }
+    }),
+    { numRuns: 400 },
+  );
 });
