@@ -188,7 +188,7 @@ export class FileStorage implements Storage {
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
     if (this.#s.closed) return Promise.reject(this.#s.closedError("get"));
     try {
-      return Promise.resolve(keys.map((key) => this.#s.dir.get(key)));
+      return Promise.resolve(this.#s.dir.getMany(keys));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -596,6 +596,7 @@ export class FileStorage implements Storage {
       queued: this.#s.queue.length,
       flushes: s.flushes,
       syncs: s.syncs,
+      valueReads: this.#s.reader.reads,
       compactions: s.compactions,
       tornBytes: s.tornBytes,
       repairedRanges: s.repairedRanges,

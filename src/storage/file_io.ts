@@ -114,6 +114,8 @@ export function compactionError(
  */
 export class PositionedReader {
   gen = 0;
+  /** Reads made (each one seek and read of a run of bytes). */
+  reads = 0;
   readonly path: string;
   #file: Deno.FsFile | undefined;
 
@@ -137,6 +139,7 @@ export class PositionedReader {
     if (file === undefined) {
       throw new ClosedError(`Cannot read '${this.path}': it is closed`);
     }
+    this.reads++;
     file.seekSync(at, Deno.SeekMode.Start);
     let got = 0;
     while (got < len) {

@@ -171,19 +171,31 @@ class FileEntry implements StorageEntry {
   readonly #read: StoredRead;
   readonly #where: (e: KeyEntry) => string;
   #key: Uint8Array | undefined;
+  #stored: Uint8Array | undefined;
   #value: Uint8Array | undefined;
   #memo: StoredRecord | undefined;
 
+  /**
+   * @param entry The key's directory entry.
+   * @param read Reads its stored bytes (once: they are kept).
+   * @param where Says where it is, for error messages.
+   * @param stored Its stored bytes, when already read.
+   */
   constructor(
     entry: KeyEntry,
     read: StoredRead,
     where: (e: KeyEntry) => string,
-    value?: Uint8Array,
+    stored?: Uint8Array,
   ) {
     this.#entry = entry;
     this.#read = read;
     this.#where = where;
-    this.#value = value;
+    this.#stored = stored;
+  }
+
+  /** The stored bytes, read on first use (value and memo share them). */
+  #bytes(): Uint8Array {
+    return this.#stored ??= this.#read(this.#entry);
   }
 
   get key(): Uint8Array {
@@ -198,7 +210,7 @@ class FileEntry implements StorageEntry {
   get value(): Uint8Array {
     return this.#value ??= valueOf(
       this.#entry,
-      this.#read(this.#entry),
+      this.#bytes(),
       this.key,
       this.#where,
     );
@@ -215,7 +227,7 @@ class FileEntry implements StorageEntry {
       return this.#memo;
     }
     try {
-      const stored = this.#read(e);
+      const stored = this.#bytes();
       const rec = readRecord(new Reader(stored, 0, stored.length));
       if (typeof rec === "string" || rec.end !== stored.length) {
         return undefined;
@@ -353,9 +365,29 @@ export class KeyDir {
   /** One key's entry, its value read now. */
   get(key: Uint8Array): StorageEntry | null {
     const e = this.#tree.get(binaryString(key));
-    return e === undefined
-      ? null
-      : new FileEntry(e, this.stored, this.#where, this.value(e, key));
+    if (e === undefined) return null;
+    const entry = new FileEntry(e, this.stored, this.#where, this.stored(e));
+    entry.value; // checked now: a damaged record fails the read
+    return entry;
+  }
+
+  /**
+   * Several keys' entries, their values read now: records that lie close
+   * together in the file come in one read (a change feed's page, written
+   * one after another, is often one read).
+   *
+   * @param keys The keys.
+   * @returns An entry or `null` per key.
+   */
+  getMany(keys: readonly Uint8Array[]): (StorageEntry | null)[] {
+    const found = keys.map((key) => this.#tree.get(binaryString(key)));
+    const read = this.#runs(found.filter((e) => e !== undefined));
+    return found.map((e) => {
+      if (e === undefined) return null;
+      const entry = new FileEntry(e, this.stored, this.#where, read(e));
+      entry.value; // checked now, as get does
+      return entry;
+    });
   }
 
   /**
@@ -392,8 +424,18 @@ export class KeyDir {
    * nearby records (in order of offset), made when the first is asked for.
    */
   #page(batch: readonly KeyEntry[]): StorageEntry[] {
+    let read: StoredRead | undefined;
+    const lazy = (e: KeyEntry): Uint8Array => (read ??= this.#runs(batch))(e);
+    return batch.map((e) => new FileEntry(e, lazy, this.#where));
+  }
+
+  /**
+   * Reads the stored bytes of some entries now, in one read per run of
+   * nearby records (in order of offset); the function returned hands out
+   * each entry's bytes (reading any other entry on its own).
+   */
+  #runs(batch: readonly KeyEntry[]): StoredRead {
     const gen = this.#reader.gen;
-    let runs: Map<KeyEntry, { bytes: Uint8Array; start: number }> | undefined;
     const load = (): Map<KeyEntry, { bytes: Uint8Array; start: number }> => {
       const out = new Map<KeyEntry, { bytes: Uint8Array; start: number }>();
       const disk = batch.filter((e) => e.buf === undefined && e.gen === gen);
@@ -416,17 +458,16 @@ export class KeyDir {
       }
       return out;
     };
-    const read = (e: KeyEntry): Uint8Array => {
+    const runs = load();
+    return (e: KeyEntry): Uint8Array => {
       if (e.buf !== undefined || e.gen !== gen || gen !== this.#reader.gen) {
         return this.stored(e);
       }
-      runs ??= load();
       const run = runs.get(e);
       if (run === undefined) return this.stored(e);
       const at = e.at - run.start;
       return run.bytes.subarray(at, at + e.len);
     };
-    return batch.map((e) => new FileEntry(e, read, this.#where));
   }
 
   /** Sums `live` again (after entries changed their stored length). */

@@ -98,6 +98,11 @@ export type FileStorageStats = {
   readonly flushes: number;
   /** fsyncs of the log. */
   readonly syncs: number;
+  /**
+   * Reads of stored values from the file since open (records close
+   * together, such as a page of a scan or of the change feed, share one).
+   */
+  readonly valueReads: number;
   /** Compactions done since open. */
   readonly compactions: number;
   /** Bytes of a torn last commit cut off when the file was opened. */
