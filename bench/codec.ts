@@ -80,7 +80,7 @@ export interface StoredSize {
   readonly docs: number;
   /** Bytes on disk after `compact()` and `close()`. */
   readonly bytes: number;
-  /** Whether the file holds the plain text `"site":"greenhouse-3"`. */
+  /** Whether the file holds the plain text `greenhouse-3` (a field value). */
   readonly plaintextFound: boolean;
   /** Load time (putBatch of 1,000 at a time), ms. */
   readonly loadMs: number;
@@ -147,8 +147,12 @@ const PASSPHRASE = "correct horse battery staple";
 const LOAD_BATCH = 40;
 /** Documents per `putBatch` of the stored-size files. */
 const SIZE_BATCH = 1_000;
-/** Text every plain sensor record holds; absent once encrypted. */
-const MARKER = '"site":"greenhouse-3"';
+/**
+ * Text every plain sensor record holds (a field's value: the file storage
+ * writes JSON, Deno KV its own serialisation of the value, and both keep
+ * the text as it is); absent once encrypted.
+ */
+const MARKER = "greenhouse-3";
 
 /** A small sensor reading, about 240 bytes of JSON. */
 interface SmallDoc {

@@ -360,7 +360,7 @@ function loadavg(): number[] | null {
 const METHOD =
   "Each ratio is ours ÷ peer in speed, from the best (fastest) recorded sample of each side; " +
   "the cases of a row run round-robin (1 warm-up round, then 3 recorded rounds in the engine " +
-  "scenario, 5 in the others) on the same generated data, with gc() before each sample. " +
+  "scenario, 5 in the others) on the same generated data, with gc() before each sample (but query samples: see Case.collect). " +
   "Stalls: the longest gap between ticks of a setInterval(1) while a scan runs, best of 3. " +
   "Every case checks its result (counts, found keys), so a fast wrong answer fails the run.";
 

@@ -177,12 +177,13 @@ export class FeedCommit {
     if (!this.#s.shared || this.#positions === undefined) return;
     const { check, set } = this.#s.feedIndex.counterWrite();
     checks.push(check);
-    sets.push(set, ...(this.#sets ?? []));
+    sets.push(set);
+    for (const s of this.#sets ?? []) sets.push(s); // no spread: any size
     const block = this.#block;
     if (block !== undefined && block.ids.length > 0) {
       sets.push(blockSet(this.#collection, block.positions, block.ids));
     }
-    deletes.push(...(this.#deletes ?? []));
+    for (const d of this.#deletes ?? []) deletes.push(d);
   }
 
   /**

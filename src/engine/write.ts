@@ -107,7 +107,7 @@ export async function writeInGroups(
         const done = await writeAttempt(s, collection, current, action);
         if (done !== undefined) {
           if (done.durable !== undefined) await settle(s, done.durable);
-          existed.push(...done.existed);
+          for (const e of done.existed) existed.push(e); // no spread: any size
           return;
         }
         await lostRace(s, attempt, action);

@@ -248,7 +248,7 @@ async function run(
         }: its MAC does not match (or every encrypted file is damaged)`,
       );
     }
-    damaged.push(...macMismatches);
+    for (const m of macMismatches) damaged.push(m);
   }
   if (damaged.length > 0 && o.onDamage === "throw") {
     const first = damaged[0]!;

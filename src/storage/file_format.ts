@@ -321,7 +321,9 @@ export function encodeFrame(
 ): Uint8Array {
   if (version >= BINARY_VERSION) {
     const parts = sets.map((set) => splitValue(set.value, set.memo, set.key));
-    split?.push(...parts);
+    // One by one: a spread of a commit of ~100,000 sets or more would
+    // overflow the call stack.
+    if (split !== undefined) { for (const p of parts) split.push(p); }
     return encodeBinaryFrame(seq, sets, parts, deletes, offsets);
   }
   let length = 8;
