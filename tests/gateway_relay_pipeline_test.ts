@@ -14,18 +14,10 @@ import {
   type RelayBatch,
 } from "../src/gateway/protocol.ts";
 import { FakeFeed } from "./fixtures/gateway_fake_feed.ts";
+import { mulberry32 } from "../bench/data.ts";
 
-/** A small seeded generator (mulberry32), so a failing seed can be replayed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator, so a failing seed can be replayed. */
+const generator = mulberry32;
 
 /** Lets the event loop turn `n` times. */
 async function turns(n: number): Promise<void> {

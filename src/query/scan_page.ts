@@ -10,6 +10,7 @@
  */
 
 import type { DocPage } from "../engine/engine.ts";
+import { upperBound } from "../engine/btree_node.ts";
 import { DocSlot } from "../engine/record_table.ts";
 import type { Budget } from "../engine/yield.ts";
 import type { StorageEntry } from "../storage/contract.ts";
@@ -184,14 +185,7 @@ function keepSorted(r: RunState, hit: Hit): void {
   }
   if (all.length < keep || order(hit, all[all.length - 1]!) < 0) {
     // After every equal hit already kept: ties keep arrival order.
-    let lo = 0;
-    let hi = all.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (order(all[mid]!, hit) <= 0) lo = mid + 1;
-      else hi = mid;
-    }
-    all.splice(lo, 0, hit);
+    all.splice(upperBound(all, hit, order), 0, hit);
     if (all.length > keep) all.pop();
   }
 }
