@@ -9,6 +9,8 @@ import { ConflictError } from "../errors.ts";
 import type { Change } from "../types.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import { isExpired } from "./layout.ts";
+import type { StorageEntry } from "../storage/contract.ts";
+import { LazyChange } from "./write_build.ts";
 import { commitItems } from "./commit.ts";
 import { settle } from "./load.ts";
 import { deleteInGroups } from "./bulk.ts";
@@ -125,6 +127,43 @@ export async function sweep(
   return removed;
 }
 
+/**
+ * The current entries of items due to expire. On a local storage they come
+ * from the object tier (a value only the storage holds is read, nearby ones
+ * together): a sweep reads what it removes and nothing else (reading the
+ * memory storage would first fold its whole write log). On a shared storage
+ * they are read from it.
+ */
+async function expiredEntries(
+  s: EngineCore,
+  collection: string,
+  state: CollectionState,
+  live: readonly { key: string }[],
+): Promise<{
+  keys: (Uint8Array | undefined)[];
+  current: (StorageEntry | null)[];
+}> {
+  if (!s.local || state.table === undefined) {
+    const keys = live.map((d) => s.docKey(collection, d.key));
+    return { keys, current: await s.storage.getMany(keys) };
+  }
+  const table = state.table;
+  const keys: (Uint8Array | undefined)[] = new Array(live.length);
+  const current: (StorageEntry | null)[] = new Array(live.length);
+  const misses: number[] = [];
+  for (let i = 0; i < live.length; i++) {
+    const slot = table.get(live[i]!.key);
+    current[i] = slot ?? null;
+    keys[i] = s.volatile ? slot?.knownKey : slot?.key;
+    if (slot !== undefined && slot.record === undefined) misses.push(i);
+  }
+  if (misses.length > 0) {
+    const read = await s.storage.getMany(misses.map((i) => keys[i]!));
+    for (let j = 0; j < misses.length; j++) current[misses[j]!] = read[j]!;
+  }
+  return { keys, current };
+}
+
 export async function removeExpired(
   s: EngineCore,
   collection: string,
@@ -135,12 +174,12 @@ export async function removeExpired(
   const { inflight } = state;
   const live = due.filter((d) => inflight.get(d.key) === d.expiresAt);
   try {
-    const keys = live.map((d) => s.docKey(collection, d.key));
-    const current = await s.storage.getMany(keys);
+    const { keys, current } = await expiredEntries(s, collection, state, live);
+    const prefix = s.collectionPrefix(collection);
     const now = s.now();
     const changes: ItemChange[] = [];
     let gone = 0;
-    for (let i = 0; i < keys.length; i++) {
+    for (let i = 0; i < live.length; i++) {
       const entry = current[i] ?? null;
       if (entry === null) {
         gone++; // the storage expired it first (or another process)
@@ -148,13 +187,18 @@ export async function removeExpired(
       }
       const old = s.decode(entry, action);
       if (!isExpired(old, now)) continue; // re-put since it was scheduled
-      changes.push({
-        id: live[i]!.key,
-        key: keys[i]!,
-        entry,
-        old,
-        next: undefined,
-      });
+      // The key's bytes only if the storage asks (object tier: lazily).
+      changes.push(
+        new LazyChange(
+          live[i]!.key,
+          prefix,
+          keys[i],
+          entry,
+          old,
+          undefined,
+          false,
+        ),
+      );
     }
     const told = (): Change[] =>
       changes.map((c) => ({ type: "expire", collection, key: c.id }));
