@@ -372,9 +372,11 @@ export class KeyDir {
   }
 
   /**
-   * Several keys' entries, their values read now: records that lie close
-   * together in the file come in one read (a change feed's page, written
-   * one after another, is often one read).
+   * Several keys' entries, their stored bytes read now: records that lie
+   * close together in the file come in one read (a change feed's page,
+   * written one after another, is often one read). A record's JSON `value`
+   * is made only if asked (the engine decodes the record from its parts):
+   * a damaged record fails when its `memo` or `value` is read.
    *
    * @param keys The keys.
    * @returns An entry or `null` per key.
@@ -382,12 +384,11 @@ export class KeyDir {
   getMany(keys: readonly Uint8Array[]): (StorageEntry | null)[] {
     const found = keys.map((key) => this.#tree.get(binaryString(key)));
     const read = this.#runs(found.filter((e) => e !== undefined));
-    return found.map((e) => {
-      if (e === undefined) return null;
-      const entry = new FileEntry(e, this.stored, this.#where, read(e));
-      entry.value; // checked now, as get does
-      return entry;
-    });
+    return found.map((e) =>
+      e === undefined
+        ? null
+        : new FileEntry(e, this.stored, this.#where, read(e))
+    );
   }
 
   /**
