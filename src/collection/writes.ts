@@ -51,31 +51,36 @@ import type { CollectionCore } from "./core.ts";
  * assert.equal((await db.put({ a: 1 })).length, 26);
  * ```
  */
-export async function put(
+export function put(
   c: CollectionCore,
   args: unknown[],
 ): Promise<string> {
-  const keyed = args.length >= 3 ||
-    (args.length === 2 && isKeyedPut(args[0], args[1], OPTIONS.put.known));
-  const key = keyed ? args[0] : undefined;
-  const value = keyed ? args[1] : args[0];
-  const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
-  const action = typeof key === "string"
-    ? `Cannot put '${key}'`
-    : `Cannot put into '${c.name}'`;
-  c.engine.assertOpen(action);
-  if (keyed) checkKey(key, action);
-  checkOptions(options, OPTIONS.put, action);
-  const op = putOp(
-    c,
-    key as string | undefined,
-    value,
-    options?.ttl,
-    options?.tags,
-    action,
-  );
-  await c.engine.write(c.name, [op], action);
-  return op.id;
+  // Not async: a put the engine applies at once costs one settled promise.
+  try {
+    const keyed = args.length >= 3 ||
+      (args.length === 2 && isKeyedPut(args[0], args[1], OPTIONS.put.known));
+    const key = keyed ? args[0] : undefined;
+    const value = keyed ? args[1] : args[0];
+    const options = (keyed ? args[2] : args[1]) as PutOptions | undefined;
+    const action = typeof key === "string"
+      ? `Cannot put '${key}'`
+      : `Cannot put into '${c.name}'`;
+    c.engine.assertOpen(action);
+    if (keyed) checkKey(key, action);
+    checkOptions(options, OPTIONS.put, action);
+    const op = putOp(
+      c,
+      key as string | undefined,
+      value,
+      options?.ttl,
+      options?.tags,
+      action,
+    );
+    const done = c.engine.writeOne(c.name, op, action);
+    return done === undefined ? Promise.resolve(op.id) : done.then(() => op.id);
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
 
 function putOp(

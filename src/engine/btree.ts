@@ -29,6 +29,7 @@ import {
   lastLeaf,
   Leaf,
   lowerBound,
+  sameKey,
   TreeCore,
 } from "./btree_node.ts";
 import { insert } from "./btree_insert.ts";
@@ -169,7 +170,7 @@ export class BTree<K, V> {
     const leaf = findLeaf(t, key);
     const keys = leaf.keys;
     const i = lowerBound(keys, key, t.compare);
-    if (i < keys.length && t.compare(keys[i]!, key) === 0) {
+    if (i < keys.length && sameKey(t.compare, keys[i]!, key)) {
       return leaf.values[i];
     }
     return undefined;
@@ -196,7 +197,7 @@ export class BTree<K, V> {
     const leaf = findLeaf(t, key);
     const keys = leaf.keys;
     const i = lowerBound(keys, key, t.compare);
-    return i < keys.length && t.compare(keys[i]!, key) === 0;
+    return i < keys.length && sameKey(t.compare, keys[i]!, key);
   }
 
   /**

@@ -27,6 +27,7 @@ import {
   lowerBound,
   type Node,
   removeAt,
+  sameKey,
   type TreeCore,
   upperBound,
 } from "./btree_node.ts";
@@ -43,7 +44,7 @@ export function remove<K, V>(
     const leaf = node as Leaf<K, V>;
     const keys = leaf.keys;
     const i = lowerBound(keys, key, compare);
-    if (i === keys.length || compare(keys[i]!, key) !== 0) return false;
+    if (i === keys.length || !sameKey(compare, keys[i]!, key)) return false;
     removeAt(keys, i);
     removeAt(leaf.values, i);
     return true;

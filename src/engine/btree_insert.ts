@@ -22,6 +22,7 @@ import {
   Leaf,
   lowerBound,
   type Node,
+  sameKey,
   type TreeCore,
   upperBound,
 } from "./btree_node.ts";
@@ -42,7 +43,8 @@ export function insert<K, V>(
     const leaf = node as Leaf<K, V>;
     const keys = leaf.keys;
     const i = lowerBound(keys, key, compare);
-    if (i < keys.length && compare(keys[i]!, key) === 0) {
+    const same = i < keys.length && sameKey(compare, keys[i]!, key);
+    if (same) {
       leaf.values[i] = value;
       t.added = false;
       return null;

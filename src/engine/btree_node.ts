@@ -110,6 +110,20 @@ export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * Whether two keys are equal in a tree's order (strings by `===`).
+ *
+ * @param compare The tree's order.
+ * @param a A key.
+ * @param b Another.
+ * @returns `true` when equal.
+ */
+export function sameKey<K>(compare: Comparator<K>, a: K, b: K): boolean {
+  return compare === (compareStrings as Comparator<unknown>)
+    ? a === b
+    : compare(a, b) === 0;
+}
+
 /** Index of the first key `>= key` (or `keys.length`). */
 export function lowerBound<K>(
   keys: K[],
@@ -118,6 +132,18 @@ export function lowerBound<K>(
 ): number {
   let lo = 0;
   let hi = keys.length;
+  // String keys (the object tier's trees) compare inline: a comparator
+  // shared by trees of several key types is a call V8 cannot inline.
+  if (compare === (compareStrings as Comparator<unknown>)) {
+    const k = key as string;
+    const ks = keys as string[];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ks[mid]! < k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (compare(keys[mid]!, key) < 0) lo = mid + 1;
@@ -134,6 +160,16 @@ export function upperBound<K>(
 ): number {
   let lo = 0;
   let hi = keys.length;
+  if (compare === (compareStrings as Comparator<unknown>)) {
+    const k = key as string;
+    const ks = keys as string[];
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ks[mid]! <= k) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (compare(keys[mid]!, key) <= 0) lo = mid + 1;

@@ -32,7 +32,7 @@ import { EngineCore, type EngineSettings, type WriteOp } from "./state.ts";
 import { capMemoryLimit, load, refresh, reloaded, sync } from "./load.ts";
 import { transact } from "./write.ts";
 import { EngineReads } from "./engine_reads.ts";
-import { writeNow } from "./local_write.ts";
+import { writeNow, writeOneNow } from "./local_write.ts";
 import { createIndex, dropIndex } from "./index_build.ts";
 import { clear } from "./bulk.ts";
 import { writeNew } from "./write_new.ts";
@@ -165,6 +165,33 @@ export class Engine extends EngineReads {
       }
     }
     return transact(s, collection, action, () => Promise.resolve(ops));
+  }
+
+  /**
+   * Applies one put or delete: at once when the fast path takes it (see
+   * {@linkcode Engine.write}), else through the write queue.
+   *
+   * @param collection Collection name.
+   * @param op The step.
+   * @param action For error messages.
+   * @returns `undefined` when the step was applied at once, else a promise
+   *   settled once it is (as {@linkcode Engine.write}'s).
+   * @throws What {@linkcode Engine.write} rejects with, synchronously when
+   *   the fast path refuses the step.
+   */
+  writeOne(
+    collection: string,
+    op: WriteOp,
+    action: string,
+  ): Promise<boolean[]> | undefined {
+    const s = this.#s;
+    if (s.volatile && !s.closed) {
+      if (writeOneNow(s, collection, op, action) !== undefined) {
+        poke(s);
+        return undefined;
+      }
+    }
+    return transact(s, collection, action, () => Promise.resolve([op]));
   }
 
   /**

@@ -410,6 +410,33 @@ export class FeedIndex {
     return this.#live - before;
   }
 
+  /**
+   * {@linkcode FeedIndex.applied} for a commit of one change on a local
+   * storage (no arrays; shared storages use `applied`).
+   *
+   * @param position The change's position.
+   * @param collection Its collection.
+   * @param id The item's key.
+   * @param kind {@linkcode PUT}, {@linkcode DELETE} or {@linkcode EXPIRE}.
+   * @param durable The storage's `durable` promise, if any.
+   */
+  appliedOne(
+    position: number,
+    collection: string,
+    id: string,
+    kind: number,
+    durable: Promise<void> | undefined,
+  ): void {
+    if (this.#shared) throw new Error("appliedOne: local storages only");
+    if (this.deferPuts && kind === PUT) {
+      if (position > this.deferred) this.deferred = position;
+    } else {
+      this.add(position, collection, id, kind);
+    }
+    this.#durable(position, durable);
+    this.#compactSoon();
+  }
+
   /** Shared storages: the counter may have moved (a commit failed). */
   failed(): void {
     if (this.#shared) this.#stamp = undefined;

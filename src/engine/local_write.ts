@@ -14,6 +14,7 @@ import type { StorageEntry } from "../storage/contract.ts";
 import type { EngineCore, WriteOp } from "./state.ts";
 import { afterCommit, buildChanges } from "./write_build.ts";
 import { applyLocal, prepareLocal, storeLocal } from "./local_commit.ts";
+import { putNow } from "./local_put.ts";
 
 /**
  * Applies a write at once when the fast path can take it.
@@ -35,9 +36,13 @@ export function writeNow(
   action: string,
 ): boolean[] | undefined {
   if (!s.volatile || s.queued > 0 || s.blinder !== undefined) return undefined;
+  const n = ops.length;
+  if (n === 1 && ops[0]!.kind === "put") {
+    const live = putNow(s, collection, s.state(collection), ops[0]!, action);
+    return live === undefined ? undefined : [live];
+  }
   const state = s.state(collection);
   const table = state.table!;
-  const n = ops.length;
   const keys: (Uint8Array | undefined)[] = new Array(n);
   const current: (StorageEntry | null)[] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -66,4 +71,26 @@ export function writeNow(
   applyLocal(s, state, p, result);
   afterCommit(s, collection, state, ops, built, result.durable);
   return built.existed;
+}
+
+/**
+ * {@linkcode writeNow} for one step, without arrays.
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param op The step.
+ * @param action For error messages.
+ * @returns Whether a visible item existed before; `undefined` when the
+ *   write must go through the queue instead (nothing changed).
+ * @throws As {@linkcode writeNow}.
+ */
+export function writeOneNow(
+  s: EngineCore,
+  collection: string,
+  op: WriteOp,
+  action: string,
+): boolean | undefined {
+  if (op.kind !== "put") return writeNow(s, collection, [op], action)?.[0];
+  if (!s.volatile || s.queued > 0 || s.blinder !== undefined) return undefined;
+  return putNow(s, collection, s.state(collection), op, action);
 }
