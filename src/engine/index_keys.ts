@@ -361,6 +361,87 @@ function product(
   return out;
 }
 
+/**
+ * The value a document gives an index over one top-level field when that
+ * field holds a string, number or boolean: the common case, whose one
+ * entry needs no walk, no tuples and no product (see
+ * {@linkcode indexEntries}, which gives the same single tuple `[value]`).
+ *
+ * @param spec The index.
+ * @param doc The document.
+ * @returns The value, or `undefined` when the general walk is needed.
+ * @throws {TypeError} As {@linkcode indexEntries}, for a malformed spec.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scalarValue } from "./index_keys.ts";
+ * const spec = { name: "age_1", fields: ["age"], unique: false, sparse: false };
+ * assert.equal(scalarValue(spec, { age: 42 }), 42);
+ * assert.equal(scalarValue(spec, { age: [42] }), undefined);
+ * ```
+ */
+export function scalarValue(
+  spec: IndexSpec,
+  doc: unknown,
+): string | number | boolean | undefined {
+  const paths = checkSpec(spec);
+  if (paths.length !== 1 || paths[0]!.length !== 1 || !isDocument(doc)) {
+    return undefined;
+  }
+  if (META_FIELDS[spec.fields[0]!] !== undefined) return undefined;
+  const v = field(doc, paths[0]![0]!);
+  return typeof v === "string" || typeof v === "number" ||
+      typeof v === "boolean"
+    ? v
+    : undefined;
+}
+
+const ONE: IndexKeyPart[] = [null];
+const PAIR: IndexKeyPart[] = [null, null];
+
+/**
+ * The key tail (after the index's prefix, one char per byte) of the entry
+ * `[value]` (unique index) or `[value, id]`, as the general path encodes
+ * it, without building the tuple.
+ *
+ * @param spec The index.
+ * @param value What {@linkcode scalarValue} gave.
+ * @param id The item's id.
+ * @returns The tail.
+ * @throws {TypeError} When the value cannot be a key (a lone surrogate),
+ *   with the message {@linkcode indexEntries} gives.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scalarTail } from "./index_keys.ts";
+ * import { encodeIndexKeyBinary } from "../index_key_codec.ts";
+ * const spec = { name: "age_1", fields: ["age"], unique: false, sparse: false };
+ * assert.equal(scalarTail(spec, 42, "k"), encodeIndexKeyBinary([42, "k"]));
+ * ```
+ */
+export function scalarTail(
+  spec: IndexSpec,
+  value: string | number | boolean,
+  id: string,
+): string {
+  const parts = spec.unique === true ? ONE : PAIR;
+  parts[0] = value;
+  if (parts === PAIR) PAIR[1] = id;
+  try {
+    return encodeIndexKeyBinary(parts);
+  } catch (e) {
+    const Err = e instanceof RangeError ? RangeError : TypeError;
+    throw new Err(
+      `Cannot index document in index '${spec.name}': ${(e as Error).message}`,
+    );
+  } finally {
+    parts[0] = null;
+    PAIR[1] = null;
+  }
+}
+
 /** The tuple's key as a binary string; throws when a value cannot be one. */
 function check(tuple: readonly IndexKeyPart[], name: string): string {
   try {

@@ -17,7 +17,12 @@
  */
 
 import { binaryBytes, binaryString } from "../bytes.ts";
-import { indexEntries, type IndexSpec } from "./index_keys.ts";
+import {
+  indexEntries,
+  type IndexSpec,
+  scalarTail,
+  scalarValue,
+} from "./index_keys.ts";
 import { decodeKey, encodeKey, encodeKeyBinary } from "../key_codec.ts";
 import { encodeIndexKeyBinary, type IndexKeyPart } from "../index_key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
@@ -287,11 +292,19 @@ export class CollectionIndexes {
       text = binaryString(prefix);
       this.#texts.set(spec.name, text);
     }
+    const blinder = this.blinder;
+    if (blinder === undefined) {
+      // The common case: one entry, no tuples to build.
+      const v = scalarValue(spec, record.value);
+      if (v !== undefined) {
+        const tail = scalarTail(spec, v, id);
+        return [new TreeEntry(spec.name, spec.unique, [v], prefix, text, tail)];
+      }
+    }
     const out: IndexEntry[] = [];
     // No metadata: filters see only the document, so indexes must too.
     const made = indexEntries(spec, record.value);
     if (made.multikey && !spec.multikey) multikey?.add(spec.name);
-    const blinder = this.blinder;
     for (const tuple of made.tuples) {
       const keyed = blinder === undefined
         ? tuple
@@ -352,7 +365,8 @@ export class CollectionIndexes {
     const out: IndexEntry[] = [];
     if (this.ordered) out.push(this.orderEntry(id, record));
     for (const spec of this.#indexes.values()) {
-      out.push(...this.indexEntries(spec, id, record, multikey));
+      const made = this.indexEntries(spec, id, record, multikey);
+      for (let i = 0; i < made.length; i++) out.push(made[i]!);
     }
     return out;
   }

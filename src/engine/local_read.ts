@@ -8,6 +8,7 @@
  * @module
  */
 
+import { settleOrder } from "./settle.ts";
 import { decodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
@@ -71,6 +72,12 @@ export async function* localPages(
   let from = afterId;
   let walk: RunIterator<DocSlot> | undefined;
   for (;;) {
+    // Documents added since the order was last read: merged in chunks.
+    if (table.pending > 0) {
+      await settleOrder(table);
+      signal?.throwIfAborted();
+      s.assertOpen("Cannot scan");
+    }
     // A fresh walk after ids were added or removed between pages.
     if (walk === undefined || walk.stale) walk = table.slots(reverse, from);
     const page: DocSlot[] = [];

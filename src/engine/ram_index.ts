@@ -5,6 +5,16 @@
  * reference to the document's slot. An equality or range lookup walks only
  * the matching cells; a unique check is one lookup.
  *
+ * Entries of non-unique indexes (and of the insertion order) reach their
+ * tree lazily: `add` appends them to a pending run (no tree search), and
+ * the first reader of the tree sorts and merges the run
+ * ({@linkcode RamIndexes.tree} and {@linkcode RamIndexes.range} at once,
+ * {@linkcode RamIndexes.settle} in chunks between turns of the event
+ * loop). A removal merges its index's run first, so it always finds its
+ * entry in the tree: inserts of new documents never search a tree, updates
+ * pay what they paid before. Unique entries go to their tree at once: a
+ * unique check reads it.
+ *
  * @module
  */
 
@@ -64,6 +74,13 @@ export class RamIndexes {
   readonly #collection: string;
   readonly #volatile: boolean;
   readonly #trees = new Map<string, BTree<string, IndexCell>>();
+  /**
+   * Per index: entries not yet in its tree, in the order added, from
+   * `start` on (a chunked merge moves `start` instead of shifting).
+   */
+  readonly #pending = new Map<string, { cells: IndexCell[]; start: number }>();
+  /** Pending entries, all indexes. */
+  #waiting = 0;
 
   /**
    * @param collection The collection's name.
@@ -89,6 +106,11 @@ export class RamIndexes {
    * @returns Its tree.
    */
   tree(name: string): BTree<string, IndexCell> {
+    if (this.#waiting > 0) this.settle(name);
+    return this.#tree(name);
+  }
+
+  #tree(name: string): BTree<string, IndexCell> {
     let tree = this.#trees.get(name);
     if (tree === undefined) {
       tree = new BTree<string, IndexCell>(compareStrings);
@@ -104,7 +126,49 @@ export class RamIndexes {
    * @returns `true` once built.
    */
   has(name: string): boolean {
-    return this.#trees.has(name);
+    return this.#trees.has(name) || this.#pending.has(name);
+  }
+
+  /** How many entries wait to be merged into their trees. */
+  get pending(): number {
+    return this.#waiting;
+  }
+
+  /**
+   * Merges pending entries into their trees: sorted, then inserted in
+   * order.
+   *
+   * @param name Only this index's (default: every index's).
+   * @param limit Merge at most this many (default: all).
+   * @returns How many still wait (of that index, when named).
+   */
+  settle(name?: string, limit: number = Infinity): number {
+    if (name === undefined) {
+      let left = 0;
+      for (const n of [...this.#pending.keys()]) {
+        left += this.settle(n, limit);
+      }
+      return left;
+    }
+    const pending = this.#pending.get(name);
+    if (pending === undefined) return 0;
+    const { cells, start } = pending;
+    const end = Math.min(cells.length, start + limit);
+    // The oldest first: a later entry with the same key replaces it.
+    const run = start === 0 && end === cells.length
+      ? cells
+      : cells.slice(start, end);
+    if (end === cells.length) this.#pending.delete(name);
+    else pending.start = end;
+    this.#waiting -= run.length;
+    // Stable: entries with the same key keep the order they came in.
+    run.sort((a, b) => a.tail < b.tail ? -1 : a.tail > b.tail ? 1 : 0);
+    const tree = this.#tree(name);
+    for (let i = 0; i < run.length; i++) {
+      const cell = run[i]!;
+      tree.set(cell.tail, cell);
+    }
+    return cells.length - end;
   }
 
   /**
@@ -114,6 +178,11 @@ export class RamIndexes {
    */
   drop(name: string): void {
     this.#trees.delete(name);
+    const pending = this.#pending.get(name);
+    if (pending !== undefined) {
+      this.#waiting -= pending.cells.length - pending.start;
+      this.#pending.delete(name);
+    }
   }
 
   /**
@@ -123,6 +192,7 @@ export class RamIndexes {
    * @returns Bytes.
    */
   cost(name?: string): number {
+    this.settle(name);
     let bytes = 0;
     for (const [n, tree] of this.#trees) {
       if (name !== undefined && n !== name) continue;
@@ -159,6 +229,8 @@ export class RamIndexes {
   /** Forgets every tree. */
   clear(): void {
     this.#trees.clear();
+    this.#pending.clear();
+    this.#waiting = 0;
   }
 
   /**
@@ -169,10 +241,16 @@ export class RamIndexes {
    */
   add(entry: IndexEntry, slot: DocSlot): void {
     const tail = this.#key(entry);
-    this.tree(entry.index).set(
-      tail,
-      new IndexCell(slot, tail, this.#bytesOf(entry.index)),
-    );
+    const cell = new IndexCell(slot, tail, this.#bytesOf(entry.index));
+    if (entry.unique) {
+      this.#tree(entry.index).set(tail, cell);
+      return;
+    }
+    const pending = this.#pending.get(entry.index);
+    if (pending === undefined) {
+      this.#pending.set(entry.index, { cells: [cell], start: 0 });
+    } else pending.cells.push(cell);
+    this.#waiting++;
   }
 
   /**
@@ -184,9 +262,11 @@ export class RamIndexes {
    * @returns Whether it was removed.
    */
   remove(entry: IndexEntry, slot: DocSlot): boolean {
+    const id = this.#key(entry);
+    // The entry may wait in the run: merged first, it is in the tree.
+    if (this.#pending.has(entry.index)) this.settle(entry.index);
     const tree = this.#trees.get(entry.index);
     if (tree === undefined) return false;
-    const id = this.#key(entry);
     if (tree.get(id)?.slot !== slot) return false;
     return tree.delete(id);
   }
@@ -198,6 +278,7 @@ export class RamIndexes {
    * @returns The holder, or `undefined`.
    */
   holder(entry: IndexEntry): DocSlot | undefined {
+    if (this.#pending.has(entry.index)) this.settle(entry.index);
     return this.#trees.get(entry.index)?.get(this.#key(entry))?.slot;
   }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { settleIndex } from "./settle.ts";
 import { binaryString, prefixEnd } from "../bytes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import {
@@ -241,6 +242,7 @@ export async function* indexPages(
       else start = successor(after.key);
     }
     if (s.local) {
+      await settleIndex(state.ram!, plan.index!);
       yield* cellPages(
         s,
         treeRange(state.ram!, plan.index!, start, end, plan.reverse),
@@ -383,6 +385,7 @@ export async function countByIndex(
     );
     if (s.local) {
       const ram = state.ram!;
+      await settleIndex(ram, plan.index!);
       for (const cell of ram.range(plan.index!, start, end, false)) {
         if (examined !== undefined) examined.keys++;
         if (!dedupe) n++;
@@ -443,6 +446,7 @@ export async function* orderPages(s: EngineCore, collection: string, options: {
     : prefixEnd(encodeKey([options.to], prefix));
   if (s.local) {
     const reverse = options.reverse === true;
+    await settleIndex(s.state(collection).ram!, "");
     yield* cellPages(
       s,
       treeRange(s.state(collection).ram!, "", start, end, reverse),

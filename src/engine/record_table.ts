@@ -140,10 +140,21 @@ export function sortKey(id: string): string {
 }
 const WIDE = /[\ud800-\uffff]/;
 
-/** One collection's documents, by id and in key order. */
+/**
+ * One collection's documents, by id and in key order.
+ *
+ * The key order takes new documents lazily: `add` puts the slot in a
+ * pending run (a `Map.set` and an array push per put, no tree insertion),
+ * and the run is sorted and merged into the tree by the first reader that
+ * needs the order ({@linkcode RecordTable.slots} at once, or
+ * {@linkcode RecordTable.settle} in chunks between turns of the event
+ * loop). A slot deleted or replaced while pending is dropped at the merge.
+ */
 export class RecordTable {
   readonly #byId = new Map<string, DocSlot>();
   readonly #order = new BTree<string, DocSlot>(compareStrings);
+  /** Slots added since the last merge (some may be gone since). */
+  #pending: DocSlot[] = [];
 
   #misses = false;
 
@@ -178,7 +189,51 @@ export class RecordTable {
   add(slot: DocSlot): void {
     if (slot.record === undefined) this.#misses = true;
     this.#byId.set(slot.id, slot);
-    this.#order.set(sortKey(slot.id), slot);
+    this.#pending.push(slot);
+  }
+
+  /** How many added slots wait to be merged into the key order. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * Merges added slots into the key order: sorted, then inserted in order
+   * (neighbouring leaves, warm in cache).
+   *
+   * @param limit Merge at most this many (default: all).
+   * @returns How many still wait.
+   */
+  settle(limit: number = Infinity): number {
+    const pending = this.#pending;
+    const n = pending.length;
+    if (n === 0) return 0;
+    let run: DocSlot[];
+    if (limit >= n) {
+      run = pending;
+      this.#pending = [];
+    } else {
+      run = pending.splice(n - limit, limit);
+    }
+    const byId = this.#byId;
+    const keys: string[] = [];
+    const slots: DocSlot[] = [];
+    for (let i = 0; i < run.length; i++) {
+      const slot = run[i]!;
+      // Deleted, or deleted and added again, since: not this one.
+      if (byId.get(slot.id) !== slot) continue;
+      keys.push(sortKey(slot.id));
+      slots.push(slot);
+    }
+    const order = keys.map((_, i) => i).sort((a, b) =>
+      keys[a]! < keys[b]! ? -1 : 1
+    );
+    const tree = this.#order;
+    for (let i = 0; i < order.length; i++) {
+      const j = order[i]!;
+      tree.set(keys[j]!, slots[j]!);
+    }
+    return this.#pending.length;
   }
 
   /**
@@ -200,6 +255,7 @@ export class RecordTable {
     this.#misses = false;
     this.#byId.clear();
     this.#order.clear();
+    this.#pending = [];
   }
 
   /**
@@ -211,6 +267,7 @@ export class RecordTable {
    * @returns The slots, lazily.
    */
   slots(reverse: boolean, after?: string): RunIterator<DocSlot> {
+    this.settle();
     const range: BTreeRange<string> = { reverse };
     if (after !== undefined) {
       if (reverse) range.lt = sortKey(after);
