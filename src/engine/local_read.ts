@@ -219,29 +219,91 @@ export async function countLocal(
   if (table === undefined) return 0;
   if (table.mayMiss) return undefined;
   const budget = new Budget(signal);
-  let now = s.now();
-  let matched = 0;
-  let read = 0;
   // A Map's iterator visits what is added meanwhile and skips what goes:
   // like a scan in key order, a count is not a snapshot.
-  for (const slot of table.all()) {
-    if (budget.due()) {
-      await budget.pause();
-      s.assertOpen("Cannot count");
-      now = s.now();
-    }
-    read++;
-    let record = slot.record;
-    if (record === undefined) {
+  const walk: CountWalk = {
+    slots: table.all(),
+    predicate,
+    now: s.now(),
+    matched: 0,
+    read: 0,
+    stopAt,
+    miss: undefined,
+    done: false,
+  };
+  for (;;) {
+    // The documents go through a synchronous function (optimised as a
+    // plain loop); this one only awaits between chunks and for misses.
+    countChunk(walk, budget);
+    if (walk.miss !== undefined) {
       // Only the storage holds it (it was added during a pause).
-      const found = await localRecord(s, collection, slot.id, "Cannot count");
-      if (found === null) continue;
-      record = found;
+      const found = await localRecord(
+        s,
+        collection,
+        walk.miss.id,
+        "Cannot count",
+      );
+      walk.miss = undefined;
+      if (
+        found !== null &&
+        !(found.expiresAt !== undefined && walk.now >= found.expiresAt) &&
+        predicate(found.value, found.tags) && ++walk.matched >= stopAt
+      ) break;
+      continue;
     }
-    if (record.expiresAt !== undefined && now >= record.expiresAt) continue;
-    if (!predicate(record.value, record.tags)) continue;
-    if (++matched >= stopAt) break;
+    if (walk.done || walk.matched >= stopAt) break;
+    await budget.pause();
+    s.assertOpen("Cannot count");
+    walk.now = s.now();
   }
+  const { matched, read } = walk;
   examined.docs += read;
   return matched;
+}
+
+/** A count's walk over the slots, carried from chunk to chunk. */
+interface CountWalk {
+  readonly slots: Iterator<DocSlot>;
+  readonly predicate: (
+    value: unknown,
+    tags: readonly string[] | undefined,
+  ) => boolean;
+  now: number;
+  matched: number;
+  read: number;
+  readonly stopAt: number;
+  /** A slot whose record only the storage holds: the caller reads it. */
+  miss: DocSlot | undefined;
+  /** The slots ran out. */
+  done: boolean;
+}
+
+/** Counts until the budget is spent, the slots end, or a miss. */
+function countChunk(w: CountWalk, budget: Budget): void {
+  const { slots, predicate, now, stopAt } = w;
+  let matched = w.matched;
+  let read = w.read;
+  try {
+    for (;;) {
+      if (budget.due()) return;
+      const next = slots.next();
+      if (next.done === true) {
+        w.done = true;
+        return;
+      }
+      read++;
+      const slot = next.value;
+      const record = slot.record;
+      if (record === undefined) {
+        w.miss = slot;
+        return;
+      }
+      if (record.expiresAt !== undefined && now >= record.expiresAt) continue;
+      if (!predicate(record.value, record.tags)) continue;
+      if (++matched >= stopAt) return;
+    }
+  } finally {
+    w.matched = matched;
+    w.read = read;
+  }
 }
