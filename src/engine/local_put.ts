@@ -12,7 +12,11 @@
 import { ConflictError, DuplicateKeyError, TooLargeError } from "../errors.ts";
 import type { IndexEntry } from "./indexes.ts";
 import { entryKeyId, entryLength, sameEntry } from "./indexes.ts";
-import type { ObjectSet, StorageSet } from "../storage/contract.ts";
+import type {
+  ObjectCommit,
+  ObjectSet,
+  StorageSet,
+} from "../storage/contract.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
 import {
   indexEntryCost,
@@ -27,6 +31,9 @@ import { PUT } from "./feed_index.ts";
 
 const NONE: readonly IndexEntry[] = [];
 const NO_DELETES: readonly Uint8Array[] = [];
+/** The set of the one-set commit, filled for the call only. */
+const ONE_SET: ObjectSet[] = [];
+const ONE_COMMIT: ObjectCommit = { sets: ONE_SET, deletes: NO_DELETES };
 
 /**
  * Applies one put at once, on a storage whose object tier is volatile
@@ -165,7 +172,10 @@ export function putNow(
   const untomb = !live && op.fresh !== true && tombs.size > 0 &&
     tombs.has(id);
   const target = slot ?? new DocSlot(id, prefix, next, known);
-  const sets: (ObjectSet | StorageSet)[] = [target];
+  const plain = !untomb && (multikey === undefined || multikey.size === 0);
+  // The common commit (one set) reuses one commit object (ObjectTier).
+  const sets: (ObjectSet | StorageSet)[] = plain ? ONE_SET : [target];
+  if (plain) ONE_SET[0] = target;
   if (multikey !== undefined && multikey.size > 0) {
     for (const name of multikey) {
       sets.push({
@@ -176,10 +186,17 @@ export function putNow(
       });
     }
   }
-  const result = s.storage.objects!.commit({
-    sets,
-    deletes: untomb ? [tombKey(collection, id)] : NO_DELETES as Uint8Array[],
-  });
+  let result;
+  try {
+    result = s.storage.objects!.commit(
+      plain ? ONE_COMMIT : {
+        sets,
+        deletes: untomb ? [tombKey(collection, id)] : NO_DELETES,
+      },
+    );
+  } finally {
+    ONE_SET.length = 0;
+  }
   if (!result.ok) {
     throw new ConflictError(`${action}: the storage refused the commit`);
   }

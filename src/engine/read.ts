@@ -242,7 +242,7 @@ export async function* indexPages(
       else start = successor(after.key);
     }
     if (s.local) {
-      await settleIndex(state.ram!, plan.index!);
+      if (state.ram!.pending > 0) await settleIndex(state.ram!, plan.index!);
       yield* cellPages(
         s,
         treeRange(state.ram!, plan.index!, start, end, plan.reverse),
@@ -385,7 +385,7 @@ export async function countByIndex(
     );
     if (s.local) {
       const ram = state.ram!;
-      await settleIndex(ram, plan.index!);
+      if (ram.pending > 0) await settleIndex(ram, plan.index!);
       for (const cell of ram.range(plan.index!, start, end, false)) {
         if (examined !== undefined) examined.keys++;
         if (!dedupe) n++;
@@ -446,7 +446,8 @@ export async function* orderPages(s: EngineCore, collection: string, options: {
     : prefixEnd(encodeKey([options.to], prefix));
   if (s.local) {
     const reverse = options.reverse === true;
-    await settleIndex(s.state(collection).ram!, "");
+    const ram = s.state(collection).ram!;
+    if (ram.pending > 0) await settleIndex(ram, "");
     yield* cellPages(
       s,
       treeRange(s.state(collection).ram!, "", start, end, reverse),

@@ -181,7 +181,9 @@ export interface ObjectTier {
    */
   readonly volatile: boolean;
   /**
-   * Applies a commit at once (synchronously), all or nothing.
+   * Applies a commit at once (synchronously), all or nothing. The engine
+   * may reuse the commit object and its arrays once the call returns: keep
+   * the sets and keys, not the arrays.
    *
    * @param commit Sets (bytes or objects) and deletes.
    * @returns The commit's versionstamp.
