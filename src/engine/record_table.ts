@@ -35,6 +35,8 @@ export class DocSlot implements StorageEntry, ObjectSet {
   record: StoredRecord | undefined;
   /** The memory estimate accounted for it. */
   cost = 0;
+  /** The storage's note (see `ObjectSet.logged`). */
+  logged: number | undefined = undefined;
   readonly #prefix: Uint8Array;
   #key: Uint8Array | undefined;
 

@@ -155,6 +155,15 @@ export interface ObjectSet {
    * @returns Its bytes.
    */
   readonly encode: (memo: unknown) => Uint8Array;
+  /**
+   * The storage's own note on the set (the memory storage keeps here the
+   * version of the last commit that logged it, so that a set written again
+   * before its log is folded is logged once). The engine neither reads nor
+   * writes it. A set object stands for one key for its whole life, and is
+   * not written again once its key was deleted (the engine writes a new
+   * object for the key).
+   */
+  logged?: number | undefined;
 }
 
 /** A commit of the object tier: no checks (nobody else writes). */

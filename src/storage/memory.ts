@@ -19,8 +19,8 @@ import type {
   StorageSet,
 } from "./contract.ts";
 
-/** Log slots (two per write) kept before the log may be folded. */
-const LOG_MIN = 2 * 262_144;
+/** Deletes and byte sets logged before the log may be folded. */
+const LOG_WASTE = 65_536;
 
 function stamp(n: number): string {
   return n.toString(16).padStart(20, "0");
@@ -78,37 +78,70 @@ export class MemoryStorage implements Storage {
     commit: (commit: ObjectCommit): StorageCommitResult => {
       if (this.#closed) throw this.#closedError("commit");
       const version = ++this.#version;
-      const log = this.#log;
-      // Ordered keys and hashes are made when a reader needs them: the
-      // write only goes to the log (the set, or the key of a delete, and
-      // the version). A set's key is not read here: it may be made lazily.
-      for (const set of commit.sets ?? []) log.push(set, version);
-      for (const key of commit.deletes ?? []) log.push(key, version);
-      // A log far larger than the table holds mostly overwrites: fold it.
-      if (log.length > LOG_MIN && log.length > 4 * this.#table.size) {
-        this.#flush();
-      }
+      this.#append(commit.sets, commit.deletes, version);
       return new Committed(version);
     },
   };
 
   /**
-   * Object-tier writes not yet in the key table, in commit order, two
-   * slots each (the set, or the key of a delete; the version): applied
-   * before any read or byte commit, or once the log outgrows the table.
+   * Writes not yet in the key table, in commit order, two slots each (the
+   * set, or the key of a delete; the version): applied before any read or
+   * checked commit, or once deletes and byte sets (what can make earlier
+   * steps dead) are a quarter of it. An object set written again while
+   * logged is not logged twice: its `logged` note keeps the version of its
+   * last commit, and the fold reads its record as it is then.
    */
   #log: (Uint8Array | ObjectSet | StorageSet | number)[] = [];
+  /** Deletes and byte sets in the log. */
+  #waste = 0;
+  /** The version up to which the log was folded. */
+  #folded = 0;
+
+  #append(
+    sets: readonly (StorageSet | ObjectSet)[] | undefined,
+    deletes: readonly Uint8Array[] | undefined,
+    version: number,
+  ): void {
+    const log = this.#log;
+    if (sets !== undefined) {
+      for (let i = 0; i < sets.length; i++) {
+        const set = sets[i]!;
+        if ("encode" in set) {
+          const at = set.logged;
+          set.logged = version;
+          // Already in the log: the fold takes its latest record.
+          if (at !== undefined && at > this.#folded) continue;
+        } else this.#waste++;
+        log.push(set, version);
+      }
+    }
+    if (deletes !== undefined) {
+      for (let i = 0; i < deletes.length; i++) log.push(deletes[i]!, version);
+      this.#waste += deletes.length;
+    }
+    if (this.#waste > LOG_WASTE && this.#waste * 4 > log.length) {
+      this.#flush();
+    }
+  }
 
   #flush(): void {
     const log = this.#log;
+    this.#folded = this.#version;
+    this.#waste = 0;
     if (log.length === 0) return;
     this.#log = [];
     for (let i = 0; i < log.length; i += 2) {
       const step = log[i] as Uint8Array | ObjectSet | StorageSet;
-      const versionstamp = stamp(log[i + 1] as number);
       if (step instanceof Uint8Array) {
-        this.#table.apply([], [step], versionstamp);
-      } else this.#table.apply([step], [], versionstamp);
+        this.#table.apply([], [step], stamp(log[i + 1] as number));
+      } else {
+        const logged = "encode" in step ? step.logged : undefined;
+        this.#table.apply(
+          [step],
+          [],
+          stamp(logged ?? (log[i + 1] as number)),
+        );
+      }
     }
   }
 
@@ -169,6 +202,12 @@ export class MemoryStorage implements Storage {
    */
   commit(commit: StorageCommit): Promise<StorageCommitResult> {
     if (this.#closed) return Promise.reject(this.#closedError("commit"));
+    if (commit.checks === undefined || commit.checks.length === 0) {
+      // Nothing to check: logged like the object tier's commits.
+      const version = ++this.#version;
+      this.#append(commit.sets, commit.deletes, version);
+      return Promise.resolve({ ok: true, versionstamp: stamp(version) });
+    }
     this.#flush();
     if (!this.#table.check(commit.checks)) {
       return Promise.resolve({ ok: false });
