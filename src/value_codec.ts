@@ -12,6 +12,7 @@
 
 import { base64ToBytes, bytesToBase64, encodeUtf8 } from "./bytes.ts";
 import { IntegrityError } from "./errors.ts";
+import { shapeCopy } from "./shape_copy.ts";
 
 /** The deepest nesting accepted in a value. */
 export const MAX_DEPTH = 100;
@@ -287,6 +288,10 @@ function fastCopy(v: unknown, depth: number): unknown {
  * ```
  */
 export function copyValue(v: unknown): unknown {
+  return copyAt(v, true);
+}
+
+function copyAt(v: unknown, top: boolean): unknown {
   if (typeof v !== "object" || v === null) return v;
   if (Array.isArray(v)) {
     const n = v.length;
@@ -294,13 +299,18 @@ export function copyValue(v: unknown): unknown {
     for (let i = 0; i < n; i++) {
       const item = v[i];
       out[i] = typeof item === "object" && item !== null
-        ? copyValue(item)
+        ? copyAt(item, false)
         : item;
     }
     return out;
   }
   if (v instanceof Date) return new Date(v.getTime());
   if (v instanceof Uint8Array) return v.slice();
+  // A flat document of a shape seen before: its compiled copier.
+  if (top) {
+    const fast = shapeCopy(v as Record<string, unknown>);
+    if (fast !== null) return fast;
+  }
   // A spread copies the own fields at once (V8 clones the object's shape:
   // about twice as fast as setting them one by one), writable even when
   // the stored value is frozen; then the nested objects are replaced by
@@ -309,7 +319,7 @@ export function copyValue(v: unknown): unknown {
   for (const k in out) {
     const item = out[k];
     if (typeof item !== "object" || item === null) continue;
-    const c = copyValue(item);
+    const c = copyAt(item, false);
     if (k === "__proto__") setOwn(out, k, c);
     else out[k] = c;
   }

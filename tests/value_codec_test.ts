@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { shapeCopy } from "../src/shape_copy.ts";
 import {
   checkValue,
   copyValue,
@@ -140,3 +141,65 @@ Deno.test("copyValue: an equal value sharing nothing, mutable even when the stor
     { numRuns: 400 },
   );
 });
+
+Deno.test("copyValue: flat documents of repeated shapes, copied by their compiled copiers, equal the general copy (property)", () => {
+  const keyset = fc.uniqueArray(
+    fc.constantFrom("a", "b", "__proto__", "0", "10", "constructor", "é"),
+    { minLength: 1, maxLength: 5 },
+  );
+  const scalar = fc.oneof(
+    fc.string({ maxLength: 3 }),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+  );
+  let compiled = 0;
+  fc.assert(
+    fc.property(
+      fc.array(keyset, { minLength: 1, maxLength: 3 }),
+      fc.array(fc.tuple(fc.nat(), fc.array(scalar, { minLength: 5 })), {
+        minLength: 40,
+        maxLength: 80,
+      }),
+      fc.boolean(),
+      (shapes, picks, frozen) => {
+        for (const [pick, values] of picks) {
+          const keys = shapes[pick % shapes.length]!;
+          const input: Record<string, unknown> = {};
+          keys.forEach((k, i) => setOwnField(input, k, values[i]));
+          const stored = checkValue(input, "test").value as Record<
+            string,
+            unknown
+          >;
+          if (frozen) shareValue(stored);
+          if (shapeCopy(stored) !== null) compiled++;
+          const copy = copyValue(stored) as Record<string, unknown>;
+          assert.deepStrictEqual(copy, stored);
+          assert.notEqual(copy, stored);
+          assert(!Object.isFrozen(copy));
+          assert.deepStrictEqual(Object.keys(copy), Object.keys(stored));
+          assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+  // The compiled copiers were used, not only the general copy.
+  assert(compiled > 1000, `${compiled} copies by a compiled copier`);
+  // A document with a nested object or a Date takes the general copy.
+  const nested = { a: { b: 1 } };
+  for (let i = 0; i < 40; i++) copyValue(nested);
+  assert.equal(shapeCopy(nested), null);
+  const copy = copyValue(nested) as typeof nested;
+  assert.notEqual(copy.a, nested.a);
+});
+
+function setOwnField(o: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(o, k, {
+    value: v,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
