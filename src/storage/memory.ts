@@ -105,8 +105,9 @@ export class MemoryStorage implements Storage {
     const log = this.#log;
     if (sets !== undefined) {
       for (let i = 0; i < sets.length; i++) {
-        const set = sets[i]!;
-        if ("encode" in set) {
+        const set = sets[i]! as ObjectSet;
+        // An object set (a property load: cheaper than `in`).
+        if (set.encode !== undefined) {
           const at = set.logged;
           set.logged = version;
           // Already in the log: the fold takes its latest record.
