@@ -17,7 +17,14 @@ import type { Storage } from "../src/storage/contract.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 
 type Op =
-  | { t: "put"; k: string; u: number; n: number; ttl: number | undefined }
+  | {
+    t: "put";
+    k: string;
+    u: number;
+    n: number;
+    ttl: number | undefined;
+    tags: readonly string[] | undefined;
+  }
   | { t: "insert"; k: string; u: number }
   | { t: "delete"; k: string }
   | { t: "tick"; ms: number };
@@ -32,6 +39,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       u: fc.integer({ min: 0, max: 5 }),
       n: fc.integer({ min: 0, max: 3 }),
       ttl: fc.option(fc.integer({ min: 1, max: 40 }), { nil: undefined }),
+      tags: fc.option(fc.constantFrom(["x"], ["y"], ["x", "y"]), {
+        nil: undefined,
+      }),
     }),
   },
   {
@@ -64,14 +74,13 @@ async function apply(db: Database, clock: FakeClock, o: Op): Promise<string> {
   });
   try {
     switch (o.t) {
-      case "put":
-        return String(
-          await c.put(
-            o.k,
-            { u: o.u, n: o.n },
-            o.ttl === undefined ? undefined : { ttl: o.ttl },
-          ),
-        );
+      case "put": {
+        const options = {
+          ...(o.ttl === undefined ? {} : { ttl: o.ttl }),
+          ...(o.tags === undefined ? {} : { tags: o.tags }),
+        };
+        return String(await c.put(o.k, { u: o.u, n: o.n }, options));
+      }
       case "insert":
         return String(await c.insert({ _id: o.k, u: o.u, n: 9 }));
       case "delete":
@@ -119,8 +128,15 @@ async function state(db: Database): Promise<unknown> {
   }
   const feed = (await Array.fromAsync(c.changes({ live: false })))
     .map((f) => `${f.type} ${f.key} ${f.version}`);
+  const tagged = [];
+  for await (const e of c.find({ tags: "x" }).entries()) tagged.push(e.key);
+  const values = [];
+  for (const k of KEYS) values.push(await c.get(k));
   return {
     docs,
+    values,
+    tagged,
+    taggedCount: await c.count({ tags: "x" }),
     byU,
     count: await c.count(),
     n1: await c.count({ n: 1 }),

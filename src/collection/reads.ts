@@ -66,13 +66,13 @@ export function get<T>(
     options === undefined && typeof key === "string" && key.length > 0 &&
     key.length * 3 <= MAX_KEY_BYTES && !engine.closed
   ) {
-    const hit = engine.peek(c.name, key, "Cannot get");
+    const hit = engine.peekSlot(c.name, key, "Cannot get");
     if (hit === null) return Promise.resolve(null);
     if (hit !== undefined) {
       return Promise.resolve(
         (engine.settings.readonly === true
-          ? shareValue(hit.value)
-          : copyValue(hit.value)) as T,
+          ? shareValue(hit.doc)
+          : copyValue(hit.doc)) as T,
       );
     }
   }

@@ -26,9 +26,11 @@ import {
   orderPages,
   pages,
   peek,
+  peekSlot,
   plan,
   read,
 } from "./read.ts";
+import type { DocSlot } from "./record_table.ts";
 import { indexDefinitions } from "./index_build.ts";
 import { countLocal } from "./local_read.ts";
 import { tombstones, tombstonesFrom } from "./tombstones.ts";
@@ -75,6 +77,25 @@ export class EngineReads {
     action: string,
   ): StoredRecord | null | undefined {
     return peek(this.#s, collection, id, action);
+  }
+
+  /**
+   * {@linkcode EngineReads.peek} giving the document's slot: its value is
+   * `doc` (shared: never hand it out).
+   *
+   * @param collection Collection name.
+   * @param id Document key.
+   * @param action For error messages.
+   * @returns The slot, `null` when absent or expired, `undefined` when
+   *   {@linkcode Engine.read} must read it.
+   * @throws {ClosedError} After `close()`.
+   */
+  peekSlot(
+    collection: string,
+    id: string,
+    action: string,
+  ): DocSlot | null | undefined {
+    return peekSlot(this.#s, collection, id, action);
   }
 
   /**

@@ -213,7 +213,7 @@ export function putNow(
     table.add(target);
     state.stored++;
   } else {
-    slot.record = next;
+    slot.set(next);
   }
   target.cost = cost;
   for (const e of added) ram.add(e, target);

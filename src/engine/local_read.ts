@@ -293,13 +293,15 @@ function countChunk(w: CountWalk, budget: Budget): void {
       }
       read++;
       const slot = next.value;
-      const record = slot.record;
-      if (record === undefined) {
+      // The value, expiry and tags are on the slot: the record is not read.
+      const value = slot.doc;
+      if (value === undefined) {
         w.miss = slot;
         return;
       }
-      if (record.expiresAt !== undefined && now >= record.expiresAt) continue;
-      if (!predicate(record.value, record.tags)) continue;
+      const expiresAt = slot.expiresAt;
+      if (expiresAt !== undefined && now >= expiresAt) continue;
+      if (!predicate(value, slot.tags)) continue;
       if (++matched >= stopAt) return;
     }
   } finally {

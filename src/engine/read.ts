@@ -70,6 +70,41 @@ export function peek(
   return record;
 }
 
+/**
+ * {@linkcode peek} returning the document's slot (its value is `doc`, read
+ * without going through the record): for `get`.
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param id Document key.
+ * @param action For error messages.
+ * @returns The slot, `null` when absent or expired, `undefined` when the
+ *   document must be read with {@linkcode read}.
+ * @throws {ClosedError} After `close()`.
+ */
+export function peekSlot(
+  s: EngineCore,
+  collection: string,
+  id: string,
+  action: string,
+): DocSlot | null | undefined {
+  if (!s.local) return undefined;
+  s.assertOpen(action);
+  const slot = s.collections.get(collection)?.table?.get(id);
+  if (slot === undefined) {
+    s.ops.gets++;
+    return null;
+  }
+  if (slot.doc === undefined) return undefined;
+  s.ops.gets++;
+  const expiresAt = slot.expiresAt;
+  if (expiresAt !== undefined && s.now() >= expiresAt) {
+    poke(s);
+    return null;
+  }
+  return slot;
+}
+
 export async function read(
   s: EngineCore,
   collection: string,

@@ -32,7 +32,16 @@ export class DocSlot implements StorageEntry, ObjectSet {
   /** The document's id. */
   readonly id: string;
   /** The decoded record, or `undefined` while only the storage holds it. */
-  record: StoredRecord | undefined;
+  #record: StoredRecord | undefined;
+  /**
+   * The record's value, expiry and tags, kept on the slot so that a count
+   * reads one object less per document (see {@linkcode DocSlot.set}).
+   */
+  doc: unknown;
+  /** The record's `expiresAt`. */
+  expiresAt: number | undefined;
+  /** The record's `tags`. */
+  tags: readonly string[] | undefined;
   /** The memory estimate accounted for it. */
   cost = 0;
   /** The storage's note (see `ObjectSet.logged`). */
@@ -54,9 +63,29 @@ export class DocSlot implements StorageEntry, ObjectSet {
     key?: Uint8Array,
   ) {
     this.id = id;
-    this.record = record;
+    this.#record = record;
+    this.doc = record?.value;
+    this.expiresAt = record?.expiresAt;
+    this.tags = record?.tags;
     this.#prefix = prefix;
     this.#key = key;
+  }
+
+  /** The decoded record, or `undefined` while only the storage holds it. */
+  get record(): StoredRecord | undefined {
+    return this.#record;
+  }
+
+  /**
+   * Replaces the record (an update: index cells keep pointing at the slot).
+   *
+   * @param record The new record.
+   */
+  set(record: StoredRecord): void {
+    this.#record = record;
+    this.doc = record.value;
+    this.expiresAt = record.expiresAt;
+    this.tags = record.tags;
   }
 
   /** The document's storage key (made on first use). */
