@@ -37,9 +37,11 @@ const COMPRESSED = { compression: { minBytes: 0 } } satisfies CodecOptions;
 const BOTH = { ...ENCRYPTED, ...COMPRESSED } satisfies CodecOptions;
 const TORTURE = Deno.env.get("TETHER_TORTURE") === "1";
 /**
- * The property tests run a quarter of their cases here (all of them under
- * `deno task torture`): the plain storages run them in full, and what the
- * codec adds (sealing each value) is the same on every path.
+ * The property tests run a quarter of their cases here, and the load tests
+ * (auto keys, large scans) a quarter of their items, down to the floor each
+ * needs (all of them under `deno task torture`): the plain storages run them
+ * in full, and what the codec adds (sealing each value) is the same on every
+ * path.
  */
 const SCALE = TORTURE ? 1 : 0.25;
 
@@ -48,6 +50,7 @@ function memory(name: string, options: CodecOptions): StorageFactory {
     name,
     blind: options.encryption !== undefined,
     propertyScale: SCALE,
+    loadScale: SCALE,
     create: () => CodecStorage.open(new MemoryStorage(), options),
   };
 }
@@ -63,6 +66,7 @@ function file(
     name,
     blind: options.encryption !== undefined,
     propertyScale: SCALE,
+    loadScale: SCALE,
     create: async () => {
       dir = await Deno.makeTempDir({ prefix: "tether-codec-" });
       path = `${dir}/db.tdb`;
@@ -87,6 +91,7 @@ function kv(name: string, options: CodecOptions): StorageFactory {
     shared: true,
     blind: options.encryption !== undefined,
     propertyScale: SCALE,
+    loadScale: SCALE,
     create: async () =>
       await CodecStorage.open(
         new KvStorage(await Deno.openKv(":memory:"), { closeKv: true }),
