@@ -295,6 +295,8 @@ class Generator {
         }
       }
     }
+    // A scalar (or a missing field) is tested as it is: no array to look at.
+    lines.push(`if (typeof v !== "object") return ${test("v")};`);
     if (op.traverse) {
       lines.push(
         "if (h.isArray(v)) {",
