@@ -28,6 +28,7 @@ import { indexMetaKey, isExpired, tombKey } from "./layout.ts";
 import { docKeyLength, DocSlot } from "./record_table.ts";
 import { encodeUtf8 } from "../bytes.ts";
 import { PUT } from "./feed_index.ts";
+import { newRecord } from "./write_build.ts";
 
 const NONE: readonly IndexEntry[] = [];
 const NO_DELETES: readonly Uint8Array[] = [];
@@ -76,35 +77,14 @@ export function putNow(
       `${action}: an item with id '${id}' already exists`,
     );
   }
-  const keep = op.keepMeta === true && live;
-  const meta = op.meta;
-  const next: StoredRecord = meta !== undefined
-    ? {
-      value: op.value.value,
-      tags: op.tags,
-      expiresAt: meta.expiresAt,
-      createdAt: meta.createdAt,
-      updatedAt: meta.updatedAt,
-      version: meta.version,
-      seq: live ? old.seq : state.seq + 1,
-      feed: s.feedIndex.next(),
-      dates: op.value.dates,
-    }
-    : {
-      value: op.value.value,
-      tags: keep ? old.tags : op.tags,
-      expiresAt: keep
-        ? old.expiresAt
-        : op.ttl === undefined
-        ? undefined
-        : now + op.ttl,
-      createdAt: live ? old.createdAt : now,
-      updatedAt: now,
-      version: live ? old.version + 1 : 1,
-      seq: live ? old.seq : state.seq + 1,
-      feed: s.feedIndex.next(),
-      dates: op.value.dates,
-    };
+  const next = newRecord(
+    s,
+    op,
+    old,
+    live,
+    now,
+    live ? old.seq : state.seq + 1,
+  );
   const prefix = s.collectionPrefix(collection);
   const known = slot?.knownKey;
   const cost = objectRecordCost(

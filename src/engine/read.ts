@@ -53,21 +53,8 @@ export function peek(
   id: string,
   action: string,
 ): StoredRecord | null | undefined {
-  if (!s.local) return undefined;
-  s.assertOpen(action);
-  const slot = s.collections.get(collection)?.table?.get(id);
-  if (slot === undefined) {
-    s.ops.gets++;
-    return null;
-  }
-  const record = slot.record;
-  if (record === undefined) return undefined;
-  s.ops.gets++;
-  if (record.expiresAt !== undefined && s.now() >= record.expiresAt) {
-    poke(s);
-    return null;
-  }
-  return record;
+  const slot = peekSlot(s, collection, id, action);
+  return slot === null || slot === undefined ? slot : slot.record;
 }
 
 /**

@@ -16,6 +16,7 @@ import type {
   CollectionState,
   EngineCore,
   ItemChange,
+  PutOp,
   WriteOp,
 } from "./state.ts";
 import { isExpired } from "./layout.ts";
@@ -73,6 +74,58 @@ export class LazyChange implements ItemChange {
   get knownKey(): Uint8Array | undefined {
     return this.#key;
   }
+}
+
+/**
+ * The record a put writes: its metadata as given (import, restore) or
+ * computed from the item it replaces.
+ *
+ * @param s The engine.
+ * @param op The put.
+ * @param old The current record, if any.
+ * @param live Whether `old` is visible (not expired).
+ * @param now The time of the write.
+ * @param seq The insertion sequence number of the record.
+ * @returns The record, with a new change feed position.
+ */
+export function newRecord(
+  s: EngineCore,
+  op: PutOp,
+  old: StoredRecord | undefined,
+  live: boolean,
+  now: number,
+  seq: number,
+): StoredRecord {
+  const meta = op.meta;
+  if (meta !== undefined) {
+    return {
+      value: op.value.value,
+      tags: op.tags,
+      expiresAt: meta.expiresAt,
+      createdAt: meta.createdAt,
+      updatedAt: meta.updatedAt,
+      version: meta.version,
+      seq,
+      feed: s.feedIndex.next(),
+      dates: op.value.dates,
+    };
+  }
+  const keep = op.keepMeta === true && live;
+  return {
+    value: op.value.value,
+    tags: keep ? old!.tags : op.tags,
+    expiresAt: keep
+      ? old!.expiresAt
+      : op.ttl === undefined
+      ? undefined
+      : now + op.ttl,
+    createdAt: live ? old!.createdAt : now,
+    updatedAt: now,
+    version: live ? old!.version + 1 : 1,
+    seq,
+    feed: s.feedIndex.next(),
+    dates: op.value.dates,
+  };
 }
 
 /** A write's changes, ready to commit. */
@@ -143,35 +196,7 @@ export function buildChanges(
           `${action}: an item with id '${op.id}' already exists`,
         );
       }
-      const keep = op.keepMeta === true && live;
-      const { meta } = op;
-      next = meta !== undefined
-        ? {
-          value: op.value.value,
-          tags: op.tags,
-          expiresAt: meta.expiresAt,
-          createdAt: meta.createdAt,
-          updatedAt: meta.updatedAt,
-          version: meta.version,
-          seq: live ? old.seq : ++seq,
-          feed: s.feedIndex.next(),
-          dates: op.value.dates,
-        }
-        : {
-          value: op.value.value,
-          tags: keep ? old.tags : op.tags,
-          expiresAt: keep
-            ? old.expiresAt
-            : op.ttl === undefined
-            ? undefined
-            : now + op.ttl,
-          createdAt: live ? old.createdAt : now,
-          updatedAt: now,
-          version: live ? old.version + 1 : 1,
-          seq: live ? old.seq : ++seq,
-          feed: s.feedIndex.next(),
-          dates: op.value.dates,
-        };
+      next = newRecord(s, op, old, live, now, live ? old.seq : ++seq);
       // Bytes only where the storage keeps them, or to measure a record
       // that may be over the limit.
       let value: Uint8Array | undefined;
