@@ -17,7 +17,7 @@ import type {
   ObjectSet,
   StorageSet,
 } from "../storage/contract.ts";
-import { encodeRecord, type StoredRecord } from "../value_codec.ts";
+import { encodeRecord } from "../value_codec.ts";
 import {
   indexEntryCost,
   lastRecordBound,
