@@ -169,7 +169,7 @@ export class Collection<T = unknown> {
    */
   put(key: string, value: T, options?: PutOptions): Promise<string>;
   put(...args: unknown[]): Promise<string> {
-    return put(this.#c, args); // an async function: never throws
+    return put(this.#c, args); // never throws: errors reject the promise
   }
 
   /**
