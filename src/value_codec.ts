@@ -288,10 +288,32 @@ function fastCopy(v: unknown, depth: number): unknown {
  * ```
  */
 export function copyValue(v: unknown): unknown {
-  return copyAt(v, true);
+  return copyAt(v, true, false);
 }
 
-function copyAt(v: unknown, top: boolean): unknown {
+/**
+ * {@linkcode copyValue} for a copy expected to live on (the results of a
+ * long `toArray()` past the first few thousand): the same copy, but V8 may
+ * allocate it straight in the old generation (see shape_copy.ts).
+ *
+ * @param v The value.
+ * @returns A copy sharing nothing mutable with `v`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyKept } from "./value_codec.ts";
+ * const a = { n: 1 };
+ * const b = copyKept(a);
+ * assert(b !== a);
+ * assert.deepEqual(b, a);
+ * ```
+ */
+export function copyKept(v: unknown): unknown {
+  return copyAt(v, true, true);
+}
+
+function copyAt(v: unknown, top: boolean, kept = false): unknown {
   if (typeof v !== "object" || v === null) return v;
   if (Array.isArray(v)) {
     const n = v.length;
@@ -308,7 +330,7 @@ function copyAt(v: unknown, top: boolean): unknown {
   if (v instanceof Uint8Array) return v.slice();
   // A flat document of a shape seen before: its compiled copier.
   if (top) {
-    const fast = shapeCopy(v as Record<string, unknown>);
+    const fast = shapeCopy(v as Record<string, unknown>, kept);
     if (fast !== null) return fast;
   }
   // A spread copies the own fields at once (V8 clones the object's shape:

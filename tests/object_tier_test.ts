@@ -229,6 +229,32 @@ Deno.test("readonly: true on open is the default of every read; dates are copied
   );
 });
 
+Deno.test("readonly: a slot frozen once shares its value until it is written again; dates stay copies", async () => {
+  await using db = await open({ readonly: true });
+  await db.createIndex("n");
+  await db.put("k", { n: 1, list: [1] });
+  const [first] = await db.find({ n: 1 }).toArray() as { list: number[] }[];
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first!.list));
+  assert.equal((await db.find({ n: 1 }).toArray())[0], first, "the same");
+  assert.equal(await db.get("k"), first);
+  // A write replaces the value: the new one is shared (and frozen) now.
+  await db.put("k", { n: 1, list: [2] });
+  const [second] = await db.find({ n: 1 }).toArray() as { list: number[] }[];
+  assert.notEqual(second, first);
+  assert.deepEqual(second, { n: 1, list: [2] });
+  assert.ok(Object.isFrozen(second!.list));
+  assert.equal(await db.get("k"), second);
+  assert.deepEqual(first!.list, [1]);
+  // A value with a Date is copied on every read (a Date can be changed).
+  await db.put("d", { n: 2, at: new Date(5) });
+  const [a] = await db.find({ n: 2 }).toArray() as { at: Date }[];
+  const [b] = await db.find({ n: 2 }).toArray() as { at: Date }[];
+  assert.notEqual(a, b);
+  a!.at.setTime(99);
+  assert.equal(b!.at.getTime(), 5);
+  assert.equal((await db.get("d") as { at: Date }).at.getTime(), 5);
+});
+
 Deno.test("memory storage's byte view follows object-tier writes in commit order", async () => {
   const storage = new MemoryStorage();
   await using db = await open({ storage });

@@ -15,16 +15,21 @@ const N = Deno.env.get("TETHER_TORTURE") ? 400_000 : 40_000;
 
 /** Spies on the copy a result hands out. */
 function spyCopies(): { count: () => number; [Symbol.dispose](): void } {
-  const original = cursorHooks.copy;
+  const { copy, copyKept } = cursorHooks;
   let n = 0;
   cursorHooks.copy = (value) => {
     n++;
-    return original(value);
+    return copy(value);
+  };
+  cursorHooks.copyKept = (value) => {
+    n++;
+    return copyKept(value);
   };
   return {
     count: () => n,
     [Symbol.dispose]() {
-      cursorHooks.copy = original;
+      cursorHooks.copy = copy;
+      cursorHooks.copyKept = copyKept;
     },
   };
 }

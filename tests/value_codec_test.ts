@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { shapeCopy } from "../src/shape_copy.ts";
 import {
   checkValue,
+  copyKept,
   copyValue,
   decodeRecord,
   encodeRecord,
@@ -174,12 +175,27 @@ Deno.test("copyValue: flat documents of repeated shapes, copied by their compile
           >;
           if (frozen) shareValue(stored);
           if (shapeCopy(stored) !== null) compiled++;
-          const copy = copyValue(stored) as Record<string, unknown>;
-          assert.deepStrictEqual(copy, stored);
-          assert.notEqual(copy, stored);
-          assert(!Object.isFrozen(copy));
-          assert.deepStrictEqual(Object.keys(copy), Object.keys(stored));
-          assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+          if (shapeCopy(stored, true) !== null) compiled++;
+          // Short-lived and kept copies (two compiled copiers per shape).
+          for (const copy of [copyValue(stored), copyKept(stored)]) {
+            const c = copy as Record<string, unknown>;
+            assert.deepStrictEqual(c, stored);
+            assert.notEqual(c, stored);
+            assert(!Object.isFrozen(c));
+            assert.deepStrictEqual(Object.keys(c), Object.keys(stored));
+            assert.equal(Object.getPrototypeOf(c), Object.prototype);
+            for (const k of Object.keys(c)) {
+              assert.deepStrictEqual(
+                Object.getOwnPropertyDescriptor(c, k),
+                {
+                  value: stored[k],
+                  writable: true,
+                  enumerable: true,
+                  configurable: true,
+                },
+              );
+            }
+          }
         }
       },
     ),

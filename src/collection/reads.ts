@@ -71,7 +71,7 @@ export function get<T>(
     if (hit !== undefined) {
       return Promise.resolve(
         (engine.settings.readonly === true
-          ? shareValue(hit.doc)
+          ? hit.shared()
           : copyValue(hit.doc)) as T,
       );
     }

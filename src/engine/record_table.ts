@@ -13,7 +13,7 @@
 
 import { BTree, type BTreeRange, type RunIterator } from "./btree.ts";
 import { compareStrings } from "./btree_node.ts";
-import { encodeRecord, type StoredRecord } from "../value_codec.ts";
+import { encodeRecord, shareValue, type StoredRecord } from "../value_codec.ts";
 import type { ObjectSet, StorageEntry } from "../storage/contract.ts";
 import { encodeKey } from "../key_codec.ts";
 
@@ -48,6 +48,8 @@ export class DocSlot implements StorageEntry, ObjectSet {
   logged: number | undefined = undefined;
   readonly #prefix: Uint8Array;
   #key: Uint8Array | undefined;
+  /** `doc` is deeply frozen (it was shared once, see `shared()`). */
+  #frozen = false;
 
   /**
    * @param id The document's id.
@@ -83,9 +85,25 @@ export class DocSlot implements StorageEntry, ObjectSet {
    */
   set(record: StoredRecord): void {
     this.#record = record;
+    this.#frozen = false;
     this.doc = record.value;
     this.expiresAt = record.expiresAt;
     this.tags = record.tags;
+  }
+
+  /**
+   * The value to hand out to a `readonly` reader: `doc` itself, deeply
+   * frozen on first use (remembered, so later readers skip the check), or
+   * a copy when it holds dates or byte arrays (see `shareValue`).
+   *
+   * @returns The shared value.
+   */
+  shared(): unknown {
+    if (this.#frozen) return this.doc;
+    const doc = this.doc;
+    const out = shareValue(doc);
+    if (out === doc) this.#frozen = true;
+    return out;
   }
 
   /** The document's storage key (made on first use). */

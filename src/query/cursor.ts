@@ -21,7 +21,16 @@ import {
   type Sink,
 } from "./scan_page.ts";
 import type { Entry } from "../types.ts";
-import { copyValue, shareValue, type StoredRecord } from "../value_codec.ts";
+import {
+  copyKept,
+  copyValue,
+  shareValue,
+  type StoredRecord,
+} from "../value_codec.ts";
+import { DocSlot } from "../engine/record_table.ts";
+
+/** The filter of an exact plan: every document in its ranges matches. */
+const everyValue = (): boolean => true;
 
 /** Everything a cursor needs to run its query (internal). */
 export interface CursorPlan {
@@ -230,12 +239,24 @@ export interface Explanation {
 
 /**
  * Internal seams of the cursor, for tests: `copy` makes the copy of a stored
- * value that a result hands out (a spy can check that `count()` and
- * `explain()` never copy a document).
+ * value that a result hands out, `copyKept` the same for the results of a
+ * long `toArray()` (a spy can check that `count()` and `explain()` never
+ * copy a document).
  */
-export const cursorHooks: { copy: (value: unknown) => unknown } = {
+export const cursorHooks: {
+  copy: (value: unknown) => unknown;
+  copyKept: (value: unknown) => unknown;
+} = {
   copy: copyValue,
+  copyKept,
 };
+
+/**
+ * Results of a `toArray()` copied as short-lived objects before the rest
+ * are copied as kept ones (see shape_copy.ts): a small result dies young
+ * with its array, a long one goes to the old generation.
+ */
+const KEPT_AFTER = 2048;
 
 let create: <T>(plan: CursorPlan) => Cursor<T>;
 
@@ -356,7 +377,10 @@ export class Cursor<T> implements AsyncIterable<T> {
       budget,
       visible: (entry, now, why) => engine.visible(entry, now, why),
       action,
-      predicate,
+      // An exact index plan's ranges hold only matches: no filter to run.
+      predicate: plan !== undefined && plan.kind === "index" && plan.exact
+        ? everyValue
+        : predicate,
       counting,
       // A count stops at skip + limit matches; explain reads what find reads.
       stopAt: counting && sorted && asFind ? Infinity : keep,
@@ -510,14 +534,40 @@ export class Cursor<T> implements AsyncIterable<T> {
   async toArray(): Promise<T[]> {
     const out: T[] = [];
     const shape = this.#shape();
+    const { copy, copyKept } = cursorHooks;
     // Copies are made inside the scan's chunks, so they count against the
     // chunk budget like the rest of the work.
-    const sink: Sink = {
-      pending: false,
-      add: (record) => {
-        out.push(shape(record.value) as T);
-      },
-    };
+    // A shared value of the object tier is frozen once and then handed out
+    // as it is (the slot remembers; its record may have changed since the
+    // hit was taken, in a sorted run: then the hit's value is shared).
+    const sink: Sink = this.#plan.readonly === true &&
+        this.#plan.projection === undefined
+      ? {
+        pending: false,
+        add: (record, entry) => {
+          out.push(
+            (entry instanceof DocSlot && entry.doc === record.value
+              ? entry.shared()
+              : shareValue(record.value)) as T,
+          );
+        },
+      }
+      : this.#plan.projection === undefined
+      ? {
+        pending: false,
+        add: (record) => {
+          const value = record.value;
+          out.push(
+            (out.length < KEPT_AFTER ? copy(value) : copyKept(value)) as T,
+          );
+        },
+      }
+      : {
+        pending: false,
+        add: (record) => {
+          out.push(shape(record.value) as T);
+        },
+      };
     for await (const _ of this.#run(sink, { n: 0 })) {
       // drained by the sink
     }

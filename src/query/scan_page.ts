@@ -125,15 +125,19 @@ export function scanPage(
   for (; i < n; i++) {
     if (budget.due()) return i;
     const entry = page[i]!;
-    // The object tier's slots hold the record itself.
-    let record = entry instanceof DocSlot ? entry.record : undefined;
-    if (record === undefined) {
+    let record: StoredRecord | undefined;
+    // The object tier's slots hold the record, and its value, expiry and
+    // tags on the slot itself (one class: the reads stay monomorphic).
+    if (entry instanceof DocSlot && entry.doc !== undefined) {
+      const expiresAt = entry.expiresAt;
+      if (expiresAt !== undefined && now >= expiresAt) continue;
+      if (!predicate(entry.doc, entry.tags)) continue;
+      record = entry.record!;
+    } else {
       record = r.visible(entry, now, r.action);
       if (record === undefined) continue;
-    } else if (record.expiresAt !== undefined && now >= record.expiresAt) {
-      continue;
+      if (!predicate(record.value, record.tags)) continue;
     }
-    if (!predicate(record.value, record.tags)) continue;
     if (counting) {
       if (++r.matched >= r.stopAt) return i + 1;
       continue;
