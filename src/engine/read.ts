@@ -246,10 +246,11 @@ export async function* indexPages(
   const state = s.state(collection);
   const prefix = state.indexes.prefix(plan.index!);
   const ranges = plan.reverse ? [...plan.ranges].reverse() : plan.ranges;
-  const seen = new Set<string>();
-  const slots = new Set<DocSlot>();
   const dedupe = plan.ranges.length > 1 ||
     state.indexes.get(plan.index!)?.multikey === true;
+  // Sets only where a document can come up twice.
+  const seen = dedupe ? new Set<string>() : undefined;
+  const slots = dedupe ? new Set<DocSlot>() : undefined;
   const { after } = options;
   for (let r = after?.range ?? 0; r < ranges.length; r++) {
     let { start, end } = await rangeBytes(
@@ -270,7 +271,7 @@ export async function* indexPages(
         treeRange(state.ram!, plan.index!, start, end, plan.reverse),
         r,
         options,
-        dedupe ? slots : undefined,
+        slots,
       );
       continue;
     }
@@ -278,7 +279,7 @@ export async function* indexPages(
       s,
       { start, end, reverse: plan.reverse },
       options,
-      dedupe ? seen : undefined,
+      seen,
       r,
     );
   }
