@@ -86,7 +86,7 @@ async function sqliteHandler(
   const tokens = await TokenTable.create(DEVICES);
   return async (request) => {
     const header = request.headers.get("authorization") ?? "";
-    const device = await tokens.identify(/^Bearer (\S+)$/.exec(header)?.[1]);
+    const device = tokens.identify(/^Bearer (\S+)$/.exec(header)?.[1]);
     if (device === undefined) return new Response("no", { status: 401 });
     const format = bodyFormat(request.headers.get("content-type"));
     if (format === undefined) return new Response("type", { status: 415 });

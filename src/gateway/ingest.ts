@@ -392,7 +392,7 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
         allow: "POST",
       });
     }
-    const device = await (await tokens).identify(bearer(request));
+    const device = (await tokens).identify(bearer(request));
     if (device === undefined) {
       await request.body?.cancel().catch(() => {});
       return refuse(401, "A known device's bearer token is required", {

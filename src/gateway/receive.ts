@@ -330,7 +330,7 @@ export function receive(
     const presented = header === null
       ? undefined
       : /^Bearer +(\S+) *$/i.exec(header)?.[1];
-    if ((await (await table).identify(presented)) === undefined) {
+    if ((await table).identify(presented) === undefined) {
       await request.body?.cancel().catch(() => {});
       return problem(401, "The relay's bearer token is required", {
         "www-authenticate": 'Bearer realm="tether-receive"',
