@@ -212,6 +212,43 @@ Deno.test("codec: nothing of a document reaches the storage in plaintext", async
   assert.equal(raw[1]! & 2, 2); // encrypted
 });
 
+Deno.test("codec: nothing of a document reaches a file in plaintext, by put, putBatch, insert or update", async () => {
+  for (const codec of [ENCRYPTED, BOTH]) {
+    const dir = await Deno.makeTempDir({ prefix: "tether-codec-file-" });
+    try {
+      const path = `${dir}/db.tdb`;
+      {
+        await using db = await open({ path, ...codec });
+        await db.put("k", { secret: "hunter2-hunter2-hunter2" });
+        await db.putBatch(
+          new Map([["b", { secret: "swordfish-swordfish" }]]),
+        );
+        const c = db.collection("c");
+        await c.insert({ _id: "i", secret: "correcthorse-battery" });
+        await c.update({ _id: "i" }, {
+          $set: { more: "staple-staple-staple" },
+        });
+      }
+      const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
+      for (
+        const word of [
+          "hunter2",
+          "swordfish",
+          "correcthorse",
+          "staple",
+          "secret",
+        ]
+      ) {
+        assert.ok(!text.includes(word), `'${word}' is in the file`);
+      }
+      await using db = await open({ path, ...codec });
+      assert.deepEqual(await db.get("b"), { secret: "swordfish-swordfish" });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
 Deno.test("codec: tampering is an IntegrityError naming the record; others stay readable", async () => {
   const inner = new MemoryStorage();
   await using db = await open({ storage: inner, ...ENCRYPTED });

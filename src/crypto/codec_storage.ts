@@ -542,7 +542,13 @@ export class CodecStorage implements Storage {
         if (isHeader(set.key)) {
           throw new TypeError("Cannot write the codec header through commit");
         }
-        return { ...set, value: await seal(set.value, set.key, settings) };
+        // Sealed bytes are not the record's encoding: never `lazy` (the
+        // file storage would write `memo` instead).
+        return {
+          ...set,
+          value: await seal(set.value, set.key, settings),
+          lazy: false,
+        };
       }),
     );
     return await this.#inner.commit({ ...commit, sets });

@@ -10,6 +10,7 @@ import { encodeUtf8 } from "../bytes.ts";
 import { entryId, entryKeyId, type IndexEntry } from "./indexes.ts";
 import { encodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
+import { RecordSet } from "./write_build.ts";
 import { entryCost, keyDirCost, recordCost } from "./size_estimate.ts";
 import type { CollectionState, EngineCore, ItemChange } from "./state.ts";
 import {
@@ -115,11 +116,17 @@ export async function commitItems(
     }
     const value = values[i];
     const wasLive = old !== undefined && !isExpired(old, tombNow);
-    if (next !== undefined && value !== undefined) {
-      delta += s.valuesOnDisk ? keyDirCost(key.length) : recordCost(key, value);
+    if (next !== undefined && (value !== undefined || s.valuesOnDisk)) {
+      delta += s.valuesOnDisk
+        ? keyDirCost(key.length)
+        : recordCost(key, value!);
       stored++;
+      // No bytes from buildChanges (a storage keeping values on disk):
+      // the storage writes the record from it (RecordSet).
       sets.push(
-        next.expiresAt === undefined
+        value === undefined
+          ? new RecordSet(key, next)
+          : next.expiresAt === undefined
           ? { key, value, memo: next, structured }
           : { key, value, memo: next, expireAt: next.expiresAt, structured },
       );

@@ -8,7 +8,7 @@
  */
 
 import { DuplicateKeyError, TooLargeError } from "../errors.ts";
-import type { StorageEntry } from "../storage/contract.ts";
+import type { StorageEntry, StorageSet } from "../storage/contract.ts";
 import type { Change } from "../types.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
 import { lastRecordBound, objectRecordCost } from "./size_estimate.ts";
@@ -176,6 +176,9 @@ export function buildChanges(
   const values: (Uint8Array | undefined)[] = [];
   const costs: (number | undefined)[] = [];
   const { volatile } = s;
+  // A storage that keeps values on disk and that only we write (the file
+  // storage) takes the records of puts as RecordSets: no bytes here.
+  const lazy = s.valuesOnDisk && !s.shared;
   let seq = state.seq;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
@@ -201,7 +204,10 @@ export function buildChanges(
       // that may be over the limit.
       let value: Uint8Array | undefined;
       let cost: number | undefined;
-      if (volatile) {
+      if (volatile || lazy) {
+        // The estimate bounds the encoded size: the record is encoded here
+        // only when it may be over the limit (the memory storage keeps the
+        // record, the file storage writes it from the record: RecordSet).
         cost = objectRecordCost(
           keys[i]?.length ?? docKeyLength(prefix, op.id),
           next,
@@ -285,4 +291,54 @@ export function afterCommit(
   }
   // Told once the commit is durable, never if it is taken back.
   if (told !== undefined) s.feed.publish(told, durable);
+}
+
+/**
+ * A document's set whose bytes are made only when first read
+ * (`StorageSet.lazy`): the file storage writes the record from `memo`, and
+ * the record is never encoded whole.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RecordSet } from "./write_build.ts";
+ * import { decodeRecord } from "../value_codec.ts";
+ * const record = {
+ *   value: { a: 1 }, tags: undefined, expiresAt: undefined, createdAt: 1,
+ *   updatedAt: 1, version: 1, seq: 1, dates: undefined,
+ * };
+ * const set = new RecordSet(new Uint8Array([1]), record);
+ * assert(set.lazy);
+ * assert.equal(decodeRecord(set.value, "test").version, 1);
+ * ```
+ */
+export class RecordSet implements StorageSet {
+  /** The document's key. */
+  readonly key: Uint8Array;
+  /** Its record. */
+  readonly memo: StoredRecord;
+  #value: Uint8Array | undefined;
+
+  /**
+   * @param key The document's key.
+   * @param memo Its record.
+   */
+  constructor(key: Uint8Array, memo: StoredRecord) {
+    this.key = key;
+    this.memo = memo;
+  }
+
+  /**
+   * `value` is made from `memo` on first read. A getter, not an own field:
+   * a wrapper that copies the set with other bytes (`{ ...set, value }`)
+   * does not carry it over.
+   */
+  get lazy(): boolean {
+    return true;
+  }
+
+  /** The encoded record, made on first read. */
+  get value(): Uint8Array {
+    return this.#value ??= encodeRecord(this.memo);
+  }
 }

@@ -97,6 +97,14 @@ export interface StorageSet {
    * is the same bytes.
    */
   readonly structured?: boolean;
+  /**
+   * Set by the engine on a document's set whose `value` is made from `memo`
+   * only when first read (a getter): `memo` is then the document's record
+   * and `value` is exactly its encoding. A storage that can write the record
+   * from `memo` (the file storage's binary format) does so without reading
+   * `value`, and the record is never encoded as a whole.
+   */
+  readonly lazy?: boolean;
 }
 
 /**

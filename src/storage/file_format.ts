@@ -13,6 +13,7 @@ import {
   Reader,
   readRecord,
   type RecordParts,
+  recordParts,
   recordSize,
   type RecordView,
   RecordWalk,
@@ -296,6 +297,11 @@ export interface EncodeSet {
   readonly value: Uint8Array;
   /** The decoded record (format 3 uses it to split an envelope). */
   readonly memo?: unknown;
+  /**
+   * `value` is made from `memo` when first read (see `StorageSet.lazy`):
+   * format 3 writes the record from `memo` without reading it.
+   */
+  readonly lazy?: boolean;
 }
 
 /**
@@ -320,7 +326,10 @@ export function encodeFrame(
   split?: RecordParts[],
 ): Uint8Array {
   if (version >= BINARY_VERSION) {
-    const parts = sets.map((set) => splitValue(set.value, set.memo, set.key));
+    const parts = sets.map((set) =>
+      (set.lazy === true ? recordParts(set.memo, set.key) : undefined) ??
+        splitValue(set.value, set.memo, set.key)
+    );
     // One by one: a spread of a commit of ~100,000 sets or more would
     // overflow the call stack.
     if (split !== undefined) { for (const p of parts) split.push(p); }

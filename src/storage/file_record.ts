@@ -268,7 +268,91 @@ export function splitValue(
   };
   const size = suffixSize(parts);
   if (size + 6 > n || !suffixMatches(value, n - size, parts)) return raw(value);
-  const v = value.subarray(5, n - size);
+  return withValue(parts, value.subarray(5, n - size), key);
+}
+
+/**
+ * The parts of a document's record made from the record itself, without
+ * its encoded envelope: exactly what {@linkcode splitValue} gives for
+ * `encodeRecord(record)` and the same record, when the record holds no
+ * dates or byte arrays (then `undefined`: the caller splits the bytes).
+ * For sets the engine marks `lazy`, whose `memo` is their record.
+ *
+ * @param memo The record (a `StoredRecord`).
+ * @param key The document's key.
+ * @returns The parts, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { recordParts, splitValue } from "./file_record.ts";
+ * import { encodeRecord } from "../value_codec.ts";
+ * const record = {
+ *   value: { a: 1 }, tags: ["t"], expiresAt: undefined, createdAt: 5,
+ *   updatedAt: 6, version: 1, seq: 1, feed: 3, dates: undefined,
+ * };
+ * const key = new Uint8Array([1, 2]);
+ * assert.deepEqual(
+ *   recordParts(record, key),
+ *   splitValue(encodeRecord(record), record, key),
+ * );
+ * ```
+ */
+export function recordParts(
+  memo: unknown,
+  key: Uint8Array,
+): RecordParts | undefined {
+  const fields = memoFields(memo);
+  if (fields === undefined || fields.d !== undefined) return undefined;
+  const { c, u, n: version, s, f, t, x } = fields;
+  if (
+    !isCount(c) || !isCount(u) || !isCount(version) || !isCount(s) ||
+    !Number.isSafeInteger(zigzag(u - c))
+  ) return undefined;
+  let flags = REC_ENVELOPE;
+  if (f !== undefined) {
+    if (!isCount(f) || !Number.isSafeInteger(zigzag(f - s))) return undefined;
+    flags |= REC_FEED;
+  }
+  if (x !== undefined) {
+    if (!isCount(x)) return undefined;
+    flags |= REC_EXPIRY;
+  }
+  let tags: Uint8Array | undefined;
+  if (t !== undefined) {
+    tags = encodeUtf8(JSON.stringify(t));
+    flags |= REC_TAGS;
+  }
+  const json = JSON.stringify((memo as { value: unknown }).value);
+  if (json === undefined) return undefined;
+  const v = encodeUtf8(json);
+  return withValue(
+    {
+      flags,
+      c,
+      u,
+      n: version,
+      s,
+      f: f === undefined ? 0 : f as number,
+      x: x === undefined ? 0 : x as number,
+      tags,
+      dates: undefined,
+      value: v,
+    },
+    v,
+    key,
+  );
+}
+
+/**
+ * The parts with their value bytes `v`: a leading `"_id"` equal to the
+ * key's id is left out (`REC_ID`).
+ */
+function withValue(
+  parts: RecordParts,
+  v: Uint8Array,
+  key: Uint8Array | undefined,
+): RecordParts {
   const id = key === undefined || !mayHaveId(v) ? undefined : idJson(key);
   if (id !== undefined && startsWithId(v, id)) {
     // `{"_id":<id>,` or `{"_id":<id>` before `}`: keep `{` and the rest.
@@ -276,9 +360,9 @@ export function splitValue(
     const rest = new Uint8Array(v.length - cut + 1);
     rest[0] = 0x7b;
     rest.set(v.subarray(cut), 1);
-    return { ...parts, flags: flags | REC_ID, value: rest };
+    return { ...parts, flags: parts.flags | REC_ID, value: rest };
   }
-  return { ...parts, value: v };
+  return parts.value === v ? parts : { ...parts, value: v };
 }
 
 const ID_PREFIX = [0x7b, 0x22, 0x5f, 0x69, 0x64, 0x22, 0x3a]; // {"_id":
