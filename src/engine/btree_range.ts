@@ -76,9 +76,11 @@ export interface RunIterator<T> extends IterableIterator<T> {
    *
    * @param out Receives the items.
    * @param max Most items to move.
+   * @param at Where in `out` the first goes (default: its end, so the items
+   *   are appended; an array made with room for `max` fills without growing).
    * @returns How many were moved (fewer than `max` only at the end).
    */
-  fill(out: T[], max: number): number;
+  fill(out: T[], max: number, at?: number): number;
   /**
    * Whether keys were added or deleted since the iterator was made (it then
    * throws rather than go on: walk again from where it stopped).
@@ -161,9 +163,10 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
    *
    * @param out Receives the items.
    * @param max Most items to move.
+   * @param at Where in `out` the first goes (default: its end).
    * @returns How many were moved (fewer than `max` only at the end).
    */
-  fill(out: T[], max: number): number {
+  fill(out: T[], max: number, at: number = out.length): number {
     let leaf = this.#leaf;
     if (leaf === null || max <= 0) return 0;
     if (this.#mod.n !== this.#expected) {
@@ -183,11 +186,9 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
         const stop = leaf === endLeaf ? endIndex : 0;
         const until = Math.max(stop, i - (max - n) + 1);
         for (let j = i; j >= until; j--) {
-          out.push(
-            (mode === MODE_ENTRIES
-              ? [leaf.keys[j], leaf.values[j]]
-              : src[j]) as T,
-          );
+          out[at++] = (mode === MODE_ENTRIES
+            ? [leaf.keys[j], leaf.values[j]]
+            : src[j]) as T;
         }
         n += i - until + 1;
         if (until === stop && leaf === endLeaf) {
@@ -207,11 +208,9 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
         const last = leaf === endLeaf ? endIndex : leaf.keys.length - 1;
         const until = Math.min(last, i + (max - n) - 1);
         for (let j = i; j <= until; j++) {
-          out.push(
-            (mode === MODE_ENTRIES
-              ? [leaf.keys[j], leaf.values[j]]
-              : src[j]) as T,
-          );
+          out[at++] = (mode === MODE_ENTRIES
+            ? [leaf.keys[j], leaf.values[j]]
+            : src[j]) as T;
         }
         n += until - i + 1;
         if (until === last && leaf === endLeaf) {

@@ -80,9 +80,11 @@ export async function* localPages(
     }
     // A fresh walk after ids were added or removed between pages.
     if (walk === undefined || walk.stale) walk = table.slots(reverse, from);
-    const page: DocSlot[] = [];
-    const got = walk.fill(page, PAGE);
+    // Made with room for a page: filled without growing.
+    const page: DocSlot[] = new Array(PAGE);
+    const got = walk.fill(page, PAGE, 0);
     if (got === 0) return;
+    page.length = got;
     from = page[got - 1]!.id;
     if (!table.mayMiss) {
       yield page;
@@ -156,23 +158,31 @@ export async function* cellPages(
   const { signal } = options;
   let after: Uint8Array | undefined;
   let walk: RunIterator<IndexCell> | undefined;
-  const run: IndexCell[] = [];
   for (;;) {
     // A fresh walk after entries were added or removed between pages.
     if (walk === undefined || walk.stale) walk = cells(after);
-    const page: DocSlot[] = [];
-    const sources: IndexCell[] = [];
-    run.length = 0;
-    const examined = walk.fill(run, PAGE);
-    for (let i = 0; i < examined; i++) {
-      const cell = run[i]!;
-      const slot = cell.slot;
-      if (seen !== undefined) {
+    // The cells walked are the page's sources; arrays made at their size
+    // (a query's garbage is mostly these pages).
+    const run: IndexCell[] = new Array(PAGE);
+    const examined = walk.fill(run, PAGE, 0);
+    run.length = examined;
+    let page: DocSlot[];
+    let sources: IndexCell[];
+    if (seen === undefined) {
+      page = new Array(examined);
+      for (let i = 0; i < examined; i++) page[i] = run[i]!.slot;
+      sources = run;
+    } else {
+      page = [];
+      sources = [];
+      for (let i = 0; i < examined; i++) {
+        const cell = run[i]!;
+        const slot = cell.slot;
         if (seen.has(slot)) continue;
         seen.add(slot);
+        page.push(slot);
+        sources.push(cell);
       }
-      page.push(slot);
-      sources.push(cell);
     }
     if (examined > 0) after = run[examined - 1]!.key;
     if (options.examined !== undefined) options.examined.keys += examined;
