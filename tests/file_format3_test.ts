@@ -188,6 +188,46 @@ Deno.test("format-3 records: a record written from itself (a lazy set: no envelo
     ),
     { numRuns: 400 },
   );
+  // Any UTF-16 code units (lone surrogates, astral pairs, non-ASCII ids).
+  const units = fc.string({
+    unit: fc.integer({ min: 0, max: 0xffff }).map((c) =>
+      String.fromCharCode(c)
+    ),
+    maxLength: 12,
+  });
+  fc.assert(
+    // Keys refuse lone surrogates: ids are well-formed (any code point).
+    fc.property(
+      fc.string({ unit: "binary", maxLength: 8 }),
+      fc.oneof(units, fc.string({ unit: "binary", maxLength: 12 })),
+      fc.boolean(),
+      (id, text, withId) => {
+        const record = {
+          value: withId
+            ? (text.length % 2 === 0 ? { _id: id } : { _id: id, t: text })
+            : { t: text, [text]: 1 },
+          tags: [text],
+          expiresAt: undefined,
+          createdAt: 1,
+          updatedAt: 2,
+          version: 1,
+          seq: 1,
+          feed: 1,
+          dates: undefined,
+        } as unknown as StoredRecord;
+        const key = encodeKey(["d", "c", id]);
+        const direct = recordParts(record, key)!;
+        const split = splitValue(encodeRecord(record), record, key);
+        const a = new Uint8Array(recordSize(key, direct));
+        const b = new Uint8Array(recordSize(key, split));
+        writeRecord(a, 0, key, direct);
+        writeRecord(b, 0, key, split);
+        assert.deepEqual(a, b);
+        assert.equal(direct.flags, split.flags);
+      },
+    ),
+    { numRuns: 500 },
+  );
   // Not a record: the caller splits the bytes.
   assert.equal(recordParts({ n: 1 }, new Uint8Array([1])), undefined);
   assert.equal(
