@@ -102,7 +102,10 @@ export interface StorageSet {
    * only when first read (a getter): `memo` is then the document's record
    * and `value` is exactly its encoding. A storage that can write the record
    * from `memo` (the file storage's binary format) does so without reading
-   * `value`, and the record is never encoded as a whole.
+   * `value`, and the record is never encoded as a whole. Such a set keeps
+   * `value` and `lazy` as getters: a wrapper that passes sets on must read
+   * `value` rather than spread the set, and must not carry `lazy` over when
+   * it replaces `value` (the codec storage sets `lazy: false`).
    */
   readonly lazy?: boolean;
 }
