@@ -540,6 +540,29 @@ Deno.test("BTree fill hands out the same items as next, in runs of any size", ()
   }
 });
 
+Deno.test("BTree fill writes where it is told: into an array made with room, from any index", () => {
+  const tree = new BTree<number, number>(byNumber, { order: 4 });
+  for (let i = 0; i < 30; i++) tree.set(i, i * 10);
+  for (const reverse of [false, true]) {
+    const want = [...tree.values({ reverse })];
+    const it = tree.values({ reverse });
+    const got: number[] = [];
+    for (;;) {
+      // A page made with room for 7, filled from 0, cut to what came.
+      const page: number[] = new Array(7);
+      const n = it.fill(page, 7, 0);
+      page.length = n;
+      got.push(...page);
+      if (n < 7) break;
+    }
+    assert.deepEqual(got, want);
+  }
+  // From an index inside the array: what is before it stays.
+  const out = [-1, -2, -3];
+  assert.equal(tree.values({ gte: 5 }).fill(out, 2, 1), 2);
+  assert.deepEqual(out, [-1, 50, 60]);
+});
+
 Deno.test("BTree iterators say when they are stale; fill then throws", () => {
   const tree = new BTree<number, number>(byNumber, { order: 4 });
   for (let i = 0; i < 50; i++) tree.set(i, i);
