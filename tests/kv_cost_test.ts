@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { open } from "../mod.ts";
+import { type Database, open } from "../mod.ts";
 import { decodeKey } from "../src/key_codec.ts";
 import type { KvAtomicLike, KvKey, KvLike } from "../src/storage/kv.ts";
 
@@ -101,6 +101,25 @@ function tally(list: readonly string[]): Record<string, number> {
 
 const quiet = { ttlCheckInterval: Infinity, cleanupInterval: Infinity };
 
+/**
+ * Runs `body` on a database over a counting in-memory KV, after a first
+ * write (which reads the feed counter) and with the log cleared.
+ */
+async function warmed(
+  body: (c: ReturnType<typeof counting>, db: Database) => Promise<void>,
+): Promise<void> {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const c = counting(kv);
+    await using db = await open({ kv: c.kv, ...quiet });
+    await db.put("warm", 0);
+    c.reset();
+    await body(c, db);
+  } finally {
+    kv.close();
+  }
+}
+
 Deno.test("kv cost: single puts, a delete and a put after it", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
@@ -160,12 +179,7 @@ Deno.test("kv cost: single puts, a delete and a put after it", async () => {
 });
 
 Deno.test("kv cost: putBatch of 40 new items is one commit of 81 sets and 42 checks", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const c = counting(kv);
-    await using db = await open({ kv: c.kv, ...quiet });
-    await db.put("warm", 0);
-    c.reset();
+  await warmed(async (c, db) => {
     const items = new Map(
       Array.from({ length: 40 }, (_, i) => [`k${i}`, { i }] as const),
     );
@@ -177,18 +191,11 @@ Deno.test("kv cost: putBatch of 40 new items is one commit of 81 sets and 42 che
     assert.deepEqual(commit!.deletes, []);
     // Keys this handle never saw are taken as absent (each checked as such).
     assert.deepEqual(c.log.reads, []);
-  } finally {
-    kv.close();
-  }
+  });
 });
 
 Deno.test("kv cost: putBatch with assumeNew writes one mutation per item, a block and the counter per commit", async () => {
-  const kv = await Deno.openKv(":memory:");
-  try {
-    const c = counting(kv);
-    await using db = await open({ kv: c.kv, ...quiet });
-    await db.put("warm", 0);
-    c.reset();
+  await warmed(async (c, db) => {
     const items = new Map(
       Array.from({ length: 2000 }, (_, i) => [`k${i}`, { i }] as const),
     );
@@ -205,7 +212,5 @@ Deno.test("kv cost: putBatch with assumeNew writes one mutation per item, a bloc
       assert.deepEqual(commit.deletes, []);
     }
     assert.equal(docs, 2000);
-  } finally {
-    kv.close();
-  }
+  });
 });

@@ -45,15 +45,20 @@ type TableOp =
 
 const ids = fc.constantFrom("a", "b", "c", "aa", "ab", "b\u{1F600}", "z", "");
 
+/** The steps both models take: a delete, a partial merge, a read. */
+const common = [
+  fc.record({ t: fc.constant("delete" as const), id: ids }),
+  fc.record({
+    t: fc.constant("settle" as const),
+    limit: fc.integer({ min: 1, max: 3 }),
+  }),
+  fc.constant({ t: "read" as const }),
+] as const;
+
 Deno.test("lazy order: the record table's key order equals a model through adds, deletes and partial merges", () => {
   const op: fc.Arbitrary<TableOp> = fc.oneof(
     fc.record({ t: fc.constant("add" as const), id: ids }),
-    fc.record({ t: fc.constant("delete" as const), id: ids }),
-    fc.record({
-      t: fc.constant("settle" as const),
-      limit: fc.integer({ min: 1, max: 3 }),
-    }),
-    fc.constant({ t: "read" as const }),
+    ...common,
   );
   fc.assert(
     fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
@@ -111,12 +116,7 @@ Deno.test("lazy order: index trees equal a model through adds, removals and part
         v: fc.integer({ min: 0, max: 3 }),
       }),
     },
-    fc.record({ t: fc.constant("delete" as const), id: ids }),
-    fc.record({
-      t: fc.constant("settle" as const),
-      limit: fc.integer({ min: 1, max: 3 }),
-    }),
-    fc.constant({ t: "read" as const }),
+    ...common,
   );
   fc.assert(
     fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
