@@ -23,8 +23,8 @@ import {
   concat,
   errorText,
   faults,
+  fileSource,
   isNoSpace,
-  readAll,
   writeAll,
 } from "./file_io.ts";
 
@@ -486,9 +486,9 @@ export class FileStorage implements Storage {
         now.size < this.#s.fileBytes || this.#s.fileBytes < HEADER_BYTES
       ) {
         const file = await Deno.open(path, { read: true });
-        let bytes: Uint8Array;
+        let size: number;
         try {
-          bytes = await readAll(file);
+          size = (await file.stat()).size;
         } catch (e) {
           file.close();
           throw e;
@@ -505,7 +505,7 @@ export class FileStorage implements Storage {
         this.#s.reader.replace(reader);
         this.#s.dir.clear();
         this.#s.stats.tornBytes = 0;
-        await replay(this.#s, bytes, this.#s.salvage);
+        await replay(this.#s, fileSource(file, size), this.#s.salvage);
         return true;
       }
       if (now.size === this.#s.fileBytes) return false;

@@ -12,6 +12,7 @@ import {
   TetherError,
 } from "../errors.ts";
 import { concatBytes } from "../bytes.ts";
+import { type LogSource, SCAN_WINDOW } from "./file_scan.ts";
 
 /**
  * Points where tests make writes fail or stop compaction. Not part of the
@@ -49,17 +50,32 @@ export async function writeAll(
   while (at < bytes.length) at += await file.write(bytes.subarray(at));
 }
 
-/** Helper of the file storage. */
-export async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
-  const { size } = await file.stat();
-  const out = new Uint8Array(size);
-  let at = 0;
-  while (at < size) {
-    const n = await file.read(out.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  return at === size ? out : out.subarray(0, at);
+/**
+ * The log in an open file, read a window at a time with synchronous
+ * positioned reads into one reused buffer (grown only for a frame larger
+ * than a window): opening never holds the whole file in RAM.
+ *
+ * @param file The log, open for reading.
+ * @param size Its size (bytes after it are not read).
+ * @returns The source for `scanLog`.
+ */
+export function fileSource(file: Deno.FsFile, size: number): LogSource {
+  let buf = new Uint8Array(Math.min(size, SCAN_WINDOW));
+  return {
+    size,
+    read(at: number, len: number): Uint8Array {
+      len = Math.max(0, Math.min(len, size - at));
+      if (len > buf.length) buf = new Uint8Array(len);
+      file.seekSync(at, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < len) {
+        const n = file.readSync(buf.subarray(got, len));
+        if (n === null) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    },
+  };
 }
 
 /** Helper of the file storage. */

@@ -10,7 +10,7 @@
 import { IntegrityError } from "../errors.ts";
 import type { FileStorageOptions } from "./file_options.ts";
 import { FileCore } from "./file_core.ts";
-import { dirname, readAll, syncDir, writeAll } from "./file_io.ts";
+import { dirname, fileSource, syncDir, writeAll } from "./file_io.ts";
 import {
   encodeHeader,
   FILE_FORMAT_VERSION,
@@ -18,7 +18,7 @@ import {
   HEADER_BYTES,
   MAGIC,
 } from "./file_format.ts";
-import { scanLog } from "./file_scan.ts";
+import { type LogSource, scanLog } from "./file_scan.ts";
 import { openLocked, releaseHeld } from "./file_lock.ts";
 import { rewrite } from "./file_rewrite.ts";
 
@@ -67,7 +67,7 @@ export async function openCore(
       }
     }
     reader = await Deno.open(realPath, { read: true });
-    const bytes = await readAll(file);
+    const { size } = await file.stat();
     const core = new FileCore(path, realPath, options, file, reader, {
       version: FILE_FORMAT_VERSION,
       flags: 0,
@@ -75,7 +75,7 @@ export async function openCore(
       baseSeq: 0,
       salt: new Uint8Array(16),
     });
-    await replay(core, bytes, options.repair === true);
+    await replay(core, fileSource(file, size), options.repair === true);
     return core;
   } catch (e) {
     file?.close();
@@ -88,27 +88,30 @@ export async function openCore(
 }
 
 /**
- * Reads the whole log into the key directory (the bytes are dropped
- * after); fixes the tail or repairs.
+ * Reads the whole log into the key directory, a window at a time (the
+ * file is never held whole, unless damage makes the rest of it needed at
+ * once); fixes the tail or repairs.
  *
  * @param s The storage.
- * @param bytes The whole log.
+ * @param source The log, read a window at a time.
  * @param repair Salvage past damage instead of failing.
  * @throws {IntegrityError} The log is damaged (and `repair` is off), cut
  *   short inside a compacted snapshot, or not a `@tether/db` log.
  */
 export async function replay(
   s: FileCore,
-  bytes: Uint8Array,
+  source: LogSource,
   repair: boolean,
 ): Promise<void> {
   const path = s.path;
-  if (bytes.length < HEADER_BYTES && isMagicPrefix(bytes)) {
-    if (bytes.length > 10 && (bytes[10]! & FLAG_SNAPSHOT) !== 0) {
+  const size = source.size;
+  const head = size < HEADER_BYTES ? source.read(0, size) : undefined;
+  if (head !== undefined && isMagicPrefix(head)) {
+    if (size > 10 && (head[10]! & FLAG_SNAPSHOT) !== 0) {
       // Only a compaction sets this flag, and it fsyncs the whole file
       // before it becomes the log: this one was cut short.
       throw new IntegrityError(
-        `Cannot open '${path}': the log is damaged at byte ${bytes.length} of ${bytes.length} (the file ends inside the header of a compacted log: it was cut short); the file was left as it is`,
+        `Cannot open '${path}': the log is damaged at byte ${size} of ${size} (the file ends inside the header of a compacted log: it was cut short); the file was left as it is`,
       );
     }
     // New file, or its creation was cut short before the header was whole.
@@ -122,16 +125,16 @@ export async function replay(
     return;
   }
   const scan = scanLog(
-    bytes,
+    source,
     repair,
-    (frame, version) => s.apply(frame, 0, version),
+    (frame, base, version) => s.apply(frame, base, version),
   );
   if (scan.failure !== undefined) {
     const { offset, reason } = scan.failure;
     throw new IntegrityError(
       scan.failure.header
         ? `Cannot open '${path}': ${reason}; copy what is intact with repair() or "tether repair --db <file> --out <new>" (the original is left as it is)`
-        : `Cannot open '${path}': the log is damaged at byte ${offset} of ${bytes.length} (${reason}); the file was left as it is; copy every intact commit with repair() or "tether repair --db <file> --out <new>", or open with { repair: true } to salvage in place`,
+        : `Cannot open '${path}': the log is damaged at byte ${offset} of ${size} (${reason}); the file was left as it is; copy every intact commit with repair() or "tether repair --db <file> --out <new>", or open with { repair: true } to salvage in place`,
     );
   }
   if (scan.header !== undefined) s.header = scan.header;

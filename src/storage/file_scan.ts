@@ -95,25 +95,74 @@ function summaryMismatch(
 }
 
 /**
+ * A log to read a window at a time: the file is never held whole in RAM
+ * (a database may be larger than RAM), only damage makes the reader take
+ * the rest of the file at once.
+ */
+export interface LogSource {
+  /** The log's size in bytes. */
+  readonly size: number;
+  /**
+   * Reads `len` bytes at `at` (fewer only at the end of the log). The bytes
+   * stay valid until the next call.
+   */
+  read(at: number, len: number): Uint8Array;
+}
+
+/**
+ * A {@linkcode LogSource} over bytes already in RAM.
+ *
+ * @param bytes The whole log.
+ * @returns The source.
+ */
+export function bytesSource(bytes: Uint8Array): LogSource {
+  return {
+    size: bytes.length,
+    read: (at, len) => bytes.subarray(at, at + len),
+  };
+}
+
+/** How many bytes a window of the log holds (at least). */
+export const SCAN_WINDOW = 8 << 20;
+
+/**
  * Reads a whole log (at least 64 bytes, or not starting like one), passing
- * each intact commit to `apply` in order.
+ * each intact commit to `apply` in order, a window of
+ * {@linkcode SCAN_WINDOW} bytes (or one frame, when larger) at a time.
  *
  * Without `salvage`, only an incomplete last frame after the snapshot (or a
  * zero-filled tail) is a torn tail; anything else that does not check out
  * stops the read with `failure`. With `salvage`, damaged ranges are skipped
- * (resuming at the next intact frame) and listed in `damage`.
+ * (resuming at the next intact frame) and listed in `damage`. From the first
+ * frame that does not check out, the rest of the log is read at once.
  *
- * @param bytes The whole file.
+ * @param source The log (or its bytes, read whole).
  * @param salvage Whether to skip damage instead of stopping.
- * @param apply Receives each commit frame and the format it was read in.
+ * @param apply Receives each commit frame, the file offset its positions
+ * count from (the window's), and the format it was read in.
+ * @param window The least bytes a window holds (tests make it small).
  * @returns What was found.
  */
 export function scanLog(
-  bytes: Uint8Array,
+  source: LogSource | Uint8Array,
   salvage: boolean,
-  apply: (frame: Frame, version: number) => void,
+  apply: (frame: Frame, base: number, version: number) => void,
+  window: number = SCAN_WINDOW,
 ): LogScan {
-  const size = bytes.length;
+  const src = source instanceof Uint8Array ? bytesSource(source) : source;
+  const size = src.size;
+  /** The window: `bytes[i]` is the log's byte `base + i`. */
+  let base = 0;
+  let bytes = src.read(0, Math.min(size, Math.max(window, HEADER_BYTES)));
+  /** Moves the window to start at `at`, holding `len` bytes or more. */
+  const load = (at: number, len: number): void => {
+    bytes = src.read(at, Math.min(size - at, Math.max(len, window)));
+    base = at;
+  };
+  /** Moves the window to hold everything from `at` to the end. */
+  const rest = (at: number): void => {
+    if (at < base || base + bytes.length < size) load(at, size - at);
+  };
   const damage: Damage[] = [];
   const decoded = decodeHeader(bytes);
   let header: FileHeader | undefined;
@@ -137,6 +186,7 @@ export function scanLog(
         failure: { offset: 0, reason, header: true },
       };
     }
+    rest(0);
     let next = findNextFrame(bytes, 0, 0, version);
     if (next < 0) {
       version = 2;
@@ -152,6 +202,8 @@ export function scanLog(
   }
   let seq = header?.baseSeq ?? 0;
   const covered = { frames: 0, bytes: 0, records: 0, crc: 0 };
+  /** The CRC-32C of the snapshot's frames read so far. */
+  let snapshotCrc = 0;
   let snapshotDamaged = false;
   let tornBytes = 0;
   const fail = (offset: number, reason: string): LogScan => ({
@@ -163,46 +215,68 @@ export function scanLog(
     failure: { offset, reason, header: false },
   });
   while (at < size) {
-    const read = readFrame(bytes, at, seq, version);
+    let read = readFrame(bytes, at - base, seq, version);
+    if (!("frame" in read) && base + bytes.length < size) {
+      // Past the window: the frame's own length says how much to read.
+      const rel = at - base;
+      const need = read.problem === "truncated" &&
+          bytes.length - rel >= FRAME_HEADER_BYTES
+        ? FRAME_HEADER_BYTES +
+          new DataView(bytes.buffer, bytes.byteOffset + rel).getUint32(0, true)
+        : FRAME_HEADER_BYTES;
+      load(at, need);
+      read = readFrame(bytes, 0, seq, version);
+      if (!("frame" in read) && base + bytes.length < size) {
+        // Still wrong: damage or a torn tail, judged on the rest of the log.
+        rest(at);
+        read = readFrame(bytes, 0, seq, version);
+      }
+    }
+    const rel = at - base;
     if ("frame" in read) {
       const { frame } = read;
+      const end = base + read.end;
       if (frame.kind === KIND_SNAPSHOT_END) {
         if (snapshot === "open") {
           const mismatch = snapshotDamaged ? undefined : summaryMismatch(
             frame.summary!,
-            { ...covered, crc: crc32c(bytes, HEADER_BYTES, at) },
+            { ...covered, crc: snapshotCrc },
           );
           if (mismatch !== undefined) {
             if (!salvage) return fail(at, mismatch);
-            damage.push({ offset: at, bytes: read.end - at, reason: mismatch });
+            damage.push({ offset: at, bytes: end - at, reason: mismatch });
           }
           snapshot = "closed";
         } else if (snapshot === "closed") {
           const reason = "a snapshot end frame outside a snapshot";
           if (!salvage) return fail(at, reason);
-          damage.push({ offset: at, bytes: read.end - at, reason });
+          damage.push({ offset: at, bytes: end - at, reason });
         }
         seq = frame.seq;
-        at = read.end;
+        at = end;
         continue;
       }
-      apply(frame, version);
+      apply(frame, base, version);
       if (snapshot === "open") {
         covered.frames++;
-        covered.bytes += read.end - at;
+        covered.bytes += end - at;
         covered.records += frame.setCount;
+        if (!snapshotDamaged) {
+          snapshotCrc = crc32c(bytes, rel, read.end, snapshotCrc);
+        }
       }
       seq = frame.seq;
-      at = read.end;
+      at = end;
       continue;
     }
-    const next = read.problem === "corrupt"
-      ? findNextFrame(bytes, at + 1, seq, version)
+    const found = read.problem === "corrupt"
+      ? findNextFrame(bytes, rel + 1, seq, version)
       : -1;
+    const next = found < 0 ? -1 : base + found;
     if (
       snapshot !== "open" && next < 0 &&
-      (read.problem === "truncated" || allZero(bytes, at) ||
-        zeroTail(bytes, at))
+      (read.problem === "truncated" || allZero(bytes, rel) ||
+        zeroTail(bytes, rel))
     ) {
       // A commit cut short by a crash: it was never acknowledged.
       tornBytes = size - at;
