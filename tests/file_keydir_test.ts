@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { IntegrityError } from "../mod.ts";
 import { faults, FileStorage } from "../src/storage/file.ts";
+import { KeyEntry, LEGACY } from "../src/storage/file_keydir.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -220,4 +221,39 @@ Deno.test("a version-2 log: a commit made while its compaction renames the new f
     assert.equal(dec((await again.get(enc("during")))!.value), "x");
     await again.close();
   }
+});
+
+Deno.test("key entry: kind, generation and the unwritten frame share one field without disturbing each other", () => {
+  const frame = new Uint8Array([1, 2, 3]);
+  const e = new KeyEntry("k", 7, 1, 2, LEGACY, 5, frame, 3, -1, 9);
+  assert.equal(e.kind, LEGACY);
+  assert.equal(e.gen, 5);
+  assert.equal(e.buf, frame);
+  e.gen = 123_456_789;
+  assert.equal(e.gen, 123_456_789);
+  assert.equal(e.kind, LEGACY);
+  assert.equal(e.buf, frame);
+  e.kind = 0;
+  assert.equal(e.kind, 0);
+  assert.equal(e.gen, 123_456_789);
+  assert.equal(e.buf, frame);
+  e.buf = undefined;
+  assert.equal(e.buf, undefined);
+  e.buf = undefined; // twice: still written
+  assert.equal(e.buf, undefined);
+  assert.equal(e.gen, 123_456_789);
+  e.kind = LEGACY;
+  const other = new Uint8Array(1);
+  e.buf = other;
+  e.buf = frame; // replaced while unwritten
+  assert.equal(e.buf, frame);
+  assert.equal(e.kind, LEGACY);
+  assert.deepEqual(
+    [e.id, e.seq, e.at, e.len, e.s, e.x, e.f],
+    ["k", 7, 1, 2, 3, -1, 9],
+  );
+  const written = new KeyEntry("w", 1, 0, 4, 0, 0, undefined, -1, -1, 0);
+  assert.equal(written.buf, undefined);
+  assert.equal(written.kind, 0);
+  assert.equal(written.gen, 0);
 });

@@ -64,10 +64,14 @@ export function insert<K, V>(
 }
 
 function splitLeaf<K, V>(t: TreeCore<K, V>, leaf: Leaf<K, V>): Leaf<K, V> {
-  const mid = leaf.keys.length >>> 1;
-  const right = new Leaf<K, V>(leaf.keys.slice(mid), leaf.values.slice(mid));
-  leaf.keys.length = mid;
-  leaf.values.length = mid;
+  const { keys, values } = leaf;
+  const mid = keys.length >>> 1;
+  const right = new Leaf<K, V>(keys.slice(mid), values.slice(mid));
+  // Both halves as arrays of their own size: shortening the full array
+  // would leave the left half its spare capacity for good (V8 keeps it),
+  // which doubled the memory of a tree filled in key order.
+  leaf.keys = keys.slice(0, mid);
+  leaf.values = values.slice(0, mid);
   right.next = leaf.next;
   right.prev = leaf;
   if (leaf.next !== null) leaf.next.prev = right;
@@ -86,7 +90,7 @@ function splitInternal<K, V>(
     node.children.slice(mid + 1),
   );
   t.splitKey = node.keys[mid];
-  node.keys.length = mid;
-  node.children.length = mid + 1;
+  node.keys = node.keys.slice(0, mid);
+  node.children = node.children.slice(0, mid + 1);
   return right;
 }

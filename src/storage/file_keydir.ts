@@ -27,7 +27,21 @@ const RUN_GAP = 16 << 10;
 /** Kind bit: the stored bytes are a raw value (a version-1 or -2 frame). */
 export const LEGACY = 1;
 
-/** One live key: where its stored bytes are. Replaced on every write. */
+/** Kind bit: the entry's commit is unwritten (its frame is in RAM). */
+const PENDING = 2;
+
+/**
+ * The frames of unwritten commits, by entry: few at a time, so the many
+ * written entries carry no field for them.
+ */
+const pendingFrames = new WeakMap<KeyEntry, Uint8Array>();
+
+/**
+ * One live key: where its stored bytes are. Replaced on every write. A
+ * directory holds one per key (10,000,000 of them in a large database), so
+ * it has as few fields as it can: kind, generation and the unwritten flag
+ * share one number.
+ */
 export class KeyEntry {
   /** The key as a binary string (one char per byte). */
   readonly id: string;
@@ -37,12 +51,8 @@ export class KeyEntry {
   at: number;
   /** How many bytes. */
   len: number;
-  /** `LEGACY` or 0 (a format-3 record). */
-  kind: number;
-  /** The file generation `at` refers to. */
-  gen: number;
-  /** While the commit is unwritten: its frame, which `at` points into. */
-  buf: Uint8Array | undefined;
+  /** `gen * 4 + flags` (`LEGACY`, `PENDING`). */
+  #kg: number;
   /** Insertion sequence of a record envelope (-1: not an envelope). */
   readonly s: number;
   /** Its expiry (-1: none). */
@@ -66,12 +76,42 @@ export class KeyEntry {
     this.seq = seq;
     this.at = at;
     this.len = len;
-    this.kind = kind;
-    this.gen = gen;
-    this.buf = buf;
+    this.#kg = gen * 4 + (kind & LEGACY);
     this.s = s;
     this.x = x;
     this.f = f;
+    if (buf !== undefined) this.buf = buf;
+  }
+
+  /** `LEGACY` or 0 (a format-3 record). */
+  get kind(): number {
+    return this.#kg & LEGACY;
+  }
+  set kind(kind: number) {
+    this.#kg = this.#kg - (this.#kg & LEGACY) + (kind & LEGACY);
+  }
+
+  /** The file generation `at` refers to. */
+  get gen(): number {
+    return Math.floor(this.#kg / 4);
+  }
+  set gen(gen: number) {
+    this.#kg = gen * 4 + (this.#kg & 3);
+  }
+
+  /** While the commit is unwritten: its frame, which `at` points into. */
+  get buf(): Uint8Array | undefined {
+    return (this.#kg & PENDING) === 0 ? undefined : pendingFrames.get(this);
+  }
+  set buf(frame: Uint8Array | undefined) {
+    if (frame === undefined) {
+      if ((this.#kg & PENDING) === 0) return;
+      pendingFrames.delete(this);
+      this.#kg -= PENDING;
+    } else {
+      pendingFrames.set(this, frame);
+      if ((this.#kg & PENDING) === 0) this.#kg += PENDING;
+    }
   }
 
   /** What the engine reads at open, without the value. */
