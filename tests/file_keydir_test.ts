@@ -225,7 +225,7 @@ Deno.test("a version-2 log: a commit made while its compaction renames the new f
 
 Deno.test("key entry: kind, generation and the unwritten frame share one field without disturbing each other", () => {
   const frame = new Uint8Array([1, 2, 3]);
-  const e = new KeyEntry("k", 7, 1, 2, LEGACY, 5, frame, 3, -1, 9);
+  const e = new KeyEntry(7, 1, 2, LEGACY, 5, frame, 3, -1, 9);
   assert.equal(e.kind, LEGACY);
   assert.equal(e.gen, 5);
   assert.equal(e.buf, frame);
@@ -249,10 +249,10 @@ Deno.test("key entry: kind, generation and the unwritten frame share one field w
   assert.equal(e.buf, frame);
   assert.equal(e.kind, LEGACY);
   assert.deepEqual(
-    [e.id, e.seq, e.at, e.len, e.s, e.x, e.f],
-    ["k", 7, 1, 2, 3, -1, 9],
+    [e.seq, e.at, e.len, e.s, e.x, e.f],
+    [7, 1, 2, 3, -1, 9],
   );
-  const written = new KeyEntry("w", 1, 0, 4, 0, 0, undefined, -1, -1, 0);
+  const written = new KeyEntry(1, 0, 4, 0, 0, undefined, -1, -1, 0);
   assert.equal(written.buf, undefined);
   assert.equal(written.kind, 0);
   assert.equal(written.gen, 0);

@@ -272,7 +272,6 @@ export class FileStorage implements Storage {
       const set = sets[i]!;
       const id = binaryString(set.key);
       const e = new KeyEntry(
-        id,
         seq,
         offsets[2 * i]!,
         offsets[2 * i + 1]!,

@@ -203,6 +203,8 @@ export class CopyProgress {
  * order of offset.
  *
  * @param entries The live entries (sorted here).
+ * @param legacyIds The keys of the entries in a legacy format (see
+ *   `KeyDir.legacyIds`).
  * @param read Reads the old file (synchronously): `len` bytes at `at`.
  * @param limit The old file's length now: reads stop there.
  * @param gen The old file's generation: entries of another are unwritten.
@@ -213,6 +215,7 @@ export class CopyProgress {
  */
 export async function copyLive(
   entries: KeyEntry[],
+  legacyIds: ReadonlyMap<KeyEntry, string>,
   read: (at: number, len: number) => Uint8Array,
   limit: () => number,
   gen: number,
@@ -256,7 +259,13 @@ export async function copyLive(
       stored = window.subarray(at - start, at - start + e.len);
     }
     if (e.kind === LEGACY) {
-      const key = keyBytes(e.id);
+      const id = legacyIds.get(e);
+      if (id === undefined) {
+        throw new IntegrityError(
+          `Cannot compact '${path}': a record in a legacy format has no key`,
+        );
+      }
+      const key = keyBytes(id);
       const parts = splitValue(stored, undefined, key);
       const record = new Uint8Array(recordSize(key, parts));
       writeRecord(record, 0, key, parts);

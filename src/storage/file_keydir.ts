@@ -39,12 +39,10 @@ const pendingFrames = new WeakMap<KeyEntry, Uint8Array>();
 /**
  * One live key: where its stored bytes are. Replaced on every write. A
  * directory holds one per key (10,000,000 of them in a large database), so
- * it has as few fields as it can: kind, generation and the unwritten flag
- * share one number.
+ * it has as few fields as it can: its key is the directory's (not kept
+ * twice), kind, generation and the unwritten flag share one number.
  */
 export class KeyEntry {
-  /** The key as a binary string (one char per byte). */
-  readonly id: string;
   /** The sequence number of the commit that wrote it. */
   readonly seq: number;
   /** Where the stored bytes start: in the file, or in `buf`. */
@@ -61,7 +59,6 @@ export class KeyEntry {
   readonly f: number;
 
   constructor(
-    id: string,
     seq: number,
     at: number,
     len: number,
@@ -72,7 +69,6 @@ export class KeyEntry {
     x: number,
     f: number,
   ) {
-    this.id = id;
     this.seq = seq;
     this.at = at;
     this.len = len;
@@ -208,6 +204,7 @@ type StoredRead = (e: KeyEntry) => Uint8Array;
  */
 class FileEntry implements StorageEntry {
   readonly #entry: KeyEntry;
+  readonly #id: string;
   readonly #read: StoredRead;
   readonly #where: (e: KeyEntry) => string;
   #key: Uint8Array | undefined;
@@ -217,17 +214,20 @@ class FileEntry implements StorageEntry {
 
   /**
    * @param entry The key's directory entry.
+   * @param id The key as a binary string.
    * @param read Reads its stored bytes (once: they are kept).
    * @param where Says where it is, for error messages.
    * @param stored Its stored bytes, when already read.
    */
   constructor(
     entry: KeyEntry,
+    id: string,
     read: StoredRead,
     where: (e: KeyEntry) => string,
     stored?: Uint8Array,
   ) {
     this.#entry = entry;
+    this.#id = id;
     this.#read = read;
     this.#where = where;
     this.#stored = stored;
@@ -239,12 +239,12 @@ class FileEntry implements StorageEntry {
   }
 
   get key(): Uint8Array {
-    return this.#key ??= keyBytes(this.#entry.id);
+    return this.#key ??= keyBytes(this.#id);
   }
 
   /** The key as a binary string (one char per byte), without its bytes. */
   get binaryKey(): string {
-    return this.#entry.id;
+    return this.#id;
   }
 
   get value(): Uint8Array {
@@ -308,8 +308,8 @@ export interface DirUndo {
 }
 
 /** What an entry counts in `live`: its record (a raw value: key + value). */
-function liveOf(e: KeyEntry): number {
-  return e.kind === LEGACY ? 8 + e.id.length + e.len : e.len;
+function liveOf(id: string, e: KeyEntry): number {
+  return e.kind === LEGACY ? 8 + id.length + e.len : e.len;
 }
 
 function compareStrings(a: string, b: string): number {
@@ -348,12 +348,12 @@ export class KeyDir {
    */
   put(id: string, entry: KeyEntry | undefined): KeyEntry | undefined {
     const before = this.#tree.get(id);
-    if (before !== undefined) this.live -= liveOf(before);
+    if (before !== undefined) this.live -= liveOf(id, before);
     if (entry === undefined) {
       if (before !== undefined) this.#tree.delete(id);
     } else {
       this.#tree.set(id, entry);
-      this.live += liveOf(entry);
+      this.live += liveOf(id, entry);
     }
     return before;
   }
@@ -381,6 +381,19 @@ export class KeyDir {
     return this.#tree.values();
   }
 
+  /**
+   * The keys of the entries in a legacy format (a version-1 or -2 frame's
+   * raw value, which does not hold its key), for a compaction to rewrite
+   * them as records. Empty once a file was compacted.
+   */
+  legacyIds(): Map<KeyEntry, string> {
+    const out = new Map<KeyEntry, string>();
+    for (const [id, e] of this.#tree.entries()) {
+      if (e.kind === LEGACY) out.set(e, id);
+    }
+    return out;
+  }
+
   /** The stored bytes of an entry. */
   stored = (e: KeyEntry): Uint8Array => {
     if (e.buf !== undefined) return e.buf.subarray(e.at, e.at + e.len);
@@ -404,9 +417,16 @@ export class KeyDir {
 
   /** One key's entry, its value read now. */
   get(key: Uint8Array): StorageEntry | null {
-    const e = this.#tree.get(binaryString(key));
+    const id = binaryString(key);
+    const e = this.#tree.get(id);
     if (e === undefined) return null;
-    const entry = new FileEntry(e, this.stored, this.#where, this.stored(e));
+    const entry = new FileEntry(
+      e,
+      id,
+      this.stored,
+      this.#where,
+      this.stored(e),
+    );
     entry.value; // checked now: a damaged record fails the read
     return entry;
   }
@@ -422,12 +442,13 @@ export class KeyDir {
    * @returns An entry or `null` per key.
    */
   getMany(keys: readonly Uint8Array[]): (StorageEntry | null)[] {
-    const found = keys.map((key) => this.#tree.get(binaryString(key)));
+    const ids = keys.map(binaryString);
+    const found = ids.map((id) => this.#tree.get(id));
     const read = this.#runs(found.filter((e) => e !== undefined));
-    return found.map((e) =>
+    return found.map((e, i) =>
       e === undefined
         ? null
-        : new FileEntry(e, this.stored, this.#where, read(e))
+        : new FileEntry(e, ids[i]!, this.stored, this.#where, read(e))
     );
   }
 
@@ -446,16 +467,18 @@ export class KeyDir {
     while (left > 0) {
       alive();
       const batch: KeyEntry[] = [];
+      const ids: string[] = [];
       const range = pageRange(bounds, cursor);
-      for (const e of this.#tree.values(range)) {
+      for (const [id, e] of this.#tree.entries(range)) {
         batch.push(e);
+        ids.push(id);
         if (batch.length >= SCAN_BATCH || batch.length >= left) break;
       }
       if (batch.length === 0) return;
-      cursor = batch[batch.length - 1]!.id;
+      cursor = ids[ids.length - 1]!;
       const full = batch.length >= SCAN_BATCH;
       left -= batch.length;
-      yield this.#page(batch);
+      yield this.#page(batch, ids);
       if (!full) return;
     }
   }
@@ -464,10 +487,10 @@ export class KeyDir {
    * Entries of a page; their values come from a few reads of runs of
    * nearby records (in order of offset), made when the first is asked for.
    */
-  #page(batch: readonly KeyEntry[]): StorageEntry[] {
+  #page(batch: readonly KeyEntry[], ids: readonly string[]): StorageEntry[] {
     let read: StoredRead | undefined;
     const lazy = (e: KeyEntry): Uint8Array => (read ??= this.#runs(batch))(e);
-    return batch.map((e) => new FileEntry(e, lazy, this.#where));
+    return batch.map((e, i) => new FileEntry(e, ids[i]!, lazy, this.#where));
   }
 
   /**
@@ -514,7 +537,7 @@ export class KeyDir {
   /** Sums `live` again (after entries changed their stored length). */
   recount(): void {
     let live = 0;
-    for (const e of this.#tree.values()) live += liveOf(e);
+    for (const [id, e] of this.#tree.entries()) live += liveOf(id, e);
     this.live = live;
   }
 

@@ -63,7 +63,6 @@ export function entryOf(
 ): KeyEntry {
   const legacy = version < 3;
   return new KeyEntry(
-    binaryString(set.key),
     seq,
     base + set.at,
     set.len,
@@ -100,7 +99,6 @@ export function applyFrame(
       dir.put(
         id,
         new KeyEntry(
-          id,
           seq,
           base + at,
           w.end - at,
@@ -118,8 +116,7 @@ export function applyFrame(
     return;
   }
   for (const set of frame.sets) {
-    const e = entryOf(set, frame.seq, base, version, gen);
-    dir.put(e.id, e);
+    dir.put(binaryString(set.key), entryOf(set, frame.seq, base, version, gen));
   }
   for (const key of frame.deletes) dir.put(binaryString(key), undefined);
 }

@@ -107,6 +107,7 @@ export async function rewrite(
   const before = s.fileBytes;
   const failures = s.failures;
   const entries: KeyEntry[] = Array.from(s.dir.entries());
+  const legacyIds = s.dir.legacyIds();
   const seq = s.seq;
   const commits = s.stats.commits;
   const oldGen = s.reader.gen;
@@ -142,6 +143,7 @@ export async function rewrite(
     );
     await copyLive(
       entries,
+      legacyIds,
       (at, len) => s.reader.read(at, len),
       () => s.fileBytes,
       oldGen,
