@@ -201,6 +201,45 @@ Deno.test("BTree matches a sorted-array model (number keys, small orders)", () =
   );
 });
 
+Deno.test("BTree matches a sorted-array model when keys are appended in runs past the largest (the rightmost-leaf path), between random sets and deletes", () => {
+  const step = fc.oneof(
+    fc.record({
+      kind: fc.constant("run" as const),
+      n: fc.integer({ min: 1, max: 150 }),
+      gap: fc.integer({ min: 1, max: 3 }),
+    }),
+    fc.record({
+      kind: fc.constantFrom("set" as const, "delete" as const),
+      key: fc.integer({ min: 0, max: 400 }),
+    }),
+  );
+  fc.assert(
+    fc.property(
+      fc.constantFrom(4, 5, 6, 64),
+      fc.array(step, { maxLength: 40 }),
+      (order, steps) => {
+        const tree = new BTree<number, number>(byNumber, { order });
+        const model = new Model<number, number>(byNumber);
+        let value = 0;
+        for (const s of steps) {
+          if (s.kind === "run") {
+            let key = (tree.last()?.[0] ?? -1) + s.gap;
+            for (let i = 0; i < s.n; i++, key += s.gap) {
+              assert.equal(tree.set(key, ++value), model.set(key, value));
+            }
+          } else if (s.kind === "set") {
+            assert.equal(tree.set(s.key, ++value), model.set(s.key, value));
+          } else {
+            assert.equal(tree.delete(s.key), model.delete(s.key));
+          }
+          assertSame(tree, model);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
 Deno.test("BTree matches a sorted-array model (default order, many keys)", () => {
   const key = fc.integer({ min: 0, max: 5000 });
   fc.assert(

@@ -220,6 +220,24 @@ export class BTree<K, V> {
    */
   set(key: K, value: V): boolean {
     const t = this.#t;
+    // A key past the largest (a log replayed in key order, ids that grow):
+    // straight into the rightmost leaf while it has room, without a search.
+    let node = t.root;
+    for (let h = t.height; h > 0; h--) {
+      const children = (node as Internal<K, V>).children;
+      node = children[children.length - 1]!;
+    }
+    const keys = node.keys;
+    if (
+      keys.length > 0 && keys.length < t.order &&
+      t.compare(keys[keys.length - 1]!, key) < 0
+    ) {
+      keys.push(key);
+      (node as Leaf<K, V>).values.push(value);
+      t.size++;
+      t.mod.n++;
+      return true;
+    }
     const right = insert(t, t.root, t.height, key, value);
     if (right !== null) {
       t.root = new Internal<K, V>([t.splitKey!], [t.root, right]);
