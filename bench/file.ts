@@ -10,7 +10,8 @@
  * - 8b. 1,000 strict single puts started at once (group commit) against
  *   1,000 awaited one after the other, with the fsyncs each needed;
  * - 8c. reopening a file of 1,000,000 small documents (before and after
- *   `compact()`), with SQLite and Deno KV reopens as context;
+ *   `compact()`) against reading and parsing their NDJSON (the target), with
+ *   SQLite and Deno KV reopens as context;
  * - 8d. file sizes against the JSON of the same documents.
  *
  * {@linkcode runFileBench} runs it and returns its results, targets and a
@@ -792,6 +793,46 @@ export async function runFileBench(ctx: FileBenchContext): Promise<FileReport> {
     );
     await drop(kvDir);
 
+    // NDJSON: the same documents with their `_id`, read and parsed whole
+    // (what a reopen is compared with: issue 15's target).
+    const ndDir = await freshDir();
+    const ndPath = `${ndDir}/readings.ndjson`;
+    {
+      const lines: string[] = [];
+      for (let i = 0; i < R; i++) {
+        lines.push(JSON.stringify({ _id: rkey(i), ...readings[i] }));
+      }
+      await Deno.writeTextFile(ndPath, lines.join("\n") + "\n");
+    }
+    const ndBytes = (await Deno.stat(ndPath)).size;
+    const ndjsonReopen = await reopen(
+      "NDJSON",
+      "Deno.readTextFile(path); JSON.parse of each line into a Map by _id; map.get(key)",
+      ndBytes,
+      async () => {
+        const t0 = performance.now();
+        const text = await Deno.readTextFile(ndPath);
+        const byId = new Map<string, unknown>();
+        let at = 0;
+        while (at < text.length) {
+          let end = text.indexOf("\n", at);
+          if (end < 0) end = text.length;
+          if (end > at) {
+            const doc = JSON.parse(text.slice(at, end)) as { _id: string };
+            byId.set(doc._id, doc);
+          }
+          at = end + 1;
+        }
+        const t1 = performance.now();
+        const v = byId.get(rkey(mid)) ?? null;
+        const t2 = performance.now();
+        check(byId.size === R, `NDJSON read ${byId.size} documents`);
+        checkReading(v, "NDJSON");
+        return { openMs: t1 - t0, getMs: t2 - t1 };
+      },
+    );
+    await drop(ndDir);
+
     const readingsJson =
       new TextEncoder().encode(JSON.stringify(readings)).length;
     sizes.push(
@@ -814,6 +855,7 @@ export async function runFileBench(ctx: FileBenchContext): Promise<FileReport> {
         what: "ours live keys + values (stats liveBytes)",
         bytes: liveBytes,
       },
+      { data: reopenData, docs: R, what: "NDJSON with _id", bytes: ndBytes },
       { data: reopenData, docs: R, what: "node:sqlite file", bytes: sqlBytes },
       { data: reopenData, docs: R, what: "Deno KV file", bytes: kvBytes },
     );
@@ -838,6 +880,17 @@ export async function runFileBench(ctx: FileBenchContext): Promise<FileReport> {
     };
     batchTarget(sqlFull, 1, "node:sqlite WAL synchronous=FULL");
     batchTarget(kvBatch, 2, "Deno KV atomic()");
+    const reopenRatio = oursReopen.minMs / ndjsonReopen.minMs;
+    targets.push({
+      name: `reopen ${nf(R)} documents vs reading and parsing their NDJSON`,
+      goal: "≤ 1.0x the time",
+      measured: `${reopenRatio.toFixed(2)}x (${fmtMs(oursReopen.minMs)} vs ${
+        fmtMs(ndjsonReopen.minMs)
+      } ms, best of ${REOPEN_REPS}; file ${
+        (ourBytes / ndBytes).toFixed(2)
+      }x the NDJSON's ${nf(ndBytes)} bytes)`,
+      met: reopenRatio <= 1,
+    });
     const putRatio = con.opsPerSec / seq.opsPerSec;
     targets.push({
       name: `${nf(C)} concurrent strict puts vs ${nf(C)} sequential`,
@@ -952,7 +1005,14 @@ export async function runFileBench(ctx: FileBenchContext): Promise<FileReport> {
     );
     p("|---|---|--:|--:|--:|--:|--:|--:|");
     for (
-      const r of [oursReopen, split, oursCompacted, sqliteReopen, kvReopen]
+      const r of [
+        oursReopen,
+        split,
+        oursCompacted,
+        ndjsonReopen,
+        sqliteReopen,
+        kvReopen,
+      ]
     ) {
       const replay = r.extra!.replayMs;
       p(

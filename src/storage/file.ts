@@ -47,6 +47,7 @@ import {
   readFrame,
 } from "./file_format.ts";
 import { releaseHeld } from "./file_lock.ts";
+import { encodeHint, HINT_MIN_KEYS, hintable, hintPath } from "./file_hint.ts";
 import {
   type DirUndo,
   KeyEntry,
@@ -604,6 +605,7 @@ export class FileStorage implements Storage {
       damagedCopy: s.damagedCopy,
       writeErrors: this.#s.failures,
       lastError: s.lastError,
+      hintKeys: s.hintKeys,
     };
   }
 
@@ -620,6 +622,56 @@ export class FileStorage implements Storage {
     return this.#closing;
   }
 
+  /**
+   * At close: writes the key directory hint (`<log>.hint`, FORMAT.md), so
+   * that the next open reads keys and offsets instead of the whole log; or
+   * removes an old one when this log is too small for one or cannot have
+   * one. A failure to write it is only reported: the log is whole anyway.
+   */
+  async #hint(): Promise<void> {
+    const s = this.#s;
+    const path = hintPath(s.realPath);
+    const tmp = `${path}.tmp`;
+    try {
+      if (
+        s.dir.size < HINT_MIN_KEYS || s.failures > 0 || s.queue.length > 0 ||
+        s.header.version !== FILE_FORMAT_VERSION || !hintable(s.dir)
+      ) {
+        await Deno.remove(path).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+        return;
+      }
+      const out = await Deno.open(tmp, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      try {
+        await encodeHint(s.dir, {
+          header: s.reader.read(0, HEADER_BYTES).slice(),
+          covered: s.fileBytes,
+          seq: s.seq,
+          read: (at, len) => s.reader.read(at, len),
+        }, (bytes) => writeAll(out, bytes));
+      } finally {
+        out.close();
+      }
+      // Not fsynced: a hint cut short by a crash fails its checksum, and the
+      // log is read whole then.
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      s.log.warn(
+        "hint-failed",
+        `the key directory hint '${path}' could not be written (${
+          (e as Error).message
+        }); the next open reads the whole log`,
+        { path },
+      );
+    }
+  }
+
   async #close(): Promise<void> {
     this.#s.closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -627,6 +679,7 @@ export class FileStorage implements Storage {
     try {
       await this.#s.compacting?.catch(() => {});
       await this.flush();
+      if (!this.#s.readOnly) await this.#hint();
     } catch (e) {
       failure = e;
     } finally {

@@ -78,6 +78,8 @@ export class FileCore {
     damage: [] as readonly Damage[],
     damagedCopy: undefined as string | undefined,
     lastError: undefined as string | undefined,
+    /** Keys loaded from the key directory hint at open (0: none used). */
+    hintKeys: 0,
   };
 
   /**

@@ -381,6 +381,22 @@ export class KeyDir {
     return this.#tree.values();
   }
 
+  /** Every key and its entry in key order (synchronous, as `entries`). */
+  entriesWithKeys(): IterableIterator<[string, KeyEntry]> {
+    return this.#tree.entries();
+  }
+
+  /**
+   * Adds a key that is not there yet (loading a hint, in key order).
+   *
+   * @returns `false` when the key was there already.
+   */
+  load(id: string, entry: KeyEntry): boolean {
+    if (!this.#tree.set(id, entry)) return false;
+    this.live += liveOf(id, entry);
+    return true;
+  }
+
   /**
    * The keys of the entries in a legacy format (a version-1 or -2 frame's
    * raw value, which does not hold its key), for a compaction to rewrite

@@ -21,6 +21,7 @@ import {
 import { type LogSource, scanLog } from "./file_scan.ts";
 import { openLocked, releaseHeld } from "./file_lock.ts";
 import { rewrite } from "./file_rewrite.ts";
+import { hintInput, hintPath, loadHint } from "./file_hint.ts";
 
 /**
  * Opens the log at `path` (creating it and its directory for a writer) and
@@ -49,9 +50,13 @@ export async function openCore(
       const locked = await openLocked(path, options.lockTimeout ?? 5000);
       file = locked.file;
       realPath = locked.realPath;
-      await Deno.remove(`${realPath}.compact`).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
+      for (
+        const stray of [`${realPath}.compact`, `${hintPath(realPath)}.tmp`]
+      ) {
+        await Deno.remove(stray).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });
+      }
     } else {
       try {
         file = await Deno.open(path, { read: true });
@@ -75,7 +80,10 @@ export async function openCore(
       baseSeq: 0,
       salt: new Uint8Array(16),
     });
-    await replay(core, fileSource(file, size), options.repair === true);
+    const from = options.repair === true
+      ? undefined
+      : await openHint(core, file, size);
+    await replay(core, fileSource(file, size), options.repair === true, from);
     return core;
   } catch (e) {
     file?.close();
@@ -95,6 +103,7 @@ export async function openCore(
  * @param s The storage.
  * @param source The log, read a window at a time.
  * @param repair Salvage past damage instead of failing.
+ * @param from Where to start reading, after a hint was loaded.
  * @throws {IntegrityError} The log is damaged (and `repair` is off), cut
  *   short inside a compacted snapshot, or not a `@tether/db` log.
  */
@@ -102,6 +111,7 @@ export async function replay(
   s: FileCore,
   source: LogSource,
   repair: boolean,
+  from?: { readonly at: number; readonly seq: number },
 ): Promise<void> {
   const path = s.path;
   const size = source.size;
@@ -128,6 +138,8 @@ export async function replay(
     source,
     repair,
     (frame, base, version) => s.apply(frame, base, version),
+    undefined,
+    from,
   );
   if (scan.failure !== undefined) {
     const { offset, reason } = scan.failure;
@@ -182,4 +194,73 @@ function isMagicPrefix(bytes: Uint8Array): boolean {
     if (bytes[i] !== MAGIC[i]) return false;
   }
   return true;
+}
+
+/** Reads `len` bytes at `at` of a file (fewer at its end). */
+function readAt(file: Deno.FsFile, at: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  file.seekSync(at, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < len) {
+    const n = file.readSync(out.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return got === len ? out : out.subarray(0, got);
+}
+
+/**
+ * Loads the key directory hint of the log, when there is one that holds:
+ * the directory then has every key of the log's first `at` bytes. One that
+ * does not hold is reported and (by a writer) removed; the log is then read
+ * whole.
+ *
+ * @param s The storage (its directory empty).
+ * @param file The log.
+ * @param size The log's length.
+ * @returns Where to read the log from, or `undefined` to read it whole.
+ */
+async function openHint(
+  s: FileCore,
+  file: Deno.FsFile,
+  size: number,
+): Promise<{ at: number; seq: number } | undefined> {
+  if (size < HEADER_BYTES) return undefined;
+  const path = hintPath(s.realPath);
+  let hint: Deno.FsFile;
+  try {
+    hint = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  let loaded;
+  try {
+    const { size: hintSize } = await hint.stat();
+    loaded = loadHint(
+      s.dir,
+      hintInput(hint, hintSize),
+      { size, read: (at, len) => readAt(file, at, len) },
+      s.reader.gen,
+    );
+  } finally {
+    hint.close();
+  }
+  if (typeof loaded !== "string") {
+    s.stats.hintKeys = loaded.keys;
+    return loaded;
+  }
+  s.log.warn(
+    "hint-ignored",
+    `the key directory hint '${path}' was not used (${loaded}); the log is read whole${
+      s.readOnly ? "" : " and the hint removed"
+    }`,
+    { path, reason: loaded },
+  );
+  if (!s.readOnly) {
+    await Deno.remove(path).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
+  return undefined;
 }

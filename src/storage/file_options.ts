@@ -123,6 +123,12 @@ export type FileStorageStats = {
   readonly writeErrors: number;
   /** The last write or compaction error, if any. */
   readonly lastError: string | undefined;
+  /**
+   * Keys loaded at open from the key directory hint a clean close wrote
+   * (`<log>.hint`, FORMAT.md), instead of reading the log they are in; 0
+   * when the log was read whole.
+   */
+  readonly hintKeys: number;
 };
 
 /**

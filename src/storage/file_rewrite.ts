@@ -28,6 +28,7 @@ import {
 } from "./file_format.ts";
 import { lockReplacement } from "./file_lock.ts";
 import type { KeyEntry } from "./file_keydir.ts";
+import { hintPath } from "./file_hint.ts";
 import { copyLive, CopyProgress, SnapshotWriter } from "./file_compact.ts";
 
 /**
@@ -187,6 +188,11 @@ export async function rewrite(
       const size = snapshot.size;
       await s.sync(out, "sync", tmpPath);
       faults.compactStep?.("synced");
+      // The hint describes the old log: gone before the log is replaced
+      // (one left beside the new log would be ignored, but never trusted).
+      await Deno.remove(hintPath(realPath)).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
       await Deno.rename(tmpPath, realPath);
       // From here the log is the new file: switch to it (its handle is
       // already at its end, and holds the lock) before anything else can

@@ -141,6 +141,9 @@ export const SCAN_WINDOW = 8 << 20;
  * @param apply Receives each commit frame, the file offset its positions
  * count from (the window's), and the format it was read in.
  * @param window The least bytes a window holds (tests make it small).
+ * @param from Where to start instead of the first frame (after a key
+ *   directory hint was loaded: the log is whole up to there, past its
+ *   snapshot), and the sequence number of the frame before.
  * @returns What was found.
  */
 export function scanLog(
@@ -148,12 +151,19 @@ export function scanLog(
   salvage: boolean,
   apply: (frame: Frame, base: number, version: number) => void,
   window: number = SCAN_WINDOW,
+  from?: { readonly at: number; readonly seq: number },
 ): LogScan {
   const src = source instanceof Uint8Array ? bytesSource(source) : source;
   const size = src.size;
   /** The window: `bytes[i]` is the log's byte `base + i`. */
   let base = 0;
-  let bytes = src.read(0, Math.min(size, Math.max(window, HEADER_BYTES)));
+  let bytes = src.read(
+    0,
+    Math.min(
+      size,
+      from === undefined ? Math.max(window, HEADER_BYTES) : HEADER_BYTES,
+    ),
+  );
   /** Moves the window to start at `at`, holding `len` bytes or more. */
   const load = (at: number, len: number): void => {
     bytes = src.read(at, Math.min(size - at, Math.max(len, window)));
@@ -201,6 +211,12 @@ export function scanLog(
     if ((header.flags & FLAG_SNAPSHOT) !== 0) snapshot = "open";
   }
   let seq = header?.baseSeq ?? 0;
+  if (from !== undefined && header !== undefined) {
+    at = from.at;
+    seq = from.seq;
+    snapshot = "closed";
+    if (at < size) load(at, 0);
+  }
   const covered = { frames: 0, bytes: 0, records: 0, crc: 0 };
   /** The CRC-32C of the snapshot's frames read so far. */
   let snapshotCrc = 0;
