@@ -356,3 +356,35 @@ Deno.test("hint: an entry that points outside the log it covers, or repeats a ke
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("hint: an open from it does not read the frames it covers; verify() does, and finds a flipped byte there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/db.tdb`;
+    await build(path);
+    const healthy = await open({ path });
+    try {
+      assert.deepEqual((await healthy.verify()).problems, []);
+    } finally {
+      await healthy.close();
+    }
+    const log = await Deno.readFile(path);
+    const bad = log.slice();
+    const at = log.length >> 1; // far from the last 4 KiB
+    bad[at] = bad[at]! ^ 0x01;
+    await Deno.writeFile(path, bad);
+    const db = await open({ path });
+    try {
+      const stats = db.stats().storageStats as { hintKeys: number };
+      assert(stats.hintKeys > 0, "the hint was used");
+      const report = await db.verify();
+      const found = report.problems.find((p) => p.collection === "");
+      assert(found !== undefined, JSON.stringify(report.problems));
+      assert.match(found.problem, /damaged at byte \d+/);
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -777,6 +777,15 @@ export class CodecStorage implements Storage {
   }
 
   /**
+   * Lets the inner storage check its checksums.
+   *
+   * @returns What is wrong, or `undefined`.
+   */
+  checkLog(): Promise<string | undefined> {
+    return this.#inner.checkLog?.() ?? Promise.resolve(undefined);
+  }
+
+  /**
    * The inner storage's counters, plus the codec's settings.
    *
    * @returns Plain data.

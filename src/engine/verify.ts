@@ -20,7 +20,11 @@ const PAGE = 1000;
 export interface VerifyReport {
   /** Stored values checked. */
   readonly checked: number;
-  /** One per bad value: where, and what is wrong. */
+  /**
+   * One per bad value: where, and what is wrong. Damage the storage's own
+   * checksums find (a file log's frame) is one problem with an empty
+   * `collection` and `key`.
+   */
   readonly problems: readonly {
     readonly collection: string;
     readonly key: string;
@@ -114,6 +118,12 @@ export async function verify(
       problems: { key: Uint8Array; message: string }[];
     }>;
   };
+  // The storage's own checksums first (a file log opened from its key
+  // directory hint was not read whole).
+  const damaged = await storage.checkLog?.();
+  if (damaged !== undefined) {
+    problems.push({ collection: "", key: "", problem: damaged });
+  }
   const sealing = typeof storage.verify === "function";
   const work = estimate(s, sealing);
   const progress = new ProgressReport(

@@ -334,6 +334,15 @@ export interface Storage {
    */
   refresh?(): Promise<boolean>;
   /**
+   * Optional: reads what the storage persisted and checks every checksum
+   * it keeps (the file storage: every frame of its log, which an open from
+   * a key directory hint does not read). The engine calls it from
+   * `db.verify()`.
+   *
+   * @returns What is wrong, or `undefined` when everything checks out.
+   */
+  checkLog?(): Promise<string | undefined>;
+  /**
    * Optional: follows keys that other processes may write. The iterable
    * yields the current entries of `keys` at once, then again whenever one of
    * them changes (intermediate versions may be skipped), until `signal`

@@ -47,6 +47,7 @@ import {
   readFrame,
 } from "./file_format.ts";
 import { releaseHeld } from "./file_lock.ts";
+import { scanLog } from "./file_scan.ts";
 import { encodeHint, HINT_MIN_KEYS, hintable, hintPath } from "./file_hint.ts";
 import {
   type DirUndo,
@@ -575,6 +576,29 @@ export class FileStorage implements Storage {
     onProgress?: (done: number, total: number) => void,
   ): Promise<boolean> {
     return compact(this.#s, onProgress);
+  }
+
+  /**
+   * Reads the whole log (as far as it is written) and checks every frame's
+   * checksums and structure, as an open without a key directory hint does.
+   * Runs beside writes (the log is only appended to; a compaction meanwhile
+   * leaves this read on the old file); holds the event loop while it reads,
+   * as an open does.
+   *
+   * @returns Where and why the log is damaged, or `undefined`.
+   * @throws {ClosedError} After `close()`.
+   */
+  async checkLog(): Promise<string | undefined> {
+    if (this.#s.closed) throw this.#s.closedError("check the log");
+    const size = this.#s.fileBytes;
+    const file = await Deno.open(this.#s.realPath, { read: true });
+    try {
+      const scan = scanLog(fileSource(file, size), false, () => {});
+      if (scan.failure === undefined) return undefined;
+      return `the log '${this.#s.path}' is damaged at byte ${scan.failure.offset} of ${size} (${scan.failure.reason})`;
+    } finally {
+      file.close();
+    }
   }
 
   /**

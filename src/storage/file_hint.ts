@@ -16,7 +16,7 @@
  *
  * Unlike reading the log, loading a hint does not check the checksums of the
  * frames it covers (they were checked when the log was last read whole or
- * written); `verify()` still reads every record.
+ * written); `db.verify()` reads the whole log and checks every frame.
  *
  * @module
  */
