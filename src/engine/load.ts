@@ -110,13 +110,16 @@ async function loadAll(s: EngineCore): Promise<void> {
   const keys = new DocKeys(s);
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
     for (const entry of page) {
+      if (!local) {
+        loadKeyed(s, keys, entry);
+        continue;
+      }
       const id = keys.read(entry);
       const collection = keys.collection;
       const state = s.state(collection);
-      let found: StoredRecord | undefined;
       // The file storage decodes a record from its stored parts (memo).
-      if (local) found = entry.memo as StoredRecord | undefined;
-      if (local && found === undefined) {
+      let found = entry.memo as StoredRecord | undefined;
+      if (found === undefined) {
         found = decodeOrMiss(entry, `Cannot open: reading '${id}'`);
         if (found === undefined) {
           // Unreadable: only the storage holds it, and every read of it
@@ -134,26 +137,14 @@ async function loadAll(s: EngineCore): Promise<void> {
           continue;
         }
       }
-      const meta = local
-        ? found!
-        // A storage that keeps record fields beside its values (the file
-        // storage's key directory) gives them without a parse.
-        : (entry as { meta?: ReturnType<typeof recordMeta> }).meta ??
-          recordMeta(entry.value) ??
-          s.decode(entry, `Cannot open: reading '${id}'`);
+      const meta = found;
       state.stored++;
       if (meta.seq > state.seq) state.seq = meta.seq;
       if (meta.expiresAt !== undefined) {
         state.schedule.set(id, meta.expiresAt);
       }
       feedLoadDoc(s, collection, id, meta.feed ?? 0);
-      if (!local) {
-        s.bytes += s.valuesOnDisk
-          ? keyDirCost(keys.binary?.length ?? entry.key.length)
-          : recordCost(entry.key, entry.value);
-        continue;
-      }
-      const record = meta as StoredRecord;
+      const record = meta;
       // The object tier: the record, and what it was accounted at.
       // Key bytes kept only where the storage made them anyway.
       const slot = new DocSlot(
@@ -195,6 +186,34 @@ async function loadAll(s: EngineCore): Promise<void> {
   s.account(0);
 }
 
+/**
+ * Loads one document whose record the engine does not keep (the storage
+ * keeps values: a file on disk, Deno KV): its counts, expiry and change
+ * feed position. Its id is read from the key only when needed (an expiry,
+ * a shared storage's feed), which is most of the cost for small records.
+ */
+function loadKeyed(s: EngineCore, keys: DocKeys, entry: StorageEntry): void {
+  const collection = keys.collectionOf(entry);
+  const state = s.state(collection);
+  // A storage that keeps record fields beside its values (the file
+  // storage's key directory) gives them without a parse.
+  const meta = (entry as { meta?: ReturnType<typeof recordMeta> }).meta ??
+    recordMeta(entry.value) ??
+    s.decode(entry, `Cannot open: reading '${keys.read(entry)}'`);
+  state.stored++;
+  if (meta.seq > state.seq) state.seq = meta.seq;
+  if (meta.expiresAt !== undefined) {
+    state.schedule.set(keys.read(entry), meta.expiresAt);
+  }
+  const feed = meta.feed ?? 0;
+  if (feed <= 0 || s.shared) {
+    feedLoadDoc(s, collection, keys.read(entry), feed);
+  } else feedLoadDoc(s, collection, "", feed);
+  s.bytes += s.valuesOnDisk
+    ? keyDirCost(keys.binary?.length ?? entry.key.length)
+    : recordCost(entry.key, entry.value);
+}
+
 /** A record's decoding, or `undefined` when it does not decode. */
 /**
  * Reads the collection and id of document keys (`["d", collection, id]`)
@@ -214,6 +233,24 @@ class DocKeys {
 
   constructor(s: EngineCore) {
     this.#s = s;
+  }
+
+  /**
+   * The collection of a document's entry, without reading its id when the
+   * key is of the collection read last (its binary string starts with that
+   * collection's prefix, which ends in the prefix's terminator).
+   */
+  collectionOf(entry: StorageEntry): string {
+    const binary = (entry as { binaryKey?: string }).binaryKey;
+    const text = this.#text;
+    if (
+      binary !== undefined && text !== undefined && binary.startsWith(text)
+    ) {
+      this.binary = binary;
+      return this.collection;
+    }
+    this.read(entry);
+    return this.collection;
   }
 
   /** The id of a document's entry (its collection in `collection`). */
