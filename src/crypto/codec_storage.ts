@@ -767,20 +767,12 @@ export class CodecStorage implements Storage {
     return this.#inner.compact?.(onProgress) ?? Promise.resolve(false);
   }
 
-  /**
-   * Lets the inner storage load other processes' changes.
-   *
-   * @returns Whether anything changed.
-   */
+  /** Lets the inner storage load other processes' changes (`refresh`). */
   refresh(): Promise<boolean> {
     return this.#inner.refresh?.() ?? Promise.resolve(false);
   }
 
-  /**
-   * Lets the inner storage check its checksums.
-   *
-   * @returns What is wrong, or `undefined`.
-   */
+  /** Lets the inner storage check its checksums (`Storage.checkLog`). */
   checkLog(): Promise<string | undefined> {
     return this.#inner.checkLog?.() ?? Promise.resolve(undefined);
   }

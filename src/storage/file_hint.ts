@@ -142,6 +142,12 @@ export async function encodeHint(
   return total + at;
 }
 
+/** The log as a hint is checked against: its length, positioned reads. */
+interface LogBytes {
+  readonly size: number;
+  read(at: number, len: number): Uint8Array;
+}
+
 /** Where reading the log resumes after a hint was loaded. */
 export interface HintLoaded {
   /** The log offset the hint covers up to. */
@@ -173,10 +179,7 @@ interface HintInput {
 export function loadHint(
   dir: KeyDir,
   hint: HintInput,
-  log: {
-    readonly size: number;
-    read(at: number, len: number): Uint8Array;
-  },
+  log: LogBytes,
   gen: number,
 ): HintLoaded | string {
   const why = readHint(dir, hint, log, gen);
@@ -187,10 +190,7 @@ export function loadHint(
 function readHint(
   dir: KeyDir,
   hint: HintInput,
-  log: {
-    readonly size: number;
-    read(at: number, len: number): Uint8Array;
-  },
+  log: LogBytes,
   gen: number,
 ): HintLoaded | string {
   if (hint.size < HINT_HEADER_BYTES + 4) return "it is too short";
