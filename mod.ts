@@ -23,6 +23,7 @@ export {
   type IndexDeclaration,
   type QueryFilter,
 } from "./src/collection.ts";
+export { CollectionBase } from "./src/collection/base.ts";
 export { Cursor, type Explanation, type Page } from "./src/query/cursor.ts";
 export {
   type CollectionOptions,
