@@ -394,7 +394,7 @@ export function applyLocal(
       slot = c.made ?? new DocSlot(c.id, p.prefix, c.next, c.key);
       table.add(slot);
     } else {
-      slot.set(c.next);
+      table.update(slot, c.next);
     }
     slot.cost = c.cost;
     for (const e of c.added) ram.add(e, slot);

@@ -193,7 +193,7 @@ export function putNow(
     table.add(target);
     state.stored++;
   } else {
-    slot.set(next);
+    table.update(slot, next);
   }
   target.cost = cost;
   for (const e of added) ram.add(e, target);

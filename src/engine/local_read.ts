@@ -13,7 +13,7 @@ import { decodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { DocPage, EngineCore } from "./state.ts";
-import type { DocSlot } from "./record_table.ts";
+import type { DocSlot, RecordTable } from "./record_table.ts";
 import type { IndexCell } from "./ram_index.ts";
 import type { RunIterator } from "./btree.ts";
 import { Budget, turnDue, yieldToLoop } from "./yield.ts";
@@ -229,10 +229,12 @@ export async function countLocal(
   if (table === undefined) return 0;
   if (table.mayMiss) return undefined;
   const budget = new Budget(signal);
-  // A Map's iterator visits what is added meanwhile and skips what goes:
-  // like a scan in key order, a count is not a snapshot.
+  // Slots keep their places while the walk is paused (see `pin`): one that
+  // stays in the table is counted once; one added or removed meanwhile may
+  // or may not be (a count is not a snapshot, as a scan in key order).
   const walk: CountWalk = {
-    slots: table.all(),
+    table,
+    at: 0,
     predicate,
     now: s.now(),
     matched: 0,
@@ -241,39 +243,46 @@ export async function countLocal(
     miss: undefined,
     done: false,
   };
-  for (;;) {
-    // The documents go through a synchronous function (optimised as a
-    // plain loop); this one only awaits between chunks and for misses.
-    countChunk(walk, budget);
-    if (walk.miss !== undefined) {
-      // Only the storage holds it (it was added during a pause).
-      const found = await localRecord(
-        s,
-        collection,
-        walk.miss.id,
-        "Cannot count",
-      );
-      walk.miss = undefined;
-      if (
-        found !== null &&
-        !(found.expiresAt !== undefined && walk.now >= found.expiresAt) &&
-        predicate(found.value, found.tags) && ++walk.matched >= stopAt
-      ) break;
-      continue;
+  const release = table.pin();
+  try {
+    for (;;) {
+      // The documents go through a synchronous function (optimised as a
+      // plain loop); this one only awaits between chunks and for misses.
+      countChunk(walk, budget);
+      if (walk.miss !== undefined) {
+        // Only the storage holds it (it was added during a pause).
+        const found = await localRecord(
+          s,
+          collection,
+          walk.miss.id,
+          "Cannot count",
+        );
+        walk.miss = undefined;
+        if (
+          found !== null &&
+          !(found.expiresAt !== undefined && walk.now >= found.expiresAt) &&
+          predicate(found.value, found.tags) && ++walk.matched >= stopAt
+        ) break;
+        continue;
+      }
+      if (walk.done || walk.matched >= stopAt) break;
+      await budget.pause();
+      s.assertOpen("Cannot count");
+      walk.now = s.now();
     }
-    if (walk.done || walk.matched >= stopAt) break;
-    await budget.pause();
-    s.assertOpen("Cannot count");
-    walk.now = s.now();
+  } finally {
+    release();
   }
   const { matched, read } = walk;
   examined.docs += read;
   return matched;
 }
 
-/** A count's walk over the slots, carried from chunk to chunk. */
+/** A count's walk over the table's dense array, from chunk to chunk. */
 interface CountWalk {
-  readonly slots: Iterator<DocSlot>;
+  readonly table: RecordTable;
+  /** The next place to read. */
+  at: number;
   readonly predicate: (
     value: unknown,
     tags: readonly string[] | undefined,
@@ -288,34 +297,87 @@ interface CountWalk {
   done: boolean;
 }
 
+/** Slots read between two looks at the clock in a count. */
+const COUNT_STRIDE = 1024;
+
 /** Counts until the budget is spent, the slots end, or a miss. */
 function countChunk(w: CountWalk, budget: Budget): void {
-  const { slots, predicate, now, stopAt } = w;
+  if (w.table.plain) return countPlain(w, budget);
+  const { predicate, now, stopAt } = w;
+  // Read again each chunk: a `clear()` during a pause replaced it.
+  const dense = w.table.dense;
   let matched = w.matched;
   let read = w.read;
+  let i = w.at;
   try {
     for (;;) {
-      if (budget.due()) return;
-      const next = slots.next();
-      if (next.done === true) {
+      const end = Math.min(dense.length, i + COUNT_STRIDE);
+      for (; i < end; i++) {
+        const slot = dense[i];
+        if (slot === undefined) continue;
+        read++;
+        // The value, expiry and tags are on the slot: the record is not
+        // read.
+        const value = slot.doc;
+        if (value === undefined) {
+          w.miss = slot;
+          i++;
+          return;
+        }
+        const expiresAt = slot.expiresAt;
+        if (expiresAt !== undefined && now >= expiresAt) continue;
+        if (!predicate(value, slot.tags)) continue;
+        if (++matched >= stopAt) {
+          i++;
+          return;
+        }
+      }
+      if (i >= dense.length) {
         w.done = true;
         return;
       }
-      read++;
-      const slot = next.value;
-      // The value, expiry and tags are on the slot: the record is not read.
-      const value = slot.doc;
-      if (value === undefined) {
-        w.miss = slot;
-        return;
-      }
-      const expiresAt = slot.expiresAt;
-      if (expiresAt !== undefined && now >= expiresAt) continue;
-      if (!predicate(value, slot.tags)) continue;
-      if (++matched >= stopAt) return;
+      if (budget.spent()) return;
     }
   } finally {
     w.matched = matched;
     w.read = read;
+    w.at = i;
+  }
+}
+
+/**
+ * {@linkcode countChunk} over a table whose records are all in RAM with no
+ * expiry and no tags: only the values are read, from their own array (one
+ * pointer less per document than through the slots).
+ */
+function countPlain(w: CountWalk, budget: Budget): void {
+  const { predicate, stopAt } = w;
+  const docs = w.table.docs;
+  let matched = w.matched;
+  let read = w.read;
+  let i = w.at;
+  try {
+    for (;;) {
+      const end = Math.min(docs.length, i + COUNT_STRIDE);
+      for (; i < end; i++) {
+        const value = docs[i];
+        if (value === undefined) continue;
+        read++;
+        if (!predicate(value, undefined)) continue;
+        if (++matched >= stopAt) {
+          i++;
+          return;
+        }
+      }
+      if (i >= docs.length) {
+        w.done = true;
+        return;
+      }
+      if (budget.spent()) return;
+    }
+  } finally {
+    w.matched = matched;
+    w.read = read;
+    w.at = i;
   }
 }

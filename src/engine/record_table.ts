@@ -46,6 +46,8 @@ export class DocSlot implements StorageEntry, ObjectSet {
   cost = 0;
   /** The storage's note (see `ObjectSet.logged`). */
   logged: number | undefined = undefined;
+  /** Its place in its table's dense array (see `RecordTable.dense`). */
+  pos = -1;
   readonly #prefix: Uint8Array;
   #key: Uint8Array | undefined;
   /** `doc` is deeply frozen (it was shared once, see `shared()`). */
@@ -189,6 +191,11 @@ export function sortKey(id: string): string {
 }
 const WIDE = /[\ud800-\uffff]/;
 
+/** A slot a count cannot skip reading: it has an expiry or tags. */
+function marked(slot: DocSlot): boolean {
+  return slot.expiresAt !== undefined || slot.tags !== undefined;
+}
+
 /**
  * One collection's documents, by id and in key order.
  *
@@ -198,9 +205,25 @@ const WIDE = /[\ud800-\uffff]/;
  * needs the order ({@linkcode RecordTable.slots} at once, or
  * {@linkcode RecordTable.settle} in chunks between turns of the event
  * loop). A slot deleted or replaced while pending is dropped at the merge.
+ *
+ * A dense array holds every slot too ({@linkcode RecordTable.dense}), for
+ * walks in no order (a count): an index loop over an array, no iterator.
+ * A deleted slot leaves a hole that a later add fills; the holes are
+ * squeezed out only while no walk holds the array
+ * ({@linkcode RecordTable.pin}), so a walk that pauses never skips nor
+ * repeats a slot that stays in the table meanwhile.
  */
 export class RecordTable {
   readonly #byId = new Map<string, DocSlot>();
+  #dense: (DocSlot | undefined)[] = [];
+  /** Each dense slot's `doc`, at the same place (a count reads only it). */
+  #docs: unknown[] = [];
+  /** Slots with an expiry or tags (a count must then read the slots). */
+  #marked = 0;
+  /** Holes of `#dense`, filled by adds. */
+  #free: number[] = [];
+  /** Walks holding `#dense` (no squeezing while any does). */
+  #pins = 0;
   readonly #order = new BTree<string, DocSlot>(compareStrings);
   /** Slots added since the last merge (some may be gone since). */
   #pending: DocSlot[] = [];
@@ -239,6 +262,33 @@ export class RecordTable {
     if (slot.record === undefined) this.#misses = true;
     this.#byId.set(slot.id, slot);
     this.#pending.push(slot);
+    const pos = this.#free.length > 0 ? this.#free.pop()! : this.#dense.length;
+    this.#dense[pos] = slot;
+    this.#docs[pos] = slot.doc;
+    slot.pos = pos;
+    if (marked(slot)) this.#marked++;
+  }
+
+  /**
+   * Replaces a slot's record (an update: index cells keep pointing at the
+   * slot).
+   *
+   * @param slot A slot of this table.
+   * @param record The new record.
+   */
+  update(slot: DocSlot, record: StoredRecord): void {
+    if (marked(slot)) this.#marked--;
+    slot.set(record);
+    if (marked(slot)) this.#marked++;
+    if (slot.pos >= 0) this.#docs[slot.pos] = slot.doc;
+  }
+
+  /**
+   * Whether every slot's record is in RAM with no expiry and no tags: a
+   * count may then read {@linkcode RecordTable.docs} alone.
+   */
+  get plain(): boolean {
+    return this.#marked === 0 && !this.#misses;
   }
 
   /** How many added slots wait to be merged into the key order. */
@@ -296,6 +346,12 @@ export class RecordTable {
     if (slot === undefined) return undefined;
     this.#byId.delete(id);
     this.#order.delete(sortKey(id));
+    this.#dense[slot.pos] = undefined;
+    this.#docs[slot.pos] = undefined;
+    this.#free.push(slot.pos);
+    if (marked(slot)) this.#marked--;
+    slot.pos = -1;
+    this.#squeeze();
     return slot;
   }
 
@@ -305,6 +361,64 @@ export class RecordTable {
     this.#byId.clear();
     this.#order.clear();
     this.#pending = [];
+    // A walk holding the old array reads the new one from its next chunk.
+    this.#dense = [];
+    this.#docs = [];
+    this.#free = [];
+    this.#marked = 0;
+  }
+
+  /**
+   * Every slot at its place, with holes (`undefined`) where slots went: for
+   * index loops in no particular order. Read it again after a pause (a
+   * `clear()` replaces it), and {@linkcode RecordTable.pin} it across
+   * pauses.
+   */
+  get dense(): readonly (DocSlot | undefined)[] {
+    return this.#dense;
+  }
+
+  /**
+   * Each slot's `doc` at its place in {@linkcode RecordTable.dense}
+   * (`undefined` at holes): while the table is
+   * {@linkcode RecordTable.plain}, a count reads only these.
+   */
+  get docs(): readonly unknown[] {
+    return this.#docs;
+  }
+
+  /**
+   * Keeps every slot at its place in {@linkcode RecordTable.dense} until
+   * the returned function is called (holes are then squeezed out if many).
+   *
+   * @returns The release (idempotent).
+   */
+  pin(): () => void {
+    this.#pins++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#pins--;
+      this.#squeeze();
+    };
+  }
+
+  /** Squeezes out the holes when they are most of the array, unpinned. */
+  #squeeze(): void {
+    const free = this.#free.length;
+    if (this.#pins > 0 || free < 1024 || free * 2 < this.#dense.length) return;
+    const dense: DocSlot[] = [];
+    const docs: unknown[] = [];
+    for (const slot of this.#dense) {
+      if (slot === undefined) continue;
+      slot.pos = dense.length;
+      dense.push(slot);
+      docs.push(slot.doc);
+    }
+    this.#dense = dense;
+    this.#docs = docs;
+    this.#free = [];
   }
 
   /**
