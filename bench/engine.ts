@@ -178,13 +178,17 @@ export async function runEngineBench(
   const M = ctx.stallItems ?? (ctx.quick ? 100_000 : 1_000_000);
   const REPS = ctx.reps ?? 3;
   const WARMUP = 1;
+  // Query rows (no forced GC before a sample) warm up longer: the collection
+  // after the previous row shrinks V8's young generation, and the first few
+  // queries of any side that allocates run 2-5x slower until it regrows.
+  const QUERY_WARMUP = 3;
   const docs = makePeople(N);
   const keys = docs.map((_, i) => `k${i}`);
   const order = shuffledIndices(N, 7);
   const results: Result[] = [];
   const measures: Measure[] = [];
-  const run = async (cases: Case<unknown>[]) => {
-    const rs = await runInterleaved(cases, WARMUP, REPS, log);
+  const run = async (cases: Case<unknown>[], warmup = WARMUP) => {
+    const rs = await runInterleaved(cases, warmup, REPS, log);
     results.push(...rs);
     collectGarbage();
     return rs;
@@ -426,7 +430,7 @@ export async function runEngineBench(
       indexedMatches,
       () => lokiClone.coll.find({ age: 42 }).length,
     ),
-  ]);
+  ], QUERY_WARMUP);
   const mFind = m(
     "find.indexed",
     "indexed find({ age: 42 }).toArray() vs LokiJS indexed find (clone)",
@@ -450,7 +454,7 @@ export async function runEngineBench(
       countMatches,
       () => lokiScan.coll.find(COUNT_FILTER).length,
     ),
-  ]);
+  ], QUERY_WARMUP);
   const mCount = m(
     "count.unindexed",
     "unindexed count vs LokiJS find().length",
@@ -480,7 +484,7 @@ export async function runEngineBench(
       N,
       () => lokiClone.coll.find().length,
     ),
-  ]);
+  ], QUERY_WARMUP);
   const mScan = m(
     "scan.full",
     "full scan for await vs LokiJS find() (clone)",
@@ -551,7 +555,7 @@ export async function runEngineBench(
         indexedMatches,
         () => lokiPlain.coll.find({ age: 42 }).length,
       ),
-    ]);
+    ], QUERY_WARMUP);
     mRoFind = m(
       "readonly.find",
       "readonly indexed find vs LokiJS indexed find (plain)",
@@ -573,7 +577,7 @@ export async function runEngineBench(
         N,
         () => lokiPlain.coll.find().length,
       ),
-    ]);
+    ], QUERY_WARMUP);
     mRoScan = m(
       "readonly.scan",
       "readonly full scan vs LokiJS find() (plain)",

@@ -213,7 +213,7 @@ export async function runInterleaved(
     for (let j = 0; j < cases.length; j++) {
       const c = cases[j]!;
       const state = c.setup === undefined ? undefined : await c.setup();
-      collectGarbage();
+      if (c.collect !== false) collectGarbage();
       const t0 = performance.now();
       await c.run(state);
       const ms = performance.now() - t0;
