@@ -421,14 +421,15 @@ export class Cursor<T> implements AsyncIterable<T> {
     // chunk budget like the rest of the work.
     // A shared value of the object tier is frozen once and then handed out
     // as it is (the slot remembers; its record may have changed since the
-    // hit was taken, in a sorted run: then the hit's value is shared).
+    // hit was taken, in a sorted run: then the hit's value is shared). The
+    // records are compared, not their values: that reads only the slot.
     const sink: Sink = this.#plan.readonly === true &&
         this.#plan.projection === undefined
       ? {
         pending: false,
         add: (record, entry) => {
           out.push(
-            (entry instanceof DocSlot && entry.doc === record.value
+            (entry instanceof DocSlot && entry.record === record
               ? entry.shared()
               : shareValue(record.value)) as T,
           );
