@@ -160,15 +160,17 @@ Deno.test("lazy keys: index entries made late equal the eager encoding, and comp
             assert.equal(sameEntry(x, plain), same);
           }
         }
-        // The RAM cell gives the entry's key back, for cursor positions.
+        // The RAM tree gives the entry's key back, for cursor positions.
         const slot = new DocSlot(id, encodeKey(["d", "c"]), rec);
         for (const e of entries) {
           ram.add(e, slot);
           assert.equal(ram.holder(e), slot);
-          const cell = ram.range(e.index, e.key, undefined, false).next();
-          assert(!cell.done);
-          assert.deepEqual(cell.value.key, e.key);
-          assert.equal(cell.value.length, e.key.length);
+          const slots: DocSlot[] = [];
+          const tails: string[] = [];
+          const walk = ram.range(e.index, e.key, undefined, false);
+          assert.equal(walk.fillKeyed(slots, tails, 1), 1);
+          assert.equal(slots[0], slot);
+          assert.deepEqual(ram.keyOf(e.index, tails[0]!), e.key);
           assert(ram.remove(e, slot));
         }
       },

@@ -125,7 +125,7 @@ Deno.test("lazy order: index trees equal a model through adds, removals and part
       const docs = new Map<string, { slot: DocSlot; rec: StoredRecord }>();
       const check = () => {
         for (const name of ["v", "u"]) {
-          const got = [...ram.tree(name).values()].map((c) => c.slot.id);
+          const got = [...ram.tree(name).values()].map((slot) => slot.id);
           const want = [...docs.values()]
             .map(({ slot, rec }) => ({
               id: slot.id,

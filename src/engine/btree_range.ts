@@ -82,6 +82,22 @@ export interface RunIterator<T> extends IterableIterator<T> {
    */
   fill(out: T[], max: number, at?: number): number;
   /**
+   * {@linkcode RunIterator.fill} that also moves each item's key into
+   * `keys`, at the same positions (a values iterator hands out the key it
+   * is at without a pair per item).
+   *
+   * @param out Receives the items.
+   * @param keys Receives their keys.
+   * @param max Most items to move.
+   * @returns How many were moved (fewer than `max` only at the end).
+   */
+  fillKeyed(out: T[], keys: unknown[], max: number): number;
+  /**
+   * The key of the last item a `fill` or `fillKeyed` moved (`undefined`
+   * before any): where a later walk resumes.
+   */
+  readonly lastKey: unknown;
+  /**
    * Whether keys were added or deleted since the iterator was made (it then
    * throws rather than go on: walk again from where it stopped).
    */
@@ -98,6 +114,7 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
   #mode: number;
   #mod: ModCount;
   #expected: number;
+  #lastKey: K | undefined;
 
   constructor(
     leaf: Leaf<K, V> | null,
@@ -153,6 +170,10 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
     return { value: value as T, done: false };
   }
 
+  get lastKey(): K | undefined {
+    return this.#lastKey;
+  }
+
   get stale(): boolean {
     return this.#mod.n !== this.#expected;
   }
@@ -167,6 +188,28 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
    * @returns How many were moved (fewer than `max` only at the end).
    */
   fill(out: T[], max: number, at: number = out.length): number {
+    return this.#fill(out, undefined, max, at);
+  }
+
+  /**
+   * {@linkcode RunIterator.fillKeyed}: the items, and their keys into
+   * `keys` at the same positions.
+   *
+   * @param out Receives the items.
+   * @param keys Receives their keys.
+   * @param max Most items to move.
+   * @returns How many were moved.
+   */
+  fillKeyed(out: T[], keys: unknown[], max: number): number {
+    return this.#fill(out, keys, max, out.length);
+  }
+
+  #fill(
+    out: T[],
+    keys: unknown[] | undefined,
+    max: number,
+    at: number,
+  ): number {
     let leaf = this.#leaf;
     if (leaf === null || max <= 0) return 0;
     if (this.#mod.n !== this.#expected) {
@@ -186,11 +229,13 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
         const stop = leaf === endLeaf ? endIndex : 0;
         const until = Math.max(stop, i - (max - n) + 1);
         for (let j = i; j >= until; j--) {
+          if (keys !== undefined) keys[at] = leaf.keys[j];
           out[at++] = (mode === MODE_ENTRIES
             ? [leaf.keys[j], leaf.values[j]]
             : src[j]) as T;
         }
         n += i - until + 1;
+        this.#lastKey = leaf.keys[until];
         if (until === stop && leaf === endLeaf) {
           this.#leaf = null;
           return n;
@@ -208,11 +253,13 @@ class RangeIterator<K, V, T> implements RunIterator<T> {
         const last = leaf === endLeaf ? endIndex : leaf.keys.length - 1;
         const until = Math.min(last, i + (max - n) - 1);
         for (let j = i; j <= until; j++) {
+          if (keys !== undefined) keys[at] = leaf.keys[j];
           out[at++] = (mode === MODE_ENTRIES
             ? [leaf.keys[j], leaf.values[j]]
             : src[j]) as T;
         }
         n += until - i + 1;
+        this.#lastKey = leaf.keys[until];
         if (until === last && leaf === endLeaf) {
           this.#leaf = null;
           return n;

@@ -305,7 +305,8 @@ export class EngineReads {
    *
    * @param collection Collection name.
    * @param plan An index plan from {@linkcode Engine.plan}.
-   * @param options Abort signal and a counter of index entries examined.
+   * @param options Abort signal, a counter of index entries examined, where
+   *   to resume, and whether pages must give each document's index entry.
    * @returns Pages of document entries.
    */
   indexPages(
@@ -315,6 +316,7 @@ export class EngineReads {
       signal?: AbortSignal | undefined;
       examined?: { keys: number };
       after?: { range: number; key: Uint8Array } | undefined;
+      positions?: boolean | undefined;
     },
   ): AsyncGenerator<DocPage> {
     return indexPages(this.#s, collection, plan, options);

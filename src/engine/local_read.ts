@@ -14,7 +14,6 @@ import type { StoredRecord } from "../value_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { DocPage, EngineCore } from "./state.ts";
 import type { DocSlot, RecordTable } from "./record_table.ts";
-import type { IndexCell } from "./ram_index.ts";
 import type { RunIterator } from "./btree.ts";
 import { Budget, turnDue, yieldToLoop } from "./yield.ts";
 
@@ -138,56 +137,77 @@ async function readMisses(
 }
 
 /**
- * The documents of a range of an index tree, page by page, with the index
- * keys that led to them (`sources`) and the range's number.
+ * The documents of a range of an index tree, page by page, with the
+ * range's number and, when asked, the index entries that led to them
+ * (`sourceOf`, made on demand from the tree keys).
  *
  * @param s The engine.
- * @param cells The tree's cells in the range.
+ * @param cells The tree's slots in the range (a walk resumable after a key).
+ * @param keyOf The storage key of an index entry from its tree key.
  * @param range The range's number in the plan.
- * @param options Abort signal and a counter of index entries examined.
+ * @param options Abort signal, a counter of index entries examined, and
+ *   whether the pages must give each document's index entry (`sourceOf`).
  * @param seen Documents already given (multikey, several ranges).
  * @returns Pages of slots.
  */
 export async function* cellPages(
   s: EngineCore,
-  cells: (after: Uint8Array | undefined) => RunIterator<IndexCell>,
+  cells: (after: Uint8Array | undefined) => RunIterator<DocSlot>,
+  keyOf: (tail: string) => Uint8Array,
   range: number,
-  options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
+  options: {
+    signal?: AbortSignal | undefined;
+    examined?: { keys: number };
+    positions?: boolean | undefined;
+  },
   seen: Set<DocSlot> | undefined,
 ): AsyncGenerator<DocPage> {
   const { signal } = options;
   let after: Uint8Array | undefined;
-  let walk: RunIterator<IndexCell> | undefined;
+  let walk: RunIterator<DocSlot> | undefined;
   for (;;) {
     // A fresh walk after entries were added or removed between pages.
     if (walk === undefined || walk.stale) walk = cells(after);
-    // The cells walked are the page's sources; arrays made at their size
-    // (a query's garbage is mostly these pages).
-    const run: IndexCell[] = new Array(PAGE);
-    const examined = walk.fill(run, PAGE, 0);
-    run.length = examined;
+    // The slots walked (and their tree keys, when positions are asked
+    // for); arrays made at their size (a query's garbage is mostly these
+    // pages).
+    let run: DocSlot[];
+    let tails: string[] | undefined;
+    let examined: number;
+    if (options.positions === true) {
+      run = [];
+      tails = [];
+      examined = walk.fillKeyed(run, tails, PAGE);
+    } else {
+      run = new Array(PAGE);
+      examined = walk.fill(run, PAGE, 0);
+      run.length = examined;
+    }
     let page: DocSlot[];
-    let sources: IndexCell[];
+    let keys: string[] | undefined;
     if (seen === undefined) {
-      page = new Array(examined);
-      for (let i = 0; i < examined; i++) page[i] = run[i]!.slot;
-      sources = run;
+      page = run;
+      keys = tails;
     } else {
       page = [];
-      sources = [];
+      keys = tails === undefined ? undefined : [];
       for (let i = 0; i < examined; i++) {
-        const cell = run[i]!;
-        const slot = cell.slot;
+        const slot = run[i]!;
         if (seen.has(slot)) continue;
         seen.add(slot);
         page.push(slot);
-        sources.push(cell);
+        keys?.push(tails![i]!);
       }
     }
-    if (examined > 0) after = run[examined - 1]!.key;
+    if (examined > 0) after = keyOf(walk.lastKey as string);
     if (options.examined !== undefined) options.examined.keys += examined;
     if (page.length > 0) {
-      yield Object.assign(page, { sources, range }) as DocPage;
+      yield (keys === undefined
+        ? Object.assign(page, { range })
+        : Object.assign(page, {
+          sourceOf: (i: number) => ({ key: keyOf(keys[i]!) }),
+          range,
+        })) as DocPage;
     }
     if (examined < PAGE) return;
     signal?.throwIfAborted();

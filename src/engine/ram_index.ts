@@ -26,43 +26,19 @@ import type { DocSlot } from "./record_table.ts";
 import { indexEntryCost } from "./size_estimate.ts";
 import { encodeKey } from "../key_codec.ts";
 
-/**
- * One index entry in RAM: the document it names, and its key (the tree's
- * key after the index's prefix; the storage key's bytes are made only
- * when asked, for a cursor position).
- */
-export class IndexCell {
-  /** The document. */
-  readonly slot: DocSlot;
-  /** The key after the index's prefix, one char per byte. */
-  readonly tail: string;
-  readonly #prefix: Uint8Array;
-
-  /**
-   * @param slot The document.
-   * @param tail The key after the prefix.
-   * @param prefix The index's key prefix.
-   */
-  constructor(slot: DocSlot, tail: string, prefix: Uint8Array) {
-    this.slot = slot;
-    this.tail = tail;
-    this.#prefix = prefix;
-  }
-
-  /** The entry's storage key (cursor positions resume from it). */
-  get key(): Uint8Array {
-    return binaryBytes(this.#prefix, this.tail);
-  }
-
-  /** The storage key's length in bytes. */
-  get length(): number {
-    return this.#prefix.length + this.tail.length;
-  }
+/** A range with nothing in it. */
+function empty(): RunIterator<DocSlot> {
+  return new BTree<string, DocSlot>(compareStrings).values();
 }
 
-/** A range with nothing in it. */
-function empty(): RunIterator<IndexCell> {
-  return new BTree<string, IndexCell>(compareStrings).values();
+/** Entries of one index waiting for its tree, in the order added. */
+interface Pending {
+  /** Their tree keys. */
+  readonly tails: string[];
+  /** Their documents. */
+  readonly slots: DocSlot[];
+  /** The first not yet merged (a chunked merge moves it). */
+  start: number;
 }
 
 /**
@@ -73,12 +49,12 @@ function empty(): RunIterator<IndexCell> {
 export class RamIndexes {
   readonly #collection: string;
   readonly #volatile: boolean;
-  readonly #trees = new Map<string, BTree<string, IndexCell>>();
+  readonly #trees = new Map<string, BTree<string, DocSlot>>();
   /**
    * Per index: entries not yet in its tree, in the order added, from
    * `start` on (a chunked merge moves `start` instead of shifting).
    */
-  readonly #pending = new Map<string, { cells: IndexCell[]; start: number }>();
+  readonly #pending = new Map<string, Pending>();
   /** Pending entries, all indexes. */
   #waiting = 0;
 
@@ -105,15 +81,15 @@ export class RamIndexes {
    * @param name The index's name (`""`: insertion order).
    * @returns Its tree.
    */
-  tree(name: string): BTree<string, IndexCell> {
+  tree(name: string): BTree<string, DocSlot> {
     if (this.#waiting > 0) this.settle(name);
     return this.#tree(name);
   }
 
-  #tree(name: string): BTree<string, IndexCell> {
+  #tree(name: string): BTree<string, DocSlot> {
     let tree = this.#trees.get(name);
     if (tree === undefined) {
-      tree = new BTree<string, IndexCell>(compareStrings);
+      tree = new BTree<string, DocSlot>(compareStrings);
       this.#trees.set(name, tree);
     }
     return tree;
@@ -152,23 +128,25 @@ export class RamIndexes {
     }
     const pending = this.#pending.get(name);
     if (pending === undefined) return 0;
-    const { cells, start } = pending;
-    const end = Math.min(cells.length, start + limit);
-    // The oldest first: a later entry with the same key replaces it.
-    const run = start === 0 && end === cells.length
-      ? cells
-      : cells.slice(start, end);
-    if (end === cells.length) this.#pending.delete(name);
+    const { tails, slots, start } = pending;
+    const end = Math.min(tails.length, start + limit);
+    if (end === tails.length) this.#pending.delete(name);
     else pending.start = end;
-    this.#waiting -= run.length;
-    // Stable: entries with the same key keep the order they came in.
-    run.sort((a, b) => a.tail < b.tail ? -1 : a.tail > b.tail ? 1 : 0);
+    this.#waiting -= end - start;
+    // Stable: entries with the same key keep the order they came in (the
+    // oldest first: a later entry with the same key replaces it).
+    const order: number[] = new Array(end - start);
+    for (let i = start; i < end; i++) order[i - start] = i;
+    order.sort((a, b) => {
+      const x = tails[a]!, y = tails[b]!;
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
     const tree = this.#tree(name);
-    for (let i = 0; i < run.length; i++) {
-      const cell = run[i]!;
-      tree.set(cell.tail, cell);
+    for (let i = 0; i < order.length; i++) {
+      const at = order[i]!;
+      tree.set(tails[at]!, slots[at]!);
     }
-    return cells.length - end;
+    return tails.length - end;
   }
 
   /**
@@ -180,7 +158,7 @@ export class RamIndexes {
     this.#trees.delete(name);
     const pending = this.#pending.get(name);
     if (pending !== undefined) {
-      this.#waiting -= pending.cells.length - pending.start;
+      this.#waiting -= pending.tails.length - pending.start;
       this.#pending.delete(name);
     }
   }
@@ -196,8 +174,9 @@ export class RamIndexes {
     let bytes = 0;
     for (const [n, tree] of this.#trees) {
       if (name !== undefined && n !== name) continue;
-      for (const cell of tree.values()) {
-        bytes += indexEntryCost(cell.length, this.#volatile);
+      const prefix = this.#bytesOf(n).length;
+      for (const tail of tree.keys()) {
+        bytes += indexEntryCost(prefix + tail.length, this.#volatile);
       }
     }
     return bytes;
@@ -241,15 +220,21 @@ export class RamIndexes {
    */
   add(entry: IndexEntry, slot: DocSlot): void {
     const tail = this.#key(entry);
-    const cell = new IndexCell(slot, tail, this.#bytesOf(entry.index));
     if (entry.unique) {
-      this.#tree(entry.index).set(tail, cell);
+      this.#tree(entry.index).set(tail, slot);
       return;
     }
     const pending = this.#pending.get(entry.index);
     if (pending === undefined) {
-      this.#pending.set(entry.index, { cells: [cell], start: 0 });
-    } else pending.cells.push(cell);
+      this.#pending.set(entry.index, {
+        tails: [tail],
+        slots: [slot],
+        start: 0,
+      });
+    } else {
+      pending.tails.push(tail);
+      pending.slots.push(slot);
+    }
     this.#waiting++;
   }
 
@@ -267,7 +252,7 @@ export class RamIndexes {
     if (this.#pending.has(entry.index)) this.settle(entry.index);
     const tree = this.#trees.get(entry.index);
     if (tree === undefined) return false;
-    if (tree.get(id)?.slot !== slot) return false;
+    if (tree.get(id) !== slot) return false;
     return tree.delete(id);
   }
 
@@ -279,24 +264,37 @@ export class RamIndexes {
    */
   holder(entry: IndexEntry): DocSlot | undefined {
     if (this.#pending.has(entry.index)) this.settle(entry.index);
-    return this.#trees.get(entry.index)?.get(this.#key(entry))?.slot;
+    return this.#trees.get(entry.index)?.get(this.#key(entry));
   }
 
   /**
-   * The cells of an index between two storage keys.
+   * The storage key of an index entry, from its tree key (for cursor
+   * positions).
+   *
+   * @param name The index's name.
+   * @param tail The tree key ({@linkcode RunIterator.fillKeyed} gives it).
+   * @returns The entry's key.
+   */
+  keyOf(name: string, tail: string): Uint8Array {
+    return binaryBytes(this.#bytesOf(name), tail);
+  }
+
+  /**
+   * The documents of an index between two storage keys, in the index's
+   * order (`fillKeyed` gives each one's tree key too).
    *
    * @param name The index's name.
    * @param start Lowest key (inclusive).
    * @param end Key at which to stop (exclusive), if any.
    * @param reverse Highest first.
-   * @returns The cells, lazily.
+   * @returns The slots, lazily.
    */
   range(
     name: string,
     start: Uint8Array,
     end: Uint8Array | undefined,
     reverse: boolean,
-  ): RunIterator<IndexCell> {
+  ): RunIterator<DocSlot> {
     // Keys outside the index's prefix bound nothing, or everything.
     const prefix = this.#prefixOf(name);
     const cut = prefix.length;

@@ -25,7 +25,7 @@ import { poke } from "./expiry.ts";
 import { ensureOrder } from "./index_build.ts";
 import { cellPages, localPages, localRecord } from "./local_read.ts";
 import type { DocSlot } from "./record_table.ts";
-import type { IndexCell, RamIndexes } from "./ram_index.ts";
+import type { RamIndexes } from "./ram_index.ts";
 import type { RunIterator } from "./btree.ts";
 
 /**
@@ -230,7 +230,8 @@ export function plan(
  *
  * @param collection Collection name.
  * @param plan An index plan from {@linkcode Engine.plan}.
- * @param options Abort signal and a counter of index entries examined.
+ * @param options Abort signal, a counter of index entries examined, where
+ *   to resume, and whether pages must give each document's index entry.
  * @returns Pages of document entries.
  */
 export async function* indexPages(
@@ -241,6 +242,7 @@ export async function* indexPages(
     signal?: AbortSignal | undefined;
     examined?: { keys: number };
     after?: { range: number; key: Uint8Array } | undefined;
+    positions?: boolean | undefined;
   },
 ): AsyncGenerator<DocPage> {
   const state = s.state(collection);
@@ -266,9 +268,12 @@ export async function* indexPages(
     }
     if (s.local) {
       if (state.ram!.pending > 0) await settleIndex(state.ram!, plan.index!);
+      const ram = state.ram!;
+      const name = plan.index!;
       yield* cellPages(
         s,
-        treeRange(state.ram!, plan.index!, start, end, plan.reverse),
+        treeRange(ram, name, start, end, plan.reverse),
+        (tail) => ram.keyOf(name, tail),
         r,
         options,
         slots,
@@ -409,10 +414,10 @@ export async function countByIndex(
     if (s.local) {
       const ram = state.ram!;
       if (ram.pending > 0) await settleIndex(ram, plan.index!);
-      for (const cell of ram.range(plan.index!, start, end, false)) {
+      for (const slot of ram.range(plan.index!, start, end, false)) {
         if (examined !== undefined) examined.keys++;
         if (!dedupe) n++;
-        else slots.add(cell.slot);
+        else slots.add(slot);
       }
       continue;
     }
@@ -436,7 +441,7 @@ function treeRange(
   start: Uint8Array,
   end: Uint8Array | undefined,
   reverse: boolean,
-): (after: Uint8Array | undefined) => RunIterator<IndexCell> {
+): (after: Uint8Array | undefined) => RunIterator<DocSlot> {
   return (after) =>
     after === undefined
       ? ram.range(name, start, end, reverse)
@@ -473,7 +478,8 @@ export async function* orderPages(s: EngineCore, collection: string, options: {
     if (ram.pending > 0) await settleIndex(ram, "");
     yield* cellPages(
       s,
-      treeRange(s.state(collection).ram!, "", start, end, reverse),
+      treeRange(ram, "", start, end, reverse),
+      (tail) => ram.keyOf("", tail),
       0,
       { signal: options.signal },
       undefined,

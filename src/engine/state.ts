@@ -138,12 +138,14 @@ export interface ItemChange {
 }
 
 /**
- * A page of documents read through an index: `sources[i]` is the index key
- * that led to document `i`, and `range` which of the plan's ranges it was in
- * (cursor positions resume from them).
+ * A page of documents read through an index: `sources[i]` (or, made on
+ * demand, `sourceOf(i)`) is the index entry that led to document `i`, and
+ * `range` which of the plan's ranges it was in (cursor positions resume
+ * from them).
  */
 export type DocPage = readonly StorageEntry[] & {
   readonly sources?: readonly { readonly key: Uint8Array }[];
+  readonly sourceOf?: (i: number) => { readonly key: Uint8Array };
   readonly range?: number;
 };
 

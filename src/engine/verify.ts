@@ -184,7 +184,7 @@ export async function verify(
         const all = [...ram.tree(spec.name).values()];
         for (let at = 0; at < all.length; at += PAGE) {
           const cells = all.slice(at, at + PAGE);
-          const docs = await s.storage.getMany(cells.map((c) => c.slot.key));
+          const docs = await s.storage.getMany(cells.map((c) => c.key));
           done += cells.length;
           progress.report(done);
           for (let i = 0; i < cells.length; i++) {
@@ -192,7 +192,7 @@ export async function verify(
             if (docs[i] !== null) continue;
             problems.push({
               collection,
-              key: cells[i]!.slot.id,
+              key: cells[i]!.id,
               problem: `an entry of index '${spec.name}' points at no document`,
             });
           }

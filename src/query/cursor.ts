@@ -248,6 +248,7 @@ export class Cursor<T> implements AsyncIterable<T> {
         signal,
         examined: stats,
         after: resume,
+        positions: sink?.positions,
       });
     const keep = left === Infinity ? Infinity : skip + left;
     // Counting a sorted query: the order does not change how many.
@@ -561,6 +562,7 @@ export class Cursor<T> implements AsyncIterable<T> {
     const hits: Hit[] = [];
     const sink: Sink = {
       pending: false,
+      positions: true,
       add: (record, entry, source, range) => {
         hits.push({ entry, record, source, range });
       },

@@ -39,6 +39,12 @@ export interface Sink {
   ): void;
   /** Whether results wait to be taken (the scan then pauses for them). */
   readonly pending: boolean;
+  /**
+   * Whether `add` needs the index entry of each result (`source`, for
+   * cursor positions); when not, it gets `undefined` for index pages
+   * whose entries are made on demand.
+   */
+  readonly positions?: boolean;
 }
 
 /** What a page scan reads records with (the engine's `visible`). */
@@ -119,6 +125,11 @@ export function scanPage(
 ): number {
   const { budget, predicate, counting, inMemory, sink } = r;
   const sources = page.sources;
+  // Index entries made on demand: only for a sink that asks for positions
+  // (a sorted run's positions are offsets).
+  const sourceOf = sink?.positions === true && !inMemory
+    ? page.sourceOf
+    : undefined;
   const range = page.range ?? 0;
   const n = page.length;
   let i = from;
@@ -142,7 +153,7 @@ export function scanPage(
       if (++r.matched >= r.stopAt) return i + 1;
       continue;
     }
-    const src = sources?.[i];
+    const src = sources !== undefined ? sources[i] : sourceOf?.(i);
     if (inMemory) {
       keepSorted(r, { entry, record, source: src, range });
       continue;
