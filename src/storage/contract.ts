@@ -168,9 +168,9 @@ export interface ObjectSet {
   readonly encode: (memo: unknown) => Uint8Array;
   /**
    * The storage's own note on the set (the memory storage keeps here the
-   * version of the last commit that logged it, so that a set written again
-   * before its log is folded is logged once). The engine neither reads nor
-   * writes it. A set object stands for one key for its whole life, and is
+   * version of the last commit that logged it, negated once folded, so
+   * that a set written again before its log is folded is logged once). The
+   * engine neither reads nor writes it. A set object stands for one key for its whole life, and is
    * not written again once its key was deleted (the engine writes a new
    * object for the key).
    */

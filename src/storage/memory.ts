@@ -6,6 +6,8 @@
 
 import { ClosedError } from "../errors.ts";
 import { KeyTable } from "../engine/key_table.ts";
+import { nextTurn } from "../engine/yield.ts";
+import { stamp, WriteLog } from "./memory_log.ts";
 import type {
   ObjectCommit,
   ObjectSet,
@@ -19,12 +21,12 @@ import type {
   StorageSet,
 } from "./contract.ts";
 
-/** Deletes and byte sets logged before the log may be folded. */
+/** Deletes and byte sets logged before the log is folded in the background. */
 const LOG_WASTE = 65_536;
-
-function stamp(n: number): string {
-  return n.toString(16).padStart(20, "0");
-}
+/** Steps folded between two looks at the clock. */
+const FOLD_SLICE = 512;
+/** Longest a background fold holds the event loop at a stretch, ms. */
+const FOLD_MS = 2;
 
 /** A commit's result; the versionstamp string is made only when read. */
 class Committed {
@@ -84,18 +86,15 @@ export class MemoryStorage implements Storage {
   };
 
   /**
-   * Writes not yet in the key table, in commit order, two slots each (the
-   * set, or the key of a delete; the version): applied before any read or
-   * checked commit, or once deletes and byte sets (what can make earlier
-   * steps dead) are a quarter of it. An object set written again while
-   * logged is not logged twice: its `logged` note keeps the version of its
-   * last commit, and the fold reads its record as it is then.
+   * Writes not yet in the key table (see memory_log.ts): folded before any
+   * read or checked commit, and in the background, a slice per turn of the
+   * event loop, once deletes and byte sets are a quarter of it.
    */
-  #log: (Uint8Array | ObjectSet | StorageSet | number)[] = [];
-  /** Deletes and byte sets in the log. */
-  #waste = 0;
-  /** The version up to which the log was folded. */
-  #folded = 0;
+  readonly #log = new WriteLog(this.#table);
+  /** The background fold, while one runs. */
+  #folding: Promise<void> | undefined;
+  /** Background folds started. */
+  #folds = 0;
 
   #append(
     sets: readonly (StorageSet | ObjectSet)[] | undefined,
@@ -103,47 +102,35 @@ export class MemoryStorage implements Storage {
     version: number,
   ): void {
     const log = this.#log;
-    if (sets !== undefined) {
-      for (let i = 0; i < sets.length; i++) {
-        const set = sets[i]! as ObjectSet;
-        // An object set (a property load: cheaper than `in`).
-        if (set.encode !== undefined) {
-          const at = set.logged;
-          set.logged = version;
-          // Already in the log: the fold takes its latest record.
-          if (at !== undefined && at > this.#folded) continue;
-        } else this.#waste++;
-        log.push(set, version);
+    log.append(sets, deletes, version);
+    if (
+      this.#folding === undefined && log.waste > LOG_WASTE &&
+      log.waste * 4 > log.pending
+    ) {
+      this.#folds++;
+      this.#folding = this.#foldInTurns();
+    }
+  }
+
+  async #foldInTurns(): Promise<void> {
+    try {
+      while (!this.#closed && this.#log.pending > 0) {
+        await nextTurn();
+        const start = performance.now();
+        while (
+          !this.#closed && this.#log.fold(FOLD_SLICE) > 0 &&
+          performance.now() - start < FOLD_MS
+        ) {
+          // a slice at a time
+        }
       }
-    }
-    if (deletes !== undefined) {
-      for (let i = 0; i < deletes.length; i++) log.push(deletes[i]!, version);
-      this.#waste += deletes.length;
-    }
-    if (this.#waste > LOG_WASTE && this.#waste * 4 > log.length) {
-      this.#flush();
+    } finally {
+      this.#folding = undefined;
     }
   }
 
   #flush(): void {
-    const log = this.#log;
-    this.#folded = this.#version;
-    this.#waste = 0;
-    if (log.length === 0) return;
-    this.#log = [];
-    for (let i = 0; i < log.length; i += 2) {
-      const step = log[i] as Uint8Array | ObjectSet | StorageSet;
-      if (step instanceof Uint8Array) {
-        this.#table.apply([], [step], stamp(log[i + 1] as number));
-      } else {
-        const logged = "encode" in step ? step.logged : undefined;
-        this.#table.apply(
-          [step],
-          [],
-          stamp(logged ?? (log[i + 1] as number)),
-        );
-      }
-    }
+    if (this.#log.pending > 0) this.#log.fold();
   }
 
   #alive = (): void => {
@@ -218,11 +205,35 @@ export class MemoryStorage implements Storage {
     return Promise.resolve({ ok: true, versionstamp });
   }
 
+  /**
+   * Counters for `db.stats().storageStats`: the writes waiting in the log
+   * to be folded into the key table (`loggedSteps`), and how many times a
+   * log heavy with deletes and byte sets was folded in the background
+   * (`backgroundFolds`).
+   *
+   * @returns The counters.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryStorage } from "@tether/db/storage";
+   * const storage = new MemoryStorage();
+   * await storage.commit({ sets: [{ key: new Uint8Array([1]), value: new Uint8Array([2]) }] });
+   * assert.equal(storage.stats().loggedSteps, 1);
+   * await storage.get(new Uint8Array([1])); // a read folds the log first
+   * assert.equal(storage.stats().loggedSteps, 0);
+   * ```
+   */
+  stats(): { loggedSteps: number; backgroundFolds: number } {
+    return { loggedSteps: this.#log.pending, backgroundFolds: this.#folds };
+  }
+
   /** Drops everything. Idempotent. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
+    // A background fold stops at its next turn.
+    await this.#folding;
     this.#table.clear();
-    this.#log = [];
-    return Promise.resolve();
+    this.#log.clear();
   }
 }
