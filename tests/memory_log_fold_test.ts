@@ -169,3 +169,50 @@ Deno.test("memory storage: a log heavy with deletes folds in the background, a s
   assert.equal((await storage.get(docs[1]!.key))?.memo, 1);
   await storage.close();
 });
+
+Deno.test("memory storage: a read after a long log is answered after a few turns, with every write before it; a close meanwhile rejects it", async () => {
+  const storage = new MemoryStorage();
+  const N = 50_000;
+  const docs: Doc[] = [];
+  for (let i = 0; i < N; i++) {
+    docs.push(
+      new Doc(new Uint8Array([4, i >> 16, (i >> 8) & 255, i & 255]), i),
+    );
+  }
+  for (let i = 0; i < N; i += 500) {
+    storage.objects!.commit({ sets: docs.slice(i, i + 500) });
+  }
+  assert.equal(storage.stats().loggedSteps, N);
+  // A timer due now runs while the read folds (the loop turns).
+  let ticked = false;
+  setTimeout(() => ticked = true, 0);
+  const read = storage.get(docs[N - 1]!.key);
+  // A write after the read was asked may be seen or not; this one is to a
+  // key the read does not look at.
+  storage.objects!.commit({ sets: [new Doc(new Uint8Array([5]), "later")] });
+  assert.equal((await read)?.memo, N - 1);
+  assert(ticked);
+  assert.equal(storage.stats().loggedSteps, 0);
+  const all = await storage.getMany(docs.map((d) => d.key));
+  assert(all.every((e, i) => e?.memo === i));
+  // A checked commit after a long log: checked against every write.
+  for (let i = 0; i < N; i += 500) {
+    storage.objects!.commit({ sets: docs.slice(i, i + 500) });
+  }
+  const last = (await storage.get(docs[7]!.key))!;
+  for (let i = 0; i < N; i += 500) {
+    storage.objects!.commit({ sets: docs.slice(i, i + 500) });
+  }
+  const stale = await storage.commit({
+    checks: [{ key: docs[7]!.key, versionstamp: last.versionstamp }],
+    sets: [{ key: new Uint8Array([6]), value: new Uint8Array([1]) }],
+  });
+  assert.equal(stale.ok, false, "the key was written again since");
+  // Closed while a read waits for the fold: the read is refused.
+  for (let i = 0; i < N; i += 500) {
+    storage.objects!.commit({ sets: docs.slice(i, i + 500) });
+  }
+  const pending = storage.get(docs[0]!.key);
+  await storage.close();
+  await assert.rejects(pending, /closed/);
+});

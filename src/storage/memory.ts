@@ -27,6 +27,11 @@ const LOG_WASTE = 65_536;
 const FOLD_SLICE = 512;
 /** Longest a background fold holds the event loop at a stretch, ms. */
 const FOLD_MS = 2;
+/**
+ * Steps a read folds at once; a longer log is folded a slice per turn of
+ * the event loop before the read is answered.
+ */
+const FOLD_AT_ONCE = 4096;
 
 /** A commit's result; the versionstamp string is made only when read. */
 class Committed {
@@ -87,8 +92,9 @@ export class MemoryStorage implements Storage {
 
   /**
    * Writes not yet in the key table (see memory_log.ts): folded before any
-   * read or checked commit, and in the background, a slice per turn of the
-   * event loop, once deletes and byte sets are a quarter of it.
+   * read or checked commit (a long log a slice per turn of the event loop,
+   * then the rest at once), and in the background, a slice per turn, once
+   * deletes and byte sets are a quarter of it.
    */
   readonly #log = new WriteLog(this.#table);
   /** The background fold, while one runs. */
@@ -133,6 +139,28 @@ export class MemoryStorage implements Storage {
     if (this.#log.pending > 0) this.#log.fold();
   }
 
+  /**
+   * Folds a long log a slice per turn, down to what a read folds at once
+   * (writes logged meanwhile are folded too); `undefined` when it is short
+   * already.
+   */
+  #catchUp(action: string): Promise<void> | undefined {
+    if (this.#log.pending <= FOLD_AT_ONCE) return undefined;
+    return (async () => {
+      while (this.#log.pending > FOLD_AT_ONCE) {
+        await nextTurn();
+        if (this.#closed) throw this.#closedError(action);
+        const start = performance.now();
+        while (
+          this.#log.fold(FOLD_SLICE) > FOLD_AT_ONCE &&
+          performance.now() - start < FOLD_MS
+        ) {
+          // a slice at a time
+        }
+      }
+    })();
+  }
+
   #alive = (): void => {
     if (this.#closed) throw this.#closedError("scan");
     this.#flush();
@@ -151,8 +179,12 @@ export class MemoryStorage implements Storage {
    */
   get(key: Uint8Array): Promise<StorageEntry | null> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    this.#flush();
-    return Promise.resolve(this.#table.get(key) ?? null);
+    const read = () => {
+      if (this.#closed) throw this.#closedError("get");
+      this.#flush();
+      return this.#table.get(key) ?? null;
+    };
+    return this.#catchUp("get")?.then(read) ?? Promise.resolve(read());
   }
 
   /**
@@ -164,8 +196,12 @@ export class MemoryStorage implements Storage {
    */
   getMany(keys: readonly Uint8Array[]): Promise<(StorageEntry | null)[]> {
     if (this.#closed) return Promise.reject(this.#closedError("get"));
-    this.#flush();
-    return Promise.resolve(this.#table.getMany(keys));
+    const read = () => {
+      if (this.#closed) throw this.#closedError("get");
+      this.#flush();
+      return this.#table.getMany(keys);
+    };
+    return this.#catchUp("get")?.then(read) ?? Promise.resolve(read());
   }
 
   /**
@@ -178,7 +214,13 @@ export class MemoryStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
-    return this.#table.scan(options, this.#alive);
+    return this.#scan(options);
+  }
+
+  async *#scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
+    if (this.#closed) throw this.#closedError("scan");
+    await this.#catchUp("scan");
+    yield* this.#table.scan(options, this.#alive);
   }
 
   /**
@@ -196,13 +238,16 @@ export class MemoryStorage implements Storage {
       this.#append(commit.sets, commit.deletes, version);
       return Promise.resolve({ ok: true, versionstamp: stamp(version) });
     }
-    this.#flush();
-    if (!this.#table.check(commit.checks)) {
-      return Promise.resolve({ ok: false });
-    }
-    const versionstamp = stamp(++this.#version);
-    this.#table.apply(commit.sets ?? [], commit.deletes ?? [], versionstamp);
-    return Promise.resolve({ ok: true, versionstamp });
+    const checks = commit.checks;
+    const apply = (): StorageCommitResult => {
+      if (this.#closed) throw this.#closedError("commit");
+      this.#flush();
+      if (!this.#table.check(checks)) return { ok: false };
+      const versionstamp = stamp(++this.#version);
+      this.#table.apply(commit.sets ?? [], commit.deletes ?? [], versionstamp);
+      return { ok: true, versionstamp };
+    };
+    return this.#catchUp("commit")?.then(apply) ?? Promise.resolve(apply());
   }
 
   /**
