@@ -428,6 +428,9 @@ export class Cursor<T> implements AsyncIterable<T> {
         this.#plan.projection === undefined
       ? {
         pending: false,
+        addSlot: (slot) => {
+          out.push(slot.shared() as T);
+        },
         add: (record, entry) => {
           out.push(
             (entry instanceof DocSlot && entry.record === record
@@ -439,6 +442,12 @@ export class Cursor<T> implements AsyncIterable<T> {
       : this.#plan.projection === undefined
       ? {
         pending: false,
+        addSlot: (slot) => {
+          const value = slot.doc;
+          out.push(
+            (out.length < KEPT_AFTER ? copy(value) : copyKept(value)) as T,
+          );
+        },
         add: (record) => {
           const value = record.value;
           out.push(

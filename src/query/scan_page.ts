@@ -40,6 +40,12 @@ export interface Sink {
   /** Whether results wait to be taken (the scan then pauses for them). */
   readonly pending: boolean;
   /**
+   * Takes one result that is an object-tier slot, read just now (its
+   * record is `slot.record`): a sink that has it gets slots here instead
+   * of through `add`, in unsorted runs past `skip`.
+   */
+  readonly addSlot?: (slot: DocSlot) => void;
+  /**
    * Whether `add` needs the index entry of each result (`source`, for
    * cursor positions); when not, it gets `undefined` for index pages
    * whose entries are made on demand.
@@ -132,6 +138,7 @@ export function scanPage(
     : undefined;
   const range = page.range ?? 0;
   const n = page.length;
+  const addSlot = inMemory || counting ? undefined : sink?.addSlot;
   let i = from;
   for (; i < n; i++) {
     if (budget.due()) return i;
@@ -143,6 +150,12 @@ export function scanPage(
       const expiresAt = entry.expiresAt;
       if (expiresAt !== undefined && now >= expiresAt) continue;
       if (!predicate(entry.doc, entry.tags)) continue;
+      if (addSlot !== undefined && r.skip === 0) {
+        r.tally.n++;
+        addSlot(entry);
+        if (--r.left === 0) return i + 1;
+        continue;
+      }
       record = entry.record!;
     } else {
       record = r.visible(entry, now, r.action);
