@@ -18,25 +18,11 @@ import {
   sameEntry,
 } from "../src/engine/indexes.ts";
 import type { StoredRecord } from "../src/value_codec.ts";
+import { PREFIX, record } from "./record_helpers.ts";
 import { settleIndex, settleOrder } from "../src/engine/settle.ts";
 import { open } from "../mod.ts";
 
 const RUNS = Deno.env.get("TETHER_TORTURE") ? 2_000 : 150;
-const PREFIX = new Uint8Array([1]);
-
-function record(value: unknown): StoredRecord {
-  return {
-    value,
-    tags: undefined,
-    expiresAt: undefined,
-    createdAt: 1,
-    updatedAt: 1,
-    version: 1,
-    seq: 1,
-    dates: undefined,
-  };
-}
-
 type TableOp =
   | { t: "add"; id: string }
   | { t: "delete"; id: string }

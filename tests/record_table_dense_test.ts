@@ -10,23 +10,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { DocSlot, RecordTable } from "../src/engine/record_table.ts";
-import type { StoredRecord } from "../src/value_codec.ts";
+import { PREFIX, record } from "./record_helpers.ts";
 
 const RUNS = Deno.env.get("TETHER_TORTURE") ? 2_000 : 200;
-const PREFIX = new Uint8Array([1]);
-
-function record(value: unknown, marked = false): StoredRecord {
-  return {
-    value,
-    tags: marked ? ["t"] : undefined,
-    expiresAt: undefined,
-    createdAt: 1,
-    updatedAt: 1,
-    version: 1,
-    seq: 1,
-    dates: undefined,
-  };
-}
 
 /** The table's arrays agree with each other and with the model. */
 function checkArrays(table: RecordTable, model: Map<string, DocSlot>): void {
@@ -114,7 +100,11 @@ Deno.test("record table: dense arrays equal a model; a pinned walk visits each s
           if (o.t === "add") {
             const key = `k${o.id}`;
             if (model.has(key)) continue; // the engine adds only new ids
-            const slot = new DocSlot(key, PREFIX, record(o.id, o.marked));
+            const slot = new DocSlot(
+              key,
+              PREFIX,
+              record(o.id, o.marked ? ["t"] : undefined),
+            );
             table.add(slot);
             model.set(key, slot);
           } else if (o.t === "delete") {
@@ -125,7 +115,7 @@ Deno.test("record table: dense arrays equal a model; a pinned walk visits each s
           } else if (o.t === "update") {
             const slot = model.get(`k${o.id}`);
             if (slot === undefined) continue;
-            table.update(slot, record(-o.id, o.marked));
+            table.update(slot, record(-o.id, o.marked ? ["t"] : undefined));
           } else if (o.t === "clear") {
             table.clear();
             model.clear();
