@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { DELETE, FeedIndex, PUT } from "../src/engine/feed_index.ts";
+import { FeedIndex } from "../src/engine/feed_index.ts";
+import { DELETE, PUT } from "../src/engine/feed_format.ts";
 
 type Op =
   | { op: "put"; id: string }

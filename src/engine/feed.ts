@@ -17,13 +17,13 @@ import {
   EXPIRE,
   FEED_GAP,
   FEED_MARK,
-  type FeedIndex,
   type PositionEntry,
   PUT,
   readGap,
   readMark,
   readTombstone,
-} from "./feed_index.ts";
+} from "./feed_format.ts";
+import type { FeedIndex } from "./feed_index.ts";
 import { readPositions } from "./feed_block.ts";
 
 /** Entries read per step. */

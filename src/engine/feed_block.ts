@@ -20,7 +20,7 @@ import {
   type PositionEntry,
   PUT,
   readPosition,
-} from "./feed_index.ts";
+} from "./feed_format.ts";
 
 /** The tag that marks a block key (`["q", last, "b"]`). */
 const BLOCK = "b";
@@ -64,7 +64,7 @@ export function blockSet(
  * ```ts
  * import assert from "node:assert/strict";
  * import { readPositions } from "./feed_block.ts";
- * import { positionKey, positionValue } from "./feed_index.ts";
+ * import { positionKey, positionValue } from "./feed_format.ts";
  * const entry = { key: positionKey(3), value: positionValue("c", "k", 1), versionstamp: "1" };
  * assert.deepEqual(readPositions(entry), [{ position: 3, collection: "c", id: "k", kind: 1 }]);
  * ```

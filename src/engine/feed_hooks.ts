@@ -31,7 +31,7 @@ import {
   readPosition,
   readTombstone,
   tombstoneValue,
-} from "./feed_index.ts";
+} from "./feed_format.ts";
 import { type FeedHost, type FeedRequest, readChanges } from "./feed.ts";
 import { blockSet } from "./feed_block.ts";
 

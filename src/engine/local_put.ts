@@ -27,7 +27,7 @@ import type { CollectionState, EngineCore, PutOp } from "./state.ts";
 import { indexMetaKey, isExpired, tombKey } from "./layout.ts";
 import { docKeyLength, DocSlot } from "./record_table.ts";
 import { encodeUtf8 } from "../bytes.ts";
-import { PUT } from "./feed_index.ts";
+import { PUT } from "./feed_format.ts";
 import { newRecord } from "./write_build.ts";
 
 const NONE: readonly IndexEntry[] = [];

@@ -11,7 +11,7 @@ import type { EngineCore } from "./state.ts";
 import { PURGED, TOMB } from "./layout.ts";
 import { settle } from "./load.ts";
 import type { StorageEntry } from "../storage/contract.ts";
-import { readTombstone } from "./feed_index.ts";
+import { readTombstone } from "./feed_format.ts";
 import { feedPurge, feedPurged } from "./feed_hooks.ts";
 
 /**
