@@ -216,3 +216,70 @@ Deno.test("memory storage: a read after a long log is answered after a few turns
   await storage.close();
   await assert.rejects(pending, /closed/);
 });
+
+Deno.test("memory database: a delete-heavy run folds in the background while writes go on; verify, backup and restore see exactly the model", async () => {
+  const { open } = await import("../mod.ts");
+  await using db = await open<{ n: number }>({
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  const storage = () =>
+    db.stats().storageStats as { loggedSteps: number; backgroundFolds: number };
+  const model = new Map<string, number>();
+  // Rounds of 10,000 puts and deletes of the previous round's odd keys,
+  // with turns of the event loop in between, where folds run.
+  let n = 0;
+  for (let round = 0; round < 10; round++) {
+    const batch = new Map<string, { n: number }>();
+    for (let i = 0; i < 10_000; i++) {
+      const key = `r${round}-${i}`;
+      batch.set(key, { n: ++n });
+      model.set(key, n);
+    }
+    await db.putBatch(batch);
+    if (round > 0) {
+      for (let i = 1; i < 10_000; i += 2) {
+        const key = `r${round - 1}-${i}`;
+        await db.delete(key);
+        model.delete(key);
+      }
+    }
+    // One document written again and again (one object logged once).
+    await db.put("hot", { n: ++n });
+    model.set("hot", n);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  // Enough deletes for a background fold (more than 65,536 waiting).
+  for (let i = 0; i < 10_000; i++) {
+    const key = `r9-${i}`;
+    await db.delete(key);
+    model.delete(key);
+  }
+  for (let round = 0; round < 9; round++) {
+    for (let i = 0; i < 10_000; i += 2) {
+      const key = `r${round}-${i}`;
+      await db.delete(key);
+      model.delete(key);
+    }
+  }
+  await db.put("hot", { n: ++n });
+  model.set("hot", n);
+  assert(storage().backgroundFolds >= 1);
+  while (storage().loggedSteps > 0) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  // The engine's view and the storage's bytes agree.
+  assert.deepEqual((await db.verify()).problems, []);
+  assert.equal(db.stats().items, model.size);
+  // A backup reads the storage's table: exactly the model's documents.
+  const chunks: Uint8Array[] = [];
+  const done = await db.backup(
+    new WritableStream({ write: (c) => void chunks.push(c) }),
+  );
+  assert.equal(done.documents, model.size);
+  await using copy = await open<{ n: number }>();
+  await copy.restore(new Blob(chunks as Uint8Array<ArrayBuffer>[]).stream());
+  const got = new Map<string, number>();
+  for await (const e of copy.find({}).entries()) got.set(e.key, e.value.n);
+  assert.deepEqual(got, model);
+});
