@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import {
-  type Expiry,
-  MinHeap,
-  TtlSchedule,
-} from "../src/engine/ttl_schedule.ts";
+import { type Expiry, TtlSchedule } from "../src/engine/ttl_schedule.ts";
+import { MinHeap } from "../src/engine/min_heap.ts";
 
 const lessNumber = (a: number, b: number): boolean => a < b;
 
