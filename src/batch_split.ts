@@ -6,8 +6,23 @@
  * @module
  */
 
-import type { Engine, WriteOp } from "./engine/engine.ts";
+import type { WriteOp } from "./engine/state.ts";
+import type { Storage } from "./storage/contract.ts";
 import { TooLargeError } from "./errors.ts";
+
+/** What a split write needs of the engine (engine.ts passes itself). */
+export interface SplitWriter {
+  /** The storage (its `limits` bound one atomic write). */
+  readonly storage: Storage;
+  /** Items per group to start with. */
+  batchSize(collection: string): number;
+  /** One atomic write. */
+  write(
+    collection: string,
+    ops: readonly WriteOp[],
+    action: string,
+  ): Promise<boolean[]>;
+}
 
 /**
  * Writes `ops` in consecutive groups that each fit one atomic write of the
@@ -26,7 +41,7 @@ import { TooLargeError } from "./errors.ts";
  * @throws {TooLargeError} When a single item is too large for one write.
  */
 export async function writeSplit(
-  engine: Engine,
+  engine: SplitWriter,
   collection: string,
   ops: readonly WriteOp[],
   action: string,
