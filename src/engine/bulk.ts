@@ -139,8 +139,11 @@ export async function deleteUnder(
 /**
  * Deletes items with their index entries, a group per commit; a group that
  * lost a race is read again (items already gone or rewritten alive are
- * left alone when `onlyExpired`).
+ * left alone when `onlyExpired`). The bookkeeping of a group (its expiry
+ * schedule entries, and `committed`) changes together with `stored`, with
+ * no await between, so counts never see a group half applied.
  *
+ * @param committed Told each group as it is applied (its deletes).
  * @returns How many visible items were deleted.
  */
 export async function deleteInGroups(
@@ -150,6 +153,7 @@ export async function deleteInGroups(
   changes: readonly ItemChange[],
   action: string,
   onlyExpired: boolean,
+  committed?: (group: readonly ItemChange[]) => void,
 ): Promise<number> {
   let visible = 0;
   await s.inGroups(changes, s.groupSize(state), async (group) => {
@@ -159,20 +163,22 @@ export async function deleteInGroups(
       const live = current.filter((c) =>
         c.old !== undefined && !isExpired(c.old, now)
       ).length;
-      const committed = await commitItems(
+      const group = current;
+      const result = await commitItems(
         s,
         collection,
         state,
-        current,
-        current.map(() => undefined),
+        group,
+        group.map(() => undefined),
         action,
+        () => {
+          for (const c of group) state.schedule.delete(c.id);
+          committed?.(group);
+        },
       );
-      if (committed !== false) {
-        if (committed.durable !== undefined) {
-          await settle(s, committed.durable);
-        }
+      if (result !== false) {
+        if (result.durable !== undefined) await settle(s, result.durable);
         visible += live;
-        for (const c of current) state.schedule.delete(c.id);
         return;
       }
       if (attempt >= s.settings.maxRetries + 8) {

@@ -203,8 +203,20 @@ export async function removeExpired(
     const told = (): Change[] =>
       changes.map((c) => ({ type: "expire", collection, key: c.id }));
     if (changes.length > 0 && s.bulk) {
-      await deleteInGroups(s, collection, state, changes, action, true);
-      s.expired += changes.length;
+      // Each group's items leave `inflight` as the group's commit lowers
+      // `stored` (counts subtract both: never the same item twice).
+      await deleteInGroups(
+        s,
+        collection,
+        state,
+        changes,
+        action,
+        true,
+        (group) => {
+          s.expired += group.length;
+          for (const c of group) inflight.delete(c.id);
+        },
+      );
       if (s.listeners.size > 0) s.feed.publish(told());
     } else if (changes.length > 0) {
       const committed = await commitItems(
