@@ -32,6 +32,17 @@ class Doc implements ObjectSet {
 
 const keyOf = (k: number) => new Uint8Array([1, k]);
 
+/** `n` object sets under the key byte `first`, the i-th with memo `i`. */
+function numbered(first: number, n: number): Doc[] {
+  const docs: Doc[] = [];
+  for (let i = 0; i < n; i++) {
+    docs.push(
+      new Doc(new Uint8Array([first, i >> 16, (i >> 8) & 255, i & 255]), i),
+    );
+  }
+  return docs;
+}
+
 type Op =
   | { t: "obj"; k: number; n: number }
   | { t: "bytes"; k: number; n: number }
@@ -126,12 +137,7 @@ Deno.test("memory write log: any folds between writes give the model's table", (
 Deno.test("memory storage: a log heavy with deletes folds in the background, a slice per turn; reads see every write", async () => {
   const storage = new MemoryStorage();
   const N = 70_000;
-  const docs: Doc[] = [];
-  for (let i = 0; i < N; i++) {
-    docs.push(
-      new Doc(new Uint8Array([2, i >> 16, (i >> 8) & 255, i & 255]), i),
-    );
-  }
+  const docs = numbered(2, N);
   storage.objects!.commit({ sets: docs });
   // Every other one deleted: enough deletes to start a background fold.
   const gone = docs.filter((_, i) => i % 2 === 0).map((d) => d.key);
@@ -173,12 +179,7 @@ Deno.test("memory storage: a log heavy with deletes folds in the background, a s
 Deno.test("memory storage: a read after a long log is answered after a few turns, with every write before it; a close meanwhile rejects it", async () => {
   const storage = new MemoryStorage();
   const N = 50_000;
-  const docs: Doc[] = [];
-  for (let i = 0; i < N; i++) {
-    docs.push(
-      new Doc(new Uint8Array([4, i >> 16, (i >> 8) & 255, i & 255]), i),
-    );
-  }
+  const docs = numbered(4, N);
   for (let i = 0; i < N; i += 500) {
     storage.objects!.commit({ sets: docs.slice(i, i + 500) });
   }
