@@ -424,6 +424,11 @@ export class Cursor<T> implements AsyncIterable<T> {
     // as it is (the slot remembers; its record may have changed since the
     // hit was taken, in a sorted run: then the hit's value is shared). The
     // records are compared, not their values: that reads only the slot.
+    const keep = (value: unknown) => {
+      out.push(
+        (out.length < KEPT_AFTER ? copy(value) : copyKept(value)) as T,
+      );
+    };
     const sink: Sink = this.#plan.readonly === true &&
         this.#plan.projection === undefined
       ? {
@@ -442,18 +447,8 @@ export class Cursor<T> implements AsyncIterable<T> {
       : this.#plan.projection === undefined
       ? {
         pending: false,
-        addSlot: (slot) => {
-          const value = slot.doc;
-          out.push(
-            (out.length < KEPT_AFTER ? copy(value) : copyKept(value)) as T,
-          );
-        },
-        add: (record) => {
-          const value = record.value;
-          out.push(
-            (out.length < KEPT_AFTER ? copy(value) : copyKept(value)) as T,
-          );
-        },
+        addSlot: (slot) => keep(slot.doc),
+        add: (record) => keep(record.value),
       }
       : {
         pending: false,

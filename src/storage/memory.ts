@@ -114,24 +114,27 @@ export class MemoryStorage implements Storage {
       log.waste * 4 > log.pending
     ) {
       this.#folds++;
-      this.#folding = this.#foldInTurns();
+      this.#folding = this.#foldDownTo(0).finally(() => {
+        this.#folding = undefined;
+      });
     }
   }
 
-  async #foldInTurns(): Promise<void> {
-    try {
-      while (!this.#closed && this.#log.pending > 0) {
-        await nextTurn();
-        const start = performance.now();
-        while (
-          !this.#closed && this.#log.fold(FOLD_SLICE) > 0 &&
-          performance.now() - start < FOLD_MS
-        ) {
-          // a slice at a time
-        }
+  /**
+   * Folds the log a slice per turn of the event loop (at most `FOLD_MS` at
+   * a stretch) until at most `floor` steps wait (writes logged meanwhile are
+   * folded too) or the storage is closed.
+   */
+  async #foldDownTo(floor: number): Promise<void> {
+    while (!this.#closed && this.#log.pending > floor) {
+      await nextTurn();
+      const start = performance.now();
+      while (
+        !this.#closed && this.#log.fold(FOLD_SLICE) > floor &&
+        performance.now() - start < FOLD_MS
+      ) {
+        // a slice at a time
       }
-    } finally {
-      this.#folding = undefined;
     }
   }
 
@@ -140,25 +143,13 @@ export class MemoryStorage implements Storage {
   }
 
   /**
-   * Folds a long log a slice per turn, down to what a read folds at once
-   * (writes logged meanwhile are folded too); `undefined` when it is short
-   * already.
+   * Before a read: a long log folded down to what a read folds at once;
+   * `undefined` when it is short already (the reader checks `closed`).
    */
-  #catchUp(action: string): Promise<void> | undefined {
-    if (this.#log.pending <= FOLD_AT_ONCE) return undefined;
-    return (async () => {
-      while (this.#log.pending > FOLD_AT_ONCE) {
-        await nextTurn();
-        if (this.#closed) throw this.#closedError(action);
-        const start = performance.now();
-        while (
-          this.#log.fold(FOLD_SLICE) > FOLD_AT_ONCE &&
-          performance.now() - start < FOLD_MS
-        ) {
-          // a slice at a time
-        }
-      }
-    })();
+  #catchUp(): Promise<void> | undefined {
+    return this.#log.pending <= FOLD_AT_ONCE
+      ? undefined
+      : this.#foldDownTo(FOLD_AT_ONCE);
   }
 
   #alive = (): void => {
@@ -184,7 +175,7 @@ export class MemoryStorage implements Storage {
       this.#flush();
       return this.#table.get(key) ?? null;
     };
-    return this.#catchUp("get")?.then(read) ?? Promise.resolve(read());
+    return this.#catchUp()?.then(read) ?? Promise.resolve(read());
   }
 
   /**
@@ -201,7 +192,7 @@ export class MemoryStorage implements Storage {
       this.#flush();
       return this.#table.getMany(keys);
     };
-    return this.#catchUp("get")?.then(read) ?? Promise.resolve(read());
+    return this.#catchUp()?.then(read) ?? Promise.resolve(read());
   }
 
   /**
@@ -219,7 +210,7 @@ export class MemoryStorage implements Storage {
 
   async *#scan(options: ScanOptions): AsyncIterable<readonly StorageEntry[]> {
     if (this.#closed) throw this.#closedError("scan");
-    await this.#catchUp("scan");
+    await this.#catchUp();
     yield* this.#table.scan(options, this.#alive);
   }
 
@@ -247,7 +238,7 @@ export class MemoryStorage implements Storage {
       this.#table.apply(commit.sets ?? [], commit.deletes ?? [], versionstamp);
       return { ok: true, versionstamp };
     };
-    return this.#catchUp("commit")?.then(apply) ?? Promise.resolve(apply());
+    return this.#catchUp()?.then(apply) ?? Promise.resolve(apply());
   }
 
   /**
