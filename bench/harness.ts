@@ -56,6 +56,28 @@ export function collectGarbage(): void {
 }
 
 /**
+ * How long a stall measurement waits after its forced full GC before it
+ * starts: V8 sweeps the collected pages on helper threads after the pause,
+ * and a run that allocates before they are done sweeps them itself on the
+ * main thread (with a heap of ~900 MB on 2 cores, tens of ms landing in the
+ * measured run). That is the harness's own `gc()`, not the code measured:
+ * both sides get the same wait.
+ */
+export const SWEEP_SETTLE_MS = 300;
+
+/**
+ * Collects garbage (see {@linkcode collectGarbage}), then waits
+ * {@linkcode SWEEP_SETTLE_MS} for the concurrent sweeping it started.
+ *
+ * @returns When the wait is over.
+ */
+export async function collectAndSettle(): Promise<void> {
+  await new Promise((r) => setTimeout(r, 20));
+  collectGarbage();
+  await new Promise((r) => setTimeout(r, SWEEP_SETTLE_MS));
+}
+
+/**
  * The median of some numbers.
  *
  * @param xs The numbers (not empty).
@@ -155,9 +177,7 @@ export async function measureStall(
     }
     last = t;
   }, 1);
-  await new Promise((r) => setTimeout(r, 20));
-  collectGarbage();
-  await new Promise((r) => setTimeout(r, 5));
+  await collectAndSettle();
   running = true;
   last = performance.now();
   const t0 = last;
@@ -335,9 +355,7 @@ export async function recordLoop(
       ch.port2.close();
     };
   }
-  await new Promise((r) => setTimeout(r, 20));
-  collectGarbage();
-  await new Promise((r) => setTimeout(r, 5));
+  await collectAndSettle();
   running = true;
   last = performance.now();
   t0 = last;
