@@ -240,11 +240,14 @@ export class Database<T = unknown> extends Collection<T> {
    * import assert from "node:assert/strict";
    * import { open } from "@tether/db";
    * const dir = await Deno.makeTempDir();
-   * await using db = await open({ path: `${dir}/app.tdb` });
-   * for (let i = 0; i < 100; i++) await db.put("counter", i);
-   * const before = db.stats().storageStats?.fileBytes as number;
-   * assert(await db.compact());
-   * assert((db.stats().storageStats?.fileBytes as number) < before);
+   * {
+   *   await using db = await open({ path: `${dir}/app.tdb` });
+   *   for (let i = 0; i < 100; i++) await db.put("counter", i);
+   *   const before = db.stats().storageStats?.fileBytes as number;
+   *   assert(await db.compact());
+   *   assert((db.stats().storageStats?.fileBytes as number) < before);
+   * }
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async compact(options: CompactOptions = {}): Promise<boolean> {
@@ -517,13 +520,16 @@ export class Database<T = unknown> extends Collection<T> {
    * ```ts
    * import assert from "node:assert/strict";
    * import { open } from "@tether/db";
-   * const path = `${await Deno.makeTempDir()}/app.tdb`;
-   * await using writer = await open({ path });
-   * await using reader = await open({ path, readOnly: true });
-   * await writer.put("k", 1);
-   * assert.equal(await reader.get("k"), null);
-   * assert(await reader.refresh());
-   * assert.equal(await reader.get("k"), 1);
+   * const dir = await Deno.makeTempDir();
+   * {
+   *   await using writer = await open({ path: `${dir}/app.tdb` });
+   *   await using reader = await open({ path: `${dir}/app.tdb`, readOnly: true });
+   *   await writer.put("k", 1);
+   *   assert.equal(await reader.get("k"), null);
+   *   assert(await reader.refresh());
+   *   assert.equal(await reader.get("k"), 1);
+   * }
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   async refresh(): Promise<boolean> {

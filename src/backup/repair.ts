@@ -547,8 +547,11 @@ async function writeTarget(
  * const report = await repair({ path: `${dir}/app.tdb` }, { path: `${dir}/new.tdb` });
  * assert.equal(report.copied, 1);
  * assert.deepEqual(report.lost, []);
- * await using copy = await open({ path: `${dir}/new.tdb` });
- * assert.deepEqual(await copy.collection("users").get("ann"), { _id: "ann", age: 30 });
+ * {
+ *   await using copy = await open({ path: `${dir}/new.tdb` });
+ *   assert.deepEqual(await copy.collection("users").get("ann"), { _id: "ann", age: 30 });
+ * }
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function repair(

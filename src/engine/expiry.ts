@@ -285,13 +285,16 @@ export function cleanup(s: EngineCore): Promise<number> {
  * import assert from "node:assert/strict";
  * import { type CompactOptions, open } from "@tether/db";
  * const dir = await Deno.makeTempDir();
- * await using db = await open({ path: `${dir}/app.tdb` });
- * for (let i = 0; i < 100; i++) await db.put("counter", i);
- * const seen: [number, number][] = [];
- * const options: CompactOptions = { onProgress: (done, total) => seen.push([done, total]) };
- * assert(await db.compact(options));
- * const [done, total] = seen.at(-1)!;
- * assert.equal(done, total);
+ * {
+ *   await using db = await open({ path: `${dir}/app.tdb` });
+ *   for (let i = 0; i < 100; i++) await db.put("counter", i);
+ *   const seen: [number, number][] = [];
+ *   const options: CompactOptions = { onProgress: (done, total) => seen.push([done, total]) };
+ *   assert(await db.compact(options));
+ *   const [done, total] = seen.at(-1)!;
+ *   assert.equal(done, total);
+ * }
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export interface CompactOptions {

@@ -93,6 +93,7 @@ const MIN_THRESHOLD = 32;
  * const again = await FileStorage.open(path);
  * assert((await again.get(key))?.value[0] === 42);
  * await again.close();
+ * await Deno.remove(path);
  * ```
  */
 export class FileStorage implements Storage {
@@ -146,6 +147,7 @@ export class FileStorage implements Storage {
    * const storage = await FileStorage.open(`${dir}/app.tdb`, { durability: "batched" });
    * assert.equal(storage.stats().durability, "batched");
    * await storage.close();
+   * await Deno.remove(dir, { recursive: true });
    * ```
    */
   static async open(
