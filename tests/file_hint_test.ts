@@ -19,7 +19,7 @@ import {
   hintPath,
   loadHint,
 } from "../src/storage/file_hint.ts";
-import { KeyDir, KeyEntry } from "../src/storage/file_keydir.ts";
+import { KeyDir, type KeyEntry, keyEntry } from "../src/storage/file_keydir.ts";
 
 const N = HINT_MIN_KEYS + 500;
 
@@ -336,7 +336,7 @@ Deno.test("hint: an entry that points outside the log it covers, or repeats a ke
       return { got, keys: target.size };
     };
     const entry = (at: number, len: number, seq = 1) =>
-      new KeyEntry(seq, at, len, 0, 0, undefined, -1, -1, 0);
+      keyEntry(seq, at, len, 0, 0, undefined, -1, -1, 0);
     const fine = await hintOf([["x", entry(64, 10)], ["y", entry(80, 4)]]);
     assert.deepEqual(fine.got, { at: log.length, seq: 5, keys: 2 });
     assert.equal(fine.keys, 2);
@@ -383,6 +383,49 @@ Deno.test("hint: an open from it does not read the frames it covers; verify() do
       assert.match(found.problem, /damaged at byte \d+/);
     } finally {
       await db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("hint and log replay: inserts after a reopen come after every earlier one in insertion order, in every collection (the key directory keeps only the highest insertion sequence)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // One millisecond for every write: only the insertion sequence orders.
+    const clock = { now: () => 1_700_000_000_000 };
+    const timers = { ttlCheckInterval: Infinity, cleanupInterval: Infinity };
+    const path = `${dir}/order.tdb`;
+    {
+      await using db = await open({ path, clock, ...timers });
+      const a = db.collection("a");
+      for (const k of ["a1", "a2", "a3"]) await a.put(k, { k });
+      // Another collection numbers far past it (and makes a hint).
+      await db.collection("b").putBatch(
+        Array.from({ length: HINT_MIN_KEYS }, (_, i) => ({ i })),
+      );
+      assert.deepEqual(await a.first(1), [{ k: "a1" }]); // order built
+    }
+    const saved = await Deno.readFile(hintPath(path));
+    for (const viaHint of [true, false, true]) {
+      if (viaHint) await Deno.writeFile(hintPath(path), saved);
+      else await Deno.remove(hintPath(path));
+      await using db = await open({ path, clock, ...timers });
+      const hintKeys = db.stats().storageStats?.hintKeys as number;
+      assert.equal(hintKeys > 0, viaHint);
+      const a = db.collection("a");
+      const before = (await a.first(100)).map((d) => (d as { k: string }).k);
+      const k = `a${before.length + 1}`;
+      await a.put(k, { k });
+      assert.deepEqual(
+        (await a.first(100)).map((d) => (d as { k: string }).k),
+        [...before, k],
+        `via hint: ${viaHint}`,
+      );
+      assert.deepEqual(await a.last(1), [{ k }]);
+      const b = db.collection("b");
+      await b.put(`b-${k}`, { i: -1 });
+      assert.deepEqual(await b.last(1), [{ i: -1 }]);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

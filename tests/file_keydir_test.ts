@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { IntegrityError } from "../mod.ts";
 import { faults, FileStorage } from "../src/storage/file.ts";
-import { KeyEntry, LEGACY } from "../src/storage/file_keydir.ts";
+import { keyEntry, LEGACY } from "../src/storage/file_keydir.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -225,7 +225,7 @@ Deno.test("a version-2 log: a commit made while its compaction renames the new f
 
 Deno.test("key entry: kind, generation and the unwritten frame share one field without disturbing each other", () => {
   const frame = new Uint8Array([1, 2, 3]);
-  const e = new KeyEntry(7, 1, 2, LEGACY, 5, frame, 3, -1, 9);
+  const e = keyEntry(7, 1, 2, LEGACY, 5, frame, 3, -1, 9);
   assert.equal(e.kind, LEGACY);
   assert.equal(e.gen, 5);
   assert.equal(e.buf, frame);
@@ -249,11 +249,30 @@ Deno.test("key entry: kind, generation and the unwritten frame share one field w
   assert.equal(e.buf, frame);
   assert.equal(e.kind, LEGACY);
   assert.deepEqual(
-    [e.seq, e.at, e.len, e.s, e.x, e.f],
-    [7, 1, 2, 3, -1, 9],
+    [e.seq, e.at, e.len, e.envelope, e.x, e.f],
+    [7, 1, 2, true, -1, 9],
   );
-  const written = new KeyEntry(1, 0, 4, 0, 0, undefined, -1, -1, 0);
+  // The directory's highest insertion sequence stands for the record's.
+  assert.deepEqual(e.meta(40), { seq: 40, expiresAt: undefined, feed: 9 });
+  const written = keyEntry(1, 0, 4, 0, 0, undefined, -1, -1, 0);
   assert.equal(written.buf, undefined);
   assert.equal(written.kind, 0);
   assert.equal(written.gen, 0);
+  assert.equal(written.envelope, false);
+  assert.equal(written.meta(40), undefined);
+  // An expiry is kept by the entries that have one, beside the same flags.
+  const expiring = keyEntry(2, 8, 4, 0, 3, frame, 5, 1_700_000_000_123, 11);
+  assert.equal(expiring.x, 1_700_000_000_123);
+  assert.deepEqual(expiring.meta(7), {
+    seq: 7,
+    expiresAt: 1_700_000_000_123,
+    feed: 11,
+  });
+  assert.equal(expiring.buf, frame);
+  expiring.gen = 99;
+  expiring.buf = undefined;
+  assert.deepEqual(
+    [expiring.gen, expiring.kind, expiring.envelope, expiring.buf],
+    [99, 0, true, undefined],
+  );
 });

@@ -51,7 +51,8 @@ import { scanLog } from "./file_scan.ts";
 import { encodeHint, HINT_MIN_KEYS, hintable, hintPath } from "./file_hint.ts";
 import {
   type DirUndo,
-  KeyEntry,
+  type KeyEntry,
+  keyEntry,
   LEGACY,
   metaArgs,
   stamp,
@@ -275,14 +276,18 @@ export class FileStorage implements Storage {
     for (let i = 0; i < sets.length; i++) {
       const set = sets[i]!;
       const id = binaryString(set.key);
-      const e = new KeyEntry(
+      const meta = metaArgs(
+        legacy ? recordMeta(set.value) : partsMeta(split[i]!),
+      );
+      dir.noteSeq(meta[0]);
+      const e = keyEntry(
         seq,
         offsets[2 * i]!,
         offsets[2 * i + 1]!,
         legacy ? LEGACY : 0,
         gen,
         frame,
-        ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(split[i]!)),
+        ...meta,
       );
       entries.push(e);
       undo.push({ id, before: dir.put(id, e) });

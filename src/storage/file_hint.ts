@@ -24,7 +24,7 @@
 import { binaryStringOf } from "../bytes.ts";
 import { crc32c } from "./crc32c.ts";
 import { FILE_FORMAT_VERSION, HEADER_BYTES } from "./file_format.ts";
-import { type KeyDir, KeyEntry, LEGACY } from "./file_keydir.ts";
+import { type KeyDir, keyEntry, LEGACY } from "./file_keydir.ts";
 import { putVarint, Reader } from "./file_record.ts";
 
 /** The first 8 bytes of a hint: ASCII `TETHERKH`. */
@@ -128,7 +128,9 @@ export async function encodeHint(
     at = putVarint(buf, at, e.seq);
     at = putVarint(buf, at, e.at);
     at = putVarint(buf, at, e.len);
-    at = putVarint(buf, at, e.s + 1);
+    // The directory's highest insertion sequence stands for the record's
+    // (a reader takes the highest as the floor of new ones: FORMAT.md).
+    at = putVarint(buf, at, e.envelope ? dir.seqFloor + 1 : 0);
     at = putVarint(buf, at, e.x + 1);
     at = putVarint(buf, at, e.f);
     prev = id;
@@ -278,7 +280,8 @@ function readHint(
       return `entry ${i} points outside the log it covers`;
     }
     const id = binaryStringOf(key, keyLen);
-    const entry = new KeyEntry(
+    dir.noteSeq(s - 1);
+    const entry = keyEntry(
       eSeq,
       at,
       len,

@@ -30,6 +30,12 @@ export const LEGACY = 1;
 /** Kind bit: the entry's commit is unwritten (its frame is in RAM). */
 const PENDING = 2;
 
+/** Kind bit: the stored bytes are a record envelope (not a raw value). */
+const ENVELOPE = 4;
+
+/** `#kg` is `gen * GEN + flags`. */
+const GEN = 8;
+
 /**
  * The frames of unwritten commits, by entry: few at a time, so the many
  * written entries carry no field for them.
@@ -40,7 +46,11 @@ const pendingFrames = new WeakMap<KeyEntry, Uint8Array>();
  * One live key: where its stored bytes are. Replaced on every write. A
  * directory holds one per key (10,000,000 of them in a large database), so
  * it has as few fields as it can: its key is the directory's (not kept
- * twice), kind, generation and the unwritten flag share one number.
+ * twice); kind, generation, the envelope and unwritten flags share one
+ * number; an expiry only on the entries that have one
+ * (`ExpiringKeyEntry`); no insertion sequence (the directory keeps the
+ * highest, {@linkcode KeyDir.seqFloor}, which is all a load needs).
+ * Made by {@linkcode keyEntry}.
  */
 export class KeyEntry {
   /** The sequence number of the commit that wrote it. */
@@ -49,15 +59,21 @@ export class KeyEntry {
   at: number;
   /** How many bytes. */
   len: number;
-  /** `gen * 4 + flags` (`LEGACY`, `PENDING`). */
+  /** `gen * GEN + flags` (`LEGACY`, `PENDING`, `ENVELOPE`). */
   #kg: number;
-  /** Insertion sequence of a record envelope (-1: not an envelope). */
-  readonly s: number;
-  /** Its expiry (-1: none). */
-  readonly x: number;
-  /** Its change feed position. */
+  /** Its change feed position (0: none). */
   readonly f: number;
 
+  /**
+   * @param seq The commit's sequence number.
+   * @param at Where its bytes start.
+   * @param len How many.
+   * @param kind `LEGACY` or 0.
+   * @param gen The file generation `at` refers to.
+   * @param buf The unwritten frame `at` points into, if any.
+   * @param envelope Whether the bytes are a record envelope.
+   * @param f Its change feed position.
+   */
   constructor(
     seq: number,
     at: number,
@@ -65,16 +81,13 @@ export class KeyEntry {
     kind: number,
     gen: number,
     buf: Uint8Array | undefined,
-    s: number,
-    x: number,
+    envelope: boolean,
     f: number,
   ) {
     this.seq = seq;
     this.at = at;
     this.len = len;
-    this.#kg = gen * 4 + (kind & LEGACY);
-    this.s = s;
-    this.x = x;
+    this.#kg = gen * GEN + (kind & LEGACY) + (envelope ? ENVELOPE : 0);
     this.f = f;
     if (buf !== undefined) this.buf = buf;
   }
@@ -87,12 +100,22 @@ export class KeyEntry {
     this.#kg = this.#kg - (this.#kg & LEGACY) + (kind & LEGACY);
   }
 
+  /** Whether the stored bytes are a record envelope. */
+  get envelope(): boolean {
+    return (this.#kg & ENVELOPE) !== 0;
+  }
+
+  /** Its expiry (-1: none). */
+  get x(): number {
+    return -1;
+  }
+
   /** The file generation `at` refers to. */
   get gen(): number {
-    return Math.floor(this.#kg / 4);
+    return Math.floor(this.#kg / GEN);
   }
   set gen(gen: number) {
-    this.#kg = gen * 4 + (this.#kg & 3);
+    this.#kg = gen * GEN + (this.#kg % GEN);
   }
 
   /** While the commit is unwritten: its frame, which `at` points into. */
@@ -110,19 +133,73 @@ export class KeyEntry {
     }
   }
 
-  /** What the engine reads at open, without the value. */
-  get meta(): RecordMeta | undefined {
-    if (this.s < 0) return undefined;
+  /**
+   * What the engine reads at open, without the value.
+   *
+   * @param seqFloor The directory's highest insertion sequence (given as
+   *   the record's: at least its own).
+   * @returns The metadata, or `undefined` when not a record envelope.
+   */
+  meta(seqFloor: number): RecordMeta | undefined {
+    if (!this.envelope) return undefined;
+    const x = this.x;
     return {
-      seq: this.s,
-      expiresAt: this.x < 0 ? undefined : this.x,
+      seq: seqFloor,
+      expiresAt: x < 0 ? undefined : x,
       feed: this.f,
     };
   }
 }
 
+/** A {@linkcode KeyEntry} of a record with an expiry. */
+class ExpiringKeyEntry extends KeyEntry {
+  readonly #x: number;
+
+  constructor(
+    seq: number,
+    at: number,
+    len: number,
+    kind: number,
+    gen: number,
+    buf: Uint8Array | undefined,
+    envelope: boolean,
+    f: number,
+    x: number,
+  ) {
+    super(seq, at, len, kind, gen, buf, envelope, f);
+    this.#x = x;
+  }
+
+  override get x(): number {
+    return this.#x;
+  }
+}
+
 /**
- * The `s`, `x`, `f` arguments of {@linkcode KeyEntry} for a record's
+ * A directory entry; `s`, `x`, `f` as {@linkcode metaArgs} gives them. The
+ * insertion sequence `s` only says whether the bytes are an envelope
+ * (`s >= 0`): the caller raises {@linkcode KeyDir.seqFloor} with it.
+ *
+ * @returns The entry (with an expiry field only if `x >= 0`).
+ */
+export function keyEntry(
+  seq: number,
+  at: number,
+  len: number,
+  kind: number,
+  gen: number,
+  buf: Uint8Array | undefined,
+  s: number,
+  x: number,
+  f: number,
+): KeyEntry {
+  return x >= 0
+    ? new ExpiringKeyEntry(seq, at, len, kind, gen, buf, s >= 0, f, x)
+    : new KeyEntry(seq, at, len, kind, gen, buf, s >= 0, f);
+}
+
+/**
+ * The `s`, `x`, `f` arguments of {@linkcode keyEntry} for a record's
  * metadata (`-1, -1, 0` for a value that is not a record envelope).
  */
 export function metaArgs(
@@ -207,6 +284,7 @@ class FileEntry implements StorageEntry {
   readonly #id: string;
   readonly #read: StoredRead;
   readonly #where: (e: KeyEntry) => string;
+  readonly #seqFloor: number;
   #key: Uint8Array | undefined;
   #stored: Uint8Array | undefined;
   #value: Uint8Array | undefined;
@@ -217,6 +295,7 @@ class FileEntry implements StorageEntry {
    * @param id The key as a binary string.
    * @param read Reads its stored bytes (once: they are kept).
    * @param where Says where it is, for error messages.
+   * @param seqFloor The directory's highest insertion sequence.
    * @param stored Its stored bytes, when already read.
    */
   constructor(
@@ -224,12 +303,14 @@ class FileEntry implements StorageEntry {
     id: string,
     read: StoredRead,
     where: (e: KeyEntry) => string,
+    seqFloor: number,
     stored?: Uint8Array,
   ) {
     this.#entry = entry;
     this.#id = id;
     this.#read = read;
     this.#where = where;
+    this.#seqFloor = seqFloor;
     this.#stored = stored;
   }
 
@@ -263,7 +344,7 @@ class FileEntry implements StorageEntry {
    */
   get memo(): StoredRecord | undefined {
     const e = this.#entry;
-    if (this.#memo !== undefined || e.kind === LEGACY || e.s < 0) {
+    if (this.#memo !== undefined || e.kind === LEGACY || !e.envelope) {
       return this.#memo;
     }
     try {
@@ -288,9 +369,12 @@ class FileEntry implements StorageEntry {
     return stamp(this.#entry.seq);
   }
 
-  /** A record envelope's sequence, expiry and feed position (no read). */
+  /**
+   * A record envelope's expiry and feed position (no read), and as its
+   * insertion sequence the directory's highest (at least its own).
+   */
   get meta(): RecordMeta | undefined {
-    return this.#entry.meta;
+    return this.#entry.meta(this.#seqFloor);
   }
 
   /** The stored size of the value (no read). */
@@ -325,10 +409,25 @@ export class KeyDir {
   readonly #reader: LogReader;
   /** Bytes of live keys and values (8 bytes of lengths each included). */
   live = 0;
+  /**
+   * The highest insertion sequence of the record envelopes put in (-1:
+   * none): entries keep none of their own, and a load needs only the
+   * highest, so that later inserts number above every record.
+   */
+  seqFloor = -1;
 
   /** @param reader Reads the log. */
   constructor(reader: LogReader) {
     this.#reader = reader;
+  }
+
+  /**
+   * Raises {@linkcode seqFloor} to a record's insertion sequence.
+   *
+   * @param s The sequence (-1: not a record envelope).
+   */
+  noteSeq(s: number): void {
+    if (s > this.seqFloor) this.seqFloor = s;
   }
 
   /** How many keys. */
@@ -441,6 +540,7 @@ export class KeyDir {
       id,
       this.stored,
       this.#where,
+      this.seqFloor,
       this.stored(e),
     );
     entry.value; // checked now: a damaged record fails the read
@@ -462,9 +562,14 @@ export class KeyDir {
     const found = ids.map((id) => this.#tree.get(id));
     const read = this.#runs(found.filter((e) => e !== undefined));
     return found.map((e, i) =>
-      e === undefined
-        ? null
-        : new FileEntry(e, ids[i]!, this.stored, this.#where, read(e))
+      e === undefined ? null : new FileEntry(
+        e,
+        ids[i]!,
+        this.stored,
+        this.#where,
+        this.seqFloor,
+        read(e),
+      )
     );
   }
 
@@ -506,7 +611,9 @@ export class KeyDir {
   #page(batch: readonly KeyEntry[], ids: readonly string[]): StorageEntry[] {
     let read: StoredRead | undefined;
     const lazy = (e: KeyEntry): Uint8Array => (read ??= this.#runs(batch))(e);
-    return batch.map((e, i) => new FileEntry(e, ids[i]!, lazy, this.#where));
+    return batch.map((e, i) =>
+      new FileEntry(e, ids[i]!, lazy, this.#where, this.seqFloor)
+    );
   }
 
   /**
@@ -561,5 +668,6 @@ export class KeyDir {
   clear(): void {
     this.#tree.clear();
     this.live = 0;
+    this.seqFloor = -1;
   }
 }

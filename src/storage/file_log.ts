@@ -20,7 +20,8 @@ import {
 import {
   type DirUndo,
   type KeyDir,
-  KeyEntry,
+  type KeyEntry,
+  keyEntry,
   LEGACY,
   metaArgs,
 } from "./file_keydir.ts";
@@ -55,6 +56,7 @@ export interface TailFrame {
 
 /** The directory entry of a set read from the log at `base`. */
 export function entryOf(
+  dir: KeyDir,
   set: FrameSet,
   seq: number,
   base: number,
@@ -62,14 +64,18 @@ export function entryOf(
   gen: number,
 ): KeyEntry {
   const legacy = version < 3;
-  return new KeyEntry(
+  const meta = metaArgs(
+    legacy ? recordMeta(set.value) : partsMeta(set.parts!),
+  );
+  dir.noteSeq(meta[0]);
+  return keyEntry(
     seq,
     base + set.at,
     set.len,
     legacy ? LEGACY : 0,
     gen,
     undefined,
-    ...metaArgs(legacy ? recordMeta(set.value) : partsMeta(set.parts!)),
+    ...meta,
   );
 }
 
@@ -96,9 +102,10 @@ export function applyFrame(
     walkPayload(binary, (w, at) => {
       const id = binaryString(bytes.subarray(w.keyStart, w.keyEnd));
       const envelope = (w.flags & REC_ENVELOPE) !== 0;
+      if (envelope) dir.noteSeq(w.s);
       dir.put(
         id,
-        new KeyEntry(
+        keyEntry(
           seq,
           base + at,
           w.end - at,
@@ -116,7 +123,10 @@ export function applyFrame(
     return;
   }
   for (const set of frame.sets) {
-    dir.put(binaryString(set.key), entryOf(set, frame.seq, base, version, gen));
+    dir.put(
+      binaryString(set.key),
+      entryOf(dir, set, frame.seq, base, version, gen),
+    );
   }
   for (const key of frame.deletes) dir.put(binaryString(key), undefined);
 }
