@@ -1145,14 +1145,21 @@ Deno.test("concurrent writes: every write in the flush that fails rejects and is
     await using db = await open(options);
     await db.put("base", 0);
     let calls = 0;
-    faults.beforeWrite = () => {
-      // The first flush goes through; the second fails.
-      if (++calls === 2) throw cause;
-    };
     const n = 8;
-    const results = await Promise.allSettled(
-      Array.from({ length: n }, (_, i) => db.put(`w${i}`, i)),
-    );
+    const writes: Promise<unknown>[] = [];
+    faults.beforeWrite = () => {
+      // The first flush goes through; the second fails. Writes waiting
+      // together commit as one (a group), so the second half is written
+      // while the first flush is under way: it commits apart.
+      if (++calls === 1) {
+        for (let i = n / 2; i < n; i++) writes[i] = db.put(`w${i}`, i);
+      }
+      if (calls === 2) throw cause;
+    };
+    for (let i = 0; i < n / 2; i++) writes[i] = db.put(`w${i}`, i);
+    await Promise.allSettled(writes.slice(0, n / 2));
+    assert.equal(writes.length, n);
+    const results = await Promise.allSettled(writes);
     resetFaults();
     const rejected = results.flatMap((r, i) =>
       r.status === "rejected" ? [i] : []

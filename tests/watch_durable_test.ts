@@ -309,6 +309,9 @@ Deno.test("changes are told in commit order even when a later commit is durable 
   const w = watcher(db, "default");
   await turns(1);
   const first = db.put("a", 1);
+  // Once "a" is committed (writes waiting together would commit as one).
+  await turns();
+  assert.equal(storage.held, 1);
   const second = db.put("b", 2);
   await turns();
   assert.equal(storage.held, 2);

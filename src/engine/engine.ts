@@ -33,6 +33,7 @@ import { capMemoryLimit, load, refresh, reloaded, sync } from "./load.ts";
 import { transact } from "./write.ts";
 import { EngineReads } from "./engine_reads.ts";
 import { writeNow, writeOneNow } from "./local_write.ts";
+import { groupWrite } from "./put_group.ts";
 import { createIndex, dropIndex } from "./index_build.ts";
 import { clear } from "./bulk.ts";
 import { writeNew } from "./write_new.ts";
@@ -191,6 +192,9 @@ export class Engine extends EngineReads {
         return undefined;
       }
     }
+    // Only this process writes: single writes waiting together commit as
+    // one (put_group.ts).
+    if (!s.shared) return groupWrite(s, collection, op, action);
     return transact(s, collection, action, () => Promise.resolve([op]));
   }
 

@@ -152,6 +152,33 @@ export type DocPage = readonly StorageEntry[] & {
 /** One step of an atomic write. */
 export type WriteOp = PutOp | DeleteOp;
 
+/** What a write's group commit promises it: applied, maybe not durable. */
+export interface GroupOutcome {
+  /** Whether a visible item existed before. */
+  readonly existed: boolean;
+  /** Settles once the commit is durable (`undefined`: already). */
+  readonly durable: Promise<void> | undefined;
+}
+
+/** A group of single writes waiting in the queue (put_group.ts). */
+export interface QueuedGroup {
+  /**
+   * Whether a write may join.
+   *
+   * @param collection The write's collection.
+   * @param op The write.
+   */
+  takes(collection: string, op: WriteOp): boolean;
+  /**
+   * Adds a write.
+   *
+   * @param op The write.
+   * @param action For its error messages.
+   * @returns Its outcome, once the group ran.
+   */
+  add(op: WriteOp, action: string): Promise<GroupOutcome>;
+}
+
 /** Resolved engine settings. */
 export interface EngineSettings {
   /** Time source. */
@@ -219,6 +246,11 @@ export class EngineCore {
   queue: Promise<unknown> = Promise.resolve();
   /** Tasks in the write queue, running or waiting (0: a write may run now). */
   queued = 0;
+  /**
+   * The group of single writes waiting last in the queue, which later
+   * single writes may join (put_group.ts); any other task queued closes it.
+   */
+  openGroup: QueuedGroup | undefined = undefined;
   /** Whether `close()` was called. */
   closed = false;
   /** What `close()` returned. */
@@ -465,6 +497,7 @@ export class EngineCore {
 
   enqueue<R>(fn: () => Promise<R>): Promise<R> {
     this.queued++;
+    this.openGroup = undefined;
     const run = this.queue.then(fn);
     const done = (): void => {
       this.queued--;

@@ -41,20 +41,9 @@ export function transact(
   regroup?: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
 ): Promise<boolean[]> {
   s.assertOpen(action);
-  const result = s.enqueue(async () => {
-    for (let attempt = 0;; attempt++) {
-      const ops = await build();
-      if (
-        regroup !== undefined && s.storage.limits !== undefined &&
-        ops.length > s.groupSize(s.state(collection))
-      ) {
-        return await writeInGroups(s, collection, ops, action, regroup);
-      }
-      const done = await writeAttempt(s, collection, ops, action);
-      if (done !== undefined) return done;
-      await lostRace(s, attempt, action);
-    }
-  });
+  const result = s.enqueue(() =>
+    writeAttempts(s, collection, action, build, regroup)
+  );
   poke(s);
   // The queue moves on once the commit is applied; the caller also waits
   // until it is durable (so concurrent writers share one fsync).
@@ -62,6 +51,35 @@ export function transact(
     if (durable !== undefined) await settle(s, durable, true);
     return existed;
   });
+}
+
+/**
+ * The body of {@linkcode transact}, for a caller already in the write
+ * queue: builds and applies the steps, again after a lost race (up to
+ * `maxRetries` times).
+ *
+ * @returns Per step, whether a visible item existed before, and when the
+ *   commit is durable.
+ */
+export async function writeAttempts(
+  s: EngineCore,
+  collection: string,
+  action: string,
+  build: () => Promise<readonly WriteOp[]>,
+  regroup?: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
+): Promise<{ existed: boolean[]; durable: Promise<void> | undefined }> {
+  for (let attempt = 0;; attempt++) {
+    const ops = await build();
+    if (
+      regroup !== undefined && s.storage.limits !== undefined &&
+      ops.length > s.groupSize(s.state(collection))
+    ) {
+      return await writeInGroups(s, collection, ops, action, regroup);
+    }
+    const done = await writeAttempt(s, collection, ops, action);
+    if (done !== undefined) return done;
+    await lostRace(s, attempt, action);
+  }
 }
 
 /**

@@ -1,0 +1,156 @@
+/**
+ * Group commit of single writes: puts and deletes of one item each that
+ * wait in the write queue together (a gateway's concurrent requests, a
+ * `Promise.all` of puts) go to the storage as one commit instead of one
+ * commit each, on a storage that only this process writes and that does
+ * not take them at once (a file; the memory storage when its queue is
+ * busy). Each caller still gets its own result and its own error:
+ *
+ * - a write joins the group waiting at the tail of the queue only (so no
+ *   task queued after the group runs before it), of the same collection,
+ *   with another id, up to {@linkcode MAX_GROUP} writes;
+ * - the group is tried as one write; if that fails before anything
+ *   changed (a duplicate id of an insert, a version conflict, a value too
+ *   large, the memory limit), every write of it runs alone, in order, and
+ *   gets its own outcome, as if it had never been grouped;
+ * - once applied, each caller waits until the commit is durable (one
+ *   fsync for all of them), as a single write does.
+ *
+ * @module
+ */
+
+import type {
+  EngineCore,
+  GroupOutcome,
+  QueuedGroup,
+  WriteOp,
+} from "./state.ts";
+import { writeAttempt, writeAttempts } from "./write.ts";
+import { settle } from "./load.ts";
+import { poke } from "./expiry.ts";
+
+/** Most writes in one group (one commit). */
+export const MAX_GROUP = 1_000;
+
+/** Writes waiting in the queue as one task. */
+export class WriteGroup implements QueuedGroup {
+  /** Their collection. */
+  readonly collection: string;
+  /** The writes, in the order they came. */
+  readonly ops: WriteOp[] = [];
+  /** Each write's action (for its own error messages). */
+  readonly actions: string[] = [];
+  /** Their ids. */
+  readonly ids: Set<string> = new Set();
+  /** Each write's outcome: whether a visible item existed, or the error. */
+  readonly settled: PromiseWithResolvers<GroupOutcome>[] = [];
+  /** The task has started: no write joins any more. */
+  started = false;
+
+  /** @param collection Their collection. */
+  constructor(collection: string) {
+    this.collection = collection;
+  }
+
+  /** Whether a write of `op` to `collection` may join. */
+  takes(collection: string, op: WriteOp): boolean {
+    return !this.started && collection === this.collection &&
+      this.ops.length < MAX_GROUP && !this.ids.has(op.id);
+  }
+
+  /** Adds a write; its outcome is promised. */
+  add(op: WriteOp, action: string): Promise<GroupOutcome> {
+    this.ops.push(op);
+    this.actions.push(action);
+    this.ids.add(op.id);
+    const settled = Promise.withResolvers<GroupOutcome>();
+    this.settled.push(settled);
+    return settled.promise;
+  }
+}
+
+/**
+ * Writes one item through the queue, in the group waiting at its tail when
+ * there is one that takes it.
+ *
+ * @param s The engine.
+ * @param collection Collection name.
+ * @param op The write.
+ * @param action For error messages.
+ * @returns Whether a visible item existed before (as `Engine.write`'s),
+ *   once the write is durable.
+ */
+export function groupWrite(
+  s: EngineCore,
+  collection: string,
+  op: WriteOp,
+  action: string,
+): Promise<boolean[]> {
+  s.assertOpen(action);
+  const open = s.openGroup;
+  let outcome: Promise<GroupOutcome>;
+  if (open !== undefined && open.takes(collection, op)) {
+    outcome = open.add(op, action);
+  } else {
+    const group = new WriteGroup(collection);
+    outcome = group.add(op, action);
+    void s.enqueue(() => runGroup(s, group));
+    // After `enqueue`, which closes any other group to joins.
+    s.openGroup = group;
+    poke(s);
+  }
+  return outcome.then(async ({ existed, durable }) => {
+    if (durable !== undefined) await settle(s, durable, true);
+    return [existed];
+  });
+}
+
+/** Runs a group in the queue: as one write, or each alone if that fails. */
+async function runGroup(s: EngineCore, group: WriteGroup): Promise<void> {
+  group.started = true;
+  if (s.openGroup === group) s.openGroup = undefined;
+  const { ops, settled } = group;
+  if (ops.length > 1) {
+    let done;
+    try {
+      done = await writeAttempt(s, group.collection, ops, group.actions[0]!);
+    } catch {
+      done = undefined; // each alone, for its own error
+    }
+    if (done !== undefined) {
+      for (let i = 0; i < ops.length; i++) {
+        settled[i]!.resolve({
+          existed: done.existed[i]!,
+          durable: done.durable,
+        });
+      }
+      return;
+    }
+  }
+  for (let i = 0; i < ops.length; i++) {
+    try {
+      const [existed, durable] = await alone(s, group, i);
+      settled[i]!.resolve({ existed, durable });
+    } catch (e) {
+      settled[i]!.reject(e);
+    }
+  }
+}
+
+/** One write of a group, alone (with its retries). */
+async function alone(
+  s: EngineCore,
+  group: WriteGroup,
+  i: number,
+): Promise<[boolean, Promise<void> | undefined]> {
+  const action = group.actions[i]!;
+  const op = group.ops[i]!;
+  // Already in the queue: the retry loop of `transact`, without queueing.
+  const { existed, durable } = await writeAttempts(
+    s,
+    group.collection,
+    action,
+    () => Promise.resolve([op]),
+  );
+  return [existed[0]!, durable];
+}

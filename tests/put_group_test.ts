@@ -1,0 +1,187 @@
+// Group commit of single puts (src/engine/put_group.ts): puts waiting in the
+// write queue together commit as one, and each caller still gets its own
+// result or error, in the order of the calls.
+
+import assert from "node:assert/strict";
+import {
+  type Database,
+  DuplicateKeyError,
+  open,
+  QuotaError,
+  TooLargeError,
+} from "../mod.ts";
+
+const timers = { ttlCheckInterval: Infinity, cleanupInterval: Infinity };
+
+async function withFile(
+  fn: (db: Database<unknown>, path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/app.tdb`;
+    {
+      await using db = await open({ path, durability: "strict", ...timers });
+      await fn(db, path);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function fileStats(db: Database<unknown>): { commits: number; syncs: number } {
+  const s = db.stats().storageStats as { commits: number; syncs: number };
+  return { commits: s.commits, syncs: s.syncs };
+}
+
+Deno.test("put group: 300 concurrent strict puts on a file are one commit and one fsync; each caller gets its key, and all of them survive a reopen", async () => {
+  await withFile(async (db, path) => {
+    await db.put("first", 0);
+    const before = fileStats(db);
+    const keys = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => db.put(`k${i}`, { i })),
+    );
+    assert.deepEqual(keys, Array.from({ length: 300 }, (_, i) => `k${i}`));
+    const after = fileStats(db);
+    assert.equal(after.commits - before.commits, 1);
+    assert.equal(after.syncs - before.syncs, 1);
+    await db.close();
+    await using again = await open({ path, ...timers });
+    assert.equal(await again.count(), 301);
+    assert.deepEqual(await again.get("k299"), { i: 299 });
+  });
+});
+
+Deno.test("put group: a put that fails (too large, a taken unique value) fails alone with its own message; the others of its group are stored", async () => {
+  for (const name of ["file", "memory, queue busy"]) {
+    const dir = name === "file" ? await Deno.makeTempDir() : undefined;
+    const db = await open({
+      ...(dir === undefined ? {} : { path: `${dir}/app.tdb` }),
+      maxValueBytes: 1_000,
+      ...timers,
+    });
+    try {
+      const users = db.collection<{ email: string; bio?: string }>("users");
+      await users.createIndex("email", { unique: true });
+      await users.put("ann", { email: "ann@x" });
+      // On the memory storage puts are applied at once unless the write
+      // queue is busy: an index build holds it.
+      const busy = users.createIndex("bio");
+      const results = await Promise.allSettled([
+        users.put("bob", { email: "bob@x" }),
+        users.put("big", { email: "big@x", bio: "x".repeat(2_000) }),
+        users.put("eve", { email: "ann@x" }), // taken by ann
+        users.put("cid", { email: "cid@x" }),
+      ]);
+      await busy;
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "rejected", "rejected", "fulfilled"],
+        name,
+      );
+      const big = (results[1] as PromiseRejectedResult).reason;
+      assert(big instanceof TooLargeError, `${name}: ${big}`);
+      assert.match(big.message, /'big'/);
+      const eve = (results[2] as PromiseRejectedResult).reason;
+      assert(eve instanceof DuplicateKeyError, `${name}: ${eve}`);
+      assert.match(eve.message, /'eve'/);
+      assert.deepEqual(await users.get("bob"), { email: "bob@x" });
+      assert.deepEqual(await users.get("cid"), { email: "cid@x" });
+      assert.equal(await users.get("big"), null);
+      assert.equal(await users.get("eve"), null);
+      assert.equal(await users.count(), 3);
+      assert.equal(db.stats().items, 3);
+      assert.deepEqual(
+        (await users.find({ email: "ann@x" }).toArray()).length,
+        1,
+      );
+    } finally {
+      await db.close();
+      if (dir !== undefined) await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+Deno.test("put group: writes keep the order of the calls (a delete or another put of the same key between puts is not overtaken)", async () => {
+  await withFile(async (db) => {
+    await db.put("y", 0);
+    await db.put("w", 0);
+    const calls = [
+      db.put("x", 1),
+      db.delete("y"), // queued after the group of x
+      db.put("y", 2), // so this one may not join that group
+      db.put("z", 1),
+      db.put("z", 2), // the same key: a group of its own
+      db.put("x", 3),
+      db.delete("w"),
+      db.put("v", 1),
+      db.put("w", 1),
+    ];
+    await Promise.all(calls);
+    assert.equal(await db.get("x"), 3);
+    assert.equal(await db.get("y"), 2);
+    assert.equal(await db.get("z"), 2);
+    assert.equal(await db.get("w"), 1);
+    const versions = new Map(
+      (await Array.fromAsync(db.find({}).entries())).map((e) => [
+        e.key,
+        e.version,
+      ]),
+    );
+    // y and w were deleted, then put anew: version 1 again.
+    assert.deepEqual(
+      versions,
+      new Map([["v", 1], ["w", 1], ["x", 2], ["y", 1], ["z", 2]]),
+    );
+  });
+});
+
+Deno.test("put group: past memoryLimit the puts that fit are stored, in call order, and the rest fail with QuotaError", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Measure what one item costs, then allow about five more.
+    let limit: number;
+    {
+      await using probe = await open({ path: `${dir}/probe.tdb`, ...timers });
+      const empty = probe.stats().bytes;
+      await probe.put("k00", "x".repeat(100));
+      limit = empty + 5.5 * (probe.stats().bytes - empty);
+    }
+    await using db = await open({
+      path: `${dir}/app.tdb`,
+      memoryLimit: Math.ceil(limit),
+      ...timers,
+    });
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 12 },
+        (_, i) => db.put(`k${String(i).padStart(2, "0")}`, "x".repeat(100)),
+      ),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    assert(ok >= 1 && ok < 12, `${ok} stored`);
+    results.forEach((r, i) =>
+      assert.equal(r.status, i < ok ? "fulfilled" : "rejected", `put ${i}`)
+    );
+    for (const r of results.slice(ok)) {
+      assert((r as PromiseRejectedResult).reason instanceof QuotaError);
+    }
+    assert.equal(await db.count(), ok);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("put group: a put waiting in a group when the database closes is still written (close waits for the queue)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/app.tdb`;
+    const db = await open({ path, ...timers });
+    const pending = [db.put("a", 1), db.put("b", 2)];
+    await db.close();
+    assert.deepEqual(await Promise.all(pending), ["a", "b"]);
+    await using again = await open({ path, ...timers });
+    assert.deepEqual([await again.get("a"), await again.get("b")], [1, 2]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
