@@ -26,7 +26,7 @@ import {
   type Pipeline,
 } from "../query/aggregate.ts";
 import { createCursor, type Cursor, type CursorPlan } from "../query/cursor.ts";
-import { compileFilter, type Filter } from "../query/compile.ts";
+import { type Filter, lazyFilter } from "../query/compile.ts";
 import { compileProjection } from "../query/projection.ts";
 import { compileSort } from "../query/sort.ts";
 import type { FindOptions } from "../types.ts";
@@ -177,7 +177,8 @@ export function find<T>(
   }
   return cursor<T>(c, {
     filter: conditions,
-    predicate: compileFilter(conditions),
+    // Compiled when first run: an exact index plan never runs it.
+    predicate: lazyFilter(conditions),
     sort: options.sort,
     projection: options.fields,
     limit,

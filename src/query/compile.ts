@@ -324,3 +324,54 @@ export function compileFilter(filter: Filter): Predicate {
   const node = parseFilter(filter);
   return generateFilter(node) ?? interpret(node);
 }
+
+/** A predicate that compiles itself on first use (see `lazyFilter`). */
+type LazyPredicate = Predicate & { resolve?: () => Predicate };
+
+/**
+ * {@linkcode compileFilter}, checking the filter now and compiling it only
+ * when first used: a query whose index plan holds only matches never runs
+ * its filter, and skips the code generation. A loop takes the compiled
+ * function once from {@linkcode resolvePredicate}, not through the wrapper.
+ *
+ * @param filter The filter.
+ * @returns The predicate.
+ * @throws {TypeError} When the filter is malformed (at once).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lazyFilter, resolvePredicate } from "./compile.ts";
+ * const p = lazyFilter({ age: { $gte: 30 } });
+ * assert(p({ age: 31 }));
+ * assert(!resolvePredicate(p)({ age: 29 }));
+ * ```
+ */
+export function lazyFilter(filter: Filter): Predicate {
+  const node = parseFilter(filter);
+  let compiled: Predicate | undefined;
+  const resolve = (): Predicate =>
+    compiled ??= generateFilter(node) ?? interpret(node);
+  const lazy: LazyPredicate = (doc, tags) => resolve()(doc, tags);
+  lazy.resolve = resolve;
+  return lazy;
+}
+
+/**
+ * The function behind a predicate of {@linkcode lazyFilter} (compiled
+ * now), or the predicate itself.
+ *
+ * @param p A predicate.
+ * @returns The function to call in a loop.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileFilter, resolvePredicate } from "./compile.ts";
+ * const p = compileFilter({ a: 1 });
+ * assert.equal(resolvePredicate(p), p);
+ * ```
+ */
+export function resolvePredicate(p: Predicate): Predicate {
+  return (p as LazyPredicate).resolve?.() ?? p;
+}

@@ -8,7 +8,7 @@ import { base64ToBytes, bytesToBase64 } from "../bytes.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { DocPage } from "../engine/engine.ts";
 import type { Plan } from "./planner.ts";
-import type { Filter, Predicate } from "./compile.ts";
+import { type Filter, type Predicate, resolvePredicate } from "./compile.ts";
 import { compileProjection, type Projection } from "./projection.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import { Budget } from "../engine/yield.ts";
@@ -263,7 +263,7 @@ export class Cursor<T> implements AsyncIterable<T> {
       // An exact index plan's ranges hold only matches: no filter to run.
       predicate: plan !== undefined && plan.kind === "index" && plan.exact
         ? everyValue
-        : predicate,
+        : resolvePredicate(predicate),
       counting,
       // A count stops at skip + limit matches; explain reads what find reads.
       stopAt: counting && sorted && asFind ? Infinity : keep,
@@ -496,9 +496,12 @@ export class Cursor<T> implements AsyncIterable<T> {
       (chosen.plan === undefined || chosen.plan.kind === "scan")
     ) {
       // A full scan in no particular order, straight over the records.
-      const n = limit <= 0
-        ? 0
-        : await engine.countLocal(collection, predicate, skip + limit, signal);
+      const n = limit <= 0 ? 0 : await engine.countLocal(
+        collection,
+        resolvePredicate(predicate),
+        skip + limit,
+        signal,
+      );
       if (n !== undefined) {
         engine.countQuery();
         return Math.max(0, Math.min(n - skip, limit));
