@@ -107,6 +107,7 @@ function allRanges<K>(gt: K, gte: K, lt: K, lte: K): BTreeRange<K>[] {
 
 type Op<K> =
   | { kind: "set"; key: K; value: number }
+  | { kind: "swap"; key: K; value: number }
   | { kind: "delete"; key: K }
   | { kind: "get"; key: K }
   | { kind: "has"; key: K }
@@ -123,6 +124,14 @@ function opsArb<K>(key: fc.Arbitrary<K>): fc.Arbitrary<Op<K>[]> {
       weight: 40,
       arbitrary: fc.record({
         kind: fc.constant("set" as const),
+        key,
+        value: fc.integer(),
+      }),
+    },
+    {
+      weight: 20,
+      arbitrary: fc.record({
+        kind: fc.constant("swap" as const),
         key,
         value: fc.integer(),
       }),
@@ -159,6 +168,13 @@ function runOps<K>(
       case "set":
         assert.equal(tree.set(op.key, op.value), model.set(op.key, op.value));
         break;
+      case "swap": {
+        // What it overwrote, or undefined for a new key; then as set.
+        const before = model.get(op.key);
+        assert.equal(tree.swap(op.key, op.value), before);
+        model.set(op.key, op.value);
+        break;
+      }
       case "delete":
         assert.equal(tree.delete(op.key), model.delete(op.key));
         break;

@@ -219,6 +219,13 @@ export class BTree<K, V> {
    * ```
    */
   set(key: K, value: V): boolean {
+    const added = this.#put(key, value);
+    this.#t.replaced = undefined;
+    return added;
+  }
+
+  /** `set`, leaving what it overwrote in `replaced` (for `swap`). */
+  #put(key: K, value: V): boolean {
     const t = this.#t;
     // A key past the largest (a log replayed in key order, ids that grow):
     // straight into the rightmost leaf while it has room, without a search.
@@ -250,6 +257,34 @@ export class BTree<K, V> {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Adds a key or overwrites its value, in one descent, and says what it
+   * overwrote.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @returns The value before, or `undefined` when the key was new (a
+   *   stored `undefined` reads the same).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { BTree } from "./btree.ts";
+   *
+   * const tree = new BTree<number, string>((a, b) => a - b);
+   * assert.equal(tree.swap(1, "a"), undefined);
+   * assert.equal(tree.swap(1, "b"), "a");
+   * assert.equal(tree.get(1), "b");
+   * ```
+   */
+  swap(key: K, value: V): V | undefined {
+    const added = this.#put(key, value);
+    const t = this.#t;
+    const before = t.replaced;
+    t.replaced = undefined;
+    return added ? undefined : before;
   }
 
   /**

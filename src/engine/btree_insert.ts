@@ -45,6 +45,7 @@ export function insert<K, V>(
     const i = lowerBound(keys, key, compare);
     const same = i < keys.length && sameKey(compare, keys[i]!, key);
     if (same) {
+      t.replaced = leaf.values[i];
       leaf.values[i] = value;
       t.added = false;
       return null;

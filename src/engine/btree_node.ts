@@ -79,6 +79,8 @@ export class TreeCore<K, V> {
   readonly mod: ModCount = new ModCount();
   /** Out-parameters of `insert`, to avoid allocating a result object. */
   added = false;
+  /** What the last `insert` overwrote (`undefined`: the key was new). */
+  replaced: V | undefined = undefined;
   splitKey: K | undefined = undefined;
 
   /**

@@ -240,8 +240,11 @@ export class FileStorage implements Storage {
       );
     }
     const dir = this.#s.dir;
-    if (!dir.check(commit.checks)) return Promise.resolve({ ok: false });
     const sets = commit.sets ?? [];
+    const ids = sets.map((set) => binaryString(set.key));
+    if (!dir.check(commit.checks, sets, ids)) {
+      return Promise.resolve({ ok: false });
+    }
     let deletes = commit.deletes ?? [];
     // Deleting an absent key changes nothing: it need not reach the log.
     const deleteIds = deletes.map(binaryString);
@@ -275,7 +278,7 @@ export class FileStorage implements Storage {
     const gen = this.#s.reader.gen;
     for (let i = 0; i < sets.length; i++) {
       const set = sets[i]!;
-      const id = binaryString(set.key);
+      const id = ids[i]!;
       const meta = metaArgs(
         legacy ? recordMeta(set.value) : partsMeta(split[i]!),
       );

@@ -446,14 +446,18 @@ export class KeyDir {
    * @returns The entry before.
    */
   put(id: string, entry: KeyEntry | undefined): KeyEntry | undefined {
-    const before = this.#tree.get(id);
-    if (before !== undefined) this.live -= liveOf(id, before);
     if (entry === undefined) {
-      if (before !== undefined) this.#tree.delete(id);
-    } else {
-      this.#tree.set(id, entry);
-      this.live += liveOf(id, entry);
+      const before = this.#tree.get(id);
+      if (before !== undefined) {
+        this.live -= liveOf(id, before);
+        this.#tree.delete(id);
+      }
+      return before;
     }
+    // One descent for the lookup and the write.
+    const before = this.#tree.swap(id, entry);
+    if (before !== undefined) this.live -= liveOf(id, before);
+    this.live += liveOf(id, entry);
     return before;
   }
 
@@ -464,11 +468,28 @@ export class KeyDir {
     }
   }
 
-  /** Whether every check holds. */
-  check(checks: readonly StorageCheck[] | undefined): boolean {
+  /**
+   * Whether every check holds.
+   *
+   * @param checks The checks.
+   * @param keys The commit's set keys, whose binary strings are `ids`: a
+   *   check of the same key object (in the same order, as the engine
+   *   writes them) takes its string from there instead of making it.
+   * @param ids The binary strings of `keys`.
+   */
+  check(
+    checks: readonly StorageCheck[] | undefined,
+    keys?: readonly { readonly key: Uint8Array }[],
+    ids?: readonly string[],
+  ): boolean {
     if (checks === undefined) return true;
+    let j = 0;
     for (const check of checks) {
-      const e = this.#tree.get(binaryString(check.key));
+      const id = ids !== undefined && j < ids.length &&
+          keys![j]!.key === check.key
+        ? ids[j++]!
+        : binaryString(check.key);
+      const e = this.#tree.get(id);
       const current = e === undefined ? null : stamp(e.seq);
       if (current !== check.versionstamp) return false;
     }
