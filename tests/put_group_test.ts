@@ -185,3 +185,43 @@ Deno.test("put group: a put waiting in a group when the database closes is still
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("put group: concurrent inserts and deletes of one item each group too; an insert of a taken id fails alone", async () => {
+  await withFile(async (db) => {
+    const users = db.collection<{ _id?: string; n: number }>("users");
+    await users.insert({ _id: "taken", n: 0 });
+    await users.insert({ _id: "gone", n: 0 });
+    const before = fileStats(db);
+    const results = await Promise.allSettled([
+      users.insert({ _id: "a", n: 1 }),
+      users.insert({ _id: "taken", n: 2 }),
+      users.insert({ _id: "b", n: 3 }),
+      users.delete("gone"),
+      users.insert({ n: 4 }), // a generated id
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    const taken = (results[1] as PromiseRejectedResult).reason;
+    assert(taken instanceof DuplicateKeyError, String(taken));
+    assert.match(taken.message, /'taken'/);
+    assert.equal((results[3] as PromiseFulfilledResult<boolean>).value, true);
+    assert.deepEqual(await users.get("taken"), { _id: "taken", n: 0 });
+    assert.equal(await users.get("gone"), null);
+    assert.equal(await users.count(), 4);
+    // The failed group (one commit tried, none made), then each alone: one
+    // commit each for the four that succeeded.
+    assert.equal(fileStats(db).commits - before.commits, 4);
+    // Without a failure: one commit for all of them.
+    const again = fileStats(db);
+    await Promise.all(
+      ["c", "d", "e", "f"].map((id, n) => users.insert({ _id: id, n })),
+    );
+    assert.equal(fileStats(db).commits - again.commits, 1);
+    assert.equal(await users.count(), 8);
+  });
+});

@@ -165,6 +165,11 @@ export class Engine extends EngineReads {
         return Promise.reject(e);
       }
     }
+    // One item, only this process writes: it may commit with others
+    // waiting (put_group.ts).
+    if (ops.length === 1 && !s.shared) {
+      return groupWrite(s, collection, ops[0]!, action);
+    }
     return transact(s, collection, action, () => Promise.resolve(ops));
   }
 
