@@ -9,10 +9,12 @@
  * - a write joins the group waiting at the tail of the queue only (so no
  *   task queued after the group runs before it), of the same collection,
  *   with another id, up to {@linkcode MAX_GROUP} writes;
- * - the group is tried as one write; if that fails before anything
- *   changed (a duplicate id of an insert, a version conflict, a value too
- *   large, the memory limit), every write of it runs alone, in order, and
- *   gets its own outcome, as if it had never been grouped;
+ * - the group is tried as one write; if one of the checks that refuse a
+ *   write before anything changes fails (a duplicate id of an insert, a
+ *   version conflict, a value too large, the memory limit), every write of
+ *   it runs alone, in order, and gets its own outcome, as if it had never
+ *   been grouped; any other failure (the storage's, a close) is every
+ *   write's, as for one write;
  * - once applied, each caller waits until the commit is durable (one
  *   fsync for all of them), as a single write does.
  *
@@ -28,6 +30,12 @@ import type {
 import { writeAttempt, writeAttempts } from "./write.ts";
 import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
+import {
+  ConflictError,
+  DuplicateKeyError,
+  QuotaError,
+  TooLargeError,
+} from "../errors.ts";
 
 /** Most writes in one group (one commit). */
 export const MAX_GROUP = 1_000;
@@ -114,7 +122,14 @@ async function runGroup(s: EngineCore, group: WriteGroup): Promise<void> {
     let done;
     try {
       done = await writeAttempt(s, group.collection, ops, group.actions[0]!);
-    } catch {
+    } catch (e) {
+      if (!refusedBefore(e)) {
+        // Not a check that refuses one write before anything changes (the
+        // storage failed, the database closed): the group shares it, as
+        // one write would; never tried again (it might have been applied).
+        for (const x of settled) x.reject(e);
+        return;
+      }
       done = undefined; // each alone, for its own error
     }
     if (done !== undefined) {
@@ -135,6 +150,17 @@ async function runGroup(s: EngineCore, group: WriteGroup): Promise<void> {
       settled[i]!.reject(e);
     }
   }
+}
+
+/**
+ * Whether an error is one of the engine's checks of a single write, made
+ * before anything changes: a taken id or unique value, a value too large,
+ * the memory limit, a version conflict, a caller's mistake.
+ */
+function refusedBefore(e: unknown): boolean {
+  return e instanceof DuplicateKeyError || e instanceof TooLargeError ||
+    e instanceof QuotaError || e instanceof ConflictError ||
+    e instanceof TypeError || e instanceof RangeError;
 }
 
 /** One write of a group, alone (with its retries). */
