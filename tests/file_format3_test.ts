@@ -462,3 +462,28 @@ Deno.test("format-3 fuzz: a flipped byte or a cut anywhere in a log is an Integr
   }
   assert(refused > 0);
 });
+
+Deno.test("an entry read from a version-2 file before a compaction upgrades it still gives its value afterwards (the bytes read are decoded as what they were)", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.dir}/v2.tdb`;
+  await Deno.copyFile(FIXTURE, path);
+  const s = await FileStorage.open(path);
+  try {
+    const key = new TextEncoder().encode("raw");
+    const value = new TextEncoder().encode("a raw value of a version-2 log");
+    const written = await s.commit({ sets: [{ key, value }] });
+    assert(written.ok);
+    await written.durable;
+    // Its bytes are read now (as a write reads the items it replaces) and
+    // decoded only after the compaction below moved and upgraded it.
+    const [held] = await s.getMany([key]);
+    await s.compact();
+    assert.equal(versionOf(await Deno.readFile(path)), FILE_FORMAT_VERSION);
+    assert.deepEqual(held!.value, value);
+    assert.equal((held as { memo?: unknown }).memo, undefined);
+    const [again] = await s.getMany([key]);
+    assert.deepEqual(again!.value, value);
+  } finally {
+    await s.close();
+  }
+});

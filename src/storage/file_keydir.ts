@@ -243,6 +243,8 @@ export interface LogReader {
  * @param stored Its stored bytes (`e.len` of them).
  * @param key Its key.
  * @param where For error messages: the file and offset (made on error).
+ * @param kind The entry's kind when `stored` was read (a compaction that
+ *   upgrades a log changes the entry's kind, and where it points, later).
  * @returns The value.
  * @throws {IntegrityError} When the bytes do not read as a record.
  */
@@ -251,8 +253,9 @@ export function valueOf(
   stored: Uint8Array,
   key: Uint8Array,
   where: (e: KeyEntry) => string,
+  kind: number = e.kind,
 ): Uint8Array {
-  if (e.kind === LEGACY) return stored;
+  if (kind === LEGACY) return stored;
   const r = new Reader(stored, 0, stored.length);
   const rec = readRecord(r);
   if (typeof rec === "string" || rec.end !== stored.length) {
@@ -287,6 +290,12 @@ class FileEntry implements StorageEntry {
   readonly #seqFloor: number;
   #key: Uint8Array | undefined;
   #stored: Uint8Array | undefined;
+  /**
+   * The entry's kind when `#stored` was read: a compaction that upgrades a
+   * version-2 log turns the entry into a format-3 record in the new file
+   * meanwhile, while the bytes read before are still the old raw value.
+   */
+  #kind = 0;
   #value: Uint8Array | undefined;
   #memo: StoredRecord | undefined;
 
@@ -312,11 +321,16 @@ class FileEntry implements StorageEntry {
     this.#where = where;
     this.#seqFloor = seqFloor;
     this.#stored = stored;
+    this.#kind = entry.kind;
   }
 
   /** The stored bytes, read on first use (value and memo share them). */
   #bytes(): Uint8Array {
-    return this.#stored ??= this.#read(this.#entry);
+    if (this.#stored === undefined) {
+      this.#kind = this.#entry.kind;
+      this.#stored = this.#read(this.#entry);
+    }
+    return this.#stored;
   }
 
   get key(): Uint8Array {
@@ -329,11 +343,14 @@ class FileEntry implements StorageEntry {
   }
 
   get value(): Uint8Array {
-    return this.#value ??= valueOf(
+    if (this.#value !== undefined) return this.#value;
+    const stored = this.#bytes();
+    return this.#value = valueOf(
       this.#entry,
-      this.#bytes(),
+      stored,
       this.key,
       this.#where,
+      this.#kind,
     );
   }
 
@@ -344,11 +361,13 @@ class FileEntry implements StorageEntry {
    */
   get memo(): StoredRecord | undefined {
     const e = this.#entry;
-    if (this.#memo !== undefined || e.kind === LEGACY || !e.envelope) {
-      return this.#memo;
-    }
+    if (this.#memo !== undefined || !e.envelope) return this.#memo;
+    // A raw value (version 1 or 2) has no parts to make it from.
+    const kind = this.#stored === undefined ? e.kind : this.#kind;
+    if (kind === LEGACY) return undefined;
     try {
       const stored = this.#bytes();
+      if (this.#kind === LEGACY) return undefined;
       const rec = readRecord(new Reader(stored, 0, stored.length));
       if (typeof rec === "string" || rec.end !== stored.length) {
         return undefined;
