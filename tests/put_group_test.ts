@@ -3,6 +3,7 @@
 // result or error, in the order of the calls.
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   type Database,
   DuplicateKeyError,
@@ -60,7 +61,7 @@ Deno.test("put group: 300 concurrent strict puts on a file are one commit and on
   });
 });
 
-Deno.test("put group: a put that fails (too large, a taken unique value) fails alone with its own message; the others of its group are stored", async () => {
+Deno.test("put group: a put that fails (too large; a taken unique value, in a collection that is therefore not grouped) fails alone with its own message; the others are stored", async () => {
   for (const name of ["file", "memory, queue busy"]) {
     const dir = name === "file" ? await Deno.makeTempDir() : undefined;
     const db = await open({
@@ -284,4 +285,114 @@ Deno.test("put group: a failure of the storage's commit is every write's of the 
   // Later writes go on.
   await Promise.all(["k1", "k2"].map((k, i) => db.put(k, i)));
   assert.equal(await db.count(), 3);
+});
+
+Deno.test("put group: concurrent writes on a file give each call the outcome, and leave the documents, that the same calls made one by one give (property, against the memory storage)", async () => {
+  type Op =
+    | { kind: "put"; k: string; n: number; u: number; big: boolean }
+    | { kind: "insert"; k: string; n: number; u: number }
+    | { kind: "delete"; k: string };
+  const key = fc.constantFrom("a", "b", "c", "d", "e");
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      kind: fc.constant("put" as const),
+      k: key,
+      n: fc.integer({ min: 0, max: 9 }),
+      u: fc.integer({ min: 0, max: 6 }),
+      big: fc.integer({ min: 0, max: 9 }).map((x) => x < 2),
+    }),
+    fc.record({
+      kind: fc.constant("insert" as const),
+      k: key,
+      n: fc.integer({ min: 0, max: 9 }),
+      u: fc.integer({ min: 0, max: 6 }),
+    }),
+    fc.record({ kind: fc.constant("delete" as const), k: key }),
+  );
+  const dir = await Deno.makeTempDir();
+  let run = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(op, { minLength: 1, maxLength: 30 }),
+        fc.boolean(),
+        async (ops, unique) => {
+          const options = { maxValueBytes: 300, ...timers };
+          await using file = await open({
+            path: `${dir}/p${run++}.tdb`,
+            durability: "strict",
+            ...options,
+          });
+          await using memory = await open(options);
+          const call = (db: Database<unknown>, o: Op): Promise<unknown> => {
+            const c = db.collection<{ _id?: string; n: number; u: number }>(
+              "c",
+            );
+            switch (o.kind) {
+              case "put":
+                return c.put(o.k, {
+                  n: o.n,
+                  u: o.u,
+                  ...(o.big ? { pad: "x".repeat(400) } : {}),
+                } as { n: number; u: number });
+              case "insert":
+                return c.insert({ _id: o.k, n: o.n, u: o.u });
+              case "delete":
+                return c.delete(o.k);
+            }
+          };
+          // Without a unique index the writes on the file are grouped;
+          // with one they are not (one may free a value another takes).
+          for (const db of [file, memory]) {
+            await db.collection("c").createIndex("u", { unique });
+          }
+          const outcome = (r: PromiseSettledResult<unknown>) =>
+            r.status === "fulfilled"
+              ? ["ok", r.value]
+              : ["error", (r.reason as Error).constructor.name];
+          // All at once on the file (groups), one by one on memory.
+          const together = (await Promise.allSettled(
+            ops.map((o) => call(file, o)),
+          )).map(outcome);
+          const alone: unknown[] = [];
+          for (const o of ops) {
+            alone.push(
+              outcome((await Promise.allSettled([call(memory, o)]))[0]!),
+            );
+          }
+          assert.deepEqual(together, alone);
+          const all = async (db: Database<unknown>) =>
+            await db.collection("c").find({}).toArray();
+          assert.deepEqual(await all(file), await all(memory));
+          assert.equal(file.stats().items, memory.stats().items);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("put group: on a collection with a unique index writes are not grouped: an insert is checked against the values as they were when it was called, not as a later put in its group leaves them", async () => {
+  await withFile(async (db) => {
+    const c = db.collection<{ _id?: string; u: number }>("c");
+    await c.createIndex("u", { unique: true });
+    const results = await Promise.allSettled([
+      c.put("b", { u: 4 }),
+      c.delete("a"),
+      c.insert({ _id: "a", u: 4 }), // b holds 4 at this point
+      c.put("b", { u: 0 }), // frees 4, but after the insert
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    const taken = (results[2] as PromiseRejectedResult).reason;
+    assert(taken instanceof DuplicateKeyError, String(taken));
+    assert.equal(await c.get("a"), null);
+    assert.deepEqual(await c.get("b"), { u: 0 });
+  });
 });

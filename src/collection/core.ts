@@ -54,6 +54,10 @@ export function createCore(engine: Engine, name: string): CollectionCore {
  * What a call waits for before it runs: the creation of the declared
  * indexes, if still under way (it rejects with their error).
  *
+ * Callers await it only when it is defined (`if (c.pending !== undefined)`):
+ * an `await` of nothing still puts off what follows by a turn, so an insert
+ * would reach the write queue after a delete called after it.
+ *
  * @param c The collection.
  * @returns The promise to wait for, or `undefined`.
  *

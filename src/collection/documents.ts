@@ -185,7 +185,7 @@ export async function insertMany<T>(
       fresh: (doc as { _id?: unknown })._id === undefined,
     };
   });
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   await c.engine.write(c.name, ops, action);
   return [...ids];
 }
@@ -225,7 +225,7 @@ export async function update(
     protect: ["_id"],
     hideValues: hidesValues(c.engine.storage),
   });
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   const collect = async (ids?: readonly string[]) => {
     const ops: WriteOp[] = [];
     const cursor = matching(c, conditions, predicate, limit, ids);
@@ -280,7 +280,7 @@ export async function replace<T>(
   checkOptions(options, OPTIONS.replace, action);
   const expectedVersion = checkVersion(options?.expectedVersion, action);
   const { value } = documentOf(c, doc, id, action);
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   let found = false;
   await c.engine.transact(c.name, action, async () => {
     const record = await c.engine.read(c.name, id, action);
@@ -327,7 +327,7 @@ export async function deleteMany(
   c.engine.assertOpen(action);
   const { conditions, limit } = checkFilter(filter, undefined, action);
   const predicate = compileFilter(conditions);
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   const collect = async (ids?: readonly string[]) => {
     const ops: WriteOp[] = [];
     const cursor = matching(c, conditions, predicate, limit, ids);

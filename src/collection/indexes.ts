@@ -96,7 +96,7 @@ export async function createIndex(
   const action = `Cannot create an index on '${c.name}'`;
   checkOptions(options, OPTIONS.createIndex, action);
   const list = checkFields(fields, action);
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   return await c.engine.createIndex(c.name, {
     name: indexName(list),
     fields: list,
@@ -131,7 +131,7 @@ export async function dropIndex(
       .some((i) => i.name === index)
     ? index
     : indexName(checkFields(index, action));
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   return await c.engine.dropIndex(c.name, name, action);
 }
 
@@ -151,7 +151,7 @@ export async function dropIndex(
  */
 export async function listIndexes(c: CollectionCore): Promise<StoredIndex[]> {
   c.engine.assertOpen(`Cannot list the indexes of '${c.name}'`);
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   return c.engine.indexes(c.name).map((i) => ({
     ...i,
     fields: [...i.fields],

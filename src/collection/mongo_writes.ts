@@ -179,7 +179,7 @@ async function runUpdate<T>(
       if (_id !== undefined) base = { _id, ...base };
     }
   }
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   const out: Outcome<T> = {
     matched: 0,
     modified: 0,
@@ -378,7 +378,7 @@ export async function deleteFirst<T>(
   c.engine.assertOpen(action);
   const { conditions } = checkFilter(filter, undefined, action);
   const predicate = compileFilter(conditions);
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   let found: T | null = null;
   await c.engine.transact(c.name, action, async () => {
     found = null;

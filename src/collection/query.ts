@@ -239,7 +239,7 @@ export async function findOne<T>(
   options: Omit<FindOptions, "limit">,
 ): Promise<T | null> {
   checkOptions(options, OPTIONS.findOne, `Cannot query '${c.name}'`);
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   const [first] = await find<T>(c, filter, { ...options, limit: 1 })
     .toArray();
   return first ?? null;
@@ -319,7 +319,7 @@ export async function between<T>(
       );
     }
   }
-  await ready(c);
+  if (c.pending !== undefined) await ready(c);
   if (field === "_createdAt") {
     const from = start instanceof Date ? start.getTime() : start;
     const to = end instanceof Date ? end.getTime() : end;

@@ -206,6 +206,17 @@ export class CollectionIndexes {
     return [...this.#indexes.values()];
   }
 
+  /**
+   * Whether an index is unique: its values tie items to each other (one
+   * write may free a value another takes).
+   */
+  get hasUnique(): boolean {
+    for (const index of this.#indexes.values()) {
+      if (index.unique === true) return true;
+    }
+    return false;
+  }
+
   /** Whether the collection has secondary indexes. */
   get size(): number {
     return this.#indexes.size;

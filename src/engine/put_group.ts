@@ -8,7 +8,9 @@
  *
  * - a write joins the group waiting at the tail of the queue only (so no
  *   task queued after the group runs before it), of the same collection,
- *   with another id, up to {@linkcode MAX_GROUP} writes;
+ *   with another id, up to {@linkcode MAX_GROUP} writes; a collection with
+ *   a unique index is not grouped (one write there may free a value that
+ *   an earlier one, checked alone, would have found taken);
  * - the group is tried as one write; if one of the checks that refuse a
  *   write before anything changes fails (a duplicate id of an insert, a
  *   version conflict, a value too large, the memory limit), every write of
@@ -27,7 +29,7 @@ import type {
   QueuedGroup,
   WriteOp,
 } from "./state.ts";
-import { writeAttempt, writeAttempts } from "./write.ts";
+import { transact, writeAttempt, writeAttempts } from "./write.ts";
 import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
 import {
@@ -95,6 +97,12 @@ export function groupWrite(
   action: string,
 ): Promise<boolean[]> {
   s.assertOpen(action);
+  // A unique index ties items together: in one commit a write would be
+  // checked against the others' new values, not against what they were
+  // when it was called (a value freed by a later write would seem free).
+  if (s.collections.get(collection)?.indexes.hasUnique === true) {
+    return transact(s, collection, action, () => Promise.resolve([op]));
+  }
   const open = s.openGroup;
   let outcome: Promise<GroupOutcome>;
   if (open !== undefined && open.takes(collection, op)) {
