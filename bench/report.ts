@@ -190,8 +190,8 @@ export function growthBlock(r: BenchResults): string {
       } | ${fmt(row.oursBytes / row.ndjsonBytes)} | ${
         fmt(row.sqliteBytes / 1e6, 1)
       } | ${fmt(row.reopenBestMs, 1)} | ${fmt(row.sqliteOpenMs)} | ${
-        row.heldBytes === undefined
-          ? ""
+        row.heldBytes === undefined || row.heldBytes <= 0
+          ? "n/a"
           : `${fmt(row.heldBytes / 1e6, 1)} (${
             fmt(row.heldBytes / row.ndjsonBytes, 1)
           }x)`
