@@ -150,10 +150,17 @@ async function runGroup(s: EngineCore, group: WriteGroup): Promise<void> {
       return;
     }
   }
+  // Each alone, in order: the retry loop of `transact`, already queued.
   for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     try {
-      const [existed, durable] = await alone(s, group, i);
-      settled[i]!.resolve({ existed, durable });
+      const { existed, durable } = await writeAttempts(
+        s,
+        group.collection,
+        group.actions[i]!,
+        () => Promise.resolve([op]),
+      );
+      settled[i]!.resolve({ existed: existed[0]!, durable });
     } catch (e) {
       settled[i]!.reject(e);
     }
@@ -169,22 +176,4 @@ function refusedBefore(e: unknown): boolean {
   return e instanceof DuplicateKeyError || e instanceof TooLargeError ||
     e instanceof QuotaError || e instanceof ConflictError ||
     e instanceof TypeError || e instanceof RangeError;
-}
-
-/** One write of a group, alone (with its retries). */
-async function alone(
-  s: EngineCore,
-  group: WriteGroup,
-  i: number,
-): Promise<[boolean, Promise<void> | undefined]> {
-  const action = group.actions[i]!;
-  const op = group.ops[i]!;
-  // Already in the queue: the retry loop of `transact`, without queueing.
-  const { existed, durable } = await writeAttempts(
-    s,
-    group.collection,
-    action,
-    () => Promise.resolve([op]),
-  );
-  return [existed[0]!, durable];
 }
