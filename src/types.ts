@@ -80,7 +80,10 @@ export interface OpenOptions extends FileStorageOptions {
   readonly clock?: Clock;
   /**
    * How many times a write that lost a race against another writer of a
-   * shared storage is retried before a `ConflictError`. Default `3`.
+   * shared storage is retried before a `ConflictError`. Default `3`. A
+   * commit refused only because another writer of other items took the
+   * next change-feed positions is not counted: it is retried apart (up to
+   * 64 times in a row).
    */
   readonly maxRetries?: number;
   /** Delay before such a retry. Default `100`. */

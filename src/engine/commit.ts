@@ -283,6 +283,7 @@ export async function commitItems(
   const result = await s.storage.commit({ checks, sets, deletes });
   if (!result.ok) {
     feed.failed();
+    if (shared) s.refused = checks;
     if (shared) await sync(s, collection);
     return false;
   }

@@ -20,6 +20,7 @@ import { decodeKey, encodeKey } from "../key_codec.ts";
 import type {
   ScanOptions,
   Storage,
+  StorageCheck,
   StorageEntry,
 } from "../storage/contract.ts";
 import { TtlSchedule } from "./ttl_schedule.ts";
@@ -251,6 +252,12 @@ export class EngineCore {
    * single writes may join (put_group.ts); any other task queued closes it.
    */
   openGroup: QueuedGroup | undefined = undefined;
+  /**
+   * Shared storages: the checks of the last commit the storage refused, to
+   * tell a race lost on the change feed's counter alone from one lost on
+   * what the write read (`feedOnlyRace` in write.ts).
+   */
+  refused: readonly StorageCheck[] | undefined = undefined;
   /** Whether `close()` was called. */
   closed = false;
   /** What `close()` returned. */

@@ -14,6 +14,7 @@ import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
 import { afterCommit, buildChanges } from "./write_build.ts";
 import { feedReady } from "./feed_hooks.ts";
+import { FEED_MARK } from "./feed_format.ts";
 
 /** Most items per collection remembered as written last (shared storage). */
 const RECENT_ITEMS = 16_384;
@@ -21,6 +22,12 @@ const RECENT_ITEMS = 16_384;
 const RECENT_TOTAL = 2 * 1024 * 1024;
 /** Largest record remembered so. */
 const RECENT_BYTES = 4096;
+/**
+ * Most retries of a write whose commits lost only the race for the change
+ * feed's counter (other writers committed other items meanwhile), before a
+ * `ConflictError`. Such races do not count against `maxRetries`.
+ */
+const FEED_RETRIES = 64;
 
 /**
  * Runs `build` in the write queue (so nothing else writes meanwhile), then
@@ -68,7 +75,8 @@ export async function writeAttempts(
   build: () => Promise<readonly WriteOp[]>,
   regroup?: (ids: readonly string[]) => Promise<readonly WriteOp[]>,
 ): Promise<{ existed: boolean[]; durable: Promise<void> | undefined }> {
-  for (let attempt = 0;; attempt++) {
+  let feedRaces = 0;
+  for (let attempt = 0;;) {
     const ops = await build();
     if (
       regroup !== undefined && s.storage.limits !== undefined &&
@@ -78,8 +86,56 @@ export async function writeAttempts(
     }
     const done = await writeAttempt(s, collection, ops, action);
     if (done !== undefined) return done;
-    await lostRace(s, attempt, action);
+    if (await feedOnlyRace(s)) await feedRaceLost(s, ++feedRaces, action);
+    else await lostRace(s, attempt++, action);
   }
+}
+
+/**
+ * After a shared storage refused a commit: whether only the change feed's
+ * counter had moved (another writer committed other items), not anything
+ * the write read. Reads the refused commit's checked keys once, and keeps
+ * the counter's new value (the next attempt then needs no read of it).
+ *
+ * @returns `true` for a race on the counter alone.
+ */
+export async function feedOnlyRace(s: EngineCore): Promise<boolean> {
+  const checks = s.refused;
+  s.refused = undefined;
+  if (!s.shared || checks === undefined || s.closed) return false;
+  const counter = checks.findIndex((c) => c.key === FEED_MARK);
+  if (counter < 0) return false;
+  const found = await s.storage.getMany(checks.map((c) => c.key));
+  s.feedIndex.counterRead(found[counter] ?? null);
+  for (let i = 0; i < checks.length; i++) {
+    if (i === counter) continue;
+    if ((found[i]?.versionstamp ?? null) !== checks[i]!.versionstamp) {
+      return false;
+    }
+  }
+  return (found[counter]?.versionstamp ?? null) !==
+    checks[counter]!.versionstamp;
+}
+
+/**
+ * After a write lost the race for the change feed's counter alone: a
+ * `ConflictError` after {@linkcode FEED_RETRIES} such races in a row, else
+ * a short random pause that grows with them (up to `retryDelay`). Writers
+ * of other items never conflict on what they wrote; only their positions
+ * in the feed are taken in commit order.
+ */
+async function feedRaceLost(
+  s: EngineCore,
+  races: number,
+  action: string,
+): Promise<void> {
+  if (races > FEED_RETRIES) {
+    throw new ConflictError(
+      `${action}: ${races} commits in a row lost the race for the change feed's position counter to other writers of this storage (writing other items); nothing was written`,
+    );
+  }
+  const cap = Math.min(s.settings.retryDelay, 2 ** Math.min(races, 10));
+  await new Promise((r) => setTimeout(r, Math.random() * cap));
 }
 
 /**
@@ -121,14 +177,16 @@ export async function writeInGroups(
   try {
     await s.inGroups(ops, size, async (group) => {
       let current = group;
-      for (let attempt = 0;; attempt++) {
+      let feedRaces = 0;
+      for (let attempt = 0;;) {
         const done = await writeAttempt(s, collection, current, action);
         if (done !== undefined) {
           if (done.durable !== undefined) await settle(s, done.durable);
           for (const e of done.existed) existed.push(e); // no spread: any size
           return;
         }
-        await lostRace(s, attempt, action);
+        if (await feedOnlyRace(s)) await feedRaceLost(s, ++feedRaces, action);
+        else await lostRace(s, attempt++, action);
         current = await regroup(current.map((op) => op.id));
         if (current.length === 0) return;
       }
