@@ -215,6 +215,8 @@ export async function writeAttempt(
   { existed: boolean[]; durable: Promise<void> | undefined } | undefined
 > {
   if (ops.length === 0) return { existed: [], durable: undefined };
+  // What a refused commit of this attempt checked (none so far).
+  s.refused = undefined;
   const state = s.state(collection);
   if (s.local) {
     // The fast path: the object tier knows every item; nothing to read.
