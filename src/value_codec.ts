@@ -230,6 +230,60 @@ export function checkValue(value: unknown, action: string): CheckedValue {
   return { value: checked, dates: checker.dates };
 }
 
+/**
+ * {@linkcode checkValue} of a document stored under `id`: the copy holds
+ * `_id: id` first, then the document's other members (its own `_id`, which
+ * the caller checked to be absent or `id`, is left out). One copy, where
+ * `{ _id: id, ...rest }` then `checkValue` made three objects.
+ *
+ * @param doc A plain object (the caller checked its prototype).
+ * @param id The document's id.
+ * @param action What is being attempted, for error messages.
+ * @returns The copy and the paths of its dates and byte arrays.
+ * @throws {TypeError} As {@linkcode checkValue}.
+ * @throws {RangeError} As {@linkcode checkValue}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkDocument } from "./value_codec.ts";
+ * const { value } = checkDocument({ a: 1, _id: "k" }, "k", "Cannot insert");
+ * assert.deepEqual(Object.keys(value as object), ["_id", "a"]);
+ * ```
+ */
+export function checkDocument(
+  doc: object,
+  id: string,
+  action: string,
+): CheckedValue {
+  const copy = fastCopyDocument(doc as Record<string, unknown>, id);
+  if (copy !== SLOW) return { value: copy, dates: undefined };
+  // Dates, errors: the checked path, on the same members.
+  const { _id: _, ...rest } = doc as Record<string, unknown>;
+  return checkValue({ _id: id, ...rest }, action);
+}
+
+function fastCopyDocument(
+  src: Record<string, unknown>,
+  id: string,
+): Record<string, unknown> | typeof SLOW {
+  if (Object.getOwnPropertySymbols(src).length > 0) return SLOW;
+  const out: Record<string, unknown> = { _id: id };
+  for (const k in src) {
+    if (k === "_id") continue;
+    const item = src[k];
+    if (item === undefined) {
+      if (Object.hasOwn(src, k)) continue;
+      return SLOW;
+    }
+    const c = fastCopy(item, 1);
+    if (c === SLOW) return SLOW;
+    if (k === "__proto__") setOwn(out, k, c);
+    else out[k] = c;
+  }
+  return out;
+}
+
 const SLOW: unique symbol = Symbol("slow");
 
 function fastCopy(v: unknown, depth: number): unknown {

@@ -228,6 +228,54 @@ Deno.test("format-3 records: a record written from itself (a lazy set: no envelo
     ),
     { numRuns: 500 },
   );
+  // `_id` equal to the key's id or not (a prefix of it, longer, another
+  // string, not a string), first member or not: the text's verdict is the
+  // bytes' (the id is left out exactly when the bytes say so).
+  fc.assert(
+    fc.property(
+      fc.string({ maxLength: 6 }),
+      fc.oneof(
+        fc.constant("same"),
+        fc.constant("prefix"),
+        fc.constant("longer"),
+        fc.constant("number"),
+        fc.string({ maxLength: 6 }),
+      ),
+      fc.boolean(),
+      fc.boolean(),
+      (id, which, rest, first) => {
+        const other = which === "same"
+          ? id
+          : which === "prefix"
+          ? id.slice(0, -1)
+          : which === "longer"
+          ? id + "x"
+          : which === "number"
+          ? 7
+          : which;
+        const members = rest ? { a: 1, s: "é" } : {};
+        const value = first
+          ? { _id: other, ...members }
+          : { ...members, _id: other };
+        const record = {
+          value,
+          tags: undefined,
+          expiresAt: undefined,
+          createdAt: 1,
+          updatedAt: 2,
+          version: 1,
+          seq: 1,
+          feed: 3,
+          dates: undefined,
+        } as unknown as StoredRecord;
+        const key = encodeKey(["d", "c", id]);
+        const direct = recordParts(record, key)!;
+        const split = splitValue(encodeRecord(record), record, key);
+        assert.deepEqual(direct, split);
+      },
+    ),
+    { numRuns: 500 },
+  );
   // Not a record: the caller splits the bytes.
   assert.equal(recordParts({ n: 1 }, new Uint8Array([1])), undefined);
   assert.equal(

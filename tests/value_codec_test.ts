@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { shapeCopy } from "../src/shape_copy.ts";
 import {
+  checkDocument,
   checkValue,
   copyKept,
   copyValue,
@@ -219,3 +220,59 @@ function setOwnField(o: Record<string, unknown>, k: string, v: unknown): void {
     configurable: true,
   });
 }
+
+Deno.test("checkDocument copies as checkValue of { _id, ...rest } did: same members, same order, same dates, same errors (property)", () => {
+  const member = fc.oneof(
+    fc.integer(),
+    fc.string(),
+    fc.constant(undefined),
+    fc.constant(null),
+    fc.date({ noInvalidDate: true }),
+    fc.array(fc.integer(), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 3 }), fc.integer(), { maxKeys: 2 }),
+    fc.constant(() => 1), // refused
+  );
+  const name = fc.oneof(
+    fc.string({ maxLength: 4 }),
+    fc.constantFrom("_id", "__proto__", "0", "12", "constructor"),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(name, member), { maxLength: 6 }),
+      fc.string({ minLength: 1, maxLength: 5 }),
+      fc.boolean(),
+      (members, id, nullProto) => {
+        const doc: Record<string, unknown> = nullProto
+          ? Object.create(null)
+          : {};
+        for (const [k, v] of members) {
+          Object.defineProperty(doc, k, {
+            value: v,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        }
+        const outcome = (fn: () => unknown) => {
+          try {
+            return { ok: fn() };
+          } catch (e) {
+            return { error: `${(e as Error).name}: ${(e as Error).message}` };
+          }
+        };
+        const before = outcome(() => {
+          const { _id: _, ...rest } = doc;
+          return checkValue({ _id: id, ...rest }, "Cannot insert");
+        });
+        const now = outcome(() => checkDocument(doc, id, "Cannot insert"));
+        assert.deepEqual(now, before);
+        if ("ok" in now && "ok" in before) {
+          const keys = (c: unknown) =>
+            Object.keys((c as { value: object }).value);
+          assert.deepEqual(keys(now.ok), keys(before.ok));
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});

@@ -34,7 +34,7 @@ import {
   describeType,
   hidesValues,
 } from "../validate.ts";
-import { type CheckedValue, checkValue } from "../value_codec.ts";
+import { checkDocument, type CheckedValue } from "../value_codec.ts";
 import { type CollectionCore, ready } from "./core.ts";
 import { checkFilter, matching, type QueryFilter } from "./query.ts";
 
@@ -88,8 +88,7 @@ export function documentOf(
     }
   }
   const key = id ?? given ?? c.engine.newKey();
-  const { _id: _, ...rest } = doc as Record<string, unknown>;
-  return { id: key, value: checkValue({ _id: key, ...rest }, action) };
+  return { id: key, value: checkDocument(doc, key, action) };
 }
 
 /**

@@ -11,7 +11,13 @@
  */
 
 import { encodeUtf8 } from "../bytes.ts";
-import { decodeKey } from "../key_codec.ts";
+import {
+  ID_PREFIX,
+  idCut,
+  idCutBytes,
+  idJson,
+  plainIdStart,
+} from "./record_id.ts";
 
 /** Flag: the value is a record envelope, stored as binary fields + `v`. */
 export const REC_ENVELOPE = 1;
@@ -323,25 +329,25 @@ export function recordParts(
     tags = encodeUtf8(JSON.stringify(t));
     flags |= REC_TAGS;
   }
-  const json = JSON.stringify((memo as { value: unknown }).value);
+  const value = (memo as { value: unknown }).value;
+  const json = JSON.stringify(value);
   if (json === undefined) return undefined;
-  const v = encodeUtf8(json);
-  return withValue(
-    {
-      flags,
-      c,
-      u,
-      n: version,
-      s,
-      f: f === undefined ? 0 : f as number,
-      x: x === undefined ? 0 : x as number,
-      tags,
-      dates: undefined,
-      value: v,
-    },
-    v,
-    key,
-  );
+  const cut = idCut(json, value, key);
+  const v = encodeUtf8(cut > 0 ? "{" + json.slice(cut) : json);
+  const parts: RecordParts = {
+    flags: cut > 0 ? flags | REC_ID : flags,
+    c,
+    u,
+    n: version,
+    s,
+    f: f === undefined ? 0 : f as number,
+    x: x === undefined ? 0 : x as number,
+    tags,
+    dates: undefined,
+    value: v,
+  };
+  // Unsure from the text (an id with other than plain ASCII): the bytes.
+  return cut < 0 ? withValue(parts, v, key) : parts;
 }
 
 /**
@@ -353,88 +359,15 @@ function withValue(
   v: Uint8Array,
   key: Uint8Array | undefined,
 ): RecordParts {
-  const id = key === undefined || !mayHaveId(v) ? undefined : idJson(key);
-  if (id !== undefined && startsWithId(v, id)) {
+  const cut = key === undefined ? 0 : idCutBytes(v, key);
+  if (cut > 0) {
     // `{"_id":<id>,` or `{"_id":<id>` before `}`: keep `{` and the rest.
-    const cut = 7 + id.length + (v[7 + id.length] === 0x2c ? 1 : 0);
     const rest = new Uint8Array(v.length - cut + 1);
     rest[0] = 0x7b;
     rest.set(v.subarray(cut), 1);
     return { ...parts, flags: parts.flags | REC_ID, value: rest };
   }
   return parts.value === v ? parts : { ...parts, value: v };
-}
-
-const ID_PREFIX = [0x7b, 0x22, 0x5f, 0x69, 0x64, 0x22, 0x3a]; // {"_id":
-
-/**
- * Where the key's last part is when it is a string that JSON writes as it
- * is between quotes (no escapes in the key, no `"`, `\\` or control
- * characters): the common case, found without decoding the key. `-1` when
- * not (the caller then decodes the key).
- */
-function plainIdStart(key: Uint8Array): number {
-  const n = key.length;
-  let i = 0;
-  let last = -1;
-  while (i < n) {
-    const tag = key[i]!;
-    last = i;
-    if (tag === 0x30 || tag === 0x60) {
-      i++;
-      while (i < n && key[i] !== 0) i++;
-      if (i >= n) return -1;
-      if (key[i + 1] === 0xff) return -1; // an escaped zero: decode
-      i++;
-    } else if (tag === 0x20 || tag === 0x80) i += 9;
-    else if (tag === 0x10 || tag === 0x70 || tag === 0x71) i++;
-    else return -1;
-  }
-  if (i !== n || last < 0 || key[last] !== 0x30) return -1;
-  for (let j = last + 1; j < n - 1; j++) {
-    const b = key[j]!;
-    if (b < 0x20 || b === 0x22 || b === 0x5c) return -1;
-  }
-  return last + 1;
-}
-
-/** The JSON of the key's last part when it is a string. */
-function idJson(key: Uint8Array): Uint8Array | undefined {
-  if (key[key.length - 1] !== 0) return undefined;
-  const start = plainIdStart(key);
-  if (start >= 0) {
-    const out = new Uint8Array(key.length - start + 1);
-    out[0] = 0x22;
-    out.set(key.subarray(start, key.length - 1), 1);
-    out[out.length - 1] = 0x22;
-    return out;
-  }
-  let parts;
-  try {
-    parts = decodeKey(key);
-  } catch {
-    return undefined;
-  }
-  const last = parts[parts.length - 1];
-  return typeof last === "string"
-    ? encodeUtf8(JSON.stringify(last))
-    : undefined;
-}
-
-/** Whether `v` starts with `{"_id":`. */
-function mayHaveId(v: Uint8Array): boolean {
-  if (v.length < 9) return false;
-  for (let i = 0; i < 7; i++) if (v[i] !== ID_PREFIX[i]) return false;
-  return true;
-}
-
-function startsWithId(v: Uint8Array, id: Uint8Array): boolean {
-  if (v.length < 8 + id.length) return false;
-  for (let i = 0; i < 7; i++) if (v[i] !== ID_PREFIX[i]) return false;
-  for (let i = 0; i < id.length; i++) if (v[7 + i] !== id[i]) return false;
-  const next = v[7 + id.length];
-  // `{"_id":<id>,}` is not JSON, so `{}` stored always means `}` came next.
-  return next === 0x7d || (next === 0x2c && v[8 + id.length] !== 0x7d);
 }
 
 function decimalSize(n: number): number {
