@@ -99,7 +99,7 @@ export async function writeAttempts(
  *
  * @returns `true` for a race on the counter alone.
  */
-export async function feedOnlyRace(s: EngineCore): Promise<boolean> {
+async function feedOnlyRace(s: EngineCore): Promise<boolean> {
   const checks = s.refused;
   s.refused = undefined;
   if (!s.shared || checks === undefined || s.closed) return false;

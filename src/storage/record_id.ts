@@ -50,9 +50,7 @@ export function idCut(json: string, value: unknown, key: Uint8Array): number {
   }
   // A plain key part has no character JSON escapes: the text is the id.
   const end = 9 + n;
-  if (json.charCodeAt(end - 1) !== 0x22 || json.slice(8, end - 1) !== id) {
-    return -1;
-  }
+  if (json.charCodeAt(end - 1) !== 0x22 || !json.startsWith(id, 8)) return -1;
   const next = json.charCodeAt(end);
   if (next === 0x7d) return end;
   return next === 0x2c && json.charCodeAt(end + 1) !== 0x7d ? end + 1 : -1;
