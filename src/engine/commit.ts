@@ -22,7 +22,7 @@ import {
   tombKey,
 } from "./layout.ts";
 import { sync } from "./load.ts";
-import { commitLocal } from "./local_commit.ts";
+import { commitLocal, keepsEntry } from "./local_commit.ts";
 import { FeedCommit, feedReady } from "./feed_hooks.ts";
 
 /**
@@ -217,8 +217,12 @@ export async function commitItems(
       if (probe === null) continue;
       const holder = entryId(probe.value);
       if (holder === claim.owner) continue;
-      // A holder rewritten by this same commit releases or keeps it there.
-      if (changes.some((c) => c.id === holder)) continue;
+      // A holder rewritten by this same commit releases it there (else,
+      // keeping it, it is a rival like any other).
+      if (
+        changes.some((c) => c.id === holder) &&
+        !keepsEntry(s, state, changes, holder, claim.entry, action)
+      ) continue;
       rivals.push({ entry: claim.entry, holder });
     }
     if (rivals.length > 0) {

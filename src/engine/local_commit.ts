@@ -218,6 +218,10 @@ export function prepareLocal(
   let stored = 0;
   let claimed: Map<string, string> | undefined;
   let rewritten: Set<string> | undefined;
+  // Unique values claimed from items this commit rewrites.
+  let held: { entry: IndexEntry; holder: string }[] | undefined;
+  // Stored unique entries the items give up (their deletes wait).
+  let released: IndexEntry[] | undefined;
   const indexed = indexes.size > 0 || indexes.ordered;
   // Filled only by index entries (none without indexes): no set per write.
   const multikey = indexed ? new Set<string>() : NO_MULTIKEY;
@@ -317,7 +321,11 @@ export function prepareLocal(
       if (e.unique && ram.holder(e) !== slot) continue;
       removed.push(e);
       delta -= indexEntryCost(entryLength(e), volatile);
-      if (!volatile) deletes.push(e.key);
+      if (volatile) continue;
+      // Another item of this commit may claim it (before or after): its
+      // set must not be undone by this delete (checked below).
+      if (e.unique) (released ??= []).push(e);
+      else deletes.push(e.key);
     }
     for (const e of after) {
       if (beforeIds.length > 0 && beforeIds.includes(entryKeyId(e))) continue;
@@ -332,13 +340,15 @@ export function prepareLocal(
         const holder = ram.holder(e);
         if (holder !== undefined && holder !== slot) {
           rewritten ??= new Set(changes.map((x) => x.id));
-          // A holder rewritten by this same commit releases or keeps it
-          // there; one that has expired left a stale entry: take it.
+          // One that has expired left a stale entry: take it. A holder
+          // rewritten by this same commit gives it up or keeps it: known
+          // once every change's entries are (below).
           const live = holder.record !== undefined &&
             !isExpired(holder.record, now);
           if (live && !rewritten.has(holder.id)) {
             throw s.duplicate(action, collection, e, holder.id);
           }
+          if (live) (held ??= []).push({ entry: e, holder: holder.id });
         }
       }
       added.push(e);
@@ -346,6 +356,15 @@ export function prepareLocal(
       if (!volatile) sets.push({ key: e.key, value: key! });
     }
     pending.push({ id, key, slot, made, next, cost, tomb, removed, added });
+  }
+  for (const { entry, holder } of held ?? []) {
+    if (keepsEntry(s, state, changes, holder, entry, action)) {
+      throw s.duplicate(action, collection, entry, holder);
+    }
+  }
+  for (const e of released ?? []) {
+    // Taken over in this commit: the claimant's set writes it.
+    if (claimed?.has(entryKeyId(e)) !== true) deletes.push(e.key);
   }
   for (const name of multikey) {
     sets.push({
@@ -406,4 +425,44 @@ export function applyLocal(
   }
   p.feed.applied("", result.durable);
   committed?.(result.durable);
+}
+
+/**
+ * Whether an item that a commit rewrites still holds a unique index entry
+ * in its new version (then no other item of the commit may take it; one
+ * it gives up, another may). An item the commit deletes holds nothing.
+ *
+ * @param s The engine.
+ * @param state The collection's bookkeeping (its index definitions).
+ * @param changes The commit's changes.
+ * @param holder The item that holds the entry now.
+ * @param entry The unique entry another item of the commit claims.
+ * @param action For error messages.
+ * @returns `true` when the holder's new version keeps it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DuplicateKeyError, open } from "@tether/db";
+ * await using db = await open();
+ * const c = db.collection("u", { indexes: [{ fields: "e", unique: true }] });
+ * await c.put("a", { e: 1 });
+ * // "a" keeps e: 1, so "b" cannot take it in the same batch.
+ * const batch = new Map([["a", { e: 1, n: 2 }], ["b", { e: 1 }]]);
+ * await assert.rejects(c.putBatch(batch), DuplicateKeyError);
+ * ```
+ */
+export function keepsEntry(
+  s: EngineCore,
+  state: CollectionState,
+  changes: readonly ItemChange[],
+  holder: string,
+  entry: IndexEntry,
+  action: string,
+): boolean {
+  const next = changes.find((c) => c.id === holder)?.next;
+  if (next === undefined) return false;
+  const kid = entryKeyId(entry);
+  return s.entriesOf(state.indexes, holder, next, action)
+    .some((e) => entryKeyId(e) === kid);
 }

@@ -390,6 +390,68 @@ export function collectionSuite(factory: StorageFactory): void {
   );
 
   t(
+    "unique index in one batch: a document the batch rewrites keeps its value from the others unless it gives it up",
+    async ({ db }) => {
+      const c = db.collection<Doc>("u", {
+        indexes: [{ fields: "email", unique: true }],
+      });
+      await c.put("a", { email: "v", n: 1 });
+      // "a" keeps "v" (another field changes): "b" cannot take it, whichever
+      // comes first in the batch; nothing is written.
+      for (
+        const batch of [
+          new Map<string, Doc>([["a", { email: "v", n: 2 }], ["b", {
+            email: "v",
+          }]]),
+          new Map<string, Doc>([["b", { email: "v" }], ["a", {
+            email: "v",
+            n: 3,
+          }]]),
+        ]
+      ) {
+        await assert.rejects(c.putBatch(batch), DuplicateKeyError);
+        assert.deepEqual(await c.get("a"), { email: "v", n: 1 });
+        assert.equal(await c.get("b"), null);
+        assert.deepEqual(await c.find({ email: "v" }).toArray(), [{
+          email: "v",
+          n: 1,
+        }]);
+      }
+      // "a" gives "v" up in the batch: "b" takes it.
+      await c.putBatch(
+        new Map<string, Doc>([["b", { email: "v" }], ["a", {
+          email: "w",
+          n: 4,
+        }]]),
+      );
+      assert.deepEqual(await c.find({ email: "v" }).toArray(), [{
+        email: "v",
+      }]);
+      assert.deepEqual(await c.find({ email: "w" }).toArray(), [{
+        email: "w",
+        n: 4,
+      }]);
+      assert.deepEqual((await db.verify()).problems, []);
+      // The other order: "b" gives "v" up first, "a" takes it after.
+      await c.putBatch(
+        new Map<string, Doc>([["b", { email: "x" }], ["a", {
+          email: "v",
+          n: 5,
+        }]]),
+      );
+      assert.deepEqual(await c.find({ email: "v" }).toArray(), [{
+        email: "v",
+        n: 5,
+      }]);
+      await assert.rejects(
+        c.insert({ _id: "z", email: "v" }),
+        DuplicateKeyError,
+      );
+      assert.deepEqual((await db.verify()).problems, []);
+    },
+  );
+
+  t(
     "an expired document frees its unique value and leaves its indexes",
     async ({ db, clock }) => {
       const c = db.collection<Doc>("c");
