@@ -353,8 +353,9 @@ export class Database<T = unknown> extends Collection<T> {
   /**
    * Reads everything stored and reports what fails verification: values
    * failing their MAC or checksum (encrypted or compressed databases),
-   * records that do not decode, index entries pointing at no document. It
-   * does not stop at the first problem.
+   * records that do not decode, index entries pointing at no document,
+   * live documents missing an index entry or whose unique index entry
+   * names another document. It does not stop at the first problem.
    *
    * @param options `onProgress(done, total)`: told how many stored values
    *   are checked, of about how many, ending with `done === total`.

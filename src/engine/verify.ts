@@ -5,12 +5,13 @@
  * @module
  */
 
-import { entryId } from "./indexes.ts";
+import { entryId, type IndexEntry } from "./indexes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import type { Storage } from "../storage/contract.ts";
 import { decodeRecord } from "../value_codec.ts";
 import type { EngineCore } from "./state.ts";
-import { DOC } from "./layout.ts";
+import { DOC, isExpired } from "./layout.ts";
+import type { StoredRecord } from "../value_codec.ts";
 import { type ProgressCallback, ProgressReport } from "../progress.ts";
 
 /** Index cells of a volatile storage checked per step (and report). */
@@ -90,8 +91,9 @@ function estimate(
 /**
  * Reads every stored document and index entry and reports what fails:
  * values that fail their MAC or checksum (encrypted or compressed
- * databases), records that do not decode, and index entries that point at
- * no document.
+ * databases), records that do not decode, index entries that point at no
+ * document, and live documents without their index entries (or whose
+ * unique entry names another document).
  *
  * @param s The engine.
  * @param onProgress Told how far along it is.
@@ -149,14 +151,20 @@ export async function verify(
   for await (const page of s.storage.scan({ prefix: encodeKey([DOC]) })) {
     done += page.length;
     progress.report(done);
+    const docs: IndexedDoc[] = [];
     for (const entry of page) {
       if (storage.verify === undefined) checked++;
       try {
         decodeRecord(entry.value, "Cannot verify");
       } catch (e) {
         problems.push({ ...name(entry.key), problem: (e as Error).message });
+        continue;
       }
+      const { collection, key } = name(entry.key);
+      if ((s.collections.get(collection)?.indexes.size ?? 0) === 0) continue;
+      docs.push({ collection, id: key, record: s.decode(entry, ACTION) });
     }
+    await checkEntries(s, docs, problems);
   }
   const index = encodeKey(["i"]);
   for await (const page of s.storage.scan({ prefix: index })) {
@@ -202,4 +210,73 @@ export async function verify(
   }
   progress.finish();
   return { checked, problems };
+}
+
+const ACTION = "Cannot verify";
+
+/** A live document of an indexed collection, as verify read it. */
+interface IndexedDoc {
+  readonly collection: string;
+  readonly id: string;
+  readonly record: StoredRecord;
+}
+
+/**
+ * Reports documents whose index entries are missing, or (unique indexes)
+ * name another document: what a write that broke a unique index, or a lost
+ * entry, leaves. Expired documents are left out (their entries go with
+ * them, possibly first).
+ */
+async function checkEntries(
+  s: EngineCore,
+  docs: readonly IndexedDoc[],
+  problems: { collection: string; key: string; problem: string }[],
+): Promise<void> {
+  const now = s.now();
+  const expected: { doc: IndexedDoc; entry: IndexEntry }[] = [];
+  for (const [collection, state] of s.collections) {
+    const mine = docs.filter((d) =>
+      d.collection === collection && !isExpired(d.record, now)
+    );
+    if (mine.length === 0) continue;
+    await state.indexes.prepare(mine.map((d) => d.record));
+    for (const doc of mine) {
+      let entries: IndexEntry[];
+      try {
+        entries = state.indexes.entries(doc.id, doc.record);
+      } catch (e) {
+        problems.push({
+          collection,
+          key: doc.id,
+          problem: `its indexed values cannot be indexed: ${
+            (e as Error).message
+          }`,
+        });
+        continue;
+      }
+      for (const entry of entries) expected.push({ doc, entry });
+    }
+  }
+  if (expected.length === 0) return;
+  // The memory storage keeps index entries in RAM only; the others store
+  // them (what queries on them read).
+  const holders: (string | undefined)[] = s.volatile
+    ? expected.map(({ doc, entry }) =>
+      s.collections.get(doc.collection)!.ram!.holder(entry)?.id
+    )
+    : (await s.storage.getMany(expected.map(({ entry }) => entry.key))).map(
+      (found) => found === null ? undefined : entryId(found.value),
+    );
+  for (let i = 0; i < expected.length; i++) {
+    const { doc, entry } = expected[i]!;
+    const holder = holders[i];
+    if (holder === doc.id) continue;
+    problems.push({
+      collection: doc.collection,
+      key: doc.id,
+      problem: holder === undefined
+        ? `it has no entry in index '${entry.index}'`
+        : `its entry of unique index '${entry.index}' names '${holder}'`,
+    });
+  }
 }
