@@ -61,7 +61,7 @@ Deno.test("put group: 300 concurrent strict puts on a file are one commit and on
   });
 });
 
-Deno.test("put group: a put that fails (too large; a taken unique value, in a collection that is therefore not grouped) fails alone with its own message; the others are stored", async () => {
+Deno.test("put group: a put that fails (too large; a taken unique value) fails alone with its own message; the others are stored", async () => {
   for (const name of ["file", "memory, queue busy"]) {
     const dir = name === "file" ? await Deno.makeTempDir() : undefined;
     const db = await open({
@@ -374,7 +374,42 @@ Deno.test("put group: concurrent writes on a file give each call the outcome, an
   }
 });
 
-Deno.test("put group: on a collection with a unique index writes are not grouped: an insert is checked against the values as they were when it was called, not as a later put in its group leaves them", async () => {
+Deno.test("put group: 200 concurrent strict puts into a collection with a unique index are one commit; a put of a value taken meanwhile fails alone", async () => {
+  await withFile(async (db) => {
+    const users = db.collection<{ email: string }>("users");
+    await users.createIndex("email", { unique: true });
+    await users.put("first", { email: "first@x" });
+    const before = fileStats(db);
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 200 },
+        (_, i) => users.put(`u${i}`, { email: i === 150 ? "u7@x" : `u${i}@x` }),
+      ),
+    );
+    assert.deepEqual(
+      results.flatMap((r, i) => r.status === "rejected" ? [i] : []),
+      [150],
+    );
+    const taken = (results[150] as PromiseRejectedResult).reason;
+    assert(taken instanceof DuplicateKeyError, String(taken));
+    assert.match(taken.message, /'u150'/);
+    // The group's commit was refused by the taken value: each write ran
+    // alone then (one commit each); without it, one commit for all.
+    const again = await Promise.all(
+      Array.from(
+        { length: 200 },
+        (_, i) => users.put(`w${i}`, { email: `w${i}@x` }),
+      ),
+    );
+    assert.equal(again.length, 200);
+    const after = fileStats(db);
+    assert.equal(after.commits - before.commits, 199 + 1);
+    assert.equal(await users.count(), 1 + 199 + 200);
+    assert.deepEqual((await db.verify()).problems, []);
+  });
+});
+
+Deno.test("put group: with a unique index, a group where an earlier write takes a value a later write gives up runs one by one: the insert is checked against the values as they were when it was called", async () => {
   await withFile(async (db) => {
     const c = db.collection<{ _id?: string; u: number }>("c");
     await c.createIndex("u", { unique: true });

@@ -8,9 +8,10 @@
  *
  * - a write joins the group waiting at the tail of the queue only (so no
  *   task queued after the group runs before it), of the same collection,
- *   with another id, up to {@linkcode MAX_GROUP} writes; a collection with
- *   a unique index is not grouped (one write there may free a value that
- *   an earlier one, checked alone, would have found taken);
+ *   with another id, up to {@linkcode MAX_GROUP} writes;
+ * - in a collection with a unique index, a group in which a write takes a
+ *   value that a later write's item holds (and gives up) runs one by one:
+ *   alone, the earlier write finds it taken, in one commit it would not;
  * - the group is tried as one write; if one of the checks that refuse a
  *   write before anything changes fails (a duplicate id of an insert, a
  *   version conflict, a value too large, the memory limit), every write of
@@ -29,7 +30,9 @@ import type {
   QueuedGroup,
   WriteOp,
 } from "./state.ts";
-import { transact, writeAttempt, writeAttempts } from "./write.ts";
+import { writeAttempt, writeAttempts } from "./write.ts";
+import { entryKeyId } from "./indexes.ts";
+import type { StoredRecord } from "../value_codec.ts";
 import { settle } from "./load.ts";
 import { poke } from "./expiry.ts";
 import {
@@ -97,12 +100,6 @@ export function groupWrite(
   action: string,
 ): Promise<boolean[]> {
   s.assertOpen(action);
-  // A unique index ties items together: in one commit a write would be
-  // checked against the others' new values, not against what they were
-  // when it was called (a value freed by a later write would seem free).
-  if (s.collections.get(collection)?.indexes.hasUnique === true) {
-    return transact(s, collection, action, () => Promise.resolve([op]));
-  }
   const open = s.openGroup;
   let outcome: Promise<GroupOutcome>;
   if (open !== undefined && open.takes(collection, op)) {
@@ -126,7 +123,7 @@ async function runGroup(s: EngineCore, group: WriteGroup): Promise<void> {
   group.started = true;
   if (s.openGroup === group) s.openGroup = undefined;
   const { ops, settled } = group;
-  if (ops.length > 1) {
+  if (ops.length > 1 && await asOneAlike(s, group)) {
     let done;
     try {
       done = await writeAttempt(s, group.collection, ops, group.actions[0]!);
@@ -164,6 +161,56 @@ async function runGroup(s: EngineCore, group: WriteGroup): Promise<void> {
     } catch (e) {
       settled[i]!.reject(e);
     }
+  }
+}
+
+/**
+ * Whether the group's writes, checked together as one commit, get the
+ * outcomes they would get one by one. Without a unique index they do
+ * (distinct ids). With one, a commit checks each write against the values
+ * as the whole commit leaves them: an earlier write would then take a
+ * value that a later one gives up (a put of new values, a delete), which
+ * one by one it finds taken. So: no write may claim a unique value that a
+ * later write's item holds now. Reads the items (in the queue: nothing
+ * changes them meanwhile); anything unsure runs them one by one.
+ */
+async function asOneAlike(s: EngineCore, group: WriteGroup): Promise<boolean> {
+  const state = s.collections.get(group.collection);
+  if (state === undefined || !state.indexes.hasUnique) return true;
+  const { ops } = group;
+  const action = group.actions[0]!;
+  try {
+    const found = await s.storage.getMany(
+      ops.map((op) => s.docKey(group.collection, op.id)),
+    );
+    const olds = found.map((e) => e === null ? undefined : s.decode(e, action));
+    const news = ops.map((op) =>
+      op.kind === "put"
+        ? { value: op.value.value, dates: op.value.dates } as StoredRecord
+        : undefined
+    );
+    const specs = state.indexes.list.filter((spec) => spec.unique);
+    const records = [...olds, ...news].filter((r) => r !== undefined);
+    await state.indexes.prepare(records, specs);
+    const values = (id: string, record: StoredRecord | undefined) =>
+      record === undefined
+        ? []
+        : specs.flatMap((spec) =>
+          state.indexes.indexEntries(spec, id, record).map(entryKeyId)
+        );
+    // Each unique value held now, by the last write's item that holds it.
+    const heldBy = new Map<string, number>();
+    for (let j = 0; j < ops.length; j++) {
+      for (const v of values(ops[j]!.id, olds[j])) heldBy.set(v, j);
+    }
+    for (let i = 0; i < ops.length; i++) {
+      for (const v of values(ops[i]!.id, news[i])) {
+        if ((heldBy.get(v) ?? -1) > i) return false;
+      }
+    }
+    return true;
+  } catch {
+    return false; // unindexable, unreadable: each alone gets its own error
   }
 }
 
