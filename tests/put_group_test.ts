@@ -341,8 +341,9 @@ Deno.test("put group: concurrent writes on a file give each call the outcome, an
                 return c.delete(o.k);
             }
           };
-          // Without a unique index the writes on the file are grouped;
-          // with one they are not (one may free a value another takes).
+          // The writes on the file are grouped, with a unique index too
+          // (a group where one takes a value a later one frees runs one
+          // by one).
           for (const db of [file, memory]) {
             await db.collection("c").createIndex("u", { unique });
           }
