@@ -1,5 +1,7 @@
 /**
- * Unique indexes against a model under every kind of write and time:
+ * Unique indexes (single values and arrays: a multikey unique index, where
+ * two documents may not share an element) against a model under every
+ * kind of write and time:
  * `putBatch` with and without TTLs, `insertMany`, `update` of several
  * documents at once, deletes, and the clock passing expiries (an expired
  * document's value is free at once). Each write is accepted exactly when
@@ -15,10 +17,15 @@ import { FakeClock } from "./conformance/database_suite.ts";
 
 const IDS = ["a", "b", "c", "d"];
 const VALUES = ["v", "w", "x"];
+/** A value, or an array of values (each one an entry of the index). */
+const EMAIL = fc.oneof(
+  fc.constantFrom(...VALUES),
+  fc.uniqueArray(fc.constantFrom(...VALUES), { minLength: 1, maxLength: 2 }),
+);
 const GROUPS = [0, 1];
 
 interface Doc {
-  email: string;
+  email: string | string[];
   g: number;
 }
 
@@ -29,15 +36,19 @@ interface Held {
 }
 
 type Op =
-  | { kind: "put"; items: [string, string, number][]; ttl: number | undefined }
-  | { kind: "insert"; items: [string, string, number][] }
-  | { kind: "update"; g: number; email: string }
+  | {
+    kind: "put";
+    items: [string, string | string[], number][];
+    ttl: number | undefined;
+  }
+  | { kind: "insert"; items: [string, string | string[], number][] }
+  | { kind: "update"; g: number; email: string | string[] }
   | { kind: "delete"; id: string }
   | { kind: "time"; ms: number };
 
 const item = fc.tuple(
   fc.constantFrom(...IDS),
-  fc.constantFrom(...VALUES),
+  EMAIL,
   fc.constantFrom(...GROUPS),
 );
 const items = fc.uniqueArray(item, {
@@ -63,7 +74,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("update" as const),
       g: fc.constantFrom(...GROUPS),
-      email: fc.constantFrom(...VALUES),
+      email: EMAIL,
     }),
   },
   {
@@ -90,11 +101,16 @@ function live(model: Map<string, Held>, now: number): Map<string, Doc> {
   return out;
 }
 
+/** The distinct values a document holds. */
+const valuesOf = (d: Doc): string[] =>
+  typeof d.email === "string" ? [d.email] : [...new Set(d.email)];
 function unique(docs: Map<string, Doc>): boolean {
   const seen = new Set<string>();
   for (const d of docs.values()) {
-    if (seen.has(d.email)) return false;
-    seen.add(d.email);
+    for (const v of valuesOf(d)) {
+      if (seen.has(v)) return false;
+      seen.add(v);
+    }
   }
   return true;
 }
@@ -193,7 +209,9 @@ async function run(
       }
       for (const email of VALUES) {
         const found = (await c.find({ email }).toArray()).length;
-        const want = [...expected.values()].filter((d) => d.email === email)
+        const want = [...expected.values()].filter((d) =>
+          valuesOf(d).includes(email)
+        )
           .length;
         assert.equal(found, want, `holders of ${email} after ${o.kind}`);
       }
