@@ -493,9 +493,12 @@ export function collectionSuite(factory: StorageFactory): void {
       await c.update({ v: 2 }, { $set: { v: 3 } });
       await c.put("b", { v: 3 }, { ttl: 5 });
       assert.equal((await c.find({ v: 3 }).toArray()).length, 2);
+      assert.deepEqual((await db.verify()).problems, []);
       clock.advance(5);
       assert.equal((await c.find({ v: 3 }).toArray()).length, 1);
+      assert.deepEqual((await db.verify()).problems, []);
       await db.cleanup();
+      assert.deepEqual((await db.verify()).problems, []);
       await c.delete("a");
       assert.equal(await c.count(), 0);
       assert.equal((await c.find({ v: 3 }).explain()).keysExamined, 0);
@@ -575,6 +578,8 @@ export function collectionSuite(factory: StorageFactory): void {
       ),
       { numRuns: propertyRuns(factory, 150), seed: 7 },
     );
+    // What the last run left: every document with its entries, and back.
+    assert.deepEqual((await db.verify()).problems, []);
   });
 
   t(
