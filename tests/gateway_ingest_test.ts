@@ -224,6 +224,33 @@ Deno.test("ingest: a bad line or reading stores nothing and the 400 names it", a
   );
 });
 
+Deno.test("ingest: a reading a unique index of the collection refuses is a 409 naming the index; nothing of the request is stored", async () => {
+  await using db = await open();
+  const readings = db.collection("readings");
+  await readings.createIndex(["device", "t"], { unique: true });
+  const handle = ingest(db, { devices: DEVICES });
+  const first = await handle(
+    post(ndjson([{ seq: 1, t: 10 }]), {
+      token: "token-a",
+      type: "application/x-ndjson",
+    }),
+  );
+  assert.equal(first.status, 200);
+  // Another seq with the same (device, t): the index refuses it.
+  const response = await handle(
+    post(ndjson([{ seq: 2, t: 11 }, { seq: 3, t: 10 }]), {
+      token: "token-a",
+      type: "application/x-ndjson",
+    }),
+  );
+  assert.equal(response.status, 409);
+  assert.match(
+    (await response.json()).error,
+    /conflicts with a stored reading: .*unique index 'device_1_t_1'/,
+  );
+  assert.equal(await readings.count(), 1);
+});
+
 Deno.test("ingest: 401 without a known token, 405 for other methods, 415 for other bodies", async () => {
   await using db = await open();
   const handle = ingest(db, { devices: DEVICES });

@@ -211,6 +211,36 @@ Deno.test("receive: a full target answers 503 with Retry-After and applies nothi
   assert.equal(await db.collection("readings").count(), 0);
 });
 
+Deno.test("receive: a document a unique index of the receiver refuses is a 409; nothing of the batch is applied", async () => {
+  await using db = await open();
+  const readings = db.collection("readings");
+  await readings.createIndex("serial", { unique: true });
+  await readings.put("other", { serial: "S1" });
+  const handle = receive(db, { token: "sync" });
+  const r = await handle(
+    new Request("http://cloud/sync", {
+      method: "POST",
+      headers: {
+        authorization: "Bearer sync",
+        "content-type": "application/json",
+      },
+      body: JSON.stringify({
+        origin: "gw~1",
+        changes: [
+          put("1", "a", { serial: "S2" }),
+          put("2", "b", {
+            serial: "S1",
+          }),
+        ],
+      }),
+    }),
+  );
+  assert.equal(r.status, 409);
+  assert.match((await r.json()).error, /unique index 'serial_1'/);
+  assert.equal(await readings.get("a"), null);
+  assert.equal(await readings.count(), 1);
+});
+
 Deno.test("receive: on Deno KV a batch larger than one KV commit is applied in parts, once", async () => {
   await using db = await open({ kv: ":memory:" });
   const changes = Array.from(

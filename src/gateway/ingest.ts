@@ -4,7 +4,12 @@
  * @module
  */
 
-import { type Collection, type Database, QuotaError } from "../../mod.ts";
+import {
+  type Collection,
+  type Database,
+  DuplicateKeyError,
+  QuotaError,
+} from "../../mod.ts";
 import { bearer, checkTokenSpec, type TokenSpec, TokenTable } from "./auth.ts";
 import {
   type BodyFormat,
@@ -206,7 +211,8 @@ function checkNumber(
  * - 200 `{ "stored": n, "duplicates": n }`
  * - 400 `{ "error" }` naming the line or item (nothing stored)
  * - 401 unknown or missing token; 405 not a POST; 409 a `seq` already
- *   stored with other content; 413 body or reading count over the limit;
+ *   stored with other content, or a reading a unique index of the
+ *   collection refuses; 413 body or reading count over the limit;
  *   415 neither JSON nor NDJSON; 429 rate limit (`Retry-After`);
  *   503 storage full (`Retry-After`).
  *
@@ -338,8 +344,10 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
             { "retry-after": String(retryAfter) },
           );
         }
+        const conflict = e instanceof DuplicateKeyError;
         if (
-          e instanceof TypeError || e instanceof RangeError || isTooLarge(e)
+          e instanceof TypeError || e instanceof RangeError ||
+          isTooLarge(e) || conflict
         ) {
           const message = (e as Error).message;
           const index = /item (\d+)/.exec(message)?.[1];
@@ -356,6 +364,14 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
             );
           }
           const at = key === undefined ? "a reading" : where.get(key)!;
+          // A unique index of the collection refuses it: sent again, it
+          // would be refused again (nothing was stored).
+          if (conflict) {
+            return refuse(
+              409,
+              `${at} conflicts with a stored reading: ${message}`,
+            );
+          }
           return refuse(400, `${at} cannot be stored: ${message}`);
         }
         throw e;

@@ -266,9 +266,10 @@ async function applyNow(
  * `200 { applied, skipped }` only after the commit. It uses no timers.
  *
  * Statuses: 200; 400 malformed batch, or a document the database refuses;
- * 401 bad token; 403 a collection not accepted; 405 not a POST; 413 body
- * too large; 415 not JSON; 503 with `Retry-After` when the storage is full
- * or the write lost a race.
+ * 401 bad token; 403 a collection not accepted; 405 not a POST; 409 a
+ * document a unique index of the database refuses; 413 body too large; 415
+ * not JSON; 503 with `Retry-After` when the storage is full or the write
+ * lost a race.
  *
  * @param db The target database (file, memory or Deno KV).
  * @param options The token and limits.
@@ -380,6 +381,11 @@ export function receive(
         name === "TooLargeError"
       ) {
         return problem(400, `The batch was not applied: ${message}`);
+      }
+      if (name === "DuplicateKeyError") {
+        // A unique index of this database refuses a document: the same
+        // batch would be refused again.
+        return problem(409, `The batch was not applied: ${message}`);
       }
       return problem(500, `The batch was not applied: ${message}`);
     }
