@@ -115,7 +115,15 @@ async function runChild(
     await Promise.race([ready, status]);
     if (delay !== undefined && !exited) {
       await sleep(delay);
-      if (!exited) child.kill("SIGKILL");
+      // It may have ended between the flag and the kill (the flag is set
+      // a microtask after the process ends): then there is nothing to kill.
+      if (!exited) {
+        try {
+          child.kill("SIGKILL");
+        } catch (e) {
+          if (!/already terminated/.test(String(e))) throw e;
+        }
+      }
     }
     const { signal, code } = await status;
     await reading;
