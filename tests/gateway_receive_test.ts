@@ -20,6 +20,18 @@ const put = (
   doc,
 });
 
+/** A POST of `body` to the receiver, with the relay's token. */
+function syncRequest(body: string): Request {
+  return new Request("http://cloud/sync", {
+    method: "POST",
+    headers: {
+      authorization: "Bearer sync",
+      "content-type": "application/json",
+    },
+    body,
+  });
+}
+
 Deno.test("receive: a batch sent again is skipped; a later change of a key is applied, an earlier one is not", async () => {
   await using db = await open();
   const readings = db.collection("readings");
@@ -197,14 +209,7 @@ Deno.test("receive: a full target answers 503 with Retry-After and applies nothi
       put(String(i + 1).padStart(4, "0"), `k${i}`, { pad: "x".repeat(100) }),
   );
   const r = await handle(
-    new Request("http://cloud/sync", {
-      method: "POST",
-      headers: {
-        authorization: "Bearer sync",
-        "content-type": "application/json",
-      },
-      body: JSON.stringify({ origin: "gw~1", changes }),
-    }),
+    syncRequest(JSON.stringify({ origin: "gw~1", changes })),
   );
   assert.equal(r.status, 503);
   assert.equal(r.headers.get("retry-after"), "9");
@@ -218,22 +223,15 @@ Deno.test("receive: a document a unique index of the receiver refuses is a 409; 
   await readings.put("other", { serial: "S1" });
   const handle = receive(db, { token: "sync" });
   const r = await handle(
-    new Request("http://cloud/sync", {
-      method: "POST",
-      headers: {
-        authorization: "Bearer sync",
-        "content-type": "application/json",
-      },
-      body: JSON.stringify({
-        origin: "gw~1",
-        changes: [
-          put("1", "a", { serial: "S2" }),
-          put("2", "b", {
-            serial: "S1",
-          }),
-        ],
-      }),
-    }),
+    syncRequest(JSON.stringify({
+      origin: "gw~1",
+      changes: [
+        put("1", "a", { serial: "S2" }),
+        put("2", "b", {
+          serial: "S1",
+        }),
+      ],
+    })),
   );
   assert.equal(r.status, 409);
   assert.match((await r.json()).error, /unique index 'serial_1'/);
