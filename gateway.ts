@@ -42,13 +42,18 @@ export {
   type IngestOptions,
   type IngestStats,
 } from "./src/gateway/ingest.ts";
+export { relay } from "./src/gateway/relay.ts";
+export type {
+  Relay,
+  RelayCollection,
+  RelayOptions,
+  RelayStats,
+} from "./src/gateway/relay_options.ts";
 export {
-  type Relay,
-  relay,
-  type RelayCollection,
-  type RelayOptions,
-  type RelayStats,
-} from "./src/gateway/relay.ts";
+  REFUSED_COLLECTION,
+  type RefusedChange,
+  type RefusedPolicy,
+} from "./src/gateway/relay_refused.ts";
 export type { RetryOptions } from "./src/gateway/retry.ts";
 export {
   applyBatch,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Database, Logger } from "../../mod.ts";
+import type { Database } from "../../mod.ts";
 import { checkTokenSpec } from "./auth.ts";
 import {
   type ChangeSource,
@@ -17,133 +17,23 @@ import {
   type RelayChange,
 } from "./protocol.ts";
 import { applyBatch } from "./receive.ts";
-import { backoff, defaultSleep, type RetryOptions } from "./retry.ts";
+import { backoff, defaultSleep } from "./retry.ts";
+import type {
+  Relay,
+  RelayCollection,
+  RelayDeps,
+  RelayOptions,
+  RelayStats,
+} from "./relay_options.ts";
 import { HttpError, postBatch } from "./relay_post.ts";
+import {
+  deliverSplitting,
+  isRefusal,
+  Refusal,
+  REFUSED_COLLECTION,
+  setAside,
+} from "./relay_refused.ts";
 import { knownStream } from "./streams.ts";
-
-/** One relayed collection, with its options. */
-export interface RelayCollection {
-  /** The collection's name. */
-  readonly name: string;
-  /** Higher goes first when several have changes waiting. Default `0`. */
-  readonly priority?: number;
-  /**
-   * Keep a relayed document this long after its `receivedAt` (or after it
-   * was relayed, without one), ms: once the target acknowledged it, the
-   * relay writes it again with `relayedAt` and this TTL. Default: the `ttl`
-   * given to `ingest` for this collection in this process, else none.
-   */
-  readonly ttl?: number;
-  /**
-   * Send deletes too. Default `true`, except for a collection `ingest`
-   * writes: there a delete (a cleanup, `onFull: "dropOldest"`) stays local.
-   */
-  readonly deletes?: boolean;
-}
-
-/** Options of {@linkcode relay}. */
-export interface RelayOptions {
-  /** What to relay: names, or objects with a priority and retention. */
-  readonly collections: readonly (string | RelayCollection)[];
-  /**
-   * Where to: the URL of a `receive` endpoint, or a `Database` (local or
-   * Deno KV) to apply the changes to.
-   */
-  readonly to: string | URL | Database;
-  /** The bearer token the endpoint expects (needed with a URL). */
-  readonly token?: string;
-  /**
-   * This relay's name: its checkpoint is kept under it in the source
-   * database's `_relay` collection. Default `"default"`.
-   */
-  readonly name?: string;
-  /**
-   * A readable name of this gateway, sent as the batch origin with a random
-   * suffix made once per source database (so a wiped gateway starts a new
-   * origin). Default `"gateway"`.
-   */
-  readonly origin?: string;
-  /**
-   * The most changes in one batch. Default `2_000` (a receiver on Deno KV
-   * with `assumeNew` writes them in two full KV commits and one short one,
-   * plus its position: larger batches spread that last write over more
-   * documents).
-   */
-  readonly batchSize?: number;
-  /** The most bytes (JSON) in one batch (at least one change). Default `1_048_576`. */
-  readonly maxBatchBytes?: number;
-  /** Send at most this many bytes per second. Default: no cap. */
-  readonly maxBytesPerSecond?: number;
-  /** Backoff between attempts. */
-  readonly retry?: RetryOptions;
-  /** How long one POST may take, ms. Default `30_000`. */
-  readonly timeout?: number;
-  /** The `fetch` to post with. Default `globalThis.fetch`. */
-  readonly fetch?: typeof fetch;
-  /** The time source (for lag, retention and the bandwidth cap). Default `Date`. */
-  readonly clock?: { now(): number };
-  /** Where retries and errors are told. Default: silent. */
-  readonly logger?: Logger;
-  /** Aborting it closes the relay. */
-  readonly signal?: AbortSignal;
-}
-
-/** Counters of a relay. */
-export interface RelayStats {
-  /** Changes read and not yet acknowledged. */
-  readonly pending: number;
-  /** Whether the relay has sent everything it knows of. */
-  readonly caughtUp: boolean;
-  /** Ms since the oldest unacknowledged change was read (0 when caught up). */
-  readonly lag: number;
-  /** Changes acknowledged by the target. */
-  readonly sent: number;
-  /** Batches acknowledged. */
-  readonly batches: number;
-  /** Bytes of acknowledged batches. */
-  readonly bytes: number;
-  /** Failed attempts (each retried after a backoff). */
-  readonly retries: number;
-  /** The last failure, if any. */
-  readonly lastError: string | undefined;
-  /** Documents removed on the gateway to make room (`onFull: "dropOldest"`). */
-  readonly dropped: number;
-  /** Relayed documents given their retention TTL. */
-  readonly retained: number;
-  /**
-   * Times a collection was sent again from its current state because its
-   * checkpoint was older than the feed holds (`FeedGapError`: offline longer
-   * than the database's `tombstoneRetention` while documents were deleted).
-   * Deletions in the gap are not sent.
-   */
-  readonly resyncs: number;
-  /** The checkpoint per collection. */
-  readonly positions: Readonly<Record<string, string>>;
-}
-
-/** A running relay. */
-export interface Relay extends AsyncDisposable {
-  /** The relay's counters. */
-  stats(): RelayStats;
-  /**
-   * Resolves once a pass that started after this call found nothing to
-   * send (every change committed before the call is acknowledged).
-   * Rejects if the relay is closed first.
-   */
-  idle(): Promise<void>;
-  /** Stops the relay (an unacknowledged batch is sent again next time). */
-  close(): Promise<void>;
-}
-
-/** What a relay needs besides options: injected in tests. */
-export interface RelayDeps {
-  /** Where changes come from. */
-  readonly source: ChangeSource;
-  /** Waits `ms` (or until `signal` aborts). */
-  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  /** A number in [0, 1) for the jitter. */
-  readonly random?: () => number;
-}
 
 interface Spec {
   readonly name: string;
@@ -213,6 +103,8 @@ export function startRelay(
     maxBatchBytes = 1_048_576,
     maxBytesPerSecond,
     retry = {},
+    onRefused = "hold",
+    maxRefusedInARow = 100,
     timeout = 30_000,
     fetch: fetchFn = globalThis.fetch,
     clock = Date,
@@ -226,7 +118,10 @@ export function startRelay(
   }
   const specs: Spec[] = collections.map((c) => {
     const o: RelayCollection = typeof c === "string" ? { name: c } : c;
-    if (typeof o?.name !== "string" || o.name === RELAY_COLLECTION) {
+    if (
+      typeof o?.name !== "string" || o.name === RELAY_COLLECTION ||
+      o.name === REFUSED_COLLECTION
+    ) {
       throw new TypeError(
         `Cannot start the relay: ${
           JSON.stringify(c)
@@ -276,6 +171,18 @@ export function startRelay(
   checkPositive(maxBatchBytes, "maxBatchBytes");
   checkPositive(maxBytesPerSecond, "maxBytesPerSecond");
   checkPositive(timeout, "timeout");
+  if (onRefused !== "hold" && onRefused !== "skip") {
+    throw new TypeError(
+      `Cannot start the relay: onRefused must be "hold" or "skip", got ${
+        JSON.stringify(onRefused)
+      }`,
+    );
+  }
+  if (!Number.isInteger(maxRefusedInARow) || maxRefusedInARow < 1) {
+    throw new RangeError(
+      `Cannot start the relay: maxRefusedInARow must be an integer from 1, got ${maxRefusedInARow}`,
+    );
+  }
   checkPositive(retry.initial, "retry.initial");
   checkPositive(retry.max, "retry.max");
   if (retry.factor !== undefined && !(retry.factor >= 1)) {
@@ -308,6 +215,9 @@ export function startRelay(
   let retries = 0;
   let retained = 0;
   let resyncs = 0;
+  let refused = 0;
+  /** Changes set aside since the target last took one. */
+  let refusedInARow = 0;
   let lastError: string | undefined;
   let nextFree = 0;
   let closed = false;
@@ -446,11 +356,20 @@ export function startRelay(
       if (closed) return;
       try {
         await deliver(batch);
+        refusedInARow = 0;
         return;
       } catch (e) {
         if (closed) return;
-        retries++;
         lastError = (e as Error)?.message ?? String(e);
+        if (
+          isRefusal(e, isUrl) &&
+          (batch.changes.length > 1 ||
+            (onRefused === "skip" && refusedInARow < maxRefusedInARow))
+        ) {
+          // Split, or set aside (deliverPage): not retried as it is.
+          throw new Refusal(e);
+        }
+        retries++;
         const delay = Math.min(
           3_600_000,
           Math.max(
@@ -593,16 +512,60 @@ export function startRelay(
 
   /** Sends a page, then moves the checkpoint past it (in the background). */
   const deliverPage = async (cp: Checkpoint, page: Page): Promise<void> => {
+    let taken = page.changes;
     if (page.changes.length > 0) {
-      await send({ origin: cp.origin, changes: page.changes }, page.bytes);
+      const all = page.changes.length;
+      // A part of a split page: its share of the page's bytes.
+      const bytesOf = (n: number) => Math.ceil(page.bytes * n / all);
+      const aside = await deliverSplitting(
+        page.changes,
+        async (changes) => {
+          await send({ origin: cp.origin, changes }, bytesOf(changes.length));
+          if (closed) return;
+          batches++;
+          bytesSent += bytesOf(changes.length);
+        },
+        (change, cause) => setAsideRetrying(change, cause),
+        () => closed,
+      );
       if (closed) return;
-      sent += page.changes.length;
-      batches++;
-      bytesSent += page.bytes;
+      if (aside.length > 0) {
+        const out = new Set(aside);
+        taken = page.changes.filter((c) => !out.has(c));
+      }
+      sent += taken.length;
     }
     cp.positions[page.spec.name] = page.last!;
     unacked.shift();
-    await afterAck(page.spec, page.changes, { ...cp.positions });
+    await afterAck(page.spec, taken, { ...cp.positions });
+  };
+
+  /** Sets a refused change aside (before the checkpoint moves past it). */
+  const setAsideRetrying = async (
+    change: RelayChange,
+    cause: unknown,
+  ): Promise<void> => {
+    const reason = (cause as Error)?.message ?? String(cause);
+    for (let attempt = 0; !closed; attempt++) {
+      try {
+        await setAside(db, name, change, reason, clock.now());
+        refused++;
+        refusedInARow++;
+        log(
+          "warn",
+          "relay-refused",
+          `Relay '${name}' set aside the change of '${change.collection}' key ${
+            JSON.stringify(change.key)
+          } the target refused: ${reason}`,
+          { collection: change.collection, key: change.key, seq: change.seq },
+        );
+        return;
+      } catch (e) {
+        // The gateway's storage full or busy: the relay cannot go past it.
+        lastError = (e as Error)?.message ?? String(e);
+        await sleep(backoff(attempt, retry, random()), stop.signal);
+      }
+    }
   };
 
   /**
@@ -704,6 +667,7 @@ export function startRelay(
         dropped,
         retained,
         resyncs,
+        refused,
         positions: { ...checkpoint?.positions },
       };
     },

@@ -12,8 +12,13 @@ export class HttpError extends Error {
   /**
    * @param message What happened.
    * @param retryAfter The answer's `Retry-After`, ms, if any.
+   * @param status The answer's status.
    */
-  constructor(message: string, readonly retryAfter: number | undefined) {
+  constructor(
+    message: string,
+    readonly retryAfter: number | undefined,
+    readonly status: number = 0,
+  ) {
     super(message);
   }
 }
@@ -92,6 +97,7 @@ export async function postBatch(
     throw new HttpError(
       `${response.status} from ${to}: ${text.slice(0, 200)}`,
       Number.isFinite(after) && after >= 0 ? after * 1000 : undefined,
+      response.status,
     );
   }
   return JSON.parse(text) as ReceiveResult;
