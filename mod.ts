@@ -34,6 +34,7 @@ export {
 export {
   ClosedError,
   ConflictError,
+  type DuplicateKeyDetails,
   DuplicateKeyError,
   FeedGapError,
   IntegrityError,

@@ -60,19 +60,63 @@ export class ClosedError extends TetherError {}
  */
 export class ConflictError extends TetherError {}
 
+/** What a {@linkcode DuplicateKeyError} names, besides its message. */
+export interface DuplicateKeyDetails {
+  /** The item whose write was refused. */
+  readonly key?: string;
+  /** The item that holds the key or value. */
+  readonly holder?: string;
+  /** The unique index, when a value of one is taken. */
+  readonly index?: string;
+}
+
 /**
  * A write would create a second item with the same key or unique-index value.
- * Nothing was written.
+ * Nothing was written. `key` names the item whose write was refused (in a
+ * batch, the one to take out), `holder` the item that has the value, and
+ * `index` the unique index (all when known). An encrypted database's
+ * error names keys and the index, never the value.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DuplicateKeyError } from "@tether/db";
- * const err = new DuplicateKeyError("Cannot insert 'a': the key already exists");
- * assert(err.name === "DuplicateKeyError");
+ * import { DuplicateKeyError, open } from "@tether/db";
+ * await using db = await open();
+ * const users = db.collection("users");
+ * await users.createIndex("email", { unique: true });
+ * await users.put("ann", { email: "a@x" });
+ * const err = await users.putBatch(new Map([["bob", { email: "b@x" }], ["cy", { email: "a@x" }]]))
+ *   .catch((e) => e);
+ * assert(err instanceof DuplicateKeyError);
+ * assert.equal(err.key, "cy");
+ * assert.equal(err.holder, "ann");
+ * assert.equal(err.index, "email_1");
  * ```
  */
-export class DuplicateKeyError extends TetherError {}
+export class DuplicateKeyError extends TetherError {
+  /** The item whose write was refused, when known. */
+  readonly key: string | undefined;
+  /** The item that holds the key or value, when known. */
+  readonly holder: string | undefined;
+  /** The unique index whose value is taken, when it is one. */
+  readonly index: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and the state that prevented it.
+   * @param options Standard error options, and the items it names.
+   */
+  constructor(
+    message: string,
+    options?: ErrorOptions & DuplicateKeyDetails,
+  ) {
+    super(message, options);
+    this.key = options?.key;
+    this.holder = options?.holder;
+    this.index = options?.index;
+  }
+}
 
 /**
  * Stored data failed verification (checksum, MAC or structure). Corruption is

@@ -224,7 +224,7 @@ Deno.test("ingest: a bad line or reading stores nothing and the 400 names it", a
   );
 });
 
-Deno.test("ingest: a reading a unique index of the collection refuses is a 409 naming the index; nothing of the request is stored", async () => {
+Deno.test("ingest: a reading a unique index of the collection refuses is a 409 naming its line, the other line or a stored reading, and the index; nothing of the request is stored", async () => {
   await using db = await open();
   const readings = db.collection("readings");
   await readings.createIndex(["device", "t"], { unique: true });
@@ -246,7 +246,20 @@ Deno.test("ingest: a reading a unique index of the collection refuses is a 409 n
   assert.equal(response.status, 409);
   assert.match(
     (await response.json()).error,
-    /conflicts with a stored reading: .*unique index 'device_1_t_1'/,
+    /^line 2 conflicts with a stored reading: .*unique index 'device_1_t_1'/,
+  );
+  assert.equal(await readings.count(), 1);
+  // Two readings of one request with the same value: the later is named.
+  const inside = await handle(
+    post(ndjson([{ seq: 4, t: 20 }, { seq: 5, t: 21 }, { seq: 6, t: 20 }]), {
+      token: "token-a",
+      type: "application/x-ndjson",
+    }),
+  );
+  assert.equal(inside.status, 409);
+  assert.match(
+    (await inside.json()).error,
+    /^line 3 conflicts with line 1: .*unique index 'device_1_t_1'/,
   );
   assert.equal(await readings.count(), 1);
 });

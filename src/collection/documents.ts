@@ -171,7 +171,10 @@ export async function insertMany<T>(
     const at = docs.length === 1 ? action : `${action}: document ${i}`;
     const { id, value } = documentOf(c, doc, undefined, at);
     if (ids.has(id)) {
-      throw new DuplicateKeyError(`${at}: the id '${id}' is given twice`);
+      throw new DuplicateKeyError(`${at}: the id '${id}' is given twice`, {
+        key: id,
+        holder: id,
+      });
     }
     ids.add(id);
     return {

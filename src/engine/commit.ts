@@ -192,7 +192,7 @@ export async function commitItems(
       if (e.unique) {
         const holder = claimed.get(entryKeyId(e));
         if (holder !== undefined && holder !== id) {
-          throw s.duplicate(action, collection, e, holder);
+          throw s.duplicate(action, collection, e, holder, id);
         }
         claimed.set(entryKeyId(e), id);
         claims.push({ entry: e, owner: id });
@@ -206,7 +206,7 @@ export async function commitItems(
       ...claims.map((c) => c.entry.key),
       ...releases.map((r) => r.entry.key),
     ]);
-    const rivals: { entry: IndexEntry; holder: string }[] = [];
+    const rivals: { entry: IndexEntry; holder: string; owner: string }[] = [];
     for (let j = 0; j < claims.length; j++) {
       const probe = probes[j] ?? null;
       const claim = claims[j]!;
@@ -223,7 +223,7 @@ export async function commitItems(
         changes.some((c) => c.id === holder) &&
         !keepsEntry(s, state, changes, holder, claim.entry, action)
       ) continue;
-      rivals.push({ entry: claim.entry, holder });
+      rivals.push({ entry: claim.entry, holder, owner: claim.owner });
     }
     if (rivals.length > 0) {
       // A holder that has expired or is gone left a stale entry: take it.
@@ -239,6 +239,7 @@ export async function commitItems(
             collection,
             rivals[j]!.entry,
             rivals[j]!.holder,
+            rivals[j]!.owner,
           );
         }
       }

@@ -176,7 +176,7 @@ export function createIndex(
           if (e.unique) {
             const holder = owners.get(entryKeyId(e));
             if (holder !== undefined) {
-              throw s.duplicate(action, collection, e, holder);
+              throw s.duplicate(action, collection, e, holder, id);
             }
             owners.set(entryKeyId(e), id);
           }
@@ -327,7 +327,7 @@ export async function backfill(
           if (e.unique) {
             const holder = owners.get(entryKeyId(e));
             if (holder !== undefined && holder !== id) {
-              throw s.duplicate(action, collection, e, holder);
+              throw s.duplicate(action, collection, e, holder, id);
             }
             owners.set(entryKeyId(e), id);
             uniques.push({ entry: e, id });
@@ -358,7 +358,7 @@ export async function backfill(
             s.docKey(collection, holder),
           );
           if (held !== null && !isExpired(s.decode(held, action), now)) {
-            throw s.duplicate(action, collection, entry, holder);
+            throw s.duplicate(action, collection, entry, holder, id);
           }
         }
       }

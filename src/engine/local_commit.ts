@@ -219,7 +219,9 @@ export function prepareLocal(
   let claimed: Map<string, string> | undefined;
   let rewritten: Set<string> | undefined;
   // Unique values claimed from items this commit rewrites.
-  let held: { entry: IndexEntry; holder: string }[] | undefined;
+  let held:
+    | { entry: IndexEntry; holder: string; claimant: string }[]
+    | undefined;
   // Stored unique entries the items give up (their deletes wait).
   let released: IndexEntry[] | undefined;
   const indexed = indexes.size > 0 || indexes.ordered;
@@ -334,7 +336,7 @@ export function prepareLocal(
         claimed ??= new Map();
         const mine = claimed.get(kid);
         if (mine !== undefined && mine !== id) {
-          throw s.duplicate(action, collection, e, mine);
+          throw s.duplicate(action, collection, e, mine, id);
         }
         claimed.set(kid, id);
         const holder = ram.holder(e);
@@ -346,9 +348,11 @@ export function prepareLocal(
           const live = holder.record !== undefined &&
             !isExpired(holder.record, now);
           if (live && !rewritten.has(holder.id)) {
-            throw s.duplicate(action, collection, e, holder.id);
+            throw s.duplicate(action, collection, e, holder.id, id);
           }
-          if (live) (held ??= []).push({ entry: e, holder: holder.id });
+          if (live) {
+            (held ??= []).push({ entry: e, holder: holder.id, claimant: id });
+          }
         }
       }
       added.push(e);
@@ -357,9 +361,9 @@ export function prepareLocal(
     }
     pending.push({ id, key, slot, made, next, cost, tomb, removed, added });
   }
-  for (const { entry, holder } of held ?? []) {
+  for (const { entry, holder, claimant } of held ?? []) {
     if (keepsEntry(s, state, changes, holder, entry, action)) {
-      throw s.duplicate(action, collection, entry, holder);
+      throw s.duplicate(action, collection, entry, holder, claimant);
     }
   }
   for (const e of released ?? []) {

@@ -75,6 +75,7 @@ export function putNow(
   if (op.mustBeNew === true && live) {
     throw new DuplicateKeyError(
       `${action}: an item with id '${id}' already exists`,
+      { key: id, holder: id },
     );
   }
   const next = newRecord(
@@ -136,7 +137,7 @@ export function putNow(
             holder !== undefined && holder !== slot && holder.id !== id &&
             holder.record !== undefined && !isExpired(holder.record, now)
           ) {
-            throw s.duplicate(action, collection, e, holder.id);
+            throw s.duplicate(action, collection, e, holder.id, id);
           }
         }
         into.push(e);

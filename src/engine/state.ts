@@ -556,6 +556,7 @@ export class EngineCore {
     collection: string,
     entry: IndexEntry,
     holder: string,
+    key?: string,
   ): DuplicateKeyError {
     // An encrypted database's messages name keys and fields, never values.
     const shown = hidesValues(this.storage)
@@ -563,8 +564,14 @@ export class EngineCore {
       : entry.tuple.length === 1
       ? JSON.stringify(entry.tuple[0])
       : JSON.stringify(entry.tuple);
+    const claim = key === undefined || key === holder
+      ? ""
+      : `; item '${key}' cannot have it too`;
     return new DuplicateKeyError(
-      `${action}: unique index '${entry.index}' of '${collection}' already has ${shown} (item '${holder}')`,
+      `${action}: unique index '${entry.index}' of '${collection}' already has ${shown} (item '${holder}')${claim}`,
+      key === undefined
+        ? { holder, index: entry.index }
+        : { key, holder, index: entry.index },
     );
   }
 

@@ -197,6 +197,7 @@ export function buildChanges(
       if (op.mustBeNew === true && live) {
         throw new DuplicateKeyError(
           `${action}: an item with id '${op.id}' already exists`,
+          { key: op.id, holder: op.id },
         );
       }
       next = newRecord(s, op, old, live, now, live ? old.seq : ++seq);

@@ -352,7 +352,11 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
           const message = (e as Error).message;
           const index = /item (\d+)/.exec(message)?.[1];
           const keys = [...batch.keys()];
-          const key = index !== undefined
+          // A unique index names the reading it refused (not the holder).
+          const refused = conflict ? (e as DuplicateKeyError).key : undefined;
+          const key = refused !== undefined && batch.has(refused)
+            ? refused
+            : index !== undefined
             ? keys[Number(index)]
             : keys.find((k) => message.includes(`'${k}'`));
           if (key === undefined && isTooLarge(e)) {
@@ -367,10 +371,12 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
           // A unique index of the collection refuses it: sent again, it
           // would be refused again (nothing was stored).
           if (conflict) {
-            return refuse(
-              409,
-              `${at} conflicts with a stored reading: ${message}`,
-            );
+            const holder = (e as DuplicateKeyError).holder;
+            const other = holder !== undefined && holder !== key &&
+                batch.has(holder)
+              ? where.get(holder)!
+              : "a stored reading";
+            return refuse(409, `${at} conflicts with ${other}: ${message}`);
           }
           return refuse(400, `${at} cannot be stored: ${message}`);
         }

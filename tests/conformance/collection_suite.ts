@@ -452,6 +452,66 @@ export function collectionSuite(factory: StorageFactory): void {
   );
 
   t(
+    "a DuplicateKeyError names the item refused, the holder and the index",
+    async ({ db }) => {
+      const c = db.collection<Doc>("named", {
+        indexes: [{ fields: "email", unique: true }],
+      });
+      await c.put("a", { email: "v" });
+      const names = async (write: Promise<unknown>) => {
+        const e = await write.then(() => undefined, (e) => e);
+        assert.ok(e instanceof DuplicateKeyError, String(e));
+        return { key: e.key, holder: e.holder, index: e.index };
+      };
+      // Against a stored holder; against a holder the batch rewrites and
+      // that keeps the value (either order); two claims in one batch.
+      assert.deepEqual(
+        await names(c.putBatch(
+          new Map([["c", { email: "q" }], ["b", {
+            email: "v",
+          }]]),
+        )),
+        { key: "b", holder: "a", index: "email_1" },
+      );
+      for (
+        const batch of [
+          [["a", { email: "v", n: 2 }], ["b", { email: "v" }]],
+          [["b", { email: "v" }], ["a", { email: "v", n: 3 }]],
+        ] as [string, Doc][][]
+      ) {
+        assert.deepEqual(await names(c.putBatch(new Map(batch))), {
+          key: "b",
+          holder: "a",
+          index: "email_1",
+        });
+      }
+      assert.deepEqual(
+        await names(c.putBatch(
+          new Map([["x", { email: "z" }], ["y", {
+            email: "z",
+          }]]),
+        )),
+        { key: "y", holder: "x", index: "email_1" },
+      );
+      assert.deepEqual(await names(c.put("d", { email: "v" })), {
+        key: "d",
+        holder: "a",
+        index: "email_1",
+      });
+      assert.deepEqual(await names(c.insert({ _id: "a", email: "w" })), {
+        key: "a",
+        holder: "a",
+        index: undefined,
+      });
+      const other = db.collection<Doc>("named2");
+      await other.insertMany([{ _id: "p", k: 1 }, { _id: "q", k: 1 }]);
+      const built = await names(other.createIndex("k", { unique: true }));
+      assert.deepEqual([built.key, built.holder].sort(), ["p", "q"]);
+      assert.equal(built.index, "k_1");
+    },
+  );
+
+  t(
     "an expired document frees its unique value and leaves its indexes",
     async ({ db, clock }) => {
       const c = db.collection<Doc>("c");
