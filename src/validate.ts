@@ -17,7 +17,8 @@ const encoder = new TextEncoder();
  *
  * @param key The key.
  * @param action What is being attempted.
- * @throws {TypeError} When it is not a non-empty string.
+ * @throws {TypeError} When it is not a non-empty string, or has a lone
+ *   surrogate.
  * @throws {RangeError} When it is longer than {@linkcode MAX_KEY_BYTES}.
  *
  * @example
@@ -34,6 +35,13 @@ export function checkKey(key: unknown, action: string): asserts key is string {
   }
   if (key.length === 0) {
     throw new TypeError(`${action}: the key must not be empty`);
+  }
+  // Every storage keeps keys as UTF-8 (a one-byte string is always
+  // well-formed: V8 answers at once).
+  if (!key.isWellFormed()) {
+    throw new TypeError(
+      `${action}: the key has a lone surrogate (not valid UTF-16, so not storable as UTF-8)`,
+    );
   }
   if (key.length * 3 > MAX_KEY_BYTES) {
     const bytes = encoder.encode(key).length;

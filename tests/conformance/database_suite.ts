@@ -195,6 +195,16 @@ export function databaseSuite(factory: StorageFactory): void {
     await assert.rejects(db.put("x".repeat(1025), 1), RangeError);
     assert.equal(await db.put("x".repeat(1024), 1), "x".repeat(1024));
     await assert.rejects(db.delete(""), TypeError);
+    // A lone surrogate is not storable as UTF-8: refused by every write
+    // (a memory database took it and then could not list its collections).
+    for (const key of ["\ud800", "a\udc00b", "x\ud83d"]) {
+      await assert.rejects(db.put(key, 1), /lone surrogate/);
+      await assert.rejects(db.putBatch(new Map([[key, 1]])), TypeError);
+      await assert.rejects(db.insert({ _id: key }), TypeError);
+    }
+    assert.equal(await db.put("\ud83d\ude00", 2), "\ud83d\ude00"); // a pair is fine
+    assert.deepEqual(await db.collections(), ["default"]);
+    assert.equal(await db.count(), 2);
   });
 
   t(
