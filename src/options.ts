@@ -89,6 +89,7 @@ const PUT_BATCH = [
   "tags",
   "atomic",
   "assumeNew",
+  "deletes",
 ] as const satisfies readonly (keyof PutBatchOptions)[];
 const FIND = [
   "sort",

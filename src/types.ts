@@ -246,6 +246,13 @@ export interface PutBatchOptions {
    * with `atomic: false` alone. Default `false`.
    */
   readonly assumeNew?: boolean;
+  /**
+   * Keys to delete in the same write as the puts: all of it commits, or
+   * none (with `atomic: false`, in the same steps, after the puts). A key
+   * may not be both put and deleted; not with `assumeNew`. Keys of absent
+   * items are ignored, as by `deleteBatch`.
+   */
+  readonly deletes?: Iterable<string>;
 }
 
 /** Options of `get` and `getEntry`. */

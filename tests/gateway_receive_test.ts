@@ -239,6 +239,63 @@ Deno.test("receive: a document a unique index of the receiver refuses is a 409; 
   assert.equal(await readings.count(), 1);
 });
 
+Deno.test("receive: a collection's puts and deletes are one atomic write; a batch of several collections refused at a later one says what was applied", async () => {
+  for (const kv of [false, true]) {
+    await using db = await open(kv ? { kv: ":memory:" } : {});
+    const readings = db.collection("readings");
+    await readings.createIndex("serial", { unique: true });
+    await readings.putBatch(
+      new Map([["other", { serial: "S1" }], ["old", { serial: "S0" }]]),
+    );
+    const del = (seq: string, key: string): RelayChange => ({
+      seq,
+      type: "delete",
+      collection: "readings",
+      key,
+      version: 1,
+    });
+    // The delete comes before the refused put: it is not applied either.
+    const refused = await applyBatch(db, {
+      origin: "gw~1",
+      changes: [del("1", "old"), put("2", "b", { serial: "S1" })],
+    }).then(() => undefined, (e) => e);
+    assert.equal(refused?.name, "DuplicateKeyError");
+    assert.deepEqual(await readings.get("old"), { serial: "S0" });
+    // A delete that frees a value and a put that takes it: together.
+    assert.deepEqual(
+      await applyBatch(db, {
+        origin: "gw~1",
+        changes: [del("3", "other"), put("4", "b", { serial: "S1" })],
+      }),
+      { applied: 2, skipped: 0 },
+    );
+    assert.deepEqual(await readings.get("b"), { serial: "S1" });
+    assert.equal(await readings.get("other"), null);
+    // Several collections: the first is applied, the second refused; the
+    // error says so, and sent again once fixed, the first is skipped.
+    const notes = (seq: string, key: string): RelayChange => ({
+      seq,
+      type: "put",
+      collection: "notes",
+      key,
+      version: 1,
+      doc: { n: key },
+    });
+    const two = {
+      origin: "gw~2",
+      changes: [notes("1", "n1"), put("2", "c", { serial: "S1" })],
+    };
+    await assert.rejects(
+      applyBatch(db, two),
+      /unique index 'serial_1'.*the changes of 'notes' in this batch were applied before; sent again, they are skipped/,
+    );
+    assert.deepEqual(await db.collection("notes").get("n1"), { n: "n1" });
+    await readings.delete("b");
+    assert.deepEqual(await applyBatch(db, two), { applied: 1, skipped: 1 });
+    assert.deepEqual(await readings.get("c"), { serial: "S1" });
+  }
+});
+
 Deno.test("receive: on Deno KV a batch larger than one KV commit is applied in parts, once", async () => {
   await using db = await open({ kv: ":memory:" });
   const changes = Array.from(

@@ -208,7 +208,8 @@ export async function putBatch<T>(
       itemAction,
     );
   });
-  if (ops.length === 0) return [];
+  const deletes = deleteOps(options?.deletes, pairs, action);
+  if (ops.length + deletes.length === 0) return [];
   const atomic = options?.atomic;
   if (atomic !== undefined && typeof atomic !== "boolean") {
     throw new TypeError(`${action}: atomic must be a boolean`);
@@ -222,12 +223,48 @@ export async function putBatch<T>(
       `${action}: assumeNew writes in several atomic steps: pass atomic: false with it`,
     );
   }
+  if (assumeNew === true && deletes.length > 0) {
+    throw new TypeError(`${action}: deletes cannot go with assumeNew`);
+  }
+  const all = deletes.length === 0 ? ops : [...ops, ...deletes];
   if (assumeNew === true) {
     await c.engine.writeNew(c.name, ops, action);
   } else if (atomic === false) {
-    await writeSplit(c.engine, c.name, ops, action);
-  } else await c.engine.write(c.name, ops, action);
+    await writeSplit(c.engine, c.name, all, action);
+  } else await c.engine.write(c.name, all, action);
   return ops.map((op) => op.id);
+}
+
+/** The delete steps of `putBatch`'s `deletes` (each key once). */
+function deleteOps(
+  keys: unknown,
+  pairs: readonly [string | undefined, unknown][],
+  action: string,
+): WriteOp[] {
+  if (keys === undefined) return [];
+  if (
+    keys === null || typeof keys !== "object" ||
+    typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `${action}: deletes must be an iterable of keys, got ${
+        describeType(keys)
+      }`,
+    );
+  }
+  const unique = [...new Set(keys as Iterable<string>)];
+  if (unique.length === 0) return [];
+  const put = new Set<string>();
+  for (const [key] of pairs) if (key !== undefined) put.add(key);
+  return unique.map((key) => {
+    checkKey(key, `${action}: deletes`);
+    if (put.has(key)) {
+      throw new TypeError(
+        `${action}: '${key}' is both put and deleted`,
+      );
+    }
+    return { kind: "delete", id: key };
+  });
 }
 
 /**

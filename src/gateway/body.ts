@@ -81,6 +81,15 @@ export async function readCapped(
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      // A Request built in code may stream anything: only bytes are a body.
+      if (!(value instanceof Uint8Array)) {
+        await reader.cancel().catch(() => {});
+        return {
+          status: 400,
+          message:
+            "The body could not be read: its stream gave other than bytes",
+        };
+      }
       total += value.byteLength;
       if (total > maxBytes) {
         await reader.cancel().catch(() => {});

@@ -79,6 +79,11 @@ export const RELAY_COLLECTION = "_relay";
 export const APPLIED_COLLECTION = "_applied";
 
 const ORIGIN = /^[A-Za-z0-9_.:~-]{1,128}$/;
+/**
+ * A feed position: a counter (up to 20 digits), or `0.` and the hex of a
+ * storage key (a record older than the feed; Deno KV's keys go to 2 KiB).
+ */
+const SEQ = /^(?:[0-9]{1,20}|0\.[0-9a-f]{2,4200})$/;
 const COLLECTION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
@@ -135,8 +140,8 @@ export function parseBatch(value: unknown): RelayBatch | string {
     const c = changes[i] as Record<string, unknown> | null;
     const at = `change ${i + 1}`;
     if (typeof c !== "object" || c === null) return `${at} is not an object`;
-    if (typeof c.seq !== "string" || c.seq.length === 0 || c.seq.length > 256) {
-      return `${at}: seq must be a non-empty string`;
+    if (typeof c.seq !== "string" || !SEQ.test(c.seq)) {
+      return `${at}: seq must be a feed position (a counter of up to 20 digits, or "0." and hex)`;
     }
     if (c.type !== "put" && c.type !== "delete") {
       return `${at}: type must be "put" or "delete"`;

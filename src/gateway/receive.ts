@@ -5,7 +5,9 @@
  * @module
  */
 
-import type { Database } from "../../mod.ts";
+import type { Collection, Database } from "../../mod.ts";
+import { checkKey } from "../validate.ts";
+import { checkValue } from "../value_codec.ts";
 import { checkTokenSpec, type TokenSpec, TokenTable } from "./auth.ts";
 import { readCapped } from "./body.ts";
 import {
@@ -67,6 +69,9 @@ interface Applied {
   /** The position. */
   readonly s: string;
 }
+
+/** Refuses bytes that are not UTF-8 (a JSON body is UTF-8, RFC 8259). */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The largest part a collection's storage took in one atomic write. */
 const partSize = new WeakMap<object, number>();
@@ -131,9 +136,10 @@ async function inParts<K>(
  * its key from that origin. `db` keeps, in its `_applied` collection, one
  * record per origin and collection: the position of the latest change
  * applied (the relay sends a collection's changes in feed order, so that is
- * the per-key rule at the cost of one read and one write per batch). Per
- * collection, the documents are written first (puts in one atomic write,
- * deletes in another; on Deno KV in parts of under 100), then the position;
+ * the per-key rule at the cost of one read and one write per batch). Every
+ * key and document is checked before anything is written; then, per
+ * collection, its puts and deletes are written in one atomic write (on
+ * Deno KV in parts of under 100), then the position;
  * a batch cut short by a crash is completed when the relay sends it again
  * (it was not acknowledged), and a change seen twice is applied once.
  * Batches of one origin are applied one at a time in this process, and the
@@ -217,34 +223,39 @@ async function applyNow(
       keys.set(change.key, change);
     }
   }
+  // What the database refuses by a change's shape (a key, a document) is
+  // found before anything is written.
+  for (const [name, changes] of byCollection) {
+    for (const change of changes.values()) {
+      const at = `Cannot apply the change of '${name}' key ${
+        JSON.stringify(change.key.slice(0, 100))
+      }`;
+      checkKey(change.key, at);
+      if (change.type === "put") checkValue(change.doc, at);
+    }
+  }
   const applied = db.collection<Applied>(APPLIED_COLLECTION);
   let count = 0;
   let skipped = batch.changes.length;
+  const done: string[] = [];
   for (const [name, changes] of byCollection) {
     const markKey = `${batch.origin}/${name}`;
     const before = (await applied.get(markKey))?.s;
-    const puts: [string, unknown][] = [];
-    const deletes: string[] = [];
+    const todo: RelayChange[] = [];
     let latest = before;
     for (const change of changes.values()) {
       if (before !== undefined && compareSeq(change.seq, before) <= 0) continue;
-      if (change.type === "put") puts.push([change.key, change.doc]);
-      else deletes.push(change.key);
+      todo.push(change);
       if (latest === undefined || compareSeq(change.seq, latest) > 0) {
         latest = change.seq;
       }
     }
-    if (puts.length + deletes.length === 0) continue;
+    if (todo.length === 0) continue;
     const col = db.collection<unknown>(name);
-    if (puts.length > 0 && assumeNew) {
-      // In commits as large as the storage takes (not atomic as a whole:
-      // a batch cut short is completed when the relay sends it again).
-      await col.putBatch(new Map(puts), { atomic: false, assumeNew: true });
-    } else if (puts.length > 0) {
-      await inParts(col, puts, (part) => col.putBatch(new Map(part)));
-    }
-    if (deletes.length > 0) {
-      await inParts(col, deletes, (part) => col.deleteBatch(part));
+    try {
+      await write(col, todo, assumeNew);
+    } catch (e) {
+      throw done.length === 0 ? e : appliedBefore(e, done);
     }
     // Never set the position back (another handle of the same target may
     // have applied a later batch meanwhile).
@@ -252,10 +263,68 @@ async function applyNow(
     if (now === undefined || compareSeq(latest!, now) > 0) {
       await applied.put(markKey, { s: latest! });
     }
-    count += puts.length + deletes.length;
-    skipped -= puts.length + deletes.length;
+    done.push(name);
+    count += todo.length;
+    skipped -= todo.length;
   }
   return { applied: count, skipped };
+}
+
+/**
+ * Writes one collection's changes: puts and deletes in one atomic write
+ * (on Deno KV, in parts of what one commit holds); with `assumeNew`, the
+ * puts as new documents, then the deletes.
+ */
+async function write(
+  col: Collection<unknown>,
+  changes: readonly RelayChange[],
+  assumeNew: boolean,
+): Promise<void> {
+  const puts = changes.filter((c) => c.type === "put");
+  if (assumeNew && puts.length > 0) {
+    // In commits as large as the storage takes (not atomic as a whole:
+    // a batch cut short is completed when the relay sends it again).
+    await col.putBatch(new Map(puts.map((c) => [c.key, c.doc])), {
+      atomic: false,
+      assumeNew: true,
+    });
+    const deletes = changes.filter((c) => c.type === "delete");
+    if (deletes.length > 0) {
+      await inParts(
+        col,
+        deletes,
+        (part) => col.deleteBatch(part.map((c) => c.key)),
+      );
+    }
+    return;
+  }
+  await inParts(col, changes, (part) => {
+    const map = new Map<string, unknown>();
+    const deletes: string[] = [];
+    for (const c of part) {
+      if (c.type === "put") map.set(c.key, c.doc);
+      else deletes.push(c.key);
+    }
+    return col.putBatch(map, deletes.length > 0 ? { deletes } : undefined);
+  });
+}
+
+/**
+ * The error of a collection refused after others of the batch were
+ * applied: the same class, saying so (sent again, those are skipped).
+ */
+function appliedBefore(e: unknown, done: readonly string[]): unknown {
+  if (!(e instanceof Error)) return e;
+  const Class = e.constructor as new (
+    message: string,
+    options: { cause: unknown },
+  ) => Error;
+  return new Class(
+    `${e.message} (the changes of ${
+      done.map((n) => `'${n}'`).join(", ")
+    } in this batch were applied before; sent again, they are skipped)`,
+    { cause: e },
+  );
 }
 
 /**
@@ -337,7 +406,8 @@ export function receive(
         "www-authenticate": 'Bearer realm="tether-receive"',
       });
     }
-    const type = request.headers.get("content-type")?.split(";")[0]?.trim();
+    const type = request.headers.get("content-type")?.split(";")[0]?.trim()
+      .toLowerCase();
     if (type !== "application/json") {
       await request.body?.cancel().catch(() => {});
       return problem(415, "Send application/json");
@@ -348,7 +418,7 @@ export function receive(
     }
     let value: unknown;
     try {
-      value = JSON.parse(new TextDecoder().decode(bytes));
+      value = JSON.parse(utf8.decode(bytes));
     } catch (e) {
       return problem(
         400,

@@ -452,6 +452,70 @@ export function collectionSuite(factory: StorageFactory): void {
   );
 
   t(
+    "putBatch with deletes: the puts and the deletes commit together, or none",
+    async ({ db }) => {
+      const c = db.collection<Doc>("mixed", {
+        indexes: [{ fields: "email", unique: true }],
+      });
+      await c.putBatch(
+        new Map<string, Doc>([["a", { email: "a" }], ["b", { email: "b" }]]),
+      );
+      // Refused (a unique value taken): "a" is not deleted either.
+      await assert.rejects(
+        c.putBatch(new Map<string, Doc>([["c", { email: "b" }]]), {
+          deletes: ["a"],
+        }),
+        DuplicateKeyError,
+      );
+      assert.deepEqual(await c.get("a"), { email: "a" });
+      assert.equal(await c.get("c"), null);
+      // A value a deleted item gives up is free for a put of the same write.
+      assert.deepEqual(
+        await c.putBatch(new Map<string, Doc>([["c", { email: "b" }]]), {
+          deletes: new Set(["b", "nothing", "b"]),
+        }),
+        ["c"],
+      );
+      assert.equal(await c.get("b"), null);
+      assert.deepEqual(await c.get("c"), { email: "b" });
+      // Only deletes; split into steps with atomic: false.
+      assert.deepEqual(await c.putBatch(new Map(), { deletes: ["a"] }), []);
+      assert.equal(await c.count(), 1);
+      await c.putBatch(new Map<string, Doc>([["d", {}]]), {
+        deletes: ["c"],
+        atomic: false,
+      });
+      assert.deepEqual(
+        (await c.find().toArray()).length,
+        1,
+      );
+      // Caller mistakes, before anything changes.
+      await assert.rejects(
+        c.putBatch(new Map<string, Doc>([["d", {}]]), { deletes: ["d"] }),
+        /'d' is both put and deleted/,
+      );
+      await assert.rejects(
+        c.putBatch(new Map(), { deletes: "d" as unknown as string[] }),
+        TypeError,
+      );
+      await assert.rejects(
+        c.putBatch(new Map(), { deletes: [""] }),
+        TypeError,
+      );
+      await assert.rejects(
+        c.putBatch(new Map<string, Doc>([["e", {}]]), {
+          deletes: ["d"],
+          atomic: false,
+          assumeNew: true,
+        }),
+        /deletes cannot go with assumeNew/,
+      );
+      assert.deepEqual(await c.get("d"), {});
+      assert.deepEqual((await db.verify()).problems, []);
+    },
+  );
+
+  t(
     "a DuplicateKeyError names the item refused, the holder and the index",
     async ({ db }) => {
       const c = db.collection<Doc>("named", {
