@@ -401,3 +401,34 @@ Deno.test("applyBatch: a collection's batches must come in feed order (the rule 
   assert.equal(await other.collection("readings").has("b"), false);
   assert.deepEqual(await other.collection("readings").get("a"), { t: 5 });
 });
+
+Deno.test("receive: seq is a feed position; the position of an old record with a long key is taken", async () => {
+  await using db = await open();
+  const handle = receive(db, { token: "sync" });
+  const send = async (seq: unknown) => {
+    const r = await handle(
+      syncRequest(JSON.stringify({
+        origin: "gw~1",
+        changes: [{ ...put("1", "k", { t: 1 }), seq }],
+      })),
+    );
+    return { status: r.status, body: await r.json() };
+  };
+  // A record older than the feed, with a key of 1,000 bytes: over 2,000 hex.
+  const long = `0.${"6b".repeat(1_100)}`;
+  assert.deepEqual(await send(long), {
+    status: 200,
+    body: { applied: 1, skipped: 0 },
+  });
+  for (
+    const bad of ["", "abc", "1.5", "-1", "0.", "0.6B", "1".repeat(21), 7, null]
+  ) {
+    const { status, body } = await send(bad);
+    assert.equal(status, 400, String(bad));
+    assert.match(body.error, /seq must be a feed position/);
+  }
+  assert.deepEqual(await send("00000000000000000001"), {
+    status: 200,
+    body: { applied: 1, skipped: 0 },
+  });
+});
