@@ -222,7 +222,7 @@ Deno.test("readonly: true on open is the default of every read; dates are copied
   assert.equal((await db.get("d") as { at: Date }).at.getTime(), 5);
   // Updates go on working on stored values read internally.
   await db.update({ a: { $exists: true } }, { $set: { "a.b": 3 } });
-  assert.deepEqual(await db.get("k"), { _id: "k", a: { b: 3 } });
+  assert.deepEqual(await db.get("k"), { a: { b: 3 } });
   await assert.rejects(
     open({ readonly: "yes" as unknown as boolean }),
     TypeError,

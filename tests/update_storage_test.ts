@@ -287,3 +287,28 @@ t("expectedVersion and bad upserts change nothing", async (db) => {
   );
   assert.equal(await c.count(), 1);
 });
+
+t(
+  "an item put without _id stays without one through updates; the document returned is the one stored",
+  async (db) => {
+    const c = db.collection<Doc>("plain");
+    await c.put("k", { n: 1 });
+    await c.put("j", { n: 5 });
+    assert.equal(await c.update({ n: 1 }, { $inc: { n: 1 } }), 1);
+    assert.deepEqual(await c.get("k"), { n: 2 });
+    const after = await c.findOneAndUpdate({ n: 2 }, { $set: { m: 1 } }, {
+      returnDocument: "after",
+    });
+    assert.deepEqual(after, { n: 2, m: 1 });
+    assert.deepEqual(await c.get("k"), after);
+    // A replacement document keeps the stored _id, or its absence.
+    await c.replaceOne({ n: 5 }, { n: 6 });
+    assert.deepEqual(await c.get("j"), { n: 6 });
+    await c.insert({ _id: "d", n: 7 });
+    await c.replaceOne({ _id: "d" }, { n: 8 });
+    assert.deepEqual(await c.get("d"), { _id: "d", n: 8 });
+    // _id cannot be set by an update.
+    await assert.rejects(c.update({ n: 2 }, { $set: { _id: "k" } }), TypeError);
+    assert.deepEqual(await c.get("k"), { n: 2, m: 1 });
+  },
+);

@@ -34,7 +34,11 @@ import {
   describeType,
   hidesValues,
 } from "../validate.ts";
-import { checkDocument, type CheckedValue } from "../value_codec.ts";
+import {
+  checkDocument,
+  type CheckedValue,
+  checkValue,
+} from "../value_codec.ts";
 import { type CollectionCore, ready } from "./core.ts";
 import { checkFilter, matching, type QueryFilter } from "./query.ts";
 
@@ -119,11 +123,15 @@ export function rewriteOp(
   doc: unknown,
   action: string,
 ): WriteOp {
+  const at = `${action}: document '${entry.key}'`;
+  // An item stored without `_id` (`put(key, value)`) stays without one: an
+  // update changes what it says and nothing else (`_id` cannot be set).
+  const bare = typeof doc === "object" && doc !== null &&
+    (doc as { _id?: unknown })._id === undefined;
   return {
     kind: "put",
     id: entry.key,
-    value: documentOf(c, doc, entry.key, `${action}: document '${entry.key}'`)
-      .value,
+    value: bare ? checkValue(doc, at) : documentOf(c, doc, entry.key, at).value,
     tags: undefined,
     ttl: undefined,
     keepMeta: true,
