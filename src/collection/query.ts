@@ -27,6 +27,7 @@ import {
 } from "../query/aggregate.ts";
 import { createCursor, type Cursor, type CursorPlan } from "../query/cursor.ts";
 import { type Filter, lazyFilter } from "../query/compile.ts";
+import { isPlainObject } from "../query/types.ts";
 import { compileProjection } from "../query/projection.ts";
 import { compileSort } from "../query/sort.ts";
 import type { FindOptions } from "../types.ts";
@@ -66,11 +67,13 @@ export function checkFilter(
   limit: unknown,
   action: string,
 ): { conditions: Filter; limit: number } {
-  if (
-    typeof filter !== "object" || filter === null || Array.isArray(filter)
-  ) {
+  // A plain object: the fields of a Map, a Date or a class instance are
+  // not its own (a Map would match everything).
+  if (!isPlainObject(filter)) {
     throw new TypeError(
-      `${action}: the filter must be an object, got ${describeType(filter)}`,
+      `${action}: the filter must be a plain object, got ${
+        describeType(filter)
+      }`,
     );
   }
   const { $limit, ...conditions } = filter;
@@ -210,11 +213,12 @@ export async function count(
   filter: QueryFilter | undefined,
 ): Promise<number> {
   c.engine.assertOpen(`Cannot count '${c.name}'`);
-  const all = filter === undefined || Object.keys(filter).length === 0;
+  const all = filter === undefined ||
+    (isPlainObject(filter) && Object.keys(filter).length === 0);
   // A shared storage (Deno KV) is counted by reading it: other processes
   // write to it too.
   if (all && !c.engine.shared) return c.engine.count(c.name);
-  return await find(c, filter ?? {}, {}).count();
+  return await find(c, filter === undefined ? {} : filter, {}).count();
 }
 
 /**

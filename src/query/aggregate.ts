@@ -30,6 +30,7 @@ import { compileFilter, type Filter } from "./compile.ts";
 import { compileExpression } from "./expression.ts";
 import { compileSort, type SortSpec } from "./sort.ts";
 import { describe, isPlainObject } from "./types.ts";
+import { setOwn } from "../value_codec.ts";
 
 /** One pipeline stage, e.g. `{ $group: { _id: "$device", n: { $sum: 1 } } }`. */
 export type PipelineStage = { readonly [stage: string]: unknown };
@@ -125,11 +126,11 @@ function compileUnwind(spec: unknown): Factory {
     let out: Doc = { ...d };
     if (segs.length === 1) {
       if (v === undefined) delete out[segs[0]!];
-      else out[segs[0]!] = v;
+      else setOwn(out, segs[0]!, v);
     } else {
       out = compileSet(out, segs, 0, v);
     }
-    if (index !== undefined) out[index] = i;
+    if (index !== undefined) setOwn(out, index, i);
     return out;
   };
   return (next) => ({
@@ -159,10 +160,10 @@ function compileSet(d: Doc, segs: string[], i: number, v: unknown): Doc {
   const seg = segs[i]!;
   if (i === segs.length - 1) {
     if (v === undefined) delete out[seg];
-    else out[seg] = v;
+    else setOwn(out, seg, v);
   } else {
-    const sub = out[seg];
-    out[seg] = compileSet(isDoc(sub) ? sub : {}, segs, i + 1, v);
+    const sub = Object.hasOwn(out, seg) ? out[seg] : undefined;
+    setOwn(out, seg, compileSet(isDoc(sub) ? sub : {}, segs, i + 1, v));
   }
   return out;
 }

@@ -14,6 +14,7 @@ import { type Doc, stageError } from "./aggregate_project.ts";
 import { compareValues } from "./compare.ts";
 import { compileExpression, type Expression } from "./expression.ts";
 import { describe, isPlainObject } from "./types.ts";
+import { setOwn } from "../value_codec.ts";
 
 /** The default bound on the groups of one `$group`. */
 export const DEFAULT_MAX_GROUPS = 1_000_000;
@@ -314,7 +315,7 @@ export function compileGroup(
         for (const g of groups.values()) {
           const out: Doc = { _id: g.id };
           for (let i = 0; i < n; i++) {
-            out[outputs[i]!.name] = g.accs[i]!.result();
+            setOwn(out, outputs[i]!.name, g.accs[i]!.result());
           }
           if (!next.push(out)) break;
         }
@@ -436,7 +437,7 @@ export function compileBucket(spec: unknown): (next: Sink) => Sink {
           const accs = buckets[i];
           if (accs === undefined) continue;
           const out: Doc = { _id: i === last ? dflt : bounds[i] };
-          outputs.forEach((o, j) => out[o.name] = accs[j]!.result());
+          outputs.forEach((o, j) => setOwn(out, o.name, accs[j]!.result()));
           if (!next.push(out)) break;
         }
         next.end();

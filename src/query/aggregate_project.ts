@@ -9,6 +9,7 @@
 
 import { compileExpression, type Expression, ownField } from "./expression.ts";
 import { describe, isPlainObject } from "./types.ts";
+import { setOwn } from "../value_codec.ts";
 
 /** A document in a pipeline. */
 export type Doc = Record<string, unknown>;
@@ -110,16 +111,18 @@ function includeFrom(src: unknown, node: ProjNode, root: unknown): Doc {
     if (spec === "in") {
       if (doc !== undefined) {
         const v = ownField(doc, k);
-        if (v !== undefined) out[k] = v;
+        if (v !== undefined) setOwn(out, k, v);
       }
     } else if (spec instanceof Map) {
       const v = doc === undefined ? undefined : ownField(doc, k);
-      if (isDoc(v)) out[k] = includeFrom(v, spec, root);
-      else if (Array.isArray(v)) out[k] = includeArray(v, spec, root);
-      else if (hasComputed(spec)) out[k] = includeFrom(undefined, spec, root);
+      if (isDoc(v)) setOwn(out, k, includeFrom(v, spec, root));
+      else if (Array.isArray(v)) setOwn(out, k, includeArray(v, spec, root));
+      else if (hasComputed(spec)) {
+        setOwn(out, k, includeFrom(undefined, spec, root));
+      }
     } else {
       const v = spec(root);
-      if (v !== undefined) out[k] = v;
+      if (v !== undefined) setOwn(out, k, v);
     }
   }
   return out;
@@ -154,8 +157,8 @@ function excludeFrom(src: Doc, node: ProjNode): Doc {
     if (spec === "out") delete out[k];
     else if (spec instanceof Map) {
       const v = out[k];
-      if (isDoc(v)) out[k] = excludeFrom(v, spec);
-      else if (Array.isArray(v)) out[k] = excludeArray(v, spec);
+      if (isDoc(v)) setOwn(out, k, excludeFrom(v, spec));
+      else if (Array.isArray(v)) setOwn(out, k, excludeArray(v, spec));
     }
   }
   return out;
@@ -227,7 +230,7 @@ export function compileUnset(spec: unknown): (doc: Doc) => Doc {
     if (typeof p !== "string") {
       throw stageError("$unset", `expects field paths, got ${describe(p)}`);
     }
-    proj[p] = 0;
+    setOwn(proj, p, 0);
   }
   return compileProject(proj, "$unset");
 }
@@ -265,9 +268,9 @@ function setIn(
   const seg = segs[i]!;
   if (i === segs.length - 1) {
     if (v === undefined) delete out[seg];
-    else out[seg] = v;
+    else setOwn(out, seg, v);
   } else {
-    out[seg] = setIn(ownField(out, seg), segs, i + 1, v);
+    setOwn(out, seg, setIn(ownField(out, seg), segs, i + 1, v));
   }
   return out;
 }
@@ -304,7 +307,7 @@ export function compileAddFields(
       if (segs.length === 1) {
         if (out === doc) out = { ...doc };
         if (v === undefined) delete out[segs[0]!];
-        else out[segs[0]!] = v;
+        else setOwn(out, segs[0]!, v);
       } else {
         out = setIn(out, segs, 0, v) as Doc;
       }

@@ -71,11 +71,14 @@ function decodePosition(token: string, action: string): Position {
   try {
     const json = atob(token.replaceAll("-", "+").replaceAll("_", "/"));
     const position = JSON.parse(json);
+    // page() hands positions to clients, who may send back anything: every
+    // number a whole one from 0, the key valid base64.
+    const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
     if (
       typeof position === "object" && position !== null &&
-      (typeof position.o === "number" ||
-        (typeof position.p === "string" && typeof position.r === "number" &&
-          typeof position.k === "string"))
+      (whole(position.o) ||
+        (typeof position.p === "string" && whole(position.r) &&
+          typeof position.k === "string" && atob(position.k) !== undefined))
     ) {
       return position;
     }
@@ -229,7 +232,10 @@ export class Cursor<T> implements AsyncIterable<T> {
         }
         skip = at.o;
       } else {
-        if (sorted || at.p !== planTag(plan)) {
+        if (
+          sorted || at.p !== planTag(plan) ||
+          (plan?.kind === "index" && at.r >= plan.ranges.length)
+        ) {
           throw new TypeError(
             `${action}: the position belongs to another query plan`,
           );

@@ -59,6 +59,18 @@ export function statelessRegExp(re: RegExp): RegExp {
  */
 export function regexTest(re: RegExp): ValueTest {
   const r = statelessRegExp(re);
+  // V8 compiles a pattern when first run: one too large for it (or for
+  // its stack) fails there, so run it once now, not in every query.
+  try {
+    r.test("");
+  } catch (e) {
+    const why = String((e as Error)?.message ?? e).split(": ").pop();
+    throw new TypeError(
+      `Cannot compile filter: the regular expression /${
+        r.source.length > 40 ? `${r.source.slice(0, 40)}...` : r.source
+      }/ cannot run: ${why}`,
+    );
+  }
   const source = r.source;
   const flags = r.flags;
   return (v) =>

@@ -30,6 +30,7 @@ import {
   type OperatorBuilder,
 } from "./expression_util.ts";
 import { describe, isPlainObject } from "./types.ts";
+import { checkValue, copyValue, setOwn } from "../value_codec.ts";
 
 export type { Expression, OperatorBuilder } from "./expression_util.ts";
 
@@ -185,7 +186,8 @@ class ExpressionCompiler {
       return () => new Date(t);
     }
     if (Array.isArray(spec)) {
-      const items = spec.map((s, i) => c(s, `${where}.${i}`));
+      // Array.from visits holes (as undefined: refused); map skips them.
+      const items = Array.from(spec, (s, i) => c(s, `${where}.${i}`));
       return (d) => items.map((e) => e(d));
     }
     if (!isPlainObject(spec)) {
@@ -226,7 +228,7 @@ class ExpressionCompiler {
       const out: Record<string, unknown> = {};
       for (const [k, e] of fields) {
         const v = e(d);
-        if (v !== undefined) out[k] = v;
+        if (v !== undefined) setOwn(out, k, v);
       }
       return out;
     };
@@ -324,9 +326,12 @@ function comparison(
 // --- The operators -------------------------------------------------------------
 
 const core: Record<string, OperatorBuilder> = {
-  $literal: (arg) => {
-    const v = arg;
-    return () => v;
+  $literal: (arg, where) => {
+    // A value a document may hold (not a Map, a function, a symbol), and a
+    // copy for each result: results never share it with the caller.
+    const v = checkValue(arg, `Cannot compile expression at '${where}'`).value;
+    if (typeof v !== "object" || v === null) return () => v;
+    return () => copyValue(v);
   },
   $add: (arg, where, compile) => {
     const args = list(arg, where, compile);

@@ -56,7 +56,8 @@ export function list(
   compile: (s: unknown, w: string) => Expression,
 ): Expression[] {
   const items = Array.isArray(arg) ? arg : [arg];
-  return items.map((s, i) => compile(s, `${where}.${i}`));
+  // Array.from visits holes (as undefined, which is refused): map skips them.
+  return Array.from(items, (s, i) => compile(s, `${where}.${i}`));
 }
 
 /** Exactly `n` operands. */

@@ -199,6 +199,7 @@ class SchemaCompiler {
           let re: RegExp;
           try {
             re = new RegExp(v, "u");
+            re.test(""); // compiled when first run: too large fails here
           } catch {
             throw this.#error(where, `'pattern' is not a valid regex`);
           }
@@ -309,6 +310,7 @@ class SchemaCompiler {
       let re: RegExp;
       try {
         re = new RegExp(p, "u");
+        re.test(""); // compiled when first run: too large fails here
       } catch {
         throw this.#error(where, `'patternProperties' has an invalid regex`);
       }

@@ -135,7 +135,7 @@ function rename(filter: Filter, id: string, seen: Set<string>): Filter {
   for (const k of Object.keys(filter)) {
     const v = filter[k];
     if (LOGICAL.has(k) && Array.isArray(v)) {
-      out[k] = v.map((f) => isPlainObject(f) ? rename(f, id, seen) : f);
+      setOwn(out, k, v.map((f) => isPlainObject(f) ? rename(f, id, seen) : f));
       continue;
     }
     if (k.startsWith("$")) {
