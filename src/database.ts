@@ -42,6 +42,9 @@ import {
   type TransferResult,
 } from "./backup/ndjson.ts";
 import { openStorage, resolveMemoryLimit } from "./open_storage.ts";
+import { minBytesOf } from "./crypto/codec_options.ts";
+import { checkEnd } from "./backup/target_folder.ts";
+import { checkEncryption } from "./crypto/codec_wrap.ts";
 import type { Storage } from "./storage/contract.ts";
 import type {
   DatabaseChangesOptions,
@@ -52,6 +55,7 @@ import type {
 } from "./types.ts";
 import {
   checkCount,
+  checkFlag,
   checkInterval,
   checkReadonly,
   checkSize,
@@ -288,6 +292,7 @@ export class Database<T = unknown> extends Collection<T> {
     options: ExportOptions = {},
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot export");
+    checkEnd(target, false, "Cannot export");
     checkOptions(options, OPTIONS.export, "Cannot export");
     return await exportNdjson(this.#engine, target, options);
   }
@@ -324,6 +329,7 @@ export class Database<T = unknown> extends Collection<T> {
     options: ImportOptions = {},
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot import");
+    checkEnd(source, true, "Cannot import");
     checkOptions(options, OPTIONS.import, "Cannot import");
     return await importNdjson(this.#engine, source, options);
   }
@@ -416,6 +422,7 @@ export class Database<T = unknown> extends Collection<T> {
     options: BackupOptions = {},
   ): Promise<BackupResult> {
     this.#engine.assertOpen("Cannot back up");
+    checkEnd(target, false, "Cannot back up");
     checkOptions(options, OPTIONS.backup, "Cannot back up");
     checkEncryptionOptions(options?.encryption, "Cannot back up");
     checkProgress(options?.onProgress, "Cannot back up");
@@ -456,6 +463,7 @@ export class Database<T = unknown> extends Collection<T> {
     options: RestoreOptions = {},
   ): Promise<TransferResult> {
     this.#engine.assertOpen("Cannot restore");
+    checkEnd(source, true, "Cannot restore");
     checkOptions(options, OPTIONS.restore, "Cannot restore");
     checkEncryptionOptions(options?.encryption, "Cannot restore");
     return await restoreBackup(this.#engine, source, options);
@@ -499,6 +507,7 @@ export class Database<T = unknown> extends Collection<T> {
     const action = "Cannot rekey the database";
     this.#engine.assertOpen(action);
     checkOptions(options, OPTIONS.rekey, action);
+    checkEncryptionOptions(secret, action);
     const onProgress = checkProgress(options.onProgress, action);
     const storage = this.#engine.storage;
     if (!(storage instanceof CodecStorage) || !storage.encrypted) {
@@ -641,12 +650,14 @@ export async function open<T = unknown>(
   checkOpenOptions(options);
   const { signal } = options;
   signal?.throwIfAborted();
-  const clock = options.clock ?? Date;
-  if (typeof clock.now !== "function") {
+  const given = options.clock ?? Date;
+  if (typeof given?.now !== "function") {
     throw new TypeError(
       "Cannot open the database: clock must have a now() method",
     );
   }
+  const clock = given === Date ? Date : checkedClock(given);
+  clock.now(); // a clock that gives no time fails here, not in a write
   const log = resolveLog(options.logger, options.logLevel);
   const settings: EngineSettings = {
     log,
@@ -679,7 +690,7 @@ export async function open<T = unknown>(
       "Cannot open the database",
       100,
     ),
-    feed: options.feed === true,
+    feed: checkFlag(options.feed, "feed", "Cannot open the database") === true,
     readonly: checkReadonly(options.readonly, "Cannot open the database") ===
       true,
     tombstoneRetention: checkInterval(
@@ -688,7 +699,14 @@ export async function open<T = unknown>(
       604_800_000,
     ),
   };
-  const inner = await openStorage(options);
+  // Checked before the storage is opened: a refused open creates nothing.
+  if (options.encryption !== undefined) {
+    checkEncryption(options.encryption, "Cannot open the database");
+  }
+  minBytesOf(options.compression, "Cannot open the database");
+  const inner = await openStorage(
+    options.clock === undefined ? options : { ...options, clock },
+  );
   let storage: Storage;
   try {
     storage = await CodecStorage.open(inner, {
@@ -709,4 +727,28 @@ export async function open<T = unknown>(
     engine.onClose(() => signal.removeEventListener("abort", onAbort));
   }
   return db;
+}
+
+/**
+ * A clock whose every reading is checked: a time that is not a finite
+ * number (NaN, Infinity, a string) would be written into records, TTLs and
+ * keys, so it is a `TypeError` before anything uses it.
+ *
+ * @param clock The caller's clock.
+ * @returns The checked clock.
+ */
+function checkedClock(clock: { now(): number }): { now(): number } {
+  return {
+    now(): number {
+      const t = clock.now();
+      if (typeof t !== "number" || !Number.isFinite(t)) {
+        throw new TypeError(
+          `Cannot read the time: the clock's now() gave ${
+            typeof t === "number" ? t : typeof t
+          }, not a finite number of epoch milliseconds`,
+        );
+      }
+      return t;
+    },
+  };
 }

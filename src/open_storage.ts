@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type KvLike, KvStorage } from "./storage/kv.ts";
+import { checkKvOptions, type KvLike, KvStorage } from "./storage/kv.ts";
 import { FileStorage } from "./storage/file.ts";
 import { MemoryStorage } from "./storage/memory.ts";
 import type { Storage } from "./storage/contract.ts";
@@ -38,7 +38,10 @@ export function openStorage(options: OpenOptions): Promise<Storage> {
         `${action}: ${stray} is an option of file storage; give a path too`,
       );
     }
-    return Promise.resolve(options.storage ?? new MemoryStorage());
+    const { storage } = options;
+    if (storage === undefined) return Promise.resolve(new MemoryStorage());
+    checkStorage(storage, action);
+    return Promise.resolve(storage);
   }
   if (options.storage !== undefined) {
     throw new TypeError(
@@ -91,6 +94,12 @@ async function openKvStorage(
       `${action}: Deno.openKv is missing; run Deno with --unstable-kv`,
     );
   }
+  checkKvOptions(settings); // before anything is opened or made
+  // A local file in a folder not made yet: made, as the file storage does.
+  if (kv !== "" && kv !== ":memory:" && !/^[a-z][a-z0-9+.-]*:\/\//i.test(kv)) {
+    const cut = Math.max(kv.lastIndexOf("/"), kv.lastIndexOf("\\"));
+    if (cut > 0) await Deno.mkdir(kv.slice(0, cut), { recursive: true });
+  }
   const opened = await openKv(kv === "" ? undefined : kv);
   try {
     return new KvStorage(opened, settings);
@@ -140,4 +149,30 @@ export function resolveMemoryLimit(limit: OpenOptions["memoryLimit"]): number {
     );
   }
   return Math.floor(available * percent / 100);
+}
+
+/** The methods every storage has (src/storage/contract.ts). */
+const STORAGE_METHODS = ["get", "getMany", "scan", "commit", "close"] as const;
+
+/**
+ * Checks that `open({ storage })` was given a storage.
+ *
+ * @param storage What was given.
+ * @param action For the message.
+ * @throws {TypeError} When it lacks `capabilities` or a method.
+ */
+function checkStorage(storage: unknown, action: string): void {
+  const s = storage as Record<string, unknown> | null;
+  const missing = typeof s !== "object" || s === null
+    ? "capabilities"
+    : typeof s.capabilities !== "object" || s.capabilities === null
+    ? "capabilities"
+    : STORAGE_METHODS.find((m) => typeof s[m] !== "function");
+  if (missing !== undefined) {
+    throw new TypeError(
+      `${action}: storage must implement the Storage contract (it has no ${missing}), got ${
+        describeType(storage)
+      }`,
+    );
+  }
 }

@@ -465,4 +465,11 @@ export function checkOptions(
       }`,
     );
   }
+  // Every method that takes a signal: an abort signal, or nothing.
+  const signal = (options as { signal?: unknown }).signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `${action}: signal must be an AbortSignal, got ${describeType(signal)}`,
+    );
+  }
 }

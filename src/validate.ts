@@ -492,3 +492,52 @@ export function checkReadonly(
     `${action}: readonly must be true or false, got ${describeType(value)}`,
   );
 }
+
+/**
+ * Checks a boolean option: `true`, `false` or absent (a `"yes"` or a `1`
+ * is a mistake, not "not set").
+ *
+ * @param value The option's value.
+ * @param name The option's name.
+ * @param action What is being attempted.
+ * @returns The value.
+ * @throws {TypeError} When it is something else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkFlag } from "./validate.ts";
+ * assert.equal(checkFlag(true, "unique", "Cannot create an index"), true);
+ * assert.throws(() => checkFlag("yes", "unique", "Cannot create an index"), TypeError);
+ * ```
+ */
+export function checkFlag(
+  value: unknown,
+  name: string,
+  action: string,
+): boolean | undefined {
+  if (value === undefined || typeof value === "boolean") return value;
+  throw new TypeError(
+    `${action}: ${name} must be true or false, got ${describeType(value)}`,
+  );
+}
+
+/**
+ * A key as messages show it: quoted when it is a string; else a word (a
+ * key that is not a string is reported by {@linkcode checkKey}, and an
+ * object may not even turn into text).
+ *
+ * @param key The key given.
+ * @returns `'k'`, or `an item`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shownKey } from "./validate.ts";
+ * assert.equal(`Cannot get ${shownKey("a")}`, "Cannot get 'a'");
+ * assert.equal(`Cannot get ${shownKey(Object.create(null))}`, "Cannot get an item");
+ * ```
+ */
+export function shownKey(key: unknown): string {
+  return typeof key === "string" ? `'${key}'` : "an item";
+}

@@ -51,6 +51,7 @@ export {
 } from "./backup_header.ts";
 import { checkTargetFolder } from "./target_folder.ts";
 import {
+  checkCollectionNames,
   documentLines,
   fileTarget,
   type Line,
@@ -135,6 +136,7 @@ export async function writeBackup(
   options: BackupOptions = {},
 ): Promise<BackupResult> {
   const action = "Cannot back up";
+  checkCollectionNames(options.collections, action);
   const { since } = options;
   if (since !== undefined) {
     if (typeof since !== "number" || !Number.isFinite(since)) {

@@ -73,6 +73,39 @@ export interface TransferResult {
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Checks the `collections` option of `export` and `backup`: absent, or an
+ * array of collection names (a string is not a list of one).
+ *
+ * @param collections The option.
+ * @param action What is attempted, for the message.
+ * @throws {TypeError} When it is something else.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkCollectionNames } from "./ndjson.ts";
+ * checkCollectionNames(["readings"], "Cannot export");
+ * assert.throws(() => checkCollectionNames("readings", "Cannot export"), TypeError);
+ * ```
+ */
+export function checkCollectionNames(
+  collections: unknown,
+  action: string,
+): void {
+  if (collections === undefined) return;
+  if (!Array.isArray(collections)) {
+    throw new TypeError(`${action}: collections must be an array of names`);
+  }
+  for (const name of collections) {
+    if (typeof name !== "string" || !NAME.test(name)) {
+      throw new TypeError(
+        `${action}: '${String(name)}' is not a collection name`,
+      );
+    }
+  }
+}
 const FLUSH_BYTES = 64 * 1024;
 
 /**
@@ -150,18 +183,7 @@ export async function exportNdjson(
 ): Promise<TransferResult> {
   const action = "Cannot export";
   const collections = options.collections;
-  if (collections !== undefined) {
-    if (!Array.isArray(collections)) {
-      throw new TypeError(`${action}: collections must be an array of names`);
-    }
-    for (const name of collections) {
-      if (typeof name !== "string" || !NAME.test(name)) {
-        throw new TypeError(
-          `${action}: '${String(name)}' is not a collection name`,
-        );
-      }
-    }
-  }
+  checkCollectionNames(collections, action);
   if (typeof target === "string") await checkTargetFolder(target, "export");
   const file = typeof target === "string"
     ? await fileTarget(target)

@@ -1,9 +1,54 @@
 /**
- * The check a file target of `backup` and `export` gets before anything is
- * written: its folder exists (else the error would name a temporary file).
+ * The checks a target of `backup` and `export` (and a source of `restore`
+ * and `import`) gets before anything is read or written: a path or a
+ * stream, and a file target's folder exists (else the error would name a
+ * temporary file).
  *
  * @module
  */
+
+/**
+ * Checks that a target is a file path or a `WritableStream`, or (with
+ * `reading`) that a source is a file path or a `ReadableStream`.
+ *
+ * @param value The target or source.
+ * @param reading Whether it is read (a source).
+ * @param action What is attempted, for the message.
+ * @throws {TypeError} When it is neither.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkEnd } from "./target_folder.ts";
+ * checkEnd("app.tdbk", false, "Cannot back up");
+ * assert.throws(() => checkEnd(5, true, "Cannot restore"), TypeError);
+ * ```
+ */
+export function checkEnd(
+  value: unknown,
+  reading: boolean,
+  action: string,
+): void {
+  if (typeof value === "string" && value.length > 0) return;
+  const method = reading ? "getReader" : "getWriter";
+  if (
+    typeof value === "object" && value !== null &&
+    typeof (value as Record<string, unknown>)[method] === "function"
+  ) return;
+  throw new TypeError(
+    `${action}: ${
+      reading ? "the source" : "the target"
+    } must be a file path or a ${
+      reading ? "ReadableStream" : "WritableStream"
+    }, got ${
+      typeof value === "string"
+        ? "an empty string"
+        : value === null
+        ? "null"
+        : typeof value
+    }`,
+  );
+}
 
 /**
  * Throws a `Deno.errors.NotFound` naming the target and its folder when the

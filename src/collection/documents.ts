@@ -33,6 +33,7 @@ import {
   checkVersion,
   describeType,
   hidesValues,
+  shownKey,
 } from "../validate.ts";
 import {
   checkDocument,
@@ -285,7 +286,7 @@ export async function replace<T>(
   doc: T,
   options: UpdateOptions,
 ): Promise<boolean> {
-  const action = `Cannot replace '${id}' in '${c.name}'`;
+  const action = `Cannot replace ${shownKey(id)} in '${c.name}'`;
   checkKey(id, action);
   checkOptions(options, OPTIONS.replace, action);
   const expectedVersion = checkVersion(options?.expectedVersion, action);

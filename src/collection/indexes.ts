@@ -21,7 +21,7 @@ import { indexName } from "../engine/index_keys.ts";
 import type { StoredIndex } from "../engine/indexes.ts";
 import type { IndexDeclaration, IndexOptions } from "../types.ts";
 import { checkOptions, OPTIONS } from "../options.ts";
-import { checkFields } from "../validate.ts";
+import { checkFields, checkFlag } from "../validate.ts";
 import { type CollectionCore, ready } from "./core.ts";
 
 /**
@@ -54,8 +54,8 @@ export function declareIndexes(
     return {
       name: indexName(list),
       fields: list,
-      unique: unique === true,
-      sparse: sparse === true,
+      unique: checkFlag(unique, "unique", action) === true,
+      sparse: checkFlag(sparse, "sparse", action) === true,
     };
   });
   c.pending = (async () => {
@@ -100,8 +100,8 @@ export async function createIndex(
   return await c.engine.createIndex(c.name, {
     name: indexName(list),
     fields: list,
-    unique: options.unique === true,
-    sparse: options.sparse === true,
+    unique: checkFlag(options.unique, "unique", action) === true,
+    sparse: checkFlag(options.sparse, "sparse", action) === true,
   }, action);
 }
 

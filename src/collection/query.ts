@@ -311,6 +311,13 @@ export async function between<T>(
   end: number | string | Date,
 ): Promise<T[]> {
   const action = `Cannot read '${c.name}' between two values`;
+  if (typeof field !== "string" || field.length === 0) {
+    throw new TypeError(
+      `${action}: the field must be a non-empty string, got ${
+        describeType(field)
+      }`,
+    );
+  }
   for (const bound of [start, end]) {
     if (
       typeof bound !== "number" && typeof bound !== "string" &&

@@ -20,7 +20,12 @@
 import { toEntry } from "../query/cursor.ts";
 import type { Entry, ReadOptions } from "../types.ts";
 import { checkOptions, OPTIONS } from "../options.ts";
-import { checkKey, checkReadonly, MAX_KEY_BYTES } from "../validate.ts";
+import {
+  checkKey,
+  checkReadonly,
+  MAX_KEY_BYTES,
+  shownKey,
+} from "../validate.ts";
 import { copyValue, shareValue } from "../value_codec.ts";
 import type { CollectionCore } from "./core.ts";
 
@@ -84,7 +89,7 @@ async function getChecked<T>(
   key: string,
   options?: ReadOptions,
 ): Promise<T | null> {
-  const action = `Cannot get '${key}'`;
+  const action = `Cannot get ${shownKey(key)}`;
   checkKey(key, action);
   const isShared = options === undefined
     ? c.engine.settings.readonly === true
@@ -120,7 +125,7 @@ export async function getEntry<T>(
   key: string,
   options: ReadOptions | undefined,
 ): Promise<Entry<T> | null> {
-  const action = `Cannot get '${key}'`;
+  const action = `Cannot get ${shownKey(key)}`;
   checkKey(key, action);
   const isShared = options === undefined
     ? c.engine.settings.readonly === true
@@ -147,7 +152,7 @@ export async function getEntry<T>(
  * ```
  */
 export async function has(c: CollectionCore, key: string): Promise<boolean> {
-  const action = `Cannot check '${key}'`;
+  const action = `Cannot check ${shownKey(key)}`;
   checkKey(key, action);
   return (await c.engine.read(c.name, key, action)) !== null;
 }

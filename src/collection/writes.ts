@@ -30,6 +30,7 @@ import {
   checkTtl,
   describeType,
   isKeyedPut,
+  shownKey,
 } from "../validate.ts";
 import { checkValue } from "../value_codec.ts";
 import type { CollectionCore } from "./core.ts";
@@ -122,7 +123,7 @@ export async function deleteKey(
   c: CollectionCore,
   key: string,
 ): Promise<boolean> {
-  const action = `Cannot delete '${key}'`;
+  const action = `Cannot delete ${shownKey(key)}`;
   checkKey(key, action);
   const [existed] = await c.engine.write(c.name, [{
     kind: "delete",
@@ -209,7 +210,6 @@ export async function putBatch<T>(
     );
   });
   const deletes = deleteOps(options?.deletes, pairs, action);
-  if (ops.length + deletes.length === 0) return [];
   const atomic = options?.atomic;
   if (atomic !== undefined && typeof atomic !== "boolean") {
     throw new TypeError(`${action}: atomic must be a boolean`);
@@ -226,6 +226,7 @@ export async function putBatch<T>(
   if (assumeNew === true && deletes.length > 0) {
     throw new TypeError(`${action}: deletes cannot go with assumeNew`);
   }
+  if (ops.length + deletes.length === 0) return [];
   const all = deletes.length === 0 ? ops : [...ops, ...deletes];
   if (assumeNew === true) {
     await c.engine.writeNew(c.name, ops, action);
@@ -288,6 +289,7 @@ export async function deleteBatch(
   keys: Iterable<string>,
 ): Promise<number> {
   const action = `Cannot delete a batch from '${c.name}'`;
+  c.engine.assertOpen(action);
   if (
     keys === null || typeof keys !== "object" ||
     typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"

@@ -7,7 +7,7 @@
  */
 
 import { encodeUtf8 } from "../bytes.ts";
-import { ConflictError, DuplicateKeyError } from "../errors.ts";
+import { ConflictError, DuplicateKeyError, TooLargeError } from "../errors.ts";
 import {
   CollectionIndexes,
   entryId,
@@ -455,7 +455,15 @@ export async function createIndexInSteps(
       (records) => one.prepare(records),
     );
   } catch (e) {
-    if (e instanceof DuplicateKeyError) {
+    // A document the index cannot take (a duplicate, a value it cannot
+    // index, a key past the storage's size) fails every build again: the
+    // half-built index goes (left, it would refuse that document's every
+    // write). Other failures (a lost race, a closed or full storage) leave
+    // it for the next createIndex to resume.
+    if (
+      e instanceof DuplicateKeyError || e instanceof TooLargeError ||
+      e instanceof TypeError || e instanceof RangeError
+    ) {
       await dropIndexInSteps(s, collection, state, spec.name, action);
     }
     throw e;

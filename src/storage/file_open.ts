@@ -20,6 +20,7 @@ import {
 } from "./file_format.ts";
 import { type LogSource, scanLog } from "./file_scan.ts";
 import { openLocked, releaseHeld } from "./file_lock.ts";
+import { checkFlag } from "../validate.ts";
 import { rewrite } from "./file_rewrite.ts";
 import { hintInput, hintPath, loadHint } from "./file_hint.ts";
 
@@ -40,7 +41,8 @@ export async function openCore(
   options: FileStorageOptions,
   action: string,
 ): Promise<FileCore> {
-  const readOnly = options.readOnly === true;
+  const readOnly = checkFlag(options.readOnly, "readOnly", action) === true;
+  checkFlag(options.repair, "repair", action);
   let file: Deno.FsFile | undefined;
   let reader: Deno.FsFile | undefined;
   let realPath: string | undefined;

@@ -165,6 +165,50 @@ function bytesPartSize(bytes: Uint8Array): number {
   return n;
 }
 
+/**
+ * Checks the options of a {@linkcode KvStorage} (also before a KV file is
+ * opened for it, so that a refused open creates nothing).
+ *
+ * @param options The options.
+ * @returns The prefix, its encoded size and `maxValueBytes`.
+ * @throws {TypeError} When the prefix is not a KV key.
+ * @throws {RangeError} When the prefix is too long or `maxValueBytes` is
+ *   out of range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkKvOptions } from "./kv.ts";
+ * assert.deepEqual(checkKvOptions({ prefix: ["app"] }).prefix, ["app"]);
+ * assert.throws(() => checkKvOptions({ prefix: ["x".repeat(600)] }), RangeError);
+ * ```
+ */
+export function checkKvOptions(
+  options: KvStorageOptions,
+): { prefix: KvKey; prefixSize: number; maxValueBytes: number } {
+  const prefix = options.prefix ?? ["tether"];
+  checkPrefix(prefix);
+  const maxValueBytes = options.maxValueBytes ?? KV_VALUE;
+  if (
+    !Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1 ||
+    maxValueBytes > MAX_VALUE
+  ) {
+    throw new RangeError(
+      `Cannot open the Deno KV storage: maxValueBytes must be a whole number from 1 to ${MAX_VALUE}, got ${maxValueBytes}`,
+    );
+  }
+  const prefixSize = prefixBytes(prefix);
+  if (prefixSize > MAX_PREFIX_BYTES) {
+    throw new RangeError(
+      `Cannot open the Deno KV storage: the prefix is ${prefixSize} bytes once encoded, over ${MAX_PREFIX_BYTES} (Deno KV's keys hold 2048, and the items' keys go under it)`,
+    );
+  }
+  return { prefix, prefixSize, maxValueBytes };
+}
+
+/** The longest prefix taken: keys of up to 1024 bytes and more go under it. */
+const MAX_PREFIX_BYTES = 512;
+
 /** Encoded size of the prefix (an upper bound for numbers and bigints). */
 function prefixBytes(prefix: KvKey): number {
   let n = 0;
@@ -260,17 +304,7 @@ export class KvStorage implements Storage {
         "Cannot open the Deno KV storage: kv must be a Deno.Kv (from Deno.openKv())",
       );
     }
-    const prefix = options.prefix ?? ["tether"];
-    checkPrefix(prefix);
-    const maxValueBytes = options.maxValueBytes ?? KV_VALUE;
-    if (
-      !Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1 ||
-      maxValueBytes > MAX_VALUE
-    ) {
-      throw new RangeError(
-        `Cannot open the Deno KV storage: maxValueBytes must be a whole number from 1 to ${MAX_VALUE}, got ${maxValueBytes}`,
-      );
-    }
+    const { prefix, maxValueBytes, prefixSize } = checkKvOptions(options);
     this.#kv = kv;
     this.#prefix = [...prefix];
     this.#chunkPrefix = [...prefix, "c"];
@@ -278,7 +312,7 @@ export class KvStorage implements Storage {
     this.#clock = options.clock ?? Date;
     this.capabilities = { nativeExpiry: this.#clock === Date, shared: true };
     this.#maxValueBytes = maxValueBytes;
-    this.#prefixSize = prefixBytes(prefix);
+    this.#prefixSize = prefixSize;
     this.limits = { maxMutations: KV_MUTATIONS, maxChecks: KV_CHECKS };
   }
 
