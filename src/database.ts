@@ -186,6 +186,13 @@ export class Database<T = unknown> extends Collection<T> {
       );
     }
     for (const declaration of indexes) {
+      if (typeof declaration !== "object" || declaration === null) {
+        throw new TypeError(
+          `${action}: an index declaration must be an object { fields, unique?, sparse? }, got ${
+            describeType(declaration)
+          }`,
+        );
+      }
       checkOptions(declaration, OPTIONS.indexDeclaration, action);
     }
     let collection = this.#collections.get(name);

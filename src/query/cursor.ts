@@ -28,6 +28,7 @@ import {
 } from "../value_codec.ts";
 import { DocSlot } from "../engine/record_table.ts";
 import { Buffered, Values } from "./cursor_values.ts";
+import { describe } from "./types.ts";
 
 /** The filter of an exact plan: every document in its ranges matches. */
 const everyValue = (): boolean => true;
@@ -68,6 +69,11 @@ function encodePosition(position: Position): string {
 }
 
 function decodePosition(token: string, action: string): Position {
+  if (typeof token !== "string") {
+    throw new TypeError(
+      `${action}: after must be a position from page(), got ${describe(token)}`,
+    );
+  }
   try {
     const json = atob(token.replaceAll("-", "+").replaceAll("_", "/"));
     const position = JSON.parse(json);
@@ -561,8 +567,10 @@ export class Cursor<T> implements AsyncIterable<T> {
    */
   async page(size: number): Promise<Page<T>> {
     if (!(Number.isInteger(size) && size >= 1)) {
-      throw new RangeError(
-        `Cannot read a page of '${this.#plan.collection}': size must be a whole number of at least 1, got ${size}`,
+      throw new (typeof size === "number" ? RangeError : TypeError)(
+        `Cannot read a page of '${this.#plan.collection}': size must be a whole number of at least 1, got ${
+          describe(size)
+        }`,
       );
     }
     const chosen = await this.#choose();

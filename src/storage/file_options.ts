@@ -157,19 +157,24 @@ export function checkOptions(
       }`,
     );
   }
-  const positive = (name: keyof FileStorageOptions, min: number) => {
+  const positive = (
+    name: keyof FileStorageOptions,
+    min: number,
+    max = Number.MAX_VALUE,
+  ) => {
     const value = options[name];
     if (value === undefined) return;
-    if (typeof value !== "number" || !(value >= min) || value === Infinity) {
+    if (typeof value !== "number" || !(value >= min && value <= max)) {
       throw new RangeError(
-        `${action}: ${name} must be a finite number of at least ${min}, got ${
-          String(value)
-        }`,
+        `${action}: ${name} must be a finite number from ${min}${
+          max === Number.MAX_VALUE ? "" : ` to ${max}`
+        }, got ${String(value)}`,
       );
     }
   };
-  positive("lockTimeout", 0);
-  positive("flushInterval", 1);
+  // Timer delays: past 2 ** 31 - 1 ms a timer fires after 1 ms.
+  positive("lockTimeout", 0, 2 ** 31 - 1);
+  positive("flushInterval", 1, 2 ** 31 - 1);
   positive("compactRatio", 1);
   positive("compactMinBytes", 0);
   resolveLog(options.logger, options.logLevel);
