@@ -345,7 +345,9 @@ export function checkFields(fields: unknown, action: string): string[] {
       field.split(".").some((seg) => seg === "" || seg.startsWith("$"))
     ) {
       throw new TypeError(
-        `${action}: '${String(field)}' is not a field path`,
+        `${action}: ${
+          typeof field === "string" ? `'${field}'` : describeType(field)
+        } is not a field path`,
       );
     }
   }

@@ -16,7 +16,7 @@ import { encodeUtf8 } from "../bytes.ts";
 import type { Engine, WriteOp } from "../engine/engine.ts";
 import { IntegrityError } from "../errors.ts";
 import type { IndexSpec } from "../engine/index_keys.ts";
-import { checkKey } from "../validate.ts";
+import { checkKey, describeType } from "../validate.ts";
 import { checkTargetFolder } from "./target_folder.ts";
 import {
   checkValue,
@@ -101,7 +101,9 @@ export function checkCollectionNames(
   for (const name of collections) {
     if (typeof name !== "string" || !NAME.test(name)) {
       throw new TypeError(
-        `${action}: '${String(name)}' is not a collection name`,
+        `${action}: ${
+          typeof name === "string" ? `'${name}'` : describeType(name)
+        } is not a collection name`,
       );
     }
   }

@@ -250,6 +250,7 @@ export class Cursor<T> implements AsyncIterable<T> {
       }
     }
     engine.countQuery();
+    engine.assertOpen(action); // even for a read of nothing
     if (left <= 0) return;
     const budget = new Budget(signal);
     const pages: AsyncIterable<DocPage> = source !== undefined
