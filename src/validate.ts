@@ -345,9 +345,9 @@ export function checkFields(fields: unknown, action: string): string[] {
       field.split(".").some((seg) => seg === "" || seg.startsWith("$"))
     ) {
       throw new TypeError(
-        `${action}: ${
+        `${action}: a field path is a dotted name without empty or $ parts, got ${
           typeof field === "string" ? `'${field}'` : describeType(field)
-        } is not a field path`,
+        }`,
       );
     }
   }

@@ -101,9 +101,9 @@ export function checkCollectionNames(
   for (const name of collections) {
     if (typeof name !== "string" || !NAME.test(name)) {
       throw new TypeError(
-        `${action}: ${
+        `${action}: a collection name is 1-128 letters, digits or '_.-', got ${
           typeof name === "string" ? `'${name}'` : describeType(name)
-        } is not a collection name`,
+        }`,
       );
     }
   }
