@@ -193,7 +193,9 @@ export async function deleteInGroups(
         if (entry === null) continue;
         const old = s.decode(entry, action);
         if (onlyExpired && !isExpired(old, s.now())) continue;
-        next.push({ ...current[i]!, entry, old });
+        // `key` is a getter of LazyChange: a spread would drop it.
+        const change = current[i]!;
+        next.push({ ...change, key: change.key, entry, old });
       }
       if (next.length === 0) return;
       current = next;
