@@ -599,9 +599,23 @@ export class FileStorage implements Storage {
    * @throws {ClosedError} After `close()`.
    */
   async checkLog(): Promise<string | undefined> {
-    if (this.#s.closed) throw this.#s.closedError("check the log");
-    const size = this.#s.fileBytes;
-    const file = await Deno.open(this.#s.realPath, { read: true });
+    const s = this.#s;
+    if (s.closed) throw s.closedError("check the log");
+    // The size read must be the opened file's: a compaction that renames
+    // its new file in while the file is opened would pair the old log's
+    // size with the new file (a snapshot cut short, reported as damage).
+    // So: no compaction running or finished between the count and the open.
+    let file: Deno.FsFile;
+    let size: number;
+    for (;;) {
+      await s.compacting?.catch(() => {});
+      if (s.closed) throw s.closedError("check the log");
+      const before = s.stats.compactions;
+      file = await Deno.open(s.realPath, { read: true });
+      size = s.fileBytes;
+      if (s.compacting === undefined && s.stats.compactions === before) break;
+      file.close();
+    }
     try {
       const scan = scanLog(fileSource(file, size), false, () => {});
       if (scan.failure === undefined) return undefined;
