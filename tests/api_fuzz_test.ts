@@ -39,18 +39,9 @@ import {
   WrongKeyError,
 } from "../mod.ts";
 import * as gen from "./fixtures/api_fuzz_inputs.ts";
+import { fuzzRuns } from "./fixtures/fuzz_common.ts";
 
-const env = (name: string) =>
-  Deno.permissions.querySync({ name: "env", variable: name }).state ===
-      "granted"
-    ? Deno.env.get(name)
-    : undefined;
-const TORTURE = env("TETHER_TORTURE") !== undefined;
-const SEED = env("API_FUZZ_SEED");
-const runs = (n: number) => ({
-  numRuns: TORTURE ? n * 20 : n,
-  ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-});
+const runs = fuzzRuns("API_FUZZ_SEED");
 
 // deno-lint-ignore no-explicit-any
 type Any = any;

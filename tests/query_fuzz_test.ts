@@ -34,20 +34,11 @@ import {
 import { compileFilter, type Filter } from "../src/query/compile.ts";
 import { codeGeneration, setCodeGeneration } from "../src/query/codegen.ts";
 import * as gen from "./fixtures/query_fuzz_inputs.ts";
+import { fuzzRuns } from "./fixtures/fuzz_common.ts";
 
-const env = (name: string) =>
-  Deno.permissions.querySync({ name: "env", variable: name }).state ===
-      "granted"
-    ? Deno.env.get(name)
-    : undefined;
-const TORTURE = env("TETHER_TORTURE") !== undefined;
 // A random seed each run (fast-check prints it on failure); QUERY_FUZZ_SEED
 // replays one.
-const SEED = env("QUERY_FUZZ_SEED");
-const runs = (n: number) => ({
-  numRuns: TORTURE ? n * 20 : n,
-  ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-});
+const runs = fuzzRuns("QUERY_FUZZ_SEED");
 
 type Doc = Record<string, unknown>;
 type Coll = Collection<Doc>;

@@ -243,22 +243,11 @@ function deleteOps(
   action: string,
 ): WriteOp[] {
   if (keys === undefined) return [];
-  if (
-    keys === null || typeof keys !== "object" ||
-    typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"
-  ) {
-    throw new TypeError(
-      `${action}: deletes must be an iterable of keys, got ${
-        describeType(keys)
-      }`,
-    );
-  }
-  const unique = [...new Set(keys as Iterable<string>)];
+  const unique = uniqueKeys(keys, "deletes", `${action}: deletes`);
   if (unique.length === 0) return [];
   const put = new Set<string>();
   for (const [key] of pairs) if (key !== undefined) put.add(key);
   return unique.map((key) => {
-    checkKey(key, `${action}: deletes`);
     if (put.has(key)) {
       throw new TypeError(
         `${action}: '${key}' is both put and deleted`,
@@ -290,18 +279,7 @@ export async function deleteBatch(
 ): Promise<number> {
   const action = `Cannot delete a batch from '${c.name}'`;
   c.engine.assertOpen(action);
-  if (
-    keys === null || typeof keys !== "object" ||
-    typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"
-  ) {
-    throw new TypeError(
-      `${action}: keys must be an iterable of strings, got ${
-        describeType(keys)
-      }`,
-    );
-  }
-  const unique = [...new Set(keys)];
-  for (const key of unique) checkKey(key, action);
+  const unique = uniqueKeys(keys, "keys", action);
   if (unique.length === 0) return 0;
   const existed = await c.engine.write(
     c.name,
@@ -309,4 +287,30 @@ export async function deleteBatch(
     action,
   );
   return existed.filter(Boolean).length;
+}
+
+/**
+ * The keys of an iterable, each once, each checked.
+ *
+ * @param keys What was given.
+ * @param name The argument's name, for the message.
+ * @param action What is attempted, for the message.
+ * @returns The keys, in first-seen order.
+ * @throws {TypeError} When it is not an iterable of valid keys.
+ * @throws {RangeError} When a key is too long.
+ */
+function uniqueKeys(keys: unknown, name: string, action: string): string[] {
+  if (
+    keys === null || typeof keys !== "object" ||
+    typeof (keys as Iterable<string>)[Symbol.iterator] !== "function"
+  ) {
+    throw new TypeError(
+      `${action}: ${name} must be an iterable of keys, got ${
+        describeType(keys)
+      }`,
+    );
+  }
+  const unique = [...new Set(keys as Iterable<unknown>)];
+  for (const key of unique) checkKey(key, action);
+  return unique as string[];
 }
