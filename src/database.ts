@@ -609,9 +609,12 @@ export class Database<T = unknown> extends Collection<T> {
 
 /** Refuses names an `encryption` option does not take. */
 function checkEncryptionOptions(encryption: unknown, action: string): void {
+  if (encryption === undefined) return;
   if (typeof encryption === "object" && encryption !== null) {
     checkOptions(encryption, OPTIONS.encryption, action);
   }
+  // `null`, a number, a string: a mistake, not "no secret".
+  checkEncryption(encryption as EncryptionOptions, action);
 }
 
 /** Refuses option names `open()` does not know, at every level. */
