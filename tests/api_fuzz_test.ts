@@ -39,7 +39,7 @@ import {
   WrongKeyError,
 } from "../mod.ts";
 import * as gen from "./fixtures/api_fuzz_inputs.ts";
-import { fuzzRuns } from "./fixtures/fuzz_common.ts";
+import { assertNoPollution, fuzzRuns } from "./fixtures/fuzz_common.ts";
 
 const runs = fuzzRuns("API_FUZZ_SEED");
 
@@ -120,17 +120,6 @@ async function documented(
   return r;
 }
 
-const protoState = () =>
-  [Object.prototype, Array.prototype, Function.prototype].map((p) =>
-    Reflect.ownKeys(p).map((k) => [k, Object.getOwnPropertyDescriptor(p, k)])
-  );
-const PRISTINE = protoState();
-/** Property 4: no prototype gained, lost or changed a property. */
-function assertNoPollution(): void {
-  assert.equal(({} as Any).polluted, undefined);
-  assert.equal(([] as Any).polluted, undefined);
-  assert.deepStrictEqual(protoState(), PRISTINE);
-}
 /** Property 4: a result holds only plain objects, arrays, Dates and bytes. */
 function assertPlain(v: unknown, path = "result", depth = 0): void {
   if (typeof v !== "object" || v === null || depth > 200) return;

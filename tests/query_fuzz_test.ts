@@ -34,7 +34,7 @@ import {
 import { compileFilter, type Filter } from "../src/query/compile.ts";
 import { codeGeneration, setCodeGeneration } from "../src/query/codegen.ts";
 import * as gen from "./fixtures/query_fuzz_inputs.ts";
-import { fuzzRuns } from "./fixtures/fuzz_common.ts";
+import { assertNoPollution, fuzzRuns } from "./fixtures/fuzz_common.ts";
 
 // A random seed each run (fast-check prints it on failure); QUERY_FUZZ_SEED
 // replays one.
@@ -117,16 +117,6 @@ async function dump(colls: readonly Coll[], clone = true): Promise<Any[]> {
   return clone ? structuredClone(out) : out;
 }
 
-const protoState = () =>
-  [Object.prototype, Array.prototype, Function.prototype].map((p) =>
-    Reflect.ownKeys(p).map((k) => [k, Object.getOwnPropertyDescriptor(p, k)])
-  );
-const PRISTINE = protoState();
-/** Property 4: no prototype gained, lost or changed a property. */
-function assertNoPollution(): void {
-  assert.equal(({} as Any).polluted, undefined);
-  assert.deepStrictEqual(protoState(), PRISTINE);
-}
 /** Property 4: a result holds only plain objects, arrays, Dates and bytes. */
 function assertPlain(v: unknown, path = "result"): void {
   if (typeof v !== "object" || v === null) return;
