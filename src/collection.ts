@@ -271,7 +271,8 @@ export class Collection<T = unknown> extends CollectionBase<T> {
    * between two notifications, only the latest is seen) and carry no
    * version. It sees changes from when the iteration starts (its first
    * `next()`); earlier ones are not replayed. The iteration
-   * ends when `signal` aborts, the loop breaks, or the database closes.
+   * ends, quietly, when `signal` aborts (at once if it already has), the
+   * loop breaks, or the database closes.
    *
    * @param options `signal` to stop.
    * @returns The changes.
@@ -550,6 +551,7 @@ export class Collection<T = unknown> extends CollectionBase<T> {
    * @param end The highest value.
    * @returns Copies.
    * @throws {TypeError} When the bounds are not numbers, strings or Dates.
+   * @throws {RangeError} When a bound is `NaN` or an invalid `Date`.
    *
    * @example
    * ```ts
@@ -640,7 +642,7 @@ export class Collection<T = unknown> extends CollectionBase<T> {
   }
 
   /**
-   * The collection's secondary indexes.
+   * The collection's secondary indexes, in name order.
    *
    * @returns Name, fields, options and whether each is multikey.
    *

@@ -8,6 +8,7 @@ import { resolveLog } from "./logger.ts";
 import { checkOptions, OPTIONS } from "./options.ts";
 import { checkChanges } from "./engine/feed.ts";
 import { Collection } from "./collection.ts";
+import { indexSpecs } from "./collection/indexes.ts";
 import type { CollectionOptions } from "./types.ts";
 export type { CollectionOptions } from "./types.ts";
 
@@ -195,6 +196,9 @@ export class Database<T = unknown> extends Collection<T> {
       }
       checkOptions(declaration, OPTIONS.indexDeclaration, action);
     }
+    // Checked on every call, though applied on the first only: a later
+    // call with a bad declaration is a mistake, not a no-op.
+    indexSpecs(indexes, action);
     let collection = this.#collections.get(name);
     if (collection === undefined) {
       collection = new Collection<unknown>(

@@ -151,7 +151,7 @@ export interface Change {
 
 /** Options of {@linkcode Collection.watch}. */
 export interface WatchOptions {
-  /** Ends the iteration. */
+  /** Ends the iteration quietly (at once when already aborted). */
   readonly signal?: AbortSignal;
 }
 

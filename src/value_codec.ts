@@ -128,7 +128,7 @@ class Checker {
         return v;
       case "number":
         if (!Number.isFinite(v)) this.fail(`${v} is not JSON-compatible`);
-        return v;
+        return v === 0 ? 0 : v; // -0 is stored as 0, on every storage (JSON has no -0)
       case "object":
         break;
       case "bigint":
@@ -289,7 +289,7 @@ const SLOW: unique symbol = Symbol("slow");
 function fastCopy(v: unknown, depth: number): unknown {
   if (typeof v !== "object") {
     if (typeof v === "string" || typeof v === "boolean") return v;
-    if (typeof v === "number" && v - v === 0) return v;
+    if (typeof v === "number" && v - v === 0) return v === 0 ? 0 : v; // no -0
     return SLOW;
   }
   if (v === null) return null;

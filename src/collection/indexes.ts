@@ -17,12 +17,44 @@
  * @module
  */
 
-import { indexName } from "../engine/index_keys.ts";
+import { indexName, type IndexSpec } from "../engine/index_keys.ts";
 import type { StoredIndex } from "../engine/indexes.ts";
 import type { IndexDeclaration, IndexOptions } from "../types.ts";
 import { checkOptions, OPTIONS } from "../options.ts";
 import { checkFields, checkFlag } from "../validate.ts";
 import { type CollectionCore, ready } from "./core.ts";
+
+/**
+ * Checks index declarations and makes their definitions.
+ *
+ * @param indexes The declarations (each checked to be an object).
+ * @param action What is being attempted, for error messages.
+ * @returns Name, fields, `unique` and `sparse` of each.
+ * @throws {TypeError} When a declaration's fields or flags are invalid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { indexSpecs } from "./indexes.ts";
+ * const [spec] = indexSpecs([{ fields: ["a"], unique: true }], "Cannot open");
+ * assert.deepEqual(spec, { name: "a_1", fields: ["a"], unique: true, sparse: false });
+ * assert.throws(() => indexSpecs([{ fields: [] }], "Cannot open"), TypeError);
+ * ```
+ */
+export function indexSpecs(
+  indexes: readonly IndexDeclaration[],
+  action: string,
+): IndexSpec[] {
+  return indexes.map(({ fields, unique, sparse }) => {
+    const list = checkFields(fields, action);
+    return {
+      name: indexName(list),
+      fields: list,
+      unique: checkFlag(unique, "unique", action) === true,
+      sparse: checkFlag(sparse, "sparse", action) === true,
+    };
+  });
+}
 
 /**
  * Starts creating the indexes declared for a collection; its other calls
@@ -49,15 +81,7 @@ export function declareIndexes(
   // Declared indexes are created before any other call of this object
   // runs; a failure is reported by each call.
   const action = `Cannot create the indexes declared for '${name}'`;
-  const specs = indexes.map(({ fields, unique, sparse }) => {
-    const list = checkFields(fields, action);
-    return {
-      name: indexName(list),
-      fields: list,
-      unique: checkFlag(unique, "unique", action) === true,
-      sparse: checkFlag(sparse, "sparse", action) === true,
-    };
-  });
+  const specs = indexSpecs(indexes, action);
   c.pending = (async () => {
     for (const spec of specs) {
       await engine.createIndex(name, spec, action);
@@ -152,8 +176,10 @@ export async function dropIndex(
 export async function listIndexes(c: CollectionCore): Promise<StoredIndex[]> {
   c.engine.assertOpen(`Cannot list the indexes of '${c.name}'`);
   if (c.pending !== undefined) await ready(c);
+  // In name order: the same after a reopen and on every storage (the
+  // engine keeps them in creation order, a load in key order).
   return c.engine.indexes(c.name).map((i) => ({
     ...i,
     fields: [...i.fields],
-  }));
+  })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -329,6 +329,16 @@ export async function between<T>(
         }`,
       );
     }
+    // NaN (or an invalid Date) is between nothing: a caller's mistake, not
+    // an empty range.
+    const n = bound instanceof Date ? bound.getTime() : bound;
+    if (typeof n === "number" && Number.isNaN(n)) {
+      throw new RangeError(
+        `${action}: a bound is ${
+          bound instanceof Date ? "an invalid Date" : "NaN"
+        }, which orders with nothing`,
+      );
+    }
   }
   if (c.pending !== undefined) await ready(c);
   if (field === "_createdAt") {

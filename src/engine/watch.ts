@@ -15,7 +15,7 @@ import { META } from "./layout.ts";
  * a shared storage with `watch` the feed records of other processes.
  *
  * @param collection Collection name.
- * @param signal Ends the iteration.
+ * @param signal Ends the iteration (at once when already aborted).
  * @returns The changes, in the order this process saw them.
  */
 export async function* changes(
@@ -24,7 +24,8 @@ export async function* changes(
   signal?: AbortSignal,
 ): AsyncGenerator<Change> {
   s.assertOpen(`Cannot watch '${collection}'`);
-  signal?.throwIfAborted();
+  // Ends quietly, as when the signal aborts later (and as `changes()`).
+  if (signal?.aborted) return;
   const queue: Change[] = [];
   let wake: (() => void) | undefined;
   let done = false;

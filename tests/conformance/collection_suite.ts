@@ -111,6 +111,66 @@ export function collectionSuite(factory: StorageFactory): void {
     },
   );
 
+  t(
+    "indexes() lists in name order, whatever the creation order",
+    async ({ db }) => {
+      const c = db.collection<Doc>("ordered");
+      await c.createIndex("name");
+      await c.createIndex("age");
+      await c.createIndex(["age", "name"]);
+      await c.put("a", { name: "A", age: 1 });
+      assert.deepEqual(
+        (await c.indexes()).map((i) => i.name),
+        ["age_1", "age_1_name_1", "name_1"],
+      );
+    },
+  );
+
+  t(
+    "a later collection() call with a bad index declaration throws",
+    async ({ db }) => {
+      const c = db.collection<Doc>("declared");
+      await c.put("a", { name: "A" });
+      for (
+        const bad of [
+          [{ fields: 5 }],
+          [{ fields: ["name"], unique: "yes" }],
+          [{ fields: [] }],
+        ]
+      ) {
+        assert.throws(
+          () => db.collection("declared", { indexes: bad as never }),
+          TypeError,
+          JSON.stringify(bad),
+        );
+      }
+      // Nothing was built by the refused calls.
+      assert.deepEqual(await c.indexes(), []);
+      assert.deepEqual(await c.indexes(), []);
+    },
+  );
+
+  t("between: a NaN or invalid Date bound is a RangeError", async ({ db }) => {
+    const c = db.collection<Doc>("ranges");
+    await c.insertMany([{ age: 1 }, { age: 5 }]);
+    for (const [lo, hi] of [[NaN, 5], [1, NaN], [new Date(NaN), 5]]) {
+      await assert.rejects(c.between("age", lo!, hi!), RangeError);
+    }
+    assert.equal((await c.between("age", -Infinity, Infinity)).length, 2);
+  });
+
+  t("watch with an already aborted signal ends quietly", async ({ db }) => {
+    const stop = new AbortController();
+    stop.abort();
+    const seen: unknown[] = [];
+    for await (
+      const change of db.collection("w").watch({ signal: stop.signal })
+    ) {
+      seen.push(change);
+    }
+    assert.deepEqual(seen, []);
+  });
+
   t("update: operators, atomic over every match", async ({ db }) => {
     const c = db.collection<Doc>("c");
     await c.insertMany([

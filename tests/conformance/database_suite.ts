@@ -105,6 +105,24 @@ export function databaseSuite(factory: StorageFactory): void {
     assert.deepEqual(second?.value, { name: "John", age: 31 });
   });
 
+  t("-0 is stored as 0, at any depth, by every write", async ({ db }) => {
+    await db.put("z", -0);
+    await db.put("doc", { a: -0, list: [-0, 1], deep: { b: -0 } });
+    await db.putBatch(new Map([["batch", { c: -0 }]]));
+    const isZero = (v: unknown) => Object.is(v, 0);
+    assert.ok(isZero(await db.get("z")), "a value of -0");
+    const doc = await db.get("doc") as {
+      a: number;
+      list: number[];
+      deep: { b: number };
+    };
+    assert.ok(isZero(doc.a) && isZero(doc.list[0]) && isZero(doc.deep.b));
+    assert.ok(isZero((await db.get("batch") as { c: number }).c));
+    // A query for 0 finds it, as it finds -0.
+    assert.equal(await db.count({ a: 0 }), 1);
+    assert.equal(await db.count({ a: -0 }), 1);
+  });
+
   t("stores every JSON type and Dates, at any depth", async ({ db }) => {
     const value = {
       s: "é\u0000😀",
