@@ -200,6 +200,9 @@ Deno.test("ingest: a bad line or reading stores nothing and the 400 names it", a
     ['{"seq":1,"_id":"x"}', "application/json", /'_id' is set by the gateway/],
     ["", "application/json", /not valid JSON/],
     ["\n\n", "application/x-ndjson", /no reading/],
+    // Only JSON's whitespace is blank: a no-break space is not.
+    ['{"seq":1}\n\u00a0\n', "application/x-ndjson", /line 2 is not valid JSON/],
+    ['\u00a0{"seq":1}\n', "application/x-ndjson", /line 1 is not valid JSON/],
     [
       '{"seq":1}\n{"big":"' + "x".repeat(70_000) + '"}\n',
       "application/x-ndjson",
@@ -212,6 +215,17 @@ Deno.test("ingest: a bad line or reading stores nothing and the 400 names it", a
     assert.match((await response.json()).error, message);
   }
   assert.equal(await db.collection("readings").count(), 0);
+  // CRLF line ends, blank lines of spaces and tabs, and a leading BOM
+  // (RFC 8259 lets a parser ignore one) are fine.
+  const crlf = await handle(
+    post('\ufeff{"seq":1}\r\n \t\r\n{"seq":2}\r\n', {
+      token: "token-a",
+      type: "application/x-ndjson",
+    }),
+  );
+  assert.equal(crlf.status, 200);
+  assert.equal((await crlf.json()).stored, 2);
+  await db.collection("readings").clear();
   // A device may repeat its own id.
   assert.equal(
     (await handle(

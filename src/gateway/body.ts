@@ -120,6 +120,9 @@ export async function readCapped(
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** A line of JSON whitespace only (RFC 8259: space, tab, CR, LF). */
+const BLANK = /^[ \t\r]*$/;
+
 /**
  * Parses a body into readings: a JSON object (one), a JSON array (each
  * item) or NDJSON (each non-blank line). Every reading must be an object.
@@ -170,8 +173,10 @@ export function parseReadings(
   } else {
     const lines = text.split("\n");
     for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.trim();
-      if (line.length === 0) continue;
+      const line = lines[i]!;
+      // Blank: JSON's whitespace only (a CRLF's CR too); JSON.parse takes
+      // that around a value and refuses any other (a no-break space).
+      if (BLANK.test(line)) continue;
       try {
         out.push({ where: `line ${i + 1}`, value: JSON.parse(line) });
       } catch (e) {
