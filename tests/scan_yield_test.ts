@@ -89,6 +89,54 @@ Deno.test("nextTurn is a macrotask: due timers and messages run first", async ()
   assert.deepEqual(order.sort(), ["message", "microtask", "timer"]);
 });
 
+Deno.test("when timers did not run since the last I/O turn, the next one waits for them", async () => {
+  // Deno can run a chain of ready turns without running due timers (seen
+  // after Node's nextTick was used, or with a large heap). Made
+  // deterministic here: a setTimeout whose timers fire only when told.
+  const real = globalThis.setTimeout;
+  const held: (() => void)[] = [];
+  const fake = ((fn: () => void) => {
+    held.push(fn);
+    return 0;
+  }) as unknown as typeof setTimeout;
+  const busy = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* the turn's budget passes */ }
+  };
+  globalThis.setTimeout = fake;
+  try {
+    // Clear a probe left by an earlier test: an I/O turn, then fire it.
+    busy(10);
+    await nextTurn();
+    for (const fn of held.splice(0)) fn();
+    // An I/O turn (the budget for one has passed) sets a probe timer.
+    busy(10);
+    await nextTurn();
+    assert.equal(held.length, 1, "the I/O turn set one timer");
+    // Timers have not run: the next I/O turn waits for them.
+    busy(10);
+    let settled = false;
+    const turn = nextTurn().then(() => settled = true);
+    for (let i = 0; i < 20; i++) {
+      await crypto.subtle.digest("SHA-256", new Uint8Array(0));
+      await new Promise<void>((resolve) => queueMicrotask(resolve));
+    }
+    assert.equal(settled, false, "the turn waits while timers are held");
+    held.shift()!();
+    await turn;
+    assert.equal(settled, true);
+    // Its probe fired: the next I/O turn does not wait for a timer.
+    assert.equal(held.length, 1, "a new probe was set");
+    held.shift()!();
+    busy(10);
+    await nextTurn();
+    assert.equal(held.length, 1, "and set another, without waiting");
+    held.shift()!();
+  } finally {
+    globalThis.setTimeout = real;
+  }
+});
+
 Deno.test("a Budget pauses a synchronous loop so a timer runs inside it", async () => {
   let timerAt = -1;
   let i = 0;
