@@ -370,6 +370,10 @@ export async function runGatewayBench(
           } |`,
         );
       }
+      p("");
+      p(
+        "The backlog is written by a child process; the gateway process opens it and relays, so its RSS is a gateway's (plus the ingest runs before, whose garbage is collected first). The receivers run in processes of their own.",
+      );
     }
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -503,17 +507,12 @@ async function runReceiver(): Promise<void> {
   );
 }
 
-async function relayBench(
-  dir: string,
-  backlog: number,
-  log: (line: string) => void,
-): Promise<RelayRow[]> {
-  const rows: RelayRow[] = [];
-  log(`gateway: filling a backlog of ${nf(backlog)} readings`);
-  const gateway = await open({
-    path: `${dir}/backlog.tdb`,
-    durability: "batched",
-  });
+/**
+ * `--fill PATH N`: writes a backlog of N readings of 100 devices (as
+ * `ingest` stores them) into the file database at PATH, then closes it.
+ */
+async function runFill(path: string, backlog: number): Promise<void> {
+  const gateway = await open({ path, durability: "batched" });
   const readings = gateway.collection("readings");
   const now = Date.now();
   for (let i = 0; i < backlog; i += 10_000) {
@@ -530,6 +529,31 @@ async function relayBench(
     await readings.putBatch(batch);
   }
   await gateway.close();
+}
+
+async function relayBench(
+  dir: string,
+  backlog: number,
+  log: (line: string) => void,
+): Promise<RelayRow[]> {
+  const rows: RelayRow[] = [];
+  log(`gateway: filling a backlog of ${nf(backlog)} readings`);
+  // Filled by a child process: the RSS sampled here is then a gateway's
+  // that opens a backlog and relays it, not the filler's heap besides.
+  const filled = await new Deno.Command(denoCommand(), {
+    args: [
+      "run",
+      "--quiet",
+      "-A",
+      new URL(import.meta.url).pathname,
+      "--fill",
+      `${dir}/backlog.tdb`,
+      String(backlog),
+    ],
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
+  if (!filled.success) throw new Error("gateway: filling the backlog failed");
   const reopened = await open({ path: `${dir}/backlog.tdb` });
   try {
     // The receivers run in their own process, so the RSS sampled here is the
@@ -659,6 +683,8 @@ if ((globalThis as { name?: string }).name === "gateway-load") {
   };
 } else if (import.meta.main && Deno.args.includes("--receiver")) {
   await runReceiver();
+} else if (import.meta.main && Deno.args[0] === "--fill") {
+  await runFill(Deno.args[1]!, Number(Deno.args[2]));
 } else if (import.meta.main) {
   const arg = (name: string) =>
     Deno.args.find((x) => x.startsWith(`--${name}=`))?.split("=")[1];
