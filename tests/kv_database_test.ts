@@ -5,7 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type Change, DuplicateKeyError, open, TooLargeError } from "../mod.ts";
+import {
+  type Change,
+  DuplicateKeyError,
+  IntegrityError,
+  open,
+  TooLargeError,
+} from "../mod.ts";
 import type { KvAtomicLike, KvLike } from "../src/storage/kv.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 import { fill } from "./conformance/storage_suite.ts";
@@ -426,5 +432,51 @@ Deno.test("kv: putBatch with atomic: false splits a batch over the atomic limits
   await assert.rejects(
     db.putBatch([1], { atomic: "no" as unknown as boolean }),
     TypeError,
+  );
+});
+
+Deno.test("kv: a value another program wrote under the prefix fails reads of its item only; verify reports it and goes on", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv });
+  const c = db.collection<{ x: number }>("c");
+  await c.createIndex("x");
+  await c.put("a", { x: 1 });
+  await c.put("b", { x: 2 });
+  await db.put("k", { y: 1 });
+  // Overwrite a document and an index entry with what another program
+  // might write under the same prefix.
+  const text = (key: Deno.KvKey) =>
+    key.map((p) => p instanceof Uint8Array ? new TextDecoder().decode(p) : p)
+      .join("|");
+  for await (const e of kv.list({ prefix: [] })) {
+    const t = text(e.key);
+    if (t.includes("0default\u00000k\u0000")) {
+      await kv.set(e.key, { not: "ours" });
+    }
+    if (t.startsWith("tether|0i") && t.endsWith("0b\u0000")) {
+      await kv.set(e.key, 42);
+    }
+  }
+  // Reads of that item fail, naming the cause; the others work.
+  await assert.rejects(
+    db.get("k"),
+    (e) => e instanceof IntegrityError && /another program/.test(e.message),
+  );
+  await assert.rejects(db.delete("k"), IntegrityError);
+  assert.deepEqual(await c.get("a"), { x: 1 });
+  assert.deepEqual(await c.get("b"), { x: 2 });
+  // verify lists both and does not stop at the first.
+  const report = await db.verify();
+  assert.equal(report.problems.length, 2, JSON.stringify(report.problems));
+  assert(
+    report.problems.some((p) =>
+      p.collection === "default" && p.key === "k" &&
+      /another program/.test(p.problem)
+    ),
+  );
+  assert(
+    report.problems.some((p) =>
+      p.collection === "c" && /index 'x_1' cannot be read/.test(p.problem)
+    ),
   );
 });

@@ -7,7 +7,7 @@
 
 import { entryId, type IndexEntry } from "./indexes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
-import type { Storage } from "../storage/contract.ts";
+import type { Storage, StorageEntry } from "../storage/contract.ts";
 import { decodeRecord } from "../value_codec.ts";
 import type { EngineCore } from "./state.ts";
 import { DOC, isExpired } from "./layout.ts";
@@ -167,10 +167,30 @@ export async function verify(
     await checkEntries(s, docs, problems);
   }
   const index = encodeKey(["i"]);
-  for await (const page of s.storage.scan({ prefix: index })) {
-    const docs = await s.storage.getMany(page.map((e) => e.value));
-    done += page.length;
+  for await (const all of s.storage.scan({ prefix: index })) {
+    done += all.length;
     progress.report(done);
+    // An entry whose value cannot be read (another program's, on Deno KV)
+    // is a problem of its own.
+    const page: StorageEntry[] = [];
+    const targets: Uint8Array[] = [];
+    for (const entry of all) {
+      try {
+        targets.push(entry.value);
+        page.push(entry);
+      } catch (e) {
+        if (storage.verify === undefined) checked++;
+        const parts = decodeKey(entry.key);
+        problems.push({
+          collection: String(parts[1]),
+          key: "",
+          problem: `an entry of index '${String(parts[2])}' cannot be read: ${
+            (e as Error).message
+          }`,
+        });
+      }
+    }
+    const docs = await s.storage.getMany(targets);
     for (let i = 0; i < page.length; i++) {
       if (storage.verify === undefined) checked++;
       if (docs[i] !== null) continue;
@@ -260,17 +280,24 @@ async function checkEntries(
   if (expected.length === 0) return;
   // The memory storage keeps index entries in RAM only; the others store
   // them (what queries on them read).
-  const holders: (string | undefined)[] = s.volatile
+  const holders: (string | null | undefined)[] = s.volatile
     ? expected.map(({ doc, entry }) =>
       s.collections.get(doc.collection)!.ram!.holder(entry)?.id
     )
     : (await s.storage.getMany(expected.map(({ entry }) => entry.key))).map(
-      (found) => found === null ? undefined : entryId(found.value),
+      (found) => {
+        if (found === null) return undefined;
+        try {
+          return entryId(found.value);
+        } catch {
+          return null; // unreadable: reported by the pass over the entries
+        }
+      },
     );
   for (let i = 0; i < expected.length; i++) {
     const { doc, entry } = expected[i]!;
     const holder = holders[i];
-    if (holder === doc.id) continue;
+    if (holder === doc.id || holder === null) continue;
     problems.push({
       collection: doc.collection,
       key: doc.id,

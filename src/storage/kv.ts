@@ -26,6 +26,7 @@ import type { Clock } from "../clock.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import {
   fitsOneValue,
+  ForeignEntry,
   fromNative,
   KV_VALUE,
   NativeEntry,
@@ -343,9 +344,9 @@ export class KvStorage implements Storage {
       if (record !== undefined) {
         return new NativeEntry(key, versionstamp, record);
       }
-      throw new IntegrityError(
-        `Cannot read a key from Deno KV: the value under the database prefix is neither bytes nor a record (${typeof value}); another program wrote there`,
-      );
+      // Reported where its bytes are read (a read of that item fails,
+      // `verify` lists it), not by every scan that passes it.
+      return new ForeignEntry(key, versionstamp, typeof value);
     }
     const keys: KvKey[] = [];
     for (let i = 0; i < value.chunks; i++) {

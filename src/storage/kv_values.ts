@@ -13,6 +13,7 @@
  * @module
  */
 
+import { IntegrityError } from "../errors.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import { encodeRecord } from "../value_codec.ts";
 import type { StorageEntry } from "./contract.ts";
@@ -92,6 +93,47 @@ export function fromNative(value: unknown): StoredRecord | undefined {
     feed: typeof f === "number" ? f : 0,
     dates: Array.isArray(d) ? d : undefined,
   };
+}
+
+/**
+ * An entry whose KV value is neither bytes nor a record of ours (another
+ * program wrote under the database's prefix): reading its `value` throws
+ * an `IntegrityError`, so a read of that item fails and `verify()` reports
+ * it, while a scan that only passes it goes on.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { IntegrityError } from "../errors.ts";
+ * import { ForeignEntry } from "./kv_values.ts";
+ * const entry = new ForeignEntry(new Uint8Array([1]), "00", "number");
+ * assert.throws(() => entry.value, IntegrityError);
+ * ```
+ */
+export class ForeignEntry implements StorageEntry {
+  /** The key. */
+  readonly key: Uint8Array;
+  /** The versionstamp. */
+  readonly versionstamp: string;
+  readonly #type: string;
+
+  /**
+   * @param key The key.
+   * @param versionstamp Its versionstamp.
+   * @param type The JavaScript type of the value found.
+   */
+  constructor(key: Uint8Array, versionstamp: string, type: string) {
+    this.key = key;
+    this.versionstamp = versionstamp;
+    this.#type = type;
+  }
+
+  /** Throws: there are no bytes of ours to give. */
+  get value(): Uint8Array {
+    throw new IntegrityError(
+      `Cannot read a key from Deno KV: the value under the database prefix is neither bytes nor a record (${this.#type}); another program wrote there`,
+    );
+  }
 }
 
 /**
