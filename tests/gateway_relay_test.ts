@@ -395,3 +395,42 @@ Deno.test("relay: a checkpoint older than the feed holds (FeedGapError) starts t
   await again.close();
   await close(h);
 });
+
+Deno.test("relay: the POST body is the batch's JSON as JSON.stringify writes it, a key's later change replacing the earlier", async () => {
+  const h = await harness();
+  const bodies: string[] = [];
+  const inner = h.fetch;
+  const fetchFn =
+    (async (input: string | URL | Request, init?: RequestInit) => {
+      bodies.push(String(init?.body));
+      return await inner(input, init);
+    }) as typeof fetch;
+  const tricky = {
+    text: 'quote " backslash \\ line\u2028sep \u{1F600} \u0000',
+    n: -1.5e-7,
+    list: [null, true, { deep: "é" }],
+  };
+  await h.feed.put(h.gateway, "readings", "a/1", tricky);
+  await h.feed.put(h.gateway, "readings", "a/2", { i: 2 });
+  await h.feed.put(h.gateway, "readings", "a/1", { ...tricky, again: 1 });
+  const uplink = startRelay(h.gateway, {
+    collections: ["readings"],
+    to: "http://cloud.test/sync",
+    token: "sync",
+    fetch: fetchFn,
+    clock: h.clock,
+  }, { source: h.feed, sleep: () => Promise.resolve(), random: () => 0.5 });
+  await uplink.idle();
+  assert.equal(bodies.length, 1);
+  const parsed = JSON.parse(bodies[0]!) as RelayBatch;
+  assert.equal(bodies[0], JSON.stringify(parsed));
+  assert.deepEqual(Object.keys(parsed), ["origin", "changes"]);
+  assert.deepEqual(parsed.changes.map((c) => c.key), ["a/2", "a/1"]);
+  assert.deepEqual(parsed.changes[1]!.doc, { ...tricky, again: 1 });
+  assert.deepEqual(await h.cloud.collection("readings").get("a/1"), {
+    ...tricky,
+    again: 1,
+  });
+  await uplink.close();
+  await close(h);
+});

@@ -199,6 +199,8 @@ export function startRelay(
   signal?.addEventListener("abort", onAbort, { once: true });
 
   let checkpoint: Checkpoint | undefined;
+  /** The JSON of the changes read, written once (for size, then the POST). */
+  const texts = new WeakMap<object, string>();
   /**
    * Where the next page of each collection is read from: ahead of the
    * checkpoint by the pages read and not yet acknowledged.
@@ -292,11 +294,13 @@ export function startRelay(
     ) {
       const wire = toWire(change, spec);
       if (wire !== undefined) {
-        const size = JSON.stringify(wire).length + 1;
+        const text = JSON.stringify(wire);
+        const size = text.length + 1;
         if (byKey.size > 0 && bytes + size > maxBatchBytes) break;
         bytes += size;
         byKey.delete(wire.key); // the later change of a key replaces the earlier
         byKey.set(wire.key, wire);
+        texts.set(wire, text); // the POST reuses it
       }
       last = change.seq;
       if (++read >= batchSize) break;
@@ -339,6 +343,7 @@ export function startRelay(
         { to: to as string | URL, token: token!, timeout, fetch: fetchFn },
         batch,
         stop.signal,
+        texts,
       )
       : await applyBatch(to as Database, batch);
 
