@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { open } from "../mod.ts";
 import { MemoryStorage } from "../storage.ts";
 import { cursorHooks } from "../src/query/cursor.ts";
-import { Budget, nextTurn } from "../src/engine/yield.ts";
+import { Budget, nextTurn, yieldHooks } from "../src/engine/yield.ts";
 
 const N = Deno.env.get("TETHER_TORTURE") ? 400_000 : 40_000;
 
@@ -93,17 +93,17 @@ Deno.test("when timers did not run since the last I/O turn, the next one waits f
   // Deno can run a chain of ready turns without running due timers (seen
   // after Node's nextTick was used, or with a large heap). Made
   // deterministic here: a setTimeout whose timers fire only when told.
-  const real = globalThis.setTimeout;
+  const real = yieldHooks.setTimeout;
   const held: (() => void)[] = [];
-  const fake = ((fn: () => void) => {
+  const fake = (fn: () => void) => {
     held.push(fn);
     return 0;
-  }) as unknown as typeof setTimeout;
+  };
   const busy = (ms: number) => {
     const end = performance.now() + ms;
     while (performance.now() < end) { /* the turn's budget passes */ }
   };
-  globalThis.setTimeout = fake;
+  yieldHooks.setTimeout = fake;
   try {
     // Clear a probe left by an earlier test: an I/O turn, then fire it.
     busy(10);
@@ -133,8 +133,34 @@ Deno.test("when timers did not run since the last I/O turn, the next one waits f
     assert.equal(held.length, 1, "and set another, without waiting");
     held.shift()!();
   } finally {
+    yieldHooks.setTimeout = real;
+  }
+});
+
+Deno.test("fake timers installed after import (a test's FakeTime) never hold a scan", async () => {
+  const real = globalThis.setTimeout;
+  // Timers that never fire, as fake timers until the test ticks them.
+  globalThis.setTimeout = (() => 0) as unknown as typeof setTimeout;
+  let finished = false;
+  try {
+    const busy = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) { /* several I/O turns' budget */ }
+    };
+    const scan = (async () => {
+      for (let i = 0; i < 6; i++) {
+        busy(10);
+        await nextTurn();
+      }
+      finished = true;
+    })();
+    // Waited for with the real timer: a scan held by the fake one would
+    // still be waiting after it.
+    await Promise.race([scan, new Promise((r) => real(r, 10_000))]);
+  } finally {
     globalThis.setTimeout = real;
   }
+  assert(finished, "the scan finished with fake timers installed");
 });
 
 Deno.test("a Budget pauses a synchronous loop so a timer runs inside it", async () => {

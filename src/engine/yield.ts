@@ -111,8 +111,26 @@ export function ioTurn(): Promise<void> {
 }
 
 function timerTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => yieldHooks.setTimeout(resolve, 0));
 }
+
+/**
+ * The timer function of the turns: the runtime's own, as it was when this
+ * module loaded, so that fake timers installed later (a test's `FakeTime`)
+ * cannot hold a scan forever. Tests may replace it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { yieldHooks } from "./yield.ts";
+ * assert.equal(typeof yieldHooks.setTimeout, "function");
+ * ```
+ */
+export const yieldHooks: {
+  setTimeout: (fn: () => void, ms: number) => unknown;
+} = {
+  setTimeout: globalThis.setTimeout.bind(globalThis),
+};
 
 /**
  * The timer set at the last turn of {@linkcode timersTurn}, until it fires:
@@ -139,7 +157,7 @@ function timersTurn(): Promise<void> {
   const turn = pending !== undefined ? pending : ioTurn();
   return turn.then(() => {
     const next: Promise<void> = new Promise((resolve) =>
-      setTimeout(() => {
+      yieldHooks.setTimeout(() => {
         if (probe === next) probe = undefined;
         resolve();
       }, 0)
