@@ -6,7 +6,7 @@
  * @module
  */
 
-import { encodeUtf8 } from "../bytes.ts";
+import { binaryString, compareBytes, encodeUtf8 } from "../bytes.ts";
 import { entryId, entryKeyId, type IndexEntry } from "./indexes.ts";
 import { encodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
@@ -24,6 +24,19 @@ import {
 import { sync } from "./load.ts";
 import { commitLocal, keepsEntry } from "./local_commit.ts";
 import { FeedCommit, feedReady } from "./feed_hooks.ts";
+
+/** The stand-in record of a damaged item being deleted (version 0, no feed position). */
+const DAMAGED: StoredRecord = {
+  value: null,
+  tags: undefined,
+  expiresAt: undefined,
+  createdAt: 0,
+  updatedAt: 0,
+  version: 0,
+  seq: 0,
+  feed: 0,
+  dates: undefined,
+};
 
 /**
  * Writes item changes and their index entries in one commit, enforcing
@@ -109,7 +122,8 @@ export async function commitItems(
       checks.push({ key, versionstamp: entry?.versionstamp ?? null });
     }
     if (entry !== null) {
-      delta -= s.valuesOnDisk
+      // (A damaged item, `old` unknown: its value may not even be bytes.)
+      delta -= s.valuesOnDisk || old === undefined
         ? keyDirCost(entry.key.length)
         : recordCost(entry.key, entry.value);
       stored--;
@@ -140,8 +154,13 @@ export async function commitItems(
     } else if (entry !== null) {
       deletes.push(key);
       // A deletion leaves a tombstone (for backups and the change feed), an
-      // expiry a tombstone marked as one (for the change feed only).
-      sets.push(feed.gone(id, old!, wasLive, tombNow));
+      // expiry a tombstone marked as one (for the change feed only). A
+      // damaged item (its record unknown) is deleted as version 0.
+      sets.push(
+        old === undefined
+          ? feed.gone(id, DAMAGED, true, tombNow)
+          : feed.gone(id, old, wasLive, tombNow),
+      );
     }
     if (indexes.size === 0) {
       if (!indexes.ordered) continue; // no entries at all
@@ -257,6 +276,16 @@ export async function commitItems(
       delta -= entryCost(probe.key);
     }
   }
+  if (indexes.size > 0 || indexes.ordered) {
+    // A damaged item's index entries (its record unknown) go too.
+    for (const c of changes) {
+      if (c.entry === null || c.old !== undefined) continue;
+      for (const stale of await entriesOfKey(s, indexes, c.key, sets)) {
+        deletes.push(stale);
+        delta -= entryCost(stale);
+      }
+    }
+  }
   for (const name of multikey) {
     sets.push({
       key: indexMetaKey(collection, name),
@@ -302,4 +331,33 @@ export async function commitItems(
   // Bookkeeping that must change together with `stored` (no await between).
   committed?.(result.durable);
   return { durable: result.durable, versionstamp: result.versionstamp };
+}
+
+/**
+ * The stored index and insertion-order entries that point at `key`, found
+ * by scanning the collection's entries (for a damaged item, whose record
+ * cannot say which they are), except those `sets` writes again.
+ */
+async function entriesOfKey(
+  s: EngineCore,
+  indexes: CollectionState["indexes"],
+  key: Uint8Array,
+  sets: readonly { key: Uint8Array }[],
+): Promise<Uint8Array[]> {
+  const again = new Set(sets.map((x) => binaryString(x.key)));
+  const out: Uint8Array[] = [];
+  for (const prefix of [indexes.indexesPrefix, indexes.orderPrefix]) {
+    for await (const page of s.storage.scan({ prefix })) {
+      for (const entry of page) {
+        let points: boolean;
+        try {
+          points = compareBytes(entry.value, key) === 0;
+        } catch {
+          continue; // an unreadable entry: verify reports it
+        }
+        if (points && !again.has(binaryString(entry.key))) out.push(entry.key);
+      }
+    }
+  }
+  return out;
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { DuplicateKeyError, TooLargeError } from "../errors.ts";
+import { DuplicateKeyError, IntegrityError, TooLargeError } from "../errors.ts";
 import type { StorageEntry, StorageSet } from "../storage/contract.ts";
 import type { Change } from "../types.ts";
 import { encodeRecord, type StoredRecord } from "../value_codec.ts";
@@ -183,9 +183,12 @@ export function buildChanges(
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     const entry = current[i] ?? null;
-    const old = entry === null ? undefined : s.decode(entry, action);
+    const old = entry === null
+      ? undefined
+      : currentRecord(s, entry, op, action);
     const live = old !== undefined && !isExpired(old, now);
-    existed.push(live);
+    // A damaged item (see `currentRecord`) is deleted as one that existed.
+    existed.push(live || (entry !== null && old === undefined));
     if (
       op.expectedVersion !== undefined &&
       (live ? old.version : 0) !== op.expectedVersion
@@ -241,6 +244,38 @@ export function buildChanges(
     );
   }
   return { existed, changes, values, costs, seq, now };
+}
+
+/**
+ * An item's current record, for a write over it. On a shared storage an
+ * item whose stored value cannot be read (another program wrote there; a
+ * damaged record) is `undefined` for a plain `put` or a `delete`, which
+ * replace or remove it (its old index entries, unknown, stay for `verify`
+ * to report); any other write fails with the `IntegrityError`.
+ */
+function currentRecord(
+  s: EngineCore,
+  entry: StorageEntry,
+  op: WriteOp,
+  action: string,
+): StoredRecord | undefined {
+  try {
+    return s.decode(entry, action);
+  } catch (e) {
+    const heals = op.expectedVersion === undefined &&
+      (op.kind === "delete" ||
+        (op.mustBeNew !== true && op.keepMeta !== true &&
+          op.meta === undefined));
+    if (!(e instanceof IntegrityError) || !s.shared || !heals) throw e;
+    s.settings.log?.warn(
+      "damaged-item",
+      `${action}: the stored value of '${op.id}' cannot be read (${e.message}); it is ${
+        op.kind === "delete" ? "deleted" : "replaced"
+      }, and index entries it had stay until rebuilt`,
+      { key: op.id },
+    );
+    return undefined;
+  }
 }
 
 /**
