@@ -537,4 +537,10 @@ Deno.test("kv: a damaged item is removed by delete or replaced by put, with the 
   const keys: string[] = [];
   for await (const ch of c.changes({ live: false })) keys.push(ch.key);
   assert.deepEqual(keys.sort(), ["a", "b", "keep", "z"]);
+  // clear() removes a damaged item with the rest, and counts it.
+  await damage("keep");
+  assert.equal(await c.clear(), 3);
+  assert.equal(await c.count(), 0);
+  assert.deepEqual((await db.verify()).problems, []);
+  assert.equal(warned.length, 3);
 });

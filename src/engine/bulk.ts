@@ -12,6 +12,7 @@ import { isExpired } from "./layout.ts";
 import { decodeKey } from "../key_codec.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import { commitItems } from "./commit.ts";
+import { recordOrDamaged } from "./write_build.ts";
 import { FeedCommit } from "./feed_hooks.ts";
 import { settle, sync } from "./load.ts";
 
@@ -160,8 +161,9 @@ export async function deleteInGroups(
     let current = group;
     for (let attempt = 0;; attempt++) {
       const now = s.now();
+      // (A damaged item, `old` unknown, counts as one removed.)
       const live = current.filter((c) =>
-        c.old !== undefined && !isExpired(c.old, now)
+        c.old === undefined ? c.entry !== null : !isExpired(c.old, now)
       ).length;
       const group = current;
       const result = await commitItems(
@@ -169,7 +171,9 @@ export async function deleteInGroups(
         collection,
         state,
         group,
-        group.map(() => undefined),
+        group.map(() =>
+          undefined
+        ),
         action,
         () => {
           for (const c of group) state.schedule.delete(c.id);
@@ -191,8 +195,10 @@ export async function deleteInGroups(
       for (let i = 0; i < current.length; i++) {
         const entry = fresh[i] ?? null;
         if (entry === null) continue;
-        const old = s.decode(entry, action);
-        if (onlyExpired && !isExpired(old, s.now())) continue;
+        const old = onlyExpired
+          ? s.decode(entry, action)
+          : recordOrDamaged(s, entry, current[i]!.id, action, "deleted");
+        if (onlyExpired && !isExpired(old!, s.now())) continue;
         // `key` is a getter of LazyChange: a spread would drop it.
         const change = current[i]!;
         next.push({ ...change, key: change.key, entry, old });
@@ -222,11 +228,12 @@ export async function clearInSteps(
       })
     ) {
       for (const entry of page) {
+        const id = s.idOf(entry);
         changes.push({
-          id: s.idOf(entry),
+          id,
           key: entry.key,
           entry,
-          old: s.decode(entry, action),
+          old: recordOrDamaged(s, entry, id, action, "deleted"),
           next: undefined,
         });
       }

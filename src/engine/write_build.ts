@@ -247,11 +247,9 @@ export function buildChanges(
 }
 
 /**
- * An item's current record, for a write over it. On a shared storage an
- * item whose stored value cannot be read (another program wrote there; a
- * damaged record) is `undefined` for a plain `put` or a `delete`, which
- * replace or remove it (its old index entries, unknown, stay for `verify`
- * to report); any other write fails with the `IntegrityError`.
+ * An item's current record, for a write over it: a plain `put` or a
+ * `delete` may go over a damaged item (see {@linkcode recordOrDamaged});
+ * any other write fails with the `IntegrityError`.
  */
 function currentRecord(
   s: EngineCore,
@@ -259,20 +257,53 @@ function currentRecord(
   op: WriteOp,
   action: string,
 ): StoredRecord | undefined {
+  const heals = op.expectedVersion === undefined &&
+    (op.kind === "delete" ||
+      (op.mustBeNew !== true && op.keepMeta !== true &&
+        op.meta === undefined));
+  return recordOrDamaged(
+    s,
+    entry,
+    op.id,
+    action,
+    op.kind === "delete" ? "deleted" : "replaced",
+    heals,
+  );
+}
+
+/**
+ * An item's record, or `undefined` for a damaged item that the write
+ * removes or replaces: on a shared storage (Deno KV), one whose stored
+ * value cannot be read (another program wrote there; a record that does
+ * not decode). The commit then also removes the index entries that point
+ * at it (their values unknown: found by a scan). Warns the logger.
+ *
+ * @param s The engine.
+ * @param entry The item's entry.
+ * @param id Its key.
+ * @param action For error messages.
+ * @param what What the write does to it, for the warning.
+ * @param heals Whether the write may go over a damaged item.
+ * @returns The record, or `undefined` when damaged.
+ * @throws {IntegrityError} When damaged and the write may not heal it, or
+ *   on a local storage.
+ */
+export function recordOrDamaged(
+  s: EngineCore,
+  entry: StorageEntry,
+  id: string,
+  action: string,
+  what: "deleted" | "replaced",
+  heals = true,
+): StoredRecord | undefined {
   try {
     return s.decode(entry, action);
   } catch (e) {
-    const heals = op.expectedVersion === undefined &&
-      (op.kind === "delete" ||
-        (op.mustBeNew !== true && op.keepMeta !== true &&
-          op.meta === undefined));
-    if (!(e instanceof IntegrityError) || !s.shared || !heals) throw e;
+    if (!heals || !(e instanceof IntegrityError) || !s.shared) throw e;
     s.settings.log?.warn(
       "damaged-item",
-      `${action}: the stored value of '${op.id}' cannot be read (${e.message}); it is ${
-        op.kind === "delete" ? "deleted" : "replaced"
-      }, and index entries it had stay until rebuilt`,
-      { key: op.id },
+      `${action}: the stored value of '${id}' cannot be read (${e.message}); it is ${what}, with the index entries that point at it`,
+      { key: id },
     );
     return undefined;
   }
