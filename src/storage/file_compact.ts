@@ -224,9 +224,15 @@ export async function copyLive(
   progress?: CopyProgress,
 ): Promise<void> {
   const onDisk = (e: KeyEntry) => e.buf === undefined && e.gen === gen;
-  entries.sort((a, b) =>
-    (onDisk(a) ? a.at : Infinity) - (onDisk(b) ? b.at : Infinity)
-  );
+  const byOffset = (a: KeyEntry, b: KeyEntry) => a.at - b.at;
+  // The records in the old file in order of offset (one pass of reads),
+  // then the unwritten ones (their frames in RAM). A flush during an await
+  // below writes some of those: they are copied last, in order of their
+  // new offsets, never one window read each out of order (that re-read a
+  // 4 MiB window per record: 2.1 GB of reads, 1.4 GB of RSS, for the
+  // compaction of an 11 MB log whose last commits were being written).
+  const inFile = entries.filter(onDisk).sort(byOffset);
+  const unwritten = entries.filter((e) => !onDisk(e));
   let total = 0;
   for (const e of entries) total += e.len;
   let copied = 0;
@@ -234,7 +240,7 @@ export async function copyLive(
   progress?.report(0, total);
   let window: Uint8Array = new Uint8Array(0);
   let start = 0;
-  for (const e of entries) {
+  const copy = async (e: KeyEntry): Promise<void> => {
     if (copied - reported >= READ_WINDOW_BYTES) {
       progress?.report(copied, total);
       reported = copied;
@@ -273,7 +279,15 @@ export async function copyLive(
     } else {
       await out.record(e, stored);
     }
+  };
+  for (const e of inFile) await copy(e);
+  const written: KeyEntry[] = [];
+  for (const e of unwritten) {
+    if (onDisk(e)) written.push(e); // written meanwhile: below
+    else await copy(e);
   }
+  written.sort(byOffset);
+  for (const e of written) await copy(e);
   await out.endFrame();
   progress?.report(total, total);
 }
