@@ -39,7 +39,12 @@ import {
   WrongKeyError,
 } from "../mod.ts";
 import * as gen from "./fixtures/api_fuzz_inputs.ts";
-import { assertNoPollution, fuzzRuns } from "./fixtures/fuzz_common.ts";
+import {
+  assertNoPollution,
+  attempt as attempt_,
+  fuzzRuns,
+  type Outcome as Outcome_,
+} from "./fixtures/fuzz_common.ts";
 
 const runs = fuzzRuns("API_FUZZ_SEED");
 
@@ -89,14 +94,8 @@ function classify(
   assert.doesNotMatch(e.message, LEAK, text);
 }
 
-type Outcome = { ok: true; value: Any } | { ok: false; error: Any };
-async function attempt(f: () => unknown): Promise<Outcome> {
-  try {
-    return { ok: true, value: await f() };
-  } catch (error) {
-    return { ok: false, error };
-  }
-}
+type Outcome = Outcome_<Any>;
+const attempt = (f: () => unknown) => attempt_<Any>(f);
 /**
  * Property 1: the outcome of `f()`, asserting its error is documented and
  * that it settles within 30 s (a hang bound, not a timing check).

@@ -34,7 +34,12 @@ import {
 import { compileFilter, type Filter } from "../src/query/compile.ts";
 import { codeGeneration, setCodeGeneration } from "../src/query/codegen.ts";
 import * as gen from "./fixtures/query_fuzz_inputs.ts";
-import { assertNoPollution, fuzzRuns } from "./fixtures/fuzz_common.ts";
+import {
+  assertNoPollution,
+  attempt,
+  fuzzRuns,
+  type Outcome,
+} from "./fixtures/fuzz_common.ts";
 
 // A random seed each run (fast-check prints it on failure); QUERY_FUZZ_SEED
 // replays one.
@@ -59,15 +64,6 @@ async function fixture(readonly = false) {
   await indexed.insertMany(gen.seedDocs());
   const colls = [plain, indexed] as const;
   return { db, colls, [Symbol.asyncDispose]: () => db.close() };
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-async function attempt(f: () => unknown): Promise<Outcome> {
-  try {
-    return { ok: true, value: await f() };
-  } catch (error) {
-    return { ok: false, error };
-  }
 }
 
 // JavaScript's own messages ("undefined is not" / "null is not" narrowed to
