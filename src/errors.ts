@@ -120,7 +120,9 @@ export class DuplicateKeyError extends TetherError {
 
 /**
  * Stored data failed verification (checksum, MAC or structure). Corruption is
- * reported, never skipped.
+ * reported, never skipped. When the change feed (`changes()`) meets a change
+ * it cannot read, `seq` is that change's position: a consumer may resume
+ * after it (`since: err.seq`) once it has dealt with it.
  *
  * @example
  * ```ts
@@ -128,9 +130,25 @@ export class DuplicateKeyError extends TetherError {
  * import { IntegrityError } from "@tether/db";
  * const err = new IntegrityError("Cannot read 'a': the record is not valid JSON");
  * assert(err.name === "IntegrityError");
+ * assert.equal(err.seq, undefined);
+ * assert.equal(new IntegrityError("Cannot read the feed", { seq: "7" }).seq, "7");
  * ```
  */
-export class IntegrityError extends TetherError {}
+export class IntegrityError extends TetherError {
+  /** The change feed position of the change that could not be read, if any. */
+  readonly seq: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted and the state that prevented it.
+   * @param options Standard error options, and the feed position it names.
+   */
+  constructor(message: string, options?: ErrorOptions & { seq?: string }) {
+    super(message, options);
+    this.seq = options?.seq;
+  }
+}
 
 /**
  * The passphrase or key given does not open this database.

@@ -544,3 +544,47 @@ Deno.test("kv: a damaged item is removed by delete or replaced by put, with the 
   assert.deepEqual((await db.verify()).problems, []);
   assert.equal(warned.length, 3);
 });
+
+Deno.test("kv: the change feed names a damaged item's change by its position, and resumes after it", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv });
+  const c = db.collection<{ x: number }>("c");
+  await c.put("a", { x: 1 });
+  await c.put("bad", { x: 2 });
+  await c.put("z", { x: 3 });
+  const all: string[] = [];
+  for await (const ch of c.changes({ live: false })) all.push(ch.seq);
+  for await (const e of kv.list({ prefix: [] })) {
+    const t = e.key.map((p) =>
+      p instanceof Uint8Array ? new TextDecoder().decode(p) : p
+    ).join("|");
+    if (t.endsWith("0d\u00000c\u00000bad\u0000")) {
+      await kv.set(e.key, { not: "ours" });
+    }
+  }
+  const read: string[] = [];
+  const error = await (async () => {
+    try {
+      for await (const ch of c.changes({ live: false })) read.push(ch.key);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert(error instanceof IntegrityError, String(error));
+  assert.deepEqual(read, ["a"], String((error as Error).stack));
+  assert.equal(error.seq, all[1]);
+  assert.match(error.message, /position \d+ \(a put of "bad" in 'c'\)/);
+  assert.match(error.message, /another program/);
+  // Resuming after it reads on; a database-wide feed names it alike.
+  const rest: string[] = [];
+  for await (const ch of c.changes({ since: error.seq, live: false })) {
+    rest.push(ch.key);
+  }
+  assert.deepEqual(rest, ["z"]);
+  await assert.rejects(
+    async () => {
+      for await (const _ of db.changes({ live: false }));
+    },
+    (e) => e instanceof IntegrityError && e.seq === all[1],
+  );
+});

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FeedGapError } from "../errors.ts";
+import { FeedGapError, IntegrityError } from "../errors.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import { copyValue, recordMeta, type StoredRecord } from "../value_codec.ts";
 import type { Storage, StorageEntry } from "../storage/contract.ts";
@@ -232,9 +232,20 @@ export async function* readChanges<T>(
           if (stopped) return;
           const now = host.now();
           for (const entry of page) {
-            const meta = recordMeta(entry.value);
-            if (meta !== undefined && meta.feed > 0) continue;
-            const record = host.decode(entry, action);
+            let record: StoredRecord;
+            try {
+              // A structured entry (Deno KV) has its record: no bytes made.
+              const meta = entry.memo === undefined
+                ? recordMeta(entry.value)
+                : undefined;
+              if (meta !== undefined && meta.feed > 0) continue;
+              record = host.decode(entry, action);
+            } catch (e) {
+              // A damaged document: whether it had a position is unknown
+              // here; if it had one, the pass by position reports it.
+              if (e instanceof IntegrityError) continue;
+              throw e;
+            }
             if ((record.feed ?? 0) > 0) continue;
             if (record.expiresAt !== undefined && now >= record.expiresAt) {
               continue;
@@ -333,15 +344,21 @@ export async function* readChanges<T>(
         }
         let entry = found[k++] ?? null;
         const at2 = docAt.get(e);
-        if (at2 !== undefined && entry !== null) {
-          const doc = found[at2] ?? null;
-          if (
-            doc !== null && (host.decode(doc, action).feed ?? 0) > e.position
-          ) {
-            entry = null; // put again since: superseded
+        let change: FeedChange<T> | null | undefined;
+        try {
+          if (at2 !== undefined && entry !== null) {
+            const doc = found[at2] ?? null;
+            if (
+              doc !== null &&
+              (host.decode(doc, action).feed ?? 0) > e.position
+            ) {
+              entry = null; // put again since: superseded
+            }
           }
+          change = current<T>(host, e, entry, now, action);
+        } catch (cause) {
+          throw unreadable(cause, e, action);
         }
-        const change = current<T>(host, e, entry, now, action);
         if (change === undefined) {
           // Superseded; on a local storage by a write that may not be
           // durable yet: wait for it rather than skip what it replaced.
@@ -396,6 +413,29 @@ export async function* readChanges<T>(
     remote.abort();
     await watching;
   }
+}
+
+/**
+ * The error for a change the feed cannot read (an item another program
+ * overwrote on Deno KV, a record that does not decode): an
+ * `IntegrityError` naming the change and carrying its position as `seq`,
+ * so that a consumer can resume after it. Other errors pass unchanged.
+ */
+function unreadable(cause: unknown, e: PositionEntry, action: string): unknown {
+  if (!(cause instanceof IntegrityError) || cause.seq !== undefined) {
+    return cause;
+  }
+  const seq = String(e.position);
+  const what = e.kind === PUT
+    ? "a put"
+    : e.kind === DELETE
+    ? "a deletion"
+    : "an expiry";
+  const item = `${what} of ${JSON.stringify(e.id)} in '${e.collection}'`;
+  return new IntegrityError(
+    `${action}: the change at position ${seq} (${item}) cannot be read: ${cause.message}; delete or replace that item, or resume after it with since: '${seq}'`,
+    { cause, seq },
+  );
 }
 
 /**

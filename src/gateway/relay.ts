@@ -8,6 +8,7 @@
 
 import type { Database } from "../../mod.ts";
 import { checkTokenSpec } from "./auth.ts";
+import { ClosedError, IntegrityError } from "../errors.ts";
 import {
   type ChangeSource,
   type FeedChange,
@@ -218,6 +219,7 @@ export function startRelay(
   let retained = 0;
   let resyncs = 0;
   let refused = 0;
+  let unreadable = 0;
   /** Changes set aside since the target last took one. */
   let refusedInARow = 0;
   let lastError: string | undefined;
@@ -252,7 +254,52 @@ export function startRelay(
     return fresh;
   };
 
+  /**
+   * A page of a collection; a read that fails is tried again with backoff
+   * (a source on Deno KV may fail for a moment), and a change the source
+   * cannot read (an `IntegrityError` naming its position) is held that way
+   * too, or, with `onRefused: "skip"`, passed over (logged, counted in
+   * `stats().unreadable`). A closed source ends the relay.
+   */
   const readPage = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await readGapped(spec, cp);
+      } catch (e) {
+        if (closed || e instanceof ClosedError) throw e;
+        lastError = (e as Error)?.message ?? String(e);
+        const seq = e instanceof IntegrityError ? e.seq : undefined;
+        if (seq !== undefined && onRefused === "skip") {
+          unreadable++;
+          log(
+            "error",
+            "relay-unreadable",
+            `Relay '${name}' passed over a change of '${spec.name}' it cannot read (position ${seq}): ${lastError}`,
+            { collection: spec.name, seq },
+          );
+          // Read on after it; the checkpoint moves past it with the next
+          // page acknowledged (until then a restart meets it again).
+          readAt[spec.name] = seq;
+          attempt = -1;
+          continue;
+        }
+        retries++;
+        const delay = backoff(attempt, retry, random());
+        log(
+          "warn",
+          "relay-read-retry",
+          `Relay '${name}' could not read the changes of '${spec.name}' (attempt ${
+            attempt + 1
+          }); retrying in ${Math.round(delay)} ms: ${lastError}`,
+          { collection: spec.name, attempt: attempt + 1, delay },
+        );
+        await sleep(delay, stop.signal);
+        if (closed) throw e;
+      }
+    }
+  };
+
+  const readGapped = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
     try {
       return await readFrom(spec);
     } catch (e) {
@@ -284,14 +331,25 @@ export function startRelay(
     let last: string | undefined;
     let bytes = 2;
     let read = 0;
-    for await (
-      const change of source.changes(spec.name, {
-        ...(since === undefined ? {} : { since }),
-        limit: batchSize,
-        live: false,
-        signal: stop.signal,
-      })
-    ) {
+    const feed = source.changes(spec.name, {
+      ...(since === undefined ? {} : { since }),
+      limit: batchSize,
+      live: false,
+      signal: stop.signal,
+    });
+    const guarded = async function* () {
+      try {
+        yield* feed;
+      } catch (e) {
+        // A change it cannot read after others: this page ends before it
+        // (the next read starts at it).
+        if (read > 0 && e instanceof IntegrityError && e.seq !== undefined) {
+          return;
+        }
+        throw e;
+      }
+    };
+    for await (const change of guarded()) {
       const wire = toWire(change, spec);
       if (wire !== undefined) {
         const text = JSON.stringify(wire);
@@ -673,6 +731,7 @@ export function startRelay(
         retained,
         resyncs,
         refused,
+        unreadable,
         positions: { ...checkpoint?.positions },
       };
     },

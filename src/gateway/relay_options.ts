@@ -75,7 +75,11 @@ export interface RelayOptions {
    * and the reason; `stats().refused` counts them) and go on, unless
    * `maxRefusedInARow` changes in a row were refused with nothing taken
    * between (a target refusing everything is misconfigured): then hold
-   * until one is taken.
+   * until one is taken. The same policy applies to a change the source
+   * cannot read (damaged at the source: an `IntegrityError` with its
+   * position): `"hold"` retries the read with backoff, `"skip"` passes over
+   * it (logged as `relay-unreadable`, counted in `stats().unreadable`).
+   * Other read errors are always retried with backoff.
    */
   readonly onRefused?: RefusedPolicy;
   /** With `onRefused: "skip"`, the longest run of changes set aside. Default `100`. */
@@ -112,6 +116,12 @@ export interface RelayStats {
   readonly lastError: string | undefined;
   /** Changes the target refused for good and that were set aside (`onRefused: "skip"`). */
   readonly refused: number;
+  /**
+   * Changes the source could not read (an `IntegrityError` naming their
+   * position: an item damaged at the source) that were passed over
+   * (`onRefused: "skip"`; with `"hold"` the relay retries them).
+   */
+  readonly unreadable: number;
   /** Documents removed on the gateway to make room (`onFull: "dropOldest"`). */
   readonly dropped: number;
   /** Relayed documents given their retention TTL. */

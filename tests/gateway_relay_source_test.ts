@@ -1,0 +1,195 @@
+/**
+ * The relay's reads of its source: a read that fails is retried with
+ * backoff (the relay no longer stops), a change the source cannot read
+ * (damaged at the source) is held or, with `onRefused: "skip"`, passed over
+ * and counted, and a closed source ends the relay.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ClosedError, type Database, open } from "../mod.ts";
+import { databaseSource, startRelay } from "../src/gateway/relay.ts";
+import type { ChangeSource } from "../src/gateway/protocol.ts";
+
+/** Overwrites the document `id` of collection `c` as another program might. */
+async function damage(kv: Deno.Kv, c: string, id: string): Promise<void> {
+  for await (const e of kv.list({ prefix: [] })) {
+    const t = e.key.map((p) =>
+      p instanceof Uint8Array ? new TextDecoder().decode(p) : p
+    ).join("|");
+    if (t.endsWith(`0d\u00000${c}\u00000${id}\u0000`)) {
+      await kv.set(e.key, { not: "ours" });
+    }
+  }
+}
+
+function relayWith(
+  source: Database,
+  target: Database,
+  changes: ChangeSource,
+  options: Record<string, unknown>,
+  delays: number[],
+  events: string[],
+) {
+  return startRelay(source, {
+    collections: ["readings"],
+    to: target,
+    batchSize: 2,
+    retry: { initial: 100, max: 1_000 },
+    logger: {
+      info: () => {},
+      warn: (_m: string, d?: Record<string, unknown>) =>
+        events.push(String(d?.event)),
+      error: (_m: string, d?: Record<string, unknown>) =>
+        events.push(String(d?.event)),
+    },
+    ...options,
+  }, {
+    source: changes,
+    sleep: (ms) => {
+      delays.push(ms);
+      return Promise.resolve();
+    },
+    random: () => 0.5,
+  });
+}
+
+Deno.test("relay: a failed read of the source is retried with backoff, not the end of the relay", async () => {
+  await using source = await open();
+  await using target = await open();
+  const readings = source.collection("readings");
+  for (let i = 0; i < 5; i++) await readings.put(`r${i}`, { i });
+  const real = databaseSource(source);
+  let failures = 3;
+  const flaky: ChangeSource = {
+    changes(collection, options) {
+      if (failures > 0) {
+        failures--;
+        return (async function* () {
+          yield* [];
+          throw new Error("the storage is busy");
+        })();
+      }
+      return real.changes(collection, options);
+    },
+  };
+  const delays: number[] = [];
+  const events: string[] = [];
+  const uplink = relayWith(source, target, flaky, {}, delays, events);
+  await uplink.idle();
+  assert.equal(await target.collection("readings").count(), 5);
+  const s = uplink.stats();
+  assert.equal(s.sent, 5);
+  assert.equal(s.retries, 3);
+  assert.match(s.lastError ?? "", /busy/);
+  assert.deepEqual(events.filter((e) => e !== "relay-caught-up"), [
+    "relay-read-retry",
+    "relay-read-retry",
+    "relay-read-retry",
+  ]);
+  // Exponential: 100, 200, 400 (jitter 0.5 around each).
+  assert.equal(delays.length, 3);
+  assert(delays[0]! < delays[1]! && delays[1]! < delays[2]!, String(delays));
+  await uplink.close();
+});
+
+Deno.test("relay: a change damaged at the source is held (default) or passed over and counted with onRefused: skip", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using source = await open({ kv });
+  const readings = source.collection("readings");
+  for (const id of ["a", "b", "bad", "c", "d"]) await readings.put(id, { id });
+  await damage(kv, "readings", "bad");
+  const real = databaseSource(source);
+
+  // Held: everything before it goes, then the read is retried.
+  {
+    await using target = await open();
+    const delays: number[] = [];
+    const events: string[] = [];
+    let reads = 0;
+    const counted: ChangeSource = {
+      changes(collection, options) {
+        reads++;
+        return real.changes(collection, options);
+      },
+    };
+    const uplink = relayWith(source, target, counted, {}, delays, events);
+    for (let i = 0; i < 200 && uplink.stats().retries < 3; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const s = uplink.stats();
+    assert(s.retries >= 3, `retries ${s.retries}`);
+    assert.equal(s.unreadable, 0);
+    assert.match(s.lastError ?? "", /position \d+ \(a put of "bad"/);
+    assert(events.includes("relay-read-retry"));
+    assert.deepEqual(
+      (await target.collection<{ id: string }>("readings").find().toArray())
+        .map((d) => d.id)
+        .sort(),
+      ["a", "b"],
+    );
+    assert(reads > 3);
+    await uplink.close();
+  }
+
+  // Skipped: the rest goes, the skip is logged and counted.
+  {
+    await using target = await open();
+    const delays: number[] = [];
+    const events: string[] = [];
+    const uplink = relayWith(
+      source,
+      target,
+      real,
+      { onRefused: "skip", name: "skipping", batchSize: 3 },
+      delays,
+      events,
+    );
+    await uplink.idle();
+    assert.deepEqual(
+      (await target.collection<{ id: string }>("readings").find().toArray())
+        .map((d) => d.id)
+        .sort(),
+      ["a", "b", "c", "d"],
+    );
+    const s = uplink.stats();
+    assert.equal(s.unreadable, 1);
+    assert.equal(s.sent, 4);
+    assert.equal(s.retries, 0);
+    assert.deepEqual(events.filter((e) => e === "relay-unreadable").length, 1);
+    await uplink.close();
+    // Its checkpoint is past it: a restart does not meet it again.
+    const again = relayWith(
+      source,
+      target,
+      real,
+      { onRefused: "skip", name: "skipping" },
+      delays,
+      events,
+    );
+    await again.idle();
+    assert.equal(again.stats().unreadable, 0);
+    await again.close();
+  }
+});
+
+Deno.test("relay: a closed source database ends the relay", async () => {
+  await using source = await open();
+  await using target = await open();
+  await source.collection("readings").put("a", { a: 1 });
+  const closedSource: ChangeSource = {
+    changes() {
+      return (async function* () {
+        yield* [];
+        throw new ClosedError("Cannot read changes: the database is closed");
+      })();
+    },
+  };
+  const events: string[] = [];
+  const uplink = relayWith(source, target, closedSource, {}, [], events);
+  await assert.rejects(uplink.idle(), ClosedError);
+  assert.equal(uplink.stats().retries, 0);
+  assert.deepEqual(events, ["relay-stopped"]);
+  await uplink.close();
+});
