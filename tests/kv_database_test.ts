@@ -545,6 +545,73 @@ Deno.test("kv: a damaged item is removed by delete or replaced by put, with the 
   assert.equal(warned.length, 3);
 });
 
+/** Overwrites the KV values whose bytes read as text matching `test`. */
+async function overwriteFeed(
+  kv: Deno.Kv,
+  test: (text: string) => boolean,
+): Promise<number> {
+  let n = 0;
+  for await (const e of kv.list({ prefix: [] })) {
+    if (!(e.value instanceof Uint8Array)) continue;
+    if (!test(new TextDecoder().decode(e.value))) continue;
+    await kv.set(e.key, new Uint8Array([0x7b, 0xff, 0x01]));
+    n++;
+  }
+  return n;
+}
+
+Deno.test("kv: a by-position feed entry written over is reported with its position, after the changes before it; resuming after it reads on", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv });
+  const c = db.collection<{ x: number }>("c");
+  await c.put("a", { x: 1 });
+  await c.put("lost", { x: 2 });
+  await c.putBatch(new Map([["b1", { x: 3 }], ["b2", { x: 4 }]]), {
+    assumeNew: true,
+    atomic: false,
+  });
+  await c.put("z", { x: 5 });
+  const all: string[] = [];
+  for await (const ch of c.changes({ live: false })) all.push(ch.seq);
+  assert.equal(all.length, 5);
+  assert.equal(await overwriteFeed(kv, (t) => t === '["c","lost",1]'), 1);
+  const read = async (since?: string) => {
+    const keys: string[] = [];
+    try {
+      for await (
+        const ch of c.changes({ live: false, ...since ? { since } : {} })
+      ) keys.push(ch.key);
+      return { keys, error: undefined };
+    } catch (error) {
+      return { keys, error };
+    }
+  };
+  const first = await read(all[0]);
+  assert.deepEqual(first.keys, []);
+  assert(first.error instanceof IntegrityError, String(first.error));
+  assert.equal(first.error.seq, all[1]);
+  assert.match(first.error.message, /by-position entry at position \d+/);
+  // From the start: the change before it comes first.
+  const start = await read();
+  assert.deepEqual(start.keys, ["a"]);
+  assert(start.error instanceof IntegrityError);
+  assert.deepEqual((await read(first.error.seq)).keys, ["b1", "b2", "z"]);
+  // A bulk write's block: its puts are lost to the feed together.
+  assert.equal(
+    await overwriteFeed(kv, (t) => t.startsWith('{"c":"c","p":')),
+    1,
+  );
+  const block = await read(all[1]);
+  assert.deepEqual(block.keys, []);
+  assert(block.error instanceof IntegrityError, String(block.error));
+  assert.equal(block.error.seq, all[3]);
+  assert.match(block.error.message, /block of puts ending at position/);
+  assert.deepEqual((await read(block.error.seq)).keys, ["z"]);
+  // The documents themselves are intact.
+  assert.deepEqual(await c.get("lost"), { x: 2 });
+  assert.deepEqual(await c.get("b2"), { x: 4 });
+});
+
 Deno.test("kv: the change feed names a damaged item's change by its position, and resumes after it", async () => {
   using kv = await Deno.openKv(":memory:");
   await using db = await open({ kv });

@@ -272,10 +272,11 @@ export async function* readChanges<T>(
       let entries: PositionEntry[];
       let caughtUp: boolean;
       let blocked = false;
+      let damaged: unknown;
       if (host.shared) {
         entries = [];
         let raw = 0;
-        for await (
+        scan: for await (
           const page of storage.scan({
             prefix: encodeKey([BY_POSITION]),
             start: encodeKey([BY_POSITION, at + 1]),
@@ -285,8 +286,14 @@ export async function* readChanges<T>(
           for (const entry of page) {
             raw++;
             // One change, or a block of a bulk write's puts (feed_block.ts).
-            for (const e of readPositions(entry)) {
-              if (e.position > at) entries.push(e);
+            try {
+              for (const e of readPositions(entry)) {
+                if (e.position > at) entries.push(e);
+              }
+            } catch (e) {
+              // Written over: the changes before it go out first.
+              damaged = e;
+              break scan;
             }
           }
         }
@@ -378,6 +385,7 @@ export async function* readChanges<T>(
           if (--left === 0) return;
         }
       }
+      if (damaged !== undefined) throw damaged;
       if (!wait && !caughtUp) continue;
       if (!live && !wait) return;
       if (host.shared && watching === undefined && storage.watch) {

@@ -14,6 +14,7 @@
 
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import { encodeUtf8 } from "../bytes.ts";
+import { IntegrityError } from "../errors.ts";
 import type { StorageEntry, StorageSet } from "../storage/contract.ts";
 import {
   BY_POSITION,
@@ -55,10 +56,13 @@ export function blockSet(
 
 /**
  * Reads a by-position entry or a block: the changes it stands for, in
- * position order; none when it is neither.
+ * position order; none when its key is not one of the feed's (not ours).
  *
  * @param entry A storage entry under `["q", ...]`.
  * @returns Its changes.
+ * @throws {IntegrityError} When its key is a by-position key or a block's
+ *   but its value does not read (written over by another program): `seq`
+ *   is the position after which a reader may resume (the block's last).
  *
  * @example
  * ```ts
@@ -67,28 +71,57 @@ export function blockSet(
  * import { positionKey, positionValue } from "./feed_format.ts";
  * const entry = { key: positionKey(3), value: positionValue("c", "k", 1), versionstamp: "1" };
  * assert.deepEqual(readPositions(entry), [{ position: 3, collection: "c", id: "k", kind: 1 }]);
+ * assert.throws(
+ *   () => readPositions({ ...entry, value: new Uint8Array([1]) }),
+ *   (e: Error & { seq?: string }) => e.seq === "3",
+ * );
  * ```
  */
 export function readPositions(entry: StorageEntry): PositionEntry[] {
-  const single = readPosition(entry);
-  if (single !== undefined) return [single];
+  let parts: unknown[];
   try {
-    const parts = decodeKey(entry.key);
-    if (parts.length !== 3 || parts[2] !== BLOCK) return [];
-    const { c, p, i } = JSON.parse(new TextDecoder().decode(entry.value));
-    if (
-      typeof c !== "string" || !Array.isArray(p) || !Array.isArray(i) ||
-      p.length !== i.length
-    ) return [];
-    const out: PositionEntry[] = [];
-    for (let k = 0; k < p.length; k++) {
-      const position = p[k];
-      const id = i[k];
-      if (typeof position !== "number" || typeof id !== "string") return [];
-      out.push({ position, collection: c, id, kind: PUT });
-    }
-    return out;
+    parts = decodeKey(entry.key);
   } catch {
     return [];
   }
+  const position = parts[1];
+  if (
+    typeof position !== "number" ||
+    !(parts.length === 2 || (parts.length === 3 && parts[2] === BLOCK))
+  ) return [];
+  if (parts.length === 2) {
+    const single = readPosition(entry);
+    if (single === undefined) throw damaged(position, false);
+    return [single];
+  }
+  const out: PositionEntry[] = [];
+  try {
+    const { c, p, i } = JSON.parse(new TextDecoder().decode(entry.value));
+    if (
+      typeof c === "string" && Array.isArray(p) && Array.isArray(i) &&
+      p.length === i.length && p[p.length - 1] === position
+    ) {
+      for (let k = 0; k < p.length; k++) {
+        const at = p[k];
+        const id = i[k];
+        if (typeof at !== "number" || typeof id !== "string") break;
+        out.push({ position: at, collection: c, id, kind: PUT });
+      }
+      if (out.length === p.length) return out;
+    }
+  } catch {
+    // not JSON: reported below
+  }
+  throw damaged(position, true);
+}
+
+/** The error for a by-position entry that does not read. */
+function damaged(position: number, block: boolean): IntegrityError {
+  const what = block ? "block of puts ending" : "by-position entry";
+  return new IntegrityError(
+    `Cannot read the change feed: the ${what} at position ${position} is not in the feed's format (written over by another program?), so the change${
+      block ? "s" : ""
+    } it records cannot be read; resume after it with since: '${position}'`,
+    { seq: String(position) },
+  );
 }
