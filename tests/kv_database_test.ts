@@ -607,9 +607,17 @@ Deno.test("kv: a by-position feed entry written over is reported with its positi
   assert.equal(block.error.seq, all[3]);
   assert.match(block.error.message, /block of puts ending at position/);
   assert.deepEqual((await read(block.error.seq)).keys, ["z"]);
-  // The documents themselves are intact.
+  // The documents themselves are intact; verify lists both entries.
   assert.deepEqual(await c.get("lost"), { x: 2 });
   assert.deepEqual(await c.get("b2"), { x: 4 });
+  const { problems } = await db.verify();
+  assert.deepEqual(
+    problems.map((p) => p.problem.match(/position (\d+)/)?.[1]),
+    [
+      first.error.seq,
+      block.error.seq,
+    ],
+  );
 });
 
 Deno.test("kv: the change feed names a damaged item's change by its position, and resumes after it", async () => {

@@ -13,6 +13,8 @@ import type { EngineCore } from "./state.ts";
 import { DOC, isExpired } from "./layout.ts";
 import type { StoredRecord } from "../value_codec.ts";
 import { type ProgressCallback, ProgressReport } from "../progress.ts";
+import { readPositions } from "./feed_block.ts";
+import { BY_POSITION } from "./feed_format.ts";
 
 /** Index cells of a volatile storage checked per step (and report). */
 const PAGE = 1000;
@@ -92,8 +94,9 @@ function estimate(
  * Reads every stored document and index entry and reports what fails:
  * values that fail their MAC or checksum (encrypted or compressed
  * databases), records that do not decode, index entries that point at no
- * document, and live documents without their index entries (or whose
- * unique entry names another document).
+ * document, live documents without their index entries (or whose
+ * unique entry names another document), and on Deno KV the change feed's
+ * by-position entries that do not read.
  *
  * @param s The engine.
  * @param onProgress Told how far along it is.
@@ -224,6 +227,26 @@ export async function verify(
               problem: `an entry of index '${spec.name}' points at no document`,
             });
           }
+        }
+      }
+    }
+  }
+  // Deno KV: the change feed's by-position entries (local storages keep
+  // them in RAM, rebuilt from the records checked above).
+  if (s.shared) {
+    for await (
+      const page of s.storage.scan({ prefix: encodeKey([BY_POSITION]) })
+    ) {
+      for (const entry of page) {
+        if (storage.verify === undefined) checked++;
+        try {
+          readPositions(entry);
+        } catch (e) {
+          problems.push({
+            collection: "",
+            key: "",
+            problem: (e as Error).message,
+          });
         }
       }
     }
