@@ -337,31 +337,27 @@ export function startRelay(
       live: false,
       signal: stop.signal,
     });
-    const guarded = async function* () {
-      try {
-        yield* feed;
-      } catch (e) {
-        // A change it cannot read after others: this page ends before it
-        // (the next read starts at it).
-        if (read > 0 && e instanceof IntegrityError && e.seq !== undefined) {
-          return;
+    try {
+      for await (const change of feed) {
+        const wire = toWire(change, spec);
+        if (wire !== undefined) {
+          const text = JSON.stringify(wire);
+          const size = text.length + 1;
+          if (byKey.size > 0 && bytes + size > maxBatchBytes) break;
+          bytes += size;
+          byKey.delete(wire.key); // the later change of a key replaces the earlier
+          byKey.set(wire.key, wire);
+          texts.set(wire, text); // the POST reuses it
         }
+        last = change.seq;
+        if (++read >= batchSize) break;
+      }
+    } catch (e) {
+      // A change it cannot read after others: this page ends before it
+      // (the next read starts at it).
+      if (!(read > 0 && e instanceof IntegrityError && e.seq !== undefined)) {
         throw e;
       }
-    };
-    for await (const change of guarded()) {
-      const wire = toWire(change, spec);
-      if (wire !== undefined) {
-        const text = JSON.stringify(wire);
-        const size = text.length + 1;
-        if (byKey.size > 0 && bytes + size > maxBatchBytes) break;
-        bytes += size;
-        byKey.delete(wire.key); // the later change of a key replaces the earlier
-        byKey.set(wire.key, wire);
-        texts.set(wire, text); // the POST reuses it
-      }
-      last = change.seq;
-      if (++read >= batchSize) break;
     }
     const changes = [...byKey.values()];
     return { spec, changes, last, bytes, at: clock.now() };
