@@ -1,0 +1,30 @@
+/**
+ * Part 3 of the small test files, run together in one worker by
+ * `deno task test`: a test file in a worker of its own costs ~0.75 s of CPU
+ * to start (runtime and module graph), a minute over the suite on 2 cores.
+ * The files a part imports are left out of `deno test tests/` (`test.exclude`
+ * in deno.json); `parts_test.ts` checks that each is in exactly one part.
+ *
+ * @module
+ */
+
+import "./aggregate_mingo_test.ts";
+import "./backup_stage_test.ts";
+import "./bench_charts_test.ts";
+import "./cli_commands_test.ts";
+import "./database_test.ts";
+import "./file_decode_test.ts";
+import "./gateway_ingest_test.ts";
+import "./input_limits_test.ts";
+import "./kv_sweep_count_test.ts";
+import "./lazy_order_test.ts";
+import "./ndjson_test.ts";
+import "./put_group_test.ts";
+import "./query_positional_projection_test.ts";
+import "./query_projection2_test.ts";
+import "./query_test.ts";
+import "./unique_batch_test.ts";
+import "./unique_ops_test.ts";
+import "./update_test.ts";
+import "./verify_index_test.ts";
+import "./watch_durable_test.ts";
