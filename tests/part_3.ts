@@ -1,9 +1,10 @@
 /**
  * Part 3 of the small test files, run together in one worker by
- * `deno task test`: a test file in a worker of its own costs ~0.75 s of CPU
- * to start (runtime and module graph), a minute over the suite on 2 cores.
- * The files a part imports are left out of `deno test tests/` (`test.exclude`
- * in deno.json); `parts_test.ts` checks that each is in exactly one part.
+ * `deno task test`, which names the other test files one by one: a test
+ * file in a worker of its own costs ~0.75 s of CPU to start (runtime and
+ * module graph), a minute over the suite on 2 cores. `parts_test.ts` checks
+ * that every test file runs exactly once. Run one of them alone as usual
+ * (`deno test -A tests/crc32c_test.ts`).
  *
  * @module
  */
