@@ -39,5 +39,17 @@ Deno.test("deno task test runs every test file exactly once, by name or in a par
     [],
     "run twice",
   );
-  assert.deepEqual([...run].sort(), files.sort());
+  const missing = files.filter((f) => !run.includes(f));
+  assert.deepEqual(
+    missing,
+    [],
+    `deno task test does not run ${
+      missing.join(", ")
+    }: name it in deno.json's test task, or import it from a tests/part_N.ts`,
+  );
+  assert.deepEqual(
+    run.filter((f) => !files.includes(f)),
+    [],
+    "not a test file",
+  );
 });
