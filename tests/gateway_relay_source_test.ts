@@ -94,7 +94,7 @@ Deno.test("relay: a failed read of the source is retried with backoff, not the e
   await uplink.close();
 });
 
-Deno.test("relay: a change damaged at the source is held (default) or passed over and counted with onRefused: skip", async () => {
+Deno.test("relay: a change damaged at the source is held (default) until the item is written again, or passed over and counted with onRefused: skip", async () => {
   using kv = await Deno.openKv(":memory:");
   await using source = await open({ kv });
   const readings = source.collection("readings");
@@ -171,6 +171,40 @@ Deno.test("relay: a change damaged at the source is held (default) or passed ove
     await again.idle();
     assert.equal(again.stats().unreadable, 0);
     await again.close();
+  }
+
+  // Held, then mended at the source (the item written again): the relay
+  // goes on by itself, and the new version is delivered.
+  {
+    await using target = await open();
+    const events: string[] = [];
+    const uplink = relayWith(
+      source,
+      target,
+      real,
+      { name: "mended" },
+      [],
+      events,
+    );
+    for (let i = 0; i < 200 && uplink.stats().retries < 2; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert(uplink.stats().retries >= 2);
+    await readings.put("bad", { id: "bad", mended: true });
+    await uplink.idle();
+    const docs = await target.collection<{ id: string; mended?: boolean }>(
+      "readings",
+    ).find().toArray();
+    assert.deepEqual(docs.map((d) => d.id).sort(), [
+      "a",
+      "b",
+      "bad",
+      "c",
+      "d",
+    ]);
+    assert.equal(docs.find((d) => d.id === "bad")?.mended, true);
+    assert.equal(uplink.stats().unreadable, 0);
+    await uplink.close();
   }
 });
 
