@@ -11,18 +11,7 @@ import assert from "node:assert/strict";
 import { ClosedError, type Database, open } from "../mod.ts";
 import { databaseSource, startRelay } from "../src/gateway/relay.ts";
 import type { ChangeSource } from "../src/gateway/protocol.ts";
-
-/** Overwrites the document `id` of collection `c` as another program might. */
-async function damage(kv: Deno.Kv, c: string, id: string): Promise<void> {
-  for await (const e of kv.list({ prefix: [] })) {
-    const t = e.key.map((p) =>
-      p instanceof Uint8Array ? new TextDecoder().decode(p) : p
-    ).join("|");
-    if (t.endsWith(`0d\u00000${c}\u00000${id}\u0000`)) {
-      await kv.set(e.key, { not: "ours" });
-    }
-  }
-}
+import { damageDocument } from "./fixtures/kv_damage.ts";
 
 function relayWith(
   source: Database,
@@ -99,7 +88,7 @@ Deno.test("relay: a change damaged at the source is held (default) until the ite
   await using source = await open({ kv });
   const readings = source.collection("readings");
   for (const id of ["a", "b", "bad", "c", "d"]) await readings.put(id, { id });
-  await damage(kv, "readings", "bad");
+  assert.equal(await damageDocument(kv, "readings", "bad"), 1);
   const real = databaseSource(source);
 
   // Held: everything before it goes, then the read is retried.

@@ -15,6 +15,7 @@ import {
 import type { KvAtomicLike, KvLike } from "../src/storage/kv.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 import { fill } from "./conformance/storage_suite.ts";
+import { damageDocument, overwriteBytes } from "./fixtures/kv_damage.ts";
 
 async function rawKeys(kv: Deno.Kv, prefix: Deno.KvKey): Promise<number> {
   let n = 0;
@@ -496,16 +497,7 @@ Deno.test("kv: a damaged item is removed by delete or replaced by put, with the 
   await c.put("b", { x: 2 });
   await c.put("keep", { x: 1 });
   assert.equal((await c.first(3)).length, 3); // the insertion-order entries
-  const damage = async (id: string) => {
-    for await (const e of kv.list({ prefix: [] })) {
-      const t = e.key.map((p) =>
-        p instanceof Uint8Array ? new TextDecoder().decode(p) : p
-      ).join("|");
-      if (t.endsWith(`0d\u00000c\u00000${id}\u0000`)) {
-        await kv.set(e.key, { not: "ours" });
-      }
-    }
-  };
+  const damage = (id: string) => damageDocument(kv, "c", id);
   await damage("a");
   await damage("b");
   assert.equal((await db.verify()).problems.length, 2);
@@ -545,21 +537,6 @@ Deno.test("kv: a damaged item is removed by delete or replaced by put, with the 
   assert.equal(warned.length, 3);
 });
 
-/** Overwrites the KV values whose bytes read as text matching `test`. */
-async function overwriteFeed(
-  kv: Deno.Kv,
-  test: (text: string) => boolean,
-): Promise<number> {
-  let n = 0;
-  for await (const e of kv.list({ prefix: [] })) {
-    if (!(e.value instanceof Uint8Array)) continue;
-    if (!test(new TextDecoder().decode(e.value))) continue;
-    await kv.set(e.key, new Uint8Array([0x7b, 0xff, 0x01]));
-    n++;
-  }
-  return n;
-}
-
 Deno.test("kv: a by-position feed entry written over is reported with its position, after the changes before it; resuming after it reads on", async () => {
   using kv = await Deno.openKv(":memory:");
   await using db = await open({ kv });
@@ -574,7 +551,7 @@ Deno.test("kv: a by-position feed entry written over is reported with its positi
   const all: string[] = [];
   for await (const ch of c.changes({ live: false })) all.push(ch.seq);
   assert.equal(all.length, 5);
-  assert.equal(await overwriteFeed(kv, (t) => t === '["c","lost",1]'), 1);
+  assert.equal(await overwriteBytes(kv, (t) => t === '["c","lost",1]'), 1);
   const read = async (since?: string) => {
     const keys: string[] = [];
     try {
@@ -598,7 +575,7 @@ Deno.test("kv: a by-position feed entry written over is reported with its positi
   assert.deepEqual((await read(first.error.seq)).keys, ["b1", "b2", "z"]);
   // A bulk write's block: its puts are lost to the feed together.
   assert.equal(
-    await overwriteFeed(kv, (t) => t.startsWith('{"c":"c","p":')),
+    await overwriteBytes(kv, (t) => t.startsWith('{"c":"c","p":')),
     1,
   );
   const block = await read(all[1]);
@@ -629,14 +606,7 @@ Deno.test("kv: the change feed names a damaged item's change by its position, an
   await c.put("z", { x: 3 });
   const all: string[] = [];
   for await (const ch of c.changes({ live: false })) all.push(ch.seq);
-  for await (const e of kv.list({ prefix: [] })) {
-    const t = e.key.map((p) =>
-      p instanceof Uint8Array ? new TextDecoder().decode(p) : p
-    ).join("|");
-    if (t.endsWith("0d\u00000c\u00000bad\u0000")) {
-      await kv.set(e.key, { not: "ours" });
-    }
-  }
+  assert.equal(await damageDocument(kv, "c", "bad"), 1);
   const read: string[] = [];
   const error = await (async () => {
     try {
