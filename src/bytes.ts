@@ -138,6 +138,60 @@ export function encodeUtf8(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * UTF-8-encodes `text` from index `from` on, after the byte `lead` when it
+ * is not negative, into pooled memory: the bytes of
+ * `String.fromCharCode(lead) + text.slice(from)` without making that
+ * string. ASCII is copied by a loop (no call into the runtime); the rest
+ * from the first other character is encoded by `TextEncoder`.
+ *
+ * @param text The string (well-formed UTF-16).
+ * @param from The first index to encode.
+ * @param lead A byte (0-127) to put first, or -1 for none.
+ * @returns The UTF-8 bytes (pooled memory, see {@linkcode allocBytes}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeUtf8Tail } from "./bytes.ts";
+ * assert.deepEqual(encodeUtf8Tail('xx"é"', 2, 0x7b), new TextEncoder().encode('{"é"'));
+ * ```
+ */
+export function encodeUtf8Tail(
+  text: string,
+  from: number,
+  lead: number,
+): Uint8Array {
+  const n = text.length - from;
+  const worst = n * 3 + 1;
+  if (worst > SMALL) {
+    const tail = textEncoder.encode(text.slice(from));
+    if (lead < 0) return tail;
+    const out = new Uint8Array(tail.length + 1);
+    out[0] = lead;
+    out.set(tail, 1);
+    return out;
+  }
+  if (slabUsed + worst > SLAB) {
+    slab = new Uint8Array(SLAB);
+    slabUsed = 0;
+  }
+  const buf = slab;
+  let at = slabUsed;
+  if (lead >= 0) buf[at++] = lead;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      at += textEncoder.encodeInto(text.slice(i), buf.subarray(at)).written;
+      break;
+    }
+    buf[at++] = c;
+  }
+  const out = buf.subarray(slabUsed, at);
+  slabUsed = at;
+  return out;
+}
+
 const codes: number[] = [];
 
 /**

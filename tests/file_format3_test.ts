@@ -15,14 +15,18 @@ import {
 } from "../src/storage/file_format.ts";
 import {
   joinValue,
+  putVarint,
   Reader,
   readRecord,
   REC_ENVELOPE,
   recordParts,
   recordSize,
   splitValue,
+  varintSize,
   writeRecord,
 } from "../src/storage/file_record.ts";
+import { encodeUtf8Tail } from "../src/bytes.ts";
+import { writeLog } from "../src/storage/file_io.ts";
 import { encodeRecord, type StoredRecord } from "../src/value_codec.ts";
 import { encodeKey } from "../src/key_codec.ts";
 
@@ -294,6 +298,72 @@ Deno.test("format-3 records: a record written from itself (a lazy set: no envelo
     ),
     undefined,
   );
+});
+
+Deno.test("varints: every safe integer, at the edges of each byte count and of 32-bit arithmetic, is written in varintSize bytes and read back", () => {
+  const edges = [0, 1, 127, 128, 16383, 16384, 2 ** 21 - 1, 2 ** 21];
+  for (let bits = 28; bits <= 53; bits++) edges.push(2 ** bits - 1, 2 ** bits);
+  edges.push(0x7fffffff, 0x80000000, 0xffffffff, Number.MAX_SAFE_INTEGER);
+  const check = (n: number) => {
+    if (!Number.isSafeInteger(n)) return;
+    const out = new Uint8Array(10);
+    const end = putVarint(out, 0, n);
+    assert.equal(end, varintSize(n), `size of ${n}`);
+    const r = new Reader(out, 0, end);
+    assert.equal(r.varint(), n);
+    assert.equal(r.at, end);
+  };
+  for (const n of edges) check(n);
+  fc.assert(fc.property(fc.maxSafeNat(), (n) => check(n)), { numRuns: 2000 });
+});
+
+Deno.test("encodeUtf8Tail gives TextEncoder's bytes of the lead byte and the text from an index, for any well-formed text", () => {
+  const text = fc.string({ unit: "grapheme", maxLength: 40 });
+  fc.assert(
+    fc.property(text, fc.nat(), fc.boolean(), (t, at, lead) => {
+      const from = t.length === 0 ? 0 : at % (t.length + 1);
+      // Never inside a surrogate pair.
+      const start = from > 0 && from < t.length &&
+          t.charCodeAt(from) >= 0xdc00 && t.charCodeAt(from) < 0xe000
+        ? from - 1
+        : from;
+      const expected = new TextEncoder().encode(
+        (lead ? "{" : "") + t.slice(start),
+      );
+      assert.deepEqual(
+        encodeUtf8Tail(t, start, lead ? 0x7b : -1),
+        expected,
+      );
+    }),
+    { numRuns: 1000 },
+  );
+  // Past the pooled size: the same bytes.
+  const big = "é".repeat(5000) + "x".repeat(5000);
+  assert.deepEqual(
+    encodeUtf8Tail(big, 3, 0x7b),
+    new TextEncoder().encode("{" + big.slice(3)),
+  );
+});
+
+Deno.test("writeLog: a write that fails rejects its promise (never throws), synchronous or not, and a write that works writes every byte", async () => {
+  await using tmp = await tempDir();
+  const path = `${tmp.dir}/log`;
+  await Deno.writeFile(path, new Uint8Array(0));
+  const bytes = new Uint8Array(1000).map((_, i) => i % 251);
+  for (const strict of [true, false]) {
+    using readOnly = await Deno.open(path, { read: true });
+    let promise: Promise<void> | undefined;
+    assert.doesNotThrow(() => {
+      promise = writeLog(readOnly, bytes, strict);
+    });
+    await assert.rejects(promise!);
+  }
+  for (const strict of [true, false]) {
+    await Deno.writeFile(path, new Uint8Array(0));
+    using file = await Deno.open(path, { write: true, append: true });
+    await writeLog(file, bytes, strict);
+    assert.deepEqual(await Deno.readFile(path), bytes);
+  }
 });
 
 Deno.test("format-3 records: any other value (not an envelope, or one whose memo disagrees) is kept as raw bytes", () => {

@@ -26,6 +26,7 @@ import {
   fileSource,
   isNoSpace,
   writeAll,
+  writeLog,
 } from "./file_io.ts";
 
 export type {
@@ -391,7 +392,11 @@ export class FileStorage implements Storage {
     const bytes = concat(batch.map((q) => q.frame));
     try {
       faults.beforeWrite?.();
-      await writeAll(this.#s.file, bytes);
+      await writeLog(
+        this.#s.file,
+        bytes,
+        this.#s.durability === "strict",
+      );
       if (this.#s.durability !== "none") {
         await this.#s.sync(this.#s.file, "syncData", this.#s.path);
         this.#s.stats.syncs++;

@@ -51,6 +51,40 @@ export async function writeAll(
 }
 
 /**
+ * The most bytes a strict flush writes with a synchronous `write` (about
+ * 0.1 ms into the page cache) instead of an asynchronous one, which costs a
+ * trip through the runtime's thread pool (0.5-1 ms measured on a busy
+ * 2-core VM, for the same 150 KB) before its fsync can start.
+ */
+export const SYNC_WRITE_MAX = 256 * 1024;
+
+/**
+ * Writes `bytes` at the file's position: synchronously when they are at
+ * most {@linkcode SYNC_WRITE_MAX} and an fsync follows at once (`strict`:
+ * the dirty pages never pile up, so the write does not wait for the disk),
+ * else asynchronously.
+ *
+ * @param file The file.
+ * @param bytes The bytes.
+ * @param strict Whether an fsync follows this write at once.
+ * @returns A promise that settles once every byte is written.
+ */
+export function writeLog(
+  file: Deno.FsFile,
+  bytes: Uint8Array,
+  strict: boolean,
+): Promise<void> {
+  if (!strict || bytes.length > SYNC_WRITE_MAX) return writeAll(file, bytes);
+  try {
+    let at = 0;
+    while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return Promise.resolve();
+}
+
+/**
  * The log in an open file, read a window at a time with synchronous
  * positioned reads into one reused buffer (grown only for a frame larger
  * than a window): opening never holds the whole file in RAM.

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { encodeUtf8 } from "../bytes.ts";
+import { encodeUtf8, encodeUtf8Tail } from "../bytes.ts";
 import {
   ID_PREFIX,
   idCut,
@@ -74,6 +74,8 @@ const PREFIX = [0x7b, 0x22, 0x76, 0x22, 0x3a]; // {"v":
 
 /** The bytes a varint of `n` (a safe non-negative integer) takes. */
 export function varintSize(n: number): number {
+  if (n < 0x80) return 1;
+  if (n < 0x4000) return 2;
   let size = 1;
   while (n >= 128) {
     n = Math.floor(n / 128);
@@ -88,9 +90,14 @@ export function varintSize(n: number): number {
  * @returns The offset after it.
  */
 export function putVarint(out: Uint8Array, at: number, n: number): number {
-  while (n >= 128) {
+  // Above 2^31 the bit operators would wrap: divide until below.
+  while (n > 0x7fffffff) {
     out[at++] = (n % 128) | 128;
     n = Math.floor(n / 128);
+  }
+  while (n >= 128) {
+    out[at++] = (n & 127) | 128;
+    n >>>= 7;
   }
   out[at++] = n;
   return at;
@@ -326,14 +333,17 @@ export function recordParts(
   }
   let tags: Uint8Array | undefined;
   if (t !== undefined) {
-    tags = encodeUtf8(JSON.stringify(t));
+    tags = encodeUtf8Tail(JSON.stringify(t), 0, -1);
     flags |= REC_TAGS;
   }
   const value = (memo as { value: unknown }).value;
   const json = JSON.stringify(value);
   if (json === undefined) return undefined;
   const cut = idCut(json, value, key);
-  const v = encodeUtf8(cut > 0 ? "{" + json.slice(cut) : json);
+  // `{` and the text after the id, without making that string.
+  const v = cut > 0
+    ? encodeUtf8Tail(json, cut, 0x7b)
+    : encodeUtf8Tail(json, 0, -1);
   const parts: RecordParts = {
     flags: cut > 0 ? flags | REC_ID : flags,
     c,
