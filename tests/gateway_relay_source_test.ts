@@ -197,6 +197,51 @@ Deno.test("relay: a change damaged at the source is held (default) until the ite
   }
 });
 
+Deno.test("relay: a damaged change passed over (onRefused: skip) as the last of the feed is not met again after a restart", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using source = await open({ kv });
+  const readings = source.collection("readings");
+  for (const id of ["a", "b", "bad"]) await readings.put(id, { id });
+  assert.equal(await damageDocument(kv, "readings", "bad"), 1);
+  const real = databaseSource(source);
+  await using target = await open();
+  const events: string[] = [];
+  const options = { onRefused: "skip", name: "tail" };
+  const first = relayWith(source, target, real, options, [], events);
+  await first.idle();
+  assert.equal(first.stats().unreadable, 1);
+  assert.equal(first.stats().sent, 2);
+  await first.close();
+  const saved = await source.collection<{ positions: Record<string, string> }>(
+    "_relay",
+  ).get("tail");
+  assert(saved !== null);
+  // The checkpoint is the damaged change's position (the last of the feed).
+  const seqs: string[] = [];
+  try {
+    for await (const c of readings.changes({ live: false })) {
+      seqs.push(c.seq);
+    }
+  } catch (e) {
+    seqs.push(String((e as { seq?: string }).seq));
+  }
+  assert.equal(saved.positions.readings, seqs[seqs.length - 1]);
+  const again = relayWith(source, target, real, options, [], events);
+  await again.idle();
+  assert.equal(again.stats().unreadable, 0);
+  assert.equal(again.stats().sent, 0);
+  assert.equal(
+    events.filter((e) => e === "relay-unreadable").length,
+    1,
+  );
+  // A change written after it still goes.
+  await readings.put("c", { id: "c" });
+  await again.idle();
+  assert.equal(again.stats().sent, 1);
+  assert.equal(await target.collection("readings").count(), 3);
+  await again.close();
+});
+
 Deno.test("relay: a closed source database ends the relay", async () => {
   await using source = await open();
   await using target = await open();

@@ -278,7 +278,8 @@ export function startRelay(
             { collection: spec.name, seq },
           );
           // Read on after it; the checkpoint moves past it with the next
-          // page acknowledged (until then a restart meets it again).
+          // page acknowledged, or at once when nothing follows it
+          // (`passSkipped`).
           readAt[spec.name] = seq;
           attempt = -1;
           continue;
@@ -560,13 +561,33 @@ export function startRelay(
     for (const spec of specs) {
       const page = await readPage(spec, cp);
       if (closed) return undefined;
-      if (page.last === undefined) continue;
+      if (page.last === undefined) {
+        await passSkipped(spec, cp);
+        continue;
+      }
       readAt[spec.name] = page.last;
       caughtUp = false;
       unacked.push(page);
       return page;
     }
     return undefined;
+  };
+
+  /**
+   * With nothing left to read after changes passed over (unreadable, with
+   * `onRefused: "skip"`) and no page of the collection waiting for its
+   * acknowledgement, the checkpoint moves past them (else it would move
+   * only with a later page, and a restart before one would meet them
+   * again).
+   */
+  const passSkipped = async (spec: Spec, cp: Checkpoint): Promise<void> => {
+    const at = readAt[spec.name];
+    if (
+      at === undefined || at === cp.positions[spec.name] ||
+      unacked.some((p) => p.spec === spec)
+    ) return;
+    cp.positions[spec.name] = at;
+    await afterAck(spec, [], { ...cp.positions });
   };
 
   /** Sends a page, then moves the checkpoint past it (in the background). */
