@@ -57,6 +57,64 @@ export interface RelayChange {
   readonly doc?: unknown;
 }
 
+/**
+ * A feed change as a relay sends it, or `undefined` when it is not sent:
+ * expiries never, deletes only when the collection relays them, and not
+ * the relay's own rewrite of a relayed document of a stream collection
+ * (its retention marks it with `relayedAt`).
+ *
+ * @param change The change read from the feed.
+ * @param spec The collection as the relay takes it: its name, whether its
+ *   deletes are sent, and whether the relay rewrites what it relayed.
+ * @returns The change on the wire, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toWire } from "./protocol.ts";
+ * const spec = { name: "r", deletes: false, stream: false };
+ * const del = {
+ *   seq: "2", type: "delete", collection: "r", key: "a", version: 2,
+ * } as const;
+ * assert.equal(toWire(del, spec), undefined);
+ * assert.equal(toWire(del, { ...spec, deletes: true })?.type, "delete");
+ * ```
+ */
+export function toWire(
+  change: FeedChange,
+  spec: {
+    readonly name: string;
+    readonly deletes: boolean;
+    readonly stream: boolean;
+  },
+): RelayChange | undefined {
+  if (change.type === "expire") return undefined;
+  if (change.type === "delete") {
+    if (!spec.deletes) return undefined;
+    return {
+      seq: change.seq,
+      type: "delete",
+      collection: spec.name,
+      key: change.key,
+      version: change.version,
+    };
+  }
+  const doc = change.doc as Record<string, unknown> | undefined;
+  // The relay's own rewrite of a relayed document (retention): not a change to send.
+  if (
+    spec.stream && typeof doc === "object" && doc !== null &&
+    typeof doc.relayedAt === "number"
+  ) return undefined;
+  return {
+    seq: change.seq,
+    type: "put",
+    collection: spec.name,
+    key: change.key,
+    version: change.version,
+    doc: change.doc,
+  };
+}
+
 /** One POST of a relay. */
 export interface RelayBatch {
   /** Which gateway database sent it (stable across restarts). */

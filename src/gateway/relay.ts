@@ -11,11 +11,11 @@ import { checkTokenSpec } from "./auth.ts";
 import { ClosedError, IntegrityError } from "../errors.ts";
 import {
   type ChangeSource,
-  type FeedChange,
   type ReceiveResult,
   RELAY_COLLECTION,
   type RelayBatch,
   type RelayChange,
+  toWire,
 } from "./protocol.ts";
 import { applyBatch } from "./receive.ts";
 import { backoff, defaultSleep } from "./retry.ts";
@@ -362,34 +362,6 @@ export function startRelay(
     }
     const changes = [...byKey.values()];
     return { spec, changes, last, bytes, at: clock.now() };
-  };
-
-  const toWire = (change: FeedChange, spec: Spec): RelayChange | undefined => {
-    if (change.type === "expire") return undefined;
-    if (change.type === "delete") {
-      if (!spec.deletes) return undefined;
-      return {
-        seq: change.seq,
-        type: "delete",
-        collection: spec.name,
-        key: change.key,
-        version: change.version,
-      };
-    }
-    const doc = change.doc as Record<string, unknown> | undefined;
-    // The relay's own rewrite of a relayed document (retention): not a change to send.
-    if (
-      spec.stream && typeof doc === "object" && doc !== null &&
-      typeof doc.relayedAt === "number"
-    ) return undefined;
-    return {
-      seq: change.seq,
-      type: "put",
-      collection: spec.name,
-      key: change.key,
-      version: change.version,
-      doc: change.doc,
-    };
   };
 
   const deliver = async (batch: RelayBatch): Promise<ReceiveResult> =>
