@@ -26,7 +26,7 @@ import {
   writeRecord,
 } from "../src/storage/file_record.ts";
 import { encodeUtf8Tail } from "../src/bytes.ts";
-import { writeLog } from "../src/storage/file_io.ts";
+import { faults, writeLog } from "../src/storage/file_io.ts";
 import { encodeRecord, type StoredRecord } from "../src/value_codec.ts";
 import { encodeKey } from "../src/key_codec.ts";
 
@@ -352,7 +352,7 @@ Deno.test("writeLog: a write that fails rejects its promise (never throws), sync
   const bytes = new Uint8Array(1000).map((_, i) => i % 251);
   for (const strict of [true, false]) {
     using readOnly = await Deno.open(path, { read: true });
-    let promise: Promise<void> | undefined;
+    let promise: Promise<number> | undefined;
     assert.doesNotThrow(() => {
       promise = writeLog(readOnly, bytes, strict);
     });
@@ -363,6 +363,53 @@ Deno.test("writeLog: a write that fails rejects its promise (never throws), sync
     using file = await Deno.open(path, { write: true, append: true });
     await writeLog(file, bytes, strict);
     assert.deepEqual(await Deno.readFile(path), bytes);
+  }
+});
+
+Deno.test("a strict flush's synchronous write that holds the event loop 20 ms or more is a slow-write warning; batched flushes write asynchronously", async () => {
+  await using tmp = await tempDir();
+  const warnings: { message: string; data: Record<string, unknown> }[] = [];
+  const logger = {
+    warn: (message: string, data: Readonly<Record<string, unknown>>) =>
+      warnings.push({ message, data: { ...data } }),
+  };
+  let calls = 0;
+  let slow = true;
+  faults.syncWrite = () => {
+    calls++;
+    if (!slow) return;
+    const until = performance.now() + 25;
+    while (performance.now() < until) { /* a slow disk */ }
+  };
+  try {
+    {
+      await using db = await open({ path: `${tmp.dir}/strict.tdb`, logger });
+      await db.put("a", { n: 1 });
+      assert(calls >= 1);
+      const slowWrites = warnings.filter((w) => w.data.event === "slow-write");
+      assert.equal(slowWrites.length, calls);
+      assert((slowWrites[0]!.data.ms as number) >= 20);
+      assert.match(slowWrites[0]!.message, /held the event loop \d+ ms/);
+      slow = false;
+      await db.put("b", { n: 2 });
+      assert.equal(
+        warnings.filter((w) => w.data.event === "slow-write").length,
+        slowWrites.length,
+      );
+      assert.deepEqual(await db.get("a"), { n: 1 });
+    }
+    calls = 0;
+    const db = await open({
+      path: `${tmp.dir}/batched.tdb`,
+      durability: "batched",
+      logger,
+    });
+    await db.put("a", { n: 1 });
+    await db.close(); // writes what waits
+    assert.equal(calls, 0);
+    assert((await Deno.stat(`${tmp.dir}/batched.tdb`)).size > 0);
+  } finally {
+    faults.syncWrite = undefined;
   }
 });
 

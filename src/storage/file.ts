@@ -25,6 +25,7 @@ import {
   faults,
   fileSource,
   isNoSpace,
+  SLOW_WRITE_MS,
   writeAll,
   writeLog,
 } from "./file_io.ts";
@@ -392,11 +393,20 @@ export class FileStorage implements Storage {
     const bytes = concat(batch.map((q) => q.frame));
     try {
       faults.beforeWrite?.();
-      await writeLog(
+      const held = await writeLog(
         this.#s.file,
         bytes,
         this.#s.durability === "strict",
       );
+      if (held >= SLOW_WRITE_MS) {
+        this.#s.log.warn(
+          "slow-write",
+          `a synchronous write of ${bytes.length} bytes to '${this.#s.path}' held the event loop ${
+            Math.round(held)
+          } ms`,
+          { path: this.#s.path, ms: Math.round(held), bytes: bytes.length },
+        );
+      }
       if (this.#s.durability !== "none") {
         await this.#s.sync(this.#s.file, "syncData", this.#s.path);
         this.#s.stats.syncs++;

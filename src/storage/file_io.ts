@@ -21,6 +21,11 @@ import { type LogSource, SCAN_WINDOW } from "./file_scan.ts";
 export const faults: {
   /** Called before each write to the log; throw to fail it. */
   beforeWrite?: (() => void) | undefined;
+  /**
+   * Called inside a synchronous write of the log, before it (its time
+   * counts as the write's: a slow disk for the `slow-write` warning).
+   */
+  syncWrite?: (() => void) | undefined;
   /** Called at each step of a compaction; throw to stop it there. */
   compactStep?: ((step: string) => void) | undefined;
   /**
@@ -59,6 +64,13 @@ export async function writeAll(
 export const SYNC_WRITE_MAX = 256 * 1024;
 
 /**
+ * A synchronous write that holds the event loop this long or more is logged
+ * (`"slow-write"`), ms: the page cache was under writeback pressure, or the
+ * disk is slow (the asynchronous path would have waited without holding it).
+ */
+export const SLOW_WRITE_MS = 20;
+
+/**
  * Writes `bytes` at the file's position: synchronously when they are at
  * most {@linkcode SYNC_WRITE_MAX} and an fsync follows at once (`strict`:
  * the dirty pages never pile up, so the write does not wait for the disk),
@@ -67,21 +79,26 @@ export const SYNC_WRITE_MAX = 256 * 1024;
  * @param file The file.
  * @param bytes The bytes.
  * @param strict Whether an fsync follows this write at once.
- * @returns A promise that settles once every byte is written.
+ * @returns A promise that settles once every byte is written, with how long
+ *   the write held the event loop, ms (0 when it was asynchronous).
  */
 export function writeLog(
   file: Deno.FsFile,
   bytes: Uint8Array,
   strict: boolean,
-): Promise<void> {
-  if (!strict || bytes.length > SYNC_WRITE_MAX) return writeAll(file, bytes);
+): Promise<number> {
+  if (!strict || bytes.length > SYNC_WRITE_MAX) {
+    return writeAll(file, bytes).then(() => 0);
+  }
+  const started = performance.now();
   try {
+    faults.syncWrite?.();
     let at = 0;
     while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
   } catch (e) {
     return Promise.reject(e);
   }
-  return Promise.resolve();
+  return Promise.resolve(performance.now() - started);
 }
 
 /**
