@@ -324,7 +324,11 @@ export function compilePipeline(
       }`,
     );
   }
-  const parsed: [string, unknown][] = pipeline.map((s, i) => {
+  // An index loop: a hole (`[, { $match: {} }]`) is read as `undefined`
+  // and refused like any other non-stage (`map` would leave it out).
+  const parsed: [string, unknown][] = [];
+  for (let i = 0; i < pipeline.length; i++) {
+    const s: unknown = pipeline[i];
     const keys = isPlainObject(s) ? Object.keys(s) : [];
     if (!isPlainObject(s) || keys.length !== 1) {
       throw new TypeError(
@@ -333,8 +337,8 @@ export function compilePipeline(
         }`,
       );
     }
-    return [keys[0]!, s[keys[0]!]];
-  });
+    parsed.push([keys[0]!, (s as Record<string, unknown>)[keys[0]!]]);
+  }
   const stages = parsed.map(([name, arg]) =>
     compileStage(name, arg, { maxGroups })
   );

@@ -108,7 +108,12 @@ export const elementOperators: { readonly [op: string]: OperatorCompiler } = {
       if (operand.length === 0) {
         throw filterError(ctx.path, "'$type' needs at least one type");
       }
-      const tests = operand.map((a) => typeTest(a, ctx.path));
+      // An index loop: a hole (`[, "string"]`) is read as `undefined` and
+      // refused like any unknown type (`map` would leave it out).
+      const tests: ValueTest[] = [];
+      for (let i = 0; i < operand.length; i++) {
+        tests.push(typeTest(operand[i], ctx.path));
+      }
       return leafOp(
         (v) => {
           for (let i = 0; i < tests.length; i++) {

@@ -121,6 +121,14 @@ class SchemaCompiler {
     const at = (k: string) => where === "" ? k : `${where}.${k}`;
     for (const k of Object.keys(s)) {
       const v = s[k];
+      if (Array.isArray(v)) {
+        // A hole (`[, "a"]`) would be passed over by the list methods below.
+        for (let i = 0; i < v.length; i++) {
+          if (!(i in v)) {
+            throw this.#error(where, `'${k}' has a hole at index ${i}`);
+          }
+        }
+      }
       switch (k) {
         case "title":
         case "description":

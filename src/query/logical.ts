@@ -111,7 +111,13 @@ export function filterList<P>(
       `'${op}' needs a non-empty array of filters, got []`,
     );
   }
-  return operand.map((f, i) => compile(f, `${op}[${i}]`));
+  // An index loop: a hole (`[, { a: 1 }]`) is read as `undefined` and
+  // refused like any other non-filter (`map` would leave it out).
+  const out: P[] = [];
+  for (let i = 0; i < operand.length; i++) {
+    out.push(compile(operand[i], `${op}[${i}]`));
+  }
+  return out;
 }
 
 /**
