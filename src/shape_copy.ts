@@ -99,7 +99,9 @@ function learn(v: Record<string, unknown>): void {
   const own = Object.keys(v);
   if (own.length === 0 || own.length > MAX_FIELDS) return;
   for (const k of own) if (k === "__proto__") return;
-  const id = own.join("\u0000");
+  // JSON of the list: unambiguous (a join would give ["a", ""] and ["a\0"]
+  // the same id, and a document of one shape the other's copier).
+  const id = JSON.stringify(own);
   let c = cache.get(id);
   if (c === undefined) {
     c = compile(own);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { shapeCopy } from "../src/shape_copy.ts";
+import { open } from "../mod.ts";
 import {
   checkDocument,
   checkValue,
@@ -275,4 +276,33 @@ Deno.test("checkDocument copies as checkValue of { _id, ...rest } did: same memb
     ),
     { numRuns: 1000 },
   );
+});
+
+Deno.test("shape copies: shapes whose keys joined would read alike (['_id', 'a\\0'] and ['_id', 'a', '']) each keep their own copier", async () => {
+  // Found by torture's api fuzz 5 (seed 2461120508): the shape cache keyed
+  // shapes by their keys joined with NUL, so a document { "": …, _id, a }
+  // took the copier of { _id, "a\0" } and every read of it returned
+  // { _id, "a\0": undefined }.
+  const learn = (doc: Record<string, unknown>) => {
+    for (let i = 0; i < 40; i++) shapeCopy(doc);
+  };
+  const first = { _id: "x", "a\u0000": 1 };
+  const second = { _id: "y", a: 2, "": 3 };
+  for (let round = 0; round < 2; round++) {
+    learn(first);
+    assert.deepEqual(shapeCopy(first) ?? "not compiled", first);
+    learn(second);
+    const copy = shapeCopy(second);
+    assert.deepEqual(copy ?? "not compiled", second);
+    assert.deepEqual(shapeCopy(second, true) ?? "not compiled", second);
+  }
+  // Through the API: the same documents read back whole.
+  await using db = await open();
+  const c = db.collection("c");
+  for (let i = 0; i < 40; i++) await c.insert({ _id: `p${i}`, "a\u0000": i });
+  for (let i = 0; i < 40; i++) await c.insert({ _id: `q${i}`, a: i, "": i });
+  for (let i = 0; i < 40; i++) {
+    assert.deepEqual(await c.get(`q${i}`), { _id: `q${i}`, a: i, "": i });
+    assert.deepEqual(await c.get(`p${i}`), { _id: `p${i}`, "a\u0000": i });
+  }
 });
