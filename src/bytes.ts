@@ -141,9 +141,8 @@ export function encodeUtf8(text: string): Uint8Array {
 /**
  * UTF-8-encodes `text` from index `from` on, after the byte `lead` when it
  * is not negative, into pooled memory: the bytes of
- * `String.fromCharCode(lead) + text.slice(from)` without making that
- * string. ASCII is copied by a loop (no call into the runtime); the rest
- * from the first other character is encoded by `TextEncoder`.
+ * `String.fromCharCode(lead) + text.slice(from)` without concatenating
+ * that string (a slice is a view in V8; the concatenation is a copy).
  *
  * @param text The string (well-formed UTF-16).
  * @param from The first index to encode.
@@ -162,33 +161,27 @@ export function encodeUtf8Tail(
   from: number,
   lead: number,
 ): Uint8Array {
-  const n = text.length - from;
-  const worst = n * 3 + 1;
+  const tail = text.slice(from);
+  if (lead < 0) return encodeUtf8(tail);
+  const worst = tail.length * 3 + 1;
   if (worst > SMALL) {
-    const tail = textEncoder.encode(text.slice(from));
-    if (lead < 0) return tail;
-    const out = new Uint8Array(tail.length + 1);
+    const bytes = textEncoder.encode(tail);
+    const out = new Uint8Array(bytes.length + 1);
     out[0] = lead;
-    out.set(tail, 1);
+    out.set(bytes, 1);
     return out;
   }
   if (slabUsed + worst > SLAB) {
     slab = new Uint8Array(SLAB);
     slabUsed = 0;
   }
-  const buf = slab;
-  let at = slabUsed;
-  if (lead >= 0) buf[at++] = lead;
-  for (let i = from; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0x80) {
-      at += textEncoder.encodeInto(text.slice(i), buf.subarray(at)).written;
-      break;
-    }
-    buf[at++] = c;
-  }
-  const out = buf.subarray(slabUsed, at);
-  slabUsed = at;
+  slab[slabUsed] = lead;
+  const { written } = textEncoder.encodeInto(
+    tail,
+    slab.subarray(slabUsed + 1),
+  );
+  const out = slab.subarray(slabUsed, slabUsed + 1 + written);
+  slabUsed += 1 + written;
   return out;
 }
 

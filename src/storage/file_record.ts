@@ -333,17 +333,15 @@ export function recordParts(
   }
   let tags: Uint8Array | undefined;
   if (t !== undefined) {
-    tags = encodeUtf8Tail(JSON.stringify(t), 0, -1);
+    tags = encodeUtf8(JSON.stringify(t));
     flags |= REC_TAGS;
   }
   const value = (memo as { value: unknown }).value;
   const json = JSON.stringify(value);
   if (json === undefined) return undefined;
   const cut = idCut(json, value, key);
-  // `{` and the text after the id, without making that string.
-  const v = cut > 0
-    ? encodeUtf8Tail(json, cut, 0x7b)
-    : encodeUtf8Tail(json, 0, -1);
+  // `{` and the text after the id, without concatenating that string.
+  const v = cut > 0 ? encodeUtf8Tail(json, cut, 0x7b) : encodeUtf8(json);
   const parts: RecordParts = {
     flags: cut > 0 ? flags | REC_ID : flags,
     c,
