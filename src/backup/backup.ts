@@ -29,7 +29,7 @@ import {
   type SecretWrap,
 } from "../crypto/codec_storage.ts";
 import type { Engine } from "../engine/engine.ts";
-import type { IndexSpec } from "../engine/index_keys.ts";
+import { type IndexSpec, sameIndexSpec } from "../engine/index_keys.ts";
 import { IntegrityError, WrongKeyError } from "../errors.ts";
 import { Stage } from "./restore_stage.ts";
 import {
@@ -585,7 +585,7 @@ export async function restoreBackup(
             const spec = line.index;
             if (spec !== undefined) {
               const mine = existing.get(`${line.collection}\u0000${spec.name}`);
-              if (mine !== undefined && !sameIndex(mine, spec)) {
+              if (mine !== undefined && !sameIndexSpec(mine, spec)) {
                 throw new TypeError(
                   `${action}: index '${spec.name}' of '${line.collection}' exists here with other options than in the backup; drop it first or restore with mode "replace"`,
                 );
@@ -622,9 +622,4 @@ export async function restoreBackup(
       await stage.close();
     }
   });
-}
-
-function sameIndex(a: IndexSpec, b: IndexSpec): boolean {
-  return a.unique === b.unique && a.sparse === b.sparse &&
-    a.fields.join("\u0000") === b.fields.join("\u0000");
 }

@@ -15,7 +15,7 @@ import {
   type IndexEntry,
   type StoredIndex,
 } from "./indexes.ts";
-import type { IndexSpec } from "./index_keys.ts";
+import { type IndexSpec, sameIndexSpec } from "./index_keys.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import type { StorageEntry } from "../storage/contract.ts";
 import type { StoredRecord } from "../value_codec.ts";
@@ -140,10 +140,7 @@ export function createIndex(
     const state = s.state(collection);
     const existing = state.indexes.get(spec.name);
     if (existing !== undefined) {
-      if (
-        existing.unique === spec.unique && existing.sparse === spec.sparse &&
-        existing.fields.join("\u0000") === spec.fields.join("\u0000")
-      ) return spec.name;
+      if (sameIndexSpec(existing, spec)) return spec.name;
       throw new TypeError(
         `${action}: index '${spec.name}' already exists with other options`,
       );
@@ -408,8 +405,7 @@ export async function createIndexInSteps(
   const state = s.state(collection);
   await dropExpired(s, collection, state);
   const same = (i: StoredIndex | undefined): boolean =>
-    i !== undefined && i.unique === spec.unique && i.sparse === spec.sparse &&
-    i.fields.join("\u0000") === spec.fields.join("\u0000");
+    i !== undefined && sameIndexSpec(i, spec);
   const metaKey = indexMetaKey(collection, spec.name);
   for (;;) {
     const existing = state.indexes.get(spec.name) as StoredIndex | undefined;

@@ -56,6 +56,37 @@ export interface IndexSpec {
   readonly sparse: boolean;
 }
 
+/**
+ * Whether two index definitions are the same: the same fields in the same
+ * order, the same `unique` and `sparse` (the name follows from the fields).
+ * Fields are compared one by one, not joined, so that no separator a field
+ * may contain makes two lists equal.
+ *
+ * @param a One definition.
+ * @param b The other.
+ * @returns `true` when they index the same way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sameIndexSpec } from "./index_keys.ts";
+ * const spec = { name: "a_1", fields: ["a"], unique: false, sparse: false };
+ * assert(sameIndexSpec(spec, { ...spec }));
+ * assert(!sameIndexSpec(spec, { ...spec, unique: true }));
+ * ```
+ */
+export function sameIndexSpec(
+  a: Omit<IndexSpec, "name">,
+  b: Omit<IndexSpec, "name">,
+): boolean {
+  if (a.unique !== b.unique || a.sparse !== b.sparse) return false;
+  if (a.fields.length !== b.fields.length) return false;
+  for (let i = 0; i < a.fields.length; i++) {
+    if (a.fields[i] !== b.fields[i]) return false;
+  }
+  return true;
+}
+
 /** The item metadata that the virtual fields `_createdAt`, `_updatedAt` and `_version` read. */
 export interface IndexMeta {
   /** Epoch ms of the first write. */

@@ -377,6 +377,37 @@ export function collectionSuite(factory: StorageFactory): void {
     },
   );
 
+  t(
+    "createIndex again: the same definition is a no-op, another one under the same name a TypeError that changes nothing",
+    async ({ db }) => {
+      const c = db.collection<Doc>("c");
+      await c.insertMany([{ _id: "1", a: 1, b: 2, a_1_b: 3 }]);
+      assert.equal(await c.createIndex(["a", "b"]), "a_1_b_1");
+      assert.equal(await c.createIndex(["a", "b"]), "a_1_b_1");
+      const other = /index 'a_1_b_1' already exists with other options/;
+      // The same derived name from other fields, or other options.
+      await assert.rejects(c.createIndex("a_1_b"), TypeError);
+      await assert.rejects(c.createIndex("a_1_b"), other);
+      await assert.rejects(
+        c.createIndex(["a", "b"], { unique: true }),
+        other,
+      );
+      await assert.rejects(
+        c.createIndex(["a", "b"], { sparse: true }),
+        other,
+      );
+      const listed = await c.indexes();
+      assert.deepEqual(
+        listed.map((i) => [i.name, i.fields, i.unique, i.sparse]),
+        [["a_1_b_1", ["a", "b"], false, false]],
+      );
+      assert.equal(
+        (await c.find({ a: 1, b: 2 }).explain()).index,
+        "a_1_b_1",
+      );
+    },
+  );
+
   t("a range on an index reads only what it returns", async ({ db }) => {
     const c = db.collection<Doc>("c");
     await c.createIndex("n");
