@@ -7,7 +7,6 @@
  */
 
 import type { Database } from "../../mod.ts";
-import { checkTokenSpec } from "./auth.ts";
 import { ClosedError, IntegrityError } from "../errors.ts";
 import {
   type ChangeSource,
@@ -19,9 +18,9 @@ import {
 } from "./protocol.ts";
 import { applyBatch } from "./receive.ts";
 import { backoff, defaultSleep } from "./retry.ts";
+import { checkRelayOptions, type RelaySpec } from "./relay_check.ts";
 import type {
   Relay,
-  RelayCollection,
   RelayDeps,
   RelayOptions,
   RelayStats,
@@ -31,21 +30,12 @@ import {
   deliverSplitting,
   isRefusal,
   Refusal,
-  REFUSED_COLLECTION,
   setAside,
 } from "./relay_refused.ts";
 import { knownStream } from "./streams.ts";
 
-interface Spec {
-  readonly name: string;
-  readonly priority: number;
-  readonly ttl: number | undefined;
-  readonly deletes: boolean;
-  readonly stream: boolean;
-}
-
 interface Page {
-  readonly spec: Spec;
+  readonly spec: RelaySpec;
   readonly changes: RelayChange[];
   /** The position after the last change read (sent or skipped). */
   readonly last: string | undefined;
@@ -66,15 +56,6 @@ interface Checkpoint {
   readonly positions: Record<string, string>;
 }
 
-function checkPositive(value: unknown, name: string): void {
-  if (value === undefined) return;
-  if (typeof value !== "number" || !(value > 0)) {
-    throw new RangeError(
-      `Cannot start the relay: ${name} must be a positive number, got ${value}`,
-    );
-  }
-}
-
 /**
  * Starts a relay with injected dependencies (the public `relay` passes the
  * database's change feed).
@@ -91,106 +72,25 @@ export function startRelay(
   options: RelayOptions,
   deps: RelayDeps,
 ): Relay {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError("Cannot start the relay: options must be an object");
-  }
   const {
-    collections,
+    specs,
     to,
+    isUrl,
     token,
-    name = "default",
-    origin: originName = "gateway",
-    batchSize = 2_000,
-    maxBatchBytes = 1_048_576,
+    name,
+    originName,
+    batchSize,
+    maxBatchBytes,
     maxBytesPerSecond,
-    retry = {},
-    onRefused = "hold",
-    maxRefusedInARow = 100,
-    timeout = 30_000,
-    fetch: fetchFn = globalThis.fetch,
-    clock = Date,
+    retry,
+    onRefused,
+    maxRefusedInARow,
+    timeout,
+    fetchFn,
+    clock,
     logger,
     signal,
-  } = options;
-  if (!Array.isArray(collections) || collections.length === 0) {
-    throw new TypeError(
-      "Cannot start the relay: collections must be a non-empty array",
-    );
-  }
-  const specs: Spec[] = collections.map((c) => {
-    const o: RelayCollection = typeof c === "string" ? { name: c } : c;
-    if (
-      typeof o?.name !== "string" || o.name === RELAY_COLLECTION ||
-      o.name === REFUSED_COLLECTION
-    ) {
-      throw new TypeError(
-        `Cannot start the relay: ${
-          JSON.stringify(c)
-        } is not a collection to relay`,
-      );
-    }
-    db.collection(o.name); // checks the name
-    checkPositive(o.ttl, `the ttl of '${o.name}'`);
-    const stream = knownStream(db, o.name);
-    const ttl = o.ttl ??
-      (stream !== undefined && !stream.expireUnrelayed
-        ? stream.ttl
-        : undefined);
-    return {
-      name: o.name,
-      priority: o.priority ?? 0,
-      ttl,
-      deletes: o.deletes ?? stream === undefined,
-      stream: stream !== undefined || o.ttl !== undefined,
-    };
-  }).sort((a, b) => b.priority - a.priority);
-  const isUrl = typeof to === "string" || to instanceof URL;
-  if (
-    !isUrl &&
-    (typeof to !== "object" || to === null ||
-      typeof (to as Database).collection !== "function")
-  ) {
-    throw new TypeError(
-      "Cannot start the relay: to must be a receive endpoint's URL or a Database",
-    );
-  }
-  if (isUrl) {
-    new URL(to); // throws a TypeError on a bad URL
-    if (token === undefined) {
-      throw new TypeError("Cannot start the relay: a URL target needs a token");
-    }
-    checkTokenSpec(token, "the relay");
-  }
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(originName)) {
-    throw new TypeError(
-      `Cannot start the relay: origin must be 1-64 letters, digits, '_', '-' or '.', got ${
-        JSON.stringify(originName)
-      }`,
-    );
-  }
-  checkPositive(batchSize, "batchSize");
-  checkPositive(maxBatchBytes, "maxBatchBytes");
-  checkPositive(maxBytesPerSecond, "maxBytesPerSecond");
-  checkPositive(timeout, "timeout");
-  if (onRefused !== "hold" && onRefused !== "skip") {
-    throw new TypeError(
-      `Cannot start the relay: onRefused must be "hold" or "skip", got ${
-        JSON.stringify(onRefused)
-      }`,
-    );
-  }
-  if (!Number.isInteger(maxRefusedInARow) || maxRefusedInARow < 1) {
-    throw new RangeError(
-      `Cannot start the relay: maxRefusedInARow must be an integer from 1, got ${maxRefusedInARow}`,
-    );
-  }
-  checkPositive(retry.initial, "retry.initial");
-  checkPositive(retry.max, "retry.max");
-  if (retry.factor !== undefined && !(retry.factor >= 1)) {
-    throw new RangeError(
-      `Cannot start the relay: retry.factor must be at least 1, got ${retry.factor}`,
-    );
-  }
+  } = checkRelayOptions(db, options);
   const sleep = deps.sleep ?? defaultSleep;
   const random = deps.random ?? Math.random;
   const source = deps.source;
@@ -261,7 +161,7 @@ export function startRelay(
    * too, or, with `onRefused: "skip"`, passed over (logged, counted in
    * `stats().unreadable`). A closed source ends the relay.
    */
-  const readPage = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
+  const readPage = async (spec: RelaySpec, cp: Checkpoint): Promise<Page> => {
     for (let attempt = 0;; attempt++) {
       try {
         return await readGapped(spec, cp);
@@ -300,7 +200,7 @@ export function startRelay(
     }
   };
 
-  const readGapped = async (spec: Spec, cp: Checkpoint): Promise<Page> => {
+  const readGapped = async (spec: RelaySpec, cp: Checkpoint): Promise<Page> => {
     try {
       return await readFrom(spec);
     } catch (e) {
@@ -326,7 +226,7 @@ export function startRelay(
     }
   };
 
-  const readFrom = async (spec: Spec): Promise<Page> => {
+  const readFrom = async (spec: RelaySpec): Promise<Page> => {
     const since = readAt[spec.name];
     const byKey = new Map<string, RelayChange>();
     let last: string | undefined;
@@ -423,7 +323,7 @@ export function startRelay(
   };
 
   /** Gives acknowledged documents their retention TTL. */
-  const retain = async (spec: Spec, changes: readonly RelayChange[]) => {
+  const retain = async (spec: RelaySpec, changes: readonly RelayChange[]) => {
     if (spec.ttl === undefined) return;
     const col = db.collection<Record<string, unknown>>(spec.name);
     const puts = changes.filter((c) => c.type === "put");
@@ -495,7 +395,7 @@ export function startRelay(
   let background: Promise<void> = Promise.resolve();
   let behind = 0;
   const afterAck = async (
-    spec: Spec,
+    spec: RelaySpec,
     changes: readonly RelayChange[],
     positions: Record<string, string>,
   ): Promise<void> => {
@@ -552,7 +452,10 @@ export function startRelay(
    * only with a later page, and a restart before one would meet them
    * again).
    */
-  const passSkipped = async (spec: Spec, cp: Checkpoint): Promise<void> => {
+  const passSkipped = async (
+    spec: RelaySpec,
+    cp: Checkpoint,
+  ): Promise<void> => {
     const at = readAt[spec.name];
     if (
       at === undefined || at === cp.positions[spec.name] ||
