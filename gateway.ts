@@ -48,6 +48,7 @@ export type {
   RelayCollection,
   RelayOptions,
   RelayStats,
+  UnreadableChange,
 } from "./src/gateway/relay_options.ts";
 export {
   REFUSED_COLLECTION,

@@ -271,3 +271,85 @@ Deno.test("relay: a closed source database ends the relay", async () => {
   assert.equal(uplink.stats().retries, 0);
   assert.deepEqual(events, ["relay-stopped"]);
 });
+
+/** Waits (on real timers) until `ready()`, at most about 5 s. */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1_000 && !ready(); i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert(ready(), `timed out waiting for ${what}`);
+}
+
+Deno.test("relay: skipUnreadable() passes over the change a held relay cannot read, at once and for good; one mended by then is delivered", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using source = await open({ kv });
+  const readings = source.collection("readings");
+  for (const id of ["a", "bad", "c"]) await readings.put(id, { id });
+  assert.equal(await damageDocument(kv, "readings", "bad"), 1);
+  await using target = await open();
+  const events: string[] = [];
+  const logger = {
+    info: () => {},
+    warn: (_m: string, d?: Record<string, unknown>) =>
+      events.push(String(d?.event)),
+    error: (_m: string, d?: Record<string, unknown>) =>
+      events.push(String(d?.event)),
+  };
+  // Real timers and a backoff of a minute: only skipUnreadable() ends it.
+  const options = {
+    collections: ["readings"],
+    to: target,
+    name: "held",
+    retry: { initial: 60_000, max: 60_000 },
+    logger,
+  };
+  const uplink = startRelay(source, options, {
+    source: databaseSource(source),
+  });
+  assert.equal(uplink.skipUnreadable(), undefined, "not held yet");
+  await until(() => uplink.stats().unreadableAt !== undefined, "the hold");
+  const held = uplink.stats().unreadableAt!;
+  assert.equal(held.collection, "readings");
+  assert.match(uplink.stats().lastError ?? "", /a put of "bad"/);
+  assert.equal(await target.collection("readings").count(), 1); // "a"
+  assert.deepEqual(uplink.skipUnreadable(), held);
+  await uplink.idle();
+  const s = uplink.stats();
+  assert.equal(s.unreadable, 1);
+  assert.equal(s.unreadableAt, undefined);
+  assert.equal(s.sent, 2);
+  assert.deepEqual(
+    (await target.collection<{ id: string }>("readings").find().toArray())
+      .map((d) => d.id).sort(),
+    ["a", "c"],
+  );
+  assert.equal(events.filter((e) => e === "relay-unreadable").length, 1);
+  assert.equal(uplink.skipUnreadable(), undefined, "nothing held now");
+  await uplink.close();
+  assert.equal(uplink.skipUnreadable(), undefined, "closed");
+  // The checkpoint is past it: a restart does not meet it again.
+  const again = startRelay(source, options, {
+    source: databaseSource(source),
+  });
+  await again.idle();
+  assert.equal(again.stats().unreadableAt, undefined);
+  assert.equal(again.stats().sent, 0);
+  await again.close();
+
+  // Mended before the skip takes effect: delivered, not passed over.
+  await readings.put("bad2", { id: "bad2" });
+  assert.equal(await damageDocument(kv, "readings", "bad2"), 1);
+  const mended = startRelay(source, options, {
+    source: databaseSource(source),
+  });
+  await until(() => mended.stats().unreadableAt !== undefined, "the hold");
+  await readings.put("bad2", { id: "bad2", mended: true });
+  assert.notEqual(mended.skipUnreadable(), undefined);
+  await mended.idle();
+  assert.equal(mended.stats().unreadable, 0);
+  assert.deepEqual(await target.collection("readings").get("bad2"), {
+    id: "bad2",
+    mended: true,
+  });
+  await mended.close();
+});

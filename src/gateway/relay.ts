@@ -24,6 +24,7 @@ import type {
   RelayDeps,
   RelayOptions,
   RelayStats,
+  UnreadableChange,
 } from "./relay_options.ts";
 import { HttpError, postBatch } from "./relay_post.ts";
 import {
@@ -123,6 +124,12 @@ export function startRelay(
   /** Changes set aside since the target last took one. */
   let refusedInARow = 0;
   let lastError: string | undefined;
+  /** The unreadable change a read is held on (`onRefused: "hold"`). */
+  let heldOn: UnreadableChange | undefined;
+  /** The position `skipUnreadable()` passes over at the next read. */
+  let skipSeq: string | undefined;
+  /** Ends the backoff of a read held on an unreadable change. */
+  let holdWake: AbortController | undefined;
   let nextFree = 0;
   let closed = false;
   /** Idle waiters, each resolved after a scan that started after it. */
@@ -164,12 +171,17 @@ export function startRelay(
   const readPage = async (spec: RelaySpec, cp: Checkpoint): Promise<Page> => {
     for (let attempt = 0;; attempt++) {
       try {
-        return await readGapped(spec, cp);
+        const page = await readGapped(spec, cp);
+        if (heldOn?.collection === spec.name) heldOn = skipSeq = undefined;
+        return page;
       } catch (e) {
         if (closed || e instanceof ClosedError) throw e;
         lastError = (e as Error)?.message ?? String(e);
         const seq = e instanceof IntegrityError ? e.seq : undefined;
-        if (seq !== undefined && onRefused === "skip") {
+        if (
+          seq !== undefined && (onRefused === "skip" || seq === skipSeq)
+        ) {
+          heldOn = skipSeq = undefined;
           unreadable++;
           log(
             "error",
@@ -194,7 +206,15 @@ export function startRelay(
           }); retrying in ${Math.round(delay)} ms: ${lastError}`,
           { collection: spec.name, attempt: attempt + 1, delay },
         );
-        await sleep(delay, stop.signal);
+        if (seq === undefined) {
+          await sleep(delay, stop.signal);
+        } else {
+          // Held on it: `skipUnreadable()` cuts the wait short.
+          heldOn = { collection: spec.name, seq };
+          holdWake = new AbortController();
+          await sleep(delay, AbortSignal.any([stop.signal, holdWake.signal]));
+          holdWake = undefined;
+        }
         if (closed) throw e;
       }
     }
@@ -624,6 +644,7 @@ export function startRelay(
         resyncs,
         refused,
         unreadable,
+        unreadableAt: heldOn === undefined ? undefined : { ...heldOn },
         positions: { ...checkpoint?.positions },
       };
     },
@@ -635,6 +656,12 @@ export function startRelay(
       waiters.push({ resolve, reject });
       wake?.();
       return promise;
+    },
+    skipUnreadable(): UnreadableChange | undefined {
+      if (closed || heldOn === undefined) return undefined;
+      skipSeq = heldOn.seq;
+      holdWake?.abort();
+      return { ...heldOn };
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -119,9 +119,16 @@ export interface RelayStats {
   /**
    * Changes the source could not read (an `IntegrityError` naming their
    * position: an item damaged at the source) that were passed over
-   * (`onRefused: "skip"`; with `"hold"` the relay retries them).
+   * (`onRefused: "skip"`, or `skipUnreadable()`; with `"hold"` the relay
+   * retries them).
    */
   readonly unreadable: number;
+  /**
+   * The change the relay is held on because the source cannot read it
+   * (`onRefused: "hold"`): its collection and position. `undefined` when it
+   * is not held on one. See {@linkcode Relay.skipUnreadable}.
+   */
+  readonly unreadableAt: UnreadableChange | undefined;
   /** Documents removed on the gateway to make room (`onFull: "dropOldest"`). */
   readonly dropped: number;
   /** Relayed documents given their retention TTL. */
@@ -137,6 +144,14 @@ export interface RelayStats {
   readonly positions: Readonly<Record<string, string>>;
 }
 
+/** A change the source cannot read (damaged at the source). */
+export interface UnreadableChange {
+  /** Its collection. */
+  readonly collection: string;
+  /** Its position in the change feed. */
+  readonly seq: string;
+}
+
 /** A running relay. */
 export interface Relay extends AsyncDisposable {
   /** The relay's counters. */
@@ -147,6 +162,21 @@ export interface Relay extends AsyncDisposable {
    * Rejects if the relay is closed first.
    */
   idle(): Promise<void>;
+  /**
+   * Passes over the change the relay is held on because the source cannot
+   * read it (`stats().unreadableAt`; with `onRefused: "hold"`, the default),
+   * as `onRefused: "skip"` would have for that one change: logged as a
+   * `relay-unreadable` error, counted in `stats().unreadable`, and the
+   * checkpoint moves past it. The relay reads on at once (its backoff is
+   * cut short). A change the source can read again by then (the item was
+   * written again) is delivered, not passed over. Use it when the damage
+   * cannot be mended at the source (a change-feed entry written over, an
+   * item whose bytes are lost); to deliver the item instead, write it again.
+   *
+   * @returns The change passed over, or `undefined` (nothing changes) when
+   * the relay is not held on an unreadable change.
+   */
+  skipUnreadable(): UnreadableChange | undefined;
   /** Stops the relay (an unacknowledged batch is sent again next time). */
   close(): Promise<void>;
 }
