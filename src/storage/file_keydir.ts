@@ -9,6 +9,7 @@
 
 import { pageRange, scanBounds } from "../engine/scan_range.ts";
 import { BTree } from "../engine/btree.ts";
+import { compareStrings } from "../engine/btree_node.ts";
 import { binaryString } from "../bytes.ts";
 import { IntegrityError, TetherError } from "../errors.ts";
 import type { ScanOptions, StorageCheck, StorageEntry } from "./contract.ts";
@@ -413,10 +414,6 @@ export interface DirUndo {
 /** What an entry counts in `live`: its record (a raw value: key + value). */
 function liveOf(id: string, e: KeyEntry): number {
   return e.kind === LEGACY ? 8 + id.length + e.len : e.len;
-}
-
-function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
