@@ -47,6 +47,41 @@ Deno.test("auth: identify hashes the token and compares it with every device's d
   assert.equal(calls.length, 3);
 });
 
+Deno.test("auth: identify without a spy (digests compared as words) finds each device's token, and a digest that differs in any one byte is no match", async () => {
+  const hex = (b: Uint8Array) =>
+    Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  const digest = await sha256("the-token");
+  // 32 devices whose digests differ from the token's in one byte each (at
+  // every position, so in every word and every byte of a word), then the
+  // one that matches, then 40 others with tokens of their own.
+  const tokens: Record<string, string | { sha256: string }> = {};
+  for (let k = 0; k < 32; k++) {
+    const near = digest.slice();
+    near[k] = near[k]! ^ (1 << (k % 8));
+    tokens[`near-${k}`] = { sha256: hex(near) };
+  }
+  tokens.owner = `sha256:${hex(digest)}`;
+  for (let i = 0; i < 40; i++) tokens[`d${i}`] = `token-${i}`;
+  const table = await TokenTable.create(tokens);
+  assert.equal(table.size, 73);
+  assert.equal(table.identify("the-token"), "owner");
+  for (let i = 0; i < 40; i++) {
+    assert.equal(table.identify(`token-${i}`), `d${i}`);
+  }
+  assert.equal(table.identify("token-40"), undefined);
+  assert.equal(table.identify(""), undefined);
+  assert.equal(table.identify(undefined), undefined);
+  // Without the matching device, the token matches none of the near ones.
+  delete tokens.owner;
+  const near = await TokenTable.create(tokens);
+  assert.equal(near.identify("the-token"), undefined);
+  assert.equal(near.identify("token-7"), "d7");
+  // Two names with one token: the first is the one identified.
+  const twice = await TokenTable.create({ a: "same", b: "same", c: "other" });
+  assert.equal(twice.identify("same"), "a");
+  assert.equal(twice.identify("other"), "c");
+});
+
 Deno.test("auth: digests are taken from clear tokens, 'sha256:<hex>' and { sha256 }", async () => {
   const digest = await sha256("secret");
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(

@@ -1,7 +1,7 @@
 /**
  * Bearer tokens compared in constant time: each configured token is kept as
  * its SHA-256 digest (or given as one), and a presented token is hashed and
- * compared with every digest, byte by byte, without stopping early.
+ * compared with every digest, word by word, without stopping early.
  *
  * @module
  */
@@ -141,30 +141,37 @@ export function bearer(request: Request): string | undefined {
 export class TokenTable {
   readonly #names: readonly string[];
   readonly #digests: readonly Uint8Array[];
-  readonly #equal: (a: Uint8Array, b: Uint8Array) => boolean;
+  /** Every digest's 32 bytes as 8 words, one digest after another. */
+  readonly #words: Int32Array;
+  /** A comparison a test passes instead of the words' (a spy). */
+  readonly #equal: ((a: Uint8Array, b: Uint8Array) => boolean) | undefined;
 
   private constructor(
     names: string[],
     digests: Uint8Array[],
-    equal: (a: Uint8Array, b: Uint8Array) => boolean,
+    equal: ((a: Uint8Array, b: Uint8Array) => boolean) | undefined,
   ) {
     this.#names = names;
     this.#digests = digests;
     this.#equal = equal;
+    this.#words = new Int32Array(digests.length * 8);
+    const bytes = new Uint8Array(this.#words.buffer);
+    for (let i = 0; i < digests.length; i++) bytes.set(digests[i]!, i * 32);
   }
 
   /**
    * Builds a table from names to tokens.
    *
    * @param tokens Name -> token (see {@linkcode TokenSpec}).
-   * @param equal The comparison (tests pass a spy); default
-   *   {@linkcode timingSafeEqual}.
+   * @param equal A comparison to use instead of the built-in one (tests
+   *   pass a spy); by default the digests are compared as 32-bit words, all
+   *   eight of every digest, with no early exit.
    * @returns The table.
    * @throws {TypeError} When a token is malformed.
    */
   static async create(
     tokens: Readonly<Record<string, TokenSpec>>,
-    equal: (a: Uint8Array, b: Uint8Array) => boolean = timingSafeEqual,
+    equal?: (a: Uint8Array, b: Uint8Array) => boolean,
   ): Promise<TokenTable> {
     const names: string[] = [];
     const digests: Uint8Array[] = [];
@@ -191,10 +198,26 @@ export class TokenTable {
     // (a trip to the thread pool), more than the rest of a small ingest.
     const digest = sha256Sync(ENCODER.encode(token ?? ""));
     let found = -1;
-    for (let i = 0; i < this.#digests.length; i++) {
-      // Every digest is compared, match or not.
-      const same = this.#equal(digest, this.#digests[i]!);
-      found = same && found < 0 ? i : found;
+    if (this.#equal !== undefined) {
+      for (let i = 0; i < this.#digests.length; i++) {
+        // Every digest is compared, match or not.
+        const same = this.#equal(digest, this.#digests[i]!);
+        found = same && found < 0 ? i : found;
+      }
+    } else {
+      // Every word of every digest, match or not: a table of 1,000 devices
+      // costs ~8,000 word operations (byte by byte through a function per
+      // device, it was ~30 µs a request).
+      const d = new Int32Array(digest.buffer, digest.byteOffset, 8);
+      const d0 = d[0]!, d1 = d[1]!, d2 = d[2]!, d3 = d[3]!;
+      const d4 = d[4]!, d5 = d[5]!, d6 = d[6]!, d7 = d[7]!;
+      const w = this.#words;
+      for (let i = 0, at = 0; at < w.length; i++, at += 8) {
+        const diff = (w[at]! ^ d0) | (w[at + 1]! ^ d1) | (w[at + 2]! ^ d2) |
+          (w[at + 3]! ^ d3) | (w[at + 4]! ^ d4) | (w[at + 5]! ^ d5) |
+          (w[at + 6]! ^ d6) | (w[at + 7]! ^ d7);
+        found = diff === 0 && found < 0 ? i : found;
+      }
     }
     return token === undefined || found < 0 ? undefined : this.#names[found];
   }
