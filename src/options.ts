@@ -89,6 +89,7 @@ const PUT_BATCH = [
   "tags",
   "atomic",
   "assumeNew",
+  "onlyNew",
   "deletes",
 ] as const satisfies readonly (keyof PutBatchOptions)[];
 const FIND = [

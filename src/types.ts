@@ -247,6 +247,15 @@ export interface PutBatchOptions {
    */
   readonly assumeNew?: boolean;
   /**
+   * `true`: every key must be absent (an insert by key, where
+   * `insertMany` takes ids from `_id` fields). A key that holds a live item
+   * fails the batch with a `DuplicateKeyError` whose `key` and `holder` are
+   * that key, and nothing is written (with `atomic: false`, the atomic
+   * steps before the one holding it stay written). An expired item is
+   * absent. Not with `assumeNew`. Default `false`: a put replaces.
+   */
+  readonly onlyNew?: boolean;
+  /**
    * Keys to delete in the same write as the puts: all of it commits, or
    * none (with `atomic: false`, in the same steps, after the puts). A key
    * may not be both put and deleted; not with `assumeNew`. Keys of absent

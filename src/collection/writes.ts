@@ -155,7 +155,8 @@ export async function clear(c: CollectionCore): Promise<number> {
  *
  * @param c The collection.
  * @param items Values or a `Map` of keys to values.
- * @param options `ttl`, `tags`, `atomic`, `assumeNew`.
+ * @param options `ttl`, `tags`, `atomic`, `assumeNew`, `onlyNew`,
+ *   `deletes`.
  * @returns The keys, in the order of `items`.
  *
  * @example
@@ -184,6 +185,15 @@ export async function putBatch<T>(
     );
   }
   checkOptions(options, OPTIONS.putBatch, action);
+  const onlyNew = options?.onlyNew;
+  if (onlyNew !== undefined && typeof onlyNew !== "boolean") {
+    throw new TypeError(`${action}: onlyNew must be a boolean`);
+  }
+  if (onlyNew === true && options?.assumeNew === true) {
+    throw new TypeError(
+      `${action}: onlyNew checks that every key is absent, assumeNew does not look: pass one of them`,
+    );
+  }
   if (!isMap) checkDense(items as readonly unknown[], "items", action);
   const pairs: [string | undefined, unknown][] = isMap
     ? [...(items as ReadonlyMap<string, T>)]
@@ -200,7 +210,7 @@ export async function putBatch<T>(
   const ops = pairs.map(([key, value], i) => {
     const itemAction = `${action}: item ${i}`;
     if (key !== undefined) checkKey(key, itemAction);
-    return putOp(
+    const op = putOp(
       c,
       key,
       value,
@@ -208,6 +218,7 @@ export async function putBatch<T>(
       options?.tags,
       itemAction,
     );
+    return onlyNew === true ? { ...op, mustBeNew: true } : op;
   });
   const deletes = deleteOps(options?.deletes, pairs, action);
   const atomic = options?.atomic;

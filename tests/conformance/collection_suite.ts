@@ -408,6 +408,65 @@ export function collectionSuite(factory: StorageFactory): void {
     },
   );
 
+  t(
+    "putBatch onlyNew: a key that holds an item refuses the batch (DuplicateKeyError naming it, nothing written); an expired item is absent",
+    async ({ db, clock }) => {
+      const c = db.collection<Doc>("c", {
+        indexes: [{ fields: "u", unique: true, sparse: true }],
+      });
+      await c.putBatch(new Map([["a", { n: 1, u: 1 }]]));
+      await c.put("gone", { n: 0 }, { ttl: 100 });
+      const refused = await assert.rejects(
+        c.putBatch(new Map([["b", { n: 2 }], ["a", { n: 3 }]]), {
+          onlyNew: true,
+        }),
+        (e: Error) => {
+          assert.ok(e instanceof DuplicateKeyError, String(e));
+          assert.equal(e.key, "a");
+          assert.equal(e.holder, "a");
+          assert.match(e.message, /item with id 'a' already exists/);
+          return true;
+        },
+      );
+      assert.equal(refused, undefined);
+      assert.deepEqual(await c.get("a"), { n: 1, u: 1 });
+      assert.equal(await c.get("b"), null);
+      // A unique value another item holds: the index's DuplicateKeyError.
+      await assert.rejects(
+        c.putBatch(new Map([["c", { u: 1 }]]), { onlyNew: true }),
+        (e: Error) =>
+          e instanceof DuplicateKeyError && e.key === "c" && e.holder === "a",
+      );
+      clock.advance(101);
+      assert.deepEqual(
+        await c.putBatch(new Map([["b", { n: 2 }], ["gone", { n: 9 }]]), {
+          onlyNew: true,
+        }),
+        ["b", "gone"],
+      );
+      assert.deepEqual(await c.get("gone"), { n: 9 });
+      assert.equal((await c.getEntry("gone"))?.version, 1);
+      // Generated keys are new by construction.
+      const [k] = await c.putBatch([{ n: 5 }], { onlyNew: true });
+      assert.deepEqual(await c.get(k!), { n: 5 });
+      // Caller mistakes, before anything is written.
+      await assert.rejects(
+        c.putBatch(new Map([["d", {}]]), { onlyNew: 1 as unknown as boolean }),
+        TypeError,
+      );
+      await assert.rejects(
+        c.putBatch(new Map([["d", {}]]), {
+          onlyNew: true,
+          assumeNew: true,
+          atomic: false,
+        }),
+        /onlyNew .* assumeNew/,
+      );
+      assert.equal(await c.get("d"), null);
+      assert.equal(await c.count(), 4);
+    },
+  );
+
   t("a range on an index reads only what it returns", async ({ db }) => {
     const c = db.collection<Doc>("c");
     await c.createIndex("n");
