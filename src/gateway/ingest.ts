@@ -301,18 +301,27 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
     return problem(status, message, headers);
   };
 
+  /**
+   * Stores a request's readings. First without reading anything: the batch
+   * is written with `onlyNew`, so a reading stored before (a re-send)
+   * refuses it whole, nothing written, and the batch is stored again
+   * `looking` at each key first: a re-sent reading with the same content is
+   * a duplicate, with other content a 409. Most requests hold only new
+   * readings: one write, no read.
+   */
   const store = async (
     prepared: Prepared[],
+    looking = false,
   ): Promise<Response> => {
     const batch = new Map<string, Record<string, unknown>>();
     const where = new Map<string, string>();
     let duplicates = 0;
-    const stored = await Promise.all(
-      prepared.map((p) => p.seq ? col.get(p.key) : null),
-    );
+    const stored = looking
+      ? await Promise.all(prepared.map((p) => p.seq ? col.get(p.key) : null))
+      : undefined;
     for (let i = 0; i < prepared.length; i++) {
       const p = prepared[i]!;
-      const earlier = batch.get(p.key) ?? stored[i];
+      const earlier = batch.get(p.key) ?? stored?.[i];
       if (earlier !== null && earlier !== undefined) {
         if (sameContent(earlier, p.doc)) {
           duplicates++;
@@ -329,14 +338,19 @@ export function ingest(db: Database, options: IngestOptions): IngestHandler {
       where.set(p.key, p.where);
     }
     if (batch.size > 0) {
-      const put = () =>
-        col.putBatch(
-          batch,
-          ttl !== undefined && expireUnrelayed ? { ttl } : undefined,
-        );
+      const options = ttl !== undefined && expireUnrelayed
+        ? { ttl, onlyNew: !looking }
+        : { onlyNew: !looking };
+      const put = () => col.putBatch(batch, options);
       try {
         await putOrMakeRoom(put, batch.size);
       } catch (e) {
+        if (
+          !looking && e instanceof DuplicateKeyError && e.index === undefined &&
+          e.key !== undefined && e.key === e.holder && batch.has(e.key)
+        ) {
+          return await store(prepared, true); // a reading stored before
+        }
         if (e instanceof QuotaError) {
           return refuse(
             503,
