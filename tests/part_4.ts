@@ -10,6 +10,7 @@
  */
 
 import "./aggregate_test.ts";
+import "./backup_test.ts";
 import "./binary_values_test.ts";
 import "./changes_test.ts";
 import "./cursor_iterator_test.ts";
@@ -26,6 +27,7 @@ import "./input_options_test.ts";
 import "./kv_cost_test.ts";
 import "./kv_feed_race_test.ts";
 import "./kv_layout_test.ts";
+import "./query_compile_test.ts";
 import "./query_montydb_test.ts";
 import "./sort_projection_test.ts";
 import "./update_manual_test.ts";

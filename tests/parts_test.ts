@@ -1,6 +1,7 @@
 /**
  * `deno task test` runs the small test files in four parts (tests/part_N.ts,
- * one worker each) and names every other test file itself: each test file
+ * one worker each) and names every other test file itself (in `F`, which
+ * it type-checks first in a process of its own): each test file
  * must be run exactly once, by a part or by name, or a test would not run
  * (or run twice). `deno test tests/` (and `deno task torture`) runs every
  * file in its own worker, the parts aside.
@@ -16,7 +17,14 @@ Deno.test("deno task test runs every test file exactly once, by name or in a par
   const config = JSON.parse(
     await Deno.readTextFile(new URL("../deno.json", DIR)),
   );
-  const named = (config.tasks.test as string).split(/\s+/)
+  // The files are named once, in F, for the type-check (a process of its
+  // own: the checker's memory is not the test run's) and for the run.
+  const task = config.tasks.test as string;
+  assert.match(
+    task,
+    /^F='[^']+' && deno check --unstable-kv --doc \$F && deno test --no-check [^&']* --doc \$F$/,
+  );
+  const named = /^F='([^']+)'/.exec(task)![1]!.split(/\s+/)
     .filter((t) => t.startsWith("tests/"));
   const run: string[] = [];
   for (const entry of named) {
