@@ -1,7 +1,9 @@
 /**
  * `deno task test` runs the small test files in four parts (tests/part_N.ts,
  * one worker each) and names every other test file itself (in `F`, which
- * it type-checks first in a process of its own): each test file
+ * it type-checks first in a process of its own; the parts, then the other
+ * files longest first, since they start in that order on the two workers
+ * and a long one started last makes the run's tail): each test file
  * must be run exactly once, by a part or by name, or a test would not run
  * (or run twice). `deno test tests/` (and `deno task torture`) runs every
  * file in its own worker, the parts aside.
