@@ -432,3 +432,37 @@ Deno.test("receive: seq is a feed position; the position of an old record with a
     body: { applied: 1, skipped: 0 },
   });
 });
+
+Deno.test("applyBatch writes a batch's changes in key order (one device's readings together), with or without assumeNew, on memory and Deno KV", async () => {
+  const keys = ["dev-2/03", "dev-1/01", "dev-3/02", "dev-1/04", "dev-2/05"];
+  for (const assumeNew of [false, true]) {
+    for (const kv of [false, true]) {
+      using store = kv ? await Deno.openKv(":memory:") : undefined;
+      await using db = await open(store === undefined ? {} : { kv: store });
+      const batch = {
+        origin: "gw~1",
+        changes: keys.map((key, i) => ({
+          seq: String(i + 1),
+          type: "put" as const,
+          collection: "readings",
+          key,
+          version: 1,
+          doc: { i },
+        })),
+      };
+      assert.deepEqual(await applyBatch(db, batch, { assumeNew }), {
+        applied: 5,
+        skipped: 0,
+      });
+      const order: string[] = [];
+      for await (
+        const c of db.collection("readings").changes({ live: false })
+      ) order.push(c.key);
+      const what = `assumeNew ${assumeNew}, ${kv ? "kv" : "memory"}`;
+      assert.deepEqual(order, keys.toSorted(), what);
+      assert.deepEqual(await db.collection("readings").get("dev-3/02"), {
+        i: 2,
+      }, what);
+    }
+  }
+});

@@ -277,9 +277,19 @@ async function applyNow(
  */
 async function write(
   col: Collection<unknown>,
-  changes: readonly RelayChange[],
+  unsorted: readonly RelayChange[],
   assumeNew: boolean,
 ): Promise<void> {
+  // In key order: a commit of a batch's part then writes neighbouring keys.
+  // A gateway's batch interleaves its devices (keys `device/seq`); in feed
+  // order every commit inserted into every device's key range of the
+  // storage's B-tree (Deno KV: SQLite), in key order each range is written
+  // by one or two commits (measured: 100 devices, 2,000 per batch, 18,000
+  // readings/s in feed order). Each key is in the batch once, so the order
+  // between them is free.
+  const changes = unsorted.toSorted((a, b) =>
+    a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+  );
   const puts = changes.filter((c) => c.type === "put");
   if (assumeNew && puts.length > 0) {
     // In commits as large as the storage takes (not atomic as a whole:
