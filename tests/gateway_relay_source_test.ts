@@ -353,3 +353,33 @@ Deno.test("relay: skipUnreadable() passes over the change a held relay cannot re
   });
   await mended.close();
 });
+
+Deno.test("relay: stats().unreadableAt names a held change only while that is what fails", async () => {
+  using kv = await Deno.openKv(":memory:");
+  await using source = await open({ kv });
+  const readings = source.collection("readings");
+  for (const id of ["a", "bad"]) await readings.put(id, { id });
+  assert.equal(await damageDocument(kv, "readings", "bad"), 1);
+  await using target = await open();
+  const real = databaseSource(source);
+  let busy = false;
+  const flaky: ChangeSource = {
+    changes(collection, options) {
+      if (!busy) return real.changes(collection, options);
+      return (async function* () {
+        await new Promise((r) => setTimeout(r, 1));
+        yield* [];
+        throw new Error("the storage is busy");
+      })();
+    },
+  };
+  const uplink = relayWith(source, target, flaky, {}, [], []);
+  await until(() => uplink.stats().unreadableAt !== undefined, "the hold");
+  busy = true;
+  await until(() => /busy/.test(uplink.stats().lastError ?? ""), "busy");
+  assert.equal(uplink.stats().unreadableAt, undefined);
+  assert.equal(uplink.skipUnreadable(), undefined);
+  busy = false;
+  await until(() => uplink.stats().unreadableAt !== undefined, "the hold");
+  await uplink.close();
+});

@@ -207,6 +207,7 @@ export function startRelay(
           { collection: spec.name, attempt: attempt + 1, delay },
         );
         if (seq === undefined) {
+          heldOn = undefined; // another failure, not a change it cannot read
           await sleep(delay, stop.signal);
         } else {
           // Held on it: `skipUnreadable()` cuts the wait short.
