@@ -15,6 +15,7 @@ import "./binary_values_test.ts";
 import "./changes_test.ts";
 import "./cursor_iterator_test.ts";
 import "./expression_test.ts";
+import "./feed_block_test.ts";
 import "./file_compact_copy_test.ts";
 import "./file_keydir_test.ts";
 import "./file_read_runs_test.ts";

@@ -5,9 +5,16 @@
  * instead of two. A block is keyed `["q", last, "b"]` by the last position
  * it holds, so a feed read from position `p` (a scan from `["q", p + 1]`)
  * meets every block holding a position after `p`; its value is JSON
- * `{"c": collection, "p": [positions], "i": [ids]}`, positions ascending.
- * The positions of one commit are taken together under the counter's check,
- * so no other by-position key lies between a block's first and last.
+ * `{"c": collection, "p": [positions], "i": [ids]}`, positions ascending,
+ * or in the compact form (since 7 Dec 2026) `"f": first` for positions
+ * that follow each other and `"x": [shared, suffix, ...]` for ids that
+ * share their beginnings (each id is the previous one's first `shared`
+ * UTF-16 units, then `suffix`): a relay's batch, written in key order, has
+ * ids such as `esp32-7/0000000000001234`, and the block shrinks from about
+ * 40 to under 10 bytes per item (Deno KV's commit time grows with the bytes
+ * it writes). The positions of one commit are taken together under the
+ * counter's check, so no other by-position key lies between a block's
+ * first and last.
  *
  * @module
  */
@@ -48,10 +55,68 @@ export function blockSet(
   positions: readonly number[],
   ids: readonly string[],
 ): StorageSet {
+  const last = positions[positions.length - 1]!;
+  const first = positions[0]!;
+  // Positions that follow each other (a commit's usually do): the first.
+  const run = last - first === positions.length - 1;
+  const shared = frontCoded(ids);
+  const block: Record<string, unknown> = { c: collection };
+  if (run) block.f = first;
+  else block.p = positions;
+  if (shared !== undefined) block.x = shared;
+  else block.i = ids;
   return {
-    key: encodeKey([BY_POSITION, positions[positions.length - 1]!, BLOCK]),
-    value: encodeUtf8(JSON.stringify({ c: collection, p: positions, i: ids })),
+    key: encodeKey([BY_POSITION, last, BLOCK]),
+    value: encodeUtf8(JSON.stringify(block)),
   };
+}
+
+/**
+ * The ids as `[shared, suffix, ...]` (each id: the previous one's first
+ * `shared` UTF-16 units, never half a surrogate pair, then `suffix`), or
+ * `undefined` when that would not save bytes (each pair costs about two
+ * bytes more than the id alone).
+ */
+function frontCoded(ids: readonly string[]): (number | string)[] | undefined {
+  const out: (number | string)[] = new Array(ids.length * 2);
+  let prev = "";
+  let saved = 0;
+  for (let k = 0; k < ids.length; k++) {
+    const id = ids[k]!;
+    const most = Math.min(id.length, prev.length);
+    let n = 0;
+    while (n < most && id.charCodeAt(n) === prev.charCodeAt(n)) n++;
+    // Not between the halves of a surrogate pair.
+    const before = n > 0 ? id.charCodeAt(n - 1) : 0;
+    if (before >= 0xd800 && before <= 0xdbff) n--;
+    out[2 * k] = n;
+    out[2 * k + 1] = n === 0 ? id : id.slice(n);
+    saved += n - String(n).length - 1;
+    prev = id;
+  }
+  return saved > 0 ? out : undefined;
+}
+
+/**
+ * The ids of a compact block's `x`, or `undefined` when it is not one:
+ * pairs of a count (an integer from 0 to the previous id's length) and a
+ * string.
+ */
+function expandIds(x: unknown): string[] | undefined {
+  if (!Array.isArray(x) || x.length % 2 !== 0) return undefined;
+  const ids = new Array<string>(x.length / 2);
+  let prev = "";
+  for (let k = 0; k < x.length; k += 2) {
+    const n = x[k];
+    const rest = x[k + 1];
+    if (
+      typeof n !== "number" || !Number.isInteger(n) || n < 0 ||
+      n > prev.length || typeof rest !== "string"
+    ) return undefined;
+    prev = n === 0 ? rest : prev.slice(0, n) + rest;
+    ids[k / 2] = prev;
+  }
+  return ids;
 }
 
 /**
@@ -96,18 +161,29 @@ export function readPositions(entry: StorageEntry): PositionEntry[] {
   }
   const out: PositionEntry[] = [];
   try {
-    const { c, p, i } = JSON.parse(new TextDecoder().decode(entry.value));
+    const { c, p, i, f, x } = JSON.parse(new TextDecoder().decode(entry.value));
+    const ids = i !== undefined ? i : expandIds(x);
+    const count = Array.isArray(ids) ? ids.length : 0;
+    // `f`: the positions from it, one per id.
+    const positions = p !== undefined
+      ? p
+      : Number.isSafeInteger(f) && count > 0
+      ? Array.from({ length: count }, (_, k) => f + k)
+      : undefined;
     if (
-      typeof c === "string" && Array.isArray(p) && Array.isArray(i) &&
-      p.length === i.length && p[p.length - 1] === position
+      typeof c === "string" && Array.isArray(positions) &&
+      Array.isArray(ids) && (p === undefined || f === undefined) &&
+      (i === undefined || x === undefined) &&
+      positions.length === ids.length &&
+      positions[positions.length - 1] === position
     ) {
-      for (let k = 0; k < p.length; k++) {
-        const at = p[k];
-        const id = i[k];
+      for (let k = 0; k < positions.length; k++) {
+        const at = positions[k];
+        const id = ids[k];
         if (typeof at !== "number" || typeof id !== "string") break;
         out.push({ position: at, collection: c, id, kind: PUT });
       }
-      if (out.length === p.length) return out;
+      if (out.length === positions.length) return out;
     }
   } catch {
     // not JSON: reported below
