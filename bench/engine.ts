@@ -185,8 +185,10 @@ export async function runEngineBench(
   // scenario's process (7 Dec, rounds of 50 `readonly` indexed finds after
   // the rows before them): ours 12-13 ms a round for 5 rounds, 3-4.5 ms for
   // the next 10, ~2.2-2.8 ms from about the 15th on; plain LokiJS 1.2-1.6 ms
-  // for 5 rounds, then ~1.0. Twenty rounds (before the 3 recorded) measure
-  // both sides in their steady state, as a long-running process sees them.
+  // for 5 rounds, then ~1.0. Twenty rounds (before the 3 recorded) give
+  // both sides that warm-up; the recorded rounds still move from run to run
+  // on a shared VM (the first run with 20: readonly find 4.8 ms, count
+  // 12.3 ms, where the probe's later rounds took ~2.3 and ~9).
   const QUERY_WARMUP = 20;
   const docs = makePeople(N);
   const keys = docs.map((_, i) => `k${i}`);
