@@ -92,13 +92,7 @@ function checkPositive(value: unknown, name: string): void {
  * await using db = await open();
  * await using cloud = await open();
  * const checked = checkRelayOptions(db, { collections: ["r"], to: cloud });
- * assert.equal(checked.batchSize, 10_000);
- * assert.equal(checked.maxBatchBytes, 4_194_304);
- * const posting = checkRelayOptions(db, {
- *   collections: ["r"], to: "https://cloud.example/sync", token: "t",
- * });
- * assert.equal(posting.batchSize, 2_000);
- * assert.equal(posting.maxBatchBytes, 1_048_576);
+ * assert.equal(checked.batchSize, 2_000);
  * assert.throws(
  *   () => checkRelayOptions(db, { collections: [], to: cloud }),
  *   TypeError,
@@ -118,8 +112,8 @@ export function checkRelayOptions(
     token,
     name = "default",
     origin: originName = "gateway",
-    batchSize: givenBatchSize,
-    maxBatchBytes: givenBatchBytes,
+    batchSize = 2_000,
+    maxBatchBytes = 1_048_576,
     maxBytesPerSecond,
     retry = {},
     onRefused = "hold",
@@ -186,13 +180,6 @@ export function checkRelayOptions(
       }`,
     );
   }
-  // A batch of 10,000 where the target is this process's: about 1.3-1.5x
-  // the readings/s of 2,000 into a file Database (measured 7 Dec); over
-  // HTTP the receiver may be on Deno Deploy, whose CPU time per request
-  // is bounded (50 or 200 ms on average): 2,000 there (~20 ms of a KV
-  // receiver's CPU).
-  const batchSize = givenBatchSize ?? (isUrl ? 2_000 : 10_000);
-  const maxBatchBytes = givenBatchBytes ?? (isUrl ? 1_048_576 : 4_194_304);
   checkPositive(batchSize, "batchSize");
   checkPositive(maxBatchBytes, "maxBatchBytes");
   checkPositive(maxBytesPerSecond, "maxBytesPerSecond");
