@@ -105,6 +105,8 @@ Deno.test("feed block: a compact block that does not add up is damaged, with its
     { c: "c", f: 7, p: [7, 8], x: [0, "a", 1, "b"] }, // both forms
     { c: "c", f: 7, i: ["a", "b"], x: [0, "a", 1, "b"] },
     { c: "c", f: 7, x: [] },
+    // Ids longer than any key (1,024 bytes): 64 KiB must not stand for more.
+    { c: "c", f: 7, x: [0, "k".repeat(1_000), 1_000, "x".repeat(25)] },
     { c: "c", f: 7 },
   ];
   for (const value of bad) {

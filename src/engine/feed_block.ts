@@ -22,6 +22,7 @@
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import { encodeUtf8 } from "../bytes.ts";
 import { IntegrityError } from "../errors.ts";
+import { MAX_KEY_BYTES } from "../validate.ts";
 import type { StorageEntry, StorageSet } from "../storage/contract.ts";
 import {
   BY_POSITION,
@@ -100,7 +101,7 @@ function frontCoded(ids: readonly string[]): (number | string)[] | undefined {
 /**
  * The ids of a compact block's `x`, or `undefined` when it is not one:
  * pairs of a count (an integer from 0 to the previous id's length) and a
- * string.
+ * string, making ids no longer than a key can be.
  */
 function expandIds(x: unknown): string[] | undefined {
   if (!Array.isArray(x) || x.length % 2 !== 0) return undefined;
@@ -114,6 +115,9 @@ function expandIds(x: unknown): string[] | undefined {
       n > prev.length || typeof rest !== "string"
     ) return undefined;
     prev = n === 0 ? rest : prev.slice(0, n) + rest;
+    // No key is longer (in UTF-8 bytes, so in UTF-16 units): a block
+    // written over cannot make 64 KiB stand for gigabytes of ids.
+    if (prev.length > MAX_KEY_BYTES) return undefined;
     ids[k / 2] = prev;
   }
   return ids;
