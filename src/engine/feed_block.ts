@@ -13,9 +13,8 @@
  * ids such as `esp32-7/0000000000001234`, and the block, kept for good,
  * shrinks from about 40 to under 10 bytes per item (the commit's time was
  * measured unchanged: storage, not speed). The positions of one commit are
- * taken together under the
- * counter's check, so no other by-position key lies between a block's
- * first and last.
+ * taken together under the counter's check, so no other by-position key
+ * lies between a block's first and last.
  *
  * @module
  */
