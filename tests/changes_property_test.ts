@@ -22,6 +22,7 @@ type Op =
   | { op: "put"; c: string; k: string; n: number; ttl: boolean }
   | { op: "delete"; c: string; k: string }
   | { op: "batch"; c: string; ks: string[]; n: number }
+  | { op: "bulkNew"; c: string; count: number; n: number }
   | { op: "expire" }
   | { op: "restart" }
   | { op: "compact" };
@@ -54,6 +55,17 @@ const op: fc.Arbitrary<Op> = fc.oneof(
         minLength: 1,
         maxLength: 3,
       }),
+      n: fc.nat(1000),
+    }),
+  },
+  {
+    // New keys in one bulk write (`assumeNew`): on Deno KV one block of
+    // puts per commit, its ids front-coded (`new7-0`, `new7-1`, ...).
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("bulkNew" as const),
+      c: fc.constantFrom(...COLLECTIONS),
+      count: fc.integer({ min: 1, max: 4 }),
       n: fc.nat(1000),
     }),
   },
@@ -118,6 +130,27 @@ for (const name of PLACES) {
                     change(o.c, k, {
                       type: "put",
                       version: was?.live ? was.version + 1 : 1,
+                      doc: { n: o.n },
+                      live: true,
+                      ttl: false,
+                    }, step);
+                  }
+                  break;
+                }
+                case "bulkNew": {
+                  // Keys no other step uses: new on every storage.
+                  const ks = Array.from(
+                    { length: o.count },
+                    (_, i) => `new${step}-${i}`,
+                  );
+                  await db.collection(o.c).putBatch(
+                    new Map(ks.map((k) => [k, { n: o.n }])),
+                    { atomic: false, assumeNew: true },
+                  );
+                  for (const k of ks) {
+                    change(o.c, k, {
+                      type: "put",
+                      version: 1,
                       doc: { n: o.n },
                       live: true,
                       ttl: false,
