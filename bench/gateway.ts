@@ -580,8 +580,8 @@ async function relayBench(
     // name.
     // The first row is the target's: a receiver of one's own on a KV file,
     // with the batch size docs/gateway.md advises there (10,000; the
-    // default to a URL is 2,000, for Deno Deploy's CPU time per request),
-    // then the same receiver with the default batch.
+    // default stays 2,000, for Deno Deploy's CPU time per request), then
+    // the same receiver with the default batch.
     const receivers = [
       {
         target:
