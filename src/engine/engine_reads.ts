@@ -23,6 +23,8 @@ import {
   documents,
   idPages,
   indexPages,
+  type IndexWalk,
+  indexWalk,
   orderPages,
   pages,
   peek,
@@ -320,6 +322,19 @@ export class EngineReads {
     },
   ): AsyncGenerator<DocPage> {
     return indexPages(this.#s, collection, plan, options);
+  }
+
+  /**
+   * The object tier's walk of an index plan, for one synchronous loop;
+   * `undefined` when the plan needs {@linkcode EngineReads.indexPages}
+   * (see `IndexWalk` in read.ts).
+   *
+   * @param collection Collection name.
+   * @param plan An index plan.
+   * @returns The walk, or `undefined`.
+   */
+  indexWalk(collection: string, plan: Plan): Promise<IndexWalk | undefined> {
+    return indexWalk(this.#s, collection, plan);
   }
 
   /**

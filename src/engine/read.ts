@@ -291,6 +291,55 @@ export async function* indexPages(
 }
 
 /**
+ * The object tier's walk of an index plan, for a caller that visits the
+ * slots in one synchronous loop (an exact plan's `toArray()`: no async
+ * generator per page, no page arrays). Only where that is the whole plan:
+ * a local storage, one range, an index that lists each document once, no
+ * blind index; `undefined` otherwise (take {@linkcode indexPages}).
+ */
+export interface IndexWalk {
+  /** A walk of the range, from its start or after (before, reversed) a tree key. */
+  readonly cells: (after: Uint8Array | undefined) => RunIterator<DocSlot>;
+  /** The tree key of a walk's `lastKey`, to resume at after a pause. */
+  readonly keyOf: (tail: string) => Uint8Array;
+}
+
+/**
+ * Finds an {@linkcode IndexWalk} for `plan`, settling the index first.
+ *
+ * @param collection Collection name.
+ * @param plan An index plan.
+ * @returns The walk, or `undefined` when the plan needs {@linkcode indexPages}.
+ */
+export async function indexWalk(
+  s: EngineCore,
+  collection: string,
+  plan: Plan,
+): Promise<IndexWalk | undefined> {
+  const state = s.collections.get(collection);
+  const name = plan.index;
+  if (
+    !s.local || s.blinder !== undefined || state === undefined ||
+    plan.kind !== "index" || name === undefined || plan.ranges.length !== 1 ||
+    state.indexes.get(name)?.multikey !== false
+  ) {
+    return undefined;
+  }
+  const { start, end } = rangeToBytes(
+    state.indexes.prefix(name),
+    plan.ranges[0]!,
+  );
+  const ram = state.ram!;
+  if (ram.pending > 0) await settleIndex(ram, name);
+  // Settling may have found an array value: the index is multikey now.
+  if (state.indexes.get(name)?.multikey !== false) return undefined;
+  return {
+    cells: treeRange(ram, name, start, end, plan.reverse),
+    keyOf: (tail) => ram.keyOf(name, tail),
+  };
+}
+
+/**
  * The scan bounds of an index range, with digests (bound to the collection
  * and the index's fields) for blind indexes.
  */

@@ -27,6 +27,8 @@ import {
   type StoredRecord,
 } from "../value_codec.ts";
 import { DocSlot } from "../engine/record_table.ts";
+import type { IndexWalk } from "../engine/read.ts";
+import { runIndex } from "./index_run.ts";
 import { Buffered, Values } from "./cursor_values.ts";
 import { describe } from "./types.ts";
 
@@ -469,10 +471,41 @@ export class Cursor<T> implements AsyncIterable<T> {
           out.push(shape(record.value) as T);
         },
       };
-    for await (const _ of this.#run(sink, { n: 0 })) {
+    const chosen = await this.#choose();
+    const walk = await this.#indexWalk(chosen.plan);
+    if (walk !== undefined) {
+      const { engine, collection, skip, limit, signal } = this.#plan;
+      await runIndex({
+        engine,
+        walk,
+        action: `Cannot query '${collection}'`,
+        skip,
+        limit,
+        signal,
+      }, sink);
+      return out;
+    }
+    for await (const _ of this.#run(sink, { n: 0 }, undefined, chosen)) {
       // drained by the sink
     }
     return out;
+  }
+
+  /**
+   * The synchronous walk of an exact index plan (see `runIndex`), when
+   * the query is only that: no position to resume at, no other source, an
+   * order (if any) that the index gives.
+   */
+  #indexWalk(plan: Plan | undefined): Promise<IndexWalk | undefined> {
+    const { engine, collection, after, source, sort } = this.#plan;
+    if (
+      plan === undefined || plan.kind !== "index" || !plan.exact ||
+      after !== undefined || source !== undefined ||
+      (sort !== undefined && !plan.sortCovered)
+    ) {
+      return Promise.resolve(undefined);
+    }
+    return engine.indexWalk(collection, plan);
   }
 
   /**

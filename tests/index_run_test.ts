@@ -1,0 +1,258 @@
+/**
+ * The synchronous run of an exact index plan (src/query/index_run.ts):
+ * `toArray()` of a query that an index answers alone reads the object
+ * tier's tree in one loop instead of the general run's pages. Its results
+ * must be the general run's (the same query iterated with `for await`,
+ * which takes the pages) and the model's, with expiry, skip, limit, a
+ * covered sort, `readonly` and projections; writes and a close during one
+ * of its pauses must leave it correct.
+ */
+
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { ClosedError, type Database, open } from "../mod.ts";
+import { cursorHooks } from "../src/query/cursor.ts";
+import { FakeClock } from "./conformance/database_suite.ts";
+
+const RUNS = Deno.env.get("TETHER_TORTURE") ? 300 : 40;
+
+type Doc = { n: number; s: string };
+type Query = {
+  filter: Record<string, unknown>;
+  lo: number;
+  hi: number;
+  sort?: 1 | -1 | undefined;
+  skip: number;
+  limit: number;
+  readonly: boolean;
+  project: boolean;
+};
+
+const query = fc.record({
+  lo: fc.integer({ min: -1, max: 12 }),
+  width: fc.integer({ min: 0, max: 12 }),
+  shape: fc.constantFrom("eq", "gte-lt", "gt", "lte"),
+  sort: fc.constantFrom(undefined, 1 as const, -1 as const),
+  skip: fc.constantFrom(0, 0, 1, 3),
+  limit: fc.constantFrom(0, 0, 1, 2, 5),
+  readonly: fc.boolean(),
+  project: fc.boolean(),
+}).map((q): Query => {
+  const hi = q.lo + q.width;
+  const filter = q.shape === "eq"
+    ? { n: q.lo }
+    : q.shape === "gte-lt"
+    ? { n: { $gte: q.lo, $lt: hi } }
+    : q.shape === "gt"
+    ? { n: { $gt: q.lo } }
+    : { n: { $lte: hi } };
+  const [lo, hiOf] = q.shape === "eq"
+    ? [q.lo, q.lo]
+    : q.shape === "gte-lt"
+    ? [q.lo, hi - 0.5]
+    : q.shape === "gt"
+    ? [q.lo + 0.5, Infinity]
+    : [-Infinity, hi];
+  return { ...q, filter, lo, hi: hiOf };
+});
+
+/** What the query must return, in index order (`n`, then key). */
+function model(
+  docs: Map<string, Doc>,
+  live: Set<string>,
+  q: Query,
+): unknown[] {
+  let hits = [...docs].filter(([k, d]) =>
+    live.has(k) && d.n >= q.lo && d.n <= q.hi
+  );
+  hits.sort(([ka, a], [kb, b]) => a.n - b.n || (ka < kb ? -1 : 1));
+  if (q.sort === -1) hits.reverse();
+  hits = hits.slice(q.skip, q.limit === 0 ? undefined : q.skip + q.limit);
+  return hits.map(([, d]) => q.project ? { n: d.n } : d);
+}
+
+/** Runs `q` through `toArray()` (the index run) and `for await` (pages). */
+async function run(db: Database, q: Query): Promise<unknown[]> {
+  const options = {
+    ...(q.sort === undefined ? {} : { sort: { n: q.sort } }),
+    ...(q.skip === 0 ? {} : { skip: q.skip }),
+    ...(q.limit === 0 ? {} : { limit: q.limit }),
+    ...(q.readonly ? { readonly: true } : {}),
+    ...(q.project ? { fields: { n: 1 as const } } : {}),
+  };
+  // First, so that items expired since the last query are still in the
+  // index (a query's sweep removes them later).
+  const fast = await db.find(q.filter, options).toArray();
+  const paged: unknown[] = [];
+  for await (const v of db.find(q.filter, options)) paged.push(v);
+  assert.deepEqual(fast, paged);
+  if (q.readonly && !q.project) {
+    for (const v of fast) assert(Object.isFrozen(v));
+  } else {
+    for (const v of fast) assert(!Object.isFrozen(v));
+  }
+  const plan = await db.find(q.filter, options).explain();
+  assert.equal(plan.index, "n_1", JSON.stringify(plan));
+  return fast;
+}
+
+for (const kind of ["memory", "file"] as const) {
+  Deno.test(`index run [${kind}]: toArray() of an exact index plan returns what the pages and the model return`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "tether-index-run-" });
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              n: fc.integer({ min: 0, max: 10 }),
+              ttl: fc.constantFrom(undefined, undefined, 5, 15, 25, 35, 45),
+            }),
+            { maxLength: 60 },
+          ),
+          fc.array(query, { minLength: 1, maxLength: 6 }),
+          async (items, queries) => {
+            const clock = new FakeClock();
+            await Deno.remove(`${dir}/db`, { recursive: true }).catch(
+              () => {},
+            );
+            await using db = await open({
+              ...(kind === "file" ? { path: `${dir}/db` } : {}),
+              clock,
+              ttlCheckInterval: Infinity,
+              cleanupInterval: Infinity,
+            });
+            await db.createIndex("n");
+            const docs = new Map<string, Doc>();
+            const expires = new Map<string, number>();
+            for (const [i, { n, ttl }] of items.entries()) {
+              const key = `k${String(i).padStart(3, "0")}`;
+              const doc = { n, s: `v${i}` };
+              await db.put(key, doc, ttl === undefined ? {} : { ttl });
+              docs.set(key, doc);
+              expires.set(key, ttl ?? Infinity);
+            }
+            let elapsed = 0;
+            for (const q of queries) {
+              // Items expire between queries, so the run meets some that
+              // are expired and not yet swept.
+              clock.advance(10);
+              elapsed += 10;
+              const live = new Set(
+                [...expires].filter(([, t]) => t > elapsed).map(([k]) => k),
+              );
+              assert.deepEqual(await run(db, q), model(docs, live, q));
+            }
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+/**
+ * Makes the copy of the `at`-th result spend the chunk's budget (a busy
+ * wait past it) and queue `during`, which then runs at the run's next
+ * pause: no await comes between.
+ */
+function pauseAt(
+  at: number,
+  during: () => Promise<void>,
+): { ran: () => number; [Symbol.dispose](): void } {
+  const { copy } = cursorHooks;
+  let n = 0;
+  let ran = -1;
+  cursorHooks.copy = (value) => {
+    if (++n === at) {
+      const until = performance.now() + 12;
+      while (performance.now() < until) { /* spend the budget */ }
+      queueMicrotask(() => {
+        ran = n;
+        void during();
+      });
+    }
+    return copy(value);
+  };
+  return {
+    ran: () => ran,
+    [Symbol.dispose]() {
+      cursorHooks.copy = copy;
+    },
+  };
+}
+
+Deno.test("index run: writes during a pause are seen ahead of the run and not behind it, each document once", async () => {
+  await using db = await open({
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await db.createIndex("n");
+  const N = 2_000;
+  await db.putBatch(
+    new Map(Array.from({ length: N }, (_, i) => [`k${i}`, { n: i }])),
+  );
+  const before = db.stats().ops.queries;
+  let result: { n: number }[];
+  {
+    using spy = pauseAt(300, async () => {
+      await db.delete("k1500"); // ahead: gone
+      await db.put("ahead", { n: 1200.5 }); // ahead: seen
+      await db.delete("k10"); // behind: already read
+      await db.put("behind", { n: 5.5 }); // behind: not seen
+      await db.put("k1800", { n: 1800, changed: true }); // ahead: new value
+    });
+    result = await db.find({ n: { $gte: 0 } }).toArray() as { n: number }[];
+    // The writes ran at a pause inside the run (not before, not after).
+    assert(spy.ran() >= 300 && spy.ran() < N, `ran after ${spy.ran()}`);
+  }
+  assert.equal(db.stats().ops.queries, before + 1);
+  const ns = result.map((d) => d.n);
+  assert.deepEqual(ns, [...ns].sort((a, b) => a - b), "index order");
+  assert.equal(new Set(ns).size, ns.length, "each document once");
+  assert(ns.includes(1200.5));
+  assert(!ns.includes(1500));
+  assert(ns.includes(10));
+  assert(!ns.includes(5.5));
+  assert.deepEqual(result.find((d) => d.n === 1800), {
+    n: 1800,
+    changed: true,
+  });
+  assert.equal(result.length, N);
+});
+
+Deno.test("index run: a close during a pause rejects the run with ClosedError", async () => {
+  const db = await open({
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await db.createIndex("n");
+  await db.putBatch(Array.from({ length: 2_000 }, (_, i) => ({ n: i })));
+  using _spy = pauseAt(300, () => db.close());
+  await assert.rejects(
+    db.find({ n: { $gte: 0 } }).toArray(),
+    (e) => e instanceof ClosedError && /Cannot query/.test(e.message),
+  );
+  await db.close();
+});
+
+Deno.test("index run: a multikey index, or a plan of several ranges, takes the pages and lists each document once", async () => {
+  await using db = await open();
+  await db.createIndex("t");
+  await db.put("a", { t: [1, 1, 2] });
+  await db.put("b", { t: 3 });
+  await db.put("c", { t: [3, 2] });
+  const all = await db.find({ t: { $gte: 0 } }).toArray();
+  assert.deepEqual(all.map((d) => JSON.stringify(d)).sort(), [
+    '{"t":3}',
+    '{"t":[1,1,2]}',
+    '{"t":[3,2]}',
+  ]);
+  await db.createIndex("n");
+  await db.putBatch(Array.from({ length: 20 }, (_, i) => ({ n: i % 5 })));
+  const some = await db.find({ n: { $in: [1, 3] } }).toArray() as {
+    n: number;
+  }[];
+  assert.deepEqual(some.map((d) => d.n), [1, 1, 1, 1, 3, 3, 3, 3]);
+});
