@@ -222,6 +222,38 @@ Deno.test("index run: writes during a pause are seen ahead of the run and not be
   assert.equal(result.length, N);
 });
 
+Deno.test("index run: in reverse order too, writes during a pause are seen ahead and not behind", async () => {
+  await using db = await open({
+    ttlCheckInterval: Infinity,
+    cleanupInterval: Infinity,
+  });
+  await db.createIndex("n");
+  const N = 2_000;
+  await db.putBatch(
+    new Map(Array.from({ length: N }, (_, i) => [`k${i}`, { n: i }])),
+  );
+  let result: { n: number }[];
+  {
+    using spy = pauseAt(300, async () => {
+      await db.delete("k100"); // ahead (lower): gone
+      await db.put("ahead", { n: 300.5 }); // ahead: seen
+      await db.delete("k1990"); // behind: already read
+      await db.put("behind", { n: 1950.5 }); // behind: not seen
+      await db.put("k200", { n: 200, changed: true }); // ahead: new value
+    });
+    result = await db.find({ n: { $gte: 0 } }, { sort: { n: -1 } })
+      .toArray() as { n: number }[];
+    assert(spy.ran() >= 300 && spy.ran() < N, `ran after ${spy.ran()}`);
+  }
+  const ns = result.map((d) => d.n);
+  assert.deepEqual(ns, [...ns].sort((a, b) => b - a), "reverse index order");
+  assert.equal(new Set(ns).size, ns.length, "each document once");
+  assert(ns.includes(300.5) && !ns.includes(100));
+  assert(ns.includes(1990) && !ns.includes(1950.5));
+  assert.deepEqual(result.find((d) => d.n === 200), { n: 200, changed: true });
+  assert.equal(result.length, N);
+});
+
 Deno.test("index run: a close during a pause rejects the run with ClosedError", async () => {
   const db = await open({
     ttlCheckInterval: Infinity,

@@ -8,7 +8,12 @@ import {
   indexTuples,
 } from "../src/engine/index_keys.ts";
 import { encodeKey } from "../src/key_codec.ts";
-import { encodeIndexKey, type IndexKeyPart } from "../src/index_key_codec.ts";
+import {
+  encodeIndexKey,
+  encodeIndexKeyBinary,
+  type IndexKeyPart,
+} from "../src/index_key_codec.ts";
+import { tailBounds } from "../src/engine/ram_index.ts";
 import {
   type IndexInfo,
   type KeyRange,
@@ -386,6 +391,64 @@ const valueArb: fc.Arbitrary<IndexKeyPart> = fc.oneof(
     arbitrary: fc.array(fc.integer({ min: -3, max: 3 }), { maxLength: 3 }),
   },
 );
+
+Deno.test("tailBounds (the object tier's tree keys) and rangeToBytes bound the same index keys", () => {
+  const prefix = encodeKey(["i", "users", "a_1_b_1"]);
+  const tupleArb = fc.array(valueArb, { maxLength: 2 });
+  fc.assert(
+    fc.property(
+      tupleArb,
+      fc.boolean(),
+      tupleArb,
+      fc.boolean(),
+      fc.boolean(),
+      fc.array(fc.tuple(tupleArb, fc.constantFrom("k", "\u00ff", "")), {
+        minLength: 1,
+        maxLength: 12,
+      }),
+      (start, startInclusive, end0, endInclusive, point, keys) => {
+        // Point ranges (the same tuple at both ends) take a shortcut.
+        const end = point ? start : end0;
+        const range: KeyRange = { start, startInclusive, end, endInclusive };
+        let bytes: { start: Uint8Array; end: Uint8Array };
+        try {
+          bytes = rangeToBytes(prefix, range);
+        } catch {
+          return; // not a range the planner makes
+        }
+        const tails = tailBounds(range);
+        for (const [tuple, id] of keys) {
+          const key = encodeIndexKey([...tuple, id], prefix);
+          const inBytes = compareBytes(bytes.start, key) <= 0 &&
+            compareBytes(key, bytes.end) < 0;
+          const tail = encodeIndexKeyBinary([...tuple, id]);
+          const inTails = !tails.empty &&
+            (tails.gte === undefined || tails.gte <= tail) &&
+            (tails.lt === undefined || tail < tails.lt);
+          assert.equal(inTails, inBytes, Deno.inspect({ range, tuple, id }));
+        }
+      },
+    ),
+    { numRuns: Deno.env.get("TETHER_TORTURE") ? 20_000 : 1_000 },
+  );
+  // A bound of 0xff bytes only: past the whole index, or no bound.
+  const all: KeyRange = {
+    start: [],
+    startInclusive: false,
+    end: [],
+    endInclusive: true,
+  };
+  assert.deepEqual(tailBounds(all), {
+    gte: undefined,
+    lt: undefined,
+    empty: true,
+  });
+  assert.deepEqual(tailBounds({ ...all, startInclusive: true }), {
+    gte: undefined,
+    lt: undefined,
+    empty: false,
+  });
+});
 
 const docArb = fc.record(
   { a: valueArb, b: valueArb, c: valueArb, n: valueArb },

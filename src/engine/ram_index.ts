@@ -25,6 +25,8 @@ import { type IndexEntry, TreeEntry } from "./indexes.ts";
 import type { DocSlot } from "./record_table.ts";
 import { indexEntryCost } from "./size_estimate.ts";
 import { encodeKey } from "../key_codec.ts";
+import { encodeIndexKeyBinary } from "../index_key_codec.ts";
+import type { KeyRange } from "../query/planner.ts";
 
 /** A range with nothing in it. */
 function empty(): RunIterator<DocSlot> {
@@ -309,4 +311,88 @@ export class RamIndexes {
     }
     return this.tree(name).values(range);
   }
+
+  /**
+   * {@linkcode RamIndexes.range} of a planned range, bounded by tree keys
+   * made straight from its tuples (no key bytes, no prefix): the walk of
+   * one index range from its start, or from after (before, reversed) the
+   * tree key `after`.
+   *
+   * @param name The index's name.
+   * @param bounds The range's tree-key bounds ({@linkcode tailBounds}).
+   * @param reverse Highest first.
+   * @param after Resume past this tree key (a walk's `lastKey`).
+   * @returns The slots, lazily.
+   */
+  rangeOf(
+    name: string,
+    bounds: TailBounds,
+    reverse: boolean,
+    after?: string,
+  ): RunIterator<DocSlot> {
+    if (bounds.empty) return empty();
+    const range: BTreeRange<string> = { reverse };
+    if (bounds.gte !== undefined) range.gte = bounds.gte;
+    if (bounds.lt !== undefined) range.lt = bounds.lt;
+    if (after !== undefined) {
+      if (reverse) range.lt = after;
+      else range.gt = after;
+    }
+    return this.tree(name).values(range);
+  }
+}
+
+/**
+ * The tree-key bounds of an index range (see {@linkcode tailBounds}):
+ * `gte` inclusive, `lt` exclusive, either absent for no bound; `empty` when
+ * no key of the index can be in it.
+ */
+export interface TailBounds {
+  readonly gte: string | undefined;
+  readonly lt: string | undefined;
+  readonly empty: boolean;
+}
+
+/**
+ * The bounds of an index range over the tree keys of {@linkcode RamIndexes}
+ * (the index key after the index's prefix, one char per byte): the same
+ * keys as the byte bounds of `rangeToBytes` (planner.ts) within the index.
+ *
+ * @param range The range, as tuples.
+ * @returns Its bounds.
+ * @throws {TypeError} When a bound is not made of index key parts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tailBounds } from "./ram_index.ts";
+ * import { encodeIndexKeyBinary } from "../index_key_codec.ts";
+ * const b = tailBounds({ start: [30], startInclusive: true, end: [30], endInclusive: true });
+ * const key = encodeIndexKeyBinary([30, "id"]);
+ * assert(b.gte! <= key && key < b.lt!);
+ * assert(encodeIndexKeyBinary([31, "id"]) >= b.lt!);
+ * ```
+ */
+export function tailBounds(range: KeyRange): TailBounds {
+  const lo = encodeIndexKeyBinary(range.start);
+  const hi = range.end === range.start ||
+      (range.end.length === range.start.length &&
+        range.end.every((v, i) => Object.is(v, range.start[i])))
+    ? lo
+    : encodeIndexKeyBinary(range.end);
+  // Past every key that starts with the bound: its last byte that is not
+  // 0xff, plus one; none (all 0xff, or empty) is past the whole index.
+  const gte = range.startInclusive ? lo : stringEnd(lo);
+  if (gte === undefined) return { gte: undefined, lt: undefined, empty: true };
+  const lt = range.endInclusive ? stringEnd(hi) : hi;
+  return { gte: gte === "" ? undefined : gte, lt, empty: false };
+}
+
+/** `prefixEnd` (bytes.ts) of a binary string (`undefined`: none). */
+function stringEnd(s: string): string | undefined {
+  for (let i = s.length - 1; i >= 0; i--) {
+    const c = s.charCodeAt(i);
+    if (c !== 0xff) return s.slice(0, i) + String.fromCharCode(c + 1);
+  }
+  return undefined;
 }

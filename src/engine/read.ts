@@ -25,7 +25,7 @@ import { poke } from "./expiry.ts";
 import { ensureOrder } from "./index_build.ts";
 import { cellPages, localPages, localRecord } from "./local_read.ts";
 import type { DocSlot } from "./record_table.ts";
-import type { RamIndexes } from "./ram_index.ts";
+import { type RamIndexes, tailBounds } from "./ram_index.ts";
 import type { RunIterator } from "./btree.ts";
 
 /**
@@ -298,10 +298,11 @@ export async function* indexPages(
  * blind index; `undefined` otherwise (take {@linkcode indexPages}).
  */
 export interface IndexWalk {
-  /** A walk of the range, from its start or after (before, reversed) a tree key. */
-  readonly cells: (after: Uint8Array | undefined) => RunIterator<DocSlot>;
-  /** The tree key of a walk's `lastKey`, to resume at after a pause. */
-  readonly keyOf: (tail: string) => Uint8Array;
+  /**
+   * A walk of the range, from its start or past (before, reversed) a tree
+   * key: a walk's `lastKey`, where it paused.
+   */
+  readonly cells: (after: string | undefined) => RunIterator<DocSlot>;
 }
 
 /**
@@ -325,18 +326,14 @@ export async function indexWalk(
   ) {
     return undefined;
   }
-  const { start, end } = rangeToBytes(
-    state.indexes.prefix(name),
-    plan.ranges[0]!,
-  );
+  // The tree's own keys, made from the tuples: no key bytes.
+  const bounds = tailBounds(plan.ranges[0]!);
   const ram = state.ram!;
   if (ram.pending > 0) await settleIndex(ram, name);
   // Settling may have found an array value: the index is multikey now.
   if (state.indexes.get(name)?.multikey !== false) return undefined;
-  return {
-    cells: treeRange(ram, name, start, end, plan.reverse),
-    keyOf: (tail) => ram.keyOf(name, tail),
-  };
+  const { reverse } = plan;
+  return { cells: (after) => ram.rangeOf(name, bounds, reverse, after) };
 }
 
 /**

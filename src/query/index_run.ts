@@ -108,7 +108,7 @@ export async function runIndex(q: IndexRunQuery, sink: Sink): Promise<number> {
     if (budget.spent()) {
       // Nothing can change the tree until this pause: resume after the
       // last key read, on a fresh walk if writes came in between.
-      const after = walk.keyOf(it.lastKey as string);
+      const after = it.lastKey as string;
       await budget.pause();
       engine.assertOpen(action);
       if (it.stale) it = walk.cells(after);
