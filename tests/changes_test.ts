@@ -31,6 +31,55 @@ for (const name of PLACES) {
     Deno.test(`changes (${name}): ${title}`, fn);
 
   t(
+    "after a restart, the first read lists every key as written: non-ASCII, NUL, quotes, in several collections",
+    async () => {
+      const at = await place(name);
+      try {
+        const ids = [
+          "plain",
+          "caf\u00e9",
+          "nul\u0000inside",
+          "\u{1F600}",
+          'q"uote',
+          "\u007f",
+          "\u0080",
+          "a\u00ffb",
+          "",
+        ].filter((id) => id !== "");
+        const want: string[] = [];
+        {
+          await using db = await at.open();
+          for (const c of ["a", "b.x", "c"]) {
+            const col = db.collection(c);
+            for (const id of ids) {
+              await col.put(id, { c, id });
+              want.push(`put ${c}/${id}`);
+            }
+          }
+          // A key written again after others: its latest position only.
+          await db.collection("a").put("plain", { again: true });
+          want.splice(want.indexOf("put a/plain"), 1);
+          want.push("put a/plain");
+        }
+        // Reopened: the feed indexes the stored documents on first read.
+        await using db = await at.open();
+        const all = await collect(db);
+        assert.deepEqual(brief(all), want);
+        assertGrowing(all);
+        for (const c of all) {
+          if (c.key === "plain" && c.collection === "a") {
+            assert.deepEqual(c.doc, { again: true });
+          } else {
+            assert.deepEqual(c.doc, { c: c.collection, id: c.key });
+          }
+        }
+      } finally {
+        await at.drop();
+      }
+    },
+  );
+
+  t(
     "holds each key's latest change in position order; since is exclusive; limit",
     async () => {
       const at = await place(name);

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ClosedError, type Database, open } from "../mod.ts";
 import { cursorHooks } from "../src/query/cursor.ts";
+import { Budget } from "../src/engine/yield.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
 
 const RUNS = Deno.env.get("TETHER_TORTURE") ? 300 : 40;
@@ -66,7 +67,9 @@ function model(
     live.has(k) && d.n >= q.lo && d.n <= q.hi
   );
   hits.sort(([ka, a], [kb, b]) => a.n - b.n || (ka < kb ? -1 : 1));
-  if (q.sort === -1) hits.reverse();
+  // An equality pins `n`: the order asked is met by any order, and the
+  // index gives its own (keys ascending); a range runs the index backwards.
+  if (q.sort === -1 && q.lo !== q.hi) hits.reverse();
   hits = hits.slice(q.skip, q.limit === 0 ? undefined : q.skip + q.limit);
   return hits.map(([, d]) => q.project ? { n: d.n } : d);
 }
@@ -154,31 +157,39 @@ for (const kind of ["memory", "file"] as const) {
 
 /**
  * Makes the copy of the `at`-th result spend the chunk's budget (a busy
- * wait past it) and queue `during`, which then runs at the run's next
- * pause: no await comes between.
+ * wait past it), and runs `during` to its end inside the run's next pause
+ * (the pause is wrapped: writes that give the event loop turns of their
+ * own still all land before the run goes on).
  */
 function pauseAt(
   at: number,
   during: () => Promise<void>,
 ): { ran: () => number; [Symbol.dispose](): void } {
   const { copy } = cursorHooks;
+  const pause = Budget.prototype.pause;
   let n = 0;
   let ran = -1;
+  let armed = false;
   cursorHooks.copy = (value) => {
     if (++n === at) {
       const until = performance.now() + 12;
       while (performance.now() < until) { /* spend the budget */ }
-      queueMicrotask(() => {
-        ran = n;
-        void during();
-      });
+      armed = true;
     }
     return copy(value);
+  };
+  Budget.prototype.pause = async function (this: Budget): Promise<void> {
+    await pause.call(this);
+    if (!armed) return;
+    armed = false;
+    ran = n;
+    await during();
   };
   return {
     ran: () => ran,
     [Symbol.dispose]() {
       cursorHooks.copy = copy;
+      Budget.prototype.pause = pause;
     },
   };
 }
