@@ -402,6 +402,34 @@ Deno.test("applyBatch: a collection's batches must come in feed order (the rule 
   assert.deepEqual(await other.collection("readings").get("a"), { t: 5 });
 });
 
+Deno.test("receive: a change the database refuses (its key, its document) is a 400 that names it, and nothing of the batch is written", async () => {
+  for (const assumeNew of [false, true]) {
+    await using db = await open();
+    const handle = receive(db, { token: "sync", assumeNew });
+    const deep: Record<string, unknown> = {};
+    let at = deep;
+    for (let i = 0; i < 200; i++) at = (at.a = {}) as Record<string, unknown>;
+    for (
+      const [bad, named] of [
+        [put("2", "k".repeat(2_000), { t: 2 }), `key "${"k".repeat(100)}"`],
+        [put("2", "too-deep", deep), 'key "too-deep"'],
+      ] as const
+    ) {
+      const r = await handle(syncRequest(JSON.stringify({
+        origin: "gw~1",
+        changes: [put("1", "fine", { t: 1 }), bad],
+      })));
+      assert.equal(r.status, 400);
+      const { error } = await r.json();
+      assert(
+        error.includes(`Cannot apply the change of 'readings' ${named}`),
+        error,
+      );
+      assert.equal(await db.collection("readings").count(), 0);
+    }
+  }
+});
+
 Deno.test("receive: seq is a feed position; the position of an old record with a long key is taken", async () => {
   await using db = await open();
   const handle = receive(db, { token: "sync" });

@@ -227,11 +227,18 @@ async function applyNow(
   // found before anything is written.
   for (const [name, changes] of byCollection) {
     for (const change of changes.values()) {
-      const at = `Cannot apply the change of '${name}' key ${
-        JSON.stringify(change.key.slice(0, 100))
-      }`;
-      checkKey(change.key, at);
-      if (change.type === "put") checkValue(change.doc, at);
+      try {
+        checkKey(change.key, "");
+        if (change.type === "put") checkValue(change.doc, "");
+      } catch {
+        // Again, with the message that names the change (made only now:
+        // it cost ~3% of a batch's time when made for every change).
+        const at = `Cannot apply the change of '${name}' key ${
+          JSON.stringify(change.key.slice(0, 100))
+        }`;
+        checkKey(change.key, at);
+        if (change.type === "put") checkValue(change.doc, at);
+      }
     }
   }
   const applied = db.collection<Applied>(APPLIED_COLLECTION);
