@@ -67,9 +67,8 @@ function model(
     live.has(k) && d.n >= q.lo && d.n <= q.hi
   );
   hits.sort(([ka, a], [kb, b]) => a.n - b.n || (ka < kb ? -1 : 1));
-  // An equality pins `n`: the order asked is met by any order, and the
-  // index gives its own (keys ascending); a range runs the index backwards.
-  if (q.sort === -1 && q.lo !== q.hi) hits.reverse();
+  // Ties go by key in the direction of the (last) sort key.
+  if (q.sort === -1) hits.reverse();
   hits = hits.slice(q.skip, q.limit === 0 ? undefined : q.skip + q.limit);
   return hits.map(([, d]) => q.project ? { n: d.n } : d);
 }

@@ -32,4 +32,5 @@ import "./kv_layout_test.ts";
 import "./query_compile_test.ts";
 import "./query_montydb_test.ts";
 import "./sort_projection_test.ts";
+import "./sort_ties_test.ts";
 import "./update_manual_test.ts";

@@ -7,7 +7,7 @@ import {
   type IndexSpec,
   indexTuples,
 } from "../src/engine/index_keys.ts";
-import { encodeKey } from "../src/key_codec.ts";
+import { compareStrings, encodeKey } from "../src/key_codec.ts";
 import {
   encodeIndexKey,
   encodeIndexKeyBinary,
@@ -295,6 +295,28 @@ Deno.test("planQuery: index choice and sort coverage", () => {
   // $in on a prefix field breaks the order of the next field.
   plan = planQuery({ a: { $in: [1, 2] } }, { b: 1 }, [ix(["a", "b"])]);
   assert.equal(plan.sortCovered, false);
+  // Ties go by key in the direction of the last sort key: a sort on a
+  // pinned field alone walks backwards when descending...
+  plan = planQuery({ c: 1 }, { c: -1 }, indexes);
+  assert.equal(plan.index, "c_1");
+  assert(plan.sortCovered && plan.reverse);
+  plan = planQuery({ c: 1 }, { c: 1 }, indexes);
+  assert(plan.sortCovered && !plan.reverse);
+  // ...a sort on a prefix of the free fields leaves ties in the next
+  // field's order (not covered), and a last key against the walk is not.
+  assert.equal(planQuery({}, { a: 1 }, [ix(["a", "b"])]).sortCovered, false);
+  assert.equal(
+    planQuery({ a: 1 }, { b: -1, a: 1 }, [ix(["a", "b"])]).sortCovered,
+    false,
+  );
+  assert(planQuery({ a: 1 }, { a: 1, b: -1 }, [ix(["a", "b"])]).reverse);
+  // A blind index (digests): equality only, walked backwards for a
+  // descending sort on its pinned field.
+  const blind = [{ ...ix(["c"]), blind: true }];
+  plan = planQuery({ c: 1 }, { c: -1 }, blind);
+  assert(plan.sortCovered && plan.reverse);
+  plan = planQuery({ c: 1 }, { c: 1 }, blind);
+  assert(plan.sortCovered && !plan.reverse);
 });
 
 Deno.test("planQuery: multikey indexes never cover a sort", () => {
@@ -647,11 +669,19 @@ Deno.test("planQuery: index ranges never miss a matching document", () => {
           walked.sort((x, y) => compareBytes(x.key, y.key));
           if (plan.reverse) walked.reverse();
           const order = walked.map((w) => w.doc).filter((d) => matching[d]);
+          // Ties by id, in the direction of the last sort key.
+          const keys = Object.keys(sort);
+          const tieDir = sort[keys[keys.length - 1]!]!;
           for (let i = 1; i < order.length; i++) {
-            assert(
-              compareBySort(sort, docs[order[i - 1]!], docs[order[i]!]) <= 0,
-              "sort not covered",
-            );
+            const [x, y] = [order[i - 1]!, order[i]!];
+            const c = compareBySort(sort, docs[x], docs[y]);
+            assert(c <= 0, "sort not covered");
+            if (c === 0 && x !== y) {
+              assert(
+                tieDir * compareStrings(`d${x}`, `d${y}`) < 0,
+                "ties not in key order",
+              );
+            }
           }
         }
       },
@@ -659,9 +689,11 @@ Deno.test("planQuery: index ranges never miss a matching document", () => {
     { seed: 1, numRuns: PLANNER_RUNS },
   );
   // The property exercised index plans, exact ones and covered sorts (about
-  // 36%, 6% and 2.6% of the cases: these bounds are about 3/4 of that).
+  // 36%, 6% and 1.3% of the cases: these bounds are about 3/4 of that; a
+  // sort on a prefix of an index's free fields is not covered, see
+  // planIndex).
   const per = PLANNER_RUNS / 10_000;
   assert(indexPlans > 2700 * per, `only ${indexPlans} index plans`);
   assert(exactPlans > 430 * per, `only ${exactPlans} exact plans`);
-  assert(coveredSorts > 190 * per, `only ${coveredSorts} covered sorts`);
+  assert(coveredSorts > 95 * per, `only ${coveredSorts} covered sorts`);
 });

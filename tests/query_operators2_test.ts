@@ -315,12 +315,24 @@ Deno.test("sort: MongoDB's order across types, arrays by min/max, ties by _id", 
   // Missing and null tie (by _id); [0, 9] sorts by its min 0 ascending.
   assert.deepEqual(asc, [5, 7, 8, 6, 2, 4, 1, 3]);
   const desc = [...docs].sort(compileSort({ v: -1 })).map((d) => d._id);
-  // Descending, [0, 9] sorts by its max 9, above 2.
-  assert.deepEqual(desc, [3, 1, 4, 2, 8, 6, 5, 7]);
+  // Descending, [0, 9] sorts by its max 9, above 2; missing and null tie
+  // by _id descending (the direction of the last key).
+  assert.deepEqual(desc, [3, 1, 4, 2, 8, 6, 7, 5]);
   const ties = [{ _id: "c", k: 1 }, { _id: "a", k: 1 }, { _id: "b", k: 0 }];
   assert.deepEqual(
     [...ties].sort(compileSort({ k: 1 })).map((d) => d._id),
     ["b", "a", "c"],
+  );
+  assert.deepEqual(
+    [...ties].sort(compileSort({ k: -1 })).map((d) => d._id),
+    ["c", "a", "b"],
+  );
+  // The last key sets the ties' direction.
+  assert.deepEqual(
+    [...ties, { _id: "d", k: 1 }].sort(compileSort({ k: -1, z: 1 })).map((
+      d,
+    ) => d._id),
+    ["a", "c", "d", "b"],
   );
   assert.deepEqual(
     [...docs].reverse().sort(compileSort({ v: 1 })).map((d) => d._id),

@@ -4,13 +4,14 @@
  * @module
  */
 
-import { base64ToBytes, bytesToBase64 } from "../bytes.ts";
+import { base64ToBytes, bytesToBase64, compareBytes } from "../bytes.ts";
+import { compareStrings } from "../key_codec.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { DocPage } from "../engine/engine.ts";
 import type { Plan } from "./planner.ts";
 import { type Filter, type Predicate, resolvePredicate } from "./compile.ts";
 import { compileProjection, type Projection } from "./projection.ts";
-import { compileSort, type SortSpec } from "./sort.ts";
+import { compileSort, type SortSpec, tieDirection } from "./sort.ts";
 import { Budget } from "../engine/yield.ts";
 import {
   type Hit,
@@ -271,6 +272,7 @@ export class Cursor<T> implements AsyncIterable<T> {
     const inMemory = sorted && !counting;
     // In-memory sort: with a limit, keep only the best skip + limit hits.
     const compare = inMemory ? compileSort(sort!) : undefined;
+    const tieDir = inMemory ? tieDirection(sort!) : 1;
     const r: RunState = {
       budget,
       visible: (entry, now, why) => engine.visible(entry, now, why),
@@ -285,7 +287,9 @@ export class Cursor<T> implements AsyncIterable<T> {
       inMemory,
       keep,
       all: [],
-      order: (a, b) => compare!(a.record.value, b.record.value),
+      // Values without `_id` tie by key, as `compileSort` ties by `_id`.
+      order: (a, b) =>
+        compare!(a.record.value, b.record.value) || tieDir * byKey(a, b),
       sink,
       tally,
       skip,
@@ -745,4 +749,14 @@ export function toEntry<T>(
     updatedAt: record.updatedAt,
     version: record.version,
   };
+}
+
+/** Orders two hits of one collection by their items' keys. */
+function byKey(a: Hit, b: Hit): number {
+  const x = a.entry;
+  const y = b.entry;
+  if (x instanceof DocSlot && y instanceof DocSlot) {
+    return compareStrings(x.id, y.id);
+  }
+  return compareBytes(x.key, y.key);
 }

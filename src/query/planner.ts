@@ -475,14 +475,22 @@ function planIndex(
     !(index.multikey && [...used].some((c) => c.acceptsMissing));
   let sortCovered = sortKeys.length === 0;
   let reverse = false;
+  // Ties go by key in the direction of the sort's last key (sort.ts): a
+  // walk covers the sort only if it lists them so, forwards or backwards,
+  // so the sort must name every field of the index that is not pinned
+  // (a prefix would leave ties in the order of the next field).
+  const tieDir = sortKeys.length === 0 ? 1 : sortKeys[sortKeys.length - 1]![1];
   if (!sortCovered && blind) {
-    // Digests keep no order: only sorts on pinned fields are covered.
-    sortCovered = sortKeys.every(([p]) => pinned.has(p));
+    // Digests keep no order: only sorts on pinned fields are covered, and
+    // only when every field is pinned (else ties follow the digests).
+    sortCovered = sortKeys.every(([p]) => pinned.has(p)) &&
+      fields.every((f) => pinned.has(f));
+    reverse = sortCovered && tieDir === -1;
   } else if (!sortCovered && !index.multikey) {
     const rest = sortKeys.filter(([p]) => !pinned.has(p));
     const seq = fields.filter((f) => !pinned.has(f));
-    const dir = rest[0]?.[1] ?? 1;
-    sortCovered = rest.length <= seq.length &&
+    const dir = rest[0]?.[1] ?? tieDir;
+    sortCovered = dir === tieDir && rest.length === seq.length &&
       rest.every(([p, d], i) => p === seq[i] && d === dir && !isTagsPath(p));
     reverse = sortCovered && dir === -1;
   }

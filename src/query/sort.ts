@@ -8,8 +8,11 @@
  * `null`; an array field sorts by its smallest element ascending and by its
  * largest descending, and an empty array sorts before `null`. A path through
  * an array of objects takes every element's field into account. Documents
- * equal on every key are ordered by `_id` ascending (when the sort does not
- * name `_id` itself), so the order does not depend on how they were read.
+ * equal on every key are ordered by `_id` (when the sort does not name `_id`
+ * itself), ascending, or descending when the last key is: the order then
+ * does not depend on how they were read, and it is the order an index gives
+ * when walked backwards for a descending sort (`find` breaks the ties of
+ * values without `_id` by their keys the same way).
  *
  * @example
  * ```ts
@@ -235,12 +238,34 @@ function generateSort(
 
 /**
  * Makes a sort total and stable across runs: documents equal on every key
- * are ordered by `_id` ascending, unless the sort already names `_id`.
+ * are ordered by `_id`, in the direction of the last key (as an index
+ * walked backwards for a descending sort lists them), unless the sort
+ * already names `_id`.
  */
 function addIdTieBreak(
   keys: { segs: readonly string[]; desc: boolean }[],
 ): void {
   if (keys.length === 0) return;
   if (keys.some((k) => k.segs.length === 1 && k.segs[0] === "_id")) return;
-  keys.push({ segs: ["_id"], desc: false });
+  keys.push({ segs: ["_id"], desc: keys[keys.length - 1]!.desc });
+}
+
+/**
+ * The direction of a sort's ties (see {@linkcode compileSort}): that of
+ * its last key; `1` for an empty sort.
+ *
+ * @param spec The sort.
+ * @returns `1` or `-1`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tieDirection } from "./sort.ts";
+ * assert.equal(tieDirection({ city: 1, t: -1 }), -1);
+ * assert.equal(tieDirection({ t: -1, city: 1 }), 1);
+ * ```
+ */
+export function tieDirection(spec: SortSpec): 1 | -1 {
+  const keys = Object.keys(spec);
+  return keys.length > 0 && spec[keys[keys.length - 1]!] === -1 ? -1 : 1;
 }

@@ -990,7 +990,7 @@ export function collectionSuite(factory: StorageFactory): void {
   );
 
   t(
-    "sort with a limit keeps the best items, ties in key order (property)",
+    "sort with a limit keeps the best items, ties in key order in the sort's direction (property)",
     async ({ db }) => {
       const c = db.collection<Doc>("c");
       await fc.assert(
@@ -1012,10 +1012,13 @@ export function collectionSuite(factory: StorageFactory): void {
             const sort = { g: dir };
             const all = await c.find({}, { sort }).toArray();
             const ids = all.map((d) => d._id);
-            // A stable sort: equal groups stay in key order.
+            // Equal groups in key order, descending for a descending sort
+            // (as an index walked backwards lists them).
             const expected = groups
               .map((g, i) => ({ g, id: `k${String(i).padStart(2, "0")}` }))
-              .sort((a, b) => (a.g - b.g) * dir)
+              .sort((a, b) =>
+                ((a.g - b.g) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) * dir
+              )
               .map((d) => d.id);
             assert.deepEqual(ids, expected);
             const page = await c.find({}, { sort, skip, limit }).toArray();
