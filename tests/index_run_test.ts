@@ -193,16 +193,23 @@ function pauseAt(
   };
 }
 
-Deno.test("index run: writes during a pause are seen ahead of the run and not behind it, each document once", async () => {
-  await using db = await open({
+const N = 2_000;
+
+/** A database of N documents `{ n: i }` under keys `k<i>`, indexed on n. */
+async function numbered(n: number): Promise<Database> {
+  const db = await open({
     ttlCheckInterval: Infinity,
     cleanupInterval: Infinity,
   });
   await db.createIndex("n");
-  const N = 2_000;
   await db.putBatch(
-    new Map(Array.from({ length: N }, (_, i) => [`k${i}`, { n: i }])),
+    new Map(Array.from({ length: n }, (_, i) => [`k${i}`, { n: i }])),
   );
+  return db;
+}
+
+Deno.test("index run: writes during a pause are seen ahead of the run and not behind it, each document once", async () => {
+  await using db = await numbered(N);
   const before = db.stats().ops.queries;
   let result: { n: number }[];
   {
@@ -233,15 +240,7 @@ Deno.test("index run: writes during a pause are seen ahead of the run and not be
 });
 
 Deno.test("index run: in reverse order too, writes during a pause are seen ahead and not behind", async () => {
-  await using db = await open({
-    ttlCheckInterval: Infinity,
-    cleanupInterval: Infinity,
-  });
-  await db.createIndex("n");
-  const N = 2_000;
-  await db.putBatch(
-    new Map(Array.from({ length: N }, (_, i) => [`k${i}`, { n: i }])),
-  );
+  await using db = await numbered(N);
   let result: { n: number }[];
   {
     using spy = pauseAt(300, async () => {
