@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ClosedError, type Database, open } from "../mod.ts";
+import { ClosedError, ConflictError, type Database, open } from "../mod.ts";
 import { cursorHooks } from "../src/query/cursor.ts";
 import { Budget } from "../src/engine/yield.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
@@ -276,6 +276,54 @@ Deno.test("index run: a close during a pause rejects the run with ClosedError", 
     (e) => e instanceof ClosedError && /Cannot query/.test(e.message),
   );
   await db.close();
+});
+
+Deno.test("index run: an index dropped, made again, or its collection cleared mid-query is a ConflictError, never a document that does not match", async () => {
+  const changes: Record<string, (db: Database) => Promise<unknown>> = {
+    dropped: (db) => db.dropIndex("n"),
+    "made again": async (db) => {
+      await db.dropIndex("n");
+      await db.createIndex("n");
+    },
+    cleared: (db) => db.clear(),
+  };
+  for (const [what, change] of Object.entries(changes)) {
+    // The synchronous run (toArray), paused by its budget...
+    {
+      await using db = await numbered(N);
+      // A document the index no longer tracks stops matching.
+      using _spy = pauseAt(300, async () => {
+        await change(db);
+        await db.put("k1000", { n: -1 });
+      });
+      await assert.rejects(
+        db.find({ n: { $gte: 0 } }).toArray(),
+        (e) =>
+          e instanceof ConflictError &&
+          /index 'n_1' was dropped or rebuilt/.test(e.message),
+        what,
+      );
+    }
+    // ...and the pages of an iteration, paused by its consumer.
+    {
+      await using db = await numbered(N);
+      const seen: number[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const d of db.find({ n: { $gte: 0 } })) {
+            seen.push((d as { n: number }).n);
+            if (seen.length === 100) {
+              await change(db);
+              await db.put("k1000", { n: -1 });
+            }
+          }
+        })(),
+        ConflictError,
+        what,
+      );
+      assert(seen.every((n) => n >= 0), what);
+    }
+  }
 });
 
 Deno.test("index run: a multikey index, or a plan of several ranges, takes the pages and lists each document once", async () => {

@@ -161,11 +161,15 @@ export async function* cellPages(
     positions?: boolean | undefined;
   },
   seen: Set<DocSlot> | undefined,
+  check?: () => void,
 ): AsyncGenerator<DocPage> {
   const { signal } = options;
   let after: Uint8Array | undefined;
   let walk: RunIterator<DocSlot> | undefined;
   for (;;) {
+    // The consumer may have done anything since the last page: the index
+    // must still be the one the walk is on (`IndexWalk.check`).
+    check?.();
     // A fresh walk after entries were added or removed between pages.
     if (walk === undefined || walk.stale) walk = cells(after);
     // The slots walked (and their tree keys, when positions are asked

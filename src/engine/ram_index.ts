@@ -88,6 +88,17 @@ export class RamIndexes {
     return this.#tree(name);
   }
 
+  /**
+   * An index's tree if it has one, none made (a walk checks with it that
+   * its index was not dropped or rebuilt while it paused).
+   *
+   * @param name The index's name.
+   * @returns Its tree, or `undefined`.
+   */
+  treeIf(name: string): BTree<string, DocSlot> | undefined {
+    return this.#trees.get(name);
+  }
+
   #tree(name: string): BTree<string, DocSlot> {
     let tree = this.#trees.get(name);
     if (tree === undefined) {

@@ -6,6 +6,7 @@
  */
 
 import { settleIndex } from "./settle.ts";
+import { ConflictError } from "../errors.ts";
 import { binaryString, prefixEnd } from "../bytes.ts";
 import { decodeKey, encodeKey } from "../key_codec.ts";
 import {
@@ -277,6 +278,7 @@ export async function* indexPages(
         r,
         options,
         slots,
+        treeCheck(ram, name, collection),
       );
       continue;
     }
@@ -303,6 +305,12 @@ export interface IndexWalk {
    * key: a walk's `lastKey`, where it paused.
    */
   readonly cells: (after: string | undefined) => RunIterator<DocSlot>;
+  /**
+   * Throws a ConflictError when the index was dropped (or dropped and made
+   * again) since the walk began: its tree no longer follows the documents,
+   * and an exact plan does not filter what it lists.
+   */
+  readonly check: () => void;
 }
 
 /**
@@ -333,7 +341,30 @@ export async function indexWalk(
   // Settling may have found an array value: the index is multikey now.
   if (state.indexes.get(name)?.multikey !== false) return undefined;
   const { reverse } = plan;
-  return { cells: (after) => ram.rangeOf(name, bounds, reverse, after) };
+  const check = treeCheck(ram, name, collection);
+  return {
+    cells: (after) => ram.rangeOf(name, bounds, reverse, after),
+    check,
+  };
+}
+
+/**
+ * A check that an index's tree is still the one a walk began on (see
+ * {@linkcode IndexWalk.check}).
+ */
+function treeCheck(
+  ram: RamIndexes,
+  name: string,
+  collection: string,
+): () => void {
+  const tree = ram.tree(name);
+  return () => {
+    if (ram.treeIf(name) !== tree) {
+      throw new ConflictError(
+        `Cannot query '${collection}': index '${name}' was dropped or rebuilt (or the collection cleared) while the query ran; run it again`,
+      );
+    }
+  };
 }
 
 /**

@@ -111,6 +111,7 @@ export async function runIndex(q: IndexRunQuery, sink: Sink): Promise<number> {
       const after = it.lastKey as string;
       await budget.pause();
       engine.assertOpen(action);
+      walk.check();
       if (it.stale) it = walk.cells(after);
     }
   }
