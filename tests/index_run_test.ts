@@ -14,6 +14,7 @@ import { ClosedError, ConflictError, type Database, open } from "../mod.ts";
 import { cursorHooks } from "../src/query/cursor.ts";
 import { Budget } from "../src/engine/yield.ts";
 import { FakeClock } from "./conformance/database_suite.ts";
+import { FileStorage, KvStorage, type Storage } from "../storage.ts";
 
 const RUNS = Deno.env.get("TETHER_TORTURE") ? 300 : 40;
 
@@ -322,6 +323,71 @@ Deno.test("index run: an index dropped, made again, or its collection cleared mi
         what,
       );
       assert(seen.every((n) => n >= 0), what);
+    }
+  }
+});
+
+Deno.test("index pages (file, kv): a dropped index is a ConflictError, not a query cut short; a document changed between its index entry and its read is filtered out", async () => {
+  for (const kind of ["file", "kv"] as const) {
+    const dir = await Deno.makeTempDir({ prefix: "tether-index-pages-" });
+    try {
+      // A storage whose first document read (after `armed`) is preceded by
+      // a write that moves one document out of the query's range.
+      const inner = kind === "file"
+        ? await FileStorage.open(`${dir}/db.tdb`)
+        : new KvStorage(await Deno.openKv(`${dir}/kv.sqlite`));
+      let armed = false;
+      let db: Database | undefined;
+      const storage = new Proxy(inner, {
+        get(target, prop) {
+          if (prop === "getMany") {
+            return async (keys: readonly Uint8Array[]) => {
+              if (armed) {
+                armed = false;
+                await db!.put("k00010", { n: -1 }); // was { n: 10 }
+              }
+              return await target.getMany(keys);
+            };
+          }
+          const v = Reflect.get(target, prop, target);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      }) as Storage;
+      db = await open({ storage });
+      await db.createIndex("n");
+      // Enough for several pages of the index scan (KV: in several commits).
+      await db.putBatch(
+        new Map(
+          Array.from({ length: 3_000 }, (_, i) => [
+            `k${String(i).padStart(5, "0")}`,
+            { n: i },
+          ]),
+        ),
+        { atomic: false },
+      );
+      armed = true;
+      const found = await db.find({ n: { $gte: 0 } }).toArray() as {
+        n: number;
+      }[];
+      assert.equal(found.length, 2_999, kind);
+      assert(found.every((d) => d.n >= 0), kind);
+      // A drop while a `for await` consumer holds a page.
+      const seen: number[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const d of db!.find({ n: { $gte: 0 } })) {
+            seen.push((d as { n: number }).n);
+            if (seen.length === 1) await db!.dropIndex("n");
+          }
+        })(),
+        (e) =>
+          e instanceof ConflictError &&
+          /index 'n_1' was dropped/.test(e.message),
+        kind,
+      );
+      await db.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   }
 });

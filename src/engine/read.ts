@@ -282,14 +282,29 @@ export async function* indexPages(
       );
       continue;
     }
+    // The storage's index keys: a drop deletes them, and a query over a
+    // dropped index would end early, leaving matches out silently.
+    const name = plan.index!;
     yield* entryPages(
       s,
       { start, end, reverse: plan.reverse },
       options,
       seen,
       r,
+      () => {
+        if (s.collections.get(collection)?.indexes.get(name) === undefined) {
+          throw dropped(collection, name);
+        }
+      },
     );
   }
+}
+
+/** The error of a query whose index went while it ran. */
+function dropped(collection: string, name: string): ConflictError {
+  return new ConflictError(
+    `Cannot query '${collection}': index '${name}' was dropped or rebuilt (or the collection cleared) while the query ran; run it again`,
+  );
 }
 
 /**
@@ -359,11 +374,7 @@ function treeCheck(
 ): () => void {
   const tree = ram.tree(name);
   return () => {
-    if (ram.treeIf(name) !== tree) {
-      throw new ConflictError(
-        `Cannot query '${collection}': index '${name}' was dropped or rebuilt (or the collection cleared) while the query ran; run it again`,
-      );
-    }
+    if (ram.treeIf(name) !== tree) throw dropped(collection, name);
   };
 }
 
@@ -579,12 +590,15 @@ export async function* entryPages(
   options: { signal?: AbortSignal | undefined; examined?: { keys: number } },
   seen: Set<string> | undefined,
   range = 0,
+  check?: () => void,
 ): AsyncGenerator<DocPage> {
   const { signal } = options;
   signal?.throwIfAborted();
   s.assertOpen("Cannot scan");
   for await (const page of s.scanOpen(scan)) {
     signal?.throwIfAborted();
+    // Also after the consumer's turn with the last page (see `check`).
+    check?.();
     if (options.examined !== undefined) options.examined.keys += page.length;
     const keys: Uint8Array[] = [];
     const from: StorageEntry[] = [];
@@ -614,4 +628,6 @@ export async function* entryPages(
       signal?.throwIfAborted();
     }
   }
+  // A scan that ran out because the index's keys were deleted.
+  check?.();
 }

@@ -33,9 +33,6 @@ import { runIndex } from "./index_run.ts";
 import { Buffered, Values } from "./cursor_values.ts";
 import { describe } from "./types.ts";
 
-/** The filter of an exact plan: every document in its ranges matches. */
-const everyValue = (): boolean => true;
-
 /** Everything a cursor needs to run its query (internal). */
 export interface CursorPlan {
   readonly engine: Engine;
@@ -277,10 +274,11 @@ export class Cursor<T> implements AsyncIterable<T> {
       budget,
       visible: (entry, now, why) => engine.visible(entry, now, why),
       action,
-      // An exact index plan's ranges hold only matches: no filter to run.
-      predicate: plan !== undefined && plan.kind === "index" && plan.exact
-        ? everyValue
-        : resolvePredicate(predicate),
+      // Even an exact index plan's pages are filtered: a document is read
+      // after its index entry (an await, or a page handed on, between
+      // them), and a write in between may have moved it out of the range.
+      // Only the synchronous index run (`runIndex`) reads both at once.
+      predicate: resolvePredicate(predicate),
       counting,
       // A count stops at skip + limit matches; explain reads what find reads.
       stopAt: counting && sorted && asFind ? Infinity : keep,
