@@ -337,14 +337,14 @@ Deno.test("index pages (file, kv): a dropped index is a ConflictError, not a que
         ? await FileStorage.open(`${dir}/db.tdb`)
         : new KvStorage(await Deno.openKv(`${dir}/kv.sqlite`));
       let armed = false;
-      let db: Database | undefined;
+      const opened: { db?: Database } = {};
       const storage = new Proxy(inner, {
         get(target, prop) {
           if (prop === "getMany") {
             return async (keys: readonly Uint8Array[]) => {
               if (armed) {
                 armed = false;
-                await db!.put("k00010", { n: -1 }); // was { n: 10 }
+                await opened.db!.put("k00010", { n: -1 }); // was { n: 10 }
               }
               return await target.getMany(keys);
             };
@@ -353,7 +353,7 @@ Deno.test("index pages (file, kv): a dropped index is a ConflictError, not a que
           return typeof v === "function" ? v.bind(target) : v;
         },
       }) as Storage;
-      db = await open({ storage });
+      const db = opened.db = await open({ storage });
       await db.createIndex("n");
       // Enough for several pages of the index scan (KV: in several commits).
       await db.putBatch(
@@ -375,9 +375,9 @@ Deno.test("index pages (file, kv): a dropped index is a ConflictError, not a que
       const seen: number[] = [];
       await assert.rejects(
         (async () => {
-          for await (const d of db!.find({ n: { $gte: 0 } })) {
+          for await (const d of db.find({ n: { $gte: 0 } })) {
             seen.push((d as { n: number }).n);
-            if (seen.length === 1) await db!.dropIndex("n");
+            if (seen.length === 1) await db.dropIndex("n");
           }
         })(),
         (e) =>
