@@ -48,7 +48,7 @@ export interface IndexRunQuery {
  *
  * @param q The query.
  * @param sink Receives the results.
- * @returns The number of results handed to the sink.
+ * @returns When every result was handed to the sink.
  *
  * @example
  * ```ts
@@ -65,14 +65,13 @@ export interface IndexRunQuery {
  * );
  * ```
  */
-export async function runIndex(q: IndexRunQuery, sink: Sink): Promise<number> {
+export async function runIndex(q: IndexRunQuery, sink: Sink): Promise<void> {
   const { engine, walk, action } = q;
   engine.countQuery();
   engine.assertOpen(action); // even for a read of nothing
   let left = q.limit;
-  if (left <= 0) return 0;
+  if (left <= 0) return;
   let skip = q.skip;
-  let given = 0;
   const budget = new Budget(q.signal);
   const addSlot = sink.addSlot;
   const run: DocSlot[] = new Array(RUN);
@@ -101,10 +100,9 @@ export async function runIndex(q: IndexRunQuery, sink: Sink): Promise<number> {
         }
         sink.add(record, slot, undefined, 0);
       }
-      given++;
-      if (--left === 0) return given;
+      if (--left === 0) return;
     }
-    if (n < RUN) return given;
+    if (n < RUN) return;
     if (budget.spent()) {
       // Nothing can change the tree until this pause: resume after the
       // last key read, on a fresh walk if writes came in between.
