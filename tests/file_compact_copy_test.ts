@@ -26,7 +26,7 @@ Deno.test("compaction copy: records written by a flush while it runs are read in
     frame[1] = i >> 8;
     frames.push(frame);
     file.set(frame, (N - 1 - i) * LEN);
-    entries.push(keyEntry(i + 1, 0, LEN, 0, gen, frame, -1, -1, 0));
+    entries.push(keyEntry(i + 1, 0, LEN, 0, gen, true, -1, -1, 0));
   }
   let flushed = false;
   const flush = () => {
@@ -35,7 +35,7 @@ Deno.test("compaction copy: records written by a flush while it runs are read in
     // Every record not copied yet is written: now in the file.
     for (let i = 0; i < N; i++) {
       const e = entries[i]!;
-      e.buf = undefined;
+      e.settle();
       e.at = (N - 1 - i) * LEN;
     }
   };
@@ -61,6 +61,7 @@ Deno.test("compaction copy: records written by a flush while it runs are read in
     },
     () => file.length,
     gen,
+    (e) => e.pending ? frames[e.seq - 1] : undefined,
     out,
     "test.tdb",
   );

@@ -31,6 +31,9 @@ Deno.test("open({ path }) creates the directory and file, and reopens with every
     await users.insert({ _id: "u1", email: "a@b.c", age: 30 });
     await users.createIndex(["age"]);
     assert.equal(fileStats(db).durability, "strict");
+    // Strict: each commit written before it resolves, its frame let go.
+    assert.equal(fileStats(db).queued, 0);
+    assert.equal(fileStats(db).unwrittenFrames, 0);
   }
   await using db = await open({ path: tmp.path, clock });
   const entry = await db.getEntry("a");
@@ -177,8 +180,15 @@ Deno.test("compaction with commits still queued (batched) keeps the log readable
     });
     for (let i = 0; i < 50; i++) await db.put(`k${i % 10}`, i);
     assert.ok(fileStats(db).queued > 0);
+    // One frame held per unwritten commit (not one per key).
+    assert.equal(fileStats(db).unwrittenFrames, fileStats(db).queued);
     assert.equal(await db.compact(), true);
+    // The snapshot holds them: written, and their frames let go.
+    assert.equal(fileStats(db).queued, 0);
+    assert.equal(fileStats(db).unwrittenFrames, 0);
     for (let i = 50; i < 60; i++) await db.put(`k${i % 10}`, i);
+    assert.equal(await db.get("k9"), 59); // read from its unwritten frame
+    assert.ok(fileStats(db).unwrittenFrames > 0);
   }
   await using db = await open({ path: tmp.path });
   assert.equal(fileStats(db).tornBytes, 0);

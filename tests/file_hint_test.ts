@@ -367,7 +367,7 @@ Deno.test("hint: an entry that points outside the log it covers, or repeats a ke
       return { got, keys: target.size };
     };
     const entry = (at: number, len: number, seq = 1) =>
-      keyEntry(seq, at, len, 0, 0, undefined, -1, -1, 0);
+      keyEntry(seq, at, len, 0, 0, false, -1, -1, 0);
     const fine = await hintOf([["x", entry(64, 10)], ["y", entry(80, 4)]]);
     assert.deepEqual(fine.got, { at: log.length, seq: 5, keys: 2 });
     assert.equal(fine.keys, 2);

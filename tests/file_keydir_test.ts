@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { IntegrityError } from "../mod.ts";
 import { faults, FileStorage } from "../src/storage/file.ts";
-import { keyEntry, LEGACY } from "../src/storage/file_keydir.ts";
+import { KeyDir, keyEntry, LEGACY } from "../src/storage/file_keydir.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -223,56 +223,71 @@ Deno.test("a version-2 log: a commit made while its compaction renames the new f
   }
 });
 
-Deno.test("key entry: kind, generation and the unwritten frame share one field without disturbing each other", () => {
+Deno.test("key entry: kind, generation and the unwritten flag share one field without disturbing each other; the directory holds the frames by commit", () => {
   const frame = new Uint8Array([1, 2, 3]);
-  const e = keyEntry(7, 1, 2, LEGACY, 5, frame, 3, -1, 9);
+  const e = keyEntry(7, 1, 2, LEGACY, 5, true, 3, -1, 9);
   assert.equal(e.kind, LEGACY);
   assert.equal(e.gen, 5);
-  assert.equal(e.buf, frame);
+  assert.equal(e.pending, true);
   e.gen = 123_456_789;
   assert.equal(e.gen, 123_456_789);
   assert.equal(e.kind, LEGACY);
-  assert.equal(e.buf, frame);
+  assert.equal(e.pending, true);
   e.kind = 0;
   assert.equal(e.kind, 0);
   assert.equal(e.gen, 123_456_789);
-  assert.equal(e.buf, frame);
-  e.buf = undefined;
-  assert.equal(e.buf, undefined);
-  e.buf = undefined; // twice: still written
-  assert.equal(e.buf, undefined);
+  assert.equal(e.pending, true);
+  const dir = new KeyDir({
+    gen: 123_456_789,
+    path: "x.tdb",
+    read: () => {
+      throw new Error("not read from the file");
+    },
+  });
+  dir.hold(7, frame);
+  assert.equal(dir.frameOf(e), frame);
+  assert.deepEqual(dir.stored(e), frame.subarray(1, 3));
+  const other = new Uint8Array(4);
+  dir.hold(7, other); // replaced while unwritten (an upgrade)
+  assert.equal(dir.frameOf(e), other);
+  e.settle();
+  assert.equal(e.pending, false);
+  assert.equal(dir.frameOf(e), undefined);
+  e.settle(); // twice: still written
+  assert.equal(e.pending, false);
   assert.equal(e.gen, 123_456_789);
-  e.kind = LEGACY;
-  const other = new Uint8Array(1);
-  e.buf = other;
-  e.buf = frame; // replaced while unwritten
-  assert.equal(e.buf, frame);
-  assert.equal(e.kind, LEGACY);
+  assert.equal(e.kind, 0);
+  // One frame per commit, let go once it is written or taken back.
+  assert.equal(dir.held, 1);
+  dir.release(7);
+  assert.equal(dir.held, 0);
+  const gone = keyEntry(8, 0, 2, 0, 0, true, -1, -1, 0);
+  assert.throws(() => dir.stored(gone), /taken back/);
   assert.deepEqual(
     [e.seq, e.at, e.len, e.envelope, e.x, e.f],
     [7, 1, 2, true, -1, 9],
   );
   // The directory's highest insertion sequence stands for the record's.
   assert.deepEqual(e.meta(40), { seq: 40, expiresAt: undefined, feed: 9 });
-  const written = keyEntry(1, 0, 4, 0, 0, undefined, -1, -1, 0);
-  assert.equal(written.buf, undefined);
+  const written = keyEntry(1, 0, 4, 0, 0, false, -1, -1, 0);
+  assert.equal(written.pending, false);
   assert.equal(written.kind, 0);
   assert.equal(written.gen, 0);
   assert.equal(written.envelope, false);
   assert.equal(written.meta(40), undefined);
   // An expiry is kept by the entries that have one, beside the same flags.
-  const expiring = keyEntry(2, 8, 4, 0, 3, frame, 5, 1_700_000_000_123, 11);
+  const expiring = keyEntry(2, 8, 4, 0, 3, true, 5, 1_700_000_000_123, 11);
   assert.equal(expiring.x, 1_700_000_000_123);
   assert.deepEqual(expiring.meta(7), {
     seq: 7,
     expiresAt: 1_700_000_000_123,
     feed: 11,
   });
-  assert.equal(expiring.buf, frame);
+  assert.equal(expiring.pending, true);
   expiring.gen = 99;
-  expiring.buf = undefined;
+  expiring.settle();
   assert.deepEqual(
-    [expiring.gen, expiring.kind, expiring.envelope, expiring.buf],
-    [99, 0, true, undefined],
+    [expiring.gen, expiring.kind, expiring.envelope, expiring.pending],
+    [99, 0, true, false],
   );
 });

@@ -1087,6 +1087,13 @@ Deno.test("ENOSPC on a write: QuotaError with the cause, the write is taken back
       assert.match(error.message, /No space left on device/);
       assert.equal(await db.get("k"), 1);
       assert.equal((await db.getEntry("k"))?.version, 1);
+      // The frame of the commit taken back is let go.
+      assert.equal(
+        (db.stats().storageStats as { unwrittenFrames: number })
+          .unwrittenFrames,
+        0,
+        `${name}: unwritten frames held`,
+      );
       await checkUsers(db, model, probe, items());
     }
     assert.equal(calls, failures.length);

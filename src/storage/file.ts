@@ -62,7 +62,12 @@ import {
 import type { FileCore } from "./file_core.ts";
 import { openCore, replay } from "./file_open.ts";
 import { compact, maybeCompact } from "./file_rewrite.ts";
-import { partsMeta, type RecordParts } from "./file_record.ts";
+import {
+  REC_ENVELOPE,
+  REC_EXPIRY,
+  REC_FEED,
+  type RecordParts,
+} from "./file_record.ts";
 import { recordMeta } from "../value_codec.ts";
 import { binaryString } from "../bytes.ts";
 import type {
@@ -281,22 +286,33 @@ export class FileStorage implements Storage {
     for (let i = 0; i < sets.length; i++) {
       const set = sets[i]!;
       const id = ids[i]!;
-      const meta = metaArgs(
-        legacy ? recordMeta(set.value) : partsMeta(split[i]!),
-      );
-      dir.noteSeq(meta[0]);
-      const e = keyEntry(
-        seq,
-        offsets[2 * i]!,
-        offsets[2 * i + 1]!,
-        legacy ? LEGACY : 0,
-        gen,
-        frame,
-        ...meta,
-      );
+      let e: KeyEntry;
+      if (legacy) {
+        const meta = metaArgs(recordMeta(set.value));
+        dir.noteSeq(meta[0]);
+        e = keyEntry(
+          seq,
+          offsets[2 * i]!,
+          offsets[2 * i + 1]!,
+          LEGACY,
+          gen,
+          true,
+          ...meta,
+        );
+      } else {
+        e = partsEntry(
+          seq,
+          offsets[2 * i]!,
+          offsets[2 * i + 1]!,
+          gen,
+          split[i]!,
+        );
+        dir.noteSeq(e.envelope ? split[i]!.s : -1);
+      }
       entries.push(e);
       undo.push({ id, before: dir.put(id, e) });
     }
+    if (entries.length > 0) dir.hold(seq, frame);
     for (const id of deleteIds) {
       const before = dir.put(id, undefined);
       if (before !== undefined) undo.push({ id, before });
@@ -431,8 +447,9 @@ export class FileStorage implements Storage {
         const e = entries[i]!;
         e.at = base + offsets[2 * i]!;
         e.gen = gen;
-        e.buf = undefined;
+        e.settle();
       }
+      this.#s.dir.release(q.seq);
       base += q.frame.length;
     }
     this.#s.fileBytes += bytes.length;
@@ -477,6 +494,7 @@ export class FileStorage implements Storage {
     this.#s.queue = [];
     for (let i = failed.length - 1; i >= 0; i--) {
       this.#s.dir.revert(failed[i]!.undo!);
+      this.#s.dir.release(failed[i]!.seq);
     }
     const message =
       `Cannot write ${failed.length} commit(s) (${length} bytes) to '${this.#s.path}': ${
@@ -669,6 +687,7 @@ export class FileStorage implements Storage {
       writeErrors: this.#s.failures,
       lastError: s.lastError,
       hintKeys: s.hintKeys,
+      unwrittenFrames: this.#s.dir.held,
     };
   }
 
@@ -754,4 +773,32 @@ export class FileStorage implements Storage {
     }
     if (failure !== undefined) throw failure;
   }
+}
+
+/**
+ * The key directory entry of a format-3 record written at `at` (its
+ * metadata read from its parts, as `partsMeta` gives it, with no object
+ * made on the way).
+ */
+function partsEntry(
+  seq: number,
+  at: number,
+  len: number,
+  gen: number,
+  p: RecordParts,
+): KeyEntry {
+  if ((p.flags & REC_ENVELOPE) === 0) {
+    return keyEntry(seq, at, len, 0, gen, true, -1, -1, 0);
+  }
+  return keyEntry(
+    seq,
+    at,
+    len,
+    0,
+    gen,
+    true,
+    p.s,
+    p.flags & REC_EXPIRY ? p.x : -1,
+    p.flags & REC_FEED ? p.f : 0,
+  );
 }

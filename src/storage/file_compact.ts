@@ -208,6 +208,7 @@ export class CopyProgress {
  * @param read Reads the old file (synchronously): `len` bytes at `at`.
  * @param limit The old file's length now: reads stop there.
  * @param gen The old file's generation: entries of another are unwritten.
+ * @param frameOf The unwritten frame a pending entry points into.
  * @param out The snapshot.
  * @param path The old file, for error messages.
  * @param progress Told of the bytes of records copied, of all of them:
@@ -219,11 +220,12 @@ export async function copyLive(
   read: (at: number, len: number) => Uint8Array,
   limit: () => number,
   gen: number,
+  frameOf: (e: KeyEntry) => Uint8Array | undefined,
   out: SnapshotWriter,
   path: string,
   progress?: CopyProgress,
 ): Promise<void> {
-  const onDisk = (e: KeyEntry) => e.buf === undefined && e.gen === gen;
+  const onDisk = (e: KeyEntry) => !e.pending && e.gen === gen;
   const byOffset = (a: KeyEntry, b: KeyEntry) => a.at - b.at;
   // The records in the old file in order of offset (one pass of reads),
   // then the unwritten ones (their frames in RAM). A flush during an await
@@ -248,8 +250,14 @@ export async function copyLive(
     copied += e.len;
     let stored: Uint8Array;
     // Snapshot its location now: a flush may move it while this awaits.
-    const buf = e.buf;
+    const pending = e.pending;
+    const buf = pending ? frameOf(e) : undefined;
     const at = e.at;
+    if (pending && buf === undefined) {
+      throw new IntegrityError(
+        `Cannot compact '${path}': a commit it was copying failed to be written and was taken back; compact again`,
+      );
+    }
     if (buf !== undefined) {
       stored = buf.subarray(at, at + e.len);
     } else if (e.gen !== gen) {

@@ -287,7 +287,7 @@ function readHint(
       len,
       0,
       gen,
-      undefined,
+      false,
       s - 1,
       x - 1,
       f,
@@ -334,7 +334,7 @@ export function hintInput(file: Deno.FsFile, size: number): HintInput {
  */
 export function hintable(dir: KeyDir): boolean {
   for (const e of dir.entries()) {
-    if (e.buf !== undefined || e.kind === LEGACY) return false;
+    if (e.pending || e.kind === LEGACY) return false;
   }
   return true;
 }

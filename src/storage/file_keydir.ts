@@ -38,12 +38,6 @@ const ENVELOPE = 4;
 const GEN = 8;
 
 /**
- * The frames of unwritten commits, by entry: few at a time, so the many
- * written entries carry no field for them.
- */
-const pendingFrames = new WeakMap<KeyEntry, Uint8Array>();
-
-/**
  * One live key: where its stored bytes are. Replaced on every write. A
  * directory holds one per key (10,000,000 of them in a large database), so
  * it has as few fields as it can: its key is the directory's (not kept
@@ -71,7 +65,8 @@ export class KeyEntry {
    * @param len How many.
    * @param kind `LEGACY` or 0.
    * @param gen The file generation `at` refers to.
-   * @param buf The unwritten frame `at` points into, if any.
+   * @param pending Whether `at` points into the unwritten frame of its
+   *   commit (which the directory holds, see {@linkcode KeyDir.hold}).
    * @param envelope Whether the bytes are a record envelope.
    * @param f Its change feed position.
    */
@@ -81,16 +76,16 @@ export class KeyEntry {
     len: number,
     kind: number,
     gen: number,
-    buf: Uint8Array | undefined,
+    pending: boolean,
     envelope: boolean,
     f: number,
   ) {
     this.seq = seq;
     this.at = at;
     this.len = len;
-    this.#kg = gen * GEN + (kind & LEGACY) + (envelope ? ENVELOPE : 0);
+    this.#kg = gen * GEN + (kind & LEGACY) + (envelope ? ENVELOPE : 0) +
+      (pending ? PENDING : 0);
     this.f = f;
-    if (buf !== undefined) this.buf = buf;
   }
 
   /** `LEGACY` or 0 (a format-3 record). */
@@ -119,19 +114,18 @@ export class KeyEntry {
     this.#kg = gen * GEN + (this.#kg % GEN);
   }
 
-  /** While the commit is unwritten: its frame, which `at` points into. */
-  get buf(): Uint8Array | undefined {
-    return (this.#kg & PENDING) === 0 ? undefined : pendingFrames.get(this);
+  /**
+   * Whether its commit is unwritten: `at` then points into the commit's
+   * frame, which the directory holds by the commit's `seq` (one map entry a
+   * commit, not one a key, and no field on the many written entries).
+   */
+  get pending(): boolean {
+    return (this.#kg & PENDING) !== 0;
   }
-  set buf(frame: Uint8Array | undefined) {
-    if (frame === undefined) {
-      if ((this.#kg & PENDING) === 0) return;
-      pendingFrames.delete(this);
-      this.#kg -= PENDING;
-    } else {
-      pendingFrames.set(this, frame);
-      if ((this.#kg & PENDING) === 0) this.#kg += PENDING;
-    }
+
+  /** Marks it written (`at` and `gen` then point into the file). */
+  settle(): void {
+    if ((this.#kg & PENDING) !== 0) this.#kg -= PENDING;
   }
 
   /**
@@ -162,12 +156,12 @@ class ExpiringKeyEntry extends KeyEntry {
     len: number,
     kind: number,
     gen: number,
-    buf: Uint8Array | undefined,
+    pending: boolean,
     envelope: boolean,
     f: number,
     x: number,
   ) {
-    super(seq, at, len, kind, gen, buf, envelope, f);
+    super(seq, at, len, kind, gen, pending, envelope, f);
     this.#x = x;
   }
 
@@ -189,14 +183,14 @@ export function keyEntry(
   len: number,
   kind: number,
   gen: number,
-  buf: Uint8Array | undefined,
+  pending: boolean,
   s: number,
   x: number,
   f: number,
 ): KeyEntry {
   return x >= 0
-    ? new ExpiringKeyEntry(seq, at, len, kind, gen, buf, s >= 0, f, x)
-    : new KeyEntry(seq, at, len, kind, gen, buf, s >= 0, f);
+    ? new ExpiringKeyEntry(seq, at, len, kind, gen, pending, s >= 0, f, x)
+    : new KeyEntry(seq, at, len, kind, gen, pending, s >= 0, f);
 }
 
 /**
@@ -423,6 +417,8 @@ function liveOf(id: string, e: KeyEntry): number {
 export class KeyDir {
   #tree = new BTree<string, KeyEntry>(compareStrings);
   readonly #reader: LogReader;
+  /** The frames of unwritten commits, by sequence number. */
+  readonly #frames = new Map<number, Uint8Array>();
   /** Bytes of live keys and values (8 bytes of lengths each included). */
   live = 0;
   /**
@@ -444,6 +440,40 @@ export class KeyDir {
    */
   noteSeq(s: number): void {
     if (s > this.seqFloor) this.seqFloor = s;
+  }
+
+  /**
+   * Holds (or replaces) the frame of an unwritten commit, which its pending
+   * entries point into.
+   *
+   * @param seq The commit's sequence number.
+   * @param frame Its frame.
+   */
+  hold(seq: number, frame: Uint8Array): void {
+    this.#frames.set(seq, frame);
+  }
+
+  /**
+   * Lets go of the frame of a commit written (its entries settled) or
+   * taken back.
+   *
+   * @param seq The commit's sequence number.
+   */
+  release(seq: number): void {
+    this.#frames.delete(seq);
+  }
+
+  /**
+   * The unwritten frame a pending entry points into (`undefined` when the
+   * entry is written, or its commit's frame was let go).
+   */
+  frameOf(e: KeyEntry): Uint8Array | undefined {
+    return e.pending ? this.#frames.get(e.seq) : undefined;
+  }
+
+  /** How many frames are held (for tests). */
+  get held(): number {
+    return this.#frames.size;
   }
 
   /** How many keys. */
@@ -548,7 +578,15 @@ export class KeyDir {
 
   /** The stored bytes of an entry. */
   stored = (e: KeyEntry): Uint8Array => {
-    if (e.buf !== undefined) return e.buf.subarray(e.at, e.at + e.len);
+    if (e.pending) {
+      const frame = this.#frames.get(e.seq);
+      if (frame === undefined) {
+        throw new TetherError(
+          `Cannot read a value of '${this.#reader.path}': it was replaced, or its commit taken back, while it was being read; read it again`,
+        );
+      }
+      return frame.subarray(e.at, e.at + e.len);
+    }
     if (e.gen !== this.#reader.gen) {
       throw new TetherError(
         `Cannot read a value of '${this.#reader.path}': it was replaced and compacted away while it was being read; read it again`,
@@ -562,7 +600,7 @@ export class KeyDir {
     valueOf(e, this.stored(e), key, this.#where);
 
   #where = (e: KeyEntry): string => {
-    return e.buf !== undefined
+    return e.pending
       ? `an unwritten commit of '${this.#reader.path}'`
       : `'${this.#reader.path}' at byte ${e.at}`;
   };
@@ -662,7 +700,7 @@ export class KeyDir {
     const gen = this.#reader.gen;
     const load = (): Map<KeyEntry, { bytes: Uint8Array; start: number }> => {
       const out = new Map<KeyEntry, { bytes: Uint8Array; start: number }>();
-      const disk = batch.filter((e) => e.buf === undefined && e.gen === gen);
+      const disk = batch.filter((e) => !e.pending && e.gen === gen);
       disk.sort((a, b) => a.at - b.at);
       let i = 0;
       while (i < disk.length) {
@@ -684,7 +722,7 @@ export class KeyDir {
     };
     const runs = load();
     return (e: KeyEntry): Uint8Array => {
-      if (e.buf !== undefined || e.gen !== gen || gen !== this.#reader.gen) {
+      if (e.pending || e.gen !== gen || gen !== this.#reader.gen) {
         return this.stored(e);
       }
       const run = runs.get(e);
@@ -704,6 +742,7 @@ export class KeyDir {
   /** Drops every key. */
   clear(): void {
     this.#tree.clear();
+    this.#frames.clear();
     this.live = 0;
     this.seqFloor = -1;
   }

@@ -74,7 +74,7 @@ export function entryOf(
     set.len,
     legacy ? LEGACY : 0,
     gen,
-    undefined,
+    false,
     ...meta,
   );
 }
@@ -111,7 +111,7 @@ export function applyFrame(
           w.end - at,
           0,
           gen,
-          undefined,
+          false,
           envelope ? w.s : -1,
           envelope && (w.flags & REC_EXPIRY) !== 0 ? w.x : -1,
           envelope && (w.flags & REC_FEED) !== 0 ? w.f : 0,

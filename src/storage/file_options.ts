@@ -129,6 +129,12 @@ export type FileStorageStats = {
    * when the log was read whole.
    */
   readonly hintKeys: number;
+  /**
+   * Frames of commits not yet written that RAM holds (their values are
+   * read from them until the flush): 0 once everything is written, or
+   * taken back after a failed write.
+   */
+  readonly unwrittenFrames: number;
 };
 
 /**

@@ -148,6 +148,7 @@ export async function rewrite(
       (at, len) => s.reader.read(at, len),
       () => s.fileBytes,
       oldGen,
+      (e) => s.dir.frameOf(e),
       snapshot,
       path,
       progress,
@@ -221,24 +222,24 @@ export async function rewrite(
         p.entry.len = p.len;
         p.entry.kind = 0;
         p.entry.gen = gen;
-        p.entry.buf = undefined;
+        p.entry.settle();
       }
       for (const { e, at, len } of moved) {
         e.at = at;
         e.len = len;
         e.kind = 0;
         e.gen = gen;
-        e.buf = undefined;
+        e.settle();
       }
       for (let i = 0; i < upgraded.length; i++) {
         const q = later[i]!;
         const u = upgraded[i]!;
         q.frame = u.frame;
         q.offsets = [...u.offsets];
+        s.dir.hold(q.seq, u.frame);
         for (let j = 0; j < q.entries.length; j++) {
           const e = q.entries[j]!;
-          if (e.buf === undefined) continue;
-          e.buf = u.frame;
+          if (!e.pending) continue;
           e.at = u.offsets[2 * j]!;
           e.len = u.offsets[2 * j + 1]!;
           e.kind = 0;
@@ -249,7 +250,11 @@ export async function rewrite(
       if (s.queue.length > 0 && s.queue[0]!.seq <= seq) {
         const covered = s.queue.filter((q) => q.seq <= seq);
         s.queue = s.queue.filter((q) => q.seq > seq);
-        for (const q of covered) q.resolve?.();
+        for (const q of covered) {
+          // Its entries still in the directory were placed (settled) above.
+          s.dir.release(q.seq);
+          q.resolve?.();
+        }
         if (s.queue.length === 0) {
           s.written?.resolve();
           s.written = undefined;
