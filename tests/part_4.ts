@@ -26,6 +26,7 @@ import "./gateway_relay_test.ts";
 import "./index_page_test.ts";
 import "./index_run_test.ts";
 import "./input_options_test.ts";
+import "./kv_chain_test.ts";
 import "./kv_cost_test.ts";
 import "./kv_feed_race_test.ts";
 import "./kv_layout_test.ts";

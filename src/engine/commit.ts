@@ -24,6 +24,16 @@ import {
 import { sync } from "./load.ts";
 import { commitLocal, keepsEntry } from "./local_commit.ts";
 import { FeedCommit, feedReady } from "./feed_hooks.ts";
+import { FEED_MARK } from "./feed_format.ts";
+import type { StorageCommitResult } from "../storage/contract.ts";
+
+/** How a commit follows another one in flight (see `commitItems`). */
+export interface CommitChain {
+  /** The storage promise of the commit this one follows, if any. */
+  readonly after?: Promise<StorageCommitResult> | undefined;
+  /** Gets this commit's storage promise once it is handed over. */
+  readonly sent?: (commit: Promise<StorageCommitResult>) => void;
+}
 
 /** The stand-in record of a damaged item being deleted (version 0, no feed position). */
 const DAMAGED: StoredRecord = {
@@ -46,6 +56,11 @@ const DAMAGED: StoredRecord = {
  * item whose entry is `null` gets no version check, and the puts'
  * by-position entries go in one block key: one mutation per item.
  *
+ * With `chain` (a storage that chains commits, `Storage.chains`):
+ * the commit follows `chain.after`, a commit still in flight, which the
+ * storage checks the feed counter against; `chain.sent` gets this commit's
+ * storage promise as soon as it is handed over (for the next to follow).
+ *
  * @returns `false` when a version check failed (nothing was written),
  *   else the storage's `durable` promise, if it gave one.
  */
@@ -59,6 +74,7 @@ export async function commitItems(
   committed?: (durable: Promise<void> | undefined) => void,
   costs?: readonly (number | undefined)[],
   blind = false,
+  chain?: CommitChain,
 ): Promise<
   false | { durable: Promise<void> | undefined; versionstamp: string }
 > {
@@ -311,10 +327,21 @@ export async function commitItems(
       })),
     });
   }
-  feed.finish(checks, sets, deletes);
-  s.fits(checks.length, sets.length + deletes.length, action);
+  const after = chain?.after;
+  feed.finish(checks, sets, deletes, after !== undefined);
+  s.fits(
+    checks.length + (after === undefined ? 0 : 1),
+    sets.length + deletes.length,
+    action,
+  );
   s.fitsMemory(delta, action);
-  const result = await s.storage.commit({ checks, sets, deletes });
+  const sent = s.storage.commit(
+    after === undefined
+      ? { checks, sets, deletes }
+      : { checks, sets, deletes, after: { commit: after, check: FEED_MARK } },
+  );
+  chain?.sent?.(sent);
+  const result = await sent;
   if (!result.ok) {
     feed.failed();
     if (shared) s.refused = checks;

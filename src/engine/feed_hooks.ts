@@ -168,15 +168,18 @@ export class FeedCommit {
    * @param checks The commit's checks.
    * @param sets Its sets.
    * @param deletes Its deletes.
+   * @param chained The commit follows one in flight, which the storage
+   *   checks the counter against (`StorageCommit.after`): no check here.
    */
   finish(
     checks: StorageCheck[],
     sets: StorageSet[],
     deletes: Uint8Array[],
+    chained = false,
   ): void {
     if (!this.#s.shared || this.#positions === undefined) return;
     const { check, set } = this.#s.feedIndex.counterWrite();
-    checks.push(check);
+    if (!chained) checks.push(check);
     sets.push(set);
     for (const s of this.#sets ?? []) sets.push(s); // no spread: any size
     const block = this.#block;

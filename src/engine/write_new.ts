@@ -9,6 +9,7 @@
 import { TooLargeError } from "../errors.ts";
 import type { EngineCore, WriteOp } from "./state.ts";
 import { commitItems } from "./commit.ts";
+import type { StorageCommitResult } from "../storage/contract.ts";
 import { feedReady } from "./feed_hooks.ts";
 import { settle } from "./load.ts";
 import { afterCommit, buildChanges } from "./write_build.ts";
@@ -64,6 +65,21 @@ export async function writeNew(
   let done = 0;
   let blind = 0;
   try {
+    if (
+      s.storage.chains === true && ops.length > size &&
+      s.memoryLimit === Infinity
+    ) {
+      // Each commit built while the storage writes the one before; what
+      // that leaves (a lost race, a commit too large, ...) goes on below.
+      const chained = await s.enqueue(() =>
+        writeNewChained(s, collection, ops, size, action)
+      );
+      done = blind = chained.written;
+      // A commit too large is split below; any other error ends the write
+      // (as it does there).
+      const e = chained.error;
+      if (e !== undefined && !(e instanceof TooLargeError)) throw e;
+    }
     while (done < ops.length) {
       const part = ops.slice(done, done + size);
       try {
@@ -100,6 +116,117 @@ export async function writeNew(
 }
 
 /**
+ * {@linkcode writeNew}'s commits on a storage that chains them
+ * (`Storage.chains`): each part is built and handed over while the one
+ * before is being written, the storage sending it after that one with a
+ * check that the feed counter is still where that one left it. Stops at
+ * the first part that is not written (a lost race, an error: the parts
+ * after it, chained to it, are not sent either).
+ *
+ * @returns How many items, from the first, were written, and the error
+ *   of the first part not written, if it threw.
+ */
+async function writeNewChained(
+  s: EngineCore,
+  collection: string,
+  ops: readonly WriteOp[],
+  size: number,
+  action: string,
+): Promise<{ written: number; error?: unknown }> {
+  if (!writesBlind(s, collection)) return { written: 0 };
+  const state = s.state(collection);
+  const prefix = s.collectionPrefix(collection);
+  await feedReady(s);
+  type Step = { n: number; result: Promise<boolean> };
+  let error: unknown;
+  const failed = (e: unknown): false => {
+    error ??= e;
+    return false;
+  };
+  let before: Step | undefined;
+  let after: Promise<StorageCommitResult> | undefined;
+  let written = 0;
+  // Insertion sequences go on from the part built last, not from the last
+  // one applied.
+  let seq = state.seq;
+  for (let at = 0; at < ops.length; at += size) {
+    const part = ops.slice(at, at + size);
+    const keys = part.map((op) => s.docKey(collection, op.id));
+    if (seq > state.seq) state.seq = seq;
+    const built = buildChanges(
+      s,
+      state,
+      part,
+      action,
+      keys,
+      part.map(() => null),
+      prefix,
+    );
+    if (built === undefined) break; // (the checked path says why)
+    seq = built.seq;
+    // (Wrapped: a promise resolved with a promise would wait for it.)
+    let handed!: (sent: { p: Promise<StorageCommitResult> }) => void;
+    const sent = new Promise<{ p: Promise<StorageCommitResult> }>(
+      (resolve) => {
+        handed = resolve;
+      },
+    );
+    const result = commitItems(
+      s,
+      collection,
+      state,
+      built.changes,
+      built.values,
+      action,
+      (durable) => afterCommit(s, collection, state, part, built, durable),
+      built.costs,
+      true,
+      { after, sent: (p) => handed({ p }) },
+    ).then(async (committed) => {
+      if (committed === false) return false;
+      forgetRecent(state, part);
+      if (committed.durable !== undefined) {
+        await settle(s, committed.durable);
+      }
+      return true;
+    });
+    // Handed over, or failed before: then nothing after it is sent.
+    const next = await Promise.race([
+      sent,
+      result.then(() => undefined, () => undefined),
+    ]);
+    const step = { n: part.length, result: result.catch(failed) };
+    if (before !== undefined) {
+      if (!(await before.result)) {
+        await step.result;
+        return { written, error };
+      }
+      written += before.n;
+    }
+    before = step;
+    if (next === undefined) break;
+    after = next.p;
+  }
+  if (before !== undefined && await before.result) written += before.n;
+  return { written, error };
+}
+
+/** What this process remembers of items written anew is superseded. */
+function forgetRecent(
+  state: { recent: Map<string, { value: Uint8Array }>; recentBytes: number },
+  ops: readonly WriteOp[],
+): void {
+  const { recent } = state;
+  if (recent.size === 0) return;
+  for (const op of ops) {
+    const was = recent.get(op.id);
+    if (was === undefined) continue;
+    recent.delete(op.id);
+    state.recentBytes -= was.value.length;
+  }
+}
+
+/**
  * One atomic commit of {@linkcode writeNew}, retried after a lost race;
  * `false` (nothing written) when the collection is not written blind.
  */
@@ -133,16 +260,7 @@ async function writeNewPart(
       true,
     );
     if (committed !== false) {
-      // What this process remembers of these items is superseded.
-      const { recent } = state;
-      if (recent.size > 0) {
-        for (const op of ops) {
-          const was = recent.get(op.id);
-          if (was === undefined) continue;
-          recent.delete(op.id);
-          state.recentBytes -= was.value.length;
-        }
-      }
+      forgetRecent(state, ops);
       if (committed.durable !== undefined) {
         await settle(s, committed.durable);
       }

@@ -121,6 +121,18 @@ export interface StorageCommit {
   readonly sets?: readonly StorageSet[];
   /** Keys to delete (deleting an absent key is not an error). */
   readonly deletes?: readonly Uint8Array[];
+  /**
+   * Only for storages with {@linkcode Storage.chains}: the commit follows
+   * another one still in flight. The storage builds it at once (so its
+   * caller's and the storage's work overlap the earlier commit's write),
+   * sends it only after `commit` succeeded, with a check that `check` (if
+   * given) still carries the versionstamp `commit` got; when `commit`
+   * failed or threw, this one is not sent and gives `{ ok: false }`.
+   */
+  readonly after?: {
+    readonly commit: Promise<StorageCommitResult>;
+    readonly check?: Uint8Array;
+  };
 }
 
 /**
@@ -277,6 +289,11 @@ export interface Storage {
    * all that reaches the storage.
    */
   readonly structured?: boolean | undefined;
+  /**
+   * Optional: the storage takes commits that follow one in flight
+   * ({@linkcode StorageCommit.after}). Wrappers do not pass it on.
+   */
+  readonly chains?: boolean | undefined;
   /**
    * Reads one key.
    *

@@ -18,7 +18,7 @@ import {
   type FileStorageOptions,
   type FileStorageStats,
 } from "./file_options.ts";
-import type { Queued } from "./file_log.ts";
+import { partsEntry, type Queued } from "./file_log.ts";
 import {
   concat,
   errorText,
@@ -62,12 +62,7 @@ import {
 import type { FileCore } from "./file_core.ts";
 import { openCore, replay } from "./file_open.ts";
 import { compact, maybeCompact } from "./file_rewrite.ts";
-import {
-  REC_ENVELOPE,
-  REC_EXPIRY,
-  REC_FEED,
-  type RecordParts,
-} from "./file_record.ts";
+import type { RecordParts } from "./file_record.ts";
 import { recordMeta } from "../value_codec.ts";
 import { binaryString } from "../bytes.ts";
 import type {
@@ -773,32 +768,4 @@ export class FileStorage implements Storage {
     }
     if (failure !== undefined) throw failure;
   }
-}
-
-/**
- * The key directory entry of a format-3 record written at `at` (its
- * metadata read from its parts, as `partsMeta` gives it, with no object
- * made on the way).
- */
-function partsEntry(
-  seq: number,
-  at: number,
-  len: number,
-  gen: number,
-  p: RecordParts,
-): KeyEntry {
-  if ((p.flags & REC_ENVELOPE) === 0) {
-    return keyEntry(seq, at, len, 0, gen, true, -1, -1, 0);
-  }
-  return keyEntry(
-    seq,
-    at,
-    len,
-    0,
-    gen,
-    true,
-    p.s,
-    p.flags & REC_EXPIRY ? p.x : -1,
-    p.flags & REC_FEED ? p.f : 0,
-  );
 }

@@ -30,6 +30,7 @@ import {
   REC_ENVELOPE,
   REC_EXPIRY,
   REC_FEED,
+  type RecordParts,
 } from "./file_record.ts";
 
 /** A commit accepted and not yet durable. */
@@ -151,4 +152,49 @@ export function upgradeFrame(
   const offsets: number[] = [];
   const frame = encodeFrame(seq, sets, deletes, FILE_FORMAT_VERSION, offsets);
   return { frame, offsets };
+}
+
+/**
+ * The key directory entry of a format-3 record written at `at` (its
+ * metadata read from its parts, as `partsMeta` gives it, with no object
+ * made on the way), pending until its commit is written.
+ *
+ * @param seq The commit's sequence number.
+ * @param at Where the record starts in the frame.
+ * @param len Its length.
+ * @param gen The file generation.
+ * @param p The record's parts.
+ * @returns The entry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { partsEntry } from "./file_log.ts";
+ * import { type RecordParts, REC_ENVELOPE, REC_FEED } from "./file_record.ts";
+ * const p = { flags: REC_ENVELOPE | REC_FEED, s: 3, f: 9, x: 0 } as RecordParts;
+ * const e = partsEntry(7, 40, 12, 0, p);
+ * assert.deepEqual([e.pending, e.envelope, e.f, e.x], [true, true, 9, -1]);
+ * ```
+ */
+export function partsEntry(
+  seq: number,
+  at: number,
+  len: number,
+  gen: number,
+  p: RecordParts,
+): KeyEntry {
+  if ((p.flags & REC_ENVELOPE) === 0) {
+    return keyEntry(seq, at, len, 0, gen, true, -1, -1, 0);
+  }
+  return keyEntry(
+    seq,
+    at,
+    len,
+    0,
+    gen,
+    true,
+    p.s,
+    p.flags & REC_EXPIRY ? p.x : -1,
+    p.flags & REC_FEED ? p.f : 0,
+  );
 }

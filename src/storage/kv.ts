@@ -281,6 +281,11 @@ export class KvStorage implements Storage {
    * storage hides this, and its sealed bytes are stored as they are.
    */
   readonly structured: boolean = true;
+  /**
+   * Takes commits that follow one in flight (`StorageCommit.after`): a bulk
+   * write builds its next commit while KV writes the one before.
+   */
+  readonly chains: boolean = true;
 
   /**
    * Deno KV is shared (other processes and isolates write to it) and expires
@@ -523,6 +528,15 @@ export class KvStorage implements Storage {
       );
     }
     let built = this.#build(commit, true);
+    let after: string | undefined;
+    if (commit.after !== undefined) {
+      // Built meanwhile; sent once the commit it follows is in.
+      const before = await commit.after.commit.catch(() => undefined);
+      if (before?.ok !== true) return { ok: false };
+      if (this.#closed) throw closed("commit");
+      after = before.versionstamp;
+      this.#chain(built.op, commit, after);
+    }
     let result: { ok: boolean; versionstamp?: string };
     try {
       result = await this.#send(built.op);
@@ -537,6 +551,7 @@ export class KvStorage implements Storage {
       // A record's structured form was larger than its bound said: write
       // the records of this commit as bytes (split where needed) instead.
       built = this.#build(commit, false);
+      if (after !== undefined) this.#chain(built.op, commit, after);
       try {
         result = await this.#send(built.op);
       } catch (e) {
@@ -557,6 +572,13 @@ export class KvStorage implements Storage {
     }
     this.#counters.records += built.native;
     return { ok: true, versionstamp };
+  }
+
+  /** The check of a commit that follows another (`after`). */
+  #chain(op: KvAtomicLike, commit: StorageCommit, versionstamp: string): void {
+    const key = commit.after?.check;
+    if (key === undefined || !this.#storable(key)) return;
+    op.check({ key: this.#key(key), versionstamp });
   }
 
   /** A KV refusal of a commit's size as a `TooLargeError`. */
