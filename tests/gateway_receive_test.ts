@@ -403,8 +403,13 @@ Deno.test("applyBatch: a collection's batches must come in feed order (the rule 
 });
 
 Deno.test("receive: a change the database refuses (its key, its document) is a 400 that names it, and nothing of the batch is written", async () => {
-  for (const assumeNew of [false, true]) {
-    await using db = await open();
+  const cases: [boolean, boolean][] = [[false, false], [true, false], [
+    true,
+    true,
+  ]];
+  for (const [assumeNew, kv] of cases) {
+    using store = kv ? await Deno.openKv(":memory:") : undefined;
+    await using db = await open(store === undefined ? {} : { kv: store });
     const handle = receive(db, { token: "sync", assumeNew });
     const deep: Record<string, unknown> = {};
     let at = deep;
@@ -427,6 +432,19 @@ Deno.test("receive: a change the database refuses (its key, its document) is a 4
       );
       assert.equal(await db.collection("readings").count(), 0);
     }
+    // Two collections: the refused document is in the second; the first
+    // is not written either.
+    const r = await handle(syncRequest(JSON.stringify({
+      origin: "gw~1",
+      changes: [
+        { ...put("1", "fine", { t: 1 }), collection: "a" },
+        { ...put("2", "too-deep", deep), collection: "b" },
+      ],
+    })));
+    assert.equal(r.status, 400);
+    const { error } = await r.json();
+    assert(error.includes(`Cannot apply the change of 'b' key "too-deep"`));
+    assert.equal(await db.collection("a").count(), 0);
   }
 });
 
