@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { open } from "../mod.ts";
+import { open, TooLargeError } from "../mod.ts";
 import type { KvAtomicLike, KvLike } from "../src/storage/kv.ts";
 
 /**
@@ -203,5 +203,30 @@ Deno.test("kv chain: a commit that throws in the middle stops the chain; the err
   assert.deepEqual(keys, [
     "first",
     ...[...items(3000).keys()].slice(0, stored),
+  ]);
+});
+
+Deno.test("kv chain: a record over maxValueBytes in a later part ends the write; every item before it is stored, and the error says how many", async () => {
+  const kv = await Deno.openKv(":memory:");
+  await using db = await open({ kv, maxValueBytes: 2_000 });
+  await db.collection("r").put("first", 0);
+  const batch = items(3000);
+  batch.set("k002500", { big: "x".repeat(3_000) });
+  const error = await db.collection("r").putBatch(batch, {
+    atomic: false,
+    assumeNew: true,
+  }).then(() => undefined, (e: Error) => e);
+  assert.ok(error instanceof TooLargeError, String(error));
+  const stored = Number(
+    /(\d+) of 3000 items were stored/.exec(error.message)?.[1],
+  );
+  // The chain stops at the part holding it; the parts after it go one by
+  // one, halved down to the item: every item before it is stored.
+  assert.equal(stored, 2_500, error.message);
+  assert.equal(await db.collection("r").count(), 1 + stored);
+  const { keys } = await feed(db);
+  assert.deepEqual(keys, [
+    "first",
+    ...[...batch.keys()].slice(0, stored),
   ]);
 });

@@ -153,15 +153,22 @@ async function writeNewChained(
     const part = ops.slice(at, at + size);
     const keys = part.map((op) => s.docKey(collection, op.id));
     if (seq > state.seq) state.seq = seq;
-    const built = buildChanges(
-      s,
-      state,
-      part,
-      action,
-      keys,
-      part.map(() => null),
-      prefix,
-    );
+    let built: ReturnType<typeof buildChanges>;
+    try {
+      built = buildChanges(
+        s,
+        state,
+        part,
+        action,
+        keys,
+        part.map(() => null),
+        prefix,
+      );
+    } catch (e) {
+      // (A record over maxValueBytes, ...) The parts in flight end first.
+      failed(e);
+      break;
+    }
     if (built === undefined) break; // (the checked path says why)
     seq = built.seq;
     // (Wrapped: a promise resolved with a promise would wait for it.)
