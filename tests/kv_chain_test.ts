@@ -8,7 +8,8 @@
 
 import assert from "node:assert/strict";
 import { open, TooLargeError } from "../mod.ts";
-import type { KvAtomicLike, KvLike } from "../src/storage/kv.ts";
+import type { KvLike } from "../src/storage/kv.ts";
+import { wrapAtomics } from "./kv_atomic_wrap.ts";
 
 /**
  * What happened on a KV, in order: `set n` (the first set of atomic n),
@@ -22,7 +23,6 @@ function logging(
   hold = false,
 ): { kv: KvLike; log: string[] } {
   const log: string[] = [];
-  let ops = 0;
   const firstSet = new Map<number, () => void>();
   const setOf = (n: number): Promise<void> =>
     new Promise((resolve) => {
@@ -32,46 +32,23 @@ function logging(
         resolve();
       });
     });
-  const wrapped = new Proxy(kv, {
-    get(target, name) {
-      if (name === "atomic") {
-        return (): KvAtomicLike => {
-          const op = target.atomic();
-          const n = ++ops;
-          let logged = false;
-          return {
-            check(...checks) {
-              op.check(...checks as Deno.AtomicCheck[]);
-              return this;
-            },
-            set(key, value, options) {
-              if (!logged) {
-                log.push(`set ${n}`);
-                firstSet.get(n)?.();
-              }
-              logged = true;
-              op.set(key as Deno.KvKey, value, options);
-              return this;
-            },
-            delete(key) {
-              op.delete(key as Deno.KvKey);
-              return this;
-            },
-            async commit() {
-              log.push(`start ${n}`);
-              if (hold && !firstSet.has(n + 1)) await setOf(n + 1);
-              const result = await op.commit();
-              log.push(`end ${n} ${result.ok ? "ok" : "refused"}`);
-              await onEnd?.(n);
-              return result;
-            },
-          };
-        };
-      }
-      const value = Reflect.get(target, name);
-      return typeof value === "function" ? value.bind(target) : value;
+  const logged = new Set<number>();
+  const wrapped = wrapAtomics(kv, {
+    set: (n) => {
+      if (logged.has(n)) return;
+      logged.add(n);
+      log.push(`set ${n}`);
+      firstSet.get(n)?.();
     },
-  }) as unknown as KvLike;
+    commit: async (n, send) => {
+      log.push(`start ${n}`);
+      if (hold && !firstSet.has(n + 1)) await setOf(n + 1);
+      const result = await send();
+      log.push(`end ${n} ${result.ok ? "ok" : "refused"}`);
+      await onEnd?.(n);
+      return result;
+    },
+  });
   return { kv: wrapped, log };
 }
 

@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { ConflictError, type Database, open } from "../mod.ts";
-import type { KvAtomicLike, KvLike } from "../src/storage/kv.ts";
+import type { KvLike } from "../src/storage/kv.ts";
+import { wrapAtomics } from "./kv_atomic_wrap.ts";
 
 /** Wraps a KV so that `before()` runs ahead of each of its commits. */
 function interfering(
@@ -17,37 +18,13 @@ function interfering(
   before: () => Promise<void>,
 ): { kv: KvLike; commits: () => number } {
   let commits = 0;
-  const wrapped = new Proxy(kv, {
-    get(target, name) {
-      if (name === "atomic") {
-        return (): KvAtomicLike => {
-          const op = target.atomic();
-          const proxy: KvAtomicLike = {
-            check(...checks) {
-              op.check(...checks as Deno.AtomicCheck[]);
-              return this;
-            },
-            set(key, value, options) {
-              op.set(key as Deno.KvKey, value, options);
-              return this;
-            },
-            delete(key) {
-              op.delete(key as Deno.KvKey);
-              return this;
-            },
-            async commit() {
-              commits++;
-              await before();
-              return await op.commit();
-            },
-          };
-          return proxy;
-        };
-      }
-      const value = Reflect.get(target, name);
-      return typeof value === "function" ? value.bind(target) : value;
+  const wrapped = wrapAtomics(kv, {
+    commit: async (_n, send) => {
+      commits++;
+      await before();
+      return await send();
     },
-  }) as unknown as KvLike;
+  });
   return { kv: wrapped, commits: () => commits };
 }
 
