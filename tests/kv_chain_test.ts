@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { open, TooLargeError } from "../mod.ts";
 import type { KvLike } from "../src/storage/kv.ts";
 import { wrapAtomics } from "./kv_atomic_wrap.ts";
+import { KvStorage } from "../src/storage/kv.ts";
 
 /**
  * What happened on a KV, in order: `set n` (the first set of atomic n),
@@ -206,4 +207,58 @@ Deno.test("kv chain: a record over maxValueBytes in a later part ends the write;
     "first",
     ...[...batch.keys()].slice(0, stored),
   ]);
+});
+
+Deno.test("kv storage: a commit after one in flight is sent once that one is in, checked against its versionstamp; after a failure or a throw it is not sent", async () => {
+  const storage = new KvStorage(await Deno.openKv(":memory:"), {
+    closeKv: true,
+  });
+  try {
+    assert.equal(storage.chains, true);
+    const b = (...xs: number[]) => new Uint8Array(xs);
+    const mark = b(1);
+    const first = storage.commit({ sets: [{ key: mark, value: b(1) }] });
+    const second = storage.commit({
+      sets: [{ key: mark, value: b(2) }, { key: b(2), value: b(2) }],
+      after: { commit: first, check: mark },
+    });
+    const [r1, r2] = await Promise.all([first, second]);
+    assert.ok(r1.ok && r2.ok);
+    assert.ok(r2.versionstamp > r1.versionstamp);
+    assert.deepEqual([...(await storage.get(mark))!.value], [2]);
+    // The mark moved between the two: the second's check fails.
+    const third = storage.commit({ sets: [{ key: mark, value: b(3) }] });
+    const moved = third.then(async (r) => {
+      await storage.commit({ sets: [{ key: mark, value: b(4) }] });
+      return r;
+    });
+    const fourth = await storage.commit({
+      sets: [{ key: b(4), value: b(4) }],
+      after: { commit: moved, check: mark },
+    });
+    assert.equal(fourth.ok, false);
+    assert.equal(await storage.get(b(4)), null);
+    // The one before failed its own check, or threw: not sent.
+    const refused = storage.commit({
+      checks: [{ key: b(2), versionstamp: null }],
+      sets: [{ key: b(5), value: b(5) }],
+    });
+    const afterRefused = await storage.commit({
+      sets: [{ key: b(6), value: b(6) }],
+      after: { commit: refused, check: mark },
+    });
+    assert.equal((await refused).ok, false);
+    assert.equal(afterRefused.ok, false);
+    const afterThrow = await storage.commit({
+      sets: [{ key: b(7), value: b(7) }],
+      after: { commit: Promise.reject(new Error("gone")), check: mark },
+    });
+    assert.equal(afterThrow.ok, false);
+    assert.deepEqual(
+      await storage.getMany([b(5), b(6), b(7)]),
+      [null, null, null],
+    );
+  } finally {
+    await storage.close();
+  }
 });
