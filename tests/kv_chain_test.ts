@@ -14,14 +14,14 @@ import { KvStorage } from "../src/storage/kv.ts";
 
 /**
  * What happened on a KV, in order: `set n` (the first set of atomic n),
- * `start n`, `end n`. With `hold`, a commit is held until the next atomic
+ * `start n`, `end n`. While `hold.on`, a commit is held until the next atomic
  * has its first set (or 200 ms have passed): what a chain overlaps then
  * shows in the order, however fast the KV is.
  */
 function logging(
   kv: Deno.Kv,
   onEnd?: (n: number) => Promise<void>,
-  hold = false,
+  hold: { on: boolean } = { on: false },
 ): { kv: KvLike; log: string[] } {
   const log: string[] = [];
   const firstSet = new Map<number, () => void>();
@@ -43,7 +43,7 @@ function logging(
     },
     commit: async (n, send) => {
       log.push(`start ${n}`);
-      if (hold && !firstSet.has(n + 1)) await setOf(n + 1);
+      if (hold.on && !firstSet.has(n + 1)) await setOf(n + 1);
       const result = await send();
       log.push(`end ${n} ${result.ok ? "ok" : "refused"}`);
       await onEnd?.(n);
@@ -75,10 +75,12 @@ async function feed(
 
 Deno.test("kv chain: a bulk write builds each commit while KV writes the one before", async () => {
   const raw = await Deno.openKv(":memory:");
-  const { kv, log } = logging(raw, undefined, true);
+  const hold = { on: false };
+  const { kv, log } = logging(raw, undefined, hold);
   await using db = await open({ kv: kv as Deno.Kv });
   await db.collection("r").put("first", 0); // the feed counter exists
   log.length = 0;
+  hold.on = true;
   await db.collection("r").putBatch(items(3000), {
     atomic: false,
     assumeNew: true,
