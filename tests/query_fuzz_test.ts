@@ -551,6 +551,12 @@ bug(
     await refuses(() => indexed.find({ n: 1 }, { after: r }).toArray());
     const k = after({ p: "scan", r: 0, k: "\u0000" });
     await refuses(() => plain.find({}, { after: k }).toArray());
+    // Both forms in one token (found 8 Dec, seed 282419371): a valid scan
+    // position passed the check and the unchecked offset was read.
+    const both = after({ o: -1, p: "scan", r: 0, k: "" });
+    await refuses(() =>
+      plain.find({}, { sort: { n: 1 }, after: both }).toArray()
+    );
   },
 );
 

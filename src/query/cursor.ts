@@ -79,14 +79,17 @@ function decodePosition(token: string, action: string): Position {
     const position = JSON.parse(json);
     // page() hands positions to clients, who may send back anything: every
     // number a whole one from 0, the key valid base64.
+    // Only the fields checked are kept: a token with both forms (a forged
+    // `o` beside a valid `p`) must not pass on the unchecked one.
     const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (
-      typeof position === "object" && position !== null &&
-      (whole(position.o) ||
-        (typeof position.p === "string" && whole(position.r) &&
-          typeof position.k === "string" && atob(position.k) !== undefined))
-    ) {
-      return position;
+    if (typeof position === "object" && position !== null) {
+      if (whole(position.o)) return { o: position.o };
+      if (
+        typeof position.p === "string" && whole(position.r) &&
+        typeof position.k === "string" && atob(position.k) !== undefined
+      ) {
+        return { p: position.p, r: position.r, k: position.k };
+      }
     }
   } catch {
     // reported below
