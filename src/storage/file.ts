@@ -18,7 +18,7 @@ import {
   type FileStorageOptions,
   type FileStorageStats,
 } from "./file_options.ts";
-import { partsEntry, type Queued } from "./file_log.ts";
+import { type Queued, recordEntry } from "./file_log.ts";
 import {
   concat,
   errorText,
@@ -295,11 +295,12 @@ export class FileStorage implements Storage {
           ...meta,
         );
       } else {
-        e = partsEntry(
+        e = recordEntry(
           seq,
           offsets[2 * i]!,
           offsets[2 * i + 1]!,
           gen,
+          true,
           split[i]!,
         );
         dir.noteSeq(e.envelope ? split[i]!.s : -1);

@@ -30,7 +30,6 @@ import {
   REC_ENVELOPE,
   REC_EXPIRY,
   REC_FEED,
-  type RecordParts,
 } from "./file_record.ts";
 
 /** A commit accepted and not yet durable. */
@@ -102,22 +101,8 @@ export function applyFrame(
     const seq = frame.seq;
     walkPayload(binary, (w, at) => {
       const id = binaryString(bytes.subarray(w.keyStart, w.keyEnd));
-      const envelope = (w.flags & REC_ENVELOPE) !== 0;
-      if (envelope) dir.noteSeq(w.s);
-      dir.put(
-        id,
-        keyEntry(
-          seq,
-          base + at,
-          w.end - at,
-          0,
-          gen,
-          false,
-          envelope ? w.s : -1,
-          envelope && (w.flags & REC_EXPIRY) !== 0 ? w.x : -1,
-          envelope && (w.flags & REC_FEED) !== 0 ? w.f : 0,
-        ),
-      );
+      if ((w.flags & REC_ENVELOPE) !== 0) dir.noteSeq(w.s);
+      dir.put(id, recordEntry(seq, base + at, w.end - at, gen, false, w));
     }, (start, end) => {
       dir.put(binaryString(bytes.subarray(start, end)), undefined);
     });
@@ -154,37 +139,48 @@ export function upgradeFrame(
   return { frame, offsets };
 }
 
+/** A format-3 record's flags and the metadata fields they say it has. */
+export interface RecordFields {
+  readonly flags: number;
+  readonly s: number;
+  readonly x: number;
+  readonly f: number;
+}
+
 /**
- * The key directory entry of a format-3 record written at `at` (its
- * metadata read from its parts, as `partsMeta` gives it, with no object
- * made on the way), pending until its commit is written.
+ * The key directory entry of a format-3 record at `at` (its metadata read
+ * from its flags and fields, as `partsMeta` gives it, with no object made
+ * on the way): from a commit's parts (pending until written), or from a
+ * record read from the log.
  *
  * @param seq The commit's sequence number.
- * @param at Where the record starts in the frame.
+ * @param at Where the record starts (in the frame, or in the file).
  * @param len Its length.
  * @param gen The file generation.
- * @param p The record's parts.
+ * @param pending Whether its commit is unwritten.
+ * @param p The record's flags and fields (its parts, or a walk of it).
  * @returns The entry.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { partsEntry } from "./file_log.ts";
- * import { type RecordParts, REC_ENVELOPE, REC_FEED } from "./file_record.ts";
- * const p = { flags: REC_ENVELOPE | REC_FEED, s: 3, f: 9, x: 0 } as RecordParts;
- * const e = partsEntry(7, 40, 12, 0, p);
+ * import { recordEntry } from "./file_log.ts";
+ * import { REC_ENVELOPE, REC_FEED } from "./file_record.ts";
+ * const p = { flags: REC_ENVELOPE | REC_FEED, s: 3, f: 9, x: 0 };
+ * const e = recordEntry(7, 40, 12, 0, true, p);
  * assert.deepEqual([e.pending, e.envelope, e.f, e.x], [true, true, 9, -1]);
  * ```
  */
-export function partsEntry(
+export function recordEntry(
   seq: number,
   at: number,
   len: number,
   gen: number,
-  p: RecordParts,
+  pending: boolean,
+  p: RecordFields,
 ): KeyEntry {
   if ((p.flags & REC_ENVELOPE) === 0) {
-    return keyEntry(seq, at, len, 0, gen, true, -1, -1, 0);
+    return keyEntry(seq, at, len, 0, gen, pending, -1, -1, 0);
   }
   return keyEntry(
     seq,
@@ -192,7 +188,7 @@ export function partsEntry(
     len,
     0,
     gen,
-    true,
+    pending,
     p.s,
     p.flags & REC_EXPIRY ? p.x : -1,
     p.flags & REC_FEED ? p.f : 0,
