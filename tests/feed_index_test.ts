@@ -113,3 +113,92 @@ Deno.test("feed index: before any read, stale entries stay bounded by the engine
   }
   assert(unbounded.held <= 1024, `${unbounded.held} entries held`);
 });
+
+Deno.test("feed index: documents indexed in bulk at the first read, beside tombstones left from before, agree with a model", () => {
+  const history = fc.array(
+    fc.record({ id: ids, put: fc.boolean() }),
+    { maxLength: 30 },
+  );
+  fc.assert(
+    fc.property(history, ops, fc.boolean(), (before, list, leftBehind) => {
+      const index = new FeedIndex(false);
+      const model = new Map<string, { position: number; kind: number }>();
+      // What a load finds: each item's latest change, and (on a file
+      // storage) the tombstone of a delete even after a later put.
+      const tombs = new Map<string, number>();
+      for (const { id, put } of before) {
+        const position = index.next();
+        model.set(id, { position, kind: put ? PUT : DELETE });
+        if (!put) tombs.set(id, position);
+        else if (!leftBehind) tombs.delete(id);
+      }
+      for (const id of [...tombs.keys()].sort()) {
+        index.add(tombs.get(id)!, "c", id, DELETE);
+      }
+      const docs = [...model].filter(([, v]) => v.kind === PUT).sort();
+      for (const [, v] of docs) index.defer(v.position);
+      index.loaded(0);
+      // The first reader's indexing of the documents (feedIndexReady).
+      for (const [id, v] of docs) index.addDoc(v.position, "c", id);
+      for (const step of list) {
+        if (step.op === "put" || step.op === "delete") {
+          const position = index.next();
+          const kind = step.op === "put" ? PUT : DELETE;
+          index.applied([position], ["c"], [step.id], [kind], undefined);
+          model.set(step.id, { position, kind });
+        } else if (step.op === "forget") {
+          const latest = model.get(step.id);
+          if (latest === undefined || latest.kind !== DELETE) continue;
+          assert(index.forget("c", step.id, latest.position));
+          model.delete(step.id);
+        } else {
+          const { entries, done, blocked } = index.after(
+            step.since,
+            Infinity,
+            undefined,
+          );
+          assert(done && !blocked);
+          const expected = [...model]
+            .filter(([, v]) => v.position > step.since)
+            .sort((x, y) => x[1].position - y[1].position)
+            .map(([id, v]) => [id, v.position, v.kind]);
+          assert.deepEqual(
+            entries.map((e) => [e.id, e.position, e.kind]),
+            expected,
+          );
+          for (const [id, v] of model) {
+            assert.equal(index.latest("c", id) ?? v.position, v.position);
+          }
+        }
+      }
+      const all = index.after(0, Infinity, undefined).entries;
+      assert.deepEqual(
+        all.map((e) => [e.id, e.position]).sort(),
+        [...model].map(([id, v]) => [id, v.position]).sort(),
+      );
+      // Counting puts the bulk entries in the map: exact from then on.
+      assert.equal(index.size, model.size);
+      assert.deepEqual(
+        index.after(0, Infinity, undefined).entries.map((e) => e.id).sort(),
+        [...model.keys()].sort(),
+      );
+    }),
+    { numRuns: 300, seed: 11 },
+  );
+});
+
+Deno.test("feed index: entries added out of position order read in order, over a dense or a sparse range of positions", () => {
+  for (const spread of [1, 10_000]) {
+    const index = new FeedIndex(false);
+    const positions = Array.from({ length: 500 }, (_, i) => 1 + i * spread);
+    // Shuffled (a fixed permutation): documents come in key order.
+    const shuffled = positions.map((p, i) => positions[(i * 7919) % 500]!);
+    assert.equal(new Set(shuffled).size, 500);
+    for (const p of shuffled) index.defer(p);
+    index.loaded(0);
+    for (const p of shuffled) index.addDoc(p, "c", `k${p}`);
+    const { entries } = index.after(0, Infinity, undefined);
+    assert.deepEqual(entries.map((e) => e.position), positions);
+    assert.deepEqual(entries.map((e) => e.id), positions.map((p) => `k${p}`));
+  }
+});

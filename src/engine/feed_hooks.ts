@@ -347,7 +347,7 @@ async function indexDeferred(s: EngineCore): Promise<void> {
   // rewritten meanwhile has its new one: only positions up to `upTo` count.
   const add = (collection: string, id: string, position: number) => {
     if (position > 0 && position <= upTo) {
-      index.add(position, collection, id, PUT);
+      index.addDoc(position, collection, id);
     }
   };
   if (s.local) {
