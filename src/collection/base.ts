@@ -16,7 +16,7 @@ import type {
 } from "../query/aggregate.ts";
 import type { Update } from "../query/update.ts";
 import type { FindOptions, PutOptions, UpdateOptions } from "../types.ts";
-import type { CollectionCore } from "./core.ts";
+import { attachCore, type CollectionCore } from "./core.ts";
 import { aggregate, distinct, findOne, type QueryFilter } from "./query.ts";
 import { deleteMany, insertMany, replace, update } from "./documents.ts";
 import {
@@ -60,6 +60,7 @@ export class CollectionBase<T = unknown> {
    */
   constructor(core: CollectionCore) {
     this.#c = core;
+    attachCore(this, core);
   }
 
   // --- Documents (unosql's surface) ---------------------------------------

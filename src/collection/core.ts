@@ -30,6 +30,54 @@ export interface CollectionCore {
   pending: Promise<void> | undefined;
 }
 
+/** Collection handles' states (see {@linkcode coreOf}). */
+const handles = new WeakMap<object, CollectionCore>();
+
+/**
+ * Ties a collection handle to its state (its constructor does).
+ *
+ * @param handle The handle.
+ * @param core Its state.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { attachCore, coreOf, createCore } from "./core.ts";
+ * import type { Engine } from "../engine/engine.ts";
+ * const handle = {};
+ * const core = createCore({} as Engine, "c");
+ * attachCore(handle, core);
+ * assert.equal(coreOf(handle), core);
+ * ```
+ */
+export function attachCore(handle: object, core: CollectionCore): void {
+  handles.set(handle, core);
+}
+
+/**
+ * A collection handle's state, for code of this package that works below
+ * the public API (the gateway's receiver writes through `putPairs`).
+ *
+ * @param handle A `Collection` (or the database, its default collection).
+ * @returns Its state.
+ * @throws {TypeError} When `handle` is not a collection handle.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "@tether/db";
+ * import { coreOf } from "./core.ts";
+ * await using db = await open();
+ * assert.equal(coreOf(db.collection("r")).name, "r");
+ * assert.throws(() => coreOf({}), TypeError);
+ * ```
+ */
+export function coreOf(handle: object): CollectionCore {
+  const core = handles.get(handle);
+  if (core === undefined) throw new TypeError("Not a collection handle");
+  return core;
+}
+
 /**
  * Creates a collection's state.
  *
