@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { FeedIndex } from "../src/engine/feed_index.ts";
 import { DELETE, PUT } from "../src/engine/feed_format.ts";
+import { IdFilter } from "../src/engine/id_filter.ts";
 
 type Op =
   | { op: "put"; id: string }
@@ -201,4 +202,17 @@ Deno.test("feed index: entries added out of position order read in order, over a
     assert.deepEqual(entries.map((e) => e.position), positions);
     assert.deepEqual(entries.map((e) => e.id), positions.map((p) => `k${p}`));
   }
+});
+
+Deno.test("id filter: never says no for an id added, says no for most others, and tells when it outgrows its size", () => {
+  const filter = new IdFilter(1_000);
+  const added = Array.from({ length: 1_000 }, (_, i) => `esp32-${i % 7}/${i}`);
+  for (const id of added) filter.add(id, 1);
+  assert.equal(filter.full, false);
+  for (const id of added) assert(filter.has(id, 1), id);
+  let maybe = 0;
+  for (let i = 0; i < 10_000; i++) if (filter.has(`other-${i}`, 1)) maybe++;
+  assert(maybe < 2_000, `${maybe} of 10,000 others said maybe`);
+  for (let i = 0; i < 1_100; i++) filter.add(`more-${i}`, 1);
+  assert.equal(filter.full, true);
 });

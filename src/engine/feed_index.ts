@@ -22,6 +22,8 @@ import type {
   StorageSet,
 } from "../storage/contract.ts";
 import { FEED_MARK, type PositionEntry, PUT, readMark } from "./feed_format.ts";
+import { IdFilter } from "./id_filter.ts";
+import { byPosition } from "./position_order.ts";
 
 /**
  * Tag bit of an entry indexed in bulk by {@linkcode FeedIndex.addDoc} and
@@ -86,6 +88,12 @@ export class FeedIndex {
   readonly #latest: Map<string, number>[] = [];
   /** Bulk entries held (not in `#latest`). */
   #bulk = 0;
+  /**
+   * While bulk entries are held (and `#latest` is built): the ids in
+   * `#latest`, so that a bulk entry's id is looked up only if it may be
+   * there (a first lookup of each id read from a file cost ~1 µs).
+   */
+  #filter: IdFilter | undefined = undefined;
   /**
    * Items indexed: exact while no bulk entry is held; then at most twice
    * the number (an item written again after its bulk entry counts twice).
@@ -387,6 +395,10 @@ export class FeedIndex {
       // (An item whose bulk entry is not in the map counts twice.)
       if (was === undefined || was < 0) this.#live++;
       latest.set(id, position);
+      if (was === undefined && this.#filter !== undefined) {
+        this.#filter.add(id, n);
+        if (this.#filter.full) this.#refilter();
+      }
     } else if (position > this.#maxAdded) {
       this.#maxAdded = position;
     }
@@ -461,6 +473,7 @@ export class FeedIndex {
     this.#latest.length = 0;
     this.#live = 0;
     this.#bulk = 0;
+    this.#filter = undefined;
     this.#sorted = true;
     this.#maxAdded = 0;
     this.deferred = 0;
@@ -558,21 +571,13 @@ export class FeedIndex {
    * is among theirs.
    */
   #crossCheck(): void {
+    this.#filter = undefined;
+    if (this.#bulk === 0) return;
+    const filter = this.#refilter();
     const latest = this.#latest;
     let others = 0;
     for (const map of latest) others += map.size;
-    if (this.#bulk === 0 || others === 0) return;
-    // A bit per hash: 8 bits or more per id in the map (up to 2^24).
-    let bits = 1024;
-    while (bits < others * 8 && bits < 1 << 24) bits *= 2;
-    const filter = new Int32Array(bits >> 5);
-    const mask = bits - 1;
-    for (let n = 0; n < latest.length; n++) {
-      for (const id of latest[n]!.keys()) {
-        const h = idHash(id, n) & mask;
-        filter[h >> 5]! |= 1 << (h & 31);
-      }
-    }
+    if (others === 0) return;
     const pos = this.#pos;
     const tag = this.#tag;
     const ids = this.#ids;
@@ -581,12 +586,26 @@ export class FeedIndex {
       if ((t & BULK) === 0) continue;
       const id = ids[i]!;
       const n = t >> 3;
-      const h = idHash(id, n) & mask;
-      if ((filter[h >> 5]! & (1 << (h & 31))) === 0) continue;
+      if (!filter.has(id, n)) continue;
       const map = latest[n]!;
       const was = map.get(id);
       if (was !== undefined && was < pos[i]!) map.set(id, pos[i]!);
     }
+  }
+
+  /**
+   * A new filter of the ids in `#latest` (for the bulk entries' lookups),
+   * sized for twice as many.
+   */
+  #refilter(): IdFilter {
+    const latest = this.#latest;
+    let size = 0;
+    for (const map of latest) size += map.size;
+    const filter = new IdFilter(2 * size);
+    for (let n = 0; n < latest.length; n++) {
+      for (const id of latest[n]!.keys()) filter.add(id, n);
+    }
+    return this.#filter = filter;
   }
 
   /**
@@ -608,6 +627,7 @@ export class FeedIndex {
       if (!map.has(ids[i]!)) map.set(ids[i]!, pos[i]!);
     }
     this.#bulk = 0;
+    this.#filter = undefined;
     let live = 0;
     for (const map of latest) {
       for (const [id, position] of map) {
@@ -704,7 +724,9 @@ export class FeedIndex {
       const t = this.#tag[i]!;
       const id = this.#ids[i]!;
       const n = t >> 3;
-      const latest = this.#latest[n]!.get(id);
+      const latest = (t & BULK) !== 0 && this.#filter?.has(id, n) === false
+        ? undefined
+        : this.#latest[n]!.get(id);
       // A bulk entry is its item's latest unless the map says otherwise.
       if (latest !== position && (latest !== undefined || (t & BULK) === 0)) {
         if (latest !== undefined && latest > visible) {
@@ -745,54 +767,4 @@ export class FeedIndex {
     if (this.#version !== version) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
-}
-
-/** FNV-1a of an id's UTF-16 code units, seeded with its collection number. */
-function idHash(id: string, n: number): number {
-  let h = 0x811c9dc5 ^ n;
-  for (let i = 0; i < id.length; i++) {
-    h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/**
- * The order of entries by position. Positions are distinct whole numbers,
- * and the entries of an index mostly fill their range (every change since
- * the last compaction): they are placed by position in a table as long as
- * the range, with no comparisons (a comparison sort of 300,000 entries
- * took ~70 ms of a gateway's first change-feed read). A sparse range, or
- * a position met twice, falls back to sorting.
- */
-function byPosition(pos: readonly number[]): number[] {
-  const n = pos.length;
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const p = pos[i]!;
-    if (p < min) min = p;
-    if (p > max) max = p;
-  }
-  if (n > 0 && max - min < 4 * n + 1024) {
-    const table = new Int32Array(max - min + 1).fill(-1);
-    let distinct = true;
-    for (let i = 0; i < n; i++) {
-      const at = pos[i]! - min;
-      if (table[at] !== -1) {
-        distinct = false;
-        break;
-      }
-      table[at] = i;
-    }
-    if (distinct) {
-      const order: number[] = [];
-      for (let at = 0; at < table.length; at++) {
-        if (table[at] !== -1) order.push(table[at]!);
-      }
-      return order;
-    }
-  }
-  const order = pos.map((_, i) => i);
-  order.sort((a, b) => pos[a]! - pos[b]! || a - b);
-  return order;
 }

@@ -8,6 +8,7 @@
 
 import type { Database } from "../../mod.ts";
 import { ClosedError, IntegrityError } from "../errors.ts";
+import { idHash } from "../engine/id_filter.ts";
 import {
   type ChangeSource,
   type ReceiveResult,
@@ -26,7 +27,7 @@ import type {
   RelayStats,
   UnreadableChange,
 } from "./relay_options.ts";
-import { HttpError, postBatch } from "./relay_post.ts";
+import { HttpError, keepText, postBatch, wireTexts } from "./relay_post.ts";
 import {
   deliverSplitting,
   isRefusal,
@@ -101,8 +102,6 @@ export function startRelay(
   signal?.addEventListener("abort", onAbort, { once: true });
 
   let checkpoint: Checkpoint | undefined;
-  /** The JSON of the changes read, written once (for size, then the POST). */
-  const texts = new WeakMap<object, string>();
   /**
    * Where the next page of each collection is read from: ahead of the
    * checkpoint by the pages read and not yet acknowledged.
@@ -249,7 +248,7 @@ export function startRelay(
 
   const readFrom = async (spec: RelaySpec): Promise<Page> => {
     const since = readAt[spec.name];
-    const byKey = new Map<string, RelayChange>();
+    const wires: RelayChange[] = [];
     let last: string | undefined;
     let bytes = 2;
     let read = 0;
@@ -265,11 +264,10 @@ export function startRelay(
         if (wire !== undefined) {
           const text = JSON.stringify(wire);
           const size = text.length + 1;
-          if (byKey.size > 0 && bytes + size > maxBatchBytes) break;
+          if (wires.length > 0 && bytes + size > maxBatchBytes) break;
           bytes += size;
-          byKey.delete(wire.key); // the later change of a key replaces the earlier
-          byKey.set(wire.key, wire);
-          texts.set(wire, text); // the POST reuses it
+          wires.push(wire);
+          keepText(wire, text); // the POST reuses it
         }
         last = change.seq;
         if (++read >= batchSize) break;
@@ -281,7 +279,7 @@ export function startRelay(
         throw e;
       }
     }
-    const changes = [...byKey.values()];
+    const changes = latestOnly(wires);
     return { spec, changes, last, bytes, at: clock.now() };
   };
 
@@ -291,7 +289,7 @@ export function startRelay(
         { to: to as string | URL, token: token!, timeout, fetch: fetchFn },
         batch,
         stop.signal,
-        texts,
+        wireTexts,
       )
       : await applyBatch(to as Database, batch);
 
@@ -711,4 +709,44 @@ export function databaseSource(db: Database): ChangeSource {
  */
 export function relay(db: Database, options: RelayOptions): Relay {
   return startRelay(db, options, { source: databaseSource(db) });
+}
+
+/**
+ * A page's changes with only the later of two changes of a key (a key
+ * written again while the page was read), in its place. The keys go into
+ * a table by a hash computed here: a `Map` would hash each key string, and
+ * V8's first hashing of a key just read from the file costs ~1 µs; sorting
+ * them cost ~0.6 µs a change (long common prefixes).
+ *
+ * @param changes The changes, in feed order.
+ * @returns Them, or those left.
+ */
+function latestOnly(changes: RelayChange[]): RelayChange[] {
+  const n = changes.length;
+  if (n < 2) return changes;
+  let size = 2;
+  while (size < 2 * n) size *= 2;
+  const mask = size - 1;
+  // Slot -> index + 1 of the latest change of a key there (0: empty).
+  const slots = new Int32Array(size);
+  const hashes = new Int32Array(n);
+  let gone: Uint8Array | undefined;
+  for (let i = 0; i < n; i++) {
+    const key = changes[i]!.key;
+    const h = idHash(key, 0) | 0;
+    hashes[i] = h;
+    for (let s = h & mask;; s = (s + 1) & mask) {
+      const j = slots[s]! - 1;
+      if (j < 0) {
+        slots[s] = i + 1;
+        break;
+      }
+      if (hashes[j] === h && changes[j]!.key === key) {
+        (gone ??= new Uint8Array(n))[j] = 1;
+        slots[s] = i + 1;
+        break;
+      }
+    }
+  }
+  return gone === undefined ? changes : changes.filter((_, i) => gone[i] === 0);
 }
