@@ -8,7 +8,7 @@
 
 import type { Database } from "../../mod.ts";
 import { ClosedError, IntegrityError } from "../errors.ts";
-import { idHash } from "../engine/id_filter.ts";
+import { StringIndex } from "../string_index.ts";
 import {
   type ChangeSource,
   type ReceiveResult,
@@ -713,10 +713,10 @@ export function relay(db: Database, options: RelayOptions): Relay {
 
 /**
  * A page's changes with only the later of two changes of a key (a key
- * written again while the page was read), in its place. The keys go into
- * a table by a hash computed here: a `Map` would hash each key string, and
- * V8's first hashing of a key just read from the file costs ~1 µs; sorting
- * them cost ~0.6 µs a change (long common prefixes).
+ * written again while the page was read), in its place. The keys are
+ * looked up in a {@linkcode StringIndex}: a `Map` would hash each key
+ * string, and V8's first hashing of a key just read from the file costs
+ * ~1 µs; sorting them cost ~0.6 µs a change (long common prefixes).
  *
  * @param changes The changes, in feed order.
  * @returns Them, or those left.
@@ -724,29 +724,11 @@ export function relay(db: Database, options: RelayOptions): Relay {
 function latestOnly(changes: RelayChange[]): RelayChange[] {
   const n = changes.length;
   if (n < 2) return changes;
-  let size = 2;
-  while (size < 2 * n) size *= 2;
-  const mask = size - 1;
-  // Slot -> index + 1 of the latest change of a key there (0: empty).
-  const slots = new Int32Array(size);
-  const hashes = new Int32Array(n);
+  const table = new StringIndex(n);
   let gone: Uint8Array | undefined;
   for (let i = 0; i < n; i++) {
-    const key = changes[i]!.key;
-    const h = idHash(key, 0) | 0;
-    hashes[i] = h;
-    for (let s = h & mask;; s = (s + 1) & mask) {
-      const j = slots[s]! - 1;
-      if (j < 0) {
-        slots[s] = i + 1;
-        break;
-      }
-      if (hashes[j] === h && changes[j]!.key === key) {
-        (gone ??= new Uint8Array(n))[j] = 1;
-        slots[s] = i + 1;
-        break;
-      }
-    }
+    const earlier = table.put(changes[i]!.key, i);
+    if (earlier >= 0) (gone ??= new Uint8Array(n))[earlier] = 1;
   }
   return gone === undefined ? changes : changes.filter((_, i) => gone[i] === 0);
 }
