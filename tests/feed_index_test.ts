@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { FeedIndex } from "../src/engine/feed_index.ts";
 import { DELETE, PUT } from "../src/engine/feed_format.ts";
 import { IdFilter } from "../src/engine/id_filter.ts";
+import { StringIndex } from "../src/string_index.ts";
 
 type Op =
   | { op: "put"; id: string }
@@ -215,4 +216,27 @@ Deno.test("id filter: never says no for an id added, says no for most others, an
   assert(maybe < 2_000, `${maybe} of 10,000 others said maybe`);
   for (let i = 0; i < 1_100; i++) filter.add(`more-${i}`, 1);
   assert.equal(filter.full, true);
+});
+
+Deno.test("string index: puts and gets agree with a Map, with many keys in few slots", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.stringMatching(/^[ab]{0,6}$/), fc.nat(99)), {
+        maxLength: 200,
+      }),
+      (steps) => {
+        const keys = new Set(steps.map(([k]) => k));
+        const table = new StringIndex(keys.size);
+        const model = new Map<string, number>();
+        for (const [key, value] of steps) {
+          assert.equal(table.put(key, value), model.get(key) ?? -1);
+          model.set(key, value);
+          for (const k of keys) assert.equal(table.get(k), model.get(k) ?? -1);
+        }
+        // Full: every distinct key is in; one more is refused.
+        assert.throws(() => table.put("c".repeat(7), 0), RangeError);
+      },
+    ),
+    { numRuns: 200, seed: 3 },
+  );
 });

@@ -15,7 +15,16 @@ const BITS_PER_ID = 8;
 const MAX_BITS = 2 ** 26;
 
 /**
- * FNV-1a of an id's UTF-16 code units, seeded with its collection number.
+ * A random start for every hash of this process: ids come from devices
+ * and requests, and a sender who could predict where they land could make
+ * them all collide (a table probing 10,000 of them would take quadratic
+ * time; a `Map`'s hash is seeded likewise).
+ */
+const SEED = crypto.getRandomValues(new Uint32Array(1))[0]!;
+
+/**
+ * FNV-1a of an id's UTF-16 code units, from a random start of this process
+ * (see `SEED`) and its collection number.
  *
  * @param id The id.
  * @param n Its collection's number.
@@ -30,7 +39,7 @@ const MAX_BITS = 2 ** 26;
  * ```
  */
 export function idHash(id: string, n: number): number {
-  let h = 0x811c9dc5 ^ n;
+  let h = (0x811c9dc5 ^ SEED ^ Math.imul(n, 0x9e3779b1)) >>> 0;
   for (let i = 0; i < id.length; i++) {
     h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   }
