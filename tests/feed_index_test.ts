@@ -194,7 +194,7 @@ Deno.test("feed index: entries added out of position order read in order, over a
     const index = new FeedIndex(false);
     const positions = Array.from({ length: 500 }, (_, i) => 1 + i * spread);
     // Shuffled (a fixed permutation): documents come in key order.
-    const shuffled = positions.map((p, i) => positions[(i * 7919) % 500]!);
+    const shuffled = positions.map((_, i) => positions[(i * 7919) % 500]!);
     assert.equal(new Set(shuffled).size, 500);
     for (const p of shuffled) index.defer(p);
     index.loaded(0);
