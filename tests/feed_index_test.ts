@@ -32,43 +32,60 @@ const ops = fc.array(
   { maxLength: 120 },
 );
 
+type Model = Map<string, { position: number; kind: number }>;
+
+/**
+ * Applies the ops to the index and the model; at each read, checks that
+ * the index lists each item's latest change after `since`, then `check`.
+ */
+function runOps(
+  index: FeedIndex,
+  model: Model,
+  list: readonly Op[],
+  check: () => void,
+): void {
+  for (const step of list) {
+    if (step.op === "put" || step.op === "delete") {
+      const position = index.next();
+      const kind = step.op === "put" ? PUT : DELETE;
+      index.applied([position], ["c"], [step.id], [kind], undefined);
+      model.set(step.id, { position, kind });
+    } else if (step.op === "forget") {
+      // Only a delete's entry is ever forgotten (its tombstone purged).
+      const latest = model.get(step.id);
+      if (latest === undefined || latest.kind !== DELETE) continue;
+      assert(index.forget("c", step.id, latest.position));
+      model.delete(step.id);
+    } else {
+      const { entries, done, blocked } = index.after(
+        step.since,
+        Infinity,
+        undefined,
+      );
+      assert(done && !blocked);
+      const expected = [...model]
+        .filter(([, v]) => v.position > step.since)
+        .sort((x, y) => x[1].position - y[1].position)
+        .map(([id, v]) => [id, v.position, v.kind]);
+      assert.deepEqual(
+        entries.map((e) => [e.id, e.position, e.kind]),
+        expected,
+      );
+      check();
+    }
+  }
+}
+
 Deno.test("feed index: reads before and after the first one agree with a model of each item's latest change", () => {
   fc.assert(
     fc.property(ops, fc.boolean(), (list, bounded) => {
       const index = new FeedIndex(false);
       // A tight bound drops stale entries early (as the engine's would).
       if (bounded) index.liveBound = () => 0;
-      const model = new Map<string, { position: number; kind: number }>();
-      for (const step of list) {
-        if (step.op === "put" || step.op === "delete") {
-          const position = index.next();
-          const kind = step.op === "put" ? PUT : DELETE;
-          index.applied([position], ["c"], [step.id], [kind], undefined);
-          model.set(step.id, { position, kind });
-        } else if (step.op === "forget") {
-          // Only a delete's entry is ever forgotten (its tombstone purged).
-          const latest = model.get(step.id);
-          if (latest === undefined || latest.kind !== DELETE) continue;
-          index.forget("c", step.id, latest.position);
-          model.delete(step.id);
-        } else {
-          const { entries, done, blocked } = index.after(
-            step.since,
-            Infinity,
-            undefined,
-          );
-          assert(done && !blocked);
-          const expected = [...model]
-            .filter(([, v]) => v.position > step.since)
-            .sort((x, y) => x[1].position - y[1].position)
-            .map(([id, v]) => [id, v.position, v.kind]);
-          assert.deepEqual(
-            entries.map((e) => [e.id, e.position, e.kind]),
-            expected,
-          );
-          assert.equal(index.size, model.size);
-        }
-      }
+      const model: Model = new Map();
+      runOps(index, model, list, () => {
+        assert.equal(index.size, model.size);
+      });
       const all = index.after(0, Infinity, undefined).entries;
       assert.deepEqual(
         all.map((e) => e.id).sort(),
@@ -124,7 +141,7 @@ Deno.test("feed index: documents indexed in bulk at the first read, beside tombs
   fc.assert(
     fc.property(history, ops, fc.boolean(), (before, list, leftBehind) => {
       const index = new FeedIndex(false);
-      const model = new Map<string, { position: number; kind: number }>();
+      const model: Model = new Map();
       // What a load finds: each item's latest change, and (on a file
       // storage) the tombstone of a delete even after a later put.
       const tombs = new Map<string, number>();
@@ -142,37 +159,11 @@ Deno.test("feed index: documents indexed in bulk at the first read, beside tombs
       index.loaded(0);
       // The first reader's indexing of the documents (feedIndexReady).
       for (const [id, v] of docs) index.addDoc(v.position, "c", id);
-      for (const step of list) {
-        if (step.op === "put" || step.op === "delete") {
-          const position = index.next();
-          const kind = step.op === "put" ? PUT : DELETE;
-          index.applied([position], ["c"], [step.id], [kind], undefined);
-          model.set(step.id, { position, kind });
-        } else if (step.op === "forget") {
-          const latest = model.get(step.id);
-          if (latest === undefined || latest.kind !== DELETE) continue;
-          assert(index.forget("c", step.id, latest.position));
-          model.delete(step.id);
-        } else {
-          const { entries, done, blocked } = index.after(
-            step.since,
-            Infinity,
-            undefined,
-          );
-          assert(done && !blocked);
-          const expected = [...model]
-            .filter(([, v]) => v.position > step.since)
-            .sort((x, y) => x[1].position - y[1].position)
-            .map(([id, v]) => [id, v.position, v.kind]);
-          assert.deepEqual(
-            entries.map((e) => [e.id, e.position, e.kind]),
-            expected,
-          );
-          for (const [id, v] of model) {
-            assert.equal(index.latest("c", id) ?? v.position, v.position);
-          }
+      runOps(index, model, list, () => {
+        for (const [id, v] of model) {
+          assert.equal(index.latest("c", id) ?? v.position, v.position);
         }
-      }
+      });
       const all = index.after(0, Infinity, undefined).entries;
       assert.deepEqual(
         all.map((e) => [e.id, e.position]).sort(),

@@ -579,17 +579,21 @@ export class FeedIndex {
     for (const map of latest) others += map.size;
     if (others === 0) return;
     const pos = this.#pos;
-    const tag = this.#tag;
-    const ids = this.#ids;
-    for (let i = 0; i < pos.length; i++) {
-      const t = tag[i]!;
-      if ((t & BULK) === 0) continue;
-      const id = ids[i]!;
-      const n = t >> 3;
-      if (!filter.has(id, n)) continue;
+    this.#forBulk((i, id, n) => {
+      if (!filter.has(id, n)) return;
       const map = latest[n]!;
       const was = map.get(id);
       if (was !== undefined && was < pos[i]!) map.set(id, pos[i]!);
+    });
+  }
+
+  /** Calls `visit` with each bulk entry's index, id and collection number. */
+  #forBulk(visit: (i: number, id: string, n: number) => void): void {
+    const tag = this.#tag;
+    const ids = this.#ids;
+    for (let i = 0; i < tag.length; i++) {
+      const t = tag[i]!;
+      if ((t & BULK) !== 0) visit(i, ids[i]!, t >> 3);
     }
   }
 
@@ -618,14 +622,11 @@ export class FeedIndex {
     const latest = this.#latest;
     const pos = this.#pos;
     const tag = this.#tag;
-    const ids = this.#ids;
-    for (let i = 0; i < pos.length; i++) {
-      const t = tag[i]!;
-      if ((t & BULK) === 0) continue;
-      tag[i] = t & ~BULK;
-      const map = latest[t >> 3]!;
-      if (!map.has(ids[i]!)) map.set(ids[i]!, pos[i]!);
-    }
+    this.#forBulk((i, id, n) => {
+      tag[i] = tag[i]! & ~BULK;
+      const map = latest[n]!;
+      if (!map.has(id)) map.set(id, pos[i]!);
+    });
     this.#bulk = 0;
     this.#filter = undefined;
     let live = 0;
