@@ -56,9 +56,30 @@ export interface RecordParts {
   readonly tags: Uint8Array | undefined;
   /** The JSON of `d` (with `REC_DATES`). */
   readonly dates: Uint8Array | undefined;
-  /** The raw value, or the JSON of `v`. */
+  /** The raw value, or the JSON of `v` (empty when `text` holds it). */
   readonly value: Uint8Array;
+  /**
+   * Made for writing only ({@linkcode recordParts}): the JSON of `v` as
+   * plain ASCII text, from `textFrom` on (after a `{` when `textFrom` is
+   * above 0: the `_id` member left out), in place of `value`'s bytes.
+   * `writeRecord` copies it into the frame: no bytes of its own.
+   */
+  readonly text?: string;
+  /** Where `text`'s part starts (see `text`). */
+  readonly textFrom?: number;
 }
+
+/** Bytes of the JSON of `v` a set's parts write. */
+function valueLength(p: RecordParts): number {
+  if (p.text === undefined) return p.value.length;
+  const from = p.textFrom!;
+  return from > 0 ? 1 + p.text.length - from : p.text.length;
+}
+
+/** Any character past ASCII. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+const NO_BYTES = new Uint8Array(0);
 
 /** The metadata of an envelope the engine reads at open. */
 export interface RecordMeta {
@@ -298,16 +319,27 @@ export function splitValue(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { recordParts, splitValue } from "./file_record.ts";
+ * import {
+ *   recordParts,
+ *   recordSize,
+ *   splitValue,
+ *   writeRecord,
+ * } from "./file_record.ts";
  * import { encodeRecord } from "../value_codec.ts";
  * const record = {
  *   value: { a: 1 }, tags: ["t"], expiresAt: undefined, createdAt: 5,
  *   updatedAt: 6, version: 1, seq: 1, feed: 3, dates: undefined,
  * };
  * const key = new Uint8Array([1, 2]);
+ * const written = (p: NonNullable<ReturnType<typeof recordParts>>) => {
+ *   const out = new Uint8Array(recordSize(key, p));
+ *   writeRecord(out, 0, key, p);
+ *   return out;
+ * };
+ * // The same bytes as the record's envelope, split:
  * assert.deepEqual(
- *   recordParts(record, key),
- *   splitValue(encodeRecord(record), record, key),
+ *   written(recordParts(record, key)!),
+ *   written(splitValue(encodeRecord(record), record, key)),
  * );
  * ```
  */
@@ -340,6 +372,23 @@ export function recordParts(
   const json = JSON.stringify(value);
   if (json === undefined) return undefined;
   const cut = idCut(json, value, key);
+  if (cut >= 0 && !NON_ASCII.test(json)) {
+    // Plain ASCII (most documents): the text itself, its chars its bytes.
+    return {
+      flags: cut > 0 ? flags | REC_ID : flags,
+      c,
+      u,
+      n: version,
+      s,
+      f: f === undefined ? 0 : f as number,
+      x: x === undefined ? 0 : x as number,
+      tags,
+      dates: undefined,
+      value: NO_BYTES,
+      text: json,
+      textFrom: cut,
+    };
+  }
   // `{` and the text after the id, without concatenating that string.
   const v = cut > 0 ? encodeUtf8Tail(json, cut, 0x7b) : encodeUtf8(json);
   const parts: RecordParts = {
@@ -428,8 +477,9 @@ function putAscii(out: Uint8Array, at: number, text: string): number {
  * @returns The size.
  */
 export function recordSize(key: Uint8Array, p: RecordParts): number {
-  let size = varintSize(key.length) + key.length + 1 +
-    varintSize(p.value.length) + p.value.length;
+  const length = valueLength(p);
+  let size = varintSize(key.length) + key.length + 1 + varintSize(length) +
+    length;
   if (p.flags & REC_ENVELOPE) {
     size += varintSize(p.c) + varintSize(zigzag(p.u - p.c)) +
       varintSize(p.n) + varintSize(p.s);
@@ -481,6 +531,14 @@ export function writeRecord(
       out.set(p.dates!, at);
       at += p.dates!.length;
     }
+  }
+  if (p.text !== undefined) {
+    at = putVarint(out, at, valueLength(p));
+    const text = p.text;
+    const from = p.textFrom!;
+    if (from > 0) out[at++] = 0x7b;
+    for (let i = from; i < text.length; i++) out[at++] = text.charCodeAt(i);
+    return at;
   }
   at = putVarint(out, at, p.value.length);
   out.set(p.value, at);
