@@ -277,13 +277,17 @@ function byKey(
   changes: readonly RelayChange[],
 ): [string, RelayChange[]][] {
   const groups: [string, RelayChange[]][] = [];
+  // Looked up only when the collection changes from one change to the next
+  // (a batch is mostly one collection's).
+  const byName = new Map<string, [string, RelayChange[]]>();
   let group: [string, RelayChange[]] | undefined;
   for (const change of changes) {
     if (group === undefined || group[0] !== change.collection) {
-      group = groups.find((g) => g[0] === change.collection);
+      group = byName.get(change.collection);
       if (group === undefined) {
         group = [change.collection, []];
         groups.push(group);
+        byName.set(change.collection, group);
       }
     }
     group[1].push(change);
