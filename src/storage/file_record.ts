@@ -64,9 +64,9 @@ export interface RecordParts {
    * above 0: the `_id` member left out), in place of `value`'s bytes.
    * `writeRecord` copies it into the frame: no bytes of its own.
    */
-  readonly text?: string;
+  readonly text?: string | undefined;
   /** Where `text`'s part starts (see `text`). */
-  readonly textFrom?: number;
+  readonly textFrom?: number | undefined;
 }
 
 /** Bytes of the JSON of `v` a set's parts write. */
@@ -372,25 +372,14 @@ export function recordParts(
   const json = JSON.stringify(value);
   if (json === undefined) return undefined;
   const cut = idCut(json, value, key);
-  if (cut >= 0 && !NON_ASCII.test(json)) {
-    // Plain ASCII (most documents): the text itself, its chars its bytes.
-    return {
-      flags: cut > 0 ? flags | REC_ID : flags,
-      c,
-      u,
-      n: version,
-      s,
-      f: f === undefined ? 0 : f as number,
-      x: x === undefined ? 0 : x as number,
-      tags,
-      dates: undefined,
-      value: NO_BYTES,
-      text: json,
-      textFrom: cut,
-    };
-  }
-  // `{` and the text after the id, without concatenating that string.
-  const v = cut > 0 ? encodeUtf8Tail(json, cut, 0x7b) : encodeUtf8(json);
+  // Plain ASCII (most documents): the text itself, its chars its bytes.
+  const ascii = cut >= 0 && !NON_ASCII.test(json);
+  // Else `{` and the text after the id, without concatenating that string.
+  const v = ascii
+    ? NO_BYTES
+    : cut > 0
+    ? encodeUtf8Tail(json, cut, 0x7b)
+    : encodeUtf8(json);
   const parts: RecordParts = {
     flags: cut > 0 ? flags | REC_ID : flags,
     c,
@@ -402,6 +391,8 @@ export function recordParts(
     tags,
     dates: undefined,
     value: v,
+    text: ascii ? json : undefined,
+    textFrom: cut,
   };
   // Unsure from the text (an id with other than plain ASCII): the bytes.
   return cut < 0 ? withValue(parts, v, key) : parts;
