@@ -661,3 +661,24 @@ Deno.test("an entry read from a version-2 file before a compaction upgrades it s
     await s.close();
   }
 });
+
+Deno.test("format-3 records: characters at the edge of ASCII (U+007F, U+0080, U+00FF, a surrogate pair) write the same bytes from the text as from the envelope", () => {
+  for (const t of ["\u007f", "\u0080", "a\u00ffb", "\ud83d\ude00", "\ud800"]) {
+    const record = {
+      value: { _id: "k", t },
+      tags: undefined,
+      expiresAt: undefined,
+      createdAt: 1,
+      updatedAt: 2,
+      version: 1,
+      seq: 1,
+      feed: 2,
+      dates: undefined,
+    } as unknown as StoredRecord;
+    const key = encodeKey(["d", "c", "k"]);
+    const direct = recordParts(record, key)!;
+    sameRecord(key, direct, splitValue(encodeRecord(record), record, key));
+    // Past ASCII, the text is not taken as bytes.
+    assert.equal(direct.text !== undefined, t === "\u007f" || t === "\ud800");
+  }
+});

@@ -77,7 +77,7 @@ function valueLength(p: RecordParts): number {
 }
 
 /** Any character past ASCII. */
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 const NO_BYTES = new Uint8Array(0);
 
