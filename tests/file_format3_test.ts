@@ -180,6 +180,33 @@ function sameRecord(key: Uint8Array, direct: RecordParts, split: RecordParts) {
   assert.deepEqual(a, b);
 }
 
+/** A record of `value` with no tags, expiry or typed values. */
+function plainRecord(value: unknown): StoredRecord {
+  return {
+    value,
+    tags: undefined,
+    expiresAt: undefined,
+    createdAt: 1,
+    updatedAt: 2,
+    version: 1,
+    seq: 1,
+    feed: 3,
+    dates: undefined,
+  } as unknown as StoredRecord;
+}
+
+/**
+ * {@linkcode sameRecord} of a record's parts made from it and split from its
+ * envelope.
+ *
+ * @returns The parts made from it.
+ */
+function sameFromText(key: Uint8Array, record: StoredRecord): RecordParts {
+  const direct = recordParts(record, key)!;
+  sameRecord(key, direct, splitValue(encodeRecord(record), record, key));
+  return direct;
+}
+
 Deno.test("format-3 records: a record written from itself (a lazy set: no envelope made) is byte for byte the record split from its envelope", () => {
   fc.assert(
     fc.property(
@@ -270,21 +297,8 @@ Deno.test("format-3 records: a record written from itself (a lazy set: no envelo
         const value = first
           ? { _id: other, ...members }
           : { ...members, _id: other };
-        const record = {
-          value,
-          tags: undefined,
-          expiresAt: undefined,
-          createdAt: 1,
-          updatedAt: 2,
-          version: 1,
-          seq: 1,
-          feed: 3,
-          dates: undefined,
-        } as unknown as StoredRecord;
         const key = encodeKey(["d", "c", id]);
-        const direct = recordParts(record, key)!;
-        const split = splitValue(encodeRecord(record), record, key);
-        sameRecord(key, direct, split);
+        sameFromText(key, plainRecord(value));
       },
     ),
     { numRuns: 500 },
@@ -664,20 +678,10 @@ Deno.test("an entry read from a version-2 file before a compaction upgrades it s
 
 Deno.test("format-3 records: characters at the edge of ASCII (U+007F, U+0080, U+00FF, a surrogate pair) write the same bytes from the text as from the envelope", () => {
   for (const t of ["\u007f", "\u0080", "a\u00ffb", "\ud83d\ude00", "\ud800"]) {
-    const record = {
-      value: { _id: "k", t },
-      tags: undefined,
-      expiresAt: undefined,
-      createdAt: 1,
-      updatedAt: 2,
-      version: 1,
-      seq: 1,
-      feed: 2,
-      dates: undefined,
-    } as unknown as StoredRecord;
-    const key = encodeKey(["d", "c", "k"]);
-    const direct = recordParts(record, key)!;
-    sameRecord(key, direct, splitValue(encodeRecord(record), record, key));
+    const direct = sameFromText(
+      encodeKey(["d", "c", "k"]),
+      plainRecord({ _id: "k", t }),
+    );
     // Past ASCII, the text is not taken as bytes.
     assert.equal(direct.text !== undefined, t === "\u007f" || t === "\ud800");
   }
