@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { open, QuotaError, TetherError } from "../mod.ts";
+import { IntegrityError, open, QuotaError, TetherError } from "../mod.ts";
 import { faults } from "../src/storage/file.ts";
 
 function diskError(code: string, message: string): Error {
@@ -104,6 +104,53 @@ Deno.test("any other write error during a compaction: a TetherError with the cau
     assert.equal(await db.get("k0"), "after");
   } finally {
     faults.compactWrite = undefined;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a strict write whose fsync fails while a compaction copies it: the write is refused, the compaction fails (not as damage), and no file ever holds the write", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tether-compact-" });
+  const path = `${dir}/db.tdb`;
+  try {
+    const db = await open({ path, durability: "strict" });
+    for (let i = 0; i < 50; i++) await db.put(`k${i}`, { i });
+    let holding!: () => void;
+    const held = new Promise<void>((r) => holding = r);
+    let release!: () => void;
+    const released = new Promise<void>((r) => release = r);
+    faults.beforeSync = async (name) => {
+      if (name !== path) return;
+      faults.beforeSync = undefined;
+      holding();
+      await released;
+      throw diskError("EIO", "Input/output error (os error 5)");
+    };
+    // Written to the log, its fsync held: pending while the copy runs.
+    const put = db.put("zz", { lost: true });
+    await held;
+    const compaction = db.compact();
+    // The copy runs beside the held fsync (the swap waits for the log).
+    await new Promise((r) => setTimeout(r, 100));
+    release();
+    const refused = await put.then(() => undefined, (e) => e);
+    assert(refused instanceof TetherError, String(refused));
+    assert.match(refused.message, /taken back/);
+    const failed = await compaction.then(() => undefined, (e) => e);
+    assert(failed instanceof TetherError, String(failed));
+    assert(!(failed instanceof IntegrityError), String(failed));
+    assert.match(failed.message, /a write failed while it ran/);
+    assert.equal(await db.get("zz"), null);
+    // The database goes on, and compacts once nothing fails.
+    await db.put("after", 1);
+    assert.equal(await db.compact(), true);
+    await db.close();
+    await using again = await open({ path });
+    assert.equal(await again.get("zz"), null);
+    assert.deepEqual(await again.get("k49"), { i: 49 });
+    assert.equal(await again.get("after"), 1);
+    assert.equal(await again.count(), 51);
+  } finally {
+    faults.beforeSync = undefined;
     await Deno.remove(dir, { recursive: true });
   }
 });

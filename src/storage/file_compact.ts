@@ -25,7 +25,7 @@ import {
   writeRecord,
 } from "./file_record.ts";
 import { keyBytes, type KeyEntry, LEGACY } from "./file_keydir.ts";
-import { IntegrityError } from "../errors.ts";
+import { IntegrityError, TetherError } from "../errors.ts";
 
 /** Snapshot frames hold about this many payload bytes. */
 const SNAPSHOT_FRAME_BYTES = 1 << 20;
@@ -254,8 +254,10 @@ export async function copyLive(
     const buf = pending ? frameOf(e) : undefined;
     const at = e.at;
     if (pending && buf === undefined) {
-      throw new IntegrityError(
-        `Cannot compact '${path}': a commit it was copying failed to be written and was taken back; compact again`,
+      // Not damage: the write failed (the check before the swap would
+      // refuse the snapshot too).
+      throw new TetherError(
+        `Cannot compact '${path}': a write failed while it ran (a commit it was copying was taken back); compact again`,
       );
     }
     if (buf !== undefined) {

@@ -14,7 +14,7 @@ import { resolveLog } from "../logger.ts";
 import { ClosedError } from "../errors.ts";
 import type { Durability, FileStorageOptions } from "./file_options.ts";
 import { applyFrame, type Queued, type TailFrame } from "./file_log.ts";
-import { PositionedReader } from "./file_io.ts";
+import { faults, PositionedReader } from "./file_io.ts";
 import type { Damage } from "./file_scan.ts";
 import type { FileHeader, Frame } from "./file_format.ts";
 import { KeyDir } from "./file_keydir.ts";
@@ -137,6 +137,7 @@ export class FileCore {
     how: "sync" | "syncData",
     name: string,
   ): Promise<void> {
+    if (faults.beforeSync !== undefined) await faults.beforeSync(name);
     const started = performance.now();
     await (how === "sync" ? file.sync() : file.syncData());
     const ms = performance.now() - started;

@@ -26,6 +26,12 @@ export const faults: {
    * counts as the write's: a slow disk for the `slow-write` warning).
    */
   syncWrite?: (() => void) | undefined;
+  /**
+   * Awaited before each fsync of a file, with its name (the log's path, or a
+   * compaction's new file); throw (or reject) to fail that fsync, hold the
+   * promise to hold it.
+   */
+  beforeSync?: ((name: string) => Promise<void> | void) | undefined;
   /** Called at each step of a compaction; throw to stop it there. */
   compactStep?: ((step: string) => void) | undefined;
   /**
