@@ -18,7 +18,7 @@ import {
   type FileStorageOptions,
   type FileStorageStats,
 } from "./file_options.ts";
-import { type Queued, recordEntry } from "./file_log.ts";
+import { legacyEntry, type Queued, recordEntry } from "./file_log.ts";
 import {
   concat,
   errorText,
@@ -51,19 +51,11 @@ import {
 import { releaseHeld } from "./file_lock.ts";
 import { scanLog } from "./file_scan.ts";
 import { encodeHint, HINT_MIN_KEYS, hintable, hintPath } from "./file_hint.ts";
-import {
-  type DirUndo,
-  type KeyEntry,
-  keyEntry,
-  LEGACY,
-  metaArgs,
-  stamp,
-} from "./file_keydir.ts";
+import { type DirUndo, type KeyEntry, stamp } from "./file_keydir.ts";
 import type { FileCore } from "./file_core.ts";
 import { openCore, replay } from "./file_open.ts";
 import { compact, maybeCompact } from "./file_rewrite.ts";
 import type { RecordParts } from "./file_record.ts";
-import { recordMeta } from "../value_codec.ts";
 import { binaryString } from "../bytes.ts";
 import type {
   ScanOptions,
@@ -281,30 +273,11 @@ export class FileStorage implements Storage {
     for (let i = 0; i < sets.length; i++) {
       const set = sets[i]!;
       const id = ids[i]!;
-      let e: KeyEntry;
-      if (legacy) {
-        const meta = metaArgs(recordMeta(set.value));
-        dir.noteSeq(meta[0]);
-        e = keyEntry(
-          seq,
-          offsets[2 * i]!,
-          offsets[2 * i + 1]!,
-          LEGACY,
-          gen,
-          true,
-          ...meta,
-        );
-      } else {
-        e = recordEntry(
-          seq,
-          offsets[2 * i]!,
-          offsets[2 * i + 1]!,
-          gen,
-          true,
-          split[i]!,
-        );
-        dir.noteSeq(e.envelope ? split[i]!.s : -1);
-      }
+      const at = offsets[2 * i]!;
+      const len = offsets[2 * i + 1]!;
+      const e = legacy
+        ? legacyEntry(dir, set.value, seq, at, len, gen, true)
+        : recordEntry(dir, seq, at, len, gen, true, split[i]!);
       entries.push(e);
       undo.push({ id, before: dir.put(id, e) });
     }

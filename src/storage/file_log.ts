@@ -25,12 +25,7 @@ import {
   LEGACY,
   metaArgs,
 } from "./file_keydir.ts";
-import {
-  partsMeta,
-  REC_ENVELOPE,
-  REC_EXPIRY,
-  REC_FEED,
-} from "./file_record.ts";
+import { REC_ENVELOPE, REC_EXPIRY, REC_FEED } from "./file_record.ts";
 
 /** A commit accepted and not yet durable. */
 export interface Queued {
@@ -63,20 +58,49 @@ export function entryOf(
   version: number,
   gen: number,
 ): KeyEntry {
-  const legacy = version < 3;
-  const meta = metaArgs(
-    legacy ? recordMeta(set.value) : partsMeta(set.parts!),
-  );
+  if (version < 3) {
+    return legacyEntry(dir, set.value, seq, base + set.at, set.len, gen, false);
+  }
+  return recordEntry(dir, seq, base + set.at, set.len, gen, false, set.parts!);
+}
+
+/**
+ * The key directory entry of a version-1 or version-2 value (a record
+ * envelope's JSON, or a raw value) at `at`; notes its insertion sequence.
+ *
+ * @param dir The key directory.
+ * @param value The stored value.
+ * @param seq The commit's sequence number.
+ * @param at Where the value starts (in the frame, or in the file).
+ * @param len Its length.
+ * @param gen The file generation.
+ * @param pending Whether it points into an unwritten commit's frame.
+ * @returns The entry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { legacyEntry } from "./file_log.ts";
+ * import { KeyDir } from "./file_keydir.ts";
+ * const dir = new KeyDir({ path: "x", read: () => new Uint8Array() } as never);
+ * const value = new TextEncoder().encode('{"v":1,"c":1,"u":1,"n":1,"s":7}');
+ * const e = legacyEntry(dir, value, 1, 0, value.length, 0, false);
+ * assert.equal(e.envelope, true);
+ * assert.equal(dir.seqFloor, 7);
+ * ```
+ */
+export function legacyEntry(
+  dir: KeyDir,
+  value: Uint8Array,
+  seq: number,
+  at: number,
+  len: number,
+  gen: number,
+  pending: boolean,
+): KeyEntry {
+  const meta = metaArgs(recordMeta(value));
   dir.noteSeq(meta[0]);
-  return keyEntry(
-    seq,
-    base + set.at,
-    set.len,
-    legacy ? LEGACY : 0,
-    gen,
-    false,
-    ...meta,
-  );
+  return keyEntry(seq, at, len, LEGACY, gen, pending, ...meta);
 }
 
 /**
@@ -101,8 +125,7 @@ export function applyFrame(
     const seq = frame.seq;
     walkPayload(binary, (w, at) => {
       const id = binaryString(bytes.subarray(w.keyStart, w.keyEnd));
-      if ((w.flags & REC_ENVELOPE) !== 0) dir.noteSeq(w.s);
-      dir.put(id, recordEntry(seq, base + at, w.end - at, gen, false, w));
+      dir.put(id, recordEntry(dir, seq, base + at, w.end - at, gen, false, w));
     }, (start, end) => {
       dir.put(binaryString(bytes.subarray(start, end)), undefined);
     });
@@ -148,11 +171,13 @@ export interface RecordFields {
 }
 
 /**
- * The key directory entry of a format-3 record at `at` (its metadata read
- * from its flags and fields, as `partsMeta` gives it, with no object made
- * on the way): from a commit's parts (pending until written), or from a
- * record read from the log.
+ * The key directory entry of a format-3 record at `at` (its insertion
+ * sequence, expiry and feed position read from its flags and fields, with
+ * no object made on the way): from a commit's parts (pending until
+ * written), or from a record read from the log. Notes its insertion
+ * sequence in `dir`.
  *
+ * @param dir The key directory.
  * @param seq The commit's sequence number.
  * @param at Where the record starts (in the frame, or in the file).
  * @param len Its length.
@@ -165,13 +190,17 @@ export interface RecordFields {
  * ```ts
  * import assert from "node:assert/strict";
  * import { recordEntry } from "./file_log.ts";
+ * import { KeyDir } from "./file_keydir.ts";
  * import { REC_ENVELOPE, REC_FEED } from "./file_record.ts";
+ * const dir = new KeyDir({ path: "x", read: () => new Uint8Array() } as never);
  * const p = { flags: REC_ENVELOPE | REC_FEED, s: 3, f: 9, x: 0 };
- * const e = recordEntry(7, 40, 12, 0, true, p);
+ * const e = recordEntry(dir, 7, 40, 12, 0, true, p);
  * assert.deepEqual([e.pending, e.envelope, e.f, e.x], [true, true, 9, -1]);
+ * assert.equal(dir.seqFloor, 3);
  * ```
  */
 export function recordEntry(
+  dir: KeyDir,
   seq: number,
   at: number,
   len: number,
@@ -182,6 +211,7 @@ export function recordEntry(
   if ((p.flags & REC_ENVELOPE) === 0) {
     return keyEntry(seq, at, len, 0, gen, pending, -1, -1, 0);
   }
+  dir.noteSeq(p.s);
   return keyEntry(
     seq,
     at,

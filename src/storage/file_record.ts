@@ -766,18 +766,3 @@ export function joinValue(p: RecordParts, key: Uint8Array): Uint8Array {
   out[at] = 0x7d;
   return out;
 }
-
-/**
- * What the engine reads of a record at open, without its value.
- *
- * @param p The parts.
- * @returns The metadata, or `undefined` for a raw value.
- */
-export function partsMeta(p: RecordParts): RecordMeta | undefined {
-  if ((p.flags & REC_ENVELOPE) === 0) return undefined;
-  return {
-    seq: p.s,
-    expiresAt: p.flags & REC_EXPIRY ? p.x : undefined,
-    feed: p.flags & REC_FEED ? p.f : 0,
-  };
-}
